@@ -1,0 +1,153 @@
+"""The ``ldn`` command line: thin wrappers around the flows.
+
+Every error a user can fix is printed as one line (``error: ...``) with a non-zero exit code;
+nothing already published is touched.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+import tasks  # noqa: F401  (Prefect environment defaults before Prefect is imported)
+from tasks.config import RunConfig, SAMPLE_SOURCES, validation_message
+from tasks.constants import DEFAULT_OUTPUTS
+from tasks.errors import LdnError
+
+app = typer.Typer(
+    name="ldn",
+    help="SDG 15.3.1 land degradation indicators for North-East Asia: compute, publish, retrieve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_USER_ERROR = 2
+"""Exit code for errors the user can fix (bad input, unreachable source, ...)."""
+
+DEFAULT_SAMPLE_DIR = DEFAULT_OUTPUTS / "sample-data"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USER_ERROR)
+
+
+def _years(text: str) -> tuple[int, int]:
+    try:
+        first, _, last = text.partition("-")
+        return int(first), int(last or first)
+    except ValueError:
+        raise _fail(f"--years {text!r} is not YEAR or FIRST-LAST: write e.g. 2001-2024") from None
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise _fail(f"--bbox {text!r} is not four numbers: write west,south,east,north in degrees")
+    return values  # type: ignore[return-value]
+
+
+def _config(**kwargs: object) -> RunConfig:
+    try:
+        return RunConfig(**{k: v for k, v in kwargs.items() if v is not None})
+    except ValidationError as err:
+        raise _fail(validation_message(err, "the run options")) from None
+
+
+@app.command("sample-data")
+def sample_data(
+    out: Annotated[Path, typer.Option(help="Folder to write the sample region into.")] = DEFAULT_SAMPLE_DIR,
+    force: Annotated[bool, typer.Option(help="Regenerate even if a complete sample is present.")] = False,
+) -> None:
+    """Generate the bundled offline sample region (deterministic: same files on every machine)."""
+    from tasks.sample_data import generate_sample
+
+    try:
+        root = generate_sample(out, force=force, progress=lambda m: typer.echo(f"  {m}"))
+    except LdnError as err:
+        raise _fail(str(err)) from None
+    typer.echo(f"sample region in {root} (truth: {root / 'truth.json'})")
+
+
+@app.command()
+def run(
+    sources: Annotated[Optional[Path], typer.Option(help="Sources YAML; default: the bundled offline sample region.")] = None,
+    source: Annotated[str, typer.Option(help="Name of the NDVI source in the sources file.")] = "modis-13q1",
+    stac_api: Annotated[Optional[str], typer.Option(help="STAC API URL overriding the source's `api`.")] = None,
+    bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north in degrees (required with --sources).")] = None,
+    region: Annotated[Optional[str], typer.Option(help="Short id of the area, used in layer ids.")] = None,
+    years: Annotated[str, typer.Option(help="FIRST-LAST calendar years.")] = "2001-2024",
+    out: Annotated[Path, typer.Option(help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
+    sample_dir: Annotated[Path, typer.Option(help="Where the sample region is (generated if absent).")] = DEFAULT_SAMPLE_DIR,
+    min_valid: Annotated[int, typer.Option(help="Fewest valid 16-day composites for a pixel-year.")] = 6,
+) -> None:
+    """Compute and publish the annual NDVI layers (default: the offline sample region, no network)."""
+    from flows.ndvi_annual import ndvi_annual
+
+    span = _years(years)
+    started = time.monotonic()
+    try:
+        if sources is None:
+            from tasks.local_stac import serve_collections
+            from tasks.sample_data import generate_sample
+
+            typer.echo(f"sample region: {sample_dir}")
+            generate_sample(sample_dir, progress=lambda m: typer.echo(f"  {m}"))
+            meta = json.loads((Path(sample_dir) / "region.json").read_text())
+            with serve_collections(sample_dir) as stac:
+                typer.echo(f"local STAC API {stac.api_url} (files {stac.files_url})")
+                cfg = _config(
+                    sources_file=SAMPLE_SOURCES, ndvi_source=source, stac_api=stac.api_url,
+                    native_bounds=tuple(meta["native_bounds"]) if bbox is None else None,
+                    bbox=_bbox(bbox) if bbox else None, region=region or meta["name"], years=span,
+                    out_dir=out, min_valid_composites=min_valid,
+                )
+                catalog = ndvi_annual(cfg)
+        else:
+            if bbox is None:
+                raise _fail("--bbox is required with --sources: give west,south,east,north in degrees")
+            cfg = _config(
+                sources_file=sources, ndvi_source=source, stac_api=stac_api, bbox=_bbox(bbox),
+                region=region or "custom", years=span, out_dir=out, min_valid_composites=min_valid,
+            )
+            catalog = ndvi_annual(cfg)
+    except LdnError as err:
+        raise _fail(str(err)) from None
+    _report(Path(catalog), time.monotonic() - started)
+
+
+def _report(catalog: Path, seconds: float) -> None:
+    """Tell the user where the layers are and how to open them."""
+    import pystac
+
+    cat = pystac.Catalog.from_file(str(catalog))
+    items = sorted(cat.get_items(recursive=True), key=lambda i: i.id)
+    root = catalog.parent.parent.parent / "catalog.json"
+    typer.echo(f"\npublished {len(items)} layers in {seconds:.0f} s: version {catalog.parent.name}")
+    typer.echo(f"  root catalog:    {root}")
+    typer.echo(f"  version catalog: {catalog}")
+    if items:
+        first = items[0].assets["data"].get_absolute_href()
+        typer.echo(f"  e.g. {first}")
+        typer.echo("open them with:")
+        typer.echo(f"  python -c \"import rioxarray; print(rioxarray.open_rasterio('{first}'))\"")
+        typer.echo(f"  python -c \"import pystac; [print(i.id) for i in pystac.Catalog.from_file('{root}').get_items(recursive=True)]\"")
+        typer.echo("  QGIS: Layer > Add Raster Layer, or the STAC data source pointed at the root catalog.")
+
+
+def main() -> None:  # pragma: no cover - console entry point alias
+    """Entry point for ``python -m flows.cli``."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

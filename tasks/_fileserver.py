@@ -1,0 +1,30 @@
+"""Range-capable static file server bound to 127.0.0.1, run as its own process.
+
+``python -m tasks._fileserver ROOT PORT`` serves ROOT. It runs in a separate process because GDAL
+holds the GIL while it reads over HTTP, so a server thread inside the reading process would stall.
+"""
+from __future__ import annotations
+
+import sys
+from functools import partial
+from http.server import ThreadingHTTPServer
+
+from RangeHTTPServer import RangeRequestHandler
+
+
+class QuietRangeHandler(RangeRequestHandler):
+    """RangeRequestHandler without a log line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+        pass
+
+
+def main(root: str, port: int) -> None:
+    """Serve ``root`` on 127.0.0.1:``port`` until killed."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), partial(QuietRangeHandler, directory=root))
+    httpd.daemon_threads = True
+    httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

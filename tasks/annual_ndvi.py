@@ -1,0 +1,137 @@
+"""Annual NDVI integral (method notes, section 1): the mean of the valid 16-day NDVI of each year.
+
+Valid means: pixel reliability in the source's ``qa.valid_values`` (default 0 good, 1 marginal),
+raw value not the fill value and inside ``valid_range``. A pixel-year with fewer than
+``min_valid`` valid composites is nodata. The result is int16 NDVI x 10000 (rounded half to even,
+as ``numpy.round``), nodata -32768, and every productivity statistic is computed from these stored
+values, so anyone can recompute trajectory, state and performance from the published layers.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pystac
+import xarray as xr
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.config import AssetSpec, QaRule, RunConfig
+from tasks.constants import NDVI_SCALE, NODATA
+from tasks.errors import SceneReadError
+from tasks.load import analysis_geobox, load_cube, scene_read_error
+from tasks.publish import LayerSummary, write_layer
+
+__all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_task", "METHOD"]
+
+METHOD = "mean of valid 16-day composites per calendar year (Trends.Earth / GPG v2 annual integral)"
+"""Recorded in the metadata of every annual layer."""
+
+
+def valid_mask(ndvi: xr.DataArray, qa: xr.DataArray, *, ndvi_spec: AssetSpec, qa_rule: QaRule) -> xr.DataArray:
+    """True where a raw composite value is usable: good QA, not fill, inside the valid range."""
+    ok = qa.isin(qa_rule.valid_values)
+    if ndvi_spec.nodata is not None:
+        ok &= ndvi != ndvi_spec.nodata
+    if ndvi_spec.valid_range is not None:
+        lo, hi = ndvi_spec.valid_range
+        ok &= (ndvi >= lo) & (ndvi <= hi)
+    return ok
+
+
+def annual_ndvi(
+    ndvi: xr.DataArray,
+    qa: xr.DataArray,
+    *,
+    ndvi_spec: AssetSpec,
+    qa_rule: QaRule,
+    min_valid: int = 6,
+) -> xr.DataArray:
+    """Annual mean NDVI (int16, x 10000, nodata -32768) per calendar year of ``time``; lazy for dask input.
+
+    Parameters
+    ----------
+    ndvi, qa
+        Raw composites on dims (time, y, x); ``time`` is each composite's start date.
+    ndvi_spec, qa_rule
+        Scale, fill value and valid range of the NDVI asset; QA values that mark usable data.
+    min_valid
+        Fewest valid composites for a pixel-year to get a value.
+
+    Returns
+    -------
+    int16 DataArray on dims (year, y, x); method, threshold and QA rule in ``attrs``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.to_datetime(["2001-01-01", "2001-07-01", "2002-01-01"])
+    >>> nd = xr.DataArray(np.array([1000, 3001, 5000], "int16")[:, None, None], dims=("time", "y", "x"), coords={"time": t})
+    >>> q = xr.zeros_like(nd).astype("int8")
+    >>> spec = AssetSpec(key="ndvi", dtype="int16", scale=0.0001, nodata=-3000, valid_range=(-2000, 10000))
+    >>> annual_ndvi(nd, q, ndvi_spec=spec, qa_rule=QaRule(asset="qa", valid_values=[0, 1]), min_valid=1).values.ravel().tolist()
+    [2000, 5000]
+    """
+    ok = valid_mask(ndvi, qa, ndvi_spec=ndvi_spec, qa_rule=qa_rule)
+    physical = ndvi.astype("float64") * ndvi_spec.scale + ndvi_spec.offset
+    year = ndvi["time"].dt.year.rename("year")
+    total = physical.where(ok, 0.0).groupby(year).sum("time")
+    count = ok.astype("int16").groupby(year).sum("time")
+    mean = total / count.where(count > 0)
+    scaled = np.round(mean * NDVI_SCALE)
+    out = scaled.where((count >= min_valid) & np.isfinite(scaled), NODATA).astype("int16")
+    out.attrs.update({
+        "long_name": "annual NDVI integral",
+        "units": "NDVI",  # after applying scale_factor; stored as NDVI x 10000
+        "scale_factor": 1 / NDVI_SCALE,
+        "_FillValue": NODATA,
+        "method": METHOD,
+        "min_valid_composites": min_valid,
+        "qa_valid_values": list(qa_rule.valid_values),
+    })
+    return out.transpose("year", "y", "x")
+
+
+@task(name="annual-ndvi", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=lambda task, run, state: _read_failed(state))
+def annual_ndvi_task(cfg: RunConfig, year: int, items: list[dict[str, Any]], staging: str) -> LayerSummary:
+    """Compute one year's annual NDVI from its composites and write the COG into ``staging``."""
+    source = cfg.ndvi()
+    assert source.qa is not None
+    stac_items = [pystac.Item.from_dict(d) for d in items]
+    cube = load_cube(stac_items, source, analysis_geobox(cfg, source), chunk=cfg.chunk)
+    layer = annual_ndvi(
+        cube["ndvi"], cube[source.qa.asset],
+        ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=cfg.min_valid_composites,
+    ).sel(year=year)
+    try:
+        return write_layer(
+            layer, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}", year=year,
+            source_items=[it.id for it in stac_items],
+        )
+    except SceneReadError:
+        raise
+    except Exception as err:  # GDAL/rasterio/odc errors while reading scenes during the write
+        if _looks_like_read_error(err):
+            raise scene_read_error(err, stac_items) from None
+        raise
+
+
+def _looks_like_read_error(err: Exception) -> bool:
+    import rasterio.errors
+
+    text = str(err)
+    return isinstance(err, (rasterio.errors.RasterioError, OSError)) or any(
+        s in text for s in ("HTTP", "vsicurl", "TIFF", "not recognized as", "Read error")
+    )
+
+
+def _read_failed(state: Any) -> bool:
+    """Retry once on a transient read failure; a 404 or corrupt file fails at once."""
+    try:
+        state.result()
+    except SceneReadError as err:
+        return "could not be read" in str(err)
+    except Exception:
+        return False
+    return False

@@ -1,0 +1,275 @@
+"""Configuration as data: STAC sources (catalogs/*.yaml) and run parameters, validated by pydantic.
+
+A source says where a dataset is (a STAC API collection, or a local file), which assets to read,
+and how to read them: dtype, scale, nodata, valid range and QA rules. Nothing about a source is
+hard-coded elsewhere; ``load_sources`` turns a YAML file into validated models and any mistake
+into a one-line ``ConfigError`` that names the file, the field and the fix.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS
+from tasks.errors import ConfigError
+
+__all__ = [
+    "AssetSpec",
+    "StacSpec",
+    "QaRule",
+    "Source",
+    "SourceCatalog",
+    "BBox",
+    "RunConfig",
+    "load_sources",
+    "validation_message",
+    "SAMPLE_API",
+    "PRODUCTION_SOURCES",
+    "SAMPLE_SOURCES",
+]
+
+SAMPLE_API = "sample"
+"""``stac.api`` value meaning: the bundled sample region's STAC API that the run starts on 127.0.0.1."""
+
+PRODUCTION_SOURCES: Path = CATALOGS_DIR / "sources.yaml"
+"""The real production sources (Planetary Computer MODIS and ESA CCI, user-supplied SoilGrids)."""
+
+SAMPLE_SOURCES: Path = CATALOGS_DIR / "sample_sources.yaml"
+"""The bundled offline sample region, shaped exactly like the production collections."""
+
+DType = Literal["int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AssetSpec(_Frozen):
+    """How to read one asset: its key in the STAC item and how raw values become physical ones."""
+
+    key: str = Field(description="Asset key in the STAC item, e.g. '250m_16_days_NDVI'.")
+    dtype: DType = Field(description="Data type of the stored raster.")
+    scale: float = Field(1.0, description="physical = raw * scale + offset.")
+    offset: float = Field(0.0, description="physical = raw * scale + offset.")
+    nodata: float | None = Field(None, description="Fill value of the raw raster, if any.")
+    valid_range: tuple[float, float] | None = Field(
+        None, description="Inclusive [min, max] of valid raw values; others are treated as nodata."
+    )
+    unit: str | None = Field(None, description="Unit of the physical value.")
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_nonzero(cls, v: float) -> float:
+        if v == 0:
+            raise ValueError("scale must not be 0; use 1 for unscaled data")
+        return v
+
+    @field_validator("valid_range")
+    @classmethod
+    def _range_ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and v[0] > v[1]:
+            raise ValueError(f"valid_range {list(v)} is reversed; write it as [min, max]")
+        return v
+
+
+class StacSpec(_Frozen):
+    """Where a source lives on a STAC API."""
+
+    api: str = Field(description=f"STAC API root URL, or '{SAMPLE_API}' for the bundled sample region.")
+    collection: str = Field(min_length=1, description="Collection id on that API.")
+    signing: Literal["none", "planetary-computer"] = Field(
+        "none", description="How asset hrefs are signed before reading."
+    )
+    properties: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Item properties that must match exactly (filtered client-side, e.g. platform: terra).",
+    )
+
+    @field_validator("api")
+    @classmethod
+    def _api_is_url(cls, v: str) -> str:
+        if v != SAMPLE_API and not v.startswith(("http://", "https://")):
+            raise ValueError(f"api {v!r} is not an http(s) URL; give the STAC API root or '{SAMPLE_API}'")
+        return v.rstrip("/")
+
+
+class QaRule(_Frozen):
+    """Which values of a QA asset mark a usable observation."""
+
+    asset: str = Field(description="Name (in this source's `assets`) of the QA asset.")
+    valid_values: list[int] = Field(min_length=1, description="QA values kept; all others are masked.")
+
+
+class Source(_Frozen):
+    """One input dataset: a STAC collection or a local raster file."""
+
+    description: str = ""
+    role: Literal["ndvi", "land_cover", "soc", "climate_zones"]
+    stac: StacSpec | None = None
+    file: Path | None = Field(None, description="A local raster to use instead of a STAC collection.")
+    crs: str | None = Field(None, description="Native CRS (WKT or 'EPSG:n') when items do not carry one.")
+    resolution: float | None = Field(None, gt=0, description="Native pixel size in CRS units.")
+    grid_origin: tuple[float, float] = Field(
+        (0.0, 0.0), description="A corner of the native pixel grid (x, y), so analysis grids align with it."
+    )
+    assets: dict[str, AssetSpec] = Field(min_length=1)
+    qa: QaRule | None = None
+    years: tuple[int, int] | None = Field(None, description="First and last year the source covers.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Source:
+        if (self.stac is None) == (self.file is None):
+            raise ValueError("give exactly one of `stac` (a collection on a STAC API) or `file` (a local raster)")
+        if self.qa is not None and self.qa.asset not in self.assets:
+            raise ValueError(f"qa.asset {self.qa.asset!r} is not one of the assets {sorted(self.assets)}")
+        if self.role == "ndvi":
+            if "ndvi" not in self.assets:
+                raise ValueError("an ndvi source needs an asset named 'ndvi' under `assets`")
+            if self.qa is None:
+                raise ValueError("an ndvi source needs a `qa` rule (asset and valid_values)")
+        if self.years is not None and self.years[0] > self.years[1]:
+            raise ValueError(f"years {list(self.years)} is reversed; write [first, last]")
+        return self
+
+
+class SourceCatalog(_Frozen):
+    """A file of named sources."""
+
+    sources: dict[str, Source] = Field(min_length=1)
+
+    def get(self, name: str) -> Source:
+        """Return the source called ``name``; a missing name lists the ones that exist."""
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise ConfigError(
+                f"no source named {name!r}; the file defines {sorted(self.sources)}: pick one of them"
+            ) from None
+
+
+def validation_message(err: ValidationError, where: str) -> str:
+    """One line from a pydantic error: the file or model, each failing field and its problem."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (a typo?)"
+        parts.append(f"{loc}: {msg}")
+    return f"invalid configuration in {where}: " + "; ".join(parts)
+
+
+def load_sources(path: str | Path) -> SourceCatalog:
+    """Read and validate a sources YAML file; every problem becomes a one-line ``ConfigError``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"sources file {path} does not exist: pass an existing YAML file") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"sources file {path} is not valid YAML{at}: fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"sources file {path} must be a mapping with a top-level `sources:` key")
+    try:
+        return SourceCatalog.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(validation_message(err, str(path))) from None
+
+
+def _check_bbox(v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    west, south, east, north = v
+    if not (-90 <= south < north <= 90):
+        raise ValueError(f"bbox south/north {south}, {north} must satisfy -90 <= south < north <= 90")
+    if not (-180 <= west <= 180 and -180 <= east <= 180) or west == east:
+        raise ValueError(f"bbox west/east {west}, {east} must be distinct longitudes in [-180, 180]")
+    if west > east:
+        raise ValueError(
+            f"bbox west {west} > east {east}: areas across the antimeridian must be split into two runs"
+        )
+    return v
+
+
+BBox = Annotated[tuple[float, float, float, float], AfterValidator(_check_bbox)]
+"""(west, south, east, north) in degrees, WGS84."""
+
+
+class RunConfig(_Frozen):
+    """Parameters of one annual-NDVI run; everything the flow needs, nothing it has to guess."""
+
+    sources_file: Path = Field(SAMPLE_SOURCES, description="YAML file of sources.")
+    ndvi_source: str = Field("modis-13q1", description="Name of the NDVI source in `sources_file`.")
+    stac_api: str | None = Field(
+        None, description="Resolved STAC API URL; replaces the source's `api` (set for the sample region)."
+    )
+    bbox: BBox | None = Field(None, description="Area of interest (west, south, east, north), degrees.")
+    native_bounds: tuple[float, float, float, float] | None = Field(
+        None, description="Area of interest as (left, bottom, right, top) in the NDVI source's own CRS."
+    )
+    region: str = Field(
+        "sample-zamyn-uud", pattern=r"^[a-z0-9][a-z0-9-]*$", description="Short id of the area, used in item ids."
+    )
+    years: tuple[int, int] = Field((2001, 2024), description="First and last calendar year, inclusive.")
+    min_valid_composites: int = Field(
+        6, ge=1, le=23, description="A pixel-year with fewer valid 16-day composites is nodata."
+    )
+    out_dir: Path = Field(DEFAULT_OUTPUTS / "catalog", description="Root of the published static catalog.")
+    chunk: int = Field(DEFAULT_CHUNK, ge=64, le=8192, description="Spatial Dask chunk edge in pixels.")
+
+    @model_validator(mode="after")
+    def _one_area(self) -> RunConfig:
+        if (self.bbox is None) == (self.native_bounds is None):
+            raise ValueError("give exactly one of `bbox` (lon/lat) or `native_bounds` (source CRS)")
+        if self.native_bounds is not None:
+            left, bottom, right, top = self.native_bounds
+            if not (right > left and top > bottom):
+                raise ValueError(f"native_bounds {list(self.native_bounds)} are empty: need left < right, bottom < top")
+        return self
+
+    @field_validator("years")
+    @classmethod
+    def _years_ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+        first, last = v
+        if first > last:
+            raise ValueError(f"years {first}-{last} are reversed; write first-last, e.g. 2001-2024")
+        if first < 2000 or last > 2100:
+            raise ValueError(f"years {first}-{last} are outside 2000-2100; MODIS starts in 2000")
+        return v
+
+    def ndvi(self) -> Source:
+        """The NDVI source, loaded from ``sources_file``."""
+        source = load_sources(self.sources_file).get(self.ndvi_source)
+        if source.role != "ndvi":
+            raise ConfigError(
+                f"source {self.ndvi_source!r} in {self.sources_file} has role {source.role!r}, not 'ndvi': "
+                "pick the NDVI source with --source"
+            )
+        if source.stac is None:
+            raise ConfigError(
+                f"source {self.ndvi_source!r} in {self.sources_file} is a file; the NDVI source must be a "
+                "STAC collection of 16-day composites"
+            )
+        return source
+
+    def api_url(self, source: Source) -> str:
+        """The STAC API to search for ``source``: the override when set, else the source's own."""
+        assert source.stac is not None
+        url = self.stac_api or source.stac.api
+        if url == SAMPLE_API:
+            raise ConfigError(
+                f"source {self.ndvi_source!r} points at the bundled sample API, which only `ldn run` without "
+                "--sources starts: run `ldn run`, or give the API with --stac-api"
+            )
+        return url

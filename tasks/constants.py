@@ -1,0 +1,75 @@
+"""Constants and class codes shared by every module: change them here and nowhere else."""
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+
+__all__ = [
+    "NODATA",
+    "NDVI_SCALE",
+    "MODIS_SINUSOIDAL_WKT",
+    "MODIS_PIXEL_SIZE",
+    "MODIS_GRID_ORIGIN",
+    "MODIS_TILE_SIZE",
+    "COG_PROFILE",
+    "CATALOGS_DIR",
+    "DEFAULT_OUTPUTS",
+    "DEFAULT_CHUNK",
+    "PixelReliability",
+]
+
+NODATA: int = -32768
+"""Nodata of every indicator raster (Trends.Earth's convention, int16)."""
+
+NDVI_SCALE: int = 10000
+"""Annual NDVI layers are stored as int16 NDVI x 10000."""
+
+MODIS_SINUSOIDAL_WKT: str = (
+    'PROJCRS["unnamed",BASEGEOGCRS["Unknown datum based upon the custom spheroid",'
+    'DATUM["Not specified (based on custom spheroid)",ELLIPSOID["Custom spheroid",6371007.181,0,'
+    'LENGTHUNIT["metre",1,ID["EPSG",9001]]]],PRIMEM["Greenwich",0,ANGLEUNIT["degree",0.0174532925199433,'
+    'ID["EPSG",9122]]]],CONVERSION["unnamed",METHOD["Sinusoidal"],PARAMETER["Longitude of natural origin",0,'
+    'ANGLEUNIT["degree",0.0174532925199433],ID["EPSG",8802]],PARAMETER["False easting",0,LENGTHUNIT["metre",1],'
+    'ID["EPSG",8806]],PARAMETER["False northing",0,LENGTHUNIT["metre",1],ID["EPSG",8807]]],CS[Cartesian,2],'
+    'AXIS["easting",east,ORDER[1],LENGTHUNIT["metre",1,ID["EPSG",9001]]],AXIS["northing",north,ORDER[2],'
+    'LENGTHUNIT["metre",1,ID["EPSG",9001]]]]'
+)
+"""The MODIS sinusoidal CRS exactly as the production STAC items give it (``proj:wkt2``; no EPSG)."""
+
+MODIS_PIXEL_SIZE: float = 231.65635826395825
+"""MOD13Q1 pixel size in metres, as in the production items' ``proj:transform`` (equal-area grid)."""
+
+MODIS_TILE_SIZE: float = MODIS_PIXEL_SIZE * 4800
+"""Width and height of one MODIS tile in metres (4800 MOD13Q1 pixels, 10 degrees at the equator)."""
+
+MODIS_GRID_ORIGIN: tuple[float, float] = (-20015109.354, 10007554.677)
+"""Upper-left corner (x, y) of MODIS tile h00v00 in the sinusoidal CRS."""
+
+COG_PROFILE: dict[str, str] = {
+    "COMPRESS": "DEFLATE",
+    "BLOCKSIZE": "512",
+    "PREDICTOR": "YES",
+    "OVERVIEWS": "IGNORE_EXISTING",
+    "BIGTIFF": "IF_SAFER",
+    "NUM_THREADS": "ALL_CPUS",
+}
+"""GDAL COG driver options for every published layer; overview resampling is set per layer kind."""
+
+DEFAULT_CHUNK: int = 512
+"""Spatial chunk edge (pixels) for Dask; equal to the COG block size so reads align."""
+
+CATALOGS_DIR: Path = Path(__file__).resolve().parent.parent / "catalogs"
+"""Where the source definitions and the sample-region definition live."""
+
+DEFAULT_OUTPUTS: Path = Path("outputs")
+"""Default publish root, relative to the working directory."""
+
+
+class PixelReliability(IntEnum):
+    """MOD13Q1 ``250m_16_days_pixel_reliability`` codes."""
+
+    FILL = -1
+    GOOD = 0
+    MARGINAL = 1
+    SNOW_ICE = 2
+    CLOUDY = 3

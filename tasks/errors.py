@@ -1,0 +1,64 @@
+"""Errors and warnings a user can act on.
+
+Every ``LdnError`` message is one line: what is wrong, which input, and the fix. The CLI prints
+``str(err)`` and exits non-zero; nothing already published is touched.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "LdnError",
+    "ConfigError",
+    "StacUnreachable",
+    "CollectionNotFound",
+    "OutsideCollection",
+    "NoScenesFound",
+    "SceneReadError",
+    "PublishError",
+    "LdnWarning",
+    "PartialCoverage",
+]
+
+
+class LdnError(RuntimeError):
+    """Base for errors the user can fix; the CLI prints ``str(err)`` and exits non-zero."""
+
+
+class ConfigError(LdnError, ValueError):
+    """A source or run configuration is invalid."""
+
+
+class StacUnreachable(LdnError):
+    """The STAC API did not answer."""
+
+
+class CollectionNotFound(LdnError):
+    """The STAC API has no such collection."""
+
+
+class OutsideCollection(LdnError):
+    """The requested area does not intersect the collection's spatial extent."""
+
+
+class NoScenesFound(LdnError):
+    """A search returned no scenes for the request."""
+
+
+class SceneReadError(LdnError):
+    """A scene's asset could not be read (missing, truncated or corrupt)."""
+
+
+class PublishError(LdnError):
+    """The output catalog could not be written."""
+
+
+class LdnWarning(UserWarning):
+    """Base for non-fatal data-quality issues; tests turn these into errors."""
+
+    message = "ldn-pipeline data-quality warning"
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.message
+
+
+class PartialCoverage(LdnWarning):
+    """Some requested years or pixels have no valid data."""

@@ -1,0 +1,81 @@
+"""Analysis grids: areas of interest in lon/lat and in a source's native CRS, snapped to its pixel grid.
+
+Computing on the source's native grid (for MODIS the equal-area sinusoidal grid) keeps pixel areas
+exact and avoids resampling the 16-day scenes. A rectangle in one CRS is a curved shape in the
+other, so conversions densify the edges before taking bounds.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from affine import Affine
+from odc.geo.geobox import GeoBox
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from tasks.errors import ConfigError
+
+__all__ = ["Bounds", "parse_crs", "lonlat_bounds", "native_bounds", "snapped_geobox"]
+
+Bounds = tuple[float, float, float, float]
+"""(left, bottom, right, top) in some CRS's units."""
+
+_DENSIFY = 65
+"""Points per edge when transforming a rectangle between CRSs."""
+
+
+def parse_crs(crs: str) -> CRS:
+    """A pyproj CRS from WKT or an authority code; an unreadable one is a ``ConfigError``."""
+    try:
+        return CRS.from_user_input(crs)
+    except CRSError:
+        raise ConfigError(
+            f"CRS {crs[:60]!r} is not a valid WKT or authority code: give WKT2 or e.g. 'EPSG:4326'"
+        ) from None
+
+
+def _edges(bounds: Bounds) -> tuple[np.ndarray, np.ndarray]:
+    left, bottom, right, top = bounds
+    t = np.linspace(0.0, 1.0, _DENSIFY)
+    xs = np.concatenate([left + t * (right - left), np.full_like(t, right), right - t * (right - left), np.full_like(t, left)])
+    ys = np.concatenate([np.full_like(t, top), top - t * (top - bottom), np.full_like(t, bottom), bottom + t * (top - bottom)])
+    return xs, ys
+
+
+def lonlat_bounds(bounds: Bounds, crs: str) -> Bounds:
+    """The lon/lat bounding box of a rectangle given in ``crs`` (edges densified)."""
+    to_ll = Transformer.from_crs(parse_crs(crs), "EPSG:4326", always_xy=True)
+    lon, lat = to_ll.transform(*_edges(bounds))
+    return float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))
+
+
+def native_bounds(bbox: Bounds, crs: str) -> Bounds:
+    """The bounds in ``crs`` of a lon/lat box (edges densified); a box the CRS cannot take is a ``ConfigError``."""
+    fwd = Transformer.from_crs("EPSG:4326", parse_crs(crs), always_xy=True)
+    xs, ys = fwd.transform(*_edges(bbox))
+    if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(ys))):
+        raise ConfigError(f"bbox {list(bbox)} cannot be projected to the source CRS: use a smaller area")
+    return float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys))
+
+
+def snapped_geobox(bounds: Bounds, crs: str, resolution: float, origin: tuple[float, float] = (0.0, 0.0)) -> GeoBox:
+    """The pixel grid of ``resolution`` aligned to ``origin`` that covers ``bounds`` (snapped outwards).
+
+    Examples
+    --------
+    >>> gb = snapped_geobox((10.0, 0.0, 35.0, 20.0), "EPSG:3857", 10.0)
+    >>> tuple(gb.shape), gb.affine.c, gb.affine.f
+    ((2, 3), 10.0, 20.0)
+    """
+    left, bottom, right, top = bounds
+    if not (right > left and top > bottom):
+        raise ConfigError(f"bounds {list(bounds)} are empty: give (left, bottom, right, top) with left < right, bottom < top")
+    x0, y0 = origin
+    eps = 1e-6
+    col0 = math.floor((left - x0) / resolution + eps)
+    col1 = math.ceil((right - x0) / resolution - eps)
+    row0 = math.floor((y0 - top) / resolution + eps)
+    row1 = math.ceil((y0 - bottom) / resolution - eps)
+    affine = Affine(resolution, 0.0, x0 + col0 * resolution, 0.0, -resolution, y0 - row0 * resolution)
+    return GeoBox((row1 - row0, col1 - col0), affine, parse_crs(crs))

@@ -1,0 +1,169 @@
+"""Finding scenes: search a STAC API for a source's items over an area and years.
+
+Queries stay within what every STAC API answers (collections, bbox, datetime); property rules
+such as ``platform: terra`` are applied client-side, since not every API (rustac among them)
+implements CQL2 filters. A composite belongs to the calendar year of its ``start_datetime``.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pystac
+from prefect import task
+from pystac_client import Client
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+
+from tasks.config import RunConfig, Source
+from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacUnreachable
+from tasks.grid import lonlat_bounds
+
+__all__ = [
+    "open_api",
+    "search_items",
+    "items_by_year",
+    "item_year",
+    "run_bbox",
+    "find_scenes_task",
+    "STAC_TIMEOUT",
+    "STAC_RETRIES",
+]
+
+STAC_TIMEOUT: float = 30.0
+"""Seconds before one STAC API request is abandoned."""
+
+STAC_RETRIES: int = 3
+"""Retries (with backoff) of STAC requests that fail with a transient HTTP status (429, 5xx)."""
+
+_NETWORK_ERRORS = (OSError, APIError)
+
+
+def open_api(url: str) -> Client:
+    """Open the STAC API at ``url``; an API that does not answer is a one-line ``StacUnreachable``."""
+    io = StacApiIO(max_retries=STAC_RETRIES, timeout=STAC_TIMEOUT)
+    try:
+        return Client.open(url, stac_io=io)
+    except APIError as err:
+        status = getattr(err, "status_code", None)
+        raise StacUnreachable(
+            f"the STAC API at {url} answered with an error{f' (HTTP {status})' if status else ''}: "
+            "check the `api` URL in the sources file, or retry later if the service is down"
+        ) from None
+    except Exception as err:  # requests wraps connection failures in several exception types
+        reason = type(err).__name__
+        raise StacUnreachable(
+            f"cannot reach the STAC API at {url} ({reason}): check the URL and your network, "
+            "or run `ldn run` without --sources to use the bundled offline sample"
+        ) from None
+
+
+def item_year(item: pystac.Item | dict[str, Any]) -> int:
+    """Calendar year of a composite: the year of its ``start_datetime`` (else ``datetime``)."""
+    props = item.properties if isinstance(item, pystac.Item) else item["properties"]
+    stamp = props.get("start_datetime") or props.get("datetime")
+    return int(str(stamp)[:4])
+
+
+def _intersects(a: tuple[float, ...], b: list[float]) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def run_bbox(cfg: RunConfig, source: Source) -> tuple[float, float, float, float]:
+    """The run's area as a lon/lat box, whether it was given in lon/lat or in the source's CRS."""
+    if cfg.bbox is not None:
+        return cfg.bbox
+    assert cfg.native_bounds is not None and source.crs is not None
+    return lonlat_bounds(cfg.native_bounds, source.crs)
+
+
+def search_items(
+    client: Client,
+    source: Source,
+    *,
+    bbox: tuple[float, float, float, float],
+    years: tuple[int, int],
+) -> list[pystac.Item]:
+    """Items of ``source`` over ``bbox`` whose composites start within ``years``, property rules applied.
+
+    The collection must exist and its spatial extent must intersect ``bbox``; an empty result is a
+    ``NoScenesFound`` error saying what was searched.
+    """
+    assert source.stac is not None
+    cid = source.stac.collection
+    try:
+        collection = client.get_collection(cid)
+    except _NETWORK_ERRORS as err:
+        if isinstance(err, APIError) and getattr(err, "status_code", None) == 404 or "404" in str(err)[:200]:
+            available = _collection_ids(client)
+            raise CollectionNotFound(
+                f"collection {cid!r} is not on the STAC API {client.self_href}; it has {available}: "
+                "fix `collection` in the sources file"
+            ) from None
+        raise StacUnreachable(
+            f"the STAC API {client.self_href} failed while reading collection {cid!r}: retry later"
+        ) from None
+    extents = collection.extent.spatial.bboxes
+    if extents and not any(_intersects(bbox, list(e)) for e in extents):
+        raise OutsideCollection(
+            f"bbox {[round(v, 4) for v in bbox]} does not intersect collection {cid!r}, whose extent is "
+            f"{[[round(v, 4) for v in e] for e in extents]}: choose an area inside it"
+        )
+    first, last = years
+    try:
+        search = client.search(
+            collections=[cid], bbox=list(bbox), datetime=f"{first}-01-01T00:00:00Z/{last}-12-31T23:59:59Z"
+        )
+        found = list(search.items())
+    except _NETWORK_ERRORS as err:
+        raise StacUnreachable(
+            f"searching {cid!r} on {client.self_href} failed ({type(err).__name__}): retry later"
+        ) from None
+    wanted = source.stac.properties
+    items = [
+        it for it in found
+        if first <= item_year(it) <= last and all(it.properties.get(k) == v for k, v in wanted.items())
+    ]
+    if not items:
+        rule = f" with {wanted}" if wanted else ""
+        raise NoScenesFound(
+            f"no items in {cid!r}{rule} for bbox {[round(v, 4) for v in bbox]} and years {first}-{last} "
+            f"({len(found)} before the property filter): widen the years or the area, or check `properties`"
+        )
+    return sorted(items, key=lambda it: (it.properties.get("start_datetime") or "", it.id))
+
+
+def _collection_ids(client: Client) -> list[str]:
+    try:
+        return sorted(c.id for c in client.get_collections())
+    except Exception:
+        return []
+
+
+def items_by_year(items: list[pystac.Item]) -> dict[int, list[pystac.Item]]:
+    """Group items by the calendar year of their composite start."""
+    groups: dict[int, list[pystac.Item]] = defaultdict(list)
+    for it in items:
+        groups[item_year(it)].append(it)
+    return dict(sorted(groups.items()))
+
+
+@task(name="find-scenes", retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=lambda task, run, state: _is_transient(state))
+def find_scenes_task(cfg: RunConfig) -> dict[int, list[dict[str, Any]]]:
+    """Search the NDVI source for the run's area and years; return item dicts grouped by year."""
+    source = cfg.ndvi()
+    client = open_api(cfg.api_url(source))
+    items = search_items(client, source, bbox=run_bbox(cfg, source), years=cfg.years)
+    return {year: [it.to_dict() for it in group] for year, group in items_by_year(items).items()}
+
+
+def _is_transient(state: Any) -> bool:
+    """Retry only network failures; configuration and empty-result errors are deterministic."""
+    try:
+        state.result()
+    except StacUnreachable:
+        return True
+    except Exception:
+        return False
+    return False
