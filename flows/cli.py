@@ -6,6 +6,7 @@ nothing already published is touched.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,28 @@ EXIT_USER_ERROR = 2
 """Exit code for errors the user can fix (bad input, unreachable source, ...)."""
 
 DEFAULT_SAMPLE_DIR = DEFAULT_OUTPUTS / "sample-data"
+
+
+class _NoUserErrorTracebacks(logging.Filter):
+    """Drop tracebacks from log records about errors the user can fix: the CLI explains them in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], LdnError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_logs() -> None:
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logging.getLogger(name).addFilter(_NoUserErrorTracebacks())
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+
+
+@app.callback()
+def _setup() -> None:
+    """SDG 15.3.1 land degradation indicators for North-East Asia: compute, publish, retrieve."""
+    _quiet_logs()
 
 
 def _fail(message: str) -> typer.Exit:

@@ -73,12 +73,12 @@ def annual_ndvi(
     [2000, 5000]
     """
     ok = valid_mask(ndvi, qa, ndvi_spec=ndvi_spec, qa_rule=qa_rule)
-    physical = ndvi.astype("float64") * ndvi_spec.scale + ndvi_spec.offset
     year = ndvi["time"].dt.year.rename("year")
-    total = physical.where(ok, 0.0).groupby(year).sum("time")
+    # sum raw values (exact in float64) and convert once: for MOD13Q1, scale x 10000 is exactly 1
+    total = ndvi.astype("float64").where(ok, 0.0).groupby(year).sum("time")
     count = ok.astype("int16").groupby(year).sum("time")
-    mean = total / count.where(count > 0)
-    scaled = np.round(mean * NDVI_SCALE)
+    mean_raw = total / count.where(count > 0)
+    scaled = (mean_raw * (ndvi_spec.scale * NDVI_SCALE) + ndvi_spec.offset * NDVI_SCALE).round()
     out = scaled.where((count >= min_valid) & np.isfinite(scaled), NODATA).astype("int16")
     out.attrs.update({
         "long_name": "annual NDVI integral",
@@ -99,7 +99,8 @@ def annual_ndvi_task(cfg: RunConfig, year: int, items: list[dict[str, Any]], sta
     source = cfg.ndvi()
     assert source.qa is not None
     stac_items = [pystac.Item.from_dict(d) for d in items]
-    cube = load_cube(stac_items, source, analysis_geobox(cfg, source), chunk=cfg.chunk)
+    geobox = analysis_geobox(cfg, source)
+    cube = load_cube(stac_items, source, geobox, chunk=cfg.chunk)
     layer = annual_ndvi(
         cube["ndvi"], cube[source.qa.asset],
         ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=cfg.min_valid_composites,
@@ -107,7 +108,7 @@ def annual_ndvi_task(cfg: RunConfig, year: int, items: list[dict[str, Any]], sta
     try:
         return write_layer(
             layer, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}", year=year,
-            source_items=[it.id for it in stac_items],
+            source_items=[it.id for it in stac_items], transform=geobox.affine,
         )
     except SceneReadError:
         raise

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
 import pystac
 import rasterio
 import rasterio.shutil
-import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from prefect import task
@@ -84,12 +84,15 @@ class Staging:
     started: str = field(default="")
 
 
-def write_cog(data: xr.DataArray, path: str | Path, *, categorical: bool = False) -> Path:
+def write_cog(
+    data: xr.DataArray, path: str | Path, *, categorical: bool = False, transform: Affine | None = None
+) -> Path:
     """Write a 2-D (y, x) raster with CRS and nodata as a COG, streaming Dask blocks.
 
     GDAL's COG driver cannot be written block by block from Dask, so blocks go into a tiled
     GeoTIFF first, which is then converted (DEFLATE, 512 blocks, overviews: nearest for class
-    maps, average for continuous layers).
+    maps, average for continuous layers). ``transform``, when given, is stamped on the file
+    instead of the one rioxarray derives from the coordinates.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +101,9 @@ def write_cog(data: xr.DataArray, path: str | Path, *, categorical: bool = False
         data.rio.to_raster(
             tmp, tiled=True, blockxsize=512, blockysize=512, compress="DEFLATE", lock=_WRITE_LOCK,
         )
+        if transform is not None:
+            with rasterio.open(tmp, "r+") as dst:
+                dst.transform = transform
         rasterio.shutil.copy(
             tmp, path, driver="COG", **COG_PROFILE,
             OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE",
@@ -135,18 +141,20 @@ def write_layer(
     year: int | None,
     source_items: list[str],
     categorical: bool = False,
+    transform: Affine | None = None,
 ) -> LayerSummary:
-    """Write one layer as ``<staging>/<indicator>/<item_id>/<item_id>.tif`` and summarise it."""
+    """Write one layer as ``<staging>/<indicator>/<item_id>/<item_id>.tif`` and summarise it.
+
+    ``transform`` is the exact grid of the layer; without it the grid is derived from the
+    coordinates, which loses the last digits of pixel sizes such as MODIS's 231.65635826395825 m.
+    """
     if layer.rio.crs is None:
         raise PublishError(f"layer {item_id} has no CRS: set it with rio.write_crs() before publishing")
     nodata = layer.attrs.get("_FillValue", NODATA)
     out = layer.drop_vars([c for c in layer.coords if c not in ("x", "y", "spatial_ref")])
     out = out.rio.write_nodata(nodata, encoded=False)
-    geobox = getattr(getattr(layer, "odc", None), "geobox", None)
-    if geobox is not None:  # the exact grid, not one re-derived from float coordinates
-        out = out.rio.write_transform(geobox.affine)
     path = Path(staging) / indicator / item_id / f"{item_id}.tif"
-    write_cog(out, path, categorical=categorical)
+    write_cog(out, path, categorical=categorical, transform=transform)
     valid, total, mean, lo, hi = _stats(path)
     attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in layer.attrs.items()}
     return LayerSummary(

@@ -6,7 +6,9 @@ implements CQL2 filters. A composite belongs to the calendar year of its ``start
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from datetime import date, timedelta
 from typing import Any
 
 import pystac
@@ -24,6 +26,7 @@ __all__ = [
     "search_items",
     "items_by_year",
     "item_year",
+    "modis_start_date",
     "run_bbox",
     "find_scenes_task",
     "STAC_TIMEOUT",
@@ -46,9 +49,14 @@ def open_api(url: str) -> Client:
         return Client.open(url, stac_io=io)
     except APIError as err:
         status = getattr(err, "status_code", None)
+        if status is None:  # pystac-client wraps connection failures in APIError too
+            raise StacUnreachable(
+                f"cannot reach the STAC API at {url} ({_reason(err)}): check the `api` URL in the sources file "
+                "(or --stac-api) and your network, or run `ldn run` without --sources for the offline sample"
+            ) from None
         raise StacUnreachable(
-            f"the STAC API at {url} answered with an error{f' (HTTP {status})' if status else ''}: "
-            "check the `api` URL in the sources file, or retry later if the service is down"
+            f"the STAC API at {url} answered HTTP {status}: check the `api` URL in the sources file, "
+            "or retry later if the service is down"
         ) from None
     except Exception as err:  # requests wraps connection failures in several exception types
         reason = type(err).__name__
@@ -58,11 +66,41 @@ def open_api(url: str) -> Client:
         ) from None
 
 
+def _reason(err: Exception) -> str:
+    text = str(err)
+    for needle in ("Connection refused", "Name or service not known", "timed out", "Max retries exceeded"):
+        if needle in text:
+            return needle.lower()
+    return type(err).__name__
+
+
+_MODIS_DATE = re.compile(r"\.A(\d{4})(\d{3})(?:\.|$)")
+
+
+def modis_start_date(name: str) -> date:
+    """Start date of a MODIS composite from a name holding ``.AYYYYDDD`` (e.g. ``MOD13Q1.A2000049.h26v04.061``).
+
+    Examples
+    --------
+    >>> modis_start_date("slovenia.EVI.MOD13Q1.A2000049.tif")
+    datetime.date(2000, 2, 18)
+    """
+    m = _MODIS_DATE.search(name)
+    if m is None:
+        raise ValueError(f"{name!r} holds no MODIS date '.AYYYYDDD': name the composite like MOD13Q1.A2001001...")
+    year, doy = int(m.group(1)), int(m.group(2))
+    if not 1 <= doy <= 366:
+        raise ValueError(f"{name!r} has day of year {doy}, outside 1..366")
+    return date(year, 1, 1) + timedelta(days=doy - 1)
+
+
 def item_year(item: pystac.Item | dict[str, Any]) -> int:
-    """Calendar year of a composite: the year of its ``start_datetime`` (else ``datetime``)."""
+    """Calendar year of a composite: of its ``start_datetime``, else ``datetime``, else the ``.AYYYYDDD`` in its id."""
     props = item.properties if isinstance(item, pystac.Item) else item["properties"]
     stamp = props.get("start_datetime") or props.get("datetime")
-    return int(str(stamp)[:4])
+    if stamp:
+        return int(str(stamp)[:4])
+    return modis_start_date(item.id if isinstance(item, pystac.Item) else item["id"]).year
 
 
 def _intersects(a: tuple[float, ...], b: list[float]) -> bool:
