@@ -29,7 +29,7 @@ import rasterio
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyproj import Transformer
-from rasterio.transform import from_origin
+from affine import Affine
 from scipy.ndimage import gaussian_filter
 
 from tasks.config import validation_message
@@ -209,9 +209,9 @@ class SampleGrid(_Model):
         return self.left, self.top - edge, self.left + edge, self.top
 
     @property
-    def transform(self) -> rasterio.Affine:
+    def transform(self) -> Affine:
         """Affine transform of the window (pixel corners)."""
-        return from_origin(self.left, self.top, MODIS_PIXEL_SIZE, MODIS_PIXEL_SIZE)
+        return Affine(MODIS_PIXEL_SIZE, 0.0, self.left, 0.0, -MODIS_PIXEL_SIZE, self.top)
 
     def pixel_centers(self) -> tuple[np.ndarray, np.ndarray]:
         """Sinusoidal x (1-D, columns) and y (1-D, rows) of pixel centres."""
@@ -340,7 +340,7 @@ def _composite(region: SampleRegion, fields: _Fields, year: int, doy: int, platf
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-def _write_cog(path: Path, data: np.ndarray, *, crs: str, transform: rasterio.Affine, nodata: float | None) -> None:
+def _write_cog(path: Path, data: np.ndarray, *, crs: str, transform: Affine, nodata: float | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(
         path, "w", driver="COG", width=data.shape[1], height=data.shape[0], count=1, dtype=data.dtype,
@@ -484,23 +484,24 @@ def _write_collection(cdir: Path, collection: dict, items: list[dict]) -> None:
             f.write(json.dumps(item, separators=(",", ":")) + "\n")
 
 
-def _geographic_grid(bbox: tuple[float, float, float, float], res: float) -> tuple[rasterio.Affine, int, int]:
+def _geographic_grid(bbox: tuple[float, float, float, float], res: float) -> tuple[Affine, int, int]:
     """A lon/lat grid of pixel size ``res`` aligned to multiples of ``res`` covering ``bbox``."""
     w = np.floor(bbox[0] / res) * res
     n = np.ceil(bbox[3] / res) * res
     width = int(np.ceil((bbox[2] - w) / res))
     height = int(np.ceil((n - bbox[1]) / res))
-    return from_origin(w, n, res, res), width, height
+    return Affine(res, 0.0, w, 0.0, -res, n), width, height
 
 
-def _geo_xy(transform: rasterio.Affine, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+def _geo_xy(transform: Affine, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Sinusoidal x, y of the pixel centres of a lon/lat grid."""
     cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-    lon, lat = transform * (cols, rows)
+    lon = transform.c + cols * transform.a
+    lat = transform.f + rows * transform.e
     return _to_sinusoidal().transform(lon, lat)
 
 
-def _geo_item(cid: str, item_id: str, bbox: tuple, transform: rasterio.Affine, shape: tuple[int, int],
+def _geo_item(cid: str, item_id: str, bbox: tuple, transform: Affine, shape: tuple[int, int],
               start: str, end: str, assets: dict, extra_props: dict | None = None) -> dict[str, Any]:
     return {
         "type": "Feature",

@@ -1,0 +1,51 @@
+"""Integration fixtures: a published catalog from a real flow run against the local STAC API."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tasks.config import SAMPLE_SOURCES, RunConfig
+from tasks.local_stac import LocalStac
+
+pytestmark = pytest.mark.integration
+
+
+def sample_config(sample_dir: Path, api_url: str, out_dir: Path, **overrides: object) -> RunConfig:
+    """The run configuration `ldn run` builds for a sample region folder."""
+    meta = json.loads((sample_dir / "region.json").read_text())
+    values = dict(
+        sources_file=SAMPLE_SOURCES, stac_api=api_url, native_bounds=tuple(meta["native_bounds"]),
+        region=meta["name"], years=(2001, 2003), out_dir=out_dir,
+    )
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, local_stac: LocalStac,
+              prefect_harness: None) -> Path:
+    """Root of a catalog published by one real run of the flow on the small sample (2001-2003)."""
+    from flows.ndvi_annual import ndvi_annual
+
+    out = tmp_path_factory.mktemp("published") / "catalog"
+    ndvi_annual(sample_config(sample_dir, local_stac.api_url, out))
+    return out
+
+
+@pytest.fixture
+def published_copy(tmp_path: Path, published: Path) -> Path:
+    """A private copy of the published catalog that a test may try (and fail) to publish into."""
+    copy = tmp_path / "catalog"
+    shutil.copytree(published, copy)
+    return copy
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path, sample_dir: Path) -> Path:
+    """A private copy of the sample region that a test may damage."""
+    copy = tmp_path / "sample-data"
+    shutil.copytree(sample_dir, copy)
+    return copy
