@@ -110,7 +110,8 @@ def run(
     region: Annotated[Optional[str], typer.Option(help="Short id of the area, used in layer ids.")] = None,
     years: Annotated[str, typer.Option(help="FIRST-LAST calendar years.")] = "2001-2024",
     out: Annotated[Path, typer.Option(help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
-    sample_dir: Annotated[Path, typer.Option(help="Where the sample region is (generated if absent).")] = DEFAULT_SAMPLE_DIR,
+    sample_dir: Annotated[Path, typer.Option(
+        help="Sample region folder; a complete sample there is used as is, else the default one is generated.")] = DEFAULT_SAMPLE_DIR,
     min_valid: Annotated[int, typer.Option(help="Fewest valid 16-day composites for a pixel-year.")] = 6,
 ) -> None:
     """Compute and publish the annual NDVI layers (default: the offline sample region, no network)."""
@@ -124,7 +125,10 @@ def run(
             from tasks.sample_data import generate_sample
 
             typer.echo(f"sample region: {sample_dir}")
-            generate_sample(sample_dir, progress=lambda m: typer.echo(f"  {m}"))
+            if sample_dir == DEFAULT_SAMPLE_DIR or not (Path(sample_dir) / "COMPLETE").is_file():
+                # the default folder follows catalogs/sample_region.yaml; a folder given with
+                # --sample-dir that holds a complete sample is used as it is
+                generate_sample(sample_dir, progress=lambda m: typer.echo(f"  {m}"))
             meta = json.loads((Path(sample_dir) / "region.json").read_text())
             with serve_collections(sample_dir) as stac:
                 typer.echo(f"local STAC API {stac.api_url} (files {stac.files_url})")

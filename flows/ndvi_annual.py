@@ -18,9 +18,9 @@ def ndvi_annual(cfg: RunConfig) -> str:
     log.info("found %d composites in %d years", sum(map(len, scenes.values())), len(scenes))
     staging = begin_version_task(cfg)
     try:
-        layers = annual_ndvi_task.map(
-            unmapped(cfg), list(scenes), list(scenes.values()), unmapped(staging.path)
-        ).result()
+        years = annual_ndvi_task.map(unmapped(cfg), list(scenes), list(scenes.values()), unmapped(staging.path))
+        years.wait()  # let every year finish before a failure discards the staging folder
+        layers = years.result()
         return publish_version_task(cfg, staging, layers)
     except BaseException:
         discard_staging(staging)

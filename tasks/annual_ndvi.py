@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pystac
+import rasterio.errors
 import xarray as xr
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -110,21 +111,8 @@ def annual_ndvi_task(cfg: RunConfig, year: int, items: list[dict[str, Any]], sta
             layer, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}", year=year,
             source_items=[it.id for it in stac_items], transform=geobox.affine,
         )
-    except SceneReadError:
-        raise
-    except Exception as err:  # GDAL/rasterio/odc errors while reading scenes during the write
-        if _looks_like_read_error(err):
-            raise scene_read_error(err, stac_items) from None
-        raise
-
-
-def _looks_like_read_error(err: Exception) -> bool:
-    import rasterio.errors
-
-    text = str(err)
-    return isinstance(err, (rasterio.errors.RasterioError, OSError)) or any(
-        s in text for s in ("HTTP", "vsicurl", "TIFF", "not recognized as", "Read error")
-    )
+    except (rasterio.errors.RasterioError, OSError) as err:  # a scene failed to read during the write
+        raise scene_read_error(err, stac_items, source, geobox) from None
 
 
 def _read_failed(state: Any) -> bool:
@@ -132,7 +120,7 @@ def _read_failed(state: Any) -> bool:
     try:
         state.result()
     except SceneReadError as err:
-        return "could not be read" in str(err)
+        return "looks transient" in str(err)
     except Exception:
         return False
     return False

@@ -6,22 +6,20 @@ Asset hrefs are signed first where the source needs it (Planetary Computer).
 """
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import odc.stac
 import pystac
+import rasterio
 import rasterio.errors
 import xarray as xr
 from odc.geo.geobox import GeoBox
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window, from_bounds
 
 from tasks.config import RunConfig, Source
 from tasks.errors import ConfigError, SceneReadError
 from tasks.grid import native_bounds, snapped_geobox
 
-__all__ = ["analysis_geobox", "load_cube", "sign_items", "scene_read_error"]
-
-_URL = re.compile(r"(https?://[^\s'\"]+|/vsicurl/[^\s'\"]+|/[^\s'\"]+\.tif)")
+__all__ = ["analysis_geobox", "load_cube", "sign_items", "unreadable_scenes", "scene_read_error"]
 
 
 def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
@@ -70,21 +68,48 @@ def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk
     return ds
 
 
-def scene_read_error(err: Exception, items: list[pystac.Item] | list[dict[str, Any]]) -> SceneReadError:
-    """Turn a GDAL/rasterio read failure into a one-line error naming the scene and the fix."""
-    text = str(err)
-    href_to_id = {}
-    for it in items:
-        d = it.to_dict() if isinstance(it, pystac.Item) else it
-        for asset in d["assets"].values():
-            href_to_id[asset["href"].split("?")[0]] = d["id"]
-    culprit = next((iid for href, iid in href_to_id.items() if href in text or href.rsplit("/", 1)[-1] in text), None)
-    url = _URL.search(text)
-    where = f"scene {culprit!r}" if culprit else "a scene"
-    kind = "is missing (HTTP 404)" if "404" in text else (
-        "is truncated or corrupt" if isinstance(err, rasterio.errors.RasterioIOError) or "TIFF" in text else "could not be read"
-    )
+def unreadable_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) -> list[tuple[str, str, str, str]]:
+    """(item id, href, problem, detail) for every asset of ``items`` that cannot be read over ``geobox``.
+
+    Used after a load failed, to name the culprit: each asset is opened and the run's window read
+    in full, so missing files (HTTP 404) and truncated or corrupt ones are both found.
+    """
+    bad = []
+    left, bottom, right, top = geobox.boundingbox
+    for item in sign_items(items, source):
+        for spec in source.assets.values():
+            asset = item.assets.get(spec.key)
+            if asset is None:
+                bad.append((item.id, "", f"has no asset {spec.key!r}", ""))
+                continue
+            href = asset.href
+            try:
+                with rasterio.open(href) as src:
+                    bounds = transform_bounds(geobox.crs.to_wkt(), src.crs, left, bottom, right, top)
+                    full = Window(0, 0, src.width, src.height)
+                    window = from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
+                    src.read(1, window=window.intersection(full))
+            except (rasterio.errors.RasterioError, rasterio.errors.WindowError) as err:
+                cause = err.__cause__ or err.__context__ or err
+                text = f"{err} {cause}"
+                if "404" in text:
+                    bad.append((item.id, href.split("?")[0], "is missing (HTTP 404)", ""))
+                else:
+                    detail = str(cause).splitlines()[0][:120] if str(cause) else type(cause).__name__
+                    bad.append((item.id, href.split("?")[0], "is truncated or corrupt", f" (GDAL: {detail})"))
+    return bad
+
+
+def scene_read_error(err: Exception, items: list[pystac.Item], source: Source, geobox: GeoBox) -> SceneReadError:
+    """A one-line error naming the scene that broke a load (found by probing), and the fix."""
+    bad = unreadable_scenes(items, source, geobox)
+    if not bad:
+        first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        return SceneReadError(f"reading the scenes failed ({first}); the files read fine when probed again, "
+                              "so the failure looks transient: rerun")
+    item_id, href, problem, detail = bad[0]
+    more = f" (and {len(bad) - 1} more unreadable assets)" if len(bad) > 1 else ""
     return SceneReadError(
-        f"{where} {kind}: {url.group(0) if url else text.splitlines()[0][:200]}; "
+        f"scene {item_id!r} {problem}: {href}{detail}{more}; "
         "re-download or repair it at the source, or exclude it, then rerun"
     )

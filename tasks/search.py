@@ -132,15 +132,17 @@ def search_items(
     try:
         collection = client.get_collection(cid)
     except _NETWORK_ERRORS as err:
-        if isinstance(err, APIError) and getattr(err, "status_code", None) == 404 or "404" in str(err)[:200]:
-            available = _collection_ids(client)
-            raise CollectionNotFound(
-                f"collection {cid!r} is not on the STAC API {client.self_href}; it has {available}: "
-                "fix `collection` in the sources file"
+        status = getattr(err, "status_code", None)
+        if status != 404 and "404" not in str(err)[:200]:
+            raise StacUnreachable(
+                f"the STAC API {client.self_href} failed while reading collection {cid!r}: retry later"
             ) from None
-        raise StacUnreachable(
-            f"the STAC API {client.self_href} failed while reading collection {cid!r}: retry later"
-        ) from None
+        collection = None
+    if collection is None:
+        raise CollectionNotFound(
+            f"collection {cid!r} is not on the STAC API {client.self_href}; it has {_collection_ids(client)}: "
+            "fix `collection` in the sources file"
+        )
     extents = collection.extent.spatial.bboxes
     if extents and not any(_intersects(bbox, list(e)) for e in extents):
         raise OutsideCollection(

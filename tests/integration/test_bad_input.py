@@ -1,0 +1,150 @@
+"""Bad input: one clear line naming the problem and the fix, a non-zero exit, the catalog untouched."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import EXIT_USER_ERROR, app
+from tasks.config import SAMPLE_SOURCES
+from tasks.local_stac import LocalStac, free_port
+
+pytestmark = pytest.mark.integration
+
+INSIDE = "111.88,43.70,111.92,43.74"  # inside the small sample region
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _fails(args: list[str], catalog: Path, match: str) -> str:
+    """Run `ldn ...`, expect a user error matching ``match`` and an untouched catalog; return the message."""
+    before = _tree(catalog)
+    result = CliRunner().invoke(app, [*args, "--out", str(catalog)])
+    assert result.exit_code == EXIT_USER_ERROR, (result.stdout, result.stderr, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert pytest.importorskip("re").search(match, lines[0]), lines[0]
+    assert _tree(catalog) == before
+    assert not any((catalog / ".staging").iterdir())
+    return lines[0]
+
+
+def _api(local_stac: LocalStac, *extra: str) -> list[str]:
+    return ["run", "--sources", str(SAMPLE_SOURCES), "--stac-api", local_stac.api_url, "--years", "2001-2002", *extra]
+
+
+def test_unreachable_stac_api(published_copy: Path, prefect_harness: None) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    _fails(["run", "--sources", str(SAMPLE_SOURCES), "--stac-api", dead, "--bbox", INSIDE, "--years", "2001-2001"],
+           published_copy, rf"cannot reach the STAC API at {dead} \(connection refused\): check the `api` URL")
+
+
+class _Always500(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+        self.send_response(500)
+        self.end_headers()
+        self.wfile.write(b"internal error")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def broken_api() -> Iterator[str]:
+    """A server on 127.0.0.1 that answers every request with HTTP 500."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Always500)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_stac_api_answering_500(published_copy: Path, broken_api: str, prefect_harness: None) -> None:
+    _fails(["run", "--sources", str(SAMPLE_SOURCES), "--stac-api", broken_api, "--bbox", INSIDE, "--years", "2001-2001"],
+           published_copy, r"answered HTTP 500: check the `api` URL .* or retry later")
+
+
+def test_empty_search(published_copy: Path, local_stac: LocalStac, prefect_harness: None) -> None:
+    args = ["run", "--sources", str(SAMPLE_SOURCES), "--stac-api", local_stac.api_url, "--bbox", INSIDE,
+            "--years", "2030-2031"]
+    _fails(args, published_copy, r"no items in 'modis-13Q1-061' with \{'platform': 'terra'\} .* 2030-2031 .* widen the years")
+
+
+def test_bbox_outside_the_collection(published_copy: Path, local_stac: LocalStac, prefect_harness: None) -> None:
+    _fails(_api(local_stac, "--bbox", "10,10,11,11"), published_copy,
+           r"bbox \[10.0, 10.0, 11.0, 11.0\] does not intersect collection 'modis-13Q1-061'.*choose an area inside it")
+
+
+def test_unknown_collection_lists_the_available_ones(tmp_path: Path, published_copy: Path, local_stac: LocalStac,
+                                                     prefect_harness: None) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(SAMPLE_SOURCES.read_text().replace("collection: modis-13Q1-061", "collection: modis-13Q1-006"))
+    _fails(["run", "--sources", str(sources), "--stac-api", local_stac.api_url, "--bbox", INSIDE],
+           published_copy, r"collection 'modis-13Q1-006' is not on the STAC API .*'modis-13Q1-061'.*fix `collection`")
+
+
+def test_invalid_source_config(tmp_path: Path, published_copy: Path, prefect_harness: None) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(SAMPLE_SOURCES.read_text().replace("scale: 0.0001", "scale: 0"))
+    _fails(["run", "--sources", str(sources), "--bbox", INSIDE], published_copy,
+           r"invalid configuration in .*sources.yaml: sources.modis-13q1.assets.ndvi.scale: scale must not be 0")
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["run", "--years", "2005-2001"], r"years 2005-2001 are reversed"),
+    (["run", "--years", "twenty"], r"--years 'twenty' is not YEAR or FIRST-LAST"),
+    (["run", "--sources", str(SAMPLE_SOURCES)], r"--bbox is required with --sources"),
+    (["run", "--sources", str(SAMPLE_SOURCES), "--bbox", "1,2,3"], r"--bbox '1,2,3' is not four numbers"),
+    (["run", "--sources", str(SAMPLE_SOURCES), "--bbox", INSIDE], r"only `ldn run` without --sources starts"),
+    (["run", "--min-valid", "0", "--sources", str(SAMPLE_SOURCES), "--bbox", INSIDE], r"min_valid_composites: Input should be greater"),
+])
+def test_invalid_parameters(args: list[str], match: str, published_copy: Path, prefect_harness: None) -> None:
+    _fails(args, published_copy, match)
+
+
+def _ndvi_asset(sample: Path, item_id: str) -> Path:
+    return sample / "modis-13Q1-061" / "data" / item_id / f"{item_id}_250m_16_days_NDVI.tif"
+
+
+def test_missing_scene_404(sample_copy: Path, published_copy: Path, prefect_harness: None) -> None:
+    _ndvi_asset(sample_copy, "MOD13Q1.A2001017.h26v04.061").unlink()
+    _fails(["run", "--sample-dir", str(sample_copy), "--years", "2001-2002"], published_copy,
+           r"scene 'MOD13Q1.A2001017.h26v04.061' is missing \(HTTP 404\): .*re-download or repair it")
+
+
+def test_truncated_scene(sample_copy: Path, published_copy: Path, prefect_harness: None) -> None:
+    path = _ndvi_asset(sample_copy, "MOD13Q1.A2002065.h26v04.061")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    _fails(["run", "--sample-dir", str(sample_copy), "--years", "2001-2002"], published_copy,
+           r"scene 'MOD13Q1.A2002065.h26v04.061' is truncated or corrupt: .*re-download or repair it")
+
+
+def test_stale_staging_of_a_killed_run_is_cleared_and_versions_stay_readable(
+    sample_dir: Path, published_copy: Path, prefect_harness: None,
+) -> None:
+    import pystac
+
+    stale = published_copy / ".staging" / "20200101T000000Z-abcdef-999999999"  # no such process
+    (stale / "ndvi-annual").mkdir(parents=True)
+    (stale / "ndvi-annual" / "half-written.tif").write_bytes(b"II*\x00")
+    first = _tree(published_copy / "versions")
+    result = CliRunner().invoke(app, ["run", "--sample-dir", str(sample_dir), "--years", "2001-2001",
+                                      "--out", str(published_copy)])
+    assert result.exit_code == 0, result.stderr
+    assert not stale.exists()
+    assert {k: v for k, v in _tree(published_copy / "versions").items() if k in first} == first  # old version intact
+    root = pystac.Catalog.from_file(str(published_copy / "catalog.json"))
+    versions = list(root.get_children())
+    assert len(versions) == 2
+    for version in versions:
+        assert list(version.get_items(recursive=True))
+    assert "published 1 layers" in result.stdout and "rioxarray.open_rasterio" in result.stdout
