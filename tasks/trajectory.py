@@ -1,0 +1,213 @@
+"""Productivity trajectory (method notes 2.1): the trend of annual NDVI over a window, and its classes.
+
+The statistics come from one numba kernel (Mann-Kendall S, tie-corrected variance, z, p, Sen's and
+OLS slopes). Two named methods turn them into classes -3..+3 and a 3-class map:
+
+- ``trends_earth`` (default, comparable with official Trends.Earth data): sign from the OLS slope,
+  significance from Trends.Earth's own table of critical S at its "90/95/99%" levels
+  (``catalogs/te_kendall_critical_s.csv``, n = 4..59), classes +-1/2/3 where |S| >= S90/S95/S99,
+  then 0 where |S| <= S90 or |OLS slope| <= 0.001 NDVI/yr. The table is not the exact one-tailed
+  quantiles (its "95%" at n = 15 has a true size of about 0.057) and is reproduced as it is; for
+  n >= 60, where it has no entry, the exact quantiles of the null distribution of S are used and the
+  layer's metadata says so.
+- ``gpg_v2``: z with the tie-corrected variance against +-1.28 / +-1.96: classes -2 (z < -1.96),
+  -1 (-1.96 <= z < -1.28), 0 (|z| <= 1.28), +1 (1.28 < z <= 1.96), +2 (z > 1.96).
+
+3-class: only the 95 % classes count (trends_earth: -3,-2 -> -1, +2,+3 -> +1; gpg_v2: +-2 -> +-1).
+Missing years inside the window are skipped (slopes use the true year positions); a pixel with
+fewer than ``min_years`` valid years is nodata.
+"""
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+from tasks.constants import CATALOGS_DIR, NDVI_SCALE, NODATA
+from tasks.errors import ConfigError
+from tasks.kernels.trend import OUTPUTS, mann_kendall_sen
+
+__all__ = [
+    "TrajectoryMethod",
+    "trend_statistics",
+    "trajectory_classes",
+    "trajectory_3class",
+    "trajectory",
+    "te_critical_s",
+    "kendall_s_null",
+    "exact_critical_s",
+    "TE_TABLE_FILE",
+    "TE_SLOPE_DEAD_BAND",
+    "GPG_Z_LEVELS",
+]
+
+TrajectoryMethod = Literal["trends_earth", "gpg_v2"]
+
+TE_TABLE_FILE = CATALOGS_DIR / "te_kendall_critical_s.csv"
+"""Trends.Earth's critical values of Kendall's S for n = 4..59 at its 90/95/99 % levels."""
+
+TE_SLOPE_DEAD_BAND: float = 0.001
+"""|OLS slope| at or below this many NDVI units per year is class 0 in ``trends_earth``."""
+
+GPG_Z_LEVELS: tuple[float, float] = (1.28, 1.96)
+"""z thresholds of the ``gpg_v2`` method (potential, significant)."""
+
+_ALPHAS = (0.10, 0.05, 0.01)
+"""One-tailed sizes used for the exact critical values beyond Trends.Earth's table."""
+
+
+@lru_cache(maxsize=1)
+def _te_table() -> dict[int, tuple[int, int, int]]:
+    rows = [r for r in TE_TABLE_FILE.read_text().splitlines() if r and not r.startswith("#")]
+    table = {}
+    for row in csv.DictReader(rows):
+        table[int(row["n"])] = (int(row["s90"]), int(row["s95"]), int(row["s99"]))
+    return table
+
+
+@lru_cache(maxsize=256)
+def kendall_s_null(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact null distribution of Kendall's S for n untied values: (values of S, probabilities).
+
+    S = n(n-1)/2 - 2 * inversions, and the inversion count of a random permutation is a sum of
+    independent uniforms on {0..k-1}, k = 1..n, so the distribution is their convolution.
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    probs = np.array([1.0])
+    for k in range(2, n + 1):
+        probs = np.convolve(probs, np.full(k, 1.0 / k))
+    inversions = np.arange(probs.size)
+    s = n * (n - 1) // 2 - 2 * inversions
+    return s[::-1].copy(), probs[::-1].copy()
+
+
+def exact_critical_s(n: int, alpha: float) -> int:
+    """Smallest s with P(S >= s) <= alpha under H0 (one-tailed), from the exact null distribution."""
+    s, p = kendall_s_null(n)
+    upper = np.cumsum(p[::-1])[::-1]  # P(S >= s[i]) for ascending s
+    ok = np.flatnonzero(upper <= alpha + 1e-15)
+    return int(s[ok[0]]) if ok.size else int(s[-1]) + 1
+
+
+def te_critical_s(n: int) -> tuple[int, int, int, str]:
+    """Critical S at the 90/95/99 levels for ``n`` valid years, and where they came from."""
+    table = _te_table()
+    if n in table:
+        return (*table[n], "trends_earth_table")
+    if n < min(table):
+        raise ConfigError(f"the trajectory needs at least {min(table)} valid years; got {n}: lengthen the window")
+    return (*(exact_critical_s(n, a) for a in _ALPHAS), "exact_quantiles")
+
+
+def trend_statistics(annual: xr.DataArray, *, dim: str = "year", min_years: int = 10) -> xr.Dataset:
+    """S, var(S), z, p, Sen's slope, OLS slope (NDVI per year) and valid-year count along ``dim``.
+
+    ``annual`` holds int16 NDVI x 10000 with nodata -32768 (or floats with NaN); slopes are
+    returned in NDVI units per year. Lazy for Dask input; ``dim`` must be in one chunk.
+    """
+    values = annual.astype("float64")
+    if np.issubdtype(annual.dtype, np.integer):
+        values = values.where(annual != NODATA)
+    values = values / NDVI_SCALE if np.issubdtype(annual.dtype, np.integer) else values
+    outs = xr.apply_ufunc(
+        mann_kendall_sen, values,
+        kwargs={"min_count": min_years},
+        input_core_dims=[[dim]],
+        output_core_dims=[[] for _ in OUTPUTS],
+        dask="parallelized",
+        output_dtypes=["float64"] * len(OUTPUTS),
+    )
+    ds = xr.Dataset(dict(zip(OUTPUTS, outs)))
+    ds["n"] = ds["n"].astype("int16")
+    ds["sen_slope"].attrs["units"] = ds["ols_slope"].attrs["units"] = "NDVI per year"
+    ds.attrs.update({"min_years": min_years, "years": [int(v) for v in annual[dim].values]})
+    return ds
+
+
+def _classes_trends_earth(s: np.ndarray, n: np.ndarray, slope: np.ndarray) -> tuple[np.ndarray, bool]:
+    out = np.full(s.shape, NODATA, dtype="int16")
+    fallback = False
+    valid = np.isfinite(s) & np.isfinite(slope)
+    for count in np.unique(n[valid]).astype(int):
+        s90, s95, s99, origin = te_critical_s(int(count))
+        fallback |= origin == "exact_quantiles"
+        sel = valid & (n == count)
+        a = np.abs(s)
+        cls = np.zeros(s.shape, dtype="int16")
+        cls = np.where(a >= s90, 1, cls)
+        cls = np.where(a >= s95, 2, cls)
+        cls = np.where(a >= s99, 3, cls).astype("int16")
+        cls = np.where(slope < 0, -cls, np.where(slope > 0, cls, 0))
+        cls = np.where((a <= s90) | (np.abs(slope) <= TE_SLOPE_DEAD_BAND), 0, cls)
+        out = np.where(sel, cls, out).astype("int16")
+    return out, fallback
+
+
+def _classes_gpg_v2(z: np.ndarray) -> np.ndarray:
+    lo, hi = GPG_Z_LEVELS
+    cls = np.select([z < -hi, z < -lo, z <= lo, z <= hi], [-2, -1, 0, 1], default=2).astype("int16")
+    return np.where(np.isfinite(z), cls, NODATA).astype("int16")
+
+
+def trajectory_classes(stats: xr.Dataset, *, method: TrajectoryMethod = "trends_earth") -> xr.DataArray:
+    """Trajectory classes (-3..+3 for ``trends_earth``, -2..+2 for ``gpg_v2``; nodata -32768)."""
+    if method == "trends_earth":
+        def _te(s: np.ndarray, n: np.ndarray, slope: np.ndarray) -> np.ndarray:
+            return _classes_trends_earth(s, n, slope)[0]
+
+        out = xr.apply_ufunc(_te, stats["s"], stats["n"], stats["ols_slope"],
+                             dask="parallelized", output_dtypes=["int16"])
+        n_max = len(stats.attrs.get("years", [])) or 0
+        fallback = n_max >= 60
+        out.attrs["critical_values"] = (
+            "Trends.Earth table (Hollander & Wolfe A.30) at its 90/95/99 levels"
+            + ("; exact one-tailed quantiles 0.10/0.05/0.01 for n >= 60" if fallback else "")
+        )
+        out.attrs["slope_dead_band_ndvi_per_year"] = TE_SLOPE_DEAD_BAND
+    elif method == "gpg_v2":
+        out = xr.apply_ufunc(_classes_gpg_v2, stats["z"], dask="parallelized", output_dtypes=["int16"])
+        out.attrs["z_levels"] = list(GPG_Z_LEVELS)
+    else:
+        raise ConfigError(f"unknown trajectory method {method!r}: use 'trends_earth' or 'gpg_v2'")
+    out.attrs.update({"method": method, "_FillValue": NODATA, "long_name": "productivity trajectory class"})
+    return out
+
+
+def trajectory_3class(classes: xr.DataArray) -> xr.DataArray:
+    """-1 degrading, 0 stable, +1 improving from the trajectory classes; only the 95 % classes count."""
+    out = xr.where(classes == NODATA, NODATA, xr.where(classes <= -2, -1, xr.where(classes >= 2, 1, 0))).astype("int16")
+    out.attrs.update({**classes.attrs, "long_name": "productivity trajectory (3 classes)",
+                      "classes": {-1: "degrading", 0: "stable", 1: "improving"}})
+    return out
+
+
+def trajectory(
+    annual: xr.DataArray,
+    *,
+    method: TrajectoryMethod = "trends_earth",
+    dim: str = "year",
+    min_years: int = 10,
+) -> xr.Dataset:
+    """Trend statistics, classes and the 3-class trajectory of an annual NDVI window.
+
+    Returns a Dataset with ``s``, ``var_s``, ``z``, ``p``, ``sen_slope``, ``ols_slope``, ``n``,
+    ``classes`` and ``trajectory`` (3-class), with the method, window and thresholds in attrs.
+    """
+    years = annual[dim].values
+    if years.size < 4:
+        raise ConfigError(f"the trajectory window has {years.size} years; it needs at least 4: widen the period")
+    if min_years > years.size:
+        raise ConfigError(
+            f"min_years {min_years} exceeds the {years.size} years of the window {years[0]}-{years[-1]}: "
+            "lower min_years or widen the period"
+        )
+    stats = trend_statistics(annual, dim=dim, min_years=min_years)
+    classes = trajectory_classes(stats, method=method)
+    ds = stats.assign(classes=classes, trajectory=trajectory_3class(classes))
+    ds.attrs.update({"method": method, "window": [int(years[0]), int(years[-1])], "min_years": min_years,
+                     **{k: v for k, v in classes.attrs.items() if k not in ("_FillValue", "long_name")}})
+    return ds
