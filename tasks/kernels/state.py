@@ -1,0 +1,164 @@
+"""State kernels along the last axis (years). NaN marks a missing year.
+
+``te_state`` classes the baseline mean and the target mean against deciles of the baseline years
+(Trends.Earth); ``gpg_state_z`` is the z-score of the target mean against the baseline years (GPG v2).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import guvectorize
+
+__all__ = ["te_state", "gpg_state_z", "decile_class"]
+
+_TE_SIG = [
+    "void(float64[:], boolean[:], boolean[:], int64, int64, float64, "
+    "float64[:], float64[:], float64[:], float64[:], float64[:])",
+]
+
+
+def decile_class(value: float, deciles: np.ndarray) -> int:  # pragma: no cover (inlined copy below is compiled)
+    """Class 1..10 of ``value`` against deciles p10..p100 (pure-Python reference of the kernel's rule)."""
+    if value <= deciles[0]:
+        return 1
+    cls = 1
+    for k in range(1, 11):
+        if value > deciles[k - 1]:
+            cls = k + 1
+    return min(cls, 10)
+
+
+@guvectorize(_TE_SIG, "(n),(n),(n),(),(),()->(),(),(),(),()", nopython=True, target="cpu")
+def _te_state(y, is_bl, is_tg, min_bl, min_tg, dead_band, cls_bl, cls_tg, change, mean_bl, mean_tg):  # pragma: no cover
+    n = y.shape[0]
+    bl = np.empty(n + 2, dtype=np.float64)
+    nb = 0
+    sb = 0.0
+    nt = 0
+    st = 0.0
+    for i in range(n):
+        v = y[i]
+        if math.isnan(v):
+            continue
+        if is_bl[i]:
+            bl[nb] = v
+            nb += 1
+            sb += v
+        if is_tg[i]:
+            nt += 1
+            st += v
+    if nb < max(min_bl, 2) or nt < max(min_tg, 1):
+        cls_bl[0] = np.nan
+        cls_tg[0] = np.nan
+        change[0] = np.nan
+        mean_bl[0] = np.nan
+        mean_tg[0] = np.nan
+        return
+    lo = bl[0]
+    hi = bl[0]
+    for i in range(nb):
+        lo = min(lo, bl[i])
+        hi = max(hi, bl[i])
+    rng = hi - lo
+    bl[nb] = lo - 0.05 * rng
+    bl[nb + 1] = hi + 0.05 * rng
+    m = nb + 2
+    sample = np.sort(bl[:m])
+    dec = np.empty(10, dtype=np.float64)
+    for k in range(1, 11):  # linear interpolation, as numpy.percentile's default
+        pos = (k * 10.0 / 100.0) * (m - 1)
+        f = math.floor(pos)
+        if f >= m - 1:
+            dec[k - 1] = sample[m - 1]
+        else:
+            dec[k - 1] = sample[f] + (pos - f) * (sample[f + 1] - sample[f])
+    mb = sb / nb
+    mt = st / nt
+    cb = 1
+    ct = 1
+    for k in range(1, 11):
+        if mb > dec[k - 1]:
+            cb = k + 1
+        if mt > dec[k - 1]:
+            ct = k + 1
+    cb = min(cb, 10)
+    ct = min(ct, 10)
+    mean_bl[0] = mb
+    mean_tg[0] = mt
+    cls_bl[0] = cb
+    cls_tg[0] = ct
+    if abs(mb - mt) <= dead_band:
+        change[0] = 0.0
+    else:
+        change[0] = ct - cb
+
+
+def te_state(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray, *, min_baseline: int = 3,
+             min_target: int = 1, dead_band: float = 0.01) -> tuple[np.ndarray, ...]:
+    """Baseline class, target class, class change, baseline mean and target mean along the last axis.
+
+    Examples
+    --------
+    >>> y = np.array([0.20, 0.22, 0.21, 0.23, 0.24, 0.20, 0.22, 0.21, 0.23, 0.22, 0.21, 0.22, 0.10, 0.11, 0.12])
+    >>> bl, tg = np.arange(15) < 12, np.arange(15) >= 12
+    >>> [float(v) for v in te_state(y, bl, tg)[:3]]
+    [5.0, 1.0, -4.0]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    return _te_state(v, np.asarray(is_baseline, bool), np.asarray(is_target, bool),
+                     np.int64(min_baseline), np.int64(min_target), np.float64(dead_band))
+
+
+_GPG_SIG = ["void(float64[:], boolean[:], boolean[:], int64, int64, float64[:], float64[:], float64[:], float64[:])"]
+
+
+@guvectorize(_GPG_SIG, "(n),(n),(n),(),()->(),(),(),()", nopython=True, target="cpu")
+def _gpg_state(y, is_bl, is_tg, min_bl, min_tg, z, mu_out, sigma_out, mean_tg):  # pragma: no cover
+    n = y.shape[0]
+    nb = 0
+    sb = 0.0
+    nt = 0
+    st = 0.0
+    for i in range(n):
+        v = y[i]
+        if math.isnan(v):
+            continue
+        if is_bl[i]:
+            nb += 1
+            sb += v
+        if is_tg[i]:
+            nt += 1
+            st += v
+    if nb < max(min_bl, 2) or nt < max(min_tg, 1):
+        z[0] = np.nan
+        mu_out[0] = np.nan
+        sigma_out[0] = np.nan
+        mean_tg[0] = np.nan
+        return
+    mu = sb / nb
+    ss = 0.0
+    for i in range(n):
+        v = y[i]
+        if is_bl[i] and not math.isnan(v):
+            ss += (v - mu) ** 2
+    sigma = math.sqrt(ss / (nb - 1))
+    mt = st / nt
+    mu_out[0] = mu
+    sigma_out[0] = sigma
+    mean_tg[0] = mt
+    if sigma == 0.0:
+        z[0] = 0.0 if mt == mu else (math.inf if mt > mu else -math.inf)
+    else:
+        z[0] = (mt - mu) / (sigma / math.sqrt(nt))
+
+
+def gpg_state_z(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray, *, min_baseline: int = 3,
+                min_target: int = 1) -> tuple[np.ndarray, ...]:
+    """z of the target-years mean against the baseline years' mean and standard deviation (ddof 1).
+
+    The standard error uses the number of valid target years (3 when none is missing).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    return _gpg_state(v, np.asarray(is_baseline, bool), np.asarray(is_target, bool),
+                      np.int64(min_baseline), np.int64(min_target))
