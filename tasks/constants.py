@@ -73,3 +73,33 @@ class PixelReliability(IntEnum):
     MARGINAL = 1
     SNOW_ICE = 2
     CLOUDY = 3
+
+
+class LpdClass(IntEnum):
+    """Five-class land productivity dynamics (Trends.Earth ``calc_prod5``)."""
+
+    DECLINING = 1
+    EARLY_SIGNS_OF_DECLINE = 2
+    STABLE_BUT_STRESSED = 3
+    STABLE = 4
+    INCREASING = 5
+
+
+LPD_CLASSES: dict[int, tuple[str, str]] = {
+    1: ("declining", "f23c46"),
+    2: ("early signs of decline", "ffae4c"),
+    3: ("stable but stressed", "ffff73"),
+    4: ("stable", "d9d9d9"),
+    5: ("increasing", "267300"),
+}
+"""LPD code -> (name, colour hint) for class maps and their metadata."""
+
+THREE_CLASSES: dict[int, tuple[str, str]] = {
+    -1: ("degraded", "9b2779"),
+    0: ("stable", "ffffe0"),
+    1: ("improved", "006500"),
+}
+"""Codes of every 3-class map (Trends.Earth's convention) -> (name, colour hint)."""
+
+LPD_TO_3CLASS: dict[int, int] = {1: -1, 2: -1, 3: 0, 4: 0, 5: 1}
+"""LPD 5 classes -> 3 classes (SDG 15.3.1 productivity sub-indicator)."""
