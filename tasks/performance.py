@@ -1,0 +1,188 @@
+"""Productivity performance (method notes 2.3): local NDVI against the best of similar land.
+
+Each pixel's mean NDVI over the window is compared with the 90th percentile of that mean over its
+**land unit** (land cover class of the window's first year, in the full ESA CCI legend, crossed
+with a soil or ecoregion class where one is given) within the **comparison region** (default: the
+whole run). Units with fewer than ``min_unit_pixels`` pixels fall back to the land-cover-only unit.
+ratio = mean / p90; **-1 (degraded) where ratio <= 0.5**, else 0. Performance is never "improved".
+Snow and ice (CCI 220) and land-cover nodata (0) have no unit: nodata.
+
+Percentiles are exact for the published data and need no more memory than one histogram per unit:
+window means of the int16 annual layers are quantized to 1e-4 NDVI (error <= 0.5e-4 NDVI, the
+precision of the published layers) and counted per unit, block by block, in one Dask pass; the
+percentile is then read off each unit's histogram with numpy's linear interpolation between ranks.
+The comparison region is recorded in the output's metadata, because results depend on it.
+"""
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from tasks.constants import NDVI_SCALE, NODATA
+from tasks.errors import ConfigError
+
+__all__ = [
+    "window_mean",
+    "land_units",
+    "unit_histograms",
+    "percentile_from_histogram",
+    "performance",
+    "NO_UNIT_CLASSES",
+    "HIST_MIN",
+    "HIST_MAX",
+]
+
+NO_UNIT_CLASSES: tuple[int, ...] = (0, 220)
+"""ESA CCI codes without a performance unit: nodata (0) and permanent snow and ice (220)."""
+
+HIST_MIN, HIST_MAX = -2000, 10000
+"""Range of quantized NDVI x 10000 values counted by the histograms (MOD13Q1's valid range)."""
+
+_NBINS = HIST_MAX - HIST_MIN + 1
+
+
+def window_mean(annual: xr.DataArray, *, window: tuple[int, int], dim: str = "year", min_years: int = 1) -> xr.DataArray:
+    """Mean NDVI (NDVI units) of each pixel over the window's valid years; NaN below ``min_years``."""
+    sel = annual.sel({dim: slice(window[0], window[1])})
+    missing = sorted(set(range(window[0], window[1] + 1)) - set(int(y) for y in sel[dim].values))
+    if missing:
+        raise ConfigError(f"performance window {window[0]}-{window[1]} lacks annual NDVI for {missing}: widen the run's years")
+    if np.issubdtype(sel.dtype, np.integer):  # average the raw integers, then scale once (exact ratios)
+        raw = sel.where(sel != NODATA).astype("float64")
+        count = raw.notnull().sum(dim)
+        return (raw.mean(dim, skipna=True) / NDVI_SCALE).where(count >= min_years)
+    values = sel.astype("float64")
+    count = values.notnull().sum(dim)
+    return values.mean(dim, skipna=True).where(count >= min_years)
+
+
+def land_units(land_cover: xr.DataArray, soil: xr.DataArray | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+    """(unit, fallback unit) ids: land cover x soil (soil * 1000 + land cover) and land cover alone; -1 = none."""
+    lc = land_cover.astype("int32")
+    no_unit = lc.isin(list(NO_UNIT_CLASSES))
+    fallback = xr.where(no_unit, -1, lc).astype("int32")
+    if soil is None:
+        return fallback, fallback
+    s = soil.astype("int32")
+    unit = xr.where(no_unit | (s < 0), -1, s * 1000 + lc).astype("int32")
+    return unit, fallback
+
+
+def _block_hist(units: np.ndarray, values: np.ndarray, region: np.ndarray, unit_ids: np.ndarray) -> np.ndarray:
+    q = np.round(values * NDVI_SCALE)
+    ok = np.isfinite(q) & (units >= 0) & region
+    ok &= (q >= HIST_MIN) & (q <= HIST_MAX)
+    idx = np.searchsorted(unit_ids, units[ok])
+    flat = idx * _NBINS + (q[ok].astype(np.int64) - HIST_MIN)
+    hist = np.bincount(flat, minlength=unit_ids.size * _NBINS).astype(np.int64)
+    return hist.reshape(1, 1, -1)
+
+
+def unit_histograms(units: xr.DataArray, mean: xr.DataArray, region: xr.DataArray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unit ids and their histograms of quantized mean NDVI (rows: units; columns: NDVI x 10000 - HIST_MIN).
+
+    Two passes over the unit map (its distinct ids, then the counts) and one over the means, block by
+    block; memory is one histogram per unit and block, never the whole area.
+    """
+    if region is None:
+        region = xr.ones_like(units, dtype=bool)
+    u = units.data if isinstance(units.data, da.Array) else da.from_array(units.values, chunks=units.shape)
+    m = mean.data if isinstance(mean.data, da.Array) else da.from_array(mean.values, chunks=mean.shape)
+    r = region.data if isinstance(region.data, da.Array) else da.from_array(region.values, chunks=region.shape)
+    m = m.rechunk(u.chunks)
+    r = r.rechunk(u.chunks)
+    ids = da.unique(u).compute()
+    ids = np.asarray(ids[ids >= 0], dtype=np.int64)
+    if ids.size == 0:
+        return ids, np.zeros((0, _NBINS), dtype=np.int64)
+    blocks = da.map_blocks(
+        _block_hist, u, m, r, unit_ids=ids, new_axis=2,
+        chunks=(tuple(1 for _ in u.chunks[0]), tuple(1 for _ in u.chunks[1]), (ids.size * _NBINS,)),
+        dtype=np.int64,
+    )
+    (hist,) = dask.compute(blocks.sum(axis=(0, 1)))
+    return ids, hist.reshape(ids.size, _NBINS)
+
+
+def percentile_from_histogram(hist: np.ndarray, q: float) -> np.ndarray:
+    """Percentile ``q`` of each row's values (bins are NDVI x 10000 from HIST_MIN), in NDVI; NaN for empty rows.
+
+    Equals ``numpy.percentile(values, q)`` (linear interpolation) of the quantized values.
+    """
+    hist = np.atleast_2d(hist)
+    out = np.full(hist.shape[0], np.nan)
+    cum = np.cumsum(hist, axis=1)
+    for i in range(hist.shape[0]):
+        n = cum[i, -1]
+        if n == 0:
+            continue
+        pos = q / 100.0 * (n - 1)
+        lo, frac = int(np.floor(pos)), pos - np.floor(pos)
+        v_lo = np.searchsorted(cum[i], lo, side="right")
+        v_hi = np.searchsorted(cum[i], min(lo + 1, n - 1), side="right")
+        out[i] = (v_lo + frac * (v_hi - v_lo) + HIST_MIN) / NDVI_SCALE
+    return out
+
+
+def performance(
+    annual: xr.DataArray,
+    land_cover: xr.DataArray,
+    *,
+    window: tuple[int, int],
+    soil: xr.DataArray | None = None,
+    percentile: float = 90.0,
+    min_unit_pixels: int = 100,
+    ratio_threshold: float = 0.5,
+    region: xr.DataArray | None = None,
+    region_name: str = "the whole run area",
+    dim: str = "year",
+    min_years: int = 1,
+) -> xr.Dataset:
+    """Performance of each pixel: window mean, its unit's percentile, the ratio and -1/0 (nodata -32768).
+
+    ``land_cover`` is the CCI map of the window's first year on the same grid; ``region`` (bool, same
+    grid) limits the pixels that set each unit's percentile and is described by ``region_name`` in
+    the output's metadata.
+    """
+    if not 0 < percentile <= 100:
+        raise ConfigError(f"percentile {percentile} is outside (0, 100]: the method uses 90")
+    if not 0 < ratio_threshold < 1:
+        raise ConfigError(f"ratio threshold {ratio_threshold} is outside (0, 1): the method uses 0.5")
+    mean = window_mean(annual, window=window, dim=dim, min_years=min_years)
+    unit, fallback = land_units(land_cover, soil)
+    ids, hist = unit_histograms(unit, mean, region)
+    fb_ids, fb_hist = unit_histograms(fallback, mean, region) if soil is not None else (ids, hist)
+    p_unit = percentile_from_histogram(hist, percentile) if ids.size else np.array([])
+    p_fb = percentile_from_histogram(fb_hist, percentile) if fb_ids.size else np.array([])
+    small = hist.sum(axis=1) < min_unit_pixels
+
+    def _lookup(u: np.ndarray, f: np.ndarray) -> np.ndarray:
+        out = np.full(u.shape, np.nan)
+        if ids.size:
+            i = np.clip(np.searchsorted(ids, u), 0, ids.size - 1)
+            hit = (ids[i] == u) & (u >= 0)
+            use = hit & ~small[i]
+            out[use] = p_unit[i[use]]
+        if fb_ids.size:
+            j = np.clip(np.searchsorted(fb_ids, f), 0, fb_ids.size - 1)
+            # the land-cover-only unit is the coarsest there is: used whatever its size
+            fb_hit = (fb_ids[j] == f) & (f >= 0) & np.isnan(out) & (u >= 0)
+            out[fb_hit] = p_fb[j[fb_hit]]
+        return out
+
+    p90 = xr.apply_ufunc(_lookup, unit, fallback, dask="parallelized", output_dtypes=["float64"])
+    ratio = mean / p90.where(p90 > 0)
+    perf = xr.where(ratio <= ratio_threshold, -1, 0).where(ratio.notnull(), NODATA).astype("int16")
+    perf.attrs.update({"_FillValue": NODATA, "long_name": "productivity performance",
+                       "classes": {-1: "degraded", 0: "not degraded"}})
+    ds = xr.Dataset({"mean": mean, "unit_percentile": p90, "ratio": ratio, "performance": perf})
+    ds.attrs.update({
+        "window": list(window), "percentile": percentile, "ratio_threshold": ratio_threshold,
+        "min_unit_pixels": min_unit_pixels, "comparison_region": region_name,
+        "land_units": "ESA CCI class of the window's first year" + (" x soil class" if soil is not None else ""),
+        "units": int(ids.size), "units_below_min_size": int(small.sum()),
+        "percentile_error_bound_ndvi": 0.5 / NDVI_SCALE,
+    })
+    return ds

@@ -1,0 +1,105 @@
+"""Performance: exact histogram percentiles, hand-worked units, fallback, no-unit classes, region, laziness."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from tasks.constants import NODATA
+from tasks.errors import ConfigError
+from tasks.performance import percentile_from_histogram, performance, unit_histograms
+
+YEARS = [2001, 2002, 2003]
+
+
+def _annual(ndvi_x10000: np.ndarray) -> xr.DataArray:
+    """Three identical years of an int16 (y, x) NDVI x 10000 map."""
+    a = np.repeat(np.asarray(ndvi_x10000, "int16")[None], 3, axis=0)
+    return xr.DataArray(a, dims=("year", "y", "x"), coords={"year": YEARS})
+
+
+def _lc(codes: np.ndarray) -> xr.DataArray:
+    return xr.DataArray(np.asarray(codes, "uint8"), dims=("y", "x"))
+
+
+def test_histogram_percentile_equals_numpy_percentile() -> None:
+    rng = np.random.default_rng(4)
+    for size in (1, 2, 7, 100, 1001):
+        values = rng.integers(-2000, 10001, size)
+        hist = np.bincount(values + 2000, minlength=12001)[None]
+        for q in (0, 10, 50, 90, 99.5, 100):
+            assert percentile_from_histogram(hist, q)[0] == pytest.approx(np.percentile(values, q) / 10000, abs=1e-12)
+    assert np.isnan(percentile_from_histogram(np.zeros((1, 12001), int), 90)[0])
+
+
+def test_hand_worked_two_units() -> None:
+    # grassland (130): NDVI 0.10..0.19 (10 px, p90 = 0.181), one pixel at 0.09 -> ratio 0.497 <= 0.5 -> degraded
+    # trees (60): 0.50 x 9 and 0.20 -> p90 = 0.50, 0.20 / 0.50 = 0.4 -> degraded; ratio exactly 0.5 -> degraded
+    ndvi = np.array([[1000, 1100, 1200, 1300, 1400, 1500, 1600, 1700, 1800, 1900, 900],
+                     [5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 2000, 2500]])
+    lc = np.array([[130] * 11, [60] * 11])
+    ds = performance(_annual(ndvi), _lc(lc), window=(2001, 2003), min_unit_pixels=1)
+    p = ds["unit_percentile"].values
+    assert p[0, 0] == pytest.approx(np.percentile(ndvi[0] / 10000, 90))
+    assert p[1, 0] == pytest.approx(np.percentile(ndvi[1] / 10000, 90)) == pytest.approx(0.5)
+    perf = ds["performance"].values
+    assert perf[1, 9] == -1 and perf[1, 10] == -1 and perf[1, 0] == 0  # 0.4, 0.5 (inclusive), 1.0
+    ratio_last = ndvi[0, 10] / 10000 / p[0, 0]
+    assert perf[0, 10] == (-1 if ratio_last <= 0.5 else 0)
+    assert set(np.unique(perf)) <= {-1, 0}
+    assert ds.attrs["comparison_region"] == "the whole run area" and ds.attrs["percentile"] == 90
+
+
+def test_snow_ice_and_missing_land_cover_have_no_unit() -> None:
+    ds = performance(_annual(np.array([[3000, 3000, 3000]])), _lc(np.array([[220, 0, 130]])), window=(2001, 2003),
+                     min_unit_pixels=1)
+    assert ds["performance"].values.tolist() == [[NODATA, NODATA, 0]]
+
+
+def test_nodata_years_and_all_nodata_pixels() -> None:
+    annual = _annual(np.array([[3000, 3000]]))
+    annual[:, 0, 0] = NODATA
+    ds = performance(annual, _lc(np.array([[130, 130]])), window=(2001, 2003), min_unit_pixels=1)
+    assert ds["performance"].values.tolist() == [[NODATA, 0]]
+
+
+def test_small_soil_units_fall_back_to_land_cover_only() -> None:
+    # 12 grassland pixels; soil 1 has 10 of them (>= min 5), soil 2 only 2 (< 5) -> they use the grassland unit
+    ndvi = np.array([[2000] * 10 + [1000, 1000]])
+    soil = xr.DataArray(np.array([[1] * 10 + [2, 2]]), dims=("y", "x"))
+    ds = performance(_annual(ndvi), _lc(np.full((1, 12), 130)), soil=soil, window=(2001, 2003), min_unit_pixels=5)
+    p = ds["unit_percentile"].values[0]
+    assert p[0] == pytest.approx(0.2)                                   # own unit (soil 1)
+    assert p[11] == pytest.approx(np.percentile(ndvi[0] / 10000, 90))   # fallback: all grassland
+    assert ds.attrs["units_below_min_size"] == 1
+
+
+def test_comparison_region_limits_the_percentile_and_is_recorded() -> None:
+    ndvi = np.array([[1000, 1000, 8000, 8000]])
+    region = xr.DataArray(np.array([[True, True, False, False]]), dims=("y", "x"))
+    ds = performance(_annual(ndvi), _lc(np.full((1, 4), 130)), window=(2001, 2003), min_unit_pixels=1,
+                     region=region, region_name="bbox 111,43,112,44")
+    assert ds["unit_percentile"].values[0, 0] == pytest.approx(0.1)
+    assert ds["performance"].values.tolist() == [[0, 0, 0, 0]]
+    assert ds.attrs["comparison_region"] == "bbox 111,43,112,44"
+
+
+def test_chunked_equals_in_memory_and_histograms_add_up() -> None:
+    rng = np.random.default_rng(9)
+    ndvi = rng.integers(500, 6000, (60, 50))
+    lc = rng.choice([10, 60, 130, 200, 220], size=(60, 50))
+    eager = performance(_annual(ndvi), _lc(lc), window=(2001, 2003), min_unit_pixels=20)
+    lazy = performance(_annual(ndvi).chunk({"year": -1, "y": 16, "x": 16}), _lc(lc).chunk(16),
+                       window=(2001, 2003), min_unit_pixels=20)
+    xr.testing.assert_allclose(eager, lazy.compute())
+    ids, hist = unit_histograms(_lc(lc).astype("int32").where(lambda a: a != 220, -1).chunk(13),
+                                xr.DataArray(ndvi / 10000.0, dims=("y", "x")).chunk(13))
+    assert ids.tolist() == [10, 60, 130, 200]
+    assert hist.sum() == (lc != 220).sum()
+
+
+def test_bad_parameters() -> None:
+    with pytest.raises(ConfigError, match="percentile 0 is outside"):
+        performance(_annual(np.ones((1, 1))), _lc(np.full((1, 1), 130)), window=(2001, 2003), percentile=0)
+    with pytest.raises(ConfigError, match="lacks annual NDVI for \\[2004\\]"):
+        performance(_annual(np.ones((1, 1))), _lc(np.full((1, 1), 130)), window=(2001, 2004))
