@@ -21,7 +21,7 @@ from tasks.config import AssetSpec, QaRule, RunConfig
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import SceneReadError
 from tasks.load import analysis_geobox, load_cube, scene_read_error
-from tasks.publish import LayerSummary, write_layer
+from tasks.publish import LayerSummary, write_item
 
 __all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_task", "METHOD"]
 
@@ -107,9 +107,9 @@ def annual_ndvi_task(cfg: RunConfig, year: int, items: list[dict[str, Any]], sta
         ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=cfg.min_valid_composites,
     ).sel(year=year)
     try:
-        return write_layer(
-            layer, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}", year=year,
-            source_items=[it.id for it in stac_items], transform=geobox.affine,
+        return write_item(
+            {"data": (layer, False)}, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}",
+            year=year, source_items=[it.id for it in stac_items], transform=geobox.affine,
         )
     except (rasterio.errors.RasterioError, OSError) as err:  # a scene failed to read during the write
         raise scene_read_error(err, stac_items, source, geobox) from None

@@ -25,6 +25,11 @@ from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
 
 __all__ = [
+    "Period",
+    "PeriodCatalog",
+    "ProductivityParams",
+    "load_periods",
+    "PERIODS_FILE",
     "AssetSpec",
     "StacSpec",
     "QaRule",
@@ -47,6 +52,9 @@ PRODUCTION_SOURCES: Path = CATALOGS_DIR / "sources.yaml"
 
 SAMPLE_SOURCES: Path = CATALOGS_DIR / "sample_sources.yaml"
 """The bundled offline sample region, shaped exactly like the production collections."""
+
+PERIODS_FILE: Path = CATALOGS_DIR / "periods.yaml"
+"""Default reporting periods: baseline, report_1, report_2."""
 
 DType = Literal["int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64"]
 
@@ -189,6 +197,66 @@ def load_sources(path: str | Path) -> SourceCatalog:
         raise ConfigError(validation_message(err, str(path))) from None
 
 
+YearSpan = tuple[int, int]
+
+
+class Period(_Frozen):
+    """One reporting period's windows (inclusive years)."""
+
+    productivity: YearSpan = Field(description="Trajectory and performance window.")
+    state_baseline: YearSpan = Field(description="State: baseline years.")
+    state_target: YearSpan = Field(description="State: recent years compared with the baseline.")
+    land_cover: YearSpan = Field(description="Land cover and SOC change: initial and final year.")
+
+    @model_validator(mode="after")
+    def _windows(self) -> Period:
+        p0, p1 = self.productivity
+        for name in ("productivity", "state_baseline", "state_target", "land_cover"):
+            a, b = getattr(self, name)
+            if a > b:
+                raise ValueError(f"{name} {a}-{b} is reversed: write [first, last]")
+        if p1 - p0 + 1 < 4:
+            raise ValueError(f"productivity {p0}-{p1} has {p1 - p0 + 1} years; the trajectory needs at least 4")
+        (b0, b1), (t0, t1) = self.state_baseline, self.state_target
+        if not (p0 <= b0 and t1 <= p1):
+            raise ValueError(f"state windows {b0}-{b1} -> {t0}-{t1} must lie inside productivity {p0}-{p1}")
+        if b1 >= t0:
+            raise ValueError(f"state target {t0}-{t1} must start after the state baseline {b0}-{b1}")
+        return self
+
+
+class PeriodCatalog(_Frozen):
+    """Named reporting periods."""
+
+    periods: dict[str, Period] = Field(min_length=1)
+
+
+def load_periods(path: str | Path = PERIODS_FILE) -> PeriodCatalog:
+    """Read and validate a periods YAML file; problems become a one-line ``ConfigError``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return PeriodCatalog.model_validate(raw)
+    except FileNotFoundError:
+        raise ConfigError(f"periods file {path} does not exist: pass an existing YAML file") from None
+    except yaml.YAMLError:
+        raise ConfigError(f"periods file {path} is not valid YAML: fix the syntax") from None
+    except ValidationError as err:
+        raise ConfigError(validation_message(err, str(path))) from None
+
+
+class ProductivityParams(_Frozen):
+    """Parameters of the productivity sub-indicator (method notes section 2)."""
+
+    trajectory_method: Literal["trends_earth", "gpg_v2"] = "trends_earth"
+    state_method: Literal["trends_earth", "gpg_v2"] = "trends_earth"
+    min_years: int = Field(10, ge=3, description="Fewest valid years in the trajectory window.")
+    min_state_baseline: int = Field(3, ge=2, description="Fewest valid years in the state baseline.")
+    percentile: float = Field(90.0, gt=0, le=100, description="Performance: percentile of the unit's NDVI.")
+    min_unit_pixels: int = Field(100, ge=1, description="Performance: smaller units fall back to land cover only.")
+    ratio_threshold: float = Field(0.5, gt=0, lt=1, description="Performance: degraded where ratio <= this.")
+
+
 def _check_bbox(v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     west, south, east, north = v
     if not (-90 <= south < north <= 90):
@@ -227,6 +295,10 @@ class RunConfig(_Frozen):
     )
     out_dir: Path = Field(DEFAULT_OUTPUTS / "catalog", description="Root of the published static catalog.")
     chunk: int = Field(DEFAULT_CHUNK, ge=64, le=8192, description="Spatial Dask chunk edge in pixels.")
+    land_cover_source: str = Field("esa-cci-lc", description="Name of the land cover source (performance units).")
+    periods_file: Path = Field(PERIODS_FILE, description="YAML file of reporting periods.")
+    periods: tuple[str, ...] | None = Field(None, description="Periods to compute; default: all that fit `years`.")
+    productivity: ProductivityParams = Field(default_factory=ProductivityParams)
 
     @model_validator(mode="after")
     def _one_area(self) -> RunConfig:
@@ -262,6 +334,34 @@ class RunConfig(_Frozen):
                 "STAC collection of 16-day composites"
             )
         return source
+
+    def land_cover(self) -> Source:
+        """The land cover source, loaded from ``sources_file``."""
+        source = load_sources(self.sources_file).get(self.land_cover_source)
+        if source.role != "land_cover" or source.stac is None:
+            raise ConfigError(
+                f"source {self.land_cover_source!r} in {self.sources_file} must be a land_cover STAC collection"
+            )
+        return source
+
+    def selected_periods(self) -> dict[str, Period]:
+        """The periods to compute: those named, or every period whose productivity window fits ``years``."""
+        catalog = load_periods(self.periods_file).periods
+        if self.periods is not None:
+            unknown = [p for p in self.periods if p not in catalog]
+            if unknown:
+                raise ConfigError(f"unknown period(s) {unknown}; {self.periods_file} defines {sorted(catalog)}")
+            chosen = {p: catalog[p] for p in self.periods}
+            for name, period in chosen.items():
+                a, b = period.productivity
+                if a < self.years[0] or b > self.years[1]:
+                    raise ConfigError(
+                        f"period {name} needs annual NDVI for {a}-{b} but the run covers {self.years[0]}-{self.years[1]}: "
+                        f"run with --years {min(a, self.years[0])}-{max(b, self.years[1])}"
+                    )
+            return chosen
+        return {n: p for n, p in catalog.items()
+                if p.productivity[0] >= self.years[0] and p.productivity[1] <= self.years[1]}
 
     def api_url(self, source: Source) -> str:
         """The STAC API to search for ``source``: the override when set, else the source's own."""

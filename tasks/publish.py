@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 from affine import Affine
 import pystac
@@ -28,20 +29,22 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Statistics
 
 from tasks import __version__
 from tasks.config import RunConfig
-from tasks.constants import COG_PROFILE, NODATA
+from tasks.constants import COG_PROFILE, LPD_CLASSES, NODATA, THREE_CLASSES
 from tasks.errors import PublishError
+from tasks.grid import lonlat_bounds
 
 __all__ = [
     "LayerSummary",
     "Staging",
-    "write_cog",
-    "write_layer",
+    "AssetSummary",
+    "write_item",
     "begin_version",
     "publish_version",
     "discard_staging",
@@ -58,20 +61,37 @@ _WRITE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
-class LayerSummary:
-    """What a written layer is, where it is, and its statistics: small enough to pass between tasks."""
+class AssetSummary:
+    """One written COG of an item: where it is, what it holds, and its statistics."""
 
-    indicator: str
-    item_id: str
+    key: str
     path: str
-    year: int | None
+    categorical: bool
     attrs: dict[str, Any]
-    source_items: list[str]
     valid_pixels: int
     total_pixels: int
     mean: float | None
     minimum: float | None
     maximum: float | None
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """A written item (one or more COGs): small enough to pass between tasks."""
+
+    indicator: str
+    item_id: str
+    year: int | None
+    attrs: dict[str, Any]
+    source_items: list[str]
+    assets: list[AssetSummary]
+    period: str | None = None
+    window: tuple[int, int] | None = None
+
+    @property
+    def path(self) -> str:
+        """Path of the main (``data``) asset."""
+        return next(a.path for a in self.assets if a.key == "data")
 
 
 @dataclass(frozen=True)
@@ -82,35 +102,6 @@ class Staging:
     version: str
     out_dir: str
     started: str = field(default="")
-
-
-def write_cog(
-    data: xr.DataArray, path: str | Path, *, categorical: bool = False, transform: Affine | None = None
-) -> Path:
-    """Write a 2-D (y, x) raster with CRS and nodata as a COG, streaming Dask blocks.
-
-    GDAL's COG driver cannot be written block by block from Dask, so blocks go into a tiled
-    GeoTIFF first, which is then converted (DEFLATE, 512 blocks, overviews: nearest for class
-    maps, average for continuous layers). ``transform``, when given, is stamped on the file
-    instead of the one rioxarray derives from the coordinates.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tiled.tif")
-    try:
-        data.rio.to_raster(
-            tmp, tiled=True, blockxsize=512, blockysize=512, compress="DEFLATE", lock=_WRITE_LOCK,
-        )
-        if transform is not None:
-            with rasterio.open(tmp, "r+") as dst:
-                dst.transform = transform
-        rasterio.shutil.copy(
-            tmp, path, driver="COG", **COG_PROFILE,
-            OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE",
-        )
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | None]:
@@ -132,34 +123,80 @@ def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | No
     return valid, total, acc / valid, lo, hi
 
 
-def write_layer(
-    layer: xr.DataArray,
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_item(
+    assets: dict[str, tuple[xr.DataArray, bool]],
     staging: str | Path,
     *,
     indicator: str,
     item_id: str,
-    year: int | None,
-    source_items: list[str],
-    categorical: bool = False,
+    year: int | None = None,
+    period: str | None = None,
+    window: tuple[int, int] | None = None,
+    attrs: dict[str, Any] | None = None,
+    source_items: list[str] | None = None,
     transform: Affine | None = None,
 ) -> LayerSummary:
-    """Write one layer as ``<staging>/<indicator>/<item_id>/<item_id>.tif`` and summarise it.
+    """Write the assets of one item as ``<staging>/<indicator>/<item_id>/<item_id>[_<key>].tif``.
 
-    ``transform`` is the exact grid of the layer; without it the grid is derived from the
-    coordinates, which loses the last digits of pixel sizes such as MODIS's 231.65635826395825 m.
+    ``assets`` maps asset keys (``data`` is the main one) to (2-D array, is-categorical). All assets
+    are computed in one Dask pass, so work they share (e.g. the trend statistics behind both the
+    classes and the slopes) runs once; each is then converted to a COG and summarised.
+    ``transform`` is the exact grid; without it the grid is derived from the coordinates, which
+    loses the last digits of pixel sizes such as MODIS's 231.65635826395825 m.
     """
-    if layer.rio.crs is None:
-        raise PublishError(f"layer {item_id} has no CRS: set it with rio.write_crs() before publishing")
-    nodata = layer.attrs.get("_FillValue", NODATA)
-    out = layer.drop_vars([c for c in layer.coords if c not in ("x", "y", "spatial_ref")])
-    out = out.rio.write_nodata(nodata, encoded=False)
-    path = Path(staging) / indicator / item_id / f"{item_id}.tif"
-    write_cog(out, path, categorical=categorical, transform=transform)
-    valid, total, mean, lo, hi = _stats(path)
-    attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in layer.attrs.items()}
+    if "data" not in assets:
+        raise PublishError(f"item {item_id} has no 'data' asset: name the main layer 'data'")
+    folder = Path(staging) / indicator / item_id
+    folder.mkdir(parents=True, exist_ok=True)
+    pending = []
+    tiled: dict[str, Path] = {}
+    for key, (layer, _) in assets.items():
+        if layer.rio.crs is None:
+            raise PublishError(f"layer {item_id}/{key} has no CRS: set it with rio.write_crs() before publishing")
+        nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
+        out = layer.drop_vars([c for c in layer.coords if c not in ("x", "y", "spatial_ref")])
+        out = out.rio.write_nodata(nodata, encoded=False)
+        tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
+        tiled[key] = tmp
+        pending.append(out.rio.to_raster(
+            tmp, tiled=True, blockxsize=512, blockysize=512, compress="DEFLATE", lock=_WRITE_LOCK, compute=False,
+        ))
+    try:
+        dask.compute(*[p for p in pending if p is not None])
+        written = []
+        for key, (layer, categorical) in assets.items():
+            path = folder / (f"{item_id}.tif" if key == "data" else f"{item_id}_{key}.tif")
+            if transform is not None:
+                with rasterio.open(tiled[key], "r+") as dst:
+                    dst.transform = transform
+            rasterio.shutil.copy(
+                tiled[key], path, driver="COG", **COG_PROFILE,
+                OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE",
+            )
+            valid, total, mean, lo, hi = _stats(path)
+            written.append(AssetSummary(
+                key=key, path=str(path), categorical=categorical, attrs=_plain(dict(layer.attrs)),
+                valid_pixels=valid, total_pixels=total, mean=mean, minimum=lo, maximum=hi,
+            ))
+    finally:
+        for tmp in tiled.values():
+            tmp.unlink(missing_ok=True)
     return LayerSummary(
-        indicator=indicator, item_id=item_id, path=str(path), year=year, attrs=attrs,
-        source_items=list(source_items), valid_pixels=valid, total_pixels=total, mean=mean, minimum=lo, maximum=hi,
+        indicator=indicator, item_id=item_id, year=year, period=period, window=window,
+        attrs=_plain(attrs if attrs is not None else dict(assets["data"][0].attrs)),
+        source_items=list(source_items or []), assets=written,
     )
 
 
@@ -172,39 +209,40 @@ def _sha256_multihash(path: Path) -> str:
 
 
 def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
-    path = Path(layer.path)
-    with rasterio.open(path) as src:
-        crs, transform, shape, dtype, nodata = src.crs, src.transform, src.shape, src.dtypes[0], src.nodata
-        bounds = src.bounds
-    from tasks.grid import lonlat_bounds
-
+    main = next(a for a in layer.assets if a.key == "data")
+    with rasterio.open(main.path) as src:
+        crs, transform, shape, bounds = src.crs, src.transform, src.shape, src.bounds
     bbox = lonlat_bounds(tuple(bounds), crs.to_wkt())
     w, s, e, n = bbox
-    start = datetime(layer.year, 1, 1, tzinfo=timezone.utc) if layer.year else None
-    end = datetime(layer.year, 12, 31, 23, 59, 59, tzinfo=timezone.utc) if layer.year else None
+    if layer.year is not None:
+        first, last = layer.year, layer.year
+    elif layer.window is not None:
+        first, last = layer.window
+    else:
+        first = last = None
+    start = datetime(first, 1, 1, tzinfo=timezone.utc) if first else None
+    end = datetime(last, 12, 31, 23, 59, 59, tzinfo=timezone.utc) if last else None
+    hidden = ("method", "_FillValue", "long_name", "units", "scale_factor", "classes")
+    ndvi = cfg.ndvi()
     props: dict[str, Any] = {
         "ldn:indicator": layer.indicator,
         "ldn:region": cfg.region,
         "ldn:year": layer.year,
+        "ldn:period": layer.period,
+        "ldn:window": list(layer.window) if layer.window else None,
         "ldn:method": layer.attrs.get("method"),
-        "ldn:parameters": {
-            k: v for k, v in layer.attrs.items() if k not in ("method", "_FillValue", "long_name", "units", "scale_factor")
-        },
-        "ldn:source_collection": cfg.ndvi().stac.collection if cfg.ndvi().stac else None,
+        "ldn:parameters": {k: v for k, v in layer.attrs.items() if k not in hidden},
+        "ldn:source_collection": ndvi.stac.collection if ndvi.stac else None,
         "ldn:source_items": layer.source_items,
         "ldn:software_version": f"ldn-pipeline {__version__}",
-        "title": f"{layer.attrs.get('long_name', layer.indicator)} {layer.year or ''}".strip(),
+        "title": _title(layer, main),
     }
     item = pystac.Item(
         id=layer.item_id,
         geometry={"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
-        bbox=list(bbox), datetime=None, start_datetime=start, end_datetime=end, properties=props,
+        bbox=list(bbox), datetime=None, start_datetime=start, end_datetime=end,
+        properties={k: v for k, v in props.items() if v is not None},
     )
-    asset = pystac.Asset(
-        href=str(path), media_type=pystac.MediaType.COG, roles=["data"],
-        title=props["title"],
-    )
-    item.add_asset("data", asset)
     proj = ProjectionExtension.ext(item, add_if_missing=True)
     epsg = crs.to_epsg()
     if epsg:
@@ -215,19 +253,57 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     proj.shape = list(shape)
     proj.transform = list(transform)[:6]
     proj.bbox = list(bounds)
+    for summary in layer.assets:
+        _add_asset(item, summary, transform)
+    return item
+
+
+def _title(layer: LayerSummary, main: AssetSummary) -> str:
+    name = main.attrs.get("long_name", layer.indicator)
+    when = layer.year or layer.period or ""
+    return f"{name} {when}".strip()
+
+
+def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine) -> None:
+    path = Path(summary.path)
+    with rasterio.open(path) as src:
+        dtype, nodata = src.dtypes[0], src.nodata
+    asset = pystac.Asset(
+        href=str(path), media_type=pystac.MediaType.COG,
+        roles=["data"] if summary.key == "data" else ["data", "auxiliary"],
+        title=summary.attrs.get("long_name", summary.key),
+    )
+    item.add_asset(summary.key, asset)
     band = RasterBand.create(
-        nodata=nodata, data_type=DataType(dtype), unit=layer.attrs.get("units"),
-        scale=layer.attrs.get("scale_factor"), spatial_resolution=abs(transform.a),
+        nodata=nodata, data_type=DataType(dtype), unit=summary.attrs.get("units"),
+        scale=summary.attrs.get("scale_factor"), spatial_resolution=abs(transform.a),
         statistics=Statistics.create(
-            minimum=layer.minimum, maximum=layer.maximum, mean=layer.mean,
-            valid_percent=100.0 * layer.valid_pixels / max(layer.total_pixels, 1),
+            minimum=summary.minimum, maximum=summary.maximum, mean=summary.mean,
+            valid_percent=100.0 * summary.valid_pixels / max(summary.total_pixels, 1),
         ),
     )
     RasterExtension.ext(asset, add_if_missing=True).bands = [band]
+    classes = summary.attrs.get("classes")
+    if summary.categorical and classes:
+        colours = class_colours(classes)
+        ClassificationExtension.ext(asset, add_if_missing=True).classes = [
+            Classification.create(value=int(code), name=str(name).replace(" ", "-"), description=str(name),
+                                  color_hint=colours.get(int(code)))
+            for code, name in sorted(classes.items(), key=lambda kv: int(kv[0]))
+        ]
     fext = FileExtension.ext(asset, add_if_missing=True)
     fext.checksum = _sha256_multihash(path)
     fext.size = path.stat().st_size
-    return item
+
+
+def class_colours(classes: dict[Any, Any]) -> dict[int, str]:
+    """Colour hints for a class map's codes: LPD, 3-class, or none."""
+    codes = {int(k) for k in classes}
+    if codes <= set(LPD_CLASSES) and len(codes) > 3:
+        return {k: LPD_CLASSES[k][1] for k in codes}
+    if codes <= set(THREE_CLASSES):
+        return {k: THREE_CLASSES[k][1] for k in codes}
+    return {}
 
 
 def begin_version(cfg: RunConfig) -> Staging:
@@ -270,6 +346,26 @@ _COLLECTION_TEXT = {
         "Mean of the valid 16-day MOD13Q1 NDVI composites of each calendar year, int16 NDVI x 10000, "
         "nodata -32768 (method notes section 1).",
     ),
+    "trajectory": (
+        "Productivity trajectory",
+        "Trend of annual NDVI per reporting period: 3-class map (data: -1 degrading, 0 stable, +1 improving), "
+        "classes -3..+3, Sen's and OLS slopes (NDVI/yr), Mann-Kendall z and p (method notes 2.1).",
+    ),
+    "state": (
+        "Productivity state",
+        "Recent NDVI against the baseline years' distribution per period: 3-class map and class change "
+        "(method notes 2.2).",
+    ),
+    "performance": (
+        "Productivity performance",
+        "Window-mean NDVI against the 90th percentile of its land unit: -1 degraded (ratio <= 0.5), 0 not "
+        "degraded; ratio and unit percentile beside it (method notes 2.3).",
+    ),
+    "lpd": (
+        "Land productivity dynamics",
+        "Five-class LPD (1 declining .. 5 increasing) per period and the 3-class productivity sub-indicator "
+        "(method notes 2.4).",
+    ),
 }
 
 
@@ -292,7 +388,7 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
     for layer in layers:
         by_indicator.setdefault(layer.indicator, []).append(layer)
     for indicator, group in sorted(by_indicator.items()):
-        items = [_item(layer, cfg) for layer in sorted(group, key=lambda g: (g.year or 0, g.item_id))]
+        items = [_item(layer, cfg) for layer in sorted(group, key=lambda g: (g.year or 0, g.window or (0, 0), g.item_id))]
         title, description = _COLLECTION_TEXT.get(indicator, (indicator, indicator))
         collection = pystac.Collection(
             id=indicator, title=title, description=description, license="CC-BY-4.0",
