@@ -115,7 +115,7 @@ def run(
     min_valid: Annotated[int, typer.Option(help="Fewest valid 16-day composites for a pixel-year.")] = 6,
 ) -> None:
     """Compute and publish the annual NDVI layers (default: the offline sample region, no network)."""
-    from flows.ndvi_annual import ndvi_annual
+    from flows.productivity import productivity_yearly
 
     span = _years(years)
     started = time.monotonic()
@@ -138,7 +138,7 @@ def run(
                     bbox=_bbox(bbox) if bbox else None, region=region or meta["name"], years=span,
                     out_dir=out, min_valid_composites=min_valid,
                 )
-                catalog = ndvi_annual(cfg)
+                catalog = productivity_yearly(cfg)
         else:
             if bbox is None:
                 raise _fail("--bbox is required with --sources: give west,south,east,north in degrees")
@@ -146,7 +146,7 @@ def run(
                 sources_file=sources, ndvi_source=source, stac_api=stac_api, bbox=_bbox(bbox),
                 region=region or "custom", years=span, out_dir=out, min_valid_composites=min_valid,
             )
-            catalog = ndvi_annual(cfg)
+            catalog = productivity_yearly(cfg)
     except LdnError as err:
         raise _fail(str(err)) from None
     _report(Path(catalog), time.monotonic() - started)

@@ -113,3 +113,29 @@ def scene_read_error(err: Exception, items: list[pystac.Item], source: Source, g
         f"scene {item_id!r} {problem}: {href}{detail}{more}; "
         "re-download or repair it at the source, or exclude it, then rerun"
     )
+
+
+def open_annual_layers(paths: dict[int, str], *, chunk: int) -> xr.DataArray:
+    """The published annual NDVI COGs as one lazy (year, y, x) cube, one chunk deep in time."""
+    import rioxarray
+
+    if not paths:
+        raise ConfigError("no annual NDVI layers to open: the run produced none for these years")
+    layers = []
+    for year in sorted(paths):
+        da = rioxarray.open_rasterio(paths[year], chunks={"x": chunk, "y": chunk}, mask_and_scale=False)
+        layers.append(da.squeeze("band", drop=True).expand_dims(year=[year]))
+    cube = xr.concat(layers, dim="year")
+    return cube.chunk({"year": -1})
+
+
+def load_land_cover_year(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int) -> xr.DataArray:
+    """One year's land cover classes on ``geobox`` (nearest neighbour: classes are never averaged)."""
+    if len(items) != 1:
+        raise ConfigError(
+            f"expected one land cover item for the year, found {len(items)} ({[i.id for i in items][:5]}): "
+            "check the land cover collection"
+        )
+    ds = load_cube(items, source, geobox, chunk=chunk)
+    name = next(iter(source.assets))
+    return ds[name].isel(time=0, drop=True)
