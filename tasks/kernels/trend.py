@@ -1,99 +1,153 @@
 """Trend kernels along the last axis (years). NaN marks a missing year; x is the year's position.
 
 One pass per pixel gives Mann-Kendall S, its tie-corrected variance, z (with continuity
-correction) and two-sided p, Sen's slope (median of pairwise slopes) and the OLS slope, so the
-trajectory needs a single read of the annual cube. Compiled with ``nopython`` for ``target="cpu"``:
-Dask supplies the threads, and the compiled loop releases the GIL.
+correction) and two-sided p, Sen's slope (median of pairwise slopes, by in-place quickselect) and
+the OLS slope, so the trajectory needs a single read of the annual cube. The loop runs over a
+block of pixels with scratch buffers allocated once per block, compiled ``nogil``: Dask supplies
+the threads (one block per thread), and no thread pool of numba's own competes with them.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import guvectorize
+from numba import njit
 
 __all__ = ["mann_kendall_sen", "OUTPUTS"]
 
 OUTPUTS = ("s", "var_s", "z", "p", "sen_slope", "ols_slope", "n")
 """Names of the kernel's outputs, in order."""
 
-_SIGNATURES = [
-    "void(float32[:], int64, float64[:], float64[:], float64[:], float64[:], float64[:], float64[:], float64[:])",
-    "void(float64[:], int64, float64[:], float64[:], float64[:], float64[:], float64[:], float64[:], float64[:])",
-]
 
 
-@guvectorize(_SIGNATURES, "(n),()->(),(),(),(),(),(),()", nopython=True, target="cpu")
-def _mk_sen(y, min_count, s_out, var_out, z_out, p_out, sen_out, ols_out, n_out):  # pragma: no cover (numba)
-    size = y.shape[0]
+@njit(nogil=True, cache=False)
+def _select(a: np.ndarray, m: int, k: int) -> float:  # pragma: no cover (numba)
+    """k-th smallest of a[:m], reordering a[:m] so that a[:k] <= a[k] (quickselect).
+
+    Partitions are branchless (the comparison feeds an index, not a jump), which on random
+    slopes is about 3x faster than a branchy partition; a second pass splits off the values equal
+    to the pivot, so ties (constant series) stay linear.
+    """
+    lo = 0
+    hi = m - 1
+    while True:
+        if lo >= hi:
+            return a[lo]
+        mid = (lo + hi) // 2
+        x = a[lo]
+        y = a[mid]
+        z = a[hi]
+        p = max(min(x, y), min(max(x, y), z))  # median of three
+        store = lo
+        for i in range(lo, hi + 1):  # values < p first
+            v = a[i]
+            a[i] = a[store]
+            a[store] = v
+            store += v < p
+        if k < store:
+            hi = store - 1
+            continue
+        equal = store
+        for i in range(store, hi + 1):  # then values == p
+            v = a[i]
+            a[i] = a[equal]
+            a[equal] = v
+            equal += v <= p
+        if k < equal:
+            return p
+        lo = equal
+
+
+@njit(nogil=True, cache=False)
+def _median_inplace(a: np.ndarray, m: int) -> float:  # pragma: no cover (numba)
+    """Median of a[:m] (m >= 1), reordering it in place."""
+    upper = _select(a, m, m // 2)
+    if m % 2 == 1:
+        return upper
+    lower = a[0]
+    for i in range(1, m // 2):  # after selection, a[:m//2] holds the smaller half
+        if a[i] > lower:
+            lower = a[i]
+    return 0.5 * (lower + upper)
+
+
+@njit(nogil=True, cache=False)
+def _mk_sen_rows(y, min_count, out):  # pragma: no cover (numba)
+    rows, size = y.shape
     xs = np.empty(size, dtype=np.float64)
     ys = np.empty(size, dtype=np.float64)
-    n = 0
-    for i in range(size):
-        v = y[i]
-        if not math.isnan(v) and not math.isinf(v):
-            xs[n] = i
-            ys[n] = v
-            n += 1
-    n_out[0] = n
-    if n < max(min_count, 3):
-        s_out[0] = np.nan
-        var_out[0] = np.nan
-        z_out[0] = np.nan
-        p_out[0] = np.nan
-        sen_out[0] = np.nan
-        ols_out[0] = np.nan
-        return
-    # Mann-Kendall S and the pairwise slopes
-    slopes = np.empty(n * (n - 1) // 2, dtype=np.float64)
-    s = 0.0
-    k = 0
-    for i in range(n - 1):
-        for j in range(i + 1, n):
-            d = ys[j] - ys[i]
-            if d > 0:
-                s += 1.0
-            elif d < 0:
-                s -= 1.0
-            slopes[k] = d / (xs[j] - xs[i])
-            k += 1
-    # tie-corrected variance
-    sorted_y = np.sort(ys[:n])
-    ties = 0.0
-    run = 1
-    for i in range(1, n + 1):
-        if i < n and sorted_y[i] == sorted_y[i - 1]:
-            run += 1
+    sorted_y = np.empty(size, dtype=np.float64)
+    slopes = np.empty(max(size * (size - 1) // 2, 1), dtype=np.float64)
+    need = max(min_count, 3)
+    for r in range(rows):
+        n = 0
+        for i in range(size):
+            v = y[r, i]
+            if not math.isnan(v) and not math.isinf(v):
+                xs[n] = i
+                ys[n] = v
+                n += 1
+        out[6, r] = n
+        if n < need:
+            for k in range(6):
+                out[k, r] = np.nan
+            continue
+        s = 0.0
+        k = 0
+        for i in range(n - 1):
+            yi = ys[i]
+            xi = xs[i]
+            for j in range(i + 1, n):
+                d = ys[j] - yi
+                if d > 0:
+                    s += 1.0
+                elif d < 0:
+                    s -= 1.0
+                slopes[k] = d / (xs[j] - xi)
+                k += 1
+        # tie-corrected variance (insertion sort: n is a few dozen at most)
+        for i in range(n):
+            v = ys[i]
+            j = i - 1
+            while j >= 0 and sorted_y[j] > v:
+                sorted_y[j + 1] = sorted_y[j]
+                j -= 1
+            sorted_y[j + 1] = v
+        ties = 0.0
+        run = 1
+        for i in range(1, n + 1):
+            if i < n and sorted_y[i] == sorted_y[i - 1]:
+                run += 1
+            else:
+                if run > 1:
+                    ties += run * (run - 1.0) * (2.0 * run + 5.0)
+                run = 1
+        var = (n * (n - 1.0) * (2.0 * n + 5.0) - ties) / 18.0
+        if s > 0 and var > 0:
+            z = (s - 1.0) / math.sqrt(var)
+        elif s < 0 and var > 0:
+            z = (s + 1.0) / math.sqrt(var)
         else:
-            if run > 1:
-                ties += run * (run - 1.0) * (2.0 * run + 5.0)
-            run = 1
-    var = (n * (n - 1.0) * (2.0 * n + 5.0) - ties) / 18.0
-    if s > 0:
-        z = (s - 1.0) / math.sqrt(var) if var > 0 else 0.0
-    elif s < 0:
-        z = (s + 1.0) / math.sqrt(var) if var > 0 else 0.0
-    else:
-        z = 0.0
-    s_out[0] = s
-    var_out[0] = var
-    z_out[0] = z
-    p_out[0] = math.erfc(abs(z) / math.sqrt(2.0))
-    sen_out[0] = np.median(slopes)
-    # ordinary least squares slope
-    xm = 0.0
-    ym = 0.0
-    for i in range(n):
-        xm += xs[i]
-        ym += ys[i]
-    xm /= n
-    ym /= n
-    sxy = 0.0
-    sxx = 0.0
-    for i in range(n):
-        sxy += (xs[i] - xm) * (ys[i] - ym)
-        sxx += (xs[i] - xm) ** 2
-    ols_out[0] = sxy / sxx
+            z = 0.0
+        xm = 0.0
+        ym = 0.0
+        for i in range(n):
+            xm += xs[i]
+            ym += ys[i]
+        xm /= n
+        ym /= n
+        sxy = 0.0
+        sxx = 0.0
+        for i in range(n):
+            dx = xs[i] - xm
+            sxy += dx * (ys[i] - ym)
+            sxx += dx * dx
+        out[0, r] = s
+        out[1, r] = var
+        out[2, r] = z
+        out[3, r] = math.erfc(abs(z) / math.sqrt(2.0))
+        out[4, r] = _median_inplace(slopes, k)
+        out[5, r] = sxy / sxx
 
 
 def mann_kendall_sen(values: np.ndarray, *, min_count: int = 3) -> tuple[np.ndarray, ...]:
@@ -108,7 +162,9 @@ def mann_kendall_sen(values: np.ndarray, *, min_count: int = 3) -> tuple[np.ndar
     >>> float(s), float(var), float(sen), float(ols), int(n)
     (8.0, 16.666666666666668, 1.0, 0.9, 5)
     """
-    arr = np.asarray(values)
-    if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
-    return _mk_sen(arr, np.int64(min_count))
+    arr = np.asarray(values, dtype=np.float64)
+    lead = arr.shape[:-1]
+    rows = np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
+    out = np.empty((len(OUTPUTS), rows.shape[0]), dtype=np.float64)
+    _mk_sen_rows(rows, np.int64(min_count), out)
+    return tuple(o.reshape(lead) for o in out)
