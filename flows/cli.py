@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import yaml
 from pydantic import ValidationError
 
 import tasks  # noqa: F401  (Prefect environment defaults before Prefect is imported)
@@ -79,11 +80,37 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _config(**kwargs: object) -> RunConfig:
+def _run_file(path: Path | None) -> dict:
+    """Run settings from a YAML file (any RunConfig field, e.g. a `productivity:` block)."""
+    if path is None:
+        return {}
     try:
-        return RunConfig(**{k: v for k, v in kwargs.items() if v is not None})
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise _fail(f"run config {path} does not exist: pass an existing YAML file") from None
+    except yaml.YAMLError:
+        raise _fail(f"run config {path} is not valid YAML: fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise _fail(f"run config {path} must be a mapping of run settings (e.g. `productivity:`)")
+    return raw
+
+
+def _config(file: Path | None = None, **kwargs: object) -> RunConfig:
+    """RunConfig from the YAML run file, with command-line values (those given) taking precedence."""
+    values = _run_file(file)
+    productivity = dict(values.get("productivity") or {})
+    for key in ("trajectory_method", "state_method"):
+        if kwargs.get(key) is not None:
+            productivity[key] = kwargs.pop(key)
+        kwargs.pop(key, None)
+    if productivity:
+        values["productivity"] = productivity
+    values.update({k: v for k, v in kwargs.items() if v is not None})
+    values.setdefault("years", (2001, 2024))
+    try:
+        return RunConfig(**values)
     except ValidationError as err:
-        raise _fail(validation_message(err, "the run options")) from None
+        raise _fail(validation_message(err, str(file) if file else "the run options")) from None
 
 
 @app.command("sample-data")
@@ -108,16 +135,22 @@ def run(
     stac_api: Annotated[Optional[str], typer.Option(help="STAC API URL overriding the source's `api`.")] = None,
     bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north in degrees (required with --sources).")] = None,
     region: Annotated[Optional[str], typer.Option(help="Short id of the area, used in layer ids.")] = None,
-    years: Annotated[str, typer.Option(help="FIRST-LAST calendar years.")] = "2001-2024",
+    years: Annotated[Optional[str], typer.Option(help="FIRST-LAST calendar years (default 2001-2024).")] = None,
     out: Annotated[Path, typer.Option(help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
     sample_dir: Annotated[Path, typer.Option(
         help="Sample region folder; a complete sample there is used as is, else the default one is generated.")] = DEFAULT_SAMPLE_DIR,
-    min_valid: Annotated[int, typer.Option(help="Fewest valid 16-day composites for a pixel-year.")] = 6,
+    min_valid: Annotated[Optional[int], typer.Option(help="Fewest valid 16-day composites for a pixel-year (default 6).")] = None,
+    periods: Annotated[Optional[str], typer.Option(help="Comma-separated periods (default: all that fit the years).")] = None,
+    trajectory_method: Annotated[Optional[str], typer.Option(help="trends_earth (default) or gpg_v2.")] = None,
+    state_method: Annotated[Optional[str], typer.Option(help="trends_earth (default) or gpg_v2.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML of run settings (e.g. a `productivity:` block).")] = None,
 ) -> None:
-    """Compute and publish the annual NDVI layers (default: the offline sample region, no network)."""
+    """Compute and publish annual NDVI and the productivity layers (default: the offline sample, no network)."""
     from flows.productivity import productivity_yearly
 
-    span = _years(years)
+    span = _years(years) if years else None
+    chosen = tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None
+    methods = dict(trajectory_method=trajectory_method, state_method=state_method, periods=chosen, file=config)
     started = time.monotonic()
     try:
         if sources is None:
@@ -136,7 +169,7 @@ def run(
                     sources_file=SAMPLE_SOURCES, ndvi_source=source, stac_api=stac.api_url,
                     native_bounds=tuple(meta["native_bounds"]) if bbox is None else None,
                     bbox=_bbox(bbox) if bbox else None, region=region or meta["name"], years=span,
-                    out_dir=out, min_valid_composites=min_valid,
+                    out_dir=out, min_valid_composites=min_valid, **methods,
                 )
                 catalog = productivity_yearly(cfg)
         else:
@@ -144,7 +177,7 @@ def run(
                 raise _fail("--bbox is required with --sources: give west,south,east,north in degrees")
             cfg = _config(
                 sources_file=sources, ndvi_source=source, stac_api=stac_api, bbox=_bbox(bbox),
-                region=region or "custom", years=span, out_dir=out, min_valid_composites=min_valid,
+                region=region or "custom", years=span, out_dir=out, min_valid_composites=min_valid, **methods,
             )
             catalog = productivity_yearly(cfg)
     except LdnError as err:

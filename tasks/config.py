@@ -28,6 +28,7 @@ __all__ = [
     "Period",
     "PeriodCatalog",
     "ProductivityParams",
+    "PrecomputedLpd",
     "load_periods",
     "PERIODS_FILE",
     "AssetSpec",
@@ -123,7 +124,7 @@ class Source(_Frozen):
     """One input dataset: a STAC collection or a local raster file."""
 
     description: str = ""
-    role: Literal["ndvi", "land_cover", "soc", "climate_zones"]
+    role: Literal["ndvi", "land_cover", "soc", "climate_zones", "land_units"]
     stac: StacSpec | None = None
     file: Path | None = Field(None, description="A local raster to use instead of a STAC collection.")
     crs: str | None = Field(None, description="Native CRS (WKT or 'EPSG:n') when items do not carry one.")
@@ -245,6 +246,24 @@ def load_periods(path: str | Path = PERIODS_FILE) -> PeriodCatalog:
         raise ConfigError(validation_message(err, str(path))) from None
 
 
+class PrecomputedLpd(_Frozen):
+    """A precomputed LPD raster (JRC, FAO-WOCAT, custom) used instead of the computed one."""
+
+    name: str = Field(description="What the layer is, recorded in metadata, e.g. 'JRC LPD 2000-2015'.")
+    path: Path = Field(description="Raster file (any CRS; reprojected onto the analysis grid by nearest neighbour).")
+    legend: dict[int, int] = Field(min_length=1, description="Layer value -> LPD class 1..5.")
+    nodata: float | None = Field(None, description="The layer's nodata value, if its file does not declare one.")
+    periods: list[str] | None = Field(None, description="Periods it replaces; default: all.")
+
+    @field_validator("legend")
+    @classmethod
+    def _lpd_codes(cls, v: dict[int, int]) -> dict[int, int]:
+        bad = sorted({c for c in v.values() if c not in (1, 2, 3, 4, 5)})
+        if bad:
+            raise ValueError(f"legend maps to {bad}; LPD classes are 1..5")
+        return v
+
+
 class ProductivityParams(_Frozen):
     """Parameters of the productivity sub-indicator (method notes section 2)."""
 
@@ -255,6 +274,13 @@ class ProductivityParams(_Frozen):
     percentile: float = Field(90.0, gt=0, le=100, description="Performance: percentile of the unit's NDVI.")
     min_unit_pixels: int = Field(100, ge=1, description="Performance: smaller units fall back to land cover only.")
     ratio_threshold: float = Field(0.5, gt=0, lt=1, description="Performance: degraded where ratio <= this.")
+    land_unit_source: str | None = Field(
+        None, description="Source (role land_units: soil taxonomy or ecoregions) crossed with land cover for units."
+    )
+    comparison_bbox: tuple[float, float, float, float] | None = Field(
+        None, description="Performance percentiles from pixels in this lon/lat box only; default: the whole run."
+    )
+    precomputed_lpd: PrecomputedLpd | None = Field(None, description="Use this LPD layer instead of computing one.")
 
 
 def _check_bbox(v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -342,6 +368,16 @@ class RunConfig(_Frozen):
             raise ConfigError(
                 f"source {self.land_cover_source!r} in {self.sources_file} must be a land_cover STAC collection"
             )
+        return source
+
+    def land_units(self) -> Source | None:
+        """The soil / ecoregion source crossed with land cover for performance units, if configured."""
+        name = self.productivity.land_unit_source
+        if name is None:
+            return None
+        source = load_sources(self.sources_file).get(name)
+        if source.role != "land_units":
+            raise ConfigError(f"source {name!r} in {self.sources_file} has role {source.role!r}, not 'land_units'")
         return source
 
     def selected_periods(self) -> dict[str, Period]:

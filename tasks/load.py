@@ -19,7 +19,10 @@ from tasks.config import RunConfig, Source
 from tasks.errors import ConfigError, SceneReadError
 from tasks.grid import native_bounds, snapped_geobox
 
-__all__ = ["analysis_geobox", "load_cube", "sign_items", "unreadable_scenes", "scene_read_error"]
+__all__ = [
+    "analysis_geobox", "load_cube", "sign_items", "unreadable_scenes", "scene_read_error",
+    "open_annual_layers", "load_layer", "lonlat_mask", "read_onto_grid",
+]
 
 
 def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
@@ -129,13 +132,46 @@ def open_annual_layers(paths: dict[int, str], *, chunk: int) -> xr.DataArray:
     return cube.chunk({"year": -1})
 
 
-def load_land_cover_year(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int) -> xr.DataArray:
-    """One year's land cover classes on ``geobox`` (nearest neighbour: classes are never averaged)."""
+def load_layer(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int) -> xr.DataArray:
+    """The single item's first asset on ``geobox`` by nearest neighbour (classes are never averaged)."""
     if len(items) != 1:
         raise ConfigError(
-            f"expected one land cover item for the year, found {len(items)} ({[i.id for i in items][:5]}): "
-            "check the land cover collection"
+            f"expected one item of {source.stac.collection if source.stac else source.description!r}, found "
+            f"{len(items)} ({[i.id for i in items][:5]}): narrow the years or check the collection"
         )
     ds = load_cube(items, source, geobox, chunk=chunk)
     name = next(iter(source.assets))
     return ds[name].isel(time=0, drop=True)
+
+
+def lonlat_mask(geobox: GeoBox, bbox: tuple[float, float, float, float]) -> xr.DataArray:
+    """True for pixels of ``geobox`` whose centre lies in the lon/lat ``bbox``."""
+    import numpy as np
+    from pyproj import Transformer
+
+    ys, xs = geobox.shape
+    a = geobox.affine
+    cols, rows = np.meshgrid(np.arange(xs) + 0.5, np.arange(ys) + 0.5)
+    x = a.c + cols * a.a
+    y = a.f + rows * a.e
+    lon, lat = Transformer.from_crs(geobox.crs.to_wkt(), "EPSG:4326", always_xy=True).transform(x, y)
+    w, s, e, n = bbox
+    inside = (lon >= w) & (lon <= e) & (lat >= s) & (lat <= n)
+    return xr.DataArray(inside, dims=("y", "x"))
+
+
+def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None) -> xr.DataArray:
+    """A local raster reprojected onto ``geobox`` by nearest neighbour (for class layers)."""
+    import rioxarray
+    from rasterio.enums import Resampling
+
+    try:
+        da = rioxarray.open_rasterio(path, masked=False).squeeze("band", drop=True)
+    except Exception as err:  # rasterio raises several types for missing or unreadable files
+        raise ConfigError(f"cannot read raster {path} ({type(err).__name__}): check the path") from None
+    if da.rio.crs is None:
+        raise ConfigError(f"raster {path} has no CRS: set one (e.g. gdal_edit.py -a_srs EPSG:4326 {path})")
+    fill = nodata if nodata is not None else da.rio.nodata
+    out = da.rio.reproject(geobox.crs.to_wkt(), shape=tuple(geobox.shape), transform=geobox.affine,
+                           resampling=Resampling.nearest, nodata=fill)
+    return out.assign_attrs(source_nodata=fill)

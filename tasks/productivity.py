@@ -7,22 +7,24 @@ writes the four items (each a 3- or 5-class map plus the continuous layers behin
 from __future__ import annotations
 
 import numpy as np
-import pystac
 import xarray as xr
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA
-from tasks.load import analysis_geobox, load_land_cover_year, open_annual_layers
-from tasks.lpd import lpd, lpd_3class
+from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid
+from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.performance import performance
 from tasks.publish import LayerSummary, write_item
 from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.trajectory import trajectory
 
-__all__ = ["productivity_layers", "productivity_task"]
+__all__ = ["productivity_layers", "productivity_task", "STATIC_YEARS"]
+
+STATIC_YEARS: tuple[int, int] = (1950, 2100)
+"""Years searched for single-item layers (soil, ecoregions) whatever their nominal date."""
 
 
 def _float(da: xr.DataArray, long_name: str, units: str | None = None) -> xr.DataArray:
@@ -38,18 +40,31 @@ def _classes(da: xr.DataArray, long_name: str, classes: dict[int, str] | None = 
 
 
 def productivity_layers(
-    annual: xr.DataArray, land_cover: xr.DataArray, period: Period, cfg: RunConfig,
+    annual: xr.DataArray,
+    land_cover: xr.DataArray,
+    period: Period,
+    cfg: RunConfig,
+    *,
+    soil: xr.DataArray | None = None,
+    region: xr.DataArray | None = None,
+    precomputed_lpd: xr.DataArray | None = None,
 ) -> dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]]:
-    """For one period: {indicator: (assets, attrs)} for trajectory, state, performance and LPD (lazy)."""
+    """For one period: {indicator: (assets, attrs)} for trajectory, state, performance and LPD (lazy).
+
+    ``soil`` (land-unit classes), ``region`` (comparison mask) and ``precomputed_lpd`` (LPD 1..5
+    already recoded) are on the analysis grid when given.
+    """
     p = cfg.productivity
     window = annual.sel(year=slice(*period.productivity))
     traj = trajectory(window, method=p.trajectory_method, min_years=p.min_years)
     st = state(window, baseline=period.state_baseline, target=period.state_target, method=p.state_method,
                min_baseline=p.min_state_baseline)
-    perf = performance(window, land_cover, window=period.productivity, percentile=p.percentile,
+    region_name = (f"lon/lat box {list(p.comparison_bbox)}" if p.comparison_bbox is not None
+                   else f"the run's area ({cfg.region})")
+    perf = performance(window, land_cover, window=period.productivity, soil=soil, percentile=p.percentile,
                        min_unit_pixels=p.min_unit_pixels, ratio_threshold=p.ratio_threshold,
-                       region_name=f"the run's area ({cfg.region})")
-    lpd5 = lpd(traj["trajectory"], st["state"], perf["performance"])
+                       region=region, region_name=region_name)
+    lpd5 = precomputed_lpd if precomputed_lpd is not None else lpd(traj["trajectory"], st["state"], perf["performance"])
     three = {-1: "degrading", 0: "stable", 1: "improving"}
     traj_assets = {
         "data": (_classes(traj["trajectory"], "productivity trajectory (3 classes)", three), True),
@@ -83,9 +98,11 @@ def productivity_layers(
         "trajectory": (traj_assets, {**base, **traj.attrs, "method": f"trajectory {traj.attrs['method']}"}),
         "state": (state_assets, {**base, **st.attrs, "method": f"state {st.attrs['method']}"}),
         "performance": (perf_assets, {**base, **perf.attrs, "method": "performance (Trends.Earth / GPG v2)"}),
-        "lpd": (lpd_assets, {**base, "method": "LPD: Trends.Earth calc_prod5 from trajectory, state, performance",
-                             "trajectory_method": p.trajectory_method, "state_method": p.state_method,
-                             "comparison_region": perf.attrs["comparison_region"]}),
+        "lpd": (lpd_assets, {**base, **(
+            {"method": lpd5.attrs["method"]} if precomputed_lpd is not None else
+            {"method": "LPD: Trends.Earth calc_prod5 from trajectory, state, performance",
+             "trajectory_method": p.trajectory_method, "state_method": p.state_method,
+             "comparison_region": perf.attrs["comparison_region"]})}),
     }
 
 
@@ -100,11 +117,28 @@ def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[La
     cube = open_annual_layers(paths, chunk=cfg.chunk)
     lc_source = cfg.land_cover()
     first = period.productivity[0]
-    lc_items = search_items(open_api(cfg.api_url(lc_source)), lc_source, bbox=run_bbox(cfg, source), years=(first, first))
-    land_cover = load_land_cover_year(lc_items, lc_source, geobox, chunk=cfg.chunk)
-    sources = [it.id for it in lc_items] + sorted({s for layer in annual for s in [layer.item_id] if layer.year in paths})
+    bbox = run_bbox(cfg, source)
+    lc_items = search_items(open_api(cfg.api_url(lc_source)), lc_source, bbox=bbox, years=(first, first))
+    land_cover = load_layer(lc_items, lc_source, geobox, chunk=cfg.chunk)
+    sources = [it.id for it in lc_items] + sorted(layer.item_id for layer in annual if layer.year in paths)
+    soil = None
+    unit_source = cfg.land_units()
+    if unit_source is not None:
+        unit_items = search_items(open_api(cfg.api_url(unit_source)), unit_source, bbox=bbox, years=STATIC_YEARS)
+        soil = load_layer(unit_items, unit_source, geobox, chunk=cfg.chunk)
+        soil = soil.where(soil != (unit_source.assets[next(iter(unit_source.assets))].nodata or 0), -1)
+        sources += [it.id for it in unit_items]
+    p = cfg.productivity
+    region = lonlat_mask(geobox, p.comparison_bbox) if p.comparison_bbox is not None else None
+    pre = None
+    if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or name in p.precomputed_lpd.periods):
+        raw = read_onto_grid(str(p.precomputed_lpd.path), geobox, nodata=p.precomputed_lpd.nodata)
+        pre = recode_lpd(raw, p.precomputed_lpd.legend, source=p.precomputed_lpd.name, nodata=raw.attrs["source_nodata"])
+        pre = pre.rio.write_crs(geobox.crs.to_wkt())
+        log.info("period %s: LPD taken from the precomputed layer %s", name, p.precomputed_lpd.name)
     written = []
-    for indicator, (assets, attrs) in productivity_layers(cube, land_cover, period, cfg).items():
+    layers = productivity_layers(cube, land_cover, period, cfg, soil=soil, region=region, precomputed_lpd=pre)
+    for indicator, (assets, attrs) in layers.items():
         written.append(write_item(
             assets, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region}-{name}", period=name,
             window=period.productivity, attrs=attrs, source_items=sources, transform=geobox.affine,

@@ -91,7 +91,7 @@ _LCCS_NAMES: dict[int, str] = {
 }
 """ESA CCI LCCS legend (value -> description), written into the sample collection's classification."""
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the generator's output changes, so older samples on disk are regenerated."""
 
 _CREATED = "2025-01-15T00:00:00Z"
@@ -619,6 +619,28 @@ def _soc_and_climate(region: SampleRegion, grid: SampleGrid, root: Path) -> None
     col = _collection(cid, "Sample IPCC climate zone raster (codes 1-12) for the SOC change factor.",
                       bbox, ("2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z"), [_EXT["raster"], _EXT["item_assets"]],
                       {"climate_zone": {"type": _COG, "raster:bands": bands, "roles": ["data"]}})
+    _write_collection(root / cid, col, [item])
+
+    # soil taxonomy classes (1..3) from a smooth field, on the SOC grid
+    res = 1 / 480
+    transform, width, height = _geographic_grid(grid.bbox, res)
+    bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
+    field = gaussian_filter(np.random.default_rng([region.seed, 3]).normal(size=(height, width)), sigma=width / 10)
+    soil = (1 + np.digitize(field, np.quantile(field, [0.4, 0.75]))).astype("uint8")
+    cid = "soil-taxonomy"
+    rel = "data/soil-taxonomy-sample/soil_class.tif"
+    _write_cog(root / cid / rel, soil, crs="EPSG:4326", transform=transform, nodata=0)
+    bands = [{"data_type": "uint8", "nodata": 0}]
+    classes = [{"value": 1, "name": "calcisols"}, {"value": 2, "name": "kastanozems"}, {"value": 3, "name": "arenosols"}]
+    item = _geo_item(cid, "soil-taxonomy-sample", bbox, transform, (height, width),
+                     "2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z",
+                     {"soil_class": {"href": rel, "type": _COG, "title": "Soil taxonomy class",
+                                     "classification:classes": classes, "raster:bands": bands, "roles": ["data"]}})
+    col = _collection(cid, "Sample soil taxonomy classes for performance land units.",
+                      bbox, ("2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z"),
+                      [_EXT["raster"], _EXT["item_assets"], _EXT["class11"]],
+                      {"soil_class": {"type": _COG, "raster:bands": bands, "classification:classes": classes,
+                                      "roles": ["data"]}})
     _write_collection(root / cid, col, [item])
 
 

@@ -28,7 +28,13 @@ def local_stac(sample_dir: Path) -> Iterator[LocalStac]:
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One temporary Prefect server for all tests that run flows (start-up timeout 60 s)."""
+    from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
 
+    @flow(name="warm-up")
+    def _warm_up() -> None:
+        """Runs once so Prefect's log handlers bind to the real stderr, not a CliRunner capture."""
+
     with prefect_test_harness(server_startup_timeout=60):
+        _warm_up()
         yield

@@ -25,12 +25,12 @@ def realdata(*parts: str) -> Path:
 
 
 def small_region() -> SampleRegion:
-    """The sample region cut down for fast tests: 64 x 64 pixels, 2001-2003, every QA case present."""
+    """The sample region cut down for fast tests: 64 x 64 pixels, 2001-2006, every QA case present."""
     return load_sample_region(
         size_px=64,
-        ndvi_years=(2001, 2003),
+        ndvi_years=(2001, 2006),
         aqua_years=(2003, 2003),
-        land_cover_years=(2000, 2003),
+        land_cover_years=(2000, 2006),
         patches=[
             {"name": "decline", "kind": "decline", "offset_km": (-4, 4), "radius_km": 2, "rate_per_year": -0.05},
             {"name": "greening", "kind": "greening", "offset_km": (4, 4), "radius_km": 2, "rate_per_year": 0.05,

@@ -68,7 +68,7 @@ def test_modis_items_have_the_production_shape(sample_dir: Path) -> None:
     items = _items(sample_dir, "modis-13Q1-061")
     terra = [i for i in items if i["properties"]["platform"] == "terra"]
     aqua = [i for i in items if i["properties"]["platform"] == "aqua"]
-    assert len(terra) == 3 * 23 and len(aqua) == 23
+    assert len(terra) == 6 * 23 and len(aqua) == 23
     item = terra[0]
     assert item["id"] == "MOD13Q1.A2001001.h26v04.061"
     props = item["properties"]

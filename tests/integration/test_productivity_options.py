@@ -1,0 +1,99 @@
+"""Productivity options end to end on the small sample: periods as data, methods, land units,
+comparison region, and a precomputed LPD layer in place of the computed one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+import yaml
+from affine import Affine
+from typer.testing import CliRunner
+
+from flows.cli import EXIT_USER_ERROR, app
+from tasks.constants import NODATA
+
+pytestmark = pytest.mark.integration
+
+SHORT = {"periods": {"short": {"productivity": [2001, 2006], "state_baseline": [2001, 2003],
+                               "state_target": [2004, 2006], "land_cover": [2001, 2006]}}}
+
+
+def _run(tmp_path: Path, sample_dir: Path, settings: dict, *extra: str) -> tuple[object, Path]:
+    periods = tmp_path / "periods.yaml"
+    periods.write_text(yaml.safe_dump(SHORT))
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(yaml.safe_dump({"periods_file": str(periods), **settings}))
+    out = tmp_path / "catalog"
+    result = CliRunner().invoke(app, ["run", "--sample-dir", str(sample_dir), "--years", "2001-2006",
+                                      "--config", str(run_file), "--out", str(out), *extra])
+    return result, out
+
+
+def _items(root: Path) -> dict[str, pystac.Item]:
+    return {i.id: i for i in pystac.Catalog.from_file(str(root / "catalog.json")).get_items(recursive=True)}
+
+
+def test_a_new_period_from_data_with_gpg_v2_land_units_and_comparison_box(
+    tmp_path: Path, sample_dir: Path, prefect_harness: None,
+) -> None:
+    box = [111.85, 43.65, 111.95, 43.75]
+    settings = {"productivity": {"min_years": 4, "min_unit_pixels": 10, "land_unit_source": "soil-taxonomy",
+                                 "comparison_bbox": box}}
+    result, out = _run(tmp_path, sample_dir, settings, "--trajectory-method", "gpg_v2", "--state-method", "gpg_v2")
+    assert result.exit_code == 0, (result.exception, result.stderr[-500:])
+    items = _items(out)
+    assert {f"{k}-sample-zamyn-uud-short" for k in ("trajectory", "state", "performance", "lpd")} <= set(items)
+    traj = items["trajectory-sample-zamyn-uud-short"]
+    assert traj.properties["ldn:method"] == "trajectory gpg_v2" and traj.properties["ldn:window"] == [2001, 2006]
+    with rasterio.open(traj.assets["classes"].get_absolute_href()) as src:
+        assert set(np.unique(src.read(1))) <= {-2, -1, 0, 1, 2, NODATA}
+    assert items["state-sample-zamyn-uud-short"].properties["ldn:method"] == "state gpg_v2"
+    perf = items["performance-sample-zamyn-uud-short"].properties
+    assert perf["ldn:parameters"]["land_units"].endswith("x soil class")
+    assert perf["ldn:parameters"]["comparison_region"] == f"lon/lat box {box}"
+    assert any(s == "soil-taxonomy-sample" for s in perf["ldn:source_items"])
+
+
+def test_precomputed_lpd_replaces_the_computed_one(tmp_path: Path, sample_dir: Path, prefect_harness: None) -> None:
+    # a custom LPD product on a lon/lat grid over the sample: left half 10, right half 30, a nodata strip 0
+    path = tmp_path / "custom_lpd.tif"
+    data = np.full((200, 400), 10, "uint8")
+    data[:, 200:] = 30
+    data[:20] = 0
+    with rasterio.open(path, "w", driver="GTiff", width=400, height=200, count=1, dtype="uint8", crs="EPSG:4326",
+                       transform=Affine(0.005, 0, 111.0, 0, -0.005, 44.2), nodata=0) as dst:
+        dst.write(data, 1)
+    settings = {"productivity": {"min_years": 4, "precomputed_lpd": {
+        "name": "custom LPD v1", "path": str(path), "legend": {10: 1, 30: 5}}}}
+    result, out = _run(tmp_path, sample_dir, settings)
+    assert result.exit_code == 0, (result.exception, result.stderr[-500:])
+    item = _items(out)["lpd-sample-zamyn-uud-short"]
+    assert item.properties["ldn:method"] == "precomputed: custom LPD v1"
+    with rasterio.open(item.assets["data"].get_absolute_href()) as src:
+        values = set(np.unique(src.read(1)).tolist())
+    assert values <= {1, 5, NODATA} and {1, 5} <= values
+    with rasterio.open(item.assets["sdg"].get_absolute_href()) as src:
+        assert set(np.unique(src.read(1)).tolist()) <= {-1, 1, NODATA}
+
+
+@pytest.mark.parametrize(("settings", "extra", "match"), [
+    ({"productivity": {"precomputed_lpd": {"name": "x", "path": "nope.tif", "legend": {1: 9}}}}, [],
+     r"precomputed_lpd.legend: legend maps to \[9\]; LPD classes are 1..5"),
+    ({"productivity": {"min_years": 4, "precomputed_lpd": {"name": "x", "path": "/nonexistent/lpd.tif", "legend": {1: 1}}}}, [],
+     r"cannot read raster /nonexistent/lpd.tif"),
+    ({}, ["--periods", "report_9"], r"unknown period\(s\) \['report_9'\]"),
+    ({}, ["--trajectory-method", "sen"], r"productivity.trajectory_method: Input should be 'trends_earth' or 'gpg_v2'"),
+    ({"productivity": {"land_unit_source": "esa-cci-lc"}}, [], r"has role 'land_cover', not 'land_units'"),
+])
+def test_bad_productivity_settings(tmp_path: Path, sample_dir: Path, prefect_harness: None,
+                                   settings: dict, extra: list[str], match: str) -> None:
+    import re
+
+    result, out = _run(tmp_path, sample_dir, settings, *extra)
+    assert result.exit_code == EXIT_USER_ERROR, (result.stdout, result.stderr, result.exception)
+    line = result.stderr.strip().splitlines()
+    assert len(line) == 1 and re.search(match, line[0]), result.stderr
+    assert not (out / "versions").exists()
