@@ -91,7 +91,7 @@ _LCCS_NAMES: dict[int, str] = {
 }
 """ESA CCI LCCS legend (value -> description), written into the sample collection's classification."""
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped whenever the generator's output changes, so older samples on disk are regenerated."""
 
 _CREATED = "2025-01-15T00:00:00Z"
@@ -591,35 +591,22 @@ def _soc_and_climate(region: SampleRegion, grid: SampleGrid, root: Path) -> None
     soc = np.maximum(region.soc.mean + region.soc.sd * smooth, region.soc.min).round().astype("int16")
     x, y = _geo_xy(transform, width, height)
     soc[_disc(grid, Disc(offset_km=(-6, -3), radius_km=1.2), x, y)] = NODATA  # the lake
-    cid = "soilgrids-soc-0-30cm"
-    rel = "data/soilgrids-soc-0-30cm-sample/ocs_0-30cm_mean.tif"
-    _write_cog(root / cid / rel, soc, crs="EPSG:4326", transform=transform, nodata=NODATA)
-    bands = [{"data_type": "int16", "nodata": NODATA, "unit": "t C/ha", "spatial_resolution": 250}]
-    item = _geo_item(cid, "soilgrids-soc-0-30cm-sample", bbox, transform, (height, width),
-                     "2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z",
-                     {"ocs_0-30cm_mean": {"href": rel, "type": _COG, "title": "SOC stock 0-30 cm, mean (t C/ha)",
-                                          "raster:bands": bands, "roles": ["data"]}})
-    col = _collection(cid, "Sample SoilGrids-shaped soil organic carbon stock 0-30 cm (t C/ha), taken as year 2000.",
-                      bbox, ("2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z"), [_EXT["raster"], _EXT["item_assets"]],
-                      {"ocs_0-30cm_mean": {"type": _COG, "raster:bands": bands, "roles": ["data"]}})
-    _write_collection(root / cid, col, [item])
+    _single_item_collection(
+        root, "soilgrids-soc-0-30cm", "ocs_0-30cm_mean", soc, transform, bbox, nodata=NODATA,
+        title="SOC stock 0-30 cm, mean (t C/ha)",
+        description="Sample SoilGrids-shaped soil organic carbon stock 0-30 cm (t C/ha), taken as year 2000.",
+        band_extra={"unit": "t C/ha", "spatial_resolution": 250},
+    )
 
     res = 1 / 12
     transform, width, height = _geographic_grid(grid.bbox, res)
     bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
     zones = np.full((height, width), region.climate_zone, dtype="uint8")
-    cid = "ipcc-climate-zones"
-    rel = "data/ipcc-climate-zones-sample/climate_zone.tif"
-    _write_cog(root / cid / rel, zones, crs="EPSG:4326", transform=transform, nodata=0)
-    bands = [{"data_type": "uint8", "nodata": 0}]
-    item = _geo_item(cid, "ipcc-climate-zones-sample", bbox, transform, (height, width),
-                     "2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z",
-                     {"climate_zone": {"href": rel, "type": _COG, "title": "IPCC climate zone (1-12)",
-                                       "raster:bands": bands, "roles": ["data"]}})
-    col = _collection(cid, "Sample IPCC climate zone raster (codes 1-12) for the SOC change factor.",
-                      bbox, ("2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z"), [_EXT["raster"], _EXT["item_assets"]],
-                      {"climate_zone": {"type": _COG, "raster:bands": bands, "roles": ["data"]}})
-    _write_collection(root / cid, col, [item])
+    _single_item_collection(
+        root, "ipcc-climate-zones", "climate_zone", zones, transform, bbox, nodata=0,
+        title="IPCC climate zone (1-12)",
+        description="Sample IPCC climate zone raster (codes 1-12) for the SOC change factor.",
+    )
 
     # soil taxonomy classes (1..3) from a smooth field, on the SOC grid
     res = 1 / 480
@@ -627,20 +614,29 @@ def _soc_and_climate(region: SampleRegion, grid: SampleGrid, root: Path) -> None
     bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
     field = gaussian_filter(np.random.default_rng([region.seed, 3]).normal(size=(height, width)), sigma=width / 10)
     soil = (1 + np.digitize(field, np.quantile(field, [0.4, 0.75]))).astype("uint8")
-    cid = "soil-taxonomy"
-    rel = "data/soil-taxonomy-sample/soil_class.tif"
-    _write_cog(root / cid / rel, soil, crs="EPSG:4326", transform=transform, nodata=0)
-    bands = [{"data_type": "uint8", "nodata": 0}]
-    classes = [{"value": 1, "name": "calcisols"}, {"value": 2, "name": "kastanozems"}, {"value": 3, "name": "arenosols"}]
-    item = _geo_item(cid, "soil-taxonomy-sample", bbox, transform, (height, width),
-                     "2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z",
-                     {"soil_class": {"href": rel, "type": _COG, "title": "Soil taxonomy class",
-                                     "classification:classes": classes, "raster:bands": bands, "roles": ["data"]}})
-    col = _collection(cid, "Sample soil taxonomy classes for performance land units.",
-                      bbox, ("2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z"),
-                      [_EXT["raster"], _EXT["item_assets"], _EXT["class11"]],
-                      {"soil_class": {"type": _COG, "raster:bands": bands, "classification:classes": classes,
-                                      "roles": ["data"]}})
+    _single_item_collection(
+        root, "soil-taxonomy", "soil_class", soil, transform, bbox, nodata=0, title="Soil taxonomy class",
+        description="Sample soil taxonomy classes for performance land units.",
+        classes=[{"value": 1, "name": "calcisols"}, {"value": 2, "name": "kastanozems"},
+                 {"value": 3, "name": "arenosols"}],
+    )
+
+
+def _single_item_collection(
+    root: Path, cid: str, key: str, data: np.ndarray, transform: Affine, bbox: tuple, *, nodata: float,
+    title: str, description: str, band_extra: dict | None = None, classes: list[dict] | None = None,
+) -> None:
+    """Write a one-item collection (a static layer, dated 2000) with one COG asset ``key``."""
+    rel = f"data/{cid}-sample/{key}.tif"
+    _write_cog(root / cid / rel, data, crs="EPSG:4326", transform=transform, nodata=nodata)
+    bands = [{"data_type": str(data.dtype), "nodata": nodata, **(band_extra or {})}]
+    extra = {"classification:classes": classes} if classes else {}
+    asset = {"href": rel, "type": _COG, "title": title, **extra, "raster:bands": bands, "roles": ["data"]}
+    year = ("2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z")
+    item = _geo_item(cid, f"{cid}-sample", bbox, transform, data.shape, *year, {key: asset})
+    extensions = [_EXT["raster"], _EXT["item_assets"]] + ([_EXT["class11"]] if classes else [])
+    col = _collection(cid, description, bbox, year, extensions,
+                      {key: {"type": _COG, "raster:bands": bands, **extra, "roles": ["data"]}})
     _write_collection(root / cid, col, [item])
 
 

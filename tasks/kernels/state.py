@@ -8,9 +8,57 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import guvectorize
+from numba import guvectorize, njit
 
-__all__ = ["te_state", "gpg_state_z", "decile_class"]
+__all__ = ["te_state", "gpg_state_z"]
+
+@njit(nogil=True)
+def _window_sums(y, is_bl, is_tg, bl_values):  # pragma: no cover (numba)
+    """Count and sum of the valid baseline and target years; the baseline values go to ``bl_values``."""
+    nb = 0
+    sb = 0.0
+    nt = 0
+    st = 0.0
+    for i in range(y.shape[0]):
+        v = y[i]
+        if math.isnan(v):
+            continue
+        if is_bl[i]:
+            bl_values[nb] = v
+            nb += 1
+            sb += v
+        if is_tg[i]:
+            nt += 1
+            st += v
+    return nb, sb, nt, st
+
+
+_TE_SIG = [
+    "void(float64[:], boolean[:], boolean[:], int64, int64, float64, "
+    "float64[:], float64[:], float64[:], float64[:], float64[:])",
+]
+
+
+@njit(nogil=True)
+def _window_sums(y, is_bl, is_tg, bl_values):  # pragma: no cover (numba)
+    """Count and sum of the valid baseline and target years; the baseline values go to ``bl_values``."""
+    nb = 0
+    sb = 0.0
+    nt = 0
+    st = 0.0
+    for i in range(y.shape[0]):
+        v = y[i]
+        if math.isnan(v):
+            continue
+        if is_bl[i]:
+            bl_values[nb] = v
+            nb += 1
+            sb += v
+        if is_tg[i]:
+            nt += 1
+            st += v
+    return nb, sb, nt, st
+
 
 _TE_SIG = [
     "void(float64[:], boolean[:], boolean[:], int64, int64, float64, "
@@ -31,23 +79,8 @@ def decile_class(value: float, deciles: np.ndarray) -> int:  # pragma: no cover 
 
 @guvectorize(_TE_SIG, "(n),(n),(n),(),(),()->(),(),(),(),()", nopython=True, target="cpu")
 def _te_state(y, is_bl, is_tg, min_bl, min_tg, dead_band, cls_bl, cls_tg, change, mean_bl, mean_tg):  # pragma: no cover
-    n = y.shape[0]
-    bl = np.empty(n + 2, dtype=np.float64)
-    nb = 0
-    sb = 0.0
-    nt = 0
-    st = 0.0
-    for i in range(n):
-        v = y[i]
-        if math.isnan(v):
-            continue
-        if is_bl[i]:
-            bl[nb] = v
-            nb += 1
-            sb += v
-        if is_tg[i]:
-            nt += 1
-            st += v
+    bl = np.empty(y.shape[0] + 2, dtype=np.float64)
+    nb, sb, nt, st = _window_sums(y, is_bl, is_tg, bl)
     if nb < max(min_bl, 2) or nt < max(min_tg, 1):
         cls_bl[0] = np.nan
         cls_tg[0] = np.nan
@@ -115,21 +148,8 @@ _GPG_SIG = ["void(float64[:], boolean[:], boolean[:], int64, int64, float64[:], 
 
 @guvectorize(_GPG_SIG, "(n),(n),(n),(),()->(),(),(),()", nopython=True, target="cpu")
 def _gpg_state(y, is_bl, is_tg, min_bl, min_tg, z, mu_out, sigma_out, mean_tg):  # pragma: no cover
-    n = y.shape[0]
-    nb = 0
-    sb = 0.0
-    nt = 0
-    st = 0.0
-    for i in range(n):
-        v = y[i]
-        if math.isnan(v):
-            continue
-        if is_bl[i]:
-            nb += 1
-            sb += v
-        if is_tg[i]:
-            nt += 1
-            st += v
+    bl = np.empty(y.shape[0], dtype=np.float64)
+    nb, sb, nt, st = _window_sums(y, is_bl, is_tg, bl)
     if nb < max(min_bl, 2) or nt < max(min_tg, 1):
         z[0] = np.nan
         mu_out[0] = np.nan
@@ -138,10 +158,8 @@ def _gpg_state(y, is_bl, is_tg, min_bl, min_tg, z, mu_out, sigma_out, mean_tg): 
         return
     mu = sb / nb
     ss = 0.0
-    for i in range(n):
-        v = y[i]
-        if is_bl[i] and not math.isnan(v):
-            ss += (v - mu) ** 2
+    for i in range(nb):
+        ss += (bl[i] - mu) ** 2
     sigma = math.sqrt(ss / (nb - 1))
     mt = st / nt
     mu_out[0] = mu
