@@ -12,32 +12,6 @@ from numba import guvectorize, njit
 
 __all__ = ["te_state", "gpg_state_z"]
 
-@njit(nogil=True)
-def _window_sums(y, is_bl, is_tg, bl_values):  # pragma: no cover (numba)
-    """Count and sum of the valid baseline and target years; the baseline values go to ``bl_values``."""
-    nb = 0
-    sb = 0.0
-    nt = 0
-    st = 0.0
-    for i in range(y.shape[0]):
-        v = y[i]
-        if math.isnan(v):
-            continue
-        if is_bl[i]:
-            bl_values[nb] = v
-            nb += 1
-            sb += v
-        if is_tg[i]:
-            nt += 1
-            st += v
-    return nb, sb, nt, st
-
-
-_TE_SIG = [
-    "void(float64[:], boolean[:], boolean[:], int64, int64, float64, "
-    "float64[:], float64[:], float64[:], float64[:], float64[:])",
-]
-
 
 @njit(nogil=True)
 def _window_sums(y, is_bl, is_tg, bl_values):  # pragma: no cover (numba)
@@ -64,17 +38,6 @@ _TE_SIG = [
     "void(float64[:], boolean[:], boolean[:], int64, int64, float64, "
     "float64[:], float64[:], float64[:], float64[:], float64[:])",
 ]
-
-
-def decile_class(value: float, deciles: np.ndarray) -> int:  # pragma: no cover (inlined copy below is compiled)
-    """Class 1..10 of ``value`` against deciles p10..p100 (pure-Python reference of the kernel's rule)."""
-    if value <= deciles[0]:
-        return 1
-    cls = 1
-    for k in range(1, 11):
-        if value > deciles[k - 1]:
-            cls = k + 1
-    return min(cls, 10)
 
 
 @guvectorize(_TE_SIG, "(n),(n),(n),(),(),()->(),(),(),(),()", nopython=True, target="cpu")
