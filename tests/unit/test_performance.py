@@ -103,3 +103,12 @@ def test_bad_parameters() -> None:
         performance(_annual(np.ones((1, 1))), _lc(np.full((1, 1), 130)), window=(2001, 2003), percentile=0)
     with pytest.raises(ConfigError, match="lacks annual NDVI for \\[2004\\]"):
         performance(_annual(np.ones((1, 1))), _lc(np.full((1, 1), 130)), window=(2001, 2004))
+
+
+def test_a_unit_with_no_valid_pixels_is_nodata_not_a_crash() -> None:
+    # cropland (10) pixels are all nodata in every year: the unit has no histogram, so no percentile
+    annual = _annual(np.array([[3000, 3000, 2000, 2000]]))
+    annual[:, 0, 2:] = NODATA
+    ds = performance(annual, _lc(np.array([[130, 130, 10, 10]])), window=(2001, 2003), min_unit_pixels=1)
+    assert ds["performance"].values.tolist() == [[0, 0, NODATA, NODATA]]
+    assert ds.attrs["units"] == 1
