@@ -111,4 +111,4 @@ def test_a_unit_with_no_valid_pixels_is_nodata_not_a_crash() -> None:
     annual[:, 0, 2:] = NODATA
     ds = performance(annual, _lc(np.array([[130, 130, 10, 10]])), window=(2001, 2003), min_unit_pixels=1)
     assert ds["performance"].values.tolist() == [[0, 0, NODATA, NODATA]]
-    assert ds.attrs["units"] == 1
+    assert ds.attrs["units"] == 2 and ds.attrs["units_below_min_size"] == 1  # the empty one
