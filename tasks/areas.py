@@ -1,0 +1,71 @@
+"""True pixel areas in km2 (method notes section 6), so every table adds up to real land.
+
+- Equal-area projected grids (MODIS sinusoidal, cylindrical equal area, Lambert azimuthal equal
+  area, Albers, Mollweide, ...): every pixel has the area |dx * dy|.
+- Geographic (lon/lat) grids: each row's pixels have the exact ellipsoidal area of their
+  latitude band, from the ellipsoid's authalic-latitude formula.
+- Any other projection distorts areas: it is refused with the fix (reproject first).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from affine import Affine
+from pyproj import CRS
+
+from tasks.errors import ConfigError
+from tasks.grid import parse_crs
+
+__all__ = ["pixel_areas_km2", "band_area_km2", "EQUAL_AREA_METHODS"]
+
+EQUAL_AREA_METHODS: tuple[str, ...] = (
+    "sinusoidal", "lambert cylindrical equal area", "lambert azimuthal equal area", "albers equal area",
+    "mollweide", "equal earth", "eckert iv", "eckert vi", "goode homolosine", "interrupted goode homolosine",
+)
+"""Projection methods whose pixels all have the same area (matched case-insensitively)."""
+
+
+def _q(phi: np.ndarray, e: float) -> np.ndarray:
+    """The authalic-latitude function q(phi) of an ellipsoid with eccentricity e (e > 0)."""
+    s = np.sin(phi)
+    return (1 - e * e) * (s / (1 - e * e * s * s) - (1 / (2 * e)) * np.log((1 - e * s) / (1 + e * s)))
+
+
+def band_area_km2(lat1: np.ndarray, lat2: np.ndarray, dlon_deg: float, *, a: float = 6378137.0,
+                  inv_f: float = 298.257223563) -> np.ndarray:
+    """Exact area (km2) on the ellipsoid (default WGS84) between two latitudes over ``dlon_deg`` of longitude.
+
+    Examples
+    --------
+    >>> round(float(band_area_km2(np.array(-90.0), np.array(90.0), 360.0)), 0)  # WGS84 surface
+    510065622.0
+    """
+    f = 1 / inv_f
+    e = math.sqrt(f * (2 - f))
+    lo, hi = np.radians(np.minimum(lat1, lat2)), np.radians(np.maximum(lat1, lat2))
+    return np.radians(abs(dlon_deg)) * a * a / 2 * (_q(hi, e) - _q(lo, e)) / 1e6
+
+
+def pixel_areas_km2(crs: str | CRS, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
+    """Area of each pixel row in km2, shape (rows, 1), ready to broadcast over columns."""
+    c = crs if isinstance(crs, CRS) else parse_crs(crs)
+    rows = shape[0]
+    if transform.b != 0 or transform.d != 0:
+        raise ConfigError("rotated grids are not supported for areas: reproject to a north-up grid")
+    if c.is_geographic:
+        ell = c.ellipsoid
+        tops = transform.f + np.arange(rows) * transform.e
+        bottoms = tops + transform.e
+        areas = band_area_km2(np.clip(bottoms, -90, 90), np.clip(tops, -90, 90), transform.a,
+                              a=ell.semi_major_metre, inv_f=ell.inverse_flattening or 1e300)
+        return areas.reshape(rows, 1)
+    method = (c.coordinate_operation.method_name if c.coordinate_operation else "").lower()
+    if any(m in method for m in EQUAL_AREA_METHODS):
+        unit = c.axis_info[0].unit_conversion_factor if c.axis_info else 1.0
+        area = abs(transform.a * transform.e) * unit * unit / 1e6
+        return np.full((rows, 1), area)
+    raise ConfigError(
+        f"areas cannot be read off the {method or 'unknown'} projection (not equal-area): reproject the layer "
+        "to an equal-area (e.g. MODIS sinusoidal) or a geographic grid first"
+    )

@@ -1,0 +1,182 @@
+"""Land cover sub-indicator (method notes section 3): 7 classes, transitions and their degradation.
+
+A source legend (default ESA CCI LCCS) nests into the 7 UNCCD classes (1 tree-covered, 2 grassland,
+3 cropland, 4 wetland, 5 artificial, 6 other land, 7 water body) through a data file
+(``catalogs/land_cover.yaml``, or the user's own, validated). The transition code is
+initial x 10 + final (11..77); a 7 x 7 matrix says which transitions are degradation (-1), stable (0)
+or improvement (+1). Class maps are int16 with nodata -32768.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tasks.config import validation_message
+from tasks.constants import CATALOGS_DIR, NODATA
+from tasks.errors import ConfigError
+
+__all__ = [
+    "LandCoverLegend",
+    "load_legend",
+    "aggregate",
+    "transition_code",
+    "lc_degradation",
+    "LEGEND_FILE",
+]
+
+LEGEND_FILE = CATALOGS_DIR / "land_cover.yaml"
+"""Default legend: ESA CCI nested into the 7 UNCCD classes, and the UNCCD degradation matrix."""
+
+
+class LandCoverLegend(BaseModel):
+    """The 7 classes, the nesting of a source legend into them, and the degradation matrix."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    classes: dict[int, tuple[str, str]] = Field(description="UNCCD class code -> (name, colour hint).")
+    source_nodata: list[int] = Field(default_factory=list, description="Source codes meaning no data.")
+    nesting: dict[int, list[int]] = Field(description="UNCCD class -> the source codes it holds.")
+    matrix: list[list[int]] = Field(description="7 x 7, rows initial, columns final; -1, 0 or +1.")
+
+    @field_validator("classes")
+    @classmethod
+    def _seven(cls, v: dict[int, tuple[str, str]]) -> dict[int, tuple[str, str]]:
+        if sorted(v) != list(range(1, 8)):
+            raise ValueError(f"classes must be exactly 1..7, got {sorted(v)}")
+        return v
+
+    @field_validator("matrix")
+    @classmethod
+    def _matrix(cls, v: list[list[int]]) -> list[list[int]]:
+        if len(v) != 7 or any(len(row) != 7 for row in v):
+            raise ValueError(f"matrix must be 7 x 7 (rows initial, columns final), got {len(v)} rows of "
+                             f"{sorted({len(r) for r in v})} values")
+        bad = sorted({x for row in v for x in row} - {-1, 0, 1})
+        if bad:
+            raise ValueError(f"matrix values must be -1, 0 or 1, got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _nesting(self) -> LandCoverLegend:
+        unknown = sorted(set(self.nesting) - set(self.classes))
+        if unknown:
+            raise ValueError(f"nesting names classes {unknown} that are not in 1..7")
+        seen: dict[int, int] = {}
+        for parent, codes in self.nesting.items():
+            for code in codes:
+                if code in seen and seen[code] != parent:
+                    raise ValueError(f"source code {code} is nested in both class {seen[code]} and class {parent}")
+                seen[code] = parent
+        clash = sorted(set(seen) & set(self.source_nodata))
+        if clash:
+            raise ValueError(f"source codes {clash} are both nested and declared source_nodata")
+        return self
+
+    def lookup(self) -> dict[int, int]:
+        """Source code -> UNCCD class."""
+        return {code: parent for parent, codes in self.nesting.items() for code in codes}
+
+
+def load_legend(path: str | Path = LEGEND_FILE) -> LandCoverLegend:
+    """Read and validate a land cover legend file; problems become a one-line ``ConfigError``."""
+    path = Path(path)
+    try:
+        return LandCoverLegend.model_validate(yaml.safe_load(path.read_text()))
+    except FileNotFoundError:
+        raise ConfigError(f"land cover legend {path} does not exist: pass an existing YAML file") from None
+    except yaml.YAMLError:
+        raise ConfigError(f"land cover legend {path} is not valid YAML: fix the syntax") from None
+    except ValidationError as err:
+        raise ConfigError(validation_message(err, str(path))) from None
+
+
+def aggregate(source: xr.DataArray, legend: LandCoverLegend, *, where: str = "the land cover") -> xr.DataArray:
+    """The 7-class map of a source-legend map; a code present in the data but not nested is an error.
+
+    Codes listed in ``source_nodata`` (and NaN, for float rasters without a nodata tag) become
+    -32768, never class 0. The data's distinct codes are checked first (one pass), so an unmapped
+    code fails before anything is written.
+    """
+    lookup = legend.lookup()
+    values = source.data
+    present = np.unique(values.compute() if hasattr(values, "compute") else np.asarray(values))
+    present = present[~np.isnan(present)] if np.issubdtype(present.dtype, np.floating) else present
+    unmapped = sorted(int(v) for v in present if int(v) not in lookup and int(v) not in legend.source_nodata)
+    if unmapped or (np.issubdtype(present.dtype, np.floating) and np.any(present != np.round(present))):
+        shown = unmapped[:10] if unmapped else sorted(float(v) for v in present if v != round(v))[:10]
+        raise ConfigError(
+            f"{where} holds codes {shown} that the legend does not nest into the 7 classes: add them to "
+            "`nesting` (or `source_nodata`) in the legend file"
+        )
+    keys = np.array(sorted(lookup), dtype="float64")
+    vals = np.array([lookup[k] for k in sorted(lookup)], dtype="int16")
+
+    def _map(a: np.ndarray) -> np.ndarray:
+        f = a.astype("float64")
+        idx = np.clip(np.searchsorted(keys, f), 0, keys.size - 1)
+        hit = keys[idx] == f
+        return np.where(hit, vals[idx], NODATA).astype("int16")
+
+    out = xr.apply_ufunc(_map, source, dask="parallelized", output_dtypes=["int16"])
+    out.attrs.update({"long_name": "land cover (7 UNCCD classes)", "_FillValue": NODATA,
+                      "classes": {k: v[0] for k, v in legend.classes.items()}})
+    return out
+
+
+def transition_code(initial: xr.DataArray, final: xr.DataArray) -> xr.DataArray:
+    """initial x 10 + final (11..77), nodata where either map is nodata."""
+    ok = (initial >= 1) & (initial <= 7) & (final >= 1) & (final <= 7)
+    out = xr.where(ok, initial.astype("int16") * 10 + final.astype("int16"), NODATA).astype("int16")
+    out.attrs.update({"long_name": "land cover transition (initial x 10 + final)", "_FillValue": NODATA})
+    return out
+
+
+def lc_degradation(initial: xr.DataArray, final: xr.DataArray, legend: LandCoverLegend) -> xr.DataArray:
+    """-1 degradation, 0 stable, +1 improvement from the matrix; nodata where either map is nodata."""
+    table = np.full((8, 8), NODATA, dtype="int16")
+    table[1:, 1:] = np.asarray(legend.matrix, dtype="int16")
+
+    def _lookup(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ok = (a >= 1) & (a <= 7) & (b >= 1) & (b <= 7)
+        return np.where(ok, table[np.where(ok, a, 0), np.where(ok, b, 0)], NODATA).astype("int16")
+
+    out = xr.apply_ufunc(_lookup, initial, final, dask="parallelized", output_dtypes=["int16"])
+    out.attrs.update({"long_name": "land cover sub-indicator (3 classes)", "_FillValue": NODATA,
+                      "classes": {-1: "degraded", 0: "stable", 1: "improved"}, "matrix": legend.matrix})
+    return out
+
+
+def transition_areas(initial: xr.DataArray, final: xr.DataArray, areas_km2: np.ndarray,
+                     legend: LandCoverLegend) -> "pd.DataFrame":
+    """km2 of every from-to class pair (49 rows) plus a row of nodata area, from true pixel areas.
+
+    ``areas_km2`` is (rows, 1) or (rows, cols) on the maps' grid (see ``tasks.areas``). Summed block
+    by block for Dask input, so the area never has to fit in memory.
+    """
+    import dask
+    import dask.array as da
+    import pandas as pd
+
+    code = transition_code(initial, final)
+    c = code.data if isinstance(code.data, da.Array) else da.from_array(code.values, chunks=code.shape)
+    w = da.from_array(np.broadcast_to(areas_km2, code.shape), chunks=c.chunks)
+
+    def _block(codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        idx = np.where(codes == NODATA, 0, codes).astype(np.intp)  # 0 collects nodata
+        return np.bincount(idx.ravel(), weights=weights.ravel(), minlength=78)[None, None, :78]
+
+    sums = da.map_blocks(_block, c, w, new_axis=2, dtype="float64",
+                         chunks=(tuple(1 for _ in c.chunks[0]), tuple(1 for _ in c.chunks[1]), (78,)))
+    (totals,) = dask.compute(sums.sum(axis=(0, 1)))
+    rows = []
+    for i in range(1, 8):
+        for j in range(1, 8):
+            rows.append({"from_code": i, "from": legend.classes[i][0], "to_code": j, "to": legend.classes[j][0],
+                         "transition": i * 10 + j, "degradation": legend.matrix[i - 1][j - 1],
+                         "area_km2": float(totals[i * 10 + j])})
+    table = pd.DataFrame(rows)
+    table.attrs["nodata_km2"] = float(totals[0])
+    return table

@@ -1,0 +1,132 @@
+"""Soil organic carbon sub-indicator (method notes section 4).
+
+The year-2000 stock (SoilGrids 0-30 cm, t C/ha) is carried through every annual land cover step:
+a conversion from class i to j sets a yearly change delta = (SOC_k - SOC_k * F) / 20 from the stock
+at the change year, F = land-use factor (i, j) with f from the pixel's IPCC climate zone (or one
+f for the run); the delta is applied from that step for 20 years, then is 0; a later conversion
+replaces it (only the last transition counts). Percent change between the period's first and last
+year: <= -10 % -> -1, >= +10 % -> +1, else 0. Water (class 7) in either year, a zero baseline, or
+nodata anywhere -> nodata. The model needs every year's land cover, not just the two ends.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tasks.config import validation_message
+from tasks.constants import CATALOGS_DIR, NODATA
+from tasks.errors import ConfigError
+
+__all__ = ["SocModel", "load_soc_model", "factor_table", "soc_series", "soc_change", "SOC_MODEL_FILE"]
+
+SOC_MODEL_FILE = CATALOGS_DIR / "soc.yaml"
+"""Default factors: the method notes' land-use matrix and IPCC climate-zone f values."""
+
+
+class SocModel(BaseModel):
+    """Land-use factor matrix (numbers, 'f' or '1/f'), climate f per zone, years to equilibrium, threshold."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    land_use_factor: list[list[float | str]]
+    climate_f: dict[int, float]
+    years_to_equilibrium: int = Field(20, ge=1)
+    threshold_percent: float = Field(10.0, gt=0)
+
+    @field_validator("land_use_factor")
+    @classmethod
+    def _matrix(cls, v: list[list[float | str]]) -> list[list[float | str]]:
+        if len(v) != 7 or any(len(r) != 7 for r in v):
+            raise ValueError("land_use_factor must be 7 x 7 (rows initial, columns final)")
+        bad = [x for r in v for x in r if isinstance(x, str) and x not in ("f", "1/f")]
+        if bad:
+            raise ValueError(f"land_use_factor entries must be numbers, 'f' or '1/f', got {bad[:5]}")
+        return v
+
+
+def load_soc_model(path: str | Path = SOC_MODEL_FILE) -> SocModel:
+    """Read and validate the SOC model file; problems become a one-line ``ConfigError``."""
+    path = Path(path)
+    try:
+        return SocModel.model_validate(yaml.safe_load(path.read_text()))
+    except FileNotFoundError:
+        raise ConfigError(f"SOC model file {path} does not exist: pass an existing YAML file") from None
+    except ValidationError as err:
+        raise ConfigError(validation_message(err, str(path))) from None
+
+
+def factor_table(model: SocModel, *, single_f: float | None = None) -> np.ndarray:
+    """F[zone, initial, final] for zones 0..12 and classes 0..7 (index 0 = none; NaN where undefined)."""
+    table = np.full((13, 8, 8), np.nan)
+    zones = range(13) if single_f is not None else model.climate_f
+    for zone in zones:
+        f = single_f if single_f is not None else model.climate_f[zone]
+        for i, row in enumerate(model.land_use_factor, start=1):
+            for j, x in enumerate(row, start=1):
+                table[zone, i, j] = f if x == "f" else (1 / f if x == "1/f" else float(x))
+    return table
+
+
+def soc_series(land_cover: np.ndarray, soc0: np.ndarray, zone: np.ndarray, table: np.ndarray,
+               *, years: int = 20) -> np.ndarray:
+    """SOC stock of every year (t C/ha) from a (year, ...) 7-class land cover series; NaN where undefined."""
+    lc = np.asarray(land_cover)
+    out = np.full(lc.shape, np.nan)
+    soc = np.where(np.isfinite(soc0), soc0, np.nan).astype("float64")
+    z = np.where((zone >= 0) & (zone < table.shape[0]), zone, 0).astype(np.intp)
+    valid = np.all((lc >= 1) & (lc <= 7), axis=0) & np.isfinite(soc)
+    valid &= np.isfinite(table[z, 1, 1])  # a zone without f
+    out[0] = np.where(valid, soc, np.nan)
+    delta = np.zeros(soc.shape)
+    age = np.full(soc.shape, years)  # no change running
+    for k in range(1, lc.shape[0]):
+        a = np.clip(lc[k - 1], 0, 7).astype(np.intp)
+        b = np.clip(lc[k], 0, 7).astype(np.intp)
+        changed = a != b
+        factor = table[z, a, b]
+        delta = np.where(changed, (soc - soc * factor) / years, delta)
+        age = np.where(changed, 0, age)
+        soc = soc - np.where(age < years, delta, 0.0)
+        age = age + 1
+        out[k] = np.where(valid, soc, np.nan)
+    return out
+
+
+def soc_change(land_cover: xr.DataArray, soc0: xr.DataArray, zone: xr.DataArray, model: SocModel,
+               *, dim: str = "year", single_f: float | None = None) -> xr.Dataset:
+    """First and last year's stock, percent change and the 3-class SOC sub-indicator (nodata -32768).
+
+    ``land_cover`` holds every year of the period (7 classes); a missing year is an error.
+    """
+    years = [int(y) for y in land_cover[dim].values]
+    gaps = sorted(set(range(years[0], years[-1] + 1)) - set(years))
+    if gaps:
+        raise ConfigError(
+            f"the SOC model needs land cover for every year of {years[0]}-{years[-1]}; missing {gaps}: "
+            "add those years to the land cover source or shorten the period"
+        )
+    table = factor_table(model, single_f=single_f)
+
+    def _run(lc: np.ndarray, s0: np.ndarray, zn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        series = soc_series(np.moveaxis(lc, -1, 0), s0, zn, table, years=model.years_to_equilibrium)
+        return series[0], series[-1]
+
+    first, last = xr.apply_ufunc(
+        _run, land_cover, soc0, zone, input_core_dims=[[dim], [], []], output_core_dims=[[], []],
+        dask="parallelized", output_dtypes=["float64", "float64"],
+    )
+    lc0, lc1 = land_cover.isel({dim: 0}), land_cover.isel({dim: -1})
+    water = (lc0 == 7) | (lc1 == 7)
+    pct = ((last - first) / first * 100).where((first > 0) & ~water)
+    t = model.threshold_percent
+    cls = xr.where(pct <= -t, -1, xr.where(pct >= t, 1, 0)).where(pct.notnull(), NODATA).astype("int16")
+    cls.attrs.update({"long_name": "SOC sub-indicator (3 classes)", "_FillValue": NODATA,
+                      "classes": {-1: "degraded", 0: "stable", 1: "improved"}})
+    ds = xr.Dataset({"soc_first": first.where(~water), "soc_last": last.where(~water), "percent_change": pct, "soc": cls})
+    ds.attrs.update({"years": [years[0], years[-1]], "threshold_percent": t,
+                     "years_to_equilibrium": model.years_to_equilibrium,
+                     "climate_factor": "single f" if single_f is not None else "IPCC climate zones"})
+    return ds
