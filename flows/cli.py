@@ -155,23 +155,29 @@ def run(
     try:
         if sources is None:
             from tasks.local_stac import serve_collections
-            from tasks.sample_data import generate_sample
+            from tasks.sample_data import generate_sample, load_sample_region, sample_grid
 
+            use_as_is = sample_dir != DEFAULT_SAMPLE_DIR and (Path(sample_dir) / "COMPLETE").is_file()
+            if use_as_is:  # a complete sample given with --sample-dir is used as it is
+                meta = json.loads((Path(sample_dir) / "region.json").read_text())
+                name, bounds = meta["name"], tuple(meta["native_bounds"])
+            else:  # the default folder follows catalogs/sample_region.yaml
+                sample = load_sample_region()
+                name, bounds = sample.name, sample_grid(sample).bounds
+            # every option is checked before anything is generated or started
+            cfg = _config(
+                sources_file=SAMPLE_SOURCES, ndvi_source=source,
+                native_bounds=bounds if bbox is None else None,
+                bbox=_bbox(bbox) if bbox else None, region=region or name, years=span,
+                out_dir=out, min_valid_composites=min_valid, **methods,
+            )
+            cfg.selected_periods()
             typer.echo(f"sample region: {sample_dir}")
-            if sample_dir == DEFAULT_SAMPLE_DIR or not (Path(sample_dir) / "COMPLETE").is_file():
-                # the default folder follows catalogs/sample_region.yaml; a folder given with
-                # --sample-dir that holds a complete sample is used as it is
+            if not use_as_is:
                 generate_sample(sample_dir, progress=lambda m: typer.echo(f"  {m}"))
-            meta = json.loads((Path(sample_dir) / "region.json").read_text())
             with serve_collections(sample_dir) as stac:
                 typer.echo(f"local STAC API {stac.api_url} (files {stac.files_url})")
-                cfg = _config(
-                    sources_file=SAMPLE_SOURCES, ndvi_source=source, stac_api=stac.api_url,
-                    native_bounds=tuple(meta["native_bounds"]) if bbox is None else None,
-                    bbox=_bbox(bbox) if bbox else None, region=region or meta["name"], years=span,
-                    out_dir=out, min_valid_composites=min_valid, **methods,
-                )
-                catalog = productivity_yearly(cfg)
+                catalog = productivity_yearly(cfg.model_copy(update={"stac_api": stac.api_url}))
         else:
             if bbox is None:
                 raise _fail("--bbox is required with --sources: give west,south,east,north in degrees")
