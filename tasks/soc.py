@@ -21,7 +21,8 @@ from tasks.config import validation_message
 from tasks.constants import CATALOGS_DIR, NODATA
 from tasks.errors import ConfigError
 
-__all__ = ["SocModel", "load_soc_model", "factor_table", "soc_series", "soc_change", "SOC_MODEL_FILE"]
+__all__ = ["SocModel", "load_soc_model", "factor_table", "soc_series", "soc_change", "classify_change",
+           "SOC_MODEL_FILE"]
 
 SOC_MODEL_FILE = CATALOGS_DIR / "soc.yaml"
 """Default factors: the method notes' land-use matrix and IPCC climate-zone f values."""
@@ -120,13 +121,20 @@ def soc_change(land_cover: xr.DataArray, soc0: xr.DataArray, zone: xr.DataArray,
     )
     lc0, lc1 = land_cover.isel({dim: 0}), land_cover.isel({dim: -1})
     water = (lc0 == 7) | (lc1 == 7)
-    pct = ((last - first) / first * 100).where((first > 0) & ~water)
-    t = model.threshold_percent
-    cls = xr.where(pct <= -t, -1, xr.where(pct >= t, 1, 0)).where(pct.notnull(), NODATA).astype("int16")
-    cls.attrs.update({"long_name": "SOC sub-indicator (3 classes)", "_FillValue": NODATA,
-                      "classes": {-1: "degraded", 0: "stable", 1: "improved"}})
-    ds = xr.Dataset({"soc_first": first.where(~water), "soc_last": last.where(~water), "percent_change": pct, "soc": cls})
-    ds.attrs.update({"years": [years[0], years[-1]], "threshold_percent": t,
+    ds = classify_change(first.where(~water), last.where(~water), threshold=model.threshold_percent)
+    ds.attrs.update({"years": [years[0], years[-1]], "threshold_percent": model.threshold_percent,
                      "years_to_equilibrium": model.years_to_equilibrium,
                      "climate_factor": "single f" if single_f is not None else "IPCC climate zones"})
     return ds
+
+
+def classify_change(first: xr.DataArray, last: xr.DataArray, *, threshold: float = 10.0) -> xr.Dataset:
+    """Percent change of SOC stock and its classes: <= -threshold -> -1, >= +threshold -> +1, else 0.
+
+    A zero or missing first stock, or a missing last one, is nodata (-32768).
+    """
+    pct = ((last - first) / first * 100).where(first > 0)
+    cls = xr.where(pct <= -threshold, -1, xr.where(pct >= threshold, 1, 0)).where(pct.notnull(), NODATA).astype("int16")
+    cls.attrs.update({"long_name": "SOC sub-indicator (3 classes)", "_FillValue": NODATA,
+                      "classes": {-1: "degraded", 0: "stable", 1: "improved"}})
+    return xr.Dataset({"soc_first": first, "soc_last": last, "percent_change": pct, "soc": cls})
