@@ -146,7 +146,7 @@ def run(
     config: Annotated[Optional[Path], typer.Option(help="YAML of run settings (e.g. a `productivity:` block).")] = None,
 ) -> None:
     """Compute and publish annual NDVI and the productivity layers (default: the offline sample, no network)."""
-    from flows.productivity import productivity_yearly
+    from flows.ldn_yearly import ldn_yearly
 
     span = _years(years) if years else None
     chosen = tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None
@@ -177,7 +177,7 @@ def run(
                 generate_sample(sample_dir, progress=lambda m: typer.echo(f"  {m}"))
             with serve_collections(sample_dir) as stac:
                 typer.echo(f"local STAC API {stac.api_url} (files {stac.files_url})")
-                catalog = productivity_yearly(cfg.model_copy(update={"stac_api": stac.api_url}))
+                catalog = ldn_yearly(cfg.model_copy(update={"stac_api": stac.api_url}))
         else:
             if bbox is None:
                 raise _fail("--bbox is required with --sources: give west,south,east,north in degrees")
@@ -185,7 +185,7 @@ def run(
                 sources_file=sources, ndvi_source=source, stac_api=stac_api, bbox=_bbox(bbox),
                 region=region or "custom", years=span, out_dir=out, min_valid_composites=min_valid, **methods,
             )
-            catalog = productivity_yearly(cfg)
+            catalog = ldn_yearly(cfg)
     except LdnError as err:
         raise _fail(str(err)) from None
     _report(Path(catalog), time.monotonic() - started)

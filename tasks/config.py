@@ -325,6 +325,13 @@ class RunConfig(_Frozen):
     periods_file: Path = Field(PERIODS_FILE, description="YAML file of reporting periods.")
     periods: tuple[str, ...] | None = Field(None, description="Periods to compute; default: all that fit `years`.")
     productivity: ProductivityParams = Field(default_factory=ProductivityParams)
+    soc_source: str = Field("soilgrids-soc", description="Name of the SOC stock source (year-2000 stock).")
+    climate_source: str | None = Field(
+        "ipcc-climate-zones", description="Name of the IPCC climate-zone source; None to use `soc_single_f`."
+    )
+    soc_single_f: float | None = Field(None, gt=0, le=1, description="One SOC change factor f for the whole run.")
+    land_cover_legend: Path | None = Field(None, description="Land cover legend YAML; default catalogs/land_cover.yaml.")
+    soc_model: Path | None = Field(None, description="SOC model YAML; default catalogs/soc.yaml.")
 
     @model_validator(mode="after")
     def _one_area(self) -> RunConfig:
@@ -378,6 +385,13 @@ class RunConfig(_Frozen):
         source = load_sources(self.sources_file).get(name)
         if source.role != "land_units":
             raise ConfigError(f"source {name!r} in {self.sources_file} has role {source.role!r}, not 'land_units'")
+        return source
+
+    def source(self, name: str, role: str) -> Source:
+        """The source called ``name``, which must have ``role``."""
+        source = load_sources(self.sources_file).get(name)
+        if source.role != role:
+            raise ConfigError(f"source {name!r} in {self.sources_file} has role {source.role!r}, not {role!r}")
         return source
 
     def selected_periods(self) -> dict[str, Period]:

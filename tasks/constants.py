@@ -103,3 +103,13 @@ THREE_CLASSES: dict[int, tuple[str, str]] = {
 
 LPD_TO_3CLASS: dict[int, int] = {1: -1, 2: -1, 3: 0, 4: 0, 5: 1}
 """LPD 5 classes -> 3 classes (SDG 15.3.1 productivity sub-indicator)."""
+
+LAND_COVER_COLOURS: dict[int, str] = {
+    1: "787f1b", 2: "ffac42", 3: "fffb6e", 4: "00db84", 5: "e60017", 6: "fff3d7", 7: "0053c4",
+}
+"""Colour hints of the 7 UNCCD land cover classes (Trends.Earth's)."""
+
+STATUS_COLOURS: dict[int, str] = {
+    1: "9b2779", 2: "c0504d", 3: "e6a1a1", 4: "ffffe0", 5: "a1d99b", 6: "41ab5d", 7: "006500",
+}
+"""Colour hints of the 7 status classes (persistent degradation .. persistent improvement)."""

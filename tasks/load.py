@@ -44,7 +44,8 @@ def sign_items(items: list[pystac.Item], source: Source) -> list[pystac.Item]:
     return [planetary_computer.sign(it) for it in items]
 
 
-def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int) -> xr.Dataset:
+def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int,
+              resampling: str = "nearest") -> xr.Dataset:
     """A lazy Dataset with one variable per asset of ``source`` (named as in the config), on ``geobox``.
 
     Chunks are ``chunk`` x ``chunk`` pixels and one scene deep; raw dtype and nodata come from the
@@ -63,7 +64,7 @@ def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk
         chunks={"x": chunk, "y": chunk},
         stac_cfg=cfg,
         groupby="id",
-        resampling="nearest",
+        resampling=resampling,
         fail_on_error=True,
     )
     ds = ds.rename({spec.key: name for name, spec in assets.items()})
@@ -132,14 +133,15 @@ def open_annual_layers(paths: dict[int, str], *, chunk: int) -> xr.DataArray:
     return cube.chunk({"year": -1})
 
 
-def load_layer(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int) -> xr.DataArray:
-    """The single item's first asset on ``geobox`` by nearest neighbour (classes are never averaged)."""
+def load_layer(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int,
+               resampling: str = "nearest") -> xr.DataArray:
+    """The single item's first asset on ``geobox`` (nearest by default: classes are never averaged)."""
     if len(items) != 1:
         raise ConfigError(
             f"expected one item of {source.stac.collection if source.stac else source.description!r}, found "
             f"{len(items)} ({[i.id for i in items][:5]}): narrow the years or check the collection"
         )
-    ds = load_cube(items, source, geobox, chunk=chunk)
+    ds = load_cube(items, source, geobox, chunk=chunk, resampling=resampling)
     name = next(iter(source.assets))
     return ds[name].isel(time=0, drop=True)
 
@@ -160,8 +162,9 @@ def lonlat_mask(geobox: GeoBox, bbox: tuple[float, float, float, float]) -> xr.D
     return xr.DataArray(inside, dims=("y", "x"))
 
 
-def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None) -> xr.DataArray:
-    """A local raster reprojected onto ``geobox`` by nearest neighbour (for class layers)."""
+def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
+                   resampling: str = "nearest") -> xr.DataArray:
+    """A local raster reprojected onto ``geobox`` (nearest by default, for class layers)."""
     import rioxarray
     from rasterio.enums import Resampling
 
@@ -173,5 +176,5 @@ def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None) ->
         raise ConfigError(f"raster {path} has no CRS: set one (e.g. gdal_edit.py -a_srs EPSG:4326 {path})")
     fill = nodata if nodata is not None else da.rio.nodata
     out = da.rio.reproject(geobox.crs.to_wkt(), shape=tuple(geobox.shape), transform=geobox.affine,
-                           resampling=Resampling.nearest, nodata=fill)
+                           resampling=Resampling[resampling], nodata=fill)
     return out.assign_attrs(source_nodata=fill)

@@ -36,7 +36,7 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Stat
 
 from tasks import __version__
 from tasks.config import RunConfig
-from tasks.constants import COG_PROFILE, LPD_CLASSES, NODATA, THREE_CLASSES
+from tasks.constants import COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODATA, STATUS_COLOURS, THREE_CLASSES
 from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds
 
@@ -87,6 +87,7 @@ class LayerSummary:
     assets: list[AssetSummary]
     period: str | None = None
     window: tuple[int, int] | None = None
+    tables: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
@@ -147,6 +148,7 @@ def write_item(
     attrs: dict[str, Any] | None = None,
     source_items: list[str] | None = None,
     transform: Affine | None = None,
+    tables: dict[str, Any] | None = None,
 ) -> LayerSummary:
     """Write the assets of one item as ``<staging>/<indicator>/<item_id>/<item_id>[_<key>].tif``.
 
@@ -154,7 +156,8 @@ def write_item(
     are computed in one Dask pass, so work they share (e.g. the trend statistics behind both the
     classes and the slopes) runs once; each is then converted to a COG and summarised.
     ``transform`` is the exact grid; without it the grid is derived from the coordinates, which
-    loses the last digits of pixel sizes such as MODIS's 231.65635826395825 m.
+    loses the last digits of pixel sizes such as MODIS's 231.65635826395825 m. ``tables`` (name ->
+    pandas DataFrame) are written as CSV beside the rasters and published as assets too.
     """
     if "data" not in assets:
         raise PublishError(f"item {item_id} has no 'data' asset: name the main layer 'data'")
@@ -193,10 +196,15 @@ def write_item(
     finally:
         for tmp in tiled.values():
             tmp.unlink(missing_ok=True)
+    table_paths = {}
+    for name, frame in (tables or {}).items():
+        path = folder / f"{item_id}_{name}.csv"
+        frame.to_csv(path, index=False, float_format="%.6f")
+        table_paths[name] = str(path)
     return LayerSummary(
         indicator=indicator, item_id=item_id, year=year, period=period, window=window,
         attrs=_plain(attrs if attrs is not None else dict(assets["data"][0].attrs)),
-        source_items=list(source_items or []), assets=written,
+        source_items=list(source_items or []), assets=written, tables=table_paths,
     )
 
 
@@ -255,6 +263,13 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     proj.bbox = list(bounds)
     for summary in layer.assets:
         _add_asset(item, summary, transform)
+    for name, path in layer.tables.items():
+        table = pystac.Asset(href=path, media_type="text/csv", roles=["metadata", "table"],
+                             title=f"{name.replace('_', ' ')} (km2)")
+        item.add_asset(name, table)
+        fext = FileExtension.ext(table, add_if_missing=True)
+        fext.checksum = _sha256_multihash(Path(path))
+        fext.size = Path(path).stat().st_size
     return item
 
 
@@ -297,10 +312,15 @@ def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine) -> N
 
 
 def class_colours(classes: dict[Any, Any]) -> dict[int, str]:
-    """Colour hints for a class map's codes: LPD, 3-class, or none."""
+    """Colour hints for a class map's codes: LPD, status, 7 land cover classes, 3-class, or none."""
     codes = {int(k) for k in classes}
-    if codes <= set(LPD_CLASSES) and len(codes) > 3:
+    names = {str(v) for v in classes.values()}
+    if codes <= set(LPD_CLASSES) and len(codes) == 5:
         return {k: LPD_CLASSES[k][1] for k in codes}
+    if codes == set(STATUS_COLOURS) and "stable" in names:
+        return {k: STATUS_COLOURS[k] for k in codes}
+    if codes == set(LAND_COVER_COLOURS):
+        return dict(LAND_COVER_COLOURS)
     if codes <= set(THREE_CLASSES):
         return {k: THREE_CLASSES[k][1] for k in codes}
     return {}
@@ -360,6 +380,27 @@ _COLLECTION_TEXT = {
         "Productivity performance",
         "Window-mean NDVI against the 90th percentile of its land unit: -1 degraded (ratio <= 0.5), 0 not "
         "degraded; ratio and unit percentile beside it (method notes 2.3).",
+    ),
+    "land-cover": (
+        "Land cover sub-indicator",
+        "Land cover degradation per period from 7-class transitions (data: -1 degraded, 0 stable, +1 improved), "
+        "transition codes (initial x 10 + final), both years' 7-class maps and a km2 transition table "
+        "(method notes section 3).",
+    ),
+    "soc": (
+        "Soil organic carbon sub-indicator",
+        "SOC change per period from the IPCC 20-year conversion model: 3-class map (data), stocks of the first and "
+        "last year (t C/ha) and percent change (method notes section 4).",
+    ),
+    "sdg-15-3-1": (
+        "SDG 15.3.1",
+        "Proportion of land that is degraded: one out, all out of productivity, land cover and SOC per period "
+        "(-1 degraded, 0 stable, +1 improved; method notes section 5).",
+    ),
+    "status": (
+        "Status against the baseline",
+        "7-class status of each reporting period against the baseline for SDG 15.3.1 (data) and each "
+        "sub-indicator, with the 3-class recode (GPG addendum).",
     ),
     "lpd": (
         "Land productivity dynamics",

@@ -28,10 +28,10 @@ def sample_config(sample_dir: Path, api_url: str, out_dir: Path, **overrides: ob
 def published(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, local_stac: LocalStac,
               prefect_harness: None) -> Path:
     """Root of a catalog published by one real run of the flow on the small sample (2001-2003)."""
-    from flows.productivity import productivity_yearly
+    from flows.ldn_yearly import ldn_yearly
 
     out = tmp_path_factory.mktemp("published") / "catalog"
-    productivity_yearly(sample_config(sample_dir, local_stac.api_url, out))
+    ldn_yearly(sample_config(sample_dir, local_stac.api_url, out))
     return out
 
 

@@ -24,12 +24,12 @@ PERIODS = ("baseline", "report_1", "report_2")
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> tuple[Path, Path]:
     """The default sample region (60 km, 2001-2024) through the whole flow: (sample folder, catalog root)."""
-    from flows.productivity import productivity_yearly
+    from flows.ldn_yearly import ldn_yearly
 
     base = tmp_path_factory.mktemp("full")
     sample = generate_sample(base / "sample-data", region=load_sample_region())
     with serve_collections(sample) as stac:
-        productivity_yearly(sample_config(sample, stac.api_url, base / "catalog", years=(2001, 2024)))
+        ldn_yearly(sample_config(sample, stac.api_url, base / "catalog", years=(2001, 2024)))
     return sample, base / "catalog"
 
 
@@ -65,13 +65,17 @@ def test_planted_truth_comes_out_in_the_lpd(full_run: tuple[Path, Path], period:
 def test_every_published_layer_is_a_valid_cog_with_a_valid_item(full_run: tuple[Path, Path]) -> None:
     _, root = full_run
     items = _items(root)
-    assert len(items) == 24 + 4 * len(PERIODS)
+    # 24 annual layers; per period trajectory, state, performance, LPD, land cover, SOC, SDG; 2 status
+    assert len(items) == 24 + 7 * len(PERIODS) + 2
     validator = JsonSchemaSTACValidator()
     for item in items.values():
         validator.validate_core(item.to_dict(include_self_link=False, transform_hrefs=False),
                                 pystac.STACObjectType.ITEM, "1.1.0", item.id)
         for asset in item.assets.values():
-            assert cog_validate(asset.get_absolute_href())[0], asset.href
+            if asset.media_type == pystac.MediaType.COG:
+                assert cog_validate(asset.get_absolute_href())[0], asset.href
+            else:
+                assert asset.media_type == "text/csv" and "table" in asset.roles
 
 
 def test_period_layers_record_method_windows_thresholds_and_comparison_region(full_run: tuple[Path, Path]) -> None:
@@ -106,3 +110,41 @@ def test_slopes_are_continuous_float_layers_matching_the_truth(full_run: tuple[P
     assert abs(np.nanmedian(sen[truth == 4])) < 0.001
     meta = json.loads((sample / "truth.json").read_text())
     assert {p["kind"] for p in meta["patches"]} == {"decline", "greening", "abrupt_loss", "stable"}
+
+
+def _share(layer: np.ndarray, truth: np.ndarray, code: int, values: tuple[int, ...]) -> float:
+    return float(np.isin(layer[truth == code], values).mean())
+
+
+def test_planted_land_cover_soc_sdg_and_status(full_run: tuple[Path, Path]) -> None:
+    sample, root = full_run
+    with rasterio.open(sample / "truth.tif") as src:
+        truth = src.read(1)
+    items = _items(root)
+
+    def layer(kind: str, period: str, key: str = "data") -> np.ndarray:
+        return _read(items[f"{kind}-sample-zamyn-uud-{period}"], key)
+
+    # conversions planted in catalogs/sample_region.yaml: greening 130 -> 61 (2010), abrupt loss 130 -> 190
+    # (2012), decline 130 -> 200 (2016); rates measured: >= 98 % (edge pixels of the 300 m grid differ)
+    assert _share(layer("land-cover", "baseline"), truth, 2, (1,)) >= 0.95      # grassland -> tree: improvement
+    assert _share(layer("land-cover", "baseline"), truth, 3, (-1,)) >= 0.95     # grassland -> artificial
+    assert _share(layer("land-cover", "report_1"), truth, 1, (-1,)) >= 0.95     # grassland -> bare (other land)
+    assert _share(layer("soc", "baseline"), truth, 3, (-1,)) >= 0.95           # F = 0.1 for 4 years: -18 %
+    assert _share(layer("soc", "report_1"), truth, 1, (-1,)) >= 0.95
+    for period in PERIODS:
+        sdg = layer("sdg-15-3-1", period)
+        assert _share(sdg, truth, 1, (-1,)) >= 0.95 and _share(sdg, truth, 2, (1,)) >= 0.95
+        assert _share(sdg, truth, 4, (0,)) >= 0.9
+    for period in ("report_1", "report_2"):
+        st = layer("status", period)
+        assert _share(st, truth, 1, (1,)) >= 0.95   # persistent degradation
+        assert _share(st, truth, 2, (7,)) >= 0.95   # persistent improvement
+        assert _share(st, truth, 4, (4,)) >= 0.85   # stable
+    # the transition table adds up to the valid area, in km2 from true (equal-area) pixel areas
+    import pandas as pd
+
+    item = items["land-cover-sample-zamyn-uud-baseline"]
+    table = pd.read_csv(item.assets["transitions"].get_absolute_href())
+    valid = int((layer("land-cover", "baseline", "transition") != NODATA).sum())
+    assert table["area_km2"].sum() == pytest.approx(valid * 0.231656358263958**2, rel=1e-4)

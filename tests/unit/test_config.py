@@ -125,7 +125,7 @@ def test_missing_sources_file(tmp_path: Path) -> None:
 
 
 def test_unknown_source_name_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"no source named 'modis'; the file defines \['esa-cci-lc', 'modis-13q1'"):
+    with pytest.raises(ConfigError, match=r"no source named 'modis'; the file defines \['esa-cci-lc', 'ipcc-climate-zones', 'modis-13q1'"):
         load_sources(PRODUCTION_SOURCES).get("modis")
 
 

@@ -1,0 +1,45 @@
+"""Yearly indicator refresh: annual NDVI, then per period productivity, land cover, SOC, SDG 15.3.1 and status."""
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, unmapped
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from tasks.annual_ndvi import annual_ndvi_task
+from tasks.config import RunConfig
+from tasks.land_degradation import land_soc_task, sdg_task, status_task
+from tasks.productivity import productivity_task
+from tasks.publish import begin_version_task, discard_staging, publish_version_task
+from tasks.search import find_scenes_task
+
+BASELINE = "baseline"
+"""The period every other period's status is measured against."""
+
+
+@flow(name="ldn-yearly", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def ldn_yearly(cfg: RunConfig) -> str:
+    """Publish annual NDVI and, per reporting period that fits the years, every SDG 15.3.1 layer."""
+    log = get_run_logger()
+    scenes = find_scenes_task(cfg)
+    periods = cfg.selected_periods()
+    names, windows = list(periods), list(periods.values())
+    log.info("found %d composites in %d years; periods: %s", sum(map(len, scenes.values())), len(scenes),
+             ", ".join(periods) or "none fits the years (annual NDVI only)")
+    staging = begin_version_task(cfg)
+    try:
+        annual = annual_ndvi_task.map(unmapped(cfg), list(scenes), list(scenes.values()), unmapped(staging.path))
+        annual.wait()  # let every task finish before a failure discards the staging folder
+        productivity = productivity_task.map(unmapped(cfg), names, windows, unmapped(annual.result()), unmapped(staging.path))
+        land_soc = land_soc_task.map(unmapped(cfg), names, windows, unmapped(staging.path))
+        productivity.wait(), land_soc.wait()
+        sdg = sdg_task.map(unmapped(cfg), names, windows, productivity, land_soc, unmapped(staging.path))
+        sdg.wait()
+        per_period = {n: [*p, *l, s] for n, p, l, s in zip(names, productivity.result(), land_soc.result(), sdg.result())}
+        reports = [n for n in names if n != BASELINE] if BASELINE in per_period else []
+        status = status_task.map(unmapped(cfg), reports, unmapped(per_period.get(BASELINE, [])),
+                                 [per_period[n] for n in reports], unmapped(staging.path))
+        status.wait()
+        layers = annual.result() + [x for group in per_period.values() for x in group] + list(status.result())
+        return publish_version_task(cfg, staging, layers)
+    except BaseException:
+        discard_staging(staging)
+        raise

@@ -1,0 +1,180 @@
+"""Per period: the land cover and SOC sub-indicators, SDG 15.3.1, and status against the baseline.
+
+Thin Prefect tasks over the science in ``tasks.land_cover``, ``tasks.soc`` and ``tasks.sdg``: they
+load the inputs onto the analysis grid, call the pure functions and write the items.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rioxarray
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.areas import pixel_areas_km2
+from tasks.config import Period, RunConfig, Source
+from tasks.constants import NODATA
+from tasks.errors import ConfigError
+from tasks.land_cover import LEGEND_FILE, aggregate, lc_degradation, load_legend, transition_areas, transition_code
+from tasks.load import analysis_geobox, load_cube, load_layer, read_onto_grid
+from tasks.publish import LayerSummary, write_item
+from tasks.sdg import one_out_all_out, status, status_3class
+from tasks.search import item_year, open_api, run_bbox, search_items
+from tasks.soc import SOC_MODEL_FILE, load_soc_model, soc_change
+
+__all__ = ["land_cover_series", "static_layer", "land_soc_task", "sdg_task", "status_task", "asset_path"]
+
+STATIC_YEARS: tuple[int, int] = (1950, 2100)
+"""Years searched for single-item layers (SOC stock, climate zones) whatever their nominal date."""
+
+
+def asset_path(layer: LayerSummary, key: str = "data") -> str:
+    """Path of one asset of a written item."""
+    return next(a.path for a in layer.assets if a.key == key)
+
+
+def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: str = "nearest") -> tuple[xr.DataArray, list[str]]:
+    """A single-item (or file) source on the analysis grid, nodata as NaN, with what it was read from."""
+    spec = next(iter(source.assets.values()))
+    if source.file is not None:
+        path = Path(source.file)
+        if not path.is_file():
+            raise ConfigError(f"{source.role} file {path} does not exist: download it and point `file` at it in {cfg.sources_file}")
+        layer = read_onto_grid(str(path), geobox, nodata=spec.nodata, resampling=resampling)
+        origin = [str(path)]
+    else:
+        items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=STATIC_YEARS)
+        layer = load_layer(items, source, geobox, chunk=cfg.chunk, resampling=resampling)
+        origin = [it.id for it in items]
+    values = layer.astype("float64")
+    if spec.nodata is not None:
+        values = values.where(layer != spec.nodata)
+    return values * spec.scale + spec.offset, origin
+
+
+def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int]) -> tuple[xr.DataArray, list[str]]:
+    """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x); a missing year is an error."""
+    source = cfg.land_cover()
+    items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=years)
+    by_year = {item_year(it): it for it in items}
+    missing = [y for y in range(years[0], years[1] + 1) if y not in by_year]
+    if missing:
+        raise ConfigError(
+            f"land cover {source.stac.collection!r} has no map for {missing} within {years[0]}-{years[1]}: the SOC "
+            "model needs every year; shorten the period's `land_cover` window or add the years to the source"
+        )
+    ordered = [by_year[y] for y in range(years[0], years[1] + 1)]
+    cube = load_cube(ordered, source, geobox, chunk=cfg.chunk)[next(iter(source.assets))]
+    cube = cube.rename(time="year").assign_coords(year=list(range(years[0], years[1] + 1)))
+    return cube, [it.id for it in ordered]
+
+
+def _classes(da: xr.DataArray, name: str, classes: dict | None = None) -> xr.DataArray:
+    out = da.astype("int16")
+    out.attrs = {"long_name": name, "_FillValue": NODATA, **({"classes": classes} if classes else {})}
+    return out
+
+
+def _float(da: xr.DataArray, name: str, units: str | None = None) -> xr.DataArray:
+    out = da.astype("float32")
+    out.attrs = {"long_name": name, "_FillValue": np.nan, **({"units": units} if units else {})}
+    return out
+
+
+@task(name="land-cover-soc-period", cache_policy=NO_CACHE)
+def land_soc_task(cfg: RunConfig, name: str, period: Period, staging: str) -> list[LayerSummary]:
+    """Land cover degradation, transitions (with a km2 table) and SOC change for one period."""
+    log = get_run_logger()
+    geobox = analysis_geobox(cfg, cfg.ndvi())
+    crs = geobox.crs.to_wkt()
+    legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
+    first, last = period.land_cover
+    raw, lc_ids = land_cover_series(cfg, geobox, (first, last))
+    lc7 = aggregate(raw, legend, where=f"land cover {first}-{last}").rio.write_crs(crs)
+    initial, final = lc7.sel(year=first, drop=True), lc7.sel(year=last, drop=True)
+    degradation = lc_degradation(initial, final, legend)
+    table = transition_areas(initial, final, pixel_areas_km2(crs, geobox.affine, tuple(geobox.shape)), legend)
+    names = {k: v[0] for k, v in legend.classes.items()}
+    land = write_item(
+        {"data": (_classes(degradation, "land cover sub-indicator (3 classes)",
+                           {-1: "degraded", 0: "stable", 1: "improved"}), True),
+         "transition": (_classes(transition_code(initial, final), "land cover transition (initial x 10 + final)"), True),
+         "initial": (_classes(initial, f"land cover {first} (7 classes)", names), True),
+         "final": (_classes(final, f"land cover {last} (7 classes)", names), True)},
+        staging, indicator="land-cover", item_id=f"land-cover-{cfg.region}-{name}", period=name, window=(first, last),
+        attrs={"method": "UNCCD 7-class transitions (method notes section 3)", "matrix": legend.matrix,
+               "nesting": {str(k): v for k, v in legend.nesting.items()}, "years": [first, last]},
+        source_items=lc_ids, transform=geobox.affine,
+        tables={"transitions": table},
+    )
+    model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
+    soc0, soc_ids = static_layer(cfg, cfg.source(cfg.soc_source, "soc"), geobox, resampling="bilinear")
+    if cfg.climate_source is not None and cfg.soc_single_f is None:
+        zones, zone_ids = static_layer(cfg, cfg.source(cfg.climate_source, "climate_zones"), geobox)
+        zones = zones.fillna(0).astype("int16")
+    elif cfg.soc_single_f is not None:
+        zones, zone_ids = xr.zeros_like(soc0, dtype="int16"), []
+    else:
+        raise ConfigError("the SOC model needs a climate zone source (`climate_source`) or one factor (`soc_single_f`)")
+    soc = soc_change(lc7.chunk({"year": -1}), soc0, zones, model, single_f=cfg.soc_single_f)
+    soc_item = write_item(
+        {"data": (_classes(soc["soc"], "SOC sub-indicator (3 classes)", {-1: "degraded", 0: "stable", 1: "improved"}), True),
+         "stock_first": (_float(soc["soc_first"].rio.write_crs(crs), f"SOC stock {first}", "t C/ha"), False),
+         "stock_last": (_float(soc["soc_last"].rio.write_crs(crs), f"SOC stock {last}", "t C/ha"), False),
+         "percent_change": (_float(soc["percent_change"].rio.write_crs(crs), "SOC stock change", "percent"), False)},
+        staging, indicator="soc", item_id=f"soc-{cfg.region}-{name}", period=name, window=(first, last),
+        attrs={"method": "IPCC 20-year SOC conversion model (method notes section 4)", **soc.attrs},
+        source_items=soc_ids + zone_ids + lc_ids, transform=geobox.affine,
+    )
+    log.info("period %s: land cover %d-%d, %.1f km2 changed class", name, first, last,
+             float(table.loc[table.from_code != table.to_code, "area_km2"].sum()))
+    return [land, soc_item]
+
+
+def _open(path: str, chunk: int) -> xr.DataArray:
+    return rioxarray.open_rasterio(path, chunks={"x": chunk, "y": chunk}).squeeze("band", drop=True)
+
+
+@task(name="sdg-period", cache_policy=NO_CACHE)
+def sdg_task(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSummary],
+             land_soc: list[LayerSummary], staging: str) -> LayerSummary:
+    """SDG 15.3.1 of one period by one out, all out of its three sub-indicators."""
+    geobox = analysis_geobox(cfg, cfg.ndvi())
+    by = {layer.indicator: layer for layer in productivity + land_soc}
+    prod = _open(asset_path(by["lpd"], "sdg"), cfg.chunk)
+    lc = _open(asset_path(by["land-cover"]), cfg.chunk)
+    soc = _open(asset_path(by["soc"]), cfg.chunk)
+    sdg = one_out_all_out(prod, lc, soc).rio.write_crs(geobox.crs.to_wkt())
+    return write_item(
+        {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region}-{name}",
+        period=name, window=(min(period.productivity[0], period.land_cover[0]), max(period.productivity[1], period.land_cover[1])),
+        attrs={**sdg.attrs, "productivity_window": list(period.productivity), "land_cover_window": list(period.land_cover)},
+        source_items=[by[k].item_id for k in ("lpd", "land-cover", "soc")], transform=geobox.affine,
+    )
+
+
+@task(name="status", cache_policy=NO_CACHE)
+def status_task(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
+                staging: str) -> LayerSummary:
+    """7-class status of a reporting period against the baseline, for SDG 15.3.1 and each sub-indicator."""
+    geobox = analysis_geobox(cfg, cfg.ndvi())
+    base = {layer.indicator: layer for layer in baseline}
+    now = {layer.indicator: layer for layer in period}
+    keys = {"sdg-15-3-1": ("data", "data"), "lpd": ("sdg", "productivity"), "land-cover": ("data", "land_cover"),
+            "soc": ("data", "soc")}
+    assets = {}
+    for indicator, (key, out_key) in keys.items():
+        s7 = status(_open(asset_path(base[indicator], key), cfg.chunk), _open(asset_path(now[indicator], key), cfg.chunk))
+        s7 = s7.rio.write_crs(geobox.crs.to_wkt())
+        assets[out_key] = (s7, True)
+        if indicator == "sdg-15-3-1":
+            assets["data_3class"] = (status_3class(s7).rio.write_crs(geobox.crs.to_wkt()), True)
+    return write_item(
+        assets, staging, indicator="status", item_id=f"status-{cfg.region}-{name}", period=name,
+        window=now["sdg-15-3-1"].window, attrs={**assets["data"][0].attrs, "method": "status against the baseline (GPG addendum)",
+                                                  "baseline": base["sdg-15-3-1"].item_id},
+        source_items=[base["sdg-15-3-1"].item_id, now["sdg-15-3-1"].item_id], transform=geobox.affine,
+    )
