@@ -21,6 +21,7 @@ from tasks.errors import ConfigError
 from tasks.land_cover import LEGEND_FILE, aggregate, lc_degradation, load_legend, transition_areas, transition_code
 from tasks.load import analysis_geobox, load_cube, load_layer, read_onto_grid
 from tasks.publish import LayerSummary, write_item
+from tasks.recode import apply_recodes, read_recodes
 from tasks.sdg import one_out_all_out, status, status_3class
 from tasks.search import item_year, open_api, run_bbox, search_items
 from tasks.soc import SOC_MODEL_FILE, load_soc_model, soc_change
@@ -148,6 +149,11 @@ def sdg_task(cfg: RunConfig, name: str, period: Period, productivity: list[Layer
     lc = _open(asset_path(by["land-cover"]), cfg.chunk)
     soc = _open(asset_path(by["soc"]), cfg.chunk)
     sdg = one_out_all_out(prod, lc, soc).rio.write_crs(geobox.crs.to_wkt())
+    if cfg.recode_polygons is not None:
+        recodes = read_recodes(cfg.recode_polygons, geobox.crs.to_wkt())
+        sdg, applied = apply_recodes(sdg.compute(), recodes, period=name, geobox=geobox, source=str(cfg.recode_polygons))
+        get_run_logger().info("period %s: %d recode polygons applied (%d pixels changed)", name, len(applied),
+                              sum(a["pixels_changed"] for a in applied))
     return write_item(
         {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region}-{name}",
         period=name, window=(min(period.productivity[0], period.land_cover[0]), max(period.productivity[1], period.land_cover[1])),

@@ -97,3 +97,25 @@ def test_bad_productivity_settings(tmp_path: Path, sample_dir: Path, prefect_har
     line = result.stderr.strip().splitlines()
     assert len(line) == 1 and re.search(match, line[0]), result.stderr
     assert not (out / "versions").exists()
+
+
+def test_recode_polygons_change_the_sdg_layer_and_its_metadata(tmp_path: Path, sample_dir: Path,
+                                                                prefect_harness: None) -> None:
+    import json as _json
+
+
+    meta = _json.loads((sample_dir / "region.json").read_text())
+    w, s, e, n = meta["bbox"]
+    polygons = tmp_path / "recodes.geojson"
+    polygons.write_text(_json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature",
+        "properties": {"reason": "whole window verified stable in the field", "periods": "short",
+                       "degraded_to": 0, "improved_to": 0},
+        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}}]}))
+    result, out = _run(tmp_path, sample_dir, {"productivity": {"min_years": 4}, "recode_polygons": str(polygons)})
+    assert result.exit_code == 0, (result.exception, result.stderr[-500:])
+    item = _items(out)["sdg-15-3-1-sample-zamyn-uud-short"]
+    recodes = item.properties["ldn:parameters"]["recodes"]
+    assert recodes[0]["reason"] == "whole window verified stable in the field" and recodes[0]["pixels_inside"] > 0
+    with rasterio.open(item.assets["data"].get_absolute_href()) as src:
+        assert set(np.unique(src.read(1)).tolist()) <= {0, NODATA}
