@@ -53,6 +53,12 @@ def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: 
     values = layer.astype("float64")
     if spec.nodata is not None:
         values = values.where(layer != spec.nodata)
+    values = values.compute()  # a single static layer on one tile: small, and checked before use
+    if not bool(values.notnull().any()):
+        raise ConfigError(
+            f"{source.role} layer {origin[0]} has no data over the run's grid: it does not cover the area, or its "
+            "CRS/georeferencing is wrong; check the layer against the area (bbox) of the run"
+        )
     return values * spec.scale + spec.offset, origin
 
 

@@ -103,7 +103,6 @@ def test_recode_polygons_change_the_sdg_layer_and_its_metadata(tmp_path: Path, s
                                                                 prefect_harness: None) -> None:
     import json as _json
 
-
     meta = _json.loads((sample_dir / "region.json").read_text())
     w, s, e, n = meta["bbox"]
     polygons = tmp_path / "recodes.geojson"
