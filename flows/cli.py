@@ -95,9 +95,9 @@ def _run_file(path: Path | None) -> dict:
     return raw
 
 
-def _config(file: Path | None = None, **kwargs: object) -> RunConfig:
-    """RunConfig from the YAML run file, with command-line values (those given) taking precedence."""
-    values = _run_file(file)
+def _config(file: Path | None = None, defaults: dict | None = None, **kwargs: object) -> RunConfig:
+    """RunConfig from ``defaults``, then the YAML run file, then the command-line values that were given."""
+    values = {**(defaults or {}), **_run_file(file)}
     productivity = dict(values.get("productivity") or {})
     for key in ("trajectory_method", "state_method"):
         if kwargs.get(key) is not None:
@@ -131,7 +131,7 @@ def sample_data(
 @app.command()
 def run(
     sources: Annotated[Optional[Path], typer.Option(help="Sources YAML; default: the bundled offline sample region.")] = None,
-    source: Annotated[str, typer.Option(help="Name of the NDVI source in the sources file.")] = "modis-13q1",
+    source: Annotated[Optional[str], typer.Option(help="Name of the NDVI source in the sources file (default modis-13q1).")] = None,
     stac_api: Annotated[Optional[str], typer.Option(help="STAC API URL overriding the source's `api`.")] = None,
     bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north in degrees (required with --sources).")] = None,
     region: Annotated[Optional[str], typer.Option(help="Short id of the area, used in layer ids.")] = None,
@@ -166,7 +166,7 @@ def run(
                 name, bounds = sample.name, sample_grid(sample).bounds
             # every option is checked before anything is generated or started
             cfg = _config(
-                sources_file=SAMPLE_SOURCES, ndvi_source=source,
+                defaults={"sources_file": SAMPLE_SOURCES}, ndvi_source=source,
                 native_bounds=bounds if bbox is None else None,
                 bbox=_bbox(bbox) if bbox else None, region=region or name, years=span,
                 out_dir=out, min_valid_composites=min_valid, **methods,

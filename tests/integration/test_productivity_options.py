@@ -2,6 +2,7 @@
 comparison region, and a precomputed LPD layer in place of the computed one."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,20 @@ def test_recode_polygons_change_the_sdg_layer_and_its_metadata(tmp_path: Path, s
     assert recodes[0]["reason"] == "whole window verified stable in the field" and recodes[0]["pixels_inside"] > 0
     with rasterio.open(item.assets["data"].get_absolute_href()) as src:
         assert set(np.unique(src.read(1)).tolist()) <= {0, NODATA}
+
+
+def test_soc_layer_not_covering_the_area_is_a_clear_error(tmp_path: Path, sample_dir: Path, prefect_harness: None) -> None:
+    from tasks.config import SAMPLE_SOURCES
+
+    far = tmp_path / "soc_africa.tif"  # a real-looking SOC raster over Africa, nowhere near the sample
+    with rasterio.open(far, "w", driver="GTiff", width=10, height=10, count=1, dtype="int16", crs="EPSG:4326",
+                       transform=Affine(0.1, 0, 20.0, 0, -0.1, 5.0), nodata=-32768) as dst:
+        dst.write(np.full((10, 10), 50, "int16"), 1)
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(SAMPLE_SOURCES.read_text().replace(
+        "    stac: {api: sample, collection: soilgrids-soc-0-30cm}", f"    file: {far}"))
+    result, out = _run(tmp_path, sample_dir, {"productivity": {"min_years": 4}, "sources_file": str(sources)})
+    assert result.exit_code == EXIT_USER_ERROR, (result.exception, result.stderr)
+    assert re.search(r"soc layer .*soc_africa.tif has no data over the run's grid: it does not cover the area",
+                     result.stderr), result.stderr
+    assert not (out / "versions").exists()
