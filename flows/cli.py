@@ -198,6 +198,9 @@ def _report(catalog: Path, seconds: float) -> None:
     cat = pystac.Catalog.from_file(str(catalog))
     items = sorted(cat.get_items(recursive=True), key=lambda i: i.id)
     root = catalog.parent.parent.parent / "catalog.json"
+    summaries = [i for i in items if i.properties.get("ldn:indicator") == "sdg-15-3-1" and "summary" in i.assets]
+    for item in sorted(summaries, key=lambda i: i.properties.get("ldn:window") or []):
+        _print_summary(item)
     typer.echo(f"\npublished {len(items)} layers in {seconds:.0f} s: version {catalog.parent.name}")
     typer.echo(f"  root catalog:    {root}")
     typer.echo(f"  version catalog: {catalog}")
@@ -208,6 +211,23 @@ def _report(catalog: Path, seconds: float) -> None:
         typer.echo(f"  python -c \"import rioxarray; print(rioxarray.open_rasterio('{first}'))\"")
         typer.echo(f"  python -c \"import pystac; [print(i.id) for i in pystac.Catalog.from_file('{root}').get_items(recursive=True)]\"")
         typer.echo("  QGIS: Layer > Add Raster Layer, or the STAC data source pointed at the root catalog.")
+
+
+def _print_summary(item: "pystac.Item") -> None:
+    """A readable per-period table: degraded / stable / improved km2 and % per indicator."""
+    import pandas as pd
+
+    table = pd.read_csv(item.assets["summary"].get_absolute_href())
+    window = item.properties.get("ldn:parameters", {})
+    typer.echo(f"\n{item.properties.get('ldn:period')}: productivity {window.get('productivity_window')}, "
+               f"land cover {window.get('land_cover_window')} (km2; % of valid land)")
+    typer.echo(f"  {'indicator':<14}{'degraded':>20}{'stable':>20}{'improved':>20}{'nodata':>12}")
+    for row in table.itertuples():
+        typer.echo(f"  {row.indicator:<14}"
+                   f"{row.degraded_km2:>11.1f} ({row.degraded_pct:5.1f}%)"
+                   f"{row.stable_km2:>11.1f} ({row.stable_pct:5.1f}%)"
+                   f"{row.improved_km2:>11.1f} ({row.improved_pct:5.1f}%)"
+                   f"{row.nodata_km2:>12.1f}")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -17,7 +17,7 @@ from pyproj import CRS
 from tasks.errors import ConfigError
 from tasks.grid import parse_crs
 
-__all__ = ["pixel_areas_km2", "band_area_km2", "EQUAL_AREA_METHODS"]
+__all__ = ["pixel_areas_km2", "band_area_km2", "class_areas", "EQUAL_AREA_METHODS"]
 
 EQUAL_AREA_METHODS: tuple[str, ...] = (
     "sinusoidal", "lambert cylindrical equal area", "lambert azimuthal equal area", "albers equal area",
@@ -69,3 +69,27 @@ def pixel_areas_km2(crs: str | CRS, transform: Affine, shape: tuple[int, int]) -
         f"areas cannot be read off the {method or 'unknown'} projection (not equal-area): reproject the layer "
         "to an equal-area (e.g. MODIS sinusoidal) or a geographic grid first"
     )
+
+
+def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: np.ndarray, *, nodata: int = -32768) -> "pd.DataFrame":
+    """km2 and percent of degraded (-1), stable (0) and improved (+1) land per 3-class layer.
+
+    One row per layer: total, nodata and valid km2 (percentages are of the valid area, with the
+    nodata share of the total shown too). ``areas_km2`` is (rows, 1) or the layers' full shape.
+    """
+    import pandas as pd
+
+    rows = []
+    for name, layer in layers.items():
+        values = np.asarray(layer.values)
+        weights = np.broadcast_to(areas_km2, values.shape)
+        total = float(weights.sum())
+        km2 = {c: float(weights[values == c].sum()) for c in (-1, 0, 1)}
+        valid = sum(km2.values())
+        pct = {c: (100 * km2[c] / valid if valid else float("nan")) for c in km2}
+        rows.append({"indicator": name, "degraded_km2": km2[-1], "stable_km2": km2[0], "improved_km2": km2[1],
+                     "degraded_pct": pct[-1], "stable_pct": pct[0], "improved_pct": pct[1],
+                     "valid_km2": valid, "nodata_km2": float(weights[values == nodata].sum()),
+                     "nodata_pct_of_total": 100 * float(weights[values == nodata].sum()) / total if total else float("nan"),
+                     "total_km2": total})
+    return pd.DataFrame(rows)

@@ -14,7 +14,7 @@ from odc.geo.geobox import GeoBox
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.areas import pixel_areas_km2
+from tasks.areas import class_areas, pixel_areas_km2
 from tasks.config import Period, RunConfig, Source
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
@@ -160,8 +160,11 @@ def sdg_task(cfg: RunConfig, name: str, period: Period, productivity: list[Layer
         sdg, applied = apply_recodes(sdg.compute(), recodes, period=name, geobox=geobox, source=str(cfg.recode_polygons))
         get_run_logger().info("period %s: %d recode polygons applied (%d pixels changed)", name, len(applied),
                               sum(a["pixels_changed"] for a in applied))
+    sdg = sdg.compute()
+    summary = class_areas({"sdg_15_3_1": sdg, "productivity": prod, "land_cover": lc, "soc": soc},
+                          pixel_areas_km2(geobox.crs.to_wkt(), geobox.affine, tuple(geobox.shape)))
     return write_item(
-        {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region}-{name}",
+        {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region}-{name}", tables={"summary": summary},
         period=name, window=(min(period.productivity[0], period.land_cover[0]), max(period.productivity[1], period.land_cover[1])),
         attrs={**sdg.attrs, "productivity_window": list(period.productivity), "land_cover_window": list(period.land_cover)},
         source_items=[by[k].item_id for k in ("lpd", "land-cover", "soc")], transform=geobox.affine,

@@ -39,6 +39,7 @@ from tasks.config import RunConfig
 from tasks.constants import COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODATA, STATUS_COLOURS, THREE_CLASSES
 from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds
+from tasks.quicklook import classes_of, quicklook_png
 
 __all__ = [
     "LayerSummary",
@@ -88,6 +89,7 @@ class LayerSummary:
     period: str | None = None
     window: tuple[int, int] | None = None
     tables: dict[str, str] = field(default_factory=dict)
+    quicklook: str | None = None
 
     @property
     def path(self) -> str:
@@ -196,6 +198,12 @@ def write_item(
     finally:
         for tmp in tiled.values():
             tmp.unlink(missing_ok=True)
+    main = next(a for a in written if a.key == "data")
+    classes = classes_of(main.attrs) if main.categorical else None
+    png = quicklook_png(
+        main.path, folder / f"{item_id}.png", title=f"{main.attrs.get('long_name', indicator)} ({period or year or ''})",
+        classes=classes, colours=class_colours(classes) if classes else None, units=main.attrs.get("units"),
+    )
     table_paths = {}
     for name, frame in (tables or {}).items():
         path = folder / f"{item_id}_{name}.csv"
@@ -204,7 +212,7 @@ def write_item(
     return LayerSummary(
         indicator=indicator, item_id=item_id, year=year, period=period, window=window,
         attrs=_plain(attrs if attrs is not None else dict(assets["data"][0].attrs)),
-        source_items=list(source_items or []), assets=written, tables=table_paths,
+        source_items=list(source_items or []), assets=written, tables=table_paths, quicklook=str(png),
     )
 
 
@@ -263,11 +271,14 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     proj.bbox = list(bounds)
     for summary in layer.assets:
         _add_asset(item, summary, transform)
-    for name, path in layer.tables.items():
-        table = pystac.Asset(href=path, media_type="text/csv", roles=["metadata", "table"],
-                             title=f"{name.replace('_', ' ')} (km2)")
-        item.add_asset(name, table)
-        fext = FileExtension.ext(table, add_if_missing=True)
+    extras = [(name, path, "text/csv", ["metadata", "table"], f"{name.replace('_', ' ')} (km2)")
+              for name, path in layer.tables.items()]
+    if layer.quicklook:
+        extras.append(("quicklook", layer.quicklook, pystac.MediaType.PNG, ["overview"], "quick-look map"))
+    for name, path, media, roles, title in extras:
+        extra = pystac.Asset(href=path, media_type=media, roles=roles, title=title)
+        item.add_asset(name, extra)
+        fext = FileExtension.ext(extra, add_if_missing=True)
         fext.checksum = _sha256_multihash(Path(path))
         fext.size = Path(path).stat().st_size
     return item

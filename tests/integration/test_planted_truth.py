@@ -74,6 +74,8 @@ def test_every_published_layer_is_a_valid_cog_with_a_valid_item(full_run: tuple[
         for asset in item.assets.values():
             if asset.media_type == pystac.MediaType.COG:
                 assert cog_validate(asset.get_absolute_href())[0], asset.href
+            elif asset.media_type == pystac.MediaType.PNG:
+                assert asset.roles == ["overview"]
             else:
                 assert asset.media_type == "text/csv" and "table" in asset.roles
 
@@ -148,3 +150,23 @@ def test_planted_land_cover_soc_sdg_and_status(full_run: tuple[Path, Path]) -> N
     table = pd.read_csv(item.assets["transitions"].get_absolute_href())
     valid = int((layer("land-cover", "baseline", "transition") != NODATA).sum())
     assert table["area_km2"].sum() == pytest.approx(valid * 0.231656358263958**2, rel=1e-4)
+
+
+def test_area_summary_tables_add_up_and_quicklooks_exist(full_run: tuple[Path, Path]) -> None:
+    import pandas as pd
+
+    _, root = full_run
+    items = _items(root)
+    window_km2 = (259 * 0.231656358263958) ** 2
+    for period in PERIODS:
+        item = items[f"sdg-15-3-1-sample-zamyn-uud-{period}"]
+        table = pd.read_csv(item.assets["summary"].get_absolute_href()).set_index("indicator")
+        assert list(table.index) == ["sdg_15_3_1", "productivity", "land_cover", "soc"]
+        parts = table[["degraded_km2", "stable_km2", "improved_km2"]].sum(axis=1)
+        assert np.allclose(parts, table["valid_km2"], rtol=1e-9)
+        assert np.allclose(table["valid_km2"] + table["nodata_km2"], window_km2, rtol=1e-6)
+        assert np.allclose(table[["degraded_pct", "stable_pct", "improved_pct"]].sum(axis=1), 100)
+    for item in items.values():
+        png = item.assets["quicklook"]
+        assert png.media_type == pystac.MediaType.PNG and "overview" in png.roles
+        assert Path(png.get_absolute_href()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,77 @@
+"""Quick-look PNG maps of published layers: class colours and a legend, or a colour bar, and a scale bar.
+
+Analysts would rather look than read: every item gets a small PNG of its main layer beside the COG
+(STAC role ``overview``). Maps are drawn from the decimated COG (its overviews when present), so a
+quick look never reads the full-resolution layer into memory.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+__all__ = ["quicklook_png", "classes_of", "MAX_PIXELS"]
+
+MAX_PIXELS = 800
+"""Longest side of the array drawn in a quick look."""
+
+
+def _scale_bar_km(width_m: float) -> float:
+    """A round scale-bar length of roughly a fifth of the map width, in km."""
+    target = width_m / 5 / 1000
+    magnitude = 10 ** np.floor(np.log10(target)) if target > 0 else 1
+    return float(min((s * magnitude for s in (1, 2, 5, 10)), key=lambda v: abs(v - target)))
+
+
+def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[int, str] | None = None,
+                  colours: dict[int, str] | None = None, units: str | None = None) -> Path:
+    """Draw ``cog`` to ``png``: class colours with a legend when ``classes`` is given, else a colour bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    with rasterio.open(cog) as src:
+        factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))
+        shape = (max(1, src.height // factor), max(1, src.width // factor))
+        data = src.read(1, out_shape=shape, resampling=Resampling.nearest if classes else Resampling.average,
+                        masked=True)
+        width_m = src.width * abs(src.transform.a) * (1 if src.crs and src.crs.is_projected else 111_320)
+        scale = src.scales[0] if src.scales and src.scales[0] not in (0, 1) else 1.0
+    fig, ax = plt.subplots(figsize=(6.4, 5.2), dpi=100)
+    if classes:
+        codes = sorted(int(c) for c in classes)
+        palette = [f"#{(colours or {}).get(c, '999999')}" for c in codes]
+        bounds = [c - 0.5 for c in codes] + [codes[-1] + 0.5]
+        ax.imshow(data, cmap=ListedColormap(palette), norm=BoundaryNorm(bounds, len(codes)), interpolation="nearest")
+        handles = [Patch(facecolor=p, edgecolor="#555555", label=f"{c}: {classes[c] if c in classes else classes[str(c)]}")
+                   for c, p in zip(codes, palette)]
+        handles.append(Patch(facecolor="white", edgecolor="#555555", label="nodata"))
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    else:
+        shown = data * scale if scale != 1.0 else data
+        image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=units or "")
+    km = _scale_bar_km(width_m)
+    px = km * 1000 / (width_m / data.shape[1])
+    y = data.shape[0] * 0.95
+    ax.plot([data.shape[1] * 0.05, data.shape[1] * 0.05 + px], [y, y], color="black", linewidth=3)
+    ax.text(data.shape[1] * 0.05, y - data.shape[0] * 0.02, f"{km:g} km", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    png = Path(png)
+    fig.savefig(png, bbox_inches="tight")
+    plt.close(fig)
+    return png
+
+
+def classes_of(attrs: dict[str, Any]) -> dict[int, str] | None:
+    """A layer's class codes -> names from its attrs, or None for a continuous layer."""
+    classes = attrs.get("classes")
+    return {int(k): str(v) for k, v in classes.items()} if classes else None
