@@ -191,6 +191,55 @@ def run(
     _report(Path(catalog), time.monotonic() - started)
 
 
+layers_app = typer.Typer(help="List and fetch published layers (no recomputation).", no_args_is_help=True)
+app.add_typer(layers_app, name="layers")
+
+
+@layers_app.command("list")
+def layers_list(
+    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+    version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
+) -> None:
+    """List the layers of a published version: indicator, period or year, id, bbox."""
+    from tasks.layers import layer_items
+
+    try:
+        rows = layer_items(catalog, version)
+    except LdnError as err:
+        raise _fail(str(err)) from None
+    typer.echo(f"{'indicator':<14}{'period/year':<14}{'id':<44}bbox")
+    for r in rows:
+        typer.echo(f"{r['indicator']:<14}{str(r['period'] or r['year']):<14}{r['id']:<44}{r['bbox']}")
+    typer.echo(f"{len(rows)} layers, version {rows[0]['version'] if rows else version}")
+
+
+@layers_app.command("get")
+def layers_get(
+    indicator: Annotated[str, typer.Argument(help="e.g. lpd, sdg-15-3-1, trajectory, ndvi-annual.")],
+    period: Annotated[Optional[str], typer.Option(help="Reporting period, e.g. baseline.")] = None,
+    year: Annotated[Optional[int], typer.Option(help="Year (annual layers).")] = None,
+    asset: Annotated[str, typer.Option(help="Asset key; data is the main layer.")] = "data",
+    bbox: Annotated[Optional[str], typer.Option(help="Clip to west,south,east,north (degrees).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the layer here (default: print its path).")] = None,
+    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+    version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
+) -> None:
+    """Print the path of one published layer, or write it (optionally clipped) to --out."""
+    from tasks.layers import fetch_layer, find_layer
+
+    try:
+        item = find_layer(indicator, period=period, year=year, root=catalog, version=version)
+        if asset not in item.assets:
+            raise _fail(f"{item.id} has no asset {asset!r}; it has {sorted(item.assets)}")
+        if out is None and bbox is None:
+            typer.echo(item.assets[asset].get_absolute_href())
+            return
+        target = fetch_layer(item, out or Path(f"{item.id}_{asset}.tif"), asset=asset, bbox=_bbox(bbox) if bbox else None)
+    except LdnError as err:
+        raise _fail(str(err)) from None
+    typer.echo(str(target))
+
+
 def _report(catalog: Path, seconds: float) -> None:
     """Tell the user where the layers are and how to open them."""
     import pystac
