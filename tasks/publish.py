@@ -433,7 +433,7 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
     out_dir = Path(staging.out_dir)
     catalog = pystac.Catalog(
         id=f"{ROOT_CATALOG_ID}-{staging.version}",
-        title=f"ldn-pipeline layers, version {staging.version}",
+        title=f"ldn-pipeline layers, {cfg.region}",  # no version here: items of reruns stay byte-identical
         description=f"Indicator layers for {cfg.region}, published {staging.version} by ldn-pipeline {__version__}.",
     )
     by_indicator: dict[str, list[LayerSummary]] = {}
