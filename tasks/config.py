@@ -8,7 +8,7 @@ into a one-line ``ConfigError`` that names the file, the field and the fix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -39,6 +39,7 @@ __all__ = [
     "BBox",
     "RunConfig",
     "load_sources",
+    "load_model",
     "validation_message",
     "SAMPLE_API",
     "PRODUCTION_SOURCES",
@@ -179,23 +180,31 @@ def validation_message(err: ValidationError, where: str) -> str:
     return f"invalid configuration in {where}: " + "; ".join(parts)
 
 
-def load_sources(path: str | Path) -> SourceCatalog:
-    """Read and validate a sources YAML file; every problem becomes a one-line ``ConfigError``."""
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_model(model: type[ModelT], path: str | Path, what: str) -> ModelT:
+    """Read a YAML file into ``model``; a missing file, bad YAML or invalid value is a one-line ``ConfigError``."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"sources file {path} does not exist: pass an existing YAML file") from None
+        raise ConfigError(f"{what} {path} does not exist: pass an existing YAML file") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"sources file {path} is not valid YAML{at}: fix the syntax") from None
+        raise ConfigError(f"{what} {path} is not valid YAML{at}: fix the syntax") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"sources file {path} must be a mapping with a top-level `sources:` key")
+        raise ConfigError(f"{what} {path} must be a YAML mapping, not {type(raw).__name__}")
     try:
-        return SourceCatalog.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(validation_message(err, str(path))) from None
+
+
+def load_sources(path: str | Path) -> SourceCatalog:
+    """Read and validate a sources YAML file; every problem becomes a one-line ``ConfigError``."""
+    return load_model(SourceCatalog, path, "sources file")
 
 
 YearSpan = tuple[int, int]
@@ -234,16 +243,7 @@ class PeriodCatalog(_Frozen):
 
 def load_periods(path: str | Path = PERIODS_FILE) -> PeriodCatalog:
     """Read and validate a periods YAML file; problems become a one-line ``ConfigError``."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-        return PeriodCatalog.model_validate(raw)
-    except FileNotFoundError:
-        raise ConfigError(f"periods file {path} does not exist: pass an existing YAML file") from None
-    except yaml.YAMLError:
-        raise ConfigError(f"periods file {path} is not valid YAML: fix the syntax") from None
-    except ValidationError as err:
-        raise ConfigError(validation_message(err, str(path))) from None
+    return load_model(PeriodCatalog, path, "periods file")
 
 
 class PrecomputedLpd(_Frozen):

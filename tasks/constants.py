@@ -1,6 +1,7 @@
 """Constants and class codes shared by every module: change them here and nowhere else."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 
@@ -16,6 +17,13 @@ __all__ = [
     "DEFAULT_OUTPUTS",
     "DEFAULT_CHUNK",
     "PixelReliability",
+    "LpdClass",
+    "LPD_CLASSES",
+    "THREE_CLASSES",
+    "LPD_TO_3CLASS",
+    "LAND_COVER_COLOURS",
+    "STATUS_COLOURS",
+    "code_mapper",
 ]
 
 NODATA: int = -32768
@@ -113,3 +121,18 @@ STATUS_COLOURS: dict[int, str] = {
     1: "9b2779", 2: "c0504d", 3: "e6a1a1", 4: "ffffe0", 5: "a1d99b", 6: "41ab5d", 7: "006500",
 }
 """Colour hints of the 7 status classes (persistent degradation .. persistent improvement)."""
+
+
+def code_mapper(mapping: dict[int, int], fill: int = NODATA) -> "Callable[[np.ndarray], np.ndarray]":
+    """A vectorised lookup of class codes: values in ``mapping`` become its values, all else ``fill`` (int16)."""
+    import numpy as np
+
+    keys = np.array(sorted(mapping), dtype="float64")
+    values = np.array([mapping[k] for k in sorted(mapping)], dtype="int16")
+
+    def _map(a: np.ndarray) -> np.ndarray:
+        f = np.asarray(a, dtype="float64")
+        idx = np.clip(np.searchsorted(keys, f), 0, keys.size - 1)
+        return np.where(keys[idx] == f, values[idx], fill).astype("int16")
+
+    return _map

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tasks.config import validation_message
-from tasks.constants import CATALOGS_DIR, NODATA
+from tasks.config import load_model
+from tasks.constants import CATALOGS_DIR, NODATA, code_mapper
 from tasks.errors import ConfigError
 
 __all__ = [
@@ -82,15 +81,7 @@ class LandCoverLegend(BaseModel):
 
 def load_legend(path: str | Path = LEGEND_FILE) -> LandCoverLegend:
     """Read and validate a land cover legend file; problems become a one-line ``ConfigError``."""
-    path = Path(path)
-    try:
-        return LandCoverLegend.model_validate(yaml.safe_load(path.read_text()))
-    except FileNotFoundError:
-        raise ConfigError(f"land cover legend {path} does not exist: pass an existing YAML file") from None
-    except yaml.YAMLError:
-        raise ConfigError(f"land cover legend {path} is not valid YAML: fix the syntax") from None
-    except ValidationError as err:
-        raise ConfigError(validation_message(err, str(path))) from None
+    return load_model(LandCoverLegend, path, "land cover legend")
 
 
 def aggregate(source: xr.DataArray, legend: LandCoverLegend, *, where: str = "the land cover") -> xr.DataArray:
@@ -111,16 +102,7 @@ def aggregate(source: xr.DataArray, legend: LandCoverLegend, *, where: str = "th
             f"{where} holds codes {shown} that the legend does not nest into the 7 classes: add them to "
             "`nesting` (or `source_nodata`) in the legend file"
         )
-    keys = np.array(sorted(lookup), dtype="float64")
-    vals = np.array([lookup[k] for k in sorted(lookup)], dtype="int16")
-
-    def _map(a: np.ndarray) -> np.ndarray:
-        f = a.astype("float64")
-        idx = np.clip(np.searchsorted(keys, f), 0, keys.size - 1)
-        hit = keys[idx] == f
-        return np.where(hit, vals[idx], NODATA).astype("int16")
-
-    out = xr.apply_ufunc(_map, source, dask="parallelized", output_dtypes=["int16"])
+    out = xr.apply_ufunc(code_mapper(lookup), source, dask="parallelized", output_dtypes=["int16"])
     out.attrs.update({"long_name": "land cover (7 UNCCD classes)", "_FillValue": NODATA,
                       "classes": {k: v[0] for k, v in legend.classes.items()}})
     return out

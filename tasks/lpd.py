@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from tasks.constants import LPD_CLASSES, LPD_TO_3CLASS, NODATA
+from tasks.constants import LPD_CLASSES, LPD_TO_3CLASS, NODATA, code_mapper
 from tasks.errors import ConfigError
 
 __all__ = ["LPD_TABLE", "lpd", "lpd_3class", "recode_lpd"]
@@ -94,15 +94,7 @@ def recode_lpd(layer: xr.DataArray, legend: Mapping[int, int], *, source: str, n
             f"precomputed LPD layer {source} holds values {unknown[:10]} that its legend does not map: "
             "add them to the legend (or declare the layer's nodata)"
         )
-    keys = np.array(sorted(legend), dtype="float64")
-    vals = np.array([legend[k] for k in sorted(legend)], dtype="int16")
-
-    def _map(a: np.ndarray) -> np.ndarray:
-        idx = np.clip(np.searchsorted(keys, a), 0, keys.size - 1)
-        hit = keys[idx] == a
-        return np.where(hit, vals[idx], NODATA).astype("int16")
-
-    out = xr.apply_ufunc(_map, layer, dask="parallelized", output_dtypes=["int16"])
+    out = xr.apply_ufunc(code_mapper(dict(legend)), layer, dask="parallelized", output_dtypes=["int16"])
     out.attrs.update({"long_name": "land productivity dynamics (5 classes, precomputed)", "_FillValue": NODATA,
                       "classes": {k: v[0] for k, v in LPD_CLASSES.items()}, "method": f"precomputed: {source}"})
     return out

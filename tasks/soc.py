@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tasks.config import validation_message
+from tasks.config import load_model
 from tasks.constants import CATALOGS_DIR, NODATA
 from tasks.errors import ConfigError
 
@@ -50,13 +49,7 @@ class SocModel(BaseModel):
 
 def load_soc_model(path: str | Path = SOC_MODEL_FILE) -> SocModel:
     """Read and validate the SOC model file; problems become a one-line ``ConfigError``."""
-    path = Path(path)
-    try:
-        return SocModel.model_validate(yaml.safe_load(path.read_text()))
-    except FileNotFoundError:
-        raise ConfigError(f"SOC model file {path} does not exist: pass an existing YAML file") from None
-    except ValidationError as err:
-        raise ConfigError(validation_message(err, str(path))) from None
+    return load_model(SocModel, path, "SOC model file")
 
 
 def factor_table(model: SocModel, *, single_f: float | None = None) -> np.ndarray:

@@ -99,7 +99,7 @@ GOOD = PRODUCTION_SOURCES.read_text()
     ("text", "match"),
     [
         ("sources: [1, 2", r"not valid YAML at line \d+: fix the syntax"),
-        ("- just\n- a list\n", r"must be a mapping with a top-level `sources:` key"),
+        ("- just\n- a list\n", r"must be a YAML mapping, not list"),
         (GOOD.replace("scale: 0.0001", "scale: tiny"), r"modis-13q1\.assets\.ndvi\.scale: Input should be a valid number"),
         (GOOD.replace("dtype: int16", "dtype: int12", 1), r"assets\.ndvi\.dtype: Input should be"),
         (GOOD.replace("valid_range: [-2000, 10000]", "valid_range: [10000, -2000]"), r"reversed; write it as \[min, max\]"),
