@@ -19,47 +19,18 @@ from tasks.config import Period, RunConfig, Source
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
 from tasks.land_cover import LEGEND_FILE, aggregate, lc_degradation, load_legend, transition_areas, transition_code
-from tasks.load import analysis_geobox, load_cube, load_layer, read_onto_grid
+from tasks.load import analysis_geobox, load_cube, static_layer
 from tasks.publish import LayerSummary, write_item
 from tasks.recode import apply_recodes, read_recodes
 from tasks.sdg import one_out_all_out, status, status_3class
 from tasks.search import item_year, open_api, run_bbox, search_items
 from tasks.soc import SOC_MODEL_FILE, load_soc_model, soc_change
 
-__all__ = ["land_cover_series", "static_layer", "land_soc_task", "sdg_task", "status_task", "asset_path"]
-
-STATIC_YEARS: tuple[int, int] = (1950, 2100)
-"""Years searched for single-item layers (SOC stock, climate zones) whatever their nominal date."""
-
+__all__ = ["land_cover_series", "land_soc_task", "sdg_task", "status_task", "asset_path"]
 
 def asset_path(layer: LayerSummary, key: str = "data") -> str:
     """Path of one asset of a written item."""
     return next(a.path for a in layer.assets if a.key == key)
-
-
-def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: str = "nearest") -> tuple[xr.DataArray, list[str]]:
-    """A single-item (or file) source on the analysis grid, nodata as NaN, with what it was read from."""
-    spec = next(iter(source.assets.values()))
-    if source.file is not None:
-        path = Path(source.file)
-        if not path.is_file():
-            raise ConfigError(f"{source.role} file {path} does not exist: download it and point `file` at it in {cfg.sources_file}")
-        layer = read_onto_grid(str(path), geobox, nodata=spec.nodata, resampling=resampling)
-        origin = [str(path)]
-    else:
-        items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=STATIC_YEARS)
-        layer = load_layer(items, source, geobox, chunk=cfg.chunk, resampling=resampling)
-        origin = [it.id for it in items]
-    values = layer.astype("float64")
-    if spec.nodata is not None:
-        values = values.where(layer != spec.nodata)
-    values = values.compute()  # a single static layer on one tile: small, and checked before use
-    if not bool(values.notnull().any()):
-        raise ConfigError(
-            f"{source.role} layer {origin[0]} has no data over the run's grid: it does not cover the area, or its "
-            "CRS/georeferencing is wrong; check the layer against the area (bbox) of the run"
-        )
-    return values * spec.scale + spec.offset, origin
 
 
 def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int]) -> tuple[xr.DataArray, list[str]]:

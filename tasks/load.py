@@ -6,6 +6,8 @@ Asset hrefs are signed first where the source needs it (Planetary Computer).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import odc.stac
 import pystac
 import rasterio
@@ -20,6 +22,7 @@ from tasks.errors import ConfigError, SceneReadError
 from tasks.grid import native_bounds, snapped_geobox
 
 __all__ = [
+    "static_layer", "STATIC_YEARS",
     "analysis_geobox", "load_cube", "sign_items", "unreadable_scenes", "scene_read_error",
     "open_annual_layers", "load_layer", "lonlat_mask", "read_onto_grid",
 ]
@@ -178,3 +181,34 @@ def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
     out = da.rio.reproject(geobox.crs.to_wkt(), shape=tuple(geobox.shape), transform=geobox.affine,
                            resampling=Resampling[resampling], nodata=fill)
     return out.assign_attrs(source_nodata=fill)
+
+
+STATIC_YEARS: tuple[int, int] = (1950, 2100)
+"""Years searched for single-item layers (SOC stock, climate zones) whatever their nominal date."""
+
+
+def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: str = "nearest") -> tuple[xr.DataArray, list[str]]:
+    """A single-item (or file) source on the analysis grid, nodata as NaN, with what it was read from."""
+    spec = next(iter(source.assets.values()))
+    if source.file is not None:
+        path = Path(source.file)
+        if not path.is_file():
+            raise ConfigError(f"{source.role} file {path} does not exist: download it and point `file` at it in {cfg.sources_file}")
+        layer = read_onto_grid(str(path), geobox, nodata=spec.nodata, resampling=resampling)
+        origin = [str(path)]
+    else:
+        from tasks.search import open_api, run_bbox, search_items
+
+        items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=STATIC_YEARS)
+        layer = load_layer(items, source, geobox, chunk=cfg.chunk, resampling=resampling)
+        origin = [it.id for it in items]
+    values = layer.astype("float64")
+    if spec.nodata is not None:
+        values = values.where(layer != spec.nodata)
+    values = values.compute()  # a single static layer on one tile: small, and checked before use
+    if not bool(values.notnull().any()):
+        raise ConfigError(
+            f"{source.role} layer {origin[0]} has no data over the run's grid: it does not cover the area, or its "
+            "CRS/georeferencing is wrong; check the layer against the area (bbox) of the run"
+        )
+    return values * spec.scale + spec.offset, origin

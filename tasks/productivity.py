@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA
-from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid
+from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
 from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.performance import performance
 from tasks.publish import LayerSummary, write_item
@@ -21,10 +21,7 @@ from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.trajectory import trajectory
 
-__all__ = ["productivity_layers", "productivity_task", "STATIC_YEARS"]
-
-STATIC_YEARS: tuple[int, int] = (1950, 2100)
-"""Years searched for single-item layers (soil, ecoregions) whatever their nominal date."""
+__all__ = ["productivity_layers", "productivity_task"]
 
 
 def _float(da: xr.DataArray, long_name: str, units: str | None = None) -> xr.DataArray:
@@ -124,10 +121,9 @@ def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[La
     soil = None
     unit_source = cfg.land_units()
     if unit_source is not None:
-        unit_items = search_items(open_api(cfg.api_url(unit_source)), unit_source, bbox=bbox, years=STATIC_YEARS)
-        soil = load_layer(unit_items, unit_source, geobox, chunk=cfg.chunk)
-        soil = soil.where(soil != (unit_source.assets[next(iter(unit_source.assets))].nodata or 0), -1)
-        sources += [it.id for it in unit_items]
+        units, unit_ids = static_layer(cfg, unit_source, geobox)
+        soil = units.fillna(-1).astype("int32")  # nodata -> no unit
+        sources += unit_ids
     p = cfg.productivity
     region = lonlat_mask(geobox, p.comparison_bbox) if p.comparison_bbox is not None else None
     pre = None

@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -504,8 +504,3 @@ def begin_version_task(cfg: RunConfig) -> Staging:
 def publish_version_task(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]) -> str:
     """Publish the staged layers as a new catalog version; return the version catalog's path."""
     return str(publish_version(cfg, staging, layers))
-
-
-def summary_dict(layer: LayerSummary) -> dict[str, Any]:
-    """A JSON-friendly view of a layer summary (for logs and artifacts)."""
-    return asdict(layer)
