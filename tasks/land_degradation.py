@@ -34,10 +34,16 @@ def asset_path(layer: LayerSummary, key: str = "data") -> str:
 
 
 def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int]) -> tuple[xr.DataArray, list[str]]:
-    """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x); a missing year is an error."""
+    """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x).
+
+    When the source ends before ``years`` does, the series ends at its last year (the method's
+    "2015-2022 or the last land cover year"); a year missing inside the window is an error.
+    """
     source = cfg.land_cover()
     items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=years)
     by_year = {item_year(it): it for it in items}
+    if max(by_year) < years[1]:  # the window ends at the last land cover year available (method notes)
+        years = (years[0], max(by_year))
     missing = [y for y in range(years[0], years[1] + 1) if y not in by_year]
     if missing:
         raise ConfigError(
@@ -71,6 +77,10 @@ def land_soc_task(cfg: RunConfig, name: str, period: Period, staging: str) -> li
     legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
     first, last = period.land_cover
     raw, lc_ids = land_cover_series(cfg, geobox, (first, last))
+    if int(raw.year[-1]) != last:
+        log.warning("period %s: land cover ends in %d, not %d: the last year available is used",
+                    name, int(raw.year[-1]), last)
+        last = int(raw.year[-1])
     lc7 = aggregate(raw, legend, where=f"land cover {first}-{last}").rio.write_crs(crs)
     initial, final = lc7.sel(year=first, drop=True), lc7.sel(year=last, drop=True)
     degradation = lc_degradation(initial, final, legend)

@@ -136,3 +136,15 @@ def test_soc_layer_not_covering_the_area_is_a_clear_error(tmp_path: Path, sample
     assert re.search(r"soc layer .*soc_africa.tif has no data over the run's grid: it does not cover the area",
                      result.stderr), result.stderr
     assert not (out / "versions").exists()
+
+
+def test_land_cover_window_ends_at_the_last_available_year(tmp_path: Path, sample_dir: Path,
+                                                           prefect_harness: None) -> None:
+    periods = {"periods": {"short": {**SHORT["periods"]["short"], "land_cover": [2001, 2009]}}}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(periods))
+    result, out = _run(tmp_path, sample_dir, {"productivity": {"min_years": 4}, "periods_file": str(path)})
+    assert result.exit_code == 0, (result.exception, result.stderr[-500:])
+    item = _items(out)["land-cover-sample-zamyn-uud-short"]
+    assert item.properties["ldn:window"] == [2001, 2006]  # the small sample's land cover ends in 2006
+    assert item.properties["ldn:parameters"]["years"] == [2001, 2006]
