@@ -104,7 +104,6 @@ class Staging:
     path: str
     version: str
     out_dir: str
-    started: str = field(default="")
 
 
 def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | None]:
@@ -353,7 +352,7 @@ def begin_version(cfg: RunConfig) -> Staging:
     version = now.strftime("%Y%m%dT%H%M%SZ")
     path = staging_root / f"{version}-{uuid.uuid4().hex[:6]}-{os.getpid()}"
     path.mkdir()
-    return Staging(path=str(path), version=version, out_dir=str(out_dir), started=now.isoformat())
+    return Staging(path=str(path), version=version, out_dir=str(out_dir))
 
 
 def _alive(pid: int) -> bool:
