@@ -144,13 +144,17 @@ def run(
     trajectory_method: Annotated[Optional[str], typer.Option(help="trends_earth (default) or gpg_v2.")] = None,
     state_method: Annotated[Optional[str], typer.Option(help="trends_earth (default) or gpg_v2.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML of run settings (e.g. a `productivity:` block).")] = None,
+    zones: Annotated[Optional[Path], typer.Option(
+        help="Zones for the tables (GeoPackage/GeoJSON); default: the countries of North-East Asia.")] = None,
+    zone_field: Annotated[Optional[str], typer.Option(help="Field naming each zone (default: `name`).")] = None,
 ) -> None:
-    """Compute and publish annual NDVI and the productivity layers (default: the offline sample, no network)."""
+    """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
     from flows.ldn_yearly import ldn_yearly
 
     span = _years(years) if years else None
     chosen = tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None
-    methods = dict(trajectory_method=trajectory_method, state_method=state_method, periods=chosen, file=config)
+    methods = dict(trajectory_method=trajectory_method, state_method=state_method, periods=chosen, file=config,
+                   zones=zones, zone_field=zone_field)
     started = time.monotonic()
     try:
         if sources is None:
@@ -172,6 +176,7 @@ def run(
                 out_dir=out, min_valid_composites=min_valid, **methods,
             )
             cfg.selected_periods()
+            _check_zones(cfg)
             typer.echo(f"sample region: {sample_dir}")
             if not use_as_is:
                 generate_sample(sample_dir, progress=lambda m: typer.echo(f"  {m}"))
@@ -185,6 +190,7 @@ def run(
                 sources_file=sources, ndvi_source=source, stac_api=stac_api, bbox=_bbox(bbox),
                 region=region or "custom", years=span, out_dir=out, min_valid_composites=min_valid, **methods,
             )
+            _check_zones(cfg)
             catalog = ldn_yearly(cfg)
     except LdnError as err:
         raise _fail(str(err)) from None
@@ -240,6 +246,66 @@ def layers_get(
     typer.echo(str(target))
 
 
+def _check_zones(cfg: RunConfig) -> None:
+    """Read the zones and check they touch the run's area, before anything is computed."""
+    from tasks.constants import MODIS_SINUSOIDAL_WKT
+    from tasks.grid import lonlat_bounds
+    from tasks.report import load_zones
+    from tasks.zones import check_zones_cover
+
+    area = cfg.bbox if cfg.bbox is not None else lonlat_bounds(cfg.native_bounds, MODIS_SINUSOIDAL_WKT)
+    check_zones_cover(load_zones(cfg.zones, cfg.zone_field), tuple(area))
+
+
+@app.command()
+def report(
+    zones: Annotated[Optional[Path], typer.Option(
+        help="Your zones (GeoPackage/GeoJSON, any CRS); default: the countries of North-East Asia.")] = None,
+    zone_field: Annotated[Optional[str], typer.Option(help="Field naming each zone (default: `name`).")] = None,
+    periods: Annotated[Optional[str], typer.Option(help="Comma-separated periods (default: all published).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the tables, workbooks and HTML report.")] = DEFAULT_OUTPUTS / "report",
+    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+    version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
+) -> None:
+    """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers."""
+    from tasks.layers import layer_refs, version_catalog
+    from tasks.report import build_report, load_zones
+
+    try:
+        chosen = [p.strip() for p in periods.split(",") if p.strip()] if periods else None
+        zone_set = load_zones(zones, zone_field)
+        refs = layer_refs(catalog, version)
+        cat = version_catalog(catalog, version)
+        about = {}
+        for item in cat.get_items(recursive=True):
+            if item.properties.get("ldn:indicator") == "sdg-15-3-1":
+                about[item.properties["ldn:period"]] = {
+                    "version": cat.id, "method": item.properties.get("ldn:method"),
+                    "window": item.properties.get("ldn:window"), "parameters": item.properties.get("ldn:parameters"),
+                    "software": item.properties.get("ldn:software_version")}
+        built = build_report(refs, zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
+                             about=about, periods=chosen)
+    except LdnError as err:
+        raise _fail(str(err)) from None
+    for period, frames in built.frames.items():
+        _print_zones(period, frames.get("sdg_15_3_1"))
+    typer.echo(f"\nwrote {sum(len(v) for v in built.tables.values())} tables and workbooks to {out}")
+    typer.echo(f"  report: {built.html}")
+
+
+def _print_zones(period: str, sdg: "pd.DataFrame | None") -> None:
+    """Per-zone SDG 15.3.1: land, degraded / stable / improved km2 and %."""
+    if sdg is None:
+        return
+    typer.echo(f"\n{period}: SDG 15.3.1 per zone (km2; % of land with data)")
+    typer.echo(f"  {'zone':<22}{'land':>10}{'degraded':>20}{'stable':>20}{'improved':>20}{'nodata':>10}")
+    for row in sdg[sdg["indicator"] == "sdg_15_3_1"].itertuples():
+        typer.echo(f"  {row.zone[:21]:<22}{row.land_km2:>10.1f}"
+                   f"{row.degraded_km2:>11.1f} ({row.degraded_pct:5.1f}%)"
+                   f"{row.stable_km2:>11.1f} ({row.stable_pct:5.1f}%)"
+                   f"{row.improved_km2:>11.1f} ({row.improved_pct:5.1f}%){row.nodata_km2:>10.1f}")
+
+
 def _report(catalog: Path, seconds: float) -> None:
     """Tell the user where the layers are and how to open them."""
     import pystac
@@ -250,9 +316,16 @@ def _report(catalog: Path, seconds: float) -> None:
     summaries = [i for i in items if i.properties.get("ldn:indicator") == "sdg-15-3-1" and "summary" in i.assets]
     for item in sorted(summaries, key=lambda i: i.properties.get("ldn:window") or []):
         _print_summary(item)
+        if "sdg_15_3_1_csv" in item.assets:
+            import pandas as pd
+
+            _print_zones(item.properties["ldn:period"], pd.read_csv(item.assets["sdg_15_3_1_csv"].get_absolute_href()))
+    html = next((i.assets["report"].get_absolute_href() for i in summaries if "report" in i.assets), None)
     typer.echo(f"\npublished {len(items)} layers in {seconds:.0f} s: version {catalog.parent.name}")
     typer.echo(f"  root catalog:    {root}")
     typer.echo(f"  version catalog: {catalog}")
+    if html:
+        typer.echo(f"  report:          {html}")
     if items:
         first = items[0].assets["data"].get_absolute_href()
         typer.echo(f"  e.g. {first}")

@@ -9,6 +9,7 @@ from tasks.config import RunConfig
 from tasks.land_degradation import land_soc_task, sdg_task, status_task
 from tasks.productivity import productivity_task
 from tasks.publish import begin_version_task, discard_staging, publish_version_task
+from tasks.report import report_task
 from tasks.search import find_scenes_task
 
 BASELINE = "baseline"
@@ -17,7 +18,8 @@ BASELINE = "baseline"
 
 @flow(name="ldn-yearly", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def ldn_yearly(cfg: RunConfig) -> str:
-    """Publish annual NDVI and, per reporting period that fits the years, every SDG 15.3.1 layer."""
+    """Publish annual NDVI and, per reporting period that fits the years, every SDG 15.3.1 layer,
+    with per-zone tables, UNCCD workbooks and an HTML report."""
     log = get_run_logger()
     scenes = find_scenes_task(cfg)
     periods = cfg.selected_periods()
@@ -39,7 +41,8 @@ def ldn_yearly(cfg: RunConfig) -> str:
                                  [per_period[n] for n in reports], unmapped(staging.path))
         status.wait()
         layers = annual.result() + [x for group in per_period.values() for x in group] + list(status.result())
-        return publish_version_task(cfg, staging, layers)
+        report = report_task(cfg, layers, staging.path)
+        return publish_version_task(cfg, staging, layers, report)
     except BaseException:
         discard_staging(staging)
         raise

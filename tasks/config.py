@@ -332,6 +332,9 @@ class RunConfig(_Frozen):
     soc_single_f: float | None = Field(None, gt=0, le=1, description="One SOC change factor f for the whole run.")
     land_cover_legend: Path | None = Field(None, description="Land cover legend YAML; default catalogs/land_cover.yaml.")
     soc_model: Path | None = Field(None, description="SOC model YAML; default catalogs/soc.yaml.")
+    zones: Path | None = Field(
+        None, description="Zone polygons (GeoPackage/GeoJSON) for the zonal tables; default: North-East Asia countries.")
+    zone_field: str | None = Field(None, description="Field of `zones` that names each zone; default `name`.")
     recode_polygons: Path | None = Field(
         None, description="GeoPackage/GeoJSON of expert recode polygons applied to SDG 15.3.1 after computation."
     )

@@ -17,7 +17,7 @@ import xarray as xr
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
 
-__all__ = ["DEFAULT_CATALOG", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer"]
+__all__ = ["DEFAULT_CATALOG", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs"]
 
 DEFAULT_CATALOG: Path = DEFAULT_OUTPUTS / "catalog" / "catalog.json"
 """The root catalog `ldn run` publishes to by default."""
@@ -118,3 +118,24 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
         raise ConfigError(f"bbox {list(bbox)} does not overlap {item.id} (bbox {item.bbox}): choose an area inside it") from None
     clipped.rio.to_raster(out, driver="COG", compress="DEFLATE")
     return out
+
+
+def layer_refs(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> list["LayerRef"]:
+    """Every raster asset of a published version that has a period, as report inputs (with class names)."""
+    from tasks.report import LayerRef
+
+    refs = []
+    for item in version_catalog(root, version).get_items(recursive=True):
+        period = item.properties.get("ldn:period")
+        if not period:
+            continue
+        for key, asset in item.assets.items():
+            if asset.media_type != pystac.MediaType.COG:
+                continue
+            classes = asset.extra_fields.get("classification:classes")
+            refs.append(LayerRef(
+                indicator=item.properties["ldn:indicator"], period=period, asset=key,
+                path=asset.get_absolute_href(),
+                classes={int(c["value"]): c.get("description", c.get("name")) for c in classes} if classes else None,
+            ))
+    return refs

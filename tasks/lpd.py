@@ -52,6 +52,8 @@ def _lookup(t: np.ndarray, s: np.ndarray, p: np.ndarray) -> np.ndarray:
 def lpd(trajectory: xr.DataArray, state: xr.DataArray, performance: xr.DataArray) -> xr.DataArray:
     """LPD classes 1..5 (nodata -32768) from the 3-class trajectory, state and performance; lazy for Dask."""
     out = xr.apply_ufunc(_lookup, trajectory, state, performance, dask="parallelized", output_dtypes=["int16"])
+    for inherited in ("scale_factor", "add_offset", "units"):  # codes, not the inputs' scaled values
+        out.attrs.pop(inherited, None)
     out.attrs.update({
         "long_name": "land productivity dynamics (5 classes)",
         "_FillValue": NODATA,

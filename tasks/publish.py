@@ -14,10 +14,10 @@ import os
 import shutil
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import numpy as np
@@ -40,6 +40,9 @@ from tasks.constants import COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODATA
 from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds
 from tasks.quicklook import classes_of, quicklook_png
+
+if TYPE_CHECKING:
+    from tasks.report import ReportFiles
 
 __all__ = [
     "LayerSummary",
@@ -171,6 +174,8 @@ def write_item(
             raise PublishError(f"layer {item_id}/{key} has no CRS: set it with rio.write_crs() before publishing")
         nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
         out = layer.drop_vars([c for c in layer.coords if c not in ("x", "y", "spatial_ref")])
+        if assets[key][1]:  # class codes are exact: a scale or offset inherited from an input would rescale them
+            out.attrs = {k: v for k, v in out.attrs.items() if k not in ("scale_factor", "add_offset")}
         out = out.rio.write_nodata(nodata, encoded=False)
         tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
         tiled[key] = tmp
@@ -270,8 +275,7 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     proj.bbox = list(bounds)
     for summary in layer.assets:
         _add_asset(item, summary, transform)
-    extras = [(name, path, "text/csv", ["metadata", "table"], f"{name.replace('_', ' ')} (km2)")
-              for name, path in layer.tables.items()]
+    extras = [(name, path, *_TABLE_MEDIA[Path(path).suffix], _table_title(name)) for name, path in layer.tables.items()]
     if layer.quicklook:
         extras.append(("quicklook", layer.quicklook, pystac.MediaType.PNG, ["overview"], "quick-look map"))
     for name, path, media, roles, title in extras:
@@ -281,6 +285,26 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
         fext.checksum = _sha256_multihash(Path(path))
         fext.size = Path(path).stat().st_size
     return item
+
+
+_TABLE_MEDIA: dict[str, tuple[str, list[str]]] = {
+    ".csv": ("text/csv", ["metadata", "table"]),
+    ".parquet": ("application/vnd.apache.parquet", ["metadata", "table"]),
+    ".xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ["metadata", "table"]),
+    ".html": (pystac.MediaType.HTML, ["overview", "report"]),
+}
+"""Media type and roles of the non-raster assets an item can carry."""
+
+
+def _table_title(name: str) -> str:
+    if name == "report":
+        return "HTML report of the run (maps, per-zone tables, method)"
+    if name == "unccd_xlsx":
+        return "UNCCD SO1-1..SO1-4 workbook (per zone, km2)"
+    if name.endswith(("_csv", "_parquet")):
+        stem, kind = name.rsplit("_", 1)
+        return f"zonal table: {stem.replace('_', ' ')} per zone (km2), {kind.upper()}"
+    return f"{name.replace('_', ' ')} (km2)"
 
 
 def _title(layer: LayerSummary, main: AssetSummary) -> str:
@@ -420,14 +444,20 @@ _COLLECTION_TEXT = {
 }
 
 
-def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]) -> Path:
+def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary],
+                    report: "ReportFiles | None" = None) -> Path:
     """Write the STAC documents for ``layers`` and switch the staged version into place; return its catalog.
 
-    The switch is two atomic steps: rename ``.staging/<run>`` to ``versions/<version>``, then
-    ``os.replace`` the root catalog listing all versions (newest first, ``latest-version`` link).
+    A ``report``'s zonal tables and workbook become assets of each period's SDG 15.3.1 item, and its
+    HTML report an asset of every SDG item and a link of the version catalog. The switch is two
+    atomic steps: rename ``.staging/<run>`` to ``versions/<version>``, then ``os.replace`` the root
+    catalog listing all versions (newest first, ``latest-version`` link).
     """
     if not layers:
         raise PublishError("no layers to publish: the run produced nothing, so the catalog was left as it was")
+    if report is not None and report.html:
+        layers = [replace(layer, tables={**layer.tables, **report.tables.get(layer.period, {}), "report": report.html})
+                  if layer.indicator == "sdg-15-3-1" else layer for layer in layers]
     stage = Path(staging.path)
     out_dir = Path(staging.out_dir)
     catalog = pystac.Catalog(
@@ -449,6 +479,9 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
         for item in items:
             collection.add_item(item)
         catalog.add_child(collection)
+    if report is not None and report.html:
+        catalog.add_link(pystac.Link(rel="describedby", target=f"./{Path(report.html).relative_to(stage).as_posix()}",
+                                     media_type=pystac.MediaType.HTML, title="HTML report of this version"))
     catalog.normalize_hrefs(str(stage))
     catalog.make_all_asset_hrefs_relative()
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
@@ -500,6 +533,7 @@ def begin_version_task(cfg: RunConfig) -> Staging:
 
 
 @task(name="publish-version", cache_policy=NO_CACHE)
-def publish_version_task(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]) -> str:
-    """Publish the staged layers as a new catalog version; return the version catalog's path."""
-    return str(publish_version(cfg, staging, layers))
+def publish_version_task(cfg: RunConfig, staging: Staging, layers: list[LayerSummary],
+                         report: "ReportFiles | None" = None) -> str:
+    """Publish the staged layers (and the run's report) as a new catalog version; return its catalog's path."""
+    return str(publish_version(cfg, staging, layers, report))

@@ -27,8 +27,13 @@ def _scale_bar_km(width_m: float) -> float:
 
 
 def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[int, str] | None = None,
-                  colours: dict[int, str] | None = None, units: str | None = None) -> Path:
-    """Draw ``cog`` to ``png``: class colours with a legend when ``classes`` is given, else a colour bar."""
+                  colours: dict[int, str] | None = None, units: str | None = None,
+                  outlines: list[Any] | None = None) -> Path:
+    """Draw ``cog`` to ``png``: class colours with a legend when ``classes`` is given, else a colour bar.
+
+    ``outlines`` are zone polygons (shapely, in the COG's CRS) drawn as grey lines; by default the
+    North-East Asia country borders that cross the layer.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,6 +48,12 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
                         masked=True)
         width_m = src.width * abs(src.transform.a) * (1 if src.crs and src.crs.is_projected else 111_320)
         scale = src.scales[0] if src.scales and src.scales[0] not in (0, 1) else 1.0
+        to_pixel = ~src.transform
+        step = (src.width / shape[1], src.height / shape[0])
+        if outlines is None:
+            from tasks.zones import border_outlines
+
+            outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
     fig, ax = plt.subplots(figsize=(6.4, 5.2), dpi=100)
     if classes:
         codes = sorted(int(c) for c in classes)
@@ -57,6 +68,12 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
         shown = data * scale if scale != 1.0 else data
         image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=units or "")
+    for geom in outlines:
+        for ring in _rings(geom):
+            cols, rows = to_pixel * np.asarray(ring.coords).T[:2]
+            ax.plot(cols / step[0] - 0.5, rows / step[1] - 0.5, color="#333333", linewidth=0.8)
+    ax.set_xlim(-0.5, data.shape[1] - 0.5)
+    ax.set_ylim(data.shape[0] - 0.5, -0.5)
     km = _scale_bar_km(width_m)
     px = km * 1000 / (width_m / data.shape[1])
     y = data.shape[0] * 0.95
@@ -69,6 +86,14 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     fig.savefig(png, bbox_inches="tight")
     plt.close(fig)
     return png
+
+
+def _rings(geom: Any) -> list[Any]:
+    """Every boundary ring (or line) of a polygon, multipolygon or line geometry."""
+    import shapely
+
+    boundary = shapely.boundary(geom) if geom.geom_type.endswith("Polygon") else geom
+    return list(getattr(boundary, "geoms", [boundary]))
 
 
 def classes_of(attrs: dict[str, Any]) -> dict[int, str] | None:

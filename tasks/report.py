@@ -1,0 +1,444 @@
+"""Zonal tables (method notes section 6): per period and zone, areas in km2 of every class of
+SDG 15.3.1, its sub-indicators, LPD, land cover, SOC and status, from published layers.
+
+Rules, stated once:
+
+- **Areas** are true pixel areas (``tasks.areas``) times each zone's exact fractional coverage of
+  the pixel (``tasks.zones``), so a pixel on a border is shared in proportion to area.
+- **Total** is the zone's area on the layers' grid; **water** is the area of land cover class 7
+  (water body) in the period's final land cover map; **land** is total minus water; **nodata** is
+  land where the layer has no value. Percentages are of land with a value (land minus nodata), and
+  the nodata share of land is shown beside them, so degraded + stable + improved + nodata = land.
+- Land cover tables (SO1-1) cover all 7 classes including water, over the total area.
+- SOC totals are stocks in tonnes of carbon (t C/ha x ha) over land with a value in both years.
+
+Tables are computed in one pass over blocks of the layers, so memory stays at a few blocks.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+import pandas as pd
+import rasterio
+from rasterio.windows import Window
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.areas import pixel_areas_km2
+from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES
+from tasks.errors import ConfigError
+from tasks.zones import Zone, block_coverage, zones_on_grid
+
+if TYPE_CHECKING:
+    from tasks.config import RunConfig
+    from tasks.publish import LayerSummary
+
+__all__ = ["LayerRef", "ReportFiles", "THREE_CLASS_LAYERS", "WATER", "zonal_tables", "write_tables", "write_workbook", "build_report",
+           "refs_from_layers", "about_period", "load_zones", "report_task",
+           "TABLE_NAMES", "BLOCK"]
+
+BLOCK = 1024
+"""Rows and columns of the blocks the tables are accumulated over."""
+
+WATER = 7
+"""Land cover class of water bodies (excluded from land area)."""
+
+THREE_CLASS_LAYERS: dict[tuple[str, str], str] = {
+    ("sdg-15-3-1", "data"): "sdg_15_3_1",
+    ("lpd", "sdg"): "productivity",
+    ("land-cover", "data"): "land_cover",
+    ("soc", "data"): "soc",
+    ("trajectory", "data"): "trajectory",
+    ("state", "data"): "state",
+    ("performance", "data"): "performance",
+}
+"""(collection, asset) of every 3-class layer -> its name in the SDG table."""
+
+TABLE_NAMES: tuple[str, ...] = ("sdg_15_3_1", "lpd", "land_cover", "land_cover_transitions", "soc", "status")
+"""Every zonal table, in report order (``status`` only for reporting periods)."""
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """One published raster a table is built from: collection, period, asset, file and class names."""
+
+    indicator: str
+    period: str
+    asset: str
+    path: str
+    classes: dict[int, str] | None = None
+
+
+class _Accumulator:
+    """km2 per (zone, layer, code) and SOC sums, added block by block."""
+
+    def __init__(self) -> None:
+        self.area: dict[tuple[int, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        self.total: dict[int, float] = defaultdict(float)
+        self.water: dict[int, float] = defaultdict(float)
+        self.soc: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+    def add_codes(self, zone: int, key: str, codes: np.ndarray, weights: np.ndarray) -> None:
+        values, inverse = np.unique(codes, return_inverse=True)
+        sums = np.bincount(inverse, weights=weights, minlength=values.size)
+        target = self.area[(zone, key)]
+        for v, s in zip(values.tolist(), sums.tolist()):
+            target[int(v)] += s
+
+
+def _grid(paths: Iterable[str]) -> tuple[str, Any, tuple[int, int]]:
+    grids = {}
+    for p in paths:
+        with rasterio.open(p) as src:
+            grids[p] = (src.crs.to_wkt(), tuple(src.transform)[:6], src.shape)
+    distinct = set(grids.values())
+    if len(distinct) != 1:
+        raise ConfigError("the layers of one period are on different grids: publish them from one run")
+    wkt, transform, shape = distinct.pop()
+    return wkt, rasterio.Affine(*transform), shape
+
+
+def _read(src: rasterio.DatasetReader, window: Window) -> np.ndarray:
+    """A block as float64 with NaN for nodata, scale and offset applied."""
+    data = src.read(1, window=window).astype("float64")
+    if src.nodata is not None and not np.isnan(src.nodata):
+        data[data == src.nodata] = np.nan
+    scale, offset = (src.scales or (1.0,))[0], (src.offsets or (0.0,))[0]
+    return data * scale + offset if (scale, offset) != (1.0, 0.0) else data
+
+
+def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str,
+                 block: int = BLOCK) -> dict[str, pd.DataFrame]:
+    """Every zonal table of one period, from its published layers and a set of zones.
+
+    Returns DataFrames keyed by ``TABLE_NAMES`` (only those the layers allow). Raises when no zone
+    overlaps the layers or the layers are on different grids.
+    """
+    refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
+    if not refs:
+        raise ConfigError(f"no published layers for period {period!r}: choose one the catalog has")
+    crs, transform, shape = _grid(r.path for r in refs.values())
+    on_grid = zones_on_grid(zones, crs, transform, shape)
+    row_areas = pixel_areas_km2(crs, transform, shape)[:, 0]
+    wanted = [k for k in (*THREE_CLASS_LAYERS, ("lpd", "data"), ("land-cover", "initial"), ("land-cover", "final"),
+                          ("land-cover", "transition"), ("status", "data"), ("soc", "stock_first"),
+                          ("soc", "stock_last")) if k in refs]
+    sources = {k: rasterio.open(refs[k].path) for k in wanted}
+    acc = _Accumulator()
+    try:
+        for row in range(0, shape[0], block):
+            for col in range(0, shape[1], block):
+                h, w = min(block, shape[0] - row), min(block, shape[1] - col)
+                covered = list(block_coverage(on_grid, crs, transform, (row, col, h, w)))
+                if not covered:
+                    continue
+                window = Window(col, row, w, h)
+                data = {k: _read(src, window).ravel() for k, src in sources.items()}
+                areas = np.repeat(row_areas[row:row + h], w)
+                final = data.get(("land-cover", "final"))
+                for z, cells, fraction in covered:
+                    weights = fraction * areas[cells]
+                    acc.total[z] += float(weights.sum())
+                    land = np.ones(cells.size, bool)
+                    if final is not None:
+                        water = final[cells] == WATER
+                        acc.water[z] += float(weights[water].sum())
+                        land = ~water
+                    for key, values in data.items():
+                        v = values[cells]
+                        if key[1].startswith("stock_"):
+                            continue
+                        over = np.ones(cells.size, bool) if key[0] == "land-cover" and key[1] != "data" else land
+                        codes = np.where(np.isnan(v[over]), NODATA, v[over]).astype("int64")
+                        acc.add_codes(z, "/".join(key), codes, weights[over])
+                    if ("soc", "stock_first") in data and ("soc", "stock_last") in data:
+                        first, last = data[("soc", "stock_first")][cells], data[("soc", "stock_last")][cells]
+                        ok = land & ~np.isnan(first) & ~np.isnan(last)
+                        hectares = weights[ok] * 100.0
+                        acc.soc[z]["area_km2"] += float(weights[ok].sum())
+                        acc.soc[z]["first_t"] += float((first[ok] * hectares).sum())
+                        acc.soc[z]["last_t"] += float((last[ok] * hectares).sum())
+    finally:
+        for src in sources.values():
+            src.close()
+    return _frames(acc, on_grid, refs, period)
+
+
+def _base(zone: Zone, acc: _Accumulator, z: int, period: str) -> dict[str, Any]:
+    total, water = acc.total[z], acc.water[z]
+    return {"period": period, "zone_id": zone.zone_id, "zone": zone.name, "total_km2": total,
+            "water_km2": water, "land_km2": total - water}
+
+
+def _frames(acc: _Accumulator, on_grid: list, refs: dict, period: str) -> dict[str, pd.DataFrame]:
+    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for z, (zone, _) in enumerate(on_grid):
+        base = _base(zone, acc, z, period)
+        land = base["land_km2"]
+        for key, name in THREE_CLASS_LAYERS.items():
+            if key not in refs:
+                continue
+            km2 = acc.area[(z, "/".join(key))]
+            nodata = km2.get(NODATA, 0.0)
+            valid = land - nodata
+            row = {**base, "indicator": name}
+            for code, (label, _) in sorted(THREE_CLASSES.items()):
+                row[f"{label}_km2"] = km2.get(code, 0.0)
+            for code, (label, _) in sorted(THREE_CLASSES.items()):
+                row[f"{label}_pct"] = 100 * km2.get(code, 0.0) / valid if valid > 0 else np.nan
+            row["nodata_km2"] = nodata
+            row["nodata_pct_of_land"] = 100 * nodata / land if land > 0 else np.nan
+            tables["sdg_15_3_1"].append(row)
+        for key, table, classes in ((("lpd", "data"), "lpd", {k: v[0] for k, v in LPD_CLASSES.items()}),
+                                    (("status", "data"), "status", None)):
+            if key not in refs:
+                continue
+            names = refs[key].classes or classes or {}
+            km2 = acc.area[(z, "/".join(key))]
+            nodata = km2.get(NODATA, 0.0)
+            valid = land - nodata
+            for code in sorted(names):
+                tables[table].append({**base, "class": int(code), "class_name": names[code], "area_km2": km2.get(code, 0.0),
+                                      "pct_of_land": 100 * km2.get(code, 0.0) / valid if valid > 0 else np.nan,
+                                      "nodata_km2": nodata})
+        if ("land-cover", "initial") in refs and ("land-cover", "final") in refs:
+            names = refs[("land-cover", "initial")].classes or {}
+            first, last = acc.area[(z, "land-cover/initial")], acc.area[(z, "land-cover/final")]
+            total = base["total_km2"]
+            for code in sorted(names):
+                a, b = first.get(code, 0.0), last.get(code, 0.0)
+                tables["land_cover"].append({**base, "class": int(code), "class_name": names[code], "initial_km2": a,
+                                             "final_km2": b, "change_km2": b - a,
+                                             "change_pct": 100 * (b - a) / a if a > 0 else np.nan})
+            tables["land_cover"].append({**base, "class": NODATA, "class_name": "nodata",
+                                         "initial_km2": first.get(NODATA, 0.0), "final_km2": last.get(NODATA, 0.0),
+                                         "change_km2": last.get(NODATA, 0.0) - first.get(NODATA, 0.0), "change_pct": np.nan})
+            if ("land-cover", "transition") in refs:
+                km2 = acc.area[(z, "land-cover/transition")]
+                for i in sorted(names):
+                    for j in sorted(names):
+                        tables["land_cover_transitions"].append({
+                            **base, "initial_class": int(i), "initial_name": names[i], "final_class": int(j),
+                            "final_name": names[j], "area_km2": km2.get(10 * int(i) + int(j), 0.0),
+                            "pct_of_total": 100 * km2.get(10 * int(i) + int(j), 0.0) / total if total > 0 else np.nan})
+        if z in acc.soc:
+            s = acc.soc[z]
+            tables["soc"].append({**base, "soc_area_km2": s["area_km2"], "stock_initial_t": s["first_t"],
+                                  "stock_final_t": s["last_t"], "change_t": s["last_t"] - s["first_t"],
+                                  "change_pct": 100 * (s["last_t"] - s["first_t"]) / s["first_t"] if s["first_t"] else np.nan,
+                                  "mean_initial_t_ha": s["first_t"] / (s["area_km2"] * 100) if s["area_km2"] else np.nan,
+                                  "mean_final_t_ha": s["last_t"] / (s["area_km2"] * 100) if s["area_km2"] else np.nan})
+    return {name: pd.DataFrame(tables[name]) for name in TABLE_NAMES if tables.get(name)}
+
+
+def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path, stem: str) -> dict[str, str]:
+    """Write each table as ``<stem>_<name>.csv`` and ``.parquet``; return asset key -> path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, frame in tables.items():
+        csv, parquet = folder / f"{stem}_{name}.csv", folder / f"{stem}_{name}.parquet"
+        frame.to_csv(csv, index=False, float_format="%.6f")
+        frame.to_parquet(parquet, index=False)
+        out[f"{name}_csv"], out[f"{name}_parquet"] = str(csv), str(parquet)
+    return out
+
+
+_SHEETS = {
+    "SO1-1 land cover": ("land_cover", "land_cover_transitions"),
+    "SO1-2 productivity": ("lpd",),
+    "SO1-3 SOC": ("soc",),
+    "SO1-4 SDG 15.3.1": ("sdg_15_3_1",),
+}
+"""UNCCD reporting tables (strategic objective 1) -> the zonal tables behind them."""
+
+
+def _so1_4(sdg: pd.DataFrame) -> pd.DataFrame:
+    """The SO1-4 table: per zone, degraded land and its proportion of land (the indicator itself)."""
+    rows = sdg[sdg["indicator"] == "sdg_15_3_1"]
+    return pd.DataFrame({
+        "zone": rows["zone"], "total land area (km2)": rows["land_km2"], "degraded (km2)": rows["degraded_km2"],
+        "proportion degraded (% of land with data)": rows["degraded_pct"], "stable (km2)": rows["stable_km2"],
+        "improved (km2)": rows["improved_km2"], "no data (km2)": rows["nodata_km2"],
+    })
+
+
+def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: dict[str, Any]) -> Path:
+    """One Excel workbook for a period, one sheet per UNCCD SO1 table plus an ``about`` sheet.
+
+    The workbook's timestamps are fixed (the zip entries' and the document's), so an unchanged
+    rerun writes the same bytes and the published checksum does not change.
+    """
+    import zipfile
+    from datetime import datetime
+
+    path = Path(path)
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        for sheet, names in _SHEETS.items():
+            if sheet.startswith("SO1-4"):
+                if "sdg_15_3_1" in tables:
+                    _so1_4(tables["sdg_15_3_1"]).to_excel(xl, sheet_name=sheet, index=False)
+                continue
+            start = 0
+            for name in names:
+                if name in tables:
+                    frame = tables[name]
+                    if name == "land_cover_transitions":
+                        frame = frame.pivot_table(index=["zone", "initial_name"], columns="final_name",
+                                                  values="area_km2", sort=False).reset_index()
+                    pd.DataFrame({name.replace("_", " ") + " (km2)": []}).to_excel(xl, sheet_name=sheet, startrow=start, index=False)
+                    frame.to_excel(xl, sheet_name=sheet, startrow=start + 1, index=False)
+                    start += len(frame) + 4
+        if "sdg_15_3_1" in tables:
+            tables["sdg_15_3_1"].to_excel(xl, sheet_name="sub-indicators", index=False)
+        if "status" in tables:
+            tables["status"].to_excel(xl, sheet_name="status", index=False)
+        pd.DataFrame({"field": list(about), "value": [str(v) for v in about.values()]}).to_excel(
+            xl, sheet_name="about", index=False)
+        fixed = datetime(2000, 1, 1)
+        xl.book.properties.created = fixed
+        xl.book.properties.modified = fixed
+    _fix_zip_times(path)
+    return path
+
+
+def _fix_zip_times(path: Path) -> None:
+    """Rewrite a zip (xlsx) with fixed entry times and the document's timestamps pinned."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        entries = [(info.filename, src.read(info.filename)) for info in src.infolist()]
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for name, data in entries:
+            if name == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", data)
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, data)
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What a report wrote: per period asset key -> path (tables, workbook), and the HTML report."""
+
+    tables: dict[str, dict[str, str]]
+    html: str
+    frames: dict[str, dict[str, pd.DataFrame]]
+
+
+def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str | Path, *, title: str,
+                 about: dict[str, dict[str, Any]], periods: list[str] | None = None,
+                 stem: str = "zonal") -> ReportFiles:
+    """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
+
+    ``periods`` defaults to every period the layers have (in their order); asking for one they do
+    not have lists those they do.
+    """
+    import tempfile
+
+    from tasks.constants import STATUS_COLOURS
+    from tasks.quicklook import quicklook_png
+    from tasks.report_html import write_html_report
+    from tasks.zones import zones_on_grid
+
+    have = list(dict.fromkeys(r.period for r in layers))
+    if not have:
+        raise ConfigError("no published layers with a reporting period: run `ldn run` with periods that fit the years")
+    for p in periods or []:
+        if p not in have:
+            raise ConfigError(f"no published layers for period {p!r}: choose one of {have}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict[str, str]] = {}
+    frames: dict[str, dict[str, pd.DataFrame]] = {}
+    maps: dict[str, list[tuple[str, bytes]]] = {}
+    for period in periods or have:
+        tables = zonal_tables(layers, zones, period=period)
+        frames[period] = tables
+        files[period] = write_tables(tables, out_dir, f"{stem}_{period}")
+        book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx", about={"period": period, **about.get(period, {})})
+        files[period]["unccd_xlsx"] = str(book)
+        refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
+        maps[period] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for key, caption, colours in ((("sdg-15-3-1", "data"), "SDG 15.3.1", {k: v[1] for k, v in THREE_CLASSES.items()}),
+                                          (("lpd", "data"), "Land productivity dynamics", {k: v[1] for k, v in LPD_CLASSES.items()}),
+                                          (("status", "data"), "Status against the baseline", STATUS_COLOURS)):
+                if key not in refs or not refs[key].classes:
+                    continue
+                ref = refs[key]
+                with rasterio.open(ref.path) as src:
+                    outlines = [g for _, g in zones_on_grid(zones, src.crs.to_wkt(), src.transform, src.shape)]
+                png = quicklook_png(ref.path, Path(tmp) / "map.png", title=f"{caption} ({period})", classes=ref.classes,
+                                    colours=colours, outlines=outlines)
+                maps[period].append((f"{caption}, {period}", png.read_bytes()))
+    html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about)
+    return ReportFiles(tables=files, html=str(html_path), frames=frames)
+
+
+def refs_from_layers(layers: list["LayerSummary"]) -> list[LayerRef]:
+    """Report inputs from the layers a run just wrote (before they are published)."""
+    from tasks.quicklook import classes_of
+
+    return [LayerRef(indicator=layer.indicator, period=layer.period, asset=a.key, path=a.path,
+                     classes=classes_of(a.attrs) if a.categorical else None)
+            for layer in layers if layer.period for a in layer.assets]
+
+
+def about_period(layers: list["LayerSummary"], period: str) -> dict[str, Any]:
+    """The method metadata of a period's SDG layer and sub-indicators, for the workbook and report."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        if layer.period == period and layer.indicator in ("sdg-15-3-1", "lpd", "land-cover", "soc"):
+            out[f"{layer.indicator} method"] = layer.attrs.get("method")
+            out[f"{layer.indicator} window"] = list(layer.window) if layer.window else None
+            params = {k: v for k, v in layer.attrs.items() if k not in ("method", "classes", "long_name", "_FillValue")}
+            if params:
+                out[f"{layer.indicator} parameters"] = params
+    return out
+
+
+def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple[Zone, ...]:
+    """The user's zone file, or the default North-East Asia countries when ``zones`` is None."""
+    from tasks.zones import default_zones, read_zones
+
+    return default_zones() if zones is None else read_zones(zones, name_field=zone_field)
+
+
+@task(name="zonal-report", cache_policy=NO_CACHE)
+def report_task(cfg: "RunConfig", layers: list["LayerSummary"], staging: str) -> ReportFiles:
+    """Zonal tables, UNCCD workbooks and the HTML report of a run, written into its staging folder."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    refs = refs_from_layers(layers)
+    if not refs:
+        return ReportFiles(tables={}, html="", frames={})
+    periods = list(dict.fromkeys(r.period for r in refs))
+    report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
+                          title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
+                          about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}")
+    lines = [f"# SDG 15.3.1, {cfg.region}", "", "| period | zone | degraded % | stable % | improved % | land km2 |",
+             "|---|---|---|---|---|---|"]
+    for period, frames in report.frames.items():
+        sdg = frames.get("sdg_15_3_1")
+        if sdg is None:
+            continue
+        rows = sdg[sdg["indicator"] == "sdg_15_3_1"]
+        create_table_artifact(
+            key=f"sdg-15-3-1-{cfg.region}-{period}".lower().replace("_", "-"),
+            table=rows[["zone", "land_km2", "degraded_km2", "stable_km2", "improved_km2", "degraded_pct",
+                        "nodata_km2"]].round(3).to_dict(orient="records"),
+            description=f"SDG 15.3.1 per zone, {period} (km2); layers and tables: {report.html}")
+        lines += [f"| {period} | {r.zone} | {r.degraded_pct:.2f} | {r.stable_pct:.2f} | {r.improved_pct:.2f} | "
+                  f"{r.land_km2:,.1f} |" for r in rows.itertuples()]
+    create_markdown_artifact(key=f"ldn-run-{cfg.region}".lower().replace("_", "-"), markdown="\n".join(lines),
+                             description="Per-zone SDG 15.3.1 of this run")
+    return ReportFiles(tables=report.tables, html=report.html, frames={})
