@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tasks.config import SAMPLE_SOURCES, RunConfig
-from tasks.local_stac import LocalStac
+from tasks.local_stac import LocalStac, serve_collections
+from tasks.sample_data import generate_sample, load_sample_region
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +34,18 @@ def published(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, local_
     out = tmp_path_factory.mktemp("published") / "catalog"
     ldn_yearly(sample_config(sample_dir, local_stac.api_url, out))
     return out
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> tuple[Path, Path]:
+    """The default sample region (60 km, 2001-2024) through the whole flow: (sample folder, catalog root)."""
+    from flows.ldn_yearly import ldn_yearly
+
+    base = tmp_path_factory.mktemp("full")
+    sample = generate_sample(base / "sample-data", region=load_sample_region())
+    with serve_collections(sample) as stac:
+        ldn_yearly(sample_config(sample, stac.api_url, base / "catalog", years=(2001, 2024)))
+    return sample, base / "catalog"
 
 
 @pytest.fixture

@@ -12,25 +12,12 @@ from pystac.validation.stac_validator import JsonSchemaSTACValidator
 from rio_cogeo.cogeo import cog_validate
 
 from tasks.constants import NODATA
-from tasks.local_stac import serve_collections
-from tasks.sample_data import generate_sample, load_sample_region
-from tests.integration.conftest import sample_config
 
 pytestmark = pytest.mark.integration
 
 PERIODS = ("baseline", "report_1", "report_2")
-
-
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> tuple[Path, Path]:
-    """The default sample region (60 km, 2001-2024) through the whole flow: (sample folder, catalog root)."""
-    from flows.ldn_yearly import ldn_yearly
-
-    base = tmp_path_factory.mktemp("full")
-    sample = generate_sample(base / "sample-data", region=load_sample_region())
-    with serve_collections(sample) as stac:
-        ldn_yearly(sample_config(sample, stac.api_url, base / "catalog", years=(2001, 2024)))
-    return sample, base / "catalog"
+TABLE_MEDIA = ("text/csv", "application/vnd.apache.parquet",
+               "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 def _items(root: Path) -> dict[str, pystac.Item]:
@@ -76,8 +63,10 @@ def test_every_published_layer_is_a_valid_cog_with_a_valid_item(full_run: tuple[
                 assert cog_validate(asset.get_absolute_href())[0], asset.href
             elif asset.media_type == pystac.MediaType.PNG:
                 assert asset.roles == ["overview"]
+            elif asset.media_type == pystac.MediaType.HTML:
+                assert "report" in asset.roles
             else:
-                assert asset.media_type == "text/csv" and "table" in asset.roles
+                assert asset.media_type in TABLE_MEDIA and "table" in asset.roles
 
 
 def test_period_layers_record_method_windows_thresholds_and_comparison_region(full_run: tuple[Path, Path]) -> None:

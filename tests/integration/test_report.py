@@ -1,0 +1,137 @@
+"""Zonal tables, workbooks and the HTML report of a real run, and `ldn report` for a user's polygons."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pystac
+import pytest
+import rasterio
+from typer.testing import CliRunner
+
+from flows.cli import EXIT_USER_ERROR, app
+
+pytestmark = pytest.mark.integration
+
+PERIODS = ("baseline", "report_1", "report_2")
+
+
+def _sdg_items(root: Path) -> dict[str, pystac.Item]:
+    cat = pystac.Catalog.from_file(str(root / "catalog.json"))
+    return {i.properties["ldn:period"]: i for i in cat.get_items(recursive=True)
+            if i.properties.get("ldn:indicator") == "sdg-15-3-1"}
+
+
+def test_tables_workbooks_and_report_are_published_with_checksums(full_run: tuple[Path, Path]) -> None:
+    _, root = full_run
+    items = _sdg_items(root)
+    assert sorted(items) == sorted(PERIODS)
+    for period, item in items.items():
+        for name in ("sdg_15_3_1", "lpd", "land_cover", "land_cover_transitions", "soc"):
+            assert f"{name}_csv" in item.assets and f"{name}_parquet" in item.assets, (period, name)
+        assert ("status_csv" in item.assets) == (period != "baseline")
+        assert item.assets["unccd_xlsx"].media_type.endswith("spreadsheetml.sheet")
+        assert item.assets["report"].media_type == pystac.MediaType.HTML
+        for key, asset in item.assets.items():
+            data = Path(asset.get_absolute_href()).read_bytes()
+            assert asset.extra_fields["file:checksum"] == "1220" + hashlib.sha256(data).hexdigest(), key
+            assert asset.extra_fields["file:size"] == len(data), key
+        csv = pd.read_csv(item.assets["sdg_15_3_1_csv"].get_absolute_href())
+        parquet = pd.read_parquet(item.assets["sdg_15_3_1_parquet"].get_absolute_href())
+        pd.testing.assert_frame_equal(csv, parquet, check_exact=False, rtol=1e-6, atol=1e-6, check_dtype=False)
+    version = json.loads((Path(items["baseline"].get_self_href()).parents[2] / "catalog.json").read_text())
+    assert any(link["rel"] == "describedby" and link["type"] == "text/html" for link in version["links"])
+
+
+@pytest.mark.parametrize("period", PERIODS)
+def test_zones_add_up_to_the_region_and_to_land(full_run: tuple[Path, Path], period: str) -> None:
+    """China and Mongolia cover the sample: their areas sum to the whole grid and to its class areas."""
+    _, root = full_run
+    item = _sdg_items(root)[period]
+    zonal = pd.read_csv(item.assets["sdg_15_3_1_csv"].get_absolute_href())
+    region = pd.read_csv(item.assets["summary"].get_absolute_href()).set_index("indicator")
+    assert sorted(zonal.zone.unique()) == ["China", "Mongolia"]
+    for indicator, rows in zonal.groupby("indicator"):
+        assert rows.total_km2.sum() == pytest.approx(region.loc["sdg_15_3_1", "total_km2"], rel=1e-4)
+        parts = rows.degraded_km2 + rows.stable_km2 + rows.improved_km2 + rows.nodata_km2
+        np.testing.assert_allclose(parts, rows.land_km2, rtol=1e-4)  # classes add up to land (0.01 %)
+        if indicator == "sdg_15_3_1":  # water is nodata there; the sub-indicators' region summary counts water as land
+            for cls in ("degraded", "stable", "improved"):
+                assert rows[f"{cls}_km2"].sum() == pytest.approx(region.loc[indicator, f"{cls}_km2"], rel=1e-4, abs=1e-6)
+
+
+def test_class_maps_are_stored_unscaled(full_run: tuple[Path, Path]) -> None:
+    """Class codes are read as they are: no class map inherits a scale factor from its inputs."""
+    _, root = full_run
+    cat = pystac.Catalog.from_file(str(root / "catalog.json"))
+    for item in cat.get_items(recursive=True):
+        for key, asset in item.assets.items():
+            if "classification:classes" in asset.extra_fields:
+                with rasterio.open(asset.get_absolute_href()) as src:
+                    assert src.scales[0] == 1.0 and src.offsets[0] == 0.0, (item.id, key)
+                assert asset.extra_fields["raster:bands"][0].get("scale") in (None, 1.0), (item.id, key)
+
+
+def test_the_report_shows_maps_tables_and_the_method(full_run: tuple[Path, Path]) -> None:
+    _, root = full_run
+    html = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).read_text()
+    assert len(re.findall(r"src='data:image/png;base64,", html)) >= 1 + 2 * 3  # bar chart + maps per period
+    for text in ("Period report_1", "China", "Mongolia", "Status against the baseline", "sdg-15-3-1 method"):
+        assert text in html
+
+
+def test_run_artifacts_are_in_prefect(full_run: tuple[Path, Path]) -> None:
+    from prefect.artifacts import Artifact
+
+    table = Artifact.get("sdg-15-3-1-sample-zamyn-uud-report-1")
+    assert table is not None and table.type == "table" and "China" in str(table.data)
+    summary = Artifact.get("ldn-run-sample-zamyn-uud")
+    assert summary is not None and "| report_2 | Mongolia |" in str(summary.data)
+
+
+def _geojson(path: Path, features: list[tuple[str, list]], crs: str | None = None) -> Path:
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": name}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+        for name, ring in features]}
+    if crs:
+        doc["crs"] = {"type": "name", "properties": {"name": crs}}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_ldn_report_regenerates_tables_for_user_polygons(full_run: tuple[Path, Path], tmp_path: Path) -> None:
+    _, root = full_run
+    zones = _geojson(tmp_path / "farms.geojson", [
+        ("north farm", [[111.5, 43.8], [111.9, 43.8], [111.9, 43.95], [111.5, 43.95], [111.5, 43.8]]),
+        ("south farm", [[112.0, 43.5], [112.4, 43.5], [112.4, 43.7], [112.0, 43.7], [112.0, 43.5]]),
+    ])
+    before = sorted(p.name for p in (root / "versions").iterdir())
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", "--zones", str(zones), "--catalog", str(root), "--out", str(out),
+                                      "--periods", "report_2"])
+    assert result.exit_code == 0, result.stderr
+    assert "report_2: SDG 15.3.1 per zone" in result.stdout and "north farm" in result.stdout
+    table = pd.read_parquet(out / "zonal_report_2_sdg_15_3_1.parquet")
+    assert sorted(table.zone.unique()) == ["north farm", "south farm"]
+    assert (out / "zonal_report_2_unccd.xlsx").is_file() and (out / "zonal_report.html").is_file()
+    assert sorted(p.name for p in (root / "versions").iterdir()) == before, "reports never touch the catalog"
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--periods", "report_9"], r"no published layers for period 'report_9': choose one of \['baseline', 'report_1', 'report_2'\]"),
+    (["--zones", "ZONES_FAR"], r"no zone overlaps the layers .* pass zones that cover the published area"),
+    (["--zones", "ZONES_BOWTIE"], r"zone 'bow' in .* has an invalid geometry"),
+    (["--zones", "missing.gpkg"], r"zone file missing.gpkg does not exist"),
+])
+def test_ldn_report_bad_input(full_run: tuple[Path, Path], tmp_path: Path, args: list[str], match: str) -> None:
+    _, root = full_run
+    far = _geojson(tmp_path / "far.geojson", [("far", [[10, 10], [11, 10], [11, 11], [10, 11], [10, 10]])])
+    bow = _geojson(tmp_path / "bow.geojson", [("bow", [[111.5, 43.5], [112, 44], [112, 43.5], [111.5, 44], [111.5, 43.5]])])
+    args = [{"ZONES_FAR": str(far), "ZONES_BOWTIE": str(bow)}.get(a, a) for a in args]
+    result = CliRunner().invoke(app, ["report", "--catalog", str(root), "--out", str(tmp_path / "r"), *args])
+    assert result.exit_code == EXIT_USER_ERROR
+    assert re.search(match, result.stderr) and result.stderr.count("\n") == 1, result.stderr

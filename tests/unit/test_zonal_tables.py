@@ -1,0 +1,181 @@
+"""Zonal tables: exact fractional coverage of true pixel areas, hand-worked and against geodesic areas."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from pyproj import Geod
+
+from tasks.constants import NODATA
+from tasks.errors import ConfigError
+from tasks.report import LayerRef, write_workbook, zonal_tables
+from tasks.zones import Zone, check_zones_cover, default_zones, read_zones
+
+EQUAL_AREA = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global (cylindrical equal area)
+
+
+def _write(path: Path, data: np.ndarray, crs: str, transform: Affine) -> str:
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
+                       dtype="int16", crs=crs, transform=transform, nodata=NODATA) as dst:
+        dst.write(data.astype("int16"), 1)
+    return str(path)
+
+
+def _lonlat(geom: shapely.Geometry, crs: str) -> shapely.Geometry:
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    return shapely.transform(shapely.segmentize(geom, 10.0), lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
+def test_default_zones_are_north_east_asia_with_the_russian_far_east_across_the_antimeridian() -> None:
+    zones = {z.zone_id: z for z in default_zones()}
+    assert list(zones) == ["CHN", "MNG", "PRK", "KOR", "JPN", "RUS"]
+    rus = zones["RUS"].geometry
+    assert rus.bounds[0] == -180.0 and rus.bounds[2] == 180.0, "Chukotka on both sides of the antimeridian is kept"
+    assert rus.intersects(shapely.Point(-175.0, 66.0)) and rus.intersects(shapely.Point(135.0, 60.0))  # Chukotka, Khabarovsk
+    assert not rus.intersects(shapely.Point(37.6, 55.75)) and not rus.intersects(shapely.Point(82.9, 55.0))  # Moscow, Novosibirsk
+    assert zones["MNG"].geometry.contains(shapely.Point(106.9, 47.9))  # Ulaanbaatar
+
+
+def test_a_pixel_on_a_border_is_shared_by_area(tmp_path: Path) -> None:
+    """Hand-worked: a 4 x 4 grid of 1 km2 pixels, two zones split at x = 1.5 km (half a pixel)."""
+    transform = Affine(1000.0, 0, 0, 0, -1000.0, 4000.0)
+    sdg = np.array([[-1, -1, 0, 1]] * 4)
+    path = _write(tmp_path / "sdg.tif", sdg, EQUAL_AREA, transform)
+    west, east = shapely.box(0, 0, 1500, 4000), shapely.box(1500, 0, 4000, 4000)
+    zones = (Zone("W", "west", _lonlat(west, EQUAL_AREA)), Zone("E", "east", _lonlat(east, EQUAL_AREA)))
+    table = zonal_tables([LayerRef("sdg-15-3-1", "p", "data", path)], zones, period="p")["sdg_15_3_1"]
+    w, e = table.set_index("zone_id").loc["W"], table.set_index("zone_id").loc["E"]
+    assert w.total_km2 == pytest.approx(6.0, rel=1e-6) and e.total_km2 == pytest.approx(10.0, rel=1e-6)
+    assert w.degraded_km2 == pytest.approx(6.0, rel=1e-6) and w.stable_km2 == pytest.approx(0.0, abs=1e-9)
+    assert e.degraded_km2 == pytest.approx(2.0, rel=1e-6)  # the half pixels east of the border
+    assert e.stable_km2 == pytest.approx(4.0, rel=1e-6) and e.improved_km2 == pytest.approx(4.0, rel=1e-6)
+    assert e.degraded_pct == pytest.approx(20.0, rel=1e-6)
+
+
+def test_zone_area_on_a_geographic_grid_equals_its_geodesic_area(tmp_path: Path) -> None:
+    """Independent reference: pyproj's geodesic polygon area on WGS84 (per-row ellipsoidal pixels)."""
+    rng = np.random.default_rng(7)
+    transform = Affine(0.05, 0, 110.0, 0, -0.05, 50.0)
+    data = rng.choice([-1, 0, 1, NODATA], size=(200, 200), p=[0.2, 0.5, 0.2, 0.1])
+    path = _write(tmp_path / "sdg.tif", data, "EPSG:4326", transform)
+    for _ in range(3):
+        cx, cy = rng.uniform(112, 118), rng.uniform(42, 48)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 9))
+        radii = rng.uniform(0.5, 1.5, 9)
+        poly = shapely.Polygon(np.column_stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)]))
+        poly = shapely.segmentize(poly, 0.01)  # edges as drawn on the lon/lat grid
+        geodesic = abs(Geod(ellps="WGS84").geometry_area_perimeter(poly)[0]) / 1e6
+        row = zonal_tables([LayerRef("sdg-15-3-1", "p", "data", path)], (Zone("z", "z", poly),), period="p")["sdg_15_3_1"].iloc[0]
+        assert row.total_km2 == pytest.approx(geodesic, rel=1e-4)
+        classes = row.degraded_km2 + row.stable_km2 + row.improved_km2 + row.nodata_km2
+        assert classes == pytest.approx(row.land_km2, rel=1e-4), "classes and nodata add up to land (0.01 %)"
+
+
+def test_water_is_not_land_and_every_table_adds_up(tmp_path: Path) -> None:
+    transform = Affine(1000.0, 0, 0, 0, -1000.0, 3000.0)
+    initial = np.array([[2, 2, 7], [3, 3, 7], [6, 6, 6]])
+    final = np.array([[2, 5, 7], [3, 2, 7], [6, 6, NODATA]])
+    sdg = np.array([[0, -1, NODATA], [0, 1, NODATA], [0, 0, NODATA]])
+    lpd = np.array([[4, 1, 4], [3, 5, 4], [4, 4, 4]])
+    status = np.array([[4, 1, NODATA], [4, 7, NODATA], [4, 4, NODATA]])
+    refs = [LayerRef("sdg-15-3-1", "r", "data", _write(tmp_path / "s.tif", sdg, EQUAL_AREA, transform)),
+            LayerRef("land-cover", "r", "initial", _write(tmp_path / "i.tif", initial, EQUAL_AREA, transform),
+                     {k: f"c{k}" for k in range(1, 8)}),
+            LayerRef("land-cover", "r", "final", _write(tmp_path / "f.tif", final, EQUAL_AREA, transform),
+                     {k: f"c{k}" for k in range(1, 8)}),
+            LayerRef("land-cover", "r", "transition",
+                     _write(tmp_path / "t.tif", np.where(final == NODATA, NODATA, initial * 10 + final), EQUAL_AREA, transform)),
+            LayerRef("lpd", "r", "data", _write(tmp_path / "l.tif", lpd, EQUAL_AREA, transform)),
+            LayerRef("status", "r", "data", _write(tmp_path / "st.tif", status, EQUAL_AREA, transform),
+                     {k: f"s{k}" for k in range(1, 8)})]
+    zone = (Zone("all", "all", _lonlat(shapely.box(0, 0, 3000, 3000), EQUAL_AREA)),)
+    t = zonal_tables(refs, zone, period="r")
+    sdg_row = t["sdg_15_3_1"].iloc[0]
+    assert sdg_row.total_km2 == pytest.approx(9) and sdg_row.water_km2 == pytest.approx(2) and sdg_row.land_km2 == pytest.approx(7)
+    assert (sdg_row.degraded_km2, sdg_row.stable_km2, sdg_row.improved_km2, sdg_row.nodata_km2) == pytest.approx((1, 4, 1, 1))
+    assert sdg_row.degraded_pct == pytest.approx(100 / 6)  # of land with data
+    lpd_t = t["lpd"]
+    assert lpd_t.area_km2.sum() + lpd_t.nodata_km2.iloc[0] == pytest.approx(7), "LPD over land only"
+    assert dict(zip(lpd_t["class"], lpd_t.area_km2)) == pytest.approx({1: 1, 2: 0, 3: 1, 4: 4, 5: 1})
+    lc = t["land_cover"].set_index("class")
+    assert lc.initial_km2.sum() == pytest.approx(9) and lc.final_km2.sum() == pytest.approx(9)
+    assert lc.loc[7, "final_km2"] == pytest.approx(2) and lc.loc[NODATA, "final_km2"] == pytest.approx(1)
+    tr = t["land_cover_transitions"]
+    assert len(tr) == 49
+    assert tr[(tr.initial_class == 3) & (tr.final_class == 2)].area_km2.item() == pytest.approx(1)
+    st = t["status"]
+    assert st.area_km2.sum() + st.nodata_km2.iloc[0] == pytest.approx(7)
+
+
+def test_the_workbook_has_the_unccd_tables_and_the_same_bytes_twice(tmp_path: Path) -> None:
+    import openpyxl
+
+    sdg = pd.DataFrame([{"period": "p", "zone_id": "A", "zone": "A", "total_km2": 10.0, "water_km2": 0.0,
+                         "land_km2": 10.0, "indicator": "sdg_15_3_1", "degraded_km2": 1.0, "stable_km2": 8.0,
+                         "improved_km2": 1.0, "degraded_pct": 10.0, "stable_pct": 80.0, "improved_pct": 10.0,
+                         "nodata_km2": 0.0, "nodata_pct_of_land": 0.0}])
+    a = write_workbook({"sdg_15_3_1": sdg}, tmp_path / "a.xlsx", about={"period": "p"})
+    b = write_workbook({"sdg_15_3_1": sdg}, tmp_path / "b.xlsx", about={"period": "p"})
+    assert a.read_bytes() == b.read_bytes()
+    book = openpyxl.load_workbook(a)
+    assert "SO1-4 SDG 15.3.1" in book.sheetnames and "about" in book.sheetnames
+    header = [c.value for c in book["SO1-4 SDG 15.3.1"][1]]
+    assert "proportion degraded (% of land with data)" in header
+
+
+def _gpkg(path: Path, geoms: list[shapely.Geometry], crs: str | None, geometry_type: str = "Polygon",
+          **fields: list) -> Path:
+    """Write polygons (or anything) to a GeoPackage with pyogrio, with or without a CRS."""
+    from pyogrio.raw import write
+
+    import warnings
+
+    names = list(fields)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'crs' was not provided")  # on purpose, in one test
+        write(path, shapely.to_wkb(np.array(geoms, dtype=object)), [np.array(fields[n], dtype=object) for n in names],
+              names, geometry_type=geometry_type, crs=crs, driver="GPKG")
+    return path
+
+
+def test_user_zones_in_any_crs_read_as_lonlat(tmp_path: Path) -> None:
+    box = shapely.box(12_400_000, 5_300_000, 12_500_000, 5_400_000)  # web mercator, Inner Mongolia
+    zones = read_zones(_gpkg(tmp_path / "z.gpkg", [box], "EPSG:3857", name=["a farm"]))
+    assert zones[0].name == "a farm"
+    from pyproj import Transformer
+
+    corners = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True).transform(
+        [12_400_000, 12_500_000], [5_300_000, 5_400_000])
+    expected = (corners[0][0], corners[1][0], corners[0][1], corners[1][1])
+    assert zones[0].geometry.bounds == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(("geoms", "crs", "match"), [
+    ([shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])], "EPSG:4326", r"invalid geometry \(Self-intersection.*QGIS 'Fix geometries'"),
+    ([shapely.box(0, 0, 1, 1)], None, r"has no CRS: set one"),
+    ([shapely.LineString([(0, 0), (1, 1)])], "EPSG:4326", r"is a LineString, not a polygon"),
+])
+def test_bad_zone_files_get_one_line_errors(tmp_path: Path, geoms: list, crs: str | None, match: str) -> None:
+    path = _gpkg(tmp_path / "z.gpkg", geoms, crs, geometry_type="Unknown", name=["z"] * len(geoms))
+    with pytest.raises(ConfigError, match=match) as err:
+        read_zones(path)
+    assert "\n" not in str(err.value)
+
+
+def test_zones_that_miss_the_area_and_missing_files_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no zone overlaps the area .* pass zones that cover it"):
+        check_zones_cover(default_zones(), (10.0, 40.0, 11.0, 41.0))
+    with pytest.raises(ConfigError, match=r"zone file .* does not exist"):
+        read_zones(tmp_path / "nope.gpkg")
+    (tmp_path / "bad.geojson").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"cannot read zone file"):
+        read_zones(tmp_path / "bad.geojson")
+    with pytest.raises(ConfigError, match=r"has no field 'district'; its fields are \['name'\]"):
+        read_zones(_gpkg(tmp_path / "z.gpkg", [shapely.box(111, 43, 112, 44)], "EPSG:4326", name=["x"]), name_field="district")
