@@ -147,6 +147,8 @@ def run(
     zones: Annotated[Optional[Path], typer.Option(
         help="Zones for the tables (GeoPackage/GeoJSON); default: the countries of North-East Asia.")] = None,
     zone_field: Annotated[Optional[str], typer.Option(help="Field naming each zone (default: `name`).")] = None,
+    pgstac: Annotated[Optional[str], typer.Option(
+        help="Also load the new version into this pgstac database (see `ldn publish`).")] = None,
 ) -> None:
     """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
     from flows.ldn_yearly import ldn_yearly
@@ -157,6 +159,10 @@ def run(
                    zones=zones, zone_field=zone_field)
     started = time.monotonic()
     try:
+        if pgstac:  # fail before computing, not after
+            from tasks.pgstac import check_pgstac
+
+            check_pgstac(pgstac)
         if sources is None:
             from tasks.local_stac import serve_collections
             from tasks.sample_data import generate_sample, load_sample_region, sample_grid
@@ -192,6 +198,11 @@ def run(
             )
             _check_zones(cfg)
             catalog = ldn_yearly(cfg)
+        if pgstac:
+            from tasks.pgstac import load_into_pgstac, redact
+
+            loaded = load_into_pgstac(pgstac, out, Path(catalog).parent.name)
+            typer.echo(f"loaded {loaded[0]} collections and {loaded[1]} items into pgstac at {redact(pgstac)}")
     except LdnError as err:
         raise _fail(str(err)) from None
     _report(Path(catalog), time.monotonic() - started)
@@ -244,6 +255,24 @@ def layers_get(
     except LdnError as err:
         raise _fail(str(err)) from None
     typer.echo(str(target))
+
+
+@app.command()
+def publish(
+    pgstac: Annotated[str, typer.Option(
+        envvar="LDN_PGSTAC_DSN", help="pgstac database, e.g. postgresql://user:pass@127.0.0.1:5432/stac "
+                                      "(or $LDN_PGSTAC_DSN).")],
+    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+    version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
+) -> None:
+    """Load a published version into a pgstac database (search index for stac-fastapi-pgstac)."""
+    from tasks.pgstac import load_into_pgstac, redact
+
+    try:
+        collections, items = load_into_pgstac(pgstac, catalog, version)
+    except LdnError as err:
+        raise _fail(str(err)) from None
+    typer.echo(f"loaded {collections} collections and {items} items into pgstac at {redact(pgstac)}")
 
 
 def _check_zones(cfg: RunConfig) -> None:

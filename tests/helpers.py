@@ -41,3 +41,13 @@ def small_region() -> SampleRegion:
         fill_strip={"year": 2003, "doy": 161, "rows": (0, 8)},
         town={"offset_km": (0, 0), "radius_km": 1},
     )
+
+
+def readme_snippet(name: str) -> str:
+    """The README's Python block that starts with ``# readme-snippet: <name>`` (so the docs stay runnable)."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    found = re.search(rf"```python\n# readme-snippet: {re.escape(name)}\n(.*?)```", text, re.S)
+    assert found, f"the README lost its {name!r} snippet"
+    return found.group(1)

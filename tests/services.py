@@ -1,0 +1,118 @@
+"""Real services for tests, on 127.0.0.1 only: a throwaway PostgreSQL + PostGIS cluster and stac-fastapi-pgstac.
+
+The cluster lives in a temporary folder, listens on a free loopback port with trust authentication
+and is removed afterwards. PostgreSQL refuses to run as root, so under root (CI containers) it runs
+as the ``postgres`` system user that Debian's package creates.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["postgres_bin", "postgres_cluster", "stac_fastapi", "free_port", "why_no_postgres"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_bin() -> Path | None:
+    """The newest installed PostgreSQL server's bin folder, or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parts[-3]))
+    return Path(found[-1]).parent if found else None
+
+
+def why_no_postgres() -> str | None:
+    """Why the pgstac tests cannot run here, or None when they can."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        return "PostgreSQL is not installed: run `bash tests/setup-system.sh` (apt postgresql + postgis)"
+    if not glob.glob(f"/usr/share/postgresql/{bin_dir.parts[-2]}/extension/postgis.control"):
+        return f"PostGIS for PostgreSQL {bin_dir.parts[-2]} is not installed: run `bash tests/setup-system.sh`"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root without runuser: PostgreSQL cannot be started"
+    return None
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """A new PostgreSQL cluster on a free 127.0.0.1 port; yields a superuser DSN to database ``postgres``."""
+    bin_dir = postgres_bin()
+    assert bin_dir is not None, why_no_postgres()
+    base = Path(tempfile.mkdtemp(prefix="ldn-pg-"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sock, "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                                 "--encoding=UTF8", "--no-sync"]), check=True, capture_output=True)
+    server = subprocess.Popen(
+        _as_postgres([str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
+                      "-k", str(sock), "-c", "fsync=off", "-c", "max_connections=50"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                             capture_output=True).returncode != 0:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL did not start: {server.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        yield dsn
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def stac_fastapi(dsn_port: int, *, user: str = "postgres", database: str = "postgres") -> Iterator[str]:
+    """stac-fastapi-pgstac under uvicorn on a free 127.0.0.1 port (factory app); yields its URL."""
+    port = free_port()
+    env = {**os.environ, "PGUSER": user, "PGPASSWORD": "unused", "PGHOST": "127.0.0.1", "PGPORT": str(dsn_port),
+           "PGDATABASE": database, "ENABLE_TRANSACTIONS_EXTENSIONS": "false"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "stac_fastapi.pgstac.app:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_mgmt/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"stac-fastapi-pgstac did not start: {server.stderr.read().decode()[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
