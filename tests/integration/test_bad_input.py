@@ -148,3 +148,59 @@ def test_stale_staging_of_a_killed_run_is_cleared_and_versions_stay_readable(
     for version in versions:
         assert list(version.get_items(recursive=True))
     assert "published 1 layers" in result.stdout and "rioxarray.open_rasterio" in result.stdout
+
+
+_KILLED_PUBLISH = r'''
+import os, signal, sys
+import numpy as np, xarray as xr, rioxarray  # noqa: F401
+import tasks.publish as publish
+from tasks.config import RunConfig
+
+out, where = sys.argv[1], sys.argv[2]
+cfg = RunConfig(native_bounds=(0.0, 0.0, 2000.0, 2000.0), region="killed", years=(2001, 2001), out_dir=out)
+staging = publish.begin_version(cfg)
+da = xr.DataArray(np.ones((8, 8), "int16"), dims=("y", "x"),
+                  coords={"y": 1875.0 - 250.0 * np.arange(8), "x": 125.0 + 250.0 * np.arange(8)})
+da = da.rio.write_crs("EPSG:6933")
+da.attrs = {"long_name": "a layer", "_FillValue": -32768}
+layer = publish.write_item({"data": (da, False)}, staging.path, indicator="ndvi-annual", item_id="killed-2001", year=2001)
+real = getattr(os, where)
+def crash(*args, **kwargs):  # the power goes out at the switch
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(os, where, crash)
+publish.publish_version(cfg, staging, [layer])
+'''
+
+
+@pytest.mark.parametrize("where", ["rename", "replace"])
+def test_a_publish_killed_at_the_switch_leaves_the_previous_version_and_the_next_run_completes(
+    sample_dir: Path, published_copy: Path, prefect_harness: None, tmp_path: Path, where: str,
+) -> None:
+    """A real process is killed (SIGKILL) as it moves the version into place (rename) or switches the root (replace)."""
+    import json
+    import subprocess
+    import sys
+
+    import pystac
+
+    before = _tree(published_copy)
+    latest = json.loads((published_copy / "catalog.json").read_text())["ldn:latest"]
+    script = tmp_path / "killed.py"
+    script.write_text(_KILLED_PUBLISH)
+    proc = subprocess.run([sys.executable, str(script), str(published_copy), where], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == -9, proc.stderr
+    after = _tree(published_copy)
+    assert all(after.get(name) == digest for name, digest in before.items()), "nothing published was touched"
+    assert json.loads((published_copy / "catalog.json").read_text())["ldn:latest"] == latest, "readers still see the old latest"
+    old = pystac.Catalog.from_file(str(published_copy / "catalog.json"))
+    assert all(list(v.get_items(recursive=True)) for v in old.get_children())  # every listed version stays readable
+
+    result = CliRunner().invoke(app, ["run", "--sample-dir", str(sample_dir), "--years", "2001-2001",
+                                      "--out", str(published_copy)])
+    assert result.exit_code == 0, result.stderr
+    assert not any((published_copy / ".staging").iterdir()), "the killed run's staging is cleared"
+    root = json.loads((published_copy / "catalog.json").read_text())
+    assert root["ldn:latest"] != latest
+    for version in pystac.Catalog.from_file(str(published_copy / "catalog.json")).get_children():
+        assert list(version.get_items(recursive=True))
