@@ -214,6 +214,9 @@ app.add_typer(layers_app, name="layers")
 
 @layers_app.command("list")
 def layers_list(
+    indicator: Annotated[Optional[str], typer.Option(help="Only this indicator, e.g. lpd.")] = None,
+    period: Annotated[Optional[str], typer.Option(help="Only this period, e.g. report_1.")] = None,
+    bbox: Annotated[Optional[str], typer.Option(help="Only layers touching west,south,east,north (degrees).")] = None,
     catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
@@ -222,12 +225,37 @@ def layers_list(
 
     try:
         rows = layer_items(catalog, version)
+        area = _bbox(bbox) if bbox else None
     except LdnError as err:
         raise _fail(str(err)) from None
+    if indicator and rows and indicator not in {r["indicator"] for r in rows}:
+        raise _fail(f"no layer {indicator!r} in version {rows[0]['version']}; it has {sorted({r['indicator'] for r in rows})}")
+    if period and rows and period not in {r["period"] for r in rows}:
+        raise _fail(f"no period {period!r} in version {rows[0]['version']}; it has "
+                    f"{sorted({r['period'] for r in rows if r['period']})}")
+    shown_version = rows[0]["version"] if rows else version
+    rows = [r for r in rows if (not indicator or r["indicator"] == indicator) and (not period or r["period"] == period)
+            and (area is None or (r["bbox"][0] <= area[2] and area[0] <= r["bbox"][2]
+                                  and r["bbox"][1] <= area[3] and area[1] <= r["bbox"][3]))]
     typer.echo(f"{'indicator':<14}{'period/year':<14}{'id':<44}bbox")
     for r in rows:
         typer.echo(f"{r['indicator']:<14}{str(r['period'] or r['year']):<14}{r['id']:<44}{r['bbox']}")
-    typer.echo(f"{len(rows)} layers, version {rows[0]['version'] if rows else version}")
+    typer.echo(f"{len(rows)} layers, version {shown_version}")
+
+
+@layers_app.command("versions")
+def layers_versions(
+    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+) -> None:
+    """List every published version, newest first; `latest` marks the one readers get by default."""
+    from tasks.layers import published_versions
+
+    try:
+        versions, latest = published_versions(catalog)
+    except LdnError as err:
+        raise _fail(str(err)) from None
+    for name in versions:
+        typer.echo(f"{name}{'  (latest)' if name == latest else ''}")
 
 
 @layers_app.command("get")
@@ -276,7 +304,12 @@ def publish(
 
 
 def _check_zones(cfg: RunConfig) -> None:
-    """Read the zones and check they touch the run's area, before anything is computed."""
+    """Read the user's zones and check they touch the run's area, before anything is computed.
+
+    The default zones (North-East Asia) are not checked: outside them the run has no zonal tables.
+    """
+    if cfg.zones is None:
+        return
     from tasks.constants import MODIS_SINUSOIDAL_WKT
     from tasks.grid import lonlat_bounds
     from tasks.report import load_zones

@@ -17,14 +17,13 @@ import xarray as xr
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
 
-__all__ = ["DEFAULT_CATALOG", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs"]
+__all__ = ["DEFAULT_CATALOG", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs", "published_versions"]
 
 DEFAULT_CATALOG: Path = DEFAULT_OUTPUTS / "catalog" / "catalog.json"
 """The root catalog `ldn run` publishes to by default."""
 
 
-def version_catalog(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> pystac.Catalog:
-    """The catalog of one published version (``latest`` by default) under a root catalog."""
+def _root(root: str | Path) -> tuple[Path, dict[str, str], str | None]:
     root = Path(root)
     if root.is_dir():
         root = root / "catalog.json"
@@ -32,7 +31,19 @@ def version_catalog(root: str | Path = DEFAULT_CATALOG, version: str = "latest")
         raise ConfigError(f"no published catalog at {root}: run `ldn run` first, or pass --catalog")
     doc = json.loads(root.read_text())
     versions = {link["href"].split("/")[-2]: link["href"] for link in doc["links"] if link["rel"] == "child"}
-    name = doc.get("ldn:latest") if version == "latest" else version
+    return root, versions, doc.get("ldn:latest")
+
+
+def published_versions(root: str | Path = DEFAULT_CATALOG) -> tuple[list[str], str | None]:
+    """Every published version under a root catalog, newest first, and the latest one."""
+    _, versions, latest = _root(root)
+    return sorted(versions, reverse=True), latest
+
+
+def version_catalog(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> pystac.Catalog:
+    """The catalog of one published version (``latest`` by default) under a root catalog."""
+    root, versions, latest = _root(root)
+    name = latest if version == "latest" else version
     if name not in versions:
         raise ConfigError(f"version {version!r} is not in {root}; published versions: {sorted(versions, reverse=True)}")
     return pystac.Catalog.from_file(str(root.parent / versions[name]))

@@ -26,7 +26,7 @@ import pandas as pd
 import rasterio
 from rasterio.windows import Window
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.areas import pixel_areas_km2
@@ -422,9 +422,16 @@ def report_task(cfg: "RunConfig", layers: list["LayerSummary"], staging: str) ->
     if not refs:
         return ReportFiles(tables={}, html="", frames={})
     periods = list(dict.fromkeys(r.period for r in refs))
-    report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
-                          title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
-                          about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}")
+    try:
+        report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
+                              title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
+                              about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}")
+    except ConfigError as err:
+        if cfg.zones is not None or not str(err).startswith("no zone overlaps"):
+            raise
+        get_run_logger().warning("no North-East Asia country overlaps the run's area: no zonal tables "
+                                 "(pass --zones to report on your own polygons)")
+        return ReportFiles(tables={}, html="", frames={})
     lines = [f"# SDG 15.3.1, {cfg.region}", "", "| period | zone | degraded % | stable % | improved % | land km2 |",
              "|---|---|---|---|---|---|"]
     for period, frames in report.frames.items():

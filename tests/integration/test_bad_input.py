@@ -204,3 +204,11 @@ def test_a_publish_killed_at_the_switch_leaves_the_previous_version_and_the_next
     assert root["ldn:latest"] != latest
     for version in pystac.Catalog.from_file(str(published_copy / "catalog.json")).get_children():
         assert list(version.get_items(recursive=True))
+
+
+def test_zones_that_miss_the_area_fail_before_any_computing(sample_dir: Path, published_copy: Path, tmp_path: Path) -> None:
+    far = tmp_path / "far.geojson"
+    far.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "far"}, '
+                   '"geometry": {"type": "Polygon", "coordinates": [[[10, 10], [11, 10], [11, 11], [10, 11], [10, 10]]]}}]}')
+    _fails(["run", "--sample-dir", str(sample_dir), "--years", "2001-2001", "--zones", str(far)], published_copy,
+           r"no zone overlaps the area \(lon 111\.\d\d\.\.112\.\d\d, lat 43\.\d\d\.\.43\.\d\d\): pass zones that cover it")

@@ -61,3 +61,17 @@ def test_open_layer_in_python(published: Path) -> None:
     assert da.rio.crs is not None and "classes" not in da.attrs
     with pytest.raises(ConfigError, match="no published catalog at"):
         open_layer("ndvi-annual", year=2003, root=published / "nowhere")
+
+
+def test_list_filters_and_versions(published: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["layers", "list", "--catalog", str(published), "--bbox", "111.8,43.6,111.9,43.7"])
+    assert result.exit_code == 0 and "3 layers" in result.stdout
+    result = runner.invoke(app, ["layers", "list", "--catalog", str(published), "--bbox", "10,10,11,11"])
+    assert result.exit_code == 0 and "0 layers, version 2" in result.stdout
+    result = runner.invoke(app, ["layers", "list", "--catalog", str(published), "--indicator", "ndvi-annual"])
+    assert result.exit_code == 0 and "3 layers" in result.stdout
+    result = runner.invoke(app, ["layers", "list", "--catalog", str(published), "--indicator", "lpd"])
+    assert result.exit_code == EXIT_USER_ERROR and "it has ['ndvi-annual']" in result.stderr
+    result = runner.invoke(app, ["layers", "versions", "--catalog", str(published)])
+    assert result.exit_code == 0 and result.stdout.strip().endswith("(latest)")
