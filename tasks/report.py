@@ -220,6 +220,7 @@ def _frames(acc: _Accumulator, on_grid: list, refs: dict, period: str) -> dict[s
                                          "change_km2": last.get(NODATA, 0.0) - first.get(NODATA, 0.0), "change_pct": np.nan})
             if ("land-cover", "transition") in refs:
                 km2 = acc.area[(z, "land-cover/transition")]
+                base = {**base, "nodata_km2": km2.get(NODATA, 0.0)}
                 for i in sorted(names):
                     for j in sorted(names):
                         tables["land_cover_transitions"].append({
@@ -228,7 +229,7 @@ def _frames(acc: _Accumulator, on_grid: list, refs: dict, period: str) -> dict[s
                             "pct_of_total": 100 * km2.get(10 * int(i) + int(j), 0.0) / total if total > 0 else np.nan})
         if z in acc.soc:
             s = acc.soc[z]
-            tables["soc"].append({**base, "soc_area_km2": s["area_km2"], "stock_initial_t": s["first_t"],
+            tables["soc"].append({**base, "soc_area_km2": s["area_km2"], "nodata_km2": base["land_km2"] - s["area_km2"], "stock_initial_t": s["first_t"],
                                   "stock_final_t": s["last_t"], "change_t": s["last_t"] - s["first_t"],
                                   "change_pct": 100 * (s["last_t"] - s["first_t"]) / s["first_t"] if s["first_t"] else np.nan,
                                   "mean_initial_t_ha": s["first_t"] / (s["area_km2"] * 100) if s["area_km2"] else np.nan,

@@ -95,7 +95,7 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
                 parts.append(f"<h3>{heading}</h3>" + _table(wide, list(wide.columns)))
         if "soc" in t:
             parts.append("<h3>Soil organic carbon (t C)</h3>" + _table(t["soc"], [
-                "zone", "soc_area_km2", "stock_initial_t", "stock_final_t", "change_t", "change_pct"]))
+                "zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t", "change_pct"]))
         if "land_cover" in t:
             parts.append("<h3>Land cover (km2)</h3>" + _table(t["land_cover"], [
                 "zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]))

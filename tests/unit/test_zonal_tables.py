@@ -110,6 +110,7 @@ def test_water_is_not_land_and_every_table_adds_up(tmp_path: Path) -> None:
     tr = t["land_cover_transitions"]
     assert len(tr) == 49
     assert tr[(tr.initial_class == 3) & (tr.final_class == 2)].area_km2.item() == pytest.approx(1)
+    assert tr.area_km2.sum() + tr.nodata_km2.iloc[0] == pytest.approx(9), "transitions and nodata add up to the total"
     st = t["status"]
     assert st.area_km2.sum() + st.nodata_km2.iloc[0] == pytest.approx(7)
 
