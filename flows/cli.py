@@ -5,6 +5,7 @@ nothing already published is touched.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -149,6 +150,10 @@ def run(
     zone_field: Annotated[Optional[str], typer.Option(help="Field naming each zone (default: `name`).")] = None,
     pgstac: Annotated[Optional[str], typer.Option(
         help="Also load the new version into this pgstac database (see `ldn publish`).")] = None,
+    dask_address: Annotated[Optional[str], typer.Option(
+        envvar="LDN_DASK_ADDRESS",
+        help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); "
+             "default: threads in this process.")] = None,
 ) -> None:
     """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
     from flows.ldn_yearly import ldn_yearly
@@ -163,6 +168,7 @@ def run(
             from tasks.pgstac import check_pgstac
 
             check_pgstac(pgstac)
+        cluster = _dask_client(dask_address) if dask_address else contextlib.nullcontext()
         if sources is None:
             from tasks.local_stac import serve_collections
             from tasks.sample_data import generate_sample, load_sample_region, sample_grid
@@ -186,7 +192,7 @@ def run(
             typer.echo(f"sample region: {sample_dir}")
             if not use_as_is:
                 generate_sample(sample_dir, progress=lambda m: typer.echo(f"  {m}"))
-            with serve_collections(sample_dir) as stac:
+            with serve_collections(sample_dir) as stac, cluster:
                 typer.echo(f"local STAC API {stac.api_url} (files {stac.files_url})")
                 catalog = ldn_yearly(cfg.model_copy(update={"stac_api": stac.api_url}))
         else:
@@ -197,7 +203,8 @@ def run(
                 region=region or "custom", years=span, out_dir=out, min_valid_composites=min_valid, **methods,
             )
             _check_zones(cfg)
-            catalog = ldn_yearly(cfg)
+            with cluster:
+                catalog = ldn_yearly(cfg)
         if pgstac:
             from tasks.pgstac import load_into_pgstac, redact
 
@@ -301,6 +308,24 @@ def publish(
     except LdnError as err:
         raise _fail(str(err)) from None
     typer.echo(f"loaded {collections} collections and {items} items into pgstac at {redact(pgstac)}")
+
+
+def _dask_client(address: str) -> "distributed.Client":
+    """A client of the Dask cluster at ``address``, the default scheduler while it is open; one-line error if dead.
+
+    Raster math inside every task then runs on the cluster's workers (which must have ldn-pipeline
+    installed); Prefect's tasks stay in this process and pass paths, never arrays.
+    """
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=15)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise LdnError(f"cannot reach the Dask scheduler at {address} ({type(err).__name__}): start it "
+                       "(`dask scheduler` and `dask worker`s) or fix --dask-address") from None
+    workers = len(client.scheduler_info().get("workers", {}))
+    typer.echo(f"Dask cluster {address}: {workers} workers")
+    return client
 
 
 def _check_zones(cfg: RunConfig) -> None:

@@ -109,6 +109,17 @@ class Staging:
     out_dir: str
 
 
+def _write_lock(path: Path) -> Any:
+    """The lock serialising block writes to one GeoTIFF: a distributed lock when a Dask cluster computes."""
+    try:
+        from distributed import Lock, default_client
+
+        default_client()
+    except (ImportError, ValueError):  # no distributed client: threads in this process
+        return _WRITE_LOCK
+    return Lock(f"ldn-write-{path.name}")
+
+
 def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | None]:
     """Valid count, total count, mean, min and max of a written single-band raster, read block by block."""
     valid = total = 0
@@ -180,7 +191,7 @@ def write_item(
         tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
         tiled[key] = tmp
         pending.append(out.rio.to_raster(
-            tmp, tiled=True, blockxsize=512, blockysize=512, compress="DEFLATE", lock=_WRITE_LOCK, compute=False,
+            tmp, tiled=True, blockxsize=512, blockysize=512, compress="DEFLATE", lock=_write_lock(tmp), compute=False,
         ))
     try:
         dask.compute(*[p for p in pending if p is not None])
