@@ -105,6 +105,8 @@ class StacSpec(_Frozen):
         default_factory=dict,
         description="Item properties that must match exactly (filtered client-side, e.g. platform: terra).",
     )
+    composites_per_year: int | None = Field(
+        None, ge=1, le=366, description="Composites a complete year has (23 for MODIS 16-day); checks the newest year.")
 
     @field_validator("api")
     @classmethod

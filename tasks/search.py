@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pystac
-from prefect import task
+from prefect import get_run_logger, task
 from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
@@ -29,6 +29,7 @@ __all__ = [
     "modis_start_date",
     "run_bbox",
     "find_scenes_task",
+    "incomplete_years",
     "STAC_TIMEOUT",
     "STAC_RETRIES",
 ]
@@ -195,7 +196,26 @@ def find_scenes_task(cfg: RunConfig) -> dict[int, list[dict[str, Any]]]:
     source = cfg.ndvi()
     client = open_api(cfg.api_url(source))
     items = search_items(client, source, bbox=run_bbox(cfg, source), years=cfg.years)
-    return {year: [it.to_dict() for it in group] for year, group in items_by_year(items).items()}
+    groups = items_by_year(items)
+    gaps = incomplete_years(groups, cfg.years, source.stac.composites_per_year)
+    if gaps:
+        last = cfg.years[1]
+        if last in gaps:
+            raise NoScenesFound(
+                f"{source.stac.collection} {last} composites not yet complete in the source: {gaps[last]} of "
+                f"{source.stac.composites_per_year} found: run with --years {cfg.years[0]}-{last - 1}, or wait for the rest")
+        get_run_logger().warning("years with fewer composites than %s: %s (their pixels need --min-valid valid ones)",
+                                 source.stac.composites_per_year, {y: n for y, n in gaps.items()})
+    return {year: [it.to_dict() for it in group] for year, group in groups.items()}
+
+
+def incomplete_years(groups: dict[int, list[pystac.Item]], years: tuple[int, int], expected: int | None) -> dict[int, int]:
+    """Years of ``years`` with fewer distinct composite dates than ``expected``: year -> dates found."""
+    if expected is None:
+        return {}
+    found = {y: len({it.properties.get("start_datetime") or it.datetime for it in groups.get(y, [])})
+             for y in range(years[0], years[1] + 1)}
+    return {y: n for y, n in found.items() if n < expected}
 
 
 def _is_transient(state: Any) -> bool:

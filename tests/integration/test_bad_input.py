@@ -212,3 +212,15 @@ def test_zones_that_miss_the_area_fail_before_any_computing(sample_dir: Path, pu
                    '"geometry": {"type": "Polygon", "coordinates": [[[10, 10], [11, 10], [11, 11], [10, 11], [10, 10]]]}}]}')
     _fails(["run", "--sample-dir", str(sample_dir), "--years", "2001-2001", "--zones", str(far)], published_copy,
            r"no zone overlaps the area \(lon 111\.\d\d\.\.112\.\d\d, lat 43\.\d\d\.\.43\.\d\d\): pass zones that cover it")
+
+
+def test_a_newest_year_not_yet_complete_in_the_source_is_named_with_counts(sample_copy: Path, published_copy: Path) -> None:
+    import json
+
+    items = sample_copy / "modis-13Q1-061" / "items.ndjson"
+    lines = items.read_text().splitlines()
+    late_2003 = [line for line in lines if "2003-08" <= json.loads(line)["properties"]["start_datetime"] < "2004"]
+    assert len([x for x in late_2003 if '"terra"' in x]) == 9
+    items.write_text("\n".join(line for line in lines if line not in late_2003) + "\n")
+    _fails(["run", "--sample-dir", str(sample_copy), "--years", "2001-2003"], published_copy,
+           r"modis-13Q1-061 2003 composites not yet complete in the source: 14 of 23 found: run with --years 2001-2002")
