@@ -5,8 +5,6 @@ nothing already published is touched.
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import sys
 import time
@@ -14,11 +12,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-import yaml
 from pydantic import ValidationError
 
 import tasks  # noqa: F401  (Prefect environment defaults before Prefect is imported)
-from tasks.config import RunConfig, SAMPLE_SOURCES, validation_message
+from tasks.config import validation_message
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import LdnError
 
@@ -81,39 +78,6 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _run_file(path: Path | None) -> dict:
-    """Run settings from a YAML file (any RunConfig field, e.g. a `productivity:` block)."""
-    if path is None:
-        return {}
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise _fail(f"run config {path} does not exist: pass an existing YAML file") from None
-    except yaml.YAMLError:
-        raise _fail(f"run config {path} is not valid YAML: fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise _fail(f"run config {path} must be a mapping of run settings (e.g. `productivity:`)")
-    return raw
-
-
-def _config(file: Path | None = None, defaults: dict | None = None, **kwargs: object) -> RunConfig:
-    """RunConfig from ``defaults``, then the YAML run file, then the command-line values that were given."""
-    values = {**(defaults or {}), **_run_file(file)}
-    productivity = dict(values.get("productivity") or {})
-    for key in ("trajectory_method", "state_method"):
-        if kwargs.get(key) is not None:
-            productivity[key] = kwargs.pop(key)
-        kwargs.pop(key, None)
-    if productivity:
-        values["productivity"] = productivity
-    values.update({k: v for k, v in kwargs.items() if v is not None})
-    values.setdefault("years", (2001, 2024))
-    try:
-        return RunConfig(**values)
-    except ValidationError as err:
-        raise _fail(validation_message(err, str(file) if file else "the run options")) from None
-
-
 @app.command("sample-data")
 def sample_data(
     out: Annotated[Path, typer.Option(help="Folder to write the sample region into.")] = DEFAULT_SAMPLE_DIR,
@@ -156,63 +120,83 @@ def run(
              "default: threads in this process.")] = None,
 ) -> None:
     """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
-    from flows.ldn_yearly import ldn_yearly
+    from flows.refresh import RefreshRun, build_config, refresh_indicators
 
-    span = _years(years) if years else None
-    chosen = tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None
-    methods = dict(trajectory_method=trajectory_method, state_method=state_method, periods=chosen, file=config,
-                   zones=zones, zone_field=zone_field)
     started = time.monotonic()
     try:
-        if pgstac:  # fail before computing, not after
-            from tasks.pgstac import check_pgstac
+        try:
+            params = RefreshRun(
+                sources=sources, source=source, stac_api=stac_api, bbox=_bbox(bbox) if bbox else None, region=region,
+                years=_years(years) if years else None, out=out, sample_dir=sample_dir, min_valid=min_valid,
+                periods=tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None,
+                trajectory_method=trajectory_method, state_method=state_method, config=config, zones=zones,
+                zone_field=zone_field, pgstac=pgstac)
+        except ValidationError as err:
+            raise _fail(validation_message(err, "the run options")) from None
+        build_config(params)  # every option is checked before Prefect, a sample or a scene is touched
+        if dask_address:
+            from flows.refresh import dask_client
 
-            check_pgstac(pgstac)
-        cluster = _dask_client(dask_address) if dask_address else contextlib.nullcontext()
-        if sources is None:
-            from tasks.local_stac import serve_collections
-            from tasks.sample_data import generate_sample, load_sample_region, sample_grid
-
-            use_as_is = sample_dir != DEFAULT_SAMPLE_DIR and (Path(sample_dir) / "COMPLETE").is_file()
-            if use_as_is:  # a complete sample given with --sample-dir is used as it is
-                meta = json.loads((Path(sample_dir) / "region.json").read_text())
-                name, bounds = meta["name"], tuple(meta["native_bounds"])
-            else:  # the default folder follows catalogs/sample_region.yaml
-                sample = load_sample_region()
-                name, bounds = sample.name, sample_grid(sample).bounds
-            # every option is checked before anything is generated or started
-            cfg = _config(
-                defaults={"sources_file": SAMPLE_SOURCES}, ndvi_source=source,
-                native_bounds=bounds if bbox is None else None,
-                bbox=_bbox(bbox) if bbox else None, region=region or name, years=span,
-                out_dir=out, min_valid_composites=min_valid, **methods,
-            )
-            cfg.selected_periods()
-            _check_zones(cfg)
-            typer.echo(f"sample region: {sample_dir}")
-            if not use_as_is:
-                generate_sample(sample_dir, progress=lambda m: typer.echo(f"  {m}"))
-            with serve_collections(sample_dir) as stac, cluster:
-                typer.echo(f"local STAC API {stac.api_url} (files {stac.files_url})")
-                catalog = ldn_yearly(cfg.model_copy(update={"stac_api": stac.api_url}))
-        else:
-            if bbox is None:
-                raise _fail("--bbox is required with --sources: give west,south,east,north in degrees")
-            cfg = _config(
-                sources_file=sources, ndvi_source=source, stac_api=stac_api, bbox=_bbox(bbox),
-                region=region or "custom", years=span, out_dir=out, min_valid_composites=min_valid, **methods,
-            )
-            _check_zones(cfg)
-            with cluster:
-                catalog = ldn_yearly(cfg)
-        if pgstac:
-            from tasks.pgstac import load_into_pgstac, redact
-
-            loaded = load_into_pgstac(pgstac, out, Path(catalog).parent.name)
-            typer.echo(f"loaded {loaded[0]} collections and {loaded[1]} items into pgstac at {redact(pgstac)}")
+            with dask_client(dask_address):  # a dead scheduler fails here, before any work
+                pass
+        catalog = refresh_indicators(params, dask_address=dask_address)
     except LdnError as err:
         raise _fail(str(err)) from None
     _report(Path(catalog), time.monotonic() - started)
+
+
+@app.command()
+def serve(
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "yearly-refresh",
+    cron: Annotated[Optional[str], typer.Option(help="Cron schedule (default: 15 Feb 06:00, after MODIS's year is complete).")] = None,
+    timezone: Annotated[Optional[str], typer.Option(help="Timezone of the schedule (default UTC).")] = None,
+    sources: Annotated[Optional[Path], typer.Option(help="Sources YAML for scheduled runs; default: the sample.")] = None,
+    bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north for scheduled runs.")] = None,
+    out: Annotated[Path, typer.Option(help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
+) -> None:
+    """Serve the `refresh-indicators` flow with a yearly schedule to the Prefect API ($PREFECT_API_URL).
+
+    Runs until stopped. Parameters (years, periods, region, ...) can be overridden per run, e.g.
+    `prefect deployment run refresh-indicators/yearly-refresh --param run='{"years": [2001, 2024]}'`.
+    """
+    import httpx
+    from prefect.schedules import Cron
+
+    from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE, RefreshRun, refresh_indicators
+
+    try:
+        defaults = RefreshRun(sources=sources, bbox=_bbox(bbox) if bbox else None, out=out.resolve())
+    except ValidationError as err:
+        raise _fail(validation_message(err, "the serve options")) from None
+    _check_prefect_api()
+    try:
+        refresh_indicators.serve(
+            name=name, schedules=[Cron(cron or YEARLY_CRON, timezone=timezone or YEARLY_TIMEZONE)],
+            parameters={"run": defaults.model_dump(mode="json")},
+            description="Yearly SDG 15.3.1 refresh: annual NDVI, sub-indicators, SDG 15.3.1, status, tables, report.",
+            tags=["ldn-pipeline"],
+        )
+    except (OSError, RuntimeError, httpx.HTTPError) as err:
+        raise _fail(f"cannot serve to the Prefect API ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): "
+                    "start `prefect server start` and set PREFECT_API_URL, or check the URL") from None
+
+
+def _check_prefect_api() -> None:
+    """A served deployment needs a long-lived Prefect server: PREFECT_API_URL must be set and answer."""
+    import urllib.request
+
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise _fail("ldn serve needs a Prefect server: run `prefect server start` and "
+                    "export PREFECT_API_URL=http://127.0.0.1:4200/api (or your server's URL)")
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=10):
+            pass
+    except OSError as err:
+        raise _fail(f"the Prefect API at {url} does not answer ({getattr(err, 'reason', err)}): start "
+                    "`prefect server start` or fix PREFECT_API_URL") from None
 
 
 layers_app = typer.Typer(help="List and fetch published layers (no recomputation).", no_args_is_help=True)
@@ -308,40 +292,6 @@ def publish(
     except LdnError as err:
         raise _fail(str(err)) from None
     typer.echo(f"loaded {collections} collections and {items} items into pgstac at {redact(pgstac)}")
-
-
-def _dask_client(address: str) -> "distributed.Client":
-    """A client of the Dask cluster at ``address``, the default scheduler while it is open; one-line error if dead.
-
-    Raster math inside every task then runs on the cluster's workers (which must have ldn-pipeline
-    installed); Prefect's tasks stay in this process and pass paths, never arrays.
-    """
-    from distributed import Client
-
-    try:
-        client = Client(address, timeout=15)
-    except (OSError, TimeoutError, ValueError) as err:
-        raise LdnError(f"cannot reach the Dask scheduler at {address} ({type(err).__name__}): start it "
-                       "(`dask scheduler` and `dask worker`s) or fix --dask-address") from None
-    workers = len(client.scheduler_info().get("workers", {}))
-    typer.echo(f"Dask cluster {address}: {workers} workers")
-    return client
-
-
-def _check_zones(cfg: RunConfig) -> None:
-    """Read the user's zones and check they touch the run's area, before anything is computed.
-
-    The default zones (North-East Asia) are not checked: outside them the run has no zonal tables.
-    """
-    if cfg.zones is None:
-        return
-    from tasks.constants import MODIS_SINUSOIDAL_WKT
-    from tasks.grid import lonlat_bounds
-    from tasks.report import load_zones
-    from tasks.zones import check_zones_cover
-
-    area = cfg.bbox if cfg.bbox is not None else lonlat_bounds(cfg.native_bounds, MODIS_SINUSOIDAL_WKT)
-    check_zones_cover(load_zones(cfg.zones, cfg.zone_field), tuple(area))
 
 
 @app.command()

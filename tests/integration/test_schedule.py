@@ -1,0 +1,109 @@
+"""Scheduling: `ldn serve` against a real self-hosted Prefect server on 127.0.0.1 creates the yearly
+deployment; a triggered run with overridden parameters completes and publishes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import REPO
+from tests.services import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _call(url: str, body: dict | None = None, method: str | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+def _wait(check, timeout: float, what: str, proc: subprocess.Popen | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except OSError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what}: the process exited with {proc.returncode}")
+        time.sleep(1)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """A self-hosted `prefect server start` on a free loopback port with its own database; (API URL, env)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_API_URL=f"http://127.0.0.1:{port}/api")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: _call(f"http://127.0.0.1:{port}/api/health"), 120, "prefect server start", server)
+        yield env["PREFECT_API_URL"], env
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(
+    prefect_server: tuple[str, dict[str, str]], sample_dir: Path, tmp_path: Path,
+) -> None:
+    api, env = prefect_server
+    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--out", str(tmp_path / "default")],
+                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deployment = _wait(lambda: _call(f"{api}/deployments/name/refresh-indicators/yearly-refresh"), 120,
+                           "the deployment", served)
+        schedule = deployment["schedules"][0]["schedule"]
+        assert schedule["cron"] == "0 6 15 2 *" and schedule["timezone"] == "UTC"
+        out = tmp_path / "catalog"
+        run = _call(f"{api}/deployments/{deployment['id']}/create_flow_run", {"parameters": {"run": {
+            "years": [2001, 2002], "sample_dir": str(sample_dir), "out": str(out)}}})
+        state = _wait(lambda: (s := _call(f"{api}/flow_runs/{run['id']}")["state"]["type"]) in
+                      ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") and s, 300, "the flow run", served)
+        assert state == "COMPLETED", served.stderr.read1().decode() if served.stderr else state
+        versions = list((out / "versions").iterdir())
+        assert len(versions) == 1 and len(list(versions[0].rglob("*.tif"))) == 2
+    finally:
+        served.terminate()
+        served.wait(timeout=30)
+
+
+def test_serve_without_a_reachable_prefect_api_is_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path), PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api")
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "serve"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.startswith("error: the Prefect API at http://127.0.0.1:")
+    assert out.stderr.count("\n") == 1
+
+
+def test_prefect_yaml_deploys_the_same_flow_and_schedule() -> None:
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    (deployment,) = spec["deployments"]
+    module, _, name = deployment["entrypoint"].partition(":")
+    assert (REPO / module).is_file() and name == "refresh_indicators"
+    from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE, RefreshRun
+
+    assert deployment["schedules"] == [{"cron": YEARLY_CRON, "timezone": YEARLY_TIMEZONE}]
+    RefreshRun(**deployment["parameters"]["run"])  # the parameters validate
