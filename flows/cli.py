@@ -114,6 +114,9 @@ def run(
     zone_field: Annotated[Optional[str], typer.Option(help="Field naming each zone (default: `name`).")] = None,
     pgstac: Annotated[Optional[str], typer.Option(
         help="Also load the new version into this pgstac database (see `ldn publish`).")] = None,
+    cache: Annotated[bool, typer.Option(
+        help="Reuse annual NDVI layers whose scenes and settings are unchanged (--no-cache recomputes all).")] = True,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Layer cache folder (default <out>/.cache).")] = None,
     dask_address: Annotated[Optional[str], typer.Option(
         envvar="LDN_DASK_ADDRESS",
         help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); "
@@ -130,7 +133,7 @@ def run(
                 years=_years(years) if years else None, out=out, sample_dir=sample_dir, min_valid=min_valid,
                 periods=tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None,
                 trajectory_method=trajectory_method, state_method=state_method, config=config, zones=zones,
-                zone_field=zone_field, pgstac=pgstac)
+                zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir)
         except ValidationError as err:
             raise _fail(validation_message(err, "the run options")) from None
         build_config(params)  # every option is checked before Prefect, a sample or a scene is touched

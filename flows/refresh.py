@@ -56,6 +56,8 @@ class RefreshRun(BaseModel):
     zones: Path | None = Field(None, description="Zone polygons for the tables; default North-East Asia countries.")
     zone_field: str | None = None
     pgstac: str | None = Field(None, description="Also load the new version into this pgstac database.")
+    cache_dir: Path | None = Field(None, description="Layer cache folder (default <out>/.cache).")
+    use_cache: bool = Field(True, description="Reuse cached annual NDVI layers whose inputs are unchanged.")
 
 
 def _run_file(path: Path | None) -> dict[str, Any]:
@@ -109,8 +111,10 @@ def build_config(run: RefreshRun) -> RunConfig:
         values["productivity"] = productivity
     given = {"ndvi_source": run.source, "stac_api": run.stac_api, "bbox": run.bbox, "region": run.region,
              "years": run.years, "out_dir": run.out, "min_valid_composites": run.min_valid, "periods": run.periods,
-             "zones": run.zones, "zone_field": run.zone_field}
+             "zones": run.zones, "zone_field": run.zone_field, "cache_dir": run.cache_dir}
     values.update({k: v for k, v in given.items() if v is not None})
+    if not run.use_cache:
+        values["use_cache"] = False
     try:
         cfg = RunConfig(**values)
     except ValidationError as err:

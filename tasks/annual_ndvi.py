@@ -8,13 +8,14 @@ values, so anyone can recompute trajectory, state and performance from the publi
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pystac
 import rasterio.errors
 import xarray as xr
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import AssetSpec, QaRule, RunConfig
@@ -96,23 +97,41 @@ def annual_ndvi(
 @task(name="annual-ndvi", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
       retry_condition_fn=lambda task, run, state: _read_failed(state))
 def annual_ndvi_task(cfg: RunConfig, year: int, items: list[dict[str, Any]], staging: str) -> LayerSummary:
-    """Compute one year's annual NDVI from its composites and write the COG into ``staging``."""
+    """Compute one year's annual NDVI from its composites and write the COG into ``staging``.
+
+    With the layer cache on, a year whose composites (ids, ``updated``, checksums), source settings,
+    grid and parameters are unchanged is linked from the cache and no scene is read.
+    """
+    from tasks.layer_cache import cache_key, item_fingerprint, restore_layer, store_layer
+
     source = cfg.ndvi()
     assert source.qa is not None
-    stac_items = [pystac.Item.from_dict(d) for d in items]
     geobox = analysis_geobox(cfg, source)
+    key = cache_key("ndvi-annual", {
+        "year": year, "region": cfg.region, "items": sorted((item_fingerprint(d) for d in items), key=lambda f: f["id"]),
+        "source": source.model_dump(mode="json"), "min_valid": cfg.min_valid_composites,
+        "grid": [geobox.crs.to_wkt(), list(geobox.affine)[:6], list(geobox.shape)],
+    })
+    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / "ndvi-annual"
+    if cfg.use_cache and (hit := restore_layer(cache, key, staging)) is not None:
+        get_run_logger().info("annual NDVI %d: unchanged inputs, linked from the cache (no scenes read)", year)
+        return hit
+    stac_items = [pystac.Item.from_dict(d) for d in items]
     cube = load_cube(stac_items, source, geobox, chunk=cfg.chunk)
     layer = annual_ndvi(
         cube["ndvi"], cube[source.qa.asset],
         ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=cfg.min_valid_composites,
     ).sel(year=year)
     try:
-        return write_item(
+        written = write_item(
             {"data": (layer, False)}, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}",
             year=year, source_items=[it.id for it in stac_items], transform=geobox.affine,
         )
     except (rasterio.errors.RasterioError, OSError) as err:  # a scene failed to read during the write
         raise scene_read_error(err, stac_items, source, geobox) from None
+    if cfg.use_cache:
+        store_layer(cache, key, written)
+    return written
 
 
 def _read_failed(state: Any) -> bool:

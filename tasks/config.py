@@ -334,6 +334,9 @@ class RunConfig(_Frozen):
     soc_single_f: float | None = Field(None, gt=0, le=1, description="One SOC change factor f for the whole run.")
     land_cover_legend: Path | None = Field(None, description="Land cover legend YAML; default catalogs/land_cover.yaml.")
     soc_model: Path | None = Field(None, description="SOC model YAML; default catalogs/soc.yaml.")
+    cache_dir: Path | None = Field(
+        None, description="Layer cache (default `<out_dir>/.cache`); unchanged inputs are not recomputed.")
+    use_cache: bool = Field(True, description="Reuse cached layers whose inputs and parameters are unchanged.")
     zones: Path | None = Field(
         None, description="Zone polygons (GeoPackage/GeoJSON) for the zonal tables; default: North-East Asia countries.")
     zone_field: str | None = Field(None, description="Field of `zones` that names each zone; default `name`.")

@@ -1,0 +1,58 @@
+"""Incremental refresh: annual NDVI of unchanged years comes from the layer cache without reading scenes;
+a year whose items changed is recomputed; the published bytes are the same either way."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+pytestmark = pytest.mark.integration
+
+
+def _latest_tifs(root: Path) -> dict[str, str]:
+    version = root / "versions" / json.loads((root / "catalog.json").read_text())["ldn:latest"]
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in version.rglob("*.tif")}
+
+
+def test_a_second_run_links_unchanged_years_and_recomputes_a_changed_one(
+    sample_copy: Path, tmp_path: Path, prefect_harness: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = tmp_path / "catalog"
+    args = ["run", "--sample-dir", str(sample_copy), "--years", "2001-2003", "--out", str(out)]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.stderr
+    before = _latest_tifs(out)
+    assert len(list((out / ".cache" / "ndvi-annual").glob("*/layer.json"))) == 3
+
+    # 2002's composites are reprocessed upstream: same ids, new `updated` (and here, its scenes are gone)
+    items = sample_copy / "modis-13Q1-061" / "items.ndjson"
+    lines = []
+    for line in items.read_text().splitlines():
+        doc = json.loads(line)
+        if doc["properties"]["start_datetime"].startswith("2002"):
+            doc["properties"]["updated"] = "2026-11-25T00:00:00Z"
+        lines.append(json.dumps(doc))
+    items.write_text("\n".join(lines) + "\n")
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0, second.stderr
+    linked = [r.getMessage() for r in caplog.records if "linked from the cache" in r.getMessage()]
+    assert sorted(m.split(":")[0] for m in linked) == ["annual NDVI 2001", "annual NDVI 2003"]
+    assert _latest_tifs(out) == before, "cached and recomputed layers are the same bytes"
+    assert len(list((out / ".cache" / "ndvi-annual").glob("*/layer.json"))) == 4
+
+    # --no-cache reads every scene again: break 2001's scenes and the run fails on them
+    broken = list((sample_copy / "modis-13Q1-061" / "data").glob("MOD13Q1.A2001*/*NDVI*.tif"))
+    assert len(broken) == 23
+    for tif in broken:
+        tif.write_bytes(b"")
+    third = CliRunner().invoke(app, [*args, "--no-cache"])
+    assert third.exit_code == 2 and "is truncated or corrupt" in third.stderr
+    shutil.rmtree(out / ".cache")
