@@ -100,7 +100,7 @@ def run(
     stac_api: Annotated[Optional[str], typer.Option(help="STAC API URL overriding the source's `api`.")] = None,
     bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north in degrees (required with --sources).")] = None,
     region: Annotated[Optional[str], typer.Option(help="Short id of the area, used in layer ids.")] = None,
-    years: Annotated[Optional[str], typer.Option(help="FIRST-LAST calendar years (default 2001-2024).")] = None,
+    years: Annotated[Optional[str], typer.Option(help="FIRST-LAST calendar years (default: 2001-2024 for the sample, else 2001 to last year).")] = None,
     out: Annotated[Path, typer.Option(help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
     sample_dir: Annotated[Path, typer.Option(
         help="Sample region folder; a complete sample there is used as is, else the default one is generated.")] = DEFAULT_SAMPLE_DIR,
