@@ -30,6 +30,11 @@ def ldn_yearly(cfg: RunConfig) -> str:
     try:
         annual = annual_ndvi_task.map(unmapped(cfg), list(scenes), list(scenes.values()), unmapped(staging.path))
         annual.wait()  # let every task finish before a failure discards the staging folder
+        years = annual.result()
+        cached = sum(layer.from_cache for layer in years)
+        scenes = sum(len(layer.source_items) for layer in years if not layer.from_cache)
+        log.info("annual NDVI: %d years, %d linked from the cache, %d computed from %d scenes%s", len(years), cached,
+                 len(years) - cached, scenes, " (nothing new: no scene read)" if cached == len(years) else "")
         productivity = productivity_task.map(unmapped(cfg), names, windows, unmapped(annual.result()), unmapped(staging.path))
         land_soc = land_soc_task.map(unmapped(cfg), names, windows, unmapped(staging.path))
         productivity.wait(), land_soc.wait()

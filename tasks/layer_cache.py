@@ -71,7 +71,8 @@ def restore_layer(cache_dir: str | Path, key: str, staging: str | Path) -> Layer
     tables = {k: here(v) for k, v in doc.pop("tables").items()}
     quicklook = here(doc.pop("quicklook")) if doc.get("quicklook") else doc.pop("quicklook", None)
     window = tuple(doc.pop("window")) if doc.get("window") else doc.pop("window", None)
-    return LayerSummary(**doc, assets=assets, tables=tables, quicklook=quicklook, window=window)
+    doc.pop("from_cache", None)
+    return LayerSummary(**doc, assets=assets, tables=tables, quicklook=quicklook, window=window, from_cache=True)
 
 
 def store_layer(cache_dir: str | Path, key: str, layer: LayerSummary) -> None:

@@ -93,6 +93,7 @@ class LayerSummary:
     window: tuple[int, int] | None = None
     tables: dict[str, str] = field(default_factory=dict)
     quicklook: str | None = None
+    from_cache: bool = False
 
     @property
     def path(self) -> str:

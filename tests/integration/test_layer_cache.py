@@ -43,10 +43,19 @@ def test_a_second_run_links_unchanged_years_and_recomputes_a_changed_one(
     with caplog.at_level("INFO"):
         second = CliRunner().invoke(app, args)
     assert second.exit_code == 0, second.stderr
-    linked = [r.getMessage() for r in caplog.records if "linked from the cache" in r.getMessage()]
+    linked = [r.getMessage() for r in caplog.records if "unchanged inputs, linked from the cache" in r.getMessage()]
     assert sorted(m.split(":")[0] for m in linked) == ["annual NDVI 2001", "annual NDVI 2003"]
     assert _latest_tifs(out) == before, "cached and recomputed layers are the same bytes"
     assert len(list((out / ".cache" / "ndvi-annual").glob("*/layer.json"))) == 4
+    assert any("annual NDVI: 3 years, 2 linked from the cache, 1 computed from 23 scenes" in r.getMessage()
+               for r in caplog.records)
+
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        unchanged = CliRunner().invoke(app, args)
+    assert unchanged.exit_code == 0, unchanged.stderr
+    assert any("3 linked from the cache, 0 computed from 0 scenes (nothing new: no scene read)" in r.getMessage()
+               for r in caplog.records)
 
     # --no-cache reads every scene again: break 2001's scenes and the run fails on them
     broken = list((sample_copy / "modis-13Q1-061" / "data").glob("MOD13Q1.A2001*/*NDVI*.tif"))
