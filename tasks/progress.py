@@ -1,0 +1,33 @@
+"""Progress of the flow's stages: a bar per stage on a terminal, a count line in the Prefect log always.
+
+Bars are drawn only when stderr is a terminal, so logs, CI output and the one-line errors stay clean.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Sequence
+
+from prefect.futures import as_completed
+
+__all__ = ["track_stage"]
+
+
+def track_stage(name: str, futures: Sequence[Any], log: Any) -> None:
+    """Wait for a stage's mapped task futures, showing a progress bar on a terminal and logging the count."""
+    started = time.monotonic()
+    total = len(futures)
+    if sys.stderr.isatty() and total:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=False) as bar:
+            job = bar.add_task(name, total=total)
+            for _ in as_completed(list(futures)):
+                bar.advance(job)
+    else:
+        for _ in as_completed(list(futures)):
+            pass
+    failed = sum(1 for f in futures if f.state.is_failed() or f.state.is_crashed())
+    log.info("%s: %d of %d tasks done in %.1f s%s", name, total - failed, total, time.monotonic() - started,
+             f", {failed} failed" if failed else "")
