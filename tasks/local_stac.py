@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tasks.errors import ConfigError, StacUnreachable
 
-__all__ = ["LocalStac", "serve_collections", "free_port", "RUSTAC_START_TIMEOUT"]
+__all__ = ["LocalStac", "serve_collections", "free_port", "stop_process", "RUSTAC_START_TIMEOUT"]
 
 RUSTAC_START_TIMEOUT: float = 30.0
 """Seconds to wait for ``rustac serve`` to answer; it starts in well under a second when healthy."""
@@ -106,13 +106,14 @@ def _wait_until_up(url: str, proc: subprocess.Popen, what: str, timeout: float) 
     raise StacUnreachable(f"the local {what} at {url} did not answer within {timeout:.0f} s: is the machine overloaded?")
 
 
-def _stop(proc: subprocess.Popen | None) -> None:
+def stop_process(proc: subprocess.Popen | None, timeout: float = 5) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL if it is still up after ``timeout`` seconds."""
     if proc is None:
         return
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -152,6 +153,6 @@ def serve_collections(root: str | Path) -> Iterator[LocalStac]:
         _wait_until_up(f"{api_url}/collections", api, "STAC API (rustac serve)", RUSTAC_START_TIMEOUT)
         yield LocalStac(api_url=api_url, files_url=files_url, collections=ids)
     finally:
-        _stop(api)
-        _stop(files)
+        stop_process(api)
+        stop_process(files)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,13 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tasks.local_stac import free_port, stop_process
+
 __all__ = ["postgres_bin", "postgres_cluster", "stac_fastapi", "free_port", "why_no_postgres"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def postgres_bin() -> Path | None:
@@ -78,11 +73,7 @@ def postgres_cluster() -> Iterator[str]:
             time.sleep(0.2)
         yield dsn
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, timeout=30)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -111,8 +102,4 @@ def stac_fastapi(dsn_port: int, *, user: str = "postgres", database: str = "post
             time.sleep(0.3)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, timeout=30)

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
+from tasks.local_stac import stop_process
 from tests.helpers import REPO
 from tests.services import free_port
 
@@ -51,12 +52,7 @@ def dask_cluster() -> Iterator[str]:
         yield address
     finally:
         for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop_process(p, timeout=30)
 
 
 def test_the_sample_on_a_dask_cluster_matches_the_local_run_bit_for_bit(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.local_stac import stop_process
 from tests.helpers import readme_snippet
 from tests.services import free_port
 
@@ -51,5 +52,4 @@ def test_the_catalog_served_over_http_is_walked_by_a_stac_client(full_run: tuple
         with rasterio.open(href) as src:  # read over HTTP, as QGIS would
             assert src.read(1, window=((0, 8), (0, 8))).min() >= 1
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_process(server)

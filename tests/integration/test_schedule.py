@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tasks.local_stac import stop_process
 from tests.helpers import REPO
 from tests.services import free_port
 
@@ -58,11 +59,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
         _wait(lambda: _call(f"http://127.0.0.1:{port}/api/health"), 120, "prefect server start", server)
         yield env["PREFECT_API_URL"], env
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, timeout=30)
 
 
 def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(
@@ -85,8 +82,7 @@ def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(
         versions = list((out / "versions").iterdir())
         assert len(versions) == 1 and len(list(versions[0].rglob("*.tif"))) == 2
     finally:
-        served.terminate()
-        served.wait(timeout=30)
+        stop_process(served, timeout=30)
 
 
 def test_serve_without_a_reachable_prefect_api_is_one_line(tmp_path: Path) -> None:
