@@ -17,10 +17,36 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable
 
 from tasks.local_stac import free_port, stop_process
 
-__all__ = ["postgres_bin", "postgres_cluster", "stac_fastapi", "free_port", "why_no_postgres"]
+__all__ = ["postgres_bin", "postgres_cluster", "stac_fastapi", "free_port", "why_no_postgres", "wait_until"]
+
+
+def wait_until(ready: Callable[[], Any], proc: subprocess.Popen, what: str, timeout: float,
+               every: float = 0.3) -> Any:
+    """Poll ``ready()`` until it returns something truthy; fail with the process's stderr if it exits or times out.
+
+    A ``ready`` that raises ``OSError`` (connection refused while starting) counts as not ready yet.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = ready()
+            if value:
+                return value
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            err = proc.stderr.read().decode()[-2000:] if proc.stderr and proc.poll() is not None else ""
+            raise RuntimeError(f"{what} did not start within {timeout:.0f} s (exit {proc.poll()}): {err}")
+        time.sleep(every)
+
+
+def _ping(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as r:
+        return r.status == 200
 
 
 def postgres_bin() -> Path | None:
@@ -65,12 +91,8 @@ def postgres_cluster() -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     try:
-        deadline = time.monotonic() + 60
-        while subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                             capture_output=True).returncode != 0:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"PostgreSQL did not start: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
+        wait_until(lambda: subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                                          capture_output=True).returncode == 0, server, "PostgreSQL", 60, every=0.2)
         yield dsn
     finally:
         stop_process(server, timeout=30)
@@ -89,17 +111,7 @@ def stac_fastapi(dsn_port: int, *, user: str = "postgres", database: str = "post
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_mgmt/ping", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"stac-fastapi-pgstac did not start: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.3)
+        wait_until(lambda: _ping(f"{url}/_mgmt/ping"), server, "stac-fastapi-pgstac", 90)
         yield url
     finally:
         stop_process(server, timeout=30)

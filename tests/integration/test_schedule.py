@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import yaml
 
 from tasks.local_stac import stop_process
 from tests.helpers import REPO
-from tests.services import free_port
+from tests.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,21 +27,6 @@ def _call(url: str, body: dict | None = None, method: str | None = None) -> Any:
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read() or b"null")
-
-
-def _wait(check, timeout: float, what: str, proc: subprocess.Popen | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except OSError:
-            pass
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{what}: the process exited with {proc.returncode}")
-        time.sleep(1)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +40,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: _call(f"http://127.0.0.1:{port}/api/health"), 120, "prefect server start", server)
+        wait_until(lambda: _call(f"http://127.0.0.1:{port}/api/health"), server, "prefect server start", 120)
         yield env["PREFECT_API_URL"], env
     finally:
         stop_process(server, timeout=30)
@@ -69,15 +53,15 @@ def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(
     served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--out", str(tmp_path / "default")],
                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deployment = _wait(lambda: _call(f"{api}/deployments/name/refresh-indicators/yearly-refresh"), 120,
-                           "the deployment", served)
+        deployment = wait_until(lambda: _call(f"{api}/deployments/name/refresh-indicators/yearly-refresh"),
+                                served, "the deployment", 120)
         schedule = deployment["schedules"][0]["schedule"]
         assert schedule["cron"] == "0 6 15 2 *" and schedule["timezone"] == "UTC"
         out = tmp_path / "catalog"
         run = _call(f"{api}/deployments/{deployment['id']}/create_flow_run", {"parameters": {"run": {
             "years": [2001, 2002], "sample_dir": str(sample_dir), "out": str(out)}}})
-        state = _wait(lambda: (s := _call(f"{api}/flow_runs/{run['id']}")["state"]["type"]) in
-                      ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") and s, 300, "the flow run", served)
+        state = wait_until(lambda: (s := _call(f"{api}/flow_runs/{run['id']}")["state"]["type"]) in
+                           ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") and s, served, "the flow run", 300)
         assert state == "COMPLETED", served.stderr.read1().decode() if served.stderr else state
         versions = list((out / "versions").iterdir())
         assert len(versions) == 1 and len(list(versions[0].rglob("*.tif"))) == 2
