@@ -113,17 +113,18 @@ def _read(src: rasterio.DatasetReader, window: Window) -> np.ndarray:
 
 
 def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str,
-                 block: int = BLOCK) -> dict[str, pd.DataFrame]:
+                 block: int = BLOCK, on_grid: list | None = None) -> dict[str, pd.DataFrame]:
     """Every zonal table of one period, from its published layers and a set of zones.
 
     Returns DataFrames keyed by ``TABLE_NAMES`` (only those the layers allow). Raises when no zone
-    overlaps the layers or the layers are on different grids.
+    overlaps the layers or the layers are on different grids. ``on_grid`` is the zones already
+    projected onto the layers' grid (``zones_on_grid``), when the caller has them.
     """
     refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
     if not refs:
         raise ConfigError(f"no published layers for period {period!r}: choose one the catalog has")
     crs, transform, shape = _grid(r.path for r in refs.values())
-    on_grid = zones_on_grid(zones, crs, transform, shape)
+    on_grid = on_grid if on_grid is not None else zones_on_grid(zones, crs, transform, shape)
     row_areas = pixel_areas_km2(crs, transform, shape)[:, 0]
     wanted = [k for k in (*THREE_CLASS_LAYERS, ("lpd", "data"), ("land-cover", "initial"), ("land-cover", "final"),
                           ("land-cover", "transition"), ("status", "data"), ("soc", "stock_first"),
@@ -275,7 +276,6 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: 
     The workbook's timestamps are fixed (the zip entries' and the document's), so an unchanged
     rerun writes the same bytes and the published checksum does not change.
     """
-    import zipfile
     from datetime import datetime
 
     path = Path(path)
@@ -348,7 +348,6 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     from tasks.constants import STATUS_COLOURS
     from tasks.quicklook import quicklook_png
     from tasks.report_html import write_html_report
-    from tasks.zones import zones_on_grid
 
     have = list(dict.fromkeys(r.period for r in layers))
     if not have:
@@ -362,12 +361,14 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     frames: dict[str, dict[str, pd.DataFrame]] = {}
     maps: dict[str, list[tuple[str, bytes]]] = {}
     for period in periods or have:
-        tables = zonal_tables(layers, zones, period=period)
+        refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
+        on_grid = zones_on_grid(zones, *_grid(r.path for r in refs.values()))  # once per period: tables and maps
+        outlines = [g for _, g in on_grid]
+        tables = zonal_tables(layers, zones, period=period, on_grid=on_grid)
         frames[period] = tables
         files[period] = write_tables(tables, out_dir, f"{stem}_{period}")
         book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx", about={"period": period, **about.get(period, {})})
         files[period]["unccd_xlsx"] = str(book)
-        refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
         maps[period] = []
         with tempfile.TemporaryDirectory() as tmp:
             for key, caption, colours in ((("sdg-15-3-1", "data"), "SDG 15.3.1", {k: v[1] for k, v in THREE_CLASSES.items()}),
@@ -376,8 +377,6 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                 if key not in refs or not refs[key].classes:
                     continue
                 ref = refs[key]
-                with rasterio.open(ref.path) as src:
-                    outlines = [g for _, g in zones_on_grid(zones, src.crs.to_wkt(), src.transform, src.shape)]
                 png = quicklook_png(ref.path, Path(tmp) / "map.png", title=f"{caption} ({period})", classes=ref.classes,
                                     colours=colours, outlines=outlines)
                 maps[period].append((f"{caption}, {period}", png.read_bytes()))
