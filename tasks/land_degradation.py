@@ -5,7 +5,6 @@ load the inputs onto the analysis grid, call the pure functions and write the it
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import rioxarray
@@ -15,7 +14,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.areas import class_areas, pixel_areas_km2
-from tasks.config import Period, RunConfig, Source
+from tasks.config import Period, RunConfig
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
 from tasks.land_cover import LEGEND_FILE, aggregate, lc_degradation, load_legend, transition_areas, transition_code
