@@ -98,8 +98,12 @@ def run(
     sources: Annotated[Optional[Path], typer.Option(help="Sources YAML; default: the bundled offline sample region.")] = None,
     source: Annotated[Optional[str], typer.Option(help="Name of the NDVI source in the sources file (default modis-13q1).")] = None,
     stac_api: Annotated[Optional[str], typer.Option(help="STAC API URL overriding the source's `api`.")] = None,
-    bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north in degrees (required with --sources).")] = None,
-    region: Annotated[Optional[str], typer.Option(help="Short id of the area, used in layer ids.")] = None,
+    region: Annotated[Optional[str], typer.Option(
+        help="Area: NE-ASIA (the default with --sources), a country code (CHN, MNG, PRK, KOR, JPN, RUS = the Far "
+             "East), a bbox west,south,east,north, or a GeoPackage/GeoJSON of polygons.")] = None,
+    bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north in degrees (same as --region W,S,E,N).")] = None,
+    region_id: Annotated[Optional[str], typer.Option(help="Short id of the area, used in layer ids (default from --region).")] = None,
+    tile_size: Annotated[Optional[int], typer.Option(help="Tile edge in pixels (default 4800: the MODIS h/v tiles).")] = None,
     years: Annotated[Optional[str], typer.Option(help="FIRST-LAST calendar years (default: 2001-2024 for the sample, else 2001 to last year).")] = None,
     out: Annotated[Path, typer.Option(help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
     sample_dir: Annotated[Path, typer.Option(
@@ -130,7 +134,7 @@ def run(
         try:
             params = RefreshRun(
                 sources=sources, source=source, stac_api=stac_api, bbox=_bbox(bbox) if bbox else None, region=region,
-                years=_years(years) if years else None, out=out, sample_dir=sample_dir, min_valid=min_valid,
+                region_id=region_id, tile_size=tile_size, years=_years(years) if years else None, out=out, sample_dir=sample_dir, min_valid=min_valid,
                 periods=tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None,
                 trajectory_method=trajectory_method, state_method=state_method, config=config, zones=zones,
                 zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir)

@@ -1,55 +1,99 @@
-"""Yearly indicator refresh: annual NDVI, then per period productivity, land cover, SOC, SDG 15.3.1 and status."""
+"""Yearly indicator refresh: ingest annual NDVI per tile and year, compute every period's indicators, publish.
+
+Three subflows, each a stage of the GPG: ``ingest-annual-ndvi`` (one task per tile x year, joined
+per year), ``period-indicators`` (productivity, land cover and SOC, SDG 15.3.1 and status per
+period) and ``publish-version`` (tables, report and the atomic switch). Tasks pass paths and item
+ids, never arrays; every layer task is keyed on its inputs, so an unchanged refresh does no raster work.
+"""
 from __future__ import annotations
+
+import shutil
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.annual_ndvi import annual_ndvi_task
+from tasks.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
 from tasks.config import RunConfig
 from tasks.land_degradation import land_soc_task, sdg_task, status_task
 from tasks.productivity import productivity_task
 from tasks.progress import track_stage
-from tasks.publish import begin_version_task, discard_staging, publish_version_task
+from tasks.publish import LayerSummary, Staging, begin_version_task, discard_staging, publish_version_task
 from tasks.report import report_task
-from tasks.search import find_scenes_task
+from tasks.search import find_inputs_task, find_scenes_task
 
 BASELINE = "baseline"
 """The period every other period's status is measured against."""
 
 
-@flow(name="ldn-yearly", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
-def ldn_yearly(cfg: RunConfig) -> str:
-    """Publish annual NDVI and, per reporting period that fits the years, every SDG 15.3.1 layer,
-    with per-zone tables, UNCCD workbooks and an HTML report."""
+@flow(name="ingest-annual-ndvi", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
+    """Annual NDVI per (tile, year) from the 16-day scenes, joined into one layer per year."""
     log = get_run_logger()
     scenes = find_scenes_task(cfg)
+    jobs = plan_tiles_task(cfg, scenes)
+    log.info("found %d composites in %d years; %d tile-years to check", sum(map(len, scenes.values())), len(scenes),
+             len(jobs))
+    scratch = f"{staging.path}.tiles"
+    try:
+        tiles = annual_ndvi_tile_task.map(unmapped(cfg), [j.tile for j in jobs], [j.year for j in jobs],
+                                          [j.items for j in jobs], unmapped(scratch))
+        seconds = track_stage("annual NDVI tiles", tiles, log)  # every tile finishes; a failed one fails the stage
+        done = tiles.result()
+        log.info("annual NDVI: %s", ingest_summary(done, seconds))
+        years = sorted(scenes)
+        per_year = [[t for t in done if t is not None and t.year == y] for y in years]
+        annual = annual_ndvi_year_task.map(unmapped(cfg), years, per_year, unmapped(staging.path))
+        track_stage("annual NDVI mosaics", annual, log)
+        return list(annual.result())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@flow(name="period-indicators", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Staging) -> list[LayerSummary]:
+    """Per reporting period: productivity, land cover and SOC, SDG 15.3.1, then status against the baseline."""
+    log = get_run_logger()
     periods = cfg.selected_periods()
     names, windows = list(periods), list(periods.values())
-    log.info("found %d composites in %d years; periods: %s", sum(map(len, scenes.values())), len(scenes),
-             ", ".join(periods) or "none fits the years (annual NDVI only)")
+    log.info("periods: %s", ", ".join(names) or "none fits the years (annual NDVI only)")
+    if not names:
+        return []
+    inputs = find_inputs_task(cfg)
+    productivity = productivity_task.map(unmapped(cfg), names, windows, unmapped(annual), unmapped(inputs),
+                                         unmapped(staging.path))
+    land_soc = land_soc_task.map(unmapped(cfg), names, windows, unmapped(inputs), unmapped(staging.path))
+    track_stage("productivity", productivity, log)
+    track_stage("land cover and SOC", land_soc, log)
+    sdg = sdg_task.map(unmapped(cfg), names, windows, productivity, land_soc, unmapped(staging.path))
+    track_stage("SDG 15.3.1", sdg, log)
+    per_period = {n: [*p, *l, s] for n, p, l, s in zip(names, productivity.result(), land_soc.result(), sdg.result())}
+    reports = [n for n in names if n != BASELINE] if BASELINE in per_period else []
+    status = status_task.map(unmapped(cfg), reports, unmapped(per_period.get(BASELINE, [])),
+                             [per_period[n] for n in reports], unmapped(staging.path))
+    track_stage("status", status, log)
+    layers = [x for group in per_period.values() for x in group] + list(status.result())
+    cached = sum(layer.from_cache for layer in layers)
+    log.info("period layers: %d, %d linked from the cache%s", len(layers), cached,
+             " (nothing new: no raster work)" if cached == len(layers) else "")
+    return layers
+
+
+@flow(name="publish-version", log_prints=True)
+def publish_outputs(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]) -> str:
+    """Zonal tables, workbooks and the HTML report, then the new catalog version, switched in atomically."""
+    report = report_task(cfg, layers, staging.path)
+    return publish_version_task(cfg, staging, layers, report)
+
+
+@flow(name="ldn-yearly", log_prints=True)
+def ldn_yearly(cfg: RunConfig) -> str:
+    """Publish annual NDVI and, per reporting period that fits the years, every SDG 15.3.1 layer,
+    with per-zone tables, UNCCD workbooks and an HTML report; return the new version's catalog."""
     staging = begin_version_task(cfg)
     try:
-        annual = annual_ndvi_task.map(unmapped(cfg), list(scenes), list(scenes.values()), unmapped(staging.path))
-        track_stage("annual NDVI", annual, log)  # every task finishes before a failure discards the staging folder
-        years = annual.result()
-        cached = sum(layer.from_cache for layer in years)
-        read = sum(len(layer.source_items) for layer in years if not layer.from_cache)
-        log.info("annual NDVI: %d years, %d linked from the cache, %d computed from %d scenes%s", len(years), cached,
-                 len(years) - cached, read, " (nothing new: no scene read)" if cached == len(years) else "")
-        productivity = productivity_task.map(unmapped(cfg), names, windows, unmapped(annual.result()), unmapped(staging.path))
-        land_soc = land_soc_task.map(unmapped(cfg), names, windows, unmapped(staging.path))
-        track_stage("productivity", productivity, log)
-        track_stage("land cover and SOC", land_soc, log)
-        sdg = sdg_task.map(unmapped(cfg), names, windows, productivity, land_soc, unmapped(staging.path))
-        track_stage("SDG 15.3.1", sdg, log)
-        per_period = {n: [*p, *l, s] for n, p, l, s in zip(names, productivity.result(), land_soc.result(), sdg.result())}
-        reports = [n for n in names if n != BASELINE] if BASELINE in per_period else []
-        status = status_task.map(unmapped(cfg), reports, unmapped(per_period.get(BASELINE, [])),
-                                 [per_period[n] for n in reports], unmapped(staging.path))
-        track_stage("status", status, log)
-        layers = annual.result() + [x for group in per_period.values() for x in group] + list(status.result())
-        report = report_task(cfg, layers, staging.path)
-        return publish_version_task(cfg, staging, layers, report)
+        annual = ingest_annual_ndvi(cfg, staging)
+        periods = period_indicators(cfg, annual, staging)
+        return publish_outputs(cfg, staging, annual + periods)
     except BaseException:
         discard_staging(staging)
         raise

@@ -20,6 +20,7 @@ import tasks  # noqa: F401  (Prefect environment defaults)
 from tasks.config import SAMPLE_SOURCES, RunConfig, validation_message
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError, LdnError
+from tasks.region import ALL_NE_ASIA
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
            "dask_client"]
@@ -42,8 +43,13 @@ class RefreshRun(BaseModel):
     sources: Path | None = Field(None, description="Sources YAML; None: the bundled sample region (offline).")
     source: str | None = Field(None, description="NDVI source name in the sources file (default modis-13q1).")
     stac_api: str | None = Field(None, description="STAC API URL overriding the source's `api`.")
-    bbox: tuple[float, float, float, float] | None = Field(None, description="west, south, east, north (degrees).")
-    region: str | None = Field(None, description="Short id of the area, used in layer ids.")
+    region: str | None = Field(
+        None, description="Area: NE-ASIA (default with --sources), a country code (CHN, MNG, PRK, KOR, JPN, RUS), "
+        "a bbox west,south,east,north or a polygon file; with the sample, only its tiles in this area are computed.")
+    bbox: tuple[float, float, float, float] | None = Field(
+        None, description="west, south, east, north (degrees); the same as region='w,s,e,n'.")
+    region_id: str | None = Field(None, description="Short id of the area, used in layer ids (default from the region).")
+    tile_size: int | None = Field(None, description="Tile edge in pixels (default 4800: the MODIS h/v tiles).")
     years: tuple[int, int] | None = Field(
         None, description="First and last year; default 2001 to last year (the sample: 2001-2024).")
     out: Path = Field(DEFAULT_OUTPUTS / "catalog", description="Root of the published catalog.")
@@ -93,23 +99,29 @@ def build_config(run: RefreshRun) -> RunConfig:
     in one line before a sample is generated or a scene is read.
     """
     values: dict[str, Any] = {}
+    if run.region is not None and run.bbox is not None:
+        raise ConfigError("give --region or --bbox, not both (--region takes a bbox too: west,south,east,north)")
     if run.sources is None:
         name, bounds, _ = _sample_area(run)
         values.update(sources_file=SAMPLE_SOURCES, region=name, years=(2001, 2024))
         if run.bbox is None:
             values["native_bounds"] = bounds
     else:
-        if run.bbox is None:
-            raise ConfigError("--bbox is required with --sources: give west,south,east,north in degrees")
         values.update(sources_file=run.sources, region="custom", years=(2001, date.today().year - 1))
     values.update(_run_file(run.config))
+    if run.tile_size is not None:
+        values["tile_size"] = run.tile_size
+    if run.sources is not None and run.bbox is None:
+        values.update(_region_area(run.region or ALL_NE_ASIA, values))
+    elif run.region is not None:  # the sample: keep to its window, compute only the tiles in the region
+        values.update(_region_area(run.region, values, within=values["native_bounds"], keep_id=True))
     productivity = dict(values.get("productivity") or {})
     for key in ("trajectory_method", "state_method"):
         if getattr(run, key) is not None:
             productivity[key] = getattr(run, key)
     if productivity:
         values["productivity"] = productivity
-    given = {"ndvi_source": run.source, "stac_api": run.stac_api, "bbox": run.bbox, "region": run.region,
+    given = {"ndvi_source": run.source, "stac_api": run.stac_api, "bbox": run.bbox, "region": run.region_id,
              "years": run.years, "out_dir": run.out, "min_valid_composites": run.min_valid, "periods": run.periods,
              "zones": run.zones, "zone_field": run.zone_field, "cache_dir": run.cache_dir}
     values.update({k: v for k, v in given.items() if v is not None})
@@ -120,6 +132,7 @@ def build_config(run: RefreshRun) -> RunConfig:
     except ValidationError as err:
         raise ConfigError(validation_message(err, str(run.config) if run.config else "the run options")) from None
     cfg.selected_periods()
+    cfg.run_tiles()  # custom tiles that overlap fail here
     if cfg.zones is not None:
         from tasks.constants import MODIS_SINUSOIDAL_WKT
         from tasks.grid import lonlat_bounds
@@ -133,6 +146,29 @@ def build_config(run: RefreshRun) -> RunConfig:
 
         check_pgstac(run.pgstac)
     return cfg
+
+
+def _region_area(spec: str, values: dict[str, Any], *, within: tuple[float, float, float, float] | None = None,
+                 keep_id: bool = False) -> dict[str, Any]:
+    """RunConfig fields for a region: its grid (native bounds), tiles and lon/lat search box."""
+    from tasks.config import load_sources
+    from tasks.grid import lonlat_bounds
+    from tasks.region import region_grid, resolve_region
+    from tasks.tiles import MODIS_TILE_PX
+
+    region = resolve_region(spec)
+    source = load_sources(values["sources_file"]).get(values.get("ndvi_source", "modis-13q1"))
+    if source.crs is None or source.resolution is None:
+        raise ConfigError(f"source {source.stac.collection if source.stac else ''} needs `crs` and `resolution` for tiles")
+    grid = region_grid(region, crs=source.crs, resolution=source.resolution, origin=source.grid_origin,
+                       tile_size=values.get("tile_size", MODIS_TILE_PX), within=within)
+    bbox = lonlat_bounds(grid.native_bounds, source.crs) if within is not None else grid.bbox
+    out = {"native_bounds": grid.native_bounds, "bbox": bbox, "tiles": grid.tiles}
+    if not keep_id:
+        out["region"] = region.name
+    print(f"region {region.label}: {len(grid.tiles)} tiles ({', '.join(t.name for t in grid.tiles[:12])}"
+          f"{', ...' if len(grid.tiles) > 12 else ''})")
+    return out
 
 
 @contextlib.contextmanager

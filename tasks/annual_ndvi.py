@@ -8,23 +8,30 @@ values, so anyone can recompute trajectory, state and performance from the publi
 """
 from __future__ import annotations
 
+import json
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pystac
+import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 import rasterio.errors
 import xarray as xr
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import AssetSpec, QaRule, RunConfig
+from tasks.tiles import Tile, tile_geobox, tile_lonlat_bbox
 from tasks.constants import NDVI_SCALE, NODATA
-from tasks.errors import SceneReadError
+from tasks.errors import NoScenesFound, SceneReadError
 from tasks.load import analysis_geobox, load_cube, scene_read_error
-from tasks.publish import LayerSummary, write_item
+from tasks.publish import LayerSummary, write_item, write_lock
 
-__all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_task", "METHOD"]
+__all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
+           "plan_tiles_task", "ingest_summary", "METHOD"]
 
 METHOD = "mean of valid 16-day composites per calendar year (Trends.Earth / GPG v2 annual integral)"
 """Recorded in the metadata of every annual layer."""
@@ -94,44 +101,154 @@ def annual_ndvi(
     return out.transpose("year", "y", "x")
 
 
-@task(name="annual-ndvi", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+@dataclass(frozen=True)
+class TileYear:
+    """One tile's annual NDVI: a GeoTIFF on the tile's grid, what it was read from and how it was made."""
+
+    tile: str
+    year: int
+    path: str
+    key: str
+    source_items: list[str]
+    attrs: dict[str, Any]
+    from_cache: bool
+    bytes_decoded: int
+    """Scene bytes decoded for this tile (pixels x composites x asset sizes; 0 when linked from the cache)."""
+    seconds: float
+
+
+def tile_items(tile: Tile, items: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
+    """The items whose lon/lat bbox touches ``tile`` (a tile may cross the antimeridian's edge of the plane)."""
+    from tasks.region import split_bbox
+
+    boxes = split_bbox(tile_lonlat_bbox(tile, crs))
+    return [d for d in items if d.get("bbox") is None
+            or any(_touches(box, d["bbox"]) for box in boxes)]
+
+
+def _touches(a: tuple[float, ...], b: list[float]) -> bool:
+    if b[0] > b[2]:  # an item across the antimeridian
+        return _touches(a, [b[0], b[1], 180.0, b[3]]) or _touches(a, [-180.0, b[1], b[2], b[3]])
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+@task(name="annual-ndvi-tile", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
       retry_condition_fn=lambda task, run, state: _read_failed(state))
-def annual_ndvi_task(cfg: RunConfig, year: int, items: list[dict[str, Any]], staging: str) -> LayerSummary:
-    """Compute one year's annual NDVI from its composites and write the COG into ``staging``.
+def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dict[str, Any]], scratch: str) -> TileYear | None:
+    """One tile's annual NDVI for one year, from the composites that touch it; None if none does.
 
-    With the layer cache on, a year whose composites (ids, ``updated``, checksums), source settings,
-    grid and parameters are unchanged is linked from the cache and no scene is read.
+    With the layer cache on, a (tile, year) whose composites (ids, ``updated``, checksums), source
+    settings, tile grid and parameters are unchanged comes from the cache and no scene is read; a new
+    result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
     """
-    from tasks.layer_cache import cache_key, item_fingerprint, restore_layer, store_layer
+    from tasks.layer_cache import cache_key, item_fingerprint, open_entry, store_entry
 
+    started = time.monotonic()
     source = cfg.ndvi()
-    assert source.qa is not None
-    geobox = analysis_geobox(cfg, source)
-    key = cache_key("ndvi-annual", {
-        "year": year, "region": cfg.region, "items": sorted((item_fingerprint(d) for d in items), key=lambda f: f["id"]),
+    assert source.qa is not None and source.crs is not None and source.resolution is not None
+    mine = tile_items(tile, items, source.crs)
+    if not mine:
+        return None
+    geobox = tile_geobox(tile, source.crs, source.resolution, source.grid_origin)
+    key = cache_key("ndvi-tile", {
+        "year": year, "tile": tile.model_dump(mode="json"),
+        "items": sorted((item_fingerprint(d) for d in mine), key=lambda f: f["id"]),
         "source": source.model_dump(mode="json"), "min_valid": cfg.min_valid_composites,
         "grid": [geobox.crs.to_wkt(), list(geobox.affine)[:6], list(geobox.shape)],
     })
-    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / "ndvi-annual"
-    if cfg.use_cache and (hit := restore_layer(cache, key, staging)) is not None:
-        get_run_logger().info("annual NDVI %d: unchanged inputs, linked from the cache (no scenes read)", year)
-        return hit
-    stac_items = [pystac.Item.from_dict(d) for d in items]
+    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / "ndvi-tile"
+    if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
+        entry, meta = hit
+        return TileYear(tile=tile.name, year=year, path=str(entry / "tile.tif"), key=key, source_items=meta["source_items"],
+                        attrs=meta["attrs"], from_cache=True, bytes_decoded=0, seconds=time.monotonic() - started)
+    stac_items = [pystac.Item.from_dict(d) for d in mine]
     cube = load_cube(stac_items, source, geobox, chunk=cfg.chunk)
     layer = annual_ndvi(
         cube["ndvi"], cube[source.qa.asset],
         ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=cfg.min_valid_composites,
-    ).sel(year=year)
+    ).sel(year=year, drop=True)
+    path = Path(scratch) / f"{tile.name}-{year}-{key[:8]}.tif"
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        written = write_item(
-            {"data": (layer, False)}, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}",
-            year=year, source_items=[it.id for it in stac_items], transform=geobox.affine,
-        )
+        layer.rio.write_nodata(NODATA, encoded=False).rio.to_raster(
+            path, tiled=True, blockxsize=256, blockysize=256, compress="DEFLATE", lock=write_lock(path), compute=True)
+        with rasterio.open(path, "r+") as dst:
+            dst.transform = geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
     except (rasterio.errors.RasterioError, OSError) as err:  # a scene failed to read during the write
+        path.unlink(missing_ok=True)
         raise scene_read_error(err, stac_items, source, geobox) from None
+    ids = [it.id for it in stac_items]
+    attrs = {k: v for k, v in layer.attrs.items() if k != "_FillValue"}
+    attrs = json.loads(json.dumps(attrs, default=list))
     if cfg.use_cache:
-        store_layer(cache, key, written)
-    return written
+        path = store_entry(cache, key, {"tile.tif": path}, {"source_items": ids, "attrs": attrs}) / "tile.tif"
+    per_scene = sum(np.dtype(spec.dtype).itemsize for spec in source.assets.values())
+    decoded = int(geobox.shape[0] * geobox.shape[1]) * len(stac_items) * per_scene
+    return TileYear(tile=tile.name, year=year, path=str(path), key=key, source_items=ids, attrs=attrs,
+                    from_cache=False, bytes_decoded=decoded, seconds=time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """One mapped task of the ingest stage: a tile, a year and the composites that touch the tile."""
+
+    tile: Tile
+    year: int
+    items: list[dict[str, Any]]
+
+
+@task(name="plan-tiles", cache_policy=NO_CACHE)
+def plan_tiles_task(cfg: RunConfig, scenes: dict[int, list[dict[str, Any]]]) -> list[TileJob]:
+    """Every (tile, year) of the run with the composites touching that tile; tiles no composite touches are left out."""
+    source = cfg.ndvi()
+    assert source.crs is not None
+    tiles = cfg.run_tiles()
+    jobs = [TileJob(tile, year, mine) for year, items in scenes.items() for tile in tiles
+            if (mine := tile_items(tile, items, source.crs))]
+    if not jobs:
+        raise NoScenesFound(f"no composite touches any of the run's {len(tiles)} tiles: check the area and the source")
+    return jobs
+
+
+def ingest_summary(tiles: list[TileYear | None], seconds: float) -> str:
+    """One line for the log: tile-years linked from the cache or computed, scenes, bytes decoded and throughput."""
+    done = [t for t in tiles if t is not None]
+    new = [t for t in done if not t.from_cache]
+    scenes = sum(len(t.source_items) for t in new)
+    mb = sum(t.bytes_decoded for t in new) / 1e6
+    rate = f", {mb / seconds:.1f} MB/s" if seconds > 0 else ""
+    tail = f" ({mb:.1f} MB decoded{rate})" if new else " (nothing new: no scene read)"
+    return (f"{len({t.tile for t in done})} tiles x {len({t.year for t in done})} years = {len(done)} tile-years: "
+            f"{len(done) - len(new)} linked from the cache, {len(new)} computed from {scenes} scenes{tail}")
+
+
+@task(name="annual-ndvi-mosaic", cache_policy=NO_CACHE)
+def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> LayerSummary:
+    """Join one year's tiles into the published annual NDVI layer on the run's grid (exact; see ``tasks.mosaic``)."""
+    from tasks.layer_cache import cache_key, restore_layer, store_layer
+    from tasks.mosaic import mosaic
+
+    done = [t for t in tiles if t is not None]
+    if not done:
+        raise NoScenesFound(f"no composite of {year} touches any tile of the run: check the area and the source")
+    source = cfg.ndvi()
+    grid = analysis_geobox(cfg, source)
+    key = cache_key("ndvi-annual", {
+        "year": year, "region": cfg.region, "tiles": sorted(t.key for t in done),
+        "grid": [grid.crs.to_wkt(), list(grid.affine)[:6], list(grid.shape)],
+    })
+    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / "ndvi-annual"
+    if cfg.use_cache and (hit := restore_layer(cache, key, staging)) is not None:
+        return hit
+    layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk)
+    layer.attrs.update({**done[0].attrs, "_FillValue": NODATA, "tiles": sorted(t.tile for t in done)})
+    written = write_item(
+        {"data": (layer, False)}, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}",
+        year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine,
+    )
+    if cfg.use_cache:
+        written = store_layer(cache, key, written)
+    return replace(written, from_cache=all(t.from_cache for t in done))
 
 
 def _read_failed(state: Any) -> bool:

@@ -23,6 +23,7 @@ from pydantic import (
 
 from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
+from tasks.tiles import MODIS_TILE_PX, Tile, check_tiles, lattice_tiles
 
 __all__ = [
     "Period",
@@ -291,15 +292,11 @@ def _check_bbox(v: tuple[float, float, float, float]) -> tuple[float, float, flo
         raise ValueError(f"bbox south/north {south}, {north} must satisfy -90 <= south < north <= 90")
     if not (-180 <= west <= 180 and -180 <= east <= 180) or west == east:
         raise ValueError(f"bbox west/east {west}, {east} must be distinct longitudes in [-180, 180]")
-    if west > east:
-        raise ValueError(
-            f"bbox west {west} > east {east}: areas across the antimeridian must be split into two runs"
-        )
-    return v
+    return v  # west > east: the box crosses the antimeridian (searched as two boxes)
 
 
 BBox = Annotated[tuple[float, float, float, float], AfterValidator(_check_bbox)]
-"""(west, south, east, north) in degrees, WGS84."""
+"""(west, south, east, north) in degrees, WGS84; west > east crosses the antimeridian."""
 
 
 class RunConfig(_Frozen):
@@ -312,8 +309,12 @@ class RunConfig(_Frozen):
     )
     bbox: BBox | None = Field(None, description="Area of interest (west, south, east, north), degrees.")
     native_bounds: tuple[float, float, float, float] | None = Field(
-        None, description="Area of interest as (left, bottom, right, top) in the NDVI source's own CRS."
-    )
+        None, description="Area of interest as (left, bottom, right, top) in the NDVI source's own CRS; with "
+        "`bbox` too, the grid is these bounds and `bbox` is the lon/lat area searched.")
+    tile_size: int = Field(MODIS_TILE_PX, ge=16, le=20000,
+                           description="Edge of the processing tiles in pixels (4800: the MODIS h/v tiles).")
+    tiles: tuple[Tile, ...] | None = Field(
+        None, description="The tiles to compute (name, native bounds); default: every lattice cell over the grid.")
     region: str = Field(
         "sample-zamyn-uud", pattern=r"^[a-z0-9][a-z0-9-]*$", description="Short id of the area, used in item ids."
     )
@@ -346,8 +347,8 @@ class RunConfig(_Frozen):
 
     @model_validator(mode="after")
     def _one_area(self) -> RunConfig:
-        if (self.bbox is None) == (self.native_bounds is None):
-            raise ValueError("give exactly one of `bbox` (lon/lat) or `native_bounds` (source CRS)")
+        if self.bbox is None and self.native_bounds is None:
+            raise ValueError("give `bbox` (lon/lat) or `native_bounds` (source CRS)")
         if self.native_bounds is not None:
             left, bottom, right, top = self.native_bounds
             if not (right > left and top > bottom):
@@ -423,6 +424,19 @@ class RunConfig(_Frozen):
             return chosen
         return {n: p for n, p in catalog.items()
                 if p.productivity[0] >= self.years[0] and p.productivity[1] <= self.years[1]}
+
+    def run_tiles(self) -> list[Tile]:
+        """The processing tiles: ``tiles`` when given (checked for overlaps), else the lattice over the grid."""
+        from tasks.load import analysis_geobox
+
+        source = self.ndvi()
+        assert source.resolution is not None
+        if self.tiles is not None:
+            check_tiles(self.tiles, resolution=source.resolution)
+            return list(self.tiles)
+        grid = analysis_geobox(self, source)
+        return lattice_tiles(tuple(grid.boundingbox), resolution=source.resolution, origin=source.grid_origin,
+                             size_px=self.tile_size)
 
     def api_url(self, source: Source) -> str:
         """The STAC API to search for ``source``: the override when set, else the source's own."""

@@ -51,8 +51,17 @@ def lonlat_bounds(bounds: Bounds, crs: str) -> Bounds:
 
 
 def native_bounds(bbox: Bounds, crs: str) -> Bounds:
-    """The bounds in ``crs`` of a lon/lat box (edges densified); a box the CRS cannot take is a ``ConfigError``."""
-    fwd = Transformer.from_crs("EPSG:4326", parse_crs(crs), always_xy=True)
+    """The bounds in ``crs`` of a lon/lat box (edges densified); a box the CRS cannot take is a ``ConfigError``.
+
+    A box with west > east crosses the antimeridian; its bounds continue east past 180 degrees.
+    """
+    target = parse_crs(crs)
+    west, south, east, north = bbox
+    if west > east:  # across the antimeridian: continue east past 180 degrees (sinusoidal only)
+        from tasks.region import over_crs
+
+        target, bbox = over_crs(target), (west, south, east + 360.0, north)
+    fwd = Transformer.from_crs("EPSG:4326", target, always_xy=True)
     xs, ys = fwd.transform(*_edges(bbox))
     if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(ys))):
         raise ConfigError(f"bbox {list(bbox)} cannot be projected to the source CRS: use a smaller area")

@@ -5,6 +5,7 @@ load the inputs onto the analysis grid, call the pure functions and write the it
 """
 from __future__ import annotations
 
+from typing import Any
 
 import numpy as np
 import rioxarray
@@ -18,6 +19,7 @@ from tasks.config import Period, RunConfig
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
 from tasks.land_cover import LEGEND_FILE, aggregate, lc_degradation, load_legend, transition_areas, transition_code
+from tasks.layer_cache import cached_layers, config_fingerprint
 from tasks.load import analysis_geobox, load_cube, static_layer
 from tasks.publish import LayerSummary, write_item
 from tasks.recode import apply_recodes, read_recodes
@@ -68,8 +70,17 @@ def _float(da: xr.DataArray, name: str, units: str | None = None) -> xr.DataArra
 
 
 @task(name="land-cover-soc-period", cache_policy=NO_CACHE)
-def land_soc_task(cfg: RunConfig, name: str, period: Period, staging: str) -> list[LayerSummary]:
-    """Land cover degradation, transitions (with a km2 table) and SOC change for one period."""
+def land_soc_task(cfg: RunConfig, name: str, period: Period, inputs: dict[str, Any], staging: str) -> list[LayerSummary]:
+    """Land cover degradation, transitions (with a km2 table) and SOC change for one period.
+
+    From the cache when the period, the run's settings and the land cover, SOC and climate inputs
+    (``inputs``) are unchanged.
+    """
+    parts = {"period": name, "window": period.model_dump(mode="json"), "config": config_fingerprint(cfg), "inputs": inputs}
+    return cached_layers(cfg, "land-soc", parts, staging, lambda: _land_soc(cfg, name, period, staging))
+
+
+def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[LayerSummary]:
     log = get_run_logger()
     geobox = analysis_geobox(cfg, cfg.ndvi())
     crs = geobox.crs.to_wkt()
@@ -128,7 +139,14 @@ def _open(path: str, chunk: int) -> xr.DataArray:
 @task(name="sdg-period", cache_policy=NO_CACHE)
 def sdg_task(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSummary],
              land_soc: list[LayerSummary], staging: str) -> LayerSummary:
-    """SDG 15.3.1 of one period by one out, all out of its three sub-indicators."""
+    """SDG 15.3.1 of one period by one out, all out of its three sub-indicators (cached on their keys)."""
+    keys = [layer.cache_key for layer in productivity + land_soc]
+    parts = None if None in keys else {"period": name, "inputs": keys, "config": config_fingerprint(cfg)}
+    return cached_layers(cfg, "sdg", parts, staging, lambda: [_sdg(cfg, name, period, productivity, land_soc, staging)])[0]
+
+
+def _sdg(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSummary],
+         land_soc: list[LayerSummary], staging: str) -> LayerSummary:
     geobox = analysis_geobox(cfg, cfg.ndvi())
     by = {layer.indicator: layer for layer in productivity + land_soc}
     prod = _open(asset_path(by["lpd"], "sdg"), cfg.chunk)
@@ -154,7 +172,14 @@ def sdg_task(cfg: RunConfig, name: str, period: Period, productivity: list[Layer
 @task(name="status", cache_policy=NO_CACHE)
 def status_task(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
                 staging: str) -> LayerSummary:
-    """7-class status of a reporting period against the baseline, for SDG 15.3.1 and each sub-indicator."""
+    """7-class status of a reporting period against the baseline, for SDG 15.3.1 and each sub-indicator (cached)."""
+    keys = [layer.cache_key for layer in baseline + period]
+    parts = None if None in keys else {"period": name, "inputs": keys, "config": config_fingerprint(cfg)}
+    return cached_layers(cfg, "status", parts, staging, lambda: [_status(cfg, name, baseline, period, staging)])[0]
+
+
+def _status(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
+            staging: str) -> LayerSummary:
     geobox = analysis_geobox(cfg, cfg.ndvi())
     base = {layer.indicator: layer for layer in baseline}
     now = {layer.indicator: layer for layer in period}

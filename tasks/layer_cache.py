@@ -17,16 +17,19 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from tasks import __version__
 from tasks.publish import AssetSummary, LayerSummary
 
-__all__ = ["CACHE_FORMAT", "cache_key", "item_fingerprint", "restore_layer", "store_layer"]
+__all__ = ["CACHE_FORMAT", "cache_key", "item_fingerprint", "open_entry", "store_entry", "restore_layers",
+           "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
+           "source_fingerprints"]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bumped when the cache's layout changes; part of every key."""
 
 
@@ -54,47 +57,175 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def restore_layer(cache_dir: str | Path, key: str, staging: str | Path) -> LayerSummary | None:
-    """The cached layer for ``key`` linked into ``staging`` (same layout as ``write_item``), or None on a miss."""
+def open_entry(cache_dir: str | Path, key: str) -> tuple[Path, dict[str, Any]] | None:
+    """The cache entry for ``key`` (its folder and metadata), or None on a miss."""
     entry = Path(cache_dir) / key
-    meta = entry / "layer.json"
+    meta = entry / "entry.json"
     if not meta.is_file():
         return None
-    doc = json.loads(meta.read_text())
+    return entry, json.loads(meta.read_text())
+
+
+def store_entry(cache_dir: str | Path, key: str, files: dict[str, str | Path], meta: dict[str, Any]) -> Path:
+    """Put ``files`` (name in the entry -> path now) and ``meta`` in the cache under ``key``; return the entry.
+
+    Files are hard-linked where possible. The entry appears atomically (a rename); when another run
+    stored the same key first, its entry is kept.
+    """
+    root = Path(cache_dir)
+    entry = root / key
+    if (entry / "entry.json").is_file():
+        return entry
+    tmp = root / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir(parents=True)
+    for name, path in files.items():
+        _link(Path(path), tmp / name)
+    (tmp / "entry.json").write_text(json.dumps(meta, indent=1, default=list))
+    try:
+        os.rename(tmp, entry)
+    except OSError:  # another run stored the same key first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return entry
+
+
+def _restore(entry: Path, doc: dict[str, Any], staging: str | Path, key: str) -> LayerSummary:
     folder = Path(staging) / doc["indicator"] / doc["item_id"]
 
     def here(name: str) -> str:
-        _link(entry / name, folder / name)
-        return str(folder / name)
+        original = folder / name.split("-", 1)[1]  # entries prefix each file with its item's position
+        _link(entry / name, original)
+        return str(original)
 
+    doc = dict(doc)
     assets = [AssetSummary(**{**a, "path": here(a["path"])}) for a in doc.pop("assets")]
     tables = {k: here(v) for k, v in doc.pop("tables").items()}
     quicklook = here(doc.pop("quicklook")) if doc.get("quicklook") else doc.pop("quicklook", None)
     window = tuple(doc.pop("window")) if doc.get("window") else doc.pop("window", None)
     doc.pop("from_cache", None)
-    return LayerSummary(**doc, assets=assets, tables=tables, quicklook=quicklook, window=window, from_cache=True)
+    doc.pop("cache_key", None)
+    return LayerSummary(**doc, assets=assets, tables=tables, quicklook=quicklook, window=window, from_cache=True,
+                        cache_key=key)
 
 
-def store_layer(cache_dir: str | Path, key: str, layer: LayerSummary) -> None:
-    """Copy a written layer's files into the cache under ``key`` (atomically; an existing entry is kept)."""
-    root = Path(cache_dir)
-    entry = root / key
-    if (entry / "layer.json").is_file():
-        return
-    tmp = root / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir(parents=True)
-    doc = asdict(layer)
-    for a in doc["assets"]:
-        _link(Path(a["path"]), tmp / Path(a["path"]).name)
-        a["path"] = Path(a["path"]).name
-    for k, v in doc["tables"].items():
-        _link(Path(v), tmp / Path(v).name)
-        doc["tables"][k] = Path(v).name
-    if doc.get("quicklook"):
-        _link(Path(doc["quicklook"]), tmp / Path(doc["quicklook"]).name)
-        doc["quicklook"] = Path(doc["quicklook"]).name
-    (tmp / "layer.json").write_text(json.dumps(doc, indent=1, default=list))
-    try:
-        os.rename(tmp, entry)
-    except OSError:  # another run stored the same key first
-        shutil.rmtree(tmp, ignore_errors=True)
+def restore_layers(cache_dir: str | Path, key: str, staging: str | Path) -> list[LayerSummary] | None:
+    """The cached layers for ``key`` linked into ``staging`` (same layout as ``write_item``), or None on a miss."""
+    hit = open_entry(cache_dir, key)
+    if hit is None:
+        return None
+    entry, meta = hit
+    return [_restore(entry, doc, staging, key) for doc in meta["layers"]]
+
+
+def store_layers(cache_dir: str | Path, key: str, layers: list[LayerSummary]) -> list[LayerSummary]:
+    """Put written layers in the cache under ``key``; return them marked with the key.
+
+    Each item's files keep their names, prefixed by the item's position, so two items of one entry
+    never collide.
+    """
+    files: dict[str, Path] = {}
+    docs = []
+    for i, layer in enumerate(layers):
+        doc = asdict(layer)
+        doc["from_cache"], doc["cache_key"] = False, key
+
+        def keep(path: str) -> str:
+            name = f"{i}-{Path(path).name}"
+            files[name] = Path(path)
+            return name
+
+        for a in doc["assets"]:
+            a["path"] = keep(a["path"])
+        doc["tables"] = {k: keep(v) for k, v in doc["tables"].items()}
+        if doc.get("quicklook"):
+            doc["quicklook"] = keep(doc["quicklook"])
+        docs.append(doc)
+    store_entry(cache_dir, key, files, {"layers": docs})
+    return [replace(layer, cache_key=key) for layer in layers]
+
+
+def restore_layer(cache_dir: str | Path, key: str, staging: str | Path) -> LayerSummary | None:
+    """The one cached layer for ``key`` linked into ``staging``, or None on a miss."""
+    layers = restore_layers(cache_dir, key, staging)
+    return layers[0] if layers else None
+
+
+def store_layer(cache_dir: str | Path, key: str, layer: LayerSummary) -> LayerSummary:
+    """Put one written layer in the cache under ``key``; return it marked with the key."""
+    return store_layers(cache_dir, key, [layer])[0]
+
+
+_OUTPUT_FIELDS = ("out_dir", "cache_dir", "use_cache", "stac_api", "zones", "zone_field")
+"""RunConfig fields that change where results go or how they are reported, never their bytes."""
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """The sha256 of a file's content (a missing file fingerprints as its name, and fails later where read)."""
+    p = Path(path)
+    if not p.is_file():
+        return f"missing:{p.name}"
+    digest = hashlib.sha256()
+    with p.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def config_fingerprint(cfg: Any) -> dict[str, Any]:
+    """A run config as cache-key data: output-only fields dropped, every file it names replaced by its content hash.
+
+    So moving the catalog or the sources file changes nothing, while editing the legend, the SOC model,
+    the sources or the recode polygons invalidates what depends on them.
+    """
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and value.endswith((".yaml", ".yml", ".json", ".gpkg", ".geojson", ".tif", ".csv")):
+            return file_fingerprint(value)
+        return value
+
+    doc = cfg.model_dump(mode="json", exclude=set(_OUTPUT_FIELDS))
+    return walk(doc)
+
+
+def cached_layers(cfg: Any, kind: str, parts: dict[str, Any] | None, staging: str | Path,
+                  compute: Callable[[], list[LayerSummary]]) -> list[LayerSummary]:
+    """``compute()``'s layers, or the cached ones when ``parts`` (what they depend on) are unchanged.
+
+    ``parts`` of None (an input without a key, e.g. the cache was off for it) always computes.
+    New results are stored at once, so a run that fails later keeps them.
+    """
+    if not cfg.use_cache or parts is None:
+        return compute()
+    key = cache_key(kind, parts)
+    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / kind
+    hit = restore_layers(cache, key, staging)
+    if hit is not None:
+        return hit
+    return store_layers(cache, key, compute())
+
+
+def source_fingerprints(cfg: Any) -> dict[str, Any]:
+    """What the run's land cover, SOC, climate-zone and land-unit inputs are now: item fingerprints or file hashes.
+
+    One STAC search per source (no pixel is read), so the per-period layers can be keyed on their
+    inputs as the annual ones are on their scenes.
+    """
+    from tasks.load import STATIC_YEARS
+    from tasks.search import open_api, run_bbox, search_items
+
+    roles = [(cfg.land_cover_source, "land_cover"), (cfg.soc_source, "soc")]
+    if cfg.climate_source is not None and cfg.soc_single_f is None:
+        roles.append((cfg.climate_source, "climate_zones"))
+    if cfg.productivity.land_unit_source is not None:
+        roles.append((cfg.productivity.land_unit_source, "land_units"))
+    out: dict[str, Any] = {}
+    for name, role in roles:
+        source = cfg.source(name, role)
+        if source.file is not None:
+            out[name] = file_fingerprint(source.file)
+            continue
+        items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=STATIC_YEARS)
+        out[name] = sorted((item_fingerprint(it.to_dict()) for it in items), key=lambda f: f["id"])
+    return out

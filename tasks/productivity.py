@@ -6,6 +6,8 @@ writes the four items (each a 3- or 5-class map plus the continuous layers behin
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 from prefect import get_run_logger, task
@@ -14,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA
 from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
+from tasks.layer_cache import cached_layers, config_fingerprint
 from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.performance import performance
 from tasks.publish import LayerSummary, write_item
@@ -104,8 +107,22 @@ def productivity_layers(
 
 
 @task(name="productivity-period", cache_policy=NO_CACHE)
-def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary], staging: str) -> list[LayerSummary]:
-    """Compute and write trajectory, state, performance and LPD for one reporting period."""
+def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary], inputs: dict[str, Any],
+                      staging: str) -> list[LayerSummary]:
+    """Trajectory, state, performance and LPD of one reporting period; from the cache when nothing changed.
+
+    The key is the period, the window's annual layers (their own keys), the run's settings and the
+    land cover and land-unit inputs (``inputs``).
+    """
+    in_window = [layer for layer in annual if layer.year is not None
+                 and period.productivity[0] <= layer.year <= period.productivity[1]]
+    keys = [layer.cache_key for layer in in_window]
+    parts = None if None in keys else {"period": name, "window": period.model_dump(mode="json"), "annual": keys,
+                                       "config": config_fingerprint(cfg), "inputs": inputs}
+    return cached_layers(cfg, "productivity", parts, staging, lambda: _productivity(cfg, name, period, annual, staging))
+
+
+def _productivity(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary], staging: str) -> list[LayerSummary]:
     log = get_run_logger()
     source = cfg.ndvi()
     geobox = analysis_geobox(cfg, source)

@@ -13,8 +13,11 @@ from prefect.futures import as_completed
 __all__ = ["track_stage"]
 
 
-def track_stage(name: str, futures: Sequence[Any], log: Any) -> None:
-    """Wait for a stage's mapped task futures, showing a progress bar on a terminal and logging the count."""
+def track_stage(name: str, futures: Sequence[Any], log: Any) -> float:
+    """Wait for a stage's mapped task futures, showing a progress bar on a terminal and logging the count.
+
+    Returns the seconds the stage took.
+    """
     started = time.monotonic()
     total = len(futures)
     if sys.stderr.isatty() and total:
@@ -29,5 +32,7 @@ def track_stage(name: str, futures: Sequence[Any], log: Any) -> None:
         for _ in as_completed(list(futures)):
             pass
     failed = sum(1 for f in futures if f.state.is_failed() or f.state.is_crashed())
-    log.info("%s: %d of %d tasks done in %.1f s%s", name, total - failed, total, time.monotonic() - started,
+    seconds = time.monotonic() - started
+    log.info("%s: %d of %d tasks done in %.1f s%s", name, total - failed, total, seconds,
              f", {failed} failed" if failed else "")
+    return seconds

@@ -94,6 +94,8 @@ class LayerSummary:
     tables: dict[str, str] = field(default_factory=dict)
     quicklook: str | None = None
     from_cache: bool = False
+    cache_key: str | None = None
+    """The layer cache's key for this item (what its bytes depend on), when the cache is on."""
 
     @property
     def path(self) -> str:
@@ -110,7 +112,7 @@ class Staging:
     out_dir: str
 
 
-def _write_lock(path: Path) -> Any:
+def write_lock(path: Path) -> Any:
     """The lock serialising block writes to one GeoTIFF: a distributed lock when a Dask cluster computes."""
     try:
         from distributed import Lock, default_client
@@ -192,7 +194,7 @@ def write_item(
         tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
         tiled[key] = tmp
         pending.append(out.rio.to_raster(
-            tmp, tiled=True, blockxsize=512, blockysize=512, compress="DEFLATE", lock=_write_lock(tmp), compute=False,
+            tmp, tiled=True, blockxsize=512, blockysize=512, compress="DEFLATE", lock=write_lock(tmp), compute=False,
         ))
     try:
         dask.compute(*[p for p in pending if p is not None])
@@ -244,8 +246,19 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     main = next(a for a in layer.assets if a.key == "data")
     with rasterio.open(main.path) as src:
         crs, transform, shape, bounds = src.crs, src.transform, src.shape, src.bounds
-    bbox = lonlat_bounds(tuple(bounds), crs.to_wkt())
+    from odc.geo.geobox import GeoBox
+
+    from tasks.mosaic import wraps
+    from tasks.region import split_bbox
+
+    if cfg.bbox is not None and wraps(GeoBox(shape, transform, crs.to_wkt())):
+        bbox = cfg.bbox  # the grid continues past 180 degrees: the lon/lat box crosses the antimeridian (west > east)
+    else:
+        bbox = lonlat_bounds(tuple(bounds), crs.to_wkt())
     w, s, e, n = bbox
+    boxes = [[[[a, b], [c, b], [c, d], [a, d], [a, b]]] for a, b, c, d in split_bbox(tuple(bbox))]
+    geometry = ({"type": "Polygon", "coordinates": boxes[0]} if len(boxes) == 1
+                else {"type": "MultiPolygon", "coordinates": boxes})
     if layer.year is not None:
         first, last = layer.year, layer.year
     elif layer.window is not None:
@@ -254,7 +267,7 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
         first = last = None
     start = datetime(first, 1, 1, tzinfo=timezone.utc) if first else None
     end = datetime(last, 12, 31, 23, 59, 59, tzinfo=timezone.utc) if last else None
-    hidden = ("method", "_FillValue", "long_name", "units", "scale_factor", "classes")
+    hidden = ("method", "_FillValue", "long_name", "units", "scale_factor", "classes", "tiles")
     ndvi = cfg.ndvi()
     props: dict[str, Any] = {
         "ldn:indicator": layer.indicator,
@@ -266,12 +279,13 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
         "ldn:parameters": {k: v for k, v in layer.attrs.items() if k not in hidden},
         "ldn:source_collection": ndvi.stac.collection if ndvi.stac else None,
         "ldn:source_items": layer.source_items,
+        "ldn:tiles": layer.attrs.get("tiles"),
         "ldn:software_version": f"ldn-pipeline {__version__}",
         "title": _title(layer, main),
     }
     item = pystac.Item(
         id=layer.item_id,
-        geometry={"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        geometry=geometry,
         bbox=list(bbox), datetime=None, start_datetime=start, end_datetime=end,
         properties={k: v for k, v in props.items() if v is not None},
     )
@@ -381,7 +395,7 @@ def begin_version(cfg: RunConfig) -> Staging:
     staging_root = out_dir / ".staging"
     staging_root.mkdir(parents=True, exist_ok=True)
     for stale in staging_root.iterdir():
-        pid = stale.name.rsplit("-", 1)[-1]
+        pid = stale.name.removesuffix(".tiles").rsplit("-", 1)[-1]  # <run>.tiles: the run's tile scratch
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     now = datetime.now(timezone.utc)

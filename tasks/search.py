@@ -20,6 +20,7 @@ from pystac_client.stac_api_io import StacApiIO
 from tasks.config import RunConfig, Source
 from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacUnreachable
 from tasks.grid import lonlat_bounds
+from tasks.region import split_bbox
 
 __all__ = [
     "open_api",
@@ -29,6 +30,7 @@ __all__ = [
     "modis_start_date",
     "run_bbox",
     "find_scenes_task",
+    "find_inputs_task",
     "incomplete_years",
     "STAC_TIMEOUT",
     "STAC_RETRIES",
@@ -145,17 +147,20 @@ def search_items(
             "fix `collection` in the sources file"
         )
     extents = collection.extent.spatial.bboxes
-    if extents and not any(_intersects(bbox, list(e)) for e in extents):
+    if extents and not any(_intersects(box, list(e)) for e in extents for box in split_bbox(bbox)):
         raise OutsideCollection(
             f"bbox {[round(v, 4) for v in bbox]} does not intersect collection {cid!r}, whose extent is "
             f"{[[round(v, 4) for v in e] for e in extents]}: choose an area inside it"
         )
     first, last = years
     try:
-        search = client.search(
-            collections=[cid], bbox=list(bbox), datetime=f"{first}-01-01T00:00:00Z/{last}-12-31T23:59:59Z"
-        )
-        found = list(search.items())
+        found_by_id = {}
+        for box in split_bbox(bbox):  # a box across the antimeridian is searched as its two halves
+            search = client.search(
+                collections=[cid], bbox=list(box), datetime=f"{first}-01-01T00:00:00Z/{last}-12-31T23:59:59Z"
+            )
+            found_by_id.update((it.id, it) for it in search.items())
+        found = list(found_by_id.values())
     except _NETWORK_ERRORS as err:
         raise StacUnreachable(
             f"searching {cid!r} on {client.self_href} failed ({type(err).__name__}): retry later"
@@ -207,6 +212,15 @@ def find_scenes_task(cfg: RunConfig) -> dict[int, list[dict[str, Any]]]:
         get_run_logger().warning("years with fewer composites than %s: %s (their pixels need --min-valid valid ones)",
                                  source.stac.composites_per_year, {y: n for y, n in gaps.items()})
     return {year: [it.to_dict() for it in group] for year, group in groups.items()}
+
+
+@task(name="find-inputs", retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=lambda task, run, state: _is_transient(state))
+def find_inputs_task(cfg: RunConfig) -> dict[str, Any]:
+    """Fingerprints of the land cover, SOC, climate and land-unit inputs (item ids, ``updated``, checksums)."""
+    from tasks.layer_cache import source_fingerprints
+
+    return source_fingerprints(cfg)
 
 
 def incomplete_years(groups: dict[int, list[pystac.Item]], years: tuple[int, int], expected: int | None) -> dict[int, int]:

@@ -161,10 +161,16 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
     x0, y0 = transform * (0, 0)
     x1, y1 = transform * (w, h)
     grid = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-    to_grid = Transformer.from_crs("EPSG:4326", target, always_xy=True)
+    from odc.geo.geobox import GeoBox
+
+    from tasks.mosaic import wraps
+    from tasks.region import over_crs, unwrap
+
+    across = wraps(GeoBox((h, w), transform, target))  # a grid that continues east past 180 degrees
+    to_grid = Transformer.from_crs("EPSG:4326", over_crs(target) if across else target, always_xy=True)
     out = []
     for zone in zones:
-        dense = shapely.segmentize(zone.geometry, 0.05)
+        dense = shapely.segmentize(unwrap(zone.geometry) if across else zone.geometry, 0.05)
         projected = shapely.transform(dense, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1])))
         projected = shapely.make_valid(projected)
         if projected.intersects(grid):
@@ -178,7 +184,9 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
 
 def check_zones_cover(zones: tuple[Zone, ...], lonlat_bbox: tuple[float, float, float, float]) -> None:
     """Fail before any computing when no zone touches the run's area (lon/lat west, south, east, north)."""
-    area = shapely.box(*lonlat_bbox)
+    from tasks.region import split_bbox
+
+    area = shapely.union_all([shapely.box(*box) for box in split_bbox(lonlat_bbox)])
     if not any(z.geometry.intersects(area) for z in zones):
         w, s, e, n = lonlat_bbox
         raise ConfigError(f"no zone overlaps the area (lon {w:.2f}..{e:.2f}, lat {s:.2f}..{n:.2f}): "

@@ -103,13 +103,31 @@ def test_invalid_source_config(tmp_path: Path, published_copy: Path, prefect_har
 @pytest.mark.parametrize(("args", "match"), [
     (["run", "--years", "2005-2001"], r"years 2005-2001 are reversed"),
     (["run", "--years", "twenty"], r"--years 'twenty' is not YEAR or FIRST-LAST"),
-    (["run", "--sources", str(SAMPLE_SOURCES)], r"--bbox is required with --sources"),
+    (["run", "--region", "XYZ"], r"unknown region 'XYZ': give NE-ASIA, a country code of zones.yaml \(CHN, MNG"),
+    (["run", "--region", "JPN"], r"region Japan has no land in the run's area: choose a region that overlaps it"),
+    (["run", "--region", "MNG", "--bbox", INSIDE], r"give --region or --bbox, not both"),
+    (["run", "--region", "nowhere.gpkg"], r"region file nowhere.gpkg does not exist"),
     (["run", "--sources", str(SAMPLE_SOURCES), "--bbox", "1,2,3"], r"--bbox '1,2,3' is not four numbers"),
     (["run", "--sources", str(SAMPLE_SOURCES), "--bbox", INSIDE], r"only `ldn run` without --sources starts"),
     (["run", "--min-valid", "0", "--sources", str(SAMPLE_SOURCES), "--bbox", INSIDE], r"min_valid_composites: Input should be greater"),
 ])
 def test_invalid_parameters(args: list[str], match: str, published_copy: Path, prefect_harness: None) -> None:
     _fails(args, published_copy, match)
+
+
+def test_overlapping_custom_tiles(tmp_path: Path, published_copy: Path, prefect_harness: None) -> None:
+    import json
+
+    from tasks.constants import MODIS_PIXEL_SIZE as px
+    from tasks.sample_data import load_sample_region, sample_grid
+
+    left, bottom, right, top = sample_grid(load_sample_region()).bounds
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(json.dumps({"tiles": [
+        {"name": "west", "bounds": [left, bottom, left + 130 * px, top]},
+        {"name": "east", "bounds": [left + 120 * px, bottom, right, top]}]}))
+    _fails(["run", "--config", str(run_file)], published_copy,
+           r"tiles west and east overlap by 10 x 259 pixels: custom tiles must not overlap")
 
 
 def _ndvi_asset(sample: Path, item_id: str) -> Path:

@@ -132,11 +132,11 @@ def test_unknown_source_name_lists_the_known_ones() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"bbox": (112, 43, 111, 44)}, "antimeridian"),
+        ({"bbox": (112, 43, 112, 44)}, "distinct longitudes"),
         ({"bbox": (111, 44, 112, 43)}, "south < north"),
         ({"bbox": (111, 43, 112, 44), "years": (2010, 2005)}, "reversed"),
         ({"bbox": (111, 43, 112, 44), "min_valid_composites": 0}, "greater than or equal to 1"),
-        ({}, "exactly one of `bbox`"),
+        ({}, "give `bbox` \\(lon/lat\\) or `native_bounds`"),
         ({"native_bounds": (5, 0, 1, 1)}, "are empty"),
     ],
 )

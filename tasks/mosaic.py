@@ -1,0 +1,116 @@
+"""Joining tiles into one layer on the run's grid, exactly: every pixel is copied, none resampled.
+
+Tiles are cut from the run's own pixel grid, so most pixels of the mosaic are the same pixels of one
+tile. A run across the antimeridian is the one exception: its grid continues east past 180 degrees,
+where the sinusoidal plane has no pixels, and the pixels there come from the tiles at the plane's
+western edge. Sinusoidal rows are straight lines of constant latitude with the same pixel size on both
+sides, so each such row is its western twin shifted by the length of the parallel (2 pi R cos lat):
+a pure shift, one source pixel per mosaic pixel, and the join has no seam, gap or double count.
+
+The mosaic is a lazy Dask array; each block reads only the tile windows it needs.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from rasterio.windows import Window
+
+from tasks.errors import ConfigError
+
+__all__ = ["source_x", "mosaic", "wraps"]
+
+
+def _sphere_radius(grid: GeoBox) -> float | None:
+    """The sphere radius of a sinusoidal grid centred on Greenwich, else None (no wrapping possible)."""
+    crs = grid.crs._crs if hasattr(grid.crs, "_crs") else grid.crs
+    op = crs.coordinate_operation
+    if op is None or op.method_name.lower() != "sinusoidal":
+        return None
+    lon0 = next((p.value for p in op.params if "longitude" in p.name.lower()), 0.0)
+    ell = crs.ellipsoid
+    if lon0 != 0.0 or ell.inverse_flattening not in (0.0, math.inf):
+        return None
+    return float(ell.semi_major_metre)
+
+
+def source_x(x: np.ndarray, y: np.ndarray, radius: float | None) -> np.ndarray:
+    """Where each pixel centre (x, y) lies on the sinusoidal plane: x itself, or shifted back across 180 degrees.
+
+    ``x`` and ``y`` broadcast (columns and rows). A point east of the plane's edge (x > pi R cos lat) is
+    the point 2 pi R cos lat further west; one west of it, further east.
+    """
+    x, y = np.broadcast_arrays(np.asarray(x, "float64"), np.asarray(y, "float64"))
+    if radius is None:
+        return x
+    half = math.pi * radius * np.cos(y / radius)
+    return np.where(x > half, x - 2 * half, np.where(x < -half, x + 2 * half, x))
+
+
+def wraps(grid: GeoBox) -> bool:
+    """True when ``grid`` has pixels past the sinusoidal plane's edge (a run across the antimeridian)."""
+    radius = _sphere_radius(grid)
+    if radius is None:
+        return False
+    left, bottom, right, top = grid.boundingbox
+    edge = math.pi * radius * math.cos(max(abs(bottom), abs(top)) / radius)  # the nearest edge: at the poleward row
+    return right > edge or left < -edge
+
+
+def _read_block(tiles: list[tuple[tuple[float, float, float, float], str]], x: np.ndarray, y: np.ndarray,
+                res: float, radius: float | None, dtype: np.dtype, nodata: float) -> np.ndarray:
+    out = np.full((y.size, x.size), nodata, dtype=dtype)
+    xs = source_x(x[None, :], y[:, None], radius)
+    ys = np.broadcast_to(y[:, None], xs.shape)
+    for (left, bottom, right, top), path in tiles:
+        inside = (xs > left) & (xs < right) & (ys > bottom) & (ys < top)
+        if not inside.any():
+            continue
+        cols = np.floor((xs[inside] - left) / res).astype("int64")
+        rows = np.floor((top - ys[inside]) / res).astype("int64")
+        c0, r0 = int(cols.min()), int(rows.min())
+        with rasterio.open(path) as src:
+            window = src.read(1, window=Window(c0, r0, int(cols.max()) - c0 + 1, int(rows.max()) - r0 + 1))
+        out[inside] = window[rows - r0, cols - c0]
+    return out
+
+
+def mosaic(tiles: dict[str, str | Path], grid: GeoBox, *, chunk: int) -> xr.DataArray:
+    """The tile GeoTIFFs (name -> path, written on the same pixel grid) as one lazy layer on ``grid``.
+
+    Pixels no tile covers are nodata. dtype and nodata come from the tiles, which must agree.
+    """
+    if not tiles:
+        raise ConfigError("no tiles to join: the run computed no tile")
+    specs = []
+    kinds = set()
+    for name, path in sorted(tiles.items()):
+        with rasterio.open(path) as src:
+            b = src.bounds
+            specs.append(((b.left, b.bottom, b.right, b.top), str(path)))
+            kinds.add((src.dtypes[0], src.nodata))
+            res = src.res[0]
+    if len(kinds) != 1:
+        raise ConfigError(f"tiles disagree on dtype/nodata {sorted(map(str, kinds))}: they must come from one run")
+    dtype, nodata = kinds.pop()
+    nodata = nodata if nodata is not None else 0
+    radius = _sphere_radius(grid)
+    affine = grid.affine
+    height, width = grid.shape
+    xs = affine.c + (np.arange(width) + 0.5) * affine.a
+    ys = affine.f + (np.arange(height) + 0.5) * affine.e
+
+    def block(block_info: dict | None = None) -> np.ndarray:
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        return _read_block(specs, xs[c0:c1], ys[r0:r1], res, radius, np.dtype(dtype), nodata)
+
+    arr = da.map_blocks(block, dtype=dtype, chunks=da.core.normalize_chunks((chunk, chunk), (height, width)),
+                        meta=np.array((), dtype=dtype))
+    out = xr.DataArray(arr, dims=("y", "x"), coords={"y": ys, "x": xs})
+    return out.rio.write_crs(grid.crs.to_wkt()).rio.write_transform(affine)
