@@ -18,7 +18,7 @@ from tasks.land_degradation import land_soc_task, sdg_task, status_task
 from tasks.productivity import productivity_task
 from tasks.progress import track_stage
 from tasks.publish import LayerSummary, Staging, begin_version_task, discard_staging, publish_version_task
-from tasks.report import report_task
+from tasks.report import report_artifacts_task, report_task
 from tasks.search import find_inputs_task, find_scenes_task
 
 BASELINE = "baseline"
@@ -80,9 +80,12 @@ def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Stagi
 
 @flow(name="publish-version", log_prints=True)
 def publish_outputs(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]) -> str:
-    """Zonal tables, workbooks and the HTML report, then the new catalog version, switched in atomically."""
+    """Zonal tables, workbooks and the HTML report, the new catalog version (switched in atomically), then
+    Prefect artifacts linking the published layers."""
     report = report_task(cfg, layers, staging.path)
-    return publish_version_task(cfg, staging, layers, report)
+    catalog = publish_version_task(cfg, staging, layers, report)
+    report_artifacts_task(cfg, report, layers, staging.path, catalog)
+    return catalog
 
 
 @flow(name="ldn-yearly", log_prints=True)

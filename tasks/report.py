@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from tasks.publish import LayerSummary
 
 __all__ = ["LayerRef", "ReportFiles", "THREE_CLASS_LAYERS", "WATER", "zonal_tables", "write_tables", "write_workbook", "build_report",
-           "refs_from_layers", "about_period", "load_zones", "report_task",
+           "refs_from_layers", "about_period", "load_zones", "report_task", "report_artifacts_task",
            "TABLE_NAMES", "BLOCK"]
 
 BLOCK = 1024
@@ -416,8 +416,6 @@ def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple
 @task(name="zonal-report", cache_policy=NO_CACHE)
 def report_task(cfg: "RunConfig", layers: list["LayerSummary"], staging: str) -> ReportFiles:
     """Zonal tables, UNCCD workbooks and the HTML report of a run, written into its staging folder."""
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
     refs = refs_from_layers(layers)
     if not refs:
         return ReportFiles(tables={}, html="", frames={})
@@ -432,20 +430,39 @@ def report_task(cfg: "RunConfig", layers: list["LayerSummary"], staging: str) ->
         get_run_logger().warning("no North-East Asia country overlaps the run's area: no zonal tables "
                                  "(pass --zones to report on your own polygons)")
         return ReportFiles(tables={}, html="", frames={})
-    lines = [f"# SDG 15.3.1, {cfg.region}", "", "| period | zone | degraded % | stable % | improved % | land km2 |",
-             "|---|---|---|---|---|---|"]
+    return report
+
+
+@task(name="report-artifacts", cache_policy=NO_CACHE)
+def report_artifacts_task(cfg: "RunConfig", report: ReportFiles, layers: list["LayerSummary"], staging: str,
+                          catalog: str) -> None:
+    """Prefect artifacts of a published run: per period a table of SDG 15.3.1 per country (km2 and %) with
+    links to the published layer and tables, and a markdown summary linking the report and the catalog."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    version = Path(catalog).parent
+
+    def published(path: str) -> str:  # the staging folder became the version folder
+        return (version / Path(path).relative_to(staging)).resolve().as_uri() if path else ""
+
+    sdg_layers = {layer.period: layer.path for layer in layers if layer.indicator == "sdg-15-3-1"}
+    lines = [f"# SDG 15.3.1, {cfg.region}", "", f"Catalog: {Path(catalog).resolve().as_uri()}",
+             *([f"Report: {published(report.html)}"] if report.html else []), "",
+             "| period | zone | degraded % | stable % | improved % | land km2 |", "|---|---|---|---|---|---|"]
     for period, frames in report.frames.items():
         sdg = frames.get("sdg_15_3_1")
         if sdg is None:
             continue
         rows = sdg[sdg["indicator"] == "sdg_15_3_1"]
-        create_table_artifact(
-            key=f"sdg-15-3-1-{cfg.region}-{period}".lower().replace("_", "-"),
-            table=rows[["zone", "land_km2", "degraded_km2", "stable_km2", "improved_km2", "degraded_pct",
-                        "nodata_km2"]].round(3).to_dict(orient="records"),
-            description=f"SDG 15.3.1 per zone, {period} (km2); layers and tables: {report.html}")
+        table = rows[["zone", "land_km2", "degraded_km2", "stable_km2", "improved_km2", "degraded_pct",
+                      "nodata_km2"]].round(3).to_dict(orient="records")
+        layer = published(sdg_layers.get(period, ""))
+        csv = published(next((v for k, v in report.tables.get(period, {}).items() if k.endswith("sdg_15_3_1_csv")), ""))
+        for row in table:
+            row.update(layer=layer, table=csv)
+        create_table_artifact(key=f"sdg-15-3-1-{cfg.region}-{period}".lower().replace("_", "-"), table=table,
+                              description=f"SDG 15.3.1 per zone, {period} (km2); layer {layer}")
         lines += [f"| {period} | {r.zone} | {r.degraded_pct:.2f} | {r.stable_pct:.2f} | {r.improved_pct:.2f} | "
                   f"{r.land_km2:,.1f} |" for r in rows.itertuples()]
     create_markdown_artifact(key=f"ldn-run-{cfg.region}".lower().replace("_", "-"), markdown="\n".join(lines),
-                             description="Per-zone SDG 15.3.1 of this run")
-    return ReportFiles(tables=report.tables, html=report.html, frames={})
+                             description="Per-zone SDG 15.3.1 of this run, with links to the published version")

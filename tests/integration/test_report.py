@@ -97,6 +97,13 @@ def test_run_artifacts_are_in_prefect(full_run: tuple[Path, Path]) -> None:
         assert any(a.type == "table" and "Mongolia" in str(a.data) for a in tables)
         summaries = artifacts("ldn-run-sample-zamyn-uud")
         assert any(a.type == "markdown" and "| report_2 | Mongolia |" in str(a.data) for a in summaries)
+    _, catalog = full_run
+    ours = [a for a in tables if (catalog / "versions").resolve().as_uri() in str(a.data)]
+    assert ours, "links point at the published version, not the staging folder"
+    rows = json.loads(ours[-1].data) if isinstance(ours[-1].data, str) else ours[-1].data
+    layer = rows[0]["layer"]
+    assert layer.endswith("sdg-15-3-1-sample-zamyn-uud-report_1.tif") and Path(layer.removeprefix("file://")).is_file()
+    assert Path(rows[0]["table"].removeprefix("file://")).is_file()
 
 
 def _geojson(path: Path, features: list[tuple[str, list]], crs: str | None = None) -> Path:
