@@ -123,8 +123,8 @@ def run(
     cache_dir: Annotated[Optional[Path], typer.Option(help="Layer cache folder (default <out>/.cache).")] = None,
     dask_address: Annotated[Optional[str], typer.Option(
         envvar="LDN_DASK_ADDRESS",
-        help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); "
-             "default: threads in this process.")] = None,
+        help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); default: a "
+             "local cluster with a thread per core and 80% of the memory; `threads`: no cluster.")] = None,
 ) -> None:
     """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
     from flows.refresh import RefreshRun, build_config, refresh_indicators
@@ -141,7 +141,7 @@ def run(
         except ValidationError as err:
             raise _fail(validation_message(err, "the run options")) from None
         build_config(params)  # every option is checked before Prefect, a sample or a scene is touched
-        if dask_address:
+        if dask_address and dask_address != "threads":
             from flows.refresh import dask_client
 
             with dask_client(dask_address):  # a dead scheduler fails here, before any work

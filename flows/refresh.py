@@ -23,7 +23,7 @@ from tasks.errors import ConfigError, LdnError
 from tasks.region import ALL_NE_ASIA
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
-           "dask_client"]
+           "dask_client", "local_cluster_options", "THREADS"]
 
 DEFAULT_SAMPLE_DIR: Path = DEFAULT_OUTPUTS / "sample-data"
 """Where `ldn run` generates the bundled sample region."""
@@ -171,18 +171,48 @@ def _region_area(spec: str, values: dict[str, Any], *, within: tuple[float, floa
     return out
 
 
+LOCAL_MEMORY_FRACTION = 0.8
+"""Share of the machine's memory (cgroup-aware) the default local Dask cluster may use before it spills and pauses."""
+
+THREADS = "threads"
+"""``--dask-address threads``: no cluster, Dask's threaded scheduler in this process (for debugging)."""
+
+
+def local_cluster_options() -> dict[str, Any]:
+    """The default local cluster: one in-process worker with a thread per core and a memory limit.
+
+    GDAL and numpy release the GIL, so threads use every core without copying arrays between
+    processes; the worker spills to disk and pauses new work as it nears the limit.
+    """
+    import os
+
+    from distributed.system import MEMORY_LIMIT
+
+    return {"n_workers": 1, "threads_per_worker": os.cpu_count() or 1, "processes": False,
+            "memory_limit": int(MEMORY_LIMIT * LOCAL_MEMORY_FRACTION), "dashboard_address": None}
+
+
 @contextlib.contextmanager
 def dask_client(address: str | None) -> Iterator[Any]:
-    """A client of the Dask cluster at ``address`` as the default scheduler while open (nothing if None).
+    """A Dask client as the default scheduler while open: of the cluster at ``address``, else of a local one.
 
     Raster math inside every task then runs on the cluster's workers (which must have ldn-pipeline
-    installed); Prefect's tasks stay in this process and pass paths, never arrays.
+    installed); Prefect's tasks stay in this process and pass paths, never arrays. Without an
+    address a ``LocalCluster`` sized to this machine (``local_cluster_options``) is started and
+    stopped with the run, so a run never takes more memory than the limit; ``threads`` skips it.
     """
-    if not address:
+    if address == THREADS:
         yield None
         return
-    from distributed import Client
+    from distributed import Client, LocalCluster
 
+    if not address:
+        options = local_cluster_options()
+        with LocalCluster(**options) as cluster, Client(cluster) as client:
+            print(f"local Dask cluster: {options['threads_per_worker']} threads, "
+                  f"memory limit {options['memory_limit'] / 2**30:.1f} GiB")
+            yield client
+        return
     try:
         client = Client(address, timeout=15)
     except (OSError, TimeoutError, ValueError) as err:

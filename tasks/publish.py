@@ -117,9 +117,13 @@ def write_lock(path: Path) -> Any:
     try:
         from distributed import Lock, default_client
 
-        default_client()
+        client = default_client()
     except (ImportError, ValueError):  # no distributed client: threads in this process
         return _WRITE_LOCK
+    if str(getattr(client.scheduler, "address", "")).startswith("inproc://"):  # an in-process cluster: threads too
+        from dask.utils import SerializableLock
+
+        return SerializableLock(f"ldn-write-{path.name}")  # graphs are pickled even in-process; same lock per token
     return Lock(f"ldn-write-{path.name}")
 
 

@@ -2,6 +2,7 @@
 127.0.0.1) gives the same bytes as the local run; a dead scheduler address is a one-line error."""
 from __future__ import annotations
 
+import os
 import hashlib
 import subprocess
 import sys
@@ -74,3 +75,19 @@ def test_a_dead_scheduler_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == EXIT_USER_ERROR
     assert result.stderr.startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:")
     assert result.stderr.count("\n") == 1 and not (tmp_path / "versions").exists()
+
+
+def test_the_default_is_a_local_cluster_with_a_memory_limit() -> None:
+    from distributed.system import MEMORY_LIMIT
+
+    from flows.refresh import dask_client
+
+    with dask_client(None) as client:
+        (worker,) = client.scheduler_info()["workers"].values()
+        assert 0 < worker["memory_limit"] <= 0.8 * MEMORY_LIMIT + 1
+        assert worker["nthreads"] == (os.cpu_count() or 1)
+        import dask
+
+        assert dask.base.get_scheduler().__self__ is client  # raster graphs in tasks run on it
+    with dask_client("threads") as none:
+        assert none is None
