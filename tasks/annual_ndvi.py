@@ -174,8 +174,10 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
             path, tiled=True, blockxsize=256, blockysize=256, compress="DEFLATE", lock=write_lock(path), compute=True)
         with rasterio.open(path, "r+") as dst:
             dst.transform = geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
-    except (rasterio.errors.RasterioError, OSError) as err:  # a scene failed to read during the write
+    except Exception as err:
         path.unlink(missing_ok=True)
+        if not _read_error(err):
+            raise
         raise scene_read_error(err, stac_items, source, geobox) from None
     ids = [it.id for it in stac_items]
     attrs = {k: v for k, v in layer.attrs.items() if k != "_FillValue"}
@@ -249,6 +251,17 @@ def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None
     if cfg.use_cache:
         written = store_layer(cache, key, written)
     return replace(written, from_cache=all(t.from_cache for t in done))
+
+
+def _read_error(err: BaseException) -> bool:
+    """True for a failed scene read: a rasterio or OS error, also as a Dask cluster returns it.
+
+    Distributed workers send back an exception they cannot pickle as a plain ``Exception`` holding
+    its repr (``Exception("RasterioIOError('HTTP response code: 404')")``).
+    """
+    if isinstance(err, (rasterio.errors.RasterioError, OSError)):
+        return True
+    return type(err) is Exception and str(err).startswith(("RasterioIOError", "RasterioError", "CPLE_"))
 
 
 def _read_failed(state: Any) -> bool:
