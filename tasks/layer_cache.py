@@ -27,7 +27,7 @@ from tasks.publish import AssetSummary, LayerSummary
 
 __all__ = ["CACHE_FORMAT", "cache_key", "item_fingerprint", "open_entry", "store_entry", "restore_layers",
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
-           "source_fingerprints"]
+           "source_fingerprints", "link_file"]
 
 CACHE_FORMAT = 2
 """Bumped when the cache's layout changes; part of every key."""
@@ -49,7 +49,8 @@ def cache_key(indicator: str, parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _link(src: Path, dst: Path) -> None:
+def link_file(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` to ``dst`` (a copy across file systems), creating ``dst``'s folder."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst)
@@ -79,7 +80,7 @@ def store_entry(cache_dir: str | Path, key: str, files: dict[str, str | Path], m
     tmp = root / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir(parents=True)
     for name, path in files.items():
-        _link(Path(path), tmp / name)
+        link_file(Path(path), tmp / name)
     (tmp / "entry.json").write_text(json.dumps(meta, indent=1, default=list))
     try:
         os.rename(tmp, entry)
@@ -93,7 +94,7 @@ def _restore(entry: Path, doc: dict[str, Any], staging: str | Path, key: str) ->
 
     def here(name: str) -> str:
         original = folder / name.split("-", 1)[1]  # entries prefix each file with its item's position
-        _link(entry / name, original)
+        link_file(entry / name, original)
         return str(original)
 
     doc = dict(doc)

@@ -420,6 +420,44 @@ def report_task(cfg: "RunConfig", layers: list["LayerSummary"], staging: str) ->
     if not refs:
         return ReportFiles(tables={}, html="", frames={})
     periods = list(dict.fromkeys(r.period for r in refs))
+    keys = [layer.cache_key for layer in layers]
+    if not cfg.use_cache or None in keys:
+        return _report(cfg, layers, refs, periods, staging)
+    from tasks.layer_cache import cache_key, file_fingerprint, open_entry, store_entry
+
+    key = cache_key("report", {"layers": sorted(keys), "region": cfg.region, "zone_field": cfg.zone_field,
+                               "zones": file_fingerprint(cfg.zones) if cfg.zones else "default"})
+    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / "report"
+    folder = Path(staging) / "report"
+    if (hit := open_entry(cache, key)) is not None:  # same layers, same zones: link the tables, workbooks and report
+        entry, meta = hit
+        return _linked_report(entry, meta, folder)
+    report = _report(cfg, layers, refs, periods, staging)
+    if report.html:
+        names = [Path(p).relative_to(folder).as_posix() for t in report.tables.values() for p in t.values()]
+        store_entry(cache, key, {n: folder / n for n in [*names, Path(report.html).name]}, {
+            "tables": {period: {k: Path(p).name for k, p in t.items()} for period, t in report.tables.items()},
+            "html": Path(report.html).name})
+    return report
+
+
+def _linked_report(entry: Path, meta: dict[str, Any], folder: Path) -> ReportFiles:
+    """A cached report linked into a run's report folder; the SDG tables are read back for the artifacts."""
+    from tasks.layer_cache import link_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in entry.iterdir():
+        if f.name != "entry.json":
+            link_file(f, folder / f.name)
+    tables = {period: {k: str(folder / n) for k, n in t.items()} for period, t in meta["tables"].items()}
+    frames = {period: {"sdg_15_3_1": pd.read_csv(t["sdg_15_3_1_csv"])} for period, t in tables.items()
+              if "sdg_15_3_1_csv" in t}
+    get_run_logger().info("zonal report: unchanged layers and zones, linked from the cache")
+    return ReportFiles(tables=tables, html=str(folder / meta["html"]), frames=frames)
+
+
+def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef], periods: list[str],
+            staging: str) -> ReportFiles:
     try:
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
                               title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
