@@ -121,6 +121,10 @@ def run(
     cache: Annotated[bool, typer.Option(
         help="Reuse annual NDVI layers whose scenes and settings are unchanged (--no-cache recomputes all).")] = True,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Layer cache folder (default <out>/.cache).")] = None,
+    cache_url: Annotated[Optional[str], typer.Option(
+        envvar="LDN_CACHE_URL",
+        help="Object storage behind the layer cache, shared by machines and runs: s3://bucket/prefix, gs://..., "
+             "az://... (or $LDN_CACHE_URL; credentials and endpoint from the environment, e.g. AWS_*).")] = None,
     dask_address: Annotated[Optional[str], typer.Option(
         envvar="LDN_DASK_ADDRESS",
         help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); default: a "
@@ -137,7 +141,7 @@ def run(
                 region_id=region_id, tile_size=tile_size, years=_years(years) if years else None, out=out, sample_dir=sample_dir, min_valid=min_valid,
                 periods=tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None,
                 trajectory_method=trajectory_method, state_method=state_method, config=config, zones=zones,
-                zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir)
+                zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
         except ValidationError as err:
             raise _fail(validation_message(err, "the run options")) from None
         build_config(params)  # every option is checked before Prefect, a sample or a scene is touched

@@ -63,6 +63,7 @@ class RefreshRun(BaseModel):
     zone_field: str | None = None
     pgstac: str | None = Field(None, description="Also load the new version into this pgstac database.")
     cache_dir: Path | None = Field(None, description="Layer cache folder (default <out>/.cache).")
+    cache_url: str | None = Field(None, description="Object storage behind the layer cache (e.g. s3://bucket/ldn-cache).")
     use_cache: bool = Field(True, description="Reuse cached annual NDVI layers whose inputs are unchanged.")
 
 
@@ -92,10 +93,10 @@ def _sample_area(run: RefreshRun) -> tuple[str, tuple[float, float, float, float
     return sample.name, sample_grid(sample).bounds, False
 
 
-def build_config(run: RefreshRun) -> RunConfig:
+def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     """The RunConfig of a refresh: defaults, then the YAML run file, then the options given; all checked.
 
-    Checks everything that can be checked before any work (periods, zones), so a bad option fails
+    Checks everything that can be checked before any work (periods, zones, the cache URL), so a bad option fails
     in one line before a sample is generated or a scene is read.
     """
     values: dict[str, Any] = {}
@@ -112,9 +113,9 @@ def build_config(run: RefreshRun) -> RunConfig:
     if run.tile_size is not None:
         values["tile_size"] = run.tile_size
     if run.sources is not None and run.bbox is None:
-        values.update(_region_area(run.region or ALL_NE_ASIA, values))
+        values.update(_region_area(run.region or ALL_NE_ASIA, values, announce=announce))
     elif run.region is not None:  # the sample: keep to its window, compute only the tiles in the region
-        values.update(_region_area(run.region, values, within=values["native_bounds"], keep_id=True))
+        values.update(_region_area(run.region, values, within=values["native_bounds"], keep_id=True, announce=announce))
     productivity = dict(values.get("productivity") or {})
     for key in ("trajectory_method", "state_method"):
         if getattr(run, key) is not None:
@@ -123,7 +124,8 @@ def build_config(run: RefreshRun) -> RunConfig:
         values["productivity"] = productivity
     given = {"ndvi_source": run.source, "stac_api": run.stac_api, "bbox": run.bbox, "region": run.region_id,
              "years": run.years, "out_dir": run.out, "min_valid_composites": run.min_valid, "periods": run.periods,
-             "zones": run.zones, "zone_field": run.zone_field, "cache_dir": run.cache_dir}
+             "zones": run.zones, "zone_field": run.zone_field, "cache_dir": run.cache_dir,
+             "cache_url": run.cache_url}
     values.update({k: v for k, v in given.items() if v is not None})
     if not run.use_cache:
         values["use_cache"] = False
@@ -145,11 +147,15 @@ def build_config(run: RefreshRun) -> RunConfig:
         from tasks.pgstac import check_pgstac
 
         check_pgstac(run.pgstac)
+    if cfg.cache_url and cfg.use_cache:
+        from tasks.layer_cache import check_cache_url
+
+        check_cache_url(cfg.cache_url)
     return cfg
 
 
 def _region_area(spec: str, values: dict[str, Any], *, within: tuple[float, float, float, float] | None = None,
-                 keep_id: bool = False) -> dict[str, Any]:
+                 keep_id: bool = False, announce: bool = False) -> dict[str, Any]:
     """RunConfig fields for a region: its grid (native bounds), tiles and lon/lat search box."""
     from tasks.config import load_sources
     from tasks.grid import lonlat_bounds
@@ -166,8 +172,9 @@ def _region_area(spec: str, values: dict[str, Any], *, within: tuple[float, floa
     out = {"native_bounds": grid.native_bounds, "bbox": bbox, "tiles": grid.tiles}
     if not keep_id:
         out["region"] = region.name
-    print(f"region {region.label}: {len(grid.tiles)} tiles ({', '.join(t.name for t in grid.tiles[:12])}"
-          f"{', ...' if len(grid.tiles) > 12 else ''})")
+    if announce:
+        print(f"region {region.label}: {len(grid.tiles)} tiles ({', '.join(t.name for t in grid.tiles[:12])}"
+              f"{', ...' if len(grid.tiles) > 12 else ''})")
     return out
 
 
@@ -228,7 +235,7 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
     """Refresh every indicator layer, table and report for ``run``; return the new version's catalog path."""
     from flows.ldn_yearly import ldn_yearly
 
-    cfg = build_config(run)
+    cfg = build_config(run, announce=True)
     log = get_run_logger()
     with dask_client(dask_address):
         if run.sources is None:

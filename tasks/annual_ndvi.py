@@ -141,7 +141,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     settings, tile grid and parameters are unchanged comes from the cache and no scene is read; a new
     result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
     """
-    from tasks.layer_cache import cache_key, item_fingerprint, open_entry, store_entry
+    from tasks.layer_cache import cache_for, cache_key, item_fingerprint, open_entry, store_entry
 
     started = time.monotonic()
     source = cfg.ndvi()
@@ -156,7 +156,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
         "source": source.model_dump(mode="json"), "min_valid": cfg.min_valid_composites,
         "grid": [geobox.crs.to_wkt(), list(geobox.affine)[:6], list(geobox.shape)],
     })
-    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / "ndvi-tile"
+    cache = cache_for(cfg, "ndvi-tile")
     if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
         entry, meta = hit
         return TileYear(tile=tile.name, year=year, path=str(entry / "tile.tif"), key=key, source_items=meta["source_items"],
@@ -227,7 +227,7 @@ def ingest_summary(tiles: list[TileYear | None], seconds: float) -> str:
 @task(name="annual-ndvi-mosaic", cache_policy=NO_CACHE)
 def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> LayerSummary:
     """Join one year's tiles into the published annual NDVI layer on the run's grid (exact; see ``tasks.mosaic``)."""
-    from tasks.layer_cache import cache_key, restore_layer, store_layer
+    from tasks.layer_cache import cache_for, cache_key, restore_layer, store_layer
     from tasks.mosaic import mosaic
 
     done = [t for t in tiles if t is not None]
@@ -239,7 +239,7 @@ def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None
         "year": year, "region": cfg.region, "tiles": sorted(t.key for t in done),
         "grid": [grid.crs.to_wkt(), list(grid.affine)[:6], list(grid.shape)],
     })
-    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / "ndvi-annual"
+    cache = cache_for(cfg, "ndvi-annual")
     if cfg.use_cache and (hit := restore_layer(cache, key, staging)) is not None:
         return hit
     layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk)

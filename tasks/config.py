@@ -337,6 +337,9 @@ class RunConfig(_Frozen):
     soc_model: Path | None = Field(None, description="SOC model YAML; default catalogs/soc.yaml.")
     cache_dir: Path | None = Field(
         None, description="Layer cache (default `<out_dir>/.cache`); unchanged inputs are not recomputed.")
+    cache_url: str | None = Field(
+        None, description="Object storage behind the local cache, shared by machines and runs: an fsspec URL "
+        "such as s3://bucket/ldn-cache (credentials and endpoint from the usual environment, e.g. AWS_*).")
     use_cache: bool = Field(True, description="Reuse cached layers whose inputs and parameters are unchanged.")
     zones: Path | None = Field(
         None, description="Zone polygons (GeoPackage/GeoJSON) for the zonal tables; default: North-East Asia countries.")
@@ -354,6 +357,25 @@ class RunConfig(_Frozen):
             if not (right > left and top > bottom):
                 raise ValueError(f"native_bounds {list(self.native_bounds)} are empty: need left < right, bottom < top")
         return self
+
+    @field_validator("cache_url")
+    @classmethod
+    def _cache_url_scheme(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import fsspec
+
+        scheme, sep, _ = v.partition("://")
+        if not sep or not scheme:
+            raise ValueError(f"cache_url {v!r} is not a URL: write e.g. s3://bucket/ldn-cache (a folder goes in cache_dir)")
+        try:
+            fsspec.get_filesystem_class(scheme)
+        except ValueError:
+            raise ValueError(f"cache_url scheme {scheme}:// is unknown to fsspec: use s3://, gs://, az://, ...") from None
+        except ImportError:
+            raise ValueError(f"cache_url {scheme}:// needs its fsspec driver: pip install "
+                             f"{ {'s3': 's3fs', 's3a': 's3fs', 'gs': 'gcsfs', 'gcs': 'gcsfs', 'az': 'adlfs', 'abfs': 'adlfs'}.get(scheme, 'the driver')}") from None
+        return v.rstrip("/")
 
     @field_validator("years")
     @classmethod

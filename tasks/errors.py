@@ -14,6 +14,7 @@ __all__ = [
     "NoScenesFound",
     "SceneReadError",
     "PublishError",
+    "CacheStorageError",
     "LdnWarning",
     "PartialCoverage",
 ]
@@ -49,6 +50,10 @@ class SceneReadError(LdnError):
 
 class PublishError(LdnError):
     """The output catalog could not be written."""
+
+
+class CacheStorageError(LdnError):
+    """The layer cache's object storage (``cache_url``) could not be opened, read or written."""
 
 
 class LdnWarning(UserWarning):

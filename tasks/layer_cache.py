@@ -7,6 +7,11 @@ cached files live under ``<cache_dir>/<indicator>/<key>/`` (default ``<out>/.cac
 them into the run's staging folder instead of reading any scene. Entries are written to a
 temporary folder and renamed into place, so a killed run never leaves a half entry.
 
+With ``cache_url`` (any fsspec URL: ``s3://bucket/prefix``, ``gs://...``, ``az://...``) the cache
+has a second tier in object storage, shared by every machine and run: a new entry is uploaded file
+by file with its ``entry.json`` last (an object store's put is atomic, so a listed entry is whole),
+and a local miss that object storage has is downloaded into the local folder first.
+
 Keys come from item ids and checksums, not from the arrays: hashing a large input array would cost
 about as much as recomputing it.
 """
@@ -17,15 +22,16 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
 from tasks import __version__
+from tasks.errors import CacheStorageError
 from tasks.publish import AssetSummary, LayerSummary
 
-__all__ = ["CACHE_FORMAT", "cache_key", "item_fingerprint", "open_entry", "store_entry", "restore_layers",
+__all__ = ["CACHE_FORMAT", "CacheDir", "cache_for", "check_cache_url", "cache_key", "item_fingerprint", "open_entry", "store_entry", "restore_layers",
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
            "source_fingerprints", "link_file"]
 
@@ -58,34 +64,142 @@ def link_file(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def open_entry(cache_dir: str | Path, key: str) -> tuple[Path, dict[str, Any]] | None:
-    """The cache entry for ``key`` (its folder and metadata), or None on a miss."""
-    entry = Path(cache_dir) / key
+@dataclass(frozen=True)
+class CacheDir:
+    """Where one kind of cached layer lives: a local folder and, optionally, object storage behind it."""
+
+    local: Path
+    remote: str | None = None
+
+
+def cache_for(cfg: Any, kind: str) -> CacheDir:
+    """The cache of one kind of layer (``ndvi-tile``, ``productivity``, ...) for a run config."""
+    local = Path(cfg.cache_dir or Path(cfg.out_dir) / ".cache") / kind
+    remote = f"{str(cfg.cache_url).rstrip('/')}/{kind}" if getattr(cfg, "cache_url", None) else None
+    return CacheDir(local, remote)
+
+
+def _as_cache(cache: CacheDir | str | Path) -> CacheDir:
+    return cache if isinstance(cache, CacheDir) else CacheDir(Path(cache))
+
+
+def _remote_fs(url: str) -> tuple[Any, str]:
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as err:
+        raise CacheStorageError(f"layer cache {url} cannot be opened ({err}): install the fsspec driver of its "
+                                "scheme (e.g. `pip install s3fs` for s3://) or fix --cache-url") from None
+    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        fs.auto_mkdir = True  # a folder (e.g. a shared mount) as the store: create folders as object keys do
+    return fs, root
+
+
+def _remote_call(url: str, action: str, fn: Callable[[], Any]) -> Any:
+    """Run one object-storage operation; any failure becomes a one-line ``CacheStorageError``."""
+    try:
+        return fn()
+    except CacheStorageError:
+        raise
+    except Exception as err:  # botocore, aiohttp, gcsfs ... errors have no common base
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        raise CacheStorageError(
+            f"layer cache {url}: could not {action} ({type(err).__name__}: {detail}): check --cache-url, its "
+            "endpoint and credentials (e.g. AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID), or run with --no-cache") from None
+
+
+def _fetch(remote: str, key: str, local: Path) -> bool:
+    """Download the entry ``key`` from object storage into ``local`` (atomically); False if it is not there."""
+    fs, root = _remote_fs(remote)
+    base = f"{root}/{key}"
+
+    def get() -> bool:
+        if not fs.exists(f"{base}/entry.json"):
+            return False
+        tmp = local / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.mkdir(parents=True)
+        try:
+            for path in fs.find(base):
+                name = path[len(base) + 1:]
+                if name != "entry.json":
+                    (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                    fs.get_file(path, str(tmp / name))
+            fs.get_file(f"{base}/entry.json", str(tmp / "entry.json"))
+            try:
+                os.rename(tmp, local / key)
+            except OSError:  # another run fetched it first
+                pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return True
+
+    return _remote_call(remote, f"read entry {key}", get)
+
+
+def _upload(remote: str, key: str, entry: Path) -> None:
+    """Upload a local entry to object storage, ``entry.json`` last, unless object storage has it already."""
+    fs, root = _remote_fs(remote)
+    base = f"{root}/{key}"
+
+    def put() -> None:
+        if fs.exists(f"{base}/entry.json"):
+            return
+        for f in sorted(p for p in entry.rglob("*") if p.is_file()):
+            name = f.relative_to(entry).as_posix()
+            if name != "entry.json":
+                fs.put_file(str(f), f"{base}/{name}")
+        fs.put_file(str(entry / "entry.json"), f"{base}/entry.json")
+
+    _remote_call(remote, f"store entry {key}", put)
+
+
+def check_cache_url(url: str) -> None:
+    """Fail in one line, before any work, when the object-storage cache cannot be written (a probe object)."""
+    fs, root = _remote_fs(url)
+    probe = f"{root}/.ldn-probe-{uuid.uuid4().hex[:8]}"
+
+    def write() -> None:
+        fs.pipe_file(probe, b"ldn-pipeline cache probe")
+        fs.rm_file(probe)
+
+    _remote_call(url, "write", write)
+
+
+def open_entry(cache: CacheDir | str | Path, key: str) -> tuple[Path, dict[str, Any]] | None:
+    """The cache entry for ``key`` (its local folder and metadata), or None on a miss.
+
+    A local miss that the object-storage tier has is downloaded first.
+    """
+    c = _as_cache(cache)
+    entry = c.local / key
     meta = entry / "entry.json"
-    if not meta.is_file():
+    if not meta.is_file() and not (c.remote and _fetch(c.remote, key, c.local)):
         return None
     return entry, json.loads(meta.read_text())
 
 
-def store_entry(cache_dir: str | Path, key: str, files: dict[str, str | Path], meta: dict[str, Any]) -> Path:
+def store_entry(cache: CacheDir | str | Path, key: str, files: dict[str, str | Path], meta: dict[str, Any]) -> Path:
     """Put ``files`` (name in the entry -> path now) and ``meta`` in the cache under ``key``; return the entry.
 
     Files are hard-linked where possible. The entry appears atomically (a rename); when another run
-    stored the same key first, its entry is kept.
+    stored the same key first, its entry is kept. With an object-storage tier the entry is uploaded too.
     """
-    root = Path(cache_dir)
+    c = _as_cache(cache)
+    root = c.local
     entry = root / key
-    if (entry / "entry.json").is_file():
-        return entry
-    tmp = root / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir(parents=True)
-    for name, path in files.items():
-        link_file(Path(path), tmp / name)
-    (tmp / "entry.json").write_text(json.dumps(meta, indent=1, default=list))
-    try:
-        os.rename(tmp, entry)
-    except OSError:  # another run stored the same key first
-        shutil.rmtree(tmp, ignore_errors=True)
+    if not (entry / "entry.json").is_file():
+        tmp = root / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.mkdir(parents=True)
+        for name, path in files.items():
+            link_file(Path(path), tmp / name)
+        (tmp / "entry.json").write_text(json.dumps(meta, indent=1, default=list))
+        try:
+            os.rename(tmp, entry)
+        except OSError:  # another run stored the same key first
+            shutil.rmtree(tmp, ignore_errors=True)
+    if c.remote:
+        _upload(c.remote, key, entry)
     return entry
 
 
@@ -108,16 +222,16 @@ def _restore(entry: Path, doc: dict[str, Any], staging: str | Path, key: str) ->
                         cache_key=key)
 
 
-def restore_layers(cache_dir: str | Path, key: str, staging: str | Path) -> list[LayerSummary] | None:
+def restore_layers(cache: CacheDir | str | Path, key: str, staging: str | Path) -> list[LayerSummary] | None:
     """The cached layers for ``key`` linked into ``staging`` (same layout as ``write_item``), or None on a miss."""
-    hit = open_entry(cache_dir, key)
+    hit = open_entry(cache, key)
     if hit is None:
         return None
     entry, meta = hit
     return [_restore(entry, doc, staging, key) for doc in meta["layers"]]
 
 
-def store_layers(cache_dir: str | Path, key: str, layers: list[LayerSummary]) -> list[LayerSummary]:
+def store_layers(cache: CacheDir | str | Path, key: str, layers: list[LayerSummary]) -> list[LayerSummary]:
     """Put written layers in the cache under ``key``; return them marked with the key.
 
     Each item's files keep their names, prefixed by the item's position, so two items of one entry
@@ -140,22 +254,22 @@ def store_layers(cache_dir: str | Path, key: str, layers: list[LayerSummary]) ->
         if doc.get("quicklook"):
             doc["quicklook"] = keep(doc["quicklook"])
         docs.append(doc)
-    store_entry(cache_dir, key, files, {"layers": docs})
+    store_entry(cache, key, files, {"layers": docs})
     return [replace(layer, cache_key=key) for layer in layers]
 
 
-def restore_layer(cache_dir: str | Path, key: str, staging: str | Path) -> LayerSummary | None:
+def restore_layer(cache: CacheDir | str | Path, key: str, staging: str | Path) -> LayerSummary | None:
     """The one cached layer for ``key`` linked into ``staging``, or None on a miss."""
-    layers = restore_layers(cache_dir, key, staging)
+    layers = restore_layers(cache, key, staging)
     return layers[0] if layers else None
 
 
-def store_layer(cache_dir: str | Path, key: str, layer: LayerSummary) -> LayerSummary:
+def store_layer(cache: CacheDir | str | Path, key: str, layer: LayerSummary) -> LayerSummary:
     """Put one written layer in the cache under ``key``; return it marked with the key."""
-    return store_layers(cache_dir, key, [layer])[0]
+    return store_layers(cache, key, [layer])[0]
 
 
-_OUTPUT_FIELDS = ("out_dir", "cache_dir", "use_cache", "stac_api", "zones", "zone_field")
+_OUTPUT_FIELDS = ("out_dir", "cache_dir", "cache_url", "use_cache", "stac_api", "zones", "zone_field")
 """RunConfig fields that change where results go or how they are reported, never their bytes."""
 
 
@@ -200,7 +314,7 @@ def cached_layers(cfg: Any, kind: str, parts: dict[str, Any] | None, staging: st
     if not cfg.use_cache or parts is None:
         return compute()
     key = cache_key(kind, parts)
-    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / kind
+    cache = cache_for(cfg, kind)
     hit = restore_layers(cache, key, staging)
     if hit is not None:
         return hit

@@ -423,11 +423,11 @@ def report_task(cfg: "RunConfig", layers: list["LayerSummary"], staging: str) ->
     keys = [layer.cache_key for layer in layers]
     if not cfg.use_cache or None in keys:
         return _report(cfg, layers, refs, periods, staging)
-    from tasks.layer_cache import cache_key, file_fingerprint, open_entry, store_entry
+    from tasks.layer_cache import cache_for, cache_key, file_fingerprint, open_entry, store_entry
 
     key = cache_key("report", {"layers": sorted(keys), "region": cfg.region, "zone_field": cfg.zone_field,
                                "zones": file_fingerprint(cfg.zones) if cfg.zones else "default"})
-    cache = (cfg.cache_dir or Path(cfg.out_dir) / ".cache") / "report"
+    cache = cache_for(cfg, "report")
     folder = Path(staging) / "report"
     if (hit := open_entry(cache, key)) is not None:  # same layers, same zones: link the tables, workbooks and report
         entry, meta = hit

@@ -1,0 +1,43 @@
+"""The layer cache's two tiers with fsspec's local file system as the object store: what one machine
+stores another fetches whole; an entry whose ``entry.json`` never arrived is a miss."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tasks.layer_cache import CacheDir, open_entry, store_entry
+
+
+def _files(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "src" / "tables").mkdir(parents=True)
+    (tmp_path / "src" / "layer.tif").write_bytes(b"tif bytes")
+    (tmp_path / "src" / "tables" / "summary.csv").write_text("a,b\n1,2\n")
+    return {"layer.tif": tmp_path / "src" / "layer.tif", "tables/summary.csv": tmp_path / "src" / "tables" / "summary.csv"}
+
+
+def test_an_entry_stored_on_one_machine_is_fetched_whole_on_another(tmp_path: Path) -> None:
+    remote = f"file://{tmp_path / 'bucket'}/ndvi-tile"
+    store_entry(CacheDir(tmp_path / "a", remote), "k1", _files(tmp_path), {"answer": 42})
+    hit = open_entry(CacheDir(tmp_path / "b", remote), "k1")  # machine b: empty local tier
+    assert hit is not None
+    entry, meta = hit
+    assert meta == {"answer": 42} and entry == tmp_path / "b" / "k1"
+    assert (entry / "layer.tif").read_bytes() == b"tif bytes"
+    assert (entry / "tables" / "summary.csv").read_text() == "a,b\n1,2\n"
+    assert not list((tmp_path / "b").glob(".*.tmp")), "no temporary folder is left"
+
+
+def test_a_half_uploaded_entry_is_a_miss(tmp_path: Path) -> None:
+    bucket = tmp_path / "bucket" / "ndvi-tile" / "k2"
+    bucket.mkdir(parents=True)
+    (bucket / "layer.tif").write_bytes(b"partial")  # the upload died before entry.json
+    assert open_entry(CacheDir(tmp_path / "b", f"file://{tmp_path / 'bucket'}/ndvi-tile"), "k2") is None
+    assert not (tmp_path / "b" / "k2").exists()
+
+
+def test_a_local_hit_never_asks_object_storage(tmp_path: Path) -> None:
+    local = tmp_path / "a"
+    store_entry(CacheDir(local), "k3", _files(tmp_path), {"n": 1})
+    # an unreachable remote would raise; a local hit must not touch it
+    hit = open_entry(CacheDir(local, "s3://nowhere-at-all/x"), "k3")
+    assert hit is not None and json.loads((hit[0] / "entry.json").read_text()) == {"n": 1}
