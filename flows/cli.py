@@ -390,10 +390,11 @@ def _print_summary(item: "pystac.Item") -> None:
     table = pd.read_csv(item.assets["summary"].get_absolute_href())
     window = item.properties.get("ldn:parameters", {})
     typer.echo(f"\n{item.properties.get('ldn:period')}: productivity {window.get('productivity_window')}, "
-               f"land cover {window.get('land_cover_window')} (km2; % of valid land)")
-    typer.echo(f"  {'indicator':<14}{'degraded':>20}{'stable':>20}{'improved':>20}{'nodata':>12}")
+               f"land cover {window.get('land_cover_window')} (km2; % of valid land; "
+               f"water {table.water_km2.iloc[0]:.1f} km2 is not land)")
+    typer.echo(f"  {'indicator':<14}{'land':>10}{'degraded':>20}{'stable':>20}{'improved':>20}{'nodata':>12}")
     for row in table.itertuples():
-        typer.echo(f"  {row.indicator:<14}"
+        typer.echo(f"  {row.indicator:<14}{row.land_km2:>10.1f}"
                    f"{row.degraded_km2:>11.1f} ({row.degraded_pct:5.1f}%)"
                    f"{row.stable_km2:>11.1f} ({row.stable_pct:5.1f}%)"
                    f"{row.improved_km2:>11.1f} ({row.improved_pct:5.1f}%)"

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -71,25 +72,55 @@ def pixel_areas_km2(crs: str | CRS, transform: Affine, shape: tuple[int, int]) -
     )
 
 
-def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: np.ndarray, *, nodata: int = -32768) -> "pd.DataFrame":
+def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: np.ndarray, *,
+                water: "xr.DataArray | None" = None) -> "pd.DataFrame":
     """km2 and percent of degraded (-1), stable (0) and improved (+1) land per 3-class layer.
 
-    One row per layer: total, nodata and valid km2 (percentages are of the valid area, with the
-    nodata share of the total shown too). ``areas_km2`` is (rows, 1) or the layers' full shape.
+    One row per layer with the method notes' columns (section 6): total, water, land (total less
+    water), nodata (land not classed -1/0/+1) and valid land km2, and each class's km2 and percent
+    of valid land. ``water`` is True on water bodies (the period's final land cover class 7), so
+    the region summary agrees with the zonal tables. Summed block by block: only per-block sums
+    are held, so Dask-backed layers of any size never load. ``areas_km2`` is (rows, 1) or the
+    layers' full shape (see ``pixel_areas_km2``).
     """
+    import dask
+    import dask.array as da
     import pandas as pd
 
+    names = list(layers)
+    inputs = [getattr(x, "data", x) for x in [*layers.values(), *([water] if water is not None else [])]]
+    shape = tuple(np.shape(inputs[0]))
+    chunks = next((x.chunks for x in inputs if isinstance(x, da.Array)), tuple((n,) for n in shape))
+
+    def blocks(data: Any) -> "da.Array":
+        return data.rechunk(chunks) if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks=chunks)
+
+    stack = [blocks(x) for x in inputs[:len(names)]]
+    wet = blocks(inputs[-1]) if water is not None else da.zeros(shape, dtype=bool, chunks=chunks)
+    weights = da.from_array(np.broadcast_to(areas_km2, shape), chunks=chunks)
+
+    def _block(w: np.ndarray, is_water: np.ndarray, *values: np.ndarray) -> np.ndarray:
+        land = ~is_water.astype(bool)
+        out = np.zeros((len(values), 5))  # per layer: -1, 0, +1, land nodata, water
+        for i, v in enumerate(values):
+            for j, c in enumerate((-1, 0, 1)):
+                out[i, j] = w[land & (v == c)].sum()
+            out[i, 3] = w[land].sum() - out[i, :3].sum()
+            out[i, 4] = w[~land].sum()
+        return out[None, None]
+
+    sums = da.map_blocks(_block, weights, wet, *stack, new_axis=[2, 3], dtype="float64",
+                         chunks=(tuple(1 for _ in chunks[0]), tuple(1 for _ in chunks[1]), (len(names),), (5,)))
+    (totals,) = dask.compute(sums.sum(axis=(0, 1)))
     rows = []
-    for name, layer in layers.items():
-        values = np.asarray(layer.values)
-        weights = np.broadcast_to(areas_km2, values.shape)
-        total = float(weights.sum())
-        km2 = {c: float(weights[values == c].sum()) for c in (-1, 0, 1)}
-        valid = sum(km2.values())
-        pct = {c: (100 * km2[c] / valid if valid else float("nan")) for c in km2}
-        rows.append({"indicator": name, "degraded_km2": km2[-1], "stable_km2": km2[0], "improved_km2": km2[1],
-                     "degraded_pct": pct[-1], "stable_pct": pct[0], "improved_pct": pct[1],
-                     "valid_km2": valid, "nodata_km2": float(weights[values == nodata].sum()),
-                     "nodata_pct_of_total": 100 * float(weights[values == nodata].sum()) / total if total else float("nan"),
-                     "total_km2": total})
+    for name, (deg, stable, imp, missing, wet_km2) in zip(names, totals):
+        valid = deg + stable + imp
+        land = valid + missing
+        total = land + wet_km2
+        pct = [100 * x / valid if valid else float("nan") for x in (deg, stable, imp)]
+        rows.append({"indicator": name, "degraded_km2": deg, "stable_km2": stable, "improved_km2": imp,
+                     "degraded_pct": pct[0], "stable_pct": pct[1], "improved_pct": pct[2],
+                     "valid_km2": valid, "nodata_km2": missing,
+                     "nodata_pct_of_land": 100 * missing / land if land else float("nan"),
+                     "land_km2": land, "water_km2": wet_km2, "total_km2": total})
     return pd.DataFrame(rows)

@@ -22,6 +22,7 @@ __all__ = [
     "THREE_CLASSES",
     "LPD_TO_3CLASS",
     "LAND_COVER_COLOURS",
+    "WATER",
     "STATUS_COLOURS",
     "code_mapper",
 ]
@@ -116,6 +117,9 @@ LAND_COVER_COLOURS: dict[int, str] = {
     1: "787f1b", 2: "ffac42", 3: "fffb6e", 4: "00db84", 5: "e60017", 6: "fff3d7", 7: "0053c4",
 }
 """Colour hints of the 7 UNCCD land cover classes (Trends.Earth's)."""
+
+WATER: int = 7
+"""UNCCD land cover class of water bodies: its area is excluded from land area in every table."""
 
 STATUS_COLOURS: dict[int, str] = {
     1: "9b2779", 2: "c0504d", 3: "e6a1a1", 4: "ffffe0", 5: "a1d99b", 6: "41ab5d", 7: "006500",

@@ -93,7 +93,9 @@ def aggregate(source: xr.DataArray, legend: LandCoverLegend, *, where: str = "th
     """
     lookup = legend.lookup()
     values = source.data
-    present = np.unique(values.compute() if hasattr(values, "compute") else np.asarray(values))
+    import dask.array as da
+
+    present = da.unique(values).compute() if isinstance(values, da.Array) else np.unique(np.asarray(values))
     present = present[~np.isnan(present)] if np.issubdtype(present.dtype, np.floating) else present
     unmapped = sorted(int(v) for v in present if int(v) not in lookup and int(v) not in legend.source_nodata)
     if unmapped or (np.issubdtype(present.dtype, np.floating) and np.any(present != np.round(present))):

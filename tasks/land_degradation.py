@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.areas import class_areas, pixel_areas_km2
 from tasks.config import Period, RunConfig
-from tasks.constants import NODATA
+from tasks.constants import NODATA, WATER
 from tasks.errors import ConfigError
 from tasks.land_cover import LEGEND_FILE, aggregate, lc_degradation, load_legend, transition_areas, transition_code
 from tasks.layer_cache import cached_layers, config_fingerprint
@@ -155,12 +155,12 @@ def _sdg(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSumm
     sdg = one_out_all_out(prod, lc, soc).rio.write_crs(geobox.crs.to_wkt())
     if cfg.recode_polygons is not None:
         recodes = read_recodes(cfg.recode_polygons, geobox.crs.to_wkt())
-        sdg, applied = apply_recodes(sdg.compute(), recodes, period=name, geobox=geobox, source=str(cfg.recode_polygons))
+        sdg, applied = apply_recodes(sdg, recodes, period=name, geobox=geobox, source=str(cfg.recode_polygons))
         get_run_logger().info("period %s: %d recode polygons applied (%d pixels changed)", name, len(applied),
                               sum(a["pixels_changed"] for a in applied))
-    sdg = sdg.compute()
+    water = _open(asset_path(by["land-cover"], "final"), cfg.chunk) == WATER  # the zonal tables' rule too
     summary = class_areas({"sdg_15_3_1": sdg, "productivity": prod, "land_cover": lc, "soc": soc},
-                          pixel_areas_km2(geobox.crs.to_wkt(), geobox.affine, tuple(geobox.shape)))
+                          pixel_areas_km2(geobox.crs.to_wkt(), geobox.affine, tuple(geobox.shape)), water=water)
     return write_item(
         {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region}-{name}", tables={"summary": summary},
         period=name, window=(min(period.productivity[0], period.land_cover[0]), max(period.productivity[1], period.land_cover[1])),

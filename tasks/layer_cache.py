@@ -35,8 +35,8 @@ __all__ = ["CACHE_FORMAT", "CacheDir", "cache_for", "check_cache_url", "cache_ke
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
            "source_fingerprints", "link_file"]
 
-CACHE_FORMAT = 2
-"""Bumped when the cache's layout changes; part of every key."""
+CACHE_FORMAT = 3
+"""Bumped when the cache's layout or a cached table's columns change; part of every key (3: summaries gained water and land)."""
 
 
 def item_fingerprint(item: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import shapely
 import xarray as xr
+from affine import Affine
 from odc.geo.geobox import GeoBox
 from pyproj import CRS, Transformer
 from rasterio.features import rasterize
@@ -120,12 +121,18 @@ def read_recodes(path: str | Path, crs: str) -> list[Recode]:
 
 def apply_recodes(layer: xr.DataArray, recodes: list[Recode], *, period: str, geobox: GeoBox,
                   source: str) -> tuple[xr.DataArray, list[dict[str, Any]]]:
-    """The 3-class ``layer`` with the corrections for ``period`` applied, and a record of what changed."""
+    """The 3-class ``layer`` with the corrections for ``period`` applied, and a record of what changed.
+
+    Applied block by block (each block rasterises only the polygons that touch it), so a Dask-backed
+    layer of any size stays lazy; the pixel counts in the record take one extra blocked pass.
+    """
     import warnings
 
-    values = np.asarray(layer.values).copy()
-    applied = []
+    import dask.array as da
+    from rasterio.transform import array_bounds
+
     grid = shapely.box(*geobox.boundingbox)
+    active = []
     for recode in recodes:
         if not recode.applies(period):
             continue
@@ -134,16 +141,42 @@ def apply_recodes(layer: xr.DataArray, recodes: list[Recode], *, period: str, ge
                 f"recode polygon {recode.fid} in {source} lies outside the layer's grid: it changes nothing; "
                 "check its CRS or coordinates"), stacklevel=2)
             continue
-        inside = rasterize([(recode.geometry, 1)], out_shape=tuple(geobox.shape), transform=geobox.affine,
-                           fill=0, dtype="uint8").astype(bool)
-        changed = 0
-        original = np.asarray(layer.values)
-        for cls, target in recode.to.items():
-            hit = inside & (original == cls) & (original != NODATA)
-            values[hit] = target
-            changed += int(hit.sum())
-        applied.append({"polygon": recode.fid, "reason": recode.reason, "pixels_inside": int(inside.sum()),
-                        "pixels_changed": changed, "to": {str(k): v for k, v in recode.to.items()}})
-    out = layer.copy(data=values)
-    out.attrs = {**layer.attrs, "recodes": applied, "recode_source": source} if applied else dict(layer.attrs)
+        active.append(recode)
+    if not active:
+        return layer, []
+    lazy = isinstance(layer.data, da.Array)
+    data = layer.data if lazy else da.from_array(np.asarray(layer.values), chunks=-1)
+
+    def _recode(block: np.ndarray, block_info: dict | None) -> tuple[np.ndarray, np.ndarray]:
+        (r0, _), (c0, _) = block_info[0]["array-location"]
+        transform = geobox.affine * Affine.translation(c0, r0)
+        box = shapely.box(*array_bounds(*block.shape, transform))
+        out, counts = block.copy(), np.zeros((len(active), 2), dtype="int64")  # per polygon: inside, changed
+        for i, recode in enumerate(active):
+            if not recode.geometry.intersects(box):
+                continue
+            inside = rasterize([(recode.geometry, 1)], out_shape=block.shape, transform=transform, fill=0,
+                               dtype="uint8").astype(bool)
+            counts[i, 0] = inside.sum()
+            for cls, target in recode.to.items():
+                hit = inside & (block == cls) & (block != NODATA)  # matched on the original, not earlier recodes
+                out[hit] = target
+                counts[i, 1] += hit.sum()
+        return out, counts
+
+    def recoded(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        return _recode(block, block_info)[0]
+
+    def counted(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        return _recode(block, block_info)[1][None, None]
+
+    values = data.map_blocks(recoded, dtype=data.dtype)
+    counts = data.map_blocks(counted, new_axis=[2, 3], dtype="int64", chunks=(
+        tuple(1 for _ in data.chunks[0]), tuple(1 for _ in data.chunks[1]), (len(active),), (2,))).sum(axis=(0, 1))
+    counts = np.asarray(counts.compute())
+    applied = [{"polygon": r.fid, "reason": r.reason, "pixels_inside": int(counts[i, 0]),
+                "pixels_changed": int(counts[i, 1]), "to": {str(k): v for k, v in r.to.items()}}
+               for i, r in enumerate(active)]
+    out = layer.copy(data=values if lazy else values.compute())
+    out.attrs = {**layer.attrs, "recodes": applied, "recode_source": source}
     return out, applied

@@ -30,7 +30,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.areas import pixel_areas_km2
-from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES
+from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES, WATER
 from tasks.errors import ConfigError
 from tasks.zones import Zone, block_coverage, zones_on_grid
 
@@ -38,15 +38,13 @@ if TYPE_CHECKING:
     from tasks.config import RunConfig
     from tasks.publish import LayerSummary
 
-__all__ = ["LayerRef", "ReportFiles", "THREE_CLASS_LAYERS", "WATER", "zonal_tables", "write_tables", "write_workbook", "build_report",
+__all__ = ["LayerRef", "ReportFiles", "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
            "refs_from_layers", "about_period", "load_zones", "report_task", "report_artifacts_task",
            "TABLE_NAMES", "BLOCK"]
 
 BLOCK = 1024
 """Rows and columns of the blocks the tables are accumulated over."""
 
-WATER = 7
-"""Land cover class of water bodies (excluded from land area)."""
 
 THREE_CLASS_LAYERS: dict[tuple[str, str], str] = {
     ("sdg-15-3-1", "data"): "sdg_15_3_1",

@@ -153,7 +153,9 @@ def test_area_summary_tables_add_up_and_quicklooks_exist(full_run: tuple[Path, P
         assert list(table.index) == ["sdg_15_3_1", "productivity", "land_cover", "soc"]
         parts = table[["degraded_km2", "stable_km2", "improved_km2"]].sum(axis=1)
         assert np.allclose(parts, table["valid_km2"], rtol=1e-9)
-        assert np.allclose(table["valid_km2"] + table["nodata_km2"], window_km2, rtol=1e-6)
+        assert np.allclose(table["valid_km2"] + table["nodata_km2"], table["land_km2"], rtol=1e-9)
+        assert np.allclose(table["land_km2"] + table["water_km2"], window_km2, rtol=1e-6)
+        assert np.allclose(table["total_km2"], window_km2, rtol=1e-6)
         assert np.allclose(table[["degraded_pct", "stable_pct", "improved_pct"]].sum(axis=1), 100)
     for item in items.values():
         png = item.assets["quicklook"]

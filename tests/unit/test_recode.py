@@ -107,3 +107,37 @@ def test_bad_features(tmp_path: Path, props: dict, geom: dict | None, match: str
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="does not exist: pass a GeoPackage or GeoJSON"):
         read_recodes("/nonexistent/recodes.gpkg", MODIS_SINUSOIDAL_WKT)
+
+
+def test_a_chunked_layer_is_recoded_block_by_block_as_the_whole_one(tmp_path: Path) -> None:
+    """Polygons crossing block edges: a Dask layer in 7 x 7 blocks stays lazy and gives the whole array's pixels
+    and counts (the pixel-centre rule does not depend on the block)."""
+    import dask.array as da
+
+    from pyproj import Transformer
+
+    inv = Transformer.from_crs(MODIS_SINUSOIDAL_WKT, "EPSG:4326", always_xy=True)
+    left, bottom, right, top = GEOBOX.boundingbox
+    px = MODIS_PIXEL_SIZE
+
+    def lonlat_box(c0: float, r0: float, c1: float, r1: float) -> dict:  # a box in pixel units, as lon/lat
+        xs = [left + c0 * px, left + c1 * px, left + c1 * px, left + c0 * px, left + c0 * px]
+        ys = [top - r1 * px, top - r1 * px, top - r0 * px, top - r0 * px, top - r1 * px]
+        lon, lat = inv.transform(xs, ys)
+        return {"type": "Polygon", "coordinates": [list(map(list, zip(lon, lat)))]}
+
+    rng = np.random.default_rng(7)
+    data = rng.choice(np.array([-1, 0, 1, NODATA], "int16"), size=(20, 20))
+    path = _geojson(tmp_path, [
+        (lonlat_box(2.3, 3.1, 15.6, 9.2), {"reason": "a", "degraded_to": 1, "stable_to": -1}),
+        (lonlat_box(4.5, 12.4, 19.7, 18.8), {"reason": "b", "improved_to": 0}),
+    ])
+    recodes = read_recodes(path, MODIS_SINUSOIDAL_WKT)
+    whole, applied_whole = apply_recodes(xr.DataArray(data, dims=("y", "x")), recodes, period="x", geobox=GEOBOX,
+                                         source="p")
+    chunked, applied_chunked = apply_recodes(xr.DataArray(da.from_array(data, chunks=7), dims=("y", "x")), recodes,
+                                             period="x", geobox=GEOBOX, source="p")
+    assert isinstance(chunked.data, da.Array), "a Dask layer stays lazy"
+    np.testing.assert_array_equal(chunked.values, whole.values)
+    assert applied_chunked == applied_whole
+    assert all(a["pixels_inside"] > 0 and a["pixels_changed"] > 0 for a in applied_whole)
