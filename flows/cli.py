@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -93,6 +94,13 @@ def sample_data(
     typer.echo(f"sample region in {root} (truth: {root / 'truth.json'})")
 
 
+class TaskRunner(str, Enum):
+    """Where a run's tile and period tasks execute (``flows.refresh.TaskRunnerName``)."""
+
+    threads = "threads"
+    dask = "dask"
+
+
 @app.command()
 def run(
     sources: Annotated[Optional[Path], typer.Option(help="Sources YAML; default: the bundled offline sample region.")] = None,
@@ -129,6 +137,10 @@ def run(
         envvar="LDN_DASK_ADDRESS",
         help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); default: a "
              "local cluster with a thread per core and 80% of the memory; `threads`: no cluster.")] = None,
+    task_runner: Annotated[TaskRunner, typer.Option(
+        envvar="LDN_TASK_RUNNER",
+        help="Where tile and period tasks run: `threads` here (their raster graphs go to the cluster), or `dask` on "
+             "the --dask-address workers (prefect-dask; needs a Prefect server the workers report to).")] = TaskRunner.threads,
 ) -> None:
     """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
     from flows.refresh import RefreshRun, build_config, refresh_indicators
@@ -145,12 +157,14 @@ def run(
         except ValidationError as err:
             raise _fail(validation_message(err, "the run options")) from None
         build_config(params)  # every option is checked before Prefect, a sample or a scene is touched
-        if dask_address and dask_address != "threads":
-            from flows.refresh import dask_client
+        from flows.refresh import check_task_runner, dask_client
 
-            with dask_client(dask_address):  # a dead scheduler fails here, before any work
-                pass
-        catalog = refresh_indicators(params, dask_address=dask_address)
+        if dask_address and dask_address != "threads":
+            with dask_client(dask_address) as client:  # a dead scheduler or unfit workers fail here, before any work
+                check_task_runner(task_runner.value, dask_address, client)
+        else:
+            check_task_runner(task_runner.value, dask_address, None)
+        catalog = refresh_indicators(params, dask_address=dask_address, task_runner=task_runner.value)
     except LdnError as err:
         raise _fail(str(err)) from None
     _report(Path(catalog), time.monotonic() - started)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 
-from prefect import flow, get_run_logger, unmapped
+from prefect import Flow, flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
@@ -88,14 +88,27 @@ def publish_outputs(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
     return catalog
 
 
+def _on(stage: Flow, address: str | None) -> Flow:
+    """A stage whose tasks run on the workers of the Dask cluster at ``address`` (prefect-dask), or as it is."""
+    if not address:
+        return stage
+    from prefect_dask import DaskTaskRunner
+
+    return stage.with_options(task_runner=DaskTaskRunner(address=address))
+
+
 @flow(name="ldn-yearly", log_prints=True)
-def ldn_yearly(cfg: RunConfig) -> str:
+def ldn_yearly(cfg: RunConfig, spread_on: str | None = None) -> str:
     """Publish annual NDVI and, per reporting period that fits the years, every SDG 15.3.1 layer,
-    with per-zone tables, UNCCD workbooks and an HTML report; return the new version's catalog."""
+    with per-zone tables, UNCCD workbooks and an HTML report; return the new version's catalog.
+
+    With ``spread_on`` (a Dask scheduler address) the tile x year and period tasks run on that
+    cluster's workers, which must share this machine's file system and report to its Prefect server.
+    """
     staging = begin_version_task(cfg)
     try:
-        annual = ingest_annual_ndvi(cfg, staging)
-        periods = period_indicators(cfg, annual, staging)
+        annual = _on(ingest_annual_ndvi, spread_on)(cfg, staging)
+        periods = _on(period_indicators, spread_on)(cfg, annual, staging)
         return publish_outputs(cfg, staging, annual + periods)
     except BaseException:
         discard_staging(staging)

@@ -10,7 +10,7 @@ import contextlib
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 import yaml
 from prefect import flow, get_run_logger
@@ -23,7 +23,7 @@ from tasks.errors import ConfigError, LdnError
 from tasks.region import ALL_NE_ASIA
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
-           "dask_client", "local_cluster_options", "THREADS"]
+           "dask_client", "local_cluster_options", "THREADS", "TaskRunnerName", "check_task_runner"]
 
 DEFAULT_SAMPLE_DIR: Path = DEFAULT_OUTPUTS / "sample-data"
 """Where `ldn run` generates the bundled sample region."""
@@ -230,14 +230,62 @@ def dask_client(address: str | None) -> Iterator[Any]:
         yield client
 
 
+TaskRunnerName = Literal["threads", "dask"]
+"""Where the tile x year and period tasks run: ``threads`` in the flow's process (their raster graphs
+still go to the Dask cluster), ``dask`` on the cluster's workers themselves (prefect-dask)."""
+
+
+def check_task_runner(task_runner: str, address: str | None, client: Any | None) -> None:
+    """Fail in one line unless tasks can run on the Dask workers: ``--task-runner dask`` needs an existing
+    cluster, a Prefect server (not the temporary one each process would start) that every worker reports
+    to, and ldn-pipeline importable on every worker."""
+    if task_runner == "threads":
+        return
+    if not address or address == THREADS or client is None:
+        raise LdnError("--task-runner dask runs tasks on an existing Dask cluster: pass --dask-address "
+                       "tcp://host:8786 (or set LDN_DASK_ADDRESS)")
+    from prefect.settings import PREFECT_API_URL
+
+    api = PREFECT_API_URL.value()
+    if not api:
+        raise LdnError("--task-runner dask needs a Prefect server that the Dask workers report to: run `prefect "
+                       "server start`, then set PREFECT_API_URL to its /api here and on every worker")
+
+    def facts() -> tuple[str | None, bool]:  # runs on each worker (pickled by value)
+        import importlib.util
+
+        try:
+            from prefect.settings import PREFECT_API_URL as url
+        except ImportError:
+            return None, False
+        return url.value(), importlib.util.find_spec("tasks.annual_ndvi") is not None
+
+    found = client.run(facts)
+    elsewhere = sorted({str(url) for url, _ in found.values() if url != api})
+    if elsewhere:
+        raise LdnError(f"{sum(url != api for url, _ in found.values())} of {len(found)} Dask workers report to "
+                       f"{', '.join(elsewhere)} instead of {api}: start every worker with PREFECT_API_URL={api}")
+    missing = sum(not ok for _, ok in found.values())
+    if missing:
+        raise LdnError(f"{missing} of {len(found)} Dask workers cannot import ldn-pipeline: pip install it on every "
+                       "worker (the same version as here)")
+
+
 @flow(name="refresh-indicators", log_prints=True)
-def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None = None) -> str:
-    """Refresh every indicator layer, table and report for ``run``; return the new version's catalog path."""
+def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None = None,
+                       task_runner: TaskRunnerName = "threads") -> str:
+    """Refresh every indicator layer, table and report for ``run``; return the new version's catalog path.
+
+    ``task_runner="dask"`` runs the tile x year and period tasks on the workers of the cluster at
+    ``dask_address`` (prefect-dask); by default they run here and send their raster graphs there.
+    """
     from flows.ldn_yearly import ldn_yearly
 
     cfg = build_config(run, announce=True)
     log = get_run_logger()
-    with dask_client(dask_address):
+    spread = dask_address if task_runner == "dask" else None
+    with dask_client(dask_address) as client:
+        check_task_runner(task_runner, dask_address, client)
         if run.sources is None:
             from tasks.local_stac import serve_collections
             from tasks.sample_data import generate_sample
@@ -248,9 +296,9 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
                 generate_sample(run.sample_dir, progress=lambda m: print(f"  {m}"))
             with serve_collections(run.sample_dir) as stac:
                 print(f"local STAC API {stac.api_url} (files {stac.files_url})")
-                catalog = ldn_yearly(cfg.model_copy(update={"stac_api": stac.api_url}))
+                catalog = ldn_yearly(cfg.model_copy(update={"stac_api": stac.api_url}), spread_on=spread)
         else:
-            catalog = ldn_yearly(cfg)
+            catalog = ldn_yearly(cfg, spread_on=spread)
     if run.pgstac:
         from tasks.pgstac import load_into_pgstac, redact
 

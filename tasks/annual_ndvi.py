@@ -29,6 +29,7 @@ from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, SceneReadError
 from tasks.load import analysis_geobox, load_cube, scene_read_error
 from tasks.publish import LayerSummary, write_item, write_lock
+from tasks.cluster import computes_on_cluster
 
 __all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
            "plan_tiles_task", "ingest_summary", "METHOD"]
@@ -134,6 +135,7 @@ def _touches(a: tuple[float, ...], b: list[float]) -> bool:
 
 @task(name="annual-ndvi-tile", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
       retry_condition_fn=lambda task, run, state: _read_failed(state))
+@computes_on_cluster
 def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dict[str, Any]], scratch: str) -> TileYear | None:
     """One tile's annual NDVI for one year, from the composites that touch it; None if none does.
 
@@ -225,6 +227,7 @@ def ingest_summary(tiles: list[TileYear | None], seconds: float) -> str:
 
 
 @task(name="annual-ndvi-mosaic", cache_policy=NO_CACHE)
+@computes_on_cluster
 def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> LayerSummary:
     """Join one year's tiles into the published annual NDVI layer on the run's grid (exact; see ``tasks.mosaic``)."""
     from tasks.layer_cache import cache_for, cache_key, restore_layer, store_layer

@@ -26,6 +26,7 @@ from tasks.recode import apply_recodes, read_recodes
 from tasks.sdg import one_out_all_out, status, status_3class
 from tasks.search import item_year, open_api, run_bbox, search_items
 from tasks.soc import SOC_MODEL_FILE, load_soc_model, soc_change
+from tasks.cluster import computes_on_cluster
 
 __all__ = ["land_cover_series", "land_soc_task", "sdg_task", "status_task", "asset_path"]
 
@@ -70,6 +71,7 @@ def _float(da: xr.DataArray, name: str, units: str | None = None) -> xr.DataArra
 
 
 @task(name="land-cover-soc-period", cache_policy=NO_CACHE)
+@computes_on_cluster
 def land_soc_task(cfg: RunConfig, name: str, period: Period, inputs: dict[str, Any], staging: str) -> list[LayerSummary]:
     """Land cover degradation, transitions (with a km2 table) and SOC change for one period.
 
@@ -137,6 +139,7 @@ def _open(path: str, chunk: int) -> xr.DataArray:
 
 
 @task(name="sdg-period", cache_policy=NO_CACHE)
+@computes_on_cluster
 def sdg_task(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSummary],
              land_soc: list[LayerSummary], staging: str) -> LayerSummary:
     """SDG 15.3.1 of one period by one out, all out of its three sub-indicators (cached on their keys)."""
@@ -170,6 +173,7 @@ def _sdg(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSumm
 
 
 @task(name="status", cache_policy=NO_CACHE)
+@computes_on_cluster
 def status_task(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
                 staging: str) -> LayerSummary:
     """7-class status of a reporting period against the baseline, for SDG 15.3.1 and each sub-indicator (cached)."""

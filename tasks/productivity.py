@@ -23,6 +23,7 @@ from tasks.publish import LayerSummary, write_item
 from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.trajectory import trajectory
+from tasks.cluster import computes_on_cluster
 
 __all__ = ["productivity_layers", "productivity_task"]
 
@@ -107,6 +108,7 @@ def productivity_layers(
 
 
 @task(name="productivity-period", cache_policy=NO_CACHE)
+@computes_on_cluster
 def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary], inputs: dict[str, Any],
                       staging: str) -> list[LayerSummary]:
     """Trajectory, state, performance and LPD of one reporting period; from the cache when nothing changed.

@@ -114,9 +114,13 @@ class Staging:
 
 def write_lock(path: Path) -> Any:
     """The lock serialising block writes to one GeoTIFF: a distributed lock when a Dask cluster computes."""
+    from tasks.cluster import on_a_worker
+
     try:
         from distributed import Lock, default_client
 
+        if on_a_worker():  # a task shipped to a worker (--task-runner dask): its blocks are written across the cluster
+            return Lock(f"ldn-write-{path.name}")
         client = default_client()
     except (ImportError, ValueError):  # no distributed client: threads in this process
         return _WRITE_LOCK

@@ -1,4 +1,5 @@
-"""Real services for tests, on 127.0.0.1 only: a throwaway PostgreSQL + PostGIS cluster and stac-fastapi-pgstac.
+"""Real services for tests, on 127.0.0.1 only: a throwaway PostgreSQL + PostGIS cluster, stac-fastapi-pgstac,
+a self-hosted Prefect server and a Dask cluster (`dask scheduler` + `dask worker` processes).
 
 The cluster lives in a temporary folder, listens on a free loopback port with trust authentication
 and is removed afterwards. PostgreSQL refuses to run as root, so under root (CI containers) it runs
@@ -21,7 +22,8 @@ from typing import Any, Callable
 
 from tasks.local_stac import free_port, stop_process
 
-__all__ = ["postgres_bin", "postgres_cluster", "stac_fastapi", "free_port", "why_no_postgres", "wait_until"]
+__all__ = ["postgres_bin", "postgres_cluster", "stac_fastapi", "free_port", "why_no_postgres", "wait_until",
+           "prefect_server", "dask_cluster"]
 
 
 def wait_until(ready: Callable[[], Any], proc: subprocess.Popen, what: str, timeout: float,
@@ -115,3 +117,56 @@ def stac_fastapi(dsn_port: int, *, user: str = "postgres", database: str = "post
         yield url
     finally:
         stop_process(server, timeout=30)
+
+
+@contextmanager
+def prefect_server(home: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A self-hosted `prefect server start` on a free loopback port with its own database in ``home``.
+
+    Yields (API URL, an environment pointing at it) for the processes that should report to it.
+    """
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_API_URL=f"http://127.0.0.1:{port}/api")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: _ping(f"http://127.0.0.1:{port}/api/health"), server, "prefect server start", 120)
+        yield env["PREFECT_API_URL"], env
+    finally:
+        stop_process(server, timeout=30)
+
+
+@contextmanager
+def dask_cluster(cwd: Path, *, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`dask scheduler` + single-threaded `dask worker`s (2 GB each) on loopback, started in ``cwd`` with ``env``;
+    yields the scheduler address once every worker has joined."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [scheduler]
+    try:
+        wait_until(lambda: _listening(port), scheduler, "dask scheduler", 60)
+        for _ in range(workers):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1", "--nthreads",
+                 "1", "--memory-limit", "2GB", "--no-dashboard"], cwd=cwd, env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+        yield address
+    finally:
+        for p in reversed(procs):
+            stop_process(p, timeout=30)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -1,12 +1,12 @@
 """Scale-out: the full sample on a real Dask cluster (a `dask scheduler` and two `dask worker` processes on
-127.0.0.1) gives the same bytes as the local run; a dead scheduler address is a one-line error."""
+127.0.0.1) gives the same bytes as the local run, with the raster graphs on the workers and, with
+`--task-runner dask`, the Prefect tasks themselves; a dead scheduler or unfit workers are one line."""
 from __future__ import annotations
 
 import os
 import hashlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
-from tasks.local_stac import stop_process
 from tests.helpers import REPO
+from tests.services import dask_cluster as start_dask_cluster
 from tests.services import free_port
+from tests.services import prefect_server as start_prefect_server
 
 pytestmark = pytest.mark.integration
 
@@ -35,25 +36,16 @@ def _latest(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def dask_cluster() -> Iterator[str]:
     """`dask scheduler` + 2 single-threaded `dask worker`s (2 GB each) on loopback; yields the address."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    time.sleep(1)
-    for _ in range(2):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-             "--memory-limit", "2GB", "--no-dashboard"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    try:
-        from distributed import Client
-
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
+    with start_dask_cluster(REPO) as address:
         yield address
-    finally:
-        for p in reversed(procs):
-            stop_process(p, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def prefect_and_dask(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], str]]:
+    """A self-hosted Prefect server and a Dask cluster whose workers report to it: (environment, scheduler address)."""
+    with start_prefect_server(tmp_path_factory.mktemp("prefect-home")) as (_, env):
+        with start_dask_cluster(REPO, env=env) as address:
+            yield env, address
 
 
 def test_the_sample_on_a_dask_cluster_matches_the_local_run_bit_for_bit(
@@ -91,3 +83,48 @@ def test_the_default_is_a_local_cluster_with_a_memory_limit() -> None:
         assert dask.base.get_scheduler().__self__ is client  # raster graphs in tasks run on it
     with dask_client("threads") as none:
         assert none is None
+
+
+def test_tasks_themselves_run_on_the_workers_with_the_same_bytes(
+    full_run: tuple[Path, Path], prefect_and_dask: tuple[dict[str, str], str], tmp_path: Path,
+) -> None:
+    """`--task-runner dask`: tile x year and period tasks execute in the worker processes (prefect-dask), which
+    report to the same self-hosted Prefect server; the published bytes equal the local run's."""
+    sample, local = full_run
+    env, address = prefect_and_dask
+    out = tmp_path / "catalog"
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--sample-dir", str(sample), "--out", str(out),
+                           "--dask-address", address, "--task-runner", "dask"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    for name in ("annual_ndvi_tile_task", "annual_ndvi_year_task", "productivity_task", "land_soc_task", "sdg_task"):
+        assert name in ran, (name, ran)
+    remote, here = _tree(_latest(out)), _tree(_latest(local))
+    assert len(here) > 200 and remote.keys() == here.keys()
+    assert [k for k in here if remote[k] != here[k]] == []
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("no-address", "error: --task-runner dask runs tasks on an existing Dask cluster: pass --dask-address"),
+    ("no-server", "error: --task-runner dask needs a Prefect server that the Dask workers report to"),
+    ("elsewhere", "2 of 2 Dask workers report to None instead of http://127.0.0.1:"),
+])
+def test_workers_that_cannot_take_tasks_are_one_line(case: str, expected: str, dask_cluster: str,
+                                                     tmp_path: Path) -> None:
+    """Checked before any work: a cluster, a Prefect server (not a temporary one), workers reporting to it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # no profile that names a server
+    if case == "elsewhere":  # the cluster's workers were started without PREFECT_API_URL
+        env["PREFECT_API_URL"] = f"http://127.0.0.1:{free_port()}/api"
+    args = ["run", "--out", str(tmp_path / "catalog"), "--task-runner", "dask"]
+    if case != "no-address":
+        args += ["--dask-address", dask_cluster]
+    done = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == EXIT_USER_ERROR, done.stderr[-2000:]
+    assert done.stderr.startswith(expected) or expected in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "catalog").exists()

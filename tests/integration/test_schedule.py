@@ -16,6 +16,7 @@ import yaml
 
 from tasks.local_stac import stop_process
 from tests.helpers import REPO
+from tests.services import prefect_server as start_prefect_server
 from tests.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -32,18 +33,8 @@ def _call(url: str, body: dict | None = None, method: str | None = None) -> Any:
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A self-hosted `prefect server start` on a free loopback port with its own database; (API URL, env)."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_API_URL=f"http://127.0.0.1:{port}/api")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: _call(f"http://127.0.0.1:{port}/api/health"), server, "prefect server start", 120)
-        yield env["PREFECT_API_URL"], env
-    finally:
-        stop_process(server, timeout=30)
+    with start_prefect_server(tmp_path_factory.mktemp("prefect-home")) as server:
+        yield server
 
 
 def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(

@@ -1,0 +1,45 @@
+"""Where a task's raster graphs run when the task itself runs on a Dask worker (``--task-runner dask``).
+
+A Prefect task that prefect-dask ships to a worker computes its graphs on the same cluster. While it
+waits for them it must give its worker thread back (``worker_client`` secedes), or a cluster whose
+threads all hold waiting tasks deadlocks; and its GeoTIFF writes need a distributed lock, since the
+graph's blocks are written by other processes. Elsewhere (the flow's own process) nothing changes.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["on_a_worker", "computes_on_cluster"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on_a_worker() -> bool:
+    """True inside a task running on a Dask distributed worker."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return False
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def computes_on_cluster(fn: F) -> F:
+    """Run ``fn`` seceded from its worker's thread pool when it runs on a Dask worker, so the graphs it
+    computes run on the cluster beside it instead of waiting for the thread it holds."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not on_a_worker():
+            return fn(*args, **kwargs)
+        import dask
+        from distributed import worker_client
+
+        with worker_client() as client, dask.config.set(scheduler=client):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
