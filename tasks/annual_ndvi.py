@@ -120,17 +120,10 @@ class TileYear:
 
 def tile_items(tile: Tile, items: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
     """The items whose lon/lat bbox touches ``tile`` (a tile may cross the antimeridian's edge of the plane)."""
-    from tasks.region import split_bbox
+    from tasks.region import bboxes_intersect
 
-    boxes = split_bbox(tile_lonlat_bbox(tile, crs))
-    return [d for d in items if d.get("bbox") is None
-            or any(_touches(box, d["bbox"]) for box in boxes)]
-
-
-def _touches(a: tuple[float, ...], b: list[float]) -> bool:
-    if b[0] > b[2]:  # an item across the antimeridian
-        return _touches(a, [b[0], b[1], 180.0, b[3]]) or _touches(a, [-180.0, b[1], b[2], b[3]])
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+    box = tile_lonlat_bbox(tile, crs)
+    return [d for d in items if d.get("bbox") is None or bboxes_intersect(box, d["bbox"])]
 
 
 @task(name="annual-ndvi-tile", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,

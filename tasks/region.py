@@ -29,7 +29,7 @@ from tasks.errors import ConfigError
 from tasks.grid import Bounds, parse_crs, snapped_geobox
 from tasks.tiles import MODIS_TILE_PX, Tile, lattice_tiles
 
-__all__ = ["Region", "resolve_region", "region_grid", "RegionGrid", "ALL_NE_ASIA", "crosses_antimeridian",
+__all__ = ["Region", "resolve_region", "region_grid", "RegionGrid", "ALL_NE_ASIA", "crosses_antimeridian", "bboxes_intersect",
            "split_bbox", "over_crs", "unwrap"]
 
 ALL_NE_ASIA = "NE-ASIA"
@@ -81,6 +81,12 @@ def split_bbox(bbox: tuple[float, float, float, float]) -> list[tuple[float, flo
     if west <= east:
         return [bbox]
     return [(west, south, 180.0, north), (-180.0, south, east, north)]
+
+
+def bboxes_intersect(a: tuple[float, ...] | list[float], b: tuple[float, ...] | list[float]) -> bool:
+    """Whether two lon/lat boxes (west, south, east, north) touch; either may cross the antimeridian (west > east)."""
+    return any(p[0] <= q[2] and q[0] <= p[2] and p[1] <= q[3] and q[1] <= p[3]
+               for p in split_bbox(tuple(a)) for q in split_bbox(tuple(b)))
 
 
 def _slug(text: str) -> str:

@@ -20,7 +20,7 @@ from pystac_client.stac_api_io import StacApiIO
 from tasks.config import RunConfig, Source
 from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacUnreachable
 from tasks.grid import lonlat_bounds
-from tasks.region import split_bbox
+from tasks.region import bboxes_intersect, split_bbox
 
 __all__ = [
     "open_api",
@@ -106,10 +106,6 @@ def item_year(item: pystac.Item | dict[str, Any]) -> int:
     return modis_start_date(item.id if isinstance(item, pystac.Item) else item["id"]).year
 
 
-def _intersects(a: tuple[float, ...], b: list[float]) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
-
-
 def run_bbox(cfg: RunConfig, source: Source) -> tuple[float, float, float, float]:
     """The run's area as a lon/lat box, whether it was given in lon/lat or in the source's CRS."""
     if cfg.bbox is not None:
@@ -147,7 +143,7 @@ def search_items(
             "fix `collection` in the sources file"
         )
     extents = collection.extent.spatial.bboxes
-    if extents and not any(_intersects(box, list(e)) for e in extents for box in split_bbox(bbox)):
+    if extents and not any(bboxes_intersect(bbox, e) for e in extents):
         raise OutsideCollection(
             f"bbox {[round(v, 4) for v in bbox]} does not intersect collection {cid!r}, whose extent is "
             f"{[[round(v, 4) for v in e] for e in extents]}: choose an area inside it"

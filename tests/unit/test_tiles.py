@@ -171,3 +171,19 @@ def test_mosaic_joins_the_antimeridian_without_a_seam(tmp_path: Path) -> None:
         crossing = np.nonzero(row >= 1_000_000)[0]
         if crossing.size and have.min() < crossing.min():
             assert np.all(row[have.min():crossing.max() + 1] >= 0)
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ((10, 0, 20, 10), (15, 5, 25, 15), True),
+    ((10, 0, 20, 10), (21, 0, 30, 10), False),
+    ((10, 0, 20, 10), (20, 10, 30, 20), True),  # a shared corner touches
+    ((170, 60, -170, 70), (175, 65, 178, 66), True),  # a across 180, b east of it
+    ((170, 60, -170, 70), (-175, 65, -172, 66), True),  # ... b west of it
+    ((170, 60, -170, 70), (0, 60, 10, 70), False),  # ... never the long way round
+    ((175, 65, 178, 66), (170, 60, -170, 70), True),  # b across 180
+    ((179, 60, -179, 70), (178, 60, -178, 70), True),  # both across 180
+])
+def test_bboxes_intersect_across_the_antimeridian(a: tuple, b: tuple, expected: bool) -> None:
+    from tasks.region import bboxes_intersect
+
+    assert bboxes_intersect(a, b) is expected and bboxes_intersect(b, a) is expected
