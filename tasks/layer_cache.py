@@ -17,6 +17,7 @@ about as much as recomputing it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -278,8 +279,16 @@ def file_fingerprint(path: str | Path) -> str:
     p = Path(path)
     if not p.is_file():
         return f"missing:{p.name}"
+    stat = p.stat()
+    return _content_sha256(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _content_sha256(path: str, mtime_ns: int, size: int) -> str:
+    """A file's sha256, hashed once per (path, modification time, size): every period task keys on the
+    same files (legend, SOC model, a precomputed LPD GeoTIFF), and an edit changes the stat."""
     digest = hashlib.sha256()
-    with p.open("rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

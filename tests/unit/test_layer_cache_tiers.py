@@ -41,3 +41,20 @@ def test_a_local_hit_never_asks_object_storage(tmp_path: Path) -> None:
     # an unreachable remote would raise; a local hit must not touch it
     hit = open_entry(CacheDir(local, "s3://nowhere-at-all/x"), "k3")
     assert hit is not None and json.loads((hit[0] / "entry.json").read_text()) == {"n": 1}
+
+
+def test_a_file_fingerprint_follows_edits(tmp_path: Path) -> None:
+    """Hashed once per (path, mtime, size), yet an edit (even of the same size) gives a new fingerprint."""
+    import hashlib
+    import os
+
+    from tasks.layer_cache import file_fingerprint
+
+    f = tmp_path / "legend.yaml"
+    f.write_text("a: 1\n")
+    first = file_fingerprint(f)
+    assert first == hashlib.sha256(b"a: 1\n").hexdigest() and file_fingerprint(f) == first
+    f.write_text("a: 2\n")
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 1_000_000))  # a coarse clock still moves
+    assert file_fingerprint(f) == hashlib.sha256(b"a: 2\n").hexdigest()
+    assert file_fingerprint(tmp_path / "gone.yaml") == "missing:gone.yaml"
