@@ -261,7 +261,7 @@ def check_task_runner(task_runner: str, address: str | None, client: Any | None)
         return url.value(), importlib.util.find_spec("tasks.annual_ndvi") is not None
 
     found = client.run(facts)
-    elsewhere = sorted({str(url) for url, _ in found.values() if url != api})
+    elsewhere = sorted({str(url) if url else "no Prefect server" for url, _ in found.values() if url != api})
     if elsewhere:
         raise LdnError(f"{sum(url != api for url, _ in found.values())} of {len(found)} Dask workers report to "
                        f"{', '.join(elsewhere)} instead of {api}: start every worker with PREFECT_API_URL={api}")

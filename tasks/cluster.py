@@ -36,10 +36,9 @@ def computes_on_cluster(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not on_a_worker():
             return fn(*args, **kwargs)
-        import dask
         from distributed import worker_client
 
-        with worker_client() as client, dask.config.set(scheduler=client):
+        with worker_client():  # also the default scheduler of the graphs computed inside (no global config)
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

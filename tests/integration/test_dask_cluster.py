@@ -111,7 +111,7 @@ def test_tasks_themselves_run_on_the_workers_with_the_same_bytes(
 @pytest.mark.parametrize("case, expected", [
     ("no-address", "error: --task-runner dask runs tasks on an existing Dask cluster: pass --dask-address"),
     ("no-server", "error: --task-runner dask needs a Prefect server that the Dask workers report to"),
-    ("elsewhere", "2 of 2 Dask workers report to None instead of http://127.0.0.1:"),
+    ("elsewhere", "2 of 2 Dask workers report to no Prefect server instead of http://127.0.0.1:"),
 ])
 def test_workers_that_cannot_take_tasks_are_one_line(case: str, expected: str, dask_cluster: str,
                                                      tmp_path: Path) -> None:
