@@ -156,7 +156,7 @@ def run(
                 zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
         except ValidationError as err:
             raise _fail(validation_message(err, "the run options")) from None
-        build_config(params)  # every option is checked before Prefect, a sample or a scene is touched
+        build_config(params, announce=True)  # every option is checked before Prefect, a sample or a scene is touched
         from flows.refresh import check_task_runner, dask_client
 
         if dask_address and dask_address != "threads":

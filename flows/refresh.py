@@ -97,7 +97,8 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     """The RunConfig of a refresh: defaults, then the YAML run file, then the options given; all checked.
 
     Checks everything that can be checked before any work (periods, zones, the cache URL), so a bad option fails
-    in one line before a sample is generated or a scene is read.
+    in one line before a sample is generated or a scene is read. ``announce`` prints the region and its
+    tiles: `ldn run` does on stdout, the flow does into its log (what a scheduled run shows).
     """
     values: dict[str, Any] = {}
     if run.region is not None and run.bbox is not None:
