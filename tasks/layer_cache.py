@@ -170,12 +170,16 @@ def check_cache_url(url: str) -> None:
 def open_entry(cache: CacheDir | str | Path, key: str) -> tuple[Path, dict[str, Any]] | None:
     """The cache entry for ``key`` (its local folder and metadata), or None on a miss.
 
-    A local miss that the object-storage tier has is downloaded first.
+    A local miss that the object-storage tier has is downloaded first; a local hit that the tier lacks
+    (cached before ``cache_url`` was set) is uploaded, so the shared store fills from every machine.
     """
     c = _as_cache(cache)
     entry = c.local / key
     meta = entry / "entry.json"
-    if not meta.is_file() and not (c.remote and _fetch(c.remote, key, c.local)):
+    if meta.is_file():
+        if c.remote:
+            _upload(c.remote, key, entry)  # one existence check when the store has it already
+    elif not (c.remote and _fetch(c.remote, key, c.local)):
         return None
     return entry, json.loads(meta.read_text())
 

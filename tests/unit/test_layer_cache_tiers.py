@@ -35,12 +35,15 @@ def test_a_half_uploaded_entry_is_a_miss(tmp_path: Path) -> None:
     assert not (tmp_path / "b" / "k2").exists()
 
 
-def test_a_local_hit_never_asks_object_storage(tmp_path: Path) -> None:
+def test_a_local_hit_the_store_lacks_is_uploaded(tmp_path: Path) -> None:
+    """Layers cached before a store was configured reach it on their next hit, so other machines get them."""
     local = tmp_path / "a"
-    store_entry(CacheDir(local), "k3", _files(tmp_path), {"n": 1})
-    # an unreachable remote would raise; a local hit must not touch it
-    hit = open_entry(CacheDir(local, "s3://nowhere-at-all/x"), "k3")
+    store_entry(CacheDir(local), "k3", _files(tmp_path), {"n": 1})  # no store yet
+    remote = f"file://{tmp_path / 'bucket'}/ndvi-tile"
+    hit = open_entry(CacheDir(local, remote), "k3")
     assert hit is not None and json.loads((hit[0] / "entry.json").read_text()) == {"n": 1}
+    elsewhere = open_entry(CacheDir(tmp_path / "b", remote), "k3")
+    assert elsewhere is not None and (elsewhere[0] / "tables" / "summary.csv").read_text() == "a,b\n1,2\n"
 
 
 def test_a_file_fingerprint_follows_edits(tmp_path: Path) -> None:
