@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 import tasks  # noqa: F401  (Prefect environment defaults before Prefect is imported)
 from tasks.config import validation_message
-from tasks.constants import DEFAULT_OUTPUTS
+from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import LdnError
 
 app = typer.Typer(
@@ -94,11 +94,8 @@ def sample_data(
     typer.echo(f"sample region in {root} (truth: {root / 'truth.json'})")
 
 
-class TaskRunner(str, Enum):
-    """Where a run's tile and period tasks execute (``flows.refresh.TaskRunnerName``)."""
-
-    threads = "threads"
-    dask = "dask"
+TaskRunner = Enum("TaskRunner", {name: name for name in TASK_RUNNERS}, type=str)
+"""The `--task-runner` choices (``tasks.constants.TASK_RUNNERS``), as typer's Enum."""
 
 
 @app.command()

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 import tasks  # noqa: F401  (Prefect environment defaults)
 from tasks.config import SAMPLE_SOURCES, RunConfig, validation_message
-from tasks.constants import DEFAULT_OUTPUTS
+from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import ConfigError, LdnError
 from tasks.region import ALL_NE_ASIA
 
@@ -231,9 +231,8 @@ def dask_client(address: str | None) -> Iterator[Any]:
         yield client
 
 
-TaskRunnerName = Literal["threads", "dask"]
-"""Where the tile x year and period tasks run: ``threads`` in the flow's process (their raster graphs
-still go to the Dask cluster), ``dask`` on the cluster's workers themselves (prefect-dask)."""
+TaskRunnerName = Literal[TASK_RUNNERS]  # type: ignore[valid-type]
+"""The ``task_runner`` parameter's choices (``tasks.constants.TASK_RUNNERS``), checked by Prefect."""
 
 
 def check_task_runner(task_runner: str, address: str | None, client: Any | None) -> None:

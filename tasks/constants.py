@@ -16,6 +16,7 @@ __all__ = [
     "CATALOGS_DIR",
     "DEFAULT_OUTPUTS",
     "DEFAULT_CHUNK",
+    "TASK_RUNNERS",
     "PixelReliability",
     "LpdClass",
     "LPD_CLASSES",
@@ -66,6 +67,10 @@ COG_PROFILE: dict[str, str] = {
 
 DEFAULT_CHUNK: int = 512
 """Spatial chunk edge (pixels) for Dask; equal to the COG block size so reads align."""
+
+TASK_RUNNERS: tuple[str, ...] = ("threads", "dask")
+"""Where a run's tile and period tasks execute: ``threads`` in the flow's process (their raster graphs
+go to the Dask cluster), ``dask`` on the cluster's workers themselves (``--task-runner``)."""
 
 CATALOGS_DIR: Path = Path(__file__).resolve().parent.parent / "catalogs"
 """Where the source definitions and the sample-region definition live."""

@@ -10,7 +10,8 @@ temporary folder and renamed into place, so a killed run never leaves a half ent
 With ``cache_url`` (any fsspec URL: ``s3://bucket/prefix``, ``gs://...``, ``az://...``) the cache
 has a second tier in object storage, shared by every machine and run: a new entry is uploaded file
 by file with its ``entry.json`` last (an object store's put is atomic, so a listed entry is whole),
-and a local miss that object storage has is downloaded into the local folder first.
+a local miss that object storage has is downloaded into the local folder first, and a local hit
+that it lacks is uploaded.
 
 Keys come from item ids and checksums, not from the arrays: hashing a large input array would cost
 about as much as recomputing it.
@@ -76,12 +77,8 @@ class CacheDir:
 def cache_for(cfg: Any, kind: str) -> CacheDir:
     """The cache of one kind of layer (``ndvi-tile``, ``productivity``, ...) for a run config."""
     local = Path(cfg.cache_dir or Path(cfg.out_dir) / ".cache") / kind
-    remote = f"{str(cfg.cache_url).rstrip('/')}/{kind}" if getattr(cfg, "cache_url", None) else None
+    remote = f"{cfg.cache_url.rstrip('/')}/{kind}" if cfg.cache_url else None
     return CacheDir(local, remote)
-
-
-def _as_cache(cache: CacheDir | str | Path) -> CacheDir:
-    return cache if isinstance(cache, CacheDir) else CacheDir(Path(cache))
 
 
 def _remote_fs(url: str) -> tuple[Any, str]:
@@ -167,31 +164,29 @@ def check_cache_url(url: str) -> None:
     _remote_call(url, "write", write)
 
 
-def open_entry(cache: CacheDir | str | Path, key: str) -> tuple[Path, dict[str, Any]] | None:
+def open_entry(cache: CacheDir, key: str) -> tuple[Path, dict[str, Any]] | None:
     """The cache entry for ``key`` (its local folder and metadata), or None on a miss.
 
     A local miss that the object-storage tier has is downloaded first; a local hit that the tier lacks
     (cached before ``cache_url`` was set) is uploaded, so the shared store fills from every machine.
     """
-    c = _as_cache(cache)
-    entry = c.local / key
+    entry = cache.local / key
     meta = entry / "entry.json"
     if meta.is_file():
-        if c.remote:
-            _upload(c.remote, key, entry)  # one existence check when the store has it already
-    elif not (c.remote and _fetch(c.remote, key, c.local)):
+        if cache.remote:
+            _upload(cache.remote, key, entry)  # one existence check when the store has it already
+    elif not (cache.remote and _fetch(cache.remote, key, cache.local)):
         return None
     return entry, json.loads(meta.read_text())
 
 
-def store_entry(cache: CacheDir | str | Path, key: str, files: dict[str, str | Path], meta: dict[str, Any]) -> Path:
+def store_entry(cache: CacheDir, key: str, files: dict[str, str | Path], meta: dict[str, Any]) -> Path:
     """Put ``files`` (name in the entry -> path now) and ``meta`` in the cache under ``key``; return the entry.
 
     Files are hard-linked where possible. The entry appears atomically (a rename); when another run
     stored the same key first, its entry is kept. With an object-storage tier the entry is uploaded too.
     """
-    c = _as_cache(cache)
-    root = c.local
+    root = cache.local
     entry = root / key
     if not (entry / "entry.json").is_file():
         tmp = root / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
@@ -203,8 +198,8 @@ def store_entry(cache: CacheDir | str | Path, key: str, files: dict[str, str | P
             os.rename(tmp, entry)
         except OSError:  # another run stored the same key first
             shutil.rmtree(tmp, ignore_errors=True)
-    if c.remote:
-        _upload(c.remote, key, entry)
+    if cache.remote:
+        _upload(cache.remote, key, entry)
     return entry
 
 
@@ -227,7 +222,7 @@ def _restore(entry: Path, doc: dict[str, Any], staging: str | Path, key: str) ->
                         cache_key=key)
 
 
-def restore_layers(cache: CacheDir | str | Path, key: str, staging: str | Path) -> list[LayerSummary] | None:
+def restore_layers(cache: CacheDir, key: str, staging: str | Path) -> list[LayerSummary] | None:
     """The cached layers for ``key`` linked into ``staging`` (same layout as ``write_item``), or None on a miss."""
     hit = open_entry(cache, key)
     if hit is None:
@@ -236,7 +231,7 @@ def restore_layers(cache: CacheDir | str | Path, key: str, staging: str | Path) 
     return [_restore(entry, doc, staging, key) for doc in meta["layers"]]
 
 
-def store_layers(cache: CacheDir | str | Path, key: str, layers: list[LayerSummary]) -> list[LayerSummary]:
+def store_layers(cache: CacheDir, key: str, layers: list[LayerSummary]) -> list[LayerSummary]:
     """Put written layers in the cache under ``key``; return them marked with the key.
 
     Each item's files keep their names, prefixed by the item's position, so two items of one entry
@@ -263,13 +258,13 @@ def store_layers(cache: CacheDir | str | Path, key: str, layers: list[LayerSumma
     return [replace(layer, cache_key=key) for layer in layers]
 
 
-def restore_layer(cache: CacheDir | str | Path, key: str, staging: str | Path) -> LayerSummary | None:
+def restore_layer(cache: CacheDir, key: str, staging: str | Path) -> LayerSummary | None:
     """The one cached layer for ``key`` linked into ``staging``, or None on a miss."""
     layers = restore_layers(cache, key, staging)
     return layers[0] if layers else None
 
 
-def store_layer(cache: CacheDir | str | Path, key: str, layer: LayerSummary) -> LayerSummary:
+def store_layer(cache: CacheDir, key: str, layer: LayerSummary) -> LayerSummary:
     """Put one written layer in the cache under ``key``; return it marked with the key."""
     return store_layers(cache, key, [layer])[0]
 
