@@ -170,7 +170,9 @@ def _region_area(spec: str, values: dict[str, Any], *, within: tuple[float, floa
     grid = region_grid(region, crs=source.crs, resolution=source.resolution, origin=source.grid_origin,
                        tile_size=values.get("tile_size", MODIS_TILE_PX), within=within)
     bbox = lonlat_bounds(grid.native_bounds, source.crs) if within is not None else grid.bbox
-    out = {"native_bounds": grid.native_bounds, "bbox": bbox, "tiles": grid.tiles}
+    path = Path(spec.strip())
+    area = str(path.resolve()) if path.is_file() else spec.strip()  # the same polygons from any folder or worker
+    out = {"native_bounds": grid.native_bounds, "bbox": bbox, "tiles": grid.tiles, "area": area}
     if not keep_id:
         out["region"] = region.name
     if announce:

@@ -136,7 +136,8 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     settings, tile grid and parameters are unchanged comes from the cache and no scene is read; a new
     result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
     """
-    from tasks.layer_cache import cache_for, cache_key, item_fingerprint, open_entry, store_entry
+    from tasks.clip import clip, run_area
+    from tasks.layer_cache import area_fingerprint, cache_for, cache_key, item_fingerprint, open_entry, store_entry
 
     started = time.monotonic()
     source = cfg.ndvi()
@@ -149,7 +150,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
         "year": year, "tile": tile.model_dump(mode="json"),
         "items": sorted((item_fingerprint(d) for d in mine), key=lambda f: f["id"]),
         "source": source.model_dump(mode="json"), "min_valid": cfg.min_valid_composites,
-        "grid": [geobox.crs.to_wkt(), list(geobox.affine)[:6], list(geobox.shape)],
+        "grid": [geobox.crs.to_wkt(), list(geobox.affine)[:6], list(geobox.shape)], "area": area_fingerprint(cfg),
     })
     cache = cache_for(cfg, "ndvi-tile")
     if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
@@ -162,6 +163,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
         cube["ndvi"], cube[source.qa.asset],
         ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=cfg.min_valid_composites,
     ).sel(year=year, drop=True)
+    layer = clip(layer, run_area(cfg, geobox))  # scenes under blocks outside the region are never read
     path = Path(scratch) / f"{tile.name}-{year}-{key[:8]}.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -223,7 +225,8 @@ def ingest_summary(tiles: list[TileYear | None], seconds: float) -> str:
 @computes_on_cluster
 def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> LayerSummary:
     """Join one year's tiles into the published annual NDVI layer on the run's grid (exact; see ``tasks.mosaic``)."""
-    from tasks.layer_cache import cache_for, cache_key, restore_layer, store_layer
+    from tasks.clip import run_area
+    from tasks.layer_cache import area_fingerprint, cache_for, cache_key, restore_layer, store_layer
     from tasks.mosaic import mosaic
 
     done = [t for t in tiles if t is not None]
@@ -233,7 +236,7 @@ def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None
     grid = analysis_geobox(cfg, source)
     key = cache_key("ndvi-annual", {
         "year": year, "region": cfg.region, "tiles": sorted(t.key for t in done),
-        "grid": [grid.crs.to_wkt(), list(grid.affine)[:6], list(grid.shape)],
+        "grid": [grid.crs.to_wkt(), list(grid.affine)[:6], list(grid.shape)], "area": area_fingerprint(cfg),
     })
     cache = cache_for(cfg, "ndvi-annual")
     if cfg.use_cache and (hit := restore_layer(cache, key, staging)) is not None:
@@ -243,6 +246,7 @@ def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None
     written = write_item(
         {"data": (layer, False)}, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}",
         year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine,
+        area=run_area(cfg, grid),
     )
     if cfg.use_cache:
         written = store_layer(cache, key, written)

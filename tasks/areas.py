@@ -72,7 +72,7 @@ def pixel_areas_km2(crs: str | CRS, transform: Affine, shape: tuple[int, int]) -
     )
 
 
-def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: np.ndarray, *,
+def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: "np.ndarray | da.Array", *,
                 water: "xr.DataArray | None" = None) -> "pd.DataFrame":
     """km2 and percent of degraded (-1), stable (0) and improved (+1) land per 3-class layer.
 
@@ -80,8 +80,9 @@ def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: np.ndarray, *,
     water), nodata (land not classed -1/0/+1) and valid land km2, and each class's km2 and percent
     of valid land. ``water`` is True on water bodies (the period's final land cover class 7), so
     the region summary agrees with the zonal tables. Summed block by block: only per-block sums
-    are held, so Dask-backed layers of any size never load. ``areas_km2`` is (rows, 1) or the
-    layers' full shape (see ``pixel_areas_km2``).
+    are held, so Dask-backed layers of any size never load. ``areas_km2`` is (rows, 1), the
+    layers' full shape (see ``pixel_areas_km2``) or a Dask array of it, 0 where a pixel is not part of
+    the area summarised (outside the run's region, ``tasks.clip.area_weights``).
     """
     import dask
     import dask.array as da
@@ -97,7 +98,8 @@ def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: np.ndarray, *,
 
     stack = [blocks(x) for x in inputs[:len(names)]]
     wet = blocks(inputs[-1]) if water is not None else da.zeros(shape, dtype=bool, chunks=chunks)
-    weights = da.from_array(np.broadcast_to(areas_km2, shape), chunks=chunks)
+    weights = (areas_km2.rechunk(chunks) if isinstance(areas_km2, da.Array)
+               else da.from_array(np.broadcast_to(areas_km2, shape), chunks=chunks))
 
     def _block(w: np.ndarray, is_water: np.ndarray, *values: np.ndarray) -> np.ndarray:
         land = ~is_water.astype(bool)

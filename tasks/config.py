@@ -318,6 +318,9 @@ class RunConfig(_Frozen):
     region: str = Field(
         "sample-zamyn-uud", pattern=r"^[a-z0-9][a-z0-9-]*$", description="Short id of the area, used in item ids."
     )
+    area: str | None = Field(
+        None, description="The region whose polygons the run keeps to (a --region value: NE-ASIA, a country code, "
+        "a bbox or a polygon file); pixels outside them are nodata. None: the whole grid.")
     years: tuple[int, int] = Field((2001, 2024), description="First and last calendar year, inclusive.")
     min_valid_composites: int = Field(
         6, ge=1, le=23, description="A pixel-year with fewer valid 16-day composites is nodata."

@@ -133,11 +133,12 @@ def lc_degradation(initial: xr.DataArray, final: xr.DataArray, legend: LandCover
     return out
 
 
-def transition_areas(initial: xr.DataArray, final: xr.DataArray, areas_km2: np.ndarray,
+def transition_areas(initial: xr.DataArray, final: xr.DataArray, areas_km2: "np.ndarray | da.Array",
                      legend: LandCoverLegend) -> "pd.DataFrame":
     """km2 of every from-to class pair (49 rows) plus a row of nodata area, from true pixel areas.
 
-    ``areas_km2`` is (rows, 1) or (rows, cols) on the maps' grid (see ``tasks.areas``). Summed block
+    ``areas_km2`` is (rows, 1) or (rows, cols) on the maps' grid (see ``tasks.areas``), or a Dask array
+    of it that is 0 outside the run's region (``tasks.clip.area_weights``). Summed block
     by block for Dask input, so the area never has to fit in memory.
     """
     import dask
@@ -146,7 +147,8 @@ def transition_areas(initial: xr.DataArray, final: xr.DataArray, areas_km2: np.n
 
     code = transition_code(initial, final)
     c = code.data if isinstance(code.data, da.Array) else da.from_array(code.values, chunks=code.shape)
-    w = da.from_array(np.broadcast_to(areas_km2, code.shape), chunks=c.chunks)
+    w = (areas_km2.rechunk(c.chunks) if isinstance(areas_km2, da.Array)
+         else da.from_array(np.broadcast_to(areas_km2, code.shape), chunks=c.chunks))
 
     def _block(codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
         idx = np.where(codes == NODATA, 0, codes).astype(np.intp)  # 0 collects nodata

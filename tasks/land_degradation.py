@@ -15,6 +15,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.areas import class_areas, pixel_areas_km2
+from tasks.clip import RunArea, area_weights, clip, run_area
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA, WATER
 from tasks.errors import ConfigError
@@ -35,8 +36,9 @@ def asset_path(layer: LayerSummary, key: str = "data") -> str:
     return next(a.path for a in layer.assets if a.key == key)
 
 
-def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int]) -> tuple[xr.DataArray, list[str]]:
-    """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x).
+def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *,
+                      area: RunArea | None = None) -> tuple[xr.DataArray, list[str]]:
+    """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x); the source's nodata outside ``area``.
 
     When the source ends before ``years`` does, the series ends at its last year (the method's
     "2015-2022 or the last land cover year"); a year missing inside the window is an error.
@@ -55,7 +57,8 @@ def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int]) ->
     ordered = [by_year[y] for y in range(years[0], years[1] + 1)]
     cube = load_cube(ordered, source, geobox, chunk=cfg.chunk)[next(iter(source.assets))]
     cube = cube.rename(time="year").assign_coords(year=list(range(years[0], years[1] + 1)))
-    return cube, [it.id for it in ordered]
+    fill = next(iter(source.assets.values())).nodata
+    return clip(cube, area, fill=fill if fill is not None else 0), [it.id for it in ordered]
 
 
 def _classes(da: xr.DataArray, name: str, classes: dict | None = None) -> xr.DataArray:
@@ -85,10 +88,11 @@ def land_soc_task(cfg: RunConfig, name: str, period: Period, inputs: dict[str, A
 def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[LayerSummary]:
     log = get_run_logger()
     geobox = analysis_geobox(cfg, cfg.ndvi())
+    area = run_area(cfg, geobox)
     crs = geobox.crs.to_wkt()
     legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
     first, last = period.land_cover
-    raw, lc_ids = land_cover_series(cfg, geobox, (first, last))
+    raw, lc_ids = land_cover_series(cfg, geobox, (first, last), area=area)
     if int(raw.year[-1]) != last:
         log.warning("period %s: land cover ends in %d, not %d: the last year available is used",
                     name, int(raw.year[-1]), last)
@@ -96,7 +100,9 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
     lc7 = aggregate(raw, legend, where=f"land cover {first}-{last}").rio.write_crs(crs)
     initial, final = lc7.sel(year=first, drop=True), lc7.sel(year=last, drop=True)
     degradation = lc_degradation(initial, final, legend)
-    table = transition_areas(initial, final, pixel_areas_km2(crs, geobox.affine, tuple(geobox.shape)), legend)
+    weights = area_weights(pixel_areas_km2(crs, geobox.affine, tuple(geobox.shape)), tuple(geobox.shape),
+                           initial.data.chunks, area)
+    table = transition_areas(initial, final, weights, legend)
     names = {k: v[0] for k, v in legend.classes.items()}
     land = write_item(
         {"data": (_classes(degradation, "land cover sub-indicator (3 classes)",
@@ -107,13 +113,13 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
         staging, indicator="land-cover", item_id=f"land-cover-{cfg.region}-{name}", period=name, window=(first, last),
         attrs={"method": "UNCCD 7-class transitions (method notes section 3)", "matrix": legend.matrix,
                "nesting": {str(k): v for k, v in legend.nesting.items()}, "years": [first, last]},
-        source_items=lc_ids, transform=geobox.affine,
+        source_items=lc_ids, transform=geobox.affine, area=area,
         tables={"transitions": table},
     )
     model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
-    soc0, soc_ids = static_layer(cfg, cfg.source(cfg.soc_source, "soc"), geobox, resampling="bilinear")
+    soc0, soc_ids = static_layer(cfg, cfg.source(cfg.soc_source, "soc"), geobox, resampling="bilinear", area=area)
     if cfg.climate_source is not None and cfg.soc_single_f is None:
-        zones, zone_ids = static_layer(cfg, cfg.source(cfg.climate_source, "climate_zones"), geobox)
+        zones, zone_ids = static_layer(cfg, cfg.source(cfg.climate_source, "climate_zones"), geobox, area=area)
         zones = zones.fillna(0).astype("int16")
     elif cfg.soc_single_f is not None:
         zones, zone_ids = xr.zeros_like(soc0, dtype="int16"), []
@@ -127,7 +133,7 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
          "percent_change": (_float(soc["percent_change"].rio.write_crs(crs), "SOC stock change", "percent"), False)},
         staging, indicator="soc", item_id=f"soc-{cfg.region}-{name}", period=name, window=(first, last),
         attrs={"method": "IPCC 20-year SOC conversion model (method notes section 4)", **soc.attrs},
-        source_items=soc_ids + zone_ids + lc_ids, transform=geobox.affine,
+        source_items=soc_ids + zone_ids + lc_ids, transform=geobox.affine, area=area,
     )
     log.info("period %s: land cover %d-%d, %.1f km2 changed class", name, first, last,
              float(table.loc[table.from_code != table.to_code, "area_km2"].sum()))
@@ -151,6 +157,7 @@ def sdg_task(cfg: RunConfig, name: str, period: Period, productivity: list[Layer
 def _sdg(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSummary],
          land_soc: list[LayerSummary], staging: str) -> LayerSummary:
     geobox = analysis_geobox(cfg, cfg.ndvi())
+    area = run_area(cfg, geobox)
     by = {layer.indicator: layer for layer in productivity + land_soc}
     prod = _open(asset_path(by["lpd"], "sdg"), cfg.chunk)
     lc = _open(asset_path(by["land-cover"]), cfg.chunk)
@@ -162,13 +169,14 @@ def _sdg(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSumm
         get_run_logger().info("period %s: %d recode polygons applied (%d pixels changed)", name, len(applied),
                               sum(a["pixels_changed"] for a in applied))
     water = _open(asset_path(by["land-cover"], "final"), cfg.chunk) == WATER  # the zonal tables' rule too
-    summary = class_areas({"sdg_15_3_1": sdg, "productivity": prod, "land_cover": lc, "soc": soc},
-                          pixel_areas_km2(geobox.crs.to_wkt(), geobox.affine, tuple(geobox.shape)), water=water)
+    weights = area_weights(pixel_areas_km2(geobox.crs.to_wkt(), geobox.affine, tuple(geobox.shape)),
+                           tuple(geobox.shape), sdg.data.chunks, area)  # only the region's pixels count
+    summary = class_areas({"sdg_15_3_1": sdg, "productivity": prod, "land_cover": lc, "soc": soc}, weights, water=water)
     return write_item(
         {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region}-{name}", tables={"summary": summary},
         period=name, window=(min(period.productivity[0], period.land_cover[0]), max(period.productivity[1], period.land_cover[1])),
         attrs={**sdg.attrs, "productivity_window": list(period.productivity), "land_cover_window": list(period.land_cover)},
-        source_items=[by[k].item_id for k in ("lpd", "land-cover", "soc")], transform=geobox.affine,
+        source_items=[by[k].item_id for k in ("lpd", "land-cover", "soc")], transform=geobox.affine, area=area,
     )
 
 
@@ -201,4 +209,5 @@ def _status(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: lis
         window=now["sdg-15-3-1"].window, attrs={**assets["data"][0].attrs, "method": "status against the baseline (GPG addendum)",
                                                   "baseline": base["sdg-15-3-1"].item_id},
         source_items=[base["sdg-15-3-1"].item_id, now["sdg-15-3-1"].item_id], transform=geobox.affine,
+        area=run_area(cfg, geobox),
     )

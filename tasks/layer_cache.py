@@ -33,7 +33,7 @@ from tasks import __version__
 from tasks.errors import CacheStorageError
 from tasks.publish import AssetSummary, LayerSummary
 
-__all__ = ["CACHE_FORMAT", "CacheDir", "cache_for", "check_cache_url", "cache_key", "item_fingerprint", "open_entry", "store_entry", "restore_layers",
+__all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "check_cache_url", "cache_key", "item_fingerprint", "open_entry", "store_entry", "restore_layers",
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
            "source_fingerprints", "link_file"]
 
@@ -310,6 +310,12 @@ def config_fingerprint(cfg: Any) -> dict[str, Any]:
 
     doc = cfg.model_dump(mode="json", exclude=set(_OUTPUT_FIELDS))
     return walk(doc)
+
+
+def area_fingerprint(cfg: Any) -> str | dict[str, Any] | None:
+    """The run's region (``cfg.area``) as cache-key data: a region code as is, a polygon file by its content."""
+    area = getattr(cfg, "area", None)
+    return file_fingerprint(area) if area is not None and Path(area).is_file() else area
 
 
 def cached_layers(cfg: Any, kind: str, parts: dict[str, Any] | None, staging: str | Path,

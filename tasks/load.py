@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import odc.stac
 import pystac
 import rasterio
@@ -17,6 +18,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
+from tasks.clip import RunArea, clip
 from tasks.config import RunConfig, Source
 from tasks.errors import ConfigError, SceneReadError
 from tasks.grid import native_bounds, snapped_geobox
@@ -187,8 +189,10 @@ STATIC_YEARS: tuple[int, int] = (1950, 2100)
 """Years searched for single-item layers (SOC stock, climate zones) whatever their nominal date."""
 
 
-def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: str = "nearest") -> tuple[xr.DataArray, list[str]]:
-    """A single-item (or file) source on the analysis grid, nodata as NaN, with what it was read from."""
+def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: str = "nearest",
+                 area: RunArea | None = None) -> tuple[xr.DataArray, list[str]]:
+    """A single-item (or file) source on the analysis grid, nodata as NaN (and outside ``area``), with what it was
+    read from; lazy, so a continent's layer is read block by block where it is used."""
     spec = next(iter(source.assets.values()))
     if source.file is not None:
         path = Path(source.file)
@@ -205,8 +209,8 @@ def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: 
     values = layer.astype("float64")
     if spec.nodata is not None:
         values = values.where(layer != spec.nodata)
-    values = values.compute()  # a single static layer on one tile: small, and checked before use
-    if not bool(values.notnull().any()):
+    values = clip(values, area, fill=np.nan)
+    if not bool(values.notnull().any()):  # one streaming pass
         raise ConfigError(
             f"{source.role} layer {origin[0]} has no data over the run's grid: it does not cover the area, or its "
             "CRS/georeferencing is wrong; check the layer against the area (bbox) of the run"

@@ -13,6 +13,7 @@ import xarray as xr
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.clip import clip, run_area
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA
 from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
@@ -130,17 +131,19 @@ def _productivity(cfg: RunConfig, name: str, period: Period, annual: list[LayerS
     geobox = analysis_geobox(cfg, source)
     paths = {layer.year: layer.path for layer in annual if layer.year is not None
              and period.productivity[0] <= layer.year <= period.productivity[1]}
-    cube = open_annual_layers(paths, chunk=cfg.chunk)
+    area = run_area(cfg, geobox)  # outside the region: no pixel, no read, no unit percentile
+    cube = clip(open_annual_layers(paths, chunk=cfg.chunk), area, fill=NODATA)
     lc_source = cfg.land_cover()
     first = period.productivity[0]
     bbox = run_bbox(cfg, source)
     lc_items = search_items(open_api(cfg.api_url(lc_source)), lc_source, bbox=bbox, years=(first, first))
     land_cover = load_layer(lc_items, lc_source, geobox, chunk=cfg.chunk)
+    land_cover = clip(land_cover, area, fill=next(iter(lc_source.assets.values())).nodata or 0)
     sources = [it.id for it in lc_items] + sorted(layer.item_id for layer in annual if layer.year in paths)
     soil = None
     unit_source = cfg.land_units()
     if unit_source is not None:
-        units, unit_ids = static_layer(cfg, unit_source, geobox)
+        units, unit_ids = static_layer(cfg, unit_source, geobox, area=area)
         soil = units.fillna(-1).astype("int32")  # nodata -> no unit
         sources += unit_ids
     p = cfg.productivity
@@ -156,7 +159,7 @@ def _productivity(cfg: RunConfig, name: str, period: Period, annual: list[LayerS
     for indicator, (assets, attrs) in layers.items():
         written.append(write_item(
             assets, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region}-{name}", period=name,
-            window=period.productivity, attrs=attrs, source_items=sources, transform=geobox.affine,
+            window=period.productivity, attrs=attrs, source_items=sources, transform=geobox.affine, area=area,
         ))
     lpd_item = written[-1]
     counts = {a.key: a.valid_pixels for a in lpd_item.assets}

@@ -35,6 +35,7 @@ from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Statistics
 
 from tasks import __version__
+from tasks.clip import RunArea, clip
 from tasks.config import RunConfig
 from tasks.constants import COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODATA, STATUS_COLOURS, THREE_CLASSES
 from tasks.errors import PublishError
@@ -175,6 +176,7 @@ def write_item(
     source_items: list[str] | None = None,
     transform: Affine | None = None,
     tables: dict[str, Any] | None = None,
+    area: RunArea | None = None,
 ) -> LayerSummary:
     """Write the assets of one item as ``<staging>/<indicator>/<item_id>/<item_id>[_<key>].tif``.
 
@@ -183,7 +185,8 @@ def write_item(
     classes and the slopes) runs once; each is then converted to a COG and summarised.
     ``transform`` is the exact grid; without it the grid is derived from the coordinates, which
     loses the last digits of pixel sizes such as MODIS's 231.65635826395825 m. ``tables`` (name ->
-    pandas DataFrame) are written as CSV beside the rasters and published as assets too.
+    pandas DataFrame) are written as CSV beside the rasters and published as assets too. With ``area``
+    every pixel outside the run's region is nodata, and blocks outside it are never computed.
     """
     if "data" not in assets:
         raise PublishError(f"item {item_id} has no 'data' asset: name the main layer 'data'")
@@ -195,7 +198,7 @@ def write_item(
         if layer.rio.crs is None:
             raise PublishError(f"layer {item_id}/{key} has no CRS: set it with rio.write_crs() before publishing")
         nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
-        out = layer.drop_vars([c for c in layer.coords if c not in ("x", "y", "spatial_ref")])
+        out = clip(layer, area, fill=nodata).drop_vars([c for c in layer.coords if c not in ("x", "y", "spatial_ref")])
         if assets[key][1]:  # class codes are exact: a scale or offset inherited from an input would rescale them
             out.attrs = {k: v for k, v in out.attrs.items() if k not in ("scale_factor", "add_offset")}
         out = out.rio.write_nodata(nodata, encoded=False)

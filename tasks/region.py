@@ -30,7 +30,7 @@ from tasks.grid import Bounds, parse_crs, snapped_geobox
 from tasks.tiles import MODIS_TILE_PX, Tile, lattice_tiles
 
 __all__ = ["Region", "resolve_region", "region_grid", "RegionGrid", "ALL_NE_ASIA", "crosses_antimeridian", "bboxes_intersect",
-           "split_bbox", "over_crs", "unwrap"]
+           "split_bbox", "over_crs", "unwrap", "project"]
 
 ALL_NE_ASIA = "NE-ASIA"
 """The region code of the whole of North-East Asia (every country in ``catalogs/zones.yaml``)."""
@@ -162,7 +162,8 @@ def over_crs(crs: str | CRS) -> CRS:
         return CRS.from_proj4(c.to_proj4() + " +over")
 
 
-def _project(geometry: shapely.Geometry, crs: CRS) -> shapely.Geometry:
+def project(geometry: shapely.Geometry, crs: CRS) -> shapely.Geometry:
+    """Lon/lat polygons in ``crs``, their edges densified first so they stay within about a pixel of the true line."""
     to_native = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     dense = shapely.segmentize(geometry, _SEGMENT_DEG)
     return shapely.transform(dense, lambda xy: np.column_stack(to_native.transform(xy[:, 0], xy[:, 1])))
@@ -201,7 +202,7 @@ def region_grid(region: Region, *, crs: str, resolution: float, origin: tuple[fl
              if region.crosses_antimeridian else [region.geometry])
     tiles: list[Tile] = []
     for side in sides:
-        footprint = _project(side, native)
+        footprint = project(side, native)
         bounds = footprint.bounds
         if within is not None:
             bounds = (max(bounds[0], within[0]), max(bounds[1], within[1]), min(bounds[2], within[2]),
@@ -214,9 +215,9 @@ def region_grid(region: Region, *, crs: str, resolution: float, origin: tuple[fl
         where = "the run's area" if within is not None else "the source grid"
         raise ConfigError(f"region {region.label} has no land in {where}: choose a region that overlaps it")
     if region.crosses_antimeridian:
-        whole = _project(unwrap(region.geometry), over_crs(native)).bounds
+        whole = project(unwrap(region.geometry), over_crs(native)).bounds
     else:
-        whole = _project(region.geometry, native).bounds
+        whole = project(region.geometry, native).bounds
     if within is not None:
         whole = (max(whole[0], within[0]), max(whole[1], within[1]), min(whole[2], within[2]), min(whole[3], within[3]))
     return RegionGrid(native_bounds=_snap(whole, crs, resolution, origin), tiles=tuple(tiles), bbox=region.bbox)

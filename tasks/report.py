@@ -335,8 +335,10 @@ class ReportFiles:
 
 def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str | Path, *, title: str,
                  about: dict[str, dict[str, Any]], periods: list[str] | None = None,
-                 stem: str = "zonal") -> ReportFiles:
+                 stem: str = "zonal", within: "shapely.Geometry | None" = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
+
+    ``within`` (the run's region in the layers' CRS) cuts every zone to the region the layers cover.
 
     ``periods`` defaults to every period the layers have (in their order); asking for one they do
     not have lists those they do.
@@ -360,7 +362,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     maps: dict[str, list[tuple[str, bytes]]] = {}
     for period in periods or have:
         refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
-        on_grid = zones_on_grid(zones, *_grid(r.path for r in refs.values()))  # once per period: tables and maps
+        on_grid = zones_on_grid(zones, *_grid(r.path for r in refs.values()), within=within)  # for tables and maps
         outlines = [g for _, g in on_grid]
         tables = zonal_tables(layers, zones, period=period, on_grid=on_grid)
         frames[period] = tables
@@ -456,10 +458,15 @@ def _linked_report(entry: Path, meta: dict[str, Any], folder: Path) -> ReportFil
 
 def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef], periods: list[str],
             staging: str) -> ReportFiles:
+    from tasks.clip import run_area
+    from tasks.load import analysis_geobox
+
+    area = run_area(cfg, analysis_geobox(cfg, cfg.ndvi()))
     try:
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
                               title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
-                              about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}")
+                              about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}",
+                              within=area.footprint if area is not None else None)
     except ConfigError as err:
         if cfg.zones is not None or not str(err).startswith("no zone overlaps"):
             raise

@@ -148,8 +148,10 @@ def _segment(crs: CRS) -> float:
     return 0.01 if crs.is_geographic else 1000.0
 
 
-def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: tuple[int, int]) -> list[tuple[Zone, shapely.Geometry]]:
-    """The zones that overlap a grid, each with its geometry in the grid's CRS.
+def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: tuple[int, int], *,
+                  within: shapely.Geometry | None = None) -> list[tuple[Zone, shapely.Geometry]]:
+    """The zones that overlap a grid, each with its geometry in the grid's CRS (and cut to ``within``, the run's
+    region in that CRS, so a country beside the region gets no table of pixels the run never computed).
 
     Raises when none overlaps, listing the grid's lon/lat bounds, because a table of zeros would
     look like a result.
@@ -161,6 +163,8 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
     x0, y0 = transform * (0, 0)
     x1, y1 = transform * (w, h)
     grid = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    if within is not None:
+        grid = shapely.intersection(grid, within)
     from odc.geo.geobox import GeoBox
 
     from tasks.mosaic import wraps
@@ -174,7 +178,9 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
         projected = shapely.transform(dense, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1])))
         projected = shapely.make_valid(projected)
         if projected.intersects(grid):
-            out.append((zone, shapely.intersection(projected, grid)))
+            part = shapely.intersection(projected, grid)
+            if within is None or part.area > 0:
+                out.append((zone, part))
     if not out:
         w_, s_, e_, n_ = lonlat_bounds((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), target.to_wkt())
         raise ConfigError(f"no zone overlaps the layers (lon {w_:.2f}..{e_:.2f}, lat {s_:.2f}..{n_:.2f}): "

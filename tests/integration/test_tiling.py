@@ -93,3 +93,51 @@ def test_a_region_keeps_the_grid_and_tiles_to_its_polygons(sample_dir: Path, pub
         assert computed.sum() >= 0.9 * (same != w.nodata).sum(), f"the region's tiles are computed ({tiles})"
         np.testing.assert_array_equal(part[computed], same[computed])
     assert all(t.startswith("h") for t in tiles) and len(tiles) < 25
+
+
+def test_a_region_keeps_every_layer_and_table_to_its_polygons(full_run: tuple[Path, Path], tmp_path: Path,
+                                                             prefect_harness: None) -> None:
+    """A triangle over the sample: every pixel whose centre is outside it is nodata in every layer, the summary
+    and the zone tables add up to the triangle's land, and what does not depend on the comparison area (annual
+    NDVI, trajectory, land cover) is the whole run's, pixel for pixel."""
+    import pandas as pd
+    import shapely
+    from pyproj import Transformer
+
+    sample, whole = full_run
+    meta = json.loads((sample / "region.json").read_text())
+    west, south, east, north = meta["bbox"]
+    corners = [[west - 0.1, south - 0.1], [east + 0.1, south - 0.1], [west - 0.1, north + 0.1], [west - 0.1, south - 0.1]]
+    polygon = tmp_path / "triangle.geojson"
+    polygon.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
+        "name": "triangle"}, "geometry": {"type": "Polygon", "coordinates": [corners]}}]}))
+    out = tmp_path / "catalog"
+    result = CliRunner().invoke(app, ["run", "--sample-dir", str(sample), "--years", "2001-2015", "--periods", "baseline",
+                                      "--out", str(out), "--region", str(polygon)])
+    assert result.exit_code == 0, result.stderr
+    mine, theirs = _rasters(out), _rasters(whole)
+    some = next(p for k, p in mine.items() if k.startswith("sdg-15-3-1/"))
+    with rasterio.open(some) as src:
+        h, w, t, crs = src.height, src.width, src.transform, src.crs
+    cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(t.c + cols * t.a, t.f + rows * t.e)
+    triangle = shapely.Polygon(corners)
+    near = shapely.dwithin(triangle.boundary, shapely.points(lon, lat), 1e-4)  # the edge, to about 10 m
+    inside = shapely.intersects_xy(triangle, lon, lat) & ~near
+    outside_all = ~inside & ~near
+    assert 0.3 < inside.mean() < 0.7
+    for name, path in mine.items():
+        with rasterio.open(path) as src:
+            a = src.read(1)
+            outside = np.isnan(a[outside_all]) if np.isnan(src.nodata) else a[outside_all] == src.nodata
+            assert outside.all(), f"{name}: {int((~outside).sum())} pixels outside the region have data"
+        if name.split("/")[0] in ("ndvi-annual", "trajectory", "land-cover"):
+            with rasterio.open(theirs[name]) as ref:
+                np.testing.assert_array_equal(a[inside], ref.read(1)[inside], err_msg=name)
+    version = _latest(out)
+    summary = pd.read_csv(next(version.glob("sdg-15-3-1/*/*_summary.csv")))
+    pixel_km2 = abs(t.a * t.e) / 1e6
+    assert inside.sum() <= summary["total_km2"].iloc[0] / pixel_km2 <= (inside | near).sum()
+    zones = pd.read_csv(next(version.glob("report/*_sdg_15_3_1.csv")))
+    zone_land = zones[zones.indicator == "sdg_15_3_1"]["land_km2"].sum()
+    assert zone_land == pytest.approx(summary["land_km2"].iloc[0], rel=1e-3), "the zones cover the region, no more"
