@@ -336,14 +336,19 @@ def report(
         refs = layer_refs(catalog, version)
         cat = version_catalog(catalog, version)
         about = {}
+        area = None
         for item in cat.get_items(recursive=True):
+            if item.properties.get("ldn:area") and item.geometry:  # the run kept to a region: so do the zones
+                import shapely.geometry
+
+                area = shapely.geometry.shape(item.geometry)
             if item.properties.get("ldn:indicator") == "sdg-15-3-1":
                 about[item.properties["ldn:period"]] = {
                     "version": cat.id, "method": item.properties.get("ldn:method"),
                     "window": item.properties.get("ldn:window"), "parameters": item.properties.get("ldn:parameters"),
                     "software": item.properties.get("ldn:software_version")}
         built = build_report(refs, zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
-                             about=about, periods=chosen)
+                             about=about, periods=chosen, area=area)
     except LdnError as err:
         raise _fail(str(err)) from None
     for period, frames in built.frames.items():

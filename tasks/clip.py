@@ -31,7 +31,7 @@ from tasks.errors import ConfigError
 if TYPE_CHECKING:
     from tasks.config import RunConfig
 
-__all__ = ["RunArea", "run_area", "clip", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
+__all__ = ["RunArea", "run_area", "project_area", "clip", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
 
 OUTSIDE, EDGE, INSIDE = 0, 1, 2
 """How a block lies against the region: no pixel centre can be inside, some may be, all are."""
@@ -66,22 +66,29 @@ class RunArea:
         return sum(chunks[0][:i]), sum(chunks[1][:j]), chunks[0][i], chunks[1][j]
 
 
-@functools.lru_cache(maxsize=16)
-def _footprint(spec: str, crs: str, over: bool) -> tuple[shapely.Geometry, str]:
-    """The region's polygons projected to ``crs`` (continued east past 180 degrees with ``over``)."""
+def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely.Geometry:
+    """Lon/lat polygons (within [-180, 180]) in ``crs``; with ``over``, continued east past 180 degrees as the
+    grid of a run across the antimeridian is, else each side where the plane has it (tiles at both edges)."""
     from tasks.grid import parse_crs
-    from tasks.region import over_crs, project, resolve_region, unwrap
+    from tasks.region import crosses_antimeridian, over_crs, project, unwrap
 
-    region = resolve_region(spec)
     native = parse_crs(crs)
     if over:
-        geometry = project(unwrap(region.geometry), over_crs(native))
-    elif region.crosses_antimeridian:  # each side where the plane has it (tiles at both edges)
-        sides = [shapely.intersection(region.geometry, shapely.box(lo, -90, hi, 90)) for lo, hi in ((0, 180), (-180, 0))]
-        geometry = shapely.union_all([project(side, native) for side in sides])
+        projected = project(unwrap(geometry), over_crs(native))
+    elif crosses_antimeridian(geometry):
+        sides = [shapely.intersection(geometry, shapely.box(lo, -90, hi, 90)) for lo, hi in ((0, 180), (-180, 0))]
+        projected = shapely.union_all([project(side, native) for side in sides])
     else:
-        geometry = project(region.geometry, native)
-    return shapely.make_valid(geometry), region.label
+        projected = project(geometry, native)
+    return shapely.make_valid(projected)
+
+
+@functools.lru_cache(maxsize=16)
+def _footprint(spec: str, crs: str, over: bool) -> tuple[shapely.Geometry, str]:
+    from tasks.region import resolve_region
+
+    region = resolve_region(spec)
+    return project_area(region.geometry, crs, over=over), region.label
 
 
 def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:

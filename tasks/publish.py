@@ -270,6 +270,19 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     boxes = [[[[a, b], [c, b], [c, d], [a, d], [a, b]]] for a, b, c, d in split_bbox(tuple(bbox))]
     geometry = ({"type": "Polygon", "coordinates": boxes[0]} if len(boxes) == 1
                 else {"type": "MultiPolygon", "coordinates": boxes})
+    area = None
+    if cfg.area is not None:  # the data's footprint: the region's polygons within the layer's box
+        import shapely
+        import shapely.geometry
+
+        from tasks.region import resolve_region
+
+        region = resolve_region(cfg.area)
+        area = region.label
+        part = shapely.intersection(region.geometry, shapely.geometry.shape(geometry))
+        polygons = [g for g in shapely.get_parts(part) if g.geom_type == "Polygon"]
+        if polygons:
+            geometry = shapely.geometry.mapping(polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons))
     if layer.year is not None:
         first, last = layer.year, layer.year
     elif layer.window is not None:
@@ -283,6 +296,7 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     props: dict[str, Any] = {
         "ldn:indicator": layer.indicator,
         "ldn:region": cfg.region,
+        "ldn:area": area,
         "ldn:year": layer.year,
         "ldn:period": layer.period,
         "ldn:window": list(layer.window) if layer.window else None,

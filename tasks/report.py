@@ -335,10 +335,11 @@ class ReportFiles:
 
 def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str | Path, *, title: str,
                  about: dict[str, dict[str, Any]], periods: list[str] | None = None,
-                 stem: str = "zonal", within: "shapely.Geometry | None" = None) -> ReportFiles:
+                 stem: str = "zonal", area: "shapely.Geometry | None" = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
-    ``within`` (the run's region in the layers' CRS) cuts every zone to the region the layers cover.
+    ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
+    beside the region gets no table of pixels that were never computed.
 
     ``periods`` defaults to every period the layers have (in their order); asking for one they do
     not have lists those they do.
@@ -362,7 +363,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     maps: dict[str, list[tuple[str, bytes]]] = {}
     for period in periods or have:
         refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
-        on_grid = zones_on_grid(zones, *_grid(r.path for r in refs.values()), within=within)  # for tables and maps
+        grid = _grid(r.path for r in refs.values())
+        on_grid = zones_on_grid(zones, *grid, within=_on_grid(area, *grid))  # once per period: tables and maps
         outlines = [g for _, g in on_grid]
         tables = zonal_tables(layers, zones, period=period, on_grid=on_grid)
         frames[period] = tables
@@ -382,6 +384,18 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                 maps[period].append((f"{caption}, {period}", png.read_bytes()))
     html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about)
     return ReportFiles(tables=files, html=str(html_path), frames=frames)
+
+
+def _on_grid(area: "shapely.Geometry | None", crs: str, transform: Any, shape: tuple[int, int]) -> "shapely.Geometry | None":
+    """Lon/lat region polygons in a layer grid's CRS (continued past 180 degrees where the grid is)."""
+    if area is None:
+        return None
+    from odc.geo.geobox import GeoBox
+
+    from tasks.clip import project_area
+    from tasks.mosaic import wraps
+
+    return project_area(area, crs, over=wraps(GeoBox(shape, transform, crs)))
 
 
 def refs_from_layers(layers: list["LayerSummary"]) -> list[LayerRef]:
@@ -458,15 +472,13 @@ def _linked_report(entry: Path, meta: dict[str, Any], folder: Path) -> ReportFil
 
 def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef], periods: list[str],
             staging: str) -> ReportFiles:
-    from tasks.clip import run_area
-    from tasks.load import analysis_geobox
+    from tasks.region import resolve_region
 
-    area = run_area(cfg, analysis_geobox(cfg, cfg.ndvi()))
     try:
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
                               title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
                               about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}",
-                              within=area.footprint if area is not None else None)
+                              area=resolve_region(cfg.area).geometry if cfg.area is not None else None)
     except ConfigError as err:
         if cfg.zones is not None or not str(err).startswith("no zone overlaps"):
             raise

@@ -102,6 +102,7 @@ def test_a_region_keeps_every_layer_and_table_to_its_polygons(full_run: tuple[Pa
     NDVI, trajectory, land cover) is the whole run's, pixel for pixel."""
     import pandas as pd
     import shapely
+    import shapely.geometry
     from pyproj import Transformer
 
     sample, whole = full_run
@@ -141,3 +142,12 @@ def test_a_region_keeps_every_layer_and_table_to_its_polygons(full_run: tuple[Pa
     zones = pd.read_csv(next(version.glob("report/*_sdg_15_3_1.csv")))
     zone_land = zones[zones.indicator == "sdg_15_3_1"]["land_km2"].sum()
     assert zone_land == pytest.approx(summary["land_km2"].iloc[0], rel=1e-3), "the zones cover the region, no more"
+    item = json.loads(next(version.glob("sdg-15-3-1/*/sdg-15-3-1-*.json")).read_text())
+    assert item["properties"]["ldn:area"] == "triangle.geojson (1 polygons)"
+    footprint = shapely.geometry.shape(item["geometry"])  # the data's footprint for STAC clients: the triangle
+    assert footprint.within(triangle.buffer(1e-9)) and footprint.area < 0.7 * shapely.box(*item["bbox"]).area
+    again = CliRunner().invoke(app, ["report", "--catalog", str(out), "--out", str(tmp_path / "report")])
+    assert again.exit_code == 0, again.stderr
+    rebuilt = pd.read_csv(next((tmp_path / "report").glob("*_sdg_15_3_1.csv")))
+    assert rebuilt[rebuilt.indicator == "sdg_15_3_1"]["land_km2"].sum() == pytest.approx(zone_land, rel=1e-6), \
+        "`ldn report` on the catalog cuts the zones to the region too"
