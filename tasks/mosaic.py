@@ -54,13 +54,18 @@ def source_x(x: np.ndarray, y: np.ndarray, radius: float | None) -> np.ndarray:
 
 
 def wraps(grid: GeoBox) -> bool:
-    """True when ``grid`` has pixels past the sinusoidal plane's edge (a run across the antimeridian)."""
+    """True when ``grid`` continues east past the sinusoidal plane's edge (a run across the antimeridian).
+
+    Only the eastern edge counts: a run across 180 degrees continues east (``tasks.region.unwrap``),
+    while a grid past the western edge is a tile or an area at the plane's western rim (h10v02),
+    whose off-map corners are just off the map.
+    """
     radius = _sphere_radius(grid)
     if radius is None:
         return False
     left, bottom, right, top = grid.boundingbox
     edge = math.pi * radius * math.cos(max(abs(bottom), abs(top)) / radius)  # the nearest edge: at the poleward row
-    return right > edge or left < -edge
+    return right > edge
 
 
 def _read_block(tiles: list[tuple[tuple[float, float, float, float], str]], x: np.ndarray, y: np.ndarray,
