@@ -7,6 +7,7 @@ Asset hrefs are signed first where the source needs it (Planetary Computer).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import odc.stac
@@ -14,12 +15,14 @@ import pystac
 import rasterio
 import rasterio.errors
 import xarray as xr
+from affine import Affine
 from odc.geo.geobox import GeoBox
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from tasks.clip import RunArea, clip
 from tasks.config import RunConfig, Source
+from tasks.constants import DEFAULT_CHUNK
 from tasks.errors import ConfigError, SceneReadError
 from tasks.grid import native_bounds, snapped_geobox
 
@@ -151,38 +154,74 @@ def load_layer(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chun
     return ds[name].isel(time=0, drop=True)
 
 
-def lonlat_mask(geobox: GeoBox, bbox: tuple[float, float, float, float]) -> xr.DataArray:
-    """True for pixels of ``geobox`` whose centre lies in the lon/lat ``bbox``."""
-    import numpy as np
+def _grid_blocks(geobox: GeoBox, chunk: int, read: Any, dtype: Any) -> xr.DataArray:
+    """A lazy layer on ``geobox`` whose every block is ``read(row0, row1, col0, col1)``, with the grid's coordinates."""
+    import dask.array as da
+    from odc.geo.xr import xr_coords
+
+    def block(block_info: dict | None = None) -> np.ndarray:
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        return read(r0, r1, c0, c1)
+
+    chunks = da.core.normalize_chunks((chunk, chunk), tuple(geobox.shape))
+    data = da.map_blocks(block, chunks=chunks, dtype=dtype, meta=np.array((), dtype=dtype))
+    coords = xr_coords(geobox, crs_coord_name="spatial_ref")  # the coordinates odc-stac gives the same grid
+    ydim, xdim = geobox.dimensions
+    return xr.DataArray(data, dims=("y", "x"), coords={"y": coords[ydim].values, "x": coords[xdim].values,
+                                                      "spatial_ref": coords["spatial_ref"]})
+
+
+def lonlat_mask(geobox: GeoBox, bbox: tuple[float, float, float, float], *, chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
+    """True for pixels of ``geobox`` whose centre lies in the lon/lat ``bbox`` (west > east: across 180 degrees);
+    lazy, block by block."""
     from pyproj import Transformer
 
-    ys, xs = geobox.shape
     a = geobox.affine
-    cols, rows = np.meshgrid(np.arange(xs) + 0.5, np.arange(ys) + 0.5)
-    x = a.c + cols * a.a
-    y = a.f + rows * a.e
-    lon, lat = Transformer.from_crs(geobox.crs.to_wkt(), "EPSG:4326", always_xy=True).transform(x, y)
+    crs = geobox.crs.to_wkt()
     w, s, e, n = bbox
-    inside = (lon >= w) & (lon <= e) & (lat >= s) & (lat <= n)
-    return xr.DataArray(inside, dims=("y", "x"))
+
+    def read(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        cols, rows = np.meshgrid(np.arange(c0, c1) + 0.5, np.arange(r0, r1) + 0.5)
+        lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(a.c + cols * a.a, a.f + rows * a.e)
+        east = (lon >= w) & (lon <= e) if w <= e else (lon >= w) | (lon <= e)
+        return east & (lat >= s) & (lat <= n)
+
+    return _grid_blocks(geobox, chunk, read, bool)
 
 
 def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
-                   resampling: str = "nearest") -> xr.DataArray:
-    """A local raster reprojected onto ``geobox`` (nearest by default, for class layers)."""
-    import rioxarray
+                   resampling: str = "nearest", chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
+    """A local raster reprojected onto ``geobox`` (nearest by default, for class layers), lazily: each block
+    warps only the part of the file under it, so a continent-sized file never has to fit in memory."""
     from rasterio.enums import Resampling
+    from rasterio.warp import reproject
 
     try:
-        da = rioxarray.open_rasterio(path, masked=False).squeeze("band", drop=True)
+        with rasterio.open(path) as src:
+            crs, dtype, tagged = src.crs, src.dtypes[0], src.nodata
     except Exception as err:  # rasterio raises several types for missing or unreadable files
         raise ConfigError(f"cannot read raster {path} ({type(err).__name__}): check the path") from None
-    if da.rio.crs is None:
+    if crs is None:
         raise ConfigError(f"raster {path} has no CRS: set one (e.g. gdal_edit.py -a_srs EPSG:4326 {path})")
-    fill = nodata if nodata is not None else da.rio.nodata
-    out = da.rio.reproject(geobox.crs.to_wkt(), shape=tuple(geobox.shape), transform=geobox.affine,
-                           resampling=Resampling[resampling], nodata=fill)
-    return out.assign_attrs(source_nodata=fill)
+    fill = nodata if nodata is not None else tagged
+    method = Resampling[resampling]
+    target = geobox.crs.to_wkt()
+    # one resampling scale (destination pixels per source pixel) for every block, as for the whole grid: GDAL
+    # otherwise estimates it per block, and a block at the file's edge would widen its bilinear kernel
+    with rasterio.open(path) as src:
+        left, bottom, right, top = transform_bounds(target, src.crs, *geobox.boundingbox, densify_pts=21)
+        scale = {"XSCALE": geobox.shape[1] * abs(src.res[0]) / (right - left),
+                 "YSCALE": geobox.shape[0] * abs(src.res[1]) / (top - bottom)}
+
+    def read(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        out = np.full((r1 - r0, c1 - c0), fill if fill is not None else 0, dtype=dtype)
+        with rasterio.open(path) as src:
+            reproject(rasterio.band(src, 1), out, src_nodata=src.nodata, dst_transform=geobox.affine * Affine.translation(c0, r0),
+                      dst_crs=target, dst_nodata=fill, resampling=method, tolerance=0, **scale)  # exact: no block seams
+        return out
+
+    out = _grid_blocks(geobox, chunk, read, dtype)
+    return out.rio.write_nodata(fill, encoded=False).assign_attrs(source_nodata=fill)
 
 
 STATIC_YEARS: tuple[int, int] = (1950, 2100)
@@ -198,7 +237,7 @@ def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: 
         path = Path(source.file)
         if not path.is_file():
             raise ConfigError(f"{source.role} file {path} does not exist: download it and point `file` at it in {cfg.sources_file}")
-        layer = read_onto_grid(str(path), geobox, nodata=spec.nodata, resampling=resampling)
+        layer = read_onto_grid(str(path), geobox, nodata=spec.nodata, resampling=resampling, chunk=cfg.chunk)
         origin = [str(path)]
     else:
         from tasks.search import open_api, run_bbox, search_items

@@ -147,10 +147,10 @@ def _productivity(cfg: RunConfig, name: str, period: Period, annual: list[LayerS
         soil = units.fillna(-1).astype("int32")  # nodata -> no unit
         sources += unit_ids
     p = cfg.productivity
-    region = lonlat_mask(geobox, p.comparison_bbox) if p.comparison_bbox is not None else None
+    region = lonlat_mask(geobox, p.comparison_bbox, chunk=cfg.chunk) if p.comparison_bbox is not None else None
     pre = None
     if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or name in p.precomputed_lpd.periods):
-        raw = read_onto_grid(str(p.precomputed_lpd.path), geobox, nodata=p.precomputed_lpd.nodata)
+        raw = read_onto_grid(str(p.precomputed_lpd.path), geobox, nodata=p.precomputed_lpd.nodata, chunk=cfg.chunk)
         pre = recode_lpd(raw, p.precomputed_lpd.legend, source=p.precomputed_lpd.name, nodata=raw.attrs["source_nodata"])
         pre = pre.rio.write_crs(geobox.crs.to_wkt())
         log.info("period %s: LPD taken from the precomputed layer %s", name, p.precomputed_lpd.name)
