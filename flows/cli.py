@@ -153,12 +153,12 @@ def run(
                 zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
         except ValidationError as err:
             raise _fail(validation_message(err, "the run options")) from None
-        build_config(params, announce=True)  # every option is checked before Prefect, a sample or a scene is touched
-        from flows.refresh import check_task_runner, dask_client
+        cfg = build_config(params, announce=True)  # every option is checked before Prefect, a sample or a scene is touched
+        from flows.refresh import check_task_runner, dask_client, written_folders
 
         if dask_address and dask_address != "threads":
             with dask_client(dask_address) as client:  # a dead scheduler or unfit workers fail here, before any work
-                check_task_runner(task_runner.value, dask_address, client)
+                check_task_runner(task_runner.value, dask_address, client, shared=written_folders(cfg))
         else:
             check_task_runner(task_runner.value, dask_address, None)
         catalog = refresh_indicators(params, dask_address=dask_address, task_runner=task_runner.value)

@@ -23,7 +23,7 @@ from tasks.errors import ConfigError, LdnError
 from tasks.region import ALL_NE_ASIA
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
-           "dask_client", "local_cluster_options", "THREADS", "TaskRunnerName", "check_task_runner"]
+           "dask_client", "local_cluster_options", "THREADS", "TaskRunnerName", "check_task_runner", "written_folders"]
 
 DEFAULT_SAMPLE_DIR: Path = DEFAULT_OUTPUTS / "sample-data"
 """Where `ldn run` generates the bundled sample region."""
@@ -237,10 +237,11 @@ TaskRunnerName = Literal[TASK_RUNNERS]  # type: ignore[valid-type]
 """The ``task_runner`` parameter's choices (``tasks.constants.TASK_RUNNERS``), checked by Prefect."""
 
 
-def check_task_runner(task_runner: str, address: str | None, client: Any | None) -> None:
+def check_task_runner(task_runner: str, address: str | None, client: Any | None, shared: tuple[Path, ...] = ()) -> None:
     """Fail in one line unless tasks can run on the Dask workers: ``--task-runner dask`` needs an existing
     cluster, a Prefect server (not the temporary one each process would start) that every worker reports
-    to, and ldn-pipeline importable on every worker."""
+    to, ldn-pipeline importable on every worker, and the ``shared`` folders (the catalog and the cache,
+    where tasks write) at the same paths on every worker."""
     if task_runner == "threads":
         return
     if not address or address == THREADS or client is None:
@@ -271,6 +272,42 @@ def check_task_runner(task_runner: str, address: str | None, client: Any | None)
     if missing:
         raise LdnError(f"{missing} of {len(found)} Dask workers cannot import ldn-pipeline: pip install it on every "
                        "worker (the same version as here)")
+    _check_shared(client, shared)
+
+
+def _check_shared(client: Any, folders: tuple[Path, ...]) -> None:
+    """Fail in one line unless every worker sees a probe file written here into each folder, and may write there."""
+    import uuid
+
+    probes = []
+    try:
+        for folder in folders:
+            folder = Path(folder).resolve()
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".ldn-probe-{uuid.uuid4().hex[:12]}"
+            probe.write_text("written by the machine that runs the flow\n")
+            probes.append(str(probe))
+
+        def blind(paths: list[str]) -> list[str]:  # runs on each worker
+            import os
+
+            return [p for p in paths if not (os.path.isfile(p) and os.access(os.path.dirname(p), os.W_OK))]
+
+        found = client.run(blind, probes) if probes else {}
+    finally:
+        for probe in probes:
+            Path(probe).unlink(missing_ok=True)
+    unseen = sorted({str(Path(p).parent) for missing in found.values() for p in missing})
+    if unseen:
+        workers = sum(bool(missing) for missing in found.values())
+        raise LdnError(f"{workers} of {len(found)} Dask workers cannot see or write {', '.join(unseen)}: tasks write "
+                       "tiles and layers there, so mount it at the same path on every worker (or pass --out and "
+                       "--cache-dir on a shared file system)")
+
+
+def written_folders(cfg: RunConfig) -> tuple[Path, ...]:
+    """Where tasks write: the catalog (its staging version and tile scratch) and the layer cache."""
+    return (Path(cfg.out_dir),) + ((Path(cfg.cache_dir),) if cfg.cache_dir is not None else ())
 
 
 @flow(name="refresh-indicators", log_prints=True)
@@ -287,7 +324,7 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
     log = get_run_logger()
     spread = dask_address if task_runner == "dask" else None
     with dask_client(dask_address) as client:
-        check_task_runner(task_runner, dask_address, client)
+        check_task_runner(task_runner, dask_address, client, shared=written_folders(cfg))
         if run.sources is None:
             from tasks.local_stac import serve_collections
             from tasks.sample_data import generate_sample
