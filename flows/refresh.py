@@ -211,6 +211,9 @@ def dask_client(address: str | None) -> Iterator[Any]:
     address a ``LocalCluster`` sized to this machine (``local_cluster_options``) is started and
     stopped with the run, so a run never takes more memory than the limit; ``threads`` skips it.
     """
+    from tasks.load import ReadSettings, configure_reads
+
+    configure_reads()  # reads in this process (the threaded scheduler, the in-process local cluster)
     if address == THREADS:
         yield None
         return
@@ -230,6 +233,11 @@ def dask_client(address: str | None) -> Iterator[Any]:
                        "(`dask scheduler` and `dask worker`s) or fix --dask-address") from None
     with client:
         print(f"Dask cluster {address}: {len(client.scheduler_info().get('workers', {}))} workers")
+        try:
+            client.register_plugin(ReadSettings())  # the same GDAL settings for the workers' reads
+        except Exception as err:  # noqa: BLE001  (a worker that cannot import ldn-pipeline)
+            raise LdnError(f"the Dask workers at {address} cannot load ldn-pipeline's read settings "
+                           f"({type(err).__name__}): pip install ldn-pipeline on every worker") from None
         yield client
 
 
