@@ -45,6 +45,7 @@ class RunArea:
     geobox: GeoBox
     label: str
     _covers: dict[tuple, np.ndarray] = field(default_factory=dict, repr=False)
+    _edges: dict[tuple, tuple[shapely.Geometry, Any]] = field(default_factory=dict, repr=False)
 
     def cover(self, chunks: tuple[tuple[int, ...], tuple[int, ...]]) -> np.ndarray:
         """OUTSIDE, EDGE or INSIDE for every block of a (y, x) chunking of the grid."""
@@ -61,9 +62,17 @@ class RunArea:
             self._covers[chunks] = state
         return self._covers[chunks]
 
-    def block_bounds(self, chunks: tuple[tuple[int, ...], tuple[int, ...]], i: int, j: int) -> tuple[int, int, int, int]:
-        """(row, col, height, width) of block (i, j) on the grid."""
-        return sum(chunks[0][:i]), sum(chunks[1][:j]), chunks[0][i], chunks[1][j]
+    def edge(self, chunks: tuple[tuple[int, ...], tuple[int, ...]], i: int, j: int) -> tuple[shapely.Geometry, Any]:
+        """The polygons' part within block (i, j) and the block's transform: what masking an EDGE block needs.
+
+        Kept per chunking, so the assets of one item (and the layers of one task) cut the polygons once.
+        """
+        if (chunks, i, j) not in self._edges:
+            row, col = sum(chunks[0][:i]), sum(chunks[1][:j])
+            window = self.geobox[row:row + chunks[0][i], col:col + chunks[1][j]]
+            self._edges[(chunks, i, j)] = (shapely.intersection(self.footprint, shapely.box(*window.boundingbox)),
+                                           window.affine)
+        return self._edges[(chunks, i, j)]
 
 
 def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely.Geometry:
@@ -145,10 +154,8 @@ def clip(layer: xr.DataArray, area: RunArea | None, *, fill: Any = None) -> xr.D
         elif state == INSIDE:
             dsk[(name, *index)] = (data.name, *index)
         else:
-            row, col, h, w = area.block_bounds((chunks[-2], chunks[-1]), i, j)
-            window = area.geobox[row:row + h, col:col + w]
-            part = shapely.intersection(area.footprint, shapely.box(*window.boundingbox))
-            dsk[(name, *index)] = (_mask_block, (data.name, *index), part, window.affine, fill)
+            part, transform = area.edge((chunks[-2], chunks[-1]), i, j)
+            dsk[(name, *index)] = (_mask_block, (data.name, *index), part, transform, fill)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[data])
     out = da.Array(graph, name, chunks, dtype=data.dtype, meta=np.array((), dtype=data.dtype))
     return layer.copy(data=out)

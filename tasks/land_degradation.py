@@ -36,9 +36,10 @@ def asset_path(layer: LayerSummary, key: str = "data") -> str:
     return next(a.path for a in layer.assets if a.key == key)
 
 
-def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *,
-                      area: RunArea | None = None) -> tuple[xr.DataArray, list[str]]:
-    """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x); the source's nodata outside ``area``.
+def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *, area: RunArea | None = None,
+                      outside: int | None = None) -> tuple[xr.DataArray, list[str]]:
+    """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x); ``outside`` (default: the
+    source's nodata) where a pixel is outside ``area``.
 
     When the source ends before ``years`` does, the series ends at its last year (the method's
     "2015-2022 or the last land cover year"); a year missing inside the window is an error.
@@ -57,7 +58,7 @@ def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *,
     ordered = [by_year[y] for y in range(years[0], years[1] + 1)]
     cube = load_cube(ordered, source, geobox, chunk=cfg.chunk)[next(iter(source.assets))]
     cube = cube.rename(time="year").assign_coords(year=list(range(years[0], years[1] + 1)))
-    fill = next(iter(source.assets.values())).nodata
+    fill = outside if outside is not None else next(iter(source.assets.values())).nodata
     return clip(cube, area, fill=fill if fill is not None else 0), [it.id for it in ordered]
 
 
@@ -92,7 +93,8 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
     crs = geobox.crs.to_wkt()
     legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
     first, last = period.land_cover
-    raw, lc_ids = land_cover_series(cfg, geobox, (first, last), area=area)
+    raw, lc_ids = land_cover_series(cfg, geobox, (first, last), area=area,  # a code the legend knows means nodata
+                                    outside=legend.source_nodata[0] if legend.source_nodata else None)
     if int(raw.year[-1]) != last:
         log.warning("period %s: land cover ends in %d, not %d: the last year available is used",
                     name, int(raw.year[-1]), last)
