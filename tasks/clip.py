@@ -93,7 +93,9 @@ def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely
 
 
 @functools.lru_cache(maxsize=16)
-def _footprint(spec: str, crs: str, over: bool) -> tuple[shapely.Geometry, str]:
+def _footprint(spec: str, content: Any, crs: str, over: bool) -> tuple[shapely.Geometry, str]:
+    """``spec``'s polygons on ``crs``, kept per ``content`` (a polygon file's hash), so an edited file is read
+    again by a long-lived process (``ldn serve``)."""
     from tasks.region import resolve_region
 
     region = resolve_region(spec)
@@ -107,9 +109,10 @@ def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
     """
     if cfg.area is None:
         return None
+    from tasks.layer_cache import area_fingerprint
     from tasks.mosaic import wraps
 
-    footprint, label = _footprint(cfg.area, geobox.crs.to_wkt(), wraps(geobox))
+    footprint, label = _footprint(cfg.area, area_fingerprint(cfg), geobox.crs.to_wkt(), wraps(geobox))
     return RunArea(footprint=footprint, geobox=geobox, label=label)
 
 

@@ -87,9 +87,13 @@ def test_any_polygon_and_chunking_match_rasterising_the_whole_grid(chunk: int, p
     if polygon.is_empty or polygon.area == 0:
         return
     area = RunArea(footprint=polygon, geobox=GEOBOX, label="random")
-    np.testing.assert_array_equal(inside(area, chunk).values, _reference(polygon))
+    cols, rows = np.meshgrid(np.arange(80) + 0.5, np.arange(60) + 0.5)
+    centres = shapely.points(X0 + cols * RES, Y0 - rows * RES)
+    clear = ~shapely.dwithin(polygon.boundary, centres, 1e-6)  # a centre on an edge is in or out by float rounding
+    got, ref = inside(area, chunk).values, _reference(polygon)
+    np.testing.assert_array_equal(got[clear], ref[clear])
     weights = area_weights(np.full((60, 1), 0.0537), (60, 80), (chunk, chunk), area).compute()
-    assert weights.sum() == pytest.approx(0.0537 * _reference(polygon).sum())
+    np.testing.assert_allclose(weights, np.where(got, 0.0537, 0.0))
 
 
 def test_region_summary_counts_only_the_region() -> None:
