@@ -116,6 +116,7 @@ def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: "np.ndarray | da.A
     (totals,) = dask.compute(sums.sum(axis=(0, 1)))
     rows = []
     for name, (deg, stable, imp, missing, wet_km2) in zip(names, totals):
+        missing = max(missing, 0.0)  # land less its classes: below 0 only by float rounding (no "-0.0" in tables)
         valid = deg + stable + imp
         land = valid + missing
         total = land + wet_km2
