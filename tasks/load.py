@@ -227,22 +227,22 @@ def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
     from rasterio.enums import Resampling
     from rasterio.warp import reproject
 
+    target = geobox.crs.to_wkt()
     try:
-        with rasterio.open(path) as src:
-            crs, dtype, tagged = src.crs, src.dtypes[0], src.nodata
+        src = rasterio.open(path)
     except Exception as err:  # rasterio raises several types for missing or unreadable files
         raise ConfigError(f"cannot read raster {path} ({type(err).__name__}): check the path") from None
-    if crs is None:
-        raise ConfigError(f"raster {path} has no CRS: set one (e.g. gdal_edit.py -a_srs EPSG:4326 {path})")
-    fill = nodata if nodata is not None else tagged
-    method = Resampling[resampling]
-    target = geobox.crs.to_wkt()
-    # one resampling scale (destination pixels per source pixel) for every block, as for the whole grid: GDAL
-    # otherwise estimates it per block, and a block at the file's edge would widen its bilinear kernel
-    with rasterio.open(path) as src:
+    with src:
+        if src.crs is None:
+            raise ConfigError(f"raster {path} has no CRS: set one (e.g. gdal_edit.py -a_srs EPSG:4326 {path})")
+        dtype, tagged = src.dtypes[0], src.nodata
+        # one resampling scale (destination pixels per source pixel) for every block, as for the whole grid: GDAL
+        # otherwise estimates it per block, and a block at the file's edge would widen its bilinear kernel
         left, bottom, right, top = transform_bounds(target, src.crs, *geobox.boundingbox, densify_pts=21)
         scale = {"XSCALE": geobox.shape[1] * abs(src.res[0]) / (right - left),
                  "YSCALE": geobox.shape[0] * abs(src.res[1]) / (top - bottom)}
+    fill = nodata if nodata is not None else tagged
+    method = Resampling[resampling]
 
     def read(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         out = np.full((r1 - r0, c1 - c0), fill if fill is not None else 0, dtype=dtype)
