@@ -1,21 +1,24 @@
 """Yearly indicator refresh: ingest annual NDVI per tile and year, compute every period's indicators, publish.
 
 Three subflows, each a stage of the GPG: ``ingest-annual-ndvi`` (one task per tile x year, joined
-per year), ``period-indicators`` (productivity, land cover and SOC, SDG 15.3.1 and status per
-period) and ``publish-version`` (tables, report and the atomic switch). Tasks pass paths and item
+per year), ``period-indicators`` (productivity per tile x period, joined per period; land cover and
+SOC, SDG 15.3.1 and status per period) and ``publish-version`` (tables, report and the atomic switch). Tasks pass paths and item
 ids, never arrays; every layer task is keyed on its inputs, so an unchanged refresh does no raster work.
 """
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 from prefect import Flow, flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
-from tasks.config import RunConfig
+from tasks.config import Period, RunConfig
 from tasks.land_degradation import land_soc_task, sdg_task, status_task
-from tasks.productivity import productivity_task
+from tasks.productivity import (PeriodTile, period_tiles, productivity_task, productivity_tile_task,
+                                restore_productivity_task, tile_period_summary, unit_histograms_task,
+                                unit_percentiles_task)
 from tasks.progress import track_stage
 from tasks.publish import LayerSummary, Staging, begin_version_task, discard_staging, publish_version_task
 from tasks.report import report_artifacts_task, report_task
@@ -51,7 +54,7 @@ def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
 
 @flow(name="period-indicators", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Staging) -> list[LayerSummary]:
-    """Per reporting period: productivity, land cover and SOC, SDG 15.3.1, then status against the baseline."""
+    """Per reporting period: productivity (per tile), land cover and SOC, SDG 15.3.1, then status against the baseline."""
     log = get_run_logger()
     periods = cfg.selected_periods()
     names, windows = list(periods), list(periods.values())
@@ -59,14 +62,12 @@ def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Stagi
     if not names:
         return []
     inputs = find_inputs_task(cfg)
-    productivity = productivity_task.map(unmapped(cfg), names, windows, unmapped(annual), unmapped(inputs),
-                                         unmapped(staging.path))
     land_soc = land_soc_task.map(unmapped(cfg), names, windows, unmapped(inputs), unmapped(staging.path))
-    track_stage("productivity", productivity, log)
+    productivity = productivity_by_tile(cfg, periods, annual, inputs, staging)
     track_stage("land cover and SOC", land_soc, log)
-    sdg = sdg_task.map(unmapped(cfg), names, windows, productivity, land_soc, unmapped(staging.path))
+    sdg = sdg_task.map(unmapped(cfg), names, windows, [productivity[n] for n in names], land_soc, unmapped(staging.path))
     track_stage("SDG 15.3.1", sdg, log)
-    per_period = {n: [*p, *l, s] for n, p, l, s in zip(names, productivity.result(), land_soc.result(), sdg.result())}
+    per_period = {n: [*productivity[n], *l, s] for n, l, s in zip(names, land_soc.result(), sdg.result())}
     reports = [n for n in names if n != BASELINE] if BASELINE in per_period else []
     status = status_task.map(unmapped(cfg), reports, unmapped(per_period.get(BASELINE, [])),
                              [per_period[n] for n in reports], unmapped(staging.path))
@@ -76,6 +77,43 @@ def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Stagi
     log.info("period layers: %d, %d linked from the cache%s", len(layers), cached,
              " (nothing new: no raster work)" if cached == len(layers) else "")
     return layers
+
+
+def productivity_by_tile(cfg: RunConfig, periods: dict[str, Period], annual: list[LayerSummary],
+                         inputs: dict[str, Any], staging: Staging) -> dict[str, list[LayerSummary]]:
+    """Trajectory, state, performance and LPD per tile x period, in two passes (``tasks.productivity``), joined
+    per period; periods whose inputs are unchanged come whole from the cache. Runs on the calling flow's tasks."""
+    log = get_run_logger()
+    names = list(periods)
+    cached = restore_productivity_task.map(unmapped(cfg), names, [periods[n] for n in names], unmapped(annual),
+                                           unmapped(inputs), unmapped(staging.path)).result()
+    done = {n: layers for n, layers in zip(names, cached) if layers is not None}
+    todo = [n for n in names if n not in done]
+    if not todo:
+        return done
+    tiles = period_tiles(cfg)
+    jobs = [PeriodTile(n, periods[n], tile) for n in todo for tile in tiles]
+    log.info("productivity: %d periods x %d tiles = %d tile-periods", len(todo), len(tiles), len(jobs))
+    scratch = f"{staging.path}.period-tiles"
+    try:
+        hists = unit_histograms_task.map(unmapped(cfg), jobs, unmapped(annual), unmapped(inputs), unmapped(scratch))
+        track_stage("unit histograms", hists, log)
+        log.info("unit histograms: %d of %d tile-periods linked from the cache",
+                 sum(h.from_cache for h in hists.result()), len(jobs))
+        tables = unit_percentiles_task.map(unmapped(cfg), todo, [[h for h in hists.result() if h.period == n]
+                                                                 for n in todo]).result()
+        table = dict(zip(todo, tables))
+        parts = productivity_tile_task.map(unmapped(cfg), jobs, unmapped(annual), unmapped(inputs),
+                                           [table[j.period] for j in jobs], unmapped(scratch))
+        seconds = track_stage("productivity tiles", parts, log)
+        log.info("productivity tiles: %s", tile_period_summary(parts.result(), seconds))
+        joined = productivity_task.map(unmapped(cfg), todo, [periods[n] for n in todo], unmapped(annual),
+                                       unmapped(inputs), [[p for p in parts.result() if p.period == n] for n in todo],
+                                       unmapped(staging.path))
+        track_stage("productivity", joined, log)
+        return {**done, **dict(zip(todo, joined.result()))}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @flow(name="publish-version", log_prints=True)

@@ -62,6 +62,10 @@ class RunArea:
             self._covers[chunks] = state
         return self._covers[chunks]
 
+    def window(self, geobox: GeoBox) -> RunArea:
+        """The same polygons on ``geobox``, a window of this grid (one tile): its pixels are in or out as here."""
+        return RunArea(footprint=self.footprint, geobox=geobox, label=self.label)
+
     def edge(self, chunks: tuple[tuple[int, ...], tuple[int, ...]], i: int, j: int) -> tuple[shapely.Geometry, Any]:
         """The polygons' part within block (i, j) and the block's transform: what masking an EDGE block needs.
 

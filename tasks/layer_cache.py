@@ -33,7 +33,7 @@ from tasks import __version__
 from tasks.errors import CacheStorageError
 from tasks.publish import AssetSummary, LayerSummary
 
-__all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "check_cache_url", "cache_key", "item_fingerprint", "open_entry", "store_entry", "restore_layers",
+__all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "check_cache_url", "cache_key", "item_fingerprint", "open_entry", "store_entry", "drop_entry", "restore_layers",
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
            "source_fingerprints", "link_file"]
 
@@ -201,6 +201,27 @@ def store_entry(cache: CacheDir, key: str, files: dict[str, str | Path], meta: d
     if cache.remote:
         _upload(cache.remote, key, entry)
     return entry
+
+
+def drop_entry(cache: CacheDir, key: str) -> None:
+    """Remove the entry ``key`` (locally and from object storage), when what it held is cached in a larger entry."""
+    entry = cache.local / key
+    if entry.is_dir():
+        trash = cache.local / f".{key}.{uuid.uuid4().hex[:8]}.drop"
+        try:
+            os.rename(entry, trash)  # gone at once for every reader; then deleted
+        except OSError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+    if cache.remote:
+        fs, root = _remote_fs(cache.remote)
+
+        def rm() -> None:
+            if fs.exists(f"{root}/{key}/entry.json"):
+                fs.rm_file(f"{root}/{key}/entry.json")  # first: a listed entry is whole, a half-deleted one is not listed
+                fs.rm(f"{root}/{key}", recursive=True)
+
+        _remote_call(cache.remote, f"remove entry {key}", rm)
 
 
 def _restore(entry: Path, doc: dict[str, Any], staging: str | Path, key: str) -> LayerSummary:

@@ -158,15 +158,25 @@ def scene_read_error(err: Exception, items: list[pystac.Item], source: Source, g
     )
 
 
-def open_annual_layers(paths: dict[int, str], *, chunk: int) -> xr.DataArray:
-    """The published annual NDVI COGs as one lazy (year, y, x) cube, one chunk deep in time."""
+def open_annual_layers(paths: dict[int, str], *, chunk: int,
+                       window: tuple[tuple[int, int], tuple[int, int]] | None = None) -> xr.DataArray:
+    """The published annual NDVI COGs as one lazy (year, y, x) cube, one chunk deep in time.
+
+    ``window`` ((row0, row1), (col0, col1)) opens only that part of the layers (one tile); each chunk
+    then reads its own pixels of the files, never a neighbour's.
+    """
     import rioxarray
 
     if not paths:
         raise ConfigError("no annual NDVI layers to open: the run produced none for these years")
     layers = []
     for year in sorted(paths):
-        da = rioxarray.open_rasterio(paths[year], chunks={"x": chunk, "y": chunk}, mask_and_scale=False)
+        if window is None:
+            da = rioxarray.open_rasterio(paths[year], chunks={"x": chunk, "y": chunk}, mask_and_scale=False)
+        else:  # lazily indexed: slicing reads nothing, each chunk reads its window
+            (r0, r1), (c0, c1) = window
+            da = rioxarray.open_rasterio(paths[year], mask_and_scale=False, cache=False, lock=False)
+            da = da.isel(y=slice(r0, r1), x=slice(c0, c1)).chunk({"x": chunk, "y": chunk})
         layers.append(da.squeeze("band", drop=True).expand_dims(year=[year]))
     cube = xr.concat(layers, dim="year")
     return cube.chunk({"year": -1})
@@ -260,9 +270,13 @@ STATIC_YEARS: tuple[int, int] = (1950, 2100)
 
 
 def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: str = "nearest",
-                 area: RunArea | None = None) -> tuple[xr.DataArray, list[str]]:
+                 area: RunArea | None = None, require_data: bool = True) -> tuple[xr.DataArray, list[str]]:
     """A single-item (or file) source on the analysis grid, nodata as NaN (and outside ``area``), with what it was
-    read from; lazy, so a continent's layer is read block by block where it is used."""
+    read from; lazy, so a continent's layer is read block by block where it is used.
+
+    ``require_data`` fails, in one streaming pass, when the layer has no data on ``geobox`` at all; a tile of
+    the run (which may lie where the layer has none) leaves the check to its caller.
+    """
     spec = next(iter(source.assets.values()))
     if source.file is not None:
         path = Path(source.file)
@@ -280,7 +294,7 @@ def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: 
     if spec.nodata is not None:
         values = values.where(layer != spec.nodata)
     values = clip(values, area, fill=np.nan)
-    if not bool(values.notnull().any()):  # one streaming pass
+    if require_data and not bool(values.notnull().any()):  # one streaming pass
         raise ConfigError(
             f"{source.role} layer {origin[0]} has no data over the run's grid: it does not cover the area, or its "
             "CRS/georeferencing is wrong; check the layer against the area (bbox) of the run"

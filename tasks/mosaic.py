@@ -86,10 +86,12 @@ def _read_block(tiles: list[tuple[tuple[float, float, float, float], str]], x: n
     return out
 
 
-def mosaic(tiles: dict[str, str | Path], grid: GeoBox, *, chunk: int) -> xr.DataArray:
+def mosaic(tiles: dict[str, str | Path], grid: GeoBox, *, chunk: int, wrap: bool = True) -> xr.DataArray:
     """The tile GeoTIFFs (name -> path, written on the same pixel grid) as one lazy layer on ``grid``.
 
     Pixels no tile covers are nodata. dtype and nodata come from the tiles, which must agree.
+    ``wrap=False`` when the tiles are windows of ``grid`` itself (period tiles), whose pixels past 180
+    degrees are already where the grid has them.
     """
     if not tiles:
         raise ConfigError("no tiles to join: the run computed no tile")
@@ -99,13 +101,13 @@ def mosaic(tiles: dict[str, str | Path], grid: GeoBox, *, chunk: int) -> xr.Data
         with rasterio.open(path) as src:
             b = src.bounds
             specs.append(((b.left, b.bottom, b.right, b.top), str(path)))
-            kinds.add((src.dtypes[0], src.nodata))
+            kinds.add((src.dtypes[0], None if src.nodata is None else repr(src.nodata)))  # nan == nan here
             res = src.res[0]
     if len(kinds) != 1:
         raise ConfigError(f"tiles disagree on dtype/nodata {sorted(map(str, kinds))}: they must come from one run")
-    dtype, nodata = kinds.pop()
-    nodata = nodata if nodata is not None else 0
-    radius = _sphere_radius(grid)
+    dtype, tagged = kinds.pop()
+    nodata = float(tagged) if tagged is not None else 0
+    radius = _sphere_radius(grid) if wrap else None
     affine = grid.affine
     height, width = grid.shape
     xs = affine.c + (np.arange(width) + 0.5) * affine.a

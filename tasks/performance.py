@@ -15,6 +15,9 @@ The comparison region is recorded in the output's metadata, because results depe
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import dask
 import dask.array as da
 import numpy as np
@@ -28,6 +31,8 @@ __all__ = [
     "land_units",
     "unit_histograms",
     "percentile_from_histogram",
+    "UnitHistograms",
+    "UnitPercentiles",
     "performance",
     "NO_UNIT_CLASSES",
     "HIST_MIN",
@@ -126,6 +131,98 @@ def percentile_from_histogram(hist: np.ndarray, q: float) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class UnitHistograms:
+    """Counts of quantized window-mean NDVI per land unit and per land-cover-only fallback unit, over some pixels.
+
+    Histograms of disjoint pixel sets (tiles) add up to the histogram of their union (``merge``), so
+    each tile's pass is independent and the percentiles of the whole comparison region stay exact.
+    """
+
+    ids: np.ndarray
+    hist: np.ndarray
+    fb_ids: np.ndarray
+    fb_hist: np.ndarray
+
+    @classmethod
+    def of(cls, unit: xr.DataArray, fallback: xr.DataArray, mean: xr.DataArray, region: xr.DataArray | None,
+           *, crossed: bool) -> UnitHistograms:
+        """The histograms of ``mean`` over ``unit`` and ``fallback`` (the same map when not ``crossed`` with soil)."""
+        ids, hist = unit_histograms(unit, mean, region)
+        fb_ids, fb_hist = unit_histograms(fallback, mean, region) if crossed else (ids, hist)
+        return cls(ids, hist, fb_ids, fb_hist)
+
+    @staticmethod
+    def _add(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.unique(np.concatenate([i for i, _ in parts] or [np.zeros(0, np.int64)])).astype(np.int64)
+        total = np.zeros((ids.size, _NBINS), dtype=np.int64)
+        for i, h in parts:
+            if i.size:
+                total[np.searchsorted(ids, i)] += h
+        return ids, total
+
+    @classmethod
+    def merge(cls, parts: list[UnitHistograms]) -> UnitHistograms:
+        """The histograms of the union of the parts' (disjoint) pixels."""
+        ids, hist = cls._add([(p.ids, p.hist) for p in parts])
+        fb_ids, fb_hist = cls._add([(p.fb_ids, p.fb_hist) for p in parts])
+        return cls(ids, hist, fb_ids, fb_hist)
+
+    def save(self, path: str | Path) -> None:
+        """Write to a compressed ``.npz`` (rows of units that were seen only; most bins are empty)."""
+        np.savez_compressed(path, ids=self.ids, hist=self.hist, fb_ids=self.fb_ids, fb_hist=self.fb_hist)
+
+    @classmethod
+    def load(cls, path: str | Path) -> UnitHistograms:
+        """Read what ``save`` wrote."""
+        with np.load(path) as f:
+            return cls(f["ids"], f["hist"], f["fb_ids"], f["fb_hist"])
+
+
+@dataclass(frozen=True)
+class UnitPercentiles:
+    """Each land unit's ``percentile`` of window-mean NDVI over the comparison region: what performance compares with.
+
+    Units with fewer than ``min_unit_pixels`` pixels use their land-cover-only unit (``fb_ids``).
+    """
+
+    ids: np.ndarray
+    p_unit: np.ndarray
+    small: np.ndarray
+    fb_ids: np.ndarray
+    p_fb: np.ndarray
+
+    @classmethod
+    def of(cls, h: UnitHistograms, *, percentile: float, min_unit_pixels: int) -> UnitPercentiles:
+        """The percentiles read off merged histograms (exact for the quantized means)."""
+        p_unit = percentile_from_histogram(h.hist, percentile) if h.ids.size else np.array([])
+        p_fb = percentile_from_histogram(h.fb_hist, percentile) if h.fb_ids.size else np.array([])
+        return cls(h.ids, p_unit, h.hist.sum(axis=1) < min_unit_pixels, h.fb_ids, p_fb)
+
+    def lookup(self, u: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """The percentile for pixels of unit ``u`` and fallback unit ``f``; NaN for pixels with no unit."""
+        ids, fb_ids = self.ids, self.fb_ids
+        out = np.full(u.shape, np.nan)
+        if ids.size:
+            i = np.clip(np.searchsorted(ids, u), 0, ids.size - 1)
+            hit = (ids[i] == u) & (u >= 0)
+            use = hit & ~self.small[i]
+            out[use] = self.p_unit[i[use]]
+        if fb_ids.size:
+            j = np.clip(np.searchsorted(fb_ids, f), 0, fb_ids.size - 1)
+            # the land-cover-only unit is the coarsest there is: used whatever its size
+            fb_hit = (fb_ids[j] == f) & (f >= 0) & np.isnan(out) & (u >= 0)
+            out[fb_hit] = self.p_fb[j[fb_hit]]
+        return out
+
+
+def _check_parameters(percentile: float, ratio_threshold: float) -> None:
+    if not 0 < percentile <= 100:
+        raise ConfigError(f"percentile {percentile} is outside (0, 100]: the method uses 90")
+    if not 0 < ratio_threshold < 1:
+        raise ConfigError(f"ratio threshold {ratio_threshold} is outside (0, 1): the method uses 0.5")
+
+
 def performance(
     annual: xr.DataArray,
     land_cover: xr.DataArray,
@@ -139,40 +236,23 @@ def performance(
     region_name: str = "the whole run area",
     dim: str = "year",
     min_years: int = 1,
+    percentiles: UnitPercentiles | None = None,
 ) -> xr.Dataset:
     """Performance of each pixel: window mean, its unit's percentile, the ratio and -1/0 (nodata -32768).
 
     ``land_cover`` is the CCI map of the window's first year on the same grid; ``region`` (bool, same
     grid) limits the pixels that set each unit's percentile and is described by ``region_name`` in
-    the output's metadata.
+    the output's metadata. ``percentiles`` are the units' percentiles when they come from a larger
+    area than ``annual`` covers (one tile of the run: ``UnitHistograms.merge`` of every tile's); by
+    default they come from ``annual`` itself.
     """
-    if not 0 < percentile <= 100:
-        raise ConfigError(f"percentile {percentile} is outside (0, 100]: the method uses 90")
-    if not 0 < ratio_threshold < 1:
-        raise ConfigError(f"ratio threshold {ratio_threshold} is outside (0, 1): the method uses 0.5")
+    _check_parameters(percentile, ratio_threshold)
     mean = window_mean(annual, window=window, dim=dim, min_years=min_years)
     unit, fallback = land_units(land_cover, soil)
-    ids, hist = unit_histograms(unit, mean, region)
-    fb_ids, fb_hist = unit_histograms(fallback, mean, region) if soil is not None else (ids, hist)
-    p_unit = percentile_from_histogram(hist, percentile) if ids.size else np.array([])
-    p_fb = percentile_from_histogram(fb_hist, percentile) if fb_ids.size else np.array([])
-    small = hist.sum(axis=1) < min_unit_pixels
-
-    def _lookup(u: np.ndarray, f: np.ndarray) -> np.ndarray:
-        out = np.full(u.shape, np.nan)
-        if ids.size:
-            i = np.clip(np.searchsorted(ids, u), 0, ids.size - 1)
-            hit = (ids[i] == u) & (u >= 0)
-            use = hit & ~small[i]
-            out[use] = p_unit[i[use]]
-        if fb_ids.size:
-            j = np.clip(np.searchsorted(fb_ids, f), 0, fb_ids.size - 1)
-            # the land-cover-only unit is the coarsest there is: used whatever its size
-            fb_hit = (fb_ids[j] == f) & (f >= 0) & np.isnan(out) & (u >= 0)
-            out[fb_hit] = p_fb[j[fb_hit]]
-        return out
-
-    p90 = xr.apply_ufunc(_lookup, unit, fallback, dask="parallelized", output_dtypes=["float64"])
+    if percentiles is None:
+        percentiles = UnitPercentiles.of(UnitHistograms.of(unit, fallback, mean, region, crossed=soil is not None),
+                                         percentile=percentile, min_unit_pixels=min_unit_pixels)
+    p90 = xr.apply_ufunc(percentiles.lookup, unit, fallback, dask="parallelized", output_dtypes=["float64"])
     ratio = mean / p90.where(p90 > 0)
     perf = xr.where(ratio <= ratio_threshold, -1, 0).where(ratio.notnull(), NODATA).astype("int16")
     perf.attrs.update({"_FillValue": NODATA, "long_name": "productivity performance",
@@ -182,7 +262,7 @@ def performance(
         "window": list(window), "percentile": percentile, "ratio_threshold": ratio_threshold,
         "min_unit_pixels": min_unit_pixels, "comparison_region": region_name,
         "land_units": "ESA CCI class of the window's first year" + (" x soil class" if soil is not None else ""),
-        "units": int(ids.size), "units_below_min_size": int(small.sum()),
+        "units": int(percentiles.ids.size), "units_below_min_size": int(percentiles.small.sum()),
         "percentile_error_bound_ndvi": 0.5 / NDVI_SCALE,
     })
     return ds

@@ -1,32 +1,51 @@
-"""Productivity sub-indicator per reporting period: trajectory, state, performance and LPD.
+"""Productivity sub-indicator per reporting period: trajectory, state, performance and LPD, tile by tile.
 
 The science lives in ``tasks.trajectory``, ``tasks.state``, ``tasks.performance`` and ``tasks.lpd``;
-this module only reads the period's annual NDVI layers and the land cover of its first year, and
-writes the four items (each a 3- or 5-class map plus the continuous layers behind it).
+this module reads the period's annual NDVI layers and the land cover of its first year and writes
+the four items (each a 3- or 5-class map plus the continuous layers behind it).
+
+The work is one task per tile and period, the same tiles as the ingest (``tasks.tiles.grid_tiles``),
+so a continent is a few hundred coarse tasks and a failed tile loses nothing the others did. Only
+performance looks beyond a pixel: each land unit's percentile is taken over the whole comparison
+region. So the stage has two passes. Pass 1 counts each tile's window-mean NDVI per unit
+(``UnitHistograms``); the counts are added up per period and the percentiles read off
+(``UnitPercentiles``, exact: histograms of disjoint tiles add up to the region's); pass 2 computes
+every layer of each tile with those percentiles; the tiles are then joined into the period's layers,
+pixel for pixel. Each pass's tile results are cached until their period is joined, so a rerun
+resumes from the tiles that were done.
 """
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 import xarray as xr
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.clip import clip, run_area
+from tasks.clip import OUTSIDE, clip, run_area
+from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA
+from tasks.errors import ConfigError
+from tasks.layer_cache import (cache_for, cache_key, config_fingerprint, drop_entry, open_entry, restore_layers,
+                               store_entry, store_layers)
 from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
-from tasks.layer_cache import cached_layers, config_fingerprint
 from tasks.lpd import lpd, lpd_3class, recode_lpd
-from tasks.performance import performance
-from tasks.publish import LayerSummary, write_item
+from tasks.performance import UnitHistograms, UnitPercentiles, land_units, performance, window_mean
+from tasks.publish import LayerSummary, _plain, write_item, write_lock
 from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
+from tasks.tiles import GridTile, grid_tiles
 from tasks.trajectory import trajectory
-from tasks.cluster import computes_on_cluster
 
-__all__ = ["productivity_layers", "productivity_task"]
+__all__ = ["productivity_layers", "PeriodTile", "TileHistograms", "ProductivityTile", "period_tiles",
+           "restore_productivity_task", "unit_histograms_task", "unit_percentiles_task", "productivity_tile_task",
+           "productivity_task", "tile_period_summary"]
 
 
 def _float(da: xr.DataArray, long_name: str, units: str | None = None) -> xr.DataArray:
@@ -50,11 +69,13 @@ def productivity_layers(
     soil: xr.DataArray | None = None,
     region: xr.DataArray | None = None,
     precomputed_lpd: xr.DataArray | None = None,
+    percentiles: UnitPercentiles | None = None,
 ) -> dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]]:
     """For one period: {indicator: (assets, attrs)} for trajectory, state, performance and LPD (lazy).
 
     ``soil`` (land-unit classes), ``region`` (comparison mask) and ``precomputed_lpd`` (LPD 1..5
-    already recoded) are on the analysis grid when given.
+    already recoded) are on the same grid when given; ``percentiles`` are the units' percentiles over
+    the whole comparison region when ``annual`` is one tile of it.
     """
     p = cfg.productivity
     window = annual.sel(year=slice(*period.productivity))
@@ -65,7 +86,7 @@ def productivity_layers(
                    else f"the run's area ({cfg.region})")
     perf = performance(window, land_cover, window=period.productivity, soil=soil, percentile=p.percentile,
                        min_unit_pixels=p.min_unit_pixels, ratio_threshold=p.ratio_threshold,
-                       region=region, region_name=region_name)
+                       region=region, region_name=region_name, percentiles=percentiles)
     lpd5 = precomputed_lpd if precomputed_lpd is not None else lpd(traj["trajectory"], st["state"], perf["performance"])
     three = {-1: "degrading", 0: "stable", 1: "improving"}
     traj_assets = {
@@ -108,60 +129,274 @@ def productivity_layers(
     }
 
 
-@task(name="productivity-period", cache_policy=NO_CACHE)
-@computes_on_cluster
-def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary], inputs: dict[str, Any],
-                      staging: str) -> list[LayerSummary]:
-    """Trajectory, state, performance and LPD of one reporting period; from the cache when nothing changed.
+@dataclass(frozen=True)
+class PeriodTile:
+    """One mapped task of the productivity stage: a reporting period and one tile of the run's grid."""
+
+    period: str
+    window: Period
+    tile: GridTile
+
+
+@dataclass(frozen=True)
+class TileHistograms:
+    """Pass 1 of one tile and period: its unit histograms (a ``UnitHistograms`` ``.npz``)."""
+
+    period: str
+    tile: str
+    path: str
+    from_cache: bool
+
+
+@dataclass(frozen=True)
+class ProductivityTile:
+    """Pass 2 of one tile and period: every productivity asset of the tile as a GeoTIFF on the tile's window.
+
+    ``layout`` is {indicator: {"attrs": item attrs, "assets": {key: {"file", "categorical", "attrs"}}}},
+    with files named relative to ``folder``; the same for every tile of a period.
+    """
+
+    period: str
+    tile: str
+    folder: str
+    layout: dict[str, Any]
+    sources: list[str]
+    pixels: int
+    from_cache: bool
+
+    def path(self, indicator: str, key: str) -> str:
+        """The tile's GeoTIFF of one asset."""
+        return str(Path(self.folder) / self.layout[indicator]["assets"][key]["file"])
+
+
+def period_tiles(cfg: RunConfig) -> list[GridTile]:
+    """The run's tiles as windows of its grid (the ingest's lattice), leaving out those wholly outside the region."""
+    source = cfg.ndvi()
+    assert source.resolution is not None
+    grid = analysis_geobox(cfg, source)
+    tiles = grid_tiles(grid, resolution=source.resolution, origin=source.grid_origin, size_px=cfg.tile_size)
+    area = run_area(cfg, grid)
+    if area is None:
+        return tiles
+    rows, cols = sorted({t.rows for t in tiles}), sorted({t.cols for t in tiles})
+    state = area.cover((tuple(b - a for a, b in rows), tuple(b - a for a, b in cols)))
+    return [t for t in tiles if state[rows.index(t.rows), cols.index(t.cols)] != OUTSIDE]
+
+
+def _in_window(annual: list[LayerSummary], period: Period) -> dict[int, LayerSummary]:
+    return {layer.year: layer for layer in annual
+            if layer.year is not None and period.productivity[0] <= layer.year <= period.productivity[1]}
+
+
+def _period_parts(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary],
+                  inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """What a period's productivity depends on (cache-key data), or None when an input has no key (cache off)."""
+    keys = [layer.cache_key for layer in _in_window(annual, period).values()]
+    if not cfg.use_cache or None in keys:
+        return None
+    return {"period": name, "window": period.model_dump(mode="json"), "annual": keys,
+            "config": config_fingerprint(cfg), "inputs": inputs}
+
+
+def _tile_key(kind: str, parts: dict[str, Any] | None, tile: GridTile) -> str | None:
+    return None if parts is None else cache_key(kind, {**parts, "tile": tile.model_dump(mode="json")})
+
+
+@task(name="productivity-restore", cache_policy=NO_CACHE)
+def restore_productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary],
+                              inputs: dict[str, Any], staging: str) -> list[LayerSummary] | None:
+    """The period's four productivity items from the cache when nothing they depend on changed, else None.
 
     The key is the period, the window's annual layers (their own keys), the run's settings and the
-    land cover and land-unit inputs (``inputs``).
+    land cover and land-unit inputs (``inputs``); a hit skips both passes of every tile.
     """
-    in_window = [layer for layer in annual if layer.year is not None
-                 and period.productivity[0] <= layer.year <= period.productivity[1]]
-    keys = [layer.cache_key for layer in in_window]
-    parts = None if None in keys else {"period": name, "window": period.model_dump(mode="json"), "annual": keys,
-                                       "config": config_fingerprint(cfg), "inputs": inputs}
-    return cached_layers(cfg, "productivity", parts, staging, lambda: _productivity(cfg, name, period, annual, staging))
+    parts = _period_parts(cfg, name, period, annual, inputs)
+    if parts is None:
+        return None
+    return restore_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), staging)
 
 
-def _productivity(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary], staging: str) -> list[LayerSummary]:
-    log = get_run_logger()
+@dataclass
+class _TileInputs:
+    geobox: Any
+    cube: xr.DataArray
+    land_cover: xr.DataArray
+    soil: xr.DataArray | None
+    region: xr.DataArray | None
+    sources: list[str]
+
+
+def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], tile: GridTile) -> _TileInputs:
+    """The period's annual NDVI, land cover (first year), land units and comparison mask on one tile (lazy)."""
+    from odc.geo.xr import xr_coords
+
     source = cfg.ndvi()
-    geobox = analysis_geobox(cfg, source)
-    paths = {layer.year: layer.path for layer in annual if layer.year is not None
-             and period.productivity[0] <= layer.year <= period.productivity[1]}
-    area = run_area(cfg, geobox)  # outside the region: no pixel, no read, no unit percentile
-    cube = clip(open_annual_layers(paths, chunk=cfg.chunk), area, fill=NODATA)
+    grid = analysis_geobox(cfg, source)
+    geobox = tile.geobox(grid)
+    whole = run_area(cfg, grid)
+    area = whole.window(geobox) if whole is not None else None  # outside the region: no pixel, no read, no count
+    paths = {year: layer.path for year, layer in _in_window(annual, period).items()}
+    cube = open_annual_layers(paths, chunk=cfg.chunk, window=(tile.rows, tile.cols))
+    coords = xr_coords(geobox, crs_coord_name="spatial_ref")  # the coordinates every other input on the tile has
+    ydim, xdim = geobox.dimensions
+    cube = clip(cube.assign_coords(y=coords[ydim].values, x=coords[xdim].values), area, fill=NODATA)
     lc_source = cfg.land_cover()
     first = period.productivity[0]
-    bbox = run_bbox(cfg, source)
-    lc_items = search_items(open_api(cfg.api_url(lc_source)), lc_source, bbox=bbox, years=(first, first))
+    lc_items = search_items(open_api(cfg.api_url(lc_source)), lc_source, bbox=run_bbox(cfg, source), years=(first, first))
     land_cover = load_layer(lc_items, lc_source, geobox, chunk=cfg.chunk)
     land_cover = clip(land_cover, area, fill=next(iter(lc_source.assets.values())).nodata or 0)
-    sources = [it.id for it in lc_items] + sorted(layer.item_id for layer in annual if layer.year in paths)
+    sources = [it.id for it in lc_items]
     soil = None
     unit_source = cfg.land_units()
-    if unit_source is not None:
-        units, unit_ids = static_layer(cfg, unit_source, geobox, area=area)
+    if unit_source is not None:  # a tile may lie where the layer has no data; the period's check is on the merge
+        units, unit_ids = static_layer(cfg, unit_source, geobox, area=area, require_data=False)
         soil = units.fillna(-1).astype("int32")  # nodata -> no unit
         sources += unit_ids
     p = cfg.productivity
     region = lonlat_mask(geobox, p.comparison_bbox, chunk=cfg.chunk) if p.comparison_bbox is not None else None
+    return _TileInputs(geobox, cube, land_cover, soil, region, sources)
+
+
+@task(name="unit-histograms", cache_policy=NO_CACHE)
+@computes_on_cluster
+def unit_histograms_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
+                         scratch: str) -> TileHistograms:
+    """Pass 1 of one tile and period: its window-mean NDVI counted per land unit (kept until the period is joined)."""
+    key = _tile_key("productivity-hist", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
+    cache = cache_for(cfg, "productivity-hist")
+    if key is not None and (hit := open_entry(cache, key)) is not None:
+        return TileHistograms(job.period, job.tile.name, str(hit[0] / "hist.npz"), from_cache=True)
+    t = _tile_inputs(cfg, job.window, annual, job.tile)
+    mean = window_mean(t.cube, window=job.window.productivity)
+    unit, fallback = land_units(t.land_cover, t.soil)
+    hist = UnitHistograms.of(unit, fallback, mean, t.region, crossed=t.soil is not None)
+    path = Path(scratch) / f"hist-{job.period}-{job.tile.name}-{time.monotonic_ns()}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hist.save(path)
+    if key is not None:
+        path = store_entry(cache, key, {"hist.npz": path}, {"period": job.period, "tile": job.tile.name}) / "hist.npz"
+    return TileHistograms(job.period, job.tile.name, str(path), from_cache=False)
+
+
+@task(name="unit-percentiles", cache_policy=NO_CACHE)
+def unit_percentiles_task(cfg: RunConfig, name: str, hists: list[TileHistograms]) -> UnitPercentiles:
+    """Each land unit's percentile over the whole comparison region, from every tile's histograms of one period."""
+    p = cfg.productivity
+    merged = UnitHistograms.merge([UnitHistograms.load(h.path) for h in hists])
+    unit_source = cfg.land_units()
+    if unit_source is not None and merged.fb_ids.size and not merged.ids.size:
+        raise ConfigError(
+            f"{unit_source.role} layer {unit_source.file or unit_source.description} has no data over the run's "
+            "grid: it does not cover the area, or its CRS/georeferencing is wrong; check the layer against the area "
+            "(bbox) of the run")
+    return UnitPercentiles.of(merged, percentile=p.percentile, min_unit_pixels=p.min_unit_pixels)
+
+
+def _layout_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Attrs as they travel through the cache (JSON) and back: plain values, class codes as integers."""
+    out = _plain(attrs)
+    if isinstance(out.get("classes"), dict):
+        out["classes"] = {int(k): v for k, v in out["classes"].items()}
+    return out
+
+
+@task(name="productivity-tile", cache_policy=NO_CACHE)
+@computes_on_cluster
+def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
+                           percentiles: UnitPercentiles, scratch: str) -> ProductivityTile:
+    """Pass 2 of one tile and period: trajectory, state, performance and LPD with the region's unit percentiles."""
+    import dask
+
+    log = get_run_logger()
+    key = _tile_key("productivity-tile", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
+    cache = cache_for(cfg, "productivity-tile")
+    if key is not None and (hit := open_entry(cache, key)) is not None:
+        entry, meta = hit
+        layout = {ind: {"attrs": spec["attrs"], "assets": {k: {**a, "attrs": _layout_attrs(a["attrs"])}
+                                                         for k, a in spec["assets"].items()}}
+                  for ind, spec in meta["layout"].items()}
+        return ProductivityTile(job.period, job.tile.name, str(entry), layout, meta["sources"], meta["pixels"], True)
+    t = _tile_inputs(cfg, job.window, annual, job.tile)
+    p = cfg.productivity
     pre = None
-    if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or name in p.precomputed_lpd.periods):
-        raw = read_onto_grid(str(p.precomputed_lpd.path), geobox, nodata=p.precomputed_lpd.nodata, chunk=cfg.chunk)
+    if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or job.period in p.precomputed_lpd.periods):
+        raw = read_onto_grid(str(p.precomputed_lpd.path), t.geobox, nodata=p.precomputed_lpd.nodata, chunk=cfg.chunk)
         pre = recode_lpd(raw, p.precomputed_lpd.legend, source=p.precomputed_lpd.name, nodata=raw.attrs["source_nodata"])
-        pre = pre.rio.write_crs(geobox.crs.to_wkt())
-        log.info("period %s: LPD taken from the precomputed layer %s", name, p.precomputed_lpd.name)
-    written = []
-    layers = productivity_layers(cube, land_cover, period, cfg, soil=soil, region=region, precomputed_lpd=pre)
+        if job.tile.rows[0] == 0 and job.tile.cols[0] == 0:
+            log.info("period %s: LPD taken from the precomputed layer %s", job.period, p.precomputed_lpd.name)
+    layers = productivity_layers(t.cube, t.land_cover, job.window, cfg, soil=t.soil, region=t.region,
+                                 precomputed_lpd=pre, percentiles=percentiles)
+    folder = Path(scratch) / f"{job.period}-{job.tile.name}-{time.monotonic_ns()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    layout: dict[str, Any] = {}
+    pending, files = [], {}
     for indicator, (assets, attrs) in layers.items():
+        spec: dict[str, Any] = {"attrs": _plain(attrs), "assets": {}}
+        for asset, (layer, categorical) in assets.items():
+            name = f"{indicator}_{asset}.tif"
+            nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
+            pending.append(layer.rio.write_nodata(nodata, encoded=False).rio.to_raster(
+                folder / name, tiled=True, blockxsize=256, blockysize=256, compress="DEFLATE",
+                lock=write_lock(folder / name), compute=False))
+            spec["assets"][asset] = {"file": name, "categorical": categorical, "attrs": _layout_attrs(layer.attrs)}
+            files[name] = folder / name
+        layout[indicator] = spec
+    dask.compute(*[x for x in pending if x is not None])  # one pass: the assets share the trend statistics
+    for path in files.values():
+        with rasterio.open(path, "r+") as dst:
+            dst.transform = t.geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
+    pixels = int(t.geobox.shape[0] * t.geobox.shape[1]) * len(_in_window(annual, job.window))
+    if key is not None:
+        folder = store_entry(cache, key, files, {"layout": layout, "sources": t.sources, "pixels": pixels})
+    return ProductivityTile(job.period, job.tile.name, str(folder), layout, t.sources, pixels, False)
+
+
+@task(name="productivity-period", cache_policy=NO_CACHE)
+@computes_on_cluster
+def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary], inputs: dict[str, Any],
+                      tiles: list[ProductivityTile], staging: str) -> list[LayerSummary]:
+    """Join one period's tiles into its trajectory, state, performance and LPD items on the run's grid (exact).
+
+    The items are cached under the period's key; once they are, the tiles' own cache entries are dropped.
+    """
+    from tasks.mosaic import mosaic
+
+    log = get_run_logger()
+    if not tiles:
+        raise ConfigError(f"period {name}: no tile of the run lies in its region, so there is nothing to compute")
+    source = cfg.ndvi()
+    grid = analysis_geobox(cfg, source)
+    area = run_area(cfg, grid)
+    in_window = _in_window(annual, period)
+    sources = list(tiles[0].sources) + sorted(layer.item_id for layer in in_window.values())
+    written = []
+    for indicator, spec in tiles[0].layout.items():
+        assets = {}
+        for key, asset in spec["assets"].items():
+            layer = mosaic({t.tile: t.path(indicator, key) for t in tiles}, grid, chunk=cfg.chunk, wrap=False)
+            layer.attrs = dict(asset["attrs"])
+            assets[key] = (layer, asset["categorical"])
         written.append(write_item(
             assets, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region}-{name}", period=name,
-            window=period.productivity, attrs=attrs, source_items=sources, transform=geobox.affine, area=area,
+            window=period.productivity, attrs=spec["attrs"], source_items=sources, transform=grid.affine, area=area,
         ))
-    lpd_item = written[-1]
-    counts = {a.key: a.valid_pixels for a in lpd_item.assets}
-    log.info("period %s (%d-%d): %d pixels with an LPD class", name, *period.productivity, counts.get("data", 0))
+    counts = {a.key: a.valid_pixels for a in written[-1].assets}
+    log.info("period %s (%d-%d): %d tiles joined, %d pixels with an LPD class", name, *period.productivity,
+             len(tiles), counts.get("data", 0))
+    parts = _period_parts(cfg, name, period, annual, inputs)
+    if parts is None:
+        return written
+    written = store_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), written)
+    for kind in ("productivity-tile", "productivity-hist"):  # joined and cached whole: the tiles are not needed again
+        for tile in period_tiles(cfg):
+            drop_entry(cache_for(cfg, kind), _tile_key(kind, parts, tile))
     return written
+
+
+def tile_period_summary(tiles: list[ProductivityTile], seconds: float) -> str:
+    """One line for the log: tile-periods linked from the cache or computed, annual pixels read and throughput."""
+    new = [t for t in tiles if not t.from_cache]
+    mpx = sum(t.pixels for t in new) / 1e6
+    rate = f", {mpx / seconds:.1f} M pixel-years/s" if new and seconds > 0 else ""
+    return (f"{len(tiles)} tile-periods: {len(tiles) - len(new)} linked from the cache, {len(new)} computed"
+            f"{f' from {mpx:.1f} M annual pixel-years{rate}' if new else ''}")

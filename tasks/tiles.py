@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tasks.errors import ConfigError
 from tasks.grid import Bounds, snapped_geobox
 
-__all__ = ["Tile", "MODIS_TILE_PX", "tile_name", "lattice_tiles", "check_tiles", "tile_geobox", "tile_lonlat_bbox"]
+__all__ = ["Tile", "GridTile", "grid_tiles", "MODIS_TILE_PX", "tile_name", "lattice_tiles", "check_tiles", "tile_geobox", "tile_lonlat_bbox"]
 
 MODIS_TILE_PX = 4800
 """Edge of one MODIS tile in MOD13Q1 pixels: the default tile size."""
@@ -142,3 +142,41 @@ def tile_lonlat_bbox(tile: Tile, crs: str) -> tuple[float, float, float, float]:
     if lon.max() - lon.min() > 180:  # on both sides of 180 degrees
         return float(lon[lon > 0].min()), south, float(lon[lon < 0].max()), north
     return float(lon.min()), south, float(lon.max()), north
+
+
+class GridTile(BaseModel):
+    """One processing tile as a window of the run's own grid: the unit of the period stage.
+
+    The ingest reads scenes per lattice tile where the scenes are (a tile past the antimeridian's
+    edge of the plane lies at its western rim); the period stage works on the joined annual layers,
+    so its tiles are the same lattice cells as windows of the run's grid, which continues past 180
+    degrees (columns beyond the plane's last one, ``h36`` and up, are cells east of 180 degrees).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", description="e.g. h25v04 (lattice column, row).")
+    rows: tuple[int, int] = Field(description="First and past-last row of the window in the run's grid.")
+    cols: tuple[int, int] = Field(description="First and past-last column of the window in the run's grid.")
+
+    def geobox(self, grid: GeoBox) -> GeoBox:
+        """The window's pixel grid: exactly ``grid``'s pixels."""
+        return grid[self.rows[0]:self.rows[1], self.cols[0]:self.cols[1]]
+
+
+def grid_tiles(grid: GeoBox, *, resolution: float, origin: tuple[float, float],
+               size_px: int = MODIS_TILE_PX) -> list[GridTile]:
+    """The lattice cells (aligned to ``origin``, ``size_px`` pixels on a side) over ``grid``, each cut to it.
+
+    ``grid`` must be aligned to the lattice's pixels (as ``snapped_geobox`` makes it). Ordered row by row.
+    """
+    a = grid.affine
+    first_col, first_row = round((a.c - origin[0]) / resolution), round((origin[1] - a.f) / resolution)
+    height, width = grid.shape
+    tiles = []
+    for row in range(math.floor(first_row / size_px), math.ceil((first_row + height) / size_px)):
+        r0, r1 = max(0, row * size_px - first_row), min(height, (row + 1) * size_px - first_row)
+        for col in range(math.floor(first_col / size_px), math.ceil((first_col + width) / size_px)):
+            c0, c1 = max(0, col * size_px - first_col), min(width, (col + 1) * size_px - first_col)
+            if r1 > r0 and c1 > c0:
+                tiles.append(GridTile(name=tile_name(col, row), rows=(r0, r1), cols=(c0, c1)))
+    return tiles

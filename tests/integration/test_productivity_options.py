@@ -148,3 +148,60 @@ def test_land_cover_window_ends_at_the_last_available_year(tmp_path: Path, sampl
     item = _items(out)["land-cover-sample-zamyn-uud-short"]
     assert item.properties["ldn:window"] == [2001, 2006]  # the small sample's land cover ends in 2006
     assert item.properties["ldn:parameters"]["years"] == [2001, 2006]
+
+
+def test_a_failed_tile_keeps_the_tiles_done_and_a_rerun_resumes_from_them(
+    tmp_path: Path, sample_dir: Path, prefect_harness: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Productivity runs per tile x period: when the southern tiles fail (fault injection: their part of a
+    precomputed LPD file is truncated away), the northern tiles' results stay cached, and the rerun
+    computes only the tiles that failed, then joins the period and drops the tiles' entries."""
+    from rasterio.shutil import copy as copy_raster
+
+    from flows.ldn_yearly import ldn_yearly
+    from tasks.local_stac import serve_collections
+    from tests.integration.conftest import sample_config
+
+    meta = _json_region(sample_dir)
+    w, s, e, n = meta["bbox"]
+    data_path, vrt = tmp_path / "lpd.tif", tmp_path / "lpd.vrt"  # the VRT's text (the run's key) never changes
+    with rasterio.open(data_path, "w", driver="GTiff", width=128, height=128, count=1, dtype="uint8", crs="EPSG:4326",
+                       transform=Affine((e - w) / 128, 0, w, 0, -(n - s) / 128, n), nodata=0, tiled=True,
+                       blockxsize=16, blockysize=16) as dst:
+        dst.write(np.full((128, 128), 10, "uint8"), 1)
+    good = data_path.read_bytes()
+    with rasterio.open(data_path) as src:
+        copy_raster(src, vrt, driver="VRT")
+    periods = tmp_path / "periods.yaml"
+    periods.write_text(yaml.safe_dump(SHORT))
+    out = tmp_path / "catalog"
+    with serve_collections(sample_dir) as stac:
+        cfg = sample_config(sample_dir, stac.api_url, out, years=(2001, 2006), tile_size=200, periods_file=periods,
+                            productivity={"min_years": 4, "precomputed_lpd": {
+                                "name": "LPD", "path": str(vrt), "legend": {10: 1}}})
+        with open(data_path, "r+b") as f:  # the last rows of blocks (the south) are gone
+            f.truncate(len(good) - 16 * 16 * 8 * 3)
+        with pytest.raises(Exception):
+            ldn_yearly(cfg)
+        cache = out / ".cache"
+        assert len(list((cache / "productivity-hist").iterdir())) == 4  # pass 1 does not read the LPD
+        kept = len(list((cache / "productivity-tile").iterdir()))
+        assert 0 < kept < 4
+        data_path.write_bytes(good)  # repaired
+        caplog.clear()
+        with caplog.at_level("INFO"):
+            ldn_yearly(cfg)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "unit histograms: 4 of 4 tile-periods linked from the cache" in text
+    assert f"4 tile-periods: {kept} linked from the cache, {4 - kept} computed" in text
+    assert not [p for p in (cache / "productivity-tile").iterdir() if not p.name.startswith(".")]
+    assert not [p for p in (cache / "productivity-hist").iterdir() if not p.name.startswith(".")]
+    item = _items(out)["lpd-sample-zamyn-uud-short"]
+    with rasterio.open(item.assets["data"].get_absolute_href()) as src:
+        assert set(np.unique(src.read(1)).tolist()) == {1}  # every tile, north and south, joined
+
+
+def _json_region(sample_dir: Path) -> dict:
+    import json
+
+    return json.loads((sample_dir / "region.json").read_text())

@@ -112,3 +112,38 @@ def test_a_unit_with_no_valid_pixels_is_nodata_not_a_crash() -> None:
     ds = performance(annual, _lc(np.array([[130, 130, 10, 10]])), window=(2001, 2003), min_unit_pixels=1)
     assert ds["performance"].values.tolist() == [[0, 0, NODATA, NODATA]]
     assert ds.attrs["units"] == 2 and ds.attrs["units_below_min_size"] == 1  # the empty one
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tiles_merged_histograms_give_the_whole_areas_performance(seed: int, tmp_path) -> None:
+    """Performance per tile with the merged unit percentiles equals performance over the whole area, bit for bit
+    (random NDVI, land cover with a no-unit class, soil units crossed in, a comparison region, uneven tiles)."""
+    from tasks.performance import UnitHistograms, UnitPercentiles, land_units, window_mean
+
+    rng = np.random.default_rng(seed)
+    h, w = 37, 53
+    ndvi = rng.integers(-2000, 10001, (3, h, w)).astype("int16")
+    ndvi[:, rng.random((h, w)) < 0.1] = NODATA
+    annual = xr.DataArray(ndvi, dims=("year", "y", "x"), coords={"year": YEARS})
+    lc = _lc(rng.choice([10, 30, 130, 220, 0], (h, w)))
+    soil = xr.DataArray(rng.choice([-1, 0, 1, 2], (h, w), p=[0.1, 0.6, 0.27, 0.03]).astype("int32"), dims=("y", "x"))
+    region = xr.DataArray(rng.random((h, w)) < 0.8, dims=("y", "x"))
+    kw = dict(window=(2001, 2003), soil=soil, min_unit_pixels=40, region=region)
+    whole = performance(annual, lc, **kw)
+    cuts = [(slice(0, 10), slice(0, 30)), (slice(0, 10), slice(30, w)), (slice(10, h), slice(0, 7)),
+            (slice(10, h), slice(7, w))]
+    parts = []
+    for ys, xs in cuts:
+        unit, fb = land_units(lc[ys, xs], soil[ys, xs])
+        part = UnitHistograms.of(unit, fb, window_mean(annual[:, ys, xs], window=(2001, 2003)), region[ys, xs],
+                                 crossed=True)
+        part.save(tmp_path / "part.npz")  # the way tiles hand them over
+        parts.append(UnitHistograms.load(tmp_path / "part.npz"))
+    table = UnitPercentiles.of(UnitHistograms.merge(parts), percentile=90.0, min_unit_pixels=40)
+    assert table.small.any() and not table.small.all()  # both the unit and the fallback path are exercised
+    for ys, xs in cuts:
+        tile = performance(annual[:, ys, xs], lc[ys, xs], **{**kw, "soil": soil[ys, xs], "region": region[ys, xs]},
+                           percentiles=table)
+        for name in ("performance", "unit_percentile", "ratio"):
+            np.testing.assert_array_equal(tile[name].values, whole[name][ys, xs].values, err_msg=name)
+        assert tile.attrs["units"] == whole.attrs["units"]

@@ -187,3 +187,22 @@ def test_bboxes_intersect_across_the_antimeridian(a: tuple, b: tuple, expected: 
     from tasks.region import bboxes_intersect
 
     assert bboxes_intersect(a, b) is expected and bboxes_intersect(b, a) is expected
+
+
+@pytest.mark.parametrize("size", [16, 100, 4800])
+def test_grid_tiles_cut_the_grid_into_lattice_windows(size: int) -> None:
+    """The period stage's tiles partition the run's grid exactly along the ingest's lattice, named alike."""
+    from tasks.tiles import grid_tiles, lattice_tiles
+
+    grid = snapped_geobox((11_000_000.0, 4_800_000.0, 11_060_000.0, 4_860_000.0), MODIS_SINUSOIDAL_WKT,
+                          MODIS_PIXEL_SIZE, MODIS_GRID_ORIGIN)
+    tiles = grid_tiles(grid, resolution=MODIS_PIXEL_SIZE, origin=MODIS_GRID_ORIGIN, size_px=size)
+    cover = np.zeros(grid.shape, "int32")
+    for t in tiles:
+        cover[t.rows[0]:t.rows[1], t.cols[0]:t.cols[1]] += 1
+        assert t.geobox(grid).shape == (t.rows[1] - t.rows[0], t.cols[1] - t.cols[0])
+    assert (cover == 1).all()
+    ingest = lattice_tiles(tuple(grid.boundingbox), resolution=MODIS_PIXEL_SIZE, origin=MODIS_GRID_ORIGIN, size_px=size)
+    assert [t.name for t in tiles] == [t.name for t in ingest]
+    for mine, theirs in zip(tiles, ingest):
+        np.testing.assert_allclose(tuple(mine.geobox(grid).boundingbox), theirs.bounds, atol=1e-3)
