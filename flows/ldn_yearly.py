@@ -16,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tasks.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
 from tasks.config import Period, RunConfig
 from tasks.land_degradation import land_soc_task, sdg_task, status_task
+from tasks.netstats import cluster_network_bytes
 from tasks.productivity import (PeriodTile, period_tiles, productivity_task, productivity_tile_task,
                                 restore_productivity_task, tile_period_summary, unit_histograms_task,
                                 unit_percentiles_task)
@@ -28,6 +29,11 @@ BASELINE = "baseline"
 """The period every other period's status is measured against."""
 
 
+def _grown(before: int | None, after: int | None) -> int | None:
+    """Bytes downloaded between two counts, when both are known."""
+    return None if before is None or after is None else max(0, after - before)
+
+
 @flow(name="ingest-annual-ndvi", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
     """Annual NDVI per (tile, year) from the 16-day scenes, joined into one layer per year."""
@@ -38,11 +44,12 @@ def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
              len(jobs))
     scratch = f"{staging.path}.tiles"
     try:
+        pulled = cluster_network_bytes()
         tiles = annual_ndvi_tile_task.map(unmapped(cfg), [j.tile for j in jobs], [j.year for j in jobs],
                                           [j.items for j in jobs], unmapped(scratch))
         seconds = track_stage("annual NDVI tiles", tiles, log)  # every tile finishes; a failed one fails the stage
         done = tiles.result()
-        log.info("annual NDVI: %s", ingest_summary(done, seconds))
+        log.info("annual NDVI: %s", ingest_summary(done, seconds, _grown(pulled, cluster_network_bytes())))
         years = sorted(scenes)
         per_year = [[t for t in done if t is not None and t.year == y] for y in years]
         annual = annual_ndvi_year_task.map(unmapped(cfg), years, per_year, unmapped(staging.path))

@@ -209,14 +209,16 @@ def plan_tiles_task(cfg: RunConfig, scenes: dict[int, list[dict[str, Any]]]) -> 
     return jobs
 
 
-def ingest_summary(tiles: list[TileYear | None], seconds: float) -> str:
-    """One line for the log: tile-years linked from the cache or computed, scenes, bytes decoded and throughput."""
+def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int | None = None) -> str:
+    """One line for the log: tile-years linked from the cache or computed, scenes, bytes decoded, bytes
+    downloaded (``http_bytes``, from GDAL's network statistics, when known) and throughput."""
     done = [t for t in tiles if t is not None]
     new = [t for t in done if not t.from_cache]
     scenes = sum(len(t.source_items) for t in new)
     mb = sum(t.bytes_decoded for t in new) / 1e6
-    rate = f", {mb / seconds:.1f} MB/s" if seconds > 0 else ""
-    tail = f" ({mb:.1f} MB decoded{rate})" if new else " (nothing new: no scene read)"
+    rate = f", {mb / seconds:.1f} MB/s decoded" if seconds > 0 else ""
+    pulled = f", {http_bytes / 1e6:.1f} MB read over HTTP" if http_bytes is not None else ""
+    tail = f" ({mb:.1f} MB decoded{pulled}{rate})" if new else " (nothing new: no scene read)"
     return (f"{len({t.tile for t in done})} tiles x {len({t.year for t in done})} years = {len(done)} tile-years: "
             f"{len(done) - len(new)} linked from the cache, {len(new)} computed from {scenes} scenes{tail}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -47,8 +48,12 @@ def test_a_second_run_links_unchanged_years_and_recomputes_a_changed_one(
     assert _latest_tifs(out) == before, "cached and recomputed layers are the same bytes"
     assert len(list((out / ".cache" / "ndvi-tile").glob("*/entry.json"))) == 4
     assert len(list((out / ".cache" / "ndvi-annual").glob("*/entry.json"))) == 4
-    assert any("1 tiles x 3 years = 3 tile-years: 2 linked from the cache, 1 computed from 23 scenes" in r.getMessage()
-               for r in caplog.records)
+    line = next(r.getMessage() for r in caplog.records
+                if "1 tiles x 3 years = 3 tile-years: 2 linked from the cache, 1 computed from 23 scenes" in r.getMessage())
+    # the bytes GDAL downloaded from the local file server: some, and no more than 2002's 46 files hold
+    pulled = float(re.search(r"([0-9.]+) MB read over HTTP", line).group(1)) * 1e6
+    files = sum(f.stat().st_size for f in (sample_copy / "modis-13Q1-061" / "data").glob("*A2002*/*.tif"))
+    assert 0 < pulled <= files + 0.05e6, (line, files)
 
     caplog.clear()
     with caplog.at_level("INFO"):
