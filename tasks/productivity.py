@@ -307,7 +307,6 @@ def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSu
     """Pass 2 of one tile and period: trajectory, state, performance and LPD with the region's unit percentiles."""
     import dask
 
-    log = get_run_logger()
     key = _tile_key("productivity-tile", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
     cache = cache_for(cfg, "productivity-tile")
     if key is not None and (hit := open_entry(cache, key)) is not None:
@@ -322,8 +321,6 @@ def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSu
     if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or job.period in p.precomputed_lpd.periods):
         raw = read_onto_grid(str(p.precomputed_lpd.path), t.geobox, nodata=p.precomputed_lpd.nodata, chunk=cfg.chunk)
         pre = recode_lpd(raw, p.precomputed_lpd.legend, source=p.precomputed_lpd.name, nodata=raw.attrs["source_nodata"])
-        if job.tile.rows[0] == 0 and job.tile.cols[0] == 0:
-            log.info("period %s: LPD taken from the precomputed layer %s", job.period, p.precomputed_lpd.name)
     layers = productivity_layers(t.cube, t.land_cover, job.window, cfg, soil=t.soil, region=t.region,
                                  precomputed_lpd=pre, percentiles=percentiles)
     folder = Path(scratch) / f"{job.period}-{job.tile.name}-{time.monotonic_ns()}"
@@ -381,8 +378,9 @@ def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[La
             window=period.productivity, attrs=spec["attrs"], source_items=sources, transform=grid.affine, area=area,
         ))
     counts = {a.key: a.valid_pixels for a in written[-1].assets}
-    log.info("period %s (%d-%d): %d tiles joined, %d pixels with an LPD class", name, *period.productivity,
-             len(tiles), counts.get("data", 0))
+    log.info("period %s (%d-%d): %d tiles joined, %d pixels with an LPD class%s", name, *period.productivity,
+             len(tiles), counts.get("data", 0), f" ({written[-1].attrs['method']})"
+             if str(written[-1].attrs.get("method", "")).startswith("precomputed") else "")
     parts = _period_parts(cfg, name, period, annual, inputs)
     if parts is None:
         return written
