@@ -1,9 +1,10 @@
 """Yearly indicator refresh: ingest annual NDVI per tile and year, compute every period's indicators, publish.
 
 Three subflows, each a stage of the GPG: ``ingest-annual-ndvi`` (one task per tile x year, joined
-per year), ``period-indicators`` (productivity per tile x period, joined per period; land cover and
-SOC, SDG 15.3.1 and status per period) and ``publish-version`` (tables, report and the atomic switch). Tasks pass paths and item
-ids, never arrays; every layer task is keyed on its inputs, so an unchanged refresh does no raster work.
+per year), ``period-indicators`` (productivity per tile x period in two passes, joined per period;
+land cover and SOC, SDG 15.3.1 and status per period) and ``publish-version`` (tables, report and
+the atomic switch). Tasks pass paths and item ids, never arrays; every layer task is keyed on its
+inputs, so an unchanged refresh does no raster work.
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ from tasks.layer_cache import (cache_for, cache_key, config_fingerprint, drop_en
 from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
 from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.performance import UnitHistograms, UnitPercentiles, land_units, performance, window_mean
-from tasks.publish import LayerSummary, _plain, write_item, write_lock
+from tasks.publish import LayerSummary, plain_attrs, write_item, write_lock
 from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.tiles import GridTile, grid_tiles
@@ -294,7 +294,7 @@ def unit_percentiles_task(cfg: RunConfig, name: str, hists: list[TileHistograms]
 
 def _layout_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     """Attrs as they travel through the cache (JSON) and back: plain values, class codes as integers."""
-    out = _plain(attrs)
+    out = plain_attrs(attrs)
     if isinstance(out.get("classes"), dict):
         out["classes"] = {int(k): v for k, v in out["classes"].items()}
     return out
@@ -328,7 +328,7 @@ def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSu
     layout: dict[str, Any] = {}
     pending, files = [], {}
     for indicator, (assets, attrs) in layers.items():
-        spec: dict[str, Any] = {"attrs": _plain(attrs), "assets": {}}
+        spec: dict[str, Any] = {"attrs": plain_attrs(attrs), "assets": {}}
         for asset, (layer, categorical) in assets.items():
             name = f"{indicator}_{asset}.tif"
             nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from tasks.report import ReportFiles
 
 __all__ = [
+    "plain_attrs",
     "LayerSummary",
     "Staging",
     "AssetSummary",
@@ -151,15 +152,16 @@ def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | No
     return valid, total, acc / valid, lo, hi
 
 
-def _plain(value: Any) -> Any:
+def plain_attrs(value: Any) -> Any:
+    """Attributes as JSON-safe plain values (numpy to Python, tuples to lists, keys to strings), as published."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_attrs(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_attrs(v) for v in value]
     return value
 
 
@@ -221,7 +223,7 @@ def write_item(
             )
             valid, total, mean, lo, hi = _stats(path)
             written.append(AssetSummary(
-                key=key, path=str(path), categorical=categorical, attrs=_plain(dict(layer.attrs)),
+                key=key, path=str(path), categorical=categorical, attrs=plain_attrs(dict(layer.attrs)),
                 valid_pixels=valid, total_pixels=total, mean=mean, minimum=lo, maximum=hi,
             ))
     finally:
@@ -240,7 +242,7 @@ def write_item(
         table_paths[name] = str(path)
     return LayerSummary(
         indicator=indicator, item_id=item_id, year=year, period=period, window=window,
-        attrs=_plain(attrs if attrs is not None else dict(assets["data"][0].attrs)),
+        attrs=plain_attrs(attrs if attrs is not None else dict(assets["data"][0].attrs)),
         source_items=list(source_items or []), assets=written, tables=table_paths, quicklook=str(png),
     )
 
