@@ -286,9 +286,8 @@ def unit_percentiles_task(cfg: RunConfig, name: str, hists: list[TileHistograms]
     unit_source = cfg.land_units()
     if unit_source is not None and merged.fb_ids.size and not merged.ids.size:
         raise ConfigError(
-            f"{unit_source.role} layer {unit_source.file or unit_source.description} has no data over the run's "
-            "grid: it does not cover the area, or its CRS/georeferencing is wrong; check the layer against the area "
-            "(bbox) of the run")
+            f"land_units source {p.land_unit_source!r} has no data over the run's area: it does not cover the area, "
+            f"or its CRS/georeferencing is wrong; check it in {cfg.sources_file} against the area (bbox) of the run")
     return UnitPercentiles.of(merged, percentile=p.percentile, min_unit_pixels=p.min_unit_pixels)
 
 

@@ -138,6 +138,27 @@ def test_soc_layer_not_covering_the_area_is_a_clear_error(tmp_path: Path, sample
     assert not (out / "versions").exists()
 
 
+def test_land_units_not_covering_the_area_is_a_clear_error(tmp_path: Path, sample_dir: Path,
+                                                           prefect_harness: None) -> None:
+    """Each tile may lie where the land-unit layer has no data; the period fails, in one line, only when no tile
+    has any (the check runs on the merged histograms)."""
+    from tasks.config import SAMPLE_SOURCES
+
+    far = tmp_path / "soil_africa.tif"
+    with rasterio.open(far, "w", driver="GTiff", width=10, height=10, count=1, dtype="uint8", crs="EPSG:4326",
+                       transform=Affine(0.1, 0, 20.0, 0, -0.1, 5.0), nodata=0) as dst:
+        dst.write(np.full((10, 10), 2, "uint8"), 1)
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(SAMPLE_SOURCES.read_text().replace(
+        "    stac: {api: sample, collection: soil-taxonomy}", f"    file: {far}"))
+    result, out = _run(tmp_path, sample_dir, {"productivity": {"min_years": 4, "land_unit_source": "soil-taxonomy"},
+                                              "sources_file": str(sources)}, "--tile-size", "200")
+    assert result.exit_code == EXIT_USER_ERROR, (result.exception, result.stderr)
+    line = result.stderr.strip().splitlines()
+    assert len(line) == 1 and re.search(r"land_units source 'soil-taxonomy' has no data over the run's area", line[0])
+    assert not (out / "versions").exists()
+
+
 def test_land_cover_window_ends_at_the_last_available_year(tmp_path: Path, sample_dir: Path,
                                                            prefect_harness: None) -> None:
     periods = {"periods": {"short": {**SHORT["periods"]["short"], "land_cover": [2001, 2009]}}}
