@@ -206,3 +206,41 @@ def test_grid_tiles_cut_the_grid_into_lattice_windows(size: int) -> None:
     assert [t.name for t in tiles] == [t.name for t in ingest]
     for mine, theirs in zip(tiles, ingest):
         np.testing.assert_allclose(tuple(mine.geobox(grid).boundingbox), theirs.bounds, atol=1e-3)
+
+
+def test_period_tiles_across_180_degrees_join_back_into_the_run_grid(tmp_path: Path) -> None:
+    """Chukotka's run grid continues east past the plane's edge: its period tiles are windows of that grid on both
+    sides, they keep every pixel of the region, and joining them
+    (``mosaic(wrap=False)``) puts every pixel back where it was."""
+    from odc.geo.geobox import GeoBox
+
+    from tasks.clip import inside, run_area
+    from tasks.config import SAMPLE_SOURCES, RunConfig
+    from tasks.mosaic import mosaic, wraps
+    from tasks.productivity import period_tiles
+    from tasks.region import region_grid, resolve_region
+
+    spec = "179.7,66.40,-179.7,66.55"
+    made = region_grid(resolve_region(spec), crs=MODIS_SINUSOIDAL_WKT, resolution=MODIS_PIXEL_SIZE,
+                       origin=MODIS_GRID_ORIGIN, tile_size=16)
+    cfg = RunConfig(sources_file=SAMPLE_SOURCES, native_bounds=made.native_bounds, tile_size=16, area=spec)
+    grid = snapped_geobox(made.native_bounds, MODIS_SINUSOIDAL_WKT, MODIS_PIXEL_SIZE, MODIS_GRID_ORIGIN)
+    assert wraps(grid)
+    tiles = period_tiles(cfg)
+    assert {wraps(t.geobox(grid)) for t in tiles} == {False, True}  # windows on both sides of the plane's edge
+    region = inside(run_area(cfg, grid), 16).values
+    kept = np.zeros(grid.shape, bool)
+    values = np.arange(grid.shape[0] * grid.shape[1], dtype="int32").reshape(grid.shape)
+    paths = {}
+    for t in tiles:
+        (r0, r1), (c0, c1) = t.rows, t.cols
+        kept[r0:r1, c0:c1] = True
+        box: GeoBox = t.geobox(grid)
+        paths[t.name] = tmp_path / f"{t.name}.tif"
+        with rasterio.open(paths[t.name], "w", driver="GTiff", width=c1 - c0, height=r1 - r0, count=1, dtype="int32",
+                           crs=MODIS_SINUSOIDAL_WKT, transform=box.affine, nodata=-1) as dst:
+            dst.write(values[r0:r1, c0:c1], 1)
+    assert kept[region].all()  # no pixel of the region is in a left-out tile
+    joined = mosaic(paths, grid, chunk=64, wrap=False).values
+    np.testing.assert_array_equal(joined[kept], values[kept])
+    assert (joined[~kept] == -1).all()
