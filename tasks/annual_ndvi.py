@@ -18,7 +18,6 @@ import numpy as np
 import pystac
 import rasterio
 import rioxarray  # noqa: F401  (the .rio accessor)
-import rasterio.errors
 import xarray as xr
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -26,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import AssetSpec, QaRule, RunConfig
 from tasks.tiles import Tile, tile_geobox, tile_lonlat_bbox
 from tasks.constants import NDVI_SCALE, NODATA
-from tasks.errors import NoScenesFound, SceneReadError
+from tasks.errors import NoScenesFound, SceneReadError, is_read_error
 from tasks.load import analysis_geobox, load_cube, scene_read_error
 from tasks.publish import LayerSummary, write_item, write_lock
 from tasks.cluster import computes_on_cluster
@@ -173,7 +172,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
             dst.transform = geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
     except Exception as err:
         path.unlink(missing_ok=True)
-        if not _read_error(err):
+        if not is_read_error(err):
             raise
         raise scene_read_error(err, stac_items, source, geobox) from None
     ids = [it.id for it in stac_items]
@@ -253,17 +252,6 @@ def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None
     if cfg.use_cache:
         written = store_layer(cache, key, written)
     return replace(written, from_cache=all(t.from_cache for t in done))
-
-
-def _read_error(err: BaseException) -> bool:
-    """True for a failed scene read: a rasterio or OS error, also as a Dask cluster returns it.
-
-    Distributed workers send back an exception they cannot pickle as a plain ``Exception`` holding
-    its repr (``Exception("RasterioIOError('HTTP response code: 404')")``).
-    """
-    if isinstance(err, (rasterio.errors.RasterioError, OSError)):
-        return True
-    return type(err) is Exception and str(err).startswith(("RasterioIOError", "RasterioError", "CPLE_"))
 
 
 def _read_failed(state: Any) -> bool:

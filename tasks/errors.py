@@ -17,6 +17,7 @@ __all__ = [
     "CacheStorageError",
     "LdnWarning",
     "PartialCoverage",
+    "is_read_error",
 ]
 
 
@@ -67,3 +68,16 @@ class LdnWarning(UserWarning):
 
 class PartialCoverage(LdnWarning):
     """Some requested years or pixels have no valid data."""
+
+
+def is_read_error(err: BaseException) -> bool:
+    """True for a failed raster read: a rasterio or OS error, also as a Dask cluster returns it.
+
+    Distributed workers send back an exception they cannot pickle as a plain ``Exception`` holding
+    its repr (``Exception("RasterioIOError('HTTP response code: 404')")``).
+    """
+    import rasterio.errors
+
+    if isinstance(err, (rasterio.errors.RasterioError, OSError)):
+        return True
+    return type(err) is Exception and str(err).startswith(("RasterioIOError", "RasterioError", "CPLE_"))

@@ -16,7 +16,9 @@ resumes from the tiles that were done.
 """
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from tasks.clip import OUTSIDE, clip, run_area
 from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, SceneReadError, is_read_error
 from tasks.layer_cache import (cache_for, cache_key, config_fingerprint, drop_entry, open_entry, restore_layers,
                                store_entry, store_layers)
 from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
@@ -257,6 +259,24 @@ def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], til
     return _TileInputs(geobox, cube, land_cover, soil, region, sources)
 
 
+@contextlib.contextmanager
+def _reads(job: PeriodTile) -> Iterator[None]:
+    """Turn a failed read of one of the tile's inputs into a one-line error naming the tile and the fix."""
+    try:
+        yield
+    except Exception as err:
+        if not is_read_error(err):
+            raise
+        chain, cause = [], err  # GDAL names the file in the error behind rasterio's ("Chunk and warp failed")
+        while cause is not None and len(chain) < 3:
+            chain.append(f"{type(cause).__name__}: {' '.join(str(cause).split())[:200]}")
+            cause = cause.__cause__ or cause.__context__
+        raise SceneReadError(
+            f"productivity tile {job.tile.name} of period {job.period}: an input could not be read "
+            f"({' <- '.join(chain)}); check or repair the period's inputs (land cover, land units, a "
+            "precomputed LPD, the annual NDVI layers) and rerun: the tiles already done are kept") from None
+
+
 @task(name="unit-histograms", cache_policy=NO_CACHE)
 @computes_on_cluster
 def unit_histograms_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
@@ -266,10 +286,11 @@ def unit_histograms_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSumm
     cache = cache_for(cfg, "productivity-hist")
     if key is not None and (hit := open_entry(cache, key)) is not None:
         return TileHistograms(job.period, job.tile.name, str(hit[0] / "hist.npz"), from_cache=True)
-    t = _tile_inputs(cfg, job.window, annual, job.tile)
-    mean = window_mean(t.cube, window=job.window.productivity)
-    unit, fallback = land_units(t.land_cover, t.soil)
-    hist = UnitHistograms.of(unit, fallback, mean, t.region, crossed=t.soil is not None)
+    with _reads(job):
+        t = _tile_inputs(cfg, job.window, annual, job.tile)
+        mean = window_mean(t.cube, window=job.window.productivity)
+        unit, fallback = land_units(t.land_cover, t.soil)
+        hist = UnitHistograms.of(unit, fallback, mean, t.region, crossed=t.soil is not None)
     path = Path(scratch) / f"hist-{job.period}-{job.tile.name}-{time.monotonic_ns()}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     hist.save(path)
@@ -299,21 +320,11 @@ def _layout_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@task(name="productivity-tile", cache_policy=NO_CACHE)
-@computes_on_cluster
-def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
-                           percentiles: UnitPercentiles, scratch: str) -> ProductivityTile:
-    """Pass 2 of one tile and period: trajectory, state, performance and LPD with the region's unit percentiles."""
+def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], percentiles: UnitPercentiles,
+                scratch: str) -> tuple[_TileInputs, Path, dict[str, Any], dict[str, Path]]:
+    """Every productivity asset of one tile as a GeoTIFF in a new scratch folder: (inputs, folder, layout, files)."""
     import dask
 
-    key = _tile_key("productivity-tile", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
-    cache = cache_for(cfg, "productivity-tile")
-    if key is not None and (hit := open_entry(cache, key)) is not None:
-        entry, meta = hit
-        layout = {ind: {"attrs": spec["attrs"], "assets": {k: {**a, "attrs": _layout_attrs(a["attrs"])}
-                                                         for k, a in spec["assets"].items()}}
-                  for ind, spec in meta["layout"].items()}
-        return ProductivityTile(job.period, job.tile.name, str(entry), layout, meta["sources"], meta["pixels"], True)
     t = _tile_inputs(cfg, job.window, annual, job.tile)
     p = cfg.productivity
     pre = None
@@ -341,6 +352,24 @@ def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSu
     for path in files.values():
         with rasterio.open(path, "r+") as dst:
             dst.transform = t.geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
+    return t, folder, layout, files
+
+
+@task(name="productivity-tile", cache_policy=NO_CACHE)
+@computes_on_cluster
+def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
+                           percentiles: UnitPercentiles, scratch: str) -> ProductivityTile:
+    """Pass 2 of one tile and period: trajectory, state, performance and LPD with the region's unit percentiles."""
+    key = _tile_key("productivity-tile", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
+    cache = cache_for(cfg, "productivity-tile")
+    if key is not None and (hit := open_entry(cache, key)) is not None:
+        entry, meta = hit
+        layout = {ind: {"attrs": spec["attrs"], "assets": {k: {**a, "attrs": _layout_attrs(a["attrs"])}
+                                                         for k, a in spec["assets"].items()}}
+                  for ind, spec in meta["layout"].items()}
+        return ProductivityTile(job.period, job.tile.name, str(entry), layout, meta["sources"], meta["pixels"], True)
+    with _reads(job):
+        t, folder, layout, files = _write_tile(cfg, job, annual, percentiles, scratch)
     pixels = int(t.geobox.shape[0] * t.geobox.shape[1]) * len(_in_window(annual, job.window))
     if key is not None:
         folder = store_entry(cache, key, files, {"layout": layout, "sources": t.sources, "pixels": pixels})

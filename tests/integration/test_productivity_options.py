@@ -180,6 +180,7 @@ def test_a_failed_tile_keeps_the_tiles_done_and_a_rerun_resumes_from_them(
     from rasterio.shutil import copy as copy_raster
 
     from flows.ldn_yearly import ldn_yearly
+    from tasks.errors import SceneReadError
     from tasks.local_stac import serve_collections
     from tests.integration.conftest import sample_config
 
@@ -202,8 +203,10 @@ def test_a_failed_tile_keeps_the_tiles_done_and_a_rerun_resumes_from_them(
                                 "name": "LPD", "path": str(vrt), "legend": {10: 1}}})
         with open(data_path, "r+b") as f:  # the last rows of blocks (the south) are gone
             f.truncate(len(good) - 16 * 16 * 8 * 3)
-        with pytest.raises(Exception):
+        with pytest.raises(SceneReadError, match=r"^productivity tile h\w+ of period short: an input could not be "
+                           r"read \(.*lpd.tif.*\); check or repair .* the tiles already done are kept$") as err:
             ldn_yearly(cfg)
+        assert "\n" not in str(err.value)
         cache = out / ".cache"
         assert len(list((cache / "productivity-hist").iterdir())) == 4  # pass 1 does not read the LPD
         kept = len(list((cache / "productivity-tile").iterdir()))
