@@ -84,7 +84,6 @@ def tile_year(size: int, root: Path) -> dict[str, float]:
 
 def tile_period(size: int, years: int, root: Path) -> dict[str, float]:
     """Time both productivity passes of one tile-period on ``years`` annual layers of ``size`` px."""
-    import dask
     import rasterio
     import xarray as xr
     from odc.geo.geobox import GeoBox
@@ -94,7 +93,7 @@ def tile_period(size: int, years: int, root: Path) -> dict[str, float]:
     from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
     from tasks.load import open_annual_layers
     from tasks.performance import UnitHistograms, UnitPercentiles, land_units, window_mean
-    from tasks.productivity import productivity_layers
+    from tasks.productivity import productivity_layers, write_tile_layers
 
     geobox = GeoBox.from_bbox((0, 0, size * MODIS_PIXEL_SIZE, size * MODIS_PIXEL_SIZE), MODIS_SINUSOIDAL_WKT,
                               resolution=MODIS_PIXEL_SIZE)
@@ -122,7 +121,7 @@ def tile_period(size: int, years: int, root: Path) -> dict[str, float]:
                     productivity={"min_years": min(10, years)})
     timings = {}
     with dask_client(None):
-        cube = open_annual_layers({y: str(p) for y, p in paths.items()}, chunk=cfg.chunk, window=((0, size), (0, size)))
+        cube = open_annual_layers({y: str(p) for y, p in paths.items()}, chunk=cfg.chunk, window=geobox)
         lc = land_cover.chunk(cfg.chunk).assign_coords(y=cube.y, x=cube.x)
         started = time.monotonic()
         unit, fallback = land_units(lc)
@@ -131,15 +130,7 @@ def tile_period(size: int, years: int, root: Path) -> dict[str, float]:
         timings["histograms_s"] = time.monotonic() - started
         started = time.monotonic()
         layers = productivity_layers(cube, lc, period, cfg, percentiles=table)
-        pending = []
-        for indicator, (assets, _) in layers.items():
-            for key, (layer, _) in assets.items():
-                nodata = layer.attrs.get("_FillValue", NODATA)
-                path = root / f"{indicator}_{key}.tif"
-                pending.append(layer.rio.write_crs(MODIS_SINUSOIDAL_WKT).rio.write_nodata(nodata, encoded=False)
-                               .rio.to_raster(path, tiled=True, blockxsize=256, blockysize=256, compress="DEFLATE",
-                                              lock=False, compute=False))
-        dask.compute(*pending)
+        write_tile_layers(layers, root / "layers", geobox)  # as the productivity tile task writes them
         timings["layers_s"] = time.monotonic() - started
     timings["peak_gib"] = _peak_gib()
     return timings

@@ -29,7 +29,7 @@ from tasks.grid import native_bounds, snapped_geobox
 __all__ = [
     "static_layer", "STATIC_YEARS", "READ_SETTINGS", "configure_reads", "ReadSettings",
     "analysis_geobox", "load_cube", "sign_items", "unreadable_scenes", "scene_read_error",
-    "open_annual_layers", "load_layer", "lonlat_mask", "read_onto_grid",
+    "open_annual_layers", "grid_coords", "load_layer", "lonlat_mask", "read_onto_grid",
 ]
 
 
@@ -158,12 +158,11 @@ def scene_read_error(err: Exception, items: list[pystac.Item], source: Source, g
     )
 
 
-def open_annual_layers(paths: dict[int, str], *, chunk: int,
-                       window: tuple[tuple[int, int], tuple[int, int]] | None = None) -> xr.DataArray:
+def open_annual_layers(paths: dict[int, str], *, chunk: int, window: GeoBox | None = None) -> xr.DataArray:
     """The published annual NDVI COGs as one lazy (year, y, x) cube, one chunk deep in time.
 
-    ``window`` ((row0, row1), (col0, col1)) opens only that part of the layers (one tile); each chunk
-    then reads its own pixels of the files, never a neighbour's.
+    ``window`` (a window of the layers' grid: one tile) opens only that part, with the coordinates every
+    other input on that window has (``grid_coords``); each chunk reads its own pixels of the files.
     """
     import rioxarray
 
@@ -174,9 +173,13 @@ def open_annual_layers(paths: dict[int, str], *, chunk: int,
         if window is None:
             da = rioxarray.open_rasterio(paths[year], chunks={"x": chunk, "y": chunk}, mask_and_scale=False)
         else:  # lazily indexed: slicing reads nothing, each chunk reads its window
-            (r0, r1), (c0, c1) = window
             da = rioxarray.open_rasterio(paths[year], mask_and_scale=False, cache=False, lock=False)
-            da = da.isel(y=slice(r0, r1), x=slice(c0, c1)).chunk({"x": chunk, "y": chunk})
+            t, w = da.rio.transform(), window.affine
+            r0, c0 = round((w.f - t.f) / t.e), round((w.c - t.c) / t.a)
+            height, width = window.shape
+            coords = grid_coords(window)
+            da = da.isel(y=slice(r0, r0 + height), x=slice(c0, c0 + width))
+            da = da.assign_coords(y=coords["y"], x=coords["x"]).chunk({"x": chunk, "y": chunk})
         layers.append(da.squeeze("band", drop=True).expand_dims(year=[year]))
     cube = xr.concat(layers, dim="year")
     return cube.chunk({"year": -1})
@@ -195,10 +198,19 @@ def load_layer(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chun
     return ds[name].isel(time=0, drop=True)
 
 
+def grid_coords(geobox: GeoBox) -> dict[str, Any]:
+    """The ``y``, ``x`` and ``spatial_ref`` coordinates odc-stac gives ``geobox``: what every layer on it shares,
+    so xarray aligns layers read by different libraries pixel for pixel."""
+    from odc.geo.xr import xr_coords
+
+    coords = xr_coords(geobox, crs_coord_name="spatial_ref")
+    ydim, xdim = geobox.dimensions
+    return {"y": coords[ydim].values, "x": coords[xdim].values, "spatial_ref": coords["spatial_ref"]}
+
+
 def _grid_blocks(geobox: GeoBox, chunk: int, read: Any, dtype: Any) -> xr.DataArray:
     """A lazy layer on ``geobox`` whose every block is ``read(row0, row1, col0, col1)``, with the grid's coordinates."""
     import dask.array as da
-    from odc.geo.xr import xr_coords
 
     def block(block_info: dict | None = None) -> np.ndarray:
         (r0, r1), (c0, c1) = block_info[None]["array-location"]
@@ -206,10 +218,7 @@ def _grid_blocks(geobox: GeoBox, chunk: int, read: Any, dtype: Any) -> xr.DataAr
 
     chunks = da.core.normalize_chunks((chunk, chunk), tuple(geobox.shape))
     data = da.map_blocks(block, chunks=chunks, dtype=dtype, meta=np.array((), dtype=dtype))
-    coords = xr_coords(geobox, crs_coord_name="spatial_ref")  # the coordinates odc-stac gives the same grid
-    ydim, xdim = geobox.dimensions
-    return xr.DataArray(data, dims=("y", "x"), coords={"y": coords[ydim].values, "x": coords[xdim].values,
-                                                      "spatial_ref": coords["spatial_ref"]})
+    return xr.DataArray(data, dims=("y", "x"), coords=grid_coords(geobox))
 
 
 def lonlat_mask(geobox: GeoBox, bbox: tuple[float, float, float, float], *, chunk: int = DEFAULT_CHUNK) -> xr.DataArray:

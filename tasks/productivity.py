@@ -47,7 +47,7 @@ from tasks.trajectory import trajectory
 
 __all__ = ["productivity_layers", "PeriodTile", "TileHistograms", "ProductivityTile", "period_tiles",
            "restore_productivity_task", "unit_histograms_task", "unit_percentiles_task", "productivity_tile_task",
-           "productivity_task", "tile_period_summary"]
+           "productivity_task", "tile_period_summary", "write_tile_layers"]
 
 
 def _float(da: xr.DataArray, long_name: str, units: str | None = None) -> xr.DataArray:
@@ -230,18 +230,13 @@ class _TileInputs:
 
 def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], tile: GridTile) -> _TileInputs:
     """The period's annual NDVI, land cover (first year), land units and comparison mask on one tile (lazy)."""
-    from odc.geo.xr import xr_coords
-
     source = cfg.ndvi()
     grid = analysis_geobox(cfg, source)
     geobox = tile.geobox(grid)
     whole = run_area(cfg, grid)
     area = whole.window(geobox) if whole is not None else None  # outside the region: no pixel, no read, no count
     paths = {year: layer.path for year, layer in _in_window(annual, period).items()}
-    cube = open_annual_layers(paths, chunk=cfg.chunk, window=(tile.rows, tile.cols))
-    coords = xr_coords(geobox, crs_coord_name="spatial_ref")  # the coordinates every other input on the tile has
-    ydim, xdim = geobox.dimensions
-    cube = clip(cube.assign_coords(y=coords[ydim].values, x=coords[xdim].values), area, fill=NODATA)
+    cube = clip(open_annual_layers(paths, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
     lc_source = cfg.land_cover()
     first = period.productivity[0]
     lc_items = search_items(open_api(cfg.api_url(lc_source)), lc_source, bbox=run_bbox(cfg, source), years=(first, first))
@@ -320,20 +315,12 @@ def _layout_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], percentiles: UnitPercentiles,
-                scratch: str) -> tuple[_TileInputs, Path, dict[str, Any], dict[str, Path]]:
-    """Every productivity asset of one tile as a GeoTIFF in a new scratch folder: (inputs, folder, layout, files)."""
+def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]], folder: Path,
+                      geobox: Any) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Write ``productivity_layers``' assets of one tile as GeoTIFFs on ``geobox`` in ``folder``, in one Dask pass
+    (the assets share the trend statistics); return the layout (``ProductivityTile.layout``) and the files."""
     import dask
 
-    t = _tile_inputs(cfg, job.window, annual, job.tile)
-    p = cfg.productivity
-    pre = None
-    if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or job.period in p.precomputed_lpd.periods):
-        raw = read_onto_grid(str(p.precomputed_lpd.path), t.geobox, nodata=p.precomputed_lpd.nodata, chunk=cfg.chunk)
-        pre = recode_lpd(raw, p.precomputed_lpd.legend, source=p.precomputed_lpd.name, nodata=raw.attrs["source_nodata"])
-    layers = productivity_layers(t.cube, t.land_cover, job.window, cfg, soil=t.soil, region=t.region,
-                                 precomputed_lpd=pre, percentiles=percentiles)
-    folder = Path(scratch) / f"{job.period}-{job.tile.name}-{time.monotonic_ns()}"
     folder.mkdir(parents=True, exist_ok=True)
     layout: dict[str, Any] = {}
     pending, files = [], {}
@@ -348,10 +335,26 @@ def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], per
             spec["assets"][asset] = {"file": name, "categorical": categorical, "attrs": _layout_attrs(layer.attrs)}
             files[name] = folder / name
         layout[indicator] = spec
-    dask.compute(*[x for x in pending if x is not None])  # one pass: the assets share the trend statistics
+    dask.compute(*[x for x in pending if x is not None])
     for path in files.values():
         with rasterio.open(path, "r+") as dst:
-            dst.transform = t.geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
+            dst.transform = geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
+    return layout, files
+
+
+def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], percentiles: UnitPercentiles,
+                scratch: str) -> tuple[_TileInputs, Path, dict[str, Any], dict[str, Path]]:
+    """Every productivity asset of one tile as a GeoTIFF in a new scratch folder: (inputs, folder, layout, files)."""
+    t = _tile_inputs(cfg, job.window, annual, job.tile)
+    p = cfg.productivity
+    pre = None
+    if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or job.period in p.precomputed_lpd.periods):
+        raw = read_onto_grid(str(p.precomputed_lpd.path), t.geobox, nodata=p.precomputed_lpd.nodata, chunk=cfg.chunk)
+        pre = recode_lpd(raw, p.precomputed_lpd.legend, source=p.precomputed_lpd.name, nodata=raw.attrs["source_nodata"])
+    layers = productivity_layers(t.cube, t.land_cover, job.window, cfg, soil=t.soil, region=t.region,
+                                 precomputed_lpd=pre, percentiles=percentiles)
+    folder = Path(scratch) / f"{job.period}-{job.tile.name}-{time.monotonic_ns()}"
+    layout, files = write_tile_layers(layers, folder, t.geobox)
     return t, folder, layout, files
 
 
