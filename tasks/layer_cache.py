@@ -37,8 +37,9 @@ __all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "check_c
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
            "source_fingerprints", "link_file"]
 
-CACHE_FORMAT = 3
-"""Bumped when the cache's layout or a cached table's columns change; part of every key (3: summaries gained water and land)."""
+CACHE_FORMAT = 4
+"""Bumped when the cache's layout, a cached table's columns or what a layer computes change; part of every key
+(3: summaries gained water and land; 4: thresholds decided exactly, SOC carried from the stock's year)."""
 
 
 def item_fingerprint(item: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Five-class land productivity dynamics (method notes 2.4) from trajectory, state and performance.
 
 Inputs are the 3-class maps T (trajectory), S (state) and P (performance, -1 or 0); nodata in any
-input gives nodata. A precomputed LPD layer (JRC, FAO-WOCAT or custom) may replace the computed
+input gives nodata, except performance left undefined by a land unit whose 90th percentile is <= 0
+(method notes 2.5), which only blanks the LPD where the table needs performance. A precomputed LPD layer (JRC, FAO-WOCAT or custom) may replace the computed
 one through ``recode_lpd`` with the product's own legend.
 
 | T  | S       | P   | LPD |
@@ -26,7 +27,7 @@ import xarray as xr
 from tasks.constants import LPD_CLASSES, LPD_TO_3CLASS, NODATA, code_mapper
 from tasks.errors import ConfigError
 
-__all__ = ["LPD_TABLE", "lpd", "lpd_3class", "recode_lpd"]
+__all__ = ["LPD_TABLE", "PERFORMANCE_DECIDES", "lpd", "lpd_3class", "recode_lpd"]
 
 LPD_TABLE: np.ndarray = np.array(
     [  # T = -1
@@ -41,17 +42,32 @@ LPD_TABLE: np.ndarray = np.array(
 """LPD code indexed by [T + 1, S + 1, P + 1] (P is -1 or 0)."""
 
 
-def _lookup(t: np.ndarray, s: np.ndarray, p: np.ndarray) -> np.ndarray:
-    ok = np.isin(t, (-1, 0, 1)) & np.isin(s, (-1, 0, 1)) & np.isin(p, (-1, 0))
-    ti = np.where(ok, t + 1, 0).astype(np.intp)
-    si = np.where(ok, s + 1, 0).astype(np.intp)
-    pi = np.where(ok, p + 1, 0).astype(np.intp)
+PERFORMANCE_DECIDES: np.ndarray = LPD_TABLE[:, :, 0] != LPD_TABLE[:, :, 1]
+"""[T + 1, S + 1]: True where the LPD depends on performance (T = 0 with S = -1 or 0, and T = +1 with S = -1)."""
+
+
+def _lookup(t: np.ndarray, s: np.ndarray, p: np.ndarray, no_ratio: np.ndarray | None = None) -> np.ndarray:
+    ts_ok = np.isin(t, (-1, 0, 1)) & np.isin(s, (-1, 0, 1))
+    p_ok = np.isin(p, (-1, 0))
+    ti = np.where(ts_ok, t + 1, 0).astype(np.intp)
+    si = np.where(ts_ok, s + 1, 0).astype(np.intp)
+    pi = np.where(p_ok, p + 1, 0).astype(np.intp)
+    ok = ts_ok & p_ok
+    if no_ratio is not None:  # performance undefined (unit percentile <= 0): needed only where it decides
+        ok |= ts_ok & no_ratio.astype(bool) & ~PERFORMANCE_DECIDES[ti, si]
     return np.where(ok, LPD_TABLE[ti, si, pi], NODATA).astype("int16")
 
 
-def lpd(trajectory: xr.DataArray, state: xr.DataArray, performance: xr.DataArray) -> xr.DataArray:
-    """LPD classes 1..5 (nodata -32768) from the 3-class trajectory, state and performance; lazy for Dask."""
-    out = xr.apply_ufunc(_lookup, trajectory, state, performance, dask="parallelized", output_dtypes=["int16"])
+def lpd(trajectory: xr.DataArray, state: xr.DataArray, performance: xr.DataArray, *,
+        no_ratio: xr.DataArray | None = None) -> xr.DataArray:
+    """LPD classes 1..5 (nodata -32768) from the 3-class trajectory, state and performance; lazy for Dask.
+
+    ``no_ratio`` marks pixels whose performance is nodata only because their land unit's percentile
+    is <= 0 (method notes 2.5): there the LPD is set wherever the table does not need performance
+    (T = -1; T = 0 with S = +1; T = +1 with S >= 0) and stays nodata where it does.
+    """
+    args = [trajectory, state, performance] + ([no_ratio] if no_ratio is not None else [])
+    out = xr.apply_ufunc(_lookup, *args, dask="parallelized", output_dtypes=["int16"])
     for inherited in ("scale_factor", "add_offset", "units"):  # codes, not the inputs' scaled values
         out.attrs.pop(inherited, None)
     out.attrs.update({

@@ -16,6 +16,7 @@ The comparison region is recorded in the output's metadata, because results depe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import dask
@@ -31,6 +32,9 @@ __all__ = [
     "land_units",
     "unit_histograms",
     "percentile_from_histogram",
+    "percentile_from_histogram_exact",
+    "window_sum_count",
+    "exact_fraction",
     "UnitHistograms",
     "UnitPercentiles",
     "performance",
@@ -48,12 +52,27 @@ HIST_MIN, HIST_MAX = -2000, 10000
 _NBINS = HIST_MAX - HIST_MIN + 1
 
 
-def window_mean(annual: xr.DataArray, *, window: tuple[int, int], dim: str = "year", min_years: int = 1) -> xr.DataArray:
-    """Mean NDVI (NDVI units) of each pixel over the window's valid years; NaN below ``min_years``."""
+def _window(annual: xr.DataArray, window: tuple[int, int], dim: str) -> xr.DataArray:
     sel = annual.sel({dim: slice(window[0], window[1])})
     missing = sorted(set(range(window[0], window[1] + 1)) - set(int(y) for y in sel[dim].values))
     if missing:
         raise ConfigError(f"performance window {window[0]}-{window[1]} lacks annual NDVI for {missing}: widen the run's years")
+    return sel
+
+
+def window_sum_count(annual: xr.DataArray, *, window: tuple[int, int], dim: str = "year") -> tuple[xr.DataArray, xr.DataArray]:
+    """Sum (int64, stored NDVI x 10000 units) and count of each pixel's valid years of int16 annual layers.
+
+    The pair is the window mean as an exact fraction, on which the ratio threshold is decided.
+    """
+    sel = _window(annual, window, dim)
+    valid = sel != NODATA
+    return sel.astype("int64").where(valid, 0).sum(dim), valid.sum(dim)
+
+
+def window_mean(annual: xr.DataArray, *, window: tuple[int, int], dim: str = "year", min_years: int = 1) -> xr.DataArray:
+    """Mean NDVI (NDVI units) of each pixel over the window's valid years; NaN below ``min_years``."""
+    sel = _window(annual, window, dim)
     if np.issubdtype(sel.dtype, np.integer):  # average the raw integers, then scale once (exact ratios)
         raw = sel.where(sel != NODATA).astype("float64")
         count = raw.notnull().sum(dim)
@@ -61,6 +80,14 @@ def window_mean(annual: xr.DataArray, *, window: tuple[int, int], dim: str = "ye
     values = sel.astype("float64")
     count = values.notnull().sum(dim)
     return values.mean(dim, skipna=True).where(count >= min_years)
+
+
+def exact_fraction(value: float, what: str) -> Fraction:
+    """``value`` as the decimal fraction it was written as (0.5 -> 1/2, 90 -> 90), for exact thresholds."""
+    frac = Fraction(repr(float(value)))
+    if frac.denominator > 10**6:
+        raise ConfigError(f"{what} {value} has more than 6 decimals: give it with at most 6 so it is decided exactly")
+    return frac
 
 
 def land_units(land_cover: xr.DataArray, soil: xr.DataArray | None = None) -> tuple[xr.DataArray, xr.DataArray]:
@@ -131,6 +158,29 @@ def percentile_from_histogram(hist: np.ndarray, q: float) -> np.ndarray:
     return out
 
 
+def percentile_from_histogram_exact(hist: np.ndarray, q: float) -> tuple[np.ndarray, int]:
+    """Percentile ``q`` of each row, exactly, as integers over one common denominator: (numerators, denominator).
+
+    The value in stored units (NDVI x 10000) is ``numerators / denominator``; the linear interpolation
+    weight between ranks is a fraction with denominator 100 x (q's denominator), so the percentile of
+    integers is an integer over it. Empty rows give 0 (check the counts).
+    """
+    hist = np.atleast_2d(hist)
+    fq = exact_fraction(q, "percentile")
+    den = 100 * fq.denominator
+    out = np.zeros(hist.shape[0], dtype=np.int64)
+    cum = np.cumsum(hist, axis=1)
+    for i in range(hist.shape[0]):
+        n = int(cum[i, -1])
+        if n == 0:
+            continue
+        lo, r = divmod(fq.numerator * (n - 1), den)  # rank q (n - 1) / 100 = lo + r / den
+        v_lo = int(np.searchsorted(cum[i], lo, side="right"))
+        v_hi = int(np.searchsorted(cum[i], min(lo + 1, n - 1), side="right"))
+        out[i] = (v_lo + HIST_MIN) * den + r * (v_hi - v_lo)
+    return out, den
+
+
 @dataclass(frozen=True)
 class UnitHistograms:
     """Counts of quantized window-mean NDVI per land unit and per land-cover-only fallback unit, over some pixels.
@@ -191,29 +241,52 @@ class UnitPercentiles:
     small: np.ndarray
     fb_ids: np.ndarray
     p_fb: np.ndarray
+    p_unit_num: np.ndarray
+    p_fb_num: np.ndarray
+    denominator: int
 
     @classmethod
     def of(cls, h: UnitHistograms, *, percentile: float, min_unit_pixels: int) -> UnitPercentiles:
         """The percentiles read off merged histograms (exact for the quantized means)."""
         p_unit = percentile_from_histogram(h.hist, percentile) if h.ids.size else np.array([])
         p_fb = percentile_from_histogram(h.fb_hist, percentile) if h.fb_ids.size else np.array([])
-        return cls(h.ids, p_unit, h.hist.sum(axis=1) < min_unit_pixels, h.fb_ids, p_fb)
+        num_unit, den = percentile_from_histogram_exact(h.hist, percentile) if h.ids.size else (np.zeros(0, np.int64), 1)
+        num_fb, den = percentile_from_histogram_exact(h.fb_hist, percentile) if h.fb_ids.size else (np.zeros(0, np.int64), den)
+        return cls(h.ids, p_unit, h.hist.sum(axis=1) < min_unit_pixels, h.fb_ids, p_fb, num_unit, num_fb, den)
 
-    def lookup(self, u: np.ndarray, f: np.ndarray) -> np.ndarray:
-        """The percentile for pixels of unit ``u`` and fallback unit ``f``; NaN for pixels with no unit."""
+    def _lookup(self, u: np.ndarray, f: np.ndarray, unit_values: np.ndarray, fb_values: np.ndarray,
+                fill: float | int) -> np.ndarray:
         ids, fb_ids = self.ids, self.fb_ids
-        out = np.full(u.shape, np.nan)
+        out = np.full(u.shape, fill, dtype=unit_values.dtype if unit_values.size else fb_values.dtype)
+        found = np.zeros(u.shape, dtype=bool)
         if ids.size:
             i = np.clip(np.searchsorted(ids, u), 0, ids.size - 1)
             hit = (ids[i] == u) & (u >= 0)
             use = hit & ~self.small[i]
-            out[use] = self.p_unit[i[use]]
+            out[use] = unit_values[i[use]]
+            found |= use
         if fb_ids.size:
             j = np.clip(np.searchsorted(fb_ids, f), 0, fb_ids.size - 1)
             # the land-cover-only unit is the coarsest there is: used whatever its size
-            fb_hit = (fb_ids[j] == f) & (f >= 0) & np.isnan(out) & (u >= 0)
-            out[fb_hit] = self.p_fb[j[fb_hit]]
+            fb_hit = (fb_ids[j] == f) & (f >= 0) & ~found & (u >= 0)
+            out[fb_hit] = fb_values[j[fb_hit]]
         return out
+
+    def lookup(self, u: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """The percentile (NDVI) for pixels of unit ``u`` and fallback unit ``f``; NaN for pixels with no unit."""
+        return self._lookup(u, f, self.p_unit, self.p_fb, np.nan)
+
+    def lookup_exact(self, u: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """The percentile x ``denominator`` in stored units (int64) for the same pixels; 0 where there is no unit."""
+        return self._lookup(u, f, self.p_unit_num, self.p_fb_num, 0)
+
+    @property
+    def nonpositive_units(self) -> int:
+        """How many land units (and land-cover-only fallback units) have a percentile <= 0: no meaningful ratio there."""
+        fallback = int((self.p_fb_num <= 0).sum())
+        if np.array_equal(self.ids, self.fb_ids):  # not crossed with soil: the units are the fallback units
+            return fallback
+        return int(((self.p_unit_num <= 0) & ~self.small).sum()) + fallback
 
 
 def _check_parameters(percentile: float, ratio_threshold: float) -> None:
@@ -253,16 +326,33 @@ def performance(
         percentiles = UnitPercentiles.of(UnitHistograms.of(unit, fallback, mean, region, crossed=soil is not None),
                                          percentile=percentile, min_unit_pixels=min_unit_pixels)
     p90 = xr.apply_ufunc(percentiles.lookup, unit, fallback, dask="parallelized", output_dtypes=["float64"])
+    # a unit whose percentile is <= 0 (water, bare rock) has no meaningful ratio: performance is nodata there
+    # (Trends.Earth divides two negatives; method notes 2.5), and ``no_ratio`` tells the LPD which pixels these are
     ratio = mean / p90.where(p90 > 0)
-    perf = xr.where(ratio <= ratio_threshold, -1, 0).where(ratio.notnull(), NODATA).astype("int16")
+    no_ratio = mean.notnull() & (p90 <= 0)
+    if np.issubdtype(annual.dtype, np.integer):
+        # ratio <= t decided exactly: sum / count <= t x p, with p = num / den in stored units and t = a / b
+        total, count = window_sum_count(annual, window=window, dim=dim)
+        p_num = xr.apply_ufunc(percentiles.lookup_exact, unit, fallback, dask="parallelized", output_dtypes=["int64"])
+        t = exact_fraction(ratio_threshold, "ratio threshold")
+        degraded = total * (t.denominator * percentiles.denominator) <= count * p_num * t.numerator
+        decided = "exactly: window sum x b x den <= count x a x p90 x den in integers (t = a / b)"
+    else:
+        degraded = ratio <= ratio_threshold
+        decided = "in floating point (float input)"
+    perf = xr.where(degraded, -1, 0).where(ratio.notnull(), NODATA).astype("int16")
     perf.attrs.update({"_FillValue": NODATA, "long_name": "productivity performance",
                        "classes": {-1: "degraded", 0: "not degraded"}})
-    ds = xr.Dataset({"mean": mean, "unit_percentile": p90, "ratio": ratio, "performance": perf})
+    ds = xr.Dataset({"mean": mean, "unit_percentile": p90, "ratio": ratio, "performance": perf, "no_ratio": no_ratio})
     ds.attrs.update({
         "window": list(window), "percentile": percentile, "ratio_threshold": ratio_threshold,
         "min_unit_pixels": min_unit_pixels, "comparison_region": region_name,
         "land_units": "ESA CCI class of the window's first year" + (" x soil class" if soil is not None else ""),
         "units": int(percentiles.ids.size), "units_below_min_size": int(percentiles.small.sum()),
         "percentile_error_bound_ndvi": 0.5 / NDVI_SCALE,
+        "ratio_threshold_decided": decided,
+        "units_nonpositive_percentile": percentiles.nonpositive_units,
+        "nonpositive_percentile": ("nodata: a land unit whose percentile is <= 0 (water, bare rock) has no meaningful "
+                                   "ratio; the LPD there is still set where trajectory and state decide it alone"),
     })
     return ds

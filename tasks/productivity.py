@@ -89,7 +89,8 @@ def productivity_layers(
     perf = performance(window, land_cover, window=period.productivity, soil=soil, percentile=p.percentile,
                        min_unit_pixels=p.min_unit_pixels, ratio_threshold=p.ratio_threshold,
                        region=region, region_name=region_name, percentiles=percentiles)
-    lpd5 = precomputed_lpd if precomputed_lpd is not None else lpd(traj["trajectory"], st["state"], perf["performance"])
+    lpd5 = precomputed_lpd if precomputed_lpd is not None else lpd(traj["trajectory"], st["state"], perf["performance"],
+                                                                             no_ratio=perf["no_ratio"])
     three = {-1: "degrading", 0: "stable", 1: "improving"}
     traj_assets = {
         "data": (_classes(traj["trajectory"], "productivity trajectory (3 classes)", three), True),

@@ -16,6 +16,7 @@ Windows (defaults in catalogs/periods.yaml): baseline 2001-2012 -> 2013-2015, re
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Literal
 
 import numpy as np
@@ -26,7 +27,7 @@ from tasks.errors import ConfigError
 from tasks.kernels.state import gpg_state_z, te_state
 from tasks.trajectory import GPG_Z_LEVELS
 
-__all__ = ["StateMethod", "state", "STATE_DEAD_BAND"]
+__all__ = ["StateMethod", "state", "gpg_state_classes", "STATE_DEAD_BAND"]
 
 StateMethod = Literal["trends_earth", "gpg_v2"]
 
@@ -34,10 +35,45 @@ STATE_DEAD_BAND: float = 0.01
 """NDVI difference of the two means at or below which the class change is 0 (trends_earth)."""
 
 
-def _as_ndvi(annual: xr.DataArray) -> xr.DataArray:
+def _stored_values(annual: xr.DataArray) -> tuple[xr.DataArray, float]:
+    """The values the kernels decide on, and their scale: int16 layers stay integers (nodata -> NaN)."""
     if np.issubdtype(annual.dtype, np.integer):
-        return annual.where(annual != NODATA).astype("float64") / NDVI_SCALE
-    return annual.astype("float64")
+        return annual.where(annual != NODATA).astype("float64"), NDVI_SCALE
+    return annual.astype("float64"), 1.0
+
+
+def _exact_z_beyond(values: np.ndarray, is_bl: np.ndarray, is_tg: np.ndarray, c: Fraction) -> bool:
+    """|z| > c for one pixel's series of integers, in rational arithmetic (Python integers)."""
+    ok = ~np.isnan(values)
+    b = [int(x) for x in values[ok & is_bl]]
+    t = [int(x) for x in values[ok & is_tg]]
+    nb, nt, sb, st = len(b), len(t), sum(b), sum(t)
+    d = st * nb - sb * nt                    # (mean_tg - mean_bl) x nt nb
+    q = nb * sum(x * x for x in b) - sb * sb  # sum of squares about the mean x nb
+    if q == 0:
+        return d != 0
+    # z^2 = d^2 (nb - 1) / (nt nb q)
+    return d * d * (nb - 1) * c.denominator ** 2 > c.numerator ** 2 * nt * nb * q
+
+
+def gpg_state_classes(values: np.ndarray, z: np.ndarray, *, is_bl: np.ndarray, is_tg: np.ndarray) -> np.ndarray:
+    """-2..+2 from the state z against +-1.28 / +-1.96 (nodata -32768), decided exactly for integer values.
+
+    The float z decides wherever it is clearly off a level (relative distance > 1e-9, far more than
+    its rounding error); the few pixels closer than that are decided again in rational arithmetic on
+    their stored integers, so a z exactly at a level is never moved by float noise.
+    """
+    lo, hi = (Fraction(str(c)) for c in GPG_Z_LEVELS)
+    a = np.abs(z)
+    integer = np.all(np.isnan(values) | (values == np.round(values)), axis=-1)
+    beyond = {}
+    for c in (lo, hi):
+        beyond[c] = a > float(c)
+        near = np.isfinite(z) & (np.abs(a - float(c)) <= 1e-9 * float(c))
+        for idx in zip(*np.nonzero(near & integer)):
+            beyond[c][idx] = _exact_z_beyond(values[idx], is_bl, is_tg, c)
+    mag = np.where(beyond[hi], 2, np.where(beyond[lo], 1, 0))
+    return np.where(np.isnan(z), NODATA, np.sign(z) * mag).astype("int16")
 
 
 def _masks(annual: xr.DataArray, dim: str, baseline: tuple[int, int], target: tuple[int, int]) -> tuple[xr.DataArray, xr.DataArray]:
@@ -74,14 +110,14 @@ def state(
     (-1/0/+1, nodata -32768) and the method, windows and thresholds in attrs.
     """
     bl, tg = _masks(annual, dim, baseline, target)
-    values = _as_ndvi(annual)
+    values, scale = _stored_values(annual)
     common = dict(input_core_dims=[[dim], [dim], [dim]], dask="parallelized")
     attrs = {"method": method, "baseline": list(baseline), "target": list(target),
              "min_baseline": min_baseline, "min_target": min_target}
     if method == "trends_earth":
         cb, ct, change, mb, mt = xr.apply_ufunc(
             te_state, values, bl, tg, kwargs={"min_baseline": min_baseline, "min_target": min_target,
-                                              "dead_band": STATE_DEAD_BAND},
+                                              "dead_band": STATE_DEAD_BAND * scale},
             output_core_dims=[[]] * 5, output_dtypes=["float64"] * 5, **common,
         )
         three = xr.where(change <= -2, -1, xr.where(change >= 2, 1, 0))
@@ -89,24 +125,29 @@ def state(
             "class_baseline": cb.fillna(NODATA).astype("int16"),
             "class_target": ct.fillna(NODATA).astype("int16"),
             "change": change.fillna(NODATA).astype("int16"),
-            "mean_baseline": mb, "mean_target": mt,
+            "mean_baseline": mb / scale, "mean_target": mt / scale,
             "state": three.where(change.notnull(), NODATA).astype("int16"),
         })
         attrs["dead_band_ndvi"] = STATE_DEAD_BAND
         attrs["percentile"] = "linear interpolation (numpy.percentile default) over baseline years + min-5%, max+5%"
+        attrs["thresholds_decided"] = ("exactly: decile classes and the 0.01 dead band compared as integers "
+                                       "(sums and deciles of the int16 NDVI x 10000 values, cross-multiplied)")
     elif method == "gpg_v2":
         z, mu, sigma, mt = xr.apply_ufunc(
             gpg_state_z, values, bl, tg, kwargs={"min_baseline": min_baseline, "min_target": min_target},
             output_core_dims=[[]] * 4, output_dtypes=["float64"] * 4, **common,
         )
-        lo, hi = GPG_Z_LEVELS
-        classes = xr.where(z < -hi, -2, xr.where(z < -lo, -1, xr.where(z <= lo, 0, xr.where(z <= hi, 1, 2))))
+        classes = xr.apply_ufunc(gpg_state_classes, values, z, input_core_dims=[[dim], []],
+                                 kwargs={"is_bl": bl.values, "is_tg": tg.values},
+                                 dask="parallelized", output_dtypes=["int16"])
         ds = xr.Dataset({
-            "z": z, "mean_baseline": mu, "sigma_baseline": sigma, "mean_target": mt,
-            "classes": classes.where(z.notnull(), NODATA).astype("int16"),
-            "state": xr.where(z < -hi, -1, xr.where(z > hi, 1, 0)).where(z.notnull(), NODATA).astype("int16"),
+            "z": z, "mean_baseline": mu / scale, "sigma_baseline": sigma / scale, "mean_target": mt / scale,
+            "classes": classes,
+            "state": xr.where(classes == NODATA, NODATA, xr.where(classes == -2, -1, xr.where(classes == 2, 1, 0))
+                              ).astype("int16"),
         })
         attrs["z_levels"] = list(GPG_Z_LEVELS)
+        attrs["z_levels_decided"] = "exactly: pixels within 1e-9 of a level are decided in rational arithmetic"
     else:
         raise ConfigError(f"unknown state method {method!r}: use 'trends_earth' or 'gpg_v2'")
     ds["state"].attrs.update({"_FillValue": NODATA, "classes": {-1: "degrading", 0: "stable", 1: "improving"}})

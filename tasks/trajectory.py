@@ -41,6 +41,7 @@ __all__ = [
     "exact_critical_s",
     "TE_TABLE_FILE",
     "TE_SLOPE_DEAD_BAND",
+    "TE_SLOPE_DEAD_BAND_STORED",
     "GPG_Z_LEVELS",
 ]
 
@@ -51,6 +52,9 @@ TE_TABLE_FILE = CATALOGS_DIR / "te_kendall_critical_s.csv"
 
 TE_SLOPE_DEAD_BAND: float = 0.001
 """|OLS slope| at or below this many NDVI units per year is class 0 in ``trends_earth``."""
+
+TE_SLOPE_DEAD_BAND_STORED: int = 10
+"""The same dead band in stored units (NDVI x 10000 per year), on which it is decided exactly."""
 
 GPG_Z_LEVELS: tuple[float, float] = (1.28, 1.96)
 """z thresholds of the ``gpg_v2`` method (potential, significant)."""
@@ -107,12 +111,15 @@ def trend_statistics(annual: xr.DataArray, *, dim: str = "year", min_years: int 
     """S, var(S), z, p, Sen's slope, OLS slope (NDVI per year) and valid-year count along ``dim``.
 
     ``annual`` holds int16 NDVI x 10000 with nodata -32768 (or floats with NaN); slopes are
-    returned in NDVI units per year. Lazy for Dask input; ``dim`` must be in one chunk.
+    returned in NDVI units per year. The kernel runs on the stored integers, so S, var(S) and the
+    OLS ratio are exact, and ``ols_slope_stored`` (the OLS slope in stored units per year, the one
+    the classes are decided on) is the correctly rounded exact ratio. Lazy for Dask input; ``dim``
+    must be in one chunk.
     """
+    integer = np.issubdtype(annual.dtype, np.integer)
     values = annual.astype("float64")
-    if np.issubdtype(annual.dtype, np.integer):
+    if integer:
         values = values.where(annual != NODATA)
-    values = values / NDVI_SCALE if np.issubdtype(annual.dtype, np.integer) else values
     outs = xr.apply_ufunc(
         mann_kendall_sen, values,
         kwargs={"min_count": min_years},
@@ -122,13 +129,17 @@ def trend_statistics(annual: xr.DataArray, *, dim: str = "year", min_years: int 
         output_dtypes=["float64"] * len(OUTPUTS),
     )
     ds = xr.Dataset(dict(zip(OUTPUTS, outs)))
+    scale = NDVI_SCALE if integer else 1.0
+    ds["ols_slope_stored"] = ds["ols_slope"]
+    ds["sen_slope"] = ds["sen_slope"] / scale
+    ds["ols_slope"] = ds["ols_slope"] / scale
     ds["n"] = ds["n"].astype("int16")
     ds["sen_slope"].attrs["units"] = ds["ols_slope"].attrs["units"] = "NDVI per year"
-    ds.attrs.update({"min_years": min_years, "years": [int(v) for v in annual[dim].values]})
+    ds.attrs.update({"min_years": min_years, "years": [int(v) for v in annual[dim].values], "value_scale": scale})
     return ds
 
 
-def _classes_trends_earth(s: np.ndarray, n: np.ndarray, slope: np.ndarray) -> tuple[np.ndarray, bool]:
+def _classes_trends_earth(s: np.ndarray, n: np.ndarray, slope: np.ndarray, dead_band: float) -> tuple[np.ndarray, bool]:
     out = np.full(s.shape, NODATA, dtype="int16")
     fallback = False
     valid = np.isfinite(s) & np.isfinite(slope)
@@ -142,25 +153,44 @@ def _classes_trends_earth(s: np.ndarray, n: np.ndarray, slope: np.ndarray) -> tu
         cls = np.where(a >= s95, 2, cls)
         cls = np.where(a >= s99, 3, cls).astype("int16")
         cls = np.where(slope < 0, -cls, np.where(slope > 0, cls, 0))
-        cls = np.where((a <= s90) | (np.abs(slope) <= TE_SLOPE_DEAD_BAND), 0, cls)
+        cls = np.where((a <= s90) | (np.abs(slope) <= dead_band), 0, cls)
         out = np.where(sel, cls, out).astype("int16")
     return out, fallback
 
 
-def _classes_gpg_v2(z: np.ndarray) -> np.ndarray:
-    lo, hi = GPG_Z_LEVELS
-    cls = np.select([z < -hi, z < -lo, z <= lo, z <= hi], [-2, -1, 0, 1], default=2).astype("int16")
-    return np.where(np.isfinite(z), cls, NODATA).astype("int16")
+def _classes_gpg_v2(s: np.ndarray, var_s: np.ndarray) -> np.ndarray:
+    """-2..+2 from z = (S - sign S) / sqrt(var S) against +-1.28 / +-1.96, decided exactly.
+
+    S and 18 var(S) are integers, so |z| > c (c = k / 100) is 18 * 100**2 * (|S| - 1)**2 > k**2 * 18 var(S),
+    compared in int64 (for n <= 60 both sides stay below 2**53).
+    """
+    ok = np.isfinite(s) & np.isfinite(var_s)
+    si = np.where(ok, s, 0).astype(np.int64)
+    v18 = np.rint(np.where(ok, var_s, 0) * 18).astype(np.int64)
+    m = np.maximum(np.abs(si) - 1, 0)
+    lhs = 18 * 100**2 * m * m
+    moving = (si != 0) & (v18 > 0)
+    lo, hi = (round(c * 100) for c in GPG_Z_LEVELS)
+    beyond_lo = moving & (lhs > lo * lo * v18)
+    beyond_hi = moving & (lhs > hi * hi * v18)
+    mag = np.where(beyond_hi, 2, np.where(beyond_lo, 1, 0))
+    return np.where(ok, np.sign(si) * mag, NODATA).astype("int16")
 
 
 def trajectory_classes(stats: xr.Dataset, *, method: TrajectoryMethod = "trends_earth") -> xr.DataArray:
-    """Trajectory classes (-3..+3 for ``trends_earth``, -2..+2 for ``gpg_v2``; nodata -32768)."""
-    if method == "trends_earth":
-        def _te(s: np.ndarray, n: np.ndarray, slope: np.ndarray) -> np.ndarray:
-            return _classes_trends_earth(s, n, slope)[0]
+    """Trajectory classes (-3..+3 for ``trends_earth``, -2..+2 for ``gpg_v2``; nodata -32768).
 
-        out = xr.apply_ufunc(_te, stats["s"], stats["n"], stats["ols_slope"],
-                             dask="parallelized", output_dtypes=["int16"])
+    Every threshold is decided exactly on the stored integers (method notes 2.5): the slope dead
+    band on the exact OLS ratio in stored units, the z levels by comparing squares of integers.
+    """
+    if method == "trends_earth":
+        dead_band = TE_SLOPE_DEAD_BAND_STORED if stats.attrs.get("value_scale", 1.0) == NDVI_SCALE else TE_SLOPE_DEAD_BAND
+
+        def _te(s: np.ndarray, n: np.ndarray, slope: np.ndarray) -> np.ndarray:
+            return _classes_trends_earth(s, n, slope, dead_band)[0]
+
+        slope = stats["ols_slope_stored"] if "ols_slope_stored" in stats else stats["ols_slope"]
+        out = xr.apply_ufunc(_te, stats["s"], stats["n"], slope, dask="parallelized", output_dtypes=["int16"])
         n_max = len(stats.attrs.get("years", [])) or 0
         fallback = n_max >= 60
         out.attrs["critical_values"] = (
@@ -168,9 +198,11 @@ def trajectory_classes(stats: xr.Dataset, *, method: TrajectoryMethod = "trends_
             + ("; exact one-tailed quantiles 0.10/0.05/0.01 for n >= 60" if fallback else "")
         )
         out.attrs["slope_dead_band_ndvi_per_year"] = TE_SLOPE_DEAD_BAND
+        out.attrs["slope_dead_band_decided"] = "exactly: |OLS slope| <= 10 NDVI x 10000 per year, on the exact ratio"
     elif method == "gpg_v2":
-        out = xr.apply_ufunc(_classes_gpg_v2, stats["z"], dask="parallelized", output_dtypes=["int16"])
+        out = xr.apply_ufunc(_classes_gpg_v2, stats["s"], stats["var_s"], dask="parallelized", output_dtypes=["int16"])
         out.attrs["z_levels"] = list(GPG_Z_LEVELS)
+        out.attrs["z_levels_decided"] = "exactly: squares of integers compared (S and 18 var S are integers)"
     else:
         raise ConfigError(f"unknown trajectory method {method!r}: use 'trends_earth' or 'gpg_v2'")
     out.attrs.update({"method": method, "_FillValue": NODATA, "long_name": "productivity trajectory class"})

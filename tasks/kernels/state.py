@@ -42,6 +42,8 @@ _TE_SIG = [
 
 @guvectorize(_TE_SIG, "(n),(n),(n),(),(),()->(),(),(),(),()", nopython=True, target="cpu")
 def _te_state(y, is_bl, is_tg, min_bl, min_tg, dead_band, cls_bl, cls_tg, change, mean_bl, mean_tg):  # pragma: no cover
+    # Every comparison is made on cross-multiplied sums (method notes 2.5): for integer values
+    # (int16 NDVI x 10000) each side is an exact integer below 2**53, so no float noise decides.
     bl = np.empty(y.shape[0] + 2, dtype=np.float64)
     nb, sb, nt, st = _window_sums(y, is_bl, is_tg, bl)
     if nb < max(min_bl, 2) or nt < max(min_tg, 1):
@@ -57,34 +59,40 @@ def _te_state(y, is_bl, is_tg, min_bl, min_tg, dead_band, cls_bl, cls_tg, change
         lo = min(lo, bl[i])
         hi = max(hi, bl[i])
     rng = hi - lo
-    bl[nb] = lo - 0.05 * rng
-    bl[nb + 1] = hi + 0.05 * rng
+    # the sample in units of 1/20: the baseline values x 20 and the two synthetic ones, min - 5 % and
+    # max + 5 % of the range (20 min - range, 20 max + range)
+    for i in range(nb):
+        bl[i] = 20.0 * bl[i]
+    bl[nb] = 20.0 * lo - rng
+    bl[nb + 1] = 20.0 * hi + rng
     m = nb + 2
     sample = np.sort(bl[:m])
-    dec = np.empty(10, dtype=np.float64)
-    for k in range(1, 11):  # linear interpolation, as numpy.percentile's default
-        pos = (k * 10.0 / 100.0) * (m - 1)
-        f = math.floor(pos)
+    # decile k (linear interpolation, numpy.percentile's default) x 200: its rank is k (m - 1) / 10 =
+    # f + r / 10, so 10 x (20 x decile) = 10 sample[f] + r (sample[f + 1] - sample[f]), an integer
+    dec200 = np.empty(10, dtype=np.float64)
+    for k in range(1, 11):
+        f = (k * (m - 1)) // 10
+        r = (k * (m - 1)) % 10
         if f >= m - 1:
-            dec[k - 1] = sample[m - 1]
+            dec200[k - 1] = 10.0 * sample[m - 1]
         else:
-            dec[k - 1] = sample[f] + (pos - f) * (sample[f + 1] - sample[f])
-    mb = sb / nb
-    mt = st / nt
+            dec200[k - 1] = 10.0 * sample[f] + r * (sample[f + 1] - sample[f])
+    # class of a mean s / n: 1 if <= p10, else the largest k + 1 with s / n > p(10k), i.e. 200 s > n dec200
     cb = 1
     ct = 1
     for k in range(1, 11):
-        if mb > dec[k - 1]:
+        if 200.0 * sb > nb * dec200[k - 1]:
             cb = k + 1
-        if mt > dec[k - 1]:
+        if 200.0 * st > nt * dec200[k - 1]:
             ct = k + 1
     cb = min(cb, 10)
     ct = min(ct, 10)
-    mean_bl[0] = mb
-    mean_tg[0] = mt
+    mean_bl[0] = sb / nb
+    mean_tg[0] = st / nt
     cls_bl[0] = cb
     cls_tg[0] = ct
-    if abs(mb - mt) <= dead_band:
+    # |st / nt - sb / nb| <= dead_band, as |st nb - sb nt| <= dead_band nb nt
+    if abs(st * nb - sb * nt) <= dead_band * nb * nt:
         change[0] = 0.0
     else:
         change[0] = ct - cb
@@ -93,6 +101,9 @@ def _te_state(y, is_bl, is_tg, min_bl, min_tg, dead_band, cls_bl, cls_tg, change
 def te_state(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray, *, min_baseline: int = 3,
              min_target: int = 1, dead_band: float = 0.01) -> tuple[np.ndarray, ...]:
     """Baseline class, target class, class change, baseline mean and target mean along the last axis.
+
+    ``dead_band`` is in the values' units (100 for int16 NDVI x 10000, whose thresholds are then
+    decided exactly; 0.01 for NDVI floats).
 
     Examples
     --------

@@ -129,31 +129,34 @@ def _mk_sen_rows(y, min_count, out):  # pragma: no cover (numba)
             z = (s + 1.0) / math.sqrt(var)
         else:
             z = 0.0
-        xm = 0.0
-        ym = 0.0
-        for i in range(n):
-            xm += xs[i]
-            ym += ys[i]
-        xm /= n
-        ym /= n
+        # OLS slope as one ratio of sums: for integer values (int16 NDVI x 10000 at integer year
+        # positions) numerator and denominator are exact integers below 2**53, so the slope is the
+        # correctly rounded exact ratio and a threshold on it is decided exactly (method notes 2.5)
+        sx = 0.0
+        sy = 0.0
         sxy = 0.0
         sxx = 0.0
         for i in range(n):
-            dx = xs[i] - xm
-            sxy += dx * (ys[i] - ym)
-            sxx += dx * dx
+            sx += xs[i]
+            sy += ys[i]
+            sxy += xs[i] * ys[i]
+            sxx += xs[i] * xs[i]
+        num = n * sxy - sx * sy
+        den = n * sxx - sx * sx
         out[0, r] = s
         out[1, r] = var
         out[2, r] = z
         out[3, r] = math.erfc(abs(z) / math.sqrt(2.0))
         out[4, r] = _median_inplace(slopes, k)
-        out[5, r] = sxy / sxx
+        out[5, r] = num / den
 
 
 def mann_kendall_sen(values: np.ndarray, *, min_count: int = 3) -> tuple[np.ndarray, ...]:
     """Mann-Kendall S, var(S), z, p, Sen's slope, OLS slope and the valid count along the last axis.
 
-    Slopes are per step of the last axis (per year for annual data). Pixels with fewer than
+    Slopes are per step of the last axis (per year for annual data), in the values' units. For
+    integer values (int16 NDVI x 10000) S and var(S) are exact integers and the OLS slope is the
+    correctly rounded exact ratio, so thresholds on them are decided exactly. Pixels with fewer than
     ``max(min_count, 3)`` finite values get NaN statistics (their ``n`` is still returned).
 
     Examples

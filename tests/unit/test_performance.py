@@ -147,3 +147,55 @@ def test_tiles_merged_histograms_give_the_whole_areas_performance(seed: int, tmp
         for name in ("performance", "unit_percentile", "ratio"):
             np.testing.assert_array_equal(tile[name].values, whole[name][ys, xs].values, err_msg=name)
         assert tile.attrs["units"] == whole.attrs["units"]
+
+
+def test_ratio_threshold_is_decided_exactly() -> None:
+    # one unit whose p90 of 10 px is exactly 0.3 NDVI (3000); window means over three years as stored integers:
+    # 1500 (ratio exactly 0.5 -> degraded), 1501 (just above), and sum 4501 / 3 = 1500.33.. (above)
+    from tasks.performance import percentile_from_histogram_exact
+
+    hist = np.bincount(np.array([3000] * 10) + 2000, minlength=12001)[None]
+    num, den = percentile_from_histogram_exact(hist, 90)
+    assert num[0] == 3000 * den
+    annual = _annual(np.array([[3000] * 10 + [1500, 1501, 1500]]))
+    annual[2, 0, 12] = 1501  # 1500, 1500, 1501
+    ds = performance(annual, _lc(np.full((1, 13), 130)), window=(2001, 2003), min_unit_pixels=1)
+    assert ds["performance"].values[0, 10:].tolist() == [-1, 0, 0]
+    assert "exactly" in ds.attrs["ratio_threshold_decided"]
+
+
+def test_exact_percentile_matches_rationals() -> None:
+    from fractions import Fraction
+
+    from tasks.performance import percentile_from_histogram_exact
+
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 3, 11, 57, 1000):
+        values = np.sort(rng.integers(-2000, 10001, size))
+        hist = np.bincount(values + 2000, minlength=12001)[None]
+        for q in (10, 50, 90, 99.5, 100):
+            num, den = percentile_from_histogram_exact(hist, q)
+            pos = Fraction(str(q)) * (size - 1) / 100
+            lo = int(pos)
+            hi = min(lo + 1, size - 1)
+            expect = values[lo] + (pos - lo) * (int(values[hi]) - int(values[lo]))
+            assert Fraction(int(num[0]), den) == expect
+
+
+def test_units_with_a_nonpositive_percentile_leave_performance_undefined_and_the_lpd_where_it_can() -> None:
+    # water (210): NDVI below 0, its p90 is negative -> no meaningful ratio: performance nodata, flagged no_ratio
+    from tasks.lpd import lpd
+
+    ndvi = np.array([[-500, -400, -300, 3000, 2900, 1000]])
+    ds = performance(_annual(ndvi), _lc(np.array([[210, 210, 210, 130, 130, 130]])), window=(2001, 2003),
+                     min_unit_pixels=1)
+    assert ds["performance"].values.tolist() == [[NODATA, NODATA, NODATA, 0, 0, -1]]
+    assert ds["no_ratio"].values.tolist() == [[True, True, True, False, False, False]]
+    assert ds.attrs["units_nonpositive_percentile"] == 1
+    # trajectory / state per water pixel: T=-1 (LPD 1 whatever P), T=0 S=+1 (4), T=0 S=0 (needs P: nodata)
+    t = xr.DataArray(np.array([[-1, 0, 0, 0, 0, 0]], "int16"), dims=("y", "x"))
+    s = xr.DataArray(np.array([[0, 1, 0, 0, 0, 0]], "int16"), dims=("y", "x"))
+    out = lpd(t, s, ds["performance"], no_ratio=ds["no_ratio"])
+    assert out.values.tolist() == [[1, 4, NODATA, 4, 4, 3]]
+    # without the flag, nodata performance is nodata LPD everywhere (the method's general rule)
+    assert lpd(t, s, ds["performance"]).values.tolist() == [[NODATA, NODATA, NODATA, 4, 4, 3]]

@@ -1,6 +1,8 @@
 """State: every branch of both methods by hand, and against numpy.percentile on random data."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -13,9 +15,13 @@ YEARS = np.arange(2001, 2016)
 BL, TG = (2001, 2012), (2013, 2015)
 
 
-def _annual(rows: list[list[float]]) -> xr.DataArray:
-    """(year, x) NDVI floats; NaN is a missing year."""
-    return xr.DataArray(np.array(rows, float).T, dims=("year", "x"), coords={"year": YEARS[: len(rows[0])]})
+def _annual(rows: list[list[float]], *, stored: bool = True) -> xr.DataArray:
+    """(year, x) annual NDVI given as NDVI floats (NaN: a missing year), stored as the published int16
+    NDVI x 10000 layers are (nodata -32768), or kept as floats with ``stored=False``."""
+    values = np.array(rows, float).T
+    if stored:
+        values = np.where(np.isnan(values), NODATA, np.round(values * 10000)).astype("int16")
+    return xr.DataArray(values, dims=("year", "x"), coords={"year": YEARS[: len(rows[0])]})
 
 
 BASE = [0.20, 0.22, 0.21, 0.23, 0.24, 0.20, 0.22, 0.21, 0.23, 0.22, 0.21, 0.22]
@@ -71,26 +77,66 @@ def test_thin_pixels_are_nodata() -> None:
     assert ds["class_baseline"].values.tolist() == [NODATA, NODATA]
 
 
-def test_trends_earth_against_numpy_percentile() -> None:
+def _exact_te_state(bl: list[int], tg: list[int]) -> tuple[int, int, int]:
+    """Reference in rational arithmetic: deciles of the baseline + min - 5 %, max + 5 % of the range."""
+    lo, hi = min(bl), max(bl)
+    sample = sorted([Fraction(v) for v in bl] + [lo - Fraction(hi - lo, 20), hi + Fraction(hi - lo, 20)])
+    m = len(sample)
+    dec = []
+    for k in range(1, 11):
+        pos = Fraction(k * (m - 1), 10)
+        f = int(pos)
+        dec.append(sample[f] if f >= m - 1 else sample[f] + (pos - f) * (sample[f + 1] - sample[f]))
+
+    def cls(v: Fraction) -> int:
+        return 1 if v <= dec[0] else min(max(k + 1 for k in range(1, 11) if v > dec[k - 1]), 10)
+
+    mb, mt = Fraction(sum(bl), len(bl)), Fraction(sum(tg), len(tg))
+    cb, ct = cls(mb), cls(mt)
+    return cb, ct, 0 if abs(mb - mt) <= 100 else ct - cb
+
+
+def test_trends_earth_against_exact_rationals_and_numpy_percentile() -> None:
     rng = np.random.default_rng(11)
     values = rng.normal(0.3, 0.05, size=(2000, 15)).round(4)
     values[rng.random(values.shape) < 0.05] = np.nan
+    values[:50, :12] = values[:50, :1]                       # constant baselines: every decile ties the mean
+    values[50:100, 12:] = values[50:100, 12:13]
     ds = state(_annual(values.tolist()), baseline=BL, target=TG)
-    for i, row in enumerate(values):
-        bl, tg = row[:12][~np.isnan(row[:12])], row[12:][~np.isnan(row[12:])]
-        if bl.size < 3 or tg.size < 1:
+    stored = np.round(values * 10000)
+    floats_agree = 0
+    for i, row in enumerate(stored):
+        bl = [int(v) for v in row[:12] if not np.isnan(v)]
+        tg = [int(v) for v in row[12:] if not np.isnan(v)]
+        if len(bl) < 3 or len(tg) < 1:
             assert ds["state"].values[i] == NODATA
             continue
-        lo, hi = bl.min(), bl.max()
-        sample = np.concatenate([bl, [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)]])
-        dec = np.percentile(sample, np.arange(10, 101, 10))
+        got = (ds["class_baseline"].values[i], ds["class_target"].values[i], ds["change"].values[i])
+        assert got == _exact_te_state(bl, tg), i
+        # numpy.percentile on floats agrees wherever no mean lies on a decile or the dead band's edge
+        b, t = np.array(bl) / 1e4, np.array(tg) / 1e4
+        dec = np.percentile(np.concatenate([b, [b.min() - 0.05 * np.ptp(b), b.max() + 0.05 * np.ptp(b)]]),
+                            np.arange(10, 101, 10))
+        if min(np.abs(dec - b.mean()).min(), np.abs(dec - t.mean()).min(), abs(abs(b.mean() - t.mean()) - 0.01)) > 1e-9:
+            cls = [1 if v <= dec[0] else min(max(k + 1 for k in range(1, 11) if v > dec[k - 1]), 10)
+                   for v in (b.mean(), t.mean())]
+            assert tuple(got[:2]) == tuple(cls)
+            floats_agree += 1
+    assert floats_agree > 1500
 
-        def cls(v: float) -> int:
-            return 1 if v <= dec[0] else min(max(k + 1 for k in range(1, 11) if v > dec[k - 1]), 10)
 
-        cb, ct = cls(bl.mean()), cls(tg.mean())
-        ch = 0 if abs(bl.mean() - tg.mean()) <= 0.01 else ct - cb
-        assert (ds["class_baseline"].values[i], ds["class_target"].values[i], ds["change"].values[i]) == (cb, ct, ch)
+@pytest.mark.parametrize(("rows", "expected"), [
+    # issue 14's cases: a target mean exactly 0.01 below the baseline's (4999 vs 5099: baseline 5198, 5000, ...)
+    ([[0.5198, 0.5000, 0.5198, 0.5000, 0.4999, 0.4999, 0.4999]], (0, 0)),
+    # a constant series: its mean equals every decile, so it is class 1 (<= p10), not 10
+    ([[0.2113] * 7], (0, 0)),
+])
+def test_trends_earth_exact_at_the_thresholds(rows: list[list[float]], expected: tuple[int, int]) -> None:
+    annual = _annual(rows).assign_coords(year=np.arange(2001, 2008))
+    ds = state(annual, baseline=(2001, 2004), target=(2005, 2007))
+    assert (int(ds["change"].item()), int(ds["state"].item())) == expected
+    if rows[0][0] == 0.2113:
+        assert int(ds["class_baseline"].item()) == 1 and int(ds["class_target"].item()) == 1
 
 
 def test_gpg_v2_z_and_classes() -> None:
@@ -99,7 +145,7 @@ def test_gpg_v2_z_and_classes() -> None:
     mu, sd = base.mean(), base.std(ddof=1)
     targets = [mu + f * sd / np.sqrt(3) for f in (-2.5, -1.96, -1.5, -1.28, 0.0, 1.28, 1.5, 1.96, 2.5)]
     rows = [list(base) + [t] * 3 for t in targets]
-    ds = state(_annual(rows), baseline=BL, target=TG, method="gpg_v2")
+    ds = state(_annual(rows, stored=False), baseline=BL, target=TG, method="gpg_v2")
     np.testing.assert_allclose(ds["z"].values, [-2.5, -1.96, -1.5, -1.28, 0.0, 1.28, 1.5, 1.96, 2.5], atol=1e-9)
     # at exactly +-1.96 / +-1.28 floating point decides; check the unambiguous ones
     assert ds["classes"].values[[0, 2, 4, 6, 8]].tolist() == [-2, -1, 0, 1, 2]
@@ -107,7 +153,8 @@ def test_gpg_v2_z_and_classes() -> None:
 
 
 def test_gpg_v2_constant_baseline() -> None:
-    ds = state(_annual([[0.25] * 12 + [0.25] * 3, [0.25] * 12 + [0.5] * 3]), baseline=BL, target=TG, method="gpg_v2")
+    ds = state(_annual([[0.25] * 12 + [0.25] * 3, [0.25] * 12 + [0.5] * 3], stored=False), baseline=BL, target=TG,
+               method="gpg_v2")
     assert ds["z"].values[0] == 0.0 and np.isinf(ds["z"].values[1])
     assert ds["state"].values.tolist() == [0, 1]
 
@@ -137,3 +184,13 @@ def test_bad_windows(bl: tuple, tg: tuple, match: str) -> None:
 def test_unknown_method() -> None:
     with pytest.raises(ConfigError, match="unknown state method"):
         state(_annual([BASE + [0.2] * 3]), baseline=BL, target=TG, method="x")  # type: ignore[arg-type]
+
+
+def test_gpg_v2_z_exactly_at_a_level_is_decided_exactly() -> None:
+    # baseline 925, 925, 625, 1025 (x 1e-4 NDVI), target mean 1071: z = 1.96 exactly (found by a rational search),
+    # so the class is +1 (|z| <= 1.96), and one more unit on the target mean makes it +2
+    rows = np.array([[925, 925, 625, 1025, 1071, 1071, 1071], [925, 925, 625, 1025, 1071, 1071, 1072]], "int16").T
+    annual = xr.DataArray(rows, dims=("year", "x"), coords={"year": np.arange(2001, 2008)})
+    ds = state(annual, baseline=(2001, 2004), target=(2005, 2007), method="gpg_v2")
+    assert ds["classes"].values.tolist() == [1, 2]
+    assert ds["state"].values.tolist() == [0, 1]

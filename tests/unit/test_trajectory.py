@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -133,11 +134,11 @@ def test_te_beyond_table_uses_exact_quantiles_and_too_short_is_an_error() -> Non
         te_critical_s(3)
 
 
-def _stats(s: list[float], n: list[int], slope: list[float], z: list[float] | None = None) -> xr.Dataset:
+def _stats(s: list[float], n: list[int], slope: list[float], var_s: list[float] | None = None) -> xr.Dataset:
     dims = ("x",)
     return xr.Dataset({
         "s": (dims, np.array(s, float)), "n": (dims, np.array(n)), "ols_slope": (dims, np.array(slope, float)),
-        "z": (dims, np.array(z if z is not None else [0.0] * len(s), float)),
+        "var_s": (dims, np.array(var_s if var_s is not None else [1.0] * len(s), float)),
     })
 
 
@@ -155,8 +156,9 @@ def test_trends_earth_sign_comes_from_ols_slope() -> None:
 
 
 def test_gpg_v2_classes_at_the_boundaries() -> None:
-    z = [-2.5, -1.96, -1.5, -1.28, 0.0, 1.28, 1.5, 1.96, 2.5, np.nan]
-    out = trajectory_classes(_stats([0] * 10, [15] * 10, [0] * 10, z), method="gpg_v2").values.tolist()
+    # var(S) = 10000, so z = (S - sign S) / 100: -2.5, -1.96, -1.5, -1.28, 0, 1.28, 1.5, 1.96, 2.5, nodata
+    s = [-251, -197, -151, -129, 0, 129, 151, 197, 251, np.nan]
+    out = trajectory_classes(_stats(s, [15] * 10, [0] * 10, [10000.0] * 10), method="gpg_v2").values.tolist()
     assert out == [-2, -1, -1, 0, 0, 0, 1, 1, 2, NODATA]
 
 
@@ -213,3 +215,41 @@ def test_sen_slope_matches_rtrend_on_real_modis_lai() -> None:
     ok = np.isfinite(ref_p)
     agree = ((st["p"].values < 0.05) == (ref_p < 0.05))[ok].mean()
     assert agree > 0.7
+
+
+def _annual_int(rows: list[list[int]]) -> xr.DataArray:
+    values = np.array(rows, "int16").T
+    return xr.DataArray(values, dims=("year", "x"), coords={"year": np.arange(2001, 2001 + values.shape[0])})
+
+
+def test_slope_exactly_at_the_dead_band_is_stable() -> None:
+    # issue 14: 3131, 3141, 3151, 3161 rises by exactly 0.001 NDVI/yr: |slope| <= 0.001 is class 0 (float noise
+    # made it +3); one more unit on the last year lifts the slope above the band
+    ds = trajectory(_annual_int([[3131, 3141, 3151, 3161], [3131, 3141, 3151, 3162]]), min_years=4)
+    assert ds["classes"].values.tolist() == [0, 3]
+    assert ds["ols_slope_stored"].values[0] == 10.0
+
+
+def test_trends_earth_classes_against_rational_reference() -> None:
+    # slopes on a lattice around the dead band: y = a + b t + small symmetric wiggles, so many OLS slopes are
+    # exactly +-10 stored units per year; the class must follow the exact rational slope
+    rng = np.random.default_rng(14)
+    n = 16
+    t = np.arange(n)
+    rows = []
+    for _ in range(3000):
+        b = int(rng.choice([-11, -10, -9, 9, 10, 11]))
+        wiggle = rng.integers(-3, 4, n // 2)
+        noise = np.concatenate([wiggle, wiggle[::-1]])  # symmetric about the centre: adds nothing to the slope
+        rows.append((3000 + b * t + noise * rng.integers(0, 2)).tolist())
+    ds = trajectory(_annual_int(rows), min_years=n)
+    s90 = te_critical_s(n)[0]
+    for row, s, cls in zip(rows, ds["s"].values, ds["classes"].values):
+        x = list(range(n))
+        num = n * sum(i * y for i, y in zip(x, row)) - sum(x) * sum(row)
+        den = n * sum(i * i for i in x) - sum(x) ** 2
+        slope = Fraction(num, den)
+        if abs(slope) <= 10 or abs(s) <= s90:
+            assert cls == 0
+        else:
+            assert np.sign(cls) == np.sign(slope) and cls != 0
