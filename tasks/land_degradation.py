@@ -92,14 +92,20 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
     area = run_area(cfg, geobox)
     crs = geobox.crs.to_wkt()
     legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
+    model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
     first, last = period.land_cover
-    raw, lc_ids = land_cover_series(cfg, geobox, (first, last), area=area,  # a code the legend knows means nodata
-                                    outside=legend.source_nodata[0] if legend.source_nodata else None)
+    if first < model.stock_year:
+        raise ConfigError(f"period {name}'s land cover starts in {first}, before the SOC stock's year "
+                          f"{model.stock_year}: move the period's `land_cover` start to {model.stock_year} or later")
+    # one land cover series from the SOC stock's year: the SOC model runs through all of it (method notes section 4)
+    raw, series_ids = land_cover_series(cfg, geobox, (model.stock_year, last), area=area,  # legend's nodata outside
+                                        outside=legend.source_nodata[0] if legend.source_nodata else None)
     if int(raw.year[-1]) != last:
         log.warning("period %s: land cover ends in %d, not %d: the last year available is used",
                     name, int(raw.year[-1]), last)
         last = int(raw.year[-1])
-    lc7 = aggregate(raw, legend, where=f"land cover {first}-{last}").rio.write_crs(crs)
+    lc_ids = series_ids[first - model.stock_year:]
+    lc7 = aggregate(raw, legend, where=f"land cover {model.stock_year}-{last}").rio.write_crs(crs)
     initial, final = lc7.sel(year=first, drop=True), lc7.sel(year=last, drop=True)
     degradation = lc_degradation(initial, final, legend)
     weights = area_weights(pixel_areas_km2(crs, geobox.affine, tuple(geobox.shape)), tuple(geobox.shape),
@@ -118,7 +124,6 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
         source_items=lc_ids, transform=geobox.affine, area=area,
         tables={"transitions": table},
     )
-    model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
     soc0, soc_ids = static_layer(cfg, cfg.source(cfg.soc_source, "soc"), geobox, resampling="bilinear", area=area)
     if cfg.climate_source is not None and cfg.soc_single_f is None:
         zones, zone_ids = static_layer(cfg, cfg.source(cfg.climate_source, "climate_zones"), geobox, area=area)
@@ -127,7 +132,7 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
         zones, zone_ids = xr.zeros_like(soc0, dtype="int16"), []
     else:
         raise ConfigError("the SOC model needs a climate zone source (`climate_source`) or one factor (`soc_single_f`)")
-    soc = soc_change(lc7.chunk({"year": -1}), soc0, zones, model, single_f=cfg.soc_single_f)
+    soc = soc_change(lc7.chunk({"year": -1}), soc0, zones, model, first_year=first, single_f=cfg.soc_single_f)
     soc_item = write_item(
         {"data": (_classes(soc["soc"], "SOC sub-indicator (3 classes)", {-1: "degraded", 0: "stable", 1: "improved"}), True),
          "stock_first": (_float(soc["soc_first"].rio.write_crs(crs), f"SOC stock {first}", "t C/ha"), False),
@@ -135,7 +140,7 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
          "percent_change": (_float(soc["percent_change"].rio.write_crs(crs), "SOC stock change", "percent"), False)},
         staging, indicator="soc", item_id=f"soc-{cfg.region}-{name}", period=name, window=(first, last),
         attrs={"method": "IPCC 20-year SOC conversion model (method notes section 4)", **soc.attrs},
-        source_items=soc_ids + zone_ids + lc_ids, transform=geobox.affine, area=area,
+        source_items=soc_ids + zone_ids + series_ids, transform=geobox.affine, area=area,
     )
     log.info("period %s: land cover %d-%d, %.1f km2 changed class", name, first, last,
              float(table.loc[table.from_code != table.to_code, "area_km2"].sum()))

@@ -15,6 +15,7 @@ import pystac
 import rasterio
 import rasterio.errors
 import xarray as xr
+import rioxarray  # noqa: F401  (registers the .rio accessor read_onto_grid uses)
 from affine import Affine
 from odc.geo.geobox import GeoBox
 from rasterio.warp import transform_bounds

@@ -1,6 +1,7 @@
 """Soil organic carbon sub-indicator (method notes section 4).
 
-The year-2000 stock (SoilGrids 0-30 cm, t C/ha) is carried through every annual land cover step:
+The year-2000 stock (SoilGrids 0-30 cm, t C/ha) is carried through every annual land cover step from
+2000 (the model's ``stock_year``) to the period's last year, one trajectory for every period:
 a conversion from class i to j sets a yearly change delta = (SOC_k - SOC_k * F) / 20 from the stock
 at the change year, F = land-use factor (i, j) with f from the pixel's IPCC climate zone (or one
 f for the run); the delta is applied from that step for 20 years, then is 0; a later conversion
@@ -35,6 +36,7 @@ class SocModel(BaseModel):
     climate_f: dict[int, float]
     years_to_equilibrium: int = Field(20, ge=1)
     threshold_percent: float = Field(10.0, gt=0)
+    stock_year: int = Field(2000, ge=1980, le=2100, description="Year of the SOC stock layer, where the model starts.")
 
     @field_validator("land_use_factor")
     @classmethod
@@ -90,10 +92,14 @@ def soc_series(land_cover: np.ndarray, soc0: np.ndarray, zone: np.ndarray, table
 
 
 def soc_change(land_cover: xr.DataArray, soc0: xr.DataArray, zone: xr.DataArray, model: SocModel,
-               *, dim: str = "year", single_f: float | None = None) -> xr.Dataset:
-    """First and last year's stock, percent change and the 3-class SOC sub-indicator (nodata -32768).
+               *, first_year: int | None = None, dim: str = "year", single_f: float | None = None) -> xr.Dataset:
+    """Stock of the period's first and last year, percent change and the 3-class SOC sub-indicator (nodata -32768).
 
-    ``land_cover`` holds every year of the period (7 classes); a missing year is an error.
+    ``land_cover`` (7 classes) holds every year from the stock's year (``model.stock_year``, where
+    ``soc0`` applies) to the period's last year, and the model runs through all of them, so a
+    conversion made before the period and still within its 20 years keeps moving the stock inside
+    it (method notes section 4). ``first_year`` is the period's first land cover year (default: the
+    series' first); a missing year is an error.
     """
     years = [int(y) for y in land_cover[dim].values]
     gaps = sorted(set(range(years[0], years[-1] + 1)) - set(years))
@@ -102,22 +108,30 @@ def soc_change(land_cover: xr.DataArray, soc0: xr.DataArray, zone: xr.DataArray,
             f"the SOC model needs land cover for every year of {years[0]}-{years[-1]}; missing {gaps}: "
             "add those years to the land cover source or shorten the period"
         )
+    first_year = years[0] if first_year is None else first_year
+    if not years[0] <= first_year <= years[-1]:
+        raise ConfigError(f"the period's first land cover year {first_year} is outside the SOC series "
+                          f"{years[0]}-{years[-1]}: the series must start at the stock's year and reach the period's end")
+    k_first = first_year - years[0]
     table = factor_table(model, single_f=single_f)
 
     def _run(lc: np.ndarray, s0: np.ndarray, zn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         series = soc_series(np.moveaxis(lc, -1, 0), s0, zn, table, years=model.years_to_equilibrium)
-        return series[0], series[-1]
+        return series[k_first], series[-1]
 
     first, last = xr.apply_ufunc(
         _run, land_cover, soc0, zone, input_core_dims=[[dim], [], []], output_core_dims=[[], []],
         dask="parallelized", output_dtypes=["float64", "float64"],
     )
-    lc0, lc1 = land_cover.isel({dim: 0}), land_cover.isel({dim: -1})
+    lc0, lc1 = land_cover.sel({dim: first_year}), land_cover.isel({dim: -1})
     water = (lc0 == 7) | (lc1 == 7)
     ds = classify_change(first.where(~water), last.where(~water), threshold=model.threshold_percent)
-    ds.attrs.update({"years": [years[0], years[-1]], "threshold_percent": model.threshold_percent,
+    ds.attrs.update({"years": [first_year, years[-1]], "model_years": [years[0], years[-1]],
+                     "threshold_percent": model.threshold_percent,
                      "years_to_equilibrium": model.years_to_equilibrium,
-                     "climate_factor": "single f" if single_f is not None else "IPCC climate zones"})
+                     "climate_factor": "single f" if single_f is not None else "IPCC climate zones",
+                     "stock_trajectory": (f"one stock trajectory from the stock's year {years[0]} through every annual "
+                                          f"land cover to {years[-1]}; the period's stocks are read from it")})
     return ds
 
 

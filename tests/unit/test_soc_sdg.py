@@ -151,3 +151,27 @@ def test_real_soc_stocks_and_climate_zones_on_a_grid_that_is_not_exactly_one_twe
                           threshold=MODEL.threshold_percent)
     np.testing.assert_array_equal(got["soc"].values, expect)
     assert (expect == -1).any() and (expect == 0).any()
+
+
+@pytest.mark.parametrize(("before", "after", "year", "percent"), [
+    (2, 3, 2008, -13.13),   # grassland -> cropland in 2008, tropical moist f = 0.48: -2.6 t/yr; 79.2 -> 68.8
+    (2, 6, 2009, -26.28),   # grassland -> other land (bare) in 2009, F = 0.1: -4.5 t/yr; 68.5 -> 50.5
+    (3, 1, 2010, 16.35),    # cropland -> tree-covered in 2010, F = 1/f: +5.42 t/yr; 132.5 -> 154.2
+])
+def test_a_conversion_before_the_period_keeps_moving_the_stock_inside_it(before: int, after: int, year: int,
+                                                                           percent: float) -> None:
+    # issue 14's cases: the model starts at the stock's year (2000) for every period, so report_1 (2015-2019)
+    # sees a conversion made in 2008-2010 that is still within its 20 years (restarting in 2015 gave 0 %)
+    years = list(range(2000, 2020))
+    lc = _lc([[before if y < year else after for y in years]], years)
+    ds = soc_change(lc, xr.DataArray([100.0], dims="x"), xr.DataArray([11], dims="x"), MODEL, first_year=2015)
+    assert float(ds["percent_change"][0]) == pytest.approx(percent, abs=0.01)
+    assert ds["soc"].values.tolist() == [-1 if percent < 0 else 1]
+    assert ds.attrs["years"] == [2015, 2019] and ds.attrs["model_years"] == [2000, 2019]
+    assert MODEL.stock_year == 2000
+
+
+def test_first_year_outside_the_series_is_an_error() -> None:
+    lc = _lc([[2, 2, 2]], [2000, 2001, 2002])
+    with pytest.raises(ConfigError, match="first land cover year 1999 is outside the SOC series 2000-2002"):
+        soc_change(lc, xr.DataArray([50.0], dims="x"), xr.DataArray([4], dims="x"), MODEL, first_year=1999)
