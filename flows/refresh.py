@@ -103,27 +103,28 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     values: dict[str, Any] = {}
     if run.region is not None and run.bbox is not None:
         raise ConfigError("give --region or --bbox, not both (--region takes a bbox too: west,south,east,north)")
+    # --bbox W,S,E,N is --region W,S,E,N: the same box, the same pixels (those outside it are nodata), the same
+    # land area; only the default layer id differs (the sample's name or "custom", as before)
+    region = run.region if run.bbox is None else ",".join(repr(float(v)) for v in run.bbox)
     if run.sources is None:
         name, bounds, _ = _sample_area(run)
-        values.update(sources_file=SAMPLE_SOURCES, region=name, years=(2001, 2024))
-        if run.bbox is None:
-            values["native_bounds"] = bounds
+        values.update(sources_file=SAMPLE_SOURCES, region=name, years=(2001, 2024), native_bounds=bounds)
     else:
         values.update(sources_file=run.sources, region="custom", years=(2001, date.today().year - 1))
     values.update(_run_file(run.config))
     if run.tile_size is not None:
         values["tile_size"] = run.tile_size
-    if run.sources is not None and run.bbox is None:
-        values.update(_region_area(run.region or ALL_NE_ASIA, values, announce=announce))
-    elif run.region is not None:  # the sample: keep to its window, compute only the tiles in the region
-        values.update(_region_area(run.region, values, within=values["native_bounds"], keep_id=True, announce=announce))
+    if run.sources is not None:
+        values.update(_region_area(region or ALL_NE_ASIA, values, keep_id=run.bbox is not None, announce=announce))
+    elif region is not None:  # the sample: keep to its window, compute only the tiles in the region
+        values.update(_region_area(region, values, within=values["native_bounds"], keep_id=True, announce=announce))
     productivity = dict(values.get("productivity") or {})
     for key in ("trajectory_method", "state_method"):
         if getattr(run, key) is not None:
             productivity[key] = getattr(run, key)
     if productivity:
         values["productivity"] = productivity
-    given = {"ndvi_source": run.source, "stac_api": run.stac_api, "bbox": run.bbox, "region": run.region_id,
+    given = {"ndvi_source": run.source, "stac_api": run.stac_api, "region": run.region_id,
              "years": run.years, "out_dir": run.out, "min_valid_composites": run.min_valid, "periods": run.periods,
              "zones": run.zones, "zone_field": run.zone_field, "cache_dir": run.cache_dir,
              "cache_url": run.cache_url}
