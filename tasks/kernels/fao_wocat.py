@@ -1,0 +1,142 @@
+"""FAO-WOCAT land productivity dynamics kernel along the last axis (years). NaN marks a missing year.
+
+One pass per pixel gives every intermediate of method notes 2.6: the trend class from Mann-Kendall S
+and the OLS slope, the MTID sign, steadiness, initial biomass, emerging state and the combined
+5-class LPD with the desert mask. Values are the stored int16 NDVI x 10000 as floats, so every
+comparison below is made on integer sums (cross-multiplied, exact below 2**53).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import guvectorize
+
+__all__ = ["fao_wocat_kernel", "OUTPUTS", "STEADINESS_TABLE", "lpd_from_combination"]
+
+OUTPUTS = ("lpd", "trend", "mtid", "steadiness", "biomass", "emerging", "combination")
+"""The kernel's outputs, in order (NaN where the pixel is nodata)."""
+
+STEADINESS_TABLE = np.array([[1, 2], [2, 3], [3, 4]], dtype=np.int64)
+"""Steadiness 1-4 indexed by [trend class A - 1, MTID code - 1] (method notes 2.6, step 3)."""
+
+
+def lpd_from_combination(k: np.ndarray) -> np.ndarray:
+    """LPD 1-5 from the combination k = 9 (steadiness - 1) + 3 (emerging - 1) + biomass in 1..36 (step 6)."""
+    k = np.asarray(k)
+    return np.select([k <= 8, k <= 14, k <= 21, k <= 30], [1, 2, 3, 4], default=5)
+
+
+_SIG = [
+    "void(float64[:], float64, int64, float64, float64, float64, boolean, int64, int64[:], "
+    "float64[:], float64[:], float64[:], float64[:], float64[:], float64[:], float64[:])",
+]
+
+
+@guvectorize(_SIG, "(n),(),(),(),(),(),(),(),(m)->(),(),(),(),(),(),()", nopython=True, target="cpu")
+def _fao_wocat(y, window_max, interval, low, high, desert, use_mtid, min_years, s95_by_n,
+               lpd, trend, mtid, steadiness, biomass, emerging, combination):  # pragma: no cover (numba)
+    size = y.shape[0]
+    vals = np.empty(size, dtype=np.float64)
+    pos = np.empty(size, dtype=np.float64)
+    n = 0
+    for i in range(size):
+        if not np.isnan(y[i]):
+            vals[n] = y[i]
+            pos[n] = i
+            n += 1
+    if n < max(min_years, 2 * interval, 4):
+        lpd[0] = trend[0] = mtid[0] = steadiness[0] = biomass[0] = emerging[0] = combination[0] = np.nan
+        return
+    # 1. trend class A: Mann-Kendall S significant at TE's 95 % level, sign from the OLS slope (exact ratio)
+    s = 0.0
+    for i in range(n - 1):
+        for j in range(i + 1, n):
+            d = vals[j] - vals[i]
+            s += 1.0 if d > 0 else (-1.0 if d < 0 else 0.0)
+    sx = sy = sxy = sxx = 0.0
+    for i in range(n):
+        sx += pos[i]
+        sy += vals[i]
+        sxy += pos[i] * vals[i]
+        sxx += pos[i] * pos[i]
+    num = n * sxy - sx * sy  # OLS slope = num / den with den > 0: its sign is num's
+    a = 2
+    if abs(s) >= s95_by_n[min(n, s95_by_n.shape[0] - 1)]:
+        if num < 0:
+            a = 1
+        elif num > 0:
+            a = 3
+    # the first and the last `interval` valid years
+    first_sum = 0.0
+    last_sum = 0.0
+    for i in range(interval):
+        first_sum += vals[i]
+        last_sum += vals[n - interval + i]
+    # 2. MTID: M = sum over years of (mean of the last years - value) > 0  <=>  n * last_sum > interval * sy
+    m_code = 2 if n * last_sum > interval * sy else 1
+    # 3. steadiness
+    if use_mtid:
+        st = (a - 1) * 2 + m_code  # (1,1) 1, (1,2) 2, (2,1) 2, (2,2) 3, (3,1) 3, (3,2) 4
+        st = 1 if st == 1 else (2 if st <= 3 else (3 if st <= 5 else 4))
+    else:
+        st = 1 if a == 1 else (4 if a == 3 else (2 if s < 0 else 3))
+    # 4. initial biomass from the mean of the first years: <= low 1, (low, high] 2, > high 3
+    if first_sum <= low * interval:
+        b = 1
+    elif first_sum <= high * interval:
+        b = 2
+    else:
+        b = 3
+    # 5. emerging state: the pixel's own deciles p10..p90 (linear interpolation; x 10 they are integers)
+    srt = np.sort(vals[:n])
+    cls_first = 1
+    cls_last = 1
+    for k in range(1, 10):
+        r = k * (n - 1)
+        f = r // 10
+        dec10 = 10.0 * srt[f] + (r % 10) * (srt[min(f + 1, n - 1)] - srt[f])
+        if 10.0 * first_sum > interval * dec10:  # mean > decile
+            cls_first += 1
+        if 10.0 * last_sum > interval * dec10:
+            cls_last += 1
+    d = cls_last - cls_first
+    c = 1 if d <= -2 else (3 if d >= 2 else 2)
+    # 6. combination and LPD
+    k36 = 9 * (st - 1) + 3 * (c - 1) + b
+    out = 1 if k36 <= 8 else (2 if k36 <= 14 else (3 if k36 <= 21 else (4 if k36 <= 30 else 5)))
+    # 7. desert mask: the window's maximum valid composite <= desert NDVI is stable
+    if window_max <= desert:  # unknown maximum: +inf (never masked)
+        out = 4
+    lpd[0] = out
+    trend[0] = a
+    mtid[0] = m_code
+    steadiness[0] = st
+    biomass[0] = b
+    emerging[0] = c
+    combination[0] = k36
+
+
+def fao_wocat_kernel(values: np.ndarray, window_max: np.ndarray, s95_by_n: np.ndarray, *, interval: int = 3,
+                     biomass_thresholds: tuple[float, float] = (0.4, 0.7), desert_max_ndvi: float = 0.25,
+                     scale: float = 10000.0, use_mtid: bool = True, min_years: int = 10) -> tuple[np.ndarray, ...]:
+    """LPD, trend class, MTID code, steadiness, initial biomass, emerging state and combination along the last axis.
+
+    ``values`` are the stored annual NDVI (x ``scale``) with NaN for missing years; ``window_max`` the
+    window's largest valid composite in the same units (NaN: unknown, no desert mask); ``s95_by_n``
+    the critical S at the 95 % level indexed by the number of valid years. Thresholds are in NDVI.
+    The NDVI thresholds are turned into stored units once (0.4 -> 4000), so every decision is exact.
+
+    Examples
+    --------
+    >>> from tasks.trajectory import te_critical_s
+    >>> s95 = np.array([0, 0, 0, 0] + [te_critical_s(n)[1] for n in range(4, 20)], float)
+    >>> decline = np.arange(6000, 6000 - 16 * 150, -150).astype(float)
+    >>> [int(v) for v in fao_wocat_kernel(decline, np.nan, s95)]
+    [1, 1, 1, 1, 2, 1, 2]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    top = np.asarray(window_max, dtype=np.float64)
+    top = np.where(np.isnan(top), np.inf, top)  # a NaN compared in the kernel would raise numpy's invalid flag
+    low, high, desert = (round(t * scale, 6) for t in (*biomass_thresholds, desert_max_ndvi))
+    return _fao_wocat(v, top, np.int64(interval), low, high, desert,
+                      np.bool_(use_mtid), np.int64(min_years),
+                      np.asarray(s95_by_n, dtype=np.int64))
