@@ -117,6 +117,9 @@ def run(
     periods: Annotated[Optional[str], typer.Option(help="Comma-separated periods (default: all that fit the years).")] = None,
     trajectory_method: Annotated[Optional[str], typer.Option(help="trends_earth (default) or gpg_v2.")] = None,
     state_method: Annotated[Optional[str], typer.Option(help="trends_earth (default) or gpg_v2.")] = None,
+    productivity_method: Annotated[Optional[str], typer.Option(
+        help="LPD method: trends_earth (default: trajectory, state, performance) or fao_wocat (FAO-WOCAT, "
+             "with its steadiness, initial biomass, emerging state and desert mask).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML of run settings (e.g. a `productivity:` block).")] = None,
     zones: Annotated[Optional[Path], typer.Option(
         help="Zones for the tables (GeoPackage/GeoJSON); default: the countries of North-East Asia.")] = None,
@@ -149,7 +152,8 @@ def run(
                 sources=sources, source=source, stac_api=stac_api, bbox=_bbox(bbox) if bbox else None, region=region,
                 region_id=region_id, tile_size=tile_size, years=_years(years) if years else None, out=out, sample_dir=sample_dir, min_valid=min_valid,
                 periods=tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None,
-                trajectory_method=trajectory_method, state_method=state_method, config=config, zones=zones,
+                trajectory_method=trajectory_method, state_method=state_method,
+                productivity_method=productivity_method, config=config, zones=zones,
                 zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
         except ValidationError as err:
             raise _fail(validation_message(err, "the run options")) from None

@@ -37,7 +37,7 @@ def _grown(before: int | None, after: int | None) -> int | None:
 
 @flow(name="ingest-annual-ndvi", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
-    """Annual NDVI per (tile, year) from the 16-day scenes, joined into one layer per year."""
+    """Annual NDVI mean and maximum per (tile, year) from the 16-day scenes, joined into two layers per year."""
     log = get_run_logger()
     scenes = find_scenes_task(cfg)
     jobs = plan_tiles_task(cfg, scenes)
@@ -55,7 +55,7 @@ def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
         per_year = [[t for t in done if t is not None and t.year == y] for y in years]
         annual = annual_ndvi_year_task.map(unmapped(cfg), years, per_year, unmapped(staging.path))
         track_stage("annual NDVI mosaics", annual, log)
-        return list(annual.result())
+        return [layer for pair in annual.result() for layer in pair]  # per year: the mean, then the maximum
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -58,6 +58,7 @@ class RefreshRun(BaseModel):
     periods: tuple[str, ...] | None = Field(None, description="Periods to compute (default: all that fit the years).")
     trajectory_method: str | None = None
     state_method: str | None = None
+    productivity_method: str | None = Field(None, description="trends_earth (default) or fao_wocat (method notes 2.6).")
     config: Path | None = Field(None, description="YAML of run settings (any RunConfig field).")
     zones: Path | None = Field(None, description="Zone polygons for the tables; default North-East Asia countries.")
     zone_field: str | None = None
@@ -122,6 +123,8 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     for key in ("trajectory_method", "state_method"):
         if getattr(run, key) is not None:
             productivity[key] = getattr(run, key)
+    if run.productivity_method is not None:
+        productivity["method"] = run.productivity_method
     if productivity:
         values["productivity"] = productivity
     given = {"ndvi_source": run.source, "stac_api": run.stac_api, "region": run.region_id,

@@ -5,6 +5,11 @@ raw value not the fill value and inside ``valid_range``. A pixel-year with fewer
 ``min_valid`` valid composites is nodata. The result is int16 NDVI x 10000 (rounded half to even,
 as ``numpy.round``), nodata -32768, and every productivity statistic is computed from these stored
 values, so anyone can recompute trajectory, state and performance from the published layers.
+
+The same pass also gives the **annual maximum** of the valid composites (``ndvi-annual-max``, same
+encoding and the same ``min_valid`` rule), which FAO-WOCAT's desert mask needs (method notes 2.6):
+each tile-year is one two-band GeoTIFF (mean, maximum) written in one Dask compute, so the scenes
+are read once for both.
 """
 from __future__ import annotations
 
@@ -30,11 +35,17 @@ from tasks.load import analysis_geobox, load_cube, scene_read_error
 from tasks.publish import LayerSummary, write_item, write_lock
 from tasks.cluster import computes_on_cluster
 
-__all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
+__all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
            "plan_tiles_task", "ingest_summary", "METHOD"]
 
 METHOD = "mean of valid 16-day composites per calendar year (Trends.Earth / GPG v2 annual integral)"
 """Recorded in the metadata of every annual layer."""
+
+MAX_METHOD = "maximum of valid 16-day composites per calendar year (FAO-WOCAT desert mask input)"
+"""Recorded in the metadata of every annual maximum layer."""
+
+ANNUAL_BANDS = ("ndvi-annual", "ndvi-annual-max")
+"""The bands of a tile-year GeoTIFF, in order: the published indicators they become."""
 
 
 def valid_mask(ndvi: xr.DataArray, qa: xr.DataArray, *, ndvi_spec: AssetSpec, qa_rule: QaRule) -> xr.DataArray:
@@ -46,6 +57,12 @@ def valid_mask(ndvi: xr.DataArray, qa: xr.DataArray, *, ndvi_spec: AssetSpec, qa
         lo, hi = ndvi_spec.valid_range
         ok &= (ndvi >= lo) & (ndvi <= hi)
     return ok
+
+
+def _stored(raw: xr.DataArray, count: xr.DataArray, spec: AssetSpec, min_valid: int) -> xr.DataArray:
+    """Raw-unit values as int16 NDVI x 10000 (rounded half to even), nodata below ``min_valid`` valid composites."""
+    scaled = (raw * (spec.scale * NDVI_SCALE) + spec.offset * NDVI_SCALE).round()
+    return scaled.where((count >= min_valid) & np.isfinite(scaled), NODATA).astype("int16")
 
 
 def annual_ndvi(
@@ -86,15 +103,53 @@ def annual_ndvi(
     # sum raw values (exact in float64) and convert once: for MOD13Q1, scale x 10000 is exactly 1
     total = ndvi.astype("float64").where(ok, 0.0).groupby(year).sum("time")
     count = ok.astype("int16").groupby(year).sum("time")
-    mean_raw = total / count.where(count > 0)
-    scaled = (mean_raw * (ndvi_spec.scale * NDVI_SCALE) + ndvi_spec.offset * NDVI_SCALE).round()
-    out = scaled.where((count >= min_valid) & np.isfinite(scaled), NODATA).astype("int16")
+    out = _stored(total / count.where(count > 0), count, ndvi_spec, min_valid)
     out.attrs.update({
         "long_name": "annual NDVI integral",
         "units": "NDVI",  # after applying scale_factor; stored as NDVI x 10000
         "scale_factor": 1 / NDVI_SCALE,
         "_FillValue": NODATA,
         "method": METHOD,
+        "min_valid_composites": min_valid,
+        "qa_valid_values": list(qa_rule.valid_values),
+    })
+    return out.transpose("year", "y", "x")
+
+
+def annual_ndvi_max(
+    ndvi: xr.DataArray,
+    qa: xr.DataArray,
+    *,
+    ndvi_spec: AssetSpec,
+    qa_rule: QaRule,
+    min_valid: int = 6,
+) -> xr.DataArray:
+    """Annual maximum of the valid composites (int16, x 10000, nodata -32768) per calendar year; lazy for dask.
+
+    The same validity and ``min_valid`` rule as ``annual_ndvi``, so a pixel-year has a maximum exactly
+    where it has a mean. FAO-WOCAT's desert mask reads it (method notes 2.6).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.to_datetime(["2001-01-01", "2001-07-01", "2002-01-01"])
+    >>> nd = xr.DataArray(np.array([1000, 3001, 5000], "int16")[:, None, None], dims=("time", "y", "x"), coords={"time": t})
+    >>> q = xr.zeros_like(nd).astype("int8")
+    >>> spec = AssetSpec(key="ndvi", dtype="int16", scale=0.0001, nodata=-3000, valid_range=(-2000, 10000))
+    >>> annual_ndvi_max(nd, q, ndvi_spec=spec, qa_rule=QaRule(asset="qa", valid_values=[0, 1]), min_valid=1).values.ravel().tolist()
+    [3001, 5000]
+    """
+    ok = valid_mask(ndvi, qa, ndvi_spec=ndvi_spec, qa_rule=qa_rule)
+    year = ndvi["time"].dt.year.rename("year")
+    top = ndvi.astype("float64").where(ok).groupby(year).max("time", skipna=True)
+    count = ok.astype("int16").groupby(year).sum("time")
+    out = _stored(top, count, ndvi_spec, min_valid)
+    out.attrs.update({
+        "long_name": "annual maximum NDVI",
+        "units": "NDVI",
+        "scale_factor": 1 / NDVI_SCALE,
+        "_FillValue": NODATA,
+        "method": MAX_METHOD,
         "min_valid_composites": min_valid,
         "qa_valid_values": list(qa_rule.valid_values),
     })
@@ -111,6 +166,7 @@ class TileYear:
     key: str
     source_items: list[str]
     attrs: dict[str, Any]
+    """Per band (``ANNUAL_BANDS``): the layer's attrs."""
     from_cache: bool
     bytes_decoded: int
     """Scene bytes decoded for this tile (pixels x composites x asset sizes; 0 when linked from the cache)."""
@@ -158,11 +214,12 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
                         attrs=meta["attrs"], from_cache=True, bytes_decoded=0, seconds=time.monotonic() - started)
     stac_items = [pystac.Item.from_dict(d) for d in mine]
     cube = load_cube(stac_items, source, geobox, chunk=cfg.chunk)
-    layer = annual_ndvi(
-        cube["ndvi"], cube[source.qa.asset],
-        ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=cfg.min_valid_composites,
-    ).sel(year=year, drop=True)
-    layer = clip(layer, run_area(cfg, geobox))  # scenes under blocks outside the region are never read
+    rules = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=cfg.min_valid_composites)
+    area = run_area(cfg, geobox)  # scenes under blocks outside the region are never read
+    mean = clip(annual_ndvi(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True), area)
+    top = clip(annual_ndvi_max(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True), area)
+    layer = xr.concat([mean, top], dim="band").assign_coords(band=[1, 2])  # one compute: the scenes are read once
+    layer.attrs = dict(mean.attrs)
     path = Path(scratch) / f"{tile.name}-{year}-{key[:8]}.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -176,8 +233,8 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
             raise
         raise scene_read_error(err, stac_items, source, geobox) from None
     ids = [it.id for it in stac_items]
-    attrs = {k: v for k, v in layer.attrs.items() if k != "_FillValue"}
-    attrs = json.loads(json.dumps(attrs, default=list))
+    attrs = {name: json.loads(json.dumps({k: v for k, v in band.attrs.items() if k != "_FillValue"}, default=list))
+             for name, band in zip(ANNUAL_BANDS, (mean, top))}
     if cfg.use_cache:
         path = store_entry(cache, key, {"tile.tif": path}, {"source_items": ids, "attrs": attrs}) / "tile.tif"
     per_scene = sum(np.dtype(spec.dtype).itemsize for spec in source.assets.values())
@@ -224,10 +281,11 @@ def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int
 
 @task(name="annual-ndvi-mosaic", cache_policy=NO_CACHE)
 @computes_on_cluster
-def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> LayerSummary:
-    """Join one year's tiles into the published annual NDVI layer on the run's grid (exact; see ``tasks.mosaic``)."""
+def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> list[LayerSummary]:
+    """Join one year's tiles into the published annual NDVI mean and maximum layers on the run's grid (exact;
+    see ``tasks.mosaic``): two items, ``ndvi-annual`` and ``ndvi-annual-max``."""
     from tasks.clip import run_area
-    from tasks.layer_cache import area_fingerprint, cache_for, cache_key, restore_layer, store_layer
+    from tasks.layer_cache import area_fingerprint, cache_for, cache_key, restore_layers, store_layers
     from tasks.mosaic import mosaic
 
     done = [t for t in tiles if t is not None]
@@ -240,18 +298,20 @@ def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None
         "grid": [grid.crs.to_wkt(), list(grid.affine)[:6], list(grid.shape)], "area": area_fingerprint(cfg),
     })
     cache = cache_for(cfg, "ndvi-annual")
-    if cfg.use_cache and (hit := restore_layer(cache, key, staging)) is not None:
+    if cfg.use_cache and (hit := restore_layers(cache, key, staging)) is not None:
         return hit
-    layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk)
-    layer.attrs.update({**done[0].attrs, "_FillValue": NODATA, "tiles": sorted(t.tile for t in done)})
-    written = write_item(
-        {"data": (layer, False)}, staging, indicator="ndvi-annual", item_id=f"ndvi-annual-{cfg.region}-{year}",
-        year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine,
-        area=run_area(cfg, grid),
-    )
+    written = []
+    for band, indicator in enumerate(ANNUAL_BANDS, start=1):
+        layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk, band=band)
+        layer.attrs.update({**done[0].attrs[indicator], "_FillValue": NODATA, "tiles": sorted(t.tile for t in done)})
+        written.append(write_item(
+            {"data": (layer, False)}, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region}-{year}",
+            year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine,
+            area=run_area(cfg, grid),
+        ))
     if cfg.use_cache:
-        written = store_layer(cache, key, written)
-    return replace(written, from_cache=all(t.from_cache for t in done))
+        written = store_layers(cache, key, written)
+    return [replace(w, from_cache=all(t.from_cache for t in done)) for w in written]
 
 
 def _read_failed(state: Any) -> bool:

@@ -29,6 +29,7 @@ __all__ = [
     "Period",
     "PeriodCatalog",
     "ProductivityParams",
+    "FaoWocatParams",
     "PrecomputedLpd",
     "load_periods",
     "PERIODS_FILE",
@@ -267,9 +268,30 @@ class PrecomputedLpd(_Frozen):
         return v
 
 
+class FaoWocatParams(_Frozen):
+    """Parameters of the FAO-WOCAT LPD (method notes 2.6), recorded in the LPD item's metadata."""
+
+    interval: int = Field(3, ge=1, le=10, description="Years averaged at the start and the end of the window.")
+    biomass_thresholds: tuple[float, float] = Field(
+        (0.4, 0.7), description="Initial biomass: NDVI <= first is low, <= second medium, above high.")
+    desert_max_ndvi: float = Field(
+        0.25, ge=-1, le=1, description="Desert mask: LPD 4 where the window's largest valid composite is <= this.")
+    use_mtid: bool = Field(True, description="Steadiness from the trend class and MTID (else the trend and the sign of S).")
+
+    @field_validator("biomass_thresholds")
+    @classmethod
+    def _rising(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not -1 <= v[0] < v[1] <= 1:
+            raise ValueError(f"biomass_thresholds {list(v)} must rise within [-1, 1], e.g. [0.4, 0.7]")
+        return v
+
+
 class ProductivityParams(_Frozen):
     """Parameters of the productivity sub-indicator (method notes section 2)."""
 
+    method: Literal["trends_earth", "fao_wocat"] = Field(
+        "trends_earth", description="LPD from trajectory, state and performance (Trends.Earth's table), or FAO-WOCAT's.")
+    fao_wocat: FaoWocatParams = Field(default_factory=FaoWocatParams, description="FAO-WOCAT parameters.")
     trajectory_method: Literal["trends_earth", "gpg_v2"] = "trends_earth"
     state_method: Literal["trends_earth", "gpg_v2"] = "trends_earth"
     min_years: int = Field(10, ge=3, description="Fewest valid years in the trajectory window.")

@@ -69,7 +69,7 @@ def wraps(grid: GeoBox) -> bool:
 
 
 def _read_block(tiles: list[tuple[tuple[float, float, float, float], str]], x: np.ndarray, y: np.ndarray,
-                res: float, radius: float | None, dtype: np.dtype, nodata: float) -> np.ndarray:
+                res: float, radius: float | None, dtype: np.dtype, nodata: float, band: int = 1) -> np.ndarray:
     out = np.full((y.size, x.size), nodata, dtype=dtype)
     xs = source_x(x[None, :], y[:, None], radius)
     ys = np.broadcast_to(y[:, None], xs.shape)
@@ -81,12 +81,12 @@ def _read_block(tiles: list[tuple[tuple[float, float, float, float], str]], x: n
         rows = np.floor((top - ys[inside]) / res).astype("int64")
         c0, r0 = int(cols.min()), int(rows.min())
         with rasterio.open(path) as src:
-            window = src.read(1, window=Window(c0, r0, int(cols.max()) - c0 + 1, int(rows.max()) - r0 + 1))
+            window = src.read(band, window=Window(c0, r0, int(cols.max()) - c0 + 1, int(rows.max()) - r0 + 1))
         out[inside] = window[rows - r0, cols - c0]
     return out
 
 
-def mosaic(tiles: dict[str, str | Path], grid: GeoBox, *, chunk: int, wrap: bool = True) -> xr.DataArray:
+def mosaic(tiles: dict[str, str | Path], grid: GeoBox, *, chunk: int, wrap: bool = True, band: int = 1) -> xr.DataArray:
     """The tile GeoTIFFs (name -> path, written on the same pixel grid) as one lazy layer on ``grid``.
 
     Pixels no tile covers are nodata. dtype and nodata come from the tiles, which must agree.
@@ -115,7 +115,7 @@ def mosaic(tiles: dict[str, str | Path], grid: GeoBox, *, chunk: int, wrap: bool
 
     def block(block_info: dict | None = None) -> np.ndarray:
         (r0, r1), (c0, c1) = block_info[None]["array-location"]
-        return _read_block(specs, xs[c0:c1], ys[r0:r1], res, radius, np.dtype(dtype), nodata)
+        return _read_block(specs, xs[c0:c1], ys[r0:r1], res, radius, np.dtype(dtype), nodata, band)
 
     arr = da.map_blocks(block, dtype=dtype, chunks=da.core.normalize_chunks((chunk, chunk), (height, width)),
                         meta=np.array((), dtype=dtype))

@@ -32,7 +32,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.clip import OUTSIDE, clip, run_area
 from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
-from tasks.constants import NODATA
+from tasks.constants import LPD_CLASSES, NODATA
 from tasks.errors import ConfigError, SceneReadError, is_read_error
 from tasks.layer_cache import (cache_for, cache_key, config_fingerprint, drop_entry, open_entry, restore_layers,
                                store_entry, store_layers)
@@ -44,6 +44,7 @@ from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.tiles import GridTile, grid_tiles
 from tasks.trajectory import trajectory
+from tasks.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
 
 __all__ = ["productivity_layers", "PeriodTile", "TileHistograms", "ProductivityTile", "period_tiles",
            "restore_productivity_task", "unit_histograms_task", "unit_percentiles_task", "productivity_tile_task",
@@ -72,12 +73,15 @@ def productivity_layers(
     region: xr.DataArray | None = None,
     precomputed_lpd: xr.DataArray | None = None,
     percentiles: UnitPercentiles | None = None,
+    annual_max: xr.DataArray | None = None,
 ) -> dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]]:
     """For one period: {indicator: (assets, attrs)} for trajectory, state, performance and LPD (lazy).
 
     ``soil`` (land-unit classes), ``region`` (comparison mask) and ``precomputed_lpd`` (LPD 1..5
     already recoded) are on the same grid when given; ``percentiles`` are the units' percentiles over
-    the whole comparison region when ``annual`` is one tile of it.
+    the whole comparison region when ``annual`` is one tile of it. With ``method: fao_wocat`` the LPD is
+    FAO-WOCAT's (method notes 2.6) with its intermediates as assets, ``annual_max`` (the annual maximum
+    layers, same grid) driving its desert mask; trajectory, state and performance are published as ever.
     """
     p = cfg.productivity
     window = annual.sel(year=slice(*period.productivity))
@@ -89,8 +93,18 @@ def productivity_layers(
     perf = performance(window, land_cover, window=period.productivity, soil=soil, percentile=p.percentile,
                        min_unit_pixels=p.min_unit_pixels, ratio_threshold=p.ratio_threshold,
                        region=region, region_name=region_name, percentiles=percentiles)
-    lpd5 = precomputed_lpd if precomputed_lpd is not None else lpd(traj["trajectory"], st["state"], perf["performance"],
-                                                                             no_ratio=perf["no_ratio"])
+    fao = None
+    if precomputed_lpd is not None:
+        lpd5 = precomputed_lpd
+    elif p.method == "fao_wocat":
+        w = p.fao_wocat
+        fao = fao_wocat(window, annual_max.sel(year=slice(*period.productivity)) if annual_max is not None else None,
+                        interval=w.interval, biomass_thresholds=w.biomass_thresholds,
+                        desert_max_ndvi=w.desert_max_ndvi, use_mtid=w.use_mtid, min_years=p.min_years)
+        lpd5 = fao["lpd"]
+        lpd5.attrs.update({"classes": {k: v[0] for k, v in LPD_CLASSES.items()}, "method": fao.attrs["method"]})
+    else:
+        lpd5 = lpd(traj["trajectory"], st["state"], perf["performance"], no_ratio=perf["no_ratio"])
     three = {-1: "degrading", 0: "stable", 1: "improving"}
     traj_assets = {
         "data": (_classes(traj["trajectory"], "productivity trajectory (3 classes)", three), True),
@@ -119,6 +133,12 @@ def productivity_layers(
         "sdg": (_classes(lpd_3class(lpd5), "productivity sub-indicator (3 classes)",
                          {-1: "degraded", 0: "stable", 1: "improved"}), True),
     }
+    if fao is not None:  # why each pixel got its class
+        names = {"trend": "FAO-WOCAT trend class (Mann-Kendall, 95 %)", "mtid": "FAO-WOCAT MTID code",
+                 "steadiness": "FAO-WOCAT steadiness", "biomass": "FAO-WOCAT initial biomass",
+                 "emerging": "FAO-WOCAT emerging state", "combination": "FAO-WOCAT combination k (1-36)"}
+        for key, long_name in names.items():
+            lpd_assets[key] = (_classes(fao[key], long_name, FAO_WOCAT_CLASSES.get(key)), True)
     base = {"period_windows": period.model_dump(mode="json")}
     return {
         "trajectory": (traj_assets, {**base, **traj.attrs, "method": f"trajectory {traj.attrs['method']}"}),
@@ -126,7 +146,10 @@ def productivity_layers(
         "performance": (perf_assets, {**base, **perf.attrs, "method": "performance (Trends.Earth / GPG v2)"}),
         "lpd": (lpd_assets, {**base, **(
             {"method": lpd5.attrs["method"]} if precomputed_lpd is not None else
+            {**fao.attrs, "method": "LPD: FAO-WOCAT (method notes 2.6)", "productivity_method": "fao_wocat"}
+            if fao is not None else
             {"method": "LPD: Trends.Earth calc_prod5 from trajectory, state, performance",
+             "productivity_method": "trends_earth",
              "trajectory_method": p.trajectory_method, "state_method": p.state_method,
              "comparison_region": perf.attrs["comparison_region"]})}),
     }
@@ -186,15 +209,23 @@ def period_tiles(cfg: RunConfig) -> list[GridTile]:
     return [t for t in tiles if state[rows.index(t.rows), cols.index(t.cols)] != OUTSIDE]
 
 
-def _in_window(annual: list[LayerSummary], period: Period) -> dict[int, LayerSummary]:
-    return {layer.year: layer for layer in annual
-            if layer.year is not None and period.productivity[0] <= layer.year <= period.productivity[1]}
+def _in_window(annual: list[LayerSummary], period: Period, indicator: str = "ndvi-annual") -> dict[int, LayerSummary]:
+    """The period window's annual layers of ``indicator`` (the mean, or ``ndvi-annual-max``), by year."""
+    return {layer.year: layer for layer in annual if layer.indicator == indicator
+            and layer.year is not None and period.productivity[0] <= layer.year <= period.productivity[1]}
+
+
+def _uses_maximum(cfg: RunConfig) -> bool:
+    """FAO-WOCAT's desert mask reads the annual maximum layers too."""
+    return cfg.productivity.method == "fao_wocat"
 
 
 def _period_parts(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary],
                   inputs: dict[str, Any]) -> dict[str, Any] | None:
     """What a period's productivity depends on (cache-key data), or None when an input has no key (cache off)."""
     keys = [layer.cache_key for layer in _in_window(annual, period).values()]
+    if _uses_maximum(cfg):
+        keys += [layer.cache_key for layer in _in_window(annual, period, "ndvi-annual-max").values()]
     if not cfg.use_cache or None in keys:
         return None
     return {"period": name, "window": period.model_dump(mode="json"), "annual": keys,
@@ -227,6 +258,7 @@ class _TileInputs:
     soil: xr.DataArray | None
     region: xr.DataArray | None
     sources: list[str]
+    maximum: xr.DataArray | None = None
 
 
 def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], tile: GridTile) -> _TileInputs:
@@ -238,6 +270,13 @@ def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], til
     area = whole.window(geobox) if whole is not None else None  # outside the region: no pixel, no read, no count
     paths = {year: layer.path for year, layer in _in_window(annual, period).items()}
     cube = clip(open_annual_layers(paths, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
+    maximum = None
+    if _uses_maximum(cfg):
+        tops = {year: layer.path for year, layer in _in_window(annual, period, "ndvi-annual-max").items()}
+        if sorted(tops) != sorted(paths):
+            raise ConfigError(f"FAO-WOCAT needs the annual maximum layer of every year {min(paths)}-{max(paths)}; "
+                              f"found {sorted(tops)}: rerun the ingest (the layer is made with the annual mean)")
+        maximum = clip(open_annual_layers(tops, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
     lc_source = cfg.land_cover()
     first = period.productivity[0]
     lc_items = search_items(open_api(cfg.api_url(lc_source)), lc_source, bbox=run_bbox(cfg, source), years=(first, first))
@@ -252,7 +291,7 @@ def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], til
         sources += unit_ids
     p = cfg.productivity
     region = lonlat_mask(geobox, p.comparison_bbox, chunk=cfg.chunk) if p.comparison_bbox is not None else None
-    return _TileInputs(geobox, cube, land_cover, soil, region, sources)
+    return _TileInputs(geobox, cube, land_cover, soil, region, sources, maximum)
 
 
 @contextlib.contextmanager
@@ -353,7 +392,7 @@ def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], per
         raw = read_onto_grid(str(p.precomputed_lpd.path), t.geobox, nodata=p.precomputed_lpd.nodata, chunk=cfg.chunk)
         pre = recode_lpd(raw, p.precomputed_lpd.legend, source=p.precomputed_lpd.name, nodata=raw.attrs["source_nodata"])
     layers = productivity_layers(t.cube, t.land_cover, job.window, cfg, soil=t.soil, region=t.region,
-                                 precomputed_lpd=pre, percentiles=percentiles)
+                                 precomputed_lpd=pre, percentiles=percentiles, annual_max=t.maximum)
     folder = Path(scratch) / f"{job.period}-{job.tile.name}-{time.monotonic_ns()}"
     layout, files = write_tile_layers(layers, folder, t.geobox)
     return t, folder, layout, files

@@ -453,6 +453,11 @@ _COLLECTION_TEXT = {
         "Mean of the valid 16-day MOD13Q1 NDVI composites of each calendar year, int16 NDVI x 10000, "
         "nodata -32768 (method notes section 1).",
     ),
+    "ndvi-annual-max": (
+        "Annual maximum NDVI",
+        "Largest valid 16-day MOD13Q1 NDVI composite of each calendar year (same validity rule as the annual "
+        "mean), int16 NDVI x 10000, nodata -32768; FAO-WOCAT's desert mask reads it (method notes 2.6).",
+    ),
     "trajectory": (
         "Productivity trajectory",
         "Trend of annual NDVI per reporting period: 3-class map (data: -1 degrading, 0 stable, +1 improving), "
@@ -491,8 +496,10 @@ _COLLECTION_TEXT = {
     ),
     "lpd": (
         "Land productivity dynamics",
-        "Five-class LPD (1 declining .. 5 increasing) per period and the 3-class productivity sub-indicator "
-        "(method notes 2.4).",
+        "Five-class LPD (1 declining .. 5 increasing) per period and the 3-class productivity sub-indicator: "
+        "Trends.Earth's table of trajectory, state and performance (method notes 2.4), or FAO-WOCAT's with its "
+        "trend, MTID, steadiness, initial biomass, emerging state and combination as assets (2.6); "
+        "`ldn:parameters` says which.",
     ),
 }
 

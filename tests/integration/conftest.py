@@ -37,15 +37,33 @@ def published(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, local_
 
 
 @pytest.fixture(scope="session")
-def full_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> tuple[Path, Path]:
+def full_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default sample region (60 km, 2001-2024), generated once for the session."""
+    return generate_sample(tmp_path_factory.mktemp("full-sample") / "sample-data", region=load_sample_region())
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory: pytest.TempPathFactory, full_sample: Path, prefect_harness: None) -> tuple[Path, Path]:
     """The default sample region (60 km, 2001-2024) through the whole flow: (sample folder, catalog root)."""
     from flows.ldn_yearly import ldn_yearly
 
     base = tmp_path_factory.mktemp("full")
-    sample = generate_sample(base / "sample-data", region=load_sample_region())
-    with serve_collections(sample) as stac:
-        ldn_yearly(sample_config(sample, stac.api_url, base / "catalog", years=(2001, 2024)))
-    return sample, base / "catalog"
+    with serve_collections(full_sample) as stac:
+        ldn_yearly(sample_config(full_sample, stac.api_url, base / "catalog", years=(2001, 2024)))
+    return full_sample, base / "catalog"
+
+
+@pytest.fixture(scope="session")
+def fao_wocat_run(tmp_path_factory: pytest.TempPathFactory, full_sample: Path, prefect_harness: None) -> tuple[Path, Path]:
+    """The default sample region's report_2 (2008-2023, where the decline reaches desert NDVI) with the FAO-WOCAT
+    LPD: (sample folder, catalog root)."""
+    from flows.ldn_yearly import ldn_yearly
+
+    base = tmp_path_factory.mktemp("fao-wocat")
+    with serve_collections(full_sample) as stac:
+        ldn_yearly(sample_config(full_sample, stac.api_url, base / "catalog", years=(2008, 2023),
+                                 productivity={"method": "fao_wocat"}))
+    return full_sample, base / "catalog"
 
 
 @pytest.fixture

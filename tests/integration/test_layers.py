@@ -20,9 +20,10 @@ pytestmark = pytest.mark.integration
 def test_list(published: Path) -> None:
     result = CliRunner().invoke(app, ["layers", "list", "--catalog", str(published)])
     assert result.exit_code == 0, result.stderr
-    assert "ndvi-annual-sample-zamyn-uud-2002" in result.stdout and "3 layers, version" in result.stdout
+    assert "ndvi-annual-sample-zamyn-uud-2002" in result.stdout and "6 layers, version" in result.stdout
+    assert "ndvi-annual-max-sample-zamyn-uud-2002" in result.stdout  # the annual maximum beside each mean
     rows = layer_items(published)
-    assert [r["year"] for r in rows] == [2001, 2002, 2003]
+    assert sorted(r["year"] for r in rows) == [2001, 2001, 2002, 2002, 2003, 2003]
 
 
 def test_get_prints_the_path_or_writes_a_clipped_copy(published: Path, tmp_path: Path) -> None:
@@ -41,7 +42,7 @@ def test_get_prints_the_path_or_writes_a_clipped_copy(published: Path, tmp_path:
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    (["layers", "get", "lpd", "--year", "2002"], r"no layer 'lpd' in version .* it has \['ndvi-annual'\]"),
+    (["layers", "get", "lpd", "--year", "2002"], r"no layer 'lpd' in version .* it has \['ndvi-annual', 'ndvi-annual-max'\]"),
     (["layers", "get", "ndvi-annual", "--year", "1999"], r"has no layer for year 1999: choose one of \['2001', '2002', '2003'\]"),
     (["layers", "get", "ndvi-annual", "--year", "2002", "--bbox", "10,10,11,11", "--out", "x.tif"],
      r"does not overlap ndvi-annual-sample-zamyn-uud-2002"),
@@ -66,12 +67,12 @@ def test_open_layer_in_python(published: Path) -> None:
 def test_list_filters_and_versions(published: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["layers", "list", "--catalog", str(published), "--bbox", "111.8,43.6,111.9,43.7"])
-    assert result.exit_code == 0 and "3 layers" in result.stdout
+    assert result.exit_code == 0 and "6 layers" in result.stdout
     result = runner.invoke(app, ["layers", "list", "--catalog", str(published), "--bbox", "10,10,11,11"])
     assert result.exit_code == 0 and "0 layers, version 2" in result.stdout
     result = runner.invoke(app, ["layers", "list", "--catalog", str(published), "--indicator", "ndvi-annual"])
     assert result.exit_code == 0 and "3 layers" in result.stdout
     result = runner.invoke(app, ["layers", "list", "--catalog", str(published), "--indicator", "lpd"])
-    assert result.exit_code == EXIT_USER_ERROR and "it has ['ndvi-annual']" in result.stderr
+    assert result.exit_code == EXIT_USER_ERROR and "it has ['ndvi-annual', 'ndvi-annual-max']" in result.stderr
     result = runner.invoke(app, ["layers", "versions", "--catalog", str(published)])
     assert result.exit_code == 0 and result.stdout.strip().endswith("(latest)")
