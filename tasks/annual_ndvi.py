@@ -59,10 +59,22 @@ def valid_mask(ndvi: xr.DataArray, qa: xr.DataArray, *, ndvi_spec: AssetSpec, qa
     return ok
 
 
-def _stored(raw: xr.DataArray, count: xr.DataArray, spec: AssetSpec, min_valid: int) -> xr.DataArray:
-    """Raw-unit values as int16 NDVI x 10000 (rounded half to even), nodata below ``min_valid`` valid composites."""
+def _annual_layer(raw: xr.DataArray, count: xr.DataArray, *, spec: AssetSpec, qa_rule: QaRule, min_valid: int,
+                  long_name: str, method: str) -> xr.DataArray:
+    """Raw-unit values per year as the published int16 NDVI x 10000 layer (rounded half to even), nodata below
+    ``min_valid`` valid composites, with its metadata; dims (year, y, x)."""
     scaled = (raw * (spec.scale * NDVI_SCALE) + spec.offset * NDVI_SCALE).round()
-    return scaled.where((count >= min_valid) & np.isfinite(scaled), NODATA).astype("int16")
+    out = scaled.where((count >= min_valid) & np.isfinite(scaled), NODATA).astype("int16")
+    out.attrs.update({
+        "long_name": long_name,
+        "units": "NDVI",  # after applying scale_factor; stored as NDVI x 10000
+        "scale_factor": 1 / NDVI_SCALE,
+        "_FillValue": NODATA,
+        "method": method,
+        "min_valid_composites": min_valid,
+        "qa_valid_values": list(qa_rule.valid_values),
+    })
+    return out.transpose("year", "y", "x")
 
 
 def annual_ndvi(
@@ -103,17 +115,8 @@ def annual_ndvi(
     # sum raw values (exact in float64) and convert once: for MOD13Q1, scale x 10000 is exactly 1
     total = ndvi.astype("float64").where(ok, 0.0).groupby(year).sum("time")
     count = ok.astype("int16").groupby(year).sum("time")
-    out = _stored(total / count.where(count > 0), count, ndvi_spec, min_valid)
-    out.attrs.update({
-        "long_name": "annual NDVI integral",
-        "units": "NDVI",  # after applying scale_factor; stored as NDVI x 10000
-        "scale_factor": 1 / NDVI_SCALE,
-        "_FillValue": NODATA,
-        "method": METHOD,
-        "min_valid_composites": min_valid,
-        "qa_valid_values": list(qa_rule.valid_values),
-    })
-    return out.transpose("year", "y", "x")
+    return _annual_layer(total / count.where(count > 0), count, spec=ndvi_spec, qa_rule=qa_rule, min_valid=min_valid,
+                         long_name="annual NDVI integral", method=METHOD)
 
 
 def annual_ndvi_max(
@@ -143,17 +146,8 @@ def annual_ndvi_max(
     year = ndvi["time"].dt.year.rename("year")
     top = ndvi.astype("float64").where(ok).groupby(year).max("time", skipna=True)
     count = ok.astype("int16").groupby(year).sum("time")
-    out = _stored(top, count, ndvi_spec, min_valid)
-    out.attrs.update({
-        "long_name": "annual maximum NDVI",
-        "units": "NDVI",
-        "scale_factor": 1 / NDVI_SCALE,
-        "_FillValue": NODATA,
-        "method": MAX_METHOD,
-        "min_valid_composites": min_valid,
-        "qa_valid_values": list(qa_rule.valid_values),
-    })
-    return out.transpose("year", "y", "x")
+    return _annual_layer(top, count, spec=ndvi_spec, qa_rule=qa_rule, min_valid=min_valid,
+                         long_name="annual maximum NDVI", method=MAX_METHOD)
 
 
 @dataclass(frozen=True)

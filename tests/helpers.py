@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tasks.sample_data import SampleRegion, load_sample_region
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pystac
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LDN_SHARED_DIR", REPO.parent / "shared"))
@@ -51,3 +56,44 @@ def readme_snippet(name: str) -> str:
     found = re.search(rf"```python\n# readme-snippet: {re.escape(name)}\n(.*?)```", text, re.S)
     assert found, f"the README lost its {name!r} snippet"
     return found.group(1)
+
+
+def catalog_items(root: Path) -> dict[str, "pystac.Item"]:
+    """Every item of the latest published version under the catalog ``root``, by id."""
+    import pystac
+
+    return {i.id: i for i in pystac.Catalog.from_file(str(root / "catalog.json")).get_items(recursive=True)}
+
+
+def read_asset(item: "pystac.Item", key: str = "data") -> "np.ndarray":
+    """Band 1 of one asset of a published item."""
+    import rasterio
+
+    with rasterio.open(item.assets[key].get_absolute_href()) as src:
+        return src.read(1)
+
+
+def exact_te_state(bl: list[int], tg: list[int]) -> tuple[int, int, int]:
+    """Trends.Earth state in rational arithmetic (an independent reference): (baseline class, target class, change).
+
+    Deciles (linear interpolation) of the baseline years plus min - 5 % and max + 5 % of their range; a
+    mean is class 1 if <= p10, else the largest k + 1 with mean > p(10k), at most 10; the change is 0
+    when the two means differ by at most 100 (0.01 NDVI in stored units).
+    """
+    from fractions import Fraction
+
+    lo, hi = min(bl), max(bl)
+    sample = sorted([Fraction(v) for v in bl] + [lo - Fraction(hi - lo, 20), hi + Fraction(hi - lo, 20)])
+    m = len(sample)
+    dec = []
+    for k in range(1, 11):
+        pos = Fraction(k * (m - 1), 10)
+        f = int(pos)
+        dec.append(sample[f] if f >= m - 1 else sample[f] + (pos - f) * (sample[f + 1] - sample[f]))
+
+    def cls(v: Fraction) -> int:
+        return 1 if v <= dec[0] else min(max(k + 1 for k in range(1, 11) if v > dec[k - 1]), 10)
+
+    mb, mt = Fraction(sum(bl), len(bl)), Fraction(sum(tg), len(tg))
+    cb, ct = cls(mb), cls(mt)
+    return cb, ct, 0 if abs(mb - mt) <= 100 else ct - cb

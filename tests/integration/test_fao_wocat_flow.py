@@ -17,31 +17,23 @@ from tasks.config import SAMPLE_SOURCES
 from tasks.constants import NODATA
 from tasks.fao_wocat import fao_wocat
 from tasks.local_stac import LocalStac
+from tests.helpers import catalog_items, read_asset
 
 pytestmark = pytest.mark.integration
 
 INTERMEDIATES = ("trend", "mtid", "steadiness", "biomass", "emerging", "combination")
 
 
-def _items(root: Path) -> dict[str, pystac.Item]:
-    return {i.id: i for i in pystac.Catalog.from_file(str(root / "catalog.json")).get_items(recursive=True)}
-
-
-def _read(item: pystac.Item, key: str = "data") -> np.ndarray:
-    with rasterio.open(item.assets[key].get_absolute_href()) as src:
-        return src.read(1)
-
-
 def _stack(items: dict[str, pystac.Item], indicator: str, years: range) -> np.ndarray:
-    return np.stack([_read(items[f"{indicator}-sample-zamyn-uud-{y}"]) for y in years])
+    return np.stack([read_asset(items[f"{indicator}-sample-zamyn-uud-{y}"]) for y in years])
 
 
 def test_planted_truth_and_the_desert_mask(fao_wocat_run: tuple[Path, Path]) -> None:
     sample, root = fao_wocat_run
-    items = _items(root)
+    items = catalog_items(root)
     with rasterio.open(sample / "truth.tif") as src:
         truth = src.read(1)
-    lpd = _read(items["lpd-sample-zamyn-uud-report_2"])
+    lpd = read_asset(items["lpd-sample-zamyn-uud-report_2"])
     window_max = _stack(items, "ndvi-annual-max", range(2008, 2024)).max(axis=0)
     desert = window_max <= 2500
     assert desert.sum() > 1000, "the planted decline reaches desert NDVI in 2008-2023"
@@ -56,7 +48,7 @@ def test_planted_truth_and_the_desert_mask(fao_wocat_run: tuple[Path, Path]) -> 
 
 def test_the_lpd_item_carries_method_parameters_and_intermediates(fao_wocat_run: tuple[Path, Path]) -> None:
     _, root = fao_wocat_run
-    items = _items(root)
+    items = catalog_items(root)
     item = items["lpd-sample-zamyn-uud-report_2"]
     params = item.properties["ldn:parameters"]
     assert item.properties["ldn:method"] == "LPD: FAO-WOCAT (method notes 2.6)"
@@ -74,16 +66,16 @@ def test_the_lpd_item_carries_method_parameters_and_intermediates(fao_wocat_run:
 
 def test_recomputing_fao_wocat_from_the_published_annual_layers(fao_wocat_run: tuple[Path, Path]) -> None:
     _, root = fao_wocat_run
-    items = _items(root)
+    items = catalog_items(root)
     years = range(2008, 2024)
     dims = ("year", "y", "x")
     annual = xr.DataArray(_stack(items, "ndvi-annual", years), dims=dims, coords={"year": list(years)})
     top = xr.DataArray(_stack(items, "ndvi-annual-max", years), dims=dims, coords={"year": list(years)})
     ds = fao_wocat(annual, top)
     item = items["lpd-sample-zamyn-uud-report_2"]
-    np.testing.assert_array_equal(ds["lpd"].values, _read(item))
+    np.testing.assert_array_equal(ds["lpd"].values, read_asset(item))
     for key in INTERMEDIATES:
-        np.testing.assert_array_equal(ds[key].values, _read(item, key), err_msg=key)
+        np.testing.assert_array_equal(ds[key].values, read_asset(item, key), err_msg=key)
 
 
 def test_a_sources_run_with_fao_wocat(tmp_path: Path, local_stac: LocalStac, prefect_harness: None) -> None:
@@ -99,12 +91,12 @@ def test_a_sources_run_with_fao_wocat(tmp_path: Path, local_stac: LocalStac, pre
         "run", "--sources", str(SAMPLE_SOURCES), "--stac-api", local_stac.api_url, "--bbox", "111.88,43.70,111.92,43.74",
         "--years", "2001-2006", "--config", str(run_file), "--productivity-method", "fao_wocat", "--out", str(out)])
     assert result.exit_code == 0, (result.exception, result.stderr[-800:])
-    items = _items(out)
+    items = catalog_items(out)
     item = items["lpd-custom-short"]
     assert item.properties["ldn:parameters"]["mtid"].startswith("not used")
-    lpd = _read(item)
+    lpd = read_asset(item)
     assert set(np.unique(lpd).tolist()) <= {1, 2, 3, 4, 5, NODATA} and (lpd != NODATA).any()
-    steadiness = _read(item, "steadiness")
+    steadiness = read_asset(item, "steadiness")
     assert set(np.unique(steadiness[lpd != NODATA]).tolist()) <= {1, 2, 3, 4}
-    sdg = _read(items["sdg-15-3-1-custom-short"])
+    sdg = read_asset(items["sdg-15-3-1-custom-short"])
     assert set(np.unique(sdg).tolist()) <= {-1, 0, 1, NODATA}

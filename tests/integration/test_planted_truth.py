@@ -12,6 +12,7 @@ from pystac.validation.stac_validator import JsonSchemaSTACValidator
 from rio_cogeo.cogeo import cog_validate
 
 from tasks.constants import NODATA
+from tests.helpers import catalog_items, read_asset
 
 pytestmark = pytest.mark.integration
 
@@ -20,22 +21,12 @@ TABLE_MEDIA = ("text/csv", "application/vnd.apache.parquet",
                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-def _items(root: Path) -> dict[str, pystac.Item]:
-    cat = pystac.Catalog.from_file(str(root / "catalog.json"))
-    return {i.id: i for i in cat.get_items(recursive=True)}
-
-
-def _read(item: pystac.Item, key: str = "data") -> np.ndarray:
-    with rasterio.open(item.assets[key].get_absolute_href()) as src:
-        return src.read(1)
-
-
 @pytest.mark.parametrize("period", PERIODS)
 def test_planted_truth_comes_out_in_the_lpd(full_run: tuple[Path, Path], period: str) -> None:
     sample, root = full_run
     with rasterio.open(sample / "truth.tif") as src:
         truth = src.read(1)
-    lpd = _read(_items(root)[f"lpd-sample-zamyn-uud-{period}"])
+    lpd = read_asset(catalog_items(root)[f"lpd-sample-zamyn-uud-{period}"])
     assert lpd.shape == truth.shape
 
     def share(code: int, classes: tuple[int, ...]) -> float:
@@ -51,7 +42,7 @@ def test_planted_truth_comes_out_in_the_lpd(full_run: tuple[Path, Path], period:
 
 def test_every_published_layer_is_a_valid_cog_with_a_valid_item(full_run: tuple[Path, Path]) -> None:
     _, root = full_run
-    items = _items(root)
+    items = catalog_items(root)
     # 24 annual layers; per period trajectory, state, performance, LPD, land cover, SOC, SDG; 2 status
     assert len(items) == 24 + 7 * len(PERIODS) + 2
     validator = JsonSchemaSTACValidator()
@@ -71,7 +62,7 @@ def test_every_published_layer_is_a_valid_cog_with_a_valid_item(full_run: tuple[
 
 def test_period_layers_record_method_windows_thresholds_and_comparison_region(full_run: tuple[Path, Path]) -> None:
     _, root = full_run
-    items = _items(root)
+    items = catalog_items(root)
     traj = items["trajectory-sample-zamyn-uud-report_1"].properties
     assert traj["ldn:window"] == [2004, 2019] and traj["ldn:period"] == "report_1"
     assert traj["ldn:parameters"]["slope_dead_band_ndvi_per_year"] == 0.001
@@ -94,8 +85,8 @@ def test_slopes_are_continuous_float_layers_matching_the_truth(full_run: tuple[P
     sample, root = full_run
     with rasterio.open(sample / "truth.tif") as src:
         truth = src.read(1)
-    item = _items(root)["trajectory-sample-zamyn-uud-baseline"]
-    sen = _read(item, "sen_slope")
+    item = catalog_items(root)["trajectory-sample-zamyn-uud-baseline"]
+    sen = read_asset(item, "sen_slope")
     assert sen.dtype == np.float32
     assert np.nanmedian(sen[truth == 1]) < -0.001 < 0.001 < np.nanmedian(sen[truth == 2])
     assert abs(np.nanmedian(sen[truth == 4])) < 0.001
@@ -111,10 +102,10 @@ def test_planted_land_cover_soc_sdg_and_status(full_run: tuple[Path, Path]) -> N
     sample, root = full_run
     with rasterio.open(sample / "truth.tif") as src:
         truth = src.read(1)
-    items = _items(root)
+    items = catalog_items(root)
 
     def layer(kind: str, period: str, key: str = "data") -> np.ndarray:
-        return _read(items[f"{kind}-sample-zamyn-uud-{period}"], key)
+        return read_asset(items[f"{kind}-sample-zamyn-uud-{period}"], key)
 
     # conversions planted in catalogs/sample_region.yaml: greening 130 -> 61 (2010), abrupt loss 130 -> 190
     # (2012), decline 130 -> 200 (2016); rates measured: >= 98 % (edge pixels of the 300 m grid differ)
@@ -145,7 +136,7 @@ def test_area_summary_tables_add_up_and_quicklooks_exist(full_run: tuple[Path, P
     import pandas as pd
 
     _, root = full_run
-    items = _items(root)
+    items = catalog_items(root)
     window_km2 = (259 * 0.231656358263958) ** 2
     for period in PERIODS:
         item = items[f"sdg-15-3-1-sample-zamyn-uud-{period}"]

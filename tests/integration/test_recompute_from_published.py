@@ -8,13 +8,11 @@ the performance ratio as integers against the published unit percentile.
 """
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pystac
 import pytest
-import rasterio
 import xarray as xr
 
 from tasks.config import load_periods
@@ -22,30 +20,27 @@ from tasks.constants import NODATA
 from tasks.lpd import lpd
 from tasks.state import state
 from tasks.trajectory import te_critical_s, trajectory
+from tests.helpers import catalog_items, exact_te_state, read_asset
 
 pytestmark = pytest.mark.integration
 
 PERIODS = ("baseline", "report_1", "report_2")
 
 
-def _items(root: Path) -> dict[str, pystac.Item]:
-    cat = pystac.Catalog.from_file(str(root / "catalog.json"))
-    return {i.id: i for i in cat.get_items(recursive=True)}
-
-
-def _read(item: pystac.Item, key: str = "data") -> np.ndarray:
-    with rasterio.open(item.assets[key].get_absolute_href()) as src:
-        return src.read(1)
+def _find(items: dict[str, pystac.Item], indicator: str, *, year: int | None = None,
+          period: str | None = None) -> pystac.Item:
+    return next(i for i in items.values() if i.properties["ldn:indicator"] == indicator
+                and (year is None or i.properties["ldn:year"] == year)
+                and (period is None or i.properties["ldn:period"] == period))
 
 
 def _annual(items: dict[str, pystac.Item], years: tuple[int, int]) -> xr.DataArray:
-    stack = [_read(next(i for k, i in items.items() if k.startswith("ndvi-annual-") and k.endswith(f"-{y}")))
-             for y in range(years[0], years[1] + 1)]
+    stack = [read_asset(_find(items, "ndvi-annual", year=y)) for y in range(years[0], years[1] + 1)]
     return xr.DataArray(np.stack(stack), dims=("year", "y", "x"), coords={"year": list(range(years[0], years[1] + 1))})
 
 
 def _layer(items: dict[str, pystac.Item], indicator: str, period: str, key: str = "data") -> np.ndarray:
-    return _read(next(i for k, i in items.items() if k.startswith(f"{indicator}-") and k.endswith(f"-{period}")), key)
+    return read_asset(_find(items, indicator, period=period), key)
 
 
 def _reference_trends_earth_classes(cube: np.ndarray) -> np.ndarray:
@@ -74,28 +69,11 @@ def _reference_trends_earth_classes(cube: np.ndarray) -> np.ndarray:
     return out
 
 
-def _reference_state(bl: list[int], tg: list[int]) -> tuple[int, int, int]:
-    lo, hi = min(bl), max(bl)
-    sample = sorted([Fraction(v) for v in bl] + [lo - Fraction(hi - lo, 20), hi + Fraction(hi - lo, 20)])
-    m = len(sample)
-    dec = []
-    for k in range(1, 11):
-        pos = Fraction(k * (m - 1), 10)
-        f = int(pos)
-        dec.append(sample[f] if f >= m - 1 else sample[f] + (pos - f) * (sample[f + 1] - sample[f]))
-
-    def cls(v: Fraction) -> int:
-        return 1 if v <= dec[0] else min(max(k + 1 for k in range(1, 11) if v > dec[k - 1]), 10)
-
-    mb, mt = Fraction(sum(bl), len(bl)), Fraction(sum(tg), len(tg))
-    return cls(mb), cls(mt), 0 if abs(mb - mt) <= 100 else cls(mt) - cls(mb)
-
-
 @pytest.mark.parametrize("period", PERIODS)
 def test_recomputing_from_the_published_annual_layers_gives_every_published_class(
         full_run: tuple[Path, Path], period: str) -> None:
     _, root = full_run
-    items = _items(root)
+    items = catalog_items(root)
     windows = load_periods().periods[period]
     annual = _annual(items, windows.productivity)
 
@@ -125,7 +103,7 @@ def test_recomputing_from_the_published_annual_layers_gives_every_published_clas
         if len(bl) < 3 or not tg:
             assert change[r, c] == NODATA
             continue
-        assert (cb[r, c], ct[r, c], change[r, c]) == _reference_state(bl, tg)
+        assert (cb[r, c], ct[r, c], change[r, c]) == exact_te_state(bl, tg)
 
     # performance: mean as sum / count of the published years against the published unit percentile, in integers
     perf = _layer(items, "performance", period)

@@ -1,8 +1,6 @@
 """State: every branch of both methods by hand, and against numpy.percentile on random data."""
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 import pytest
 import xarray as xr
@@ -10,6 +8,7 @@ import xarray as xr
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
 from tasks.state import state
+from tests.helpers import exact_te_state
 
 YEARS = np.arange(2001, 2016)
 BL, TG = (2001, 2012), (2013, 2015)
@@ -77,25 +76,6 @@ def test_thin_pixels_are_nodata() -> None:
     assert ds["class_baseline"].values.tolist() == [NODATA, NODATA]
 
 
-def _exact_te_state(bl: list[int], tg: list[int]) -> tuple[int, int, int]:
-    """Reference in rational arithmetic: deciles of the baseline + min - 5 %, max + 5 % of the range."""
-    lo, hi = min(bl), max(bl)
-    sample = sorted([Fraction(v) for v in bl] + [lo - Fraction(hi - lo, 20), hi + Fraction(hi - lo, 20)])
-    m = len(sample)
-    dec = []
-    for k in range(1, 11):
-        pos = Fraction(k * (m - 1), 10)
-        f = int(pos)
-        dec.append(sample[f] if f >= m - 1 else sample[f] + (pos - f) * (sample[f + 1] - sample[f]))
-
-    def cls(v: Fraction) -> int:
-        return 1 if v <= dec[0] else min(max(k + 1 for k in range(1, 11) if v > dec[k - 1]), 10)
-
-    mb, mt = Fraction(sum(bl), len(bl)), Fraction(sum(tg), len(tg))
-    cb, ct = cls(mb), cls(mt)
-    return cb, ct, 0 if abs(mb - mt) <= 100 else ct - cb
-
-
 def test_trends_earth_against_exact_rationals_and_numpy_percentile() -> None:
     rng = np.random.default_rng(11)
     values = rng.normal(0.3, 0.05, size=(2000, 15)).round(4)
@@ -112,7 +92,7 @@ def test_trends_earth_against_exact_rationals_and_numpy_percentile() -> None:
             assert ds["state"].values[i] == NODATA
             continue
         got = (ds["class_baseline"].values[i], ds["class_target"].values[i], ds["change"].values[i])
-        assert got == _exact_te_state(bl, tg), i
+        assert got == exact_te_state(bl, tg), i
         # numpy.percentile on floats agrees wherever no mean lies on a decile or the dead band's edge
         b, t = np.array(bl) / 1e4, np.array(tg) / 1e4
         dec = np.percentile(np.concatenate([b, [b.min() - 0.05 * np.ptp(b), b.max() + 0.05 * np.ptp(b)]]),
@@ -125,17 +105,21 @@ def test_trends_earth_against_exact_rationals_and_numpy_percentile() -> None:
     assert floats_agree > 1500
 
 
-@pytest.mark.parametrize(("rows", "expected"), [
-    # issue 14's cases: a target mean exactly 0.01 below the baseline's (4999 vs 5099: baseline 5198, 5000, ...)
-    ([[0.5198, 0.5000, 0.5198, 0.5000, 0.4999, 0.4999, 0.4999]], (0, 0)),
-    # a constant series: its mean equals every decile, so it is class 1 (<= p10), not 10
-    ([[0.2113] * 7], (0, 0)),
+@pytest.mark.parametrize(("values", "baseline", "target", "expected"), [
+    # issue 14's cases: a target mean exactly 0.01 below the baseline's (baseline 5198, 5000, 5198, 5000 -> 5099,
+    # target 4999): change 0, state 0 (float noise made it -3 / -1)
+    ([5198, 5000, 5198, 5000, 4999, 4999, 4999], (2001, 2004), (2005, 2007), (0, 0)),
+    # a constant series 2113 over a 12-year baseline: its mean equals every decile, so it is class 1 (<= p10);
+    # float noise made the baseline class 10
+    ([2113] * 15, (2001, 2012), (2013, 2015), (0, 0)),
 ])
-def test_trends_earth_exact_at_the_thresholds(rows: list[list[float]], expected: tuple[int, int]) -> None:
-    annual = _annual(rows).assign_coords(year=np.arange(2001, 2008))
-    ds = state(annual, baseline=(2001, 2004), target=(2005, 2007))
+def test_trends_earth_exact_at_the_thresholds(values: list[int], baseline: tuple[int, int], target: tuple[int, int],
+                                              expected: tuple[int, int]) -> None:
+    annual = xr.DataArray(np.array(values, "int16")[:, None], dims=("year", "x"),
+                          coords={"year": np.arange(2001, 2001 + len(values))})
+    ds = state(annual, baseline=baseline, target=target)
     assert (int(ds["change"].item()), int(ds["state"].item())) == expected
-    if rows[0][0] == 0.2113:
+    if values[0] == 2113:
         assert int(ds["class_baseline"].item()) == 1 and int(ds["class_target"].item()) == 1
 
 
