@@ -13,29 +13,35 @@ are read once for both.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import pystac
 import rasterio
 import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 from prefect import task
+from odc.geo.geobox import GeoBox
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import AssetSpec, QaRule, RunConfig
+from tasks.config import AssetSpec, QaRule, RunConfig, Source
 from tasks.tiles import Tile, tile_geobox, tile_lonlat_bbox
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, SceneReadError, is_read_error
-from tasks.load import analysis_geobox, load_cube, scene_read_error
+from tasks.clip import OUTSIDE, RunArea, clip
+from tasks.ingest import aligned_scenes, fold_tile_year, strip_rows
+from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error, sign_items
 from tasks.publish import LayerSummary, write_item, write_lock
 from tasks.cluster import computes_on_cluster
 
-__all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
+__all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_tile_layers", "stored_values", "annual_attrs",
+           "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
            "plan_tiles_task", "ingest_summary", "METHOD"]
 
 METHOD = "mean of valid 16-day composites per calendar year (Trends.Earth / GPG v2 annual integral)"
@@ -43,6 +49,9 @@ METHOD = "mean of valid 16-day composites per calendar year (Trends.Earth / GPG 
 
 MAX_METHOD = "maximum of valid 16-day composites per calendar year (FAO-WOCAT desert mask input)"
 """Recorded in the metadata of every annual maximum layer."""
+
+MEAN_NAME, MAX_NAME = "annual NDVI integral", "annual maximum NDVI"
+"""The layers' long names."""
 
 ANNUAL_BANDS = ("ndvi-annual", "ndvi-annual-max")
 """The bands of a tile-year GeoTIFF, in order: the published indicators they become."""
@@ -59,13 +68,16 @@ def valid_mask(ndvi: xr.DataArray, qa: xr.DataArray, *, ndvi_spec: AssetSpec, qa
     return ok
 
 
-def _annual_layer(raw: xr.DataArray, count: xr.DataArray, *, spec: AssetSpec, qa_rule: QaRule, min_valid: int,
-                  long_name: str, method: str) -> xr.DataArray:
-    """Raw-unit values per year as the published int16 NDVI x 10000 layer (rounded half to even), nodata below
-    ``min_valid`` valid composites, with its metadata; dims (year, y, x)."""
+def stored_values(raw: Any, count: Any, spec: AssetSpec, min_valid: int) -> Any:
+    """Raw-unit values (numpy or xarray) as stored int16 NDVI x 10000 (rounded half to even), nodata where fewer
+    than ``min_valid`` composites were valid; the one conversion every annual layer goes through."""
     scaled = (raw * (spec.scale * NDVI_SCALE) + spec.offset * NDVI_SCALE).round()
-    out = scaled.where((count >= min_valid) & np.isfinite(scaled), NODATA).astype("int16")
-    out.attrs.update({
+    return xr.where((count >= min_valid) & np.isfinite(scaled), scaled, NODATA).astype("int16")
+
+
+def annual_attrs(*, long_name: str, method: str, min_valid: int, qa_rule: QaRule) -> dict[str, Any]:
+    """The metadata of an annual layer (mean or maximum)."""
+    return {
         "long_name": long_name,
         "units": "NDVI",  # after applying scale_factor; stored as NDVI x 10000
         "scale_factor": 1 / NDVI_SCALE,
@@ -73,7 +85,14 @@ def _annual_layer(raw: xr.DataArray, count: xr.DataArray, *, spec: AssetSpec, qa
         "method": method,
         "min_valid_composites": min_valid,
         "qa_valid_values": list(qa_rule.valid_values),
-    })
+    }
+
+
+def _annual_layer(raw: xr.DataArray, count: xr.DataArray, *, spec: AssetSpec, qa_rule: QaRule, min_valid: int,
+                  long_name: str, method: str) -> xr.DataArray:
+    """Raw-unit values per year as the published annual layer with its metadata; dims (year, y, x)."""
+    out = stored_values(raw, count, spec, min_valid)
+    out.attrs.update(annual_attrs(long_name=long_name, method=method, min_valid=min_valid, qa_rule=qa_rule))
     return out.transpose("year", "y", "x")
 
 
@@ -116,7 +135,7 @@ def annual_ndvi(
     total = ndvi.astype("float64").where(ok, 0.0).groupby(year).sum("time")
     count = ok.astype("int16").groupby(year).sum("time")
     return _annual_layer(total / count.where(count > 0), count, spec=ndvi_spec, qa_rule=qa_rule, min_valid=min_valid,
-                         long_name="annual NDVI integral", method=METHOD)
+                         long_name=MEAN_NAME, method=METHOD)
 
 
 def annual_ndvi_max(
@@ -147,7 +166,7 @@ def annual_ndvi_max(
     top = ndvi.astype("float64").where(ok).groupby(year).max("time", skipna=True)
     count = ok.astype("int16").groupby(year).sum("time")
     return _annual_layer(top, count, spec=ndvi_spec, qa_rule=qa_rule, min_valid=min_valid,
-                         long_name="annual maximum NDVI", method=MAX_METHOD)
+                         long_name=MAX_NAME, method=MAX_METHOD)
 
 
 @dataclass(frozen=True)
@@ -175,6 +194,43 @@ def tile_items(tile: Tile, items: list[dict[str, Any]], crs: str) -> list[dict[s
     return [d for d in items if d.get("bbox") is None or bboxes_intersect(box, d["bbox"])]
 
 
+INGEST_STRIP_CHUNKS: int = 2
+"""Rows of one ingest task, in chunks (``--chunk``, 512 px): strips of 1024 rows, a few tens of tasks per tile-year."""
+
+
+def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox, *, year: int, min_valid: int,
+                       chunk: int, area: RunArea | None = None, general: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
+    """One tile-year's annual mean and maximum on ``geobox`` (int16 NDVI x 10000, nodata -32768, clipped to ``area``).
+
+    Scenes on the analysis grid itself go through the ingest kernel (``tasks.ingest``: a strip per task,
+    each composite opened once per strip); others, or ``general=True``, through odc-stac's loader and
+    ``annual_ndvi`` / ``annual_ndvi_max``. Both give the same pixels.
+    """
+    assert source.qa is not None
+    rules = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=min_valid)
+    scenes = None if general else aligned_scenes(sign_items(items, source), source, geobox)
+    if scenes is None:
+        cube = load_cube(items, source, geobox, chunk=chunk)
+        mean = annual_ndvi(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
+        top = annual_ndvi_max(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
+        return clip(mean, area), clip(top, area)
+    rows = chunk * INGEST_STRIP_CHUNKS
+    skip = None
+    if area is not None:  # a strip wholly outside the region is not read
+        strips = strip_rows(geobox.shape[0], rows)
+        cover = area.cover((tuple(b - a for a, b in strips), (geobox.shape[1],)))
+        skip = [bool(cover[i, 0] == OUTSIDE) for i in range(len(strips))]
+    finish = functools.partial(stored_values, spec=source.assets["ndvi"], min_valid=min_valid)
+    mean_np, top_np = fold_tile_year(scenes, geobox, ndvi=source.assets["ndvi"], qa_name=source.qa.asset,
+                                     qa_rule=source.qa, finish=finish, strip=rows, skip=skip, gdal_env=READ_SETTINGS)
+    out = []
+    for values, name, method in ((mean_np, MEAN_NAME, METHOD), (top_np, MAX_NAME, MAX_METHOD)):
+        layer = xr.DataArray(da.from_array(values, chunks=chunk), dims=("y", "x"), coords=grid_coords(geobox),
+                             attrs=annual_attrs(long_name=name, method=method, min_valid=min_valid, qa_rule=source.qa))
+        out.append(clip(layer, area))
+    return out[0], out[1]
+
+
 @task(name="annual-ndvi-tile", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
       retry_condition_fn=lambda task, run, state: _read_failed(state))
 @computes_on_cluster
@@ -185,7 +241,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     settings, tile grid and parameters are unchanged comes from the cache and no scene is read; a new
     result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
     """
-    from tasks.clip import clip, run_area
+    from tasks.clip import run_area
     from tasks.layer_cache import area_fingerprint, cache_for, cache_key, item_fingerprint, open_entry, store_entry
 
     started = time.monotonic()
@@ -207,16 +263,14 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
         return TileYear(tile=tile.name, year=year, path=str(entry / "tile.tif"), key=key, source_items=meta["source_items"],
                         attrs=meta["attrs"], from_cache=True, bytes_decoded=0, seconds=time.monotonic() - started)
     stac_items = [pystac.Item.from_dict(d) for d in mine]
-    cube = load_cube(stac_items, source, geobox, chunk=cfg.chunk)
-    rules = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=cfg.min_valid_composites)
     area = run_area(cfg, geobox)  # scenes under blocks outside the region are never read
-    mean = clip(annual_ndvi(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True), area)
-    top = clip(annual_ndvi_max(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True), area)
-    layer = xr.concat([mean, top], dim="band").assign_coords(band=[1, 2])  # one compute: the scenes are read once
-    layer.attrs = dict(mean.attrs)
     path = Path(scratch) / f"{tile.name}-{year}-{key[:8]}.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        mean, top = annual_tile_layers(stac_items, source, geobox, year=year, min_valid=cfg.min_valid_composites,
+                                       chunk=cfg.chunk, area=area)
+        layer = xr.concat([mean, top], dim="band").assign_coords(band=[1, 2])  # one compute: the scenes read once
+        layer.attrs = dict(mean.attrs)
         layer.rio.write_nodata(NODATA, encoded=False).rio.to_raster(
             path, tiled=True, blockxsize=256, blockysize=256, compress="DEFLATE", lock=write_lock(path), compute=True)
         with rasterio.open(path, "r+") as dst:

@@ -1,0 +1,152 @@
+"""Ingest kernel: a tile-year's annual NDVI mean and maximum in one streaming pass over its composites.
+
+Where the scenes lie on the analysis grid itself (same CRS and pixel size, whole-pixel offsets, as
+MOD13Q1 does on the MODIS sinusoidal grid), the tile is cut into strips of rows, one task per strip;
+each task opens every composite of the year once (NDVI and QA assets), reads its window of them
+(block-aligned rows, only the part a scene covers), and folds the valid values into a running sum,
+count and maximum. A tile-year is a few tens of tasks instead of a graph of thousands, and no file is
+opened once per chunk. Scenes on another grid go through odc-stac's general loader (``load_cube``).
+
+The result is bit for bit what ``annual_ndvi`` and ``annual_ndvi_max`` compute from the same scenes:
+the sum of integer raw values is exact in float64 whatever the order, and the conversion to stored
+int16 is the same function (``finish``: ``annual_ndvi.stored_values``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import numpy as np
+import pystac
+import rasterio
+import rasterio.crs
+from odc.geo.geobox import GeoBox
+from rasterio.windows import Window
+
+from tasks.config import AssetSpec, QaRule, Source
+from tasks.constants import NODATA
+
+__all__ = ["SceneGrid", "aligned_scenes", "fold_strip", "fold_tile_year", "strip_rows"]
+
+_PIXEL_TOLERANCE = 1e-6
+"""How far from a whole pixel a scene's offset may be (in pixels) to count as on the grid."""
+
+
+@dataclass(frozen=True)
+class SceneGrid:
+    """Where one composite's assets lie on the analysis grid: hrefs and the scene's pixel offset from the tile."""
+
+    item_id: str
+    hrefs: dict[str, str]
+    row_off: int
+    col_off: int
+    height: int
+    width: int
+
+
+def aligned_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) -> list[SceneGrid] | None:
+    """Each item's position on ``geobox`` when every asset lies on that grid (same CRS, pixel size, whole-pixel
+    offsets, one band), else None: such scenes need resampling and go through the general loader.
+
+    Opens each asset once to read its header (the only open outside the strips).
+    """
+    out = []
+    res_x, res_y = geobox.affine.a, geobox.affine.e
+    crs = rasterio.crs.CRS.from_wkt(geobox.crs.to_wkt())
+    for item in items:
+        hrefs, place = {}, None
+        for name, spec in source.assets.items():
+            asset = item.assets.get(spec.key)
+            if asset is None:
+                return None  # the general loader names the missing asset
+            with rasterio.open(asset.href) as src:
+                t = src.transform
+                if (src.count != 1 or src.crs is None or src.crs != crs or t.b != 0 or t.d != 0
+                        or abs(t.a - res_x) > _PIXEL_TOLERANCE * abs(res_x)
+                        or abs(t.e - res_y) > _PIXEL_TOLERANCE * abs(res_y)):
+                    return None
+                col = (t.c - geobox.affine.c) / res_x
+                row = (t.f - geobox.affine.f) / res_y
+                if abs(col - round(col)) > _PIXEL_TOLERANCE or abs(row - round(row)) > _PIXEL_TOLERANCE:
+                    return None
+                here = (round(row), round(col), src.height, src.width)
+            if place is not None and here != place:
+                return None  # the assets of one scene must share a grid
+            place = here
+            hrefs[name] = asset.href
+        assert place is not None
+        out.append(SceneGrid(item.id, hrefs, *place))
+    return out
+
+
+def strip_rows(height: int, rows: int) -> list[tuple[int, int]]:
+    """(first row, end row) of the tile's strips of ``rows`` rows (the last may be shorter)."""
+    return [(r, min(r + rows, height)) for r in range(0, height, rows)]
+
+
+def fold_strip(scenes: list[SceneGrid], rows: tuple[int, int], width: int, *, ndvi: AssetSpec, qa_name: str,
+               qa_rule: QaRule, finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
+               gdal_env: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Annual mean and maximum of one strip of the tile, rows ``rows``, as ``finish(raw values, valid count)``
+    makes them (the stored int16 encoding).
+
+    Each scene's assets are opened once; only the part of the strip a scene covers is read.
+    """
+    r0, r1 = rows
+    shape = (r1 - r0, width)
+    total = np.zeros(shape, dtype=np.float64)
+    count = np.zeros(shape, dtype=np.int16)
+    top = np.full(shape, -np.inf, dtype=np.float64)
+    valid_qa = np.asarray(list(qa_rule.valid_values))
+    with rasterio.Env(**gdal_env):
+        for scene in scenes:
+            # the strip's rows and the tile's columns, in the scene's pixels, clipped to the scene
+            sr0, sr1 = max(r0 - scene.row_off, 0), min(r1 - scene.row_off, scene.height)
+            sc0, sc1 = max(-scene.col_off, 0), min(width - scene.col_off, scene.width)
+            if sr0 >= sr1 or sc0 >= sc1:
+                continue
+            window = Window(sc0, sr0, sc1 - sc0, sr1 - sr0)
+            with rasterio.open(scene.hrefs["ndvi"]) as src:
+                values = src.read(1, window=window)
+            with rasterio.open(scene.hrefs[qa_name]) as src:
+                qa = src.read(1, window=window)
+            ok = np.isin(qa, valid_qa)
+            if ndvi.nodata is not None:
+                ok &= values != ndvi.nodata
+            if ndvi.valid_range is not None:
+                ok &= (values >= ndvi.valid_range[0]) & (values <= ndvi.valid_range[1])
+            out = (slice(sr0 + scene.row_off - r0, sr1 + scene.row_off - r0),
+                   slice(sc0 + scene.col_off, sc1 + scene.col_off))
+            raw = values.astype(np.float64)
+            total[out] += np.where(ok, raw, 0.0)
+            count[out] += ok
+            top[out] = np.where(ok, np.maximum(top[out], raw), top[out])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(count > 0, count, np.nan)
+        mean = finish(total / share, count)
+        maximum = finish(np.where(count > 0, top, np.nan), count)
+    return mean, maximum
+
+
+def fold_tile_year(scenes: list[SceneGrid], geobox: GeoBox, *, ndvi: AssetSpec, qa_name: str, qa_rule: QaRule,
+                   finish: Callable[[np.ndarray, np.ndarray], np.ndarray], strip: int, skip: list[bool] | None = None,
+                   gdal_env: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The tile-year's annual mean and maximum (int16 arrays on ``geobox``), one Dask task per strip of ``strip`` rows.
+
+    ``skip[i]`` leaves strip i unread (nodata): it lies wholly outside the run's region. The tasks go to
+    whatever Dask scheduler is current (the run's cluster, or threads).
+    """
+    height, width = geobox.shape
+    strips = strip_rows(height, strip)
+    skip = skip or [False] * len(strips)
+    kw: dict[str, Any] = dict(ndvi=ndvi, qa_name=qa_name, qa_rule=qa_rule, finish=finish, gdal_env=gdal_env or {})
+    todo = [(i, rows) for i, rows in enumerate(strips) if not skip[i]]
+    parts = dask.compute(*[dask.delayed(fold_strip, pure=False)(scenes, rows, width, **kw) for _, rows in todo])
+    mean = np.full((height, width), NODATA, dtype=np.int16)
+    maximum = np.full((height, width), NODATA, dtype=np.int16)
+    for (_, (r0, r1)), (m, x) in zip(todo, parts):
+        mean[r0:r1] = m
+        maximum[r0:r1] = x
+    return mean, maximum

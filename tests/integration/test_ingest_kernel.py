@@ -1,0 +1,63 @@
+"""The ingest kernel (one task per strip, each composite opened once) gives the pixels of the general loader
+(odc-stac + ``annual_ndvi``), on the whole sample grid, on a tile that scenes cover only in part, with a
+region that leaves strips unread, and over HTTP from the local file server."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+
+from tasks.annual_ndvi import annual_tile_layers
+from tasks.clip import run_area
+from tasks.constants import NODATA
+from tasks.ingest import aligned_scenes
+from tasks.load import analysis_geobox
+from tasks.local_stac import LocalStac
+from tasks.search import open_api, run_bbox, search_items
+from tests.integration.conftest import sample_config
+
+pytestmark = pytest.mark.integration
+
+
+def _both(items: list, source: object, geobox: object, area: object = None, chunk: int = 16) -> tuple:
+    kw = dict(year=2002, min_valid=6, chunk=chunk, area=area)
+    fast = [np.asarray(a.values) for a in annual_tile_layers(items, source, geobox, **kw)]
+    with dask.config.set(scheduler="threads"):
+        general = [np.asarray(a.values) for a in annual_tile_layers(items, source, geobox, general=True, **kw)]
+    return fast, general
+
+
+@pytest.mark.parametrize("window", ["whole", "part", "region"])
+def test_kernel_equals_the_general_loader(sample_dir: Path, local_stac: LocalStac, tmp_path: Path, window: str) -> None:
+    cfg = sample_config(sample_dir, local_stac.api_url, tmp_path / "catalog")
+    source = cfg.ndvi()
+    items = search_items(open_api(local_stac.api_url), source, bbox=run_bbox(cfg, source), years=(2002, 2002))
+    grid = analysis_geobox(cfg, source)
+    area = None
+    if window == "part":  # a window reaching 8 px past the scenes on every side: those pixels have no composite
+        grid = grid.pad(8)
+    elif window == "region":
+        cfg = sample_config(sample_dir, local_stac.api_url, tmp_path / "catalog", area="111.88,43.70,111.92,43.74")
+        area = run_area(cfg, grid)
+    assert aligned_scenes(items, source, grid) is not None, "the sample's scenes are on the analysis grid"
+    (mean, top), (mean_ref, top_ref) = _both(items, source, grid, area)
+    np.testing.assert_array_equal(mean, mean_ref)
+    np.testing.assert_array_equal(top, top_ref)
+    valid = mean != NODATA
+    assert valid.any() and ((top != NODATA) == valid).all() and (top[valid] >= mean[valid]).all()
+    if window == "part":
+        assert (mean[:8] == NODATA).all() and (mean[:, -8:] == NODATA).all()  # past the scenes' edges
+    if window == "region":
+        assert (~valid).sum() > valid.sum()  # most of the grid lies outside the small box
+
+
+def test_scenes_off_the_grid_go_through_the_general_loader(sample_dir: Path, local_stac: LocalStac,
+                                                           tmp_path: Path) -> None:
+    cfg = sample_config(sample_dir, local_stac.api_url, tmp_path / "catalog")
+    source = cfg.ndvi()
+    items = search_items(open_api(local_stac.api_url), source, bbox=run_bbox(cfg, source), years=(2002, 2002))
+    grid = analysis_geobox(cfg, source)
+    shifted = grid.translate_pix(0.5, 0)  # half a pixel off: needs resampling
+    assert aligned_scenes(items, source, shifted) is None
