@@ -32,7 +32,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.config import AssetSpec, QaRule, RunConfig, Source
 from tasks.tiles import Tile, tile_geobox, tile_lonlat_bbox
-from tasks.constants import NDVI_SCALE, NODATA
+from tasks.constants import NDVI_SCALE, NODATA, SCRATCH_COMPRESSION
 from tasks.errors import NoScenesFound, SceneReadError, is_read_error
 from tasks.clip import OUTSIDE, RunArea, clip
 from tasks.ingest import aligned_scenes, fold_tile_year, strip_rows
@@ -272,7 +272,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
         layer = xr.concat([mean, top], dim="band").assign_coords(band=[1, 2])  # one compute: the scenes read once
         layer.attrs = dict(mean.attrs)
         layer.rio.write_nodata(NODATA, encoded=False).rio.to_raster(
-            path, tiled=True, blockxsize=256, blockysize=256, compress="DEFLATE", lock=write_lock(path), compute=True)
+            path, tiled=True, blockxsize=256, blockysize=256, compress=SCRATCH_COMPRESSION, lock=write_lock(path), compute=True)
         with rasterio.open(path, "r+") as dst:
             dst.transform = geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
     except Exception as err:

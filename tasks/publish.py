@@ -37,7 +37,8 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Stat
 from tasks import __version__
 from tasks.clip import RunArea, clip
 from tasks.config import RunConfig
-from tasks.constants import COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODATA, STATUS_COLOURS, THREE_CLASSES
+from tasks.constants import (COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODATA, SCRATCH_COMPRESSION, STATUS_COLOURS,
+                             THREE_CLASSES)
 from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds
 from tasks.quicklook import classes_of, quicklook_png
@@ -207,7 +208,7 @@ def write_item(
         tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
         tiled[key] = tmp
         pending.append(out.rio.to_raster(
-            tmp, tiled=True, blockxsize=512, blockysize=512, compress="DEFLATE", lock=write_lock(tmp), compute=False,
+            tmp, tiled=True, blockxsize=512, blockysize=512, compress=SCRATCH_COMPRESSION, lock=write_lock(tmp), compute=False,
         ))
     try:
         dask.compute(*[p for p in pending if p is not None])
