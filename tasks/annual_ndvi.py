@@ -35,7 +35,7 @@ from tasks.tiles import Tile, tile_geobox, tile_lonlat_bbox
 from tasks.constants import NDVI_SCALE, NODATA, SCRATCH_COMPRESSION
 from tasks.errors import NoScenesFound, SceneReadError, is_read_error
 from tasks.clip import OUTSIDE, RunArea, clip
-from tasks.ingest import aligned_scenes, fold_tile_year, strip_rows
+from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, strip_rows
 from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error, sign_items
 from tasks.publish import LayerSummary, write_item, write_lock
 from tasks.cluster import computes_on_cluster
@@ -202,18 +202,29 @@ def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox,
                        chunk: int, area: RunArea | None = None, general: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
     """One tile-year's annual mean and maximum on ``geobox`` (int16 NDVI x 10000, nodata -32768, clipped to ``area``).
 
-    Scenes on the analysis grid itself go through the ingest kernel (``tasks.ingest``: a strip per task,
-    each composite opened once per strip); others, or ``general=True``, through odc-stac's loader and
-    ``annual_ndvi`` / ``annual_ndvi_max``. Both give the same pixels.
+    Scenes on the analysis grid itself (by their STAC projection fields, checked against each file as it
+    is read) go through the ingest kernel (``tasks.ingest``: a strip per task, each composite opened once
+    per strip); others, a file that disagrees with its item, or ``general=True``, through odc-stac's
+    loader and ``annual_ndvi`` / ``annual_ndvi_max``. Both give the same pixels.
     """
     assert source.qa is not None
     rules = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=min_valid)
     scenes = None if general else aligned_scenes(sign_items(items, source), source, geobox)
-    if scenes is None:
-        cube = load_cube(items, source, geobox, chunk=chunk)
-        mean = annual_ndvi(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
-        top = annual_ndvi_max(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
-        return clip(mean, area), clip(top, area)
+    if scenes is not None:
+        try:
+            return _kernel_layers(scenes, source, geobox, min_valid=min_valid, chunk=chunk, area=area)
+        except SceneOffGrid:  # a file is not where its item says: the general loader places it by the file
+            pass
+    cube = load_cube(items, source, geobox, chunk=chunk)
+    mean = annual_ndvi(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
+    top = annual_ndvi_max(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
+    return clip(mean, area), clip(top, area)
+
+
+def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, min_valid: int, chunk: int,
+                   area: RunArea | None) -> tuple[xr.DataArray, xr.DataArray]:
+    """``annual_tile_layers`` through the ingest kernel (scenes on the grid)."""
+    assert source.qa is not None
     rows = chunk * INGEST_STRIP_CHUNKS
     skip = None
     if area is not None:  # a strip wholly outside the region is not read

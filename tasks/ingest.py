@@ -1,7 +1,8 @@
 """Ingest kernel: a tile-year's annual NDVI mean and maximum in one streaming pass over its composites.
 
 Where the scenes lie on the analysis grid itself (same CRS and pixel size, whole-pixel offsets, as
-MOD13Q1 does on the MODIS sinusoidal grid), the tile is cut into strips of rows, one task per strip;
+MOD13Q1 does on the MODIS sinusoidal grid, by the items' STAC projection fields), the tile is cut into
+strips of rows, one task per strip;
 each task opens every composite of the year once (NDVI and QA assets), reads its window of them
 (block-aligned rows, only the part a scene covers), and folds the valid values into a running sum,
 count and maximum. A tile-year is a few tens of tasks instead of a graph of thousands, and no file is
@@ -13,6 +14,7 @@ int16 is the same function (``finish``: ``annual_ndvi.stored_values``).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,7 @@ from rasterio.windows import Window
 from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NODATA
 
-__all__ = ["SceneGrid", "aligned_scenes", "fold_strip", "fold_tile_year", "strip_rows"]
+__all__ = ["SceneGrid", "SceneOffGrid", "aligned_scenes", "fold_strip", "fold_tile_year", "strip_rows"]
 
 _PIXEL_TOLERANCE = 1e-6
 """How far from a whole pixel a scene's offset may be (in pixels) to count as on the grid."""
@@ -44,41 +46,78 @@ class SceneGrid:
     col_off: int
     height: int
     width: int
+    origin: tuple[float, float]
+    """The scene's upper-left corner (x, y) in the grid's CRS."""
+    resolution: tuple[float, float]
+
+
+class SceneOffGrid(RuntimeError):
+    """A scene's file does not lie where its STAC item says: the tile goes through the general loader."""
+
+
+@functools.lru_cache(maxsize=64)
+def _crs(text: str) -> rasterio.crs.CRS:
+    return rasterio.crs.CRS.from_user_input(text)
+
+
+def _item_grid(item: pystac.Item, asset: pystac.Asset) -> tuple[str, list[float], list[int]] | None:
+    """The (CRS, transform, shape) the STAC projection extension gives an asset (its own, else the item's)."""
+    def get(key: str) -> Any:
+        return asset.extra_fields.get(key, item.properties.get(key))
+
+    crs = get("proj:wkt2") or get("proj:code") or (f"EPSG:{get('proj:epsg')}" if get("proj:epsg") else None)
+    transform, shape = get("proj:transform"), get("proj:shape")
+    if crs is None or transform is None or shape is None or len(transform) < 6 or len(shape) != 2:
+        return None
+    return crs, [float(v) for v in transform[:6]], [int(v) for v in shape]
 
 
 def aligned_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) -> list[SceneGrid] | None:
     """Each item's position on ``geobox`` when every asset lies on that grid (same CRS, pixel size, whole-pixel
-    offsets, one band), else None: such scenes need resampling and go through the general loader.
+    offsets) by its STAC projection metadata, else None: such scenes need the general loader.
 
-    Opens each asset once to read its header (the only open outside the strips).
+    Nothing is opened here: the strips check each file's real geotransform as they read it
+    (``SceneOffGrid`` when a file disagrees with its item).
     """
     out = []
     res_x, res_y = geobox.affine.a, geobox.affine.e
-    crs = rasterio.crs.CRS.from_wkt(geobox.crs.to_wkt())
+    crs = _crs(geobox.crs.to_wkt())
     for item in items:
         hrefs, place = {}, None
         for name, spec in source.assets.items():
             asset = item.assets.get(spec.key)
-            if asset is None:
-                return None  # the general loader names the missing asset
-            with rasterio.open(asset.href) as src:
-                t = src.transform
-                if (src.count != 1 or src.crs is None or src.crs != crs or t.b != 0 or t.d != 0
-                        or abs(t.a - res_x) > _PIXEL_TOLERANCE * abs(res_x)
-                        or abs(t.e - res_y) > _PIXEL_TOLERANCE * abs(res_y)):
-                    return None
-                col = (t.c - geobox.affine.c) / res_x
-                row = (t.f - geobox.affine.f) / res_y
-                if abs(col - round(col)) > _PIXEL_TOLERANCE or abs(row - round(row)) > _PIXEL_TOLERANCE:
-                    return None
-                here = (round(row), round(col), src.height, src.width)
+            grid = _item_grid(item, asset) if asset is not None else None
+            if asset is None or grid is None:
+                return None  # the general loader names a missing asset, and needs no metadata
+            text, (a, b, c, d, e, f), (height, width) = grid
+            if (b != 0 or d != 0 or abs(a - res_x) > _PIXEL_TOLERANCE * abs(res_x)
+                    or abs(e - res_y) > _PIXEL_TOLERANCE * abs(res_y) or _crs(text) != crs):
+                return None
+            col = (c - geobox.affine.c) / res_x
+            row = (f - geobox.affine.f) / res_y
+            if abs(col - round(col)) > _PIXEL_TOLERANCE or abs(row - round(row)) > _PIXEL_TOLERANCE:
+                return None
+            here = (round(row), round(col), height, width)
             if place is not None and here != place:
                 return None  # the assets of one scene must share a grid
             place = here
             hrefs[name] = asset.href
         assert place is not None
-        out.append(SceneGrid(item.id, hrefs, *place))
+        out.append(SceneGrid(item.id, hrefs, *place, origin=(geobox.affine.c + place[1] * res_x,
+                                                               geobox.affine.f + place[0] * res_y),
+                             resolution=(res_x, res_y)))
     return out
+
+
+def _check_on_grid(src: Any, scene: SceneGrid) -> None:
+    t = src.transform
+    ok = (src.count == 1 and (src.height, src.width) == (scene.height, scene.width)
+          and abs(t.c - scene.origin[0]) <= _PIXEL_TOLERANCE * abs(scene.resolution[0])
+          and abs(t.f - scene.origin[1]) <= _PIXEL_TOLERANCE * abs(scene.resolution[1])
+          and abs(t.a - scene.resolution[0]) <= _PIXEL_TOLERANCE * abs(scene.resolution[0])
+          and abs(t.e - scene.resolution[1]) <= _PIXEL_TOLERANCE * abs(scene.resolution[1]))
+    if not ok:
+        raise SceneOffGrid(f"scene {scene.item_id}: {src.name} is not where its STAC item's proj fields put it")
 
 
 def strip_rows(height: int, rows: int) -> list[tuple[int, int]]:
@@ -109,8 +148,10 @@ def fold_strip(scenes: list[SceneGrid], rows: tuple[int, int], width: int, *, nd
                 continue
             window = Window(sc0, sr0, sc1 - sc0, sr1 - sr0)
             with rasterio.open(scene.hrefs["ndvi"]) as src:
+                _check_on_grid(src, scene)
                 values = src.read(1, window=window)
             with rasterio.open(scene.hrefs[qa_name]) as src:
+                _check_on_grid(src, scene)
                 qa = src.read(1, window=window)
             ok = np.isin(qa, valid_qa)
             if ndvi.nodata is not None:

@@ -61,3 +61,20 @@ def test_scenes_off_the_grid_go_through_the_general_loader(sample_dir: Path, loc
     grid = analysis_geobox(cfg, source)
     shifted = grid.translate_pix(0.5, 0)  # half a pixel off: needs resampling
     assert aligned_scenes(items, source, shifted) is None
+
+
+def test_a_file_that_is_not_where_its_item_says_falls_back_to_the_general_loader(
+        sample_dir: Path, local_stac: LocalStac, tmp_path: Path) -> None:
+    cfg = sample_config(sample_dir, local_stac.api_url, tmp_path / "catalog")
+    source = cfg.ndvi()
+    items = search_items(open_api(local_stac.api_url), source, bbox=run_bbox(cfg, source), years=(2002, 2002))
+    grid = analysis_geobox(cfg, source)
+    moved = items[0].clone()  # its metadata says one pixel east of where its files are
+    t = list(moved.properties["proj:transform"])
+    t[2] += t[0]
+    moved.properties["proj:transform"] = t
+    lying = [moved, *items[1:]]
+    assert aligned_scenes(lying, source, grid) is not None  # planned from the metadata ...
+    (mean, top), (mean_ref, top_ref) = _both(lying, source, grid)  # ... but the files decide: same pixels
+    np.testing.assert_array_equal(mean, mean_ref)
+    np.testing.assert_array_equal(top, top_ref)
