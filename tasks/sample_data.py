@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyproj import Transformer
 from affine import Affine
 from scipy.ndimage import gaussian_filter
+from scipy.special import ndtr
 
 from tasks.config import validation_message
 from tasks.constants import (
@@ -133,6 +134,10 @@ class NdviModel(_Model):
     snow_prob: float = Field(ge=0, le=1)
     cloud_prob: float = Field(ge=0, le=1)
     marginal_prob: float = Field(ge=0, le=1)
+    texture_sd: float = Field(0.0, ge=0, description="Static landscape texture (relative to the peak, spatially "
+                              "correlated at 3-48 px): makes composites compress like real imagery; 0 for none.")
+    cloud_blob_px: float = Field(0.0, ge=0, description="Clouds and marginal pixels as blobs of about this many "
+                                 "pixels (as real QA is) instead of independent per pixel; 0 for per pixel.")
 
 
 class Disc(_Model):
@@ -174,6 +179,7 @@ class SampleRegion(_Model):
     town: Disc | None = None
     soc: SocModel
     climate_zone: int = Field(ge=1, le=12)
+    cog_predictor: Literal[1, 2] = Field(1, description="GDAL PREDICTOR of the MODIS COGs (2: horizontal differencing).")
 
 
 def load_sample_region(path: str | Path = SAMPLE_REGION_FILE, **overrides: Any) -> SampleRegion:
@@ -273,6 +279,10 @@ class _Fields:
         smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
         m = region.ndvi
         self.peak = m.peak_min + smooth * (m.peak_max - m.peak_min)
+        if m.texture_sd > 0:  # another stream: the sample without texture keeps its bytes
+            tex_rng = np.random.default_rng([region.seed, 10])
+            texture = sum(w * _unit_field(tex_rng, n, sigma) for sigma, w in ((48, 1.0), (12, 0.6), (3, 0.3)))
+            self.peak = self.peak * (1 + m.texture_sd * texture / texture.std())
         self.truth = np.zeros((n, n), dtype="uint8")
         code = {v: k for k, v in TRUTH_CODES.items()}
         self.patches = []
@@ -305,6 +315,13 @@ class _Fields:
         return peak
 
 
+def _unit_field(rng: np.random.Generator, shape: int | tuple[int, int], sigma: float) -> np.ndarray:
+    """Gaussian noise smoothed at ``sigma`` px, scaled to unit standard deviation."""
+    shape = (shape, shape) if isinstance(shape, int) else shape
+    field = gaussian_filter(rng.normal(size=shape), sigma=sigma, mode="reflect")
+    return field / field.std()
+
+
 def _composite(region: SampleRegion, fields: _Fields, year: int, doy: int, platform: str) -> tuple[np.ndarray, np.ndarray]:
     """Raw int16 NDVI and int8 pixel reliability of one composite."""
     m = region.ndvi
@@ -316,6 +333,10 @@ def _composite(region: SampleRegion, fields: _Fields, year: int, doy: int, platf
     ndvi = m.dormant + np.clip(peak - m.dormant, 0, None) * season + rng.normal(0, m.noise_sd, shape)
     qa = np.zeros(shape, dtype="int8")
     u = rng.random((4, *shape))
+    if m.cloud_blob_px > 0:  # clouds and marginal pixels in blobs: ranks of a smooth field, same shares
+        blob_rng = np.random.default_rng([region.seed, year, doy, 11])
+        for k in (0, 1, 2):  # marginal, cloud, snow; a smoothed unit normal through its CDF is uniform
+            u[k] = ndtr(_unit_field(blob_rng, shape, m.cloud_blob_px))
     marginal = u[0] < m.marginal_prob
     qa[marginal] = PixelReliability.MARGINAL
     ndvi = np.where(marginal, ndvi + rng.normal(0, 0.02, shape), ndvi)
@@ -340,11 +361,13 @@ def _composite(region: SampleRegion, fields: _Fields, year: int, doy: int, platf
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-def _write_cog(path: Path, data: np.ndarray, *, crs: str, transform: Affine, nodata: float | None) -> None:
+def _write_cog(path: Path, data: np.ndarray, *, crs: str, transform: Affine, nodata: float | None,
+               predictor: int = 1) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    extra = {"PREDICTOR": str(predictor)} if predictor != 1 else {}
     with rasterio.open(
         path, "w", driver="COG", width=data.shape[1], height=data.shape[0], count=1, dtype=data.dtype,
-        crs=crs, transform=transform, nodata=nodata, COMPRESS="DEFLATE", BLOCKSIZE="512",
+        crs=crs, transform=transform, nodata=nodata, COMPRESS="DEFLATE", BLOCKSIZE="512", **extra,
     ) as dst:
         dst.write(data, 1)
 
@@ -420,7 +443,8 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
             ("250m_16_days_pixel_reliability", qa, _QA_BANDS, "Quality reliability of VI pixel", -1),
         ):
             rel = f"data/{item_id}/{item_id}_{key}.tif"
-            _write_cog(cdir / rel, data, crs=MODIS_SINUSOIDAL_WKT, transform=grid.transform, nodata=nodata)
+            _write_cog(cdir / rel, data, crs=MODIS_SINUSOIDAL_WKT, transform=grid.transform, nodata=nodata,
+                       predictor=region.cog_predictor)
             asset = {"href": rel, "type": _COG, "title": title, "raster:bands": bands, "roles": ["data"]}
             if key.endswith("reliability"):
                 asset["classification:classes"] = _RELIABILITY_CLASSES
