@@ -135,8 +135,9 @@ def run(
              "az://... (or $LDN_CACHE_URL; credentials and endpoint from the environment, e.g. AWS_*).")] = None,
     dask_address: Annotated[Optional[str], typer.Option(
         envvar="LDN_DASK_ADDRESS",
-        help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); default: a "
-             "local cluster with a thread per core and 80% of the memory; `threads`: no cluster.")] = None,
+        help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); default "
+             "(`threads`): Dask's threaded scheduler here, a thread per core; `local`: an in-process Dask cluster "
+             "with a memory limit (80% of the machine's) and spilling.")] = None,
     task_runner: Annotated[TaskRunner, typer.Option(
         envvar="LDN_TASK_RUNNER",
         help="Where tile and period tasks run: `threads` here (their raster graphs go to the cluster), or `dask` on "
@@ -158,9 +159,9 @@ def run(
         except ValidationError as err:
             raise _fail(validation_message(err, "the run options")) from None
         cfg = build_config(params, announce=True)  # every option is checked before Prefect, a sample or a scene is touched
-        from flows.refresh import check_task_runner, dask_client, written_folders
+        from flows.refresh import check_task_runner, dask_client, uses_cluster, written_folders
 
-        if dask_address and dask_address != "threads":
+        if uses_cluster(dask_address):
             with dask_client(dask_address) as client:  # a dead scheduler or unfit workers fail here, before any work
                 check_task_runner(task_runner.value, dask_address, client, shared=written_folders(cfg))
         else:

@@ -23,7 +23,7 @@ from tasks.errors import ConfigError, LdnError
 from tasks.region import ALL_NE_ASIA
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
-           "dask_client", "local_cluster_options", "THREADS", "TaskRunnerName", "check_task_runner", "written_folders"]
+           "dask_client", "local_cluster_options", "uses_cluster", "THREADS", "LOCAL", "TaskRunnerName", "check_task_runner", "written_folders"]
 
 DEFAULT_SAMPLE_DIR: Path = DEFAULT_OUTPUTS / "sample-data"
 """Where `ldn run` generates the bundled sample region."""
@@ -186,14 +186,17 @@ def _region_area(spec: str, values: dict[str, Any], *, within: tuple[float, floa
 
 
 LOCAL_MEMORY_FRACTION = 0.8
-"""Share of the machine's memory (cgroup-aware) the default local Dask cluster may use before it spills and pauses."""
+"""Share of the machine's memory (cgroup-aware) a ``--dask-address local`` cluster may use before it spills and pauses."""
 
 THREADS = "threads"
-"""``--dask-address threads``: no cluster, Dask's threaded scheduler in this process (for debugging)."""
+"""``--dask-address threads`` (the default): Dask's threaded scheduler in this process, no cluster."""
+
+LOCAL = "local"
+"""``--dask-address local``: an in-process ``distributed`` cluster sized to this machine (memory limit, spilling)."""
 
 
 def local_cluster_options() -> dict[str, Any]:
-    """The default local cluster: one in-process worker with a thread per core and a memory limit.
+    """The ``local`` cluster: one in-process worker with a thread per core and a memory limit.
 
     GDAL and numpy release the GIL, so threads use every core without copying arrays between
     processes; the worker spills to disk and pauses new work as it nears the limit.
@@ -206,24 +209,32 @@ def local_cluster_options() -> dict[str, Any]:
             "memory_limit": int(MEMORY_LIMIT * LOCAL_MEMORY_FRACTION), "dashboard_address": None}
 
 
+def uses_cluster(address: str | None) -> bool:
+    """True when ``address`` names an existing Dask cluster (not the threaded scheduler nor a local cluster)."""
+    return bool(address) and address not in (THREADS, LOCAL)
+
+
 @contextlib.contextmanager
 def dask_client(address: str | None) -> Iterator[Any]:
-    """A Dask client as the default scheduler while open: of the cluster at ``address``, else of a local one.
+    """The Dask scheduler of a run while open: threads here by default, a local cluster, or the cluster at ``address``.
 
-    Raster math inside every task then runs on the cluster's workers (which must have ldn-pipeline
-    installed); Prefect's tasks stay in this process and pass paths, never arrays. Without an
-    address a ``LocalCluster`` sized to this machine (``local_cluster_options``) is started and
-    stopped with the run, so a run never takes more memory than the limit; ``threads`` skips it.
+    By default (None or ``threads``) the raster work runs on Dask's threaded scheduler in this process:
+    each tile task is a few tens of coarse Dask tasks (a strip of rows each) that release the GIL in
+    GDAL, numpy and numba, so threads use every core with no scheduler of their own to feed (the
+    in-process ``distributed`` cluster spent about 40 % of a tile-year in its own machinery;
+    ``benchmarks/bench_ingest.py`` measures both). ``local`` starts that cluster anyway (memory limit
+    and spilling, ``local_cluster_options``); any other address is an existing cluster, whose workers
+    (ldn-pipeline installed) then compute the raster work, while Prefect's tasks stay here and pass paths.
     """
     from tasks.load import ReadSettings, configure_reads
 
     configure_reads()  # reads in this process (the threaded scheduler, the in-process local cluster)
-    if address == THREADS:
+    if not address or address == THREADS:
         yield None
         return
     from distributed import Client, LocalCluster
 
-    if not address:
+    if address == LOCAL:
         options = local_cluster_options()
         with LocalCluster(**options) as cluster, Client(cluster) as client:
             print(f"local Dask cluster: {options['threads_per_worker']} threads, "
@@ -256,7 +267,7 @@ def check_task_runner(task_runner: str, address: str | None, client: Any | None,
     where tasks write) at the same paths on every worker."""
     if task_runner == "threads":
         return
-    if not address or address == THREADS or client is None:
+    if not uses_cluster(address) or client is None:
         raise LdnError("--task-runner dask runs tasks on an existing Dask cluster: pass --dask-address "
                        "tcp://host:8786 (or set LDN_DASK_ADDRESS)")
     from prefect.settings import PREFECT_API_URL
@@ -328,7 +339,8 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
     """Refresh every indicator layer, table and report for ``run``; return the new version's catalog path.
 
     ``task_runner="dask"`` runs the tile x year and period tasks on the workers of the cluster at
-    ``dask_address`` (prefect-dask); by default they run here and send their raster graphs there.
+    ``dask_address`` (prefect-dask); by default they run here, with their raster graphs on Dask's threaded
+    scheduler, a ``local`` cluster or the cluster at ``dask_address`` (``dask_client``).
     """
     from flows.ldn_yearly import ldn_yearly
 

@@ -69,20 +69,21 @@ def test_a_dead_scheduler_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1 and not (tmp_path / "versions").exists()
 
 
-def test_the_default_is_a_local_cluster_with_a_memory_limit() -> None:
+def test_the_default_is_threads_and_local_is_a_cluster_with_a_memory_limit() -> None:
     from distributed.system import MEMORY_LIMIT
 
     from flows.refresh import dask_client
 
-    with dask_client(None) as client:
+    for default in (None, "threads"):  # Dask's threaded scheduler: no cluster, no client
+        with dask_client(default) as none:
+            assert none is None
+    with dask_client("local") as client:
         (worker,) = client.scheduler_info()["workers"].values()
         assert 0 < worker["memory_limit"] <= 0.8 * MEMORY_LIMIT + 1
         assert worker["nthreads"] == (os.cpu_count() or 1)
         import dask
 
         assert dask.base.get_scheduler().__self__ is client  # raster graphs in tasks run on it
-    with dask_client("threads") as none:
-        assert none is None
 
 
 def test_tasks_themselves_run_on_the_workers_with_the_same_bytes(
