@@ -20,11 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
+import dask
 import numpy as np
 import pystac
-import rasterio
-import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 from prefect import task
 from odc.geo.geobox import GeoBox
@@ -32,12 +30,12 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.config import AssetSpec, QaRule, RunConfig, Source
 from tasks.tiles import Tile, tile_geobox, tile_lonlat_bbox
-from tasks.constants import NDVI_SCALE, NODATA, SCRATCH_COMPRESSION
+from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, SceneReadError, is_read_error
-from tasks.clip import OUTSIDE, RunArea, clip
+from tasks.clip import OUTSIDE, RunArea, clip, clip_array
 from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, strip_rows
 from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error, sign_items
-from tasks.publish import LayerSummary, write_item, write_lock
+from tasks.publish import LayerSummary, write_geotiff, write_item
 from tasks.cluster import computes_on_cluster
 
 __all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_tile_layers", "stored_values", "annual_attrs",
@@ -200,7 +198,8 @@ INGEST_STRIP_CHUNKS: int = 2
 
 def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox, *, year: int, min_valid: int,
                        chunk: int, area: RunArea | None = None, general: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
-    """One tile-year's annual mean and maximum on ``geobox`` (int16 NDVI x 10000, nodata -32768, clipped to ``area``).
+    """One tile-year's annual mean and maximum on ``geobox`` (int16 NDVI x 10000, nodata -32768, clipped to ``area``):
+    in memory from the ingest kernel, lazy (Dask) from the general loader.
 
     Scenes on the analysis grid itself (by their STAC projection fields, checked against each file as it
     is read) go through the ingest kernel (``tasks.ingest``: a strip per task, each composite opened once
@@ -236,9 +235,9 @@ def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, m
                                      qa_rule=source.qa, finish=finish, strip=rows, skip=skip, gdal_env=READ_SETTINGS)
     out = []
     for values, name, method in ((mean_np, MEAN_NAME, METHOD), (top_np, MAX_NAME, MAX_METHOD)):
-        layer = xr.DataArray(da.from_array(values, chunks=chunk), dims=("y", "x"), coords=grid_coords(geobox),
-                             attrs=annual_attrs(long_name=name, method=method, min_valid=min_valid, qa_rule=source.qa))
-        out.append(clip(layer, area))
+        out.append(xr.DataArray(clip_array(values, area, fill=NODATA, chunk=chunk), dims=("y", "x"),
+                                coords=grid_coords(geobox),
+                                attrs=annual_attrs(long_name=name, method=method, min_valid=min_valid, qa_rule=source.qa)))
     return out[0], out[1]
 
 
@@ -280,12 +279,8 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     try:
         mean, top = annual_tile_layers(stac_items, source, geobox, year=year, min_valid=cfg.min_valid_composites,
                                        chunk=cfg.chunk, area=area)
-        layer = xr.concat([mean, top], dim="band").assign_coords(band=[1, 2])  # one compute: the scenes read once
-        layer.attrs = dict(mean.attrs)
-        layer.rio.write_nodata(NODATA, encoded=False).rio.to_raster(
-            path, tiled=True, blockxsize=256, blockysize=256, compress=SCRATCH_COMPRESSION, lock=write_lock(path), compute=True)
-        with rasterio.open(path, "r+") as dst:
-            dst.transform = geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
+        bands = np.stack(dask.compute(mean.data, top.data))  # one compute: the general loader reads the scenes once
+        write_geotiff(path, bands, geobox, nodata=NODATA)
     except Exception as err:
         path.unlink(missing_ok=True)
         if not is_read_error(err):

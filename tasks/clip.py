@@ -31,7 +31,7 @@ from tasks.errors import ConfigError
 if TYPE_CHECKING:
     from tasks.config import RunConfig
 
-__all__ = ["RunArea", "run_area", "project_area", "clip", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
+__all__ = ["RunArea", "run_area", "project_area", "clip", "clip_array", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
 
 OUTSIDE, EDGE, INSIDE = 0, 1, 2
 """How a block lies against the region: no pixel centre can be inside, some may be, all are."""
@@ -166,6 +166,34 @@ def clip(layer: xr.DataArray, area: RunArea | None, *, fill: Any = None) -> xr.D
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[data])
     out = da.Array(graph, name, chunks, dtype=data.dtype, meta=np.array((), dtype=data.dtype))
     return layer.copy(data=out)
+
+
+def clip_array(values: np.ndarray, area: RunArea | None, *, fill: Any, chunk: int) -> np.ndarray:
+    """``clip`` for an array in memory (dims ending in y, x on ``area``'s grid): the same pixels set to ``fill``.
+
+    For a kernel's result that is already computed, so it is masked here instead of going back
+    through a Dask graph; blocks of ``chunk`` pixels are decided as ``clip`` decides them (whole
+    blocks outside or inside the region at once, pixel centres only on its edge).
+    """
+    if area is None:
+        return values
+    if tuple(values.shape[-2:]) != tuple(area.geobox.shape):
+        raise ConfigError(f"array of shape {values.shape[-2:]} is not on the run's grid {tuple(area.geobox.shape)}")
+    chunks = tuple(da.core.normalize_chunks((chunk, chunk), tuple(values.shape[-2:]))[k] for k in (0, 1))
+    cover = area.cover(chunks)  # type: ignore[arg-type]
+    if (cover == INSIDE).all():
+        return values
+    out = values.copy()
+    fill = np.asarray(fill, dtype=values.dtype)
+    rows, cols = np.cumsum((0, *chunks[0])), np.cumsum((0, *chunks[1]))
+    for i, j in zip(*np.nonzero(cover != INSIDE)):
+        block = (..., slice(rows[i], rows[i + 1]), slice(cols[j], cols[j + 1]))
+        if cover[i, j] == OUTSIDE:
+            out[block] = fill
+        else:
+            part, transform = area.edge(chunks, i, j)  # type: ignore[arg-type]
+            out[block] = _mask_block(out[block], part, transform, fill)
+    return out
 
 
 def inside(area: RunArea, chunks: int) -> xr.DataArray:

@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "plain_attrs",
+    "write_geotiff",
     "LayerSummary",
     "Staging",
     "AssetSummary",
@@ -63,8 +65,29 @@ __all__ = [
 ROOT_CATALOG_ID = "ldn-pipeline"
 """Id of the root catalog that lists every published version."""
 
-_WRITE_LOCK = threading.Lock()
-"""Serialises GDAL writes of one GeoTIFF from several Dask threads."""
+class _FileLock:
+    """A lock for the block writes of one GeoTIFF (a class, so the registry below can hold it weakly)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._lock.release()
+
+
+_FILE_LOCKS: weakref.WeakValueDictionary[str, _FileLock] = weakref.WeakValueDictionary()
+_REGISTRY = threading.Lock()
+"""Per-file write locks while some write holds them: blocks of one GeoTIFF are written one at a time, while
+different files (a tile's twenty layers) are compressed and written by Dask's threads in parallel."""
 
 
 @dataclass(frozen=True)
@@ -126,12 +149,28 @@ def write_lock(path: Path) -> Any:
             return Lock(f"ldn-write-{path.name}")
         client = default_client()
     except (ImportError, ValueError):  # no distributed client: threads in this process
-        return _WRITE_LOCK
+        with _REGISTRY:
+            lock = _FILE_LOCKS.get(str(path))
+            if lock is None:
+                lock = _FILE_LOCKS[str(path)] = _FileLock()
+            return lock
     if str(getattr(client.scheduler, "address", "")).startswith("inproc://"):  # an in-process cluster: threads too
         from dask.utils import SerializableLock
 
         return SerializableLock(f"ldn-write-{path.name}")  # graphs are pickled even in-process; same lock per token
     return Lock(f"ldn-write-{path.name}")
+
+
+def write_geotiff(path: Path, bands: np.ndarray, geobox: Any, *, nodata: float, compress: str = SCRATCH_COMPRESSION,
+                  block: int = 256) -> Path:
+    """Write an in-memory (band, y, x) or (y, x) array as a tiled GeoTIFF on ``geobox`` (its exact transform and
+    CRS): the scratch files of a stage whose kernel computed the pixels already, with no Dask graph between."""
+    data = bands[None] if bands.ndim == 2 else bands
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype, crs=geobox.crs.to_wkt(), transform=geobox.affine, nodata=nodata,
+                       tiled=True, blockxsize=block, blockysize=block, compress=compress) as dst:
+        dst.write(data)
+    return path
 
 
 def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | None]:
