@@ -32,7 +32,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.clip import OUTSIDE, clip, run_area
 from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
-from tasks.constants import LPD_CLASSES, NODATA, SCRATCH_COMPRESSION
+from tasks.constants import LPD_CLASSES, NODATA, SCRATCH_PROFILE
 from tasks.errors import ConfigError, SceneReadError, is_read_error
 from tasks.layer_cache import (cache_for, cache_key, config_fingerprint, drop_entry, open_entry, restore_layers,
                                store_entry, store_layers)
@@ -370,7 +370,7 @@ def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool
             name = f"{indicator}_{asset}.tif"
             nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
             pending.append(layer.rio.write_nodata(nodata, encoded=False).rio.to_raster(
-                folder / name, tiled=True, blockxsize=256, blockysize=256, compress=SCRATCH_COMPRESSION,
+                folder / name, tiled=True, blockxsize=256, blockysize=256, **SCRATCH_PROFILE,
                 lock=write_lock(folder / name), compute=False))
             spec["assets"][asset] = {"file": name, "categorical": categorical, "attrs": _layout_attrs(layer.attrs)}
             files[name] = folder / name

@@ -38,7 +38,7 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Stat
 from tasks import __version__
 from tasks.clip import RunArea, clip
 from tasks.config import RunConfig
-from tasks.constants import (COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODATA, SCRATCH_COMPRESSION, STATUS_COLOURS,
+from tasks.constants import (COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODATA, SCRATCH_PROFILE, STATUS_COLOURS,
                              THREE_CLASSES)
 from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds
@@ -161,14 +161,13 @@ def write_lock(path: Path) -> Any:
     return Lock(f"ldn-write-{path.name}")
 
 
-def write_geotiff(path: Path, bands: np.ndarray, geobox: Any, *, nodata: float, compress: str = SCRATCH_COMPRESSION,
-                  block: int = 256) -> Path:
+def write_geotiff(path: Path, bands: np.ndarray, geobox: Any, *, nodata: float, block: int = 256) -> Path:
     """Write an in-memory (band, y, x) or (y, x) array as a tiled GeoTIFF on ``geobox`` (its exact transform and
     CRS): the scratch files of a stage whose kernel computed the pixels already, with no Dask graph between."""
     data = bands[None] if bands.ndim == 2 else bands
     with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
                        dtype=data.dtype, crs=geobox.crs.to_wkt(), transform=geobox.affine, nodata=nodata,
-                       tiled=True, blockxsize=block, blockysize=block, compress=compress) as dst:
+                       tiled=True, blockxsize=block, blockysize=block, **SCRATCH_PROFILE) as dst:
         dst.write(data)
     return path
 
@@ -247,7 +246,7 @@ def write_item(
         tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
         tiled[key] = tmp
         pending.append(out.rio.to_raster(
-            tmp, tiled=True, blockxsize=512, blockysize=512, compress=SCRATCH_COMPRESSION, lock=write_lock(tmp), compute=False,
+            tmp, tiled=True, blockxsize=512, blockysize=512, **SCRATCH_PROFILE, lock=write_lock(tmp), compute=False,
         ))
     try:
         dask.compute(*[p for p in pending if p is not None])

@@ -31,7 +31,7 @@ _SIG = [
 ]
 
 
-@guvectorize(_SIG, "(n),(),(),(),(),(),(),(),(m)->(),(),(),(),(),(),()", nopython=True, target="cpu")
+@guvectorize(_SIG, "(n),(),(),(),(),(),(),(),(m)->(),(),(),(),(),(),()", nopython=True, target="cpu", cache=True)
 def _fao_wocat(y, window_max, interval, low, high, desert, use_mtid, min_years, s95_by_n,
                lpd, trend, mtid, steadiness, biomass, emerging, combination):  # pragma: no cover (numba)
     size = y.shape[0]

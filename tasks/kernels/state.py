@@ -13,7 +13,7 @@ from numba import guvectorize, njit
 __all__ = ["te_state", "gpg_state_z"]
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _window_sums(y, is_bl, is_tg, bl_values):  # pragma: no cover (numba)
     """Count and sum of the valid baseline and target years; the baseline values go to ``bl_values``."""
     nb = 0
@@ -40,7 +40,7 @@ _TE_SIG = [
 ]
 
 
-@guvectorize(_TE_SIG, "(n),(n),(n),(),(),()->(),(),(),(),()", nopython=True, target="cpu")
+@guvectorize(_TE_SIG, "(n),(n),(n),(),(),()->(),(),(),(),()", nopython=True, target="cpu", cache=True)
 def _te_state(y, is_bl, is_tg, min_bl, min_tg, dead_band, cls_bl, cls_tg, change, mean_bl, mean_tg):  # pragma: no cover
     # Every comparison is made on cross-multiplied sums (method notes 2.5): for integer values
     # (int16 NDVI x 10000) each side is an exact integer below 2**53, so no float noise decides.
@@ -120,7 +120,7 @@ def te_state(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray,
 _GPG_SIG = ["void(float64[:], boolean[:], boolean[:], int64, int64, float64[:], float64[:], float64[:], float64[:])"]
 
 
-@guvectorize(_GPG_SIG, "(n),(n),(n),(),()->(),(),(),()", nopython=True, target="cpu")
+@guvectorize(_GPG_SIG, "(n),(n),(n),(),()->(),(),(),()", nopython=True, target="cpu", cache=True)
 def _gpg_state(y, is_bl, is_tg, min_bl, min_tg, z, mu_out, sigma_out, mean_tg):  # pragma: no cover
     bl = np.empty(y.shape[0], dtype=np.float64)
     nb, sb, nt, st = _window_sums(y, is_bl, is_tg, bl)

@@ -20,7 +20,7 @@ OUTPUTS = ("s", "var_s", "z", "p", "sen_slope", "ols_slope", "n")
 
 
 
-@njit(nogil=True, cache=False)
+@njit(nogil=True, cache=True)
 def _select(a: np.ndarray, m: int, k: int) -> float:  # pragma: no cover (numba)
     """k-th smallest of a[:m], reordering a[:m] so that a[:k] <= a[k] (quickselect).
 
@@ -58,7 +58,7 @@ def _select(a: np.ndarray, m: int, k: int) -> float:  # pragma: no cover (numba)
         lo = equal
 
 
-@njit(nogil=True, cache=False)
+@njit(nogil=True, cache=True)
 def _median_inplace(a: np.ndarray, m: int) -> float:  # pragma: no cover (numba)
     """Median of a[:m] (m >= 1), reordering it in place."""
     upper = _select(a, m, m // 2)
@@ -71,7 +71,7 @@ def _median_inplace(a: np.ndarray, m: int) -> float:  # pragma: no cover (numba)
     return 0.5 * (lower + upper)
 
 
-@njit(nogil=True, cache=False)
+@njit(nogil=True, cache=True)
 def _mk_sen_rows(y, min_count, out):  # pragma: no cover (numba)
     rows, size = y.shape
     xs = np.empty(size, dtype=np.float64)
