@@ -9,7 +9,7 @@ count and maximum. A tile-year is a few tens of tasks instead of a graph of thou
 opened once per chunk. Scenes on another grid go through odc-stac's general loader (``load_cube``).
 
 The result is bit for bit what ``annual_ndvi`` and ``annual_ndvi_max`` compute from the same scenes:
-the sum of integer raw values is exact in float64 whatever the order, and the conversion to stored
+the sum of integer raw values is exact (int32 for 16-bit assets, else float64) whatever the order, and the conversion to stored
 int16 is the same function (``finish``: ``annual_ndvi.stored_values``).
 """
 from __future__ import annotations
@@ -135,10 +135,13 @@ def fold_strip(scenes: list[SceneGrid], rows: tuple[int, int], width: int, *, nd
     """
     r0, r1 = rows
     shape = (r1 - r0, width)
-    total = np.zeros(shape, dtype=np.float64)
+    raw = np.dtype(ndvi.dtype)
+    small = raw.kind in "iu" and raw.itemsize <= 2  # int16 MOD13Q1: int32 sums are exact (46 x 32767 fits)
+    acc = np.dtype(np.int32) if small else np.dtype(np.float64)  # else float64, exact for integers below 2**53
+    total = np.zeros(shape, dtype=acc)
     count = np.zeros(shape, dtype=np.int16)
-    top = np.full(shape, -np.inf, dtype=np.float64)
-    valid_qa = np.asarray(list(qa_rule.valid_values))
+    top = np.full(shape, np.iinfo(np.int32).min if small else -np.inf, dtype=acc)
+    lut: np.ndarray | None = None
     with rasterio.Env(**gdal_env):
         for scene in scenes:
             # the strip's rows and the tile's columns, in the scene's pixels, clipped to the scene
@@ -153,22 +156,38 @@ def fold_strip(scenes: list[SceneGrid], rows: tuple[int, int], width: int, *, nd
             with rasterio.open(scene.hrefs[qa_name]) as src:
                 _check_on_grid(src, scene)
                 qa = src.read(1, window=window)
-            ok = np.isin(qa, valid_qa)
+            if lut is None or lut.dtype != qa.dtype:
+                lut = _valid_lookup(qa.dtype, qa_rule.valid_values)
+            ok = _valid_qa(qa, qa_rule.valid_values, lut)
             if ndvi.nodata is not None:
                 ok &= values != ndvi.nodata
             if ndvi.valid_range is not None:
                 ok &= (values >= ndvi.valid_range[0]) & (values <= ndvi.valid_range[1])
             out = (slice(sr0 + scene.row_off - r0, sr1 + scene.row_off - r0),
                    slice(sc0 + scene.col_off, sc1 + scene.col_off))
-            raw = values.astype(np.float64)
-            total[out] += np.where(ok, raw, 0.0)
-            count[out] += ok
-            top[out] = np.where(ok, np.maximum(top[out], raw), top[out])
+            np.add(total[out], values, out=total[out], where=ok, casting="unsafe")
+            np.add(count[out], ok, out=count[out], casting="unsafe")
+            np.maximum(top[out], values, out=top[out], where=ok, casting="unsafe")
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(count > 0, count, np.nan)
-        mean = finish(total / share, count)
-        maximum = finish(np.where(count > 0, top, np.nan), count)
+        some = count > 0
+        mean = finish(np.where(some, total, 0) / np.where(some, count, np.nan), count)
+        maximum = finish(np.where(some, top, np.nan), count)
     return mean, maximum
+
+
+def _valid_lookup(dtype: np.dtype, valid: Any) -> np.ndarray | None:
+    """A table of the valid QA values over every value of a one-byte ``dtype`` (indexed by its bytes), else None."""
+    if np.dtype(dtype).itemsize != 1:
+        return None
+    codes = np.arange(256, dtype=np.uint8).view(dtype)
+    return np.isin(codes, np.asarray(list(valid)))
+
+
+def _valid_qa(qa: np.ndarray, valid: Any, lut: np.ndarray | None) -> np.ndarray:
+    """True where the QA value is one of ``valid``: a table lookup for one-byte QA, ``np.isin`` otherwise."""
+    if lut is not None:
+        return lut[qa.view(np.uint8)]
+    return np.isin(qa, np.asarray(list(valid)))
 
 
 def fold_tile_year(scenes: list[SceneGrid], geobox: GeoBox, *, ndvi: AssetSpec, qa_name: str, qa_rule: QaRule,
