@@ -74,9 +74,8 @@ def window_mean(annual: xr.DataArray, *, window: tuple[int, int], dim: str = "ye
     """Mean NDVI (NDVI units) of each pixel over the window's valid years; NaN below ``min_years``."""
     sel = _window(annual, window, dim)
     if np.issubdtype(sel.dtype, np.integer):  # average the raw integers, then scale once (exact ratios)
-        raw = sel.where(sel != NODATA).astype("float64")
-        count = raw.notnull().sum(dim)
-        return (raw.mean(dim, skipna=True) / NDVI_SCALE).where(count >= min_years)
+        total, count = window_sum_count(annual, window=window, dim=dim)  # the same sums the exact threshold uses
+        return (total / count.where(count > 0) / NDVI_SCALE).where(count >= min_years)
     values = sel.astype("float64")
     count = values.notnull().sum(dim)
     return values.mean(dim, skipna=True).where(count >= min_years)

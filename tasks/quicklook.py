@@ -34,11 +34,9 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     ``outlines`` are zone polygons (shapely, in the COG's CRS) drawn as grey lines; by default the
     North-East Asia country borders that cross the layer.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     with rasterio.open(cog) as src:
@@ -54,7 +52,9 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
             from tasks.zones import border_outlines
 
             outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
-    fig, ax = plt.subplots(figsize=(6.4, 5.2), dpi=100)
+    fig = Figure(figsize=(6.4, 5.2), dpi=100)  # no pyplot: its global state is not safe across the run's threads
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     if classes:
         codes = sorted(int(c) for c in classes)
         palette = [f"#{(colours or {}).get(c, '999999')}" for c in codes]
@@ -84,7 +84,6 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     ax.set_yticks([])
     png = Path(png)
     fig.savefig(png, bbox_inches="tight")
-    plt.close(fig)
     return png
 
 

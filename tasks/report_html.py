@@ -24,14 +24,14 @@ def _b64(png: bytes) -> str:
 
 def bar_chart_png(sdg: pd.DataFrame) -> bytes:
     """Stacked bars of degraded / stable / improved (% of land with data) per zone and period."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     rows = sdg[sdg["indicator"] == "sdg_15_3_1"]
     labels = [f"{z}\n{p}" for z, p in zip(rows["zone"], rows["period"])]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(rows) + 2), 3.6), dpi=100)
+    fig = Figure(figsize=(max(5.0, 0.9 * len(rows) + 2), 3.6), dpi=100)  # no pyplot: not safe across threads
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     bottom = [0.0] * len(rows)
     for code in (-1, 0, 1):
         name, colour = THREE_CLASSES[code]
@@ -45,7 +45,6 @@ def bar_chart_png(sdg: pd.DataFrame) -> bytes:
     ax.set_title("SDG 15.3.1 per zone and period", fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
