@@ -13,9 +13,11 @@ are read once for both.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -354,15 +356,21 @@ def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None
     cache = cache_for(cfg, "ndvi-annual")
     if cfg.use_cache and (hit := restore_layers(cache, key, staging)) is not None:
         return hit
-    written = []
-    for band, indicator in enumerate(ANNUAL_BANDS, start=1):
+    area = run_area(cfg, grid)
+
+    def publish(band: int, indicator: str) -> LayerSummary:
         layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk, band=band)
         layer.attrs.update({**done[0].attrs[indicator], "_FillValue": NODATA, "tiles": sorted(t.tile for t in done)})
-        written.append(write_item(
+        return write_item(
             {"data": (layer, False)}, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region}-{year}",
-            year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine,
-            area=run_area(cfg, grid),
-        ))
+            year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine, area=area,
+        )
+
+    with ThreadPoolExecutor(len(ANNUAL_BANDS)) as pool:  # the mean and the maximum are written side by side,
+        # each thread in a copy of this one's context (the Dask client a task on a worker computes with)
+        jobs = [pool.submit(contextvars.copy_context().run, publish, band, indicator)
+                for band, indicator in enumerate(ANNUAL_BANDS, start=1)]
+        written = [job.result() for job in jobs]
     if cfg.use_cache:
         written = store_layers(cache, key, written)
     return [replace(w, from_cache=all(t.from_cache for t in done)) for w in written]

@@ -69,8 +69,13 @@ def wraps(grid: GeoBox) -> bool:
 
 
 def _read_block(tiles: list[tuple[tuple[float, float, float, float], str]], x: np.ndarray, y: np.ndarray,
-                res: float, radius: float | None, dtype: np.dtype, nodata: float, band: int = 1) -> np.ndarray:
+                res: float, radius: float | None, dtype: np.dtype, nodata: float, band: int = 1,
+                fast: bool = True) -> np.ndarray:
     out = np.full((y.size, x.size), nodata, dtype=dtype)
+    if fast and (radius is None or _unshifted(x, y, radius)):  # one windowed read per tile, no per-pixel lookup
+        for (left, bottom, right, top), path in tiles:
+            _paste(out, x, y, (left, bottom, right, top), path, res, band)
+        return out
     xs = source_x(x[None, :], y[:, None], radius)
     ys = np.broadcast_to(y[:, None], xs.shape)
     for (left, bottom, right, top), path in tiles:
@@ -84,6 +89,31 @@ def _read_block(tiles: list[tuple[tuple[float, float, float, float], str]], x: n
             window = src.read(band, window=Window(c0, r0, int(cols.max()) - c0 + 1, int(rows.max()) - r0 + 1))
         out[inside] = window[rows - r0, cols - c0]
     return out
+
+
+def _unshifted(x: np.ndarray, y: np.ndarray, radius: float) -> bool:
+    """True when no pixel centre of the block lies past the sinusoidal plane's edge (nothing to shift)."""
+    half = math.pi * radius * np.cos(np.asarray(y, "float64") / radius)
+    return bool(np.all((x.max() <= half) & (x.min() >= -half)))
+
+
+def _paste(out: np.ndarray, x: np.ndarray, y: np.ndarray, bounds: tuple[float, float, float, float], path: str,
+           res: float, band: int) -> None:
+    """Copy the tile's pixels under the block (pixel centres ``x``, ``y``, none shifted) into ``out``: one
+    windowed read. The pixels are those ``_read_block``'s general path picks (centre strictly inside the tile,
+    column ``floor((x - left) / res)``), found with the same comparisons on the block's rows and columns."""
+    left, bottom, right, top = bounds
+    in_x = (x > left) & (x < right)
+    in_y = (y > bottom) & (y < top)
+    if not in_x.any() or not in_y.any():
+        return
+    jx, iy = np.flatnonzero(in_x), np.flatnonzero(in_y)
+    cols = np.floor((x[jx] - left) / res).astype("int64")
+    rows = np.floor((top - y[iy]) / res).astype("int64")
+    c0, r0 = int(cols.min()), int(rows.min())
+    with rasterio.open(path) as src:
+        window = src.read(band, window=Window(c0, r0, int(cols.max()) - c0 + 1, int(rows.max()) - r0 + 1))
+    out[np.ix_(iy, jx)] = window[np.ix_(rows - r0, cols - c0)]
 
 
 def mosaic(tiles: dict[str, str | Path], grid: GeoBox, *, chunk: int, wrap: bool = True, band: int = 1) -> xr.DataArray:
