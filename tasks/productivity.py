@@ -17,6 +17,7 @@ resumes from the tiles that were done.
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.windows
 import xarray as xr
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -39,7 +41,7 @@ from tasks.layer_cache import (cache_for, cache_key, config_fingerprint, drop_en
 from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
 from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.performance import UnitHistograms, UnitPercentiles, land_units, performance, window_mean
-from tasks.publish import LayerSummary, plain_attrs, write_item, write_lock
+from tasks.publish import LayerSummary, plain_attrs, write_item
 from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.tiles import GridTile, grid_tiles
@@ -355,31 +357,53 @@ def _layout_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+TILE_STRIP_CHUNKS: int = 2
+"""Rows of one productivity write step, in chunks (``--chunk``, 512 px): every asset of 1024 rows computed in one
+Dask compute (the trend statistics shared), then written; the tile's assets are never all in memory at once."""
+
+
 def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]], folder: Path,
-                      geobox: Any) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Write ``productivity_layers``' assets of one tile as GeoTIFFs on ``geobox`` in ``folder``, in one Dask pass
-    (the assets share the trend statistics); return the layout (``ProductivityTile.layout``) and the files."""
+                      geobox: Any, *, rows: int | None = None) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Write ``productivity_layers``' assets of one tile as GeoTIFFs on ``geobox`` in ``folder``, strip by strip of
+    ``rows`` rows (default: ``TILE_STRIP_CHUNKS`` chunks); return the layout (``ProductivityTile.layout``) and files.
+
+    Each strip of every asset is computed in one Dask pass (the assets share the trend statistics) and written
+    through a file opened once, so no block reopens a file and memory holds one strip of each asset.
+    """
     import dask
 
     folder.mkdir(parents=True, exist_ok=True)
     layout: dict[str, Any] = {}
-    pending, files = [], {}
+    outputs: list[tuple[Any, Path, float]] = []
     for indicator, (assets, attrs) in layers.items():
         spec: dict[str, Any] = {"attrs": plain_attrs(attrs), "assets": {}}
         for asset, (layer, categorical) in assets.items():
             name = f"{indicator}_{asset}.tif"
             nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
-            pending.append(layer.rio.write_nodata(nodata, encoded=False).rio.to_raster(
-                folder / name, tiled=True, blockxsize=256, blockysize=256, **SCRATCH_PROFILE,
-                lock=write_lock(folder / name), compute=False))
+            outputs.append((layer.transpose("y", "x").data, folder / name, nodata))
             spec["assets"][asset] = {"file": name, "categorical": categorical, "attrs": _layout_attrs(layer.attrs)}
-            files[name] = folder / name
         layout[indicator] = spec
-    dask.compute(*[x for x in pending if x is not None])
-    for path in files.values():
-        with rasterio.open(path, "r+") as dst:
-            dst.transform = geobox.affine  # the exact grid (coordinates lose the last digits of the pixel size)
-    return layout, files
+    height, width = geobox.shape
+    step = rows or TILE_STRIP_CHUNKS * int(max(outputs[0][0].chunks[0]) if hasattr(outputs[0][0], "chunks") else height)
+    def write(r0: int, parts: tuple[Any, ...]) -> None:
+        for dst, part in zip(dsts, parts):
+            dst.write(np.asarray(part), 1, window=rasterio.windows.Window(0, r0, width, part.shape[0]))
+
+    with contextlib.ExitStack() as stack:
+        dsts = [stack.enter_context(rasterio.open(
+            path, "w", driver="GTiff", width=width, height=height, count=1, dtype=data.dtype, crs=geobox.crs.to_wkt(),
+            transform=geobox.affine, nodata=nodata, tiled=True, blockxsize=256, blockysize=256, **SCRATCH_PROFILE))
+            for data, path, nodata in outputs]
+        with ThreadPoolExecutor(1) as writer:  # a strip is written while the next one is computed
+            pending = None
+            for r0 in range(0, height, step):
+                parts = dask.compute(*[data[r0:r0 + step] for data, _, _ in outputs])
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(write, r0, parts)
+            if pending is not None:
+                pending.result()
+    return layout, {path.name: path for _, path, _ in outputs}
 
 
 def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], percentiles: UnitPercentiles,

@@ -1,0 +1,48 @@
+"""A productivity tile written strip by strip holds exactly the pixels of its layers computed whole."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from odc.geo.geobox import GeoBox
+
+from tasks.config import Period, RunConfig
+from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
+from tasks.performance import UnitHistograms, UnitPercentiles, land_units, window_mean
+from tasks.productivity import productivity_layers, write_tile_layers
+
+
+@pytest.mark.parametrize("rows", [None, 128, 200, 1000])
+def test_strips_equal_the_whole_tile(tmp_path: Path, rows: int | None) -> None:
+    years, height, width, chunk = 12, 300, 260, 128
+    geobox = GeoBox.from_bbox((0, 0, width * MODIS_PIXEL_SIZE, height * MODIS_PIXEL_SIZE), MODIS_SINUSOIDAL_WKT,
+                              resolution=MODIS_PIXEL_SIZE)
+    rng = np.random.default_rng(7)
+    values = np.round(rng.uniform(1500, 4500, (1, height, width)) + rng.normal(0, 30, (1, height, width))
+                      * np.arange(years)[:, None, None] + rng.normal(0, 150, (years, height, width))).astype("int16")
+    values[:, :, :13] = NODATA  # sea
+    values[rng.random(values.shape) < 0.05] = NODATA  # gaps
+    cube = xr.DataArray(values, dims=("year", "y", "x"),
+                        coords={"year": np.arange(2001, 2001 + years), "y": geobox.coords["y"].values,
+                                "x": geobox.coords["x"].values}).chunk({"year": -1, "y": chunk, "x": chunk})
+    lc = xr.DataArray(rng.choice(np.array([10, 30, 130, 200], "uint8"), (height, width)), dims=("y", "x"),
+                      coords={"y": cube.y, "x": cube.x}).chunk(chunk)
+    period = Period(productivity=(2001, 2012), state_baseline=(2001, 2009), state_target=(2010, 2012),
+                    land_cover=(2001, 2012))
+    cfg = RunConfig(native_bounds=tuple(geobox.boundingbox), years=(2001, 2012), productivity={"min_years": 8})
+    unit, fallback = land_units(lc)
+    table = UnitPercentiles.of(UnitHistograms.of(unit, fallback, window_mean(cube, window=(2001, 2012)), None,
+                                                 crossed=False), percentile=90.0, min_unit_pixels=100)
+    layers = productivity_layers(cube, lc, period, cfg, percentiles=table)
+    layout, files = write_tile_layers(layers, tmp_path / "tile", geobox, rows=rows)
+    assert len(files) >= 15
+    for indicator, (assets, _) in layers.items():
+        for key, (layer, _) in assets.items():
+            with rasterio.open(tmp_path / "tile" / layout[indicator]["assets"][key]["file"]) as src:
+                written = src.read(1)
+                assert src.transform == geobox.affine and (src.height, src.width) == (height, width)
+            expected = layer.values
+            np.testing.assert_array_equal(written, expected.astype(written.dtype), err_msg=f"{indicator}/{key}")
