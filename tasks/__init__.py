@@ -18,7 +18,7 @@ _ENVIRONMENT_DEFAULTS = {
     "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
     # GDAL's cache of downloaded COG ranges, per process (default 16 MiB): Dask chunks open each composite
     # again, and with the default their headers and shared blocks are downloaded again too. Measured on a
-    # 2400 x 2400 px tile-year (benchmarks/bench_tile.py): 436 MB over HTTP with 16 MiB, 233 MB with 256 MiB.
+    # 2400 x 2400 px tile-year before the ingest kernel: 436 MB over HTTP with 16 MiB, 233 MB with 256 MiB.
     "CPL_VSIL_CURL_CACHE_SIZE": str(256 * 2**20),
 }
 for _key, _value in _ENVIRONMENT_DEFAULTS.items():

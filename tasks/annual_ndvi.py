@@ -13,11 +13,9 @@ are read once for both.
 """
 from __future__ import annotations
 
-import contextvars
 import functools
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -366,11 +364,7 @@ def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None
             year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine, area=area,
         )
 
-    with ThreadPoolExecutor(len(ANNUAL_BANDS)) as pool:  # the mean and the maximum are written side by side,
-        # each thread in a copy of this one's context (the Dask client a task on a worker computes with)
-        jobs = [pool.submit(contextvars.copy_context().run, publish, band, indicator)
-                for band, indicator in enumerate(ANNUAL_BANDS, start=1)]
-        written = [job.result() for job in jobs]
+    written = [publish(band, indicator) for band, indicator in enumerate(ANNUAL_BANDS, start=1)]
     if cfg.use_cache:
         written = store_layers(cache, key, written)
     return [replace(w, from_cache=all(t.from_cache for t in done)) for w in written]

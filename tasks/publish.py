@@ -65,6 +65,12 @@ __all__ = [
 ROOT_CATALOG_ID = "ldn-pipeline"
 """Id of the root catalog that lists every published version."""
 
+UNCOMPRESSED_COPY_BYTES: int = 512 * 2**20
+"""The tiled copy a COG is made from is read once and deleted: below this size it is written uncompressed (twice as
+fast to write and read; a tile-year's layer is 12-46 MB), above it ZSTD (``SCRATCH_PROFILE``), so a continent's
+layer does not take gigabytes of scratch disk."""
+
+
 class _FileLock:
     """A lock for the block writes of one GeoTIFF (a class, so the registry below can hold it weakly)."""
 
@@ -246,7 +252,8 @@ def write_item(
         tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
         tiled[key] = tmp
         pending.append(out.rio.to_raster(
-            tmp, tiled=True, blockxsize=512, blockysize=512, **SCRATCH_PROFILE, lock=write_lock(tmp), compute=False,
+            tmp, tiled=True, blockxsize=512, blockysize=512, lock=write_lock(tmp), compute=False,
+            **(SCRATCH_PROFILE if out.nbytes > UNCOMPRESSED_COPY_BYTES else {}),
         ))
     try:
         dask.compute(*[p for p in pending if p is not None])
