@@ -9,6 +9,7 @@ __all__ = [
     "LdnError",
     "ConfigError",
     "StacUnreachable",
+    "StacBadPaging",
     "CollectionNotFound",
     "OutsideCollection",
     "NoScenesFound",
@@ -31,6 +32,10 @@ class ConfigError(LdnError, ValueError):
 
 class StacUnreachable(LdnError):
     """The STAC API did not answer."""
+
+
+class StacBadPaging(LdnError):
+    """The STAC API's ``next`` links go round in a circle (or on without end): its paging is broken."""
 
 
 class CollectionNotFound(LdnError):

@@ -6,8 +6,11 @@ implements CQL2 filters. A composite belongs to the calendar year of its ``start
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,7 +21,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
 from tasks.config import RunConfig, Source
-from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacUnreachable
+from tasks.errors import CollectionNotFound, ConfigError, NoScenesFound, OutsideCollection, StacBadPaging, StacUnreachable
 from tasks.grid import lonlat_bounds
 from tasks.region import bboxes_intersect, split_bbox
 
@@ -33,11 +36,55 @@ __all__ = [
     "find_inputs_task",
     "incomplete_years",
     "STAC_TIMEOUT",
+    "STAC_CONNECT_TIMEOUT",
+    "STAC_MAX_PAGES",
     "STAC_RETRIES",
+    "stac_timeout",
 ]
 
 STAC_TIMEOUT: float = 30.0
-"""Seconds before one STAC API request is abandoned."""
+"""Seconds before one STAC API request is abandoned (the read timeout; ``LDN_STAC_TIMEOUT`` overrides it)."""
+
+STAC_CONNECT_TIMEOUT: float = 10.0
+"""Seconds to open a connection to the STAC API (at most the read timeout)."""
+
+STAC_MAX_PAGES: int = 10_000
+"""Pages of one search before it is called endless: 10,000 pages of the default 10-250 items."""
+
+
+def stac_timeout() -> tuple[float, float]:
+    """(connect, read) seconds for every STAC request: ``STAC_TIMEOUT`` or ``$LDN_STAC_TIMEOUT``."""
+    raw = os.environ.get("LDN_STAC_TIMEOUT")
+    try:
+        read = float(raw) if raw else STAC_TIMEOUT
+    except ValueError:
+        raise ConfigError(f"LDN_STAC_TIMEOUT={raw!r} is not a number of seconds: set it to e.g. 30") from None
+    if read <= 0:
+        raise ConfigError(f"LDN_STAC_TIMEOUT={raw!r} must be positive: set it to e.g. 30")
+    return min(STAC_CONNECT_TIMEOUT, read), read
+
+
+class _StacIO(StacApiIO):
+    """pystac-client's IO with paging that stops: a ``next`` link to a page already read, or more than
+    ``STAC_MAX_PAGES`` pages, is a one-line ``StacBadPaging`` instead of a search that never ends."""
+
+    def get_pages(self, url: str, method: str | None = None,
+                  parameters: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        for n, page in enumerate(self._pages(url, method, parameters)):
+            nxt = next((link for link in page.get("links", []) if link.get("rel") == "next"), None)
+            if nxt is not None:
+                key = json.dumps([nxt.get("href"), nxt.get("method"), nxt.get("body")], sort_keys=True, default=str)
+                if key in seen or n + 1 >= STAC_MAX_PAGES:
+                    why = (f"its `next` link goes back to a page it already gave ({nxt.get('href')})" if key in seen
+                           else f"it gave {STAC_MAX_PAGES} pages and still has a `next` link")
+                    raise StacBadPaging(f"the STAC API at {url} pages without end: {why}; report it to the API's "
+                                        "provider, or narrow the search (--years, the area)")
+                seen.add(key)
+            yield page
+
+    def _pages(self, url: str, method: str | None, parameters: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+        return super().get_pages(url, method=method, parameters=parameters)
 
 STAC_RETRIES: int = 3
 """Retries (with backoff) of STAC requests that fail with a transient HTTP status (429, 5xx)."""
@@ -47,9 +94,10 @@ _NETWORK_ERRORS = (OSError, APIError)
 
 def open_api(url: str) -> Client:
     """Open the STAC API at ``url``; an API that does not answer is a one-line ``StacUnreachable``."""
-    io = StacApiIO(max_retries=STAC_RETRIES, timeout=STAC_TIMEOUT)
-    try:
-        return Client.open(url, stac_io=io)
+    timeout = stac_timeout()
+    io = _StacIO(max_retries=STAC_RETRIES, timeout=timeout)
+    try:  # pystac-client resets the IO's timeout to Client.open's own argument, so it is given there too
+        return Client.open(url, stac_io=io, timeout=timeout)
     except APIError as err:
         status = getattr(err, "status_code", None)
         if status is None:  # pystac-client wraps connection failures in APIError too
@@ -159,7 +207,12 @@ def search_items(
         found = list(found_by_id.values())
     except _NETWORK_ERRORS as err:
         raise StacUnreachable(
-            f"searching {cid!r} on {client.self_href} failed ({type(err).__name__}): retry later"
+            f"searching {cid!r} on {client.self_href} failed ({_reason(err)}): retry later"
+        ) from None
+    except ValueError as err:  # a page that is not JSON (a proxy's HTML error page, a truncated answer)
+        raise StacUnreachable(
+            f"searching {cid!r} on {client.self_href} failed: a page of results is not JSON ({type(err).__name__}: "
+            f"{str(err)[:80]}); retry later, or check the `api` URL in the sources file"
         ) from None
     wanted = source.stac.properties
     items = [

@@ -1,0 +1,117 @@
+"""A STAC API on 127.0.0.1 that misbehaves on purpose: silent, looping its `next` links, or answering junk.
+
+It serves just enough of a STAC API for ``pystac-client`` (a root with item search, one collection,
+``/search``), and ``mode`` chooses the fault. Each instance runs in a thread of the test process and
+counts the requests it saw.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+
+Mode = Literal["ok", "loop", "bad-json-search", "endless"]
+
+COLLECTION = "modis-13Q1-061"
+BBOX = [100.0, 30.0, 130.0, 50.0]
+
+
+def _item(n: int) -> dict:
+    return {"type": "Feature", "stac_version": "1.0.0", "id": f"MOD13Q1.A2020{1 + 16 * (n % 23):03d}.h26v04.061",
+            "geometry": {"type": "Polygon", "coordinates": [[[110, 40], [112, 40], [112, 42], [110, 42], [110, 40]]]},
+            "bbox": [110, 40, 112, 42], "properties": {"datetime": None, "start_datetime": "2020-01-01T00:00:00Z",
+                                                     "end_datetime": "2020-01-16T23:59:59Z"},
+            "links": [], "assets": {}, "collection": COLLECTION}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def _json(self, doc: dict | str, status: int = 200) -> None:
+        body = (doc if isinstance(doc, str) else json.dumps(doc)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.requests += 1
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        path = self.path.split("?")[0].rstrip("/")
+        if path == "":
+            self._json({"type": "Catalog", "id": "faulty", "stac_version": "1.0.0", "description": "faulty STAC API",
+                        "conformsTo": ["https://api.stacspec.org/v1.0.0/core",
+                                       "https://api.stacspec.org/v1.0.0/item-search",
+                                       "https://api.stacspec.org/v1.0.0/collections"],
+                        "links": [{"rel": "self", "href": base}, {"rel": "root", "href": base},
+                                  {"rel": "search", "href": f"{base}/search", "type": "application/geo+json",
+                                   "method": "GET"},
+                                  {"rel": "search", "href": f"{base}/search", "type": "application/geo+json",
+                                   "method": "POST"},
+                                  {"rel": "data", "href": f"{base}/collections"}]})
+        elif path == f"/collections/{COLLECTION}":
+            self._json({"type": "Collection", "id": COLLECTION, "stac_version": "1.0.0", "description": "x",
+                        "license": "proprietary", "links": [],
+                        "extent": {"spatial": {"bbox": [BBOX]}, "temporal": {"interval": [[None, None]]}}})
+        elif path == "/search":
+            mode = self.server.mode
+            if mode == "bad-json-search":
+                self._json("<html><body>502 Bad Gateway</body></html>")
+                return
+            page = self.server.requests
+            nxt = f"{base}/search?page=1" if mode == "loop" else f"{base}/search?page={page + 1}"
+            links = [{"rel": "next", "href": nxt, "type": "application/geo+json", "method": "GET"}]
+            self._json({"type": "FeatureCollection", "features": [_item(page)],
+                        "links": links if mode in ("loop", "endless") else []})
+        else:
+            self._json({"code": "NotFound", "description": self.path}, status=404)
+
+    def do_POST(self) -> None:  # noqa: N802  (pystac-client searches by POST when the root allows it)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.do_GET()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, mode: Mode) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.mode = mode
+        self.requests = 0
+
+
+@contextmanager
+def faulty_stac(mode: Mode) -> Iterator[_Server]:
+    """A STAC API with fault ``mode`` on a free 127.0.0.1 port (its URL: ``url(server)``)."""
+    server = _Server(mode)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def url(server: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@contextmanager
+def silent_api() -> Iterator[str]:
+    """A port on 127.0.0.1 that accepts connections and never answers (a hung server); yields its URL."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)  # the kernel completes the handshakes; nobody ever reads or writes
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()

@@ -1,0 +1,92 @@
+"""A STAC API that hangs, pages in a circle or answers junk: one clear line, in bounded time, never a hang."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks.config import Source
+from tasks.errors import StacBadPaging, StacUnreachable
+from tasks.search import open_api, search_items
+from tests.reliability.faulty_stac import BBOX, COLLECTION, faulty_stac, silent_api, url
+
+pytestmark = pytest.mark.reliability
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCE = Source.model_validate({
+    "role": "ndvi", "stac": {"api": "http://unused", "collection": COLLECTION},
+    "assets": {"ndvi": {"key": "250m_16_days_NDVI", "dtype": "int16"},
+               "qa": {"key": "250m_16_days_pixel_reliability", "dtype": "int8"}},
+    "qa": {"asset": "qa", "valid_values": [0, 1]},
+})
+
+
+@pytest.fixture
+def short_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
+    monkeypatch.setenv("LDN_STAC_TIMEOUT", "1")
+    return 1.0
+
+
+def test_a_silent_api_times_out_in_one_line(short_timeout: float) -> None:
+    """pystac-client's Client.open resets the IO's timeout; the timeout given is really applied."""
+    with silent_api() as api:
+        started = time.monotonic()
+        with pytest.raises(StacUnreachable) as err:
+            open_api(api)
+        took = time.monotonic() - started
+    assert took < 20, f"gave up after {took:.0f} s"
+    assert "\n" not in str(err.value) and str(err.value).startswith(f"cannot reach the STAC API at {api}")
+
+
+def test_a_next_link_to_its_own_page_stops(short_timeout: float) -> None:
+    with faulty_stac("loop") as server:
+        client = open_api(url(server))
+        with pytest.raises(StacBadPaging) as err:
+            search_items(client, SOURCE, bbox=tuple(BBOX), years=(2020, 2020))
+        assert server.requests < 10
+    assert "\n" not in str(err.value) and "pages without end" in str(err.value) and "already gave" in str(err.value)
+
+
+def test_endless_pages_stop(short_timeout: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tasks.search.STAC_MAX_PAGES", 20)
+    with faulty_stac("endless") as server:
+        client = open_api(url(server))
+        with pytest.raises(StacBadPaging, match="gave 20 pages and still has a `next` link"):
+            search_items(client, SOURCE, bbox=tuple(BBOX), years=(2020, 2020))
+
+
+def test_pages_that_are_not_json_are_one_line(short_timeout: float) -> None:
+    with faulty_stac("bad-json-search") as server:
+        client = open_api(url(server))
+        with pytest.raises(StacUnreachable) as err:
+            search_items(client, SOURCE, bbox=tuple(BBOX), years=(2020, 2020))
+    assert "\n" not in str(err.value) and "is not JSON" in str(err.value)
+
+
+def test_a_wellbehaved_api_still_pages(short_timeout: float) -> None:
+    with faulty_stac("ok") as server:
+        items = search_items(open_api(url(server)), SOURCE, bbox=tuple(BBOX), years=(2020, 2020))
+    assert len(items) == 1
+
+
+def test_ldn_run_against_a_silent_api_ends_in_one_line(tmp_path: Path) -> None:
+    """The whole CLI: exit 2 and one line, in bounded time, and nothing published."""
+    with silent_api() as api:
+        env = {**os.environ, "LDN_STAC_TIMEOUT": "1"}
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--sources", "catalogs/sources.yaml",
+                               "--stac-api", api, "--region", "MNG", "--years", "2020-2021", "--out",
+                               str(tmp_path / "catalog")], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=300)
+        took = time.monotonic() - started
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]  # beside Prefect's log lines
+    assert len(errors) == 1 and errors[0].startswith(f"error: cannot reach the STAC API at {api} (timed out)"), \
+        done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "catalog" / "catalog.json").exists()
+    assert took < 240
