@@ -195,18 +195,27 @@ LOCAL = "local"
 """``--dask-address local``: an in-process ``distributed`` cluster sized to this machine (memory limit, spilling)."""
 
 
+DASHBOARD_ENV = "LDN_DASK_DASHBOARD"
+"""Where a ``local`` cluster's dashboard listens: 127.0.0.1 on a free port unless this names another address on
+purpose (e.g. ``0.0.0.0:8787`` to watch it from another machine)."""
+
+
 def local_cluster_options() -> dict[str, Any]:
     """The ``local`` cluster: one in-process worker with a thread per core and a memory limit.
 
     GDAL and numpy release the GIL, so threads use every core without copying arrays between
-    processes; the worker spills to disk and pauses new work as it nears the limit.
+    processes; the worker spills to disk and pauses new work as it nears the limit. Its HTTP servers
+    (the scheduler's dashboard, /health and /metrics, the worker's) listen on 127.0.0.1 only, unless
+    ``$LDN_DASK_DASHBOARD`` exposes the dashboard on purpose.
     """
     import os
 
     from distributed.system import MEMORY_LIMIT
 
     return {"n_workers": 1, "threads_per_worker": os.cpu_count() or 1, "processes": False,
-            "memory_limit": int(MEMORY_LIMIT * LOCAL_MEMORY_FRACTION), "dashboard_address": None}
+            "memory_limit": int(MEMORY_LIMIT * LOCAL_MEMORY_FRACTION),
+            "dashboard_address": os.environ.get(DASHBOARD_ENV) or "127.0.0.1:0",
+            "worker_dashboard_address": "127.0.0.1:0"}
 
 
 def uses_cluster(address: str | None) -> bool:

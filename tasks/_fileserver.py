@@ -5,6 +5,7 @@ holds the GIL while it reads over HTTP, so a server thread inside the reading pr
 """
 from __future__ import annotations
 
+import os
 import sys
 from functools import partial
 from http.server import ThreadingHTTPServer
@@ -13,10 +14,23 @@ from RangeHTTPServer import RangeRequestHandler
 
 
 class QuietRangeHandler(RangeRequestHandler):
-    """RangeRequestHandler without a log line per request."""
+    """RangeRequestHandler without a log line per request, that serves files under its root and nothing else:
+    no directory listings, and no file reached through a symlink that leads out of the root."""
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
         pass
+
+    def list_directory(self, path: str) -> None:  # type: ignore[override]
+        self.send_error(404, "No directory listings")
+        return None
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        root = os.path.realpath(self.directory)
+        target = os.path.realpath(self.translate_path(self.path))
+        if target != root and not target.startswith(root + os.sep):
+            self.send_error(404, "File not found")
+            return None
+        return super().send_head()
 
 
 def main(root: str, port: int) -> None:

@@ -1,0 +1,75 @@
+"""Nothing the pipeline starts listens beyond 127.0.0.1, and the sample file server serves its root only."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tasks.local_stac import free_port, stop_process
+from tests.services import wait_until
+
+pytestmark = pytest.mark.reliability
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _listening() -> set[str]:
+    return {c.laddr.ip for c in psutil.Process().net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+
+
+def test_a_local_cluster_listens_on_loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.refresh import DASHBOARD_ENV, dask_client
+
+    monkeypatch.delenv(DASHBOARD_ENV, raising=False)
+    before = _listening()
+    with dask_client("local") as client:
+        assert client.submit(sum, [1, 2]).result() == 3
+        opened = _listening() - before
+        assert opened and opened <= {"127.0.0.1"}, opened  # the dashboard, /health, /metrics and the worker's server
+
+
+def test_the_default_starts_no_server() -> None:
+    from flows.refresh import dask_client
+
+    before = psutil.Process().net_connections(kind="inet")
+    with dask_client(None) as client:
+        assert client is None
+        assert len(psutil.Process().net_connections(kind="inet")) == len(before)
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_the_file_server_serves_its_root_and_nothing_else(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "data").mkdir(parents=True)
+    outside.mkdir()
+    (root / "data" / "a.tif").write_bytes(b"0123456789")
+    (outside / "secret.txt").write_text("not yours\n")
+    os.symlink(outside / "secret.txt", root / "data" / "link.txt")
+    os.symlink(outside, root / "escape")
+    os.symlink(root / "data" / "a.tif", root / "data" / "inside-link.tif")  # a link that stays inside is fine
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tasks._fileserver", str(root), str(port)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _get(f"{base}/data/a.tif") == 200, proc, "file server", 20)
+        assert _get(f"{base}/data/a.tif", {"Range": "bytes=2-4"}) == 206
+        assert _get(f"{base}/data/inside-link.tif") == 200
+        for path in ("/data/link.txt", "/escape/secret.txt", "/", "/data/", "/data", "/../outside/secret.txt",
+                     "/data/%2e%2e/%2e%2e/outside/secret.txt"):
+            assert _get(base + path) == 404, path
+    finally:
+        stop_process(proc)
