@@ -8,7 +8,7 @@ into a one-line ``ConfigError`` that names the file, the field and the fix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -401,6 +401,21 @@ class RunConfig(_Frozen):
             raise ValueError(f"cache_url {scheme}:// needs its fsspec driver: pip install "
                              f"{ {'s3': 's3fs', 's3a': 's3fs', 'gs': 'gcsfs', 'gcs': 'gcsfs', 'az': 'adlfs', 'abfs': 'adlfs'}.get(scheme, 'the driver')}") from None
         return v.rstrip("/")
+
+    @field_validator("out_dir", "cache_dir")
+    @classmethod
+    def _a_folder(cls, v: Path | None, info: Any) -> Path | None:
+        """The catalog and the cache are folders: a path that is (or lies under) a file fails here, in one line."""
+        if v is None:
+            return v
+        for part in (Path(v), *Path(v).parents):
+            if part.exists():
+                if not part.is_dir():
+                    flag = "--out" if info.field_name == "out_dir" else "--cache-dir"
+                    raise ConfigError(f"{flag} {v} {'is' if part == Path(v) else 'lies under'} a file "
+                                      f"({part}), not a folder: pass a folder (it is created when missing)")
+                break
+        return v
 
     @field_validator("years")
     @classmethod

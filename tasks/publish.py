@@ -468,7 +468,7 @@ def begin_version(cfg: RunConfig) -> Staging:
     staging_root = out_dir / ".staging"
     staging_root.mkdir(parents=True, exist_ok=True)
     for stale in staging_root.iterdir():
-        pid = stale.name.removesuffix(".tiles").rsplit("-", 1)[-1]  # <run>.tiles: the run's tile scratch
+        pid = stale.name.split(".", 1)[0].rsplit("-", 1)[-1]  # <run>.tiles, <run>.period-tiles: the run's scratch
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     now = datetime.now(timezone.utc)
@@ -489,8 +489,15 @@ def _alive(pid: int) -> bool:
 
 
 def discard_staging(staging: Staging) -> None:
-    """Remove a run's staging folder (after a failure); published versions are untouched."""
-    shutil.rmtree(staging.path, ignore_errors=True)
+    """Remove a run's staging folder and its scratch folders (after a failure); published versions are untouched."""
+    path = Path(staging.path)
+    for scratch in path.parent.glob(f"{path.name}.*"):  # <run>.tiles, <run>.period-tiles
+        shutil.rmtree(scratch, ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        path.parent.rmdir()  # .staging itself when no other run is staging: a failed run leaves nothing behind
+    except OSError:
+        pass
 
 
 _COLLECTION_TEXT = {
