@@ -127,7 +127,8 @@ def run(
     pgstac: Annotated[Optional[str], typer.Option(
         help="Also load the new version into this pgstac database (see `ldn publish`).")] = None,
     cache: Annotated[bool, typer.Option(
-        help="Reuse annual NDVI layers whose scenes and settings are unchanged (--no-cache recomputes all).")] = True,
+        help="Reuse every layer whose inputs and settings are unchanged (annual NDVI tiles and years, productivity "
+             "tiles and periods, land cover, SOC, SDG 15.3.1, status, the report); --no-cache recomputes all.")] = True,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Layer cache folder (default <out>/.cache).")] = None,
     cache_url: Annotated[Optional[str], typer.Option(
         envvar="LDN_CACHE_URL",

@@ -31,7 +31,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import AssetSpec, QaRule, RunConfig, Source
 from tasks.tiles import Tile, tile_geobox, tile_lonlat_bbox
 from tasks.constants import NDVI_SCALE, NODATA
-from tasks.errors import NoScenesFound, SceneReadError, is_read_error
+from tasks.errors import NoScenesFound, TransientReadError, is_read_error
 from tasks.clip import OUTSIDE, RunArea, clip, clip_array
 from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, strip_rows
 from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error, sign_items
@@ -374,8 +374,8 @@ def _read_failed(state: Any) -> bool:
     """Retry once on a transient read failure; a 404 or corrupt file fails at once."""
     try:
         state.result()
-    except SceneReadError as err:
-        return "looks transient" in str(err)
+    except TransientReadError:
+        return True
     except Exception:
         return False
     return False

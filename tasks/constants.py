@@ -20,7 +20,6 @@ __all__ = [
     "DEFAULT_CHUNK",
     "TASK_RUNNERS",
     "PixelReliability",
-    "LpdClass",
     "LPD_CLASSES",
     "THREE_CLASSES",
     "LPD_TO_3CLASS",
@@ -95,16 +94,6 @@ class PixelReliability(IntEnum):
     MARGINAL = 1
     SNOW_ICE = 2
     CLOUDY = 3
-
-
-class LpdClass(IntEnum):
-    """Five-class land productivity dynamics (Trends.Earth ``calc_prod5``)."""
-
-    DECLINING = 1
-    EARLY_SIGNS_OF_DECLINE = 2
-    STABLE_BUT_STRESSED = 3
-    STABLE = 4
-    INCREASING = 5
 
 
 LPD_CLASSES: dict[int, tuple[str, str]] = {

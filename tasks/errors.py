@@ -17,7 +17,8 @@ __all__ = [
     "PublishError",
     "CacheStorageError",
     "LdnWarning",
-    "PartialCoverage",
+    "TransientReadError",
+    "NoZoneOverlap",
     "is_read_error",
 ]
 
@@ -54,6 +55,14 @@ class SceneReadError(LdnError):
     """A scene's asset could not be read (missing, truncated or corrupt)."""
 
 
+class TransientReadError(SceneReadError):
+    """A read failed, but every file read fine when probed again: worth one retry."""
+
+
+class NoZoneOverlap(ConfigError):
+    """No zone of the zone polygons touches the run's area or its layers."""
+
+
 class PublishError(LdnError):
     """The output catalog could not be written."""
 
@@ -69,10 +78,6 @@ class LdnWarning(UserWarning):
 
     def __str__(self) -> str:
         return self.args[0] if self.args else self.message
-
-
-class PartialCoverage(LdnWarning):
-    """Some requested years or pixels have no valid data."""
 
 
 def is_read_error(err: BaseException) -> bool:

@@ -24,7 +24,7 @@ from rasterio.windows import Window, from_bounds
 from tasks.clip import RunArea, clip
 from tasks.config import RunConfig, Source
 from tasks.constants import DEFAULT_CHUNK
-from tasks.errors import ConfigError, SceneReadError
+from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.grid import native_bounds, snapped_geobox
 
 __all__ = [
@@ -149,8 +149,8 @@ def scene_read_error(err: Exception, items: list[pystac.Item], source: Source, g
     bad = unreadable_scenes(items, source, geobox)
     if not bad:
         first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        return SceneReadError(f"reading the scenes failed ({first}); the files read fine when probed again, "
-                              "so the failure looks transient: rerun")
+        return TransientReadError(f"reading the scenes failed ({first}); the files read fine when probed again, "
+                                  "so the failure looks transient: rerun")
     item_id, href, problem, detail = bad[0]
     more = f" (and {len(bad) - 1} more unreadable assets)" if len(bad) > 1 else ""
     return SceneReadError(

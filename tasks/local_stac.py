@@ -6,9 +6,11 @@ server that honours HTTP Range requests, so GDAL reads the COGs as it reads remo
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from tasks.errors import ConfigError, StacUnreachable
 
-__all__ = ["LocalStac", "serve_collections", "free_port", "stop_process", "RUSTAC_START_TIMEOUT"]
+__all__ = ["LocalStac", "serve_collections", "free_port", "stop_process", "die_with_parent", "RUSTAC_START_TIMEOUT"]
 
 RUSTAC_START_TIMEOUT: float = 30.0
 """Seconds to wait for ``rustac serve`` to answer; it starts in well under a second when healthy."""
@@ -106,6 +108,39 @@ def _wait_until_up(url: str, proc: subprocess.Popen, what: str, timeout: float) 
     raise StacUnreachable(f"the local {what} at {url} did not answer within {timeout:.0f} s: is the machine overloaded?")
 
 
+def die_with_parent() -> None:
+    """``preexec_fn`` of a child server: Linux sends it SIGTERM when the process that started it dies, even by
+    SIGKILL, so a killed ``ldn run`` leaves no file server or STAC API running (elsewhere: nothing)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+_WORKDIR_PREFIX = "ldn-stac-"
+
+
+def _clear_stale_workdirs() -> None:
+    """Remove the STAC API copies left in the temporary folder by runs that were killed (their pid is gone)."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*"):
+        pid = stale.name.removeprefix(_WORKDIR_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop_process(proc: subprocess.Popen | None, timeout: float = 5) -> None:
     """Stop a server process: SIGTERM, then SIGKILL if it is still up after ``timeout`` seconds."""
     if proc is None:
@@ -134,13 +169,15 @@ def serve_collections(root: str | Path) -> Iterator[LocalStac]:
         raise ConfigError(f"{root} does not exist: run `ldn sample-data` first, or pass the folder that holds it")
     files: subprocess.Popen | None = None
     api: subprocess.Popen | None = None
-    workdir = Path(tempfile.mkdtemp(prefix="ldn-stac-"))
+    _clear_stale_workdirs()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-"))
     try:
         files_port = free_port()
         files_url = f"http://127.0.0.1:{files_port}"
         files = subprocess.Popen(
             [sys.executable, "-m", "tasks._fileserver", str(root), str(files_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent,
+            preexec_fn=die_with_parent,
         )
         hrefs, ids = _served_copies(root, files_url, workdir)
         api_port = free_port()
@@ -148,6 +185,7 @@ def serve_collections(root: str | Path) -> Iterator[LocalStac]:
         api = subprocess.Popen(
             [*_rustac_command(), "serve", *map(str, hrefs), "--addr", f"127.0.0.1:{api_port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "RUST_LOG": "error"},
+            preexec_fn=die_with_parent,
         )
         _wait_until_up(f"{files_url}/", files, "file server", RUSTAC_START_TIMEOUT)
         _wait_until_up(f"{api_url}/collections", api, "STAC API (rustac serve)", RUSTAC_START_TIMEOUT)

@@ -31,7 +31,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.areas import pixel_areas_km2
 from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES, WATER
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, NoZoneOverlap
 from tasks.zones import Zone, block_coverage, zones_on_grid
 
 if TYPE_CHECKING:
@@ -479,8 +479,8 @@ def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef]
                               title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
                               about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}",
                               area=resolve_region(cfg.area).geometry if cfg.area is not None else None)
-    except ConfigError as err:
-        if cfg.zones is not None or not str(err).startswith("no zone overlaps"):
+    except NoZoneOverlap:
+        if cfg.zones is not None:
             raise
         get_run_logger().warning("no North-East Asia country overlaps the run's area: no zonal tables "
                                  "(pass --zones to report on your own polygons)")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from pyproj import CRS, Transformer
 
 from tasks.constants import CATALOGS_DIR
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, NoZoneOverlap
 
 __all__ = ["Zone", "ZoneCatalog", "default_zones", "read_zones", "natural_earth_path", "zones_on_grid",
            "block_coverage", "border_outlines", "check_zones_cover", "ZONES_FILE"]
@@ -183,7 +183,7 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
                 out.append((zone, part))
     if not out:
         w_, s_, e_, n_ = lonlat_bounds((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), target.to_wkt())
-        raise ConfigError(f"no zone overlaps the layers (lon {w_:.2f}..{e_:.2f}, lat {s_:.2f}..{n_:.2f}): "
+        raise NoZoneOverlap(f"no zone overlaps the layers (lon {w_:.2f}..{e_:.2f}, lat {s_:.2f}..{n_:.2f}): "
                           "pass zones that cover the published area (--zones)")
     return out
 
@@ -195,7 +195,7 @@ def check_zones_cover(zones: tuple[Zone, ...], lonlat_bbox: tuple[float, float, 
     area = shapely.union_all([shapely.box(*box) for box in split_bbox(lonlat_bbox)])
     if not any(z.geometry.intersects(area) for z in zones):
         w, s, e, n = lonlat_bbox
-        raise ConfigError(f"no zone overlaps the area (lon {w:.2f}..{e:.2f}, lat {s:.2f}..{n:.2f}): "
+        raise NoZoneOverlap(f"no zone overlaps the area (lon {w:.2f}..{e:.2f}, lat {s:.2f}..{n:.2f}): "
                           "pass zones that cover it (--zones)")
 
 

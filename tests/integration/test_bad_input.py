@@ -34,7 +34,7 @@ def _fails(args: list[str], catalog: Path, match: str) -> str:
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert pytest.importorskip("re").search(match, lines[0]), lines[0]
     assert _tree(catalog) == before
-    assert not any((catalog / ".staging").iterdir())
+    assert not any((catalog / ".staging").glob("*")), "a failed run leaves nothing in .staging"
     return lines[0]
 
 
