@@ -6,11 +6,9 @@ server that honours HTTP Range requests, so GDAL reads the COGs as it reads remo
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import ConfigError, StacUnreachable
+from tasks.processes import die_with_parent, pid_alive
 
-__all__ = ["LocalStac", "serve_collections", "free_port", "stop_process", "die_with_parent", "RUSTAC_START_TIMEOUT"]
+__all__ = ["LocalStac", "serve_collections", "free_port", "stop_process", "RUSTAC_START_TIMEOUT"]
 
 RUSTAC_START_TIMEOUT: float = 30.0
 """Seconds to wait for ``rustac serve`` to answer; it starts in well under a second when healthy."""
@@ -108,18 +107,6 @@ def _wait_until_up(url: str, proc: subprocess.Popen, what: str, timeout: float) 
     raise StacUnreachable(f"the local {what} at {url} did not answer within {timeout:.0f} s: is the machine overloaded?")
 
 
-def die_with_parent() -> None:
-    """``preexec_fn`` of a child server: Linux sends it SIGTERM when the process that started it dies, even by
-    SIGKILL, so a killed ``ldn run`` leaves no file server or STAC API running (elsewhere: nothing)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-
-
-_PR_SET_PDEATHSIG = 1
-
 _WORKDIR_PREFIX = "ldn-stac-"
 
 
@@ -127,18 +114,8 @@ def _clear_stale_workdirs() -> None:
     """Remove the STAC API copies left in the temporary folder by runs that were killed (their pid is gone)."""
     for stale in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*"):
         pid = stale.name.removeprefix(_WORKDIR_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stop_process(proc: subprocess.Popen | None, timeout: float = 5) -> None:

@@ -42,6 +42,7 @@ from tasks.constants import (COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODAT
                              THREE_CLASSES)
 from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds
+from tasks.processes import pid_alive
 from tasks.quicklook import classes_of, quicklook_png
 
 if TYPE_CHECKING:
@@ -469,23 +470,13 @@ def begin_version(cfg: RunConfig) -> Staging:
     staging_root.mkdir(parents=True, exist_ok=True)
     for stale in staging_root.iterdir():
         pid = stale.name.split(".", 1)[0].rsplit("-", 1)[-1]  # <run>.tiles, <run>.period-tiles: the run's scratch
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     now = datetime.now(timezone.utc)
     version = now.strftime("%Y%m%dT%H%M%SZ")
     path = staging_root / f"{version}-{uuid.uuid4().hex[:6]}-{os.getpid()}"
     path.mkdir()
     return Staging(path=str(path), version=version, out_dir=str(out_dir))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def discard_staging(staging: Staging) -> None:
