@@ -94,6 +94,25 @@ def _sample_area(run: RefreshRun) -> tuple[str, tuple[float, float, float, float
     return sample.name, sample_grid(sample).bounds, False
 
 
+def _check_comparison_box(cfg: RunConfig) -> None:
+    """The performance comparison box must overlap the run's area, and cross 180 degrees only when the area does:
+    a box outside it would leave performance (and the LPD) with no pixel to compare with."""
+    box = cfg.productivity.comparison_bbox
+    if box is None:
+        return
+    from tasks.region import bboxes_intersect
+    from tasks.search import run_bbox
+
+    area = tuple(round(v, 4) for v in run_bbox(cfg, cfg.ndvi()))
+    shown = [round(v, 4) for v in box]
+    if box[0] > box[2] and not area[0] > area[2]:
+        raise ConfigError(f"productivity.comparison_bbox {shown} has west > east, a box across 180 degrees, but the "
+                          f"run's area {list(area)} does not cross 180 degrees: swap west and east")
+    if not bboxes_intersect(area, tuple(box)):
+        raise ConfigError(f"productivity.comparison_bbox {shown} does not overlap the run's area {list(area)}: "
+                          "performance would have no pixel to compare with; pick a box inside the area or drop it")
+
+
 def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     """The RunConfig of a refresh: defaults, then the YAML run file, then the options given; all checked.
 
@@ -140,6 +159,7 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
         raise ConfigError(validation_message(err, str(run.config) if run.config else "the run options")) from None
     cfg.selected_periods()
     cfg.run_tiles()  # custom tiles that overlap fail here
+    _check_comparison_box(cfg)
     if cfg.zones is not None:
         from tasks.constants import MODIS_SINUSOIDAL_WKT
         from tasks.grid import lonlat_bounds

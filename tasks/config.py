@@ -286,6 +286,19 @@ class FaoWocatParams(_Frozen):
         return v
 
 
+def _check_bbox(v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    west, south, east, north = v
+    if not (-90 <= south < north <= 90):
+        raise ValueError(f"bbox south/north {south}, {north} must satisfy -90 <= south < north <= 90")
+    if not (-180 <= west <= 180 and -180 <= east <= 180) or west == east:
+        raise ValueError(f"bbox west/east {west}, {east} must be distinct longitudes in [-180, 180]")
+    return v  # west > east: the box crosses the antimeridian (searched as two boxes)
+
+
+BBox = Annotated[tuple[float, float, float, float], AfterValidator(_check_bbox)]
+"""(west, south, east, north) in degrees, WGS84; west > east crosses the antimeridian."""
+
+
 class ProductivityParams(_Frozen):
     """Parameters of the productivity sub-indicator (method notes section 2)."""
 
@@ -302,23 +315,11 @@ class ProductivityParams(_Frozen):
     land_unit_source: str | None = Field(
         None, description="Source (role land_units: soil taxonomy or ecoregions) crossed with land cover for units."
     )
-    comparison_bbox: tuple[float, float, float, float] | None = Field(
-        None, description="Performance percentiles from pixels in this lon/lat box only; default: the whole run."
+    comparison_bbox: BBox | None = Field(
+        None, description="Performance percentiles from pixels in this lon/lat box only (west, south, east, north; "
+        "west > east only for a run across 180 degrees); default: the whole run."
     )
     precomputed_lpd: PrecomputedLpd | None = Field(None, description="Use this LPD layer instead of computing one.")
-
-
-def _check_bbox(v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    west, south, east, north = v
-    if not (-90 <= south < north <= 90):
-        raise ValueError(f"bbox south/north {south}, {north} must satisfy -90 <= south < north <= 90")
-    if not (-180 <= west <= 180 and -180 <= east <= 180) or west == east:
-        raise ValueError(f"bbox west/east {west}, {east} must be distinct longitudes in [-180, 180]")
-    return v  # west > east: the box crosses the antimeridian (searched as two boxes)
-
-
-BBox = Annotated[tuple[float, float, float, float], AfterValidator(_check_bbox)]
-"""(west, south, east, north) in degrees, WGS84; west > east crosses the antimeridian."""
 
 
 class RunConfig(_Frozen):
