@@ -112,6 +112,9 @@ def read_zones(path: str | Path, *, name_field: str | None = None) -> tuple[Zone
         crs = CRS.from_user_input(meta["crs"])
     except Exception:
         raise ConfigError(f"zone file {path} has an unknown CRS {meta['crs']!r}: reproject it to EPSG:4326") from None
+    if crs.name.lower().startswith("undefined"):  # GDAL's "Undefined geographic/Cartesian SRS" (GeoPackage srs_id 0, -1)
+        raise ConfigError(f"zone file {path} has the placeholder CRS {crs.name!r} (its coordinates could be in any "
+                          f"CRS): set the real one, e.g. ogr2ogr -a_srs EPSG:4326 out.gpkg {path.name}")
     names = list(meta["fields"])
     dtypes = list(meta["dtypes"])
     if name_field is not None and name_field not in names:
