@@ -17,13 +17,14 @@ resumes from the tiles that were done.
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import rasterio
 import rasterio.windows
@@ -34,14 +35,14 @@ from prefect.cache_policies import NO_CACHE
 from tasks.clip import OUTSIDE, clip, run_area
 from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
-from tasks.constants import LPD_CLASSES, NODATA, SCRATCH_PROFILE
+from tasks.constants import LPD_CLASSES, NODATA
 from tasks.errors import ConfigError, SceneReadError, is_read_error
 from tasks.layer_cache import (cache_for, cache_key, config_fingerprint, drop_entry, open_entry, restore_layers,
                                store_entry, store_layers)
 from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
 from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.performance import UnitHistograms, UnitPercentiles, land_units, performance, window_mean
-from tasks.publish import LayerSummary, plain_attrs, write_item
+from tasks.publish import LayerSummary, open_scratch_geotiff, plain_attrs, write_item
 from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.tiles import GridTile, grid_tiles
@@ -384,16 +385,16 @@ def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool
             spec["assets"][asset] = {"file": name, "categorical": categorical, "attrs": _layout_attrs(layer.attrs)}
         layout[indicator] = spec
     height, width = geobox.shape
-    step = rows or TILE_STRIP_CHUNKS * int(max(outputs[0][0].chunks[0]) if hasattr(outputs[0][0], "chunks") else height)
+    first = outputs[0][0]
+    step = rows or TILE_STRIP_CHUNKS * int(max(first.chunks[0]) if isinstance(first, da.Array) else height)
+
     def write(r0: int, parts: tuple[Any, ...]) -> None:
         for dst, part in zip(dsts, parts):
             dst.write(np.asarray(part), 1, window=rasterio.windows.Window(0, r0, width, part.shape[0]))
 
     with contextlib.ExitStack() as stack:
-        dsts = [stack.enter_context(rasterio.open(
-            path, "w", driver="GTiff", width=width, height=height, count=1, dtype=data.dtype, crs=geobox.crs.to_wkt(),
-            transform=geobox.affine, nodata=nodata, tiled=True, blockxsize=256, blockysize=256, **SCRATCH_PROFILE))
-            for data, path, nodata in outputs]
+        dsts = [stack.enter_context(open_scratch_geotiff(path, geobox, dtype=data.dtype, nodata=nodata))
+                for data, path, nodata in outputs]
         with ThreadPoolExecutor(1) as writer:  # a strip is written while the next one is computed
             pending = None
             for r0 in range(0, height, step):

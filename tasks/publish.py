@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "plain_attrs",
     "write_geotiff",
+    "open_scratch_geotiff",
     "LayerSummary",
     "Staging",
     "AssetSummary",
@@ -168,13 +169,20 @@ def write_lock(path: Path) -> Any:
     return Lock(f"ldn-write-{path.name}")
 
 
+def open_scratch_geotiff(path: Path, geobox: Any, *, dtype: Any, nodata: float, count: int = 1,
+                         block: int = 256) -> Any:
+    """A tiled scratch GeoTIFF on ``geobox`` (its exact transform and CRS, ``SCRATCH_PROFILE``) opened for writing:
+    what a stage whose kernel computes the pixels itself writes them into, with no Dask graph between."""
+    height, width = geobox.shape
+    return rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype=dtype,
+                         crs=geobox.crs.to_wkt(), transform=geobox.affine, nodata=nodata, tiled=True,
+                         blockxsize=block, blockysize=block, **SCRATCH_PROFILE)
+
+
 def write_geotiff(path: Path, bands: np.ndarray, geobox: Any, *, nodata: float, block: int = 256) -> Path:
-    """Write an in-memory (band, y, x) or (y, x) array as a tiled GeoTIFF on ``geobox`` (its exact transform and
-    CRS): the scratch files of a stage whose kernel computed the pixels already, with no Dask graph between."""
+    """Write an in-memory (band, y, x) or (y, x) array as a scratch GeoTIFF on ``geobox`` (``open_scratch_geotiff``)."""
     data = bands[None] if bands.ndim == 2 else bands
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs=geobox.crs.to_wkt(), transform=geobox.affine, nodata=nodata,
-                       tiled=True, blockxsize=block, blockysize=block, **SCRATCH_PROFILE) as dst:
+    with open_scratch_geotiff(path, geobox, dtype=data.dtype, nodata=nodata, count=data.shape[0], block=block) as dst:
         dst.write(data)
     return path
 
