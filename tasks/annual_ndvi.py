@@ -34,7 +34,8 @@ from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
 from tasks.clip import OUTSIDE, RunArea, clip, clip_array
 from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, strip_rows
-from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error, sign_items
+from tasks.integrity import scene_fingerprints, sign_items, verify_checksums
+from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error
 from tasks.publish import LayerSummary, write_geotiff, write_item
 from tasks.cluster import computes_on_cluster
 
@@ -208,8 +209,10 @@ def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox,
     """
     assert source.qa is not None
     rules = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=min_valid)
-    scenes = None if general else aligned_scenes(sign_items(items, source), source, geobox)
+    readable = sign_items(items, source)
+    scenes = None if general else aligned_scenes(readable, source, geobox)
     if scenes is not None:
+        verify_checksums(readable, source)  # load_cube checks them on the general path
         try:
             return _kernel_layers(scenes, source, geobox, min_valid=min_valid, chunk=chunk, area=area)
         except SceneOffGrid:  # a file is not where its item says: the general loader places it by the file
@@ -247,12 +250,13 @@ def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, m
 def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dict[str, Any]], scratch: str) -> TileYear | None:
     """One tile's annual NDVI for one year, from the composites that touch it; None if none does.
 
-    With the layer cache on, a (tile, year) whose composites (ids, ``updated``, checksums), source
+    With the layer cache on, a (tile, year) whose composites (ids, ``updated``, and what identifies their
+    bytes: ``file:checksum``, else HTTP size/ETag/Last-Modified, else a file hash), source
     settings, tile grid and parameters are unchanged comes from the cache and no scene is read; a new
     result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
     """
     from tasks.clip import run_area
-    from tasks.layer_cache import area_fingerprint, cache_for, cache_key, item_fingerprint, open_entry, store_entry
+    from tasks.layer_cache import area_fingerprint, cache_for, cache_key, open_entry, store_entry
 
     started = time.monotonic()
     source = cfg.ndvi()
@@ -263,7 +267,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     geobox = tile_geobox(tile, source.crs, source.resolution, source.grid_origin)
     key = cache_key("ndvi-tile", {
         "year": year, "tile": tile.model_dump(mode="json"),
-        "items": sorted((item_fingerprint(d) for d in mine), key=lambda f: f["id"]),
+        "items": scene_fingerprints(mine, source),
         "source": source.model_dump(mode="json"), "min_valid": cfg.min_valid_composites,
         "grid": [geobox.crs.to_wkt(), list(geobox.affine)[:6], list(geobox.shape)], "area": area_fingerprint(cfg),
     })

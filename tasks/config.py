@@ -140,6 +140,9 @@ class Source(_Frozen):
     assets: dict[str, AssetSpec] = Field(min_length=1)
     qa: QaRule | None = None
     years: tuple[int, int] | None = Field(None, description="First and last year the source covers.")
+    verify_checksums: bool = Field(
+        True, description="Check each asset's STAC `file:checksum` against its bytes before reading it (one extra "
+                          "read of every file); false skips the check (the checksums still key the layer cache).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Source:

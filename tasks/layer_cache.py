@@ -1,7 +1,7 @@
 """A content-addressed cache of written layers, so a refresh recomputes only what changed.
 
-A layer's key is a hash of everything its bytes depend on: the source items (id, ``updated`` and
-any ``file:checksum`` of their assets; never their hrefs, which change with signing and servers),
+A layer's key is a hash of everything its bytes depend on: the source items (id, ``updated`` and what
+identifies each asset's bytes, ``tasks.integrity``; never their hrefs, which change with signing and servers),
 the source's configuration, the analysis grid, the parameters and the software version. The
 cached files live under ``<cache_dir>/<indicator>/<key>/`` (default ``<out>/.cache``); a hit links
 them into the run's staging folder instead of reading any scene. Entries are written to a
@@ -13,12 +13,11 @@ by file with its ``entry.json`` last (an object store's put is atomic, so a list
 a local miss that object storage has is downloaded into the local folder first, and a local hit
 that it lacks is uploaded.
 
-Keys come from item ids and checksums, not from the arrays: hashing a large input array would cost
+Keys come from item ids and checksums (or HTTP validators), not from the arrays: hashing a large input array would cost
 about as much as recomputing it.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -31,25 +30,16 @@ from typing import Any
 
 from tasks import __version__
 from tasks.errors import CacheStorageError
+from tasks.integrity import file_fingerprint, scene_fingerprints
 from tasks.publish import AssetSummary, LayerSummary
 
-__all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "check_cache_url", "cache_key", "item_fingerprint", "open_entry", "store_entry", "drop_entry", "restore_layers",
+__all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "check_cache_url", "cache_key", "open_entry", "store_entry", "drop_entry", "restore_layers",
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
            "source_fingerprints", "link_file"]
 
 CACHE_FORMAT = 4
 """Bumped when the cache's layout, a cached table's columns or what a layer computes change; part of every key
 (3: summaries gained water and land; 4: thresholds decided exactly, SOC carried from the stock's year)."""
-
-
-def item_fingerprint(item: dict[str, Any]) -> dict[str, Any]:
-    """What identifies a STAC item's content: id, ``updated`` and its assets' ``file:checksum`` (if any)."""
-    return {
-        "id": item["id"],
-        "updated": item.get("properties", {}).get("updated"),
-        "checksums": {k: a.get("file:checksum") for k, a in sorted(item.get("assets", {}).items())
-                      if a.get("file:checksum")},
-    }
 
 
 def cache_key(indicator: str, parts: dict[str, Any]) -> str:
@@ -295,26 +285,6 @@ _OUTPUT_FIELDS = ("out_dir", "cache_dir", "cache_url", "use_cache", "stac_api", 
 """RunConfig fields that change where results go or how they are reported, never their bytes."""
 
 
-def file_fingerprint(path: str | Path) -> str:
-    """The sha256 of a file's content (a missing file fingerprints as its name, and fails later where read)."""
-    p = Path(path)
-    if not p.is_file():
-        return f"missing:{p.name}"
-    stat = p.stat()
-    return _content_sha256(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=512)
-def _content_sha256(path: str, mtime_ns: int, size: int) -> str:
-    """A file's sha256, hashed once per (path, modification time, size): every period task keys on the
-    same files (legend, SOC model, a precomputed LPD GeoTIFF), and an edit changes the stat."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def config_fingerprint(cfg: Any) -> dict[str, Any]:
     """A run config as cache-key data: output-only fields dropped, every file it names replaced by its content hash.
 
@@ -360,8 +330,8 @@ def cached_layers(cfg: Any, kind: str, parts: dict[str, Any] | None, staging: st
 def source_fingerprints(cfg: Any) -> dict[str, Any]:
     """What the run's land cover, SOC, climate-zone and land-unit inputs are now: item fingerprints or file hashes.
 
-    One STAC search per source (no pixel is read), so the per-period layers can be keyed on their
-    inputs as the annual ones are on their scenes.
+    One STAC search per source (no pixel is read; an asset without ``file:checksum`` costs an HTTP HEAD), so
+    the per-period layers are keyed on their inputs' bytes as the annual ones are.
     """
     from tasks.load import STATIC_YEARS
     from tasks.search import open_api, run_bbox, search_items
@@ -378,5 +348,5 @@ def source_fingerprints(cfg: Any) -> dict[str, Any]:
             out[name] = file_fingerprint(source.file)
             continue
         items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=STATIC_YEARS)
-        out[name] = sorted((item_fingerprint(it.to_dict()) for it in items), key=lambda f: f["id"])
+        out[name] = scene_fingerprints([it.to_dict() for it in items], source)
     return out

@@ -26,6 +26,7 @@ from tasks.config import RunConfig, Source
 from tasks.constants import DEFAULT_CHUNK
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.grid import native_bounds, snapped_geobox
+from tasks.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
 
 __all__ = [
     "static_layer", "STATIC_YEARS", "READ_SETTINGS", "configure_reads", "ReadSettings",
@@ -38,6 +39,8 @@ READ_SETTINGS: dict[str, str] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # a COG has no side-car files: no directory listing per open
     "GDAL_HTTP_MAX_RETRY": "3",  # HTTP 429/5xx on a scene read: retried with backoff ...
     "GDAL_HTTP_RETRY_DELAY": "1",  # ... after 1, 2 and 4 s, before the task's own retry
+    "GDAL_HTTP_CONNECTTIMEOUT": str(int(HTTP_TIMEOUT[0])),  # a server that never answers fails the read ...
+    "GDAL_HTTP_TIMEOUT": str(int(HTTP_TIMEOUT[1])),  # ... instead of hanging the run
 }
 """GDAL settings for every scene read (odc-stac's cloud defaults, with fewer, backed-off retries)."""
 
@@ -75,30 +78,24 @@ def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
     return snapped_geobox(bounds, source.crs, source.resolution, source.grid_origin)
 
 
-def sign_items(items: list[pystac.Item], source: Source) -> list[pystac.Item]:
-    """Items with readable asset hrefs: signed for Planetary Computer sources, unchanged otherwise."""
-    if source.stac is None or source.stac.signing == "none":
-        return items
-    import planetary_computer
-
-    return [planetary_computer.sign(it) for it in items]
-
-
 def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int,
               resampling: str = "nearest") -> xr.Dataset:
     """A lazy Dataset with one variable per asset of ``source`` (named as in the config), on ``geobox``.
 
     Chunks are ``chunk`` x ``chunk`` pixels and one scene deep; raw dtype and nodata come from the
     source config, so sources whose items lack ``raster:bands`` nodata (MOD13Q1) are read correctly.
+    Assets that carry ``file:checksum`` are checked against their bytes first (``verify_checksums``).
     """
     assert source.stac is not None
+    readable = sign_items(items, source)
+    verify_checksums(readable, source)
     assets = {name: spec for name, spec in source.assets.items()}
     cfg = {source.stac.collection: {"assets": {
         spec.key: {"data_type": spec.dtype, "nodata": spec.nodata} for spec in assets.values()
     }}}
     configure_reads()  # odc-stac's cloud defaults with the project's retries (calling it bare reset them)
     ds = odc.stac.load(
-        sign_items(items, source),
+        readable,
         bands=[spec.key for spec in assets.values()],
         geobox=geobox,
         chunks={"x": chunk, "y": chunk},

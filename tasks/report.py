@@ -32,6 +32,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.areas import pixel_areas_km2
 from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES, WATER
 from tasks.errors import ConfigError, NoZoneOverlap
+from tasks.integrity import file_fingerprint
 from tasks.zones import Zone, block_coverage, zones_on_grid
 
 if TYPE_CHECKING:
@@ -437,7 +438,7 @@ def report_task(cfg: "RunConfig", layers: list["LayerSummary"], staging: str) ->
     keys = [layer.cache_key for layer in layers]
     if not cfg.use_cache or None in keys:
         return _report(cfg, layers, refs, periods, staging)
-    from tasks.layer_cache import cache_for, cache_key, file_fingerprint, open_entry, store_entry
+    from tasks.layer_cache import cache_for, cache_key, open_entry, store_entry
 
     key = cache_key("report", {"layers": sorted(keys), "region": cfg.region, "zone_field": cfg.zone_field,
                                "zones": file_fingerprint(cfg.zones) if cfg.zones else "default"})

@@ -92,7 +92,7 @@ _LCCS_NAMES: dict[int, str] = {
 }
 """ESA CCI LCCS legend (value -> description), written into the sample collection's classification."""
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bumped whenever the generator's output changes, so older samples on disk are regenerated."""
 
 _CREATED = "2025-01-15T00:00:00Z"
@@ -372,6 +372,11 @@ def _write_cog(path: Path, data: np.ndarray, *, crs: str, transform: Affine, nod
         dst.write(data, 1)
 
 
+def _file_fields(path: Path) -> dict[str, Any]:
+    """STAC file extension fields of a written file: its size and sha256 multihash, so readers can check it."""
+    return {"file:size": path.stat().st_size, "file:checksum": "1220" + hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 def _polygon(bbox: tuple[float, float, float, float]) -> dict[str, Any]:
     w, s, e, n = bbox
     return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
@@ -405,6 +410,7 @@ _EXT = {
     "class": "https://stac-extensions.github.io/classification/v1.0.0/schema.json",
     "class11": "https://stac-extensions.github.io/classification/v1.1.0/schema.json",
     "item_assets": "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json",
+    "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
 }
 
 _RELIABILITY_CLASSES = [
@@ -445,7 +451,8 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
             rel = f"data/{item_id}/{item_id}_{key}.tif"
             _write_cog(cdir / rel, data, crs=MODIS_SINUSOIDAL_WKT, transform=grid.transform, nodata=nodata,
                        predictor=region.cog_predictor)
-            asset = {"href": rel, "type": _COG, "title": title, "raster:bands": bands, "roles": ["data"]}
+            asset = {"href": rel, "type": _COG, "title": title, "raster:bands": bands, "roles": ["data"],
+                     **_file_fields(cdir / rel)}
             if key.endswith("reliability"):
                 asset["classification:classes"] = _RELIABILITY_CLASSES
             assets[key] = asset
@@ -476,7 +483,7 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
             "links": [],
             "assets": assets,
             "bbox": list(grid.bbox),
-            "stac_extensions": [_EXT["proj"], _EXT["eo"], _EXT["raster"], _EXT["class"]],
+            "stac_extensions": [_EXT["proj"], _EXT["eo"], _EXT["raster"], _EXT["class"], _EXT["file"]],
             "collection": "modis-13Q1-061",
         })
         if (i + 1) % 46 == 0 or i + 1 == len(scenes):
@@ -539,7 +546,7 @@ def _geo_item(cid: str, item_id: str, bbox: tuple, transform: Affine, shape: tup
         "links": [],
         "assets": assets,
         "bbox": list(bbox),
-        "stac_extensions": [_EXT["proj"], _EXT["class11"], _EXT["raster"]],
+        "stac_extensions": [_EXT["proj"], _EXT["class11"], _EXT["raster"], _EXT["file"]],
         "collection": cid,
     }
 
@@ -585,7 +592,7 @@ def _land_cover(region: SampleRegion, grid: SampleGrid, root: Path, progress: Ca
         assets = {"lccs_class": {
             "href": rel, "type": _COG,
             "title": "Land Cover Class Defined in the Land Cover Classification System",
-            "classification:classes": classes, "raster:bands": bands, "roles": ["data"],
+            "classification:classes": classes, "raster:bands": bands, "roles": ["data"], **_file_fields(cdir / rel),
         }}
         items.append(_geo_item(
             "esa-cci-lc", item_id, bbox, transform, (height, width),
@@ -655,7 +662,8 @@ def _single_item_collection(
     _write_cog(root / cid / rel, data, crs="EPSG:4326", transform=transform, nodata=nodata)
     bands = [{"data_type": str(data.dtype), "nodata": nodata, **(band_extra or {})}]
     extra = {"classification:classes": classes} if classes else {}
-    asset = {"href": rel, "type": _COG, "title": title, **extra, "raster:bands": bands, "roles": ["data"]}
+    asset = {"href": rel, "type": _COG, "title": title, **extra, "raster:bands": bands, "roles": ["data"],
+             **_file_fields(root / cid / rel)}
     year = ("2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z")
     item = _geo_item(cid, f"{cid}-sample", bbox, transform, data.shape, *year, {key: asset})
     extensions = [_EXT["raster"], _EXT["item_assets"]] + ([_EXT["class11"]] if classes else [])

@@ -51,7 +51,7 @@ def test_a_file_fingerprint_follows_edits(tmp_path: Path) -> None:
     import hashlib
     import os
 
-    from tasks.layer_cache import file_fingerprint
+    from tasks.integrity import file_fingerprint
 
     f = tmp_path / "legend.yaml"
     f.write_text("a: 1\n")

@@ -1,0 +1,295 @@
+"""What identifies a scene's bytes, and checking them: the layer cache's keys and the read-time checksum check.
+
+A STAC item's id and ``updated`` say which scene it is, not which bytes a server returns today: a
+file repaired, replaced or corrupted in place keeps both. So every scene input is keyed on what
+identifies its content: the asset's ``file:checksum`` where the source publishes one (STAC file
+extension, a multihash), else the size, ``ETag`` and ``Last-Modified`` its HTTP server answers, else
+the content hash of a local file. Where ``file:checksum`` is present, the bytes are checked against it
+before any pixel of the scene is used, so a corrupted file stops the run in one line instead of being
+published and cached (GDAL decodes many corruptions without a word).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import pystac
+
+from tasks.config import Source
+from tasks.errors import SceneReadError, TransientReadError
+
+__all__ = ["CHECK_THREADS", "HTTP_TIMEOUT", "asset_identity", "checksum_of", "file_fingerprint", "parse_multihash",
+           "scene_fingerprints", "sign_items", "verify_checksums"]
+
+HTTP_TIMEOUT = (10.0, 60.0)
+"""(connect, read) seconds for the HTTP requests made here; GDAL's scene reads use the same (``READ_SETTINGS``)."""
+
+CHECK_THREADS = 4
+"""Files hashed or asked for their identity at once (hashing and sockets release the GIL)."""
+
+_MULTIHASH = {0x11: "sha1", 0x12: "sha256", 0x13: "sha512", 0xD5: "md5", 0x16: "sha3_256", 0x14: "sha3_512"}
+"""Multihash function codes (multiformats table) that hashlib computes."""
+
+
+def parse_multihash(text: str) -> tuple[str, bytes]:
+    """The hashlib name and digest of a hex multihash (STAC ``file:checksum``, e.g. ``1220`` + a sha256).
+
+    >>> parse_multihash("1220" + "00" * 32)[0]
+    'sha256'
+    """
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"file:checksum {text!r} is not hexadecimal") from None
+    code, pos = _varint(raw, 0)
+    size, pos = _varint(raw, pos)
+    if code not in _MULTIHASH:
+        raise ValueError(f"file:checksum {text[:12]}... uses multihash function 0x{code:x}, which is not one of "
+                         f"{sorted(_MULTIHASH.values())}")
+    digest = raw[pos:]
+    if len(digest) != size or size != hashlib.new(_MULTIHASH[code]).digest_size:
+        raise ValueError(f"file:checksum {text[:12]}... holds {len(digest)} digest bytes, not {size}")
+    return _MULTIHASH[code], digest
+
+
+def _varint(raw: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(raw):
+            raise ValueError("file:checksum ends inside its multihash header")
+        byte = raw[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _local_path(href: str) -> Path | None:
+    parsed = urllib.parse.urlparse(href)
+    if parsed.scheme == "file":
+        return Path(urllib.request.url2pathname(parsed.path))
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and href[1:3] == ":\\"):  # a path (or a Windows drive)
+        return Path(href)
+    return None
+
+
+def _is_http(href: str) -> bool:
+    return urllib.parse.urlparse(href).scheme in ("http", "https")
+
+
+def _public(href: str) -> str:
+    """An href fit for a message: no query string (signing tokens)."""
+    return href.split("?")[0]
+
+
+class _Unreadable(Exception):
+    """One asset could not be fetched: ``problem`` is the phrase for the message, ``transient`` says rerun."""
+
+    def __init__(self, problem: str, transient: bool) -> None:
+        super().__init__(problem)
+        self.problem, self.transient = problem, transient
+
+
+@contextmanager
+def _open(href: str) -> Iterator[IO[bytes]]:
+    """A byte stream of ``href``: a local path, ``file://``, http(s) (with ``HTTP_TIMEOUT``), or any fsspec URL."""
+    local = _local_path(href)
+    try:
+        if local is not None:
+            with open(local, "rb") as f:
+                yield f
+        elif _is_http(href):
+            request = urllib.request.Request(href, headers={"User-Agent": "ldn-pipeline"})
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT[1]) as response:
+                yield response
+        else:
+            import fsspec
+
+            with fsspec.open(href, "rb") as f:
+                yield f
+    except FileNotFoundError:
+        raise _Unreadable("is missing", transient=False) from None
+    except urllib.error.HTTPError as err:
+        raise _Unreadable(f"is missing (HTTP {err.code})" if err.code in (403, 404, 410)
+                          else f"could not be read (HTTP {err.code})", transient=err.code >= 500 or err.code == 429) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+        reason = getattr(err, "reason", err)
+        raise _Unreadable(f"could not be read ({reason})", transient=True) from None
+
+
+def checksum_of(href: str, algorithm: str) -> tuple[bytes, int]:
+    """The ``algorithm`` digest of the bytes at ``href`` and their count, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
+    size = 0
+    with _open(href) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return digest.digest(), size
+
+
+def sign_items(items: list[pystac.Item], source: Source) -> list[pystac.Item]:
+    """Items with readable asset hrefs: signed for Planetary Computer sources, unchanged otherwise."""
+    if source.stac is None or source.stac.signing == "none":
+        return items
+    import planetary_computer  # an optional dependency, needed by signing sources only
+
+    return [planetary_computer.sign(it) for it in items]
+
+
+def _href(asset: pystac.Asset) -> str:
+    return asset.get_absolute_href() or asset.href
+
+
+def verify_checksums(items: list[pystac.Item], source: Source) -> int:
+    """Check every asset of ``items`` that ``source`` reads and that carries ``file:checksum`` against its bytes;
+    return the bytes checked.
+
+    A mismatch is a ``SceneReadError`` naming the scene, the file and the fix; a file that cannot be
+    fetched is one too (``TransientReadError`` for timeouts and HTTP 5xx, so the task retries). Items
+    must carry readable hrefs (signed where the source needs it). ``verify_checksums: false`` on the
+    source turns the check off (the checksums still key the layer cache).
+    """
+    if not source.verify_checksums:
+        return 0
+    todo = []
+    for item in items:
+        for spec in source.assets.values():
+            asset = item.assets.get(spec.key)
+            checksum = asset.extra_fields.get("file:checksum") if asset is not None else None
+            if asset is not None and checksum:
+                todo.append((item.id, _href(asset), checksum))
+    if not todo:
+        return 0
+
+    def check(job: tuple[str, str, str]) -> tuple[str, str, str | None, bool, int]:
+        item_id, href, checksum = job
+        try:
+            algorithm, expected = parse_multihash(checksum)
+        except ValueError as err:
+            return item_id, href, f"has an unusable {err}", False, 0
+        try:
+            got, size = checksum_of(href, algorithm)
+        except _Unreadable as err:
+            return item_id, href, err.problem, err.transient, 0
+        if got != expected:
+            return item_id, href, (f"is truncated or corrupt (its {size} bytes do not match the item's file:checksum, "
+                                   f"{algorithm} {expected.hex()[:12]}... expected, {got.hex()[:12]}... read)"), False, size
+        return item_id, href, None, False, size
+
+    with ThreadPoolExecutor(min(CHECK_THREADS, len(todo))) as pool:
+        results = list(pool.map(check, todo))
+    bad = [r for r in results if r[2] is not None]
+    if bad:
+        item_id, href, problem, transient, _ = bad[0]
+        more = f" (and {len(bad) - 1} more assets)" if len(bad) > 1 else ""
+        if transient:
+            raise TransientReadError(f"scene {item_id!r} {problem}: {_public(href)}{more}; this looks transient: rerun")
+        raise SceneReadError(f"scene {item_id!r} {problem}: {_public(href)}{more}; "
+                             "re-download or repair it at the source, or exclude it, then rerun")
+    return sum(r[4] for r in results)
+
+
+def asset_identity(href: str) -> str | None:
+    """What identifies the bytes at ``href`` without reading them all: a local file's content hash, or the
+    size, ``ETag`` and ``Last-Modified`` an HTTP server answers (None when it sends none of them, or for
+    other URL schemes: the item's id and ``updated`` are all there is).
+    """
+    local = _local_path(href)
+    if local is not None:
+        return file_fingerprint(local)
+    if not _is_http(href):
+        return None
+    headers = None
+    for method, extra in (("HEAD", {}), ("GET", {"Range": "bytes=0-0"})):  # some servers refuse HEAD
+        request = urllib.request.Request(href, method=method, headers={"User-Agent": "ldn-pipeline", **extra})
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT[1]) as response:
+                headers = response.headers
+            break
+        except urllib.error.HTTPError as err:
+            if err.code in (405, 501) and method == "HEAD":
+                continue
+            raise _Unreadable(f"is missing (HTTP {err.code})" if err.code in (403, 404, 410)
+                              else f"could not be read (HTTP {err.code})", transient=err.code >= 500) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+            raise _Unreadable(f"could not be read ({getattr(err, 'reason', err)})", transient=True) from None
+    assert headers is not None
+    size = headers.get("Content-Length")
+    if headers.get("Content-Range"):  # bytes 0-0/12345
+        size = headers["Content-Range"].rsplit("/", 1)[-1]
+    parts = {"size": size, "etag": headers.get("ETag"), "modified": headers.get("Last-Modified")}
+    if parts["etag"] is None and parts["modified"] is None:
+        return None
+    return ";".join(f"{k}={v}" for k, v in parts.items() if v is not None)
+
+
+def scene_fingerprints(items: list[dict[str, Any]], source: Source) -> list[dict[str, Any]]:
+    """What the scenes of ``items`` (STAC item dicts) are now, for a cache key: per item its id, ``updated``
+    and, per asset ``source`` reads, its ``file:checksum`` or else ``asset_identity``; sorted by id.
+
+    Assets without a checksum cost one HTTP HEAD each (a few at a time) or a hash of a local file.
+    """
+    def first_pass(item: dict[str, Any]) -> dict[str, Any]:
+        return {"id": item["id"], "updated": item.get("properties", {}).get("updated"), "assets": {}}
+
+    out = {item["id"]: first_pass(item) for item in items}
+    ask: list[tuple[str, str, str]] = []  # (item id, asset key, href) with no checksum
+    need_hrefs = []
+    for item in items:
+        for spec in sorted(source.assets.values(), key=lambda s: s.key):
+            asset = item.get("assets", {}).get(spec.key)
+            if asset is None:
+                continue
+            if asset.get("file:checksum"):
+                out[item["id"]]["assets"][spec.key] = asset["file:checksum"]
+            else:
+                need_hrefs.append(item)
+                ask.append((item["id"], spec.key, ""))
+    if ask:
+        readable = {it.id: it for it in sign_items([pystac.Item.from_dict(d) for d in {d["id"]: d for d in need_hrefs}.values()],
+                                                   source)}
+        ask = [(i, k, _href(readable[i].assets[k])) for i, k, _ in ask]
+
+        def identity(job: tuple[str, str, str]) -> tuple[str, str, str | None]:
+            item_id, key, href = job
+            try:
+                return item_id, key, asset_identity(href)
+            except _Unreadable as err:
+                error = TransientReadError if err.transient else SceneReadError
+                raise error(f"scene {item_id!r} {err.problem}: {_public(href)}; "
+                            + ("this looks transient: rerun" if err.transient
+                               else "re-download or repair it at the source, or exclude it, then rerun")) from None
+
+        with ThreadPoolExecutor(min(CHECK_THREADS, len(ask))) as pool:
+            for item_id, key, ident in pool.map(identity, ask):
+                out[item_id]["assets"][key] = ident
+    return sorted(out.values(), key=lambda f: f["id"])
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """The sha256 of a file's content (a missing file fingerprints as its name, and fails later where read)."""
+    p = Path(path)
+    if not p.is_file():
+        return f"missing:{p.name}"
+    stat = p.stat()
+    return _content_sha256(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _content_sha256(path: str, mtime_ns: int, size: int) -> str:
+    """A file's sha256, hashed once per (path, modification time, size): every period task keys on the
+    same files (legend, SOC model, a precomputed LPD GeoTIFF), and an edit changes the stat."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,130 @@
+"""A composite damaged or replaced in place is never published from, nor reused from the cache after repair.
+
+The issue's case: 256 bytes overwritten in the middle of one COG decode without a GDAL error, the
+run published them, and after the file was repaired the rerun took the wrong layers from the cache,
+whose key (item id + ``updated``) could not see the file change.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from typer.testing import CliRunner
+
+from flows.cli import EXIT_USER_ERROR, app
+
+pytestmark = pytest.mark.reliability
+
+SCENE = "MOD13Q1.A2002065.h26v04.061"
+
+
+def _scene_file(sample: Path) -> Path:
+    return sample / "modis-13Q1-061" / "data" / SCENE / f"{SCENE}_250m_16_days_NDVI.tif"
+
+
+def _run(sample: Path, out: Path, years: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["run", "--sample-dir", str(sample), "--years", years, "--out", str(out)])
+    return result.exit_code, result.stderr
+
+
+def _pixels(catalog: Path) -> dict[str, np.ndarray]:
+    """Every raster of the latest published version, decoded."""
+    version = sorted((catalog / "versions").iterdir())[-1]
+    out = {}
+    for tif in sorted(version.rglob("*.tif")):
+        with rasterio.open(tif) as src:
+            out[str(tif.relative_to(version))] = src.read()
+    return out
+
+
+def _same_pixels(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != ".cache"}
+
+
+@pytest.fixture
+def reference(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> dict[str, np.ndarray]:
+    """The layers of an undisturbed 2001-2002 run."""
+    out = tmp_path_factory.mktemp("undisturbed") / "catalog"
+    code, err = _run(sample_dir, out, "2001-2002")
+    assert code == 0, err
+    return _pixels(out)
+
+
+def test_a_damaged_scene_with_a_checksum_fails_in_one_line_and_caches_nothing(
+    sample_dir: Path, tmp_path: Path, reference: dict[str, np.ndarray], prefect_harness: None,
+) -> None:
+    sample = tmp_path / "sample-data"
+    shutil.copytree(sample_dir, sample)
+    item = json.loads(next(line for line in (sample / "modis-13Q1-061" / "items.ndjson").read_text().splitlines()
+                           if SCENE in line))
+    assert item["assets"]["250m_16_days_NDVI"]["file:checksum"].startswith("1220"), "the sample publishes checksums"
+    out = tmp_path / "catalog"
+    assert _run(sample, out, "2001-2001")[0] == 0  # a previous version to keep intact
+    before = _tree(out)
+
+    path = _scene_file(sample)
+    good = path.read_bytes()
+    damaged = bytearray(good)
+    damaged[len(good) // 2: len(good) // 2 + 256] = np.random.default_rng(5).integers(0, 256, 256, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(damaged))
+    code, err = _run(sample, out, "2001-2002")
+    lines = err.strip().splitlines()
+    assert code == EXIT_USER_ERROR and len(lines) == 1, err
+    assert lines[0].startswith(f"error: scene '{SCENE}' is truncated or corrupt (its {len(good)} bytes do not match "
+                               "the item's file:checksum"), lines[0]
+    assert f"{SCENE}_250m_16_days_NDVI.tif; re-download or repair it at the source" in lines[0]
+    assert _tree(out) == before, "the previous version is untouched"
+    assert len(list((out / ".cache" / "ndvi-tile").glob("*/entry.json"))) == 1, "2001's tile-year only"
+
+    path.write_bytes(good)  # repaired
+    code, err = _run(sample, out, "2001-2002")
+    assert code == 0, err
+    _same_pixels(_pixels(out), reference)
+
+
+def test_a_scene_replaced_in_place_without_checksums_is_recomputed_after_repair(
+    sample_dir: Path, tmp_path: Path, reference: dict[str, np.ndarray], prefect_harness: None,
+) -> None:
+    """No ``file:checksum`` (as on most STAC APIs): the cache keys on the file server's size/Last-Modified."""
+    sample = tmp_path / "sample-data"
+    shutil.copytree(sample_dir, sample)
+    items = sample / "modis-13Q1-061" / "items.ndjson"
+    docs = [json.loads(line) for line in items.read_text().splitlines() if line.strip()]
+    for doc in docs:
+        for asset in doc["assets"].values():
+            asset.pop("file:checksum", None)
+    items.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    out = tmp_path / "catalog"
+
+    path = _scene_file(sample)
+    good = path.read_bytes()
+    with rasterio.open(path) as src:  # a valid COG with other values: decodes without a word
+        profile, data = src.profile, src.read(1)
+    changed = np.where(data > 0, data // 2, data).astype(data.dtype)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(changed, 1)
+    code, err = _run(sample, out, "2001-2002")
+    assert code == 0, err
+    wrong = _pixels(out)
+    assert any(not np.array_equal(wrong[k], reference[k]) for k in reference), "the replaced scene was used"
+
+    path.write_bytes(good)  # repaired; the server's Last-Modified moves on
+    later = time.time() + 10
+    os.utime(path, (later, later))
+    code, err = _run(sample, out, "2001-2002")
+    assert code == 0, err
+    _same_pixels(_pixels(out), reference)
