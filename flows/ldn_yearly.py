@@ -8,6 +8,7 @@ inputs, so an unchanged refresh does no raster work.
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 from typing import Any
 
@@ -17,6 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tasks.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
 from tasks.config import Period, RunConfig
 from tasks.land_degradation import land_soc_task, sdg_task, status_task
+from tasks.layer_cache import cache_root, tidy_cache
 from tasks.netstats import cluster_network_bytes
 from tasks.productivity import (PeriodTile, period_tiles, productivity_task, productivity_tile_task,
                                 restore_productivity_task, tile_period_summary, unit_histograms_task,
@@ -24,6 +26,7 @@ from tasks.productivity import (PeriodTile, period_tiles, productivity_task, pro
 from tasks.progress import track_stage
 from tasks.publish import LayerSummary, Staging, begin_version_task, discard_staging, publish_version_task
 from tasks.report import report_artifacts_task, report_task
+from tasks.run_locks import run_marker
 from tasks.search import find_inputs_task, find_scenes_task
 
 BASELINE = "baseline"
@@ -151,11 +154,15 @@ def ldn_yearly(cfg: RunConfig, spread_on: str | None = None) -> str:
     With ``spread_on`` (a Dask scheduler address) the tile x year and period tasks run on that
     cluster's workers, which must share this machine's file system and report to its Prefect server.
     """
-    staging = begin_version_task(cfg)
-    try:
-        annual = _on(ingest_annual_ndvi, spread_on)(cfg, staging)
-        periods = _on(period_indicators, spread_on)(cfg, annual, staging)
-        return publish_outputs(cfg, staging, annual + periods)
-    except BaseException:
-        discard_staging(staging)
-        raise
+    with run_marker(cache_root(cfg)) if cfg.use_cache else contextlib.nullcontext():  # live: no one drops what it reads
+        staging = begin_version_task(cfg)
+        try:
+            annual = _on(ingest_annual_ndvi, spread_on)(cfg, staging)
+            periods = _on(period_indicators, spread_on)(cfg, annual, staging)
+            catalog = publish_outputs(cfg, staging, annual + periods)
+        except BaseException:
+            discard_staging(staging)
+            raise
+        if cfg.use_cache:
+            tidy_cache(cfg)  # what a run live beside an earlier one left for later
+        return catalog

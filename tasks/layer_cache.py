@@ -31,9 +31,10 @@ from typing import Any
 from tasks import __version__
 from tasks.errors import CacheStorageError
 from tasks.integrity import file_fingerprint, scene_fingerprints
+from tasks.run_locks import other_runs_live
 from tasks.publish import AssetSummary, LayerSummary
 
-__all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "check_cache_url", "cache_key", "open_entry", "store_entry", "drop_entry", "restore_layers",
+__all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "cache_root", "tidy_cache", "check_cache_url", "cache_key", "open_entry", "store_entry", "drop_entry", "restore_layers",
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
            "source_fingerprints", "link_file"]
 
@@ -65,9 +66,14 @@ class CacheDir:
     remote: str | None = None
 
 
+def cache_root(cfg: Any) -> Path:
+    """The run's local cache folder: ``cache_dir``, else ``<out>/.cache``."""
+    return Path(cfg.cache_dir or Path(cfg.out_dir) / ".cache")
+
+
 def cache_for(cfg: Any, kind: str) -> CacheDir:
     """The cache of one kind of layer (``ndvi-tile``, ``productivity``, ...) for a run config."""
-    local = Path(cfg.cache_dir or Path(cfg.out_dir) / ".cache") / kind
+    local = cache_root(cfg) / kind
     remote = f"{cfg.cache_url.rstrip('/')}/{kind}" if cfg.cache_url else None
     return CacheDir(local, remote)
 
@@ -194,8 +200,16 @@ def store_entry(cache: CacheDir, key: str, files: dict[str, str | Path], meta: d
     return entry
 
 
-def drop_entry(cache: CacheDir, key: str) -> None:
-    """Remove the entry ``key`` (locally and from object storage), when what it held is cached in a larger entry."""
+def drop_entry(cache: CacheDir, key: str) -> bool:
+    """Remove the entry ``key`` (locally and from object storage), when what it held is cached in a larger entry;
+    False (nothing removed) while another run is live on the same cache, which may be reading it
+    (``tasks.run_locks``: the last run to finish removes it)."""
+    if len(other_runs_live(cache.local.parent)) > 1:  # this run's marker and another's
+        runs = cache.local.parent / ".runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        with open(runs / _PENDING, "a") as f:  # one short line per append: whole even with several writers
+            f.write(f"{cache.local.name}\t{key}\n")
+        return False
     entry = cache.local / key
     if entry.is_dir():
         trash = cache.local / f".{key}.{uuid.uuid4().hex[:8]}.drop"
@@ -213,6 +227,32 @@ def drop_entry(cache: CacheDir, key: str) -> None:
                 fs.rm(f"{root}/{key}", recursive=True)
 
         _remote_call(cache.remote, f"remove entry {key}", rm)
+    return True
+
+
+_PENDING = "pending-drops"
+"""Entries a run could not remove because another run was live: ``<kind>\t<key>`` lines, removed by ``tidy_cache``."""
+
+
+def tidy_cache(cfg: Any) -> int:
+    """Remove the entries runs left for later (``drop_entry`` while another run was live), unless a run other
+    than this one is live now; return how many were removed."""
+    root = cache_root(cfg)
+    pending = root / ".runs" / _PENDING
+    if not pending.is_file() or len(other_runs_live(root)) > 1:
+        return 0
+    mine = pending.with_name(f"{_PENDING}.{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(pending, mine)  # lines appended from now on go to a new file
+    except FileNotFoundError:
+        return 0
+    done = 0
+    for line in sorted(set(mine.read_text().splitlines())):
+        kind, _, key = line.partition("\t")
+        if kind and key:
+            done += drop_entry(cache_for(cfg, kind), key)
+    mine.unlink()
+    return done
 
 
 def _restore(entry: Path, doc: dict[str, Any], staging: str | Path, key: str) -> LayerSummary:

@@ -44,6 +44,7 @@ from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds
 from tasks.processes import pid_alive
 from tasks.quicklook import classes_of, quicklook_png
+from tasks.run_locks import publishing
 
 if TYPE_CHECKING:
     from tasks.report import ReportFiles
@@ -600,13 +601,14 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
 
     versions = out_dir / "versions"
     versions.mkdir(parents=True, exist_ok=True)
-    final = versions / staging.version
-    n = 1
-    while final.exists():  # two runs in the same second
-        final = versions / f"{staging.version}-{n}"
-        n += 1
-    os.rename(stage, final)
-    _write_root(out_dir)
+    with publishing(out_dir):  # one switch at a time: the root catalog lists every version renamed before it
+        final = versions / staging.version
+        n = 1
+        while final.exists():  # two runs in the same second
+            final = versions / f"{staging.version}-{n}"
+            n += 1
+        os.rename(stage, final)
+        _write_root(out_dir)
     return final / "catalog.json"
 
 
