@@ -17,9 +17,11 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field, ValidationError
 
 import tasks  # noqa: F401  (Prefect environment defaults)
+from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
 from tasks.config import SAMPLE_SOURCES, RunConfig, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import ConfigError, LdnError
+from tasks.preflight import check_run
 from tasks.region import ALL_NE_ASIA
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
@@ -131,7 +133,8 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
         values.update(sources_file=SAMPLE_SOURCES, region=name, years=(2001, 2024), native_bounds=bounds)
     else:
         values.update(sources_file=run.sources, region="custom", years=(2001, date.today().year - 1))
-    values.update(_run_file(run.config))
+    from_file = _run_file(run.config)
+    values.update(from_file)
     if run.tile_size is not None:
         values["tile_size"] = run.tile_size
     if run.sources is not None:
@@ -157,9 +160,16 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
         cfg = RunConfig(**values)
     except ValidationError as err:
         raise ConfigError(validation_message(err, str(run.config) if run.config else "the run options")) from None
+    declared = cfg.ndvi().years
+    if run.years is None and "years" not in from_file and declared is not None:
+        # the default years, kept to those the NDVI source covers; years the user gives are checked (check_run)
+        years = (max(cfg.years[0], declared[0]), min(cfg.years[1], declared[1]))
+        if years[0] <= years[1]:
+            cfg = cfg.model_copy(update={"years": years})
     cfg.selected_periods()
     cfg.run_tiles()  # custom tiles that overlap fail here
     _check_comparison_box(cfg)
+    check_run(cfg)  # the files and parameters a later stage reads
     if cfg.zones is not None:
         from tasks.constants import MODIS_SINUSOIDAL_WKT
         from tasks.grid import lonlat_bounds
@@ -264,8 +274,12 @@ def dask_client(address: str | None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if address == LOCAL:
+        import tempfile
+
         options = local_cluster_options()
-        with LocalCluster(**options) as cluster, Client(cluster) as client:
+        # spilled data in a folder of this run's, removed after it (not /tmp/dask-scratch-space, left behind)
+        with tempfile.TemporaryDirectory(prefix="ldn-dask-") as scratch, \
+                LocalCluster(**options, local_directory=scratch) as cluster, Client(cluster) as client:
             print(f"local Dask cluster: {options['threads_per_worker']} threads, "
                   f"memory limit {options['memory_limit'] / 2**30:.1f} GiB")
             yield client
@@ -282,7 +296,14 @@ def dask_client(address: str | None) -> Iterator[Any]:
         except Exception as err:  # noqa: BLE001  (a worker that cannot import ldn-pipeline)
             raise LdnError(f"the Dask workers at {address} cannot load ldn-pipeline's read settings "
                            f"({type(err).__name__}): pip install ldn-pipeline on every worker") from None
-        yield client
+        with ClusterWatch(client, address, lost_timeout()) as watch:  # no worker, no scheduler: one line, no hang
+            try:
+                yield client
+            except BaseException as err:  # a cancelled computation may arrive as a cancellation, not an Exception
+                lost = lost_cluster_error(err, address, watch)
+                if lost is None:
+                    raise
+                raise lost from None
 
 
 TaskRunnerName = Literal[TASK_RUNNERS]  # type: ignore[valid-type]

@@ -26,10 +26,24 @@ from tasks.publish import LayerSummary, write_item
 from tasks.recode import apply_recodes, read_recodes
 from tasks.sdg import one_out_all_out, status, status_3class
 from tasks.search import item_year, open_api, run_bbox, search_items
-from tasks.soc import SOC_MODEL_FILE, load_soc_model, soc_change
+from tasks.soc import SOC_MODEL_FILE, SocModel, load_soc_model, soc_change
 from tasks.cluster import computes_on_cluster
 
-__all__ = ["land_cover_series", "land_soc_task", "sdg_task", "status_task", "asset_path"]
+__all__ = ["check_climate", "check_soc_window", "land_cover_series", "land_soc_task", "sdg_task", "status_task", "asset_path"]
+
+
+def check_soc_window(name: str, period: Period, model: SocModel) -> None:
+    """Fail in one line when a period's land cover starts before the SOC stock's year (the SOC model starts there)."""
+    if period.land_cover[0] < model.stock_year:
+        raise ConfigError(f"period {name}'s land cover starts in {period.land_cover[0]}, before the SOC stock's year "
+                          f"{model.stock_year}: move the period's `land_cover` start to {model.stock_year} or later")
+
+
+def check_climate(cfg: RunConfig) -> None:
+    """Fail in one line when the SOC change has neither a climate zone source nor one factor to pick its factors."""
+    if cfg.climate_source is None and cfg.soc_single_f is None:
+        raise ConfigError("the SOC model needs a climate zone source (`climate_source`) or one factor (`soc_single_f`)")
+
 
 def asset_path(layer: LayerSummary, key: str = "data") -> str:
     """Path of one asset of a written item."""
@@ -93,10 +107,8 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
     crs = geobox.crs.to_wkt()
     legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
     model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
+    check_soc_window(name, period, model)
     first, last = period.land_cover
-    if first < model.stock_year:
-        raise ConfigError(f"period {name}'s land cover starts in {first}, before the SOC stock's year "
-                          f"{model.stock_year}: move the period's `land_cover` start to {model.stock_year} or later")
     # one land cover series from the SOC stock's year: the SOC model runs through all of it (method notes section 4)
     raw, series_ids = land_cover_series(cfg, geobox, (model.stock_year, last), area=area,  # legend's nodata outside
                                         outside=legend.source_nodata[0] if legend.source_nodata else None)
@@ -125,13 +137,13 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
         tables={"transitions": table},
     )
     soc0, soc_ids = static_layer(cfg, cfg.source(cfg.soc_source, "soc"), geobox, resampling="bilinear", area=area)
-    if cfg.climate_source is not None and cfg.soc_single_f is None:
-        zones, zone_ids = static_layer(cfg, cfg.source(cfg.climate_source, "climate_zones"), geobox, area=area)
-        zones = zones.fillna(0).astype("int16")
-    elif cfg.soc_single_f is not None:
+    check_climate(cfg)
+    if cfg.soc_single_f is not None:
         zones, zone_ids = xr.zeros_like(soc0, dtype="int16"), []
     else:
-        raise ConfigError("the SOC model needs a climate zone source (`climate_source`) or one factor (`soc_single_f`)")
+        assert cfg.climate_source is not None
+        zones, zone_ids = static_layer(cfg, cfg.source(cfg.climate_source, "climate_zones"), geobox, area=area)
+        zones = zones.fillna(0).astype("int16")
     soc = soc_change(lc7.chunk({"year": -1}), soc0, zones, model, first_year=first, single_f=cfg.soc_single_f)
     soc_item = write_item(
         {"data": (_classes(soc["soc"], "SOC sub-indicator (3 classes)", {-1: "degraded", 0: "stable", 1: "improved"}), True),

@@ -31,6 +31,7 @@ from tasks.errors import ConfigError
 from tasks.kernels.trend import OUTPUTS, mann_kendall_sen
 
 __all__ = [
+    "check_window",
     "TrajectoryMethod",
     "trend_statistics",
     "trajectory_classes",
@@ -217,6 +218,18 @@ def trajectory_3class(classes: xr.DataArray) -> xr.DataArray:
     return out
 
 
+def check_window(first: int, last: int, n_years: int, min_years: int) -> None:
+    """Fail in one line when a trajectory window of ``n_years`` annual layers (``first``-``last``) is too short
+    for the method (4 years) or for ``min_years``: the run checks the configured periods with it before any work."""
+    if n_years < 4:
+        raise ConfigError(f"the trajectory window has {n_years} years; it needs at least 4: widen the period")
+    if min_years > n_years:
+        raise ConfigError(
+            f"min_years {min_years} exceeds the {n_years} years of the window {first}-{last}: "
+            "lower min_years or widen the period"
+        )
+
+
 def trajectory(
     annual: xr.DataArray,
     *,
@@ -230,13 +243,7 @@ def trajectory(
     ``classes`` and ``trajectory`` (3-class), with the method, window and thresholds in attrs.
     """
     years = annual[dim].values
-    if years.size < 4:
-        raise ConfigError(f"the trajectory window has {years.size} years; it needs at least 4: widen the period")
-    if min_years > years.size:
-        raise ConfigError(
-            f"min_years {min_years} exceeds the {years.size} years of the window {years[0]}-{years[-1]}: "
-            "lower min_years or widen the period"
-        )
+    check_window(int(years[0]), int(years[-1]), years.size, min_years)
     stats = trend_statistics(annual, dim=dim, min_years=min_years)
     classes = trajectory_classes(stats, method=method)
     ds = stats.assign(classes=classes, trajectory=trajectory_3class(classes))

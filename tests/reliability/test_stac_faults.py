@@ -78,7 +78,7 @@ def test_ldn_run_against_a_silent_api_ends_in_one_line(tmp_path: Path) -> None:
     with silent_api() as api:
         env = {**os.environ, "LDN_STAC_TIMEOUT": "1"}
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--sources", "catalogs/sources.yaml",
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--sources", "catalogs/sample_sources.yaml",
                                "--stac-api", api, "--region", "MNG", "--years", "2020-2021", "--out",
                                str(tmp_path / "catalog")], cwd=REPO, env=env, capture_output=True, text=True,
                               timeout=300)

@@ -1,8 +1,13 @@
 """`--bbox W,S,E,N` and `--region W,S,E,N` are one area: the same grid, tiles, polygons and land area."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import rasterio
+import yaml
+from rasterio.transform import from_origin
 
 from flows.refresh import RefreshRun, build_config
 from tasks.areas import pixel_areas_km2
@@ -13,8 +18,25 @@ from tasks.load import analysis_geobox
 BOX = "111.5,43.5,112.0,43.9"
 
 
-@pytest.mark.parametrize("sources", [PRODUCTION_SOURCES, None])
-def test_bbox_and_region_give_the_same_area(sources: object) -> None:
+def _production_with_files(folder: Path) -> Path:
+    """The production sources with their user-downloaded files (SoilGrids, climate zones) as small stand-ins, which
+    the run checks before any work."""
+    doc = yaml.safe_load(PRODUCTION_SOURCES.read_text())
+    stand_in = folder / "stand-in.tif"
+    with rasterio.open(stand_in, "w", driver="GTiff", width=4, height=4, count=1, dtype="int16", crs="EPSG:4326",
+                       transform=from_origin(111, 44, 0.25, 0.25)) as dst:
+        dst.write(np.ones((1, 4, 4), "int16"))
+    for source in doc["sources"].values():
+        if "file" in source:
+            source["file"] = str(stand_in)
+    path = folder / "sources.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.mark.parametrize("production", [True, False])
+def test_bbox_and_region_give_the_same_area(production: bool, tmp_path: Path) -> None:
+    sources = _production_with_files(tmp_path) if production else None
     by_bbox = build_config(RefreshRun(sources=sources, bbox=tuple(float(v) for v in BOX.split(","))))
     by_region = build_config(RefreshRun(sources=sources, region=BOX))
     for field in ("native_bounds", "bbox", "tiles", "area"):
