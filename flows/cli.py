@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 import time
 from enum import Enum
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 import tasks  # noqa: F401  (Prefect environment defaults before Prefect is imported)
 from tasks.config import validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
-from tasks.errors import LdnError
+from tasks.errors import LdnError, disk_full
 
 app = typer.Typer(
     name="ldn",
@@ -148,6 +149,7 @@ def run(
     from flows.refresh import RefreshRun, build_config, refresh_indicators
 
     started = time.monotonic()
+    disks = None
     try:
         try:
             params = RefreshRun(
@@ -167,9 +169,24 @@ def run(
                 check_task_runner(task_runner.value, dask_address, client, shared=written_folders(cfg))
         else:
             check_task_runner(task_runner.value, dask_address, None)
-        catalog = refresh_indicators(params, dask_address=dask_address, task_runner=task_runner.value)
+        from flows.disk_watch import DiskWatch
+        from flows.prefect_server import private_server
+        from tasks.layer_cache import cache_root
+
+        disks = DiskWatch(cfg.out_dir, cache_root(cfg), tempfile.gettempdir())
+        with private_server(), disks:  # no PREFECT_API_URL: a server of this run's, its history not in ~/.prefect
+            catalog = refresh_indicators(params, dask_address=dask_address, task_runner=task_runner.value)
     except LdnError as err:
         raise _fail(str(err)) from None
+    except Exception as err:
+        named = disk_full(err)  # ENOSPC in the error's chain (None: not said so) ...
+        low = disks.ran_out() if disks is not None else None  # ... or a folder of the run's came near empty
+        if named is None and low is None:
+            raise
+        where = named or str(low or "")
+        raise _fail(f"no space left on the disk{f' of {where}' if where else ''}: free space where --out "
+                    f"({out}), the cache and the temporary folder ({tempfile.gettempdir()}) live, or point them at a "
+                    "larger disk, then rerun; published versions are untouched and finished work is cached") from None
     _report(Path(catalog), time.monotonic() - started)
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "TransientReadError",
     "NoZoneOverlap",
     "is_read_error",
+    "disk_full",
 ]
 
 
@@ -80,6 +81,23 @@ class LdnWarning(UserWarning):
         return self.args[0] if self.args else self.message
 
 
+def disk_full(err: BaseException) -> str | None:
+    """What ran out of space when ``err`` (or an error behind it) is a full file system, as Python (``ENOSPC``) or
+    GDAL ("No space left on device") says it: the file name where known, else ""; None for any other error."""
+    import errno
+
+    cause: BaseException | None = err
+    for _ in range(20):
+        if cause is None:
+            return None
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            return str(cause.filename or "")
+        if "No space left on device" in str(cause):
+            return ""
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def is_read_error(err: BaseException) -> bool:
     """True for a failed raster read: a rasterio or OS error, also as a Dask cluster returns it.
 
@@ -88,6 +106,8 @@ def is_read_error(err: BaseException) -> bool:
     """
     import rasterio.errors
 
+    if disk_full(err) is not None:  # a write that found the disk full: not the scene's fault
+        return False
     if isinstance(err, (rasterio.errors.RasterioError, OSError)):
         return True
     return type(err) is Exception and str(err).startswith(("RasterioIOError", "RasterioError", "CPLE_"))

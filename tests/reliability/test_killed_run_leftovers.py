@@ -46,3 +46,35 @@ def test_sigkill_takes_the_servers_down_and_the_next_run_clears_the_copy(sample_
             proc.kill()
     with serve_collections(sample_dir):  # the next run removes the dead run's copy of the collections
         assert not os.path.exists(workdirs[0])
+
+
+def test_sigkill_of_ldn_run_leaves_no_prefect_server_and_no_prefect_database(sample_dir: Path, tmp_path: Path) -> None:
+    """The run's temporary Prefect server (started by Prefect, so no PR_SET_PDEATHSIG) is stopped by its watchdog;
+    its database lives in the run's folder, not in ~/.prefect, and the next run removes that folder."""
+    env = {**os.environ, "HOME": str(tmp_path / "home")}  # a ~/.prefect written to would show here
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_HOME", None)
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--sample-dir", str(sample_dir), "--years",
+                             "2001-2001", "--out", str(tmp_path / "out")], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # the flow's log
+            if "local STAC API" in line:  # the flow runs: the Prefect server is up
+                break
+        family = psutil.Process(proc.pid).children(recursive=True)
+        assert any("uvicorn" in " ".join(p.cmdline()) for p in family), [p.cmdline() for p in family]
+        folders = glob.glob(os.path.join(tempfile.gettempdir(), f"ldn-prefect-{proc.pid}-*"))
+        assert len(folders) == 1 and os.path.exists(os.path.join(folders[0], "prefect.db"))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        gone, alive = psutil.wait_procs(family, timeout=20)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (tmp_path / "home" / ".prefect" / "prefect.db").exists()
+    from flows.prefect_server import _clear_stale
+
+    _clear_stale()  # what the next run does first
+    assert not os.path.exists(folders[0])
