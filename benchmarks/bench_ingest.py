@@ -62,7 +62,13 @@ TEXTURE = {"noise_sd": 0.001, "texture_sd": 0.03, "cloud_blob_px": 12.0}
 
 
 def _peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    """This process's peak resident memory. ``VmHWM`` (Linux), not ``ru_maxrss``: that survives ``execve``, so a part
+    started by a parent that just generated the input in memory would report the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 2**20
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def _region(size: int) -> Any:
@@ -237,6 +243,8 @@ def part_tile_year(root: Path, size: int, scheduler: str) -> dict[str, float]:
                 float("nan"))
     return {"tile_s": stages.get("annual NDVI tiles", float("nan")), "mosaic_s": stages.get("annual NDVI mosaics", float("nan")),
             "flow_s": total, "tile_year_http_bytes": http, "tile_year_tasks": float(count.n),
+            "tile_year_checked_bytes": next((float(m.group(1)) * 1e6 for line in log.lines if (m := re.search(
+                r"([\d.]+) MB of files checked against their file:checksum", line))), 0.0),
             "tile_year_peak_gib": _peak_gib()}
 
 
@@ -406,7 +414,8 @@ def main() -> None:
     tasks_year = med(r["tile_year_tasks"])
     print(f"Dask tasks (local schedulers only): tile-year {tasks_year:.0f}, tile-period {med(r['tile_period_tasks']):.0f}")
     print(f"bytes over HTTP: decode floor {med(r['http_bytes']) / 1e6:,.0f} MB, pipeline tile-year "
-          f"{med(r['tile_year_http_bytes']) / 1e6:,.0f} MB (files {prep['files_bytes'] / 1e6:,.0f} MB)")
+          f"{med(r['tile_year_http_bytes']) / 1e6:,.0f} MB read by GDAL + {med(r['tile_year_checked_bytes']) / 1e6:,.0f} MB "
+          f"read again to check file:checksum (files {prep['files_bytes'] / 1e6:,.0f} MB)")
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     tiles = NE_ASIA_PX / (args.size * args.size)
     ingest_h = tiles * YEARS * med(tile_year) / 3600

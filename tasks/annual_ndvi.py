@@ -182,6 +182,8 @@ class TileYear:
     from_cache: bool
     bytes_decoded: int
     """Scene bytes decoded for this tile (pixels x composites x asset sizes; 0 when linked from the cache)."""
+    bytes_checked: int
+    """Scene file bytes hashed against their ``file:checksum`` (read once more for that)."""
     seconds: float
 
 
@@ -198,26 +200,29 @@ INGEST_STRIP_CHUNKS: int = 2
 
 
 def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox, *, year: int, min_valid: int,
-                       chunk: int, area: RunArea | None = None, general: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
+                       chunk: int, area: RunArea | None = None, general: bool = False,
+                       verified: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
     """One tile-year's annual mean and maximum on ``geobox`` (int16 NDVI x 10000, nodata -32768, clipped to ``area``):
     in memory from the ingest kernel, lazy (Dask) from the general loader.
 
     Scenes on the analysis grid itself (by their STAC projection fields, checked against each file as it
     is read) go through the ingest kernel (``tasks.ingest``: a strip per task, each composite opened once
     per strip); others, a file that disagrees with its item, or ``general=True``, through odc-stac's
-    loader and ``annual_ndvi`` / ``annual_ndvi_max``. Both give the same pixels.
+    loader and ``annual_ndvi`` / ``annual_ndvi_max``. Both give the same pixels. Assets with ``file:checksum`` are
+    checked against their bytes first, unless the caller did (``verified``).
     """
     assert source.qa is not None
     rules = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=min_valid)
     readable = sign_items(items, source)
     scenes = None if general else aligned_scenes(readable, source, geobox)
+    if not verified:
+        verify_checksums(readable, source)
     if scenes is not None:
-        verify_checksums(readable, source)  # load_cube checks them on the general path
         try:
             return _kernel_layers(scenes, source, geobox, min_valid=min_valid, chunk=chunk, area=area)
         except SceneOffGrid:  # a file is not where its item says: the general loader places it by the file
             pass
-    cube = load_cube(items, source, geobox, chunk=chunk)
+    cube = load_cube(items, source, geobox, chunk=chunk, verify=False)  # checked above
     mean = annual_ndvi(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
     top = annual_ndvi_max(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
     return clip(mean, area), clip(top, area)
@@ -275,14 +280,16 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
         entry, meta = hit
         return TileYear(tile=tile.name, year=year, path=str(entry / "tile.tif"), key=key, source_items=meta["source_items"],
-                        attrs=meta["attrs"], from_cache=True, bytes_decoded=0, seconds=time.monotonic() - started)
+                        attrs=meta["attrs"], from_cache=True, bytes_decoded=0, bytes_checked=0,
+                        seconds=time.monotonic() - started)
     stac_items = [pystac.Item.from_dict(d) for d in mine]
     area = run_area(cfg, geobox)  # scenes under blocks outside the region are never read
     path = Path(scratch) / f"{tile.name}-{year}-{key[:8]}.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        checked = verify_checksums(sign_items(stac_items, source), source)  # a corrupt scene is never read
         mean, top = annual_tile_layers(stac_items, source, geobox, year=year, min_valid=cfg.min_valid_composites,
-                                       chunk=cfg.chunk, area=area)
+                                       chunk=cfg.chunk, area=area, verified=True)
         bands = np.stack(dask.compute(mean.data, top.data))  # one compute: the general loader reads the scenes once
         write_geotiff(path, bands, geobox, nodata=NODATA)
     except Exception as err:
@@ -298,7 +305,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     per_scene = sum(np.dtype(spec.dtype).itemsize for spec in source.assets.values())
     decoded = int(geobox.shape[0] * geobox.shape[1]) * len(stac_items) * per_scene
     return TileYear(tile=tile.name, year=year, path=str(path), key=key, source_items=ids, attrs=attrs,
-                    from_cache=False, bytes_decoded=decoded, seconds=time.monotonic() - started)
+                    from_cache=False, bytes_decoded=decoded, bytes_checked=checked, seconds=time.monotonic() - started)
 
 
 @dataclass(frozen=True)
@@ -332,7 +339,9 @@ def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int
     mb = sum(t.bytes_decoded for t in new) / 1e6
     rate = f", {mb / seconds:.1f} MB/s decoded" if seconds > 0 else ""
     pulled = f", {http_bytes / 1e6:.1f} MB read over HTTP" if http_bytes is not None else ""
-    tail = f" ({mb:.1f} MB decoded{pulled}{rate})" if new else " (nothing new: no scene read)"
+    checked = sum(t.bytes_checked for t in new) / 1e6
+    verified = f", {checked:.1f} MB of files checked against their file:checksum" if checked else ""
+    tail = f" ({mb:.1f} MB decoded{pulled}{verified}{rate})" if new else " (nothing new: no scene read)"
     return (f"{len({t.tile for t in done})} tiles x {len({t.year for t in done})} years = {len(done)} tile-years: "
             f"{len(done) - len(new)} linked from the cache, {len(new)} computed from {scenes} scenes{tail}")
 
