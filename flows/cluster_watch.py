@@ -9,12 +9,12 @@ computations raise into one ``ClusterLost`` line naming the cause and the fix.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
 
-from tasks.errors import ConfigError, LdnError
+from tasks.config import env_seconds
+from tasks.errors import LdnError
 
 __all__ = ["ClusterLost", "ClusterWatch", "LOST_TIMEOUT", "lost_timeout", "lost_cluster_error"]
 
@@ -30,14 +30,7 @@ class ClusterLost(LdnError):
 
 def lost_timeout() -> float:
     """``LOST_TIMEOUT``, or ``$LDN_DASK_LOST_TIMEOUT`` seconds."""
-    raw = os.environ.get("LDN_DASK_LOST_TIMEOUT")
-    try:
-        value = float(raw) if raw else LOST_TIMEOUT
-    except ValueError:
-        raise ConfigError(f"LDN_DASK_LOST_TIMEOUT={raw!r} is not a number of seconds: set it to e.g. 60") from None
-    if value <= 0:
-        raise ConfigError(f"LDN_DASK_LOST_TIMEOUT={raw!r} must be positive: set it to e.g. 60")
-    return value
+    return env_seconds("LDN_DASK_LOST_TIMEOUT", LOST_TIMEOUT)
 
 
 class ClusterWatch:

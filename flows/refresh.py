@@ -12,13 +12,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-import yaml
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field, ValidationError
 
 import tasks  # noqa: F401  (Prefect environment defaults)
 from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
-from tasks.config import SAMPLE_SOURCES, RunConfig, validation_message
+from tasks.config import SAMPLE_SOURCES, RunConfig, read_yaml_mapping, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import ConfigError, LdnError
 from tasks.preflight import check_run
@@ -72,17 +71,7 @@ class RefreshRun(BaseModel):
 
 def _run_file(path: Path | None) -> dict[str, Any]:
     """Run settings from a YAML file (any RunConfig field, e.g. a `productivity:` block)."""
-    if path is None:
-        return {}
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"run config {path} does not exist: pass an existing YAML file") from None
-    except yaml.YAMLError:
-        raise ConfigError(f"run config {path} is not valid YAML: fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"run config {path} must be a mapping of run settings (e.g. `productivity:`)")
-    return raw
+    return {} if path is None else read_yaml_mapping(path, "run config")
 
 
 def _sample_area(run: RefreshRun) -> tuple[str, tuple[float, float, float, float], bool]:
@@ -141,7 +130,11 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
         values.update(_region_area(region or ALL_NE_ASIA, values, keep_id=run.bbox is not None, announce=announce))
     elif region is not None:  # the sample: keep to its window, compute only the tiles in the region
         values.update(_region_area(region, values, within=values["native_bounds"], keep_id=True, announce=announce))
-    productivity = dict(values.get("productivity") or {})
+    productivity = values.get("productivity") or {}
+    if not isinstance(productivity, dict):
+        raise ConfigError(f"run config {run.config}: `productivity` must be a mapping of settings (e.g. "
+                          f"`productivity: {{min_years: 10}}`), not {type(productivity).__name__}")
+    productivity = dict(productivity)
     for key in ("trajectory_method", "state_method"):
         if getattr(run, key) is not None:
             productivity[key] = getattr(run, key)

@@ -7,6 +7,7 @@ into a one-line ``ConfigError`` that names the file, the field and the fix.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -26,6 +27,8 @@ from tasks.errors import ConfigError
 from tasks.tiles import MODIS_TILE_PX, Tile, check_tiles, lattice_tiles
 
 __all__ = [
+    "env_seconds",
+    "read_yaml_mapping",
     "Period",
     "PeriodCatalog",
     "ProductivityParams",
@@ -62,6 +65,18 @@ PERIODS_FILE: Path = CATALOGS_DIR / "periods.yaml"
 
 DType = Literal["int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64"]
 
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from environment variable ``name``, else ``default``; a bad value is one line."""
+    raw = os.environ.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds: set it to e.g. {default:g}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be positive: set it to e.g. {default:g}")
+    return value
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -179,8 +194,8 @@ def validation_message(err: ValidationError, where: str) -> str:
     """One line from a pydantic error: the file or model, each failing field and its problem."""
     parts = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
+        loc = ".".join(str(p) if str(p).isprintable() else repr(p) for p in e["loc"]) or "(top level)"
+        msg = " ".join(e["msg"].removeprefix("Value error, ").split())  # one line whatever the value held
         if e["type"] == "extra_forbidden":
             msg = "unknown field (a typo?)"
         parts.append(f"{loc}: {msg}")
@@ -190,19 +205,30 @@ def validation_message(err: ValidationError, where: str) -> str:
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def load_model(model: type[ModelT], path: str | Path, what: str) -> ModelT:
-    """Read a YAML file into ``model``; a missing file, bad YAML or invalid value is a one-line ``ConfigError``."""
+def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """The mapping a YAML file holds; a missing or unreadable file, bad YAML or another top-level type is a
+    one-line ``ConfigError`` naming ``what`` (e.g. "sources file") and the fix."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist: pass an existing YAML file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a folder: pass a YAML file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {err.start}): save it as UTF-8 YAML") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{what} {path} is not valid YAML{at}: fix the syntax") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} {path} must be a YAML mapping, not {type(raw).__name__}")
+    return raw
+
+
+def load_model(model: type[ModelT], path: str | Path, what: str) -> ModelT:
+    """Read a YAML file into ``model``; a missing file, bad YAML or invalid value is a one-line ``ConfigError``."""
+    raw = read_yaml_mapping(path, what)
     try:
         return model.model_validate(raw)
     except ValidationError as err:

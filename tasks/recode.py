@@ -29,6 +29,7 @@ from rasterio.features import rasterize
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError, LdnWarning
+from tasks.zones import geometry_from_wkb
 
 __all__ = ["Recode", "RecodeOutsideRaster", "read_recodes", "apply_recodes"]
 
@@ -86,7 +87,7 @@ def read_recodes(path: str | Path, crs: str) -> list[Recode]:
     column = {n: fields[i] for i, n in enumerate(names)}
     recodes = []
     for fid, wkb in enumerate(geometry):
-        geom = shapely.from_wkb(wkb) if wkb is not None else None
+        geom = geometry_from_wkb(wkb, f"recode polygon {fid} in {path}")
         if geom is None or geom.is_empty:
             raise ConfigError(f"recode polygon {fid} in {path} has no geometry: draw it or delete the feature")
         if not geom.is_valid:

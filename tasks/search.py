@@ -7,7 +7,6 @@ implements CQL2 filters. A composite belongs to the calendar year of its ``start
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
-from tasks.config import RunConfig, Source
-from tasks.errors import CollectionNotFound, ConfigError, NoScenesFound, OutsideCollection, StacBadPaging, StacUnreachable
+from tasks.config import RunConfig, Source, env_seconds
+from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacBadPaging, StacUnreachable
 from tasks.grid import lonlat_bounds
 from tasks.region import bboxes_intersect, split_bbox
 
@@ -54,13 +53,7 @@ STAC_MAX_PAGES: int = 10_000
 
 def stac_timeout() -> tuple[float, float]:
     """(connect, read) seconds for every STAC request: ``STAC_TIMEOUT`` or ``$LDN_STAC_TIMEOUT``."""
-    raw = os.environ.get("LDN_STAC_TIMEOUT")
-    try:
-        read = float(raw) if raw else STAC_TIMEOUT
-    except ValueError:
-        raise ConfigError(f"LDN_STAC_TIMEOUT={raw!r} is not a number of seconds: set it to e.g. 30") from None
-    if read <= 0:
-        raise ConfigError(f"LDN_STAC_TIMEOUT={raw!r} must be positive: set it to e.g. 30")
+    read = env_seconds("LDN_STAC_TIMEOUT", STAC_TIMEOUT)
     return min(STAC_CONNECT_TIMEOUT, read), read
 
 

@@ -26,7 +26,7 @@ from pyproj import CRS, Transformer
 from tasks.constants import CATALOGS_DIR
 from tasks.errors import ConfigError, NoZoneOverlap
 
-__all__ = ["Zone", "ZoneCatalog", "default_zones", "read_zones", "natural_earth_path", "zones_on_grid",
+__all__ = ["Zone", "ZoneCatalog", "default_zones", "geometry_from_wkb", "read_zones", "natural_earth_path", "zones_on_grid",
            "block_coverage", "border_outlines", "check_zones_cover", "ZONES_FILE"]
 
 ZONES_FILE: Path = CATALOGS_DIR / "zones.yaml"
@@ -88,6 +88,18 @@ def default_zones() -> tuple[Zone, ...]:
     return tuple(zones)
 
 
+def geometry_from_wkb(raw: bytes | None, what: str) -> shapely.Geometry | None:
+    """A feature's geometry from the WKB a vector file gave (None for none); WKB that GEOS refuses (a ring that
+    does not close, too few points) is a one-line ``ConfigError`` naming ``what`` and the fix."""
+    if raw is None:
+        return None
+    try:
+        return shapely.from_wkb(raw)
+    except shapely.errors.GEOSException as err:
+        raise ConfigError(f"{what} is not a valid geometry ({err}): repair it (QGIS 'Fix geometries' or "
+                          "ogr2ogr -makevalid)") from None
+
+
 def read_zones(path: str | Path, *, name_field: str | None = None) -> tuple[Zone, ...]:
     """Read a user's zones (GeoPackage, GeoJSON, shapefile; any CRS) as lon/lat polygons.
 
@@ -130,7 +142,7 @@ def read_zones(path: str | Path, *, name_field: str | None = None) -> tuple[Zone
     zones = []
     for i, raw in enumerate(wkb):
         label = str(labels[i]) if labels is not None and labels[i] is not None else f"zone {i + 1}"
-        geom = shapely.from_wkb(raw) if raw is not None else None
+        geom = geometry_from_wkb(raw, f"zone {label!r} (feature {i + 1}) in {path}")
         if geom is None or geom.is_empty:
             raise ConfigError(f"zone {label!r} (feature {i + 1}) in {path} has no geometry: delete it or draw it")
         if geom.geom_type not in ("Polygon", "MultiPolygon"):

@@ -29,6 +29,14 @@ with serve_collections(sys.argv[1]) as stac:
 """
 
 
+def _kill_and_wait(proc: subprocess.Popen, family: list[psutil.Process], *, timeout: float) -> None:
+    """SIGKILL ``proc`` and assert that every process of ``family`` is gone within ``timeout`` seconds."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    _, alive = psutil.wait_procs(family, timeout=timeout)
+    assert not alive, [p.cmdline() for p in alive]
+
+
 def test_sigkill_takes_the_servers_down_and_the_next_run_clears_the_copy(sample_dir: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(sample_dir)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -37,10 +45,7 @@ def test_sigkill_takes_the_servers_down_and_the_next_run_clears_the_copy(sample_
         assert len(children) == 2  # the file server and rustac serve
         workdirs = glob.glob(os.path.join(tempfile.gettempdir(), f"ldn-stac-{proc.pid}-*"))
         assert len(workdirs) == 1
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        gone, alive = psutil.wait_procs(children, timeout=10)
-        assert not alive, [p.cmdline() for p in alive]
+        _kill_and_wait(proc, children, timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -66,10 +71,7 @@ def test_sigkill_of_ldn_run_leaves_no_prefect_server_and_no_prefect_database(sam
         assert any("uvicorn" in " ".join(p.cmdline()) for p in family), [p.cmdline() for p in family]
         folders = glob.glob(os.path.join(tempfile.gettempdir(), f"ldn-prefect-{proc.pid}-*"))
         assert len(folders) == 1 and os.path.exists(os.path.join(folders[0], "prefect.db"))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        gone, alive = psutil.wait_procs(family, timeout=20)
-        assert not alive, [p.cmdline() for p in alive]
+        _kill_and_wait(proc, family, timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
