@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,14 +24,18 @@ from typing import IO, Any
 
 import pystac
 
-from tasks.config import Source
+from tasks.config import Source, env_seconds
 from tasks.errors import SceneReadError, TransientReadError
 
-__all__ = ["CHECK_THREADS", "HTTP_TIMEOUT", "asset_identity", "checksum_of", "file_fingerprint", "parse_multihash",
+__all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "parse_multihash",
            "scene_fingerprints", "sign_items", "verify_checksums"]
 
 HTTP_TIMEOUT = (10.0, 60.0)
-"""(connect, read) seconds for the HTTP requests made here; GDAL's scene reads use the same (``READ_SETTINGS``)."""
+"""(connect, read) seconds of an HTTP request for a scene: the requests made here (the read timeout overridden by
+``$LDN_HTTP_TIMEOUT``) and GDAL's reads (``READ_SETTINGS``, overridden by ``$GDAL_HTTP_TIMEOUT``)."""
+
+HTTP_ATTEMPTS = 3
+"""Tries of one request here when it fails transiently (timeout, refused connection, HTTP 5xx or 429), 1 s and 2 s apart."""
 
 CHECK_THREADS = 4
 """Files hashed or asked for their identity at once (hashing and sockets release the GIL)."""
@@ -93,22 +98,46 @@ def _public(href: str) -> str:
 class _Unreadable(Exception):
     """One asset could not be fetched: ``problem`` is the phrase for the message, ``transient`` says rerun."""
 
-    def __init__(self, problem: str, transient: bool) -> None:
+    def __init__(self, problem: str, transient: bool, code: int | None = None) -> None:
         super().__init__(problem)
-        self.problem, self.transient = problem, transient
+        self.problem, self.transient, self.code = problem, transient, code
+
+
+def http_timeout() -> float:
+    """The read timeout of the HTTP requests made here: ``HTTP_TIMEOUT``'s, or ``$LDN_HTTP_TIMEOUT`` seconds."""
+    return env_seconds("LDN_HTTP_TIMEOUT", HTTP_TIMEOUT[1])
+
+
+def _urlopen(href: str, method: str = "GET", headers: dict[str, str] | None = None) -> Any:
+    """The response to one HTTP request (use it as a context manager), tried ``HTTP_ATTEMPTS`` times while it
+    fails transiently; a failure is ``_Unreadable``."""
+    request = urllib.request.Request(href, method=method, headers={"User-Agent": "ldn-pipeline", **(headers or {})})
+    for attempt in range(HTTP_ATTEMPTS):
+        try:
+            return urllib.request.urlopen(request, timeout=http_timeout())
+        except urllib.error.HTTPError as err:
+            err.close()
+            problem = _Unreadable(f"is missing (HTTP {err.code})" if err.code in (403, 404, 410)
+                                  else f"could not be read (HTTP {err.code})", err.code >= 500 or err.code == 429,
+                                  code=err.code)
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+            problem = _Unreadable(f"could not be read ({getattr(err, 'reason', err)})", transient=True)
+        if not problem.transient or attempt == HTTP_ATTEMPTS - 1:
+            raise problem
+        time.sleep(2.0**attempt)
+    raise AssertionError("unreachable")
 
 
 @contextmanager
 def _open(href: str) -> Iterator[IO[bytes]]:
-    """A byte stream of ``href``: a local path, ``file://``, http(s) (with ``HTTP_TIMEOUT``), or any fsspec URL."""
+    """A byte stream of ``href``: a local path, ``file://``, http(s) (``_urlopen``), or any fsspec URL."""
     local = _local_path(href)
     try:
         if local is not None:
             with open(local, "rb") as f:
                 yield f
         elif _is_http(href):
-            request = urllib.request.Request(href, headers={"User-Agent": "ldn-pipeline"})
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT[1]) as response:
+            with _urlopen(href) as response:
                 yield response
         else:
             import fsspec
@@ -117,12 +146,8 @@ def _open(href: str) -> Iterator[IO[bytes]]:
                 yield f
     except FileNotFoundError:
         raise _Unreadable("is missing", transient=False) from None
-    except urllib.error.HTTPError as err:
-        raise _Unreadable(f"is missing (HTTP {err.code})" if err.code in (403, 404, 410)
-                          else f"could not be read (HTTP {err.code})", transient=err.code >= 500 or err.code == 429) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-        reason = getattr(err, "reason", err)
-        raise _Unreadable(f"could not be read ({reason})", transient=True) from None
+    except (TimeoutError, ConnectionError) as err:  # mid-body
+        raise _Unreadable(f"could not be read ({err})", transient=True) from None
 
 
 def checksum_of(href: str, algorithm: str) -> tuple[bytes, int]:
@@ -208,21 +233,14 @@ def asset_identity(href: str) -> str | None:
         return file_fingerprint(local)
     if not _is_http(href):
         return None
-    headers = None
-    for method, extra in (("HEAD", {}), ("GET", {"Range": "bytes=0-0"})):  # some servers refuse HEAD
-        request = urllib.request.Request(href, method=method, headers={"User-Agent": "ldn-pipeline", **extra})
-        try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT[1]) as response:
-                headers = response.headers
-            break
-        except urllib.error.HTTPError as err:
-            if err.code in (405, 501) and method == "HEAD":
-                continue
-            raise _Unreadable(f"is missing (HTTP {err.code})" if err.code in (403, 404, 410)
-                              else f"could not be read (HTTP {err.code})", transient=err.code >= 500) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-            raise _Unreadable(f"could not be read ({getattr(err, 'reason', err)})", transient=True) from None
-    assert headers is not None
+    try:
+        with _urlopen(href, "HEAD") as response:
+            headers = response.headers
+    except _Unreadable as err:
+        if err.code not in (405, 501):
+            raise
+        with _urlopen(href, "GET", {"Range": "bytes=0-0"}) as response:  # a server that refuses HEAD
+            headers = response.headers
     size = headers.get("Content-Length")
     if headers.get("Content-Range"):  # bytes 0-0/12345
         size = headers["Content-Range"].rsplit("/", 1)[-1]

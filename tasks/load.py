@@ -6,6 +6,7 @@ Asset hrefs are signed first where the source needs it (Planetary Computer).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,9 @@ READ_SETTINGS: dict[str, str] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # a COG has no side-car files: no directory listing per open
     "GDAL_HTTP_MAX_RETRY": "3",  # HTTP 429/5xx on a scene read: retried with backoff ...
     "GDAL_HTTP_RETRY_DELAY": "1",  # ... after 1, 2 and 4 s, before the task's own retry
-    "GDAL_HTTP_CONNECTTIMEOUT": str(int(HTTP_TIMEOUT[0])),  # a server that never answers fails the read ...
-    "GDAL_HTTP_TIMEOUT": str(int(HTTP_TIMEOUT[1])),  # ... instead of hanging the run
+    # a server that never answers fails the read instead of hanging the run (GDAL's own variables win)
+    "GDAL_HTTP_CONNECTTIMEOUT": os.environ.get("GDAL_HTTP_CONNECTTIMEOUT", str(int(HTTP_TIMEOUT[0]))),
+    "GDAL_HTTP_TIMEOUT": os.environ.get("GDAL_HTTP_TIMEOUT", str(int(HTTP_TIMEOUT[1]))),
 }
 """GDAL settings for every scene read (odc-stac's cloud defaults, with fewer, backed-off retries)."""
 

@@ -173,3 +173,22 @@ def test_the_identity_of_a_server_that_refuses_head(tmp_path: Path) -> None:
         assert asset_identity(f"http://127.0.0.1:{server.server_port}/x.tif") == 'size=4242;etag="v7"'
     finally:
         server.shutdown()
+
+
+def test_a_scene_server_that_never_answers_times_out_retried_then_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections accepted, nothing ever sent: each request gives up after $LDN_HTTP_TIMEOUT, is tried
+    HTTP_ATTEMPTS times with 1 s and 2 s between, then the task's error says transient (so Prefect retries it)."""
+    from tasks.integrity import HTTP_ATTEMPTS
+    from tests.reliability.faulty_stac import silent_api
+
+    monkeypatch.setenv("LDN_HTTP_TIMEOUT", "0.5")
+    with silent_api() as url:
+        item = pystac.Item.from_dict(_item("hung", {"ndvi": f"{url}/x.tif"}, {"ndvi": _multihash(b"")}))
+        started = time.monotonic()
+        with pytest.raises(TransientReadError, match=r"^scene 'hung' could not be read \(.*timed out.*\): .*"
+                                                      r"this looks transient: rerun$"):
+            verify_checksums([item], SOURCE)
+        took = time.monotonic() - started
+        assert HTTP_ATTEMPTS * 0.5 + 3 <= took < 15, took
+        with pytest.raises(TransientReadError, match=r"^scene 's' could not be read"):
+            scene_fingerprints([_item("s", {"ndvi": f"{url}/y.tif"})], SOURCE)
