@@ -50,15 +50,6 @@ def _keep_template(database: Path, template: Path) -> None:
         pass
 
 
-def _flush_logs() -> None:
-    try:
-        from prefect.logging.handlers import APILogHandler
-
-        APILogHandler.flush()
-    except Exception:  # noqa: BLE001  (logging must never turn a run's result into an error)
-        pass
-
-
 def _clear_stale() -> None:
     """Remove the Prefect folders of runs that are no longer alive (killed before they could tidy up)."""
     for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{WORKDIR_PREFIX}*")):
@@ -72,7 +63,8 @@ def private_server() -> Iterator[str | None]:
     """Within the block, flows report to a temporary Prefect server of this run's (its API URL is yielded), unless
     ``PREFECT_API_URL`` names a server already (None is yielded and nothing is started)."""
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
+    from prefect.settings import (PREFECT_API_URL, PREFECT_LOGGING_TO_API_ENABLED,
+                                   PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings)
 
     if PREFECT_API_URL.value():
         yield None
@@ -92,11 +84,12 @@ def private_server() -> Iterator[str | None]:
             _keep_template(database, template)
         assert server.server_process is not None
         watchdog = start_watchdog(server.server_process.pid)
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
+        # the run's logs stay in the terminal: the server's database is gone after the run, and a log line sent to it
+        # as it stops would print "Error logging to API" after the run's last line
+        with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_LOGGING_TO_API_ENABLED: False}):
             yield server.api_url
     finally:
         if server is not None:
-            _flush_logs()  # the run's last log lines reach the server before it stops (else "Error logging to API")
             server.stop()
         if watchdog is not None:
             watchdog.wait(timeout=10)  # it returns once the server is gone

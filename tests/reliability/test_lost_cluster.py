@@ -30,21 +30,42 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _cluster() -> tuple[str, subprocess.Popen, subprocess.Popen]:
+def _cluster(workers: int = 1) -> tuple[str, subprocess.Popen, list[subprocess.Popen]]:
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                   "--port", str(port), "--no-dashboard"], cwd=REPO,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until(lambda: _listening(port), scheduler, "dask scheduler", 60)
-    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
-                               "--nthreads", "1", "--memory-limit", "2GB", "--no-dashboard"], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
+                                 "--nthreads", "1", "--memory-limit", "2GB", "--no-dashboard"], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
     from distributed import Client
 
     with Client(address, timeout=60) as client:
-        client.wait_for_workers(1, timeout=120)
-    return address, scheduler, worker
+        client.wait_for_workers(workers, timeout=120)
+    return address, scheduler, started
+
+
+def _start_run(sample_dir: Path, out: Path, address: str) -> tuple[subprocess.Popen, list[str], threading.Event]:
+    """`ldn run` on the cluster as its own process; the event is set once the flow works (its log, on stderr)."""
+    env = {**os.environ, "LDN_DASK_LOST_TIMEOUT": "5"}
+    env.pop("PREFECT_API_URL", None)
+    run = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--sample-dir", str(sample_dir),
+                            "--years", "2001-2003", "--dask-address", address, "--out", str(out)],
+                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr: list[str] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        assert run.stderr is not None
+        for line in run.stderr:
+            stderr.append(line)
+            if "local STAC API" in line:  # inside the flow, its Dask client open: the work starts now
+                seen.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return run, stderr, seen
 
 
 @pytest.mark.parametrize(("victim", "message"), [
@@ -54,31 +75,15 @@ def _cluster() -> tuple[str, subprocess.Popen, subprocess.Popen]:
 def test_a_lost_cluster_is_one_line(sample_dir: Path, tmp_path: Path, victim: str, message: str) -> None:
     import re
 
-    address, scheduler, worker = _cluster()
-    env = {**os.environ, "LDN_DASK_LOST_TIMEOUT": "5"}
-    env.pop("PREFECT_API_URL", None)
-    run = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--sample-dir", str(sample_dir),
-                            "--years", "2001-2003", "--dask-address", address, "--out", str(tmp_path / "out")],
-                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stderr: list[str] = []
-    seen = threading.Event()
-
-    def read() -> None:  # the flow logs to stderr
-        assert run.stderr is not None
-        for line in run.stderr:
-            stderr.append(line)
-            if "local STAC API" in line:  # inside the flow, its Dask client open: the work starts now
-                seen.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    address, scheduler, (worker,) = _cluster()
+    run, stderr, seen = _start_run(sample_dir, tmp_path / "out", address)
     try:
         assert seen.wait(180), "".join(stderr)
         (worker if victim == "worker" else scheduler).send_signal(signal.SIGKILL)
         killed = time.monotonic()
         code = run.wait(timeout=120)
         took = time.monotonic() - killed
-        reader.join(timeout=10)
+        time.sleep(1)  # the reader's last lines
         err = "".join(stderr)
     finally:
         for p in (run, worker, scheduler):
@@ -89,3 +94,38 @@ def test_a_lost_cluster_is_one_line(sample_dir: Path, tmp_path: Path, victim: st
     assert "restart its scheduler and workers and rerun" in last
     assert took < 60, f"{took:.0f} s after the kill"
     assert not (tmp_path / "out" / "versions").exists(), "nothing published"
+
+
+def test_one_of_two_workers_killed_the_run_completes(sample_dir: Path, tmp_path: Path, prefect_harness: None) -> None:
+    """What already held: Dask reruns the lost worker's tasks on the other; the layers are the local run's."""
+    import numpy as np
+    import rasterio
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    address, scheduler, workers = _cluster(workers=2)
+    run, stderr, seen = _start_run(sample_dir, tmp_path / "out", address)
+    try:
+        assert seen.wait(180), "".join(stderr)
+        workers[0].send_signal(signal.SIGKILL)
+        code = run.wait(timeout=300)
+    finally:
+        for p in (run, *workers, scheduler):
+            stop_process(p, timeout=10)
+    assert code == 0, "".join(stderr)[-3000:]
+    local = CliRunner().invoke(app, ["run", "--sample-dir", str(sample_dir), "--years", "2001-2003",
+                                     "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.stderr
+
+    def pixels(root: Path) -> dict[str, np.ndarray]:
+        version = sorted((root / "versions").iterdir())[-1]
+        out = {}
+        for tif in sorted(version.rglob("*.tif")):
+            with rasterio.open(tif) as src:
+                out[str(tif.relative_to(version))] = src.read()
+        return out
+
+    remote, here = pixels(tmp_path / "out"), pixels(tmp_path / "local")
+    assert remote.keys() == here.keys() and here
+    assert all(np.array_equal(remote[k], here[k]) for k in here)
