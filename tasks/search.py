@@ -18,6 +18,7 @@ from prefect import get_run_logger, task
 from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
+from urllib3 import Retry
 
 from tasks.config import RunConfig, Source, env_seconds
 from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacBadPaging, StacUnreachable
@@ -80,7 +81,13 @@ class _StacIO(StacApiIO):
         return super().get_pages(url, method=method, parameters=parameters)
 
 STAC_RETRIES: int = 3
-"""Retries (with backoff) of STAC requests that fail with a transient HTTP status (429, 5xx)."""
+"""Retries of a STAC request that fails with a transient HTTP status (429, 5xx) or a lost connection, about 0.5, 1
+and 2 s apart (a server's Retry-After wins), searches by POST included: a search only reads."""
+
+
+def _retries() -> Retry:
+    return Retry(total=STAC_RETRIES, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+                 allowed_methods=None, respect_retry_after_header=True, raise_on_status=False)
 
 _NETWORK_ERRORS = (OSError, APIError)
 
@@ -88,7 +95,7 @@ _NETWORK_ERRORS = (OSError, APIError)
 def open_api(url: str) -> Client:
     """Open the STAC API at ``url``; an API that does not answer is a one-line ``StacUnreachable``."""
     timeout = stac_timeout()
-    io = _StacIO(max_retries=STAC_RETRIES, timeout=timeout)
+    io = _StacIO(max_retries=_retries(), timeout=timeout)
     try:  # pystac-client resets the IO's timeout to Client.open's own argument, so it is given there too
         return Client.open(url, stac_io=io, timeout=timeout)
     except APIError as err:

@@ -14,7 +14,12 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Mode = Literal["ok", "loop", "bad-json-search", "endless"]
+Mode = Literal["ok", "loop", "bad-json-search", "endless", "flaky", "500-search", "html-root", "next-404",
+               "next-refused", "next-junk"]
+"""ok: one page; loop: `next` to page 1 for ever; bad-json-search: HTML pages from /search; endless: a new page for
+ever; flaky: the first two searches answer 500; 500-search: every search answers 500 (the API fails mid-run);
+html-root: the root is an HTML page; next-404 / next-refused / next-junk: the first page's `next` link 404s, points
+at a closed port, or is no URL."""
 
 COLLECTION = "modis-13Q1-061"
 BBOX = [100.0, 30.0, 130.0, 50.0]
@@ -46,7 +51,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests += 1
         base = f"http://127.0.0.1:{self.server.server_address[1]}"
         path = self.path.split("?")[0].rstrip("/")
-        if path == "":
+        if path == "" and self.server.mode == "html-root":
+            body = b"<html><body>Welcome to nginx!</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif path == "":
             self._json({"type": "Catalog", "id": "faulty", "stac_version": "1.0.0", "description": "faulty STAC API",
                         "conformsTo": ["https://api.stacspec.org/v1.0.0/core",
                                        "https://api.stacspec.org/v1.0.0/item-search",
@@ -63,14 +75,20 @@ class _Handler(BaseHTTPRequestHandler):
                         "extent": {"spatial": {"bbox": [BBOX]}, "temporal": {"interval": [[None, None]]}}})
         elif path == "/search":
             mode = self.server.mode
+            self.server.searches += 1
             if mode == "bad-json-search":
                 self._json("<html><body>502 Bad Gateway</body></html>")
                 return
+            if mode == "500-search" or (mode == "flaky" and self.server.searches <= 2):
+                self._json({"code": "InternalServerError"}, status=500)
+                return
             page = self.server.requests
-            nxt = f"{base}/search?page=1" if mode == "loop" else f"{base}/search?page={page + 1}"
+            nxt = {"loop": f"{base}/search?page=1", "next-404": f"{base}/nowhere",
+                   "next-refused": f"http://127.0.0.1:{self.server.closed_port}/search", "next-junk": "not a url"
+                   }.get(mode, f"{base}/search?page={page + 1}")
             links = [{"rel": "next", "href": nxt, "type": "application/geo+json", "method": "GET"}]
-            self._json({"type": "FeatureCollection", "features": [_item(page)],
-                        "links": links if mode in ("loop", "endless") else []})
+            paging = mode in ("loop", "endless") or (mode.startswith("next-") and "page=" not in self.path)
+            self._json({"type": "FeatureCollection", "features": [_item(page)], "links": links if paging else []})
         else:
             self._json({"code": "NotFound", "description": self.path}, status=404)
 
@@ -86,6 +104,10 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.mode = mode
         self.requests = 0
+        self.searches = 0
+        with socket.socket() as closed:  # a port nobody listens on
+            closed.bind(("127.0.0.1", 0))
+            self.closed_port = closed.getsockname()[1]
 
 
 @contextmanager

@@ -34,6 +34,22 @@ def test_a_local_cluster_listens_on_loopback_only(monkeypatch: pytest.MonkeyPatc
         assert opened and opened <= {"127.0.0.1"}, opened  # the dashboard, /health, /metrics and the worker's server
 
 
+def test_a_local_cluster_spills_into_a_folder_of_the_run_that_goes_with_it() -> None:
+    """Not /tmp/dask-scratch-space, which every run used to leave behind."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from flows.refresh import dask_client
+
+    with dask_client("local") as client:
+        folders = list(client.run(lambda dask_worker: dask_worker.local_directory).values())
+        tmp = tempfile.gettempdir()
+        assert folders and all(Path(f).relative_to(tmp).parts[0].startswith("ldn-dask-") for f in folders), folders
+        assert all(os.path.isdir(f) for f in folders)
+    assert not any(os.path.exists(f) for f in folders)
+
+
 def test_the_default_starts_no_server() -> None:
     from flows.refresh import dask_client
 

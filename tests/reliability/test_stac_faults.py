@@ -90,3 +90,30 @@ def test_ldn_run_against_a_silent_api_ends_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "catalog" / "catalog.json").exists()
     assert took < 240
+
+
+def test_a_few_seconds_of_500_are_retried(short_timeout: float) -> None:
+    with faulty_stac("flaky") as server:
+        items = search_items(open_api(url(server)), SOURCE, bbox=tuple(BBOX), years=(2020, 2020))
+    assert len(items) == 1 and server.searches == 3
+
+
+@pytest.mark.parametrize(("mode", "where"), [
+    ("500-search", "search"), ("html-root", "open"), ("next-404", "search"), ("next-refused", "search"),
+    ("next-junk", "search"),
+])
+def test_an_api_failing_mid_run_is_one_line(short_timeout: float, mode: str, where: str) -> None:
+    """What already held (the issue): 500 from mid-run, an HTML page, a `next` link that 404s, is refused or is
+    no URL: a one-line error of the pipeline's own, in bounded time."""
+    from tasks.errors import LdnError
+
+    with faulty_stac(mode) as server:  # type: ignore[arg-type]
+        started = time.monotonic()
+        with pytest.raises(LdnError) as err:
+            client = open_api(url(server))
+            assert where == "search"
+            search_items(client, SOURCE, bbox=tuple(BBOX), years=(2020, 2020))
+        took = time.monotonic() - started
+    text = str(err.value)
+    assert text and "\n" not in text, text
+    assert took < 60, took
