@@ -97,3 +97,28 @@ def exact_te_state(bl: list[int], tg: list[int]) -> tuple[int, int, int]:
     mb, mt = Fraction(sum(bl), len(bl)), Fraction(sum(tg), len(tg))
     cb, ct = cls(mb), cls(mt)
     return cb, ct, 0 if abs(mb - mt) <= 100 else ct - cb
+
+
+def version_pixels(version: Path) -> dict[str, "np.ndarray"]:
+    """Every raster of one published version folder, decoded, by its path in the version."""
+    import rasterio
+
+    out = {}
+    for tif in sorted(version.rglob("*.tif")):
+        with rasterio.open(tif) as src:
+            out[str(tif.relative_to(version))] = src.read()
+    return out
+
+
+def latest_pixels(catalog: Path) -> dict[str, "np.ndarray"]:
+    """``version_pixels`` of the newest version under a catalog root."""
+    return version_pixels(sorted((catalog / "versions").iterdir())[-1])
+
+
+def assert_same_pixels(a: dict[str, "np.ndarray"], b: dict[str, "np.ndarray"]) -> None:
+    """The same rasters with the same pixels (NaN equal to NaN in float layers)."""
+    import numpy as np
+
+    assert a.keys() == b.keys() and a, (sorted(a), sorted(b))
+    for name in a:
+        assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name

@@ -14,12 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
 import yaml
 
 from tasks.errors import PublishError
+from tests.helpers import assert_same_pixels, version_pixels
 from tasks.run_locks import other_runs_live, publishing, run_marker
 
 pytestmark = pytest.mark.reliability
@@ -75,14 +74,6 @@ def test_a_second_publisher_waits_then_gives_up_in_one_line(tmp_path: Path) -> N
         pass
 
 
-def _pixels(version: Path) -> dict[str, np.ndarray]:
-    out = {}
-    for tif in sorted(version.rglob("*.tif")):
-        with rasterio.open(tif) as src:
-            out[str(tif.relative_to(version))] = src.read()
-    return out
-
-
 SHORT = {"periods": {"short": {"productivity": [2001, 2006], "state_baseline": [2001, 2003],
                                "state_target": [2004, 2006], "land_cover": [2001, 2006]}}}
 
@@ -104,10 +95,7 @@ def test_two_cold_runs_on_one_output_both_publish(sample_dir: Path, tmp_path: Pa
     root = json.loads((out / "catalog.json").read_text())
     versions = [link["href"] for link in root["links"] if link["rel"] == "child"]
     assert len(versions) == 2, "the root catalog lists both versions"
-    first, second = (_pixels((out / href).parent) for href in versions)
-    assert first.keys() == second.keys() and first
-    for name in first:
-        assert np.array_equal(first[name], second[name], equal_nan=first[name].dtype.kind == "f"), name
+    assert_same_pixels(*(version_pixels((out / href).parent) for href in versions))
     assert not list((out / ".cache" / ".runs").glob("*.live")), "both markers gone"
     # a tile entry a run could not drop (the other was live) is dropped by the next run that finds itself alone
     third = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

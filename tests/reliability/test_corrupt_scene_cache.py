@@ -19,6 +19,7 @@ import rasterio
 from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
+from tests.helpers import assert_same_pixels, latest_pixels
 
 pytestmark = pytest.mark.reliability
 
@@ -34,22 +35,6 @@ def _run(sample: Path, out: Path, years: str) -> tuple[int, str]:
     return result.exit_code, result.stderr
 
 
-def _pixels(catalog: Path) -> dict[str, np.ndarray]:
-    """Every raster of the latest published version, decoded."""
-    version = sorted((catalog / "versions").iterdir())[-1]
-    out = {}
-    for tif in sorted(version.rglob("*.tif")):
-        with rasterio.open(tif) as src:
-            out[str(tif.relative_to(version))] = src.read()
-    return out
-
-
-def _same_pixels(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
-    assert a.keys() == b.keys()
-    for name in a:
-        assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name
-
-
 def _tree(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != ".cache"}
@@ -61,7 +46,7 @@ def reference(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, prefec
     out = tmp_path_factory.mktemp("undisturbed") / "catalog"
     code, err = _run(sample_dir, out, "2001-2002")
     assert code == 0, err
-    return _pixels(out)
+    return latest_pixels(out)
 
 
 def test_a_damaged_scene_with_a_checksum_fails_in_one_line_and_caches_nothing(
@@ -93,7 +78,7 @@ def test_a_damaged_scene_with_a_checksum_fails_in_one_line_and_caches_nothing(
     path.write_bytes(good)  # repaired
     code, err = _run(sample, out, "2001-2002")
     assert code == 0, err
-    _same_pixels(_pixels(out), reference)
+    assert_same_pixels(latest_pixels(out), reference)
 
 
 def test_a_scene_replaced_in_place_without_checksums_is_recomputed_after_repair(
@@ -119,7 +104,7 @@ def test_a_scene_replaced_in_place_without_checksums_is_recomputed_after_repair(
         dst.write(changed, 1)
     code, err = _run(sample, out, "2001-2002")
     assert code == 0, err
-    wrong = _pixels(out)
+    wrong = latest_pixels(out)
     assert any(not np.array_equal(wrong[k], reference[k]) for k in reference), "the replaced scene was used"
 
     path.write_bytes(good)  # repaired; the server's Last-Modified moves on
@@ -127,4 +112,4 @@ def test_a_scene_replaced_in_place_without_checksums_is_recomputed_after_repair(
     os.utime(path, (later, later))
     code, err = _run(sample, out, "2001-2002")
     assert code == 0, err
-    _same_pixels(_pixels(out), reference)
+    assert_same_pixels(latest_pixels(out), reference)

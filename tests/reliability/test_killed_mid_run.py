@@ -13,13 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
 import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tests.helpers import assert_same_pixels, latest_pixels
 
 pytestmark = pytest.mark.reliability
 
@@ -34,15 +33,6 @@ def _run_file(folder: Path) -> Path:
     path.write_text(yaml.safe_dump({"periods_file": str(folder / "periods.yaml"), "tile_size": 32,
                                     "productivity": {"min_years": 4}}))
     return path
-
-
-def _pixels(catalog: Path) -> dict[str, np.ndarray]:
-    version = sorted((catalog / "versions").iterdir())[-1]
-    out = {}
-    for tif in sorted(version.rglob("*.tif")):
-        with rasterio.open(tif) as src:
-            out[str(tif.relative_to(version))] = src.read()
-    return out
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -84,7 +74,4 @@ def test_a_run_killed_mid_stage_reruns_to_the_undisturbed_layers(
 
     again = CliRunner().invoke(app, [*args, "--out", str(out)])
     assert again.exit_code == 0, again.stderr
-    mine, theirs = _pixels(out), _pixels(reference)
-    assert mine.keys() == theirs.keys() and mine
-    for name in theirs:
-        assert np.array_equal(mine[name], theirs[name], equal_nan=theirs[name].dtype.kind == "f"), name
+    assert_same_pixels(latest_pixels(out), latest_pixels(reference))

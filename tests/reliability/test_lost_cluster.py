@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import assert_same_pixels, latest_pixels
 from tests.services import free_port, stop_process, wait_until
 
 pytestmark = pytest.mark.reliability
@@ -98,8 +99,6 @@ def test_a_lost_cluster_is_one_line(sample_dir: Path, tmp_path: Path, victim: st
 
 def test_one_of_two_workers_killed_the_run_completes(sample_dir: Path, tmp_path: Path, prefect_harness: None) -> None:
     """What already held: Dask reruns the lost worker's tasks on the other; the layers are the local run's."""
-    import numpy as np
-    import rasterio
     from typer.testing import CliRunner
 
     from flows.cli import app
@@ -118,14 +117,4 @@ def test_one_of_two_workers_killed_the_run_completes(sample_dir: Path, tmp_path:
                                      "--out", str(tmp_path / "local")])
     assert local.exit_code == 0, local.stderr
 
-    def pixels(root: Path) -> dict[str, np.ndarray]:
-        version = sorted((root / "versions").iterdir())[-1]
-        out = {}
-        for tif in sorted(version.rglob("*.tif")):
-            with rasterio.open(tif) as src:
-                out[str(tif.relative_to(version))] = src.read()
-        return out
-
-    remote, here = pixels(tmp_path / "out"), pixels(tmp_path / "local")
-    assert remote.keys() == here.keys() and here
-    assert all(np.array_equal(remote[k], here[k]) for k in here)
+    assert_same_pixels(latest_pixels(tmp_path / "out"), latest_pixels(tmp_path / "local"))
