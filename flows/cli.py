@@ -70,13 +70,17 @@ def _years(text: str) -> tuple[int, int]:
         raise _fail(f"--years {text!r} is not YEAR or FIRST-LAST: write e.g. 2001-2024") from None
 
 
-def _bbox(text: str) -> tuple[float, float, float, float]:
+def _bbox(text: str, *, antimeridian: bool = True) -> tuple[float, float, float, float]:
+    from tasks.grid import lonlat_box_problem
+
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
     if len(values) != 4:
         raise _fail(f"--bbox {text!r} is not four numbers: write west,south,east,north in degrees")
+    if (problem := lonlat_box_problem(*values, antimeridian=antimeridian)) is not None:
+        raise _fail(f"--{problem}")
     return values  # type: ignore[return-value]
 
 
@@ -101,46 +105,46 @@ TaskRunner = Enum("TaskRunner", {name: name for name in TASK_RUNNERS}, type=str)
 
 @app.command()
 def run(
-    sources: Annotated[Optional[Path], typer.Option(help="Sources YAML; default: the bundled offline sample region.")] = None,
-    source: Annotated[Optional[str], typer.Option(help="Name of the NDVI source in the sources file (default modis-13q1).")] = None,
-    stac_api: Annotated[Optional[str], typer.Option(help="STAC API URL overriding the source's `api`.")] = None,
-    region: Annotated[Optional[str], typer.Option(
+    sources: Annotated[Optional[Path], typer.Option(rich_help_panel="Data", help="Sources YAML; default: the bundled offline sample region.")] = None,
+    source: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="Name of the NDVI source in the sources file (default modis-13q1).")] = None,
+    stac_api: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="STAC API URL overriding the source's `api`.")] = None,
+    region: Annotated[Optional[str], typer.Option(rich_help_panel="Area", 
         help="Area: NE-ASIA (the default with --sources), a country code (CHN, MNG, PRK, KOR, JPN, RUS = the Far "
              "East), a bbox west,south,east,north, or a GeoPackage/GeoJSON of polygons.")] = None,
-    bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north in degrees (same as --region W,S,E,N).")] = None,
-    region_id: Annotated[Optional[str], typer.Option(help="Short id of the area, used in layer ids (default from --region).")] = None,
-    tile_size: Annotated[Optional[int], typer.Option(help="Tile edge in pixels (default 4800: the MODIS h/v tiles).")] = None,
-    years: Annotated[Optional[str], typer.Option(help="FIRST-LAST calendar years (default: 2001-2024 for the sample, else 2001 to last year).")] = None,
-    out: Annotated[Path, typer.Option(help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
-    sample_dir: Annotated[Path, typer.Option(
+    bbox: Annotated[Optional[str], typer.Option(rich_help_panel="Area", help="west,south,east,north in degrees (same as --region W,S,E,N).")] = None,
+    region_id: Annotated[Optional[str], typer.Option(rich_help_panel="Area", help="Short id of the area, used in layer ids (default from --region).")] = None,
+    tile_size: Annotated[Optional[int], typer.Option(rich_help_panel="Compute", help="Tile edge in pixels (default 4800: the MODIS h/v tiles).")] = None,
+    years: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="FIRST-LAST calendar years (default: 2001-2024 for the sample, else 2001 to last year).")] = None,
+    out: Annotated[Path, typer.Option(rich_help_panel="Outputs", help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
+    sample_dir: Annotated[Path, typer.Option(rich_help_panel="Data", 
         help="Sample region folder; a complete sample there is used as is, else the default one is generated.")] = DEFAULT_SAMPLE_DIR,
-    min_valid: Annotated[Optional[int], typer.Option(help="Fewest valid 16-day composites for a pixel-year (default 6).")] = None,
-    periods: Annotated[Optional[str], typer.Option(help="Comma-separated periods (default: all that fit the years).")] = None,
-    trajectory_method: Annotated[Optional[str], typer.Option(help="trends_earth (default) or gpg_v2.")] = None,
-    state_method: Annotated[Optional[str], typer.Option(help="trends_earth (default) or gpg_v2.")] = None,
-    productivity_method: Annotated[Optional[str], typer.Option(
+    min_valid: Annotated[Optional[int], typer.Option(rich_help_panel="Method", help="Fewest valid 16-day composites for a pixel-year (default 6).")] = None,
+    periods: Annotated[Optional[str], typer.Option(rich_help_panel="Method", help="Comma-separated periods (default: all that fit the years).")] = None,
+    trajectory_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method", help="trends_earth (default) or gpg_v2.")] = None,
+    state_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method", help="trends_earth (default) or gpg_v2.")] = None,
+    productivity_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method", 
         help="LPD method: trends_earth (default: trajectory, state, performance) or fao_wocat (FAO-WOCAT, "
              "with its steadiness, initial biomass, emerging state and desert mask).")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="YAML of run settings (e.g. a `productivity:` block).")] = None,
-    zones: Annotated[Optional[Path], typer.Option(
+    config: Annotated[Optional[Path], typer.Option(rich_help_panel="Method", help="YAML of run settings (e.g. a `productivity:` block).")] = None,
+    zones: Annotated[Optional[Path], typer.Option(rich_help_panel="Area", 
         help="Zones for the tables (GeoPackage/GeoJSON); default: the countries of North-East Asia.")] = None,
-    zone_field: Annotated[Optional[str], typer.Option(help="Field naming each zone (default: `name`).")] = None,
-    pgstac: Annotated[Optional[str], typer.Option(
+    zone_field: Annotated[Optional[str], typer.Option(rich_help_panel="Area", help="Field naming each zone (default: `name`).")] = None,
+    pgstac: Annotated[Optional[str], typer.Option(rich_help_panel="Outputs", 
         help="Also load the new version into this pgstac database (see `ldn publish`).")] = None,
-    cache: Annotated[bool, typer.Option(
+    cache: Annotated[bool, typer.Option(rich_help_panel="Cache", 
         help="Reuse every layer whose inputs and settings are unchanged (annual NDVI tiles and years, productivity "
              "tiles and periods, land cover, SOC, SDG 15.3.1, status, the report); --no-cache recomputes all.")] = True,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Layer cache folder (default <out>/.cache).")] = None,
-    cache_url: Annotated[Optional[str], typer.Option(
+    cache_dir: Annotated[Optional[Path], typer.Option(rich_help_panel="Cache", help="Layer cache folder (default <out>/.cache).")] = None,
+    cache_url: Annotated[Optional[str], typer.Option(rich_help_panel="Cache", 
         envvar="LDN_CACHE_URL",
         help="Object storage behind the layer cache, shared by machines and runs: s3://bucket/prefix, gs://..., "
              "az://... (or $LDN_CACHE_URL; credentials and endpoint from the environment, e.g. AWS_*).")] = None,
-    dask_address: Annotated[Optional[str], typer.Option(
+    dask_address: Annotated[Optional[str], typer.Option(rich_help_panel="Compute", 
         envvar="LDN_DASK_ADDRESS",
         help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); default "
              "(`threads`): Dask's threaded scheduler here, a thread per core; `local`: an in-process Dask cluster "
              "with a memory limit (80% of the machine's) and spilling.")] = None,
-    task_runner: Annotated[TaskRunner, typer.Option(
+    task_runner: Annotated[TaskRunner, typer.Option(rich_help_panel="Compute", 
         envvar="LDN_TASK_RUNNER",
         help="Where tile and period tasks run: `threads` here (their raster graphs go to the cluster), or `dask` on "
              "the --dask-address workers (prefect-dask; needs a Prefect server the workers report to).")] = TaskRunner.threads,
@@ -244,6 +248,9 @@ def _check_prefect_api() -> None:
                     "`prefect server start` or fix PREFECT_API_URL") from None
 
 
+CATALOG_HELP = "Root catalog.json, its folder, or its URL (http(s)://host/catalog.json, s3://bucket/prefix/...)."
+DEFAULT_CATALOG_ROOT = str(DEFAULT_OUTPUTS / "catalog")
+
 layers_app = typer.Typer(help="List and fetch published layers (no recomputation).", no_args_is_help=True)
 app.add_typer(layers_app, name="layers")
 
@@ -253,11 +260,12 @@ def layers_list(
     indicator: Annotated[Optional[str], typer.Option(help="Only this indicator, e.g. lpd.")] = None,
     period: Annotated[Optional[str], typer.Option(help="Only this period, e.g. report_1.")] = None,
     bbox: Annotated[Optional[str], typer.Option(help="Only layers touching west,south,east,north (degrees).")] = None,
-    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+    catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """List the layers of a published version: indicator, period or year, id, bbox."""
     from tasks.layers import layer_items
+    from tasks.region import bboxes_intersect
 
     try:
         rows = layer_items(catalog, version)
@@ -271,8 +279,7 @@ def layers_list(
                     f"{sorted({r['period'] for r in rows if r['period']})}")
     shown_version = rows[0]["version"] if rows else version
     rows = [r for r in rows if (not indicator or r["indicator"] == indicator) and (not period or r["period"] == period)
-            and (area is None or (r["bbox"][0] <= area[2] and area[0] <= r["bbox"][2]
-                                  and r["bbox"][1] <= area[3] and area[1] <= r["bbox"][3]))]
+            and (area is None or bboxes_intersect(tuple(r["bbox"]), area))]
     typer.echo(f"{'indicator':<14}{'period/year':<14}{'id':<44}bbox")
     for r in rows:
         typer.echo(f"{r['indicator']:<14}{str(r['period'] or r['year']):<14}{r['id']:<44}{r['bbox']}")
@@ -281,7 +288,7 @@ def layers_list(
 
 @layers_app.command("versions")
 def layers_versions(
-    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+    catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
 ) -> None:
     """List every published version, newest first; `latest` marks the one readers get by default."""
     from tasks.layers import published_versions
@@ -302,7 +309,7 @@ def layers_get(
     asset: Annotated[str, typer.Option(help="Asset key; data is the main layer.")] = "data",
     bbox: Annotated[Optional[str], typer.Option(help="Clip to west,south,east,north (degrees).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the layer here (default: print its path).")] = None,
-    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+    catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Print the path of one published layer, or write it (optionally clipped) to --out."""
@@ -315,7 +322,7 @@ def layers_get(
         if out is None and bbox is None:
             typer.echo(item.assets[asset].get_absolute_href())
             return
-        target = fetch_layer(item, out or Path(f"{item.id}_{asset}.tif"), asset=asset, bbox=_bbox(bbox) if bbox else None)
+        target = fetch_layer(item, out or Path(f"{item.id}_{asset}.tif"), asset=asset, bbox=_bbox(bbox, antimeridian=False) if bbox else None)
     except LdnError as err:
         raise _fail(str(err)) from None
     typer.echo(str(target))
@@ -326,7 +333,7 @@ def publish(
     pgstac: Annotated[str, typer.Option(
         envvar="LDN_PGSTAC_DSN", help="pgstac database, e.g. postgresql://user:pass@127.0.0.1:5432/stac "
                                       "(or $LDN_PGSTAC_DSN).")],
-    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+    catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Load a published version into a pgstac database (search index for stac-fastapi-pgstac)."""
@@ -346,7 +353,7 @@ def report(
     zone_field: Annotated[Optional[str], typer.Option(help="Field naming each zone (default: `name`).")] = None,
     periods: Annotated[Optional[str], typer.Option(help="Comma-separated periods (default: all published).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the tables, workbooks and HTML report.")] = DEFAULT_OUTPUTS / "report",
-    catalog: Annotated[Path, typer.Option(help="Root catalog.json (or its folder).")] = DEFAULT_OUTPUTS / "catalog",
+    catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers."""

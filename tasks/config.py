@@ -316,11 +316,10 @@ class FaoWocatParams(_Frozen):
 
 
 def _check_bbox(v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    west, south, east, north = v
-    if not (-90 <= south < north <= 90):
-        raise ValueError(f"bbox south/north {south}, {north} must satisfy -90 <= south < north <= 90")
-    if not (-180 <= west <= 180 and -180 <= east <= 180) or west == east:
-        raise ValueError(f"bbox west/east {west}, {east} must be distinct longitudes in [-180, 180]")
+    from tasks.grid import lonlat_box_problem
+
+    if (problem := lonlat_box_problem(*v)) is not None:
+        raise ValueError(problem)
     return v  # west > east: the box crosses the antimeridian (searched as two boxes)
 
 

@@ -27,7 +27,8 @@ import pystac
 from tasks.config import Source, env_seconds
 from tasks.errors import SceneReadError, TransientReadError
 
-__all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "parse_multihash",
+__all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint",
+           "open_href", "parse_multihash",
            "scene_fingerprints", "sign_items", "verify_checksums"]
 
 HTTP_TIMEOUT = (10.0, 60.0)
@@ -148,6 +149,17 @@ def _open(href: str) -> Iterator[IO[bytes]]:
         raise _Unreadable("is missing", transient=False) from None
     except (TimeoutError, ConnectionError) as err:  # mid-body
         raise _Unreadable(f"could not be read ({err})", transient=True) from None
+
+
+@contextmanager
+def open_href(href: str) -> Iterator[IO[bytes]]:
+    """A byte stream of ``href`` (a local path, ``file://``, http(s) with this module's timeout and retries, or any
+    fsspec URL such as ``s3://``); a failure is an ``OSError`` whose message says what happened to ``href``."""
+    try:
+        with _open(href) as f:
+            yield f
+    except _Unreadable as err:
+        raise OSError(f"{href} {err.problem}") from None
 
 
 def checksum_of(href: str, algorithm: str) -> tuple[bytes, int]:

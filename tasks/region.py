@@ -26,7 +26,7 @@ import shapely.affinity
 from pyproj import CRS, Transformer
 
 from tasks.errors import ConfigError
-from tasks.grid import Bounds, parse_crs, snapped_geobox
+from tasks.grid import Bounds, lonlat_box_problem, parse_crs, snapped_geobox
 from tasks.tiles import MODIS_TILE_PX, Tile, lattice_tiles
 
 __all__ = ["Region", "resolve_region", "region_grid", "RegionGrid", "ALL_NE_ASIA", "crosses_antimeridian", "bboxes_intersect",
@@ -99,10 +99,8 @@ def _bbox_region(spec: str) -> Region:
         west, south, east, north = (float(v) for v in spec.split(","))
     except ValueError:
         raise ConfigError(f"region {spec!r} is not a bbox: give west,south,east,north in degrees") from None
-    if not (-90 <= south < north <= 90):
-        raise ConfigError(f"region bbox south/north {south}, {north} must satisfy -90 <= south < north <= 90")
-    if not (-180 <= west <= 180 and -180 <= east <= 180) or west == east:
-        raise ConfigError(f"region bbox west/east {west}, {east} must be distinct longitudes in [-180, 180]")
+    if (problem := lonlat_box_problem(west, south, east, north)) is not None:
+        raise ConfigError(f"region {problem}")
     if west < east:
         geom = shapely.box(west, south, east, north)
     else:  # across the antimeridian: two boxes

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +15,9 @@ from tasks.local_stac import LocalStac, serve_collections
 from tasks.sample_data import generate_sample, load_sample_region
 
 pytestmark = pytest.mark.integration
+
+S3_BUCKET = "ldn-cache"
+"""The bucket the ``s3`` fixture creates."""
 
 
 def sample_config(sample_dir: Path, api_url: str, out_dir: Path, **overrides: object) -> RunConfig:
@@ -80,3 +86,25 @@ def sample_copy(tmp_path: Path, sample_dir: Path) -> Path:
     copy = tmp_path / "sample-data"
     shutil.copytree(sample_dir, copy)
     return copy
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real S3 API (moto's server) on 127.0.0.1 with an empty bucket ``S3_BUCKET``; AWS_* point at it."""
+    s3fs = pytest.importorskip("s3fs", reason="S3 tests need s3fs (pip install -e '.[test]')")
+    moto_server = pytest.importorskip("moto.server", reason="S3 tests need moto[server] (pip install -e '.[test]')")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"))  # no state left
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_ENDPOINT_URL": f"http://{host}:{port}"}.items():
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem()
+    fs.mkdir(S3_BUCKET)
+    try:
+        yield fs
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -16,30 +15,8 @@ from flows.cli import app
 
 pytestmark = pytest.mark.integration
 
-s3fs = pytest.importorskip("s3fs", reason="the object-storage cache test needs s3fs (pip install -e '.[test]')")
-moto_server = pytest.importorskip("moto.server", reason="the object-storage cache test needs moto[server]")
 
-BUCKET = "ldn-cache"
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[s3fs.S3FileSystem]:
-    """A real S3 API (moto's server) on 127.0.0.1 with an empty bucket; AWS_* point at it."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"))  # no state left
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-                        "AWS_ENDPOINT_URL": f"http://{host}:{port}"}.items():
-        monkeypatch.setenv(name, value)
-    s3fs.S3FileSystem.clear_instance_cache()
-    fs = s3fs.S3FileSystem()
-    fs.mkdir(BUCKET)
-    try:
-        yield fs
-    finally:
-        s3fs.S3FileSystem.clear_instance_cache()
-        server.stop()
+from tests.integration.conftest import S3_BUCKET as BUCKET
 
 
 def _latest_tifs(root: Path) -> dict[str, str]:
@@ -48,7 +25,7 @@ def _latest_tifs(root: Path) -> dict[str, str]:
 
 
 def test_a_run_elsewhere_takes_every_layer_from_object_storage(
-    s3: s3fs.S3FileSystem, sample_copy: Path, tmp_path: Path, prefect_harness: None, caplog: pytest.LogCaptureFixture,
+    s3: Any, sample_copy: Path, tmp_path: Path, prefect_harness: None, caplog: pytest.LogCaptureFixture,
 ) -> None:
     url = f"s3://{BUCKET}/runs"
     args = ["run", "--sample-dir", str(sample_copy), "--years", "2001-2003", "--cache-url", url]
@@ -83,13 +60,13 @@ def _closed_port() -> int:
     ("scheme", "cache_url scheme nope:// is unknown to fsspec"),
 ])
 def test_a_bad_cache_url_fails_in_one_line_before_any_work(
-    case: str, expected: str, s3: s3fs.S3FileSystem, monkeypatch: pytest.MonkeyPatch, sample_copy: Path, tmp_path: Path,
+    case: str, expected: str, s3: Any, monkeypatch: pytest.MonkeyPatch, sample_copy: Path, tmp_path: Path,
 ) -> None:
     url = {"no-bucket": "s3://no-such-bucket/ldn", "unreachable": f"s3://{BUCKET}/ldn", "scheme": "nope://x"}[case]
     if case == "unreachable":
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-        s3fs.S3FileSystem.clear_instance_cache()
+        type(s3).clear_instance_cache()
     out = tmp_path / "catalog"
     result = CliRunner().invoke(app, ["run", "--sample-dir", str(sample_copy), "--years", "2001-2003", "--out", str(out),
                                       "--cache-url", url])

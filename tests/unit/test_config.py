@@ -133,7 +133,8 @@ def test_unknown_source_name_lists_the_known_ones() -> None:
     ("kwargs", "match"),
     [
         ({"bbox": (112, 43, 112, 44)}, "distinct longitudes"),
-        ({"bbox": (111, 44, 112, 43)}, "south < north"),
+        ({"bbox": (111, 44, 112, 43)}, "south 44 > north 43: write west,south,east,north"),
+        ({"bbox": (112, 43, 111, 44)}, "would cross the antimeridian and span 359 degrees: swap them"),
         ({"bbox": (111, 43, 112, 44), "years": (2010, 2005)}, "reversed"),
         ({"bbox": (111, 43, 112, 44), "min_valid_composites": 0}, "greater than or equal to 1"),
         ({}, "give `bbox` \\(lon/lat\\) or `native_bounds`"),
