@@ -10,6 +10,7 @@ __all__ = [
     "NODATA",
     "NDVI_SCALE",
     "MODIS_SINUSOIDAL_WKT",
+    "MODIS_SINUSOIDAL_NAME",
     "MODIS_PIXEL_SIZE",
     "MODIS_GRID_ORIGIN",
     "MODIS_TILE_SIZE",
@@ -46,6 +47,9 @@ MODIS_SINUSOIDAL_WKT: str = (
     'LENGTHUNIT["metre",1,ID["EPSG",9001]]]]'
 )
 """The MODIS sinusoidal CRS exactly as the production STAC items give it (``proj:wkt2``; no EPSG)."""
+
+MODIS_SINUSOIDAL_NAME: str = "MODIS Sinusoidal"
+"""The name published COGs give that CRS (GDAL and QGIS show "unnamed" otherwise); the CRS is the same."""
 
 MODIS_PIXEL_SIZE: float = 231.65635826395825
 """MOD13Q1 pixel size in metres, as in the production items' ``proj:transform`` (equal-area grid)."""

@@ -16,7 +16,7 @@ from pyproj.exceptions import CRSError
 
 from tasks.errors import ConfigError
 
-__all__ = ["Bounds", "parse_crs", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem",
+__all__ = ["Bounds", "parse_crs", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
            "MAX_ANTIMERIDIAN_SPAN"]
 
 Bounds = tuple[float, float, float, float]
@@ -75,6 +75,16 @@ def _edges(bounds: Bounds) -> tuple[np.ndarray, np.ndarray]:
     xs = np.concatenate([left + t * (right - left), np.full_like(t, right), right - t * (right - left), np.full_like(t, left)])
     ys = np.concatenate([np.full_like(t, top), top - t * (top - bottom), np.full_like(t, bottom), bottom + t * (top - bottom)])
     return xs, ys
+
+
+def lonlat_footprint(bounds: Bounds, crs: str) -> list[tuple[float, float]]:
+    """The outline of a rectangle given in ``crs`` as a closed lon/lat ring (edges densified): on the MODIS
+    sinusoidal grid a curved quadrilateral, much smaller than its lon/lat bounding box at high latitudes."""
+    to_ll = Transformer.from_crs(parse_crs(crs), "EPSG:4326", always_xy=True)
+    lon, lat = to_ll.transform(*_edges(bounds))
+    ring = [(round(float(x), 7), round(float(y), 7)) for x, y in zip(lon, lat)]
+    ring = [p for i, p in enumerate(ring) if i == 0 or p != ring[i - 1]]  # the corners repeat between edges
+    return ring if ring[0] == ring[-1] else [*ring, ring[0]]
 
 
 def lonlat_bounds(bounds: Bounds, crs: str) -> Bounds:

@@ -38,9 +38,10 @@ __all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "cache_r
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
            "source_fingerprints", "link_file"]
 
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 """Bumped when the cache's layout, a cached table's columns or what a layer computes change; part of every key
-(3: summaries gained water and land; 4: thresholds decided exactly, SOC carried from the stock's year)."""
+(3: summaries gained water and land; 4: thresholds decided exactly, SOC carried from the stock's year; 5: COGs
+name the MODIS sinusoidal CRS and carry JSON metadata, quick-looks draw nodata in grey)."""
 
 
 def cache_key(indicator: str, parts: dict[str, Any]) -> str:

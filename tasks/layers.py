@@ -166,7 +166,9 @@ def clip_to_bbox(da: xr.DataArray, bbox: tuple[float, float, float, float], *, n
     try:
         return da.rio.clip([_box_geometry(bbox)], crs="EPSG:4326", drop=True, all_touched=False, from_disk=True)
     except rioxarray.exceptions.NoDataInBounds:
-        raise ConfigError(f"bbox {list(bbox)} does not overlap {name}: choose an area inside it") from None
+        raise ConfigError(f"bbox {list(bbox)} holds no pixel of {name}: choose an area inside the layer's outline "
+                          "(the item's geometry; on the sinusoidal grid a curved quadrilateral, narrower than its "
+                          "lon/lat bbox)") from None
 
 
 def open_layer(indicator: str, *, period: str | None = None, year: int | None = None, asset: str = "data",

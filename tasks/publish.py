@@ -25,6 +25,7 @@ import numpy as np
 from affine import Affine
 import pystac
 import rasterio
+import rasterio.crs
 import rasterio.shutil
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
@@ -38,13 +39,13 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Stat
 from tasks import __version__
 from tasks.clip import RunArea, clip
 from tasks.config import RunConfig
-from tasks.constants import (COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, NODATA, SCRATCH_PROFILE, STATUS_COLOURS,
-                             THREE_CLASSES)
+from tasks.constants import COG_PROFILE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, SCRATCH_PROFILE
 from tasks.errors import PublishError
-from tasks.grid import lonlat_bounds
+from tasks.grid import lonlat_bounds, lonlat_footprint
 from tasks.processes import pid_alive
 from tasks.quicklook import classes_of, quicklook_png
 from tasks.run_locks import publishing
+from tasks.styles import LayerStyle, class_colours, layer_style, render, write_qml
 
 if TYPE_CHECKING:
     from tasks.report import ReportFiles
@@ -207,6 +208,20 @@ def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | No
     return valid, total, acc / valid, lo, hi
 
 
+def geotiff_tags(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Layer attrs as GeoTIFF metadata: mappings and lists as JSON (readable by any tool), not Python reprs."""
+    return {k: (json.dumps(plain_attrs(v), sort_keys=True, default=str) if isinstance(v, (dict, list, tuple)) else v)
+            for k, v in attrs.items()}
+
+
+def named_crs(crs: rasterio.crs.CRS) -> rasterio.crs.CRS:
+    """``crs`` with a name where it has none: the MODIS sinusoidal CRS is published as ``MODIS_SINUSOIDAL_NAME``
+    (the same CRS; GDAL, QGIS and titiler show "unnamed" otherwise)."""
+    if crs is None or not crs.to_wkt().startswith('PROJCS["unnamed"') or crs != _MODIS_CRS:
+        return crs
+    return rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT.replace('PROJCRS["unnamed"', f'PROJCRS["{MODIS_SINUSOIDAL_NAME}"', 1))
+
+
 def plain_attrs(value: Any) -> Any:
     """Attributes as JSON-safe plain values (numpy to Python, tuples to lists, keys to strings), as published."""
     if isinstance(value, np.ndarray):
@@ -259,6 +274,7 @@ def write_item(
         if assets[key][1]:  # class codes are exact: a scale or offset inherited from an input would rescale them
             out.attrs = {k: v for k, v in out.attrs.items() if k not in ("scale_factor", "add_offset")}
         out = out.rio.write_nodata(nodata, encoded=False)
+        out.attrs = geotiff_tags(out.attrs)
         tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
         tiled[key] = tmp
         pending.append(out.rio.to_raster(
@@ -270,9 +286,10 @@ def write_item(
         written = []
         for key, (layer, categorical) in assets.items():
             path = folder / (f"{item_id}.tif" if key == "data" else f"{item_id}_{key}.tif")
-            if transform is not None:
-                with rasterio.open(tiled[key], "r+") as dst:
+            with rasterio.open(tiled[key], "r+") as dst:
+                if transform is not None:
                     dst.transform = transform
+                dst.crs = named_crs(dst.crs)
             rasterio.shutil.copy(
                 tiled[key], path, driver="COG", **COG_PROFILE,
                 OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE",
@@ -324,10 +341,11 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
         bbox = cfg.bbox  # the grid continues past 180 degrees: the lon/lat box crosses the antimeridian (west > east)
     else:
         bbox = lonlat_bounds(tuple(bounds), crs.to_wkt())
-    w, s, e, n = bbox
     boxes = [[[[a, b], [c, b], [c, d], [a, d], [a, b]]] for a, b, c, d in split_bbox(tuple(bbox))]
-    geometry = ({"type": "Polygon", "coordinates": boxes[0]} if len(boxes) == 1
-                else {"type": "MultiPolygon", "coordinates": boxes})
+    geometry: dict[str, Any] = ({"type": "Polygon", "coordinates": boxes[0]} if len(boxes) == 1
+                                else {"type": "MultiPolygon", "coordinates": boxes})
+    if len(boxes) == 1:  # the grid's true outline (a sinusoidal window is a curved quadrilateral in lon/lat)
+        geometry = {"type": "Polygon", "coordinates": [[list(p) for p in lonlat_footprint(tuple(bounds), crs.to_wkt())]]}
     area = None
     if cfg.area is not None:  # the data's footprint: the region's polygons within the layer's box
         import shapely
@@ -382,8 +400,20 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     proj.shape = list(shape)
     proj.transform = list(transform)[:6]
     proj.bbox = list(bounds)
+    renders: dict[str, Any] = {}
     for summary in layer.assets:
         _add_asset(item, summary, transform)
+        style = _style(summary, nodata=item.assets[summary.key].extra_fields["raster:bands"][0].get("nodata"))
+        renders[summary.key] = render(style, summary.key)
+        qml_path = write_qml(summary.path, style)
+        extra = pystac.Asset(href=str(qml_path), media_type="text/xml", roles=["style"],
+                             title=f"QGIS style of {summary.key} (applied when QGIS opens the COG)")
+        item.add_asset(f"{summary.key}_style", extra)
+        fext = FileExtension.ext(extra, add_if_missing=True)
+        fext.checksum = _sha256_multihash(qml_path)
+        fext.size = qml_path.stat().st_size
+    item.properties["renders"] = renders
+    item.stac_extensions.append(RENDER_EXTENSION)
     extras = [(name, path, *_TABLE_MEDIA[Path(path).suffix], _table_title(name)) for name, path in layer.tables.items()]
     if layer.quicklook:
         extras.append(("quicklook", layer.quicklook, pystac.MediaType.PNG, ["overview"], "quick-look map"))
@@ -403,6 +433,20 @@ _TABLE_MEDIA: dict[str, tuple[str, list[str]]] = {
     ".html": (pystac.MediaType.HTML, ["overview", "report"]),
 }
 """Media type and roles of the non-raster assets an item can carry."""
+
+
+_MODIS_CRS = rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT)
+
+RENDER_EXTENSION = "https://stac-extensions.github.io/render/v2.0.0/schema.json"
+"""The STAC render extension: how titiler and other clients draw an item's assets (``renders``)."""
+
+
+def _style(summary: AssetSummary, nodata: float | None) -> LayerStyle:
+    return layer_style(
+        title=str(summary.attrs.get("long_name", summary.key)),
+        classes=classes_of(summary.attrs) if summary.categorical else None, units=summary.attrs.get("units"),
+        scale=summary.attrs.get("scale_factor"), nodata=nodata, minimum=summary.minimum, maximum=summary.maximum,
+        key=summary.key)
 
 
 def _table_title(name: str) -> str:
@@ -443,30 +487,15 @@ def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine) -> N
     RasterExtension.ext(asset, add_if_missing=True).bands = [band]
     classes = summary.attrs.get("classes")
     if summary.categorical and classes:
-        colours = class_colours(classes)
+        drawn = _style(summary, nodata).classes  # the colours the QGIS style and the renders use, for every code
         ClassificationExtension.ext(asset, add_if_missing=True).classes = [
             Classification.create(value=int(code), name=str(name).replace(" ", "-"), description=str(name),
-                                  color_hint=colours.get(int(code)))
+                                  color_hint=drawn[int(code)][1])
             for code, name in sorted(classes.items(), key=lambda kv: int(kv[0]))
         ]
     fext = FileExtension.ext(asset, add_if_missing=True)
     fext.checksum = _sha256_multihash(path)
     fext.size = path.stat().st_size
-
-
-def class_colours(classes: dict[Any, Any]) -> dict[int, str]:
-    """Colour hints for a class map's codes: LPD, status, 7 land cover classes, 3-class, or none."""
-    codes = {int(k) for k in classes}
-    names = {str(v) for v in classes.values()}
-    if codes <= set(LPD_CLASSES) and len(codes) == 5:
-        return {k: LPD_CLASSES[k][1] for k in codes}
-    if codes == set(STATUS_COLOURS) and "stable" in names:
-        return {k: STATUS_COLOURS[k] for k in codes}
-    if codes == set(LAND_COVER_COLOURS):
-        return dict(LAND_COVER_COLOURS)
-    if codes <= set(THREE_CLASSES):
-        return {k: THREE_CLASSES[k][1] for k in codes}
-    return {}
 
 
 def begin_version(cfg: RunConfig) -> Staging:
@@ -586,9 +615,13 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
         title, description = _COLLECTION_TEXT.get(indicator, (indicator, indicator))
         collection = pystac.Collection(
             id=indicator, title=title, description=description, license="CC-BY-4.0",
-            extent=pystac.Extent.from_items(items),
-            extra_fields={"ldn:region": cfg.region},
+            extent=pystac.Extent.from_items(items), keywords=_keywords(indicator, cfg),
+            providers=_providers(indicator, cfg), summaries=_summaries(items),
+            extra_fields={"ldn:region": cfg.region, "item_assets": _item_assets(items)},
         )
+        if "data" in items[0].properties.get("renders", {}):
+            collection.extra_fields["renders"] = {"data": items[0].properties["renders"]["data"]}
+            collection.stac_extensions.append(RENDER_EXTENSION)
         for item in items:
             collection.add_item(item)
         catalog.add_child(collection)
@@ -610,6 +643,65 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
         os.rename(stage, final)
         _write_root(out_dir)
     return final / "catalog.json"
+
+
+_INPUTS: dict[str, tuple[str, ...]] = {
+    "ndvi-annual": ("ndvi",), "ndvi-annual-max": ("ndvi",), "trajectory": ("ndvi",), "state": ("ndvi",),
+    "performance": ("ndvi", "land_cover"), "lpd": ("ndvi", "land_cover"), "land-cover": ("land_cover",),
+    "soc": ("soc", "land_cover"),
+}
+"""The input roles behind each indicator (the collection's producers); the others use all three."""
+
+
+def _providers(indicator: str, cfg: RunConfig) -> list[pystac.Provider]:
+    """Who made the collection: ldn-pipeline processed it from the named sources (their ``description``)."""
+    from tasks.config import load_sources
+
+    sources = load_sources(cfg.sources_file)
+    names = {"ndvi": cfg.ndvi_source, "land_cover": cfg.land_cover_source, "soc": cfg.soc_source}
+    out = [pystac.Provider(name="ldn-pipeline", roles=[pystac.ProviderRole.PROCESSOR],
+                           description=f"SDG 15.3.1 indicator layers computed by ldn-pipeline {__version__} "
+                                       "(UNCCD Good Practice Guidance v2).")]
+    for role in _INPUTS.get(indicator, ("ndvi", "land_cover", "soc")):
+        try:
+            source = sources.get(names[role])
+        except Exception:  # a run without that source (e.g. an NDVI-only refresh): nothing to credit
+            continue
+        out.append(pystac.Provider(name=names[role], roles=[pystac.ProviderRole.PRODUCER],
+                                   description=" ".join(source.description.split()) or None))
+    return out
+
+
+def _keywords(indicator: str, cfg: RunConfig) -> list[str]:
+    return ["SDG 15.3.1", "land degradation", "Land Degradation Neutrality", "UNCCD", indicator, "North-East Asia",
+            cfg.region]
+
+
+def _summaries(items: list[pystac.Item]) -> pystac.Summaries:
+    """What varies across a collection's items: the periods or the years, and the indicator."""
+    periods = sorted({i.properties["ldn:period"] for i in items if i.properties.get("ldn:period")})
+    years = sorted({i.properties["ldn:year"] for i in items if i.properties.get("ldn:year") is not None})
+    doc: dict[str, Any] = {"ldn:indicator": sorted({i.properties["ldn:indicator"] for i in items})}
+    if periods:
+        doc["ldn:period"] = periods
+    if years:
+        doc["ldn:year"] = {"minimum": years[0], "maximum": years[-1]}
+    return pystac.Summaries(doc)
+
+
+def _item_assets(items: list[pystac.Item]) -> dict[str, dict[str, Any]]:
+    """The assets every item of the collection may carry (first occurrence), without per-item hrefs, statistics
+    and checksums: what STAC browsers and odc-stac read to know the bands before opening an item."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        for key, asset in item.assets.items():
+            if key in out:
+                continue
+            doc = {k: v for k, v in asset.to_dict().items() if k not in ("href", "file:checksum", "file:size")}
+            if "raster:bands" in doc:
+                doc["raster:bands"] = [{k: v for k, v in b.items() if k != "statistics"} for b in doc["raster:bands"]]
+            out[key] = doc
+    return out
 
 
 def _write_root(out_dir: Path) -> None:

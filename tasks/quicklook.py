@@ -35,7 +35,9 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     North-East Asia country borders that cross the layer.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
+
+    from tasks.styles import NDVI_RAMP, NODATA_COLOUR
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -62,12 +64,19 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
         ax.imshow(data, cmap=ListedColormap(palette), norm=BoundaryNorm(bounds, len(codes)), interpolation="nearest")
         handles = [Patch(facecolor=p, edgecolor="#555555", label=f"{c}: {classes[c] if c in classes else classes[str(c)]}")
                    for c, p in zip(codes, palette)]
-        handles.append(Patch(facecolor="white", edgecolor="#555555", label="nodata"))
+        handles.append(Patch(facecolor=f"#{NODATA_COLOUR}", edgecolor="#555555", label="nodata"))
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     else:
         shown = data * scale if scale != 1.0 else data
-        image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
+        if units == "NDVI":  # the styles' fixed green ramp, the same for every year, so years compare
+            ramp = LinearSegmentedColormap.from_list("ndvi", [f"#{c}" for _, c in NDVI_RAMP])
+            image = ax.imshow(shown, cmap=ramp, vmin=NDVI_RAMP[0][0], vmax=NDVI_RAMP[-1][0], interpolation="nearest")
+        else:
+            image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=units or "")
+        ax.legend(handles=[Patch(facecolor=f"#{NODATA_COLOUR}", edgecolor="#555555", label="nodata")],
+                  loc="upper left", bbox_to_anchor=(0.0, -0.01), fontsize=8, frameon=False)
+    ax.set_facecolor(f"#{NODATA_COLOUR}")  # masked pixels show the axes: nodata apart from every class colour
     for geom in outlines:
         for ring in _rings(geom):
             cols, rows = to_pixel * np.asarray(ring.coords).T[:2]

@@ -57,6 +57,8 @@ def test_every_published_layer_is_a_valid_cog_with_a_valid_item(full_run: tuple[
                 assert asset.roles == ["overview"]
             elif asset.media_type == pystac.MediaType.HTML:
                 assert "report" in asset.roles
+            elif asset.roles == ["style"]:
+                assert asset.media_type == "text/xml" and asset.href.endswith(".qml")
             else:
                 assert asset.media_type in TABLE_MEDIA and "table" in asset.roles
 

@@ -1,0 +1,182 @@
+"""Published layers open styled with no glue: a QGIS style beside every COG (checked with QGIS's own API where
+PyQGIS is installed), the STAC render extension drawn by titiler's app in-process, named CRS, JSON metadata, the
+true footprint, and collections that describe their assets."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+import shapely.geometry
+
+from tasks.constants import MODIS_SINUSOIDAL_NAME
+from tasks.styles import NODATA_COLOUR
+
+pytestmark = pytest.mark.integration
+
+PROBE = Path(__file__).resolve().parents[2] / "docs" / "qgis_probe.py"
+QGIS_PYTHONS = ("/usr/bin/python3",)
+"""Where Debian's python3-qgis lives (tests/setup-system.sh installs it when it can)."""
+
+
+def _latest(root: Path) -> Path:
+    return root / "versions" / json.loads((root / "catalog.json").read_text())["ldn:latest"]
+
+
+def _items(version: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(version.glob("*/*/*.json"))]
+
+
+def _item(version: Path, item_id: str) -> Path:
+    return next(version.glob(f"*/{item_id}/{item_id}.json"))
+
+
+def test_every_cog_has_a_style_a_render_and_a_named_crs(full_run: tuple[Path, Path]) -> None:
+    version = _latest(full_run[1])
+    items = _items(version)
+    assert len(items) == 71
+    cogs = 0
+    for item in items:
+        folder = _item(version, item["id"]).parent
+        rasters = {k: a for k, a in item["assets"].items() if a["type"].startswith("image/tiff")}
+        assert set(item["properties"]["renders"]) == set(rasters), item["id"]
+        assert "https://stac-extensions.github.io/render/v2.0.0/schema.json" in item["stac_extensions"]
+        for key, asset in rasters.items():
+            style = item["assets"][f"{key}_style"]
+            assert style["roles"] == ["style"] and (folder / style["href"]).is_file()
+            assert Path(style["href"]).stem == Path(asset["href"]).stem, "QGIS looks for <name>.qml"
+            render = item["properties"]["renders"][key]
+            assert render["assets"] == [key]
+            if "classification:classes" in asset:
+                codes = {str(c["value"]) for c in asset["classification:classes"]}
+                assert set(render["colormap"]) == codes
+                assert all(f'#{c["color_hint"]}'.lower() in (folder / style["href"]).read_text()
+                           for c in asset["classification:classes"])
+            else:
+                assert "rescale" in render and "colormap_name" in render
+            with rasterio.open(folder / asset["href"]) as src:
+                assert src.crs.to_wkt().startswith(f'PROJCS["{MODIS_SINUSOIDAL_NAME}"')
+                for value in src.tags().values():
+                    if value[:1] in "[{":
+                        json.loads(value)  # JSON, not a Python repr
+            cogs += 1
+    assert cogs == 133
+
+
+def test_item_geometry_is_the_grids_outline_not_its_envelope(full_run: tuple[Path, Path]) -> None:
+    item = json.loads(_item(_latest(full_run[1]), "lpd-sample-zamyn-uud-baseline").read_text())
+    outline = shapely.geometry.shape(item["geometry"])
+    envelope = shapely.box(*item["bbox"])
+    assert outline.is_valid and envelope.buffer(1e-6).contains(outline)
+    assert outline.area < 0.9 * envelope.area, "a sinusoidal window is a skewed quadrilateral in lon/lat"
+    west, south, east, north = item["bbox"]
+    assert not outline.contains(shapely.Point(west + 0.01, north - 0.01)), "the envelope's corner holds no data"
+
+
+def test_collections_describe_their_assets(full_run: tuple[Path, Path]) -> None:
+    version = _latest(full_run[1])
+    lpd = json.loads((version / "lpd" / "collection.json").read_text())
+    assert set(lpd["item_assets"]) >= {"data", "data_style", "sdg", "quicklook"}
+    assert lpd["item_assets"]["data"]["classification:classes"][0]["value"] == 1
+    assert "href" not in lpd["item_assets"]["data"] and "statistics" not in lpd["item_assets"]["data"]["raster:bands"][0]
+    assert lpd["summaries"]["ldn:period"] == ["baseline", "report_1", "report_2"]
+    assert {"SDG 15.3.1", "lpd"} <= set(lpd["keywords"])
+    assert [p["name"] for p in lpd["providers"]][0] == "ldn-pipeline" and "colormap" in lpd["renders"]["data"]
+    ndvi = json.loads((version / "ndvi-annual" / "collection.json").read_text())
+    assert ndvi["summaries"]["ldn:year"] == {"minimum": 2001, "maximum": 2024}
+
+
+def _titiler_client() -> Any:
+    pytest.importorskip("titiler.core", reason="titiler.core is not installed (pip install -e '.[test]')")
+    pytest.importorskip("titiler.extensions", reason="titiler.extensions is not installed (pip install -e '.[test]')")
+    from fastapi import FastAPI
+    from rio_tiler.io import STACReader
+    from starlette.testclient import TestClient
+    from titiler.core.factory import MultiBaseTilerFactory, TilerFactory
+    from titiler.extensions import stacRenderExtension
+
+    app = FastAPI()
+    stac = MultiBaseTilerFactory(reader=STACReader, router_prefix="/stac", extensions=[stacRenderExtension()],
+                                 get_renders=lambda src: src.item.properties.get("renders", {}))  # as titiler.application
+    app.include_router(stac.router, prefix="/stac")
+    cog = TilerFactory(router_prefix="/cog")
+    app.include_router(cog.router, prefix="/cog")
+    return TestClient(app)
+
+
+def _query(params: dict[str, Any]) -> dict[str, Any]:
+    """A render's params as titiler's query string takes them."""
+    out = {}
+    for key, value in params.items():
+        if key == "title":
+            continue
+        if key == "colormap":
+            value = json.dumps(value)
+        elif key == "rescale":
+            value = [",".join(str(v) for v in pair) for pair in value]
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize(("item_id", "expected"), [
+    ("sdg-15-3-1-sample-zamyn-uud-report_1", {(155, 39, 121), (255, 255, 224), (0, 101, 0)}),
+    ("lpd-sample-zamyn-uud-baseline", {(242, 60, 70), (255, 174, 76), (255, 255, 115), (217, 217, 217), (38, 115, 0)}),
+    ("ndvi-annual-sample-zamyn-uud-2010", None),
+])
+def test_titiler_draws_the_published_renders(full_run: tuple[Path, Path], item_id: str, expected: set | None) -> None:
+    from PIL import Image
+
+    client = _titiler_client()
+    item = str(_item(_latest(full_run[1]), item_id))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        listed = client.get("/stac/renders", params={"url": item})
+        assert listed.status_code == 200, listed.text
+        renders = listed.json()["renders"]
+        assert renders["data"]["valid"], renders["data"]
+        preview = client.get("/stac/preview.png", params={"url": item, "max_size": 256,
+                                                          **_query(renders["data"]["params"])})
+    assert preview.status_code == 200, preview.text
+    rgba = np.asarray(Image.open(io.BytesIO(preview.content)).convert("RGBA")).reshape(-1, 4)
+    opaque = {tuple(int(v) for v in p[:3]) for p in rgba if p[3] == 255}
+    if expected is not None:
+        assert opaque <= expected and len(opaque) >= 3, opaque
+    else:  # NDVI: greens, light at desert NDVI, never grey
+        assert all(g >= r and g >= b for r, g, b in opaque) and len(opaque) > 10
+
+
+def _qgis_python() -> str:
+    for python in QGIS_PYTHONS:
+        if shutil.which(python) and subprocess.run([python, "-c", "import qgis.core"], capture_output=True,
+                                                   env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}).returncode == 0:
+            return python
+    pytest.skip("PyQGIS is not installed (Debian: apt-get install python3-qgis; tests/setup-system.sh does it as root)")
+
+
+def test_qgis_opens_the_layers_styled(full_run: tuple[Path, Path], tmp_path: Path) -> None:
+    python = _qgis_python()
+    version = _latest(full_run[1])
+    layers = [_item(version, i).with_suffix(".tif") for i in
+              ("lpd-sample-zamyn-uud-baseline", "sdg-15-3-1-sample-zamyn-uud-report_1", "ndvi-annual-sample-zamyn-uud-2010")]
+    png = tmp_path / "qgis.png"
+    done = subprocess.run([python, str(PROBE), *map(str, layers), "--png", str(png)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "offscreen",
+                                            "XDG_RUNTIME_DIR": str(tmp_path / "xdg")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lpd, sdg, ndvi = (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{"))
+    assert lpd["renderer"] == "paletted" and lpd["crs"] == MODIS_SINUSOIDAL_NAME
+    assert [c[:2] for c in lpd["classes"]] == [[1, "#f23c46"], [2, "#ffae4c"], [3, "#ffff73"], [4, "#d9d9d9"], [5, "#267300"]]
+    assert lpd["classes"][0][2] == "1: declining" and lpd["nodata_colour"] == f"#{NODATA_COLOUR}"
+    assert [c[0] for c in sdg["classes"]] == [-1, 0, 1] and sdg["renderer"] == "paletted"
+    assert ndvi["renderer"] == "singlebandpseudocolor" and ndvi["range"] == [0.0, 0.8]
+    image = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(png).convert("RGB")).reshape(-1, 3)
+    colours = {tuple(int(v) for v in p) for p in image}
+    assert {(242, 60, 70), (38, 115, 0)} <= colours, "QGIS drew the LPD classes in their colours"
