@@ -372,11 +372,14 @@ def report(
                 import shapely.geometry
 
                 area = shapely.geometry.shape(item.geometry)
-            if item.properties.get("ldn:indicator") == "sdg-15-3-1":
-                about[item.properties["ldn:period"]] = {
+            indicator, period = item.properties.get("ldn:indicator"), item.properties.get("ldn:period")
+            if indicator == "sdg-15-3-1":
+                about.setdefault(period, {}).update({
                     "version": cat.id, "method": item.properties.get("ldn:method"),
                     "window": item.properties.get("ldn:window"), "parameters": item.properties.get("ldn:parameters"),
-                    "software": item.properties.get("ldn:software_version")}
+                    "software": item.properties.get("ldn:software_version")})
+            elif indicator in ("lpd", "land-cover") and period:  # the period's years, for its headings
+                about.setdefault(period, {})[f"{indicator} window"] = item.properties.get("ldn:window")
         built = build_report(refs, zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
                              about=about, periods=chosen, area=area)
     except LdnError as err:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from tasks.publish import LayerSummary
 
 __all__ = ["LayerRef", "ReportFiles", "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
-           "refs_from_layers", "about_period", "load_zones", "report_task", "report_artifacts_task",
+           "refs_from_layers", "about_period", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
            "TABLE_NAMES", "BLOCK"]
 
 BLOCK = 1024
@@ -347,9 +347,9 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     """
     import tempfile
 
-    from tasks.constants import STATUS_COLOURS
     from tasks.quicklook import quicklook_png
     from tasks.report_html import write_html_report
+    from tasks.styles import layer_style
 
     have = list(dict.fromkeys(r.period for r in layers))
     if not have:
@@ -373,18 +373,47 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx", about={"period": period, **about.get(period, {})})
         files[period]["unccd_xlsx"] = str(book)
         maps[period] = []
+        label = period_label(period, about.get(period, {}))
         with tempfile.TemporaryDirectory() as tmp:
-            for key, caption, colours in ((("sdg-15-3-1", "data"), "SDG 15.3.1", {k: v[1] for k, v in THREE_CLASSES.items()}),
-                                          (("lpd", "data"), "Land productivity dynamics", {k: v[1] for k, v in LPD_CLASSES.items()}),
-                                          (("status", "data"), "Status against the baseline", STATUS_COLOURS)):
+            for key, caption in REPORT_MAPS:
                 if key not in refs or not refs[key].classes:
                     continue
                 ref = refs[key]
+                style = layer_style(title=caption, classes=ref.classes, units=None, scale=None, nodata=None,
+                                    minimum=None, maximum=None)
                 png = quicklook_png(ref.path, Path(tmp) / "map.png", title=f"{caption} ({period})", classes=ref.classes,
-                                    colours=colours, outlines=outlines)
-                maps[period].append((f"{caption}, {period}", png.read_bytes()))
-    html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about)
+                                    colours={code: colour for code, (_, colour) in style.classes.items()},
+                                    outlines=outlines)
+                maps[period].append((f"{caption}, {label}", png.read_bytes()))
+    html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
+                                  labels={p: period_label(p, about.get(p, {})) for p in frames})
     return ReportFiles(tables=files, html=str(html_path), frames=frames)
+
+
+REPORT_MAPS: tuple[tuple[tuple[str, str], str], ...] = (
+    (("sdg-15-3-1", "data"), "SDG 15.3.1"),
+    (("lpd", "data"), "Land productivity dynamics"),
+    (("trajectory", "data"), "Productivity trajectory"),
+    (("state", "data"), "Productivity state"),
+    (("performance", "data"), "Productivity performance"),
+    (("land-cover", "data"), "Land cover sub-indicator"),
+    (("land-cover", "final"), "Land cover at the end of the period"),
+    (("soc", "data"), "Soil organic carbon sub-indicator"),
+    (("status", "data"), "Status against the baseline"),
+)
+"""(indicator, asset) -> caption of the class maps the report shows per period, in this order."""
+
+
+def period_label(period: str, about: dict[str, Any]) -> str:
+    """A period named with its years, as reporters need it: ``report_1 (productivity 2004-2019, land cover
+    2015-2019)``; just the name when the windows are not known."""
+    def years(key: str) -> str | None:
+        window = about.get(key)
+        return f"{window[0]}-{window[1]}" if isinstance(window, (list, tuple)) and len(window) == 2 else None
+
+    parts = [f"{what} {span}" for what, key in (("productivity", "lpd window"), ("land cover", "land-cover window"))
+             if (span := years(key))]
+    return f"{period} ({', '.join(parts)})" if parts else period
 
 
 def _on_grid(area: "shapely.Geometry | None", crs: str, transform: Any, shape: tuple[int, int]) -> "shapely.Geometry | None":

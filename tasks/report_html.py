@@ -15,34 +15,94 @@ import pandas as pd
 
 from tasks.constants import THREE_CLASSES
 
-__all__ = ["bar_chart_png", "write_html_report"]
+__all__ = ["TOTAL", "bar_chart_png", "method_table", "with_totals", "write_html_report"]
 
 
 def _b64(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def bar_chart_png(sdg: pd.DataFrame) -> bytes:
-    """Stacked bars of degraded / stable / improved (% of land with data) per zone and period."""
+TOTAL = "all zones (sum)"
+"""The zone name of the rows that add up every zone of a table (and of the bar beside the zones')."""
+
+_KM2 = ("land_km2", "degraded_km2", "stable_km2", "improved_km2", "nodata_km2", "total_km2")
+
+
+def _pct_of_land(frame: pd.DataFrame) -> pd.DataFrame:
+    """Degraded / stable / improved as % of the land with data (the three added up), as the zonal tables state."""
+    frame = frame.copy()
+    with_data = frame[["degraded_km2", "stable_km2", "improved_km2"]].sum(axis=1)
+    for name in ("degraded", "stable", "improved"):
+        frame[f"{name}_pct"] = (100.0 * frame[f"{name}_km2"] / with_data).where(with_data > 0)
+    return frame
+
+
+def with_totals(frame: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    """``frame`` with a row per group of ``by`` (or one) adding up its zones: km2 and tonnes summed, percentages
+    recomputed from the sums (never averaged). Zones that overlap would count their overlap twice, so the row
+    is named ``TOTAL``, a sum, not the region."""
+    if frame.empty or "zone" not in frame.columns:
+        return frame
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not c.endswith("_pct")
+               and c not in (by or [])]
+    groups = frame.groupby(by, sort=False) if by else [((), frame)]
+    rows = []
+    for key, part in groups:
+        total = {c: part[c].sum(min_count=1) for c in numeric}
+        total["zone"] = TOTAL
+        for col, value in zip(by or [], key if isinstance(key, tuple) else (key,)):
+            total[col] = value
+        rows.append(total)
+    totals = pd.DataFrame(rows)
+    if {"degraded_km2", "stable_km2", "improved_km2"} <= set(totals.columns):
+        totals = _pct_of_land(totals)
+    if {"change_t", "stock_initial_t"} <= set(totals.columns):
+        totals["change_pct"] = 100.0 * totals["change_t"] / totals["stock_initial_t"].where(totals["stock_initial_t"] > 0)
+    if {"change_km2", "initial_km2"} <= set(totals.columns):
+        totals["change_pct"] = 100.0 * totals["change_km2"] / totals["initial_km2"].where(totals["initial_km2"] > 0)
+    out = pd.concat([frame, totals[[c for c in frame.columns if c in totals.columns]]], ignore_index=True)
+    if by:  # each group's total right after its zones
+        order = {k: i for i, k in enumerate(dict.fromkeys(map(tuple, frame[by].itertuples(index=False))))}
+        out["_g"] = [order[tuple(r)] for r in out[by].itertuples(index=False)]
+        out["_t"] = (out["zone"] == TOTAL).astype(int)
+        out = out.sort_values(["_g", "_t"], kind="stable").drop(columns=["_g", "_t"])
+    return out
+
+
+def bar_chart_png(sdg: pd.DataFrame, labels: dict[str, str] | None = None) -> bytes:
+    """Stacked bars of degraded / stable / improved (% of land with data) per zone and period, with the sum of the
+    zones per period, and each share written on its bar."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     rows = sdg[sdg["indicator"] == "sdg_15_3_1"]
-    labels = [f"{z}\n{p}" for z, p in zip(rows["zone"], rows["period"])]
-    fig = Figure(figsize=(max(5.0, 0.9 * len(rows) + 2), 3.6), dpi=100)  # no pyplot: not safe across threads
+    if TOTAL not in set(rows["zone"]):
+        rows = with_totals(rows, ["indicator", "period"])
+    names = [f"{z}\n{p}".replace(" (sum)", "\n(sum)") for z, p in zip(rows["zone"], rows["period"])]
+    fig = Figure(figsize=(max(6.0, 1.25 * len(rows) + 2), 4.2), dpi=100)  # no pyplot: not safe across threads
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     bottom = [0.0] * len(rows)
+    x = list(range(len(rows)))
     for code in (-1, 0, 1):
         name, colour = THREE_CLASSES[code]
         values = rows[f"{name}_pct"].fillna(0).tolist()
-        ax.bar(labels, values, bottom=bottom, color=f"#{colour}", edgecolor="#555555", linewidth=0.5, label=name)
+        ax.bar(x, values, bottom=bottom, color=f"#{colour}", edgecolor="#555555", linewidth=0.5, label=name,
+               hatch=["//" if z == TOTAL else "" for z in rows["zone"]])
+        for i, (b, v) in enumerate(zip(bottom, values)):
+            if v >= 4:
+                ax.text(i, b + v / 2, f"{v:.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if code != 0 else "#222222")
         bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xticks(x, names)
     ax.set_ylabel("% of land with data")
     ax.set_ylim(0, 100)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
-    ax.set_title("SDG 15.3.1 per zone and period", fontsize=10)
+    years = [(labels or {})[p] for p in dict.fromkeys(rows["period"]) if (labels or {}).get(p, p) != p]
+    if years:
+        ax.set_xlabel("\n".join(years), fontsize=7, loc="left")
+    ax.set_title(f"SDG 15.3.1 per zone and period (hatched: {TOTAL})", fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     return buf.getvalue()
@@ -50,60 +110,96 @@ def bar_chart_png(sdg: pd.DataFrame) -> bytes:
 
 def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     shown = frame[[c for c in columns if c in frame.columns]]
-    return shown.to_html(index=False, float_format=lambda v: f"{v:,.2f}", border=0, classes="t", na_rep="-")
+    shown.columns.name = None  # a pivot's column-axis name would head an empty first column
+    body = shown.to_html(index=False, float_format=lambda v: f"{v:,.2f}", border=0, classes="t", na_rep="-")
+    return body.replace(f"<td>{TOTAL}</td>", f"<td><b>{TOTAL}</b></td>")
+
+
+def _flat(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested settings as (name, value) rows: ``{"a": {"b": 1}}`` -> ``("a, b", "1")``; lists as ``2004-2019``
+    when they are a pair of years."""
+    if isinstance(value, dict):
+        rows: list[tuple[str, str]] = []
+        for k, v in value.items():
+            rows += _flat(v, f"{prefix}, {k}" if prefix else str(k))
+        return rows
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and 1900 < v < 2200 for v in value):
+        return [(prefix, f"{value[0]}-{value[1]}")]
+    if isinstance(value, (list, tuple)):
+        return [(prefix, ", ".join(str(v) for v in value))]
+    return [(prefix, "-" if value is None else str(value))]
+
+
+def method_table(meta: dict[str, Any]) -> str:
+    """A period's method metadata as a two-column table (setting, value) instead of Python reprs."""
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _flat(meta))
+    return f"<table class='m'>{rows}</table>"
 
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}h3{font-size:1em}
 table.t{border-collapse:collapse;font-size:.85em;margin:.5em 0}
-table.t th,table.t td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}
+table.t th,table.t td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 table.t th{background:#f4f4f4}
 .maps{display:flex;flex-wrap:wrap;gap:1em}.maps img{max-width:520px;border:1px solid #ddd}
-dl{font-size:.85em}dt{font-weight:bold}dd{margin:0 0 .4em 1em;font-family:monospace}
+table.m{border-collapse:collapse;font-size:.8em;margin:.5em 0}
+table.m th{text-align:left;font-weight:normal;color:#555;padding:1px 12px 1px 0;vertical-align:top}
+table.m td{padding:1px 0;font-family:monospace;word-break:break-word}
+.note{font-size:.85em;color:#555}
+img{max-width:100%}
 """
 
 
 def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[str, pd.DataFrame]],
-                      maps: dict[str, list[tuple[str, bytes]]], about: dict[str, dict[str, Any]]) -> Path:
+                      maps: dict[str, list[tuple[str, bytes]]], about: dict[str, dict[str, Any]],
+                      labels: dict[str, str] | None = None) -> Path:
     """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method.
 
     ``tables`` is period -> table name -> DataFrame (``tasks.report.zonal_tables``), ``maps`` is
-    period -> [(caption, png bytes)], ``about`` is period -> method metadata.
+    period -> [(caption, png bytes)], ``about`` is period -> method metadata, ``labels`` is period -> its name
+    with its years (``tasks.report.period_label``). Every table ends with the sum of its zones.
     """
+    labels = labels or {}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
     sdg_all = [t["sdg_15_3_1"] for t in tables.values() if "sdg_15_3_1" in t]
     if sdg_all:
-        parts.append(f"<h2>Degraded, stable and improved land</h2><img alt='bar chart' src='{_b64(bar_chart_png(pd.concat(sdg_all)))}'>")
+        parts.append("<h2>Degraded, stable and improved land</h2><img alt='bar chart' "
+                     f"src='{_b64(bar_chart_png(pd.concat(sdg_all), labels))}'>")
+    parts.append("<p class='note'>Maps are drawn on the MODIS sinusoidal grid the layers are computed on (equal-area), "
+                 "so lines of longitude lean and a lon/lat box looks sheared; nodata is dark grey.</p>")
     pct = ["zone", "land_km2", "degraded_km2", "stable_km2", "improved_km2", "degraded_pct", "stable_pct",
            "improved_pct", "nodata_km2", "total_km2"]
     for period, t in tables.items():
-        parts.append(f"<h2>Period {html.escape(period)}</h2><div class='maps'>")
+        parts.append(f"<h2>Period {html.escape(labels.get(period, period))}</h2><div class='maps'>")
         parts += [f"<figure><img alt='{html.escape(c)}' src='{_b64(png)}'><figcaption>{html.escape(c)}</figcaption></figure>"
                   for c, png in maps.get(period, [])]
         parts.append("</div>")
         if "sdg_15_3_1" in t:
             sdg = t["sdg_15_3_1"]
-            parts.append("<h3>SDG 15.3.1 (km2; % of land with data)</h3>" + _table(sdg[sdg["indicator"] == "sdg_15_3_1"], pct))
-            parts.append("<h3>Sub-indicators</h3>" + _table(sdg[sdg["indicator"] != "sdg_15_3_1"], ["indicator", *pct]))
+            parts.append("<h3>SDG 15.3.1 (km2; % of land with data)</h3>"
+                         + _table(with_totals(sdg[sdg["indicator"] == "sdg_15_3_1"]), pct))
+            parts.append("<h3>Sub-indicators</h3>"
+                         + _table(with_totals(sdg[sdg["indicator"] != "sdg_15_3_1"], ["indicator"]), ["indicator", *pct]))
         for name, heading, index in (("lpd", "Land productivity dynamics (km2)", "class_name"),
                                      ("status", "Status against the baseline (km2)", "class_name")):
             if name in t:
-                wide = t[name].pivot_table(index="zone", columns=index, values="area_km2", sort=False).reset_index()
+                wide = with_totals(t[name].pivot_table(index="zone", columns=index, values="area_km2", sort=False)
+                                   .reset_index().rename_axis(columns=None))
                 parts.append(f"<h3>{heading}</h3>" + _table(wide, list(wide.columns)))
         if "soc" in t:
-            parts.append("<h3>Soil organic carbon (t C)</h3>" + _table(t["soc"], [
+            parts.append("<h3>Soil organic carbon (t C)</h3>" + _table(with_totals(t["soc"]), [
                 "zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t", "change_pct"]))
         if "land_cover" in t:
-            parts.append("<h3>Land cover (km2)</h3>" + _table(t["land_cover"], [
+            parts.append("<h3>Land cover (km2)</h3>" + _table(with_totals(t["land_cover"], ["class_name"]), [
                 "zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]))
         meta = about.get(period, {})
         if meta:
-            parts.append("<h3>Method</h3><dl>" + "".join(
-                f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in meta.items()) + "</dl>")
+            parts.append("<h3>Method and parameters</h3>" + method_table(meta))
     parts.append("<p><small>Areas from true pixel areas and exact fractional zone coverage; percentages are of land "
-                 "with data (water excluded), with nodata shown. Generated by ldn-pipeline.</small></p></body></html>")
+                 f"with data (water excluded), with nodata shown. The '{TOTAL}' rows add up the zone rows (zones "
+                 "that overlap would count their overlap twice). Generated by ldn-pipeline.</small></p></body></html>")
     path = Path(path)
     path.write_text("\n".join(parts), encoding="utf-8")
     return path

@@ -2,7 +2,8 @@
 # System packages the tests need beyond PyPI, installed with apt when this machine allows it:
 # - PostgreSQL + PostGIS for the pgstac search tests (they start their own throwaway cluster on 127.0.0.1;
 #   nothing here starts a service);
-# - PyQGIS (Debian's python3-qgis, no GUI) for the test that opens published layers with QGIS's own API.
+# - PyQGIS (Debian's python3-qgis, no GUI) for the test that opens published layers with QGIS's own API;
+# - Chromium (headless) for the test that loads the HTML report as a reader would.
 # Without apt (or without root/sudo) this only says so: those tests then skip with the reason.
 set -euo pipefail
 have_postgis() {
@@ -14,6 +15,7 @@ have_qgis() {
 want=()
 if have_postgis; then echo "setup-system: PostgreSQL + PostGIS present"; else want+=(postgresql postgresql-postgis); fi
 if have_qgis; then echo "setup-system: PyQGIS present"; else want+=(python3-qgis); fi
+if command -v chromium >/dev/null 2>&1; then echo "setup-system: Chromium present"; else want+=(chromium); fi
 if [ ${#want[@]} -eq 0 ]; then
   exit 0
 fi

@@ -1,0 +1,74 @@
+"""Make the README's pictures from a run of the bundled sample: a styled layer as QGIS draws it on open, and the
+HTML report as a browser shows it. Rerun after changing the styles or the report:
+
+    python docs/pictures.py [--catalog outputs/catalog]
+
+Needs a published catalog (``ldn run``), Debian's ``python3-qgis`` for the QGIS picture and Chromium for the
+report; a missing one is reported and its picture left as it was.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests.browser, from a checkout
+
+
+def _latest(root: Path) -> Path:
+    return root / "versions" / json.loads((root / "catalog.json").read_text())["ldn:latest"]
+
+
+def qgis_picture(version: Path, out: Path) -> None:
+    """The LPD baseline layer drawn by QGIS with the style published beside it."""
+    layer = next(version.glob("lpd/lpd-*-baseline/lpd-*-baseline.tif"))
+    with tempfile.TemporaryDirectory() as xdg:
+        done = subprocess.run(["/usr/bin/python3", str(HERE / "qgis_probe.py"), str(layer), "--png", str(out)],
+                              capture_output=True, text=True,
+                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": xdg})
+    if done.returncode != 0:
+        raise RuntimeError(f"QGIS could not draw {layer}: {done.stderr.strip()[-500:]}")
+    print(f"wrote {out}: {done.stdout.strip().splitlines()[0][:120]}")
+
+
+def report_picture(version: Path, out: Path, height: int = 2600) -> None:
+    """The top of the HTML report as headless Chromium renders it."""
+    from PIL import Image
+
+    from tests.browser import check_page
+
+    report = next(version.glob("report/*_report.html"))
+    with tempfile.TemporaryDirectory() as tmp:
+        shot = Path(tmp) / "page.png"
+        page = check_page(report.resolve().as_uri(), screenshot=shot)
+        if page.errors:
+            raise RuntimeError(f"the report has console errors: {page.errors}")
+        with Image.open(shot) as image:
+            top = image.convert("RGB").crop((0, 0, image.width, min(height, image.height)))
+            top = top.resize((top.width * 2 // 3, top.height * 2 // 3), Image.LANCZOS)
+            top.quantize(colors=256).save(out, optimize=True)  # a README picture, not an archive: small
+    print(f"wrote {out} ({len(page.images)} images, all loaded: {all(i['ok'] for i in page.images)})")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--catalog", type=Path, default=HERE.parent / "outputs" / "catalog")
+    args = ap.parse_args()
+    version = _latest(args.catalog)
+    failed = 0
+    for make, name in ((qgis_picture, "qgis-lpd.png"), (report_picture, "report.png")):
+        try:
+            make(version, HERE / name)
+        except (OSError, RuntimeError, StopIteration) as err:
+            print(f"{name}: not made ({err})", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

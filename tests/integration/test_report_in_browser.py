@@ -1,0 +1,26 @@
+"""The HTML report as a reader meets it: headless Chromium loads it with no console error, every image decodes,
+and the page has the period sections (skipped with the reason where no Chromium is installed)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.browser import check_page, chromium
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_report_renders_in_a_browser(full_run: tuple[Path, Path], tmp_path: Path) -> None:
+    if chromium() is None:
+        pytest.skip("no Chromium (Debian: apt-get install chromium; tests/setup-system.sh does it as root)")
+    root = full_run[1]
+    version = root / "versions" / json.loads((root / "catalog.json").read_text())["ldn:latest"]
+    report = next(version.glob("report/*_report.html"))
+    shot = tmp_path / "report.png"
+    page = check_page(report.resolve().as_uri(), screenshot=shot)
+    assert page.errors == [], page.errors
+    assert len(page.images) >= 10 and all(i["ok"] for i in page.images), [i for i in page.images if not i["ok"]]
+    assert page.title.startswith("SDG 15.3.1 report") and page.height > 3000
+    assert shot.stat().st_size > 50_000, "the screenshot holds a page, not a blank"

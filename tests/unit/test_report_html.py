@@ -1,0 +1,54 @@
+"""The report's pure parts: sum-of-zones rows recompute shares from sums (never average them), periods are named
+with their years, and method settings read as a table, not Python reprs."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tasks.report import period_label
+from tasks.report_html import TOTAL, method_table, with_totals
+
+
+def test_totals_recompute_shares_from_the_sums() -> None:
+    frame = pd.DataFrame({"zone": ["A", "B"], "land_km2": [100.0, 300.0], "degraded_km2": [10.0, 0.0],
+                          "stable_km2": [80.0, 300.0], "improved_km2": [10.0, 0.0], "degraded_pct": [10.0, 0.0],
+                          "stable_pct": [80.0, 100.0], "improved_pct": [10.0, 0.0], "nodata_km2": [0.0, 0.0]})
+    out = with_totals(frame)
+    total = out[out["zone"] == TOTAL].iloc[0]
+    assert total["land_km2"] == 400.0 and total["degraded_km2"] == 10.0
+    assert total["degraded_pct"] == pytest.approx(2.5), "10 of 400 km2, not the mean of 10 % and 0 %"
+    assert total[["degraded_pct", "stable_pct", "improved_pct"]].sum() == pytest.approx(100.0)
+
+
+def test_totals_per_group_follow_their_group() -> None:
+    frame = pd.DataFrame({"zone": ["A", "B", "A", "B"], "class_name": ["grass", "grass", "tree", "tree"],
+                          "initial_km2": [1.0, 3.0, 0.0, 0.0], "final_km2": [2.0, 3.0, 0.0, 1.0],
+                          "change_km2": [1.0, 0.0, 0.0, 1.0], "change_pct": [100.0, 0.0, None, None]})
+    out = with_totals(frame, ["class_name"])
+    assert list(out["zone"]) == ["A", "B", TOTAL, "A", "B", TOTAL]
+    grass = out.iloc[2]
+    assert grass["class_name"] == "grass" and grass["change_km2"] == 1.0 and grass["change_pct"] == pytest.approx(25.0)
+    assert pd.isna(out.iloc[5]["change_pct"]), "no initial area: no percentage"
+
+
+def test_soc_total_change_is_of_the_summed_stock() -> None:
+    frame = pd.DataFrame({"zone": ["A", "B"], "stock_initial_t": [100.0, 900.0], "change_t": [-10.0, 0.0],
+                          "change_pct": [-10.0, 0.0]})
+    assert with_totals(frame).iloc[-1]["change_pct"] == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize(("about", "expected"), [
+    ({"lpd window": [2004, 2019], "land-cover window": [2015, 2019]}, "report_1 (productivity 2004-2019, land cover 2015-2019)"),
+    ({"lpd window": (2004, 2019)}, "report_1 (productivity 2004-2019)"),
+    ({}, "report_1"),
+    ({"lpd window": None}, "report_1"),
+])
+def test_period_label(about: dict, expected: str) -> None:
+    assert period_label("report_1", about) == expected
+
+
+def test_method_table_flattens_settings() -> None:
+    html = method_table({"lpd window": [2004, 2019], "lpd parameters": {"percentile": 90, "qa": [0, 1]}, "x": None})
+    assert "<th>lpd window</th><td>2004-2019</td>" in html
+    assert "<th>lpd parameters, percentile</th><td>90</td>" in html and "<td>0, 1</td>" in html
+    assert "{" not in html and "<td>-</td>" in html
