@@ -16,6 +16,7 @@ Tables are computed in one pass over blocks of the layers, so memory stays at a 
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,8 +59,11 @@ THREE_CLASS_LAYERS: dict[tuple[str, str], str] = {
 }
 """(collection, asset) of every 3-class layer -> its name in the SDG table."""
 
-TABLE_NAMES: tuple[str, ...] = ("sdg_15_3_1", "lpd", "land_cover", "land_cover_transitions", "soc", "status")
-"""Every zonal table, in report order (``status`` only for reporting periods)."""
+TABLE_NAMES: tuple[str, ...] = ("sdg_15_3_1", "lpd", "lpd_land_cover", "lpd_transitions", "land_cover",
+                                 "land_cover_transitions", "soc", "soc_land_cover", "soc_transitions", "status")
+"""Every zonal table, in report order (``status`` only for reporting periods). ``lpd_land_cover``: LPD within each
+land cover class (at the period's end); ``lpd_transitions``: the land cover transition matrix per LPD class (UNCCD
+SO1-2); ``soc_land_cover`` and ``soc_transitions``: SOC stocks by land cover class and transition (SO1-3)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,15 @@ class _Accumulator:
         self.total: dict[int, float] = defaultdict(float)
         self.water: dict[int, float] = defaultdict(float)
         self.soc: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.soc_by: dict[int, dict[int, np.ndarray]] = defaultdict(dict)  # zone -> transition -> [km2, t first, t last]
+
+    def add_soc(self, zone: int, transitions: np.ndarray, weights: np.ndarray, first_t: np.ndarray,
+                last_t: np.ndarray) -> None:
+        values, inverse = np.unique(transitions, return_inverse=True)
+        sums = np.stack([np.bincount(inverse, weights=w, minlength=values.size) for w in (weights, first_t, last_t)], 1)
+        target = self.soc_by[zone]
+        for v, row in zip(values.tolist(), sums):
+            target[int(v)] = target.get(int(v), np.zeros(3)) + row
 
     def add_codes(self, zone: int, key: str, codes: np.ndarray, weights: np.ndarray) -> None:
         values, inverse = np.unique(codes, return_inverse=True)
@@ -156,6 +169,11 @@ def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str
                         over = np.ones(cells.size, bool) if key[0] == "land-cover" and key[1] != "data" else land
                         codes = np.where(np.isnan(v[over]), NODATA, v[over]).astype("int64")
                         acc.add_codes(z, "/".join(key), codes, weights[over])
+                    transition = data.get(("land-cover", "transition"))
+                    if ("lpd", "data") in data and transition is not None:  # LPD x land cover transition, on land
+                        lpd, trans = data[("lpd", "data")][cells], transition[cells]
+                        ok = land & ~np.isnan(lpd) & ~np.isnan(trans)
+                        acc.add_codes(z, "lpd x transition", (lpd[ok] * 100 + trans[ok]).astype("int64"), weights[ok])
                     if ("soc", "stock_first") in data and ("soc", "stock_last") in data:
                         first, last = data[("soc", "stock_first")][cells], data[("soc", "stock_last")][cells]
                         ok = land & ~np.isnan(first) & ~np.isnan(last)
@@ -163,6 +181,11 @@ def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str
                         acc.soc[z]["area_km2"] += float(weights[ok].sum())
                         acc.soc[z]["first_t"] += float((first[ok] * hectares).sum())
                         acc.soc[z]["last_t"] += float((last[ok] * hectares).sum())
+                        if transition is not None:
+                            trans = transition[cells][ok]
+                            known = ~np.isnan(trans)
+                            acc.add_soc(z, trans[known].astype("int64"), weights[ok][known],
+                                        (first[ok] * hectares)[known], (last[ok] * hectares)[known])
     finally:
         for src in sources.values():
             src.close()
@@ -227,6 +250,12 @@ def _frames(acc: _Accumulator, on_grid: list, refs: dict, period: str) -> dict[s
                             **base, "initial_class": int(i), "initial_name": names[i], "final_class": int(j),
                             "final_name": names[j], "area_km2": km2.get(10 * int(i) + int(j), 0.0),
                             "pct_of_total": 100 * km2.get(10 * int(i) + int(j), 0.0) / total if total > 0 else np.nan})
+        lc_names = (refs.get(("land-cover", "initial")) or refs.get(("land-cover", "final")) or LayerRef("", "", "", "")).classes or {}
+        if (z, "lpd x transition") in acc.area and lc_names:
+            _lpd_cross_tables(tables, base, acc.area[(z, "lpd x transition")], lc_names,
+                              refs[("lpd", "data")].classes or {k: v[0] for k, v in LPD_CLASSES.items()})
+        if acc.soc_by.get(z) and lc_names:
+            _soc_cross_tables(tables, base, acc.soc_by[z], lc_names)
         if z in acc.soc:
             s = acc.soc[z]
             tables["soc"].append({**base, "soc_area_km2": s["area_km2"], "nodata_km2": base["land_km2"] - s["area_km2"], "stock_initial_t": s["first_t"],
@@ -235,6 +264,46 @@ def _frames(acc: _Accumulator, on_grid: list, refs: dict, period: str) -> dict[s
                                   "mean_initial_t_ha": s["first_t"] / (s["area_km2"] * 100) if s["area_km2"] else np.nan,
                                   "mean_final_t_ha": s["last_t"] / (s["area_km2"] * 100) if s["area_km2"] else np.nan})
     return {name: pd.DataFrame(tables[name]) for name in TABLE_NAMES if tables.get(name)}
+
+
+def _lpd_cross_tables(tables: dict[str, list[dict[str, Any]]], base: dict[str, Any], km2: dict[int, float],
+                      lc_names: dict[int, str], lpd_names: dict[int, str]) -> None:
+    """LPD within each land cover class (at the period's end) and the transition matrix per LPD class, from the
+    areas of ``lpd * 100 + 10 * initial + final`` codes (UNCCD SO1-2)."""
+    base = {k: v for k, v in base.items() if k not in ("nodata_km2",)}
+    for lpd in sorted(lpd_names):
+        for final in sorted(lc_names):
+            area = sum(km2.get(int(lpd) * 100 + 10 * int(i) + int(final), 0.0) for i in lc_names)
+            tables["lpd_land_cover"].append({**base, "land_cover_class": int(final), "land_cover_name": lc_names[final],
+                                             "lpd_class": int(lpd), "lpd_name": lpd_names[lpd], "area_km2": area})
+        for i in sorted(lc_names):
+            for j in sorted(lc_names):
+                tables["lpd_transitions"].append({
+                    **base, "lpd_class": int(lpd), "lpd_name": lpd_names[lpd], "initial_class": int(i),
+                    "initial_name": lc_names[i], "final_class": int(j), "final_name": lc_names[j],
+                    "area_km2": km2.get(int(lpd) * 100 + 10 * int(i) + int(j), 0.0)})
+
+
+def _soc_cross_tables(tables: dict[str, list[dict[str, Any]]], base: dict[str, Any], sums: dict[int, np.ndarray],
+                      lc_names: dict[int, str]) -> None:
+    """SOC stocks by land cover class (the initial stock on the initial class, the final stock on the final class)
+    and by transition (UNCCD SO1-3), in tonnes of carbon over the land with an SOC estimate."""
+    base = {k: v for k, v in base.items() if k not in ("nodata_km2",)}
+    zero = np.zeros(3)
+    for i in sorted(lc_names):
+        initial = sum((sums.get(10 * int(i) + int(j), zero) for j in lc_names), zero)
+        final = sum((sums.get(10 * int(j) + int(i), zero) for j in lc_names), zero)
+        tables["soc_land_cover"].append({
+            **base, "class": int(i), "class_name": lc_names[i], "initial_area_km2": initial[0],
+            "stock_initial_t": initial[1], "final_area_km2": final[0], "stock_final_t": final[2],
+            "change_t": final[2] - initial[1]})
+    for i in sorted(lc_names):
+        for j in sorted(lc_names):
+            area, first, last = sums.get(10 * int(i) + int(j), zero)
+            tables["soc_transitions"].append({
+                **base, "initial_class": int(i), "initial_name": lc_names[i], "final_class": int(j),
+                "final_name": lc_names[j], "area_km2": area, "stock_initial_t": first, "stock_final_t": last,
+                "change_t": last - first, "change_pct": 100 * (last - first) / first if first > 0 else np.nan})
 
 
 def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path, stem: str) -> dict[str, str]:
@@ -269,40 +338,139 @@ def _so1_4(sdg: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: dict[str, Any]) -> Path:
-    """One Excel workbook for a period, one sheet per UNCCD SO1 table plus an ``about`` sheet.
+def _matrix(frame: pd.DataFrame, value: str, label: str) -> pd.DataFrame:
+    """A 7 x 7 transition table (initial class rows, final class columns) with row and column totals."""
+    wide = frame.pivot_table(index="initial_name", columns="final_name", values=value, sort=False, aggfunc="sum")
+    wide["total"] = wide.sum(axis=1)
+    wide.loc["total"] = wide.sum(axis=0)
+    return wide.rename_axis(index=label, columns=None).reset_index()
 
-    The workbook's timestamps are fixed (the zip entries' and the document's), so an unchanged
-    rerun writes the same bytes and the published checksum does not change.
+
+def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, list[tuple[str, pd.DataFrame]]]:
+    """Sheet -> [(block title with its unit, table)], in the shape of Trends.Earth's ``summary_table_ld_sdg.xlsx``."""
+    from tasks.report_html import with_totals
+
+    sheets: dict[str, list[tuple[str, pd.DataFrame]]] = {name: [] for name in _SHEETS}
+    zones = lambda frame: list(dict.fromkeys(frame["zone"]))  # noqa: E731 (in the tables' order)
+    if "land_cover" in tables:
+        lc = tables["land_cover"]
+        sheets["SO1-1 land cover"].append(("Land cover area by class, initial and final year (km2)", with_totals(
+            lc, ["class_name"])[["zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]]))
+    if "land_cover_transitions" in tables:
+        tr = tables["land_cover_transitions"]
+        for zone in zones(tr):
+            sheets["SO1-1 land cover"].append((f"Land cover transitions, {zone} (km2; rows: initial, columns: final)",
+                                               _matrix(tr[tr["zone"] == zone], "area_km2", "initial \\ final")))
+    if "lpd" in tables:
+        wide = tables["lpd"].pivot_table(index="zone", columns="class_name", values="area_km2", sort=False)
+        sheets["SO1-2 productivity"].append(("Land productivity dynamics by class (km2)",
+                                             with_totals(wide.reset_index().rename_axis(columns=None))))
+    if "lpd_land_cover" in tables:
+        cross = tables["lpd_land_cover"]
+        for zone in zones(cross):
+            wide = cross[cross["zone"] == zone].pivot_table(index="land_cover_name", columns="lpd_name",
+                                                            values="area_km2", sort=False)
+            wide["total"] = wide.sum(axis=1)
+            wide.loc["total"] = wide.sum(axis=0)
+            sheets["SO1-2 productivity"].append((f"LPD within each land cover class (final year), {zone} (km2)",
+                                                 wide.rename_axis(index="land cover", columns=None).reset_index()))
+    if "lpd_transitions" in tables:
+        tr = tables["lpd_transitions"]
+        for zone in zones(tr):
+            for (code, name), part in tr[tr["zone"] == zone].groupby(["lpd_class", "lpd_name"], sort=True):
+                sheets["SO1-2 productivity"].append((
+                    f"Land cover transitions within LPD class {code} ({name}), {zone} (km2)",
+                    _matrix(part, "area_km2", "initial \\ final")))
+    if "soc" in tables:
+        sheets["SO1-3 SOC"].append(("Soil organic carbon stock, initial and final year (tonnes C)", with_totals(
+            tables["soc"])[["zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t",
+                            "change_pct"]]))
+    if "soc_land_cover" in tables:
+        sheets["SO1-3 SOC"].append(("SOC stock by land cover class (tonnes C; initial stock on the initial class, "
+                                    "final stock on the final class)", with_totals(tables["soc_land_cover"], ["class_name"])[
+            ["zone", "class_name", "initial_area_km2", "stock_initial_t", "final_area_km2", "stock_final_t", "change_t"]]))
+    if "soc_transitions" in tables:
+        tr = tables["soc_transitions"]
+        for zone in zones(tr):
+            sheets["SO1-3 SOC"].append((f"SOC stock change by land cover transition, {zone} (tonnes C)",
+                                        _matrix(tr[tr["zone"] == zone], "change_t", "initial \\ final")))
+    if "sdg_15_3_1" in tables:
+        so14 = _so1_4(with_totals(tables["sdg_15_3_1"], ["indicator"]))
+        so14.insert(0, "period", period)
+        sheets["SO1-4 SDG 15.3.1"].append(("Proportion of land that is degraded over total land area (km2, %)", so14))
+    return sheets
+
+
+def _write_block(ws: Any, row: int, title: str, frame: pd.DataFrame) -> int:
+    """One titled table at ``row`` (bold title and header, number formats, bold total rows); the next free row."""
+    from openpyxl.styles import Font, PatternFill
+
+    from tasks.report_html import TOTAL
+
+    ws.cell(row=row, column=1, value=title).font = Font(bold=True, size=12)
+    header = Font(bold=True)
+    fill = PatternFill("solid", fgColor="EEEEEE")
+    for c, name in enumerate(frame.columns, start=1):
+        cell = ws.cell(row=row + 1, column=c, value=str(name))
+        cell.font, cell.fill = header, fill
+    for r, values in enumerate(frame.itertuples(index=False), start=row + 2):
+        total = any(v in (TOTAL, "total") for v in values[:2])
+        for c, v in enumerate(values, start=1):
+            if isinstance(v, (float, np.floating)):
+                v = None if np.isnan(v) else float(v)
+            elif isinstance(v, np.integer):
+                v = int(v)
+            cell = ws.cell(row=r, column=c, value=v)
+            if isinstance(v, float):
+                cell.number_format = "#,##0.00"
+            if total:
+                cell.font = header
+    return row + len(frame) + 3
+
+
+def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: dict[str, Any]) -> Path:
+    """One Excel workbook for a period in the UNCCD / Trends.Earth shape: SO1-1 land cover (areas, transition
+    matrices), SO1-2 productivity (LPD, LPD per land cover class, transitions per LPD class), SO1-3 SOC (stocks,
+    by class and by transition, in tonnes), SO1-4 SDG 15.3.1 (with the period), the sub-indicators, status and
+    ``about``; totals on every table, bold headers, number formats, fitted columns and frozen headers.
+
+    The workbook's timestamps are fixed (the zip entries' and the document's), so an unchanged rerun writes the
+    same bytes and the published checksum does not change.
     """
     from datetime import datetime
 
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
     path = Path(path)
-    with pd.ExcelWriter(path, engine="openpyxl") as xl:
-        for sheet, names in _SHEETS.items():
-            if sheet.startswith("SO1-4"):
-                if "sdg_15_3_1" in tables:
-                    _so1_4(tables["sdg_15_3_1"]).to_excel(xl, sheet_name=sheet, index=False)
-                continue
-            start = 0
-            for name in names:
-                if name in tables:
-                    frame = tables[name]
-                    if name == "land_cover_transitions":
-                        frame = frame.pivot_table(index=["zone", "initial_name"], columns="final_name",
-                                                  values="area_km2", sort=False).reset_index()
-                    pd.DataFrame({name.replace("_", " ") + " (km2)": []}).to_excel(xl, sheet_name=sheet, startrow=start, index=False)
-                    frame.to_excel(xl, sheet_name=sheet, startrow=start + 1, index=False)
-                    start += len(frame) + 4
-        if "sdg_15_3_1" in tables:
-            tables["sdg_15_3_1"].to_excel(xl, sheet_name="sub-indicators", index=False)
-        if "status" in tables:
-            tables["status"].to_excel(xl, sheet_name="status", index=False)
-        pd.DataFrame({"field": list(about), "value": [str(v) for v in about.values()]}).to_excel(
-            xl, sheet_name="about", index=False)
-        fixed = datetime(2000, 1, 1)
-        xl.book.properties.created = fixed
-        xl.book.properties.modified = fixed
+    book = Workbook()
+    book.remove(book.active)
+    blocks = _workbook_blocks(tables, str(about.get("period", "")))
+    if "sdg_15_3_1" in tables:
+        blocks["sub-indicators"] = [("SDG 15.3.1 and its sub-indicators per zone (km2, % of land with data)",
+                                     tables["sdg_15_3_1"])]
+    if "status" in tables:
+        blocks["status"] = [("Status against the baseline per zone (km2)", tables["status"])]
+    blocks["about"] = [("How these tables were made", pd.DataFrame(
+        {"field": list(about), "value": [json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else str(v)
+                                         for v in about.values()]}))]
+    for sheet, parts in blocks.items():
+        if not parts:
+            continue
+        ws = book.create_sheet(sheet)
+        row = 1
+        for title, frame in parts:
+            row = _write_block(ws, row, title, frame)
+        ws.freeze_panes = "B3"
+        for c in range(1, ws.max_column + 1):
+            cells = [ws.cell(row=r, column=c).value for r in range(2, ws.max_row + 1)]
+            width = max((len(f"{v:,.2f}") if isinstance(v, float) else len(str(v)) for v in cells if v is not None),
+                        default=8)
+            ws.column_dimensions[get_column_letter(c)].width = min(max(10, width + 2), 60)
+    fixed = datetime(2000, 1, 1)
+    book.properties.created = fixed
+    book.properties.modified = fixed
+    book.save(path)
     _fix_zip_times(path)
     return path
 

@@ -31,7 +31,8 @@ def test_tables_workbooks_and_report_are_published_with_checksums(full_run: tupl
     items = _sdg_items(root)
     assert sorted(items) == sorted(PERIODS)
     for period, item in items.items():
-        for name in ("sdg_15_3_1", "lpd", "land_cover", "land_cover_transitions", "soc"):
+        for name in ("sdg_15_3_1", "lpd", "lpd_land_cover", "lpd_transitions", "land_cover", "land_cover_transitions",
+                     "soc", "soc_land_cover", "soc_transitions"):
             assert f"{name}_csv" in item.assets and f"{name}_parquet" in item.assets, (period, name)
         assert ("status_csv" in item.assets) == (period != "baseline")
         assert item.assets["unccd_xlsx"].media_type.endswith("spreadsheetml.sheet")
@@ -45,6 +46,27 @@ def test_tables_workbooks_and_report_are_published_with_checksums(full_run: tupl
         pd.testing.assert_frame_equal(csv, parquet, check_exact=False, rtol=1e-6, atol=1e-6, check_dtype=False)
     version = json.loads((Path(items["baseline"].get_self_href()).parents[2] / "catalog.json").read_text())
     assert any(link["rel"] == "describedby" and link["type"] == "text/html" for link in version["links"])
+
+
+@pytest.mark.parametrize("period", PERIODS)
+def test_cross_tables_add_up_to_their_margins(full_run: tuple[Path, Path], period: str) -> None:
+    """LPD per land cover class and per transition add up to the LPD table (less the pixels with no transition);
+    SOC by class and by transition add up to the SOC table (UNCCD SO1-2, SO1-3)."""
+    item = _sdg_items(full_run[1])[period]
+    table = lambda name: pd.read_csv(item.assets[f"{name}_csv"].get_absolute_href())  # noqa: E731
+    lpd = table("lpd").groupby(["zone", "class"])["area_km2"].sum()
+    by_class = table("lpd_land_cover").groupby(["zone", "lpd_class"])["area_km2"].sum()
+    by_transition = table("lpd_transitions").groupby(["zone", "lpd_class"])["area_km2"].sum()
+    assert (by_class.values <= lpd.values + 1e-6).all()
+    np.testing.assert_allclose(by_class.values, by_transition.values, rtol=1e-9)
+    np.testing.assert_allclose(by_class.values, lpd.values, rtol=1e-3, atol=1.0)  # nodata land cover: < 1 km2 here
+    soc = table("soc").set_index("zone")
+    by_lc = table("soc_land_cover").groupby("zone")[["stock_initial_t", "stock_final_t"]].sum()
+    by_tr = table("soc_transitions").groupby("zone")[["stock_initial_t", "stock_final_t", "area_km2"]].sum()
+    for frame in (by_lc, by_tr):
+        np.testing.assert_allclose(frame.loc[soc.index, "stock_initial_t"], soc["stock_initial_t"], rtol=1e-6)
+        np.testing.assert_allclose(frame.loc[soc.index, "stock_final_t"], soc["stock_final_t"], rtol=1e-6)
+    np.testing.assert_allclose(by_tr.loc[soc.index, "area_km2"], soc["soc_area_km2"], rtol=1e-6)
 
 
 @pytest.mark.parametrize("period", PERIODS)

@@ -107,6 +107,12 @@ def test_water_is_not_land_and_every_table_adds_up(tmp_path: Path) -> None:
     lc = t["land_cover"].set_index("class")
     assert lc.initial_km2.sum() == pytest.approx(9) and lc.final_km2.sum() == pytest.approx(9)
     assert lc.loc[7, "final_km2"] == pytest.approx(2) and lc.loc[NODATA, "final_km2"] == pytest.approx(1)
+    cross = {(r.lpd_class, r.land_cover_class): r.area_km2 for r in t["lpd_land_cover"].itertuples() if r.area_km2}
+    assert cross == pytest.approx({(4, 2): 1, (4, 6): 2, (1, 5): 1, (3, 3): 1, (5, 2): 1}), "LPD within final land cover"
+    lpd_tr = t["lpd_transitions"]
+    assert len(lpd_tr) == 5 * 49
+    assert {(r.lpd_class, r.initial_class, r.final_class): r.area_km2 for r in lpd_tr.itertuples() if r.area_km2} == \
+        pytest.approx({(4, 2, 2): 1, (4, 6, 6): 2, (1, 2, 5): 1, (3, 3, 3): 1, (5, 3, 2): 1}), "the pixel with no final class is left out"
     tr = t["land_cover_transitions"]
     assert len(tr) == 49
     assert tr[(tr.initial_class == 3) & (tr.final_class == 2)].area_km2.item() == pytest.approx(1)
@@ -127,8 +133,12 @@ def test_the_workbook_has_the_unccd_tables_and_the_same_bytes_twice(tmp_path: Pa
     assert a.read_bytes() == b.read_bytes()
     book = openpyxl.load_workbook(a)
     assert "SO1-4 SDG 15.3.1" in book.sheetnames and "about" in book.sheetnames
-    header = [c.value for c in book["SO1-4 SDG 15.3.1"][1]]
-    assert "proportion degraded (% of land with data)" in header
+    sheet = book["SO1-4 SDG 15.3.1"]
+    assert sheet["A1"].value.startswith("Proportion of land that is degraded") and sheet["A1"].font.bold
+    header = [c.value for c in sheet[2]]
+    assert header[:2] == ["period", "zone"] and "proportion degraded (% of land with data)" in header
+    assert [c.value for c in sheet[4]][:2] == ["p", "all zones (sum)"] and sheet["A4"].font.bold
+    assert sheet["C3"].number_format == "#,##0.00" and sheet.freeze_panes == "B3"
 
 
 def _gpkg(path: Path, geoms: list[shapely.Geometry], crs: str | None, geometry_type: str = "Polygon",
