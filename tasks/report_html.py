@@ -15,7 +15,8 @@ import pandas as pd
 
 from tasks.constants import THREE_CLASSES
 
-__all__ = ["TOTAL", "bar_chart_png", "method_table", "with_totals", "write_html_report"]
+__all__ = ["TOTAL", "bar_chart_png", "land_cover_bars_png", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
+           "transition_heatmap_png", "with_totals", "write_html_report"]
 
 
 def _b64(png: bytes) -> str:
@@ -108,6 +109,112 @@ def bar_chart_png(sdg: pd.DataFrame, labels: dict[str, str] | None = None) -> by
     return buf.getvalue()
 
 
+def _figure() -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.0), dpi=100)  # no pyplot: not safe across threads
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def transition_heatmap_png(transitions: pd.DataFrame, title: str) -> bytes:
+    """The 7 x 7 land cover transition matrix (all zones summed) as a heat map with the km2 in each cell:
+    initial classes down, final classes across, the diagonal is land that kept its class."""
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    wide = transitions.pivot_table(index="initial_name", columns="final_name", values="area_km2", aggfunc="sum",
+                                   sort=False)
+    fig, ax = _figure()
+    fig.set_size_inches(6.4, 5.2)
+    values = wide.to_numpy(dtype=float)
+    shown = np.where(values > 0, values, np.nan)
+    vmax = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
+    image = ax.imshow(shown, cmap="YlOrBr", norm=LogNorm(vmin=max(vmax * 1e-4, 1e-3), vmax=vmax))
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            if values[i, j] > 0:
+                ax.text(j, i, f"{values[i, j]:,.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if values[i, j] > vmax / 10 else "#222222")
+    ax.set_xticks(range(len(wide.columns)), list(wide.columns), rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(len(wide.index)), list(wide.index), fontsize=8)
+    ax.set_xlabel("final land cover")
+    ax.set_ylabel("initial land cover")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="km2 (log scale)")
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def land_cover_bars_png(land_cover: pd.DataFrame, title: str) -> bytes:
+    """Initial and final area of each land cover class, all zones summed (km2)."""
+    rows = land_cover[land_cover["class_name"] != "nodata"].groupby("class_name", sort=False)[
+        ["initial_km2", "final_km2"]].sum()
+    fig, ax = _figure()
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], rows["initial_km2"], width=0.4, label="initial year", color="#9ecae1", edgecolor="#555555", linewidth=0.5)
+    ax.bar([i + 0.2 for i in x], rows["final_km2"], width=0.4, label="final year", color="#3182bd", edgecolor="#555555", linewidth=0.5)
+    for i, (a, b) in enumerate(zip(rows["initial_km2"], rows["final_km2"])):
+        if a or b:
+            ax.text(i + 0.2, b, f"{b - a:+,.1f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(list(x), list(rows.index), rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("km2")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(title + " (label: change, km2)", fontsize=10)
+    return _png(fig)
+
+
+def lpd_by_land_cover_png(cross: pd.DataFrame, title: str) -> bytes:
+    """LPD classes within each land cover class (final year), all zones summed, as % of the class's area."""
+    from tasks.constants import LPD_CLASSES
+
+    wide = cross.pivot_table(index="land_cover_name", columns="lpd_class", values="area_km2", aggfunc="sum", sort=False)
+    wide = wide[wide.sum(axis=1) > 0]
+    shares = wide.div(wide.sum(axis=1), axis=0) * 100
+    fig, ax = _figure()
+    left = [0.0] * len(shares)
+    for code in shares.columns:
+        name, colour = LPD_CLASSES[int(code)]
+        values = shares[code].tolist()
+        ax.barh(list(shares.index), values, left=left, color=f"#{colour}", edgecolor="#555555", linewidth=0.5,
+                label=f"{code}: {name}")
+        left = [a + b for a, b in zip(left, values)]
+    for i, km2 in enumerate(wide.sum(axis=1)):
+        ax.text(101, i, f"{km2:,.0f} km2", va="center", fontsize=7)
+    ax.set_xlim(0, 115)
+    ax.set_xlabel("% of the land cover class's area")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def soc_by_land_cover_png(soc: pd.DataFrame, title: str) -> bytes:
+    """Initial and final SOC stock per land cover class, all zones summed (million tonnes C)."""
+    rows = soc.groupby("class_name", sort=False)[["stock_initial_t", "stock_final_t"]].sum() / 1e6
+    rows = rows[(rows > 0).any(axis=1)]
+    fig, ax = _figure()
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], rows["stock_initial_t"], width=0.4, label="initial", color="#d8b365", edgecolor="#555555", linewidth=0.5)
+    ax.bar([i + 0.2 for i in x], rows["stock_final_t"], width=0.4, label="final", color="#8c510a", edgecolor="#555555", linewidth=0.5)
+    for i, (a, b) in enumerate(zip(rows["stock_initial_t"], rows["stock_final_t"])):
+        ax.text(i + 0.2, b, f"{100 * (b - a) / a:+.1f} %" if a else "", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(list(x), list(rows.index), rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("million tonnes C")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def _chart(alt: str, png: bytes) -> str:
+    return f"<figure><img alt='{html.escape(alt)}' src='{_b64(png)}'><figcaption>{html.escape(alt)}</figcaption></figure>"
+
+
 def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     shown = frame[[c for c in columns if c in frame.columns]]
     shown.columns.name = None  # a pivot's column-axis name would head an empty first column
@@ -191,6 +298,22 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
         if "soc" in t:
             parts.append("<h3>Soil organic carbon (t C)</h3>" + _table(with_totals(t["soc"]), [
                 "zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t", "change_pct"]))
+        charts = []
+        if "lpd_land_cover" in t:
+            charts.append(_chart("LPD within each land cover class (final year), all zones",
+                                 lpd_by_land_cover_png(t["lpd_land_cover"], "LPD within each land cover class")))
+        if "land_cover" in t:
+            charts.append(_chart("Land cover, initial and final year, all zones",
+                                 land_cover_bars_png(t["land_cover"], "Land cover by class")))
+        if "land_cover_transitions" in t:
+            charts.append(_chart("Land cover transitions (km2), all zones",
+                                 transition_heatmap_png(t["land_cover_transitions"], "Land cover transitions (km2)")))
+        if "soc_land_cover" in t:
+            charts.append(_chart("SOC stock by land cover class, all zones",
+                                 soc_by_land_cover_png(t["soc_land_cover"], "SOC stock by land cover class")))
+        if charts:
+            parts.append("<h3>Land cover, productivity and carbon together</h3><div class='maps'>" + "".join(charts)
+                         + "</div>")
         if "land_cover" in t:
             parts.append("<h3>Land cover (km2)</h3>" + _table(with_totals(t["land_cover"], ["class_name"]), [
                 "zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]))
