@@ -260,8 +260,8 @@ def layer_refs(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> l
         if not period:
             continue
         for key, asset in item.assets.items():
-            if asset.media_type != pystac.MediaType.COG:
-                continue
+            if asset.media_type != pystac.MediaType.COG or "visual" in (asset.roles or []):
+                continue  # the paletted pictures beside class maps are for looking, not for tables
             classes = asset.extra_fields.get("classification:classes")
             refs.append(LayerRef(
                 indicator=item.properties["ldn:indicator"], period=period, asset=key,

@@ -45,7 +45,7 @@ from tasks.grid import lonlat_bounds, lonlat_footprint
 from tasks.processes import pid_alive
 from tasks.quicklook import classes_of, quicklook_png
 from tasks.run_locks import publishing
-from tasks.styles import LayerStyle, class_colours, layer_style, render, write_qml
+from tasks.styles import LayerStyle, class_colours, layer_style, render, visual_values, write_qml, write_visual
 
 if TYPE_CHECKING:
     from tasks.report import ReportFiles
@@ -412,6 +412,8 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
         fext = FileExtension.ext(extra, add_if_missing=True)
         fext.checksum = _sha256_multihash(qml_path)
         fext.size = qml_path.stat().st_size
+        if style.categorical:
+            _add_visual(item, summary.key, write_visual(summary.path, style), style)
     item.properties["renders"] = renders
     item.stac_extensions.append(RENDER_EXTENSION)
     extras = [(name, path, *_TABLE_MEDIA[Path(path).suffix], _table_title(name)) for name, path in layer.tables.items()]
@@ -436,6 +438,23 @@ _TABLE_MEDIA: dict[str, tuple[str, list[str]]] = {
 
 
 _MODIS_CRS = rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT)
+
+def _add_visual(item: pystac.Item, key: str, path: Path, style: LayerStyle) -> None:
+    """The paletted rendering of a class map as asset ``<key>_visual`` (role ``visual``): its values, class names
+    and colours, so a client can tell the picture from the data."""
+    values = visual_values(style)
+    asset = pystac.Asset(href=str(path), media_type=pystac.MediaType.COG, roles=["visual"],
+                         title=f"{style.title}: paletted picture (colour table; use '{key}' for the class codes)")
+    item.add_asset(f"{key}_visual", asset)
+    RasterExtension.ext(asset, add_if_missing=True).bands = [RasterBand.create(nodata=0, data_type=DataType.UINT8)]
+    ClassificationExtension.ext(asset, add_if_missing=True).classes = [
+        Classification.create(value=values[code], name=str(name).replace(" ", "-"), description=f"{code}: {name}",
+                              color_hint=colour)
+        for code, (name, colour) in sorted(style.classes.items())]
+    fext = FileExtension.ext(asset, add_if_missing=True)
+    fext.checksum = _sha256_multihash(path)
+    fext.size = path.stat().st_size
+
 
 RENDER_EXTENSION = "https://stac-extensions.github.io/render/v2.0.0/schema.json"
 """The STAC render extension: how titiler and other clients draw an item's assets (``renders``)."""

@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, STATUS_COLOURS, THREE_CLASSES
 
-__all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colours", "layer_style", "qml", "render", "write_qml"]
+__all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colours", "layer_style", "qml", "render", "write_qml",
+           "visual_values", "write_visual"]
 
 NODATA_COLOUR = "4d4d4d"
 """Nodata in quick-looks, the report and QGIS styles: a dark grey that no class colour is near (stable in
@@ -111,16 +112,17 @@ def _rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
 
 
-def qml(style: LayerStyle) -> str:
-    """A QGIS layer style (QML) for ``style``: paletted for class maps (each entry ``code: name``), a
-    pseudocolour ramp in physical units otherwise; nodata drawn in ``NODATA_COLOUR``."""
+def qml(style: LayerStyle, labels: dict[int, str] | None = None) -> str:
+    """A QGIS layer style (QML) for ``style``: paletted for class maps (each entry ``code: name``, or ``labels``),
+    a pseudocolour ramp in physical units otherwise; nodata drawn in ``NODATA_COLOUR``."""
     head = ("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
             "<qgis version=\"3.22.0\" styleCategories=\"Symbology\">\n  <pipe>\n")
     nodata = f"#{NODATA_COLOUR}"
     if style.categorical:
         entries = "\n".join(
             f"        <paletteEntry value=\"{code}\" color=\"#{colour}\" alpha=\"255\" "
-            f"label={quoteattr(f'{code}: {name}')}/>" for code, (name, colour) in sorted(style.classes.items()))
+            f"label={quoteattr((labels or {}).get(code, f'{code}: {name}'))}/>"
+            for code, (name, colour) in sorted(style.classes.items()))
         renderer = (f"    <rasterrenderer type=\"paletted\" band=\"1\" opacity=\"1\" alphaBand=\"-1\" "
                     f"nodataColor=\"{nodata}\">\n      <rasterTransparency/>\n      <colorPalette>\n{entries}\n"
                     "      </colorPalette>\n    </rasterrenderer>\n")
@@ -159,3 +161,63 @@ def write_qml(cog: str | Path, style: LayerStyle) -> Path:
     path = Path(cog).with_suffix(".qml")
     path.write_text(qml(style))
     return path
+
+
+def visual_values(style: LayerStyle) -> dict[int, int]:
+    """Class code -> value in the paletted ``visual`` COG (0 is nodata): the code itself where every code fits
+    1..254 (LPD, land cover, status), else 1, 2, 3, ... in code order (3-class maps: -1, 0, 1 -> 1, 2, 3)."""
+    codes = sorted(style.classes)
+    if all(1 <= c <= 254 for c in codes):
+        return {c: c for c in codes}
+    return {c: i for i, c in enumerate(codes, start=1)}
+
+
+def _category_names_xml(style: LayerStyle, values: dict[int, int]) -> str:
+    names = [""] * (max(values.values()) + 1)
+    names[0] = "nodata"
+    for code, value in values.items():
+        names[value] = f"{code}: {style.classes[code][0]}"
+    categories = "".join(f"<Category>{escape(n)}</Category>" for n in names)
+    return (f"<PAMDataset>\n  <PAMRasterBand band=\"1\">\n    <CategoryNames>{categories}</CategoryNames>\n"
+            "  </PAMRasterBand>\n</PAMDataset>\n")
+
+
+def write_visual(cog: str | Path, style: LayerStyle, *, block: int = 512) -> Path:
+    """A paletted uint8 COG beside a class map (``<name>_visual.tif``): a GeoTIFF colour table and category names
+    (``.aux.xml``) that GDAL, QGIS, titiler's ``/cog`` endpoints and rio-tiler apply on open. The class map itself
+    stays int16 (3-class codes are negative, which a colour table cannot index); the visual is for looking, the
+    ``data`` asset for computing (``visual_values`` maps one to the other). Streamed block by block."""
+    import numpy as np
+    import rasterio
+    import rasterio.shutil
+
+    from tasks.constants import COG_PROFILE, SCRATCH_PROFILE
+
+    cog = Path(cog)
+    out = cog.with_name(f"{cog.stem}_visual.tif")
+    scratch = cog.with_name(f".{cog.stem}_visual.scratch.tif")
+    values = visual_values(style)
+    codes = np.array(sorted(values), dtype="int64")
+    lookup = np.array([values[c] for c in codes], dtype="uint8")
+    try:
+        with rasterio.open(cog) as src:
+            profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1, "dtype": "uint8",
+                       "crs": src.crs, "transform": src.transform, "nodata": 0, "tiled": True, "blockxsize": block,
+                       "blockysize": block, **SCRATCH_PROFILE}
+            with rasterio.open(scratch, "w", **profile) as dst:
+                for _, window in src.block_windows(1):
+                    data = src.read(1, window=window).astype("int64")
+                    where = np.clip(np.searchsorted(codes, data), 0, len(codes) - 1)
+                    dst.write(np.where(codes[where] == data, lookup[where], 0).astype("uint8"), 1, window=window)
+                colours = {0: (0, 0, 0, 0)}
+                for code, value in values.items():
+                    colours[value] = (*_rgb(style.classes[code][1]), 255)
+                dst.write_colormap(1, colours)
+        rasterio.shutil.copy(scratch, out, driver="COG", **COG_PROFILE, OVERVIEW_RESAMPLING="NEAREST")
+    finally:
+        scratch.unlink(missing_ok=True)
+        Path(f"{scratch}.aux.xml").unlink(missing_ok=True)
+    Path(f"{out}.aux.xml").write_text(_category_names_xml(style, values))
+    shown = LayerStyle(title=style.title, nodata=0, classes={values[c]: v for c, v in style.classes.items()})
+    out.with_suffix(".qml").write_text(qml(shown, {values[c]: f"{c}: {name}" for c, (name, _) in style.classes.items()}))
+    return out

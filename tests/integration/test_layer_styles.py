@@ -46,7 +46,8 @@ def test_every_cog_has_a_style_a_render_and_a_named_crs(full_run: tuple[Path, Pa
     cogs = 0
     for item in items:
         folder = _item(version, item["id"]).parent
-        rasters = {k: a for k, a in item["assets"].items() if a["type"].startswith("image/tiff")}
+        rasters = {k: a for k, a in item["assets"].items() if a["type"].startswith("image/tiff")
+                   and "visual" not in a["roles"]}
         assert set(item["properties"]["renders"]) == set(rasters), item["id"]
         assert "https://stac-extensions.github.io/render/v2.0.0/schema.json" in item["stac_extensions"]
         for key, asset in rasters.items():
@@ -166,12 +167,14 @@ def test_qgis_opens_the_layers_styled(full_run: tuple[Path, Path], tmp_path: Pat
     version = _latest(full_run[1])
     layers = [_item(version, i).with_suffix(".tif") for i in
               ("lpd-sample-zamyn-uud-baseline", "sdg-15-3-1-sample-zamyn-uud-report_1", "ndvi-annual-sample-zamyn-uud-2010")]
+    layers.append(layers[1].with_name(layers[1].stem + "_visual.tif"))
     png = tmp_path / "qgis.png"
     done = subprocess.run([python, str(PROBE), *map(str, layers), "--png", str(png)], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "offscreen",
                                             "XDG_RUNTIME_DIR": str(tmp_path / "xdg")})
     assert done.returncode == 0, done.stderr[-2000:]
-    lpd, sdg, ndvi = (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{"))
+    lpd, sdg, ndvi, picture = (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{"))
+    assert picture["classes"] == [[1, "#9b2779", "-1: degraded"], [2, "#ffffe0", "0: stable"], [3, "#006500", "1: improved"]]
     assert lpd["renderer"] == "paletted" and lpd["crs"] == MODIS_SINUSOIDAL_NAME
     assert [c[:2] for c in lpd["classes"]] == [[1, "#f23c46"], [2, "#ffae4c"], [3, "#ffff73"], [4, "#d9d9d9"], [5, "#267300"]]
     assert lpd["classes"][0][2] == "1: declining" and lpd["nodata_colour"] == f"#{NODATA_COLOUR}"
@@ -180,3 +183,48 @@ def test_qgis_opens_the_layers_styled(full_run: tuple[Path, Path], tmp_path: Pat
     image = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(png).convert("RGB")).reshape(-1, 3)
     colours = {tuple(int(v) for v in p) for p in image}
     assert {(242, 60, 70), (38, 115, 0)} <= colours, "QGIS drew the LPD classes in their colours"
+
+
+def test_every_class_map_has_a_paletted_picture_gdal_colours_on_open(full_run: tuple[Path, Path]) -> None:
+    """The ``<key>_visual`` COG: uint8 with a GeoTIFF colour table and category names, the same pixels as the class
+    map through ``visual_values`` (nodata 0), for the tools that read only the file (GDAL, titiler's /cog)."""
+    version = _latest(full_run[1])
+    seen = 0
+    for item in _items(version):
+        folder = _item(version, item["id"]).parent
+        for key, asset in item["assets"].items():
+            if "classification:classes" not in asset or "visual" in asset["roles"]:
+                continue
+            visual = item["assets"][f"{key}_visual"]
+            assert visual["roles"] == ["visual"] and visual["raster:bands"][0]["data_type"] == "uint8"
+            values = {c["value"]: v["value"] for c, v in zip(asset["classification:classes"],
+                                                              visual["classification:classes"])}
+            with rasterio.open(folder / asset["href"]) as data, rasterio.open(folder / visual["href"]) as pic:
+                codes, shown = data.read(1), pic.read(1)
+                assert pic.nodata == 0 and pic.crs == data.crs and pic.transform == data.transform
+                expected = np.zeros_like(shown)
+                for code, value in values.items():
+                    expected[codes == code] = value
+                np.testing.assert_array_equal(shown, expected)
+                table = pic.colormap(1)
+                for c, v in zip(asset["classification:classes"], visual["classification:classes"]):
+                    assert "#%02x%02x%02x" % table[v["value"]][:3] == f"#{c['color_hint']}".lower()
+            names = (folder / (visual["href"] + ".aux.xml")).read_text()
+            assert all(f"{c['value']}: {c['description']}" in names for c in asset["classification:classes"])
+            seen += 1
+    assert seen == 43
+
+
+def test_titiler_cog_preview_of_a_picture_uses_its_colour_table(full_run: tuple[Path, Path]) -> None:
+    from PIL import Image
+
+    client = _titiler_client()
+    tif = _item(_latest(full_run[1]), "sdg-15-3-1-sample-zamyn-uud-report_1").with_name(
+        "sdg-15-3-1-sample-zamyn-uud-report_1_visual.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        preview = client.get("/cog/preview.png", params={"url": str(tif), "max_size": 256})  # no parameters at all
+    assert preview.status_code == 200, preview.text
+    rgba = np.asarray(Image.open(io.BytesIO(preview.content)).convert("RGBA")).reshape(-1, 4)
+    opaque = {tuple(int(v) for v in p[:3]) for p in rgba if p[3] == 255}
+    assert opaque == {(155, 39, 121), (255, 255, 224), (0, 101, 0)}, opaque

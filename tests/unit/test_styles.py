@@ -10,7 +10,7 @@ import rasterio.crs
 
 from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, STATUS_COLOURS, THREE_CLASSES
 from tasks.publish import geotiff_tags, named_crs
-from tasks.styles import NDVI_RAMP, NODATA_COLOUR, layer_style, qml, render
+from tasks.styles import NDVI_RAMP, NODATA_COLOUR, layer_style, qml, render, visual_values
 
 CLASS_MAPS = {
     "lpd": {k: v[0] for k, v in LPD_CLASSES.items()},
@@ -81,3 +81,14 @@ def test_geotiff_tags_are_json_and_the_modis_crs_has_a_name() -> None:
     assert named == modis and named.to_wkt().startswith(f'PROJCS["{MODIS_SINUSOIDAL_NAME}"')
     other = rasterio.crs.CRS.from_epsg(4326)
     assert named_crs(other) == other and named_crs(None) is None
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("lpd", {1: 1, 2: 2, 3: 3, 4: 4, 5: 5}),  # codes that fit a palette keep their value
+    ("3-class", {-1: 1, 0: 2, 1: 3}),  # negative codes: 1, 2, 3 in code order; 0 stays nodata
+    ("status", {k: k for k in range(1, 8)}),
+])
+def test_visual_values(name: str, expected: dict[int, int]) -> None:
+    style = layer_style(title=name, classes=CLASS_MAPS[name], units=None, scale=None, nodata=NODATA, minimum=None,
+                        maximum=None)
+    assert visual_values(style) == expected
