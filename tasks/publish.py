@@ -42,6 +42,7 @@ from tasks.config import RunConfig
 from tasks.constants import COG_PROFILE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, SCRATCH_PROFILE
 from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds, lonlat_footprint
+from tasks.method_doc import METHOD_TITLE, method_html
 from tasks.processes import pid_alive
 from tasks.quicklook import classes_of, quicklook_png
 from tasks.run_locks import publishing
@@ -647,6 +648,9 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
     if report is not None and report.html:
         catalog.add_link(pystac.Link(rel="describedby", target=f"./{Path(report.html).relative_to(stage).as_posix()}",
                                      media_type=pystac.MediaType.HTML, title="HTML report of this version"))
+    (stage / "method.html").write_text(method_html(), encoding="utf-8")  # what "method notes section N" cites
+    catalog.add_link(pystac.Link(rel="describedby", target="./method.html", media_type=pystac.MediaType.HTML,
+                                 title=METHOD_TITLE))
     catalog.normalize_hrefs(str(stage))
     catalog.make_all_asset_hrefs_relative()
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)

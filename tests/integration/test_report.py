@@ -179,3 +179,25 @@ def test_ldn_report_bad_input(full_run: tuple[Path, Path], tmp_path: Path, args:
     result = CliRunner().invoke(app, ["report", "--catalog", str(root), "--out", str(tmp_path / "r"), *args])
     assert result.exit_code == EXIT_USER_ERROR
     assert re.search(match, result.stderr) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_the_method_notes_are_published_with_every_version(full_run: tuple[Path, Path]) -> None:
+    """What the metadata cites as "method notes section N" is readable by anyone with the outputs."""
+    _, root = full_run
+    version = root / "versions" / json.loads((root / "catalog.json").read_text())["ldn:latest"]
+    page = (version / "method.html").read_text()
+    assert "<h2>2. Productivity (land productivity dynamics, LPD)</h2>" in page and "<table>" in page
+    links = json.loads((version / "catalog.json").read_text())["links"]
+    assert any(link["href"] == "./method.html" and link["rel"] == "describedby" for link in links)
+    html = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).read_text()
+    assert "<h2>Method notes</h2>" in html and "2. Productivity (land productivity dynamics, LPD)" in html
+
+
+def test_the_published_method_notes_are_the_teams_method() -> None:
+    shared = Path(__file__).resolve().parents[3] / "shared" / "method" / "SDG_15_3_1.md"
+    if not shared.is_file():
+        pytest.skip("no ../shared/method (a user's clone): nothing to compare the published copy with")
+    from tasks.method_doc import method_markdown
+
+    assert method_markdown() == shared.read_text(encoding="utf-8"), \
+        "catalogs/method_notes.md is the copy published with every version: update it with ../shared/method"
