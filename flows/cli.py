@@ -357,6 +357,8 @@ def report(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers."""
+    import pandas as pd
+
     from tasks.layers import layer_refs, version_catalog
     from tasks.report import build_report, load_zones
 
@@ -365,9 +367,16 @@ def report(
         zone_set = load_zones(zones, zone_field)
         refs = layer_refs(catalog, version)
         cat = version_catalog(catalog, version)
-        about = {}
+        about: dict = {}
         area = None
+        series: dict[int, dict[str, float]] = {}
         for item in cat.get_items(recursive=True):
+            if item.properties.get("ldn:indicator") in ("ndvi-annual", "ndvi-annual-max"):  # the region's NDVI series
+                band = (item.assets["data"].extra_fields.get("raster:bands") or [{}])[0]
+                mean = (band.get("statistics") or {}).get("mean")
+                if mean is not None and item.properties.get("ldn:year") is not None:
+                    column = "mean_ndvi" if item.properties["ldn:indicator"] == "ndvi-annual" else "mean_max_ndvi"
+                    series.setdefault(item.properties["ldn:year"], {})[column] = mean * (band.get("scale") or 1.0)
             if item.properties.get("ldn:area") and item.geometry:  # the run kept to a region: so do the zones
                 import shapely.geometry
 
@@ -380,8 +389,12 @@ def report(
                     "software": item.properties.get("ldn:software_version")})
             elif indicator in ("lpd", "land-cover") and period:  # the period's years, for its headings
                 about.setdefault(period, {})[f"{indicator} window"] = item.properties.get("ldn:window")
+        sdg = next((c for c in cat.get_children() if c.id == "sdg-15-3-1"), None)
+        sources = [(p.name, p.description or "") for p in (getattr(sdg, "providers", None) or [])
+                   if p.name != "ldn-pipeline"]
         built = build_report(refs, zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
-                             about=about, periods=chosen, area=area)
+                             about=about, periods=chosen, area=area, sources=sources,
+                             series=pd.DataFrame([{"year": y, **v} for y, v in sorted(series.items())]))
     except LdnError as err:
         raise _fail(str(err)) from None
     for period, frames in built.frames.items():

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from tasks.publish import LayerSummary
 
 __all__ = ["LayerRef", "ReportFiles", "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
-           "refs_from_layers", "about_period", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
+           "refs_from_layers", "about_period", "annual_ndvi_series", "run_sources", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
            "TABLE_NAMES", "BLOCK"]
 
 BLOCK = 1024
@@ -504,7 +504,8 @@ class ReportFiles:
 
 def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str | Path, *, title: str,
                  about: dict[str, dict[str, Any]], periods: list[str] | None = None,
-                 stem: str = "zonal", area: "shapely.Geometry | None" = None) -> ReportFiles:
+                 stem: str = "zonal", area: "shapely.Geometry | None" = None, series: pd.DataFrame | None = None,
+                 sources: list[tuple[str, str]] | None = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
     ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
@@ -554,7 +555,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                                     outlines=outlines)
                 maps[period].append((f"{caption}, {label}", png.read_bytes()))
     html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
-                                  labels={p: period_label(p, about.get(p, {})) for p in frames})
+                                  labels={p: period_label(p, about.get(p, {})) for p in frames}, series=series,
+                                  sources=sources)
     return ReportFiles(tables=files, html=str(html_path), frames=frames)
 
 
@@ -668,6 +670,41 @@ def _linked_report(entry: Path, meta: dict[str, Any], folder: Path) -> ReportFil
     return ReportFiles(tables=tables, html=str(folder / meta["html"]), frames=frames)
 
 
+def annual_ndvi_series(layers: list["LayerSummary"]) -> pd.DataFrame:
+    """The region's annual NDVI (mean and mean of the annual maxima over the pixels with data) per year, from
+    the statistics every annual layer already carries: no raster is read again."""
+    rows: dict[int, dict[str, float]] = {}
+    for layer in layers:
+        if layer.indicator not in ("ndvi-annual", "ndvi-annual-max") or layer.year is None:
+            continue
+        main = next((a for a in layer.assets if a.key == "data"), None)
+        if main is None or main.mean is None:
+            continue
+        scale = float(main.attrs.get("scale_factor") or 1.0)
+        column = "mean_ndvi" if layer.indicator == "ndvi-annual" else "mean_max_ndvi"
+        rows.setdefault(int(layer.year), {})[column] = main.mean * scale
+    return pd.DataFrame([{"year": y, **v} for y, v in sorted(rows.items())])
+
+
+def run_sources(cfg: "RunConfig") -> list[tuple[str, str]]:
+    """(name, description) of the inputs a run used, and the expert recode polygons it applied, for the report."""
+    from tasks.config import load_sources
+
+    sources = load_sources(cfg.sources_file)
+    out = []
+    for label, name in (("NDVI", cfg.ndvi_source), ("land cover", cfg.land_cover_source), ("SOC", cfg.soc_source)):
+        try:
+            source = sources.get(name)
+        except ConfigError:
+            continue
+        where = f"STAC collection {source.stac.collection}" if source.stac else f"file {Path(str(source.file)).name}"
+        out.append((f"{label}: {name}", f"{' '.join(source.description.split())} ({where})"))
+    if cfg.recode_polygons is not None:
+        out.append(("expert recode polygons", f"{Path(cfg.recode_polygons).name}, applied to SDG 15.3.1 after "
+                                              "computation (see the SDG items' ldn:parameters)"))
+    return out
+
+
 def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef], periods: list[str],
             staging: str) -> ReportFiles:
     from tasks.region import resolve_region
@@ -676,7 +713,8 @@ def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef]
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
                               title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
                               about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}",
-                              area=resolve_region(cfg.area).geometry if cfg.area is not None else None)
+                              area=resolve_region(cfg.area).geometry if cfg.area is not None else None,
+                              series=annual_ndvi_series(layers), sources=run_sources(cfg))
     except NoZoneOverlap:
         if cfg.zones is not None:
             raise

@@ -16,7 +16,7 @@ import pandas as pd
 from tasks.constants import THREE_CLASSES
 
 __all__ = ["TOTAL", "bar_chart_png", "land_cover_bars_png", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
-           "transition_heatmap_png", "with_totals", "write_html_report"]
+           "transition_heatmap_png", "ndvi_series_png", "with_totals", "write_html_report"]
 
 
 def _b64(png: bytes) -> str:
@@ -211,6 +211,21 @@ def soc_by_land_cover_png(soc: pd.DataFrame, title: str) -> bytes:
     return _png(fig)
 
 
+def ndvi_series_png(series: pd.DataFrame) -> bytes:
+    """The region's annual NDVI (mean, and mean of the annual maxima) per year."""
+    fig, ax = _figure()
+    fig.set_size_inches(7.5, 3.2)
+    for column, label, colour in (("mean_ndvi", "annual mean", "#238b45"), ("mean_max_ndvi", "annual maximum", "#74c476")):
+        if column in series:
+            ax.plot(series["year"], series[column], marker="o", markersize=3, color=colour, label=label)
+    ax.set_xlabel("year")
+    ax.set_ylabel("NDVI")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title("Annual NDVI of the region (mean over pixels with data)", fontsize=10)
+    return _png(fig)
+
+
 def _chart(alt: str, png: bytes) -> str:
     return f"<figure><img alt='{html.escape(alt)}' src='{_b64(png)}'><figcaption>{html.escape(alt)}</figcaption></figure>"
 
@@ -261,7 +276,8 @@ img{max-width:100%}
 
 def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[str, pd.DataFrame]],
                       maps: dict[str, list[tuple[str, bytes]]], about: dict[str, dict[str, Any]],
-                      labels: dict[str, str] | None = None) -> Path:
+                      labels: dict[str, str] | None = None, series: pd.DataFrame | None = None,
+                      sources: list[tuple[str, str]] | None = None) -> Path:
     """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method.
 
     ``tables`` is period -> table name -> DataFrame (``tasks.report.zonal_tables``), ``maps`` is
@@ -275,6 +291,13 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
     if sdg_all:
         parts.append("<h2>Degraded, stable and improved land</h2><img alt='bar chart' "
                      f"src='{_b64(bar_chart_png(pd.concat(sdg_all), labels))}'>")
+    if series is not None and not series.empty:
+        parts.append("<h2>Annual NDVI of the region</h2>" + _chart(
+            "Annual NDVI of the region: mean over the pixels with data of each year's mean and maximum",
+            ndvi_series_png(series)))
+    if sources:
+        parts.append("<h2>Data sources</h2><ul>" + "".join(
+            f"<li><b>{html.escape(name)}</b>: {html.escape(text)}</li>" for name, text in sources) + "</ul>")
     parts.append("<p class='note'>Maps are drawn on the MODIS sinusoidal grid the layers are computed on (equal-area), "
                  "so lines of longitude lean and a lon/lat box looks sheared; nodata is dark grey.</p>")
     pct = ["zone", "land_km2", "degraded_km2", "stable_km2", "improved_km2", "degraded_pct", "stable_pct",

@@ -104,12 +104,13 @@ def test_class_maps_are_stored_unscaled(full_run: tuple[Path, Path]) -> None:
 def test_the_report_shows_maps_tables_and_the_method(full_run: tuple[Path, Path]) -> None:
     _, root = full_run
     html = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).read_text()
-    # the bar chart; per period 8 class maps (9 with status) and 4 charts
-    assert len(re.findall(r"src='data:image/png;base64,", html)) == 1 + 3 * (8 + 4) + 2
+    # the bar chart and the NDVI series; per period 8 class maps (9 with status) and 4 charts
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 4) + 2
     for text in ("Period report_1 (productivity 2004-2019, land cover 2015-2019)", "China", "Mongolia",
                  "Status against the baseline", "sdg-15-3-1 method", "Productivity trajectory, report_1",
                  "Land cover transitions (km2), all zones", "LPD within each land cover class (final year), all zones",
-                 "SOC stock by land cover class, all zones", "<td><b>all zones (sum)</b></td>", "MODIS sinusoidal"):
+                 "SOC stock by land cover class, all zones", "<td><b>all zones (sum)</b></td>", "MODIS sinusoidal",
+                 "Annual NDVI of the region", "<b>NDVI: modis-13q1</b>", "STAC collection"):
         assert text in html, text
     assert "<th>class_name</th>" not in html.split("Land productivity dynamics (km2)")[1].split("</table>")[0], \
         "no empty pivot column"

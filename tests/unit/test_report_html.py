@@ -52,3 +52,20 @@ def test_method_table_flattens_settings() -> None:
     assert "<th>lpd window</th><td>2004-2019</td>" in html
     assert "<th>lpd parameters, percentile</th><td>90</td>" in html and "<td>0, 1</td>" in html
     assert "{" not in html and "<td>-</td>" in html
+
+
+def test_annual_ndvi_series_comes_from_the_layers_statistics() -> None:
+    from tasks.publish import AssetSummary, LayerSummary
+    from tasks.report import annual_ndvi_series
+
+    def layer(indicator: str, year: int, mean: float) -> LayerSummary:
+        asset = AssetSummary(key="data", path="x.tif", categorical=False, attrs={"scale_factor": 0.0001},
+                             valid_pixels=1, total_pixels=1, mean=mean, minimum=mean, maximum=mean)
+        return LayerSummary(indicator=indicator, item_id=f"{indicator}-{year}", year=year, period=None, window=None,
+                            attrs={}, source_items=[], assets=[asset], tables={}, quicklook=None)
+
+    series = annual_ndvi_series([layer("ndvi-annual", 2002, 1500.0), layer("ndvi-annual", 2001, 1400.0),
+                                 layer("ndvi-annual-max", 2001, 2900.0), layer("lpd", 2001, 3.0)])
+    assert list(series["year"]) == [2001, 2002]
+    assert series["mean_ndvi"].tolist() == pytest.approx([0.14, 0.15])
+    assert series.loc[0, "mean_max_ndvi"] == pytest.approx(0.29) and pd.isna(series.loc[1, "mean_max_ndvi"])
