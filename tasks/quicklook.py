@@ -28,15 +28,20 @@ def _scale_bar_km(width_m: float) -> float:
 
 def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[int, str] | None = None,
                   colours: dict[int, str] | None = None, units: str | None = None,
-                  outlines: list[Any] | None = None) -> Path:
+                  outlines: list[tuple[str, Any]] | None = None) -> Path:
     """Draw ``cog`` to ``png``: class colours with a legend when ``classes`` is given, else a colour bar.
 
-    ``outlines`` are zone polygons (shapely, in the COG's CRS) drawn as grey lines; by default the
-    North-East Asia country borders that cross the layer.
+    ``outlines`` are (name, polygon) zones (shapely, in the COG's CRS) drawn as grey lines with their names;
+    by default the North-East Asia countries that cross the layer. A graticule in degrees is drawn too: on
+    the sinusoidal grid meridians lean, which is why a lon/lat box looks sheared.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
 
+    import shapely
+    from matplotlib import patheffects
+
+    from tasks.grid import lonlat_bounds
     from tasks.styles import NDVI_RAMP, NODATA_COLOUR
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -54,6 +59,9 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
             from tasks.zones import border_outlines
 
             outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
+        crs_wkt = src.crs.to_wkt() if src.crs else None
+        frame = shapely.box(*src.bounds)
+        lonlat = lonlat_bounds(tuple(src.bounds), crs_wkt) if crs_wkt else None
     fig = Figure(figsize=(6.4, 5.2), dpi=100)  # no pyplot: its global state is not safe across the run's threads
     FigureCanvasAgg(fig)
     ax = fig.subplots()
@@ -77,10 +85,16 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
         ax.legend(handles=[Patch(facecolor=f"#{NODATA_COLOUR}", edgecolor="#555555", label="nodata")],
                   loc="upper left", bbox_to_anchor=(0.0, -0.01), fontsize=8, frameon=False)
     ax.set_facecolor(f"#{NODATA_COLOUR}")  # masked pixels show the axes: nodata apart from every class colour
-    for geom in outlines:
+    _graticule(ax, crs_wkt, to_pixel, step, data.shape, lonlat)
+    for name, geom in outlines:
         for ring in _rings(geom):
             cols, rows = to_pixel * np.asarray(ring.coords).T[:2]
             ax.plot(cols / step[0] - 0.5, rows / step[1] - 0.5, color="#333333", linewidth=0.8)
+        inside = shapely.intersection(geom, frame)
+        if not inside.is_empty and inside.area > 0.02 * frame.area:  # name the zones that show
+            x, y = to_pixel * inside.representative_point().coords[0]
+            ax.text(x / step[0] - 0.5, y / step[1] - 0.5, name, fontsize=8, ha="center", va="center", color="#222222",
+                    path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
     ax.set_xlim(-0.5, data.shape[1] - 0.5)
     ax.set_ylim(data.shape[0] - 0.5, -0.5)
     km = _scale_bar_km(width_m)
@@ -94,6 +108,48 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     png = Path(png)
     fig.savefig(png, bbox_inches="tight")
     return png
+
+
+def _graticule_step(span: float) -> float:
+    """A round step in degrees giving two to six lines across ``span`` degrees."""
+    for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0):
+        if span / step <= 6:
+            return step
+    return 30.0
+
+
+def _graticule(ax: Any, crs_wkt: str | None, to_pixel: Any, step: tuple[float, float], shape: tuple[int, int],
+               lonlat: tuple[float, float, float, float] | None) -> None:
+    """Meridians and parallels in degrees, projected onto the map (thin grey), labelled at the map's edges."""
+    if crs_wkt is None or lonlat is None:
+        return
+    from pyproj import Transformer
+
+    west, south, east, north = lonlat
+    if east < west:  # a grid across the antimeridian: no graticule rather than a wrong one
+        return
+    to_crs = Transformer.from_crs("EPSG:4326", crs_wkt, always_xy=True)
+    d_lon, d_lat = _graticule_step(east - west), _graticule_step(north - south)
+    height, width = shape
+
+    def pixels(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = to_crs.transform(lon, lat)
+        cols, rows = to_pixel * (np.asarray(x), np.asarray(y))
+        return cols / step[0] - 0.5, rows / step[1] - 0.5
+
+    style = {"color": "#777777", "linewidth": 0.4, "alpha": 0.8}
+    for lon in np.arange(np.ceil(west / d_lon) * d_lon, east, d_lon):
+        cols, rows = pixels(np.full(64, lon), np.linspace(south, north, 64))
+        ax.plot(cols, rows, **style)
+        bottom = np.argmax(rows)
+        if -0.5 <= cols[bottom] <= width - 0.5:
+            ax.text(cols[bottom], height - 0.5, f"{lon:g}°E", fontsize=6, color="#555555", ha="center", va="top")
+    for lat in np.arange(np.ceil(south / d_lat) * d_lat, north, d_lat):
+        cols, rows = pixels(np.linspace(west, east, 64), np.full(64, lat))
+        ax.plot(cols, rows, **style)
+        left = np.argmin(cols)
+        if -0.5 <= rows[left] <= height - 0.5:
+            ax.text(-0.5, rows[left], f"{lat:g}°N ", fontsize=6, color="#555555", ha="right", va="center")
 
 
 def _rings(geom: Any) -> list[Any]:

@@ -535,7 +535,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
         grid = _grid(r.path for r in refs.values())
         on_grid = zones_on_grid(zones, *grid, within=_on_grid(area, *grid))  # once per period: tables and maps
-        outlines = [g for _, g in on_grid]
+        outlines = [(zone.name, g) for zone, g in on_grid]
         tables = zonal_tables(layers, zones, period=period, on_grid=on_grid)
         frames[period] = tables
         files[period] = write_tables(tables, out_dir, f"{stem}_{period}")

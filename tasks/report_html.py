@@ -264,7 +264,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2e
 table.t{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 table.t th,table.t td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 table.t th{background:#f4f4f4}
-.maps{display:flex;flex-wrap:wrap;gap:1em}.maps img{max-width:520px;border:1px solid #ddd}
+.maps{display:flex;flex-wrap:wrap;gap:1em}.maps img{max-width:640px;border:1px solid #ddd}
 table.m{border-collapse:collapse;font-size:.8em;margin:.5em 0}
 table.m th{text-align:left;font-weight:normal;color:#555;padding:1px 12px 1px 0;vertical-align:top}
 table.m td{padding:1px 0;font-family:monospace;word-break:break-word}

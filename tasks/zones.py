@@ -214,10 +214,10 @@ def check_zones_cover(zones: tuple[Zone, ...], lonlat_bbox: tuple[float, float, 
                           "pass zones that cover it (--zones)")
 
 
-def border_outlines(crs: str, transform: Affine, shape: tuple[int, int]) -> list[shapely.Geometry]:
-    """The default zones' borders inside a grid (in its CRS), for drawing on maps; none outside the region."""
+def border_outlines(crs: str, transform: Affine, shape: tuple[int, int]) -> list[tuple[str, shapely.Geometry]]:
+    """The default zones' names and borders inside a grid (in its CRS), for drawing on maps; none outside it."""
     try:
-        return [g for _, g in zones_on_grid(default_zones(), crs, transform, shape)]
+        return [(z.name, g) for z, g in zones_on_grid(default_zones(), crs, transform, shape)]
     except ConfigError:
         return []
 
