@@ -356,11 +356,17 @@ def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, 
         lc = tables["land_cover"]
         sheets["SO1-1 land cover"].append(("Land cover area by class, initial and final year (km2)", with_totals(
             lc, ["class_name"])[["zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]]))
-    if "land_cover_transitions" in tables:
-        tr = tables["land_cover_transitions"]
-        for zone in zones(tr):
-            sheets["SO1-1 land cover"].append((f"Land cover transitions, {zone} (km2; rows: initial, columns: final)",
-                                               _matrix(tr[tr["zone"] == zone], "area_km2", "initial \\ final")))
+
+    def per_zone(sheet: str, table: str, value: str, title: str) -> None:
+        """One transition matrix (with totals) per zone of ``table``; ``title`` takes the zone's name."""
+        if table in tables:
+            frame = tables[table]
+            for zone in zones(frame):
+                sheets[sheet].append((title.format(zone=zone), _matrix(frame[frame["zone"] == zone], value,
+                                                                       "initial \\ final")))
+
+    per_zone("SO1-1 land cover", "land_cover_transitions", "area_km2",
+             "Land cover transitions, {zone} (km2; rows: initial, columns: final)")
     if "lpd" in tables:
         wide = tables["lpd"].pivot_table(index="zone", columns="class_name", values="area_km2", sort=False)
         sheets["SO1-2 productivity"].append(("Land productivity dynamics by class (km2)",
@@ -389,11 +395,7 @@ def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, 
         sheets["SO1-3 SOC"].append(("SOC stock by land cover class (tonnes C; initial stock on the initial class, "
                                     "final stock on the final class)", with_totals(tables["soc_land_cover"], ["class_name"])[
             ["zone", "class_name", "initial_area_km2", "stock_initial_t", "final_area_km2", "stock_final_t", "change_t"]]))
-    if "soc_transitions" in tables:
-        tr = tables["soc_transitions"]
-        for zone in zones(tr):
-            sheets["SO1-3 SOC"].append((f"SOC stock change by land cover transition, {zone} (tonnes C)",
-                                        _matrix(tr[tr["zone"] == zone], "change_t", "initial \\ final")))
+    per_zone("SO1-3 SOC", "soc_transitions", "change_t", "SOC stock change by land cover transition, {zone} (tonnes C)")
     if "sdg_15_3_1" in tables:
         so14 = _so1_4(with_totals(tables["sdg_15_3_1"], ["indicator"]))
         so14.insert(0, "period", period)

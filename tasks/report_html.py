@@ -322,19 +322,14 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
         if "soc" in t:
             parts.append("<h3>Soil organic carbon (t C)</h3>" + _table(with_totals(t["soc"]), [
                 "zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t", "change_pct"]))
-        charts = []
-        if "lpd_land_cover" in t:
-            charts.append(_chart("LPD within each land cover class (final year), all zones",
-                                 lpd_by_land_cover_png(t["lpd_land_cover"], "LPD within each land cover class")))
-        if "land_cover" in t:
-            charts.append(_chart("Land cover, initial and final year, all zones",
-                                 land_cover_bars_png(t["land_cover"], "Land cover by class")))
-        if "land_cover_transitions" in t:
-            charts.append(_chart("Land cover transitions (km2), all zones",
-                                 transition_heatmap_png(t["land_cover_transitions"], "Land cover transitions (km2)")))
-        if "soc_land_cover" in t:
-            charts.append(_chart("SOC stock by land cover class, all zones",
-                                 soc_by_land_cover_png(t["soc_land_cover"], "SOC stock by land cover class")))
+        charts = [_chart(f"{caption}, all zones", draw(t[table], title)) for table, draw, caption, title in (
+            ("lpd_land_cover", lpd_by_land_cover_png, "LPD within each land cover class (final year)",
+             "LPD within each land cover class"),
+            ("land_cover", land_cover_bars_png, "Land cover, initial and final year", "Land cover by class"),
+            ("land_cover_transitions", transition_heatmap_png, "Land cover transitions (km2)",
+             "Land cover transitions (km2)"),
+            ("soc_land_cover", soc_by_land_cover_png, "SOC stock by land cover class", "SOC stock by land cover class"),
+        ) if table in t]
         if charts:
             parts.append("<h3>Land cover, productivity and carbon together</h3><div class='maps'>" + "".join(charts)
                          + "</div>")
