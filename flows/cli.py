@@ -370,10 +370,13 @@ def report(
         about: dict = {}
         area = None
         series: dict[int, dict[str, float]] = {}
+        annual: dict[int, str] = {}
         for item in cat.get_items(recursive=True):
             if item.properties.get("ldn:indicator") in ("ndvi-annual", "ndvi-annual-max"):  # the region's NDVI series
                 band = (item.assets["data"].extra_fields.get("raster:bands") or [{}])[0]
                 mean = (band.get("statistics") or {}).get("mean")
+                if item.properties["ldn:indicator"] == "ndvi-annual" and item.properties.get("ldn:year"):
+                    annual[int(item.properties["ldn:year"])] = item.assets["data"].get_absolute_href()
                 if mean is not None and item.properties.get("ldn:year") is not None:
                     column = "mean_ndvi" if item.properties["ldn:indicator"] == "ndvi-annual" else "mean_max_ndvi"
                     series.setdefault(item.properties["ldn:year"], {})[column] = mean * (band.get("scale") or 1.0)
@@ -394,7 +397,8 @@ def report(
                    if p.name != "ldn-pipeline"]
         built = build_report(refs, zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
                              about=about, periods=chosen, area=area, sources=sources,
-                             series=pd.DataFrame([{"year": y, **v} for y, v in sorted(series.items())]))
+                             series=pd.DataFrame([{"year": y, **v} for y, v in sorted(series.items())]),
+                             annual=annual)
     except LdnError as err:
         raise _fail(str(err)) from None
     for period, frames in built.frames.items():

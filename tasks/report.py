@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from tasks.publish import LayerSummary
 
 __all__ = ["LayerRef", "ReportFiles", "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
-           "refs_from_layers", "about_period", "annual_ndvi_series", "run_sources", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
+           "refs_from_layers", "about_period", "annual_ndvi_series", "zonal_ndvi_series", "run_sources", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
            "TABLE_NAMES", "BLOCK"]
 
 BLOCK = 1024
@@ -507,7 +507,7 @@ class ReportFiles:
 def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str | Path, *, title: str,
                  about: dict[str, dict[str, Any]], periods: list[str] | None = None,
                  stem: str = "zonal", area: "shapely.Geometry | None" = None, series: pd.DataFrame | None = None,
-                 sources: list[tuple[str, str]] | None = None) -> ReportFiles:
+                 sources: list[tuple[str, str]] | None = None, annual: dict[int, str] | None = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
     ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
@@ -556,9 +556,10 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                                     colours={code: colour for code, (_, colour) in style.classes.items()},
                                     outlines=outlines)
                 maps[period].append((f"{caption}, {label}", png.read_bytes()))
+    by_zone = zonal_ndvi_series(annual, zones, area=area) if annual else None
     html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
                                   labels={p: period_label(p, about.get(p, {})) for p in frames}, series=series,
-                                  sources=sources)
+                                  sources=sources, zone_series=by_zone)
     return ReportFiles(tables=files, html=str(html_path), frames=frames)
 
 
@@ -688,6 +689,42 @@ def annual_ndvi_series(layers: list["LayerSummary"]) -> pd.DataFrame:
     return pd.DataFrame([{"year": y, **v} for y, v in sorted(rows.items())])
 
 
+def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: "shapely.Geometry | None" = None,
+                      block: int = BLOCK) -> pd.DataFrame:
+    """Per zone and year, the area-weighted mean annual NDVI over the zone's pixels with data (exact fractional
+    coverage, true pixel areas), from the published annual NDVI layers (``year -> path``)."""
+    if not paths:
+        return pd.DataFrame(columns=["zone", "year", "mean_ndvi"])
+    crs, transform, shape = _grid(paths.values())
+    on_grid = zones_on_grid(zones, crs, transform, shape, within=_on_grid(area, crs, transform, shape))
+    row_areas = pixel_areas_km2(crs, transform, shape)[:, 0]
+    sums = np.zeros((len(on_grid), len(paths)))
+    weights_with_data = np.zeros((len(on_grid), len(paths)))
+    years = sorted(paths)
+    sources = [rasterio.open(paths[y]) for y in years]
+    try:
+        for row in range(0, shape[0], block):
+            for col in range(0, shape[1], block):
+                h, w = min(block, shape[0] - row), min(block, shape[1] - col)
+                covered = list(block_coverage(on_grid, crs, transform, (row, col, h, w)))
+                if not covered:
+                    continue
+                areas = np.repeat(row_areas[row:row + h], w)
+                for k, src in enumerate(sources):
+                    values = _read(src, Window(col, row, w, h)).ravel()
+                    for z, cells, fraction in covered:
+                        v, wgt = values[cells], fraction * areas[cells]
+                        ok = ~np.isnan(v)
+                        sums[z, k] += float((v[ok] * wgt[ok]).sum())
+                        weights_with_data[z, k] += float(wgt[ok].sum())
+    finally:
+        for src in sources:
+            src.close()
+    return pd.DataFrame([{"zone": zone.name, "year": year, "mean_ndvi": sums[z, k] / weights_with_data[z, k]
+                          if weights_with_data[z, k] > 0 else np.nan}
+                         for z, (zone, _) in enumerate(on_grid) for k, year in enumerate(years)])
+
+
 def run_sources(cfg: "RunConfig") -> list[tuple[str, str]]:
     """(name, description) of the inputs a run used, and the expert recode polygons it applied, for the report."""
     from tasks.config import load_sources
@@ -716,7 +753,9 @@ def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef]
                               title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
                               about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}",
                               area=resolve_region(cfg.area).geometry if cfg.area is not None else None,
-                              series=annual_ndvi_series(layers), sources=run_sources(cfg))
+                              series=annual_ndvi_series(layers), sources=run_sources(cfg),
+                              annual={int(layer.year): next(a.path for a in layer.assets if a.key == "data")
+                                      for layer in layers if layer.indicator == "ndvi-annual" and layer.year})
     except NoZoneOverlap:
         if cfg.zones is not None:
             raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -211,13 +212,20 @@ def soc_by_land_cover_png(soc: pd.DataFrame, title: str) -> bytes:
     return _png(fig)
 
 
-def ndvi_series_png(series: pd.DataFrame) -> bytes:
-    """The region's annual NDVI (mean, and mean of the annual maxima) per year."""
+def ndvi_series_png(series: pd.DataFrame, zones: pd.DataFrame | None = None) -> bytes:
+    """The region's annual NDVI (mean, and mean of the annual maxima) per year, and each zone's annual mean."""
     fig, ax = _figure()
     fig.set_size_inches(7.5, 3.2)
-    for column, label, colour in (("mean_ndvi", "annual mean", "#238b45"), ("mean_max_ndvi", "annual maximum", "#74c476")):
+    for column, label, colour in (("mean_ndvi", "region: annual mean", "#238b45"),
+                                  ("mean_max_ndvi", "region: annual maximum", "#74c476")):
         if column in series:
             ax.plot(series["year"], series[column], marker="o", markersize=3, color=colour, label=label)
+    if zones is not None and not zones.empty and zones["zone"].nunique() <= 8:  # more: the table below the chart
+        styles = itertools.cycle(("--", ":", "-.", (0, (5, 1)), (0, (1, 3)), (0, (3, 1, 1, 1))))
+        greys = itertools.cycle(("#444444", "#888888"))
+        for (name, part), style, grey in zip(zones.groupby("zone", sort=False), styles, greys):
+            ax.plot(part["year"], part["mean_ndvi"], linestyle=style, linewidth=1, color=grey,
+                    label=f"{name}: annual mean")
     ax.set_xlabel("year")
     ax.set_ylabel("NDVI")
     ax.grid(alpha=0.3)
@@ -230,10 +238,10 @@ def _chart(alt: str, png: bytes) -> str:
     return f"<figure><img alt='{html.escape(alt)}' src='{_b64(png)}'><figcaption>{html.escape(alt)}</figcaption></figure>"
 
 
-def _table(frame: pd.DataFrame, columns: list[str]) -> str:
+def _table(frame: pd.DataFrame, columns: list[str], digits: int = 2) -> str:
     shown = frame[[c for c in columns if c in frame.columns]]
     shown.columns.name = None  # a pivot's column-axis name would head an empty first column
-    body = shown.to_html(index=False, float_format=lambda v: f"{v:,.2f}", border=0, classes="t", na_rep="-")
+    body = shown.to_html(index=False, float_format=lambda v: f"{v:,.{digits}f}", border=0, classes="t", na_rep="-")
     return body.replace(f"<td>{TOTAL}</td>", f"<td><b>{TOTAL}</b></td>")
 
 
@@ -277,7 +285,7 @@ img{max-width:100%}
 def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[str, pd.DataFrame]],
                       maps: dict[str, list[tuple[str, bytes]]], about: dict[str, dict[str, Any]],
                       labels: dict[str, str] | None = None, series: pd.DataFrame | None = None,
-                      sources: list[tuple[str, str]] | None = None) -> Path:
+                      sources: list[tuple[str, str]] | None = None, zone_series: pd.DataFrame | None = None) -> Path:
     """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method.
 
     ``tables`` is period -> table name -> DataFrame (``tasks.report.zonal_tables``), ``maps`` is
@@ -293,8 +301,13 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
                      f"src='{_b64(bar_chart_png(pd.concat(sdg_all), labels))}'>")
     if series is not None and not series.empty:
         parts.append("<h2>Annual NDVI of the region</h2>" + _chart(
-            "Annual NDVI of the region: mean over the pixels with data of each year's mean and maximum",
-            ndvi_series_png(series)))
+            "Annual NDVI of the region (mean over the pixels with data of each year's mean and maximum) and of each "
+            "zone (area-weighted mean of the annual mean)",
+            ndvi_series_png(series, zone_series)))
+        if zone_series is not None and not zone_series.empty:
+            wide = zone_series.pivot_table(index="year", columns="zone", values="mean_ndvi", sort=False).reset_index()
+            parts.append("<details><summary>Annual mean NDVI per zone (table)</summary>"
+                         + _table(wide.rename_axis(columns=None), list(wide.columns), digits=4) + "</details>")
     if sources:
         parts.append("<h2>Data sources</h2><ul>" + "".join(
             f"<li><b>{html.escape(name)}</b>: {html.escape(text)}</li>" for name, text in sources) + "</ul>")

@@ -190,3 +190,19 @@ def test_zones_that_miss_the_area_and_missing_files_are_errors(tmp_path: Path) -
         read_zones(tmp_path / "bad.geojson")
     with pytest.raises(ConfigError, match=r"has no field 'district'; its fields are \['name'\]"):
         read_zones(_gpkg(tmp_path / "z.gpkg", [shapely.box(111, 43, 112, 44)], "EPSG:4326", name=["x"]), name_field="district")
+
+
+def test_zonal_ndvi_series_is_the_area_weighted_mean_over_pixels_with_data(tmp_path: Path) -> None:
+    from tasks.report import zonal_ndvi_series
+
+    transform = Affine(1000.0, 0, 0, 0, -1000.0, 2000.0)  # 2 x 4 pixels of 1 km2 (equal area)
+    y1 = np.array([[1000, 2000, 3000, 3000], [NODATA, 2000, 5000, 7000]])
+    y2 = y1 + 100
+    paths = {2001: _write(tmp_path / "a.tif", y1, EQUAL_AREA, transform),
+             2002: _write(tmp_path / "b.tif", y2, EQUAL_AREA, transform)}
+    zones = (Zone("w", "west", _lonlat(shapely.box(0, 0, 2000, 2000), EQUAL_AREA)),
+             Zone("e", "east", _lonlat(shapely.box(2000, 0, 4000, 2000), EQUAL_AREA)))
+    series = zonal_ndvi_series(paths, zones).set_index(["zone", "year"])["mean_ndvi"]
+    assert series[("west", 2001)] == pytest.approx((1000 + 2000 + 2000) / 3, rel=1e-6), "the nodata pixel is left out"
+    assert series[("east", 2001)] == pytest.approx((3000 + 3000 + 5000 + 7000) / 4, rel=1e-6)
+    assert series[("east", 2002)] - series[("east", 2001)] == pytest.approx(100, rel=1e-6)
