@@ -57,16 +57,17 @@ def test_cross_tables_add_up_to_their_margins(full_run: tuple[Path, Path], perio
     lpd = table("lpd").groupby(["zone", "class"])["area_km2"].sum()
     by_class = table("lpd_land_cover").groupby(["zone", "lpd_class"])["area_km2"].sum()
     by_transition = table("lpd_transitions").groupby(["zone", "lpd_class"])["area_km2"].sum()
-    assert (by_class.values <= lpd.values + 1e-6).all()
-    np.testing.assert_allclose(by_class.values, by_transition.values, rtol=1e-9)
+    exact = {"rtol": 1e-7, "atol": 1e-4}  # the CSVs hold 6 decimals: sums of 49 rounded cells differ by < 5e-5
+    assert (by_class.values <= lpd.values + 1e-4).all()
+    np.testing.assert_allclose(by_class.values, by_transition.values, **exact)
     np.testing.assert_allclose(by_class.values, lpd.values, rtol=1e-3, atol=1.0)  # nodata land cover: < 1 km2 here
     soc = table("soc").set_index("zone")
     by_lc = table("soc_land_cover").groupby("zone")[["stock_initial_t", "stock_final_t"]].sum()
     by_tr = table("soc_transitions").groupby("zone")[["stock_initial_t", "stock_final_t", "area_km2"]].sum()
     for frame in (by_lc, by_tr):
-        np.testing.assert_allclose(frame.loc[soc.index, "stock_initial_t"], soc["stock_initial_t"], rtol=1e-6)
-        np.testing.assert_allclose(frame.loc[soc.index, "stock_final_t"], soc["stock_final_t"], rtol=1e-6)
-    np.testing.assert_allclose(by_tr.loc[soc.index, "area_km2"], soc["soc_area_km2"], rtol=1e-6)
+        np.testing.assert_allclose(frame.loc[soc.index, "stock_initial_t"], soc["stock_initial_t"], **exact)
+        np.testing.assert_allclose(frame.loc[soc.index, "stock_final_t"], soc["stock_final_t"], **exact)
+    np.testing.assert_allclose(by_tr.loc[soc.index, "area_km2"], soc["soc_area_km2"], **exact)
 
 
 @pytest.mark.parametrize("period", PERIODS)

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.reliability
 
 @pytest.mark.parametrize(("box", "message"), [
     ([120, 43, 121, 44], "does not overlap the run's area"),
-    ([112.2, 43.5, 111.7, 43.9], "has west > east, a box across 180 degrees"),
-    ([111.7, 43.9, 112.2, 43.5], "south/north"),
+    ([170, 43.5, -170, 43.9], "has west > east, a box across 180 degrees"),  # a real crossing, not this run's
+    ([112.2, 43.5, 111.7, 43.9], "west 112.2 > east 111.7 would cross the antimeridian and span 359.5 degrees: swap them"),
+    ([111.7, 43.9, 112.2, 43.5], "south 43.9 > north 43.5"),
 ])
 def test_a_bad_comparison_box_is_one_line(tmp_path: Path, box: list[float], message: str) -> None:
     run_file = tmp_path / "run.yaml"
