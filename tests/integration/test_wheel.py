@@ -44,6 +44,8 @@ assert te_critical_s(16)[:3] == (28, 36, 56)
 annual = xr.DataArray(np.array([[[3000 + 100 * k for k in range(16)]]], dtype="int16").transpose(2, 0, 1),
                       dims=("year", "y", "x"), coords={"year": list(range(2001, 2017))})
 assert int(trajectory(annual)["trajectory"].item()) == 1
+from tasks.method_doc import method_html
+assert "<h2>2. Productivity (land productivity dynamics, LPD)</h2>" in method_html()  # the notes ship in the wheel
 print(f"smoke ok: {len(names)} modules")
 """
 
@@ -69,7 +71,7 @@ def test_wheel_from_sdist_installs_and_runs_outside_the_tree(tmp_path: Path) -> 
     (wheel,) = dist.glob("ldn_pipeline-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {p.relative_to(REPO).as_posix() for d in ("flows", "tasks") for p in (REPO / d).rglob("*.py")}
-    data = {p.relative_to(REPO).as_posix() for p in (REPO / "catalogs").iterdir() if p.suffix in (".yaml", ".csv")}
+    data = {p.relative_to(REPO).as_posix() for p in (REPO / "catalogs").iterdir() if p.suffix in (".yaml", ".csv", ".md")}
     assert not (modules | data) - names, f"the wheel leaves out {sorted((modules | data) - names)}"
 
     env_dir = tmp_path / "venv"
