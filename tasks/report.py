@@ -124,6 +124,17 @@ def _read(src: rasterio.DatasetReader, window: Window) -> np.ndarray:
     return data * scale + offset if (scale, offset) != (1.0, 0.0) else data
 
 
+def _zone_blocks(on_grid: list, crs: str, transform: Any, shape: tuple[int, int], row_areas: np.ndarray,
+                 block: int) -> Iterable[tuple[Window, list, np.ndarray]]:
+    """The grid's blocks that some zone touches: (window, [(zone, flat cells, covered fraction)], km2 per cell)."""
+    for row in range(0, shape[0], block):
+        for col in range(0, shape[1], block):
+            h, w = min(block, shape[0] - row), min(block, shape[1] - col)
+            covered = list(block_coverage(on_grid, crs, transform, (row, col, h, w)))
+            if covered:
+                yield Window(col, row, w, h), covered, np.repeat(row_areas[row:row + h], w)
+
+
 def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str,
                  block: int = BLOCK, on_grid: list | None = None) -> dict[str, pd.DataFrame]:
     """Every zonal table of one period, from its published layers and a set of zones.
@@ -144,48 +155,41 @@ def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str
     sources = {k: rasterio.open(refs[k].path) for k in wanted}
     acc = _Accumulator()
     try:
-        for row in range(0, shape[0], block):
-            for col in range(0, shape[1], block):
-                h, w = min(block, shape[0] - row), min(block, shape[1] - col)
-                covered = list(block_coverage(on_grid, crs, transform, (row, col, h, w)))
-                if not covered:
-                    continue
-                window = Window(col, row, w, h)
-                data = {k: _read(src, window).ravel() for k, src in sources.items()}
-                areas = np.repeat(row_areas[row:row + h], w)
-                final = data.get(("land-cover", "final"))
-                for z, cells, fraction in covered:
-                    weights = fraction * areas[cells]
-                    acc.total[z] += float(weights.sum())
-                    land = np.ones(cells.size, bool)
-                    if final is not None:
-                        water = final[cells] == WATER
-                        acc.water[z] += float(weights[water].sum())
-                        land = ~water
-                    for key, values in data.items():
-                        v = values[cells]
-                        if key[1].startswith("stock_"):
-                            continue
-                        over = np.ones(cells.size, bool) if key[0] == "land-cover" and key[1] != "data" else land
-                        codes = np.where(np.isnan(v[over]), NODATA, v[over]).astype("int64")
-                        acc.add_codes(z, "/".join(key), codes, weights[over])
-                    transition = data.get(("land-cover", "transition"))
-                    if ("lpd", "data") in data and transition is not None:  # LPD x land cover transition, on land
-                        lpd, trans = data[("lpd", "data")][cells], transition[cells]
-                        ok = land & ~np.isnan(lpd) & ~np.isnan(trans)
-                        acc.add_codes(z, "lpd x transition", (lpd[ok] * 100 + trans[ok]).astype("int64"), weights[ok])
-                    if ("soc", "stock_first") in data and ("soc", "stock_last") in data:
-                        first, last = data[("soc", "stock_first")][cells], data[("soc", "stock_last")][cells]
-                        ok = land & ~np.isnan(first) & ~np.isnan(last)
-                        hectares = weights[ok] * 100.0
-                        acc.soc[z]["area_km2"] += float(weights[ok].sum())
-                        acc.soc[z]["first_t"] += float((first[ok] * hectares).sum())
-                        acc.soc[z]["last_t"] += float((last[ok] * hectares).sum())
-                        if transition is not None:
-                            trans = transition[cells][ok]
-                            known = ~np.isnan(trans)
-                            acc.add_soc(z, trans[known].astype("int64"), weights[ok][known],
-                                        (first[ok] * hectares)[known], (last[ok] * hectares)[known])
+        for window, covered, areas in _zone_blocks(on_grid, crs, transform, shape, row_areas, block):
+            data = {k: _read(src, window).ravel() for k, src in sources.items()}
+            final = data.get(("land-cover", "final"))
+            for z, cells, fraction in covered:
+                weights = fraction * areas[cells]
+                acc.total[z] += float(weights.sum())
+                land = np.ones(cells.size, bool)
+                if final is not None:
+                    water = final[cells] == WATER
+                    acc.water[z] += float(weights[water].sum())
+                    land = ~water
+                for key, values in data.items():
+                    v = values[cells]
+                    if key[1].startswith("stock_"):
+                        continue
+                    over = np.ones(cells.size, bool) if key[0] == "land-cover" and key[1] != "data" else land
+                    codes = np.where(np.isnan(v[over]), NODATA, v[over]).astype("int64")
+                    acc.add_codes(z, "/".join(key), codes, weights[over])
+                transition = data.get(("land-cover", "transition"))
+                if ("lpd", "data") in data and transition is not None:  # LPD x land cover transition, on land
+                    lpd, trans = data[("lpd", "data")][cells], transition[cells]
+                    ok = land & ~np.isnan(lpd) & ~np.isnan(trans)
+                    acc.add_codes(z, "lpd x transition", (lpd[ok] * 100 + trans[ok]).astype("int64"), weights[ok])
+                if ("soc", "stock_first") in data and ("soc", "stock_last") in data:
+                    first, last = data[("soc", "stock_first")][cells], data[("soc", "stock_last")][cells]
+                    ok = land & ~np.isnan(first) & ~np.isnan(last)
+                    hectares = weights[ok] * 100.0
+                    acc.soc[z]["area_km2"] += float(weights[ok].sum())
+                    acc.soc[z]["first_t"] += float((first[ok] * hectares).sum())
+                    acc.soc[z]["last_t"] += float((last[ok] * hectares).sum())
+                    if transition is not None:
+                        trans = transition[cells][ok]
+                        known = ~np.isnan(trans)
+                        acc.add_soc(z, trans[known].astype("int64"), weights[ok][known],
+                                    (first[ok] * hectares)[known], (last[ok] * hectares)[known])
     finally:
         for src in sources.values():
             src.close()
@@ -703,20 +707,14 @@ def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: "
     years = sorted(paths)
     sources = [rasterio.open(paths[y]) for y in years]
     try:
-        for row in range(0, shape[0], block):
-            for col in range(0, shape[1], block):
-                h, w = min(block, shape[0] - row), min(block, shape[1] - col)
-                covered = list(block_coverage(on_grid, crs, transform, (row, col, h, w)))
-                if not covered:
-                    continue
-                areas = np.repeat(row_areas[row:row + h], w)
-                for k, src in enumerate(sources):
-                    values = _read(src, Window(col, row, w, h)).ravel()
-                    for z, cells, fraction in covered:
-                        v, wgt = values[cells], fraction * areas[cells]
-                        ok = ~np.isnan(v)
-                        sums[z, k] += float((v[ok] * wgt[ok]).sum())
-                        weights_with_data[z, k] += float(wgt[ok].sum())
+        for window, covered, areas in _zone_blocks(on_grid, crs, transform, shape, row_areas, block):
+            for k, src in enumerate(sources):
+                values = _read(src, window).ravel()
+                for z, cells, fraction in covered:
+                    v, wgt = values[cells], fraction * areas[cells]
+                    ok = ~np.isnan(v)
+                    sums[z, k] += float((v[ok] * wgt[ok]).sum())
+                    weights_with_data[z, k] += float(wgt[ok].sum())
     finally:
         for src in sources:
             src.close()
