@@ -46,7 +46,7 @@ from tasks.method_doc import METHOD_TITLE, method_html
 from tasks.processes import pid_alive
 from tasks.quicklook import classes_of, quicklook_png
 from tasks.run_locks import publishing
-from tasks.styles import LayerStyle, class_colours, layer_style, render, visual_values, write_qml, write_visual
+from tasks.styles import LayerStyle, layer_style, render, visual_values, write_qml, write_visual
 
 if TYPE_CHECKING:
     from tasks.report import ReportFiles
@@ -307,7 +307,8 @@ def write_item(
     classes = classes_of(main.attrs) if main.categorical else None
     png = quicklook_png(
         main.path, folder / f"{item_id}.png", title=f"{main.attrs.get('long_name', indicator)} ({period or year or ''})",
-        classes=classes, colours=class_colours(classes) if classes else None, units=main.attrs.get("units"),
+        classes=classes, colours={c: colour for c, (_, colour) in _style(main, None).classes.items()} or None,
+        units=main.attrs.get("units"),
     )
     table_paths = {}
     for name, frame in (tables or {}).items():
@@ -403,8 +404,7 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     proj.bbox = list(bounds)
     renders: dict[str, Any] = {}
     for summary in layer.assets:
-        _add_asset(item, summary, transform)
-        style = _style(summary, nodata=item.assets[summary.key].extra_fields["raster:bands"][0].get("nodata"))
+        style = _add_asset(item, summary, transform)
         renders[summary.key] = render(style, summary.key)
         qml_path = write_qml(summary.path, style)
         extra = pystac.Asset(href=str(qml_path), media_type="text/xml", roles=["style"],
@@ -486,7 +486,8 @@ def _title(layer: LayerSummary, main: AssetSummary) -> str:
     return f"{name} {when}".strip()
 
 
-def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine) -> None:
+def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine) -> LayerStyle:
+    """Add one raster asset (raster bands, classes with the colours it is drawn in, checksum); return its style."""
     path = Path(summary.path)
     with rasterio.open(path) as src:
         dtype, nodata = src.dtypes[0], src.nodata
@@ -506,8 +507,9 @@ def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine) -> N
     )
     RasterExtension.ext(asset, add_if_missing=True).bands = [band]
     classes = summary.attrs.get("classes")
+    style = _style(summary, nodata)
     if summary.categorical and classes:
-        drawn = _style(summary, nodata).classes  # the colours the QGIS style and the renders use, for every code
+        drawn = style.classes  # the colours the QGIS style and the renders use, for every code
         ClassificationExtension.ext(asset, add_if_missing=True).classes = [
             Classification.create(value=int(code), name=str(name).replace(" ", "-"), description=str(name),
                                   color_hint=drawn[int(code)][1])
@@ -516,6 +518,7 @@ def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine) -> N
     fext = FileExtension.ext(asset, add_if_missing=True)
     fext.checksum = _sha256_multihash(path)
     fext.size = path.stat().st_size
+    return style
 
 
 def begin_version(cfg: RunConfig) -> Staging:
