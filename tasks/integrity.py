@@ -28,7 +28,7 @@ from tasks.config import Source, env_seconds
 from tasks.errors import SceneReadError, TransientReadError
 
 __all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint",
-           "open_href", "parse_multihash",
+           "local_path", "open_href", "parse_multihash",
            "scene_fingerprints", "sign_items", "verify_checksums"]
 
 HTTP_TIMEOUT = (10.0, 60.0)
@@ -78,7 +78,8 @@ def _varint(raw: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
-def _local_path(href: str) -> Path | None:
+def local_path(href: str) -> Path | None:
+    """The file ``href`` names (a path or ``file://``), or None for a URL of any other scheme."""
     parsed = urllib.parse.urlparse(href)
     if parsed.scheme == "file":
         return Path(urllib.request.url2pathname(parsed.path))
@@ -132,7 +133,7 @@ def _urlopen(href: str, method: str = "GET", headers: dict[str, str] | None = No
 @contextmanager
 def _open(href: str) -> Iterator[IO[bytes]]:
     """A byte stream of ``href``: a local path, ``file://``, http(s) (``_urlopen``), or any fsspec URL."""
-    local = _local_path(href)
+    local = local_path(href)
     try:
         if local is not None:
             with open(local, "rb") as f:
@@ -240,7 +241,7 @@ def asset_identity(href: str) -> str | None:
     size, ``ETag`` and ``Last-Modified`` an HTTP server answers (None when it sends none of them, or for
     other URL schemes: the item's id and ``updated`` are all there is).
     """
-    local = _local_path(href)
+    local = local_path(href)
     if local is not None:
         return file_fingerprint(local)
     if not _is_http(href):

@@ -7,7 +7,6 @@ version holds; asking for a layer or period that does not exist lists what does.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,9 @@ DEFAULT_CATALOG: Path = DEFAULT_OUTPUTS / "catalog" / "catalog.json"
 
 def is_url(root: str | Path) -> bool:
     """True for a catalog given as a URL (``http(s)://``, ``s3://``, any fsspec scheme), not a local path."""
-    return isinstance(root, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", root) is not None \
-        and not root.startswith("file://")
+    from tasks.integrity import local_path
+
+    return isinstance(root, str) and local_path(root) is None
 
 
 class _ReadIO(pystac.StacIO):
