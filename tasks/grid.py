@@ -6,6 +6,7 @@ other, so conversions densify the edges before taking bounds.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -16,7 +17,7 @@ from pyproj.exceptions import CRSError
 
 from tasks.errors import ConfigError
 
-__all__ = ["Bounds", "parse_crs", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
+__all__ = ["Bounds", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
            "MAX_ANTIMERIDIAN_SPAN"]
 
 Bounds = tuple[float, float, float, float]
@@ -29,6 +30,17 @@ _DENSIFY = 65
 MAX_ANTIMERIDIAN_SPAN: float = 180.0
 """Widest box, in degrees of longitude, read as crossing the antimeridian when its west > east: a wider one (e.g.
 112,42,111,43, which would span 359 degrees) is a typo with west and east swapped, not a box across 180 degrees."""
+
+
+@functools.lru_cache(maxsize=64)
+def transformer(source: str | CRS, target: str | CRS) -> Transformer:
+    """The (x, y)-ordered transformer from ``source`` to ``target``, built once per pair and process.
+
+    Building one makes PROJ search its database for the operation (about 15 ms); maps, footprints and
+    zone tables ask for the same few pairs many times per run. pyproj's transformers are thread-safe
+    (3.1+), so one cached object serves every thread.
+    """
+    return Transformer.from_crs(source, target, always_xy=True)
 
 
 def lonlat_box_problem(west: float, south: float, east: float, north: float, *, antimeridian: bool = True) -> str | None:
@@ -80,7 +92,7 @@ def _edges(bounds: Bounds) -> tuple[np.ndarray, np.ndarray]:
 def lonlat_footprint(bounds: Bounds, crs: str) -> list[tuple[float, float]]:
     """The outline of a rectangle given in ``crs`` as a closed lon/lat ring (edges densified): on the MODIS
     sinusoidal grid a curved quadrilateral, much smaller than its lon/lat bounding box at high latitudes."""
-    to_ll = Transformer.from_crs(parse_crs(crs), "EPSG:4326", always_xy=True)
+    to_ll = transformer(parse_crs(crs), "EPSG:4326")
     lon, lat = to_ll.transform(*_edges(bounds))
     ring = [(round(float(x), 7), round(float(y), 7)) for x, y in zip(lon, lat)]
     ring = [p for i, p in enumerate(ring) if i == 0 or p != ring[i - 1]]  # the corners repeat between edges
@@ -89,7 +101,7 @@ def lonlat_footprint(bounds: Bounds, crs: str) -> list[tuple[float, float]]:
 
 def lonlat_bounds(bounds: Bounds, crs: str) -> Bounds:
     """The lon/lat bounding box of a rectangle given in ``crs`` (edges densified)."""
-    to_ll = Transformer.from_crs(parse_crs(crs), "EPSG:4326", always_xy=True)
+    to_ll = transformer(parse_crs(crs), "EPSG:4326")
     lon, lat = to_ll.transform(*_edges(bounds))
     return float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))
 
@@ -105,7 +117,7 @@ def native_bounds(bbox: Bounds, crs: str) -> Bounds:
         from tasks.region import over_crs
 
         target, bbox = over_crs(target), (west, south, east + 360.0, north)
-    fwd = Transformer.from_crs("EPSG:4326", target, always_xy=True)
+    fwd = transformer("EPSG:4326", target)
     xs, ys = fwd.transform(*_edges(bbox))
     if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(ys))):
         raise ConfigError(f"bbox {list(bbox)} cannot be projected to the source CRS: use a smaller area")

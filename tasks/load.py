@@ -26,7 +26,7 @@ from tasks.clip import RunArea, clip
 from tasks.config import RunConfig, Source
 from tasks.constants import DEFAULT_CHUNK
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
-from tasks.grid import native_bounds, snapped_geobox
+from tasks.grid import native_bounds, snapped_geobox, transformer
 from tasks.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
 
 __all__ = [
@@ -226,15 +226,13 @@ def _grid_blocks(geobox: GeoBox, chunk: int, read: Any, dtype: Any) -> xr.DataAr
 def lonlat_mask(geobox: GeoBox, bbox: tuple[float, float, float, float], *, chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
     """True for pixels of ``geobox`` whose centre lies in the lon/lat ``bbox`` (west > east: across 180 degrees);
     lazy, block by block."""
-    from pyproj import Transformer
-
     a = geobox.affine
     crs = geobox.crs.to_wkt()
     w, s, e, n = bbox
 
     def read(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         cols, rows = np.meshgrid(np.arange(c0, c1) + 0.5, np.arange(r0, r1) + 0.5)
-        lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(a.c + cols * a.a, a.f + rows * a.e)
+        lon, lat = transformer(crs, "EPSG:4326").transform(a.c + cols * a.a, a.f + rows * a.e)
         east = (lon >= w) & (lon <= e) if w <= e else (lon >= w) | (lon <= e)
         return east & (lat >= s) & (lat <= n)
 

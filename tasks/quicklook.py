@@ -6,6 +6,7 @@ quick look never reads the full-resolution layer into memory.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ __all__ = ["quicklook_png", "classes_of", "MAX_PIXELS"]
 
 MAX_PIXELS = 800
 """Longest side of the array drawn in a quick look."""
+
+_DRAWING = threading.Lock()
+"""Matplotlib is not thread-safe; maps of layers published side by side are drawn one at a time."""
 
 
 def _scale_bar_km(width_m: float) -> float:
@@ -35,16 +39,9 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     by default the North-East Asia countries that cross the layer. A graticule in degrees is drawn too: on
     the sinusoidal grid meridians lean, which is why a lon/lat box looks sheared.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
-
     import shapely
-    from matplotlib import patheffects
 
     from tasks.grid import lonlat_bounds
-    from tasks.styles import NDVI_RAMP, NODATA_COLOUR
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     with rasterio.open(cog) as src:
         factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))
@@ -62,6 +59,25 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
         crs_wkt = src.crs.to_wkt() if src.crs else None
         frame = shapely.box(*src.bounds)
         lonlat = lonlat_bounds(tuple(src.bounds), crs_wkt) if crs_wkt else None
+    with _DRAWING:
+        return _draw(png, data, classes=classes, colours=colours, units=units, outlines=outlines, scale=scale,
+                     width_m=width_m, to_pixel=to_pixel, step=step, crs_wkt=crs_wkt, frame=frame, lonlat=lonlat, title=title)
+
+
+def _draw(png: str | Path, data: Any, *, classes: dict[int, str] | None, colours: dict[int, str] | None,
+          units: str | None, outlines: list[tuple[str, Any]], scale: float, width_m: float, to_pixel: Any,
+          step: tuple[float, float], crs_wkt: str | None, frame: Any, lonlat: Any, title: str) -> Path:
+    """Draw the decimated layer with its legend or colour bar, graticule, zones and scale bar to ``png``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
+
+    import shapely
+    from matplotlib import patheffects
+
+    from tasks.styles import NDVI_RAMP, NODATA_COLOUR
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
     fig = Figure(figsize=(6.4, 5.2), dpi=100)  # no pyplot: its global state is not safe across the run's threads
     FigureCanvasAgg(fig)
     ax = fig.subplots()
@@ -121,14 +137,14 @@ def _graticule_step(span: float) -> float:
 def _graticule(ax: Any, crs_wkt: str | None, to_pixel: Any, step: tuple[float, float], shape: tuple[int, int],
                lonlat: tuple[float, float, float, float] | None) -> None:
     """Meridians and parallels in degrees, projected onto the map (thin grey), labelled at the map's edges."""
+    from tasks.grid import transformer
+
     if crs_wkt is None or lonlat is None:
         return
-    from pyproj import Transformer
-
     west, south, east, north = lonlat
     if east < west:  # a grid across the antimeridian: no graticule rather than a wrong one
         return
-    to_crs = Transformer.from_crs("EPSG:4326", crs_wkt, always_xy=True)
+    to_crs = transformer("EPSG:4326", crs_wkt)
     d_lon, d_lat = _graticule_step(east - west), _graticule_step(north - south)
     height, width = shape
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import shapely
 import shapely.affinity
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from tasks.errors import ConfigError
-from tasks.grid import Bounds, lonlat_box_problem, parse_crs, snapped_geobox
+from tasks.grid import Bounds, lonlat_box_problem, parse_crs, snapped_geobox, transformer
 from tasks.tiles import MODIS_TILE_PX, Tile, lattice_tiles
 
 __all__ = ["Region", "resolve_region", "region_grid", "RegionGrid", "ALL_NE_ASIA", "crosses_antimeridian", "bboxes_intersect",
@@ -162,7 +162,7 @@ def over_crs(crs: str | CRS) -> CRS:
 
 def project(geometry: shapely.Geometry, crs: CRS) -> shapely.Geometry:
     """Lon/lat polygons in ``crs``, their edges densified first so they stay within about a pixel of the true line."""
-    to_native = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    to_native = transformer("EPSG:4326", crs)
     dense = shapely.segmentize(geometry, _SEGMENT_DEG)
     return shapely.transform(dense, lambda xy: np.column_stack(to_native.transform(xy[:, 0], xy[:, 1])))
 

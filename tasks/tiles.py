@@ -22,7 +22,7 @@ from odc.geo.geobox import GeoBox
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.errors import ConfigError
-from tasks.grid import Bounds, snapped_geobox
+from tasks.grid import Bounds, snapped_geobox, transformer
 
 __all__ = ["Tile", "GridTile", "grid_tiles", "MODIS_TILE_PX", "tile_name", "lattice_tiles", "check_tiles", "tile_geobox", "tile_lonlat_bbox"]
 
@@ -123,15 +123,13 @@ def tile_lonlat_bbox(tile: Tile, crs: str) -> tuple[float, float, float, float]:
     A tile at the sinusoidal plane's edge (h10v02) has corners past the edge, which are no place on
     Earth; they are left out rather than wrapped, so the box stays where the tile's data is.
     """
-    from pyproj import Transformer
-
     from tasks.grid import parse_crs
 
     left, bottom, right, top = tile.bounds
     xs, ys = np.meshgrid(np.linspace(left, right, 33), np.linspace(bottom, top, 33))
     c = parse_crs(crs)
-    inv = Transformer.from_crs(c, "EPSG:4326", always_xy=True)
-    fwd = Transformer.from_crs("EPSG:4326", c, always_xy=True)
+    inv = transformer(c, "EPSG:4326")
+    fwd = transformer("EPSG:4326", c)
     lon, lat = inv.transform(xs.ravel(), ys.ravel())
     bx, by = fwd.transform(lon, lat)
     ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(bx - xs.ravel()) < 1.0) & (np.abs(by - ys.ravel()) < 1.0)

@@ -21,10 +21,11 @@ import numpy as np
 import shapely
 from affine import Affine
 from pydantic import BaseModel, Field
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from tasks.constants import CATALOGS_DIR
 from tasks.errors import ConfigError, NoZoneOverlap
+from tasks.grid import transformer
 
 __all__ = ["Zone", "ZoneCatalog", "default_zones", "geometry_from_wkb", "read_zones", "natural_earth_path", "zones_on_grid",
            "block_coverage", "border_outlines", "check_zones_cover", "ZONES_FILE"]
@@ -138,7 +139,7 @@ def read_zones(path: str | Path, *, name_field: str | None = None) -> tuple[Zone
         else:
             name_field = next((n for n, t in zip(names, dtypes) if t == "object"), None)
     labels = fields[names.index(name_field)] if name_field else None
-    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    to_lonlat = transformer(crs, "EPSG:4326")
     zones = []
     for i, raw in enumerate(wkb):
         label = str(labels[i]) if labels is not None and labels[i] is not None else f"zone {i + 1}"
@@ -186,7 +187,7 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
     from tasks.region import over_crs, unwrap
 
     across = wraps(GeoBox((h, w), transform, target))  # a grid that continues east past 180 degrees
-    to_grid = Transformer.from_crs("EPSG:4326", over_crs(target) if across else target, always_xy=True)
+    to_grid = transformer("EPSG:4326", over_crs(target) if across else target)
     out = []
     for zone in zones:
         dense = shapely.segmentize(unwrap(zone.geometry) if across else zone.geometry, 0.05)
