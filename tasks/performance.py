@@ -67,7 +67,7 @@ def window_sum_count(annual: xr.DataArray, *, window: tuple[int, int], dim: str 
     """
     sel = _window(annual, window, dim)
     valid = sel != NODATA
-    return sel.astype("int64").where(valid, 0).sum(dim), valid.sum(dim)
+    return sel.where(valid, 0).sum(dim, dtype="int64"), valid.sum(dim)  # int16 in, exact int64 sums out
 
 
 def window_mean(annual: xr.DataArray, *, window: tuple[int, int], dim: str = "year", min_years: int = 1) -> xr.DataArray:

@@ -22,10 +22,10 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from tasks.constants import NDVI_SCALE, NODATA
+from tasks.constants import NODATA
 from tasks.errors import ConfigError
 from tasks.kernels.state import gpg_state_z, te_state
-from tasks.trajectory import GPG_Z_LEVELS
+from tasks.trajectory import GPG_Z_LEVELS, kernel_values
 
 __all__ = ["StateMethod", "state", "gpg_state_classes", "STATE_DEAD_BAND"]
 
@@ -33,13 +33,6 @@ StateMethod = Literal["trends_earth", "gpg_v2"]
 
 STATE_DEAD_BAND: float = 0.01
 """NDVI difference of the two means at or below which the class change is 0 (trends_earth)."""
-
-
-def _stored_values(annual: xr.DataArray) -> tuple[xr.DataArray, float]:
-    """The values the kernels decide on, and their scale: int16 layers stay integers (nodata -> NaN)."""
-    if np.issubdtype(annual.dtype, np.integer):
-        return annual.where(annual != NODATA).astype("float64"), NDVI_SCALE
-    return annual.astype("float64"), 1.0
 
 
 def _exact_z_beyond(values: np.ndarray, is_bl: np.ndarray, is_tg: np.ndarray, c: Fraction) -> bool:
@@ -110,7 +103,7 @@ def state(
     (-1/0/+1, nodata -32768) and the method, windows and thresholds in attrs.
     """
     bl, tg = _masks(annual, dim, baseline, target)
-    values, scale = _stored_values(annual)
+    values, scale = kernel_values(annual)
     common = dict(input_core_dims=[[dim], [dim], [dim]], dask="parallelized")
     attrs = {"method": method, "baseline": list(baseline), "target": list(target),
              "min_baseline": min_baseline, "min_target": min_target}

@@ -34,6 +34,7 @@ __all__ = [
     "check_window",
     "TrajectoryMethod",
     "trend_statistics",
+    "kernel_values",
     "trajectory_classes",
     "trajectory_3class",
     "trajectory",
@@ -108,6 +109,15 @@ def te_critical_s(n: int) -> tuple[int, int, int, str]:
     return (*(exact_critical_s(n, a) for a in _ALPHAS), "exact_quantiles")
 
 
+def kernel_values(annual: xr.DataArray) -> tuple[xr.DataArray, float]:
+    """The values the trend and state kernels decide on, and their scale: int16 layers stay integers (nodata ->
+    NaN, as float64), floats are NDVI. Trajectory and state take them from here, so on one Dask cube they share
+    one conversion per chunk instead of each making its own."""
+    if np.issubdtype(annual.dtype, np.integer):
+        return annual.where(annual != NODATA).astype("float64"), NDVI_SCALE
+    return annual.astype("float64"), 1.0
+
+
 def trend_statistics(annual: xr.DataArray, *, dim: str = "year", min_years: int = 10) -> xr.Dataset:
     """S, var(S), z, p, Sen's slope, OLS slope (NDVI per year) and valid-year count along ``dim``.
 
@@ -117,10 +127,7 @@ def trend_statistics(annual: xr.DataArray, *, dim: str = "year", min_years: int 
     the classes are decided on) is the correctly rounded exact ratio. Lazy for Dask input; ``dim``
     must be in one chunk.
     """
-    integer = np.issubdtype(annual.dtype, np.integer)
-    values = annual.astype("float64")
-    if integer:
-        values = values.where(annual != NODATA)
+    values, scale = kernel_values(annual)
     outs = xr.apply_ufunc(
         mann_kendall_sen, values,
         kwargs={"min_count": min_years},
@@ -130,7 +137,6 @@ def trend_statistics(annual: xr.DataArray, *, dim: str = "year", min_years: int 
         output_dtypes=["float64"] * len(OUTPUTS),
     )
     ds = xr.Dataset(dict(zip(OUTPUTS, outs)))
-    scale = NDVI_SCALE if integer else 1.0
     ds["ols_slope_stored"] = ds["ols_slope"]
     ds["sen_slope"] = ds["sen_slope"] / scale
     ds["ols_slope"] = ds["ols_slope"] / scale
