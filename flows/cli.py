@@ -359,6 +359,7 @@ def report(
     """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers."""
     import pandas as pd
 
+    from tasks.integrity import open_href
     from tasks.layers import layer_refs, version_catalog
     from tasks.report import build_report, load_zones
 
@@ -371,6 +372,7 @@ def report(
         area = None
         series: dict[int, dict[str, float]] = {}
         annual: dict[int, str] = {}
+        land_cover_years: dict[str, pd.DataFrame] = {}
         for item in cat.get_items(recursive=True):
             if item.properties.get("ldn:indicator") in ("ndvi-annual", "ndvi-annual-max"):  # the region's NDVI series
                 band = (item.assets["data"].extra_fields.get("raster:bands") or [{}])[0]
@@ -392,13 +394,21 @@ def report(
                     "software": item.properties.get("ldn:software_version")})
             elif indicator in ("lpd", "land-cover") and period:  # the period's years, for its headings
                 about.setdefault(period, {})[f"{indicator} window"] = item.properties.get("ldn:window")
+            if indicator == "land-cover" and period and "annual_areas" in item.assets:  # SO1-1's yearly series
+                href = item.assets["annual_areas"].get_absolute_href()
+                try:
+                    with open_href(href) as f:
+                        land_cover_years[period] = pd.read_csv(f)
+                except OSError as err:
+                    raise _fail(f"the land cover table of period {period} cannot be read ({err}): check that the "
+                                "catalog's files are all there, or publish the version again") from None
         sdg = next((c for c in cat.get_children() if c.id == "sdg-15-3-1"), None)
         sources = [(p.name, p.description or "") for p in (getattr(sdg, "providers", None) or [])
                    if p.name != "ldn-pipeline"]
         built = build_report(refs, zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
                              about=about, periods=chosen, area=area, sources=sources,
                              series=pd.DataFrame([{"year": y, **v} for y, v in sorted(series.items())]),
-                             annual=annual)
+                             annual=annual, land_cover_years=land_cover_years)
     except LdnError as err:
         raise _fail(str(err)) from None
     for period, frames in built.frames.items():

@@ -9,6 +9,7 @@ or improvement (+1). Class maps are int16 with nodata -32768.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -18,11 +19,17 @@ from tasks.config import load_model
 from tasks.constants import CATALOGS_DIR, NODATA, code_mapper
 from tasks.errors import ConfigError
 
+if TYPE_CHECKING:
+    import dask.array as da
+    import pandas as pd
+
 __all__ = [
     "LandCoverLegend",
     "load_legend",
     "aggregate",
     "transition_code",
+    "transition_areas",
+    "annual_class_areas",
     "lc_degradation",
     "LEGEND_FILE",
 ]
@@ -166,3 +173,37 @@ def transition_areas(initial: xr.DataArray, final: xr.DataArray, areas_km2: "np.
     table = pd.DataFrame(rows)
     table.attrs["nodata_km2"] = float(totals[0])
     return table
+
+
+def annual_class_areas(series: xr.DataArray, areas_km2: "np.ndarray | da.Array", legend: LandCoverLegend,
+                       *, dim: str = "year") -> "pd.DataFrame":
+    """km2 of each of the 7 classes in every year of a 7-class series (``dim``, y, x), with each year's nodata km2.
+
+    The yearly land cover series of the UNCCD reporting tables (SO1-1): how much of the area each class
+    held, year by year, not only at the window's two ends. ``areas_km2`` is as for ``transition_areas``
+    (true pixel areas, 0 outside the run's region); one Dask pass sums every year block by block.
+    """
+    import dask
+    import dask.array as da
+    import pandas as pd
+
+    years = [int(y) for y in series[dim].values]
+    data = series.transpose(dim, ...).data
+    c = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks=(1, *data.shape[1:]))
+    w = (areas_km2.rechunk(c.chunks[1:]) if isinstance(areas_km2, da.Array)
+         else da.from_array(np.broadcast_to(areas_km2, c.shape[1:]), chunks=c.chunks[1:]))
+
+    def _block(codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        idx = np.where((codes >= 1) & (codes <= 7), codes, 0).astype(np.intp)  # 0 collects nodata
+        return np.bincount(idx.ravel(), weights=weights.ravel(), minlength=8)[None, None, :8]
+
+    per_year = []
+    for k in range(len(years)):
+        layer = c[k]
+        per_year.append(da.map_blocks(_block, layer, w, new_axis=2, dtype="float64",
+                                      chunks=(tuple(1 for _ in layer.chunks[0]), tuple(1 for _ in layer.chunks[1]), (8,)))
+                        .sum(axis=(0, 1)))
+    totals = dask.compute(*per_year)
+    return pd.DataFrame([{"year": year, "class_code": code if code else NODATA,
+                          "class_name": legend.classes[code][0] if code else "nodata", "area_km2": float(t[code])}
+                         for year, t in zip(years, totals) for code in (*range(1, 8), 0)])

@@ -19,7 +19,8 @@ from tasks.clip import RunArea, area_weights, clip, run_area
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA, WATER
 from tasks.errors import ConfigError
-from tasks.land_cover import LEGEND_FILE, aggregate, lc_degradation, load_legend, transition_areas, transition_code
+from tasks.land_cover import (LEGEND_FILE, aggregate, annual_class_areas, lc_degradation, load_legend, transition_areas,
+                              transition_code)
 from tasks.layer_cache import cached_layers, config_fingerprint
 from tasks.load import analysis_geobox, load_cube, static_layer
 from tasks.publish import LayerSummary, write_item
@@ -123,6 +124,7 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
     weights = area_weights(pixel_areas_km2(crs, geobox.affine, tuple(geobox.shape)), tuple(geobox.shape),
                            initial.data.chunks, area)
     table = transition_areas(initial, final, weights, legend)
+    yearly = annual_class_areas(lc7.sel(year=slice(first, last)), weights, legend)  # SO1-1's series, year by year
     names = {k: v[0] for k, v in legend.classes.items()}
     land = write_item(
         {"data": (_classes(degradation, "land cover sub-indicator (3 classes)",
@@ -134,7 +136,7 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
         attrs={"method": "UNCCD 7-class transitions (method notes section 3)", "matrix": legend.matrix,
                "nesting": {str(k): v for k, v in legend.nesting.items()}, "years": [first, last]},
         source_items=lc_ids, transform=geobox.affine, area=area,
-        tables={"transitions": table},
+        tables={"transitions": table, "annual_areas": yearly},
     )
     soc0, soc_ids = static_layer(cfg, cfg.source(cfg.soc_source, "soc"), geobox, resampling="bilinear", area=area)
     check_climate(cfg)

@@ -38,11 +38,12 @@ __all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "cache_r
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
            "source_fingerprints", "link_file"]
 
-CACHE_FORMAT = 6
+CACHE_FORMAT = 7
 """Bumped when the cache's layout, a cached table's columns or what a layer computes change; part of every key
 (3: summaries gained water and land; 4: thresholds decided exactly, SOC carried from the stock's year; 5: COGs
 name the MODIS sinusoidal CRS and carry JSON metadata, quick-looks draw nodata in grey; 6: the report's LPD and
-SOC cross tables by land cover class and transition)."""
+SOC cross tables by land cover class and transition; 7: the land cover item's table of class areas
+year by year)."""
 
 
 def cache_key(indicator: str, parts: dict[str, Any]) -> str:

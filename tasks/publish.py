@@ -472,6 +472,8 @@ def _style(summary: AssetSummary, nodata: float | None) -> LayerStyle:
 def _table_title(name: str) -> str:
     if name == "report":
         return "HTML report of the run (maps, per-zone tables, method)"
+    if name == "annual_areas":
+        return "land cover area by class and year over the run's area (km2)"
     if name == "unccd_xlsx":
         return "UNCCD SO1-1..SO1-4 workbook (per zone, km2)"
     if name.endswith(("_csv", "_parquet")):

@@ -324,7 +324,7 @@ def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path, stem: str)
 
 
 _SHEETS = {
-    "SO1-1 land cover": ("land_cover", "land_cover_transitions"),
+    "SO1-1 land cover": ("land_cover", "land_cover_annual", "land_cover_transitions"),
     "SO1-2 productivity": ("lpd",),
     "SO1-3 SOC": ("soc",),
     "SO1-4 SDG 15.3.1": ("sdg_15_3_1",),
@@ -352,7 +352,7 @@ def _matrix(frame: pd.DataFrame, value: str, label: str) -> pd.DataFrame:
 
 def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, list[tuple[str, pd.DataFrame]]]:
     """Sheet -> [(block title with its unit, table)], in the shape of Trends.Earth's ``summary_table_ld_sdg.xlsx``."""
-    from tasks.report_html import with_totals
+    from tasks.report_html import with_totals, yearly_land_cover
 
     sheets: dict[str, list[tuple[str, pd.DataFrame]]] = {name: [] for name in _SHEETS}
     zones = lambda frame: list(dict.fromkeys(frame["zone"]))  # noqa: E731 (in the tables' order)
@@ -360,6 +360,10 @@ def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, 
         lc = tables["land_cover"]
         sheets["SO1-1 land cover"].append(("Land cover area by class, initial and final year (km2)", with_totals(
             lc, ["class_name"])[["zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]]))
+
+    if "land_cover_annual" in tables:
+        sheets["SO1-1 land cover"].append(("Land cover area by class and year, the run's whole area (km2)",
+                                           yearly_land_cover(tables["land_cover_annual"])))
 
     def per_zone(sheet: str, table: str, value: str, title: str) -> None:
         """One transition matrix (with totals) per zone of ``table``; ``title`` takes the zone's name."""
@@ -511,14 +515,16 @@ class ReportFiles:
 def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str | Path, *, title: str,
                  about: dict[str, dict[str, Any]], periods: list[str] | None = None,
                  stem: str = "zonal", area: "shapely.Geometry | None" = None, series: pd.DataFrame | None = None,
-                 sources: list[tuple[str, str]] | None = None, annual: dict[int, str] | None = None) -> ReportFiles:
+                 sources: list[tuple[str, str]] | None = None, annual: dict[int, str] | None = None,
+                 land_cover_years: dict[str, pd.DataFrame] | None = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
     ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
     beside the region gets no table of pixels that were never computed.
 
     ``periods`` defaults to every period the layers have (in their order); asking for one they do
-    not have lists those they do.
+    not have lists those they do. ``land_cover_years`` (period -> the land cover item's ``annual_areas`` table:
+    class areas year by year over the run's area) becomes the period's ``land_cover_annual`` table (SO1-1).
     """
     import tempfile
 
@@ -543,6 +549,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         on_grid = zones_on_grid(zones, *grid, within=_on_grid(area, *grid))  # once per period: tables and maps
         outlines = [(zone.name, g) for zone, g in on_grid]
         tables = zonal_tables(layers, zones, period=period, on_grid=on_grid)
+        if land_cover_years and period in land_cover_years:
+            tables["land_cover_annual"] = land_cover_years[period]
         frames[period] = tables
         files[period] = write_tables(tables, out_dir, f"{stem}_{period}")
         book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx", about={"period": period, **about.get(period, {})})
@@ -753,7 +761,10 @@ def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef]
                               area=resolve_region(cfg.area).geometry if cfg.area is not None else None,
                               series=annual_ndvi_series(layers), sources=run_sources(cfg),
                               annual={int(layer.year): next(a.path for a in layer.assets if a.key == "data")
-                                      for layer in layers if layer.indicator == "ndvi-annual" and layer.year})
+                                      for layer in layers if layer.indicator == "ndvi-annual" and layer.year},
+                              land_cover_years={layer.period: pd.read_csv(layer.tables["annual_areas"]) for layer in layers
+                                                if layer.indicator == "land-cover" and layer.period
+                                                and "annual_areas" in layer.tables})
     except NoZoneOverlap:
         if cfg.zones is not None:
             raise

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tasks.constants import THREE_CLASSES
 
-__all__ = ["TOTAL", "bar_chart_png", "land_cover_bars_png", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
+__all__ = ["TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
            "transition_heatmap_png", "ndvi_series_png", "with_totals", "write_html_report"]
 
 
@@ -69,6 +69,31 @@ def with_totals(frame: pd.DataFrame, by: list[str] | None = None) -> pd.DataFram
         out["_t"] = (out["zone"] == TOTAL).astype(int)
         out = out.sort_values(["_g", "_t"], kind="stable").drop(columns=["_g", "_t"])
     return out
+
+
+def yearly_land_cover(annual: pd.DataFrame) -> pd.DataFrame:
+    """The land cover series (``annual_class_areas``) as one row per year and one column per class (nodata last),
+    with the year's total."""
+    wide = annual.pivot_table(index="year", columns="class_name", values="area_km2", sort=False)
+    wide["total"] = wide.sum(axis=1)
+    return wide.rename_axis(columns=None).reset_index()
+
+
+def land_cover_years_png(annual: pd.DataFrame, title: str) -> bytes:
+    """Each land cover class's area year by year (km2), one line per class that has any area."""
+    classes = annual[annual["class_name"] != "nodata"]
+    wide = classes.pivot_table(index="year", columns="class_code", values="area_km2", sort=True)
+    names = dict(zip(classes["class_code"], classes["class_name"]))
+    fig, ax = _figure()
+    for code in wide.columns:  # distinct line colours: the map palette's pale classes vanish as lines on white
+        if wide[code].any():
+            ax.plot(wide.index, wide[code], marker="o", markersize=3, linewidth=1.4, label=names[code])
+    ax.set_xlabel("year")
+    ax.set_ylabel("km2")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
 
 
 def bar_chart_png(sdg: pd.DataFrame, labels: dict[str, str] | None = None) -> bytes:
@@ -339,6 +364,8 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
             ("lpd_land_cover", lpd_by_land_cover_png, "LPD within each land cover class (final year)",
              "LPD within each land cover class"),
             ("land_cover", land_cover_bars_png, "Land cover, initial and final year", "Land cover by class"),
+            ("land_cover_annual", land_cover_years_png, "Land cover year by year",
+             "Land cover by class and year"),
             ("land_cover_transitions", transition_heatmap_png, "Land cover transitions (km2)",
              "Land cover transitions (km2)"),
             ("soc_land_cover", soc_by_land_cover_png, "SOC stock by land cover class", "SOC stock by land cover class"),
@@ -349,6 +376,10 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
         if "land_cover" in t:
             parts.append("<h3>Land cover (km2)</h3>" + _table(with_totals(t["land_cover"], ["class_name"]), [
                 "zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]))
+        if "land_cover_annual" in t:
+            yearly = yearly_land_cover(t["land_cover_annual"])
+            parts.append("<h3>Land cover by class and year, the run's whole area (km2)</h3>"
+                         + _table(yearly, list(yearly.columns)))
         meta = about.get(period, {})
         if meta:
             parts.append("<h3>Method and parameters</h3>" + method_table(meta))

@@ -32,7 +32,7 @@ def test_tables_workbooks_and_report_are_published_with_checksums(full_run: tupl
     assert sorted(items) == sorted(PERIODS)
     for period, item in items.items():
         for name in ("sdg_15_3_1", "lpd", "lpd_land_cover", "lpd_transitions", "land_cover", "land_cover_transitions",
-                     "soc", "soc_land_cover", "soc_transitions"):
+                     "land_cover_annual", "soc", "soc_land_cover", "soc_transitions"):
             assert f"{name}_csv" in item.assets and f"{name}_parquet" in item.assets, (period, name)
         assert ("status_csv" in item.assets) == (period != "baseline")
         assert item.assets["unccd_xlsx"].media_type.endswith("spreadsheetml.sheet")
@@ -105,12 +105,13 @@ def test_class_maps_are_stored_unscaled(full_run: tuple[Path, Path]) -> None:
 def test_the_report_shows_maps_tables_and_the_method(full_run: tuple[Path, Path]) -> None:
     _, root = full_run
     html = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).read_text()
-    # the bar chart and the NDVI series; per period 8 class maps (9 with status) and 4 charts
-    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 4) + 2
+    # the bar chart and the NDVI series; per period 8 class maps (9 with status) and 5 charts
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 5) + 2
     for text in ("Period report_1 (productivity 2004-2019, land cover 2015-2019)", "China", "Mongolia",
                  "Status against the baseline", "sdg-15-3-1 method", "Productivity trajectory, report_1",
                  "Land cover transitions (km2), all zones", "LPD within each land cover class (final year), all zones",
                  "SOC stock by land cover class, all zones", "<td><b>all zones (sum)</b></td>", "MODIS sinusoidal",
+                 "Land cover year by year, all zones", "Land cover by class and year, the run's whole area (km2)",
                  "Annual NDVI of the region", "<b>NDVI: modis-13q1</b>", "STAC collection"):
         assert text in html, text
     assert "<th>class_name</th>" not in html.split("Land productivity dynamics (km2)")[1].split("</table>")[0], \
@@ -149,6 +150,29 @@ def _geojson(path: Path, features: list[tuple[str, list]], crs: str | None = Non
     return path
 
 
+
+@pytest.mark.parametrize("period", PERIODS)
+def test_the_land_cover_series_covers_every_year_and_meets_the_zones(full_run: tuple[Path, Path], period: str) -> None:
+    """The land cover item publishes its class areas year by year over the window (SO1-1); every year adds up to the
+    same area, and the first and last years are the zones' initial and final land cover summed."""
+    _, root = full_run
+    cat = pystac.Catalog.from_file(str(root / "catalog.json"))
+    land = next(i for i in cat.get_items(recursive=True)
+                if i.properties.get("ldn:indicator") == "land-cover" and i.properties.get("ldn:period") == period)
+    first, last = land.properties["ldn:window"]
+    yearly = pd.read_csv(land.assets["annual_areas"].get_absolute_href())
+    assert sorted(yearly.year.unique()) == list(range(first, last + 1))
+    totals = yearly.groupby("year").area_km2.sum()
+    np.testing.assert_allclose(totals, totals.iloc[0], rtol=1e-9)
+    zonal = pd.read_csv(_sdg_items(root)[period].assets["land_cover_csv"].get_absolute_href())
+    for year, column in ((first, "initial_km2"), (last, "final_km2")):
+        by_class = zonal.groupby("class")[column].sum()
+        in_year = yearly[yearly.year == year].set_index("class_code").area_km2
+        np.testing.assert_allclose(by_class.reindex(in_year.index).fillna(0), in_year, rtol=1e-4, atol=1e-5)
+    report = pd.read_csv(_sdg_items(root)[period].assets["land_cover_annual_csv"].get_absolute_href())
+    pd.testing.assert_frame_equal(report, yearly)
+
+
 def test_ldn_report_regenerates_tables_for_user_polygons(full_run: tuple[Path, Path], tmp_path: Path) -> None:
     _, root = full_run
     zones = _geojson(tmp_path / "farms.geojson", [
@@ -164,6 +188,7 @@ def test_ldn_report_regenerates_tables_for_user_polygons(full_run: tuple[Path, P
     table = pd.read_parquet(out / "zonal_report_2_sdg_15_3_1.parquet")
     assert sorted(table.zone.unique()) == ["north farm", "south farm"]
     assert (out / "zonal_report_2_unccd.xlsx").is_file() and (out / "zonal_report.html").is_file()
+    assert (out / "zonal_report_2_land_cover_annual.csv").is_file(), "the yearly land cover comes from the catalog"
     assert sorted(p.name for p in (root / "versions").iterdir()) == before, "reports never touch the catalog"
 
 

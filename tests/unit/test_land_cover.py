@@ -13,7 +13,8 @@ import yaml
 from tasks.areas import pixel_areas_km2
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.land_cover import LEGEND_FILE, aggregate, lc_degradation, load_legend, transition_areas, transition_code
+from tasks.land_cover import (LEGEND_FILE, aggregate, annual_class_areas, lc_degradation, load_legend, transition_areas,
+                              transition_code)
 from tests.helpers import realdata
 
 # the method notes' matrix, typed out (rows initial, columns final)
@@ -90,6 +91,52 @@ def test_transition_table_adds_up() -> None:
     got = {r.transition: r.area_km2 for r in table.itertuples() if r.area_km2}
     assert got == {11: 2.0, 23: 2.0, 32: 2.0, 77: 3.0, 71: 3.0}
     assert table.attrs["nodata_km2"] == 3.0
+
+
+
+def test_annual_class_areas_hand_worked() -> None:
+    """Two years of a 2 x 3 map with rows of 2 and 3 km2: each class's km2 per year, nodata on its own row."""
+    legend = load_legend()
+    series = xr.DataArray(np.array([[[1, 2, 3], [NODATA, 7, 7]],
+                                    [[1, 3, 3], [1, 7, NODATA]]], "int16"),
+                          dims=("year", "y", "x"), coords={"year": [2015, 2016]}).chunk({"year": 1, "y": 1, "x": 2})
+    table = annual_class_areas(series, np.array([[2.0], [3.0]]), legend)
+    assert list(table.columns) == ["year", "class_code", "class_name", "area_km2"]
+    assert len(table) == 2 * 8 and list(table.class_code[:8]) == [1, 2, 3, 4, 5, 6, 7, NODATA]
+    got = {(r.year, r.class_code): r.area_km2 for r in table.itertuples() if r.area_km2}
+    assert got == {(2015, 1): 2.0, (2015, 2): 2.0, (2015, 3): 2.0, (2015, 7): 6.0, (2015, NODATA): 3.0,
+                   (2016, 1): 5.0, (2016, 3): 4.0, (2016, 7): 3.0, (2016, NODATA): 3.0}
+    assert table.class_name[1] == "grassland" and table.class_name[7] == "nodata"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_annual_class_areas_match_numpy_and_the_transition_margins(seed: int) -> None:
+    """On random class maps with nodata and weights that are 0 outside a region: every year equals a plain numpy
+    sum of the pixel areas per class, each year's total is the region's area, and the first and last years are
+    the margins of the transition table."""
+    rng = np.random.default_rng(seed)
+    legend = load_legend()
+    years, h, w = int(rng.integers(2, 6)), int(rng.integers(5, 40)), int(rng.integers(5, 40))
+    codes = rng.integers(1, 8, (years, h, w)).astype("int16")
+    codes[rng.random(codes.shape) < 0.1] = NODATA
+    weights = rng.random((h, w)) * (rng.random((h, w)) < 0.8)  # 0 outside the region
+    series = xr.DataArray(codes, dims=("year", "y", "x"), coords={"year": list(range(2000, 2000 + years))})
+    table = annual_class_areas(series.chunk({"year": 1, "y": 7, "x": 9}), weights, legend)
+    for k, year in enumerate(range(2000, 2000 + years)):
+        rows = table[table.year == year].set_index("class_code").area_km2
+        for code in range(1, 8):
+            assert rows[code] == pytest.approx(weights[codes[k] == code].sum(), rel=1e-12, abs=1e-12)
+        assert rows[NODATA] == pytest.approx(weights[codes[k] == NODATA].sum(), rel=1e-12, abs=1e-12)
+        assert rows.sum() == pytest.approx(weights.sum(), rel=1e-12)
+    first, last = series.isel(year=0, drop=True), series.isel(year=-1, drop=True)
+    both = (first != NODATA) & (last != NODATA)  # the transition table counts pixels with both classes
+    tr = transition_areas(first.where(both, NODATA).astype("int16").chunk(8), last.where(both, NODATA).astype("int16").chunk(8),
+                          weights, legend)
+    kept = table[(table.year == 2000)].set_index("class_code").area_km2
+    by_from = tr.groupby("from_code").area_km2.sum()
+    only_first = {c: weights[(codes[0] == c) & ~both.values].sum() for c in range(1, 8)}
+    for code in range(1, 8):
+        assert by_from[code] + only_first[code] == pytest.approx(kept[code], rel=1e-9, abs=1e-12)
 
 
 NG_LEGEND = {  # the New Guinea maps' legend (README) -> 7 UNCCD classes

@@ -141,6 +141,24 @@ def test_the_workbook_has_the_unccd_tables_and_the_same_bytes_twice(tmp_path: Pa
     assert sheet["C3"].number_format == "#,##0.00" and sheet.freeze_panes == "B3"
 
 
+
+def test_the_workbook_has_the_land_cover_series_year_by_year(tmp_path: Path) -> None:
+    """SO1-1 carries the land cover areas of every year of the window (as Trends.Earth's summary table does), one
+    row per year, a column per class and the year's total."""
+    import openpyxl
+
+    rows = [{"year": y, "class_code": c, "class_name": n, "area_km2": a}
+            for y, areas in ((2015, (5.0, 3.0, 0.0)), (2016, (4.0, 4.0, 0.0)))
+            for c, n, a in zip((1, 2, NODATA), ("tree-covered", "grassland", "nodata"), areas)]
+    book = openpyxl.load_workbook(write_workbook({"land_cover_annual": pd.DataFrame(rows)}, tmp_path / "a.xlsx",
+                                                 about={"period": "p"}))
+    sheet = book["SO1-1 land cover"]
+    assert sheet["A1"].value == "Land cover area by class and year, the run's whole area (km2)"
+    assert [c.value for c in sheet[2]] == ["year", "tree-covered", "grassland", "nodata", "total"]
+    assert [c.value for c in sheet[3]] == [2015, 5.0, 3.0, 0.0, 8.0]
+    assert [c.value for c in sheet[4]] == [2016, 4.0, 4.0, 0.0, 8.0]
+
+
 def _gpkg(path: Path, geoms: list[shapely.Geometry], crs: str | None, geometry_type: str = "Polygon",
           **fields: list) -> Path:
     """Write polygons (or anything) to a GeoPackage with pyogrio, with or without a CRS."""
