@@ -291,11 +291,11 @@ def write_item(
                 if transform is not None:
                     dst.transform = transform
                 dst.crs = named_crs(dst.crs)
+            valid, total, mean, lo, hi = _stats(tiled[key])  # the COG's pixels and blocks, without decoding DEFLATE
             rasterio.shutil.copy(
                 tiled[key], path, driver="COG", **COG_PROFILE,
                 OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE",
             )
-            valid, total, mean, lo, hi = _stats(path)
             written.append(AssetSummary(
                 key=key, path=str(path), categorical=categorical, attrs=plain_attrs(dict(layer.attrs)),
                 valid_pixels=valid, total_pixels=total, mean=mean, minimum=lo, maximum=hi,
