@@ -478,6 +478,8 @@ def _table_title(name: str) -> str:
         return "UNCCD SO1-1..SO1-4 workbook (per zone, km2)"
     if name.endswith(("_csv", "_parquet")):
         stem, kind = name.rsplit("_", 1)
+        if stem == "land_cover_annual":  # the one report table that is not per zone
+            return f"table: land cover by class and year over the run's area (km2), {kind.upper()}"
         return f"zonal table: {stem.replace('_', ' ')} per zone (km2), {kind.upper()}"
     return f"{name.replace('_', ' ')} (km2)"
 
