@@ -39,9 +39,16 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     by default the North-East Asia countries that cross the layer. A graticule in degrees is drawn too: on
     the sinusoidal grid meridians lean, which is why a lon/lat box looks sheared.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
+
     import shapely
+    from matplotlib import patheffects
 
     from tasks.grid import lonlat_bounds
+    from tasks.styles import NDVI_RAMP, NODATA_COLOUR
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     with rasterio.open(cog) as src:
         factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))
@@ -60,70 +67,52 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
         frame = shapely.box(*src.bounds)
         lonlat = lonlat_bounds(tuple(src.bounds), crs_wkt) if crs_wkt else None
     with _DRAWING:
-        return _draw(png, data, classes=classes, colours=colours, units=units, outlines=outlines, scale=scale,
-                     width_m=width_m, to_pixel=to_pixel, step=step, crs_wkt=crs_wkt, frame=frame, lonlat=lonlat, title=title)
-
-
-def _draw(png: str | Path, data: Any, *, classes: dict[int, str] | None, colours: dict[int, str] | None,
-          units: str | None, outlines: list[tuple[str, Any]], scale: float, width_m: float, to_pixel: Any,
-          step: tuple[float, float], crs_wkt: str | None, frame: Any, lonlat: Any, title: str) -> Path:
-    """Draw the decimated layer with its legend or colour bar, graticule, zones and scale bar to ``png``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
-
-    import shapely
-    from matplotlib import patheffects
-
-    from tasks.styles import NDVI_RAMP, NODATA_COLOUR
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
-    fig = Figure(figsize=(6.4, 5.2), dpi=100)  # no pyplot: its global state is not safe across the run's threads
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    if classes:
-        codes = sorted(int(c) for c in classes)
-        palette = [f"#{(colours or {}).get(c, '999999')}" for c in codes]
-        bounds = [c - 0.5 for c in codes] + [codes[-1] + 0.5]
-        ax.imshow(data, cmap=ListedColormap(palette), norm=BoundaryNorm(bounds, len(codes)), interpolation="nearest")
-        handles = [Patch(facecolor=p, edgecolor="#555555", label=f"{c}: {classes[c] if c in classes else classes[str(c)]}")
-                   for c, p in zip(codes, palette)]
-        handles.append(Patch(facecolor=f"#{NODATA_COLOUR}", edgecolor="#555555", label="nodata"))
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    else:
-        shown = data * scale if scale != 1.0 else data
-        if units == "NDVI":  # the styles' fixed green ramp, the same for every year, so years compare
-            ramp = LinearSegmentedColormap.from_list("ndvi", [f"#{c}" for _, c in NDVI_RAMP])
-            image = ax.imshow(shown, cmap=ramp, vmin=NDVI_RAMP[0][0], vmax=NDVI_RAMP[-1][0], interpolation="nearest")
+        fig = Figure(figsize=(6.4, 5.2), dpi=100)  # no pyplot: its global state is not safe across the run's threads
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        if classes:
+            codes = sorted(int(c) for c in classes)
+            palette = [f"#{(colours or {}).get(c, '999999')}" for c in codes]
+            bounds = [c - 0.5 for c in codes] + [codes[-1] + 0.5]
+            ax.imshow(data, cmap=ListedColormap(palette), norm=BoundaryNorm(bounds, len(codes)), interpolation="nearest")
+            handles = [Patch(facecolor=p, edgecolor="#555555", label=f"{c}: {classes[c] if c in classes else classes[str(c)]}")
+                       for c, p in zip(codes, palette)]
+            handles.append(Patch(facecolor=f"#{NODATA_COLOUR}", edgecolor="#555555", label="nodata"))
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         else:
-            image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=units or "")
-        ax.legend(handles=[Patch(facecolor=f"#{NODATA_COLOUR}", edgecolor="#555555", label="nodata")],
-                  loc="upper left", bbox_to_anchor=(0.0, -0.01), fontsize=8, frameon=False)
-    ax.set_facecolor(f"#{NODATA_COLOUR}")  # masked pixels show the axes: nodata apart from every class colour
-    _graticule(ax, crs_wkt, to_pixel, step, data.shape, lonlat)
-    for name, geom in outlines:
-        for ring in _rings(geom):
-            cols, rows = to_pixel * np.asarray(ring.coords).T[:2]
-            ax.plot(cols / step[0] - 0.5, rows / step[1] - 0.5, color="#333333", linewidth=0.8)
-        inside = shapely.intersection(geom, frame)
-        if not inside.is_empty and inside.area > 0.02 * frame.area:  # name the zones that show
-            x, y = to_pixel * inside.representative_point().coords[0]
-            ax.text(x / step[0] - 0.5, y / step[1] - 0.5, name, fontsize=8, ha="center", va="center", color="#222222",
-                    path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
-    ax.set_xlim(-0.5, data.shape[1] - 0.5)
-    ax.set_ylim(data.shape[0] - 0.5, -0.5)
-    km = _scale_bar_km(width_m)
-    px = km * 1000 / (width_m / data.shape[1])
-    y = data.shape[0] * 0.95
-    ax.plot([data.shape[1] * 0.05, data.shape[1] * 0.05 + px], [y, y], color="black", linewidth=3)
-    ax.text(data.shape[1] * 0.05, y - data.shape[0] * 0.02, f"{km:g} km", fontsize=8)
-    ax.set_title(title, fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    png = Path(png)
-    fig.savefig(png, bbox_inches="tight")
-    return png
+            shown = data * scale if scale != 1.0 else data
+            if units == "NDVI":  # the styles' fixed green ramp, the same for every year, so years compare
+                ramp = LinearSegmentedColormap.from_list("ndvi", [f"#{c}" for _, c in NDVI_RAMP])
+                image = ax.imshow(shown, cmap=ramp, vmin=NDVI_RAMP[0][0], vmax=NDVI_RAMP[-1][0], interpolation="nearest")
+            else:
+                image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=units or "")
+            ax.legend(handles=[Patch(facecolor=f"#{NODATA_COLOUR}", edgecolor="#555555", label="nodata")],
+                      loc="upper left", bbox_to_anchor=(0.0, -0.01), fontsize=8, frameon=False)
+        ax.set_facecolor(f"#{NODATA_COLOUR}")  # masked pixels show the axes: nodata apart from every class colour
+        _graticule(ax, crs_wkt, to_pixel, step, data.shape, lonlat)
+        for name, geom in outlines:
+            for ring in _rings(geom):
+                cols, rows = to_pixel * np.asarray(ring.coords).T[:2]
+                ax.plot(cols / step[0] - 0.5, rows / step[1] - 0.5, color="#333333", linewidth=0.8)
+            inside = shapely.intersection(geom, frame)
+            if not inside.is_empty and inside.area > 0.02 * frame.area:  # name the zones that show
+                x, y = to_pixel * inside.representative_point().coords[0]
+                ax.text(x / step[0] - 0.5, y / step[1] - 0.5, name, fontsize=8, ha="center", va="center", color="#222222",
+                        path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+        ax.set_xlim(-0.5, data.shape[1] - 0.5)
+        ax.set_ylim(data.shape[0] - 0.5, -0.5)
+        km = _scale_bar_km(width_m)
+        px = km * 1000 / (width_m / data.shape[1])
+        y = data.shape[0] * 0.95
+        ax.plot([data.shape[1] * 0.05, data.shape[1] * 0.05 + px], [y, y], color="black", linewidth=3)
+        ax.text(data.shape[1] * 0.05, y - data.shape[0] * 0.02, f"{km:g} km", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        png = Path(png)
+        fig.savefig(png, bbox_inches="tight")
+        return png
 
 
 def _graticule_step(span: float) -> float:
