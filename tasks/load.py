@@ -7,6 +7,8 @@ Asset hrefs are signed first where the source needs it (Planetary Computer).
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -160,28 +162,89 @@ def scene_read_error(err: Exception, items: list[pystac.Item], source: Source, g
     )
 
 
+_OPEN_FILES = threading.local()
+_OPEN_FILES_MAX = 48
+"""Local annual layers each reading thread keeps open (a tile-period reads 16, or 32 with the annual maximum)."""
+
+
+def _open_local(path: str) -> Any:
+    """``path`` opened for reading, reused by this thread while the file is unchanged: a block of the cube reads
+    one window of every year, and opening a COG costs about half of reading a 512 px block of it."""
+    files: OrderedDict[tuple[Any, ...], Any] = getattr(_OPEN_FILES, "files", None) or OrderedDict()
+    _OPEN_FILES.files = files
+    st = os.stat(path)
+    key = (path, st.st_ino, st.st_size, st.st_mtime_ns)  # a file rewritten in place is opened again
+    if key in files:
+        files.move_to_end(key)
+        return files[key]
+    files[key] = rasterio.open(path)
+    while len(files) > _OPEN_FILES_MAX:
+        files.popitem(last=False)[1].close()
+    return files[key]
+
+
+def _read_year_windows(paths: tuple[str, ...], rows: tuple[int, int], cols: tuple[int, int],
+                       dtype: str) -> np.ndarray:
+    """One (year, y, x) block of the cube: the window ``rows`` x ``cols`` (file pixels) of every year's file."""
+    (r0, r1), (c0, c1) = rows, cols
+    out = np.empty((len(paths), r1 - r0, c1 - c0), dtype=dtype)
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    for i, path in enumerate(paths):
+        if os.path.isfile(path):
+            _open_local(path).read(1, window=window, out=out[i])
+        else:  # a URL or a GDAL virtual path: opened for this read only
+            with rasterio.open(path) as src:
+                src.read(1, window=window, out=out[i])
+    return out
+
+
+def _windowed_cube(paths: list[str], window: GeoBox, *, chunk: int) -> Any:
+    """The lazy (year, y, x) Dask array of ``window`` in the years' files, one task per ``chunk`` x ``chunk`` block
+    reading that block of every year: a block's years are read together and reduced together, so memory holds a
+    few blocks, never the tile's whole cube (a cube joined year by year and rechunked is read whole first)."""
+    import dask.array as da
+
+    with rasterio.open(paths[0]) as src:
+        t, dtype, size = src.transform, src.dtypes[0], (src.height, src.width)
+    w = window.affine
+    r0, c0 = round((w.f - t.f) / t.e), round((w.c - t.c) / t.a)
+    height, width = window.shape
+    if r0 < 0 or c0 < 0 or r0 + height > size[0] or c0 + width > size[1]:
+        raise ConfigError(f"the window {window.shape} at row {r0}, column {c0} is not inside {paths[0]} {size}: "
+                          "the annual layers are not on the run's grid; rerun the ingest")
+
+    def block(block_info: dict[Any, Any] | None = None) -> np.ndarray:
+        assert block_info is not None
+        (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
+        return _read_year_windows(tuple(paths), (r0 + y0, r0 + y1), (c0 + x0, c0 + x1), dtype)
+
+    chunks = ((len(paths),), da.core.normalize_chunks(chunk, (height,))[0], da.core.normalize_chunks(chunk, (width,))[0])
+    return da.map_blocks(block, chunks=chunks, dtype=dtype, meta=np.empty((0, 0, 0), dtype=dtype))
+
+
 def open_annual_layers(paths: dict[int, str], *, chunk: int, window: GeoBox | None = None) -> xr.DataArray:
-    """The published annual NDVI COGs as one lazy (year, y, x) cube, one chunk deep in time.
+    """The published annual NDVI COGs as one lazy (year, y, x) cube, all years in each chunk.
 
     ``window`` (a window of the layers' grid: one tile) opens only that part, with the coordinates every
-    other input on that window has (``grid_coords``); each chunk reads its own pixels of the files.
+    other input on that window has (``grid_coords``); each chunk reads its own pixels of every year's file.
     """
     import rioxarray
 
     if not paths:
         raise ConfigError("no annual NDVI layers to open: the run produced none for these years")
+    years = sorted(paths)
+    if window is not None:
+        first = rioxarray.open_rasterio(paths[years[0]], mask_and_scale=False, cache=False, lock=False)
+        data = _windowed_cube([paths[y] for y in years], window, chunk=chunk)
+        coords = grid_coords(window)
+        cube = xr.DataArray(data, dims=("year", "y", "x"), attrs=dict(first.attrs),
+                            coords={"year": years, "y": coords["y"], "x": coords["x"],
+                                    "spatial_ref": coords["spatial_ref"]})
+        cube.name = None  # not the Dask array's key
+        return cube
     layers = []
-    for year in sorted(paths):
-        if window is None:
-            da = rioxarray.open_rasterio(paths[year], chunks={"x": chunk, "y": chunk}, mask_and_scale=False)
-        else:  # lazily indexed: slicing reads nothing, each chunk reads its window
-            da = rioxarray.open_rasterio(paths[year], mask_and_scale=False, cache=False, lock=False)
-            t, w = da.rio.transform(), window.affine
-            r0, c0 = round((w.f - t.f) / t.e), round((w.c - t.c) / t.a)
-            height, width = window.shape
-            coords = grid_coords(window)
-            da = da.isel(y=slice(r0, r0 + height), x=slice(c0, c0 + width))
-            da = da.assign_coords(y=coords["y"], x=coords["x"]).chunk({"x": chunk, "y": chunk})
+    for year in years:
+        da = rioxarray.open_rasterio(paths[year], chunks={"x": chunk, "y": chunk}, mask_and_scale=False)
         layers.append(da.squeeze("band", drop=True).expand_dims(year=[year]))
     cube = xr.concat(layers, dim="year")
     return cube.chunk({"year": -1})
