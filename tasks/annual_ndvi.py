@@ -29,11 +29,11 @@ from odc.geo.geobox import GeoBox
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import AssetSpec, QaRule, RunConfig, Source
-from tasks.tiles import Tile, tile_geobox, tile_lonlat_bbox
+from tasks.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
 from tasks.clip import OUTSIDE, RunArea, clip, clip_array
-from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, strip_rows
+from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year
 from tasks.integrity import scene_fingerprints, sign_items, verify_checksums
 from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error
 from tasks.publish import LayerSummary, write_geotiff, write_item
@@ -195,10 +195,6 @@ def tile_items(tile: Tile, items: list[dict[str, Any]], crs: str) -> list[dict[s
     return [d for d in items if d.get("bbox") is None or bboxes_intersect(box, d["bbox"])]
 
 
-INGEST_STRIP_CHUNKS: int = 2
-"""Rows of one ingest task, in chunks (``--chunk``, 512 px): strips of 1024 rows, a few tens of tasks per tile-year."""
-
-
 def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox, *, year: int, min_valid: int,
                        chunk: int, area: RunArea | None = None, general: bool = False,
                        verified: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
@@ -206,8 +202,8 @@ def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox,
     in memory from the ingest kernel, lazy (Dask) from the general loader.
 
     Scenes on the analysis grid itself (by their STAC projection fields, checked against each file as it
-    is read) go through the ingest kernel (``tasks.ingest``: a strip per task, each composite opened once
-    per strip); others, a file that disagrees with its item, or ``general=True``, through odc-stac's
+    is read) go through the ingest kernel (``tasks.ingest``: a window per task, each composite opened once
+    per window); others, a file that disagrees with its item, or ``general=True``, through odc-stac's
     loader and ``annual_ndvi`` / ``annual_ndvi_max``. Both give the same pixels. Assets with ``file:checksum`` are
     checked against their bytes first, unless the caller did (``verified``).
     """
@@ -232,15 +228,18 @@ def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, m
                    area: RunArea | None) -> tuple[xr.DataArray, xr.DataArray]:
     """``annual_tile_layers`` through the ingest kernel (scenes on the grid)."""
     assert source.qa is not None
-    rows = chunk * INGEST_STRIP_CHUNKS
+    height, width = geobox.shape
+    rows, cols = chunk * TILE_STEP_CHUNKS[0], chunk * TILE_STEP_CHUNKS[1]  # a few tens of tasks per tile-year
+    windows = tile_windows(height, width, rows, cols)
     skip = None
-    if area is not None:  # a strip wholly outside the region is not read
-        strips = strip_rows(geobox.shape[0], rows)
-        cover = area.cover((tuple(b - a for a, b in strips), (geobox.shape[1],)))
-        skip = [bool(cover[i, 0] == OUTSIDE) for i in range(len(strips))]
+    if area is not None:  # a window wholly outside the region is not read
+        cover = area.cover((tuple(min(rows, height - r) for r in range(0, height, rows)),
+                            tuple(min(cols, width - c) for c in range(0, width, cols))))
+        skip = [bool(cover[r0 // rows, c0 // cols] == OUTSIDE) for r0, _, c0, _ in windows]
     finish = functools.partial(stored_values, spec=source.assets["ndvi"], min_valid=min_valid)
     mean_np, top_np = fold_tile_year(scenes, geobox, ndvi=source.assets["ndvi"], qa_name=source.qa.asset,
-                                     qa_rule=source.qa, finish=finish, strip=rows, skip=skip, gdal_env=READ_SETTINGS)
+                                     qa_rule=source.qa, finish=finish, windows=windows, skip=skip,
+                                     gdal_env=READ_SETTINGS)
     out = []
     for values, name, method in ((mean_np, MEAN_NAME, METHOD), (top_np, MAX_NAME, MAX_METHOD)):
         out.append(xr.DataArray(clip_array(values, area, fill=NODATA, chunk=chunk), dims=("y", "x"),

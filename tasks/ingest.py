@@ -2,7 +2,7 @@
 
 Where the scenes lie on the analysis grid itself (same CRS and pixel size, whole-pixel offsets, as
 MOD13Q1 does on the MODIS sinusoidal grid, by the items' STAC projection fields), the tile is cut into
-strips of rows, one task per strip;
+windows of a bounded size (``tasks.tiles.tile_windows``), one task per window;
 each task opens every composite of the year once (NDVI and QA assets), reads its window of them
 (block-aligned rows, only the part a scene covers), and folds the valid values into a running sum,
 count and maximum. A tile-year is a few tens of tasks instead of a graph of thousands, and no file is
@@ -30,7 +30,7 @@ from rasterio.windows import Window
 from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NODATA
 
-__all__ = ["SceneGrid", "SceneOffGrid", "aligned_scenes", "fold_strip", "fold_tile_year", "strip_rows"]
+__all__ = ["SceneGrid", "SceneOffGrid", "aligned_scenes", "fold_window", "fold_tile_year"]
 
 _PIXEL_TOLERANCE = 1e-6
 """How far from a whole pixel a scene's offset may be (in pixels) to count as on the grid."""
@@ -76,7 +76,7 @@ def aligned_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) -> 
     """Each item's position on ``geobox`` when every asset lies on that grid (same CRS, pixel size, whole-pixel
     offsets) by its STAC projection metadata, else None: such scenes need the general loader.
 
-    Nothing is opened here: the strips check each file's real geotransform as they read it
+    Nothing is opened here: the windows check each file's real geotransform as they read them
     (``SceneOffGrid`` when a file disagrees with its item).
     """
     out = []
@@ -120,21 +120,16 @@ def _check_on_grid(src: Any, scene: SceneGrid) -> None:
         raise SceneOffGrid(f"scene {scene.item_id}: {src.name} is not where its STAC item's proj fields put it")
 
 
-def strip_rows(height: int, rows: int) -> list[tuple[int, int]]:
-    """(first row, end row) of the tile's strips of ``rows`` rows (the last may be shorter)."""
-    return [(r, min(r + rows, height)) for r in range(0, height, rows)]
+def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int, int], *, ndvi: AssetSpec,
+                qa_name: str, qa_rule: QaRule, finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                gdal_env: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Annual mean and maximum of one window of the tile, rows ``rows`` and columns ``cols`` (end excluded), as
+    ``finish(raw values, valid count)`` makes them (the stored int16 encoding).
 
-
-def fold_strip(scenes: list[SceneGrid], rows: tuple[int, int], width: int, *, ndvi: AssetSpec, qa_name: str,
-               qa_rule: QaRule, finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
-               gdal_env: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """Annual mean and maximum of one strip of the tile, rows ``rows``, as ``finish(raw values, valid count)``
-    makes them (the stored int16 encoding).
-
-    Each scene's assets are opened once; only the part of the strip a scene covers is read.
+    Each scene's assets are opened once; only the part of the window a scene covers is read.
     """
-    r0, r1 = rows
-    shape = (r1 - r0, width)
+    (r0, r1), (c0, c1) = rows, cols
+    shape = (r1 - r0, c1 - c0)
     raw = np.dtype(ndvi.dtype)
     small = raw.kind in "iu" and raw.itemsize <= 2  # int16 MOD13Q1: int32 sums are exact (46 x 32767 fits)
     acc = np.dtype(np.int32) if small else np.dtype(np.float64)  # else float64, exact for integers below 2**53
@@ -144,9 +139,9 @@ def fold_strip(scenes: list[SceneGrid], rows: tuple[int, int], width: int, *, nd
     lut: np.ndarray | None = None
     with rasterio.Env(**gdal_env):
         for scene in scenes:
-            # the strip's rows and the tile's columns, in the scene's pixels, clipped to the scene
+            # the window's rows and columns, in the scene's pixels, clipped to the scene
             sr0, sr1 = max(r0 - scene.row_off, 0), min(r1 - scene.row_off, scene.height)
-            sc0, sc1 = max(-scene.col_off, 0), min(width - scene.col_off, scene.width)
+            sc0, sc1 = max(c0 - scene.col_off, 0), min(c1 - scene.col_off, scene.width)
             if sr0 >= sr1 or sc0 >= sc1:
                 continue
             window = Window(sc0, sr0, sc1 - sc0, sr1 - sr0)
@@ -164,7 +159,7 @@ def fold_strip(scenes: list[SceneGrid], rows: tuple[int, int], width: int, *, nd
             if ndvi.valid_range is not None:
                 ok &= (values >= ndvi.valid_range[0]) & (values <= ndvi.valid_range[1])
             out = (slice(sr0 + scene.row_off - r0, sr1 + scene.row_off - r0),
-                   slice(sc0 + scene.col_off, sc1 + scene.col_off))
+                   slice(sc0 + scene.col_off - c0, sc1 + scene.col_off - c0))
             np.add(total[out], values, out=total[out], where=ok, casting="unsafe")
             np.add(count[out], ok, out=count[out], casting="unsafe")
             np.maximum(top[out], values, out=top[out], where=ok, casting="unsafe")
@@ -191,22 +186,24 @@ def _valid_qa(qa: np.ndarray, valid: Any, lut: np.ndarray | None) -> np.ndarray:
 
 
 def fold_tile_year(scenes: list[SceneGrid], geobox: GeoBox, *, ndvi: AssetSpec, qa_name: str, qa_rule: QaRule,
-                   finish: Callable[[np.ndarray, np.ndarray], np.ndarray], strip: int, skip: list[bool] | None = None,
+                   finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                   windows: list[tuple[int, int, int, int]], skip: list[bool] | None = None,
                    gdal_env: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The tile-year's annual mean and maximum (int16 arrays on ``geobox``), one Dask task per strip of ``strip`` rows.
+    """The tile-year's annual mean and maximum (int16 arrays on ``geobox``), one Dask task per window
+    (first row, end row, first column, end column) of ``windows``, which cut the tile (``tasks.tiles.tile_windows``).
 
-    ``skip[i]`` leaves strip i unread (nodata): it lies wholly outside the run's region. The tasks go to
+    ``skip[i]`` leaves window i unread (nodata): it lies wholly outside the run's region. The tasks go to
     whatever Dask scheduler is current (the run's cluster, or threads).
     """
     height, width = geobox.shape
-    strips = strip_rows(height, strip)
-    skip = skip or [False] * len(strips)
+    skip = skip or [False] * len(windows)
     kw: dict[str, Any] = dict(ndvi=ndvi, qa_name=qa_name, qa_rule=qa_rule, finish=finish, gdal_env=gdal_env or {})
-    todo = [(i, rows) for i, rows in enumerate(strips) if not skip[i]]
-    parts = dask.compute(*[dask.delayed(fold_strip, pure=False)(scenes, rows, width, **kw) for _, rows in todo])
+    todo = [w for w, outside in zip(windows, skip) if not outside]
+    parts = dask.compute(*[dask.delayed(fold_window, pure=False)(scenes, (r0, r1), (c0, c1), **kw)
+                           for r0, r1, c0, c1 in todo])
     mean = np.full((height, width), NODATA, dtype=np.int16)
     maximum = np.full((height, width), NODATA, dtype=np.int16)
-    for (_, (r0, r1)), (m, x) in zip(todo, parts):
-        mean[r0:r1] = m
-        maximum[r0:r1] = x
+    for (r0, r1, c0, c1), (m, x) in zip(todo, parts):
+        mean[r0:r1, c0:c1] = m
+        maximum[r0:r1, c0:c1] = x
     return mean, maximum

@@ -45,7 +45,7 @@ from tasks.performance import UnitHistograms, UnitPercentiles, land_units, perfo
 from tasks.publish import LayerSummary, open_scratch_geotiff, plain_attrs, write_item
 from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
-from tasks.tiles import GridTile, grid_tiles
+from tasks.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
 from tasks.trajectory import trajectory
 from tasks.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
 
@@ -358,18 +358,15 @@ def _layout_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-TILE_STRIP_CHUNKS: int = 2
-"""Rows of one productivity write step, in chunks (``--chunk``, 512 px): every asset of 1024 rows computed in one
-Dask compute (the trend statistics shared), then written; the tile's assets are never all in memory at once."""
-
-
 def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]], folder: Path,
-                      geobox: Any, *, rows: int | None = None) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Write ``productivity_layers``' assets of one tile as GeoTIFFs on ``geobox`` in ``folder``, strip by strip of
-    ``rows`` rows (default: ``TILE_STRIP_CHUNKS`` chunks); return the layout (``ProductivityTile.layout``) and files.
+                      geobox: Any, *, rows: int | None = None, cols: int | None = None,
+                      ) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Write ``productivity_layers``' assets of one tile as GeoTIFFs on ``geobox`` in ``folder``, window by window
+    of ``rows`` x ``cols`` pixels (default: ``TILE_STEP_CHUNKS`` chunks); return the layout
+    (``ProductivityTile.layout``) and files.
 
-    Each strip of every asset is computed in one Dask pass (the assets share the trend statistics) and written
-    through a file opened once, so no block reopens a file and memory holds one strip of each asset.
+    Each window of every asset is computed in one Dask pass (the assets share the trend statistics) and written
+    through a file opened once, so no block reopens a file and memory holds one window of each asset.
     """
     import dask
 
@@ -386,22 +383,27 @@ def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool
         layout[indicator] = spec
     height, width = geobox.shape
     first = outputs[0][0]
-    step = rows or TILE_STRIP_CHUNKS * int(max(first.chunks[0]) if isinstance(first, da.Array) else height)
+    chunk_rows, chunk_cols = ((int(max(first.chunks[0])), int(max(first.chunks[1]))) if isinstance(first, da.Array)
+                              else (height, width))
+    rows = rows or TILE_STEP_CHUNKS[0] * chunk_rows
+    cols = cols or TILE_STEP_CHUNKS[1] * chunk_cols
 
-    def write(r0: int, parts: tuple[Any, ...]) -> None:
+    def write(step: tuple[int, int, int, int], parts: tuple[Any, ...]) -> None:
+        r0, r1, c0, c1 = step
         for dst, part in zip(dsts, parts):
-            dst.write(np.asarray(part), 1, window=rasterio.windows.Window(0, r0, width, part.shape[0]))
+            dst.write(np.asarray(part), 1, window=rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0))
 
     with contextlib.ExitStack() as stack:
         dsts = [stack.enter_context(open_scratch_geotiff(path, geobox, dtype=data.dtype, nodata=nodata))
                 for data, path, nodata in outputs]
-        with ThreadPoolExecutor(1) as writer:  # a strip is written while the next one is computed
+        with ThreadPoolExecutor(1) as writer:  # a window is written while the next one is computed
             pending = None
-            for r0 in range(0, height, step):
-                parts = dask.compute(*[data[r0:r0 + step] for data, _, _ in outputs])
+            for step in tile_windows(height, width, rows, cols):
+                r0, r1, c0, c1 = step
+                parts = dask.compute(*[data[r0:r1, c0:c1] for data, _, _ in outputs])
                 if pending is not None:
                     pending.result()
-                pending = writer.submit(write, r0, parts)
+                pending = writer.submit(write, step, parts)
             if pending is not None:
                 pending.result()
     return layout, {path.name: path for _, path, _ in outputs}

@@ -24,10 +24,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from tasks.errors import ConfigError
 from tasks.grid import Bounds, snapped_geobox, transformer
 
-__all__ = ["Tile", "GridTile", "grid_tiles", "MODIS_TILE_PX", "tile_name", "lattice_tiles", "check_tiles", "tile_geobox", "tile_lonlat_bbox"]
+__all__ = ["Tile", "GridTile", "grid_tiles", "MODIS_TILE_PX", "tile_name", "lattice_tiles", "check_tiles", "tile_geobox", "tile_lonlat_bbox",
+           "TILE_STEP_CHUNKS", "tile_windows"]
 
 MODIS_TILE_PX = 4800
 """Edge of one MODIS tile in MOD13Q1 pixels: the default tile size."""
+
+TILE_STEP_CHUNKS: tuple[int, int] = (2, 5)
+"""Rows and columns, in chunks (``--chunk``, 512 px), of the window a tile's work is done in at a time: its ingest
+tasks, its productivity write steps (``tile_windows``). 1024 x 2560 px: a quarter MODIS tile (2400 px) is one window
+wide, a whole tile two, so memory is bounded by the window's pixels, not by the tile's width."""
+
+
+def tile_windows(height: int, width: int, rows: int, cols: int) -> list[tuple[int, int, int, int]]:
+    """(first row, end row, first column, end column) of the windows of at most ``rows`` x ``cols`` pixels that cut a
+    ``height`` x ``width`` tile, row by row; the last of a row or column may be smaller."""
+    return [(r, min(r + rows, height), c, min(c + cols, width))
+            for r in range(0, height, rows) for c in range(0, width, cols)]
 
 
 class Tile(BaseModel):

@@ -1,6 +1,6 @@
-"""The ingest kernel (one task per strip, each composite opened once) gives the pixels of the general loader
-(odc-stac + ``annual_ndvi``), on the whole sample grid, on a tile that scenes cover only in part, with a
-region that leaves strips unread, and over HTTP from the local file server."""
+"""The ingest kernel (one task per window of the tile, each composite opened once) gives the pixels of the general
+loader (odc-stac + ``annual_ndvi``), on the whole sample grid, on a tile that scenes cover only in part, with a
+region that leaves windows unread, and over HTTP from the local file server (``chunk=16``: windows of 32 x 80 px)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""A productivity tile written strip by strip holds exactly the pixels of its layers computed whole."""
+"""A productivity tile written window by window holds exactly the pixels of its layers computed whole."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +15,8 @@ from tasks.performance import UnitHistograms, UnitPercentiles, land_units, windo
 from tasks.productivity import productivity_layers, write_tile_layers
 
 
-@pytest.mark.parametrize("rows", [None, 128, 200, 1000])
-def test_strips_equal_the_whole_tile(tmp_path: Path, rows: int | None) -> None:
+@pytest.mark.parametrize(("rows", "cols"), [(None, None), (128, None), (200, 128), (1000, 256), (128, 100)])
+def test_windows_equal_the_whole_tile(tmp_path: Path, rows: int | None, cols: int | None) -> None:
     years, height, width, chunk = 12, 300, 260, 128
     geobox = GeoBox.from_bbox((0, 0, width * MODIS_PIXEL_SIZE, height * MODIS_PIXEL_SIZE), MODIS_SINUSOIDAL_WKT,
                               resolution=MODIS_PIXEL_SIZE)
@@ -37,7 +37,7 @@ def test_strips_equal_the_whole_tile(tmp_path: Path, rows: int | None) -> None:
     table = UnitPercentiles.of(UnitHistograms.of(unit, fallback, window_mean(cube, window=(2001, 2012)), None,
                                                  crossed=False), percentile=90.0, min_unit_pixels=100)
     layers = productivity_layers(cube, lc, period, cfg, percentiles=table)
-    layout, files = write_tile_layers(layers, tmp_path / "tile", geobox, rows=rows)
+    layout, files = write_tile_layers(layers, tmp_path / "tile", geobox, rows=rows, cols=cols)
     assert len(files) >= 15
     for indicator, (assets, _) in layers.items():
         for key, (layer, _) in assets.items():

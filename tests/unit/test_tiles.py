@@ -15,7 +15,7 @@ from tasks.errors import ConfigError
 from tasks.grid import snapped_geobox
 from tasks.mosaic import mosaic, source_x, wraps
 from tasks.region import region_grid, resolve_region, split_bbox
-from tasks.tiles import Tile, check_tiles, lattice_tiles, tile_lonlat_bbox
+from tasks.tiles import TILE_STEP_CHUNKS, Tile, check_tiles, lattice_tiles, tile_lonlat_bbox, tile_windows
 
 R = 6371007.181
 GRID = dict(crs=MODIS_SINUSOIDAL_WKT, resolution=MODIS_PIXEL_SIZE, origin=MODIS_GRID_ORIGIN)
@@ -244,3 +244,16 @@ def test_period_tiles_across_180_degrees_join_back_into_the_run_grid(tmp_path: P
     joined = mosaic(paths, grid, chunk=64, wrap=False).values
     np.testing.assert_array_equal(joined[kept], values[kept])
     assert (joined[~kept] == -1).all()
+
+
+def test_tile_windows_cover_the_tile_once() -> None:
+    for height, width, rows, cols in [(300, 260, 128, 128), (4800, 4800, 1024, 2560), (2400, 2400, 1024, 2560),
+                                      (5, 7, 10, 10), (9, 9, 2, 3), (1, 1, 1, 1)]:
+        seen = np.zeros((height, width), dtype=int)
+        for r0, r1, c0, c1 in tile_windows(height, width, rows, cols):
+            assert 0 < r1 - r0 <= rows and 0 < c1 - c0 <= cols
+            seen[r0:r1, c0:c1] += 1
+        assert (seen == 1).all()
+    steps = (TILE_STEP_CHUNKS[0] * 512, TILE_STEP_CHUNKS[1] * 512)
+    assert len(tile_windows(2400, 2400, *steps)) == 3  # a quarter MODIS tile: strips as wide as the tile
+    assert len(tile_windows(4800, 4800, *steps)) == 10  # a whole one: two windows per strip, so memory does not double
