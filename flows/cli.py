@@ -11,7 +11,7 @@ import tempfile
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from pydantic import ValidationError
@@ -20,6 +20,10 @@ import tasks  # noqa: F401  (Prefect environment defaults before Prefect is impo
 from tasks.config import validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import LdnError, disk_full
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pystac
 
 app = typer.Typer(
     name="ldn",
@@ -108,7 +112,7 @@ def run(
     sources: Annotated[Optional[Path], typer.Option(rich_help_panel="Data", help="Sources YAML; default: the bundled offline sample region.")] = None,
     source: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="Name of the NDVI source in the sources file (default modis-13q1).")] = None,
     stac_api: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="STAC API URL overriding the source's `api`.")] = None,
-    region: Annotated[Optional[str], typer.Option(rich_help_panel="Area", 
+    region: Annotated[Optional[str], typer.Option(rich_help_panel="Area",
         help="Area: NE-ASIA (the default with --sources), a country code (CHN, MNG, PRK, KOR, JPN, RUS = the Far "
              "East), a bbox west,south,east,north, or a GeoPackage/GeoJSON of polygons.")] = None,
     bbox: Annotated[Optional[str], typer.Option(rich_help_panel="Area", help="west,south,east,north in degrees (same as --region W,S,E,N).")] = None,
@@ -116,35 +120,35 @@ def run(
     tile_size: Annotated[Optional[int], typer.Option(rich_help_panel="Compute", help="Tile edge in pixels (default 4800: the MODIS h/v tiles).")] = None,
     years: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="FIRST-LAST calendar years (default: 2001-2024 for the sample, else 2001 to last year).")] = None,
     out: Annotated[Path, typer.Option(rich_help_panel="Outputs", help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
-    sample_dir: Annotated[Path, typer.Option(rich_help_panel="Data", 
+    sample_dir: Annotated[Path, typer.Option(rich_help_panel="Data",
         help="Sample region folder; a complete sample there is used as is, else the default one is generated.")] = DEFAULT_SAMPLE_DIR,
     min_valid: Annotated[Optional[int], typer.Option(rich_help_panel="Method", help="Fewest valid 16-day composites for a pixel-year (default 6).")] = None,
     periods: Annotated[Optional[str], typer.Option(rich_help_panel="Method", help="Comma-separated periods (default: all that fit the years).")] = None,
     trajectory_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method", help="trends_earth (default) or gpg_v2.")] = None,
     state_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method", help="trends_earth (default) or gpg_v2.")] = None,
-    productivity_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method", 
+    productivity_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method",
         help="LPD method: trends_earth (default: trajectory, state, performance) or fao_wocat (FAO-WOCAT, "
              "with its steadiness, initial biomass, emerging state and desert mask).")] = None,
     config: Annotated[Optional[Path], typer.Option(rich_help_panel="Method", help="YAML of run settings (e.g. a `productivity:` block).")] = None,
-    zones: Annotated[Optional[Path], typer.Option(rich_help_panel="Area", 
+    zones: Annotated[Optional[Path], typer.Option(rich_help_panel="Area",
         help="Zones for the tables (GeoPackage/GeoJSON); default: the countries of North-East Asia.")] = None,
     zone_field: Annotated[Optional[str], typer.Option(rich_help_panel="Area", help="Field naming each zone (default: `name`).")] = None,
-    pgstac: Annotated[Optional[str], typer.Option(rich_help_panel="Outputs", 
+    pgstac: Annotated[Optional[str], typer.Option(rich_help_panel="Outputs",
         help="Also load the new version into this pgstac database (see `ldn publish`).")] = None,
-    cache: Annotated[bool, typer.Option(rich_help_panel="Cache", 
+    cache: Annotated[bool, typer.Option(rich_help_panel="Cache",
         help="Reuse every layer whose inputs and settings are unchanged (annual NDVI tiles and years, productivity "
              "tiles and periods, land cover, SOC, SDG 15.3.1, status, the report); --no-cache recomputes all.")] = True,
     cache_dir: Annotated[Optional[Path], typer.Option(rich_help_panel="Cache", help="Layer cache folder (default <out>/.cache).")] = None,
-    cache_url: Annotated[Optional[str], typer.Option(rich_help_panel="Cache", 
+    cache_url: Annotated[Optional[str], typer.Option(rich_help_panel="Cache",
         envvar="LDN_CACHE_URL",
         help="Object storage behind the layer cache, shared by machines and runs: s3://bucket/prefix, gs://..., "
              "az://... (or $LDN_CACHE_URL; credentials and endpoint from the environment, e.g. AWS_*).")] = None,
-    dask_address: Annotated[Optional[str], typer.Option(rich_help_panel="Compute", 
+    dask_address: Annotated[Optional[str], typer.Option(rich_help_panel="Compute",
         envvar="LDN_DASK_ADDRESS",
         help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); default "
              "(`threads`): Dask's threaded scheduler here, a thread per core; `local`: an in-process Dask cluster "
              "with a memory limit (80% of the machine's) and spilling.")] = None,
-    task_runner: Annotated[TaskRunner, typer.Option(rich_help_panel="Compute", 
+    task_runner: Annotated[TaskRunner, typer.Option(rich_help_panel="Compute",
         envvar="LDN_TASK_RUNNER",
         help="Where tile and period tasks run: `threads` here (their raster graphs go to the cluster), or `dask` on "
              "the --dask-address workers (prefect-dask; needs a Prefect server the workers report to).")] = TaskRunner.threads,

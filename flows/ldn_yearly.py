@@ -20,9 +20,16 @@ from tasks.config import Period, RunConfig
 from tasks.land_degradation import land_soc_task, sdg_task, status_task
 from tasks.layer_cache import cache_root, tidy_cache
 from tasks.netstats import cluster_network_bytes
-from tasks.productivity import (PeriodTile, period_tiles, productivity_task, productivity_tile_task,
-                                restore_productivity_task, tile_period_summary, unit_histograms_task,
-                                unit_percentiles_task)
+from tasks.productivity import (
+    PeriodTile,
+    period_tiles,
+    productivity_task,
+    productivity_tile_task,
+    restore_productivity_task,
+    tile_period_summary,
+    unit_histograms_task,
+    unit_percentiles_task,
+)
 from tasks.progress import track_stage
 from tasks.publish import LayerSummary, Staging, begin_version_task, discard_staging, publish_version_task
 from tasks.report import report_artifacts_task, report_task
@@ -78,7 +85,7 @@ def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Stagi
     track_stage("land cover and SOC", land_soc, log)
     sdg = sdg_task.map(unmapped(cfg), names, windows, [productivity[n] for n in names], land_soc, unmapped(staging.path))
     track_stage("SDG 15.3.1", sdg, log)
-    per_period = {n: [*productivity[n], *l, s] for n, l, s in zip(names, land_soc.result(), sdg.result())}
+    per_period = {n: [*productivity[n], *ls, s] for n, ls, s in zip(names, land_soc.result(), sdg.result())}
     reports = [n for n in names if n != BASELINE] if BASELINE in per_period else []
     status = status_task.map(unmapped(cfg), reports, unmapped(per_period.get(BASELINE, [])),
                              [per_period[n] for n in reports], unmapped(staging.path))

@@ -63,8 +63,12 @@ def private_server() -> Iterator[str | None]:
     """Within the block, flows report to a temporary Prefect server of this run's (its API URL is yielded), unless
     ``PREFECT_API_URL`` names a server already (None is yielded and nothing is started)."""
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import (PREFECT_API_URL, PREFECT_LOGGING_TO_API_ENABLED,
-                                   PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings)
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_LOGGING_TO_API_ENABLED,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        temporary_settings,
+    )
 
     if PREFECT_API_URL.value():
         yield None

@@ -24,20 +24,20 @@ import dask
 import numpy as np
 import pystac
 import xarray as xr
-from prefect import task
 from odc.geo.geobox import GeoBox
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.clip import OUTSIDE, RunArea, clip, clip_array
+from tasks.cluster import computes_on_cluster
 from tasks.config import AssetSpec, QaRule, RunConfig, Source
-from tasks.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
-from tasks.clip import OUTSIDE, RunArea, clip, clip_array
 from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year
 from tasks.integrity import scene_fingerprints, sign_items, verify_checksums
 from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error
 from tasks.publish import LayerSummary, write_geotiff, write_item
-from tasks.cluster import computes_on_cluster
+from tasks.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
 
 __all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_tile_layers", "stored_values", "annual_attrs",
            "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from affine import Affine
@@ -17,6 +17,11 @@ from pyproj import CRS
 
 from tasks.errors import ConfigError
 from tasks.grid import parse_crs
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import pandas as pd
+    import xarray as xr
 
 __all__ = ["pixel_areas_km2", "band_area_km2", "class_areas", "EQUAL_AREA_METHODS"]
 

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "NODATA",

@@ -16,11 +16,19 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.areas import class_areas, pixel_areas_km2
 from tasks.clip import RunArea, area_weights, clip, run_area
+from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA, WATER
 from tasks.errors import ConfigError
-from tasks.land_cover import (LEGEND_FILE, aggregate, annual_class_areas, lc_degradation, load_legend, transition_areas,
-                              transition_code)
+from tasks.land_cover import (
+    LEGEND_FILE,
+    aggregate,
+    annual_class_areas,
+    lc_degradation,
+    load_legend,
+    transition_areas,
+    transition_code,
+)
 from tasks.layer_cache import cached_layers, config_fingerprint
 from tasks.load import analysis_geobox, load_cube, static_layer
 from tasks.publish import LayerSummary, write_item
@@ -28,7 +36,6 @@ from tasks.recode import apply_recodes, read_recodes
 from tasks.sdg import one_out_all_out, status, status_3class
 from tasks.search import item_year, open_api, run_bbox, search_items
 from tasks.soc import SOC_MODEL_FILE, SocModel, load_soc_model, soc_change
-from tasks.cluster import computes_on_cluster
 
 __all__ = ["check_climate", "check_soc_window", "land_cover_series", "land_soc_task", "sdg_task", "status_task", "asset_path"]
 

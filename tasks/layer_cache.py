@@ -23,16 +23,16 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from tasks import __version__
 from tasks.errors import CacheStorageError
 from tasks.integrity import file_fingerprint, scene_fingerprints
-from tasks.run_locks import other_runs_live
 from tasks.publish import AssetSummary, LayerSummary
+from tasks.run_locks import other_runs_live
 
 __all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "cache_root", "tidy_cache", "check_cache_url", "cache_key", "open_entry", "store_entry", "drop_entry", "restore_layers",
            "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pystac
@@ -18,6 +18,9 @@ from pystac.utils import make_absolute_href
 
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tasks.report import LayerRef
 
 __all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs", "published_versions"]
 

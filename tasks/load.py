@@ -17,8 +17,8 @@ import odc.stac
 import pystac
 import rasterio
 import rasterio.errors
-import xarray as xr
 import rioxarray  # noqa: F401  (registers the .rio accessor read_onto_grid uses)
+import xarray as xr
 from affine import Affine
 from odc.geo.geobox import GeoBox
 from rasterio.warp import transform_bounds
@@ -228,8 +228,6 @@ def open_annual_layers(paths: dict[int, str], *, chunk: int, window: GeoBox | No
     ``window`` (a window of the layers' grid: one tile) opens only that part, with the coordinates every
     other input on that window has (``grid_coords``); each chunk reads its own pixels of every year's file.
     """
-    import rioxarray
-
     if not paths:
         raise ConfigError("no annual NDVI layers to open: the run produced none for these years")
     years = sorted(paths)

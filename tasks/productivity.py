@@ -37,8 +37,17 @@ from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
 from tasks.constants import LPD_CLASSES, NODATA
 from tasks.errors import ConfigError, SceneReadError, is_read_error
-from tasks.layer_cache import (cache_for, cache_key, config_fingerprint, drop_entry, open_entry, restore_layers,
-                               store_entry, store_layers)
+from tasks.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
+from tasks.layer_cache import (
+    cache_for,
+    cache_key,
+    config_fingerprint,
+    drop_entry,
+    open_entry,
+    restore_layers,
+    store_entry,
+    store_layers,
+)
 from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
 from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.performance import UnitHistograms, UnitPercentiles, land_units, performance, window_mean
@@ -47,7 +56,6 @@ from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
 from tasks.trajectory import trajectory
-from tasks.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
 
 __all__ = ["productivity_layers", "PeriodTile", "TileHistograms", "ProductivityTile", "period_tiles",
            "restore_productivity_task", "unit_histograms_task", "unit_percentiles_task", "productivity_tile_task",

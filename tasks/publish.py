@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import dask
 import numpy as np
-from affine import Affine
 import pystac
 import rasterio
 import rasterio.crs
 import rasterio.shutil
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
+from affine import Affine
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pystac.extensions.classification import Classification, ClassificationExtension

@@ -39,16 +39,15 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     by default the North-East Asia countries that cross the layer. A graticule in degrees is drawn too: on
     the sinusoidal grid meridians lean, which is why a lon/lat box looks sheared.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
-
     import shapely
     from matplotlib import patheffects
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     from tasks.grid import lonlat_bounds
     from tasks.styles import NDVI_RAMP, NODATA_COLOUR
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     with rasterio.open(cog) as src:
         factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))

@@ -25,10 +25,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 import pandas as pd
 import rasterio
-from rasterio.windows import Window
-
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from rasterio.windows import Window
 
 from tasks.areas import pixel_areas_km2
 from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES, WATER
@@ -37,6 +36,8 @@ from tasks.integrity import file_fingerprint
 from tasks.zones import Zone, block_coverage, zones_on_grid
 
 if TYPE_CHECKING:
+    import shapely
+
     from tasks.config import RunConfig
     from tasks.publish import LayerSummary
 

@@ -27,9 +27,9 @@ from typing import Any, Literal
 import numpy as np
 import rasterio
 import yaml
+from affine import Affine
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyproj import Transformer
-from affine import Affine
 from scipy.ndimage import gaussian_filter
 from scipy.special import ndtr
 
