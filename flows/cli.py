@@ -6,7 +6,6 @@ nothing already published is touched.
 from __future__ import annotations
 
 import logging
-import sys
 import tempfile
 import time
 from enum import Enum
@@ -103,7 +102,7 @@ def sample_data(
     typer.echo(f"sample region in {root} (truth: {root / 'truth.json'})")
 
 
-TaskRunner = Enum("TaskRunner", {name: name for name in TASK_RUNNERS}, type=str)
+TaskRunner = Enum("TaskRunner", {name: name for name in TASK_RUNNERS}, type=str)  # type: ignore[misc]  # from the constant
 """The `--task-runner` choices (``tasks.constants.TASK_RUNNERS``), as typer's Enum."""
 
 
@@ -151,7 +150,7 @@ def run(
     task_runner: Annotated[TaskRunner, typer.Option(rich_help_panel="Compute",
         envvar="LDN_TASK_RUNNER",
         help="Where tile and period tasks run: `threads` here (their raster graphs go to the cluster), or `dask` on "
-             "the --dask-address workers (prefect-dask; needs a Prefect server the workers report to).")] = TaskRunner.threads,
+             "the --dask-address workers (prefect-dask; needs a Prefect server the workers report to).")] = TaskRunner("threads"),
 ) -> None:
     """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
     from flows.refresh import RefreshRun, build_config, refresh_indicators
@@ -382,7 +381,8 @@ def report(
                 band = (item.assets["data"].extra_fields.get("raster:bands") or [{}])[0]
                 mean = (band.get("statistics") or {}).get("mean")
                 if item.properties["ldn:indicator"] == "ndvi-annual" and item.properties.get("ldn:year"):
-                    annual[int(item.properties["ldn:year"])] = item.assets["data"].get_absolute_href()
+                    data = item.assets["data"]
+                    annual[int(item.properties["ldn:year"])] = data.get_absolute_href() or data.href
                 if mean is not None and item.properties.get("ldn:year") is not None:
                     column = "mean_ndvi" if item.properties["ldn:indicator"] == "ndvi-annual" else "mean_max_ndvi"
                     series.setdefault(item.properties["ldn:year"], {})[column] = mean * (band.get("scale") or 1.0)
@@ -399,7 +399,8 @@ def report(
             elif indicator in ("lpd", "land-cover") and period:  # the period's years, for its headings
                 about.setdefault(period, {})[f"{indicator} window"] = item.properties.get("ldn:window")
             if indicator == "land-cover" and period and "annual_areas" in item.assets:  # SO1-1's yearly series
-                href = item.assets["annual_areas"].get_absolute_href()
+                table = item.assets["annual_areas"]
+                href = table.get_absolute_href() or table.href
                 try:
                     with open_href(href) as f:
                         land_cover_years[period] = pd.read_csv(f)
@@ -487,4 +488,4 @@ def main() -> None:  # pragma: no cover - console entry point alias
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

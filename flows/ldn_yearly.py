@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow, flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -39,13 +39,22 @@ from tasks.search import find_inputs_task, find_scenes_task
 BASELINE = "baseline"
 """The period every other period's status is measured against."""
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 def _grown(before: int | None, after: int | None) -> int | None:
     """Bytes downloaded between two counts, when both are known."""
     return None if before is None or after is None else max(0, after - before)
 
 
-@flow(name="ingest-annual-ndvi", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def _threads() -> Any:
+    """A stage's task runner: two threads (typed loosely: mypy cannot match Prefect's TaskRunner generics to the
+    ``flow`` decorator's)."""
+    return ThreadPoolTaskRunner(max_workers=2)
+
+
+@flow(name="ingest-annual-ndvi", task_runner=_threads(), log_prints=True)
 def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
     """Annual NDVI mean and maximum per (tile, year) from the 16-day scenes, joined into two layers per year."""
     log = get_run_logger()
@@ -70,7 +79,7 @@ def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-@flow(name="period-indicators", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+@flow(name="period-indicators", task_runner=_threads(), log_prints=True)
 def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Staging) -> list[LayerSummary]:
     """Per reporting period: productivity (per tile), land cover and SOC, SDG 15.3.1, then status against the baseline."""
     log = get_run_logger()
@@ -144,13 +153,14 @@ def publish_outputs(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
     return catalog
 
 
-def _on(stage: Flow, address: str | None) -> Flow:
+def _on(stage: Flow[P, R], address: str | None) -> Flow[P, R]:
     """A stage whose tasks run on the workers of the Dask cluster at ``address`` (prefect-dask), or as it is."""
     if not address:
         return stage
     from prefect_dask import DaskTaskRunner
 
-    return stage.with_options(task_runner=DaskTaskRunner(address=address))
+    runner: Any = DaskTaskRunner(address=address)  # typed loosely, as ``_threads``
+    return stage.with_options(task_runner=runner)
 
 
 @flow(name="ldn-yearly", log_prints=True)

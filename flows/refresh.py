@@ -85,6 +85,24 @@ def _sample_area(run: RefreshRun) -> tuple[str, tuple[float, float, float, float
     return sample.name, sample_grid(sample).bounds, False
 
 
+def _check_zones(cfg: RunConfig) -> None:
+    """A zones file must cover the run's area (``tasks.zones.check_zones_cover``), else its tables would miss land."""
+    if cfg.zones is None:
+        return
+    from tasks.constants import MODIS_SINUSOIDAL_WKT
+    from tasks.grid import lonlat_bounds
+    from tasks.report import load_zones
+    from tasks.zones import check_zones_cover
+
+    if cfg.bbox is not None:
+        area = cfg.bbox
+    elif cfg.native_bounds is not None:
+        area = lonlat_bounds(cfg.native_bounds, MODIS_SINUSOIDAL_WKT)
+    else:  # the run config's validation requires one of the two
+        raise ConfigError("the run has no area: give --region, --bbox or native bounds")
+    check_zones_cover(load_zones(cfg.zones, cfg.zone_field), area)
+
+
 def _check_comparison_box(cfg: RunConfig) -> None:
     """The performance comparison box must overlap the run's area, and cross 180 degrees only when the area does:
     a box outside it would leave performance (and the LPD) with no pixel to compare with."""
@@ -163,14 +181,7 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     cfg.run_tiles()  # custom tiles that overlap fail here
     _check_comparison_box(cfg)
     check_run(cfg)  # the files and parameters a later stage reads
-    if cfg.zones is not None:
-        from tasks.constants import MODIS_SINUSOIDAL_WKT
-        from tasks.grid import lonlat_bounds
-        from tasks.report import load_zones
-        from tasks.zones import check_zones_cover
-
-        area = cfg.bbox if cfg.bbox is not None else lonlat_bounds(cfg.native_bounds, MODIS_SINUSOIDAL_WKT)
-        check_zones_cover(load_zones(cfg.zones, cfg.zone_field), tuple(area))
+    _check_zones(cfg)
     if run.pgstac:
         from tasks.pgstac import check_pgstac
 
@@ -347,8 +358,8 @@ def _check_shared(client: Any, folders: tuple[Path, ...]) -> None:
 
     probes = []
     try:
-        for folder in folders:
-            folder = Path(folder).resolve()
+        for shared in folders:
+            folder = Path(shared).resolve()
             folder.mkdir(parents=True, exist_ok=True)
             probe = folder / f".ldn-probe-{uuid.uuid4().hex[:12]}"
             probe.write_text("written by the machine that runs the flow\n")
@@ -361,8 +372,8 @@ def _check_shared(client: Any, folders: tuple[Path, ...]) -> None:
 
         found = client.run(blind, probes) if probes else {}
     finally:
-        for probe in probes:
-            Path(probe).unlink(missing_ok=True)
+        for written in probes:
+            Path(written).unlink(missing_ok=True)
     unseen = sorted({str(Path(p).parent) for missing in found.values() for p in missing})
     if unseen:
         workers = sum(bool(missing) for missing in found.values())

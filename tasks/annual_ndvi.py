@@ -33,6 +33,7 @@ from tasks.cluster import computes_on_cluster
 from tasks.config import AssetSpec, QaRule, RunConfig, Source
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
+from tasks.grid import grid_crs
 from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year
 from tasks.integrity import scene_fingerprints, sign_items, verify_checksums
 from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error
@@ -208,7 +209,7 @@ def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox,
     checked against their bytes first, unless the caller did (``verified``).
     """
     assert source.qa is not None
-    rules = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=min_valid)
+    rules: dict[str, Any] = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=min_valid)
     readable = sign_items(items, source)
     scenes = None if general else aligned_scenes(readable, source, geobox)
     if not verified:
@@ -273,7 +274,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
         "year": year, "tile": tile.model_dump(mode="json"),
         "items": scene_fingerprints(mine, source),
         "source": source.model_dump(mode="json"), "min_valid": cfg.min_valid_composites,
-        "grid": [geobox.crs.to_wkt(), list(geobox.affine)[:6], list(geobox.shape)], "area": area_fingerprint(cfg),
+        "grid": [grid_crs(geobox), list(geobox.affine)[:6], list(geobox.shape)], "area": area_fingerprint(cfg),
     })
     cache = cache_for(cfg, "ndvi-tile")
     if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
@@ -361,7 +362,7 @@ def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None
     grid = analysis_geobox(cfg, source)
     key = cache_key("ndvi-annual", {
         "year": year, "region": cfg.region, "tiles": sorted(t.key for t in done),
-        "grid": [grid.crs.to_wkt(), list(grid.affine)[:6], list(grid.shape)], "area": area_fingerprint(cfg),
+        "grid": [grid_crs(grid), list(grid.affine)[:6], list(grid.shape)], "area": area_fingerprint(cfg),
     })
     cache = cache_for(cfg, "ndvi-annual")
     if cfg.use_cache and (hit := restore_layers(cache, key, staging)) is not None:

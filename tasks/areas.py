@@ -61,6 +61,8 @@ def pixel_areas_km2(crs: str | CRS, transform: Affine, shape: tuple[int, int]) -
         raise ConfigError("rotated grids are not supported for areas: reproject to a north-up grid")
     if c.is_geographic:
         ell = c.ellipsoid
+        if ell is None:
+            raise ConfigError(f"the geographic CRS {c.name!r} names no ellipsoid: areas need one; use EPSG:4326")
         tops = transform.f + np.arange(rows) * transform.e
         bottoms = tops + transform.e
         areas = band_area_km2(np.clip(bottoms, -90, 90), np.clip(tops, -90, 90), transform.a,

@@ -27,6 +27,7 @@ from dask.highlevelgraph import HighLevelGraph
 from odc.geo.geobox import GeoBox
 
 from tasks.errors import ConfigError
+from tasks.grid import grid_crs
 
 if TYPE_CHECKING:
     from tasks.config import RunConfig
@@ -116,7 +117,7 @@ def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
     from tasks.layer_cache import area_fingerprint
     from tasks.mosaic import wraps
 
-    footprint, label = _footprint(cfg.area, area_fingerprint(cfg), geobox.crs.to_wkt(), wraps(geobox))
+    footprint, label = _footprint(cfg.area, area_fingerprint(cfg), grid_crs(geobox), wraps(geobox))
     return RunArea(footprint=footprint, geobox=geobox, label=label)
 
 
@@ -144,14 +145,14 @@ def clip(layer: xr.DataArray, area: RunArea | None, *, fill: Any = None) -> xr.D
         fill = layer.attrs.get("_FillValue")
     if fill is None:
         raise ConfigError(f"layer {layer.name or ''} has no _FillValue: say what pixels outside the region become")
-    data = layer.data if isinstance(layer.data, da.Array) else da.from_array(np.asarray(layer.data))
+    data: Any = layer.data if isinstance(layer.data, da.Array) else da.from_array(np.asarray(layer.data))
     chunks = data.chunks
     cover = area.cover((chunks[-2], chunks[-1]))
     if (cover == INSIDE).all():
         return layer
     fill = np.asarray(fill, dtype=data.dtype)
     name = f"clip-{tokenize(data, area.footprint.wkb, fill.item())}"
-    dsk: dict[tuple, Any] = {}
+    dsk: dict[Any, Any] = {}
     for index in product(*(range(len(c)) for c in chunks)):
         i, j = index[-2:]
         shape = tuple(c[k] for c, k in zip(chunks, index))

@@ -526,8 +526,9 @@ class RunConfig(_Frozen):
             check_tiles(self.tiles, resolution=source.resolution)
             return list(self.tiles)
         grid = analysis_geobox(self, source)
-        return lattice_tiles(tuple(grid.boundingbox), resolution=source.resolution, origin=source.grid_origin,
-                             size_px=self.tile_size)
+        box = grid.boundingbox
+        return lattice_tiles((box.left, box.bottom, box.right, box.top), resolution=source.resolution,
+                             origin=source.grid_origin, size_px=self.tile_size)
 
     def api_url(self, source: Source) -> str:
         """The STAC API to search for ``source``: the override when set, else the source's own."""

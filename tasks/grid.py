@@ -17,7 +17,7 @@ from pyproj.exceptions import CRSError
 
 from tasks.errors import ConfigError
 
-__all__ = ["Bounds", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
+__all__ = ["Bounds", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
            "MAX_ANTIMERIDIAN_SPAN"]
 
 Bounds = tuple[float, float, float, float]
@@ -69,6 +69,13 @@ def lonlat_box_problem(west: float, south: float, east: float, north: float, *, 
                     f"swap them ({east:g},{south:g},{west:g},{north:g}); a box across 180 degrees has west > east "
                     f"and spans at most {MAX_ANTIMERIDIAN_SPAN:g} degrees, e.g. 170,60,-170,70")
     return None
+
+
+def grid_crs(geobox: GeoBox) -> str:
+    """The WKT of a grid's CRS: every grid the pipeline builds has one (a grid without is a bug, said plainly)."""
+    if geobox.crs is None:
+        raise ConfigError("a grid has no CRS: every analysis grid is built with its source's CRS (report this)")
+    return geobox.crs.to_wkt()
 
 
 def parse_crs(crs: str) -> CRS:

@@ -29,6 +29,7 @@ from rasterio.windows import Window
 
 from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NODATA
+from tasks.grid import grid_crs
 
 __all__ = ["SceneGrid", "SceneOffGrid", "aligned_scenes", "fold_window", "fold_tile_year"]
 
@@ -81,7 +82,7 @@ def aligned_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) -> 
     """
     out = []
     res_x, res_y = geobox.affine.a, geobox.affine.e
-    crs = _crs(geobox.crs.to_wkt())
+    crs = _crs(grid_crs(geobox))
     for item in items:
         hrefs, place = {}, None
         for name, spec in source.assets.items():

@@ -20,6 +20,7 @@ from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA, WATER
 from tasks.errors import ConfigError
+from tasks.grid import grid_crs
 from tasks.land_cover import (
     LEGEND_FILE,
     aggregate,
@@ -74,7 +75,8 @@ def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *,
     missing = [y for y in range(years[0], years[1] + 1) if y not in by_year]
     if missing:
         raise ConfigError(
-            f"land cover {source.stac.collection!r} has no map for {missing} within {years[0]}-{years[1]}: the SOC "
+            f"land cover {source.stac.collection if source.stac else source.description!r} has no map for {missing} "
+            f"within {years[0]}-{years[1]}: the SOC "
             "model needs every year; shorten the period's `land_cover` window or add the years to the source"
         )
     ordered = [by_year[y] for y in range(years[0], years[1] + 1)]
@@ -112,7 +114,7 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
     log = get_run_logger()
     geobox = analysis_geobox(cfg, cfg.ndvi())
     area = run_area(cfg, geobox)
-    crs = geobox.crs.to_wkt()
+    crs = grid_crs(geobox)
     legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
     model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
     check_soc_window(name, period, model)
@@ -128,7 +130,8 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
     lc7 = aggregate(raw, legend, where=f"land cover {model.stock_year}-{last}").rio.write_crs(crs)
     initial, final = lc7.sel(year=first, drop=True), lc7.sel(year=last, drop=True)
     degradation = lc_degradation(initial, final, legend)
-    weights = area_weights(pixel_areas_km2(crs, geobox.affine, tuple(geobox.shape)), tuple(geobox.shape),
+    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
+    weights = area_weights(pixel_areas_km2(crs, geobox.affine, shape), shape,
                            initial.data.chunks, area)
     table = transition_areas(initial, final, weights, legend)
     yearly = annual_class_areas(lc7.sel(year=slice(first, last)), weights, legend)  # SO1-1's series, year by year
@@ -148,7 +151,7 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
     soc0, soc_ids = static_layer(cfg, cfg.source(cfg.soc_source, "soc"), geobox, resampling="bilinear", area=area)
     check_climate(cfg)
     if cfg.soc_single_f is not None:
-        zones, zone_ids = xr.zeros_like(soc0, dtype="int16"), []
+        zones, zone_ids = xr.zeros_like(soc0, dtype="int16"), list[str]()
     else:
         assert cfg.climate_source is not None
         zones, zone_ids = static_layer(cfg, cfg.source(cfg.climate_source, "climate_zones"), geobox, area=area)
@@ -169,7 +172,9 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
 
 
 def _open(path: str, chunk: int) -> xr.DataArray:
-    return rioxarray.open_rasterio(path, chunks={"x": chunk, "y": chunk}).squeeze("band", drop=True)
+    layer = rioxarray.open_rasterio(path, chunks={"x": chunk, "y": chunk})
+    assert isinstance(layer, xr.DataArray), path  # a layer this run wrote: one band, no subdatasets
+    return layer.squeeze("band", drop=True)
 
 
 @task(name="sdg-period", cache_policy=NO_CACHE)
@@ -190,15 +195,16 @@ def _sdg(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSumm
     prod = _open(asset_path(by["lpd"], "sdg"), cfg.chunk)
     lc = _open(asset_path(by["land-cover"]), cfg.chunk)
     soc = _open(asset_path(by["soc"]), cfg.chunk)
-    sdg = one_out_all_out(prod, lc, soc).rio.write_crs(geobox.crs.to_wkt())
+    sdg = one_out_all_out(prod, lc, soc).rio.write_crs(grid_crs(geobox))
     if cfg.recode_polygons is not None:
-        recodes = read_recodes(cfg.recode_polygons, geobox.crs.to_wkt())
+        recodes = read_recodes(cfg.recode_polygons, grid_crs(geobox))
         sdg, applied = apply_recodes(sdg, recodes, period=name, geobox=geobox, source=str(cfg.recode_polygons))
         get_run_logger().info("period %s: %d recode polygons applied (%d pixels changed)", name, len(applied),
                               sum(a["pixels_changed"] for a in applied))
     water = _open(asset_path(by["land-cover"], "final"), cfg.chunk) == WATER  # the zonal tables' rule too
-    weights = area_weights(pixel_areas_km2(geobox.crs.to_wkt(), geobox.affine, tuple(geobox.shape)),
-                           tuple(geobox.shape), sdg.data.chunks, area)  # only the region's pixels count
+    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
+    weights = area_weights(pixel_areas_km2(grid_crs(geobox), geobox.affine, shape), shape, sdg.data.chunks,
+                           area)  # only the region's pixels count
     summary = class_areas({"sdg_15_3_1": sdg, "productivity": prod, "land_cover": lc, "soc": soc}, weights, water=water)
     return write_item(
         {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region}-{name}", tables={"summary": summary},
@@ -228,10 +234,10 @@ def _status(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: lis
     assets = {}
     for indicator, (key, out_key) in keys.items():
         s7 = status(_open(asset_path(base[indicator], key), cfg.chunk), _open(asset_path(now[indicator], key), cfg.chunk))
-        s7 = s7.rio.write_crs(geobox.crs.to_wkt())
+        s7 = s7.rio.write_crs(grid_crs(geobox))
         assets[out_key] = (s7, True)
         if indicator == "sdg-15-3-1":
-            assets["data_3class"] = (status_3class(s7).rio.write_crs(geobox.crs.to_wkt()), True)
+            assets["data_3class"] = (status_3class(s7).rio.write_crs(grid_crs(geobox)), True)
     return write_item(
         assets, staging, indicator="status", item_id=f"status-{cfg.region}-{name}", period=name,
         window=now["sdg-15-3-1"].window, attrs={**assets["data"][0].attrs, "method": "status against the baseline (GPG addendum)",

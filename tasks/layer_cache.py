@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -180,7 +180,7 @@ def open_entry(cache: CacheDir, key: str) -> tuple[Path, dict[str, Any]] | None:
     return entry, json.loads(meta.read_text())
 
 
-def store_entry(cache: CacheDir, key: str, files: dict[str, str | Path], meta: dict[str, Any]) -> Path:
+def store_entry(cache: CacheDir, key: str, files: Mapping[str, str | Path], meta: dict[str, Any]) -> Path:
     """Put ``files`` (name in the entry -> path now) and ``meta`` in the cache under ``key``; return the entry.
 
     Files are hard-linked where possible. The entry appears atomically (a rename); when another run
@@ -218,8 +218,8 @@ def drop_entry(cache: CacheDir, key: str) -> bool:
         trash = cache.local / f".{key}.{uuid.uuid4().hex[:8]}.drop"
         try:
             os.rename(entry, trash)  # gone at once for every reader; then deleted
-        except OSError:
-            return
+        except OSError:  # gone already (another run dropped it): nothing removed here
+            return False
         shutil.rmtree(trash, ignore_errors=True)
     if cache.remote:
         fs, root = _remote_fs(cache.remote)
@@ -347,7 +347,7 @@ def config_fingerprint(cfg: Any) -> dict[str, Any]:
     return walk(doc)
 
 
-def area_fingerprint(cfg: Any) -> str | dict[str, Any] | None:
+def area_fingerprint(cfg: Any) -> str | None:
     """The run's region (``cfg.area``) as cache-key data: a region code as is, a polygon file by its content."""
     area = getattr(cfg, "area", None)
     return file_fingerprint(area) if area is not None and Path(area).is_file() else area

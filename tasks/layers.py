@@ -103,7 +103,7 @@ def layer_items(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> 
         rows.append({
             "indicator": item.properties.get("ldn:indicator"), "period": item.properties.get("ldn:period"),
             "year": item.properties.get("ldn:year"), "id": item.id, "version": cat.id.rsplit("-", 1)[-1],
-            "bbox": [round(v, 4) for v in item.bbox], "href": item.assets["data"].get_absolute_href(),
+            "bbox": _bbox(item), "href": _href(item.assets["data"]),
         })
     return sorted(rows, key=lambda r: (r["indicator"] or "", r["period"] or "", r["year"] or 0))
 
@@ -113,7 +113,7 @@ def find_layer(indicator: str, *, period: str | None = None, year: int | None = 
     """The item of ``indicator`` for ``period`` (or ``year``); a miss lists what the version has."""
     cat = version_catalog(root, version)
     items = list(cat.get_items(recursive=True))
-    indicators = sorted({i.properties.get("ldn:indicator") for i in items})
+    indicators = sorted({str(v) for i in items if (v := i.properties.get("ldn:indicator")) is not None})
     if indicator not in indicators:
         raise ConfigError(f"no layer {indicator!r} in version {cat.id}; it has {indicators}")
     matches = [i for i in items if i.properties.get("ldn:indicator") == indicator
@@ -141,12 +141,28 @@ def _open_raster(href: str, chunks: Any = None) -> xr.DataArray:
         fs, path = fsspec.core.url_to_fs(href)  # rasterio would hand s3:// to GDAL's /vsis3/, with other settings
         kwargs["opener"] = fs
     try:
-        da = rioxarray.open_rasterio(path, chunks=chunks, **kwargs).squeeze("band", drop=True)
+        opened = rioxarray.open_rasterio(path, chunks=chunks, **kwargs)
+        if not isinstance(opened, xr.DataArray):
+            raise ConfigError(f"{href} holds several subdatasets, not one raster layer: open one of them")
+        da = opened.squeeze("band", drop=True)
         da.encoding["source"] = href
         return da
     except Exception as err:  # rasterio's and fsspec's own errors: one line that names the file
         raise ConfigError(f"cannot read the layer {href} ({str(err).splitlines()[0]}): check that it is published "
                           "and reachable") from None
+
+
+def _href(asset: pystac.Asset) -> str:
+    """An asset's absolute href (a catalog opened from its file or URL always gives one)."""
+    href = asset.get_absolute_href()
+    if href is None:
+        raise ConfigError(f"asset {asset.href!r} has no absolute location: open the catalog from its file or URL")
+    return href
+
+
+def _bbox(item: pystac.Item) -> list[float]:
+    """An item's lon/lat box, rounded for messages and listings."""
+    return [round(v, 4) for v in item.bbox or []]
 
 
 def _box_geometry(bbox: tuple[float, float, float, float]) -> Any:
@@ -196,9 +212,9 @@ def open_layer(indicator: str, *, period: str | None = None, year: int | None = 
     if asset not in item.assets:
         raise ConfigError(f"{item.id} has no asset {asset!r}; it has {sorted(item.assets)}")
     a = item.assets[asset]
-    da = _open_raster(a.get_absolute_href(), chunks=chunks)
+    da = _open_raster(_href(a), chunks=chunks)
     if bbox is not None:
-        da = clip_to_bbox(da, bbox, name=f"{item.id} (bbox {[round(v, 4) for v in item.bbox]})")
+        da = clip_to_bbox(da, bbox, name=f"{item.id} (bbox {_bbox(item)})")
     classes = a.extra_fields.get("classification:classes")
     band = (a.extra_fields.get("raster:bands") or [{}])[0]
     scale, offset = band.get("scale"), band.get("offset")
@@ -235,7 +251,7 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
     from tasks.integrity import open_href
 
     out = Path(out)
-    src = item.assets[asset].get_absolute_href()
+    src = _href(item.assets[asset])
     tmp = out.with_name(f".{out.name}.part")
     try:
         if bbox is None:
@@ -245,7 +261,7 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
             except OSError as err:
                 raise ConfigError(f"cannot copy {item.id}: {err}") from None
         else:
-            da = clip_to_bbox(_open_raster(src), bbox, name=f"{item.id} (bbox {[round(v, 4) for v in item.bbox]})")
+            da = clip_to_bbox(_open_raster(src), bbox, name=f"{item.id} (bbox {_bbox(item)})")
             da.rio.to_raster(tmp, driver="COG", compress="DEFLATE")
         tmp.replace(out)
     finally:
@@ -268,7 +284,7 @@ def layer_refs(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> l
             classes = asset.extra_fields.get("classification:classes")
             refs.append(LayerRef(
                 indicator=item.properties["ldn:indicator"], period=period, asset=key,
-                path=asset.get_absolute_href(),
+                path=_href(asset),
                 classes={int(c["value"]): c.get("description", c.get("name")) for c in classes} if classes else None,
             ))
     return refs

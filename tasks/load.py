@@ -28,7 +28,7 @@ from tasks.clip import RunArea, clip
 from tasks.config import RunConfig, Source
 from tasks.constants import DEFAULT_CHUNK
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
-from tasks.grid import native_bounds, snapped_geobox, transformer
+from tasks.grid import grid_crs, native_bounds, snapped_geobox, transformer
 from tasks.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
 
 __all__ = [
@@ -54,7 +54,8 @@ def configure_reads() -> None:
     between reads): about 40 % off the open cost of each COG, and transient HTTP errors retried."""
     import odc.stac
 
-    odc.stac.configure_rio(cloud_defaults=True, **READ_SETTINGS)
+    settings: dict[str, Any] = dict(READ_SETTINGS)  # GDAL options, passed as **params
+    odc.stac.configure_rio(cloud_defaults=True, **settings)
 
 
 try:
@@ -78,7 +79,12 @@ def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
         raise ConfigError(
             f"source {cfg.ndvi_source!r} in {cfg.sources_file} needs `crs` and `resolution` to build the analysis grid"
         )
-    bounds = cfg.native_bounds if cfg.native_bounds is not None else native_bounds(cfg.bbox, source.crs)
+    if cfg.native_bounds is not None:
+        bounds = cfg.native_bounds
+    elif cfg.bbox is not None:
+        bounds = native_bounds(cfg.bbox, source.crs)
+    else:  # the run config's validation requires one of the two
+        raise ConfigError("the run has no area: give --region, --bbox or native bounds")
     return snapped_geobox(bounds, source.crs, source.resolution, source.grid_origin)
 
 
@@ -132,7 +138,7 @@ def unreadable_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) 
             href = asset.href
             try:
                 with rasterio.open(href) as src:
-                    bounds = transform_bounds(geobox.crs.to_wkt(), src.crs, left, bottom, right, top)
+                    bounds = transform_bounds(grid_crs(geobox), src.crs, left, bottom, right, top)
                     full = Window(0, 0, src.width, src.height)
                     window = from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
                     src.read(1, window=window.intersection(full))
@@ -233,6 +239,7 @@ def open_annual_layers(paths: dict[int, str], *, chunk: int, window: GeoBox | No
     years = sorted(paths)
     if window is not None:
         first = rioxarray.open_rasterio(paths[years[0]], mask_and_scale=False, cache=False, lock=False)
+        assert isinstance(first, xr.DataArray), paths[years[0]]  # an annual layer: one band
         data = _windowed_cube([paths[y] for y in years], window, chunk=chunk)
         coords = grid_coords(window)
         cube = xr.DataArray(data, dims=("year", "y", "x"), attrs=dict(first.attrs),
@@ -243,9 +250,10 @@ def open_annual_layers(paths: dict[int, str], *, chunk: int, window: GeoBox | No
     layers = []
     for year in years:
         da = rioxarray.open_rasterio(paths[year], chunks={"x": chunk, "y": chunk}, mask_and_scale=False)
+        assert isinstance(da, xr.DataArray), paths[year]  # an annual layer: one band
         layers.append(da.squeeze("band", drop=True).expand_dims(year=[year]))
-    cube = xr.concat(layers, dim="year")
-    return cube.chunk({"year": -1})
+    whole: xr.DataArray = xr.concat(layers, dim="year")
+    return whole.chunk({"year": -1})
 
 
 def load_layer(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int,
@@ -276,6 +284,7 @@ def _grid_blocks(geobox: GeoBox, chunk: int, read: Any, dtype: Any) -> xr.DataAr
     import dask.array as da
 
     def block(block_info: dict | None = None) -> np.ndarray:
+        assert block_info is not None  # Dask passes it to a function that asks for it
         (r0, r1), (c0, c1) = block_info[None]["array-location"]
         return read(r0, r1, c0, c1)
 
@@ -288,7 +297,7 @@ def lonlat_mask(geobox: GeoBox, bbox: tuple[float, float, float, float], *, chun
     """True for pixels of ``geobox`` whose centre lies in the lon/lat ``bbox`` (west > east: across 180 degrees);
     lazy, block by block."""
     a = geobox.affine
-    crs = geobox.crs.to_wkt()
+    crs = grid_crs(geobox)
     w, s, e, n = bbox
 
     def read(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
@@ -307,7 +316,7 @@ def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
     from rasterio.enums import Resampling
     from rasterio.warp import reproject
 
-    target = geobox.crs.to_wkt()
+    target = grid_crs(geobox)
     try:
         src = rasterio.open(path)
     except Exception as err:  # rasterio raises several types for missing or unreadable files

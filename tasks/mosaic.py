@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -23,13 +24,16 @@ from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from tasks.errors import ConfigError
+from tasks.grid import grid_crs
 
 __all__ = ["source_x", "mosaic", "wraps"]
 
 
 def _sphere_radius(grid: GeoBox) -> float | None:
     """The sphere radius of a sinusoidal grid centred on Greenwich, else None (no wrapping possible)."""
-    crs = grid.crs._crs if hasattr(grid.crs, "_crs") else grid.crs
+    if grid.crs is None:
+        return None
+    crs: Any = grid.crs._crs if hasattr(grid.crs, "_crs") else grid.crs  # odc-geo's CRS wraps pyproj's
     op = crs.coordinate_operation
     if op is None or op.method_name.lower() != "sinusoidal":
         return None
@@ -144,10 +148,11 @@ def mosaic(tiles: dict[str, str | Path], grid: GeoBox, *, chunk: int, wrap: bool
     ys = affine.f + (np.arange(height) + 0.5) * affine.e
 
     def block(block_info: dict | None = None) -> np.ndarray:
+        assert block_info is not None  # Dask passes it to a function that asks for it
         (r0, r1), (c0, c1) = block_info[None]["array-location"]
         return _read_block(specs, xs[c0:c1], ys[r0:r1], res, radius, np.dtype(dtype), nodata, band)
 
     arr = da.map_blocks(block, dtype=dtype, chunks=da.core.normalize_chunks((chunk, chunk), (height, width)),
                         meta=np.array((), dtype=dtype))
     out = xr.DataArray(arr, dims=("y", "x"), coords={"y": ys, "x": xs})
-    return out.rio.write_crs(grid.crs.to_wkt()).rio.write_transform(affine)
+    return out.rio.write_crs(grid_crs(grid)).rio.write_transform(affine)

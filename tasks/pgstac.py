@@ -52,7 +52,8 @@ def check_pgstac(dsn: str) -> bool:
 
     try:
         with psycopg.connect(dsn, connect_timeout=10) as conn:
-            return bool(conn.execute("select to_regnamespace('pgstac') is not null").fetchone()[0])
+            row = conn.execute("select to_regnamespace('pgstac') is not null").fetchone()
+            return bool(row and row[0])
     except psycopg.Error as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PublishError(f"cannot connect to pgstac at {redact(dsn)} ({first}): start PostgreSQL or fix --pgstac") from None

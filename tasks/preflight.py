@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tasks.config import RunConfig, Source
 from tasks.errors import ConfigError
+from tasks.grid import grid_crs
 from tasks.land_cover import LEGEND_FILE, load_legend
 from tasks.land_degradation import check_climate, check_soc_window
 from tasks.load import analysis_geobox, read_onto_grid
@@ -63,7 +64,7 @@ def check_run(cfg: RunConfig) -> None:
     exact_fraction(p.ratio_threshold, "ratio threshold")
     grid = analysis_geobox(cfg, ndvi)
     if cfg.recode_polygons is not None:
-        read_recodes(cfg.recode_polygons, grid.crs.to_wkt())
+        read_recodes(cfg.recode_polygons, grid_crs(grid))
     files = [s.file for s in used.values() if s.file is not None]
     if p.precomputed_lpd is not None:
         files.append(p.precomputed_lpd.path)

@@ -313,7 +313,8 @@ def _reads(job: PeriodTile) -> Iterator[None]:
     except Exception as err:
         if not is_read_error(err):
             raise
-        chain, cause = [], err  # GDAL names the file in the error behind rasterio's ("Chunk and warp failed")
+        chain: list[str] = []
+        cause: BaseException | None = err  # GDAL names the file in the error behind rasterio's ("Chunk and warp failed")
         while cause is not None and len(chain) < 3:
             chain.append(f"{type(cause).__name__}: {' '.join(str(cause).split())[:200]}")
             cause = cause.__cause__ or cause.__context__
@@ -493,7 +494,8 @@ def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[La
     written = store_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), written)
     for kind in ("productivity-tile", "productivity-hist"):  # joined and cached whole: the tiles are not needed again
         for tile in period_tiles(cfg):
-            drop_entry(cache_for(cfg, kind), _tile_key(kind, parts, tile))
+            if (key := _tile_key(kind, parts, tile)) is not None:
+                drop_entry(cache_for(cfg, kind), key)
     return written
 
 

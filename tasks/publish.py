@@ -343,7 +343,7 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
         bbox = cfg.bbox  # the grid continues past 180 degrees: the lon/lat box crosses the antimeridian (west > east)
     else:
         bbox = lonlat_bounds(tuple(bounds), crs.to_wkt())
-    boxes = [[[[a, b], [c, b], [c, d], [a, d], [a, b]]] for a, b, c, d in split_bbox(tuple(bbox))]
+    boxes = [[[[a, b], [c, b], [c, d], [a, d], [a, b]]] for a, b, c, d in split_bbox(bbox)]
     geometry: dict[str, Any] = ({"type": "Polygon", "coordinates": boxes[0]} if len(boxes) == 1
                                 else {"type": "MultiPolygon", "coordinates": boxes})
     if len(boxes) == 1:  # the grid's true outline (a sinusoidal window is a curved quadrilateral in lon/lat)
@@ -361,6 +361,8 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
         polygons = [g for g in shapely.get_parts(part) if g.geom_type == "Polygon"]
         if polygons:
             geometry = shapely.geometry.mapping(polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons))
+    first: int | None
+    last: int | None
     if layer.year is not None:
         first, last = layer.year, layer.year
     elif layer.window is not None:
@@ -625,7 +627,7 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
     if not layers:
         raise PublishError("no layers to publish: the run produced nothing, so the catalog was left as it was")
     if report is not None and report.html:
-        layers = [replace(layer, tables={**layer.tables, **report.tables.get(layer.period, {}), "report": report.html})
+        layers = [replace(layer, tables={**layer.tables, **report.tables.get(layer.period or "", {}), "report": report.html})
                   if layer.indicator == "sdg-15-3-1" else layer for layer in layers]
     stage = Path(staging.path)
     out_dir = Path(staging.out_dir)

@@ -30,7 +30,7 @@ def _scale_bar_km(width_m: float) -> float:
     return float(min((s * magnitude for s in (1, 2, 5, 10)), key=lambda v: abs(v - target)))
 
 
-def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[int, str] | None = None,
+def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[Any, str] | None = None,
                   colours: dict[int, str] | None = None, units: str | None = None,
                   outlines: list[tuple[str, Any]] | None = None) -> Path:
     """Draw ``cog`` to ``png``: class colours with a legend when ``classes`` is given, else a colour bar.

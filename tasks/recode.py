@@ -149,6 +149,7 @@ def apply_recodes(layer: xr.DataArray, recodes: list[Recode], *, period: str, ge
     data = layer.data if lazy else da.from_array(np.asarray(layer.values), chunks=-1)
 
     def _recode(block: np.ndarray, block_info: dict | None) -> tuple[np.ndarray, np.ndarray]:
+        assert block_info is not None  # Dask passes it to a function that asks for it
         (r0, _), (c0, _) = block_info[0]["array-location"]
         transform = geobox.affine * Affine.translation(c0, r0)
         box = shapely.box(*array_bounds(*block.shape, transform))

@@ -83,10 +83,15 @@ def split_bbox(bbox: tuple[float, float, float, float]) -> list[tuple[float, flo
     return [(west, south, 180.0, north), (-180.0, south, east, north)]
 
 
+def _box(values: tuple[float, ...] | list[float]) -> tuple[float, float, float, float]:
+    west, south, east, north = values
+    return west, south, east, north
+
+
 def bboxes_intersect(a: tuple[float, ...] | list[float], b: tuple[float, ...] | list[float]) -> bool:
     """Whether two lon/lat boxes (west, south, east, north) touch; either may cross the antimeridian (west > east)."""
     return any(p[0] <= q[2] and q[0] <= p[2] and p[1] <= q[3] and q[1] <= p[3]
-               for p in split_bbox(tuple(a)) for q in split_bbox(tuple(b)))
+               for p in split_bbox(_box(a)) for q in split_bbox(_box(b)))
 
 
 def _slug(text: str) -> str:

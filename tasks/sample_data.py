@@ -281,7 +281,7 @@ class _Fields:
         self.peak = m.peak_min + smooth * (m.peak_max - m.peak_min)
         if m.texture_sd > 0:  # another stream: the sample without texture keeps its bytes
             tex_rng = np.random.default_rng([region.seed, 10])
-            texture = sum(w * _unit_field(tex_rng, n, sigma) for sigma, w in ((48, 1.0), (12, 0.6), (3, 0.3)))
+            texture = np.asarray(sum(w * _unit_field(tex_rng, n, sigma) for sigma, w in ((48, 1.0), (12, 0.6), (3, 0.3))))
             self.peak = self.peak * (1 + m.texture_sd * texture / texture.std())
         self.truth = np.zeros((n, n), dtype="uint8")
         code = {v: k for k, v in TRUTH_CODES.items()}
@@ -431,7 +431,7 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
     shape = [grid.size, grid.size]
     transform = list(grid.transform)[:6]
     proj_geom = _polygon(grid.bounds)
-    items = []
+    items: list[dict[str, Any]] = []
     scenes: list[tuple[int, int, str]] = []
     for year in range(region.ndvi_years[0], region.ndvi_years[1] + 1):
         scenes += [(year, d, "terra") for d in composite_doys(year)]

@@ -198,7 +198,7 @@ def search_items(
         )
     first, last = years
     try:
-        found_by_id = {}
+        found_by_id: dict[str, pystac.Item] = {}
         for box in split_bbox(bbox):  # a box across the antimeridian is searched as its two halves
             search = client.search(
                 collections=[cid], bbox=list(box), datetime=f"{first}-01-01T00:00:00Z/{last}-12-31T23:59:59Z"
@@ -248,6 +248,7 @@ def items_by_year(items: list[pystac.Item]) -> dict[int, list[pystac.Item]]:
 def find_scenes_task(cfg: RunConfig) -> dict[int, list[dict[str, Any]]]:
     """Search the NDVI source for the run's area and years; return item dicts grouped by year."""
     source = cfg.ndvi()
+    assert source.stac is not None  # the NDVI source is searched (validated with the sources file)
     client = open_api(cfg.api_url(source))
     items = search_items(client, source, bbox=run_bbox(cfg, source), years=cfg.years)
     groups = items_by_year(items)

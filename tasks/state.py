@@ -17,7 +17,7 @@ Windows (defaults in catalogs/periods.yaml): baseline 2001-2012 -> 2013-2015, re
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -104,8 +104,8 @@ def state(
     """
     bl, tg = _masks(annual, dim, baseline, target)
     values, scale = kernel_values(annual)
-    common = dict(input_core_dims=[[dim], [dim], [dim]], dask="parallelized")
-    attrs = {"method": method, "baseline": list(baseline), "target": list(target),
+    common: dict[str, Any] = dict(input_core_dims=[[dim], [dim], [dim]], dask="parallelized")
+    attrs: dict[str, Any] = {"method": method, "baseline": list(baseline), "target": list(target),
              "min_baseline": min_baseline, "min_target": min_target}
     if method == "trends_earth":
         cb, ct, change, mb, mt = xr.apply_ufunc(

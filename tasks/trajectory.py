@@ -106,7 +106,8 @@ def te_critical_s(n: int) -> tuple[int, int, int, str]:
         return (*table[n], "trends_earth_table")
     if n < min(table):
         raise ConfigError(f"the trajectory needs at least {min(table)} valid years; got {n}: lengthen the window")
-    return (*(exact_critical_s(n, a) for a in _ALPHAS), "exact_quantiles")
+    s90, s95, s99 = (exact_critical_s(n, a) for a in _ALPHAS)
+    return s90, s95, s99, "exact_quantiles"
 
 
 def kernel_values(annual: xr.DataArray) -> tuple[xr.DataArray, float]:

@@ -1,5 +1,5 @@
-"""flows/ and tasks/ pass ruff's checks as configured in pyproject.toml: no undefined or unused names, sorted
-imports, and no function more complex than the ratchet in ``[tool.ruff.lint.mccabe]``."""
+"""flows/ and tasks/ pass ruff's checks and mypy as configured in pyproject.toml: no undefined or unused names,
+sorted imports, no function more complex than the ratchet in ``[tool.ruff.lint.mccabe]``, and types that agree."""
 from __future__ import annotations
 
 import subprocess
@@ -14,3 +14,9 @@ def test_ruff_is_clean() -> None:
                           capture_output=True, text=True)
     assert "No module named ruff" not in done.stderr, "ruff is a test dependency: pip install -e '.[test]'"
     assert done.returncode == 0, f"ruff check flows tasks:\n{done.stdout}{done.stderr}"
+
+
+def test_mypy_is_clean() -> None:
+    done = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], cwd=ROOT, capture_output=True, text=True)
+    assert "No module named mypy" not in done.stderr, "mypy is a test dependency: pip install -e '.[test]'"
+    assert done.returncode == 0, f"mypy (settings in pyproject.toml [tool.mypy]):\n{done.stdout}{done.stderr}"
