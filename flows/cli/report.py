@@ -1,0 +1,84 @@
+"""``ldn report``: zonal tables, UNCCD workbooks and the HTML report for your zones, from published layers."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from flows.cli._app import CATALOG_HELP, DEFAULT_CATALOG_ROOT, app, fail, print_zones
+from tasks.constants import DEFAULT_OUTPUTS
+from tasks.errors import LdnError
+
+
+@app.command()
+def report(
+    zones: Annotated[Optional[Path], typer.Option(
+        help="Your zones (GeoPackage/GeoJSON, any CRS); default: the countries of North-East Asia.")] = None,
+    zone_field: Annotated[Optional[str], typer.Option(help="Field naming each zone (default: `name`).")] = None,
+    periods: Annotated[Optional[str], typer.Option(help="Comma-separated periods (default: all published).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the tables, workbooks and HTML report.")] = DEFAULT_OUTPUTS / "report",
+    catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
+    version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
+) -> None:
+    """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers."""
+    import pandas as pd
+
+    from tasks.integrity import open_href
+    from tasks.layers import layer_refs, version_catalog
+    from tasks.report import build_report, load_zones
+
+    try:
+        chosen = [p.strip() for p in periods.split(",") if p.strip()] if periods else None
+        zone_set = load_zones(zones, zone_field)
+        refs = layer_refs(catalog, version)
+        cat = version_catalog(catalog, version)
+        about: dict = {}
+        area = None
+        series: dict[int, dict[str, float]] = {}
+        annual: dict[int, str] = {}
+        land_cover_years: dict[str, pd.DataFrame] = {}
+        for item in cat.get_items(recursive=True):
+            if item.properties.get("ldn:indicator") in ("ndvi-annual", "ndvi-annual-max"):  # the region's NDVI series
+                band = (item.assets["data"].extra_fields.get("raster:bands") or [{}])[0]
+                mean = (band.get("statistics") or {}).get("mean")
+                if item.properties["ldn:indicator"] == "ndvi-annual" and item.properties.get("ldn:year"):
+                    data = item.assets["data"]
+                    annual[int(item.properties["ldn:year"])] = data.get_absolute_href() or data.href
+                if mean is not None and item.properties.get("ldn:year") is not None:
+                    column = "mean_ndvi" if item.properties["ldn:indicator"] == "ndvi-annual" else "mean_max_ndvi"
+                    series.setdefault(item.properties["ldn:year"], {})[column] = mean * (band.get("scale") or 1.0)
+            if item.properties.get("ldn:area") and item.geometry:  # the run kept to a region: so do the zones
+                import shapely.geometry
+
+                area = shapely.geometry.shape(item.geometry)
+            indicator, period = item.properties.get("ldn:indicator"), item.properties.get("ldn:period")
+            if indicator == "sdg-15-3-1":
+                about.setdefault(period, {}).update({
+                    "version": cat.id, "method": item.properties.get("ldn:method"),
+                    "window": item.properties.get("ldn:window"), "parameters": item.properties.get("ldn:parameters"),
+                    "software": item.properties.get("ldn:software_version")})
+            elif indicator in ("lpd", "land-cover") and period:  # the period's years, for its headings
+                about.setdefault(period, {})[f"{indicator} window"] = item.properties.get("ldn:window")
+            if indicator == "land-cover" and period and "annual_areas" in item.assets:  # SO1-1's yearly series
+                table = item.assets["annual_areas"]
+                href = table.get_absolute_href() or table.href
+                try:
+                    with open_href(href) as f:
+                        land_cover_years[period] = pd.read_csv(f)
+                except OSError as err:
+                    raise fail(f"the land cover table of period {period} cannot be read ({err}): check that the "
+                                "catalog's files are all there, or publish the version again") from None
+        sdg = next((c for c in cat.get_children() if c.id == "sdg-15-3-1"), None)
+        sources = [(p.name, p.description or "") for p in (getattr(sdg, "providers", None) or [])
+                   if p.name != "ldn-pipeline"]
+        built = build_report(refs, zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
+                             about=about, periods=chosen, area=area, sources=sources,
+                             series=pd.DataFrame([{"year": y, **v} for y, v in sorted(series.items())]),
+                             annual=annual, land_cover_years=land_cover_years)
+    except LdnError as err:
+        raise fail(str(err)) from None
+    for period, frames in built.frames.items():
+        print_zones(period, frames.get("sdg_15_3_1"))
+    typer.echo(f"\nwrote {sum(len(v) for v in built.tables.values())} tables and workbooks to {out}")
+    typer.echo(f"  report: {built.html}")

@@ -1,0 +1,230 @@
+"""``ldn sample-data``, ``ldn run`` and ``ldn serve``: make the sample, compute and publish, schedule."""
+from __future__ import annotations
+
+import tempfile
+import time
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+from flows.cli._app import DEFAULT_SAMPLE_DIR, app, fail, parse_bbox, parse_years, print_zones
+from tasks.config import validation_message
+from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
+from tasks.errors import LdnError, disk_full
+
+if TYPE_CHECKING:
+    import pystac
+
+
+@app.command("sample-data")
+def sample_data(
+    out: Annotated[Path, typer.Option(help="Folder to write the sample region into.")] = DEFAULT_SAMPLE_DIR,
+    force: Annotated[bool, typer.Option(help="Regenerate even if a complete sample is present.")] = False,
+) -> None:
+    """Generate the bundled offline sample region (deterministic: same files on every machine)."""
+    from tasks.sample_data import generate_sample
+
+    try:
+        root = generate_sample(out, force=force, progress=lambda m: typer.echo(f"  {m}"))
+    except LdnError as err:
+        raise fail(str(err)) from None
+    typer.echo(f"sample region in {root} (truth: {root / 'truth.json'})")
+
+
+TaskRunner = Enum("TaskRunner", {name: name for name in TASK_RUNNERS}, type=str)  # type: ignore[misc]  # from the constant
+"""The `--task-runner` choices (``tasks.constants.TASK_RUNNERS``), as typer's Enum."""
+
+
+@app.command()
+def run(
+    sources: Annotated[Optional[Path], typer.Option(rich_help_panel="Data", help="Sources YAML; default: the bundled offline sample region.")] = None,
+    source: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="Name of the NDVI source in the sources file (default modis-13q1).")] = None,
+    stac_api: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="STAC API URL overriding the source's `api`.")] = None,
+    region: Annotated[Optional[str], typer.Option(rich_help_panel="Area",
+        help="Area: NE-ASIA (the default with --sources), a country code (CHN, MNG, PRK, KOR, JPN, RUS = the Far "
+             "East), a bbox west,south,east,north, or a GeoPackage/GeoJSON of polygons.")] = None,
+    bbox: Annotated[Optional[str], typer.Option(rich_help_panel="Area", help="west,south,east,north in degrees (same as --region W,S,E,N).")] = None,
+    region_id: Annotated[Optional[str], typer.Option(rich_help_panel="Area", help="Short id of the area, used in layer ids (default from --region).")] = None,
+    tile_size: Annotated[Optional[int], typer.Option(rich_help_panel="Compute", help="Tile edge in pixels (default 4800: the MODIS h/v tiles).")] = None,
+    years: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="FIRST-LAST calendar years (default: 2001-2024 for the sample, else 2001 to last year).")] = None,
+    out: Annotated[Path, typer.Option(rich_help_panel="Outputs", help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
+    sample_dir: Annotated[Path, typer.Option(rich_help_panel="Data",
+        help="Sample region folder; a complete sample there is used as is, else the default one is generated.")] = DEFAULT_SAMPLE_DIR,
+    min_valid: Annotated[Optional[int], typer.Option(rich_help_panel="Method", help="Fewest valid 16-day composites for a pixel-year (default 6).")] = None,
+    periods: Annotated[Optional[str], typer.Option(rich_help_panel="Method", help="Comma-separated periods (default: all that fit the years).")] = None,
+    trajectory_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method", help="trends_earth (default) or gpg_v2.")] = None,
+    state_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method", help="trends_earth (default) or gpg_v2.")] = None,
+    productivity_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method",
+        help="LPD method: trends_earth (default: trajectory, state, performance) or fao_wocat (FAO-WOCAT, "
+             "with its steadiness, initial biomass, emerging state and desert mask).")] = None,
+    config: Annotated[Optional[Path], typer.Option(rich_help_panel="Method", help="YAML of run settings (e.g. a `productivity:` block).")] = None,
+    zones: Annotated[Optional[Path], typer.Option(rich_help_panel="Area",
+        help="Zones for the tables (GeoPackage/GeoJSON); default: the countries of North-East Asia.")] = None,
+    zone_field: Annotated[Optional[str], typer.Option(rich_help_panel="Area", help="Field naming each zone (default: `name`).")] = None,
+    pgstac: Annotated[Optional[str], typer.Option(rich_help_panel="Outputs",
+        help="Also load the new version into this pgstac database (see `ldn publish`).")] = None,
+    cache: Annotated[bool, typer.Option(rich_help_panel="Cache",
+        help="Reuse every layer whose inputs and settings are unchanged (annual NDVI tiles and years, productivity "
+             "tiles and periods, land cover, SOC, SDG 15.3.1, status, the report); --no-cache recomputes all.")] = True,
+    cache_dir: Annotated[Optional[Path], typer.Option(rich_help_panel="Cache", help="Layer cache folder (default <out>/.cache).")] = None,
+    cache_url: Annotated[Optional[str], typer.Option(rich_help_panel="Cache",
+        envvar="LDN_CACHE_URL",
+        help="Object storage behind the layer cache, shared by machines and runs: s3://bucket/prefix, gs://..., "
+             "az://... (or $LDN_CACHE_URL; credentials and endpoint from the environment, e.g. AWS_*).")] = None,
+    dask_address: Annotated[Optional[str], typer.Option(rich_help_panel="Compute",
+        envvar="LDN_DASK_ADDRESS",
+        help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); default "
+             "(`threads`): Dask's threaded scheduler here, a thread per core; `local`: an in-process Dask cluster "
+             "with a memory limit (80% of the machine's) and spilling.")] = None,
+    task_runner: Annotated[TaskRunner, typer.Option(rich_help_panel="Compute",
+        envvar="LDN_TASK_RUNNER",
+        help="Where tile and period tasks run: `threads` here (their raster graphs go to the cluster), or `dask` on "
+             "the --dask-address workers (prefect-dask; needs a Prefect server the workers report to).")] = TaskRunner("threads"),
+) -> None:
+    """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
+    from flows.refresh import RefreshRun, build_config, refresh_indicators
+
+    started = time.monotonic()
+    disks = None
+    try:
+        try:
+            params = RefreshRun(
+                sources=sources, source=source, stac_api=stac_api, bbox=parse_bbox(bbox) if bbox else None, region=region,
+                region_id=region_id, tile_size=tile_size, years=parse_years(years) if years else None, out=out, sample_dir=sample_dir, min_valid=min_valid,
+                periods=tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None,
+                trajectory_method=trajectory_method, state_method=state_method,
+                productivity_method=productivity_method, config=config, zones=zones,
+                zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
+        except ValidationError as err:
+            raise fail(validation_message(err, "the run options")) from None
+        cfg = build_config(params, announce=True)  # every option is checked before Prefect, a sample or a scene is touched
+        from flows.refresh import check_task_runner, dask_client, uses_cluster, written_folders
+
+        if uses_cluster(dask_address):
+            with dask_client(dask_address) as client:  # a dead scheduler or unfit workers fail here, before any work
+                check_task_runner(task_runner.value, dask_address, client, shared=written_folders(cfg))
+        else:
+            check_task_runner(task_runner.value, dask_address, None)
+        from flows.disk_watch import DiskWatch
+        from flows.prefect_server import private_server
+        from tasks.layer_cache import cache_root
+
+        disks = DiskWatch(cfg.out_dir, cache_root(cfg), tempfile.gettempdir())
+        with private_server(), disks:  # no PREFECT_API_URL: a server of this run's, its history not in ~/.prefect
+            catalog = refresh_indicators(params, dask_address=dask_address, task_runner=task_runner.value)
+    except LdnError as err:
+        raise fail(str(err)) from None
+    except Exception as err:
+        named = disk_full(err)  # ENOSPC in the error's chain (None: not said so) ...
+        low = disks.ran_out() if disks is not None else None  # ... or a folder of the run's came near empty
+        if named is None and low is None:
+            raise
+        where = named or str(low or "")
+        raise fail(f"no space left on the disk{f' of {where}' if where else ''}: free space where --out "
+                    f"({out}), the cache and the temporary folder ({tempfile.gettempdir()}) live, or point them at a "
+                    "larger disk, then rerun; published versions are untouched and finished work is cached") from None
+    _report(Path(catalog), time.monotonic() - started)
+
+
+@app.command()
+def serve(
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "yearly-refresh",
+    cron: Annotated[Optional[str], typer.Option(help="Cron schedule (default: 15 Feb 06:00, after MODIS's year is complete).")] = None,
+    timezone: Annotated[Optional[str], typer.Option(help="Timezone of the schedule (default UTC).")] = None,
+    sources: Annotated[Optional[Path], typer.Option(help="Sources YAML for scheduled runs; default: the sample.")] = None,
+    bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north for scheduled runs.")] = None,
+    out: Annotated[Path, typer.Option(help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
+) -> None:
+    """Serve the `refresh-indicators` flow with a yearly schedule to the Prefect API ($PREFECT_API_URL).
+
+    Runs until stopped. Parameters (years, periods, region, ...) can be overridden per run, e.g.
+    `prefect deployment run refresh-indicators/yearly-refresh --param run='{"years": [2001, 2024]}'`.
+    """
+    import httpx
+    from prefect.schedules import Cron
+
+    from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE, RefreshRun, refresh_indicators
+
+    try:
+        defaults = RefreshRun(sources=sources, bbox=parse_bbox(bbox) if bbox else None, out=out.resolve())
+    except ValidationError as err:
+        raise fail(validation_message(err, "the serve options")) from None
+    _check_prefect_api()
+    try:
+        refresh_indicators.serve(
+            name=name, schedules=[Cron(cron or YEARLY_CRON, timezone=timezone or YEARLY_TIMEZONE)],
+            parameters={"run": defaults.model_dump(mode="json")},
+            description="Yearly SDG 15.3.1 refresh: annual NDVI, sub-indicators, SDG 15.3.1, status, tables, report.",
+            tags=["ldn-pipeline"],
+        )
+    except (OSError, RuntimeError, httpx.HTTPError) as err:
+        raise fail(f"cannot serve to the Prefect API ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): "
+                    "start `prefect server start` and set PREFECT_API_URL, or check the URL") from None
+
+
+def _check_prefect_api() -> None:
+    """A served deployment needs a long-lived Prefect server: PREFECT_API_URL must be set and answer."""
+    import urllib.request
+
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise fail("ldn serve needs a Prefect server: run `prefect server start` and "
+                    "export PREFECT_API_URL=http://127.0.0.1:4200/api (or your server's URL)")
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=10):
+            pass
+    except OSError as err:
+        raise fail(f"the Prefect API at {url} does not answer ({getattr(err, 'reason', err)}): start "
+                    "`prefect server start` or fix PREFECT_API_URL") from None
+
+
+def _report(catalog: Path, seconds: float) -> None:
+    """Tell the user where the layers are and how to open them."""
+    import pystac
+
+    cat = pystac.Catalog.from_file(str(catalog))
+    items = sorted(cat.get_items(recursive=True), key=lambda i: i.id)
+    root = catalog.parent.parent.parent / "catalog.json"
+    summaries = [i for i in items if i.properties.get("ldn:indicator") == "sdg-15-3-1" and "summary" in i.assets]
+    for item in sorted(summaries, key=lambda i: i.properties.get("ldn:window") or []):
+        _print_summary(item)
+        if "sdg_15_3_1_csv" in item.assets:
+            import pandas as pd
+
+            print_zones(item.properties["ldn:period"], pd.read_csv(item.assets["sdg_15_3_1_csv"].get_absolute_href()))
+    html = next((i.assets["report"].get_absolute_href() for i in summaries if "report" in i.assets), None)
+    typer.echo(f"\npublished {len(items)} layers in {seconds:.0f} s: version {catalog.parent.name}")
+    typer.echo(f"  root catalog:    {root}")
+    typer.echo(f"  version catalog: {catalog}")
+    if html:
+        typer.echo(f"  report:          {html}")
+    if items:
+        first = items[0].assets["data"].get_absolute_href()
+        typer.echo(f"  e.g. {first}")
+        typer.echo("open them with:")
+        typer.echo(f"  python -c \"import rioxarray; print(rioxarray.open_rasterio('{first}'))\"")
+        typer.echo(f"  python -c \"import pystac; [print(i.id) for i in pystac.Catalog.from_file('{root}').get_items(recursive=True)]\"")
+        typer.echo("  QGIS: Layer > Add Raster Layer, or the STAC data source pointed at the root catalog.")
+
+
+def _print_summary(item: "pystac.Item") -> None:
+    """A readable per-period table: degraded / stable / improved km2 and % per indicator."""
+    import pandas as pd
+
+    table = pd.read_csv(item.assets["summary"].get_absolute_href())
+    window = item.properties.get("ldn:parameters", {})
+    typer.echo(f"\n{item.properties.get('ldn:period')}: productivity {window.get('productivity_window')}, "
+               f"land cover {window.get('land_cover_window')} (km2; % of valid land; "
+               f"water {table.water_km2.iloc[0]:.1f} km2 is not land)")
+    typer.echo(f"  {'indicator':<14}{'land':>10}{'degraded':>20}{'stable':>20}{'improved':>20}{'nodata':>12}")
+    for row in table.itertuples():
+        typer.echo(f"  {row.indicator:<14}{row.land_km2:>10.1f}"
+                   f"{row.degraded_km2:>11.1f} ({row.degraded_pct:5.1f}%)"
+                   f"{row.stable_km2:>11.1f} ({row.stable_pct:5.1f}%)"
+                   f"{row.improved_km2:>11.1f} ({row.improved_pct:5.1f}%)"
+                   f"{row.nodata_km2:>12.1f}")
