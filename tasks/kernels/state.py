@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import guvectorize, njit
+from numba import njit
 
 __all__ = ["te_state", "gpg_state_z"]
 
@@ -34,68 +34,72 @@ def _window_sums(y, is_bl, is_tg, bl_values):  # pragma: no cover (numba)
     return nb, sb, nt, st
 
 
-_TE_SIG = [
-    "void(float64[:], boolean[:], boolean[:], int64, int64, float64, "
-    "float64[:], float64[:], float64[:], float64[:], float64[:])",
-]
-
-
-@guvectorize(_TE_SIG, "(n),(n),(n),(),(),()->(),(),(),(),()", nopython=True, target="cpu", cache=True)
-def _te_state(y, is_bl, is_tg, min_bl, min_tg, dead_band, cls_bl, cls_tg, change, mean_bl, mean_tg):  # pragma: no cover
-    # Every comparison is made on cross-multiplied sums (method notes 2.5): for integer values
-    # (int16 NDVI x 10000) each side is an exact integer below 2**53, so no float noise decides.
-    bl = np.empty(y.shape[0] + 2, dtype=np.float64)
-    nb, sb, nt, st = _window_sums(y, is_bl, is_tg, bl)
-    if nb < max(min_bl, 2) or nt < max(min_tg, 1):
-        cls_bl[0] = np.nan
-        cls_tg[0] = np.nan
-        change[0] = np.nan
-        mean_bl[0] = np.nan
-        mean_tg[0] = np.nan
-        return
-    lo = bl[0]
-    hi = bl[0]
-    for i in range(nb):
-        lo = min(lo, bl[i])
-        hi = max(hi, bl[i])
-    rng = hi - lo
-    # the sample in units of 1/20: the baseline values x 20 and the two synthetic ones, min - 5 % and
-    # max + 5 % of the range (20 min - range, 20 max + range)
-    for i in range(nb):
-        bl[i] = 20.0 * bl[i]
-    bl[nb] = 20.0 * lo - rng
-    bl[nb + 1] = 20.0 * hi + rng
-    m = nb + 2
-    sample = np.sort(bl[:m])
-    # decile k (linear interpolation, numpy.percentile's default) x 200: its rank is k (m - 1) / 10 =
-    # f + r / 10, so 10 x (20 x decile) = 10 sample[f] + r (sample[f + 1] - sample[f]), an integer
+@njit(nogil=True, cache=True)
+def _te_state_rows(y, is_bl, is_tg, min_bl, min_tg, dead_band, out):  # pragma: no cover (numba)
+    # one pixel per row; the scratch arrays are made once per call, not per pixel (an allocation per
+    # pixel cost more than the arithmetic and serialised the threads on the allocator)
+    rows, size = y.shape
+    bl = np.empty(size + 2, dtype=np.float64)
     dec200 = np.empty(10, dtype=np.float64)
-    for k in range(1, 11):
-        f = (k * (m - 1)) // 10
-        r = (k * (m - 1)) % 10
-        if f >= m - 1:
-            dec200[k - 1] = 10.0 * sample[m - 1]
-        else:
-            dec200[k - 1] = 10.0 * sample[f] + r * (sample[f + 1] - sample[f])
-    # class of a mean s / n: 1 if <= p10, else the largest k + 1 with s / n > p(10k), i.e. 200 s > n dec200
-    cb = 1
-    ct = 1
-    for k in range(1, 11):
-        if 200.0 * sb > nb * dec200[k - 1]:
-            cb = k + 1
-        if 200.0 * st > nt * dec200[k - 1]:
-            ct = k + 1
-    cb = min(cb, 10)
-    ct = min(ct, 10)
-    mean_bl[0] = sb / nb
-    mean_tg[0] = st / nt
-    cls_bl[0] = cb
-    cls_tg[0] = ct
-    # |st / nt - sb / nb| <= dead_band, as |st nb - sb nt| <= dead_band nb nt
-    if abs(st * nb - sb * nt) <= dead_band * nb * nt:
-        change[0] = 0.0
-    else:
-        change[0] = ct - cb
+    for r in range(rows):
+        nb, sb, nt, st = _window_sums(y[r], is_bl, is_tg, bl)
+        if nb < max(min_bl, 2) or nt < max(min_tg, 1):
+            for k in range(5):
+                out[k, r] = np.nan
+            continue
+        # Every comparison is made on cross-multiplied sums (method notes 2.5): for integer values
+        # (int16 NDVI x 10000) each side is an exact integer below 2**53, so no float noise decides.
+        lo = bl[0]
+        hi = bl[0]
+        for i in range(nb):
+            lo = min(lo, bl[i])
+            hi = max(hi, bl[i])
+        rng = hi - lo
+        # the sample in units of 1/20: the baseline values x 20 and the two synthetic ones, min - 5 % and
+        # max + 5 % of the range (20 min - range, 20 max + range), sorted in place (m is a few dozen at most)
+        for i in range(nb):
+            bl[i] = 20.0 * bl[i]
+        bl[nb] = 20.0 * lo - rng
+        bl[nb + 1] = 20.0 * hi + rng
+        m = nb + 2
+        for i in range(1, m):
+            v = bl[i]
+            j = i - 1
+            while j >= 0 and bl[j] > v:
+                bl[j + 1] = bl[j]
+                j -= 1
+            bl[j + 1] = v
+        # decile k (linear interpolation, numpy.percentile's default) x 200: its rank is k (m - 1) / 10 =
+        # f + r / 10, so 10 x (20 x decile) = 10 sample[f] + r (sample[f + 1] - sample[f]), an integer
+        for k in range(1, 11):
+            f = (k * (m - 1)) // 10
+            rem = (k * (m - 1)) % 10
+            if f >= m - 1:
+                dec200[k - 1] = 10.0 * bl[m - 1]
+            else:
+                dec200[k - 1] = 10.0 * bl[f] + rem * (bl[f + 1] - bl[f])
+        # class of a mean s / n: 1 if <= p10, else the largest k + 1 with s / n > p(10k), i.e. 200 s > n dec200
+        cb = 1
+        ct = 1
+        for k in range(1, 11):
+            if 200.0 * sb > nb * dec200[k - 1]:
+                cb = k + 1
+            if 200.0 * st > nt * dec200[k - 1]:
+                ct = k + 1
+        cb = min(cb, 10)
+        ct = min(ct, 10)
+        out[0, r] = cb
+        out[1, r] = ct
+        # |st / nt - sb / nb| <= dead_band, as |st nb - sb nt| <= dead_band nb nt
+        out[2, r] = 0.0 if abs(st * nb - sb * nt) <= dead_band * nb * nt else ct - cb
+        out[3, r] = sb / nb
+        out[4, r] = st / nt
+
+
+def _rows(values: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``values`` as contiguous float64 rows (one pixel's years per row) and the shape of the pixels."""
+    arr = np.asarray(values, dtype=np.float64)
+    return np.ascontiguousarray(arr.reshape(-1, arr.shape[-1])), arr.shape[:-1]
 
 
 def te_state(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray, *, min_baseline: int = 3,
@@ -112,37 +116,36 @@ def te_state(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray,
     >>> [float(v) for v in te_state(y, bl, tg)[:3]]
     [5.0, 1.0, -4.0]
     """
-    v = np.asarray(values, dtype=np.float64)
-    return _te_state(v, np.asarray(is_baseline, bool), np.asarray(is_target, bool),
-                     np.int64(min_baseline), np.int64(min_target), np.float64(dead_band))
+    rows, lead = _rows(values)
+    out = np.empty((5, rows.shape[0]), dtype=np.float64)
+    _te_state_rows(rows, np.asarray(is_baseline, bool), np.asarray(is_target, bool),
+                   np.int64(min_baseline), np.int64(min_target), np.float64(dead_band), out)
+    return tuple(o.reshape(lead) for o in out)
 
 
-_GPG_SIG = ["void(float64[:], boolean[:], boolean[:], int64, int64, float64[:], float64[:], float64[:], float64[:])"]
-
-
-@guvectorize(_GPG_SIG, "(n),(n),(n),(),()->(),(),(),()", nopython=True, target="cpu", cache=True)
-def _gpg_state(y, is_bl, is_tg, min_bl, min_tg, z, mu_out, sigma_out, mean_tg):  # pragma: no cover
-    bl = np.empty(y.shape[0], dtype=np.float64)
-    nb, sb, nt, st = _window_sums(y, is_bl, is_tg, bl)
-    if nb < max(min_bl, 2) or nt < max(min_tg, 1):
-        z[0] = np.nan
-        mu_out[0] = np.nan
-        sigma_out[0] = np.nan
-        mean_tg[0] = np.nan
-        return
-    mu = sb / nb
-    ss = 0.0
-    for i in range(nb):
-        ss += (bl[i] - mu) ** 2
-    sigma = math.sqrt(ss / (nb - 1))
-    mt = st / nt
-    mu_out[0] = mu
-    sigma_out[0] = sigma
-    mean_tg[0] = mt
-    if sigma == 0.0:
-        z[0] = 0.0 if mt == mu else (math.inf if mt > mu else -math.inf)
-    else:
-        z[0] = (mt - mu) / (sigma / math.sqrt(nt))
+@njit(nogil=True, cache=True)
+def _gpg_state_rows(y, is_bl, is_tg, min_bl, min_tg, out):  # pragma: no cover (numba)
+    rows, size = y.shape
+    bl = np.empty(size, dtype=np.float64)
+    for r in range(rows):
+        nb, sb, nt, st = _window_sums(y[r], is_bl, is_tg, bl)
+        if nb < max(min_bl, 2) or nt < max(min_tg, 1):
+            for k in range(4):
+                out[k, r] = np.nan
+            continue
+        mu = sb / nb
+        ss = 0.0
+        for i in range(nb):
+            ss += (bl[i] - mu) ** 2
+        sigma = math.sqrt(ss / (nb - 1))
+        mt = st / nt
+        out[1, r] = mu
+        out[2, r] = sigma
+        out[3, r] = mt
+        if sigma == 0.0:
+            out[0, r] = 0.0 if mt == mu else (math.inf if mt > mu else -math.inf)
+        else:
+            out[0, r] = (mt - mu) / (sigma / math.sqrt(nt))
 
 
 def gpg_state_z(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray, *, min_baseline: int = 3,
@@ -151,6 +154,8 @@ def gpg_state_z(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarr
 
     The standard error uses the number of valid target years (3 when none is missing).
     """
-    v = np.asarray(values, dtype=np.float64)
-    return _gpg_state(v, np.asarray(is_baseline, bool), np.asarray(is_target, bool),
-                      np.int64(min_baseline), np.int64(min_target))
+    rows, lead = _rows(values)
+    out = np.empty((4, rows.shape[0]), dtype=np.float64)
+    _gpg_state_rows(rows, np.asarray(is_baseline, bool), np.asarray(is_target, bool),
+                    np.int64(min_baseline), np.int64(min_target), out)
+    return tuple(o.reshape(lead) for o in out)
