@@ -103,14 +103,14 @@ def state(
     (-1/0/+1, nodata -32768) and the method, windows and thresholds in attrs.
     """
     bl, tg = _masks(annual, dim, baseline, target)
-    values, scale = kernel_values(annual)
+    values, scale, nodata = kernel_values(annual)
     common: dict[str, Any] = dict(input_core_dims=[[dim], [dim], [dim]], dask="parallelized")
     attrs: dict[str, Any] = {"method": method, "baseline": list(baseline), "target": list(target),
              "min_baseline": min_baseline, "min_target": min_target}
     if method == "trends_earth":
         cb, ct, change, mb, mt = xr.apply_ufunc(
             te_state, values, bl, tg, kwargs={"min_baseline": min_baseline, "min_target": min_target,
-                                              "dead_band": STATE_DEAD_BAND * scale},
+                                              "dead_band": STATE_DEAD_BAND * scale, "nodata": nodata},
             output_core_dims=[[]] * 5, output_dtypes=["float64"] * 5, **common,
         )
         three = xr.where(change <= -2, -1, xr.where(change >= 2, 1, 0))
@@ -127,10 +127,12 @@ def state(
                                        "(sums and deciles of the int16 NDVI x 10000 values, cross-multiplied)")
     elif method == "gpg_v2":
         z, mu, sigma, mt = xr.apply_ufunc(
-            gpg_state_z, values, bl, tg, kwargs={"min_baseline": min_baseline, "min_target": min_target},
+            gpg_state_z, values, bl, tg, kwargs={"min_baseline": min_baseline, "min_target": min_target,
+                                                 "nodata": nodata},
             output_core_dims=[[]] * 4, output_dtypes=["float64"] * 4, **common,
         )
-        classes = xr.apply_ufunc(gpg_state_classes, values, z, input_core_dims=[[dim], []],
+        floats = values if nodata is None else values.where(values != nodata).astype("float64")
+        classes = xr.apply_ufunc(gpg_state_classes, floats, z, input_core_dims=[[dim], []],
                                  kwargs={"is_bl": bl.values, "is_tg": tg.values},
                                  dask="parallelized", output_dtypes=["int16"])
         ds = xr.Dataset({

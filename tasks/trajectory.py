@@ -110,13 +110,13 @@ def te_critical_s(n: int) -> tuple[int, int, int, str]:
     return s90, s95, s99, "exact_quantiles"
 
 
-def kernel_values(annual: xr.DataArray) -> tuple[xr.DataArray, float]:
-    """The values the trend and state kernels decide on, and their scale: int16 layers stay integers (nodata ->
-    NaN, as float64), floats are NDVI. Trajectory and state take them from here, so on one Dask cube they share
-    one conversion per chunk instead of each making its own."""
+def kernel_values(annual: xr.DataArray) -> tuple[xr.DataArray, float, float | None]:
+    """The values the trend and state kernels decide on, their scale and their nodata value: int16 layers go in
+    as stored (nodata -32768, NDVI x 10000), floats as NDVI with NaN. The kernels read either directly, so
+    no converted copy of the cube is made on the way in."""
     if np.issubdtype(annual.dtype, np.integer):
-        return annual.where(annual != NODATA).astype("float64"), NDVI_SCALE
-    return annual.astype("float64"), 1.0
+        return annual, NDVI_SCALE, float(NODATA)
+    return annual.astype("float64"), 1.0, None
 
 
 def trend_statistics(annual: xr.DataArray, *, dim: str = "year", min_years: int = 10) -> xr.Dataset:
@@ -128,10 +128,10 @@ def trend_statistics(annual: xr.DataArray, *, dim: str = "year", min_years: int 
     the classes are decided on) is the correctly rounded exact ratio. Lazy for Dask input; ``dim``
     must be in one chunk.
     """
-    values, scale = kernel_values(annual)
+    values, scale, nodata = kernel_values(annual)
     outs = xr.apply_ufunc(
         mann_kendall_sen, values,
-        kwargs={"min_count": min_years},
+        kwargs={"min_count": min_years, "nodata": nodata},
         input_core_dims=[[dim]],
         output_core_dims=[[] for _ in OUTPUTS],
         dask="parallelized",

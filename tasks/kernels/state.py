@@ -1,4 +1,4 @@
-"""State kernels along the last axis (years). NaN marks a missing year.
+"""State kernels along the last axis (years). NaN (or a given nodata value) marks a missing year.
 
 ``te_state`` classes the baseline mean and the target mean against deciles of the baseline years
 (Trends.Earth); ``gpg_state_z`` is the z-score of the target mean against the baseline years (GPG v2).
@@ -10,19 +10,25 @@ import math
 import numpy as np
 from numba import njit
 
+from tasks.kernels.trend import kernel_rows
+
 __all__ = ["te_state", "gpg_state_z"]
 
 
+def _nodata(value: float | None) -> np.float64:
+    return np.float64(np.nan if value is None else value)
+
+
 @njit(nogil=True, cache=True)
-def _window_sums(y, is_bl, is_tg, bl_values):  # pragma: no cover (numba)
+def _window_sums(y, is_bl, is_tg, nodata, bl_values):  # pragma: no cover (numba)
     """Count and sum of the valid baseline and target years; the baseline values go to ``bl_values``."""
     nb = 0
     sb = 0.0
     nt = 0
     st = 0.0
     for i in range(y.shape[0]):
-        v = y[i]
-        if math.isnan(v):
+        v = np.float64(y[i])
+        if math.isnan(v) or v == nodata:
             continue
         if is_bl[i]:
             bl_values[nb] = v
@@ -35,14 +41,14 @@ def _window_sums(y, is_bl, is_tg, bl_values):  # pragma: no cover (numba)
 
 
 @njit(nogil=True, cache=True)
-def _te_state_rows(y, is_bl, is_tg, min_bl, min_tg, dead_band, out):  # pragma: no cover (numba)
+def _te_state_rows(y, is_bl, is_tg, min_bl, min_tg, dead_band, nodata, out):  # pragma: no cover (numba)
     # one pixel per row; the scratch arrays are made once per call, not per pixel (an allocation per
     # pixel cost more than the arithmetic and serialised the threads on the allocator)
     rows, size = y.shape
     bl = np.empty(size + 2, dtype=np.float64)
     dec200 = np.empty(10, dtype=np.float64)
     for r in range(rows):
-        nb, sb, nt, st = _window_sums(y[r], is_bl, is_tg, bl)
+        nb, sb, nt, st = _window_sums(y[r], is_bl, is_tg, nodata, bl)
         if nb < max(min_bl, 2) or nt < max(min_tg, 1):
             for k in range(5):
                 out[k, r] = np.nan
@@ -96,18 +102,12 @@ def _te_state_rows(y, is_bl, is_tg, min_bl, min_tg, dead_band, out):  # pragma: 
         out[4, r] = st / nt
 
 
-def _rows(values: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
-    """``values`` as contiguous float64 rows (one pixel's years per row) and the shape of the pixels."""
-    arr = np.asarray(values, dtype=np.float64)
-    return np.ascontiguousarray(arr.reshape(-1, arr.shape[-1])), arr.shape[:-1]
-
-
 def te_state(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray, *, min_baseline: int = 3,
-             min_target: int = 1, dead_band: float = 0.01) -> tuple[np.ndarray, ...]:
+             min_target: int = 1, dead_band: float = 0.01, nodata: float | None = None) -> tuple[np.ndarray, ...]:
     """Baseline class, target class, class change, baseline mean and target mean along the last axis.
 
     ``dead_band`` is in the values' units (100 for int16 NDVI x 10000, whose thresholds are then
-    decided exactly; 0.01 for NDVI floats).
+    decided exactly; 0.01 for NDVI floats). Values equal to ``nodata`` are missing, like NaN.
 
     Examples
     --------
@@ -116,19 +116,19 @@ def te_state(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray,
     >>> [float(v) for v in te_state(y, bl, tg)[:3]]
     [5.0, 1.0, -4.0]
     """
-    rows, lead = _rows(values)
+    rows, lead = kernel_rows(values)
     out = np.empty((5, rows.shape[0]), dtype=np.float64)
-    _te_state_rows(rows, np.asarray(is_baseline, bool), np.asarray(is_target, bool),
-                   np.int64(min_baseline), np.int64(min_target), np.float64(dead_band), out)
+    _te_state_rows(rows, np.asarray(is_baseline, bool), np.asarray(is_target, bool), np.int64(min_baseline),
+                   np.int64(min_target), np.float64(dead_band), _nodata(nodata), out)
     return tuple(o.reshape(lead) for o in out)
 
 
 @njit(nogil=True, cache=True)
-def _gpg_state_rows(y, is_bl, is_tg, min_bl, min_tg, out):  # pragma: no cover (numba)
+def _gpg_state_rows(y, is_bl, is_tg, min_bl, min_tg, nodata, out):  # pragma: no cover (numba)
     rows, size = y.shape
     bl = np.empty(size, dtype=np.float64)
     for r in range(rows):
-        nb, sb, nt, st = _window_sums(y[r], is_bl, is_tg, bl)
+        nb, sb, nt, st = _window_sums(y[r], is_bl, is_tg, nodata, bl)
         if nb < max(min_bl, 2) or nt < max(min_tg, 1):
             for k in range(4):
                 out[k, r] = np.nan
@@ -149,13 +149,14 @@ def _gpg_state_rows(y, is_bl, is_tg, min_bl, min_tg, out):  # pragma: no cover (
 
 
 def gpg_state_z(values: np.ndarray, is_baseline: np.ndarray, is_target: np.ndarray, *, min_baseline: int = 3,
-                min_target: int = 1) -> tuple[np.ndarray, ...]:
+                min_target: int = 1, nodata: float | None = None) -> tuple[np.ndarray, ...]:
     """z of the target-years mean against the baseline years' mean and standard deviation (ddof 1).
 
-    The standard error uses the number of valid target years (3 when none is missing).
+    The standard error uses the number of valid target years (3 when none is missing); values equal to
+    ``nodata`` are missing, like NaN.
     """
-    rows, lead = _rows(values)
+    rows, lead = kernel_rows(values)
     out = np.empty((4, rows.shape[0]), dtype=np.float64)
     _gpg_state_rows(rows, np.asarray(is_baseline, bool), np.asarray(is_target, bool),
-                    np.int64(min_baseline), np.int64(min_target), out)
+                    np.int64(min_baseline), np.int64(min_target), _nodata(nodata), out)
     return tuple(o.reshape(lead) for o in out)

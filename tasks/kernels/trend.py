@@ -1,10 +1,12 @@
-"""Trend kernels along the last axis (years). NaN marks a missing year; x is the year's position.
+"""Trend kernels along the last axis (years). NaN (or a given nodata value) marks a missing year; x is the year's position.
 
 One pass per pixel gives Mann-Kendall S, its tie-corrected variance, z (with continuity
 correction) and two-sided p, Sen's slope (median of pairwise slopes, by in-place quickselect) and
 the OLS slope, so the trajectory needs a single read of the annual cube. The loop runs over a
 block of pixels with scratch buffers allocated once per block, compiled ``nogil``: Dask supplies
-the threads (one block per thread), and no thread pool of numba's own competes with them.
+the threads (one block per thread), and no thread pool of numba's own competes with them. The
+kernel reads the stored values as they are (int16 with a nodata value, or floats with NaN) and in
+any memory order, so no converted or reordered copy of the cube is made before it.
 """
 from __future__ import annotations
 
@@ -13,11 +15,20 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["mann_kendall_sen", "OUTPUTS"]
+__all__ = ["mann_kendall_sen", "kernel_rows", "OUTPUTS"]
 
 OUTPUTS = ("s", "var_s", "z", "p", "sen_slope", "ols_slope", "n")
 """Names of the kernel's outputs, in order."""
 
+
+
+def kernel_rows(values: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``values`` as rows of one pixel's years (a view where the memory order allows, as for a Dask block
+    with the year axis moved last) and the shape of the pixels; integers and floats stay as they are."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        arr = arr.astype(np.float64)
+    return arr.reshape(-1, arr.shape[-1]), arr.shape[:-1]
 
 
 @njit(nogil=True, cache=True)
@@ -72,7 +83,7 @@ def _median_inplace(a: np.ndarray, m: int) -> float:  # pragma: no cover (numba)
 
 
 @njit(nogil=True, cache=True)
-def _mk_sen_rows(y, min_count, out):  # pragma: no cover (numba)
+def _mk_sen_rows(y, min_count, nodata, out):  # pragma: no cover (numba)
     rows, size = y.shape
     xs = np.empty(size, dtype=np.float64)
     ys = np.empty(size, dtype=np.float64)
@@ -82,8 +93,8 @@ def _mk_sen_rows(y, min_count, out):  # pragma: no cover (numba)
     for r in range(rows):
         n = 0
         for i in range(size):
-            v = y[r, i]
-            if not math.isnan(v) and not math.isinf(v):
+            v = np.float64(y[r, i])
+            if not math.isnan(v) and not math.isinf(v) and v != nodata:
                 xs[n] = i
                 ys[n] = v
                 n += 1
@@ -151,13 +162,14 @@ def _mk_sen_rows(y, min_count, out):  # pragma: no cover (numba)
         out[5, r] = num / den
 
 
-def mann_kendall_sen(values: np.ndarray, *, min_count: int = 3) -> tuple[np.ndarray, ...]:
+def mann_kendall_sen(values: np.ndarray, *, min_count: int = 3, nodata: float | None = None) -> tuple[np.ndarray, ...]:
     """Mann-Kendall S, var(S), z, p, Sen's slope, OLS slope and the valid count along the last axis.
 
     Slopes are per step of the last axis (per year for annual data), in the values' units. For
     integer values (int16 NDVI x 10000) S and var(S) are exact integers and the OLS slope is the
     correctly rounded exact ratio, so thresholds on them are decided exactly. Pixels with fewer than
-    ``max(min_count, 3)`` finite values get NaN statistics (their ``n`` is still returned).
+    ``max(min_count, 3)`` finite values get NaN statistics (their ``n`` is still returned). Values equal
+    to ``nodata`` are missing too, so int16 layers go in as stored, with no float copy.
 
     Examples
     --------
@@ -165,9 +177,7 @@ def mann_kendall_sen(values: np.ndarray, *, min_count: int = 3) -> tuple[np.ndar
     >>> float(s), float(var), float(sen), float(ols), int(n)
     (8.0, 16.666666666666668, 1.0, 0.9, 5)
     """
-    arr = np.asarray(values, dtype=np.float64)
-    lead = arr.shape[:-1]
-    rows = np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
+    rows, lead = kernel_rows(values)
     out = np.empty((len(OUTPUTS), rows.shape[0]), dtype=np.float64)
-    _mk_sen_rows(rows, np.int64(min_count), out)
+    _mk_sen_rows(rows, np.int64(min_count), np.float64(np.nan if nodata is None else nodata), out)
     return tuple(o.reshape(lead) for o in out)
