@@ -75,8 +75,7 @@ def _region(size: int) -> Any:
     """The sample region moved onto the north-west ``size`` x ``size`` corner of tile h26v04, one year, textured."""
     from pyproj import Transformer
 
-    from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
-    from tasks.constants import MODIS_GRID_ORIGIN
+    from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
     from tasks.sample_data import load_sample_region
     from tasks.tiles import MODIS_TILE_PX
 
@@ -274,10 +273,10 @@ def part_tile_year(root: Path, size: int, scheduler: str) -> dict[str, float]:
 
 def _period_inputs(root: Path, size: int) -> tuple[Any, Any, Any, Any]:
     import xarray as xr
+    from odc.geo.geobox import GeoBox
 
     from tasks.config import Period, RunConfig
     from tasks.sample_data import sample_grid
-    from odc.geo.geobox import GeoBox
 
     grid = sample_grid(_region(size))
     geobox = GeoBox((size, size), grid.transform, grid_crs())

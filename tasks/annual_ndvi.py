@@ -33,10 +33,10 @@ from tasks.cluster import computes_on_cluster
 from tasks.config import AssetSpec, QaRule, RunConfig, Source
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
-from tasks.grid import grid_crs
+from tasks.grid import analysis_geobox, grid_crs
 from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year
 from tasks.integrity import scene_fingerprints, sign_items, verify_checksums
-from tasks.load import READ_SETTINGS, analysis_geobox, grid_coords, load_cube, scene_read_error
+from tasks.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
 from tasks.publish import LayerSummary, write_geotiff, write_item
 from tasks.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
 

@@ -24,6 +24,7 @@ from pydantic import (
 
 from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
+from tasks.grid import analysis_geobox, lonlat_box_problem
 from tasks.tiles import MODIS_TILE_PX, Tile, check_tiles, lattice_tiles
 
 __all__ = [
@@ -316,7 +317,6 @@ class FaoWocatParams(_Frozen):
 
 
 def _check_bbox(v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    from tasks.grid import lonlat_box_problem
 
     if (problem := lonlat_box_problem(*v)) is not None:
         raise ValueError(problem)
@@ -518,8 +518,6 @@ class RunConfig(_Frozen):
 
     def run_tiles(self) -> list[Tile]:
         """The processing tiles: ``tiles`` when given (checked for overlaps), else the lattice over the grid."""
-        from tasks.load import analysis_geobox
-
         source = self.ndvi()
         assert source.resolution is not None
         if self.tiles is not None:

@@ -26,6 +26,8 @@ __all__ = [
     "PixelReliability",
     "LPD_CLASSES",
     "THREE_CLASSES",
+    "THREE_CLASS_NAMES",
+    "TREND_CLASS_NAMES",
     "LPD_TO_3CLASS",
     "LAND_COVER_COLOURS",
     "WATER",
@@ -118,6 +120,12 @@ THREE_CLASSES: dict[int, tuple[str, str]] = {
     1: ("improved", "006500"),
 }
 """Codes of every 3-class map (Trends.Earth's convention) -> (name, colour hint)."""
+
+THREE_CLASS_NAMES: dict[int, str] = {code: name for code, (name, _) in THREE_CLASSES.items()}
+"""Codes of a 3-class sub-indicator or indicator map -> name: degraded, stable, improved."""
+
+TREND_CLASS_NAMES: dict[int, str] = {-1: "degrading", 0: "stable", 1: "improving"}
+"""Codes of the 3-class productivity trajectory and state maps -> name (a direction, not yet a verdict)."""
 
 LPD_TO_3CLASS: dict[int, int] = {1: -1, 2: -1, 3: 0, 4: 0, 5: 1}
 """LPD 5 classes -> 3 classes (SDG 15.3.1 productivity sub-indicator)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from affine import Affine
@@ -17,7 +18,10 @@ from pyproj.exceptions import CRSError
 
 from tasks.errors import ConfigError
 
-__all__ = ["Bounds", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
+if TYPE_CHECKING:
+    from tasks.config import RunConfig, Source
+
+__all__ = ["Bounds", "analysis_geobox", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
            "MAX_ANTIMERIDIAN_SPAN"]
 
 Bounds = tuple[float, float, float, float]
@@ -151,3 +155,18 @@ def snapped_geobox(bounds: Bounds, crs: str, resolution: float, origin: tuple[fl
     row1 = math.ceil((y0 - bottom) / resolution - eps)
     affine = Affine(resolution, 0.0, x0 + col0 * resolution, 0.0, -resolution, y0 - row0 * resolution)
     return GeoBox((row1 - row0, col1 - col0), affine, parse_crs(crs))
+
+
+def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
+    """The run's pixel grid: the source's native CRS and resolution, aligned to its grid origin."""
+    if source.crs is None or source.resolution is None:
+        raise ConfigError(
+            f"source {cfg.ndvi_source!r} in {cfg.sources_file} needs `crs` and `resolution` to build the analysis grid"
+        )
+    if cfg.native_bounds is not None:
+        bounds = cfg.native_bounds
+    elif cfg.bbox is not None:
+        bounds = native_bounds(cfg.bbox, source.crs)
+    else:  # the run config's validation requires one of the two
+        raise ConfigError("the run has no area: give --region, --bbox or native bounds")
+    return snapped_geobox(bounds, source.crs, source.resolution, source.grid_origin)

@@ -16,7 +16,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.config import load_model
-from tasks.constants import CATALOGS_DIR, NODATA, code_mapper
+from tasks.constants import CATALOGS_DIR, NODATA, THREE_CLASS_NAMES, code_mapper
 from tasks.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def lc_degradation(initial: xr.DataArray, final: xr.DataArray, legend: LandCover
 
     out = xr.apply_ufunc(_lookup, initial, final, dask="parallelized", output_dtypes=["int16"])
     out.attrs.update({"long_name": "land cover sub-indicator (3 classes)", "_FillValue": NODATA,
-                      "classes": {-1: "degraded", 0: "stable", 1: "improved"}, "matrix": legend.matrix})
+                      "classes": THREE_CLASS_NAMES, "matrix": legend.matrix})
     return out
 
 

@@ -18,9 +18,9 @@ from tasks.areas import class_areas, pixel_areas_km2
 from tasks.clip import RunArea, area_weights, clip, run_area
 from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
-from tasks.constants import NODATA, WATER
+from tasks.constants import NODATA, THREE_CLASS_NAMES, WATER
 from tasks.errors import ConfigError
-from tasks.grid import grid_crs
+from tasks.grid import analysis_geobox, grid_crs
 from tasks.land_cover import (
     LEGEND_FILE,
     aggregate,
@@ -31,7 +31,7 @@ from tasks.land_cover import (
     transition_code,
 )
 from tasks.layer_cache import cached_layers, config_fingerprint
-from tasks.load import analysis_geobox, load_cube, static_layer
+from tasks.load import load_cube, static_layer
 from tasks.publish import LayerSummary, write_item
 from tasks.recode import apply_recodes, read_recodes
 from tasks.sdg import one_out_all_out, status, status_3class
@@ -138,7 +138,7 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
     names = {k: v[0] for k, v in legend.classes.items()}
     land = write_item(
         {"data": (_classes(degradation, "land cover sub-indicator (3 classes)",
-                           {-1: "degraded", 0: "stable", 1: "improved"}), True),
+                           THREE_CLASS_NAMES), True),
          "transition": (_classes(transition_code(initial, final), "land cover transition (initial x 10 + final)"), True),
          "initial": (_classes(initial, f"land cover {first} (7 classes)", names), True),
          "final": (_classes(final, f"land cover {last} (7 classes)", names), True)},
@@ -158,7 +158,7 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
         zones = zones.fillna(0).astype("int16")
     soc = soc_change(lc7.chunk({"year": -1}), soc0, zones, model, first_year=first, single_f=cfg.soc_single_f)
     soc_item = write_item(
-        {"data": (_classes(soc["soc"], "SOC sub-indicator (3 classes)", {-1: "degraded", 0: "stable", 1: "improved"}), True),
+        {"data": (_classes(soc["soc"], "SOC sub-indicator (3 classes)", THREE_CLASS_NAMES), True),
          "stock_first": (_float(soc["soc_first"].rio.write_crs(crs), f"SOC stock {first}", "t C/ha"), False),
          "stock_last": (_float(soc["soc_last"].rio.write_crs(crs), f"SOC stock {last}", "t C/ha"), False),
          "percent_change": (_float(soc["percent_change"].rio.write_crs(crs), "SOC stock change", "percent"), False)},

@@ -28,12 +28,12 @@ from tasks.clip import RunArea, clip
 from tasks.config import RunConfig, Source
 from tasks.constants import DEFAULT_CHUNK
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
-from tasks.grid import grid_crs, native_bounds, snapped_geobox, transformer
+from tasks.grid import grid_crs, transformer
 from tasks.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
 
 __all__ = [
     "static_layer", "STATIC_YEARS", "READ_SETTINGS", "configure_reads", "ReadSettings",
-    "analysis_geobox", "load_cube", "sign_items", "unreadable_scenes", "scene_read_error",
+    "load_cube", "sign_items", "unreadable_scenes", "scene_read_error",
     "open_annual_layers", "grid_coords", "load_layer", "lonlat_mask", "read_onto_grid",
 ]
 
@@ -71,21 +71,6 @@ class ReadSettings(WorkerPlugin):  # type: ignore[misc,valid-type]
 
     def setup(self, worker: Any) -> None:
         configure_reads()
-
-
-def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
-    """The run's pixel grid: the source's native CRS and resolution, aligned to its grid origin."""
-    if source.crs is None or source.resolution is None:
-        raise ConfigError(
-            f"source {cfg.ndvi_source!r} in {cfg.sources_file} needs `crs` and `resolution` to build the analysis grid"
-        )
-    if cfg.native_bounds is not None:
-        bounds = cfg.native_bounds
-    elif cfg.bbox is not None:
-        bounds = native_bounds(cfg.bbox, source.crs)
-    else:  # the run config's validation requires one of the two
-        raise ConfigError("the run has no area: give --region, --bbox or native bounds")
-    return snapped_geobox(bounds, source.crs, source.resolution, source.grid_origin)
 
 
 def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int,

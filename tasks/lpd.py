@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from tasks.constants import LPD_CLASSES, LPD_TO_3CLASS, NODATA, code_mapper
+from tasks.constants import LPD_CLASSES, LPD_TO_3CLASS, NODATA, THREE_CLASS_NAMES, code_mapper
 from tasks.errors import ConfigError
 
 __all__ = ["LPD_TABLE", "PERFORMANCE_DECIDES", "lpd", "lpd_3class", "recode_lpd"]
@@ -91,7 +91,7 @@ def lpd_3class(lpd_classes: xr.DataArray) -> xr.DataArray:
 
     out = xr.apply_ufunc(_recode, lpd_classes, dask="parallelized", output_dtypes=["int16"])
     out.attrs.update({"long_name": "productivity sub-indicator (3 classes)", "_FillValue": NODATA,
-                      "classes": {-1: "degraded", 0: "stable", 1: "improved"}})
+                      "classes": THREE_CLASS_NAMES})
     return out
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from tasks.config import RunConfig, Source
 from tasks.errors import ConfigError
-from tasks.grid import grid_crs
+from tasks.grid import analysis_geobox, grid_crs
 from tasks.land_cover import LEGEND_FILE, load_legend
 from tasks.land_degradation import check_climate, check_soc_window
-from tasks.load import analysis_geobox, read_onto_grid
+from tasks.load import read_onto_grid
 from tasks.performance import exact_fraction
 from tasks.recode import read_recodes
 from tasks.soc import SOC_MODEL_FILE, load_soc_model

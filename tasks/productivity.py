@@ -35,9 +35,10 @@ from prefect.cache_policies import NO_CACHE
 from tasks.clip import OUTSIDE, clip, run_area
 from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
-from tasks.constants import LPD_CLASSES, NODATA
+from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASS_NAMES, TREND_CLASS_NAMES
 from tasks.errors import ConfigError, SceneReadError, is_read_error
 from tasks.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
+from tasks.grid import analysis_geobox
 from tasks.layer_cache import (
     cache_for,
     cache_key,
@@ -48,7 +49,7 @@ from tasks.layer_cache import (
     store_entry,
     store_layers,
 )
-from tasks.load import analysis_geobox, load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
+from tasks.load import load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
 from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.performance import UnitHistograms, UnitPercentiles, land_units, performance, window_mean
 from tasks.publish import LayerSummary, open_scratch_geotiff, plain_attrs, write_item
@@ -116,9 +117,8 @@ def productivity_layers(
         lpd5.attrs.update({"classes": {k: v[0] for k, v in LPD_CLASSES.items()}, "method": fao.attrs["method"]})
     else:
         lpd5 = lpd(traj["trajectory"], st["state"], perf["performance"], no_ratio=perf["no_ratio"])
-    three = {-1: "degrading", 0: "stable", 1: "improving"}
     traj_assets = {
-        "data": (_classes(traj["trajectory"], "productivity trajectory (3 classes)", three), True),
+        "data": (_classes(traj["trajectory"], "productivity trajectory (3 classes)", TREND_CLASS_NAMES), True),
         "classes": (_classes(traj["classes"], "productivity trajectory classes",
                              {k: f"class {k:+d}" if k else "no significant trend" for k in range(-3, 4)}), True),
         "sen_slope": (_float(traj["sen_slope"], "Sen's slope of annual NDVI", "NDVI per year"), False),
@@ -126,7 +126,7 @@ def productivity_layers(
         "z": (_float(traj["z"], "Mann-Kendall z"), False),
         "p": (_float(traj["p"], "Mann-Kendall two-sided p"), False),
     }
-    state_assets = {"data": (_classes(st["state"], "productivity state (3 classes)", three), True)}
+    state_assets = {"data": (_classes(st["state"], "productivity state (3 classes)", TREND_CLASS_NAMES), True)}
     if p.state_method == "trends_earth":
         state_assets["change"] = (_classes(st["change"], "state class change (target - baseline)"), True)
         state_assets["class_baseline"] = (_classes(st["class_baseline"], "baseline decile class 1-10"), True)
@@ -142,7 +142,7 @@ def productivity_layers(
     lpd_assets = {
         "data": (lpd5, True),
         "sdg": (_classes(lpd_3class(lpd5), "productivity sub-indicator (3 classes)",
-                         {-1: "degraded", 0: "stable", 1: "improved"}), True),
+                         THREE_CLASS_NAMES), True),
     }
     if fao is not None:  # why each pixel got its class
         names = {"trend": "FAO-WOCAT trend class (Mann-Kendall, 95 %)", "mtid": "FAO-WOCAT MTID code",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from tasks.constants import NODATA
+from tasks.constants import NODATA, THREE_CLASS_NAMES
 
 __all__ = ["one_out_all_out", "status", "status_3class", "STATUS_TABLE", "STATUS_CLASSES"]
 
@@ -43,7 +43,7 @@ def one_out_all_out(productivity: xr.DataArray, land_cover: xr.DataArray, soc: x
     ok = _three(productivity) & _three(land_cover) & _three(soc)
     out = out.where(ok, NODATA).astype("int16")
     out.attrs.update({"long_name": "SDG 15.3.1 (one out, all out)", "_FillValue": NODATA,
-                      "classes": {-1: "degraded", 0: "stable", 1: "improved"},
+                      "classes": THREE_CLASS_NAMES,
                       "method": "one out, all out (method notes section 5)"})
     return out
 
@@ -65,5 +65,5 @@ def status_3class(status7: xr.DataArray) -> xr.DataArray:
     out = xr.where(status7 <= 3, -1, xr.where(status7 == 4, 0, 1))
     out = out.where((status7 >= 1) & (status7 <= 7), NODATA).astype("int16")
     out.attrs.update({"long_name": "status (3 classes)", "_FillValue": NODATA,
-                      "classes": {-1: "degraded", 0: "stable", 1: "improved"}})
+                      "classes": THREE_CLASS_NAMES})
     return out

@@ -18,7 +18,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.config import load_model
-from tasks.constants import CATALOGS_DIR, NODATA
+from tasks.constants import CATALOGS_DIR, NODATA, THREE_CLASS_NAMES
 from tasks.errors import ConfigError
 
 __all__ = ["SocModel", "load_soc_model", "factor_table", "soc_series", "soc_change", "classify_change",
@@ -143,5 +143,5 @@ def classify_change(first: xr.DataArray, last: xr.DataArray, *, threshold: float
     pct = ((last - first) / first * 100).where(first > 0)
     cls = xr.where(pct <= -threshold, -1, xr.where(pct >= threshold, 1, 0)).where(pct.notnull(), NODATA).astype("int16")
     cls.attrs.update({"long_name": "SOC sub-indicator (3 classes)", "_FillValue": NODATA,
-                      "classes": {-1: "degraded", 0: "stable", 1: "improved"}})
+                      "classes": THREE_CLASS_NAMES})
     return xr.Dataset({"soc_first": first, "soc_last": last, "percent_change": pct, "soc": cls})

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from tasks.constants import NODATA
+from tasks.constants import NODATA, TREND_CLASS_NAMES
 from tasks.errors import ConfigError
 from tasks.kernels.state import gpg_state_z, te_state
 from tasks.trajectory import GPG_Z_LEVELS, kernel_values
@@ -145,6 +145,6 @@ def state(
         attrs["z_levels_decided"] = "exactly: pixels within 1e-9 of a level are decided in rational arithmetic"
     else:
         raise ConfigError(f"unknown state method {method!r}: use 'trends_earth' or 'gpg_v2'")
-    ds["state"].attrs.update({"_FillValue": NODATA, "classes": {-1: "degrading", 0: "stable", 1: "improving"}})
+    ds["state"].attrs.update({"_FillValue": NODATA, "classes": TREND_CLASS_NAMES})
     ds.attrs.update(attrs)
     return ds

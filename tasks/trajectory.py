@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from tasks.constants import CATALOGS_DIR, NDVI_SCALE, NODATA
+from tasks.constants import CATALOGS_DIR, NDVI_SCALE, NODATA, TREND_CLASS_NAMES
 from tasks.errors import ConfigError
 from tasks.kernels.trend import OUTPUTS, mann_kendall_sen
 
@@ -221,7 +221,7 @@ def trajectory_3class(classes: xr.DataArray) -> xr.DataArray:
     """-1 degrading, 0 stable, +1 improving from the trajectory classes; only the 95 % classes count."""
     out = xr.where(classes == NODATA, NODATA, xr.where(classes <= -2, -1, xr.where(classes >= 2, 1, 0))).astype("int16")
     out.attrs.update({**classes.attrs, "long_name": "productivity trajectory (3 classes)",
-                      "classes": {-1: "degrading", 0: "stable", 1: "improving"}})
+                      "classes": TREND_CLASS_NAMES})
     return out
 
 

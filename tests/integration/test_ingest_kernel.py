@@ -12,8 +12,8 @@ import pytest
 from tasks.annual_ndvi import annual_tile_layers
 from tasks.clip import run_area
 from tasks.constants import NODATA
+from tasks.grid import analysis_geobox
 from tasks.ingest import aligned_scenes
-from tasks.load import analysis_geobox
 from tasks.local_stac import LocalStac
 from tasks.search import open_api, run_bbox, search_items
 from tests.integration.conftest import sample_config

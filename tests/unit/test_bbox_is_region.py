@@ -13,7 +13,7 @@ from flows.refresh import RefreshRun, build_config
 from tasks.areas import pixel_areas_km2
 from tasks.clip import area_weights, run_area
 from tasks.config import PRODUCTION_SOURCES
-from tasks.load import analysis_geobox
+from tasks.grid import analysis_geobox
 
 BOX = "111.5,43.5,112.0,43.9"
 
