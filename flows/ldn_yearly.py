@@ -19,6 +19,7 @@ from tasks.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, inge
 from tasks.config import Period, RunConfig
 from tasks.land_degradation import land_soc_task, sdg_task, status_task
 from tasks.layer_cache import cache_root, tidy_cache
+from tasks.model import LayerSummary, Staging
 from tasks.netstats import cluster_network_bytes
 from tasks.productivity import (
     PeriodTile,
@@ -31,7 +32,7 @@ from tasks.productivity import (
     unit_percentiles_task,
 )
 from tasks.progress import track_stage
-from tasks.publish import LayerSummary, Staging, begin_version_task, discard_staging, publish_version_task
+from tasks.publish import begin_version_task, discard_staging, publish_version_task
 from tasks.report import report_artifacts_task, report_task
 from tasks.run_locks import run_marker
 from tasks.search import find_inputs_task, find_scenes_task

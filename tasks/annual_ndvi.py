@@ -37,7 +37,8 @@ from tasks.grid import analysis_geobox, grid_crs
 from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year
 from tasks.integrity import scene_fingerprints, sign_items, verify_checksums
 from tasks.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
-from tasks.publish import LayerSummary, write_geotiff, write_item
+from tasks.model import LayerSummary
+from tasks.publish import write_geotiff, write_item
 from tasks.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
 
 __all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_tile_layers", "stored_values", "annual_attrs",

@@ -32,7 +32,8 @@ from tasks.land_cover import (
 )
 from tasks.layer_cache import cached_layers, config_fingerprint
 from tasks.load import load_cube, static_layer
-from tasks.publish import LayerSummary, write_item
+from tasks.model import LayerSummary
+from tasks.publish import write_item
 from tasks.recode import apply_recodes, read_recodes
 from tasks.sdg import one_out_all_out, status, status_3class
 from tasks.search import item_year, open_api, run_bbox, search_items

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from tasks import __version__
+from tasks.config import RunConfig
 from tasks.errors import CacheStorageError
 from tasks.integrity import file_fingerprint, scene_fingerprints
-from tasks.publish import AssetSummary, LayerSummary
+from tasks.model import AssetSummary, LayerSummary
 from tasks.run_locks import other_runs_live
 
 __all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "cache_root", "tidy_cache", "check_cache_url", "cache_key", "open_entry", "store_entry", "drop_entry", "restore_layers",
@@ -69,12 +70,12 @@ class CacheDir:
     remote: str | None = None
 
 
-def cache_root(cfg: Any) -> Path:
+def cache_root(cfg: RunConfig) -> Path:
     """The run's local cache folder: ``cache_dir``, else ``<out>/.cache``."""
     return Path(cfg.cache_dir or Path(cfg.out_dir) / ".cache")
 
 
-def cache_for(cfg: Any, kind: str) -> CacheDir:
+def cache_for(cfg: RunConfig, kind: str) -> CacheDir:
     """The cache of one kind of layer (``ndvi-tile``, ``productivity``, ...) for a run config."""
     local = cache_root(cfg) / kind
     remote = f"{cfg.cache_url.rstrip('/')}/{kind}" if cfg.cache_url else None
@@ -237,7 +238,7 @@ _PENDING = "pending-drops"
 """Entries a run could not remove because another run was live: ``<kind>\t<key>`` lines, removed by ``tidy_cache``."""
 
 
-def tidy_cache(cfg: Any) -> int:
+def tidy_cache(cfg: RunConfig) -> int:
     """Remove the entries runs left for later (``drop_entry`` while another run was live), unless a run other
     than this one is live now; return how many were removed."""
     root = cache_root(cfg)
@@ -328,7 +329,7 @@ _OUTPUT_FIELDS = ("out_dir", "cache_dir", "cache_url", "use_cache", "stac_api", 
 """RunConfig fields that change where results go or how they are reported, never their bytes."""
 
 
-def config_fingerprint(cfg: Any) -> dict[str, Any]:
+def config_fingerprint(cfg: RunConfig) -> dict[str, Any]:
     """A run config as cache-key data: output-only fields dropped, every file it names replaced by its content hash.
 
     So moving the catalog or the sources file changes nothing, while editing the legend, the SOC model,
@@ -347,13 +348,13 @@ def config_fingerprint(cfg: Any) -> dict[str, Any]:
     return walk(doc)
 
 
-def area_fingerprint(cfg: Any) -> str | None:
+def area_fingerprint(cfg: RunConfig) -> str | None:
     """The run's region (``cfg.area``) as cache-key data: a region code as is, a polygon file by its content."""
     area = getattr(cfg, "area", None)
     return file_fingerprint(area) if area is not None and Path(area).is_file() else area
 
 
-def cached_layers(cfg: Any, kind: str, parts: dict[str, Any] | None, staging: str | Path,
+def cached_layers(cfg: RunConfig, kind: str, parts: dict[str, Any] | None, staging: str | Path,
                   compute: Callable[[], list[LayerSummary]]) -> list[LayerSummary]:
     """``compute()``'s layers, or the cached ones when ``parts`` (what they depend on) are unchanged.
 
@@ -370,7 +371,7 @@ def cached_layers(cfg: Any, kind: str, parts: dict[str, Any] | None, staging: st
     return store_layers(cache, key, compute())
 
 
-def source_fingerprints(cfg: Any) -> dict[str, Any]:
+def source_fingerprints(cfg: RunConfig) -> dict[str, Any]:
     """What the run's land cover, SOC, climate-zone and land-unit inputs are now: item fingerprints or file hashes.
 
     One STAC search per source (no pixel is read; an asset without ``file:checksum`` costs an HTTP HEAD), so

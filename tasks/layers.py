@@ -20,7 +20,7 @@ from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tasks.report import LayerRef
+    from tasks.model import LayerRef
 
 __all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs", "published_versions"]
 
@@ -271,7 +271,7 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
 
 def layer_refs(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> list["LayerRef"]:
     """Every raster asset of a published version that has a period, as report inputs (with class names)."""
-    from tasks.report import LayerRef
+    from tasks.model import LayerRef
 
     refs = []
     for item in version_catalog(root, version).get_items(recursive=True):

@@ -51,8 +51,9 @@ from tasks.layer_cache import (
 )
 from tasks.load import load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
 from tasks.lpd import lpd, lpd_3class, recode_lpd
+from tasks.model import LayerSummary
 from tasks.performance import UnitHistograms, UnitPercentiles, land_units, performance, window_mean
-from tasks.publish import LayerSummary, open_scratch_geotiff, plain_attrs, write_item
+from tasks.publish import open_scratch_geotiff, plain_attrs, write_item
 from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows

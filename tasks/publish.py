@@ -15,10 +15,10 @@ import shutil
 import threading
 import uuid
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dask
 import numpy as np
@@ -43,21 +43,16 @@ from tasks.constants import COG_PROFILE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL
 from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds, lonlat_footprint
 from tasks.method_doc import METHOD_TITLE, method_html
+from tasks.model import AssetSummary, LayerSummary, ReportFiles, Staging
 from tasks.processes import pid_alive
 from tasks.quicklook import classes_of, quicklook_png
 from tasks.run_locks import publishing
 from tasks.styles import LayerStyle, layer_style, render, visual_values, write_qml, write_visual
 
-if TYPE_CHECKING:
-    from tasks.report import ReportFiles
-
 __all__ = [
     "plain_attrs",
     "write_geotiff",
     "open_scratch_geotiff",
-    "LayerSummary",
-    "Staging",
-    "AssetSummary",
     "write_item",
     "begin_version",
     "publish_version",
@@ -99,54 +94,6 @@ _FILE_LOCKS: weakref.WeakValueDictionary[str, _FileLock] = weakref.WeakValueDict
 _REGISTRY = threading.Lock()
 """Per-file write locks while some write holds them: blocks of one GeoTIFF are written one at a time, while
 different files (a tile's twenty layers) are compressed and written by Dask's threads in parallel."""
-
-
-@dataclass(frozen=True)
-class AssetSummary:
-    """One written COG of an item: where it is, what it holds, and its statistics."""
-
-    key: str
-    path: str
-    categorical: bool
-    attrs: dict[str, Any]
-    valid_pixels: int
-    total_pixels: int
-    mean: float | None
-    minimum: float | None
-    maximum: float | None
-
-
-@dataclass(frozen=True)
-class LayerSummary:
-    """A written item (one or more COGs): small enough to pass between tasks."""
-
-    indicator: str
-    item_id: str
-    year: int | None
-    attrs: dict[str, Any]
-    source_items: list[str]
-    assets: list[AssetSummary]
-    period: str | None = None
-    window: tuple[int, int] | None = None
-    tables: dict[str, str] = field(default_factory=dict)
-    quicklook: str | None = None
-    from_cache: bool = False
-    cache_key: str | None = None
-    """The layer cache's key for this item (what its bytes depend on), when the cache is on."""
-
-    @property
-    def path(self) -> str:
-        """Path of the main (``data``) asset."""
-        return next(a.path for a in self.assets if a.key == "data")
-
-
-@dataclass(frozen=True)
-class Staging:
-    """A private folder for one run's layers, and the version it will become."""
-
-    path: str
-    version: str
-    out_dir: str
 
 
 def write_lock(path: Path) -> Any:
@@ -616,7 +563,7 @@ _COLLECTION_TEXT = {
 
 
 def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary],
-                    report: "ReportFiles | None" = None) -> Path:
+                    report: ReportFiles | None = None) -> Path:
     """Write the STAC documents for ``layers`` and switch the staged version into place; return its catalog.
 
     A ``report``'s zonal tables and workbook become assets of each period's SDG 15.3.1 item, and its
@@ -772,6 +719,6 @@ def begin_version_task(cfg: RunConfig) -> Staging:
 
 @task(name="publish-version", cache_policy=NO_CACHE)
 def publish_version_task(cfg: RunConfig, staging: Staging, layers: list[LayerSummary],
-                         report: "ReportFiles | None" = None) -> str:
+                         report: ReportFiles | None = None) -> str:
     """Publish the staged layers (and the run's report) as a new catalog version; return its catalog's path."""
     return str(publish_version(cfg, staging, layers, report))

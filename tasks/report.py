@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -33,15 +32,15 @@ from tasks.areas import pixel_areas_km2
 from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES, WATER
 from tasks.errors import ConfigError, NoZoneOverlap
 from tasks.integrity import file_fingerprint
+from tasks.model import LayerRef, LayerSummary, ReportFiles
 from tasks.zones import Zone, block_coverage, zones_on_grid
 
 if TYPE_CHECKING:
     import shapely
 
     from tasks.config import RunConfig
-    from tasks.publish import LayerSummary
 
-__all__ = ["LayerRef", "ReportFiles", "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
+__all__ = [ "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
            "refs_from_layers", "about_period", "annual_ndvi_series", "zonal_ndvi_series", "run_sources", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
            "TABLE_NAMES", "BLOCK"]
 
@@ -65,17 +64,6 @@ TABLE_NAMES: tuple[str, ...] = ("sdg_15_3_1", "lpd", "lpd_land_cover", "lpd_tran
 """Every zonal table, in report order (``status`` only for reporting periods). ``lpd_land_cover``: LPD within each
 land cover class (at the period's end); ``lpd_transitions``: the land cover transition matrix per LPD class (UNCCD
 SO1-2); ``soc_land_cover`` and ``soc_transitions``: SOC stocks by land cover class and transition (SO1-3)."""
-
-
-@dataclass(frozen=True)
-class LayerRef:
-    """One published raster a table is built from: collection, period, asset, file and class names."""
-
-    indicator: str
-    period: str
-    asset: str
-    path: str
-    classes: dict[int, str] | None = None
 
 
 class _Accumulator:
@@ -504,15 +492,6 @@ def _fix_zip_times(path: Path) -> None:
     tmp.replace(path)
 
 
-@dataclass(frozen=True)
-class ReportFiles:
-    """What a report wrote: per period asset key -> path (tables, workbook), and the HTML report."""
-
-    tables: dict[str, dict[str, str]]
-    html: str
-    frames: dict[str, dict[str, pd.DataFrame]]
-
-
 def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str | Path, *, title: str,
                  about: dict[str, dict[str, Any]], periods: list[str] | None = None,
                  stem: str = "zonal", area: "shapely.Geometry | None" = None, series: pd.DataFrame | None = None,
@@ -614,7 +593,7 @@ def _on_grid(area: "shapely.Geometry | None", crs: str, transform: Any, shape: t
     return project_area(area, crs, over=wraps(GeoBox(shape, transform, crs)))
 
 
-def refs_from_layers(layers: list["LayerSummary"]) -> list[LayerRef]:
+def refs_from_layers(layers: list[LayerSummary]) -> list[LayerRef]:
     """Report inputs from the layers a run just wrote (before they are published)."""
     from tasks.quicklook import classes_of
 
@@ -623,7 +602,7 @@ def refs_from_layers(layers: list["LayerSummary"]) -> list[LayerRef]:
             for layer in layers if layer.period for a in layer.assets]
 
 
-def about_period(layers: list["LayerSummary"], period: str) -> dict[str, Any]:
+def about_period(layers: list[LayerSummary], period: str) -> dict[str, Any]:
     """The method metadata of a period's SDG layer and sub-indicators, for the workbook and report."""
     out: dict[str, Any] = {}
     for layer in layers:
@@ -644,7 +623,7 @@ def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple
 
 
 @task(name="zonal-report", cache_policy=NO_CACHE)
-def report_task(cfg: "RunConfig", layers: list["LayerSummary"], staging: str) -> ReportFiles:
+def report_task(cfg: "RunConfig", layers: list[LayerSummary], staging: str) -> ReportFiles:
     """Zonal tables, UNCCD workbooks and the HTML report of a run, written into its staging folder."""
     refs = refs_from_layers(layers)
     if not refs:
@@ -686,7 +665,7 @@ def _linked_report(entry: Path, meta: dict[str, Any], folder: Path) -> ReportFil
     return ReportFiles(tables=tables, html=str(folder / meta["html"]), frames=frames)
 
 
-def annual_ndvi_series(layers: list["LayerSummary"]) -> pd.DataFrame:
+def annual_ndvi_series(layers: list[LayerSummary]) -> pd.DataFrame:
     """The region's annual NDVI (mean and mean of the annual maxima over the pixels with data) per year, from
     the statistics every annual layer already carries: no raster is read again."""
     rows: dict[int, dict[str, float]] = {}
@@ -751,7 +730,7 @@ def run_sources(cfg: "RunConfig") -> list[tuple[str, str]]:
     return out
 
 
-def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef], periods: list[str],
+def _report(cfg: "RunConfig", layers: list[LayerSummary], refs: list[LayerRef], periods: list[str],
             staging: str) -> ReportFiles:
     from tasks.region import resolve_region
 
@@ -776,7 +755,7 @@ def _report(cfg: "RunConfig", layers: list["LayerSummary"], refs: list[LayerRef]
 
 
 @task(name="report-artifacts", cache_policy=NO_CACHE)
-def report_artifacts_task(cfg: "RunConfig", report: ReportFiles, layers: list["LayerSummary"], staging: str,
+def report_artifacts_task(cfg: "RunConfig", report: ReportFiles, layers: list[LayerSummary], staging: str,
                           catalog: str) -> None:
     """Prefect artifacts of a published run: per period a table of SDG 15.3.1 per country (km2 and %) with
     links to the published layer and tables, and a markdown summary linking the report and the catalog."""

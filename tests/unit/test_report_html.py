@@ -55,7 +55,7 @@ def test_method_table_flattens_settings() -> None:
 
 
 def test_annual_ndvi_series_comes_from_the_layers_statistics() -> None:
-    from tasks.publish import AssetSummary, LayerSummary
+    from tasks.model import AssetSummary, LayerSummary
     from tasks.report import annual_ndvi_series
 
     def layer(indicator: str, year: int, mean: float) -> LayerSummary:

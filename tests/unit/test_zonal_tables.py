@@ -13,7 +13,8 @@ from pyproj import Geod
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.report import LayerRef, write_workbook, zonal_tables
+from tasks.model import LayerRef
+from tasks.report import write_workbook, zonal_tables
 from tasks.zones import Zone, check_zones_cover, default_zones, read_zones
 
 EQUAL_AREA = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global (cylindrical equal area)
@@ -162,9 +163,9 @@ def test_the_workbook_has_the_land_cover_series_year_by_year(tmp_path: Path) -> 
 def _gpkg(path: Path, geoms: list[shapely.Geometry], crs: str | None, geometry_type: str = "Polygon",
           **fields: list) -> Path:
     """Write polygons (or anything) to a GeoPackage with pyogrio, with or without a CRS."""
-    from pyogrio.raw import write
-
     import warnings
+
+    from pyogrio.raw import write
 
     names = list(fields)
     with warnings.catch_warnings():
