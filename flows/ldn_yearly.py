@@ -16,6 +16,7 @@ from prefect import Flow, flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
+from tasks.cache_keys import find_inputs_task
 from tasks.config import Period, RunConfig
 from tasks.land_degradation import land_soc_task, sdg_task, status_task
 from tasks.layer_cache import cache_root, tidy_cache
@@ -35,7 +36,7 @@ from tasks.progress import track_stage
 from tasks.publish import begin_version_task, discard_staging, publish_version_task
 from tasks.report import report_artifacts_task, report_task
 from tasks.run_locks import run_marker
-from tasks.search import find_inputs_task, find_scenes_task
+from tasks.search import find_scenes_task
 
 BASELINE = "baseline"
 """The period every other period's status is measured against."""

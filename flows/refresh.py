@@ -109,7 +109,7 @@ def _check_comparison_box(cfg: RunConfig) -> None:
     box = cfg.productivity.comparison_bbox
     if box is None:
         return
-    from tasks.region import bboxes_intersect
+    from tasks.grid import bboxes_intersect
     from tasks.search import run_bbox
 
     area = tuple(round(v, 4) for v in run_bbox(cfg, cfg.ndvi()))

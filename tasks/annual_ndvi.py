@@ -191,7 +191,7 @@ class TileYear:
 
 def tile_items(tile: Tile, items: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
     """The items whose lon/lat bbox touches ``tile`` (a tile may cross the antimeridian's edge of the plane)."""
-    from tasks.region import bboxes_intersect
+    from tasks.grid import bboxes_intersect
 
     box = tile_lonlat_bbox(tile, crs)
     return [d for d in items if d.get("bbox") is None or bboxes_intersect(box, d["bbox"])]
@@ -261,8 +261,9 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     settings, tile grid and parameters are unchanged comes from the cache and no scene is read; a new
     result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
     """
+    from tasks.cache_keys import area_fingerprint, cache_key
     from tasks.clip import run_area
-    from tasks.layer_cache import area_fingerprint, cache_for, cache_key, open_entry, store_entry
+    from tasks.layer_cache import cache_for, open_entry, store_entry
 
     started = time.monotonic()
     source = cfg.ndvi()
@@ -352,8 +353,9 @@ def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int
 def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> list[LayerSummary]:
     """Join one year's tiles into the published annual NDVI mean and maximum layers on the run's grid (exact;
     see ``tasks.mosaic``): two items, ``ndvi-annual`` and ``ndvi-annual-max``."""
+    from tasks.cache_keys import area_fingerprint, cache_key
     from tasks.clip import run_area
-    from tasks.layer_cache import area_fingerprint, cache_for, cache_key, restore_layers, store_layers
+    from tasks.layer_cache import cache_for, restore_layers, store_layers
     from tasks.mosaic import mosaic
 
     done = [t for t in tiles if t is not None]

@@ -83,8 +83,7 @@ class RunArea:
 def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely.Geometry:
     """Lon/lat polygons (within [-180, 180]) in ``crs``; with ``over``, continued east past 180 degrees as the
     grid of a run across the antimeridian is, else each side where the plane has it (tiles at both edges)."""
-    from tasks.grid import parse_crs
-    from tasks.region import crosses_antimeridian, over_crs, project, unwrap
+    from tasks.grid import crosses_antimeridian, over_crs, parse_crs, project, unwrap
 
     native = parse_crs(crs)
     if over:
@@ -114,7 +113,7 @@ def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
     """
     if cfg.area is None:
         return None
-    from tasks.layer_cache import area_fingerprint
+    from tasks.cache_keys import area_fingerprint
     from tasks.mosaic import wraps
 
     footprint, label = _footprint(cfg.area, area_fingerprint(cfg), grid_crs(geobox), wraps(geobox))

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
+import shapely
+import shapely.affinity
 from affine import Affine
 from odc.geo.geobox import GeoBox
 from pyproj import CRS, Transformer
@@ -21,7 +24,7 @@ from tasks.errors import ConfigError
 if TYPE_CHECKING:
     from tasks.config import RunConfig, Source
 
-__all__ = ["Bounds", "analysis_geobox", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
+__all__ = ["Bounds", "analysis_geobox", "crosses_antimeridian", "split_bbox", "bboxes_intersect", "over_crs", "project", "unwrap", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
            "MAX_ANTIMERIDIAN_SPAN"]
 
 Bounds = tuple[float, float, float, float]
@@ -125,8 +128,6 @@ def native_bounds(bbox: Bounds, crs: str) -> Bounds:
     target = parse_crs(crs)
     west, south, east, north = bbox
     if west > east:  # across the antimeridian: continue east past 180 degrees (sinusoidal only)
-        from tasks.region import over_crs
-
         target, bbox = over_crs(target), (west, south, east + 360.0, north)
     fwd = transformer("EPSG:4326", target)
     xs, ys = fwd.transform(*_edges(bbox))
@@ -170,3 +171,69 @@ def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
     else:  # the run config's validation requires one of the two
         raise ConfigError("the run has no area: give --region, --bbox or native bounds")
     return snapped_geobox(bounds, source.crs, source.resolution, source.grid_origin)
+
+
+# The antimeridian. North-East Asia's Chukotka lies on both sides of 180 degrees; a box with west > east
+# crosses it, and on the MODIS sinusoidal grid a run continues east past 180 degrees (PROJ's +over).
+
+_SEGMENT_DEG = 0.05
+"""Vertex spacing (degrees) when projecting region polygons, so edges stay within a pixel or so."""
+
+_EDGE = 179.999
+"""A longitude this close to +-180 counts as touching the antimeridian."""
+
+
+def crosses_antimeridian(geometry: shapely.Geometry) -> bool:
+    """True when ``geometry`` (lon/lat) touches both +180 and -180."""
+    west, _, east, _ = geometry.bounds
+    return west <= -_EDGE and east >= _EDGE
+
+
+def split_bbox(bbox: tuple[float, float, float, float]) -> list[tuple[float, float, float, float]]:
+    """A lon/lat box as one or two boxes that do not cross the antimeridian (STAC searches need these)."""
+    west, south, east, north = bbox
+    if west <= east:
+        return [bbox]
+    return [(west, south, 180.0, north), (-180.0, south, east, north)]
+
+
+def _box(values: tuple[float, ...] | list[float]) -> tuple[float, float, float, float]:
+    west, south, east, north = values
+    return west, south, east, north
+
+
+def bboxes_intersect(a: tuple[float, ...] | list[float], b: tuple[float, ...] | list[float]) -> bool:
+    """Whether two lon/lat boxes (west, south, east, north) touch; either may cross the antimeridian (west > east)."""
+    return any(p[0] <= q[2] and q[0] <= p[2] and p[1] <= q[3] and q[1] <= p[3]
+               for p in split_bbox(_box(a)) for q in split_bbox(_box(b)))
+
+
+def over_crs(crs: str | CRS) -> CRS:
+    """``crs`` with PROJ's ``+over``: longitudes past 180 continue east instead of wrapping.
+
+    Only the sinusoidal projection is supported: its rows are straight and equal-area on both sides,
+    so a row east of 180 degrees is the same row of the western tiles, shifted by the equator's length
+    times cos(latitude).
+    """
+    c = crs if isinstance(crs, CRS) else parse_crs(crs)
+    method = (c.coordinate_operation.method_name if c.coordinate_operation else "").lower()
+    if method != "sinusoidal":
+        raise ConfigError(f"areas across the antimeridian need the MODIS sinusoidal grid, not {method or c.name}: "
+                          "split the area at 180 degrees into two runs")
+    with warnings.catch_warnings():  # to_proj4 warns that PROJ strings are lossy; for sinusoidal they are not
+        warnings.simplefilter("ignore", UserWarning)
+        return CRS.from_proj4(c.to_proj4() + " +over")
+
+
+def project(geometry: shapely.Geometry, crs: CRS) -> shapely.Geometry:
+    """Lon/lat polygons in ``crs``, their edges densified first so they stay within about a pixel of the true line."""
+    to_native = transformer("EPSG:4326", crs)
+    dense = shapely.segmentize(geometry, _SEGMENT_DEG)
+    return shapely.transform(dense, lambda xy: np.column_stack(to_native.transform(xy[:, 0], xy[:, 1])))
+
+
+def unwrap(geometry: shapely.Geometry) -> shapely.Geometry:
+    """The western-hemisphere parts moved 360 degrees east, so an area across 180 is contiguous."""
+    east = shapely.intersection(geometry, shapely.box(-180, -90, 0, 90))
+    west = shapely.intersection(geometry, shapely.box(0, -90, 180, 90))
+    return shapely.union(west, shapely.affinity.translate(east, xoff=360.0))

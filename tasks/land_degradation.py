@@ -15,6 +15,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.areas import class_areas, pixel_areas_km2
+from tasks.cache_keys import config_fingerprint
 from tasks.clip import RunArea, area_weights, clip, run_area
 from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
@@ -30,7 +31,7 @@ from tasks.land_cover import (
     transition_areas,
     transition_code,
 )
-from tasks.layer_cache import cached_layers, config_fingerprint
+from tasks.layer_cache import cached_layers
 from tasks.load import load_cube, static_layer
 from tasks.model import LayerSummary
 from tasks.publish import write_item

@@ -13,12 +13,10 @@ by file with its ``entry.json`` last (an object store's put is atomic, so a list
 a local miss that object storage has is downloaded into the local folder first, and a local hit
 that it lacks is uploaded.
 
-Keys come from item ids and checksums (or HTTP validators), not from the arrays: hashing a large input array would cost
-about as much as recomputing it.
+What goes into a key is ``tasks.cache_keys``; this module stores and finds entries under those keys.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,30 +26,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tasks import __version__
+from tasks.cache_keys import cache_key
 from tasks.config import RunConfig
 from tasks.errors import CacheStorageError
-from tasks.integrity import file_fingerprint, scene_fingerprints
 from tasks.model import AssetSummary, LayerSummary
 from tasks.run_locks import other_runs_live
 
-__all__ = ["CACHE_FORMAT", "area_fingerprint", "CacheDir", "cache_for", "cache_root", "tidy_cache", "check_cache_url", "cache_key", "open_entry", "store_entry", "drop_entry", "restore_layers",
-           "store_layers", "restore_layer", "store_layer", "file_fingerprint", "config_fingerprint", "cached_layers",
-           "source_fingerprints", "link_file"]
-
-CACHE_FORMAT = 7
-"""Bumped when the cache's layout, a cached table's columns or what a layer computes change; part of every key
-(3: summaries gained water and land; 4: thresholds decided exactly, SOC carried from the stock's year; 5: COGs
-name the MODIS sinusoidal CRS and carry JSON metadata, quick-looks draw nodata in grey; 6: the report's LPD and
-SOC cross tables by land cover class and transition; 7: the land cover item's table of class areas
-year by year)."""
-
-
-def cache_key(indicator: str, parts: dict[str, Any]) -> str:
-    """A stable hash of ``parts`` (JSON-serialisable), the indicator, the software version and cache format."""
-    doc = {"indicator": indicator, "software": __version__, "format": CACHE_FORMAT, **parts}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
+__all__ = ["CacheDir", "cache_for", "cache_root", "tidy_cache", "check_cache_url", "open_entry", "store_entry", "drop_entry",
+           "restore_layers", "store_layers", "restore_layer", "store_layer", "cached_layers", "link_file"]
 
 def link_file(src: Path, dst: Path) -> None:
     """Hard-link ``src`` to ``dst`` (a copy across file systems), creating ``dst``'s folder."""
@@ -325,35 +307,6 @@ def store_layer(cache: CacheDir, key: str, layer: LayerSummary) -> LayerSummary:
     return store_layers(cache, key, [layer])[0]
 
 
-_OUTPUT_FIELDS = ("out_dir", "cache_dir", "cache_url", "use_cache", "stac_api", "zones", "zone_field")
-"""RunConfig fields that change where results go or how they are reported, never their bytes."""
-
-
-def config_fingerprint(cfg: RunConfig) -> dict[str, Any]:
-    """A run config as cache-key data: output-only fields dropped, every file it names replaced by its content hash.
-
-    So moving the catalog or the sources file changes nothing, while editing the legend, the SOC model,
-    the sources or the recode polygons invalidates what depends on them.
-    """
-    def walk(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        if isinstance(value, str) and value.endswith((".yaml", ".yml", ".json", ".gpkg", ".geojson", ".tif", ".csv")):
-            return file_fingerprint(value)
-        return value
-
-    doc = cfg.model_dump(mode="json", exclude=set(_OUTPUT_FIELDS))
-    return walk(doc)
-
-
-def area_fingerprint(cfg: RunConfig) -> str | None:
-    """The run's region (``cfg.area``) as cache-key data: a region code as is, a polygon file by its content."""
-    area = getattr(cfg, "area", None)
-    return file_fingerprint(area) if area is not None and Path(area).is_file() else area
-
-
 def cached_layers(cfg: RunConfig, kind: str, parts: dict[str, Any] | None, staging: str | Path,
                   compute: Callable[[], list[LayerSummary]]) -> list[LayerSummary]:
     """``compute()``'s layers, or the cached ones when ``parts`` (what they depend on) are unchanged.
@@ -369,28 +322,3 @@ def cached_layers(cfg: RunConfig, kind: str, parts: dict[str, Any] | None, stagi
     if hit is not None:
         return hit
     return store_layers(cache, key, compute())
-
-
-def source_fingerprints(cfg: RunConfig) -> dict[str, Any]:
-    """What the run's land cover, SOC, climate-zone and land-unit inputs are now: item fingerprints or file hashes.
-
-    One STAC search per source (no pixel is read; an asset without ``file:checksum`` costs an HTTP HEAD), so
-    the per-period layers are keyed on their inputs' bytes as the annual ones are.
-    """
-    from tasks.load import STATIC_YEARS
-    from tasks.search import open_api, run_bbox, search_items
-
-    roles = [(cfg.land_cover_source, "land_cover"), (cfg.soc_source, "soc")]
-    if cfg.climate_source is not None and cfg.soc_single_f is None:
-        roles.append((cfg.climate_source, "climate_zones"))
-    if cfg.productivity.land_unit_source is not None:
-        roles.append((cfg.productivity.land_unit_source, "land_units"))
-    out: dict[str, Any] = {}
-    for name, role in roles:
-        source = cfg.source(name, role)
-        if source.file is not None:
-            out[name] = file_fingerprint(source.file)
-            continue
-        items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=STATIC_YEARS)
-        out[name] = scene_fingerprints([it.to_dict() for it in items], source)
-    return out

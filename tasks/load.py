@@ -30,9 +30,10 @@ from tasks.constants import DEFAULT_CHUNK
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.grid import grid_crs, transformer
 from tasks.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
+from tasks.search import STATIC_YEARS, open_api, run_bbox, search_items
 
 __all__ = [
-    "static_layer", "STATIC_YEARS", "READ_SETTINGS", "configure_reads", "ReadSettings",
+    "static_layer", "READ_SETTINGS", "configure_reads", "ReadSettings",
     "load_cube", "sign_items", "unreadable_scenes", "scene_read_error",
     "open_annual_layers", "grid_coords", "load_layer", "lonlat_mask", "read_onto_grid",
 ]
@@ -329,8 +330,7 @@ def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
     return out.rio.write_nodata(fill, encoded=False).assign_attrs(source_nodata=fill)
 
 
-STATIC_YEARS: tuple[int, int] = (1950, 2100)
-"""Years searched for single-item layers (SOC stock, climate zones) whatever their nominal date."""
+
 
 
 def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: str = "nearest",
@@ -349,8 +349,6 @@ def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: 
         layer = read_onto_grid(str(path), geobox, nodata=spec.nodata, resampling=resampling, chunk=cfg.chunk)
         origin = [str(path)]
     else:
-        from tasks.search import open_api, run_bbox, search_items
-
         items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=STATIC_YEARS)
         layer = load_layer(items, source, geobox, chunk=cfg.chunk, resampling=resampling)
         origin = [it.id for it in items]

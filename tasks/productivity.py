@@ -32,6 +32,7 @@ import xarray as xr
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.cache_keys import cache_key, config_fingerprint
 from tasks.clip import OUTSIDE, clip, run_area
 from tasks.cluster import computes_on_cluster
 from tasks.config import Period, RunConfig
@@ -41,8 +42,6 @@ from tasks.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
 from tasks.grid import analysis_geobox
 from tasks.layer_cache import (
     cache_for,
-    cache_key,
-    config_fingerprint,
     drop_entry,
     open_entry,
     restore_layers,

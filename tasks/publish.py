@@ -283,8 +283,8 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
         crs, transform, shape, bounds = src.crs, src.transform, src.shape, src.bounds
     from odc.geo.geobox import GeoBox
 
+    from tasks.grid import split_bbox
     from tasks.mosaic import wraps
-    from tasks.region import split_bbox
 
     if cfg.bbox is not None and wraps(GeoBox(shape, transform, crs.to_wkt())):
         bbox = cfg.bbox  # the grid continues past 180 degrees: the lon/lat box crosses the antimeridian (west > east)

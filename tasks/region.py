@@ -16,31 +16,30 @@ tiles stay where MODIS has them.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import shapely
 import shapely.affinity
-from pyproj import CRS
 
 from tasks.errors import ConfigError
-from tasks.grid import Bounds, lonlat_box_problem, parse_crs, snapped_geobox, transformer
+from tasks.grid import (
+    Bounds,
+    crosses_antimeridian,
+    lonlat_box_problem,
+    over_crs,
+    parse_crs,
+    project,
+    snapped_geobox,
+    unwrap,
+)
 from tasks.tiles import MODIS_TILE_PX, Tile, lattice_tiles
+from tasks.zones import ZONES_FILE, default_zones, read_zones
 
-__all__ = ["Region", "resolve_region", "region_grid", "RegionGrid", "ALL_NE_ASIA", "crosses_antimeridian", "bboxes_intersect",
-           "split_bbox", "over_crs", "unwrap", "project"]
+__all__ = ["Region", "resolve_region", "region_grid", "RegionGrid", "ALL_NE_ASIA"]
 
 ALL_NE_ASIA = "NE-ASIA"
 """The region code of the whole of North-East Asia (every country in ``catalogs/zones.yaml``)."""
-
-_SEGMENT_DEG = 0.05
-"""Vertex spacing (degrees) when projecting region polygons, so edges stay within a pixel or so."""
-
-_EDGE = 179.999
-"""A longitude this close to +-180 counts as touching the antimeridian."""
-
 
 @dataclass(frozen=True)
 class Region:
@@ -69,31 +68,6 @@ class Region:
         return float(east_side.bounds[0]), float(s), float(west_side.bounds[2]), float(n)
 
 
-def crosses_antimeridian(geometry: shapely.Geometry) -> bool:
-    """True when ``geometry`` (lon/lat) touches both +180 and -180."""
-    west, _, east, _ = geometry.bounds
-    return west <= -_EDGE and east >= _EDGE
-
-
-def split_bbox(bbox: tuple[float, float, float, float]) -> list[tuple[float, float, float, float]]:
-    """A lon/lat box as one or two boxes that do not cross the antimeridian (STAC searches need these)."""
-    west, south, east, north = bbox
-    if west <= east:
-        return [bbox]
-    return [(west, south, 180.0, north), (-180.0, south, east, north)]
-
-
-def _box(values: tuple[float, ...] | list[float]) -> tuple[float, float, float, float]:
-    west, south, east, north = values
-    return west, south, east, north
-
-
-def bboxes_intersect(a: tuple[float, ...] | list[float], b: tuple[float, ...] | list[float]) -> bool:
-    """Whether two lon/lat boxes (west, south, east, north) touch; either may cross the antimeridian (west > east)."""
-    return any(p[0] <= q[2] and q[0] <= p[2] and p[1] <= q[3] and q[1] <= p[3]
-               for p in split_bbox(_box(a)) for q in split_bbox(_box(b)))
-
-
 def _slug(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug or "region"
@@ -114,8 +88,6 @@ def _bbox_region(spec: str) -> Region:
 
 
 def _file_region(path: Path) -> Region:
-    from tasks.zones import read_zones
-
     zones = read_zones(path)
     geom = shapely.union_all([z.geometry for z in zones])
     if geom.is_empty or geom.area == 0:
@@ -125,8 +97,6 @@ def _file_region(path: Path) -> Region:
 
 def resolve_region(spec: str) -> Region:
     """The area named by ``spec``: ``NE-ASIA``, an ISO code from ``catalogs/zones.yaml``, a bbox or a polygon file."""
-    from tasks.zones import ZONES_FILE, default_zones
-
     text = spec.strip()
     if re.fullmatch(r"\s*-?[\d.]+\s*(,\s*-?[\d.]+\s*){3}", text):
         return _bbox_region(text)
@@ -146,37 +116,6 @@ def resolve_region(spec: str) -> Region:
     raise ConfigError(
         f"unknown region {spec!r}: give {ALL_NE_ASIA}, a country code of {ZONES_FILE.name} ({', '.join(codes)}), "
         "a bbox west,south,east,north or a GeoPackage/GeoJSON of polygons")
-
-
-def over_crs(crs: str | CRS) -> CRS:
-    """``crs`` with PROJ's ``+over``: longitudes past 180 continue east instead of wrapping.
-
-    Only the sinusoidal projection is supported: its rows are straight and equal-area on both sides,
-    so a row east of 180 degrees is the same row of the western tiles, shifted by the equator's length
-    times cos(latitude).
-    """
-    c = crs if isinstance(crs, CRS) else parse_crs(crs)
-    method = (c.coordinate_operation.method_name if c.coordinate_operation else "").lower()
-    if method != "sinusoidal":
-        raise ConfigError(f"areas across the antimeridian need the MODIS sinusoidal grid, not {method or c.name}: "
-                          "split the area at 180 degrees into two runs")
-    with warnings.catch_warnings():  # to_proj4 warns that PROJ strings are lossy; for sinusoidal they are not
-        warnings.simplefilter("ignore", UserWarning)
-        return CRS.from_proj4(c.to_proj4() + " +over")
-
-
-def project(geometry: shapely.Geometry, crs: CRS) -> shapely.Geometry:
-    """Lon/lat polygons in ``crs``, their edges densified first so they stay within about a pixel of the true line."""
-    to_native = transformer("EPSG:4326", crs)
-    dense = shapely.segmentize(geometry, _SEGMENT_DEG)
-    return shapely.transform(dense, lambda xy: np.column_stack(to_native.transform(xy[:, 0], xy[:, 1])))
-
-
-def unwrap(geometry: shapely.Geometry) -> shapely.Geometry:
-    """The western-hemisphere parts moved 360 degrees east, so an area across 180 is contiguous."""
-    east = shapely.intersection(geometry, shapely.box(-180, -90, 0, 90))
-    west = shapely.intersection(geometry, shapely.box(0, -90, 180, 90))
-    return shapely.union(west, shapely.affinity.translate(east, xoff=360.0))
 
 
 @dataclass(frozen=True)

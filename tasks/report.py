@@ -632,7 +632,8 @@ def report_task(cfg: "RunConfig", layers: list[LayerSummary], staging: str) -> R
     keys = [layer.cache_key for layer in layers]
     if not cfg.use_cache or None in keys:
         return _report(cfg, layers, refs, periods, staging)
-    from tasks.layer_cache import cache_for, cache_key, open_entry, store_entry
+    from tasks.cache_keys import cache_key
+    from tasks.layer_cache import cache_for, open_entry, store_entry
 
     key = cache_key("report", {"layers": sorted(keys), "region": cfg.region, "zone_field": cfg.zone_field,
                                "zones": file_fingerprint(cfg.zones) if cfg.zones else "default"})

@@ -22,8 +22,7 @@ from urllib3 import Retry
 
 from tasks.config import RunConfig, Source, env_seconds
 from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacBadPaging, StacUnreachable
-from tasks.grid import lonlat_bounds
-from tasks.region import bboxes_intersect, split_bbox
+from tasks.grid import bboxes_intersect, lonlat_bounds, split_bbox
 
 __all__ = [
     "open_api",
@@ -33,7 +32,8 @@ __all__ = [
     "modis_start_date",
     "run_bbox",
     "find_scenes_task",
-    "find_inputs_task",
+    "STATIC_YEARS",
+    "retry_unreachable",
     "incomplete_years",
     "STAC_TIMEOUT",
     "STAC_CONNECT_TIMEOUT",
@@ -41,6 +41,9 @@ __all__ = [
     "STAC_RETRIES",
     "stac_timeout",
 ]
+
+STATIC_YEARS: tuple[int, int] = (1950, 2100)
+"""Years searched for single-item layers (SOC stock, climate zones) whatever their nominal date."""
 
 STAC_TIMEOUT: float = 30.0
 """Seconds before one STAC API request is abandoned (the read timeout; ``LDN_STAC_TIMEOUT`` overrides it)."""
@@ -244,7 +247,7 @@ def items_by_year(items: list[pystac.Item]) -> dict[int, list[pystac.Item]]:
 
 
 @task(name="find-scenes", retries=2, retry_delay_seconds=[2, 10],
-      retry_condition_fn=lambda task, run, state: _is_transient(state))
+      retry_condition_fn=lambda task, run, state: retry_unreachable(state))
 def find_scenes_task(cfg: RunConfig) -> dict[int, list[dict[str, Any]]]:
     """Search the NDVI source for the run's area and years; return item dicts grouped by year."""
     source = cfg.ndvi()
@@ -264,15 +267,6 @@ def find_scenes_task(cfg: RunConfig) -> dict[int, list[dict[str, Any]]]:
     return {year: [it.to_dict() for it in group] for year, group in groups.items()}
 
 
-@task(name="find-inputs", retries=2, retry_delay_seconds=[2, 10],
-      retry_condition_fn=lambda task, run, state: _is_transient(state))
-def find_inputs_task(cfg: RunConfig) -> dict[str, Any]:
-    """Fingerprints of the land cover, SOC, climate and land-unit inputs (item ids, ``updated``, checksums)."""
-    from tasks.layer_cache import source_fingerprints
-
-    return source_fingerprints(cfg)
-
-
 def incomplete_years(groups: dict[int, list[pystac.Item]], years: tuple[int, int], expected: int | None) -> dict[int, int]:
     """Years of ``years`` with fewer distinct composite dates than ``expected``: year -> dates found."""
     if expected is None:
@@ -282,8 +276,9 @@ def incomplete_years(groups: dict[int, list[pystac.Item]], years: tuple[int, int
     return {y: n for y, n in found.items() if n < expected}
 
 
-def _is_transient(state: Any) -> bool:
-    """Retry only network failures; configuration and empty-result errors are deterministic."""
+def retry_unreachable(state: Any) -> bool:
+    """Whether a failed STAC task's state is worth a retry: only an unreachable API is; configuration and
+    empty-result errors are deterministic (Prefect's ``retry_condition_fn`` of the search tasks)."""
     try:
         state.result()
     except StacUnreachable:

@@ -23,9 +23,11 @@ from affine import Affine
 from pydantic import BaseModel, Field
 from pyproj import CRS
 
+from tasks.config import load_model
 from tasks.constants import CATALOGS_DIR
 from tasks.errors import ConfigError, NoZoneOverlap
-from tasks.grid import transformer
+from tasks.grid import lonlat_bounds, over_crs, split_bbox, transformer, unwrap
+from tasks.mosaic import wraps
 
 __all__ = ["Zone", "ZoneCatalog", "default_zones", "geometry_from_wkb", "read_zones", "natural_earth_path", "zones_on_grid",
            "block_coverage", "border_outlines", "check_zones_cover", "ZONES_FILE"]
@@ -68,8 +70,6 @@ def natural_earth_path() -> Path:
 @lru_cache(maxsize=1)
 def default_zones() -> tuple[Zone, ...]:
     """The countries of North-East Asia (Russia as its Far East), in ``catalogs/zones.yaml`` order."""
-    from tasks.config import load_model
-
     spec = load_model(ZoneCatalog, ZONES_FILE, "zone catalog")
     from pyogrio.raw import read as read_vector
 
@@ -172,8 +172,6 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
     Raises when none overlaps, listing the grid's lon/lat bounds, because a table of zeros would
     look like a result.
     """
-    from tasks.grid import lonlat_bounds
-
     target = CRS.from_user_input(crs)
     h, w = shape
     x0, y0 = transform * (0, 0)
@@ -182,9 +180,6 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
     if within is not None:
         grid = shapely.intersection(grid, within)
     from odc.geo.geobox import GeoBox
-
-    from tasks.mosaic import wraps
-    from tasks.region import over_crs, unwrap
 
     across = wraps(GeoBox((h, w), transform, target))  # a grid that continues east past 180 degrees
     to_grid = transformer("EPSG:4326", over_crs(target) if across else target)
@@ -206,8 +201,6 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
 
 def check_zones_cover(zones: tuple[Zone, ...], lonlat_bbox: tuple[float, float, float, float]) -> None:
     """Fail before any computing when no zone touches the run's area (lon/lat west, south, east, north)."""
-    from tasks.region import split_bbox
-
     area = shapely.union_all([shapely.box(*box) for box in split_bbox(lonlat_bbox)])
     if not any(z.geometry.intersects(area) for z in zones):
         w, s, e, n = lonlat_bbox

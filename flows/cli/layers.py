@@ -22,8 +22,8 @@ def layers_list(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """List the layers of a published version: indicator, period or year, id, bbox."""
+    from tasks.grid import bboxes_intersect
     from tasks.layers import layer_items
-    from tasks.region import bboxes_intersect
 
     try:
         rows = layer_items(catalog, version)

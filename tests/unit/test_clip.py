@@ -120,7 +120,7 @@ def test_a_country_footprint_on_a_tile_and_on_the_run_grid_across_180_degrees() 
     the plane's western edge (h10v02) it is where that tile's pixels are."""
     from pyproj import Transformer
 
-    from tasks.region import over_crs
+    from tasks.grid import over_crs
 
     lon, lat = -175.0, 66.5  # inland Chukotka, west of 180 degrees
     x_plain, y = Transformer.from_crs("EPSG:4326", MODIS_SINUSOIDAL_WKT, always_xy=True).transform(lon, lat)

@@ -14,7 +14,8 @@ from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDA
 from tasks.errors import ConfigError
 from tasks.grid import snapped_geobox
 from tasks.mosaic import mosaic, source_x, wraps
-from tasks.region import region_grid, resolve_region, split_bbox
+from tasks.region import region_grid, resolve_region
+from tasks.grid import split_bbox
 from tasks.tiles import TILE_STEP_CHUNKS, Tile, check_tiles, lattice_tiles, tile_lonlat_bbox, tile_windows
 
 R = 6371007.181
@@ -184,7 +185,7 @@ def test_mosaic_joins_the_antimeridian_without_a_seam(tmp_path: Path) -> None:
     ((179, 60, -179, 70), (178, 60, -178, 70), True),  # both across 180
 ])
 def test_bboxes_intersect_across_the_antimeridian(a: tuple, b: tuple, expected: bool) -> None:
-    from tasks.region import bboxes_intersect
+    from tasks.grid import bboxes_intersect
 
     assert bboxes_intersect(a, b) is expected and bboxes_intersect(b, a) is expected
 

@@ -1,0 +1,106 @@
+"""The import structure of tasks/ and flows/: no circle between project modules, counting the imports written
+inside functions (which hide a circle from Python but not from a reader), and no new import inside a function.
+
+The imports are read from the source (``ast``), so the test needs nothing installed and names every offender.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("tasks", "flows")
+
+IN_FUNCTION_CEILING = 79
+"""Imports of project modules written inside functions today; a ratchet: lower it as they move to the top of
+their modules, never raise it (an import inside a function is how a circle hides)."""
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+
+
+def _imports(modules: dict[str, Path]) -> list[tuple[str, str, bool, int]]:
+    """(importer, imported project module, written inside a function, line) for every import at run time."""
+    out = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        typing_only = {id(n) for node in ast.walk(tree)
+                       if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        in_function = {id(n) for node in ast.walk(tree)
+                       if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(node)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            targets = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+                       else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for target in targets:
+                while target not in modules and "." in target:
+                    target = target.rsplit(".", 1)[0]
+                if target in modules and target != name and not name.startswith(target + "."):
+                    out.append((name, target, id(node) in in_function, node.lineno))
+    return out
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_module_imports_itself_in_a_circle() -> None:
+    modules = _modules()
+    imports = _imports(modules)
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    for importer, imported, _, _ in imports:
+        edges[importer].add(imported)
+    cycles = _cycles(edges)
+    detail = [f"{a} -> {b} (line {line}{', inside a function' if inner else ''})"
+              for cycle in cycles for a, b, inner, line in imports if a in cycle and b in cycle]
+    assert not cycles, f"import circles: {cycles}\n" + "\n".join(detail)
+
+
+def test_no_new_import_inside_a_function() -> None:
+    inner = [f"{a} -> {b} (line {line})" for a, b, inside, line in _imports(_modules()) if inside]
+    assert len(inner) <= IN_FUNCTION_CEILING, (
+        f"{len(inner)} project imports inside functions, more than the ceiling {IN_FUNCTION_CEILING}: import at the "
+        "top of the module (move what causes a circle down a layer instead of hiding it)\n" + "\n".join(inner))
+
+
+def test_the_checks_see_a_circle_and_the_flows_only_look_down() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert not any(b.startswith("flows") for a, b, _, _ in _imports(_modules()) if a.startswith("tasks"))
