@@ -17,11 +17,22 @@ from pydantic import BaseModel, Field, ValidationError
 
 import tasks  # noqa: F401  (Prefect environment defaults)
 from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
-from tasks.config import SAMPLE_SOURCES, RunConfig, read_yaml_mapping, validation_message
-from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
+from flows.ldn_yearly import ldn_yearly
+from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources, read_yaml_mapping, validation_message
+from tasks.constants import DEFAULT_OUTPUTS, MODIS_SINUSOIDAL_WKT, TASK_RUNNERS
 from tasks.errors import ConfigError, LdnError
+from tasks.grid import bboxes_intersect, lonlat_bounds
+from tasks.layer_cache import check_cache_url
+from tasks.load import ReadSettings, configure_reads
+from tasks.local_stac import serve_collections
+from tasks.pgstac import check_pgstac, load_into_pgstac, redact
 from tasks.preflight import check_run
-from tasks.region import ALL_NE_ASIA
+from tasks.region import ALL_NE_ASIA, region_grid, resolve_region
+from tasks.report import load_zones
+from tasks.sample_data import generate_sample, load_sample_region, sample_grid
+from tasks.search import run_bbox
+from tasks.tiles import MODIS_TILE_PX
+from tasks.zones import check_zones_cover
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
            "dask_client", "local_cluster_options", "uses_cluster", "THREADS", "LOCAL", "TaskRunnerName", "check_task_runner", "written_folders"]
@@ -76,8 +87,6 @@ def _run_file(path: Path | None) -> dict[str, Any]:
 
 def _sample_area(run: RefreshRun) -> tuple[str, tuple[float, float, float, float], bool]:
     """(name, native bounds, use the folder as it is) of the sample region the run will use."""
-    from tasks.sample_data import load_sample_region, sample_grid
-
     if run.sample_dir != DEFAULT_SAMPLE_DIR and (Path(run.sample_dir) / "COMPLETE").is_file():
         meta = json.loads((Path(run.sample_dir) / "region.json").read_text())
         return meta["name"], tuple(meta["native_bounds"]), True
@@ -89,10 +98,6 @@ def _check_zones(cfg: RunConfig) -> None:
     """A zones file must cover the run's area (``tasks.zones.check_zones_cover``), else its tables would miss land."""
     if cfg.zones is None:
         return
-    from tasks.constants import MODIS_SINUSOIDAL_WKT
-    from tasks.grid import lonlat_bounds
-    from tasks.report import load_zones
-    from tasks.zones import check_zones_cover
 
     if cfg.bbox is not None:
         area = cfg.bbox
@@ -109,8 +114,6 @@ def _check_comparison_box(cfg: RunConfig) -> None:
     box = cfg.productivity.comparison_bbox
     if box is None:
         return
-    from tasks.grid import bboxes_intersect
-    from tasks.search import run_bbox
 
     area = tuple(round(v, 4) for v in run_bbox(cfg, cfg.ndvi()))
     shown = [round(v, 4) for v in box]
@@ -183,12 +186,8 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     check_run(cfg)  # the files and parameters a later stage reads
     _check_zones(cfg)
     if run.pgstac:
-        from tasks.pgstac import check_pgstac
-
         check_pgstac(run.pgstac)
     if cfg.cache_url and cfg.use_cache:
-        from tasks.layer_cache import check_cache_url
-
         check_cache_url(cfg.cache_url)
     return cfg
 
@@ -196,11 +195,6 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
 def _region_area(spec: str, values: dict[str, Any], *, within: tuple[float, float, float, float] | None = None,
                  keep_id: bool = False, announce: bool = False) -> dict[str, Any]:
     """RunConfig fields for a region: its grid (native bounds), tiles and lon/lat search box."""
-    from tasks.config import load_sources
-    from tasks.grid import lonlat_bounds
-    from tasks.region import region_grid, resolve_region
-    from tasks.tiles import MODIS_TILE_PX
-
     region = resolve_region(spec)
     source = load_sources(values["sources_file"]).get(values.get("ndvi_source", "modis-13q1"))
     if source.crs is None or source.resolution is None:
@@ -269,8 +263,6 @@ def dask_client(address: str | None) -> Iterator[Any]:
     and spilling, ``local_cluster_options``); any other address is an existing cluster, whose workers
     (ldn-pipeline installed) then compute the raster work, while Prefect's tasks stay here and pass paths.
     """
-    from tasks.load import ReadSettings, configure_reads
-
     configure_reads()  # reads in this process (the threaded scheduler, the in-process local cluster)
     if not address or address == THREADS:
         yield None
@@ -396,17 +388,12 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
     ``dask_address`` (prefect-dask); by default they run here, with their raster graphs on Dask's threaded
     scheduler, a ``local`` cluster or the cluster at ``dask_address`` (``dask_client``).
     """
-    from flows.ldn_yearly import ldn_yearly
-
     cfg = build_config(run, announce=True)
     log = get_run_logger()
     spread = dask_address if task_runner == "dask" else None
     with dask_client(dask_address) as client:
         check_task_runner(task_runner, dask_address, client, shared=written_folders(cfg))
         if run.sources is None:
-            from tasks.local_stac import serve_collections
-            from tasks.sample_data import generate_sample
-
             _, _, as_is = _sample_area(run)
             print(f"sample region: {run.sample_dir}")
             if not as_is:
@@ -417,8 +404,6 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
         else:
             catalog = ldn_yearly(cfg, spread_on=spread)
     if run.pgstac:
-        from tasks.pgstac import load_into_pgstac, redact
-
         loaded = load_into_pgstac(run.pgstac, run.out, Path(catalog).parent.name)
         log.info("loaded %d collections and %d items into pgstac at %s", loaded[0], loaded[1], redact(run.pgstac))
     return catalog

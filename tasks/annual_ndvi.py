@@ -28,16 +28,19 @@ from odc.geo.geobox import GeoBox
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.clip import OUTSIDE, RunArea, clip, clip_array
+from tasks.cache_keys import area_fingerprint, cache_key
+from tasks.clip import OUTSIDE, RunArea, clip, clip_array, run_area
 from tasks.cluster import computes_on_cluster
 from tasks.config import AssetSpec, QaRule, RunConfig, Source
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
-from tasks.grid import analysis_geobox, grid_crs
+from tasks.grid import analysis_geobox, bboxes_intersect, grid_crs
 from tasks.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year
 from tasks.integrity import scene_fingerprints, sign_items, verify_checksums
+from tasks.layer_cache import cache_for, open_entry, restore_layers, store_entry, store_layers
 from tasks.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
 from tasks.model import LayerSummary
+from tasks.mosaic import mosaic
 from tasks.publish import write_geotiff, write_item
 from tasks.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
 
@@ -191,8 +194,6 @@ class TileYear:
 
 def tile_items(tile: Tile, items: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
     """The items whose lon/lat bbox touches ``tile`` (a tile may cross the antimeridian's edge of the plane)."""
-    from tasks.grid import bboxes_intersect
-
     box = tile_lonlat_bbox(tile, crs)
     return [d for d in items if d.get("bbox") is None or bboxes_intersect(box, d["bbox"])]
 
@@ -261,10 +262,6 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     settings, tile grid and parameters are unchanged comes from the cache and no scene is read; a new
     result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
     """
-    from tasks.cache_keys import area_fingerprint, cache_key
-    from tasks.clip import run_area
-    from tasks.layer_cache import cache_for, open_entry, store_entry
-
     started = time.monotonic()
     source = cfg.ndvi()
     assert source.qa is not None and source.crs is not None and source.resolution is not None
@@ -353,11 +350,6 @@ def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int
 def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> list[LayerSummary]:
     """Join one year's tiles into the published annual NDVI mean and maximum layers on the run's grid (exact;
     see ``tasks.mosaic``): two items, ``ndvi-annual`` and ``ndvi-annual-max``."""
-    from tasks.cache_keys import area_fingerprint, cache_key
-    from tasks.clip import run_area
-    from tasks.layer_cache import cache_for, restore_layers, store_layers
-    from tasks.mosaic import mosaic
-
     done = [t for t in tiles if t is not None]
     if not done:
         raise NoScenesFound(f"no composite of {year} touches any tile of the run: check the area and the source")

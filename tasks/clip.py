@@ -26,8 +26,11 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from odc.geo.geobox import GeoBox
 
+from tasks.cache_keys import area_fingerprint
 from tasks.errors import ConfigError
-from tasks.grid import grid_crs
+from tasks.grid import crosses_antimeridian, grid_crs, over_crs, parse_crs, project, unwrap
+from tasks.mosaic import wraps
+from tasks.region import resolve_region
 
 if TYPE_CHECKING:
     from tasks.config import RunConfig
@@ -83,8 +86,6 @@ class RunArea:
 def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely.Geometry:
     """Lon/lat polygons (within [-180, 180]) in ``crs``; with ``over``, continued east past 180 degrees as the
     grid of a run across the antimeridian is, else each side where the plane has it (tiles at both edges)."""
-    from tasks.grid import crosses_antimeridian, over_crs, parse_crs, project, unwrap
-
     native = parse_crs(crs)
     if over:
         projected = project(unwrap(geometry), over_crs(native))
@@ -100,8 +101,6 @@ def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely
 def _footprint(spec: str, content: Any, crs: str, over: bool) -> tuple[shapely.Geometry, str]:
     """``spec``'s polygons on ``crs``, kept per ``content`` (a polygon file's hash), so an edited file is read
     again by a long-lived process (``ldn serve``)."""
-    from tasks.region import resolve_region
-
     region = resolve_region(spec)
     return project_area(region.geometry, crs, over=over), region.label
 
@@ -113,8 +112,6 @@ def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
     """
     if cfg.area is None:
         return None
-    from tasks.cache_keys import area_fingerprint
-    from tasks.mosaic import wraps
 
     footprint, label = _footprint(cfg.area, area_fingerprint(cfg), grid_crs(geobox), wraps(geobox))
     return RunArea(footprint=footprint, geobox=geobox, label=label)

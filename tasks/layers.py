@@ -18,6 +18,9 @@ from pystac.utils import make_absolute_href
 
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
+from tasks.grid import lonlat_box_problem
+from tasks.integrity import local_path, open_href
+from tasks.model import LayerRef
 
 if TYPE_CHECKING:
     from tasks.model import LayerRef
@@ -30,8 +33,6 @@ DEFAULT_CATALOG: Path = DEFAULT_OUTPUTS / "catalog" / "catalog.json"
 
 def is_url(root: str | Path) -> bool:
     """True for a catalog given as a URL (``http(s)://``, ``s3://``, any fsspec scheme), not a local path."""
-    from tasks.integrity import local_path
-
     return isinstance(root, str) and local_path(root) is None
 
 
@@ -40,8 +41,6 @@ class _ReadIO(pystac.StacIO):
     a retrieval never writes."""
 
     def read_text(self, source: Any, *args: Any, **kwargs: Any) -> str:
-        from tasks.integrity import open_href
-
         href = source if isinstance(source, str) else source.get_absolute_href()
         with open_href(str(href)) as f:
             return f.read().decode("utf-8")
@@ -176,8 +175,6 @@ def clip_to_bbox(da: xr.DataArray, bbox: tuple[float, float, float, float], *, n
     """``da`` cut to a lon/lat ``bbox``: the rows and columns around the box, and pixels whose centre lies outside
     the box set to nodata. On a projected grid (MODIS sinusoidal) a lon/lat box is not a rectangle, so its
     envelope alone would keep land the caller did not ask for."""
-    from tasks.grid import lonlat_box_problem
-
     if (problem := lonlat_box_problem(*bbox, antimeridian=False)) is not None:
         raise ConfigError(problem)
     import rioxarray.exceptions
@@ -248,8 +245,6 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
     """Copy a layer's COG (local or remote) to ``out``, or, with a lon/lat ``bbox``, a COG cut to that box: the
     rows and columns around it, and pixels outside the box nodata. Written beside ``out`` and renamed into place,
     so a failed fetch leaves no partial file."""
-    from tasks.integrity import open_href
-
     out = Path(out)
     src = _href(item.assets[asset])
     tmp = out.with_name(f".{out.name}.part")
@@ -271,8 +266,6 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
 
 def layer_refs(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> list["LayerRef"]:
     """Every raster asset of a published version that has a period, as report inputs (with class names)."""
-    from tasks.model import LayerRef
-
     refs = []
     for item in version_catalog(root, version).get_items(recursive=True):
         period = item.properties.get("ldn:period")

@@ -51,6 +51,7 @@ from tasks.layer_cache import (
 from tasks.load import load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
 from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.model import LayerSummary
+from tasks.mosaic import mosaic
 from tasks.performance import UnitHistograms, UnitPercentiles, land_units, performance, window_mean
 from tasks.publish import open_scratch_geotiff, plain_attrs, write_item
 from tasks.search import open_api, run_bbox, search_items
@@ -463,8 +464,6 @@ def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[La
 
     The items are cached under the period's key; once they are, the tiles' own cache entries are dropped.
     """
-    from tasks.mosaic import mosaic
-
     log = get_run_logger()
     if not tiles:
         raise ConfigError(f"period {name}: no tile of the run lies in its region, so there is nothing to compute")

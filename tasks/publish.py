@@ -38,14 +38,17 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Stat
 
 from tasks import __version__
 from tasks.clip import RunArea, clip
-from tasks.config import RunConfig
+from tasks.cluster import on_a_worker
+from tasks.config import RunConfig, load_sources
 from tasks.constants import COG_PROFILE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, SCRATCH_PROFILE
 from tasks.errors import PublishError
-from tasks.grid import lonlat_bounds, lonlat_footprint
+from tasks.grid import lonlat_bounds, lonlat_footprint, split_bbox
 from tasks.method_doc import METHOD_TITLE, method_html
 from tasks.model import AssetSummary, LayerSummary, ReportFiles, Staging
+from tasks.mosaic import wraps
 from tasks.processes import pid_alive
 from tasks.quicklook import classes_of, quicklook_png
+from tasks.region import resolve_region
 from tasks.run_locks import publishing
 from tasks.styles import LayerStyle, layer_style, render, visual_values, write_qml, write_visual
 
@@ -98,8 +101,6 @@ different files (a tile's twenty layers) are compressed and written by Dask's th
 
 def write_lock(path: Path) -> Any:
     """The lock serialising block writes to one GeoTIFF: a distributed lock when a Dask cluster computes."""
-    from tasks.cluster import on_a_worker
-
     try:
         from distributed import Lock, default_client
 
@@ -283,9 +284,6 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
         crs, transform, shape, bounds = src.crs, src.transform, src.shape, src.bounds
     from odc.geo.geobox import GeoBox
 
-    from tasks.grid import split_bbox
-    from tasks.mosaic import wraps
-
     if cfg.bbox is not None and wraps(GeoBox(shape, transform, crs.to_wkt())):
         bbox = cfg.bbox  # the grid continues past 180 degrees: the lon/lat box crosses the antimeridian (west > east)
     else:
@@ -299,8 +297,6 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     if cfg.area is not None:  # the data's footprint: the region's polygons within the layer's box
         import shapely
         import shapely.geometry
-
-        from tasks.region import resolve_region
 
         region = resolve_region(cfg.area)
         area = region.label
@@ -634,8 +630,6 @@ _INPUTS: dict[str, tuple[str, ...]] = {
 
 def _providers(indicator: str, cfg: RunConfig) -> list[pystac.Provider]:
     """Who made the collection: ldn-pipeline processed it from the named sources (their ``description``)."""
-    from tasks.config import load_sources
-
     sources = load_sources(cfg.sources_file)
     names = {"ndvi": cfg.ndvi_source, "land_cover": cfg.land_cover_source, "soc": cfg.soc_source}
     out = [pystac.Provider(name="ldn-pipeline", roles=[pystac.ProviderRole.PROCESSOR],

@@ -14,6 +14,10 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
+from tasks.grid import lonlat_bounds, transformer
+from tasks.styles import NDVI_RAMP, NODATA_COLOUR
+from tasks.zones import border_outlines
+
 __all__ = ["quicklook_png", "classes_of", "MAX_PIXELS"]
 
 MAX_PIXELS = 800
@@ -46,9 +50,6 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from tasks.grid import lonlat_bounds
-    from tasks.styles import NDVI_RAMP, NODATA_COLOUR
-
     with rasterio.open(cog) as src:
         factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))
         shape = (max(1, src.height // factor), max(1, src.width // factor))
@@ -59,8 +60,6 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
         to_pixel = ~src.transform
         step = (src.width / shape[1], src.height / shape[0])
         if outlines is None:
-            from tasks.zones import border_outlines
-
             outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
         crs_wkt = src.crs.to_wkt() if src.crs else None
         frame = shapely.box(*src.bounds)
@@ -125,8 +124,6 @@ def _graticule_step(span: float) -> float:
 def _graticule(ax: Any, crs_wkt: str | None, to_pixel: Any, step: tuple[float, float], shape: tuple[int, int],
                lonlat: tuple[float, float, float, float] | None) -> None:
     """Meridians and parallels in degrees, projected onto the map (thin grey), labelled at the map's edges."""
-    from tasks.grid import transformer
-
     if crs_wkt is None or lonlat is None:
         return
     west, south, east, north = lonlat

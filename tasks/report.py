@@ -29,11 +29,20 @@ from prefect.cache_policies import NO_CACHE
 from rasterio.windows import Window
 
 from tasks.areas import pixel_areas_km2
+from tasks.cache_keys import cache_key
+from tasks.clip import project_area
+from tasks.config import load_sources
 from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES, WATER
 from tasks.errors import ConfigError, NoZoneOverlap
 from tasks.integrity import file_fingerprint
+from tasks.layer_cache import cache_for, link_file, open_entry, store_entry
 from tasks.model import LayerRef, LayerSummary, ReportFiles
-from tasks.zones import Zone, block_coverage, zones_on_grid
+from tasks.mosaic import wraps
+from tasks.quicklook import classes_of, quicklook_png
+from tasks.region import resolve_region
+from tasks.report_html import TOTAL, with_totals, write_html_report, yearly_land_cover
+from tasks.styles import layer_style
+from tasks.zones import Zone, block_coverage, default_zones, read_zones, zones_on_grid
 
 if TYPE_CHECKING:
     import shapely
@@ -341,8 +350,6 @@ def _matrix(frame: pd.DataFrame, value: str, label: str) -> pd.DataFrame:
 
 def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, list[tuple[str, pd.DataFrame]]]:
     """Sheet -> [(block title with its unit, table)], in the shape of Trends.Earth's ``summary_table_ld_sdg.xlsx``."""
-    from tasks.report_html import with_totals, yearly_land_cover
-
     sheets: dict[str, list[tuple[str, pd.DataFrame]]] = {name: [] for name in _SHEETS}
     zones = lambda frame: list(dict.fromkeys(frame["zone"]))  # noqa: E731 (in the tables' order)
     if "land_cover" in tables:
@@ -403,8 +410,6 @@ def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, 
 def _write_block(ws: Any, row: int, title: str, frame: pd.DataFrame) -> int:
     """One titled table at ``row`` (bold title and header, number formats, bold total rows); the next free row."""
     from openpyxl.styles import Font, PatternFill
-
-    from tasks.report_html import TOTAL
 
     ws.cell(row=row, column=1, value=title).font = Font(bold=True, size=12)
     header = Font(bold=True)
@@ -508,10 +513,6 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     """
     import tempfile
 
-    from tasks.quicklook import quicklook_png
-    from tasks.report_html import write_html_report
-    from tasks.styles import layer_style
-
     have = list(dict.fromkeys(r.period for r in layers))
     if not have:
         raise ConfigError("no published layers with a reporting period: run `ldn run` with periods that fit the years")
@@ -587,16 +588,11 @@ def _on_grid(area: "shapely.Geometry | None", crs: str, transform: Any, shape: t
         return None
     from odc.geo.geobox import GeoBox
 
-    from tasks.clip import project_area
-    from tasks.mosaic import wraps
-
     return project_area(area, crs, over=wraps(GeoBox(shape, transform, crs)))
 
 
 def refs_from_layers(layers: list[LayerSummary]) -> list[LayerRef]:
     """Report inputs from the layers a run just wrote (before they are published)."""
-    from tasks.quicklook import classes_of
-
     return [LayerRef(indicator=layer.indicator, period=layer.period, asset=a.key, path=a.path,
                      classes=classes_of(a.attrs) if a.categorical else None)
             for layer in layers if layer.period for a in layer.assets]
@@ -617,8 +613,6 @@ def about_period(layers: list[LayerSummary], period: str) -> dict[str, Any]:
 
 def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple[Zone, ...]:
     """The user's zone file, or the default North-East Asia countries when ``zones`` is None."""
-    from tasks.zones import default_zones, read_zones
-
     return default_zones() if zones is None else read_zones(zones, name_field=zone_field)
 
 
@@ -632,8 +626,6 @@ def report_task(cfg: "RunConfig", layers: list[LayerSummary], staging: str) -> R
     keys = [layer.cache_key for layer in layers]
     if not cfg.use_cache or None in keys:
         return _report(cfg, layers, refs, periods, staging)
-    from tasks.cache_keys import cache_key
-    from tasks.layer_cache import cache_for, open_entry, store_entry
 
     key = cache_key("report", {"layers": sorted(keys), "region": cfg.region, "zone_field": cfg.zone_field,
                                "zones": file_fingerprint(cfg.zones) if cfg.zones else "default"})
@@ -653,8 +645,6 @@ def report_task(cfg: "RunConfig", layers: list[LayerSummary], staging: str) -> R
 
 def _linked_report(entry: Path, meta: dict[str, Any], folder: Path) -> ReportFiles:
     """A cached report linked into a run's report folder; the SDG tables are read back for the artifacts."""
-    from tasks.layer_cache import link_file
-
     folder.mkdir(parents=True, exist_ok=True)
     for f in entry.iterdir():
         if f.name != "entry.json":
@@ -714,8 +704,6 @@ def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: "
 
 def run_sources(cfg: "RunConfig") -> list[tuple[str, str]]:
     """(name, description) of the inputs a run used, and the expert recode polygons it applied, for the report."""
-    from tasks.config import load_sources
-
     sources = load_sources(cfg.sources_file)
     out = []
     for label, name in (("NDVI", cfg.ndvi_source), ("land cover", cfg.land_cover_source), ("SOC", cfg.soc_source)):
@@ -733,8 +721,6 @@ def run_sources(cfg: "RunConfig") -> list[tuple[str, str]]:
 
 def _report(cfg: "RunConfig", layers: list[LayerSummary], refs: list[LayerRef], periods: list[str],
             staging: str) -> ReportFiles:
-    from tasks.region import resolve_region
-
     try:
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
                               title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,

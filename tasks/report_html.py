@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.constants import THREE_CLASSES
+from tasks.constants import LPD_CLASSES, THREE_CLASSES
+from tasks.method_doc import METHOD_TITLE, method_body
 
 __all__ = ["TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
            "transition_heatmap_png", "ndvi_series_png", "with_totals", "write_html_report"]
@@ -198,8 +199,6 @@ def land_cover_bars_png(land_cover: pd.DataFrame, title: str) -> bytes:
 
 def lpd_by_land_cover_png(cross: pd.DataFrame, title: str) -> bytes:
     """LPD classes within each land cover class (final year), all zones summed, as % of the class's area."""
-    from tasks.constants import LPD_CLASSES
-
     wide = cross.pivot_table(index="land_cover_name", columns="lpd_class", values="area_km2", aggfunc="sum", sort=False)
     wide = wide[wide.sum(axis=1) > 0]
     shares = wide.div(wide.sum(axis=1), axis=0) * 100
@@ -383,7 +382,6 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
         meta = about.get(period, {})
         if meta:
             parts.append("<h3>Method and parameters</h3>" + method_table(meta))
-    from tasks.method_doc import METHOD_TITLE, method_body
 
     parts.append(f"<h2>Method notes</h2><details><summary>{html.escape(METHOD_TITLE)}: the document the layers' "
                  "metadata cites as \"method notes section N\" (also published as method.html with every version)"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, STATUS_COLOURS, THREE_CLASSES
+from tasks.constants import COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, SCRATCH_PROFILE, STATUS_COLOURS, THREE_CLASSES
 
 __all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colours", "layer_style", "qml", "render", "write_qml",
            "visual_values", "write_visual"]
@@ -190,8 +190,6 @@ def write_visual(cog: str | Path, style: LayerStyle, *, block: int = 512) -> Pat
     import numpy as np
     import rasterio
     import rasterio.shutil
-
-    from tasks.constants import COG_PROFILE, SCRATCH_PROFILE
 
     cog = Path(cog)
     out = cog.with_name(f"{cog.stem}_visual.tif")

@@ -22,7 +22,7 @@ from odc.geo.geobox import GeoBox
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.errors import ConfigError
-from tasks.grid import Bounds, snapped_geobox, transformer
+from tasks.grid import Bounds, parse_crs, snapped_geobox, transformer
 
 __all__ = ["Tile", "GridTile", "grid_tiles", "MODIS_TILE_PX", "tile_name", "lattice_tiles", "check_tiles", "tile_geobox", "tile_lonlat_bbox",
            "TILE_STEP_CHUNKS", "tile_windows"]
@@ -136,8 +136,6 @@ def tile_lonlat_bbox(tile: Tile, crs: str) -> tuple[float, float, float, float]:
     A tile at the sinusoidal plane's edge (h10v02) has corners past the edge, which are no place on
     Earth; they are left out rather than wrapped, so the box stays where the tile's data is.
     """
-    from tasks.grid import parse_crs
-
     left, bottom, right, top = tile.bounds
     xs, ys = np.meshgrid(np.linspace(left, right, 33), np.linspace(bottom, top, 33))
     c = parse_crs(crs)

@@ -11,9 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("tasks", "flows")
 
-IN_FUNCTION_CEILING = 79
+IN_FUNCTION_CEILING = 16
 """Imports of project modules written inside functions today; a ratchet: lower it as they move to the top of
-their modules, never raise it (an import inside a function is how a circle hides)."""
+their modules, never raise it (an import inside a function is how a circle hides). What remains is the CLI's
+command modules, which import a command's stack when it runs so `ldn --help` starts fast."""
 
 
 def _module(path: Path) -> str:
