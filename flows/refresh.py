@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, ValidationError
 
 import tasks  # noqa: F401  (Prefect environment defaults)
 from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
-from flows.ldn_yearly import ldn_yearly
 from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources, read_yaml_mapping, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, MODIS_SINUSOIDAL_WKT, TASK_RUNNERS
 from tasks.errors import ConfigError, LdnError
@@ -388,6 +387,10 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
     ``dask_address`` (prefect-dask); by default they run here, with their raster graphs on Dask's threaded
     scheduler, a ``local`` cluster or the cluster at ``dask_address`` (``dask_client``).
     """
+    # Imported here, not at the top: a deployment's run loads this file through Prefect's entrypoint loader, and the
+    # subflow's parameter model then cannot resolve its annotations (RunConfig) when the module came in with it.
+    from flows.ldn_yearly import ldn_yearly
+
     cfg = build_config(run, announce=True)
     log = get_run_logger()
     spread = dask_address if task_runner == "dask" else None
