@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-from tasks.kernels.trend import kernel_rows
+from tasks.kernels.trend import kernel_rows, sort_inplace
 
 __all__ = ["te_state", "gpg_state_z"]
 
@@ -68,13 +68,7 @@ def _te_state_rows(y, is_bl, is_tg, min_bl, min_tg, dead_band, nodata, out):  # 
         bl[nb] = 20.0 * lo - rng
         bl[nb + 1] = 20.0 * hi + rng
         m = nb + 2
-        for i in range(1, m):
-            v = bl[i]
-            j = i - 1
-            while j >= 0 and bl[j] > v:
-                bl[j + 1] = bl[j]
-                j -= 1
-            bl[j + 1] = v
+        sort_inplace(bl, m)
         # decile k (linear interpolation, numpy.percentile's default) x 200: its rank is k (m - 1) / 10 =
         # f + r / 10, so 10 x (20 x decile) = 10 sample[f] + r (sample[f + 1] - sample[f]), an integer
         for k in range(1, 11):

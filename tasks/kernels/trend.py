@@ -70,6 +70,18 @@ def _select(a: np.ndarray, m: int, k: int) -> float:  # pragma: no cover (numba)
 
 
 @njit(nogil=True, cache=True)
+def sort_inplace(a: np.ndarray, m: int) -> None:  # pragma: no cover (numba)
+    """Sort a[:m] in place (insertion sort: m is a year count, a few dozen at most, and nothing is allocated)."""
+    for i in range(1, m):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
+@njit(nogil=True, cache=True)
 def _median_inplace(a: np.ndarray, m: int) -> float:  # pragma: no cover (numba)
     """Median of a[:m] (m >= 1), reordering it in place."""
     upper = _select(a, m, m // 2)
@@ -116,14 +128,10 @@ def _mk_sen_rows(y, min_count, nodata, out):  # pragma: no cover (numba)
                     s -= 1.0
                 slopes[k] = d / (xs[j] - xi)
                 k += 1
-        # tie-corrected variance (insertion sort: n is a few dozen at most)
+        # tie-corrected variance, from the values sorted
         for i in range(n):
-            v = ys[i]
-            j = i - 1
-            while j >= 0 and sorted_y[j] > v:
-                sorted_y[j + 1] = sorted_y[j]
-                j -= 1
-            sorted_y[j + 1] = v
+            sorted_y[i] = ys[i]
+        sort_inplace(sorted_y, n)
         ties = 0.0
         run = 1
         for i in range(1, n + 1):
