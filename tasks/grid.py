@@ -2,7 +2,9 @@
 
 Computing on the source's native grid (for MODIS the equal-area sinusoidal grid) keeps pixel areas
 exact and avoids resampling the 16-day scenes. A rectangle in one CRS is a curved shape in the
-other, so conversions densify the edges before taking bounds.
+other, so conversions densify the edges before taking bounds. The run's grid (``analysis_geobox``) and the
+antimeridian helpers (boxes with west > east, the sinusoidal grid continued east past 180 degrees) live here too,
+below every module that reads or writes pixels.
 """
 from __future__ import annotations
 
