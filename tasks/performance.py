@@ -26,6 +26,7 @@ import xarray as xr
 
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import ConfigError
+from tasks.kernels.histogram import add_unit_counts
 
 __all__ = [
     "window_mean",
@@ -34,6 +35,7 @@ __all__ = [
     "percentile_from_histogram",
     "percentile_from_histogram_exact",
     "window_sum_count",
+    "mean_of_sums",
     "exact_fraction",
     "UnitHistograms",
     "UnitPercentiles",
@@ -74,11 +76,15 @@ def window_mean(annual: xr.DataArray, *, window: tuple[int, int], dim: str = "ye
     """Mean NDVI (NDVI units) of each pixel over the window's valid years; NaN below ``min_years``."""
     sel = _window(annual, window, dim)
     if np.issubdtype(sel.dtype, np.integer):  # average the raw integers, then scale once (exact ratios)
-        total, count = window_sum_count(annual, window=window, dim=dim)  # the same sums the exact threshold uses
-        return (total / count.where(count > 0) / NDVI_SCALE).where(count >= min_years)
+        return mean_of_sums(*window_sum_count(annual, window=window, dim=dim), min_years=min_years)
     values = sel.astype("float64")
     count = values.notnull().sum(dim)
     return values.mean(dim, skipna=True).where(count >= min_years)
+
+
+def mean_of_sums(total: xr.DataArray, count: xr.DataArray, *, min_years: int = 1) -> xr.DataArray:
+    """Mean NDVI (NDVI units) from ``window_sum_count``'s exact sum and count; NaN below ``min_years``."""
+    return (total / count.where(count > 0) / NDVI_SCALE).where(count >= min_years)
 
 
 def exact_fraction(value: float, what: str) -> Fraction:
@@ -201,6 +207,22 @@ class UnitHistograms:
         fb_ids, fb_hist = unit_histograms(fallback, mean, region) if crossed else (ids, hist)
         return cls(ids, hist, fb_ids, fb_hist)
 
+    @classmethod
+    def of_sums(cls, unit: np.ndarray, fallback: np.ndarray, total: np.ndarray, count: np.ndarray,
+                region: np.ndarray | None, *, crossed: bool) -> UnitHistograms:
+        """``of`` for in-memory arrays (one window of a tile) with the mean as ``window_sum_count``'s exact sum and
+        count: the same counts as ``of`` on ``mean_of_sums``; every unit present is listed, counted pixels or not."""
+        def one(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            ids = np.unique(units)
+            ids = ids[ids >= 0].astype(np.int64)
+            hist = np.zeros((ids.size, _NBINS), dtype=np.int64)
+            add_unit_counts(hist, ids, units, total, count, region, scale=NDVI_SCALE, lo=HIST_MIN, hi=HIST_MAX)
+            return ids, hist
+
+        ids, hist = one(unit)
+        fb_ids, fb_hist = one(fallback) if crossed else (ids, hist)
+        return cls(ids, hist, fb_ids, fb_hist)
+
     @staticmethod
     def _add(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
         ids = np.unique(np.concatenate([i for i, _ in parts] or [np.zeros(0, np.int64)])).astype(np.int64)
@@ -253,31 +275,42 @@ class UnitPercentiles:
         num_fb, den = percentile_from_histogram_exact(h.fb_hist, percentile) if h.fb_ids.size else (np.zeros(0, np.int64), den)
         return cls(h.ids, p_unit, h.hist.sum(axis=1) < min_unit_pixels, h.fb_ids, p_fb, num_unit, num_fb, den)
 
-    def _lookup(self, u: np.ndarray, f: np.ndarray, unit_values: np.ndarray, fb_values: np.ndarray,
-                fill: float | int) -> np.ndarray:
+    def _lookup(self, u: np.ndarray, f: np.ndarray,
+                tables: list[tuple[np.ndarray, np.ndarray, float | int]]) -> list[np.ndarray]:
+        """For each (unit values, fallback values, fill) of ``tables``: the pixels' values, the units found once."""
         ids, fb_ids = self.ids, self.fb_ids
-        out = np.full(u.shape, fill, dtype=unit_values.dtype if unit_values.size else fb_values.dtype)
+        outs = [np.full(u.shape, fill, dtype=unit_values.dtype if unit_values.size else fb_values.dtype)
+                for unit_values, fb_values, fill in tables]
         found = np.zeros(u.shape, dtype=bool)
         if ids.size:
             i = np.clip(np.searchsorted(ids, u), 0, ids.size - 1)
             hit = (ids[i] == u) & (u >= 0)
             use = hit & ~self.small[i]
-            out[use] = unit_values[i[use]]
+            at = i[use]
+            for out, (unit_values, _, _) in zip(outs, tables):
+                out[use] = unit_values[at]
             found |= use
         if fb_ids.size:
             j = np.clip(np.searchsorted(fb_ids, f), 0, fb_ids.size - 1)
             # the land-cover-only unit is the coarsest there is: used whatever its size
             fb_hit = (fb_ids[j] == f) & (f >= 0) & ~found & (u >= 0)
-            out[fb_hit] = fb_values[j[fb_hit]]
-        return out
+            at = j[fb_hit]
+            for out, (_, fb_values, _) in zip(outs, tables):
+                out[fb_hit] = fb_values[at]
+        return outs
 
     def lookup(self, u: np.ndarray, f: np.ndarray) -> np.ndarray:
         """The percentile (NDVI) for pixels of unit ``u`` and fallback unit ``f``; NaN for pixels with no unit."""
-        return self._lookup(u, f, self.p_unit, self.p_fb, np.nan)
+        return self._lookup(u, f, [(self.p_unit, self.p_fb, np.nan)])[0]
 
     def lookup_exact(self, u: np.ndarray, f: np.ndarray) -> np.ndarray:
         """The percentile x ``denominator`` in stored units (int64) for the same pixels; 0 where there is no unit."""
-        return self._lookup(u, f, self.p_unit_num, self.p_fb_num, 0)
+        return self._lookup(u, f, [(self.p_unit_num, self.p_fb_num, 0)])[0]
+
+    def lookup_both(self, u: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``lookup`` and ``lookup_exact`` together, finding each pixel's unit once."""
+        p, num = self._lookup(u, f, [(self.p_unit, self.p_fb, np.nan), (self.p_unit_num, self.p_fb_num, 0)])
+        return p, num
 
     @property
     def nonpositive_units(self) -> int:
@@ -296,7 +329,7 @@ def _check_parameters(percentile: float, ratio_threshold: float) -> None:
 
 
 def performance(
-    annual: xr.DataArray,
+    annual: xr.DataArray | None,
     land_cover: xr.DataArray,
     *,
     window: tuple[int, int],
@@ -309,6 +342,7 @@ def performance(
     dim: str = "year",
     min_years: int = 1,
     percentiles: UnitPercentiles | None = None,
+    sums: tuple[xr.DataArray, xr.DataArray] | None = None,
 ) -> xr.Dataset:
     """Performance of each pixel: window mean, its unit's percentile, the ratio and -1/0 (nodata -32768).
 
@@ -316,23 +350,37 @@ def performance(
     grid) limits the pixels that set each unit's percentile and is described by ``region_name`` in
     the output's metadata. ``percentiles`` are the units' percentiles when they come from a larger
     area than ``annual`` covers (one tile of the run: ``UnitHistograms.merge`` of every tile's); by
-    default they come from ``annual`` itself.
+    default they come from ``annual`` itself. ``sums`` are the window's exact sum and valid-year count of
+    int16 layers (``window_sum_count``, int64) in place of ``annual`` (None then), when an earlier pass
+    over the cube kept them: performance needs nothing else of it.
     """
     _check_parameters(percentile, ratio_threshold)
-    mean = window_mean(annual, window=window, dim=dim, min_years=min_years)
+    if sums is None and annual is not None and np.issubdtype(annual.dtype, np.integer):
+        sums = window_sum_count(annual, window=window, dim=dim)
+    if sums is not None:
+        mean = mean_of_sums(*sums, min_years=min_years)
+    elif annual is not None:
+        mean = window_mean(annual, window=window, dim=dim, min_years=min_years)
+    else:
+        raise ValueError("performance needs the annual layers or their window sums")
     unit, fallback = land_units(land_cover, soil)
     if percentiles is None:
         percentiles = UnitPercentiles.of(UnitHistograms.of(unit, fallback, mean, region, crossed=soil is not None),
                                          percentile=percentile, min_unit_pixels=min_unit_pixels)
-    p90 = xr.apply_ufunc(percentiles.lookup, unit, fallback, dask="parallelized", output_dtypes=["float64"])
+    exact = sums is not None
+    if exact:  # the float percentile for the published layers, the exact one for the decision: one lookup
+        p90, p_num = xr.apply_ufunc(percentiles.lookup_both, unit, fallback, dask="parallelized",
+                                    output_core_dims=[[], []], output_dtypes=["float64", "int64"])
+    else:
+        p90 = xr.apply_ufunc(percentiles.lookup, unit, fallback, dask="parallelized", output_dtypes=["float64"])
     # a unit whose percentile is <= 0 (water, bare rock) has no meaningful ratio: performance is nodata there
     # (Trends.Earth divides two negatives; method notes 2.5), and ``no_ratio`` tells the LPD which pixels these are
     ratio = mean / p90.where(p90 > 0)
     no_ratio = mean.notnull() & (p90 <= 0)
-    if np.issubdtype(annual.dtype, np.integer):
+    if exact:
         # ratio <= t decided exactly: sum / count <= t x p, with p = num / den in stored units and t = a / b
-        total, count = window_sum_count(annual, window=window, dim=dim)
-        p_num = xr.apply_ufunc(percentiles.lookup_exact, unit, fallback, dask="parallelized", output_dtypes=["int64"])
+        assert sums is not None
+        total, count = sums
         t = exact_fraction(ratio_threshold, "ratio threshold")
         degraded = total * (t.denominator * percentiles.denominator) <= count * p_num * t.numerator
         decided = "exactly: window sum x b x den <= count x a x p90 x den in integers (t = a / b)"

@@ -149,6 +149,38 @@ def test_tiles_merged_histograms_give_the_whole_areas_performance(seed: int, tmp
         assert tile.attrs["units"] == whole.attrs["units"]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_window_arrays_histograms_merge_to_the_tiles(seed: int) -> None:
+    """Pass 1 counts each written window's sums (``of_sums``): merged, they are the tile's histograms counted
+    lazily (``of``), ids of units with no counted pixel included; and performance from the window sums is the
+    performance of the annual layers, bit for bit."""
+    from tasks.performance import UnitHistograms, land_units, window_mean, window_sum_count
+
+    rng = np.random.default_rng(seed)
+    h, w = 41, 29
+    ndvi = rng.integers(-2000, 10001, (3, h, w)).astype("int16")
+    ndvi[rng.random((3, h, w)) < 0.2] = NODATA  # 1 or 2 valid years too: means that end in .5 round half to even
+    ndvi[:, :5, :5] = NODATA  # a corner with units but no valid year
+    annual = xr.DataArray(ndvi, dims=("year", "y", "x"), coords={"year": YEARS})
+    lc = _lc(rng.choice([10, 30, 130, 220, 0], (h, w)))
+    soil = xr.DataArray(rng.choice([-1, 0, 1, 2], (h, w)).astype("int32"), dims=("y", "x"))
+    region = xr.DataArray(rng.random((h, w)) < 0.7, dims=("y", "x"))
+    unit, fb = land_units(lc, soil)
+    for crossed, rg in ((True, region), (False, None)):
+        u, f = (unit, fb) if crossed else (fb, fb)
+        lazy = UnitHistograms.of(u, f, window_mean(annual, window=(2001, 2003)), rg, crossed=crossed)
+        total, count = (a.values for a in window_sum_count(annual, window=(2001, 2003)))
+        cuts = [(slice(0, 7), slice(0, w)), (slice(7, h), slice(0, 11)), (slice(7, h), slice(11, w))]
+        merged = UnitHistograms.merge([UnitHistograms.of_sums(
+            u.values[ys, xs], f.values[ys, xs], total[ys, xs].astype("int32"), count[ys, xs].astype("int16"),
+            None if rg is None else rg.values[ys, xs], crossed=crossed) for ys, xs in cuts])
+        for name in ("ids", "hist", "fb_ids", "fb_hist"):
+            np.testing.assert_array_equal(getattr(merged, name), getattr(lazy, name), err_msg=name)
+    kw = dict(window=(2001, 2003), soil=soil, min_unit_pixels=40, region=region)
+    from_sums = performance(None, lc, sums=window_sum_count(annual, window=(2001, 2003)), **kw)
+    xr.testing.assert_identical(from_sums, performance(annual, lc, **kw))
+
+
 def test_ratio_threshold_is_decided_exactly() -> None:
     # one unit whose p90 of 10 px is exactly 0.3 NDVI (3000); window means over three years as stored integers:
     # 1500 (ratio exactly 0.5 -> degraded), 1501 (just above), and sum 4501 / 3 = 1500.33.. (above)
