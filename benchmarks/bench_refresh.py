@@ -24,7 +24,7 @@ from pathlib import Path
 from pyproj import Geod
 
 PIXEL_KM2 = 231.65635826395825 ** 2 / 1e6
-STAGES = ("annual NDVI tiles", "annual NDVI mosaics", "unit histograms", "productivity tiles", "productivity",
+STAGES = ("annual NDVI tiles", "annual NDVI mosaics", "trend tiles", "productivity tiles", "productivity",
           "land cover and SOC", "SDG 15.3.1", "status")
 """The flow's stage names, as its count lines (`tasks.progress.track_stage`) log them."""
 

@@ -29,7 +29,7 @@ from tasks.productivity import (
     productivity_tile_task,
     restore_productivity_task,
     tile_period_summary,
-    unit_histograms_task,
+    trend_tile_task,
     unit_percentiles_task,
 )
 from tasks.progress import track_stage
@@ -125,14 +125,14 @@ def productivity_by_tile(cfg: RunConfig, periods: dict[str, Period], annual: lis
     log.info("productivity: %d periods x %d tiles = %d tile-periods", len(todo), len(tiles), len(jobs))
     scratch = f"{staging.path}.period-tiles"
     try:
-        hists = unit_histograms_task.map(unmapped(cfg), jobs, unmapped(annual), unmapped(inputs), unmapped(scratch))
-        track_stage("unit histograms", hists, log)
-        log.info("unit histograms: %d of %d tile-periods linked from the cache",
-                 sum(h.from_cache for h in hists.result()), len(jobs))
-        tables = unit_percentiles_task.map(unmapped(cfg), todo, [[h for h in hists.result() if h.period == n]
+        trends = trend_tile_task.map(unmapped(cfg), jobs, unmapped(annual), unmapped(inputs), unmapped(scratch))
+        track_stage("trend tiles", trends, log)
+        log.info("trend tiles: %d of %d tile-periods linked from the cache",
+                 sum(t.from_cache for t in trends.result()), len(jobs))
+        tables = unit_percentiles_task.map(unmapped(cfg), todo, [[t for t in trends.result() if t.period == n]
                                                                  for n in todo]).result()
         table = dict(zip(todo, tables))
-        parts = productivity_tile_task.map(unmapped(cfg), jobs, unmapped(annual), unmapped(inputs),
+        parts = productivity_tile_task.map(unmapped(cfg), jobs, unmapped(annual), unmapped(inputs), trends.result(),
                                            [table[j.period] for j in jobs], unmapped(scratch))
         seconds = track_stage("productivity tiles", parts, log)
         log.info("productivity tiles: %s", tile_period_summary(parts.result(), seconds))

@@ -35,7 +35,7 @@ from tasks.search import STATIC_YEARS, open_api, run_bbox, search_items
 __all__ = [
     "static_layer", "READ_SETTINGS", "configure_reads", "ReadSettings",
     "load_cube", "sign_items", "unreadable_scenes", "scene_read_error",
-    "open_annual_layers", "grid_coords", "load_layer", "lonlat_mask", "read_onto_grid",
+    "open_annual_layers", "open_tile_layer", "grid_coords", "load_layer", "lonlat_mask", "read_onto_grid",
 ]
 
 
@@ -240,6 +240,16 @@ def open_annual_layers(paths: dict[int, str], *, chunk: int, window: GeoBox | No
         layers.append(da.squeeze("band", drop=True).expand_dims(year=[year]))
     whole: xr.DataArray = xr.concat(layers, dim="year")
     return whole.chunk({"year": -1})
+
+
+def open_tile_layer(path: str | Path, window: GeoBox, *, chunk: int) -> xr.DataArray:
+    """One single-band GeoTIFF on ``window`` (a tile's scratch layer, or a window of a layer on the run's grid) as
+    a lazy (y, x) array of its stored values (no masking, no scaling), with the coordinates of every other input
+    on that window: what an earlier pass of a tile wrote, read back for the next."""
+    data = _windowed_cube([str(path)], window, chunk=chunk)[0]
+    coords = grid_coords(window)
+    return xr.DataArray(data, dims=("y", "x"), coords={"y": coords["y"], "x": coords["x"],
+                                                       "spatial_ref": coords["spatial_ref"]})
 
 
 def load_layer(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int,

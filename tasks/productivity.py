@@ -7,10 +7,12 @@ the four items (each a 3- or 5-class map plus the continuous layers behind it).
 The work is one task per tile and period, the same tiles as the ingest (``tasks.tiles.grid_tiles``),
 so a continent is a few hundred coarse tasks and a failed tile loses nothing the others did. Only
 performance looks beyond a pixel: each land unit's percentile is taken over the whole comparison
-region. So the stage has two passes. Pass 1 counts each tile's window-mean NDVI per unit
-(``UnitHistograms``); the counts are added up per period and the percentiles read off
-(``UnitPercentiles``, exact: histograms of disjoint tiles add up to the region's); pass 2 computes
-every layer of each tile with those percentiles; the tiles are then joined into the period's layers,
+region. So the stage has two passes, and only the first reads the annual NDVI cube. Pass 1 computes
+each tile's trajectory and state (each pixel's own), keeps the window's exact NDVI sum and valid-year
+count (``WINDOW_SUMS``, scratch only) and counts the window-mean NDVI per unit (``UnitHistograms``);
+the counts are added up per period and the percentiles read off (``UnitPercentiles``, exact:
+histograms of disjoint tiles add up to the region's); pass 2 computes performance from the sums with
+those percentiles and the LPD from the three; the tiles are then joined into the period's layers,
 pixel for pixel. Each pass's tile results are cached until their period is joined, so a rerun
 resumes from the tiles that were done.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,25 +45,34 @@ from tasks.grid import analysis_geobox
 from tasks.layer_cache import (
     cache_for,
     drop_entry,
+    link_file,
     open_entry,
     restore_layers,
     store_entry,
     store_layers,
 )
-from tasks.load import load_layer, lonlat_mask, open_annual_layers, read_onto_grid, static_layer
+from tasks.load import load_layer, lonlat_mask, open_annual_layers, open_tile_layer, read_onto_grid, static_layer
 from tasks.lpd import lpd, lpd_3class, recode_lpd
 from tasks.model import LayerSummary
 from tasks.mosaic import mosaic
-from tasks.performance import UnitHistograms, UnitPercentiles, land_units, performance, window_mean
+from tasks.performance import (
+    UnitHistograms,
+    UnitPercentiles,
+    land_units,
+    performance,
+    window_sum_count,
+)
 from tasks.publish import open_scratch_geotiff, plain_attrs, write_item
 from tasks.search import open_api, run_bbox, search_items
 from tasks.state import state
 from tasks.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
 from tasks.trajectory import trajectory
 
-__all__ = ["productivity_layers", "PeriodTile", "TileHistograms", "ProductivityTile", "period_tiles",
-           "restore_productivity_task", "unit_histograms_task", "unit_percentiles_task", "productivity_tile_task",
-           "productivity_task", "tile_period_summary", "write_tile_layers"]
+__all__ = ["Layers", "WINDOW_SUMS", "trend_layers", "window_sum_layers", "lpd_layers", "period_performance",
+           "period_fao_wocat", "productivity_layers", "read_window_sums", "write_trend_tile", "write_lpd_tile",
+           "PeriodTile", "TrendTile", "ProductivityTile", "period_tiles", "restore_productivity_task",
+           "trend_tile_task", "unit_percentiles_task", "productivity_tile_task", "productivity_task",
+           "tile_period_summary", "write_tile_layers"]
 
 
 def _float(da: xr.DataArray, long_name: str, units: str | None = None) -> xr.DataArray:
@@ -76,48 +87,23 @@ def _classes(da: xr.DataArray, long_name: str, classes: dict[int, str] | None = 
     return out
 
 
-def productivity_layers(
-    annual: xr.DataArray,
-    land_cover: xr.DataArray,
-    period: Period,
-    cfg: RunConfig,
-    *,
-    soil: xr.DataArray | None = None,
-    region: xr.DataArray | None = None,
-    precomputed_lpd: xr.DataArray | None = None,
-    percentiles: UnitPercentiles | None = None,
-    annual_max: xr.DataArray | None = None,
-) -> dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]]:
-    """For one period: {indicator: (assets, attrs)} for trajectory, state, performance and LPD (lazy).
+Layers = dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]]
+"""{indicator: (assets, item attrs)}, each asset (a lazy layer, categorical?): what ``write_tile_layers`` writes."""
 
-    ``soil`` (land-unit classes), ``region`` (comparison mask) and ``precomputed_lpd`` (LPD 1..5
-    already recoded) are on the same grid when given; ``percentiles`` are the units' percentiles over
-    the whole comparison region when ``annual`` is one tile of it. With ``method: fao_wocat`` the LPD is
-    FAO-WOCAT's (method notes 2.6) with its intermediates as assets, ``annual_max`` (the annual maximum
-    layers, same grid) driving its desert mask; trajectory, state and performance are published as ever.
-    """
+WINDOW_SUMS = "window"
+"""The scratch-only layers pass 1 keeps for pass 2 (``window_sum.tif``, ``window_count.tif``): the window's exact
+NDVI sum and valid-year count, all performance needs of the cube. Never published."""
+
+
+def trend_layers(annual: xr.DataArray, period: Period, cfg: RunConfig) -> tuple[Layers, dict[str, Any]]:
+    """For one period: the trajectory and state items (lazy), the part of productivity each pixel decides alone,
+    and the attrs of the 3-class trajectory, which the LPD layer inherits (the annual layers' QA rules, the
+    trajectory's critical values and dead band)."""
     p = cfg.productivity
     window = annual.sel(year=slice(*period.productivity))
     traj = trajectory(window, method=p.trajectory_method, min_years=p.min_years)
     st = state(window, baseline=period.state_baseline, target=period.state_target, method=p.state_method,
                min_baseline=p.min_state_baseline)
-    region_name = (f"lon/lat box {list(p.comparison_bbox)}" if p.comparison_bbox is not None
-                   else f"the run's area ({cfg.region})")
-    perf = performance(window, land_cover, window=period.productivity, soil=soil, percentile=p.percentile,
-                       min_unit_pixels=p.min_unit_pixels, ratio_threshold=p.ratio_threshold,
-                       region=region, region_name=region_name, percentiles=percentiles)
-    fao = None
-    if precomputed_lpd is not None:
-        lpd5 = precomputed_lpd
-    elif p.method == "fao_wocat":
-        w = p.fao_wocat
-        fao = fao_wocat(window, annual_max.sel(year=slice(*period.productivity)) if annual_max is not None else None,
-                        interval=w.interval, biomass_thresholds=w.biomass_thresholds,
-                        desert_max_ndvi=w.desert_max_ndvi, use_mtid=w.use_mtid, min_years=p.min_years)
-        lpd5 = fao["lpd"]
-        lpd5.attrs.update({"classes": {k: v[0] for k, v in LPD_CLASSES.items()}, "method": fao.attrs["method"]})
-    else:
-        lpd5 = lpd(traj["trajectory"], st["state"], perf["performance"], no_ratio=perf["no_ratio"])
     traj_assets = {
         "data": (_classes(traj["trajectory"], "productivity trajectory (3 classes)", TREND_CLASS_NAMES), True),
         "classes": (_classes(traj["classes"], "productivity trajectory classes",
@@ -134,6 +120,48 @@ def productivity_layers(
         state_assets["class_target"] = (_classes(st["class_target"], "target decile class 1-10"), True)
     else:
         state_assets["z"] = (_float(st["z"], "state z"), False)
+    base = {"period_windows": period.model_dump(mode="json")}
+    return {
+        "trajectory": (traj_assets, {**base, **traj.attrs, "method": f"trajectory {traj.attrs['method']}"}),
+        "state": (state_assets, {**base, **st.attrs, "method": f"state {st.attrs['method']}"}),
+    }, dict(traj["trajectory"].attrs)
+
+
+def window_sum_layers(annual: xr.DataArray, period: Period) -> Layers:
+    """The period window's exact NDVI sum (int32) and valid-year count (int16) of int16 annual layers, as the
+    scratch-only ``WINDOW_SUMS`` item: pass 1 writes them with the trend layers, pass 2 reads them back."""
+    if not np.issubdtype(annual.dtype, np.integer):
+        raise ConfigError(f"the annual NDVI layers are {annual.dtype}, not int16 NDVI x 10000: rerun the ingest")
+    total, count = window_sum_count(annual, window=period.productivity)
+    sum_ = total.astype("int32")  # at most 60 years x 32767: no overflow
+    sum_.attrs = {"long_name": "window sum of annual NDVI x 10000 (scratch)", "_FillValue": None}
+    cnt = count.astype("int16")
+    cnt.attrs = {"long_name": "valid years in the window (scratch)", "_FillValue": None}
+    return {WINDOW_SUMS: ({"sum": (sum_, False), "count": (cnt, False)}, {})}
+
+
+def lpd_layers(
+    perf: xr.Dataset,
+    trajectory_3class: xr.DataArray | None,
+    state_3class: xr.DataArray | None,
+    period: Period,
+    cfg: RunConfig,
+    *,
+    precomputed_lpd: xr.DataArray | None = None,
+    fao: xr.Dataset | None = None,
+) -> Layers:
+    """For one period: the performance and LPD items (lazy) from ``performance``'s output and the 3-class
+    trajectory and state (int16, as ``trend_layers`` writes them), or from ``precomputed_lpd`` (LPD 1..5
+    already recoded) or FAO-WOCAT's layers (``fao``, method notes 2.6), whose intermediates become assets."""
+    p = cfg.productivity
+    if precomputed_lpd is not None:
+        lpd5 = precomputed_lpd
+    elif fao is not None:
+        lpd5 = fao["lpd"]
+        lpd5.attrs.update({"classes": {k: v[0] for k, v in LPD_CLASSES.items()}, "method": fao.attrs["method"]})
+    else:
+        assert trajectory_3class is not None and state_3class is not None
+        lpd5 = lpd(trajectory_3class, state_3class, perf["performance"], no_ratio=perf["no_ratio"])
     perf_assets = {
         "data": (_classes(perf["performance"], "productivity performance", {-1: "degraded", 0: "not degraded"}), True),
         "ratio": (_float(perf["ratio"], "window-mean NDVI / unit percentile"), False),
@@ -153,8 +181,6 @@ def productivity_layers(
             lpd_assets[key] = (_classes(fao[key], long_name, FAO_WOCAT_CLASSES.get(key)), True)
     base = {"period_windows": period.model_dump(mode="json")}
     return {
-        "trajectory": (traj_assets, {**base, **traj.attrs, "method": f"trajectory {traj.attrs['method']}"}),
-        "state": (state_assets, {**base, **st.attrs, "method": f"state {st.attrs['method']}"}),
         "performance": (perf_assets, {**base, **perf.attrs, "method": "performance (Trends.Earth / GPG v2)"}),
         "lpd": (lpd_assets, {**base, **(
             {"method": lpd5.attrs["method"]} if precomputed_lpd is not None else
@@ -167,6 +193,63 @@ def productivity_layers(
     }
 
 
+def period_performance(cfg: RunConfig, period: Period, land_cover: xr.DataArray, *,
+                       annual: xr.DataArray | None = None, sums: tuple[xr.DataArray, xr.DataArray] | None = None,
+                       soil: xr.DataArray | None = None, region: xr.DataArray | None = None,
+                       percentiles: UnitPercentiles | None = None) -> xr.Dataset:
+    """``performance`` with the run's settings over the period's window, from the annual layers or their
+    window sums (``window_sum_layers``)."""
+    p = cfg.productivity
+    region_name = (f"lon/lat box {list(p.comparison_bbox)}" if p.comparison_bbox is not None
+                   else f"the run's area ({cfg.region})")
+    window = annual.sel(year=slice(*period.productivity)) if annual is not None else None
+    return performance(window, land_cover, window=period.productivity, soil=soil, percentile=p.percentile,
+                       min_unit_pixels=p.min_unit_pixels, ratio_threshold=p.ratio_threshold,
+                       region=region, region_name=region_name, percentiles=percentiles, sums=sums)
+
+
+def period_fao_wocat(cfg: RunConfig, period: Period, annual: xr.DataArray,
+                     annual_max: xr.DataArray | None) -> xr.Dataset:
+    """FAO-WOCAT's LPD and intermediates (method notes 2.6) with the run's settings over the period's window."""
+    p, w = cfg.productivity, cfg.productivity.fao_wocat
+    window = annual.sel(year=slice(*period.productivity))
+    return fao_wocat(window, annual_max.sel(year=slice(*period.productivity)) if annual_max is not None else None,
+                     interval=w.interval, biomass_thresholds=w.biomass_thresholds,
+                     desert_max_ndvi=w.desert_max_ndvi, use_mtid=w.use_mtid, min_years=p.min_years)
+
+
+def productivity_layers(
+    annual: xr.DataArray,
+    land_cover: xr.DataArray,
+    period: Period,
+    cfg: RunConfig,
+    *,
+    soil: xr.DataArray | None = None,
+    region: xr.DataArray | None = None,
+    precomputed_lpd: xr.DataArray | None = None,
+    percentiles: UnitPercentiles | None = None,
+    annual_max: xr.DataArray | None = None,
+) -> Layers:
+    """For one period: {indicator: (assets, attrs)} for trajectory, state, performance and LPD (lazy), in one go.
+
+    ``soil`` (land-unit classes), ``region`` (comparison mask) and ``precomputed_lpd`` (LPD 1..5
+    already recoded) are on the same grid when given; ``percentiles`` are the units' percentiles over
+    the whole comparison region when ``annual`` is one tile of it. With ``method: fao_wocat`` the LPD is
+    FAO-WOCAT's (method notes 2.6) with its intermediates as assets, ``annual_max`` (the annual maximum
+    layers, same grid) driving its desert mask; trajectory, state and performance are published as ever.
+    The pipeline computes the same in two passes per tile (``trend_tile_task``, ``productivity_tile_task``).
+    """
+    trends, inherited = trend_layers(annual, period, cfg)
+    perf = period_performance(cfg, period, land_cover, annual=annual, soil=soil, region=region,
+                              percentiles=percentiles)
+    fao = (period_fao_wocat(cfg, period, annual, annual_max)
+           if precomputed_lpd is None and cfg.productivity.method == "fao_wocat" else None)
+    trajectory_3class = trends["trajectory"][0]["data"][0].assign_attrs(inherited)
+    rest = lpd_layers(perf, trajectory_3class, trends["state"][0]["data"][0], period, cfg,
+                      precomputed_lpd=precomputed_lpd, fao=fao)
+    return {**trends, **rest}
+
+
 @dataclass(frozen=True)
 class PeriodTile:
     """One mapped task of the productivity stage: a reporting period and one tile of the run's grid."""
@@ -177,13 +260,26 @@ class PeriodTile:
 
 
 @dataclass(frozen=True)
-class TileHistograms:
-    """Pass 1 of one tile and period: its unit histograms (a ``UnitHistograms`` ``.npz``)."""
+class TrendTile:
+    """Pass 1 of one tile and period: its trajectory and state assets and the window sums (GeoTIFFs in ``folder``,
+    ``layout`` as in ``ProductivityTile``, the sums left out) and its unit histograms (``hist.npz`` there);
+    ``lpd_attrs``: what the LPD layer inherits from the 3-class trajectory (``trend_layers``)."""
 
     period: str
     tile: str
-    path: str
+    folder: str
+    layout: dict[str, Any]
+    lpd_attrs: dict[str, Any]
     from_cache: bool
+
+    @property
+    def histograms(self) -> str:
+        """The tile's ``UnitHistograms`` (``.npz``)."""
+        return str(Path(self.folder) / "hist.npz")
+
+    def path(self, indicator: str, key: str) -> str:
+        """The tile's GeoTIFF of one asset (``WINDOW_SUMS`` too)."""
+        return str(Path(self.folder) / f"{indicator}_{key}.tif")
 
 
 @dataclass(frozen=True)
@@ -325,33 +421,97 @@ def _reads(job: PeriodTile) -> Iterator[None]:
             "precomputed LPD, the annual NDVI layers) and rerun: the tiles already done are kept") from None
 
 
-@task(name="unit-histograms", cache_policy=NO_CACHE)
+def _cached_layout(layout: dict[str, Any]) -> dict[str, Any]:
+    """A tile's layout as its cache entry holds it (JSON), with class codes as integers again."""
+    return {ind: {"attrs": spec["attrs"], "assets": {k: {**a, "attrs": _layout_attrs(a["attrs"])}
+                                                   for k, a in spec["assets"].items()}}
+            for ind, spec in layout.items()}
+
+
+def read_window_sums(folder: Path, geobox: Any, *, chunk: int) -> tuple[xr.DataArray, xr.DataArray]:
+    """The window sum and valid-year count pass 1 wrote in ``folder`` (``WINDOW_SUMS``), lazy, as int64."""
+    return tuple(open_tile_layer(folder / f"{WINDOW_SUMS}_{key}.tif", geobox, chunk=chunk).astype("int64")
+                 for key in ("sum", "count"))  # type: ignore[return-value]
+
+
+def write_trend_tile(annual: xr.DataArray, land_cover: xr.DataArray, period: Period, cfg: RunConfig, folder: Path,
+                     geobox: Any, *, soil: xr.DataArray | None = None, region: xr.DataArray | None = None,
+                     ) -> tuple[dict[str, Any], dict[str, Path], dict[str, Any]]:
+    """Pass 1 on one tile: trajectory, state and the window sums written in ``folder`` and the unit histograms of the
+    window-mean NDVI (``hist.npz``), all from one read of ``annual``; (layout without the sums, files, the attrs
+    the LPD inherits)."""
+    trends, inherited = trend_layers(annual, period, cfg)
+    unit, fallback = land_units(land_cover, soil)
+    extra = {"unit": unit, "fallback": fallback, **({"region": region} if region is not None else {})}
+    counted: list[UnitHistograms] = []
+
+    def count(window: dict[str, np.ndarray]) -> None:  # the window's mean NDVI per unit, as pass 2's performance
+        counted.append(UnitHistograms.of_sums(window["unit"], window["fallback"], window[f"{WINDOW_SUMS}_sum"],
+                                              window[f"{WINDOW_SUMS}_count"], window.get("region"),
+                                              crossed=soil is not None))
+
+    layout, files = write_tile_layers({**trends, **window_sum_layers(annual, period)}, folder, geobox, extra=extra,
+                                      on_window=count)
+    UnitHistograms.merge(counted).save(folder / "hist.npz")  # disjoint windows add up to the tile's histograms
+    files["hist.npz"] = folder / "hist.npz"
+    layout.pop(WINDOW_SUMS)
+    return layout, files, _layout_attrs(inherited)
+
+
+def write_lpd_tile(trend: TrendTile, land_cover: xr.DataArray, period: Period, cfg: RunConfig,
+                   percentiles: UnitPercentiles, folder: Path, geobox: Any, *, soil: xr.DataArray | None = None,
+                   region: xr.DataArray | None = None, precomputed_lpd: xr.DataArray | None = None,
+                   fao: xr.Dataset | None = None) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Pass 2 on one tile: performance from pass 1's window sums with the region's ``percentiles`` and the LPD
+    from pass 1's trajectory and state (or ``precomputed_lpd``, or ``fao``), written in ``folder`` with pass 1's
+    files linked in; (layout of every productivity asset, files). Reads no annual layer."""
+    def back(indicator: str, key: str) -> xr.DataArray:
+        return open_tile_layer(trend.path(indicator, key), geobox, chunk=cfg.chunk)
+
+    perf = period_performance(cfg, period, land_cover, sums=read_window_sums(Path(trend.folder), geobox, chunk=cfg.chunk),
+                              soil=soil, region=region, percentiles=percentiles)
+    layers = lpd_layers(perf, back("trajectory", "data").assign_attrs(trend.lpd_attrs), back("state", "data"),
+                        period, cfg, precomputed_lpd=precomputed_lpd, fao=fao)
+    layout, files = write_tile_layers(layers, folder, geobox)
+    for spec in trend.layout.values():
+        for asset in spec["assets"].values():
+            link_file(Path(trend.folder) / asset["file"], folder / asset["file"])
+            files[asset["file"]] = folder / asset["file"]
+    return {**trend.layout, **layout}, files
+
+
+@task(name="trend-tile", cache_policy=NO_CACHE)
 @computes_on_cluster
-def unit_histograms_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
-                         scratch: str) -> TileHistograms:
-    """Pass 1 of one tile and period: its window-mean NDVI counted per land unit (kept until the period is joined)."""
-    key = _tile_key("productivity-hist", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
-    cache = cache_for(cfg, "productivity-hist")
+def trend_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
+                    scratch: str) -> TrendTile:
+    """Pass 1 of one tile and period: trajectory and state, the window sums and the window-mean NDVI counted per
+    land unit, from one read of the tile's annual NDVI (kept until the period is joined).
+
+    Trajectory and state are each pixel's own; performance needs the region's unit percentiles, so pass 2
+    does it and the LPD from what this pass wrote, without reading the annual layers again.
+    """
+    key = _tile_key("productivity-trend", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
+    cache = cache_for(cfg, "productivity-trend")
     if key is not None and (hit := open_entry(cache, key)) is not None:
-        return TileHistograms(job.period, job.tile.name, str(hit[0] / "hist.npz"), from_cache=True)
+        entry, meta = hit
+        return TrendTile(job.period, job.tile.name, str(entry), _cached_layout(meta["layout"]),
+                         meta["lpd_attrs"], True)
+    folder = Path(scratch) / f"trend-{job.period}-{job.tile.name}-{time.monotonic_ns()}"
     with _reads(job):
         t = _tile_inputs(cfg, job.window, annual, job.tile)
-        mean = window_mean(t.cube, window=job.window.productivity)
-        unit, fallback = land_units(t.land_cover, t.soil)
-        hist = UnitHistograms.of(unit, fallback, mean, t.region, crossed=t.soil is not None)
-    path = Path(scratch) / f"hist-{job.period}-{job.tile.name}-{time.monotonic_ns()}.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    hist.save(path)
+        layout, files, inherited = write_trend_tile(t.cube, t.land_cover, job.window, cfg, folder, t.geobox,
+                                                    soil=t.soil, region=t.region)
     if key is not None:
-        path = store_entry(cache, key, {"hist.npz": path}, {"period": job.period, "tile": job.tile.name}) / "hist.npz"
-    return TileHistograms(job.period, job.tile.name, str(path), from_cache=False)
+        folder = store_entry(cache, key, files, {"period": job.period, "tile": job.tile.name, "layout": layout,
+                                                 "lpd_attrs": inherited})
+    return TrendTile(job.period, job.tile.name, str(folder), layout, inherited, False)
 
 
 @task(name="unit-percentiles", cache_policy=NO_CACHE)
-def unit_percentiles_task(cfg: RunConfig, name: str, hists: list[TileHistograms]) -> UnitPercentiles:
+def unit_percentiles_task(cfg: RunConfig, name: str, trends: list[TrendTile]) -> UnitPercentiles:
     """Each land unit's percentile over the whole comparison region, from every tile's histograms of one period."""
     p = cfg.productivity
-    merged = UnitHistograms.merge([UnitHistograms.load(h.path) for h in hists])
+    merged = UnitHistograms.merge([UnitHistograms.load(t.histograms) for t in trends])
     unit_source = cfg.land_units()
     if unit_source is not None and merged.fb_ids.size and not merged.ids.size:
         raise ConfigError(
@@ -368,8 +528,9 @@ def _layout_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]], folder: Path,
-                      geobox: Any, *, rows: int | None = None, cols: int | None = None,
+def write_tile_layers(layers: Layers, folder: Path, geobox: Any, *, rows: int | None = None, cols: int | None = None,
+                      extra: dict[str, xr.DataArray] | None = None,
+                      on_window: Callable[[dict[str, np.ndarray]], None] | None = None,
                       ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Write ``productivity_layers``' assets of one tile as GeoTIFFs on ``geobox`` in ``folder``, window by window
     of ``rows`` x ``cols`` pixels (default: ``TILE_STEP_CHUNKS`` chunks); return the layout
@@ -377,18 +538,22 @@ def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool
 
     Each window of every asset is computed in one Dask pass (the assets share the trend statistics) and written
     through a file opened once, so no block reopens a file and memory holds one window of each asset.
+    ``on_window``, when given, gets each window's arrays by name (``indicator_asset``, and the ``extra`` layers
+    computed with them, not written) after they are written: a reduction over the tile rides the same pass.
     """
     import dask
 
     folder.mkdir(parents=True, exist_ok=True)
     layout: dict[str, Any] = {}
     outputs: list[tuple[Any, Path, float]] = []
+    names: list[str] = []
     for indicator, (assets, attrs) in layers.items():
         spec: dict[str, Any] = {"attrs": plain_attrs(attrs), "assets": {}}
         for asset, (layer, categorical) in assets.items():
             name = f"{indicator}_{asset}.tif"
             nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
             outputs.append((layer.transpose("y", "x").data, folder / name, nodata))
+            names.append(name.removesuffix(".tif"))
             spec["assets"][asset] = {"file": name, "categorical": categorical, "attrs": _layout_attrs(layer.attrs)}
         layout[indicator] = spec
     height, width = geobox.shape
@@ -398,19 +563,27 @@ def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool
     rows = rows or TILE_STEP_CHUNKS[0] * chunk_rows
     cols = cols or TILE_STEP_CHUNKS[1] * chunk_cols
 
+    more = [layer.transpose("y", "x").data for layer in (extra or {}).values()]
+    names += list(extra or {})
+
     def write(step: tuple[int, int, int, int], parts: tuple[Any, ...]) -> None:
         r0, r1, c0, c1 = step
         for dst, part in zip(dsts, parts):
             dst.write(np.asarray(part), 1, window=rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0))
+        if on_window is not None:
+            on_window({name: np.asarray(part) for name, part in zip(names, parts)})
 
     with contextlib.ExitStack() as stack:
-        dsts = [stack.enter_context(open_scratch_geotiff(path, geobox, dtype=data.dtype, nodata=nodata))
+        # float layers (slopes, z, p, ratios) are near-incompressible noise: ZSTD saves 20-60 % of their bytes
+        # for 3-5x the write time, so they are written uncompressed; class codes and sums compress 2-20x
+        dsts = [stack.enter_context(open_scratch_geotiff(path, geobox, dtype=data.dtype, nodata=nodata,
+                                                         compress=np.dtype(data.dtype).kind != "f"))
                 for data, path, nodata in outputs]
         with ThreadPoolExecutor(1) as writer:  # a window is written while the next one is computed
             pending = None
             for step in tile_windows(height, width, rows, cols):
                 r0, r1, c0, c1 = step
-                parts = dask.compute(*[data[r0:r1, c0:c1] for data, _, _ in outputs])
+                parts = dask.compute(*[data[r0:r1, c0:c1] for data in [d for d, _, _ in outputs] + more])
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(write, step, parts)
@@ -419,37 +592,38 @@ def write_tile_layers(layers: dict[str, tuple[dict[str, tuple[xr.DataArray, bool
     return layout, {path.name: path for _, path, _ in outputs}
 
 
-def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], percentiles: UnitPercentiles,
-                scratch: str) -> tuple[_TileInputs, Path, dict[str, Any], dict[str, Path]]:
-    """Every productivity asset of one tile as a GeoTIFF in a new scratch folder: (inputs, folder, layout, files)."""
+def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], trend: TrendTile,
+                percentiles: UnitPercentiles, scratch: str) -> tuple[_TileInputs, Path, dict[str, Any], dict[str, Path]]:
+    """Every productivity asset of one tile as a GeoTIFF in a new scratch folder: (inputs, folder, layout, files);
+    performance and LPD computed here, trajectory and state linked from pass 1."""
     t = _tile_inputs(cfg, job.window, annual, job.tile)
     p = cfg.productivity
-    pre = None
+    pre = fao = None
     if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or job.period in p.precomputed_lpd.periods):
         raw = read_onto_grid(str(p.precomputed_lpd.path), t.geobox, nodata=p.precomputed_lpd.nodata, chunk=cfg.chunk)
         pre = recode_lpd(raw, p.precomputed_lpd.legend, source=p.precomputed_lpd.name, nodata=raw.attrs["source_nodata"])
-    layers = productivity_layers(t.cube, t.land_cover, job.window, cfg, soil=t.soil, region=t.region,
-                                 precomputed_lpd=pre, percentiles=percentiles, annual_max=t.maximum)
+    elif p.method == "fao_wocat":  # its LPD reads the annual layers (and their maxima) again
+        fao = period_fao_wocat(cfg, job.window, t.cube, t.maximum)
     folder = Path(scratch) / f"{job.period}-{job.tile.name}-{time.monotonic_ns()}"
-    layout, files = write_tile_layers(layers, folder, t.geobox)
+    layout, files = write_lpd_tile(trend, t.land_cover, job.window, cfg, percentiles, folder, t.geobox, soil=t.soil,
+                                   region=t.region, precomputed_lpd=pre, fao=fao)
     return t, folder, layout, files
 
 
 @task(name="productivity-tile", cache_policy=NO_CACHE)
 @computes_on_cluster
 def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
-                           percentiles: UnitPercentiles, scratch: str) -> ProductivityTile:
-    """Pass 2 of one tile and period: trajectory, state, performance and LPD with the region's unit percentiles."""
+                           trend: TrendTile, percentiles: UnitPercentiles, scratch: str) -> ProductivityTile:
+    """Pass 2 of one tile and period: performance with the region's unit percentiles and the LPD, joined with
+    pass 1's trajectory and state into every productivity asset of the tile."""
     key = _tile_key("productivity-tile", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
     cache = cache_for(cfg, "productivity-tile")
     if key is not None and (hit := open_entry(cache, key)) is not None:
         entry, meta = hit
-        layout = {ind: {"attrs": spec["attrs"], "assets": {k: {**a, "attrs": _layout_attrs(a["attrs"])}
-                                                         for k, a in spec["assets"].items()}}
-                  for ind, spec in meta["layout"].items()}
-        return ProductivityTile(job.period, job.tile.name, str(entry), layout, meta["sources"], meta["pixels"], True)
+        return ProductivityTile(job.period, job.tile.name, str(entry), _cached_layout(meta["layout"]),
+                                meta["sources"], meta["pixels"], True)
     with _reads(job):
-        t, folder, layout, files = _write_tile(cfg, job, annual, percentiles, scratch)
+        t, folder, layout, files = _write_tile(cfg, job, annual, trend, percentiles, scratch)
     pixels = int(t.geobox.shape[0] * t.geobox.shape[1]) * len(_in_window(annual, job.window))
     if key is not None:
         folder = store_entry(cache, key, files, {"layout": layout, "sources": t.sources, "pixels": pixels})
@@ -491,7 +665,7 @@ def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[La
     if parts is None:
         return written
     written = store_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), written)
-    for kind in ("productivity-tile", "productivity-hist"):  # joined and cached whole: the tiles are not needed again
+    for kind in ("productivity-tile", "productivity-trend"):  # joined and cached whole: the tiles are not needed again
         for tile in period_tiles(cfg):
             if (key := _tile_key(kind, parts, tile)) is not None:
                 drop_entry(cache_for(cfg, kind), key)

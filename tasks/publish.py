@@ -121,13 +121,14 @@ def write_lock(path: Path) -> Any:
 
 
 def open_scratch_geotiff(path: Path, geobox: Any, *, dtype: Any, nodata: float, count: int = 1,
-                         block: int = 256) -> Any:
-    """A tiled scratch GeoTIFF on ``geobox`` (its exact transform and CRS, ``SCRATCH_PROFILE``) opened for writing:
-    what a stage whose kernel computes the pixels itself writes them into, with no Dask graph between."""
+                         block: int = 256, compress: bool = True) -> Any:
+    """A tiled scratch GeoTIFF on ``geobox`` (its exact transform and CRS, ``SCRATCH_PROFILE`` or uncompressed)
+    opened for writing: what a stage whose kernel computes the pixels itself writes them into, with no Dask graph
+    between."""
     height, width = geobox.shape
     return rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype=dtype,
                          crs=geobox.crs.to_wkt(), transform=geobox.affine, nodata=nodata, tiled=True,
-                         blockxsize=block, blockysize=block, **SCRATCH_PROFILE)
+                         blockxsize=block, blockysize=block, **(SCRATCH_PROFILE if compress else {}))
 
 
 def write_geotiff(path: Path, bands: np.ndarray, geobox: Any, *, nodata: float, block: int = 256) -> Path:

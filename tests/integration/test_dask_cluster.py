@@ -102,7 +102,7 @@ def test_tasks_themselves_run_on_the_workers_with_the_same_bytes(
 
     with Client(address, timeout=30) as client:
         ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
-    for name in ("annual_ndvi_tile_task", "annual_ndvi_year_task", "unit_histograms_task", "productivity_tile_task",
+    for name in ("annual_ndvi_tile_task", "annual_ndvi_year_task", "trend_tile_task", "productivity_tile_task",
                  "productivity_task", "land_soc_task", "sdg_task"):
         assert name in ran, (name, ran)
     remote, here = _tree(_latest(out)), _tree(_latest(local))

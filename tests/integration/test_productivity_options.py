@@ -208,7 +208,7 @@ def test_a_failed_tile_keeps_the_tiles_done_and_a_rerun_resumes_from_them(
             ldn_yearly(cfg)
         assert "\n" not in str(err.value)
         cache = out / ".cache"
-        assert len(list((cache / "productivity-hist").iterdir())) == 4  # pass 1 does not read the LPD
+        assert len(list((cache / "productivity-trend").iterdir())) == 4  # pass 1 does not read the LPD
         kept = len(list((cache / "productivity-tile").iterdir()))
         assert 0 < kept < 4
         data_path.write_bytes(good)  # repaired
@@ -216,10 +216,10 @@ def test_a_failed_tile_keeps_the_tiles_done_and_a_rerun_resumes_from_them(
         with caplog.at_level("INFO"):
             ldn_yearly(cfg)
     text = "\n".join(r.getMessage() for r in caplog.records)
-    assert "unit histograms: 4 of 4 tile-periods linked from the cache" in text
+    assert "trend tiles: 4 of 4 tile-periods linked from the cache" in text
     assert f"4 tile-periods: {kept} linked from the cache, {4 - kept} computed" in text
     assert not [p for p in (cache / "productivity-tile").iterdir() if not p.name.startswith(".")]
-    assert not [p for p in (cache / "productivity-hist").iterdir() if not p.name.startswith(".")]
+    assert not [p for p in (cache / "productivity-trend").iterdir() if not p.name.startswith(".")]
     item = _items(out)["lpd-sample-zamyn-uud-short"]
     with rasterio.open(item.assets["data"].get_absolute_href()) as src:
         assert set(np.unique(src.read(1)).tolist()) == {1}  # every tile, north and south, joined
