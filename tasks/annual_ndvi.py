@@ -31,6 +31,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.cache_keys import area_fingerprint, cache_key
 from tasks.clip import OUTSIDE, RunArea, clip, clip_array, run_area
 from tasks.cluster import computes_on_cluster
+from tasks.cog import write_geotiff
 from tasks.config import AssetSpec, QaRule, RunConfig, Source
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
@@ -41,7 +42,7 @@ from tasks.layer_cache import cache_for, open_entry, restore_layers, store_entry
 from tasks.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
 from tasks.model import LayerSummary
 from tasks.mosaic import mosaic
-from tasks.publish import write_geotiff, write_item
+from tasks.publish import write_item
 from tasks.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
 
 __all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_tile_layers", "stored_values", "annual_attrs",

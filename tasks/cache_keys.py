@@ -18,7 +18,7 @@ from prefect import task
 from tasks import __version__
 from tasks.config import RunConfig
 from tasks.integrity import file_fingerprint, scene_fingerprints
-from tasks.search import STATIC_YEARS, open_api, retry_unreachable, run_bbox, search_items
+from tasks.search import STATIC_YEARS, retry_unreachable, run_items
 
 __all__ = ["CACHE_FORMAT", "cache_key", "config_fingerprint", "area_fingerprint", "source_fingerprints", "find_inputs_task"]
 
@@ -82,7 +82,7 @@ def source_fingerprints(cfg: RunConfig) -> dict[str, Any]:
         if source.file is not None:
             out[name] = file_fingerprint(source.file)
             continue
-        items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=STATIC_YEARS)
+        items = run_items(cfg, source, STATIC_YEARS)
         out[name] = scene_fingerprints([it.to_dict() for it in items], source)
     return out
 

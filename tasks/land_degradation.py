@@ -37,7 +37,7 @@ from tasks.model import LayerSummary
 from tasks.publish import write_item
 from tasks.recode import apply_recodes, read_recodes
 from tasks.sdg import one_out_all_out, status, status_3class
-from tasks.search import item_year, open_api, run_bbox, search_items
+from tasks.search import item_year, run_items
 from tasks.soc import SOC_MODEL_FILE, SocModel, load_soc_model, soc_change
 
 __all__ = ["check_climate", "check_soc_window", "land_cover_series", "land_soc_task", "sdg_task", "status_task", "asset_path"]
@@ -70,7 +70,7 @@ def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *,
     "2015-2022 or the last land cover year"); a year missing inside the window is an error.
     """
     source = cfg.land_cover()
-    items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=years)
+    items = run_items(cfg, source, years)
     by_year = {item_year(it): it for it in items}
     if max(by_year) < years[1]:  # the window ends at the last land cover year available (method notes)
         years = (years[0], max(by_year))

@@ -16,6 +16,7 @@ import pystac
 import xarray as xr
 from pystac.utils import make_absolute_href
 
+from tasks.cog import cog_from_tiled
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
 from tasks.grid import lonlat_box_problem
@@ -248,6 +249,7 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
     out = Path(out)
     src = _href(item.assets[asset])
     tmp = out.with_name(f".{out.name}.part")
+    tiled = out.with_name(f".{out.name}.tiled.tif")
     try:
         if bbox is None:
             try:
@@ -257,10 +259,13 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
                 raise ConfigError(f"cannot copy {item.id}: {err}") from None
         else:
             da = clip_to_bbox(_open_raster(src), bbox, name=f"{item.id} (bbox {_bbox(item)})")
-            da.rio.to_raster(tmp, driver="COG", compress="DEFLATE")
+            da.rio.to_raster(tiled, tiled=True, blockxsize=512, blockysize=512)
+            # the published layers' own COG profile; class maps keep their codes in the overviews
+            cog_from_tiled(tiled, tmp, categorical="classification:classes" in item.assets[asset].extra_fields)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
+        tiled.unlink(missing_ok=True)
     return out
 
 

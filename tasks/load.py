@@ -30,7 +30,7 @@ from tasks.constants import DEFAULT_CHUNK
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.grid import grid_crs, transformer
 from tasks.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
-from tasks.search import STATIC_YEARS, open_api, run_bbox, search_items
+from tasks.search import STATIC_YEARS, run_items
 
 __all__ = [
     "static_layer", "READ_SETTINGS", "configure_reads", "ReadSettings",
@@ -359,7 +359,7 @@ def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: 
         layer = read_onto_grid(str(path), geobox, nodata=spec.nodata, resampling=resampling, chunk=cfg.chunk)
         origin = [str(path)]
     else:
-        items = search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=STATIC_YEARS)
+        items = run_items(cfg, source, STATIC_YEARS)
         layer = load_layer(items, source, geobox, chunk=cfg.chunk, resampling=resampling)
         origin = [it.id for it in items]
     values = layer.astype("float64")

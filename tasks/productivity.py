@@ -37,6 +37,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.cache_keys import cache_key, config_fingerprint
 from tasks.clip import OUTSIDE, clip, run_area
 from tasks.cluster import computes_on_cluster
+from tasks.cog import open_scratch_geotiff
 from tasks.config import Period, RunConfig
 from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASS_NAMES, TREND_CLASS_NAMES
 from tasks.errors import ConfigError, SceneReadError, is_read_error
@@ -62,8 +63,8 @@ from tasks.performance import (
     performance,
     window_sum_count,
 )
-from tasks.publish import open_scratch_geotiff, plain_attrs, write_item
-from tasks.search import open_api, run_bbox, search_items
+from tasks.publish import plain_attrs, write_item
+from tasks.search import run_items
 from tasks.state import state
 from tasks.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
 from tasks.trajectory import trajectory
@@ -387,7 +388,7 @@ def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], til
         maximum = clip(open_annual_layers(tops, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
     lc_source = cfg.land_cover()
     first = period.productivity[0]
-    lc_items = search_items(open_api(cfg.api_url(lc_source)), lc_source, bbox=run_bbox(cfg, source), years=(first, first))
+    lc_items = run_items(cfg, lc_source, (first, first))
     land_cover = load_layer(lc_items, lc_source, geobox, chunk=cfg.chunk)
     land_cover = clip(land_cover, area, fill=next(iter(lc_source.assets.values())).nodata or 0)
     sources = [it.id for it in lc_items]

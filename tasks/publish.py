@@ -39,8 +39,9 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Stat
 from tasks import __version__
 from tasks.clip import RunArea, clip
 from tasks.cluster import on_a_worker
+from tasks.cog import cog_from_tiled
 from tasks.config import RunConfig, load_sources
-from tasks.constants import COG_PROFILE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, SCRATCH_PROFILE
+from tasks.constants import MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, SCRATCH_PROFILE
 from tasks.errors import PublishError
 from tasks.grid import lonlat_bounds, lonlat_footprint, split_bbox
 from tasks.method_doc import METHOD_TITLE, method_html
@@ -54,8 +55,6 @@ from tasks.styles import LayerStyle, layer_style, render, visual_values, write_q
 
 __all__ = [
     "plain_attrs",
-    "write_geotiff",
-    "open_scratch_geotiff",
     "write_item",
     "begin_version",
     "publish_version",
@@ -118,25 +117,6 @@ def write_lock(path: Path) -> Any:
 
         return SerializableLock(f"ldn-write-{path.name}")  # graphs are pickled even in-process; same lock per token
     return Lock(f"ldn-write-{path.name}")
-
-
-def open_scratch_geotiff(path: Path, geobox: Any, *, dtype: Any, nodata: float, count: int = 1,
-                         block: int = 256, compress: bool = True) -> Any:
-    """A tiled scratch GeoTIFF on ``geobox`` (its exact transform and CRS, ``SCRATCH_PROFILE`` or uncompressed)
-    opened for writing: what a stage whose kernel computes the pixels itself writes them into, with no Dask graph
-    between."""
-    height, width = geobox.shape
-    return rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype=dtype,
-                         crs=geobox.crs.to_wkt(), transform=geobox.affine, nodata=nodata, tiled=True,
-                         blockxsize=block, blockysize=block, **(SCRATCH_PROFILE if compress else {}))
-
-
-def write_geotiff(path: Path, bands: np.ndarray, geobox: Any, *, nodata: float, block: int = 256) -> Path:
-    """Write an in-memory (band, y, x) or (y, x) array as a scratch GeoTIFF on ``geobox`` (``open_scratch_geotiff``)."""
-    data = bands[None] if bands.ndim == 2 else bands
-    with open_scratch_geotiff(path, geobox, dtype=data.dtype, nodata=nodata, count=data.shape[0], block=block) as dst:
-        dst.write(data)
-    return path
 
 
 def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | None]:
@@ -241,10 +221,7 @@ def write_item(
                     dst.transform = transform
                 dst.crs = named_crs(dst.crs)
             valid, total, mean, lo, hi = _stats(tiled[key])  # the COG's pixels and blocks, without decoding DEFLATE
-            rasterio.shutil.copy(
-                tiled[key], path, driver="COG", **COG_PROFILE,
-                OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE",
-            )
+            cog_from_tiled(tiled[key], path, categorical=categorical)
             written.append(AssetSummary(
                 key=key, path=str(path), categorical=categorical, attrs=plain_attrs(dict(layer.attrs)),
                 valid_pixels=valid, total_pixels=total, mean=mean, minimum=lo, maximum=hi,

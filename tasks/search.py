@@ -27,6 +27,7 @@ from tasks.grid import bboxes_intersect, lonlat_bounds, split_bbox
 __all__ = [
     "open_api",
     "search_items",
+    "run_items",
     "items_by_year",
     "item_year",
     "modis_start_date",
@@ -238,6 +239,12 @@ def _collection_ids(client: Client) -> list[str]:
         return []
 
 
+def run_items(cfg: RunConfig, source: Source, years: tuple[int, int]) -> list[pystac.Item]:
+    """Items of ``source`` over the run's area (as a lon/lat box, ``run_bbox``: the run's bounds are in the NDVI
+    grid's CRS) whose composites start within ``years``: the one search every stage makes of a source."""
+    return search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=years)
+
+
 def items_by_year(items: list[pystac.Item]) -> dict[int, list[pystac.Item]]:
     """Group items by the calendar year of their composite start."""
     groups: dict[int, list[pystac.Item]] = defaultdict(list)
@@ -252,8 +259,7 @@ def find_scenes_task(cfg: RunConfig) -> dict[int, list[dict[str, Any]]]:
     """Search the NDVI source for the run's area and years; return item dicts grouped by year."""
     source = cfg.ndvi()
     assert source.stac is not None  # the NDVI source is searched (validated with the sources file)
-    client = open_api(cfg.api_url(source))
-    items = search_items(client, source, bbox=run_bbox(cfg, source), years=cfg.years)
+    items = run_items(cfg, source, cfg.years)
     groups = items_by_year(items)
     gaps = incomplete_years(groups, cfg.years, source.stac.composites_per_year)
     if gaps:

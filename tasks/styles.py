@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from tasks.constants import COG_PROFILE, LAND_COVER_COLOURS, LPD_CLASSES, SCRATCH_PROFILE, STATUS_COLOURS, THREE_CLASSES
+from tasks.cog import cog_from_tiled
+from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, SCRATCH_PROFILE, STATUS_COLOURS, THREE_CLASSES
 
 __all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colours", "layer_style", "qml", "render", "write_qml",
            "visual_values", "write_visual"]
@@ -211,7 +212,7 @@ def write_visual(cog: str | Path, style: LayerStyle, *, block: int = 512) -> Pat
                 for code, value in values.items():
                     colours[value] = (*_rgb(style.classes[code][1]), 255)
                 dst.write_colormap(1, colours)
-        rasterio.shutil.copy(scratch, out, driver="COG", **COG_PROFILE, OVERVIEW_RESAMPLING="NEAREST")
+        cog_from_tiled(scratch, out, categorical=True)
     finally:
         scratch.unlink(missing_ok=True)
         Path(f"{scratch}.aux.xml").unlink(missing_ok=True)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import rasterio
 import rioxarray
+from rio_cogeo.cogeo import cog_validate
 from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
@@ -41,6 +42,11 @@ def test_get_prints_the_path_or_writes_a_clipped_copy(published: Path, tmp_path:
         kept = clip.read(1) != NODATA  # pixels of the envelope outside the lon/lat box are nodata (test_remote_layers)
         assert kept.any()
         np.testing.assert_array_equal(clip.read(1)[kept], window.values[0][kept])
+        structure = clip.tags(ns="IMAGE_STRUCTURE")  # the published layers' profile
+        assert (structure["COMPRESSION"], structure.get("PREDICTOR"), clip.block_shapes[0]) == ("DEFLATE", "2", (512, 512))
+    valid, errors, _ = cog_validate(str(out))
+    assert valid, errors
+    assert not list(tmp_path.glob(".clip.tif*"))  # no scratch left beside it
 
 
 @pytest.mark.parametrize(("args", "match"), [
