@@ -367,8 +367,7 @@ def performance(
     if percentiles is None:
         percentiles = UnitPercentiles.of(UnitHistograms.of(unit, fallback, mean, region, crossed=soil is not None),
                                          percentile=percentile, min_unit_pixels=min_unit_pixels)
-    exact = sums is not None
-    if exact:  # the float percentile for the published layers, the exact one for the decision: one lookup
+    if sums is not None:  # the float percentile for the published layers, the exact one for the decision: one lookup
         p90, p_num = xr.apply_ufunc(percentiles.lookup_both, unit, fallback, dask="parallelized",
                                     output_core_dims=[[], []], output_dtypes=["float64", "int64"])
     else:
@@ -377,9 +376,8 @@ def performance(
     # (Trends.Earth divides two negatives; method notes 2.5), and ``no_ratio`` tells the LPD which pixels these are
     ratio = mean / p90.where(p90 > 0)
     no_ratio = mean.notnull() & (p90 <= 0)
-    if exact:
+    if sums is not None:
         # ratio <= t decided exactly: sum / count <= t x p, with p = num / den in stored units and t = a / b
-        assert sums is not None
         total, count = sums
         t = exact_fraction(ratio_threshold, "ratio threshold")
         degraded = total * (t.denominator * percentiles.denominator) <= count * p_num * t.numerator
