@@ -76,8 +76,8 @@ def _region(size: int) -> Any:
     from pyproj import Transformer
 
     from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
-    from tasks.sample_data import load_sample_region
-    from tasks.tiles import MODIS_TILE_PX
+    from tasks.geo.tiles import MODIS_TILE_PX
+    from tasks.io.sample_data import load_sample_region
 
     x0, y0 = MODIS_GRID_ORIGIN
     col = TILE_H * MODIS_TILE_PX + size // 2  # sample_grid puts the window's left edge size // 2 pixels west of this
@@ -102,7 +102,7 @@ def prepare(size: int, root: Path) -> dict[str, float]:
     import rasterio
 
     from tasks.constants import NODATA
-    from tasks.sample_data import generate_sample, sample_grid
+    from tasks.io.sample_data import generate_sample, sample_grid
 
     region = _region(size)
     started = time.monotonic()
@@ -177,9 +177,9 @@ def part_floor_local(root: Path) -> dict[str, float]:
 
 def part_floor_http(root: Path) -> dict[str, float]:
     """Decode every composite once through the project's file server over HTTP (GDAL /vsicurl/, 2 threads)."""
-    from tasks.load import READ_SETTINGS
-    from tasks.local_stac import serve_collections
-    from tasks.netstats import network_bytes
+    from tasks.io.load import READ_SETTINGS
+    from tasks.io.local_stac import serve_collections
+    from tasks.io.netstats import network_bytes
 
     pairs = _composites(root / "sample")
     with serve_collections(root / "sample") as stac:
@@ -247,14 +247,14 @@ def part_tile_year(root: Path, size: int, scheduler: str) -> dict[str, float]:
     """The real refresh flow on the tile-year: the annual NDVI tile task and the mosaic, no cache."""
     import matplotlib.pyplot  # noqa: F401  (imported once per run by its first quick-look: not a tile-year's cost)
 
-    import tasks.publish
+    import tasks.stages.publish
     from flows.refresh import RefreshRun, refresh_indicators
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     log = _Log()
     logging.getLogger("prefect").addHandler(log)
     count = _TaskCount()
-    maps = _Stopwatch(tasks.publish, "quicklook_png")  # a year's maps: drawn once per layer, not per tile
+    maps = _Stopwatch(tasks.stages.publish, "quicklook_png")  # a year's maps: drawn once per layer, not per tile
     with tempfile.TemporaryDirectory() as out, count.callback:
         started = time.monotonic()
         refresh_indicators(RefreshRun(sample_dir=root / "sample", out=Path(out) / "catalog", years=(YEAR, YEAR),
@@ -276,7 +276,7 @@ def _period_inputs(root: Path, size: int) -> tuple[Any, Any, Any, Any]:
     from odc.geo.geobox import GeoBox
 
     from tasks.config import Period, RunConfig
-    from tasks.sample_data import sample_grid
+    from tasks.io.sample_data import sample_grid
 
     grid = sample_grid(_region(size))
     geobox = GeoBox((size, size), grid.transform, grid_crs())
@@ -298,7 +298,7 @@ def part_kernels(root: Path, size: int) -> dict[str, float]:
     from tasks.constants import NDVI_SCALE, NODATA
     from tasks.kernels.state import te_state
     from tasks.kernels.trend import mann_kendall_sen
-    from tasks.state import STATE_DEAD_BAND
+    from tasks.science.state import STATE_DEAD_BAND
 
     stack = []
     for i in range(PERIOD_YEARS):
@@ -324,9 +324,9 @@ def part_tile_period(root: Path, size: int, scheduler: str) -> dict[str, float]:
     window sums written from one read of the cube, unit histograms from the sums), then pass 2 (performance and
     LPD from what pass 1 wrote)."""
     from flows.refresh import dask_client
-    from tasks.load import open_annual_layers
-    from tasks.performance import UnitHistograms, UnitPercentiles
-    from tasks.productivity import TrendTile, write_lpd_tile, write_trend_tile
+    from tasks.io.load import open_annual_layers
+    from tasks.science.performance import UnitHistograms, UnitPercentiles
+    from tasks.stages.productivity import TrendTile, write_lpd_tile, write_trend_tile
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     geobox, land_cover, period, cfg = _period_inputs(root, size)

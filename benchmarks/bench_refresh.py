@@ -26,7 +26,7 @@ from pyproj import Geod
 PIXEL_KM2 = 231.65635826395825 ** 2 / 1e6
 STAGES = ("annual NDVI tiles", "annual NDVI mosaics", "trend tiles", "productivity tiles", "productivity",
           "land cover and SOC", "SDG 15.3.1", "status")
-"""The flow's stage names, as its count lines (`tasks.progress.track_stage`) log them."""
+"""The flow's stage names, as its count lines (`tasks.io.progress.track_stage`) log them."""
 
 
 class _StageTimes(logging.Handler):
@@ -47,8 +47,8 @@ def main() -> None:
 
     import tasks  # noqa: F401
     from flows.refresh import RefreshRun, refresh_indicators
-    from tasks.sample_data import generate_sample
-    from tasks.zones import default_zones
+    from tasks.io.sample_data import generate_sample
+    from tasks.io.zones import default_zones
 
     sample = Path("outputs/sample-data")
     generate_sample(sample)

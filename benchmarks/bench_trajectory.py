@@ -21,8 +21,8 @@ import xarray as xr
 from scipy import stats
 
 from tasks.kernels.trend import mann_kendall_sen
-from tasks.state import state
-from tasks.trajectory import trajectory
+from tasks.science.state import state
+from tasks.science.trajectory import trajectory
 
 
 def _cube(size: int, years: int, seed: int = 0) -> xr.DataArray:

@@ -15,14 +15,17 @@ from typing import Any, ParamSpec, TypeVar
 from prefect import Flow, flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
-from tasks.cache_keys import find_inputs_task
 from tasks.config import Period, RunConfig
-from tasks.land_degradation import land_soc_task, sdg_task, status_task
-from tasks.layer_cache import cache_root, tidy_cache
+from tasks.io.cache_keys import find_inputs_task
+from tasks.io.layer_cache import cache_root, tidy_cache
+from tasks.io.netstats import cluster_network_bytes
+from tasks.io.progress import track_stage
+from tasks.io.run_locks import run_marker
+from tasks.io.search import find_scenes_task
 from tasks.model import LayerSummary, Staging
-from tasks.netstats import cluster_network_bytes
-from tasks.productivity import (
+from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
+from tasks.stages.land_degradation import land_soc_task, sdg_task, status_task
+from tasks.stages.productivity import (
     PeriodTile,
     period_tiles,
     productivity_task,
@@ -32,11 +35,8 @@ from tasks.productivity import (
     trend_tile_task,
     unit_percentiles_task,
 )
-from tasks.progress import track_stage
-from tasks.publish import begin_version_task, discard_staging, publish_version_task
-from tasks.report import report_artifacts_task, report_task
-from tasks.run_locks import run_marker
-from tasks.search import find_scenes_task
+from tasks.stages.publish import begin_version_task, discard_staging, publish_version_task
+from tasks.stages.report import report_artifacts_task, report_task
 
 BASELINE = "baseline"
 """The period every other period's status is measured against."""
@@ -110,7 +110,7 @@ def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Stagi
 
 def productivity_by_tile(cfg: RunConfig, periods: dict[str, Period], annual: list[LayerSummary],
                          inputs: dict[str, Any], staging: Staging) -> dict[str, list[LayerSummary]]:
-    """Trajectory, state, performance and LPD per tile x period, in two passes (``tasks.productivity``), joined
+    """Trajectory, state, performance and LPD per tile x period, in two passes (``tasks.stages.productivity``), joined
     per period; periods whose inputs are unchanged come whole from the cache. Runs on the calling flow's tasks."""
     log = get_run_logger()
     names = list(periods)

@@ -20,18 +20,18 @@ from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
 from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources, read_yaml_mapping, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, MODIS_SINUSOIDAL_WKT, TASK_RUNNERS
 from tasks.errors import ConfigError, LdnError
-from tasks.grid import bboxes_intersect, lonlat_bounds
-from tasks.layer_cache import check_cache_url
-from tasks.load import ReadSettings, configure_reads
-from tasks.local_stac import serve_collections
-from tasks.pgstac import check_pgstac, load_into_pgstac, redact
-from tasks.preflight import check_run
-from tasks.region import ALL_NE_ASIA, region_grid, resolve_region
-from tasks.report import load_zones
-from tasks.sample_data import generate_sample, load_sample_region, sample_grid
-from tasks.search import run_bbox
-from tasks.tiles import MODIS_TILE_PX
-from tasks.zones import check_zones_cover
+from tasks.geo.grid import bboxes_intersect, lonlat_bounds
+from tasks.geo.tiles import MODIS_TILE_PX
+from tasks.io.layer_cache import check_cache_url
+from tasks.io.load import ReadSettings, configure_reads
+from tasks.io.local_stac import serve_collections
+from tasks.io.pgstac import check_pgstac, load_into_pgstac, redact
+from tasks.io.region import ALL_NE_ASIA, region_grid, resolve_region
+from tasks.io.sample_data import generate_sample, load_sample_region, sample_grid
+from tasks.io.search import run_bbox
+from tasks.io.zones import check_zones_cover
+from tasks.stages.preflight import check_run
+from tasks.stages.report import load_zones
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
            "dask_client", "local_cluster_options", "uses_cluster", "THREADS", "LOCAL", "TaskRunnerName", "check_task_runner", "written_folders"]
@@ -94,7 +94,7 @@ def _sample_area(run: RefreshRun) -> tuple[str, tuple[float, float, float, float
 
 
 def _check_zones(cfg: RunConfig) -> None:
-    """A zones file must cover the run's area (``tasks.zones.check_zones_cover``), else its tables would miss land."""
+    """A zones file must cover the run's area (``tasks.io.zones.check_zones_cover``), else its tables would miss land."""
     if cfg.zones is None:
         return
 
@@ -329,7 +329,7 @@ def check_task_runner(task_runner: str, address: str | None, client: Any | None,
             from prefect.settings import PREFECT_API_URL as url
         except ImportError:
             return None, False
-        return url.value(), importlib.util.find_spec("tasks.annual_ndvi") is not None
+        return url.value(), importlib.util.find_spec("tasks.stages.annual_ndvi") is not None
 
     found = client.run(facts)
     elsewhere = sorted({str(url) if url else "no Prefect server" for url, _ in found.values() if url != api})

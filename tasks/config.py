@@ -24,8 +24,8 @@ from pydantic import (
 
 from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
-from tasks.grid import analysis_geobox, lonlat_box_problem
-from tasks.tiles import MODIS_TILE_PX, Tile, check_tiles, lattice_tiles
+from tasks.geo.grid import analysis_geobox, lonlat_box_problem
+from tasks.geo.tiles import MODIS_TILE_PX, Tile, check_tiles, lattice_tiles
 
 __all__ = [
     "env_seconds",

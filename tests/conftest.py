@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import tasks  # noqa: F401  (Prefect environment defaults first)
-from tasks.local_stac import LocalStac, serve_collections
-from tasks.sample_data import generate_sample
+from tasks.io.local_stac import LocalStac, serve_collections
+from tasks.io.sample_data import generate_sample
 from tests.helpers import small_region
 
 

@@ -70,7 +70,7 @@ def parse_years(text: str) -> tuple[int, int]:
 
 def parse_bbox(text: str, *, antimeridian: bool = True) -> tuple[float, float, float, float]:
     """``--bbox`` west,south,east,north in degrees, checked (west > east crosses 180 degrees if ``antimeridian``)."""
-    from tasks.grid import lonlat_box_problem
+    from tasks.geo.grid import lonlat_box_problem
 
     try:
         values = tuple(float(v) for v in text.split(","))

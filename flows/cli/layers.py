@@ -22,8 +22,8 @@ def layers_list(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """List the layers of a published version: indicator, period or year, id, bbox."""
-    from tasks.grid import bboxes_intersect
-    from tasks.layers import layer_items
+    from tasks.geo.grid import bboxes_intersect
+    from tasks.io.layers import layer_items
 
     try:
         rows = layer_items(catalog, version)
@@ -49,7 +49,7 @@ def layers_versions(
     catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
 ) -> None:
     """List every published version, newest first; `latest` marks the one readers get by default."""
-    from tasks.layers import published_versions
+    from tasks.io.layers import published_versions
 
     try:
         versions, latest = published_versions(catalog)
@@ -71,7 +71,7 @@ def layers_get(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Print the path of one published layer, or write it (optionally clipped) to --out."""
-    from tasks.layers import fetch_layer, find_layer
+    from tasks.io.layers import fetch_layer, find_layer
 
     try:
         item = find_layer(indicator, period=period, year=year, root=catalog, version=version)

@@ -18,7 +18,7 @@ def publish(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Load a published version into a pgstac database (search index for stac-fastapi-pgstac)."""
-    from tasks.pgstac import load_into_pgstac, redact
+    from tasks.io.pgstac import load_into_pgstac, redact
 
     try:
         collections, items = load_into_pgstac(pgstac, catalog, version)

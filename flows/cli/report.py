@@ -24,9 +24,9 @@ def report(
     """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers."""
     import pandas as pd
 
-    from tasks.integrity import open_href
-    from tasks.layers import layer_refs, version_catalog
-    from tasks.report import build_report, load_zones
+    from tasks.io.integrity import open_href
+    from tasks.io.layers import layer_refs, version_catalog
+    from tasks.stages.report import build_report, load_zones
 
     try:
         chosen = [p.strip() for p in periods.split(",") if p.strip()] if periods else None

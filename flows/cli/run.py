@@ -25,7 +25,7 @@ def sample_data(
     force: Annotated[bool, typer.Option(help="Regenerate even if a complete sample is present.")] = False,
 ) -> None:
     """Generate the bundled offline sample region (deterministic: same files on every machine)."""
-    from tasks.sample_data import generate_sample
+    from tasks.io.sample_data import generate_sample
 
     try:
         root = generate_sample(out, force=force, progress=lambda m: typer.echo(f"  {m}"))
@@ -110,7 +110,7 @@ def run(
             check_task_runner(task_runner.value, dask_address, None)
         from flows.disk_watch import DiskWatch
         from flows.prefect_server import private_server
-        from tasks.layer_cache import cache_root
+        from tasks.io.layer_cache import cache_root
 
         disks = DiskWatch(cfg.out_dir, cache_root(cfg), tempfile.gettempdir())
         with private_server(), disks:  # no PREFECT_API_URL: a server of this run's, its history not in ~/.prefect

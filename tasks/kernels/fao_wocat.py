@@ -127,7 +127,7 @@ def fao_wocat_kernel(values: np.ndarray, window_max: np.ndarray, s95_by_n: np.nd
 
     Examples
     --------
-    >>> from tasks.trajectory import te_critical_s
+    >>> from tasks.science.trajectory import te_critical_s
     >>> s95 = np.array([0, 0, 0, 0] + [te_critical_s(n)[1] for n in range(4, 20)], float)
     >>> decline = np.arange(6000, 6000 - 16 * 150, -150).astype(float)
     >>> [int(v) for v in fao_wocat_kernel(decline, np.nan, s95)]

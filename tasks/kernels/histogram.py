@@ -1,6 +1,6 @@
 """Counting kernel of performance's pass 1: window-mean NDVI per land unit, from the window's exact sums.
 
-The same decision as ``tasks.performance.unit_histograms`` on ``mean_of_sums``, pixel for pixel (the mean
+The same decision as ``tasks.science.performance.unit_histograms`` on ``mean_of_sums``, pixel for pixel (the mean
 is ``sum / count / scale`` in float64 and its bin ``rint(mean x scale)``), in one loop with no temporary
 arrays and without the GIL, so it runs beside the pass's other work.
 """

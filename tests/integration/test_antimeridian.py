@@ -18,8 +18,8 @@ import rasterio
 from pyproj import Transformer
 
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
-from tasks.local_stac import serve_collections
-from tasks.sample_data import _collection, _iso, _polygon, _write_collection, _write_cog, composite_doys
+from tasks.io.local_stac import serve_collections
+from tasks.io.sample_data import _collection, _iso, _polygon, _write_cog, _write_collection, composite_doys
 
 pytestmark = pytest.mark.integration
 

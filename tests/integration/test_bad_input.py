@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
 from tasks.config import SAMPLE_SOURCES
-from tasks.local_stac import LocalStac, free_port
+from tasks.io.local_stac import LocalStac, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_overlapping_custom_tiles(tmp_path: Path, published_copy: Path, prefect_
     import json
 
     from tasks.constants import MODIS_PIXEL_SIZE as px
-    from tasks.sample_data import load_sample_region, sample_grid
+    from tasks.io.sample_data import load_sample_region, sample_grid
 
     left, bottom, right, top = sample_grid(load_sample_region()).bounds
     run_file = tmp_path / "run.yaml"
@@ -180,7 +180,7 @@ def test_stale_staging_of_a_killed_run_is_cleared_and_versions_stay_readable(
 _KILLED_PUBLISH = r'''
 import os, signal, sys
 import numpy as np, xarray as xr, rioxarray  # noqa: F401
-import tasks.publish as publish
+import tasks.stages.publish as publish
 from tasks.config import RunConfig
 
 out, where = sys.argv[1], sys.argv[2]

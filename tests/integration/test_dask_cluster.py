@@ -3,8 +3,8 @@
 `--task-runner dask`, the Prefect tasks themselves; a dead scheduler or unfit workers are one line."""
 from __future__ import annotations
 
-import os
 import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator

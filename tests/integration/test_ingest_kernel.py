@@ -9,13 +9,13 @@ import dask
 import numpy as np
 import pytest
 
-from tasks.annual_ndvi import annual_tile_layers
-from tasks.clip import run_area
 from tasks.constants import NODATA
-from tasks.grid import analysis_geobox
-from tasks.ingest import aligned_scenes
-from tasks.local_stac import LocalStac
-from tasks.search import open_api, run_bbox, search_items
+from tasks.geo.grid import analysis_geobox
+from tasks.io.clip import run_area
+from tasks.io.ingest import aligned_scenes
+from tasks.io.local_stac import LocalStac
+from tasks.io.search import open_api, run_bbox, search_items
+from tasks.stages.annual_ndvi import annual_tile_layers
 from tests.integration.conftest import sample_config
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import pytest
 from pystac_client import Client
 
 from tasks.errors import ConfigError
-from tasks.local_stac import LocalStac, serve_collections
+from tasks.io.local_stac import LocalStac, serve_collections
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ import xarray as xr
 
 from tasks.config import load_periods
 from tasks.constants import NODATA
-from tasks.lpd import lpd
-from tasks.state import state
-from tasks.trajectory import te_critical_s, trajectory
+from tasks.science.lpd import lpd
+from tasks.science.state import state
+from tasks.science.trajectory import te_critical_s, trajectory
 from tests.helpers import catalog_items, exact_te_state, read_asset
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from flows.cli import EXIT_USER_ERROR, app
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.layers import layer_items, open_layer
-from tasks.local_stac import free_port, stop_process
+from tasks.io.layers import layer_items, open_layer
+from tasks.io.local_stac import free_port, stop_process
 from tests.integration.conftest import S3_BUCKET
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ BOX = (111.85, 43.70, 111.95, 43.76)
 def served(published: Path) -> Iterator[str]:
     """The published folder on the project's own file server (HTTP range requests, as a bucket website has)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tasks._fileserver", str(published), str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "tasks.io._fileserver", str(published), str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -224,7 +224,7 @@ def test_the_published_method_notes_are_the_teams_method() -> None:
     shared = Path(__file__).resolve().parents[3] / "shared" / "method" / "SDG_15_3_1.md"
     if not shared.is_file():
         pytest.skip("no ../shared/method (a user's clone): nothing to compare the published copy with")
-    from tasks.method_doc import method_markdown
+    from tasks.io.method_doc import method_markdown
 
     assert method_markdown() == shared.read_text(encoding="utf-8"), \
         "catalogs/method_notes.md is the copy published with every version: update it with ../shared/method"

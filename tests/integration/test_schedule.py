@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks.local_stac import stop_process
+from tasks.io.local_stac import stop_process
 from tests.helpers import REPO
-from tests.services import prefect_server as start_prefect_server
 from tests.services import free_port, wait_until
+from tests.services import prefect_server as start_prefect_server
 
 pytestmark = pytest.mark.integration
 

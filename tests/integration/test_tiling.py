@@ -12,7 +12,7 @@ import rasterio
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tasks.local_stac import serve_collections
+from tasks.io.local_stac import serve_collections
 from tests.integration.conftest import sample_config
 
 pytestmark = pytest.mark.integration

@@ -34,9 +34,9 @@ names = [m.name for p in (flows, tasks) for m in pkgutil.walk_packages(p.__path_
 for name in names:
     importlib.import_module(name)
 from tasks.config import load_periods, load_sources, PRODUCTION_SOURCES, SAMPLE_SOURCES
-from tasks.land_cover import load_legend, LEGEND_FILE
-from tasks.soc import load_soc_model
-from tasks.trajectory import te_critical_s, trajectory
+from tasks.science.land_cover import load_legend, LEGEND_FILE
+from tasks.science.soc import load_soc_model
+from tasks.science.trajectory import te_critical_s, trajectory
 import xarray as xr
 assert venv in LEGEND_FILE.resolve().parents, LEGEND_FILE
 load_sources(PRODUCTION_SOURCES); load_sources(SAMPLE_SOURCES); load_periods(); load_legend(LEGEND_FILE); load_soc_model()
@@ -44,7 +44,7 @@ assert te_critical_s(16)[:3] == (28, 36, 56)
 annual = xr.DataArray(np.array([[[3000 + 100 * k for k in range(16)]]], dtype="int16").transpose(2, 0, 1),
                       dims=("year", "y", "x"), coords={"year": list(range(2001, 2017))})
 assert int(trajectory(annual)["trajectory"].item()) == 1
-from tasks.method_doc import method_html
+from tasks.io.method_doc import method_html
 assert "<h2>2. Productivity (land productivity dynamics, LPD)</h2>" in method_html()  # the notes ship in the wheel
 print(f"smoke ok: {len(names)} modules")
 """

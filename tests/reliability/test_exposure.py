@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.local_stac import free_port, stop_process
+from tasks.io.local_stac import free_port, stop_process
 from tests.services import wait_until
 
 pytestmark = pytest.mark.reliability
@@ -77,7 +77,7 @@ def test_the_file_server_serves_its_root_and_nothing_else(tmp_path: Path) -> Non
     os.symlink(outside, root / "escape")
     os.symlink(root / "data" / "a.tif", root / "data" / "inside-link.tif")  # a link that stays inside is fine
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tasks._fileserver", str(root), str(port)], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "tasks.io._fileserver", str(root), str(port)], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from flows.refresh import RefreshRun, build_config
 from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources
 from tasks.errors import ConfigError
-from tasks.zones import read_zones
+from tasks.io.zones import read_zones
 
 pytestmark = pytest.mark.reliability
 

@@ -11,7 +11,7 @@ import pytest
 
 from tasks.config import Source
 from tasks.errors import StacBadPaging, StacUnreachable
-from tasks.search import open_api, search_items
+from tasks.io.search import open_api, search_items
 from tests.reliability.faulty_stac import BBOX, COLLECTION, faulty_stac, silent_api, url
 
 pytestmark = pytest.mark.reliability
@@ -52,7 +52,7 @@ def test_a_next_link_to_its_own_page_stops(short_timeout: float) -> None:
 
 
 def test_endless_pages_stop(short_timeout: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("tasks.search.STAC_MAX_PAGES", 20)
+    monkeypatch.setattr("tasks.io.search.STAC_MAX_PAGES", 20)
     with faulty_stac("endless") as server:
         client = open_api(url(server))
         with pytest.raises(StacBadPaging, match="gave 20 pages and still has a `next` link"):

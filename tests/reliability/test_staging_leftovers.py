@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import tasks.publish as publish
+import tasks.stages.publish as publish
 from tasks.config import RunConfig
 
 pytestmark = pytest.mark.reliability

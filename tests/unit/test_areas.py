@@ -8,9 +8,9 @@ import pytest
 from affine import Affine
 from scipy import integrate
 
-from tasks.areas import band_area_km2, pixel_areas_km2
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
 from tasks.errors import ConfigError
+from tasks.geo.areas import band_area_km2, pixel_areas_km2
 
 A, INV_F = 6378137.0, 298.257223563
 

@@ -10,10 +10,10 @@ import yaml
 from rasterio.transform import from_origin
 
 from flows.refresh import RefreshRun, build_config
-from tasks.areas import pixel_areas_km2
-from tasks.clip import area_weights, run_area
 from tasks.config import PRODUCTION_SOURCES
-from tasks.grid import analysis_geobox
+from tasks.geo.areas import pixel_areas_km2
+from tasks.geo.grid import analysis_geobox
+from tasks.io.clip import area_weights, run_area
 
 BOX = "111.5,43.5,112.0,43.9"
 

@@ -9,8 +9,8 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.areas import class_areas
 from tasks.constants import NODATA
+from tasks.geo.areas import class_areas
 
 
 def _da(values: np.ndarray, chunk: int | None = None) -> xr.DataArray:

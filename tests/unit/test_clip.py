@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from odc.geo.geobox import GeoBox
 from rasterio.features import geometry_mask
 
-from tasks.areas import class_areas
-from tasks.clip import EDGE, INSIDE, OUTSIDE, RunArea, area_weights, clip, inside, run_area
 from tasks.config import RunConfig
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
+from tasks.geo.areas import class_areas
+from tasks.io.clip import EDGE, INSIDE, OUTSIDE, RunArea, area_weights, clip, inside, run_area
 
 RES = MODIS_PIXEL_SIZE
 X0, Y0 = 8962784.50123854, 4891424.004740481
@@ -120,7 +120,7 @@ def test_a_country_footprint_on_a_tile_and_on_the_run_grid_across_180_degrees() 
     the plane's western edge (h10v02) it is where that tile's pixels are."""
     from pyproj import Transformer
 
-    from tasks.grid import over_crs
+    from tasks.geo.grid import over_crs
 
     lon, lat = -175.0, 66.5  # inland Chukotka, west of 180 degrees
     x_plain, y = Transformer.from_crs("EPSG:4326", MODIS_SINUSOIDAL_WKT, always_xy=True).transform(lon, lat)

@@ -9,9 +9,9 @@ import xarray as xr
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.fao_wocat import fao_wocat
 from tasks.kernels.fao_wocat import STEADINESS_TABLE, lpd_from_combination
-from tasks.trajectory import te_critical_s
+from tasks.science.fao_wocat import fao_wocat
+from tasks.science.trajectory import te_critical_s
 
 YEARS = np.arange(2008, 2024)  # report_2's 16-year window
 

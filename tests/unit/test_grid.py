@@ -6,7 +6,7 @@ import pytest
 
 from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
 from tasks.errors import ConfigError
-from tasks.grid import lonlat_bounds, native_bounds, parse_crs, snapped_geobox
+from tasks.geo.grid import lonlat_bounds, native_bounds, parse_crs, snapped_geobox
 
 
 def test_geobox_aligns_with_the_modis_grid() -> None:

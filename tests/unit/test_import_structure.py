@@ -1,5 +1,6 @@
-"""The import structure of tasks/ and flows/: no circle between project modules, counting the imports written
-inside functions (which hide a circle from Python but not from a reader), and no new import inside a function.
+"""The import structure of tasks/ and flows/: the layers import only downwards, no circle between project modules
+(counting the imports written inside functions, which hide a circle from Python but not from a reader), and no new
+import inside a function.
 
 The imports are read from the source (``ast``), so the test needs nothing installed and names every offender.
 """
@@ -10,6 +11,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("tasks", "flows")
+
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("flows", ("flows",)),
+    ("stages", ("tasks.stages",)),
+    ("io", ("tasks.io",)),
+    ("science", ("tasks.science",)),
+    ("config", ("tasks.config",)),
+    ("geo", ("tasks.geo",)),
+    ("kernels", ("tasks.kernels",)),
+    ("floor", ("tasks.constants", "tasks.errors", "tasks.model", "tasks")),
+)
+"""The layers, top first: a module imports from its own layer or one below, never from one above. The README's
+Development section draws the same list; a new module goes into a layer's package, or this test names it."""
 
 IN_FUNCTION_CEILING = 17
 """Imports of project modules written inside functions today; a ratchet: lower it as they move to the top of
@@ -84,6 +98,30 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def _layer(module: str) -> int:
+    """Index in ``LAYERS`` of the layer that holds ``module`` (the longest matching prefix wins)."""
+    best = (-1, -1)
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best[0]:
+                best = (len(prefix), i)
+    return best[1]
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    loose = sorted(m for m in _modules() if _layer(m) < 0 or (m.count(".") == 1 and _layer(m) == len(LAYERS) - 1
+                                                            and m not in LAYERS[-1][1]))
+    assert not loose, (f"modules outside every layer: {loose}; move each into tasks/<layer>/ (see LAYERS and the "
+                       "README's Development section)")
+
+
+def test_imports_point_down_the_layers() -> None:
+    upward = [f"{a} ({LAYERS[_layer(a)][0]}) -> {b} ({LAYERS[_layer(b)][0]}), line {line}"
+              for a, b, _, line in _imports(_modules()) if _layer(b) < _layer(a)]
+    assert not upward, ("imports pointing up the layers (" + " > ".join(name for name, _ in LAYERS) + "): move the "
+                        "shared piece down a layer\n" + "\n".join(upward))
+
+
 def test_no_module_imports_itself_in_a_circle() -> None:
     modules = _modules()
     imports = _imports(modules)
@@ -106,3 +144,5 @@ def test_no_new_import_inside_a_function() -> None:
 def test_the_checks_see_a_circle_and_the_flows_only_look_down() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert not any(b.startswith("flows") for a, b, _, _ in _imports(_modules()) if a.startswith("tasks"))
+    assert _layer("tasks.io.load") == 2 and _layer("tasks.constants") == len(LAYERS) - 1 and _layer("tasks") == len(LAYERS) - 1
+    assert _layer("tasks.config") == 4 and _layer("tasks.kernels.trend") == 6 and _layer("flows.cli.run") == 0

@@ -10,11 +10,18 @@ import rasterio
 import xarray as xr
 import yaml
 
-from tasks.areas import pixel_areas_km2
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.land_cover import (LEGEND_FILE, aggregate, annual_class_areas, lc_degradation, load_legend, transition_areas,
-                              transition_code)
+from tasks.geo.areas import pixel_areas_km2
+from tasks.science.land_cover import (
+    LEGEND_FILE,
+    aggregate,
+    annual_class_areas,
+    lc_degradation,
+    load_legend,
+    transition_areas,
+    transition_code,
+)
 from tests.helpers import realdata
 
 # the method notes' matrix, typed out (rows initial, columns final)

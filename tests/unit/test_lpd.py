@@ -9,7 +9,7 @@ import xarray as xr
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.lpd import lpd, lpd_3class, recode_lpd
+from tasks.science.lpd import lpd, lpd_3class, recode_lpd
 
 
 def expected(t: int, s: int, p: int) -> int:

@@ -9,7 +9,7 @@ import rasterio
 from affine import Affine
 
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
-from tasks.mosaic import _read_block
+from tasks.geo.mosaic import _read_block
 
 RES = MODIS_PIXEL_SIZE
 

@@ -7,7 +7,7 @@ import xarray as xr
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.performance import percentile_from_histogram, performance, unit_histograms
+from tasks.science.performance import percentile_from_histogram, performance, unit_histograms
 
 YEARS = [2001, 2002, 2003]
 
@@ -118,7 +118,7 @@ def test_a_unit_with_no_valid_pixels_is_nodata_not_a_crash() -> None:
 def test_tiles_merged_histograms_give_the_whole_areas_performance(seed: int, tmp_path) -> None:
     """Performance per tile with the merged unit percentiles equals performance over the whole area, bit for bit
     (random NDVI, land cover with a no-unit class, soil units crossed in, a comparison region, uneven tiles)."""
-    from tasks.performance import UnitHistograms, UnitPercentiles, land_units, window_mean
+    from tasks.science.performance import UnitHistograms, UnitPercentiles, land_units, window_mean
 
     rng = np.random.default_rng(seed)
     h, w = 37, 53
@@ -154,7 +154,7 @@ def test_window_arrays_histograms_merge_to_the_tiles(seed: int) -> None:
     """Pass 1 counts each written window's sums (``of_sums``): merged, they are the tile's histograms counted
     lazily (``of``), ids of units with no counted pixel included; and performance from the window sums is the
     performance of the annual layers, bit for bit."""
-    from tasks.performance import UnitHistograms, land_units, window_mean, window_sum_count
+    from tasks.science.performance import UnitHistograms, land_units, window_mean, window_sum_count
 
     rng = np.random.default_rng(seed)
     h, w = 41, 29
@@ -184,7 +184,7 @@ def test_window_arrays_histograms_merge_to_the_tiles(seed: int) -> None:
 def test_ratio_threshold_is_decided_exactly() -> None:
     # one unit whose p90 of 10 px is exactly 0.3 NDVI (3000); window means over three years as stored integers:
     # 1500 (ratio exactly 0.5 -> degraded), 1501 (just above), and sum 4501 / 3 = 1500.33.. (above)
-    from tasks.performance import percentile_from_histogram_exact
+    from tasks.science.performance import percentile_from_histogram_exact
 
     hist = np.bincount(np.array([3000] * 10) + 2000, minlength=12001)[None]
     num, den = percentile_from_histogram_exact(hist, 90)
@@ -199,7 +199,7 @@ def test_ratio_threshold_is_decided_exactly() -> None:
 def test_exact_percentile_matches_rationals() -> None:
     from fractions import Fraction
 
-    from tasks.performance import percentile_from_histogram_exact
+    from tasks.science.performance import percentile_from_histogram_exact
 
     rng = np.random.default_rng(7)
     for size in (1, 2, 3, 11, 57, 1000):
@@ -216,7 +216,7 @@ def test_exact_percentile_matches_rationals() -> None:
 
 def test_units_with_a_nonpositive_percentile_leave_performance_undefined_and_the_lpd_where_it_can() -> None:
     # water (210): NDVI below 0, its p90 is negative -> no meaningful ratio: performance nodata, flagged no_ratio
-    from tasks.lpd import lpd
+    from tasks.science.lpd import lpd
 
     ndvi = np.array([[-500, -400, -300, 3000, 2900, 1000]])
     ds = performance(_annual(ndvi), _lc(np.array([[210, 210, 210, 130, 130, 130]])), window=(2001, 2003),

@@ -12,8 +12,8 @@ from odc.geo.geobox import GeoBox
 
 from tasks.config import Period, RunConfig
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
-from tasks.performance import UnitHistograms, UnitPercentiles, land_units, window_mean
-from tasks.productivity import (
+from tasks.science.performance import UnitHistograms, UnitPercentiles, land_units, window_mean
+from tasks.stages.productivity import (
     WINDOW_SUMS,
     TrendTile,
     productivity_layers,

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from odc.geo.geobox import GeoBox
 from affine import Affine
+from odc.geo.geobox import GeoBox
 
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
 from tasks.errors import ConfigError
-from tasks.grid import lonlat_bounds
-from tasks.recode import RecodeOutsideRaster, apply_recodes, read_recodes
+from tasks.geo.grid import lonlat_bounds
+from tasks.io.recode import RecodeOutsideRaster, apply_recodes, read_recodes
 
 # a 20 x 20 MODIS-grid window near Zamyn-Uud
 GEOBOX = GeoBox((20, 20), Affine(MODIS_PIXEL_SIZE, 0, 8962784.50123854, 0, -MODIS_PIXEL_SIZE, 4891424.004740481),
@@ -113,7 +113,6 @@ def test_a_chunked_layer_is_recoded_block_by_block_as_the_whole_one(tmp_path: Pa
     """Polygons crossing block edges: a Dask layer in 7 x 7 blocks stays lazy and gives the whole array's pixels
     and counts (the pixel-centre rule does not depend on the block)."""
     import dask.array as da
-
     from pyproj import Transformer
 
     inv = Transformer.from_crs(MODIS_SINUSOIDAL_WKT, "EPSG:4326", always_xy=True)

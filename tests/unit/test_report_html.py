@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tasks.report import period_label
-from tasks.report_html import TOTAL, method_table, with_totals
+from tasks.io.report_html import TOTAL, method_table, with_totals
+from tasks.stages.report import period_label
 
 
 def test_totals_recompute_shares_from_the_sums() -> None:
@@ -56,7 +56,7 @@ def test_method_table_flattens_settings() -> None:
 
 def test_annual_ndvi_series_comes_from_the_layers_statistics() -> None:
     from tasks.model import AssetSummary, LayerSummary
-    from tasks.report import annual_ndvi_series
+    from tasks.stages.report import annual_ndvi_series
 
     def layer(indicator: str, year: int, mean: float) -> LayerSummary:
         asset = AssetSummary(key="data", path="x.tif", categorical=False, attrs={"scale_factor": 0.0001},

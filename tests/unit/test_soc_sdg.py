@@ -10,8 +10,8 @@ import xarray as xr
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.sdg import STATUS_CLASSES, one_out_all_out, status, status_3class
-from tasks.soc import factor_table, load_soc_model, soc_change, soc_series
+from tasks.science.sdg import STATUS_CLASSES, one_out_all_out, status, status_3class
+from tasks.science.soc import factor_table, load_soc_model, soc_change, soc_series
 from tests.helpers import realdata
 
 MODEL = load_soc_model()
@@ -121,7 +121,7 @@ def test_real_soc_stocks_and_climate_zones_on_a_grid_that_is_not_exactly_one_twe
     """WHRC SOC 1990 -> 2010 (pixel 0.0833333 deg) with the IPCC zones (exactly 1/12) reprojected onto it."""
     from odc.geo.geobox import GeoBox
 
-    from tasks.load import read_onto_grid
+    from tasks.io.load import read_onto_grid
 
     soc_dir = realdata("soc_whrc_soil_carbon_debt_10km")
     zones_path = realdata("trends_earth_fixtures", "ipcc_climate_zones.tif")
@@ -145,7 +145,7 @@ def test_real_soc_stocks_and_climate_zones_on_a_grid_that_is_not_exactly_one_twe
     with np.errstate(invalid="ignore", divide="ignore"):
         pct = (last - first) / first * 100
         expect = np.where(np.isfinite(pct) & (first > 0), np.where(pct <= -10, -1, np.where(pct >= 10, 1, 0)), NODATA)
-    from tasks.soc import classify_change
+    from tasks.science.soc import classify_change
 
     got = classify_change(xr.DataArray(first, dims=("y", "x")), xr.DataArray(last, dims=("y", "x")),
                           threshold=MODEL.threshold_percent)

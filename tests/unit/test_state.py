@@ -7,7 +7,7 @@ import xarray as xr
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.state import state
+from tasks.science.state import state
 from tests.helpers import exact_te_state
 
 YEARS = np.arange(2001, 2016)

@@ -8,9 +8,17 @@ import xml.etree.ElementTree as ET
 import pytest
 import rasterio.crs
 
-from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, STATUS_COLOURS, THREE_CLASSES
-from tasks.publish import geotiff_tags, named_crs
-from tasks.styles import NDVI_RAMP, NODATA_COLOUR, layer_style, qml, render, visual_values
+from tasks.constants import (
+    LAND_COVER_COLOURS,
+    LPD_CLASSES,
+    MODIS_SINUSOIDAL_NAME,
+    MODIS_SINUSOIDAL_WKT,
+    NODATA,
+    STATUS_COLOURS,
+    THREE_CLASSES,
+)
+from tasks.io.styles import NDVI_RAMP, NODATA_COLOUR, layer_style, qml, render, visual_values
+from tasks.stages.publish import geotiff_tags, named_crs
 
 CLASS_MAPS = {
     "lpd": {k: v[0] for k, v in LPD_CLASSES.items()},

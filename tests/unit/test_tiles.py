@@ -12,11 +12,10 @@ from pyproj import Transformer
 
 from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
 from tasks.errors import ConfigError
-from tasks.grid import snapped_geobox
-from tasks.mosaic import mosaic, source_x, wraps
-from tasks.region import region_grid, resolve_region
-from tasks.grid import split_bbox
-from tasks.tiles import TILE_STEP_CHUNKS, Tile, check_tiles, lattice_tiles, tile_lonlat_bbox, tile_windows
+from tasks.geo.grid import snapped_geobox, split_bbox
+from tasks.geo.mosaic import mosaic, source_x, wraps
+from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, check_tiles, lattice_tiles, tile_lonlat_bbox, tile_windows
+from tasks.io.region import region_grid, resolve_region
 
 R = 6371007.181
 GRID = dict(crs=MODIS_SINUSOIDAL_WKT, resolution=MODIS_PIXEL_SIZE, origin=MODIS_GRID_ORIGIN)
@@ -185,7 +184,7 @@ def test_mosaic_joins_the_antimeridian_without_a_seam(tmp_path: Path) -> None:
     ((179, 60, -179, 70), (178, 60, -178, 70), True),  # both across 180
 ])
 def test_bboxes_intersect_across_the_antimeridian(a: tuple, b: tuple, expected: bool) -> None:
-    from tasks.grid import bboxes_intersect
+    from tasks.geo.grid import bboxes_intersect
 
     assert bboxes_intersect(a, b) is expected and bboxes_intersect(b, a) is expected
 
@@ -193,7 +192,7 @@ def test_bboxes_intersect_across_the_antimeridian(a: tuple, b: tuple, expected: 
 @pytest.mark.parametrize("size", [16, 100, 4800])
 def test_grid_tiles_cut_the_grid_into_lattice_windows(size: int) -> None:
     """The period stage's tiles partition the run's grid exactly along the ingest's lattice, named alike."""
-    from tasks.tiles import grid_tiles, lattice_tiles
+    from tasks.geo.tiles import grid_tiles, lattice_tiles
 
     grid = snapped_geobox((11_000_000.0, 4_800_000.0, 11_060_000.0, 4_860_000.0), MODIS_SINUSOIDAL_WKT,
                           MODIS_PIXEL_SIZE, MODIS_GRID_ORIGIN)
@@ -215,11 +214,11 @@ def test_period_tiles_across_180_degrees_join_back_into_the_run_grid(tmp_path: P
     (``mosaic(wrap=False)``) puts every pixel back where it was."""
     from odc.geo.geobox import GeoBox
 
-    from tasks.clip import inside, run_area
     from tasks.config import SAMPLE_SOURCES, RunConfig
-    from tasks.mosaic import mosaic, wraps
-    from tasks.productivity import period_tiles
-    from tasks.region import region_grid, resolve_region
+    from tasks.geo.mosaic import mosaic, wraps
+    from tasks.io.clip import inside, run_area
+    from tasks.io.region import region_grid, resolve_region
+    from tasks.stages.productivity import period_tiles
 
     spec = "179.7,66.40,-179.7,66.55"
     made = region_grid(resolve_region(spec), crs=MODIS_SINUSOIDAL_WKT, resolution=MODIS_PIXEL_SIZE,

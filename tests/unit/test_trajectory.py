@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import itertools
-from fractions import Fraction
 import math
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 
 import numpy as np
 import pymannkendall as mk
@@ -16,7 +16,7 @@ from scipy import stats
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
 from tasks.kernels.trend import mann_kendall_sen
-from tasks.trajectory import (
+from tasks.science.trajectory import (
     exact_critical_s,
     kendall_s_null,
     te_critical_s,
@@ -121,7 +121,7 @@ def test_te_table_is_the_shared_method_table() -> None:
     shared = SHARED / "method" / "te_kendall_critical_s.csv"
     if not shared.exists():
         pytest.skip(f"{shared} is absent (team-internal ../shared); the copy in catalogs/ is used")
-    from tasks.trajectory import TE_TABLE_FILE
+    from tasks.science.trajectory import TE_TABLE_FILE
 
     ours = [r for r in TE_TABLE_FILE.read_text().splitlines() if not r.startswith("#")]
     assert ours == shared.read_text().splitlines()

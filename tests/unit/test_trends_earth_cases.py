@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tasks.areas import band_area_km2
 from tasks.constants import NODATA
-from tasks.land_cover import transition_code
-from tasks.lpd import lpd_3class
-from tasks.sdg import status, status_3class
-from tasks.trajectory import te_critical_s, trajectory_3class
+from tasks.geo.areas import band_area_km2
+from tasks.science.land_cover import transition_code
+from tasks.science.lpd import lpd_3class
+from tasks.science.sdg import status, status_3class
+from tasks.science.trajectory import te_critical_s, trajectory_3class
 
 
 def _da(rows: list[list[int]]) -> xr.DataArray:

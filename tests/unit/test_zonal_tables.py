@@ -13,9 +13,9 @@ from pyproj import Geod
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
+from tasks.io.zones import Zone, check_zones_cover, default_zones, read_zones
 from tasks.model import LayerRef
-from tasks.report import write_workbook, zonal_tables
-from tasks.zones import Zone, check_zones_cover, default_zones, read_zones
+from tasks.stages.report import write_workbook, zonal_tables
 
 EQUAL_AREA = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global (cylindrical equal area)
 
@@ -212,7 +212,7 @@ def test_zones_that_miss_the_area_and_missing_files_are_errors(tmp_path: Path) -
 
 
 def test_zonal_ndvi_series_is_the_area_weighted_mean_over_pixels_with_data(tmp_path: Path) -> None:
-    from tasks.report import zonal_ndvi_series
+    from tasks.stages.report import zonal_ndvi_series
 
     transform = Affine(1000.0, 0, 0, 0, -1000.0, 2000.0)  # 2 x 4 pixels of 1 km2 (equal area)
     y1 = np.array([[1000, 2000, 3000, 3000], [NODATA, 2000, 5000, 7000]])

@@ -1,0 +1,210 @@
+"""Ingest kernel: a tile-year's annual NDVI mean and maximum in one streaming pass over its composites.
+
+Where the scenes lie on the analysis grid itself (same CRS and pixel size, whole-pixel offsets, as
+MOD13Q1 does on the MODIS sinusoidal grid, by the items' STAC projection fields), the tile is cut into
+windows of a bounded size (``tasks.geo.tiles.tile_windows``), one task per window;
+each task opens every composite of the year once (NDVI and QA assets), reads its window of them
+(block-aligned rows, only the part a scene covers), and folds the valid values into a running sum,
+count and maximum. A tile-year is a few tens of tasks instead of a graph of thousands, and no file is
+opened once per chunk. Scenes on another grid go through odc-stac's general loader (``load_cube``).
+
+The result is bit for bit what ``annual_ndvi`` and ``annual_ndvi_max`` compute from the same scenes:
+the sum of integer raw values is exact (int32 for 16-bit assets, else float64) whatever the order, and the conversion to stored
+int16 is the same function (``finish``: ``annual_ndvi.stored_values``).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import numpy as np
+import pystac
+import rasterio
+import rasterio.crs
+from odc.geo.geobox import GeoBox
+from rasterio.windows import Window
+
+from tasks.config import AssetSpec, QaRule, Source
+from tasks.constants import NODATA
+from tasks.geo.grid import grid_crs
+
+__all__ = ["SceneGrid", "SceneOffGrid", "aligned_scenes", "fold_window", "fold_tile_year"]
+
+_PIXEL_TOLERANCE = 1e-6
+"""How far from a whole pixel a scene's offset may be (in pixels) to count as on the grid."""
+
+
+@dataclass(frozen=True)
+class SceneGrid:
+    """Where one composite's assets lie on the analysis grid: hrefs and the scene's pixel offset from the tile."""
+
+    item_id: str
+    hrefs: dict[str, str]
+    row_off: int
+    col_off: int
+    height: int
+    width: int
+    origin: tuple[float, float]
+    """The scene's upper-left corner (x, y) in the grid's CRS."""
+    resolution: tuple[float, float]
+
+
+class SceneOffGrid(RuntimeError):
+    """A scene's file does not lie where its STAC item says: the tile goes through the general loader."""
+
+
+@functools.lru_cache(maxsize=64)
+def _crs(text: str) -> rasterio.crs.CRS:
+    return rasterio.crs.CRS.from_user_input(text)
+
+
+def _item_grid(item: pystac.Item, asset: pystac.Asset) -> tuple[str, list[float], list[int]] | None:
+    """The (CRS, transform, shape) the STAC projection extension gives an asset (its own, else the item's)."""
+    def get(key: str) -> Any:
+        return asset.extra_fields.get(key, item.properties.get(key))
+
+    crs = get("proj:wkt2") or get("proj:code") or (f"EPSG:{get('proj:epsg')}" if get("proj:epsg") else None)
+    transform, shape = get("proj:transform"), get("proj:shape")
+    if crs is None or transform is None or shape is None or len(transform) < 6 or len(shape) != 2:
+        return None
+    return crs, [float(v) for v in transform[:6]], [int(v) for v in shape]
+
+
+def aligned_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) -> list[SceneGrid] | None:
+    """Each item's position on ``geobox`` when every asset lies on that grid (same CRS, pixel size, whole-pixel
+    offsets) by its STAC projection metadata, else None: such scenes need the general loader.
+
+    Nothing is opened here: the windows check each file's real geotransform as they read them
+    (``SceneOffGrid`` when a file disagrees with its item).
+    """
+    out = []
+    res_x, res_y = geobox.affine.a, geobox.affine.e
+    crs = _crs(grid_crs(geobox))
+    for item in items:
+        hrefs, place = {}, None
+        for name, spec in source.assets.items():
+            asset = item.assets.get(spec.key)
+            grid = _item_grid(item, asset) if asset is not None else None
+            if asset is None or grid is None:
+                return None  # the general loader names a missing asset, and needs no metadata
+            text, (a, b, c, d, e, f), (height, width) = grid
+            if (b != 0 or d != 0 or abs(a - res_x) > _PIXEL_TOLERANCE * abs(res_x)
+                    or abs(e - res_y) > _PIXEL_TOLERANCE * abs(res_y) or _crs(text) != crs):
+                return None
+            col = (c - geobox.affine.c) / res_x
+            row = (f - geobox.affine.f) / res_y
+            if abs(col - round(col)) > _PIXEL_TOLERANCE or abs(row - round(row)) > _PIXEL_TOLERANCE:
+                return None
+            here = (round(row), round(col), height, width)
+            if place is not None and here != place:
+                return None  # the assets of one scene must share a grid
+            place = here
+            hrefs[name] = asset.href
+        assert place is not None
+        out.append(SceneGrid(item.id, hrefs, *place, origin=(geobox.affine.c + place[1] * res_x,
+                                                               geobox.affine.f + place[0] * res_y),
+                             resolution=(res_x, res_y)))
+    return out
+
+
+def _check_on_grid(src: Any, scene: SceneGrid) -> None:
+    t = src.transform
+    ok = (src.count == 1 and (src.height, src.width) == (scene.height, scene.width)
+          and abs(t.c - scene.origin[0]) <= _PIXEL_TOLERANCE * abs(scene.resolution[0])
+          and abs(t.f - scene.origin[1]) <= _PIXEL_TOLERANCE * abs(scene.resolution[1])
+          and abs(t.a - scene.resolution[0]) <= _PIXEL_TOLERANCE * abs(scene.resolution[0])
+          and abs(t.e - scene.resolution[1]) <= _PIXEL_TOLERANCE * abs(scene.resolution[1]))
+    if not ok:
+        raise SceneOffGrid(f"scene {scene.item_id}: {src.name} is not where its STAC item's proj fields put it")
+
+
+def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int, int], *, ndvi: AssetSpec,
+                qa_name: str, qa_rule: QaRule, finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                gdal_env: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Annual mean and maximum of one window of the tile, rows ``rows`` and columns ``cols`` (end excluded), as
+    ``finish(raw values, valid count)`` makes them (the stored int16 encoding).
+
+    Each scene's assets are opened once; only the part of the window a scene covers is read.
+    """
+    (r0, r1), (c0, c1) = rows, cols
+    shape = (r1 - r0, c1 - c0)
+    raw = np.dtype(ndvi.dtype)
+    small = raw.kind in "iu" and raw.itemsize <= 2  # int16 MOD13Q1: int32 sums are exact (46 x 32767 fits)
+    acc = np.dtype(np.int32) if small else np.dtype(np.float64)  # else float64, exact for integers below 2**53
+    total = np.zeros(shape, dtype=acc)
+    count = np.zeros(shape, dtype=np.int16)
+    top = np.full(shape, np.iinfo(np.int32).min if small else -np.inf, dtype=acc)
+    lut: np.ndarray | None = None
+    with rasterio.Env(**gdal_env):
+        for scene in scenes:
+            # the window's rows and columns, in the scene's pixels, clipped to the scene
+            sr0, sr1 = max(r0 - scene.row_off, 0), min(r1 - scene.row_off, scene.height)
+            sc0, sc1 = max(c0 - scene.col_off, 0), min(c1 - scene.col_off, scene.width)
+            if sr0 >= sr1 or sc0 >= sc1:
+                continue
+            window = Window(sc0, sr0, sc1 - sc0, sr1 - sr0)
+            with rasterio.open(scene.hrefs["ndvi"]) as src:
+                _check_on_grid(src, scene)
+                values = src.read(1, window=window)
+            with rasterio.open(scene.hrefs[qa_name]) as src:
+                _check_on_grid(src, scene)
+                qa = src.read(1, window=window)
+            if lut is None or lut.dtype != qa.dtype:
+                lut = _valid_lookup(qa.dtype, qa_rule.valid_values)
+            ok = _valid_qa(qa, qa_rule.valid_values, lut)
+            if ndvi.nodata is not None:
+                ok &= values != ndvi.nodata
+            if ndvi.valid_range is not None:
+                ok &= (values >= ndvi.valid_range[0]) & (values <= ndvi.valid_range[1])
+            out = (slice(sr0 + scene.row_off - r0, sr1 + scene.row_off - r0),
+                   slice(sc0 + scene.col_off - c0, sc1 + scene.col_off - c0))
+            np.add(total[out], values, out=total[out], where=ok, casting="unsafe")
+            np.add(count[out], ok, out=count[out], casting="unsafe")
+            np.maximum(top[out], values, out=top[out], where=ok, casting="unsafe")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        some = count > 0
+        mean = finish(np.where(some, total, 0) / np.where(some, count, np.nan), count)
+        maximum = finish(np.where(some, top, np.nan), count)
+    return mean, maximum
+
+
+def _valid_lookup(dtype: np.dtype, valid: Any) -> np.ndarray | None:
+    """A table of the valid QA values over every value of a one-byte ``dtype`` (indexed by its bytes), else None."""
+    if np.dtype(dtype).itemsize != 1:
+        return None
+    codes = np.arange(256, dtype=np.uint8).view(dtype)
+    return np.isin(codes, np.asarray(list(valid)))
+
+
+def _valid_qa(qa: np.ndarray, valid: Any, lut: np.ndarray | None) -> np.ndarray:
+    """True where the QA value is one of ``valid``: a table lookup for one-byte QA, ``np.isin`` otherwise."""
+    if lut is not None:
+        return lut[qa.view(np.uint8)]
+    return np.isin(qa, np.asarray(list(valid)))
+
+
+def fold_tile_year(scenes: list[SceneGrid], geobox: GeoBox, *, ndvi: AssetSpec, qa_name: str, qa_rule: QaRule,
+                   finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                   windows: list[tuple[int, int, int, int]], skip: list[bool] | None = None,
+                   gdal_env: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The tile-year's annual mean and maximum (int16 arrays on ``geobox``), one Dask task per window
+    (first row, end row, first column, end column) of ``windows``, which cut the tile (``tasks.geo.tiles.tile_windows``).
+
+    ``skip[i]`` leaves window i unread (nodata): it lies wholly outside the run's region. The tasks go to
+    whatever Dask scheduler is current (the run's cluster, or threads).
+    """
+    height, width = geobox.shape
+    skip = skip or [False] * len(windows)
+    kw: dict[str, Any] = dict(ndvi=ndvi, qa_name=qa_name, qa_rule=qa_rule, finish=finish, gdal_env=gdal_env or {})
+    todo = [w for w, outside in zip(windows, skip) if not outside]
+    parts = dask.compute(*[dask.delayed(fold_window, pure=False)(scenes, (r0, r1), (c0, c1), **kw)
+                           for r0, r1, c0, c1 in todo])
+    mean = np.full((height, width), NODATA, dtype=np.int16)
+    maximum = np.full((height, width), NODATA, dtype=np.int16)
+    for (r0, r1, c0, c1), (m, x) in zip(todo, parts):
+        mean[r0:r1, c0:c1] = m
+        maximum[r0:r1, c0:c1] = x
+    return mean, maximum

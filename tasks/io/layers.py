@@ -1,0 +1,288 @@
+"""Analyst retrieval: list, open and fetch published layers from a catalog without recomputing anything.
+
+``open_layer`` returns a rioxarray DataArray with the layer's class codes, names and colours (from
+the STAC classification extension), units and method in ``attrs``; ``layer_items`` lists what a
+version holds; asking for a layer or period that does not exist lists what does.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pystac
+import xarray as xr
+from pystac.utils import make_absolute_href
+
+from tasks.constants import DEFAULT_OUTPUTS
+from tasks.errors import ConfigError
+from tasks.geo.grid import lonlat_box_problem
+from tasks.io.cog import cog_from_tiled
+from tasks.io.integrity import local_path, open_href
+from tasks.model import LayerRef
+
+if TYPE_CHECKING:
+    from tasks.model import LayerRef
+
+__all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs", "published_versions"]
+
+DEFAULT_CATALOG: Path = DEFAULT_OUTPUTS / "catalog" / "catalog.json"
+"""The root catalog `ldn run` publishes to by default."""
+
+
+def is_url(root: str | Path) -> bool:
+    """True for a catalog given as a URL (``http(s)://``, ``s3://``, any fsspec scheme), not a local path."""
+    return isinstance(root, str) and local_path(root) is None
+
+
+class _ReadIO(pystac.StacIO):
+    """pystac's reader of catalog JSON at any href ``tasks.io.integrity.open_href`` takes (local, http(s), s3://, ...);
+    a retrieval never writes."""
+
+    def read_text(self, source: Any, *args: Any, **kwargs: Any) -> str:
+        href = source if isinstance(source, str) else source.get_absolute_href()
+        with open_href(str(href)) as f:
+            return f.read().decode("utf-8")
+
+    def write_text(self, dest: Any, txt: str, *args: Any, **kwargs: Any) -> None:
+        raise ConfigError(f"a published catalog is read-only here: not writing {dest}")
+
+
+def _read_json(href: str) -> dict[str, Any]:
+    try:
+        return json.loads(_ReadIO().read_text(href))
+    except (OSError, ValueError) as err:
+        missing = isinstance(err, OSError) and ("is missing" in str(err) or isinstance(err, FileNotFoundError))
+        raise ConfigError(f"no published catalog at {href}: check the URL (the root catalog.json that `ldn run` "
+                          "publishes, or its folder)" if missing else
+                          f"the catalog at {href} cannot be read ({err}): check the URL and that the server is up") from None
+
+
+def _root(root: str | Path) -> tuple[str, dict[str, str], str | None]:
+    """The root catalog's href, its versions (name -> absolute href of the version's catalog) and the latest."""
+    if is_url(root):
+        href = str(root) if str(root).endswith(".json") else str(root).rstrip("/") + "/catalog.json"
+        doc = _read_json(href)
+    else:
+        path = Path(str(root).removeprefix("file://"))
+        if path.is_dir():
+            path = path / "catalog.json"
+        if not path.is_file():
+            raise ConfigError(f"no published catalog at {path}: run `ldn run` first, or pass --catalog")
+        href = str(path.resolve())
+        doc = json.loads(path.read_text())
+    if doc.get("type") != "Catalog" or "links" not in doc:
+        raise ConfigError(f"{href} is not a STAC catalog: give the root catalog.json that `ldn run` publishes")
+    versions = {link["href"].rstrip("/").split("/")[-2]: make_absolute_href(link["href"], href)
+                for link in doc["links"] if link["rel"] == "child"}
+    return href, versions, doc.get("ldn:latest")
+
+
+def published_versions(root: str | Path = DEFAULT_CATALOG) -> tuple[list[str], str | None]:
+    """Every published version under a root catalog, newest first, and the latest one."""
+    _, versions, latest = _root(root)
+    return sorted(versions, reverse=True), latest
+
+
+def version_catalog(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> pystac.Catalog:
+    """The catalog of one published version (``latest`` by default) under a root catalog."""
+    root, versions, latest = _root(root)
+    name = latest if version == "latest" else version
+    if name not in versions:
+        raise ConfigError(f"version {version!r} is not in {root}; published versions: {sorted(versions, reverse=True)}")
+    return pystac.Catalog.from_file(versions[name], stac_io=_ReadIO())
+
+
+def layer_items(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> list[dict[str, Any]]:
+    """One row per published item: indicator, period, year, id, bbox and the path of its main COG."""
+    cat = version_catalog(root, version)
+    rows = []
+    for item in cat.get_items(recursive=True):
+        rows.append({
+            "indicator": item.properties.get("ldn:indicator"), "period": item.properties.get("ldn:period"),
+            "year": item.properties.get("ldn:year"), "id": item.id, "version": cat.id.rsplit("-", 1)[-1],
+            "bbox": _bbox(item), "href": _href(item.assets["data"]),
+        })
+    return sorted(rows, key=lambda r: (r["indicator"] or "", r["period"] or "", r["year"] or 0))
+
+
+def find_layer(indicator: str, *, period: str | None = None, year: int | None = None,
+               root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> pystac.Item:
+    """The item of ``indicator`` for ``period`` (or ``year``); a miss lists what the version has."""
+    cat = version_catalog(root, version)
+    items = list(cat.get_items(recursive=True))
+    indicators = sorted({str(v) for i in items if (v := i.properties.get("ldn:indicator")) is not None})
+    if indicator not in indicators:
+        raise ConfigError(f"no layer {indicator!r} in version {cat.id}; it has {indicators}")
+    matches = [i for i in items if i.properties.get("ldn:indicator") == indicator
+               and (period is None or i.properties.get("ldn:period") == period)
+               and (year is None or i.properties.get("ldn:year") == year)]
+    if len(matches) != 1:
+        have = sorted({str(i.properties.get("ldn:period") or i.properties.get("ldn:year"))
+                       for i in items if i.properties.get("ldn:indicator") == indicator})
+        what = f"period {period!r}" if period else (f"year {year}" if year else "a period or year")
+        raise ConfigError(f"{indicator!r} has {'no' if not matches else 'more than one'} layer for {what}: "
+                          f"choose one of {have} (--period or --year)")
+    return matches[0]
+
+
+def _open_raster(href: str, chunks: Any = None) -> xr.DataArray:
+    """A published COG at a local path or URL: GDAL reads http(s) itself (ranged requests), fsspec the other
+    schemes (``s3://`` with the usual AWS_* settings, ...)."""
+    import rioxarray
+
+    kwargs: dict[str, Any] = {}
+    path = href
+    if is_url(href) and not href.startswith(("http://", "https://")):
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(href)  # rasterio would hand s3:// to GDAL's /vsis3/, with other settings
+        kwargs["opener"] = fs
+    try:
+        opened = rioxarray.open_rasterio(path, chunks=chunks, **kwargs)
+        if not isinstance(opened, xr.DataArray):
+            raise ConfigError(f"{href} holds several subdatasets, not one raster layer: open one of them")
+        da = opened.squeeze("band", drop=True)
+        da.encoding["source"] = href
+        return da
+    except Exception as err:  # rasterio's and fsspec's own errors: one line that names the file
+        raise ConfigError(f"cannot read the layer {href} ({str(err).splitlines()[0]}): check that it is published "
+                          "and reachable") from None
+
+
+def _href(asset: pystac.Asset) -> str:
+    """An asset's absolute href (a catalog opened from its file or URL always gives one)."""
+    href = asset.get_absolute_href()
+    if href is None:
+        raise ConfigError(f"asset {asset.href!r} has no absolute location: open the catalog from its file or URL")
+    return href
+
+
+def _bbox(item: pystac.Item) -> list[float]:
+    """An item's lon/lat box, rounded for messages and listings."""
+    return [round(v, 4) for v in item.bbox or []]
+
+
+def _box_geometry(bbox: tuple[float, float, float, float]) -> Any:
+    import shapely
+
+    west, south, east, north = bbox
+    return shapely.segmentize(shapely.box(west, south, east, north), 0.01)  # edges densified: curved in sinusoidal
+
+
+def clip_to_bbox(da: xr.DataArray, bbox: tuple[float, float, float, float], *, name: str) -> xr.DataArray:
+    """``da`` cut to a lon/lat ``bbox``: the rows and columns around the box, and pixels whose centre lies outside
+    the box set to nodata. On a projected grid (MODIS sinusoidal) a lon/lat box is not a rectangle, so its
+    envelope alone would keep land the caller did not ask for."""
+    if (problem := lonlat_box_problem(*bbox, antimeridian=False)) is not None:
+        raise ConfigError(problem)
+    import rioxarray.exceptions
+
+    try:
+        return da.rio.clip([_box_geometry(bbox)], crs="EPSG:4326", drop=True, all_touched=False, from_disk=True)
+    except rioxarray.exceptions.NoDataInBounds:
+        raise ConfigError(f"bbox {list(bbox)} holds no pixel of {name}: choose an area inside the layer's outline "
+                          "(the item's geometry; on the sinusoidal grid a curved quadrilateral, narrower than its "
+                          "lon/lat bbox)") from None
+
+
+def open_layer(indicator: str, *, period: str | None = None, year: int | None = None, asset: str = "data",
+               root: str | Path = DEFAULT_CATALOG, version: str = "latest", chunks: Any = None,
+               bbox: tuple[float, float, float, float] | None = None, masked: bool = False,
+               raw: bool = False) -> xr.DataArray:
+    """A published layer as a (lazy, if ``chunks``) DataArray with its classes, units and method in attrs.
+
+    ``root`` is a local catalog or its URL (http(s), s3, ...). ``bbox`` (west, south, east, north, degrees)
+    keeps the pixels inside that box (nodata around it). Scaled layers (annual NDVI) come as physical values
+    (float32, NaN where nodata) unless ``raw``; ``masked`` turns nodata into NaN for every layer, class maps
+    included (then float32). Class maps otherwise keep their int16 codes and nodata value.
+
+    Examples
+    --------
+    >>> lpd = open_layer("lpd", period="baseline")  # doctest: +SKIP
+    >>> lpd.attrs["classes"][1]  # doctest: +SKIP
+    'declining'
+    >>> ndvi = open_layer("ndvi-annual", year=2003, bbox=(111.8, 43.6, 112.0, 43.8))  # doctest: +SKIP
+    """
+    item = find_layer(indicator, period=period, year=year, root=root, version=version)
+    if asset not in item.assets:
+        raise ConfigError(f"{item.id} has no asset {asset!r}; it has {sorted(item.assets)}")
+    a = item.assets[asset]
+    da = _open_raster(_href(a), chunks=chunks)
+    if bbox is not None:
+        da = clip_to_bbox(da, bbox, name=f"{item.id} (bbox {_bbox(item)})")
+    classes = a.extra_fields.get("classification:classes")
+    band = (a.extra_fields.get("raster:bands") or [{}])[0]
+    scale, offset = band.get("scale"), band.get("offset")
+    nodata = da.rio.nodata
+    attrs = dict(da.attrs)
+    scaled = scale not in (None, 1) and not raw
+    if (masked or scaled) and nodata is not None and not np.isnan(nodata):
+        da = da.where(da != nodata).astype("float32")
+        attrs = {k: v for k, v in attrs.items() if k != "_FillValue"}
+    if scaled:
+        da = (da * np.float32(scale) + np.float32(offset or 0)).astype("float32")
+        attrs = {k: v for k, v in attrs.items() if k not in ("scale_factor", "add_offset")}
+    da.attrs = attrs
+    if (masked or scaled) and nodata is not None:
+        da = da.rio.write_nodata(np.nan, encoded=False)
+    da.attrs.update({
+        "stac_item": item.id, "indicator": indicator, "period": item.properties.get("ldn:period"),
+        "method": item.properties.get("ldn:method"), "units": band.get("unit"), "scale": scale,
+        "scaled": scaled,
+    })
+    if classes:
+        da.attrs["classes"] = {c["value"]: c.get("description", c.get("name")) for c in classes}
+        da.attrs["colours"] = {c["value"]: c.get("color_hint") for c in classes if c.get("color_hint")}
+    da.name = f"{indicator}:{asset}"
+    da.encoding.setdefault("source", a.get_absolute_href())  # kept where masking or scaling made a new array
+    return da
+
+
+def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
+                bbox: tuple[float, float, float, float] | None = None) -> Path:
+    """Copy a layer's COG (local or remote) to ``out``, or, with a lon/lat ``bbox``, a COG cut to that box: the
+    rows and columns around it, and pixels outside the box nodata. Written beside ``out`` and renamed into place,
+    so a failed fetch leaves no partial file."""
+    out = Path(out)
+    src = _href(item.assets[asset])
+    tmp = out.with_name(f".{out.name}.part")
+    tiled = out.with_name(f".{out.name}.tiled.tif")
+    try:
+        if bbox is None:
+            try:
+                with open_href(src) as f, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(f, dst, 1 << 20)
+            except OSError as err:
+                raise ConfigError(f"cannot copy {item.id}: {err}") from None
+        else:
+            da = clip_to_bbox(_open_raster(src), bbox, name=f"{item.id} (bbox {_bbox(item)})")
+            da.rio.to_raster(tiled, tiled=True, blockxsize=512, blockysize=512)
+            # the published layers' own COG profile; class maps keep their codes in the overviews
+            cog_from_tiled(tiled, tmp, categorical="classification:classes" in item.assets[asset].extra_fields)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tiled.unlink(missing_ok=True)
+    return out
+
+
+def layer_refs(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> list["LayerRef"]:
+    """Every raster asset of a published version that has a period, as report inputs (with class names)."""
+    refs = []
+    for item in version_catalog(root, version).get_items(recursive=True):
+        period = item.properties.get("ldn:period")
+        if not period:
+            continue
+        for key, asset in item.assets.items():
+            if asset.media_type != pystac.MediaType.COG or "visual" in (asset.roles or []):
+                continue  # the paletted pictures beside class maps are for looking, not for tables
+            classes = asset.extra_fields.get("classification:classes")
+            refs.append(LayerRef(
+                indicator=item.properties["ldn:indicator"], period=period, asset=key,
+                path=_href(asset),
+                classes={int(c["value"]): c.get("description", c.get("name")) for c in classes} if classes else None,
+            ))
+    return refs

@@ -1,0 +1,173 @@
+"""A real STAC API and a range-capable file server on 127.0.0.1 for a folder of collections.
+
+The bundled sample region (and the tests) are searched exactly like a remote source: ``rustac serve``
+answers STAC API requests from memory, and asset hrefs in the served items are http URLs of a file
+server that honours HTTP Range requests, so GDAL reads the COGs as it reads remote ones.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.errors import ConfigError, StacUnreachable
+from tasks.io.processes import die_with_parent, pid_alive
+
+__all__ = ["LocalStac", "serve_collections", "free_port", "stop_process", "RUSTAC_START_TIMEOUT"]
+
+RUSTAC_START_TIMEOUT: float = 30.0
+"""Seconds to wait for ``rustac serve`` to answer; it starts in well under a second when healthy."""
+
+
+@dataclass(frozen=True)
+class LocalStac:
+    """Addresses of a running local STAC API and its file server."""
+
+    api_url: str
+    files_url: str
+    collections: tuple[str, ...]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rustac_command() -> list[str]:
+    exe = shutil.which("rustac") or str(Path(sys.executable).with_name("rustac"))
+    if not Path(exe).exists():
+        raise ConfigError("the `rustac` command is missing: reinstall with `pip install -e .` (it ships rustac)")
+    return [exe]
+
+
+def _served_copies(root: Path, files_url: str, workdir: Path) -> tuple[list[Path], tuple[str, ...]]:
+    """Write collection + item files whose relative asset hrefs are absolute http URLs."""
+    hrefs: list[Path] = []
+    ids = []
+    for cdir in sorted(p for p in root.iterdir() if (p / "collection.json").is_file()):
+        collection = json.loads((cdir / "collection.json").read_text())
+        ids.append(collection["id"])
+        out_col = workdir / f"{cdir.name}.collection.json"
+        out_col.write_text(json.dumps(collection))
+        hrefs.append(out_col)
+        items_file = cdir / "items.ndjson"
+        if not items_file.is_file():
+            continue
+        base = f"{files_url}/{cdir.name}/"
+        out_items = workdir / f"{cdir.name}.items.ndjson"
+        with open(items_file) as src, open(out_items, "w") as dst:
+            for line in src:
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                for asset in item.get("assets", {}).values():
+                    if "://" not in asset["href"]:
+                        asset["href"] = base + asset["href"].removeprefix("./")
+                dst.write(json.dumps(item) + "\n")
+        hrefs.append(out_items)
+    if not ids:
+        raise ConfigError(
+            f"no STAC collections (*/collection.json) under {root}: run `ldn sample-data` to write the sample region"
+        )
+    return hrefs, tuple(ids)
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip().splitlines()
+            raise StacUnreachable(
+                f"the local {what} exited with code {proc.returncode}: "
+                f"{err[-1] if err else 'no message'}; check the files it was given"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status < 500:
+                    return
+        except urllib.error.HTTPError as err:
+            if err.code < 500:
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise StacUnreachable(f"the local {what} at {url} did not answer within {timeout:.0f} s: is the machine overloaded?")
+
+
+_WORKDIR_PREFIX = "ldn-stac-"
+
+
+def _clear_stale_workdirs() -> None:
+    """Remove the STAC API copies left in the temporary folder by runs that were killed (their pid is gone)."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*"):
+        pid = stale.name.removeprefix(_WORKDIR_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 5) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL if it is still up after ``timeout`` seconds."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
+
+
+@contextmanager
+def serve_collections(root: str | Path) -> Iterator[LocalStac]:
+    """Serve every ``*/collection.json`` + ``items.ndjson`` under ``root`` on 127.0.0.1 until exit.
+
+    Starts a threaded range-capable file server for ``root`` and ``rustac serve`` for the
+    collections (with asset hrefs rewritten to the file server), waits until the API answers, and
+    stops both on exit, also when the body raises.
+    """
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"{root} does not exist: run `ldn sample-data` first, or pass the folder that holds it")
+    files: subprocess.Popen | None = None
+    api: subprocess.Popen | None = None
+    _clear_stale_workdirs()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-"))
+    try:
+        files_port = free_port()
+        files_url = f"http://127.0.0.1:{files_port}"
+        files = subprocess.Popen(
+            [sys.executable, "-m", "tasks.io._fileserver", str(root), str(files_port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2],
+            preexec_fn=die_with_parent,
+        )
+        hrefs, ids = _served_copies(root, files_url, workdir)
+        api_port = free_port()
+        api_url = f"http://127.0.0.1:{api_port}"
+        api = subprocess.Popen(
+            [*_rustac_command(), "serve", *map(str, hrefs), "--addr", f"127.0.0.1:{api_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "RUST_LOG": "error"},
+            preexec_fn=die_with_parent,
+        )
+        _wait_until_up(f"{files_url}/", files, "file server", RUSTAC_START_TIMEOUT)
+        _wait_until_up(f"{api_url}/collections", api, "STAC API (rustac serve)", RUSTAC_START_TIMEOUT)
+        yield LocalStac(api_url=api_url, files_url=files_url, collections=ids)
+    finally:
+        stop_process(api)
+        stop_process(files)
+        shutil.rmtree(workdir, ignore_errors=True)

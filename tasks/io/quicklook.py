@@ -1,0 +1,167 @@
+"""Quick-look PNG maps of published layers: class colours and a legend, or a colour bar, and a scale bar.
+
+Analysts would rather look than read: every item gets a small PNG of its main layer beside the COG
+(STAC role ``overview``). Maps are drawn from the decimated COG (its overviews when present), so a
+quick look never reads the full-resolution layer into memory.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+from tasks.geo.grid import lonlat_bounds, transformer
+from tasks.io.styles import NDVI_RAMP, NODATA_COLOUR
+from tasks.io.zones import border_outlines
+
+__all__ = ["quicklook_png", "classes_of", "MAX_PIXELS"]
+
+MAX_PIXELS = 800
+"""Longest side of the array drawn in a quick look."""
+
+_DRAWING = threading.Lock()
+"""Matplotlib is not thread-safe; maps of layers published side by side are drawn one at a time."""
+
+
+def _scale_bar_km(width_m: float) -> float:
+    """A round scale-bar length of roughly a fifth of the map width, in km."""
+    target = width_m / 5 / 1000
+    magnitude = 10 ** np.floor(np.log10(target)) if target > 0 else 1
+    return float(min((s * magnitude for s in (1, 2, 5, 10)), key=lambda v: abs(v - target)))
+
+
+def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[Any, str] | None = None,
+                  colours: dict[int, str] | None = None, units: str | None = None,
+                  outlines: list[tuple[str, Any]] | None = None) -> Path:
+    """Draw ``cog`` to ``png``: class colours with a legend when ``classes`` is given, else a colour bar.
+
+    ``outlines`` are (name, polygon) zones (shapely, in the COG's CRS) drawn as grey lines with their names;
+    by default the North-East Asia countries that cross the layer. A graticule in degrees is drawn too: on
+    the sinusoidal grid meridians lean, which is why a lon/lat box looks sheared.
+    """
+    import shapely
+    from matplotlib import patheffects
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    with rasterio.open(cog) as src:
+        factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))
+        shape = (max(1, src.height // factor), max(1, src.width // factor))
+        data = src.read(1, out_shape=shape, resampling=Resampling.nearest if classes else Resampling.average,
+                        masked=True)
+        width_m = src.width * abs(src.transform.a) * (1 if src.crs and src.crs.is_projected else 111_320)
+        scale = src.scales[0] if src.scales and src.scales[0] not in (0, 1) else 1.0
+        to_pixel = ~src.transform
+        step = (src.width / shape[1], src.height / shape[0])
+        if outlines is None:
+            outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
+        crs_wkt = src.crs.to_wkt() if src.crs else None
+        frame = shapely.box(*src.bounds)
+        lonlat = lonlat_bounds(tuple(src.bounds), crs_wkt) if crs_wkt else None
+    with _DRAWING:
+        fig = Figure(figsize=(6.4, 5.2), dpi=100)  # no pyplot: its global state is not safe across the run's threads
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        if classes:
+            codes = sorted(int(c) for c in classes)
+            palette = [f"#{(colours or {}).get(c, '999999')}" for c in codes]
+            bounds = [c - 0.5 for c in codes] + [codes[-1] + 0.5]
+            ax.imshow(data, cmap=ListedColormap(palette), norm=BoundaryNorm(bounds, len(codes)), interpolation="nearest")
+            handles = [Patch(facecolor=p, edgecolor="#555555", label=f"{c}: {classes[c] if c in classes else classes[str(c)]}")
+                       for c, p in zip(codes, palette)]
+            handles.append(Patch(facecolor=f"#{NODATA_COLOUR}", edgecolor="#555555", label="nodata"))
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        else:
+            shown = data * scale if scale != 1.0 else data
+            if units == "NDVI":  # the styles' fixed green ramp, the same for every year, so years compare
+                ramp = LinearSegmentedColormap.from_list("ndvi", [f"#{c}" for _, c in NDVI_RAMP])
+                image = ax.imshow(shown, cmap=ramp, vmin=NDVI_RAMP[0][0], vmax=NDVI_RAMP[-1][0], interpolation="nearest")
+            else:
+                image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=units or "")
+            ax.legend(handles=[Patch(facecolor=f"#{NODATA_COLOUR}", edgecolor="#555555", label="nodata")],
+                      loc="upper left", bbox_to_anchor=(0.0, -0.01), fontsize=8, frameon=False)
+        ax.set_facecolor(f"#{NODATA_COLOUR}")  # masked pixels show the axes: nodata apart from every class colour
+        _graticule(ax, crs_wkt, to_pixel, step, data.shape, lonlat)
+        for name, geom in outlines:
+            for ring in _rings(geom):
+                cols, rows = to_pixel * np.asarray(ring.coords).T[:2]
+                ax.plot(cols / step[0] - 0.5, rows / step[1] - 0.5, color="#333333", linewidth=0.8)
+            inside = shapely.intersection(geom, frame)
+            if not inside.is_empty and inside.area > 0.02 * frame.area:  # name the zones that show
+                x, y = to_pixel * inside.representative_point().coords[0]
+                ax.text(x / step[0] - 0.5, y / step[1] - 0.5, name, fontsize=8, ha="center", va="center", color="#222222",
+                        path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+        ax.set_xlim(-0.5, data.shape[1] - 0.5)
+        ax.set_ylim(data.shape[0] - 0.5, -0.5)
+        km = _scale_bar_km(width_m)
+        px = km * 1000 / (width_m / data.shape[1])
+        y = data.shape[0] * 0.95
+        ax.plot([data.shape[1] * 0.05, data.shape[1] * 0.05 + px], [y, y], color="black", linewidth=3)
+        ax.text(data.shape[1] * 0.05, y - data.shape[0] * 0.02, f"{km:g} km", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        png = Path(png)
+        fig.savefig(png, bbox_inches="tight")
+        return png
+
+
+def _graticule_step(span: float) -> float:
+    """A round step in degrees giving two to six lines across ``span`` degrees."""
+    for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0):
+        if span / step <= 6:
+            return step
+    return 30.0
+
+
+def _graticule(ax: Any, crs_wkt: str | None, to_pixel: Any, step: tuple[float, float], shape: tuple[int, int],
+               lonlat: tuple[float, float, float, float] | None) -> None:
+    """Meridians and parallels in degrees, projected onto the map (thin grey), labelled at the map's edges."""
+    if crs_wkt is None or lonlat is None:
+        return
+    west, south, east, north = lonlat
+    if east < west:  # a grid across the antimeridian: no graticule rather than a wrong one
+        return
+    to_crs = transformer("EPSG:4326", crs_wkt)
+    d_lon, d_lat = _graticule_step(east - west), _graticule_step(north - south)
+    height, width = shape
+
+    def pixels(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = to_crs.transform(lon, lat)
+        cols, rows = to_pixel * (np.asarray(x), np.asarray(y))
+        return cols / step[0] - 0.5, rows / step[1] - 0.5
+
+    style = {"color": "#777777", "linewidth": 0.4, "alpha": 0.8}
+    for lon in np.arange(np.ceil(west / d_lon) * d_lon, east, d_lon):
+        cols, rows = pixels(np.full(64, lon), np.linspace(south, north, 64))
+        ax.plot(cols, rows, **style)
+        bottom = np.argmax(rows)
+        if -0.5 <= cols[bottom] <= width - 0.5:
+            ax.text(cols[bottom], height - 0.5, f"{lon:g}°E", fontsize=6, color="#555555", ha="center", va="top")
+    for lat in np.arange(np.ceil(south / d_lat) * d_lat, north, d_lat):
+        cols, rows = pixels(np.linspace(west, east, 64), np.full(64, lat))
+        ax.plot(cols, rows, **style)
+        left = np.argmin(cols)
+        if -0.5 <= rows[left] <= height - 0.5:
+            ax.text(-0.5, rows[left], f"{lat:g}°N ", fontsize=6, color="#555555", ha="right", va="center")
+
+
+def _rings(geom: Any) -> list[Any]:
+    """Every boundary ring (or line) of a polygon, multipolygon or line geometry."""
+    import shapely
+
+    boundary = shapely.boundary(geom) if geom.geom_type.endswith("Polygon") else geom
+    return list(getattr(boundary, "geoms", [boundary]))
+
+
+def classes_of(attrs: dict[str, Any]) -> dict[int, str] | None:
+    """A layer's class codes -> names from its attrs, or None for a continuous layer."""
+    classes = attrs.get("classes")
+    return {int(k): str(v) for k, v in classes.items()} if classes else None

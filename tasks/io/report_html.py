@@ -1,0 +1,394 @@
+"""A self-contained HTML report of one run: maps, per-zone tables, a bar chart and the method metadata.
+
+Everything (PNG maps and charts) is embedded as base64, so the file can be mailed or attached to a
+STAC item and opens offline in any browser.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tasks.constants import LPD_CLASSES, THREE_CLASSES
+from tasks.io.method_doc import METHOD_TITLE, method_body
+
+__all__ = ["TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
+           "transition_heatmap_png", "ndvi_series_png", "with_totals", "write_html_report"]
+
+
+def _b64(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+TOTAL = "all zones (sum)"
+"""The zone name of the rows that add up every zone of a table (and of the bar beside the zones')."""
+
+_KM2 = ("land_km2", "degraded_km2", "stable_km2", "improved_km2", "nodata_km2", "total_km2")
+
+
+def _pct_of_land(frame: pd.DataFrame) -> pd.DataFrame:
+    """Degraded / stable / improved as % of the land with data (the three added up), as the zonal tables state."""
+    frame = frame.copy()
+    with_data = frame[["degraded_km2", "stable_km2", "improved_km2"]].sum(axis=1)
+    for name in ("degraded", "stable", "improved"):
+        frame[f"{name}_pct"] = (100.0 * frame[f"{name}_km2"] / with_data).where(with_data > 0)
+    return frame
+
+
+def with_totals(frame: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    """``frame`` with a row per group of ``by`` (or one) adding up its zones: km2 and tonnes summed, percentages
+    recomputed from the sums (never averaged). Zones that overlap would count their overlap twice, so the row
+    is named ``TOTAL``, a sum, not the region."""
+    if frame.empty or "zone" not in frame.columns:
+        return frame
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not c.endswith("_pct")
+               and c not in (by or [])]
+    groups = frame.groupby(by, sort=False) if by else [((), frame)]
+    rows = []
+    for key, part in groups:
+        total = {c: part[c].sum(min_count=1) for c in numeric}
+        total["zone"] = TOTAL
+        for col, value in zip(by or [], key if isinstance(key, tuple) else (key,)):
+            total[col] = value
+        rows.append(total)
+    totals = pd.DataFrame(rows)
+    if {"degraded_km2", "stable_km2", "improved_km2"} <= set(totals.columns):
+        totals = _pct_of_land(totals)
+    if {"change_t", "stock_initial_t"} <= set(totals.columns):
+        totals["change_pct"] = 100.0 * totals["change_t"] / totals["stock_initial_t"].where(totals["stock_initial_t"] > 0)
+    if {"change_km2", "initial_km2"} <= set(totals.columns):
+        totals["change_pct"] = 100.0 * totals["change_km2"] / totals["initial_km2"].where(totals["initial_km2"] > 0)
+    out = pd.concat([frame, totals[[c for c in frame.columns if c in totals.columns]]], ignore_index=True)
+    if by:  # each group's total right after its zones
+        order = {k: i for i, k in enumerate(dict.fromkeys(map(tuple, frame[by].itertuples(index=False))))}
+        out["_g"] = [order[tuple(r)] for r in out[by].itertuples(index=False)]
+        out["_t"] = (out["zone"] == TOTAL).astype(int)
+        out = out.sort_values(["_g", "_t"], kind="stable").drop(columns=["_g", "_t"])
+    return out
+
+
+def yearly_land_cover(annual: pd.DataFrame) -> pd.DataFrame:
+    """The land cover series (``annual_class_areas``) as one row per year and one column per class (nodata last),
+    with the year's total."""
+    wide = annual.pivot_table(index="year", columns="class_name", values="area_km2", sort=False)
+    wide["total"] = wide.sum(axis=1)
+    return wide.rename_axis(columns=None).reset_index()
+
+
+def land_cover_years_png(annual: pd.DataFrame, title: str) -> bytes:
+    """Each land cover class's area year by year (km2), one line per class that has any area."""
+    classes = annual[annual["class_name"] != "nodata"]
+    wide = classes.pivot_table(index="year", columns="class_code", values="area_km2", sort=True)
+    names = dict(zip(classes["class_code"], classes["class_name"]))
+    fig, ax = _figure()
+    for code in wide.columns:  # distinct line colours: the map palette's pale classes vanish as lines on white
+        if wide[code].any():
+            ax.plot(wide.index, wide[code], marker="o", markersize=3, linewidth=1.4, label=names[code])
+    ax.set_xlabel("year")
+    ax.set_ylabel("km2")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def bar_chart_png(sdg: pd.DataFrame, labels: dict[str, str] | None = None) -> bytes:
+    """Stacked bars of degraded / stable / improved (% of land with data) per zone and period, with the sum of the
+    zones per period, and each share written on its bar."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = sdg[sdg["indicator"] == "sdg_15_3_1"]
+    if TOTAL not in set(rows["zone"]):
+        rows = with_totals(rows, ["indicator", "period"])
+    names = [f"{z}\n{p}".replace(" (sum)", "\n(sum)") for z, p in zip(rows["zone"], rows["period"])]
+    fig = Figure(figsize=(max(6.0, 1.25 * len(rows) + 2), 4.2), dpi=100)  # no pyplot: not safe across threads
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    bottom = [0.0] * len(rows)
+    x = list(range(len(rows)))
+    for code in (-1, 0, 1):
+        name, colour = THREE_CLASSES[code]
+        values = rows[f"{name}_pct"].fillna(0).tolist()
+        ax.bar(x, values, bottom=bottom, color=f"#{colour}", edgecolor="#555555", linewidth=0.5, label=name,
+               hatch=["//" if z == TOTAL else "" for z in rows["zone"]])
+        for i, (b, v) in enumerate(zip(bottom, values)):
+            if v >= 4:
+                ax.text(i, b + v / 2, f"{v:.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if code != 0 else "#222222")
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xticks(x, names)
+    ax.set_ylabel("% of land with data")
+    ax.set_ylim(0, 100)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    years = [(labels or {})[p] for p in dict.fromkeys(rows["period"]) if (labels or {}).get(p, p) != p]
+    if years:
+        ax.set_xlabel("\n".join(years), fontsize=7, loc="left")
+    ax.set_title(f"SDG 15.3.1 per zone and period (hatched: {TOTAL})", fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _figure() -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.0), dpi=100)  # no pyplot: not safe across threads
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def transition_heatmap_png(transitions: pd.DataFrame, title: str) -> bytes:
+    """The 7 x 7 land cover transition matrix (all zones summed) as a heat map with the km2 in each cell:
+    initial classes down, final classes across, the diagonal is land that kept its class."""
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    wide = transitions.pivot_table(index="initial_name", columns="final_name", values="area_km2", aggfunc="sum",
+                                   sort=False)
+    fig, ax = _figure()
+    fig.set_size_inches(6.4, 5.2)
+    values = wide.to_numpy(dtype=float)
+    shown = np.where(values > 0, values, np.nan)
+    vmax = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
+    image = ax.imshow(shown, cmap="YlOrBr", norm=LogNorm(vmin=max(vmax * 1e-4, 1e-3), vmax=vmax))
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            if values[i, j] > 0:
+                ax.text(j, i, f"{values[i, j]:,.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if values[i, j] > vmax / 10 else "#222222")
+    ax.set_xticks(range(len(wide.columns)), list(wide.columns), rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(len(wide.index)), list(wide.index), fontsize=8)
+    ax.set_xlabel("final land cover")
+    ax.set_ylabel("initial land cover")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="km2 (log scale)")
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def land_cover_bars_png(land_cover: pd.DataFrame, title: str) -> bytes:
+    """Initial and final area of each land cover class, all zones summed (km2)."""
+    rows = land_cover[land_cover["class_name"] != "nodata"].groupby("class_name", sort=False)[
+        ["initial_km2", "final_km2"]].sum()
+    fig, ax = _figure()
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], rows["initial_km2"], width=0.4, label="initial year", color="#9ecae1", edgecolor="#555555", linewidth=0.5)
+    ax.bar([i + 0.2 for i in x], rows["final_km2"], width=0.4, label="final year", color="#3182bd", edgecolor="#555555", linewidth=0.5)
+    for i, (a, b) in enumerate(zip(rows["initial_km2"], rows["final_km2"])):
+        if a or b:
+            ax.text(i + 0.2, b, f"{b - a:+,.1f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(list(x), list(rows.index), rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("km2")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(title + " (label: change, km2)", fontsize=10)
+    return _png(fig)
+
+
+def lpd_by_land_cover_png(cross: pd.DataFrame, title: str) -> bytes:
+    """LPD classes within each land cover class (final year), all zones summed, as % of the class's area."""
+    wide = cross.pivot_table(index="land_cover_name", columns="lpd_class", values="area_km2", aggfunc="sum", sort=False)
+    wide = wide[wide.sum(axis=1) > 0]
+    shares = wide.div(wide.sum(axis=1), axis=0) * 100
+    fig, ax = _figure()
+    left = [0.0] * len(shares)
+    for code in shares.columns:
+        name, colour = LPD_CLASSES[int(code)]
+        values = shares[code].tolist()
+        ax.barh(list(shares.index), values, left=left, color=f"#{colour}", edgecolor="#555555", linewidth=0.5,
+                label=f"{code}: {name}")
+        left = [a + b for a, b in zip(left, values)]
+    for i, km2 in enumerate(wide.sum(axis=1)):
+        ax.text(101, i, f"{km2:,.0f} km2", va="center", fontsize=7)
+    ax.set_xlim(0, 115)
+    ax.set_xlabel("% of the land cover class's area")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def soc_by_land_cover_png(soc: pd.DataFrame, title: str) -> bytes:
+    """Initial and final SOC stock per land cover class, all zones summed (million tonnes C)."""
+    rows = soc.groupby("class_name", sort=False)[["stock_initial_t", "stock_final_t"]].sum() / 1e6
+    rows = rows[(rows > 0).any(axis=1)]
+    fig, ax = _figure()
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], rows["stock_initial_t"], width=0.4, label="initial", color="#d8b365", edgecolor="#555555", linewidth=0.5)
+    ax.bar([i + 0.2 for i in x], rows["stock_final_t"], width=0.4, label="final", color="#8c510a", edgecolor="#555555", linewidth=0.5)
+    for i, (a, b) in enumerate(zip(rows["stock_initial_t"], rows["stock_final_t"])):
+        ax.text(i + 0.2, b, f"{100 * (b - a) / a:+.1f} %" if a else "", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(list(x), list(rows.index), rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("million tonnes C")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def ndvi_series_png(series: pd.DataFrame, zones: pd.DataFrame | None = None) -> bytes:
+    """The region's annual NDVI (mean, and mean of the annual maxima) per year, and each zone's annual mean."""
+    fig, ax = _figure()
+    fig.set_size_inches(7.5, 3.2)
+    for column, label, colour in (("mean_ndvi", "region: annual mean", "#238b45"),
+                                  ("mean_max_ndvi", "region: annual maximum", "#74c476")):
+        if column in series:
+            ax.plot(series["year"], series[column], marker="o", markersize=3, color=colour, label=label)
+    if zones is not None and not zones.empty and zones["zone"].nunique() <= 8:  # more: the table below the chart
+        styles = itertools.cycle(("--", ":", "-.", (0, (5, 1)), (0, (1, 3)), (0, (3, 1, 1, 1))))
+        greys = itertools.cycle(("#444444", "#888888"))
+        for (name, part), style, grey in zip(zones.groupby("zone", sort=False), styles, greys):
+            ax.plot(part["year"], part["mean_ndvi"], linestyle=style, linewidth=1, color=grey,
+                    label=f"{name}: annual mean")
+    ax.set_xlabel("year")
+    ax.set_ylabel("NDVI")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title("Annual NDVI of the region (mean over pixels with data)", fontsize=10)
+    return _png(fig)
+
+
+def _chart(alt: str, png: bytes) -> str:
+    return f"<figure><img alt='{html.escape(alt)}' src='{_b64(png)}'><figcaption>{html.escape(alt)}</figcaption></figure>"
+
+
+def _table(frame: pd.DataFrame, columns: list[str], digits: int = 2) -> str:
+    shown = frame[[c for c in columns if c in frame.columns]]
+    shown.columns.name = None  # a pivot's column-axis name would head an empty first column
+    body = shown.to_html(index=False, float_format=lambda v: f"{v:,.{digits}f}", border=0, classes="t", na_rep="-")
+    return body.replace(f"<td>{TOTAL}</td>", f"<td><b>{TOTAL}</b></td>")
+
+
+def _flat(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested settings as (name, value) rows: ``{"a": {"b": 1}}`` -> ``("a, b", "1")``; lists as ``2004-2019``
+    when they are a pair of years."""
+    if isinstance(value, dict):
+        rows: list[tuple[str, str]] = []
+        for k, v in value.items():
+            rows += _flat(v, f"{prefix}, {k}" if prefix else str(k))
+        return rows
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and 1900 < v < 2200 for v in value):
+        return [(prefix, f"{value[0]}-{value[1]}")]
+    if isinstance(value, (list, tuple)):
+        return [(prefix, ", ".join(str(v) for v in value))]
+    return [(prefix, "-" if value is None else str(value))]
+
+
+def method_table(meta: dict[str, Any]) -> str:
+    """A period's method metadata as a two-column table (setting, value) instead of Python reprs."""
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _flat(meta))
+    return f"<table class='m'>{rows}</table>"
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}h3{font-size:1em}
+table.t{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+table.t th,table.t td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+table.t th{background:#f4f4f4}
+.maps{display:flex;flex-wrap:wrap;gap:1em}.maps img{max-width:640px;border:1px solid #ddd}
+table.m{border-collapse:collapse;font-size:.8em;margin:.5em 0}
+table.m th{text-align:left;font-weight:normal;color:#555;padding:1px 12px 1px 0;vertical-align:top}
+table.m td{padding:1px 0;font-family:monospace;word-break:break-word}
+.note{font-size:.85em;color:#555}
+img{max-width:100%}
+.method table{border-collapse:collapse;font-size:.85em}.method th,.method td{border:1px solid #ddd;padding:2px 6px}
+"""
+
+
+def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[str, pd.DataFrame]],
+                      maps: dict[str, list[tuple[str, bytes]]], about: dict[str, dict[str, Any]],
+                      labels: dict[str, str] | None = None, series: pd.DataFrame | None = None,
+                      sources: list[tuple[str, str]] | None = None, zone_series: pd.DataFrame | None = None) -> Path:
+    """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method.
+
+    ``tables`` is period -> table name -> DataFrame (``tasks.stages.report.zonal_tables``), ``maps`` is
+    period -> [(caption, png bytes)], ``about`` is period -> method metadata, ``labels`` is period -> its name
+    with its years (``tasks.stages.report.period_label``). Every table ends with the sum of its zones.
+    """
+    labels = labels or {}
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    sdg_all = [t["sdg_15_3_1"] for t in tables.values() if "sdg_15_3_1" in t]
+    if sdg_all:
+        parts.append("<h2>Degraded, stable and improved land</h2><img alt='bar chart' "
+                     f"src='{_b64(bar_chart_png(pd.concat(sdg_all), labels))}'>")
+    if series is not None and not series.empty:
+        parts.append("<h2>Annual NDVI of the region</h2>" + _chart(
+            "Annual NDVI of the region (mean over the pixels with data of each year's mean and maximum) and of each "
+            "zone (area-weighted mean of the annual mean)",
+            ndvi_series_png(series, zone_series)))
+        if zone_series is not None and not zone_series.empty:
+            wide = zone_series.pivot_table(index="year", columns="zone", values="mean_ndvi", sort=False).reset_index()
+            parts.append("<details><summary>Annual mean NDVI per zone (table)</summary>"
+                         + _table(wide.rename_axis(columns=None), list(wide.columns), digits=4) + "</details>")
+    if sources:
+        parts.append("<h2>Data sources</h2><ul>" + "".join(
+            f"<li><b>{html.escape(name)}</b>: {html.escape(text)}</li>" for name, text in sources) + "</ul>")
+    parts.append("<p class='note'>Maps are drawn on the MODIS sinusoidal grid the layers are computed on (equal-area), "
+                 "so lines of longitude lean and a lon/lat box looks sheared; nodata is dark grey.</p>")
+    pct = ["zone", "land_km2", "degraded_km2", "stable_km2", "improved_km2", "degraded_pct", "stable_pct",
+           "improved_pct", "nodata_km2", "total_km2"]
+    for period, t in tables.items():
+        parts.append(f"<h2>Period {html.escape(labels.get(period, period))}</h2><div class='maps'>")
+        parts += [f"<figure><img alt='{html.escape(c)}' src='{_b64(png)}'><figcaption>{html.escape(c)}</figcaption></figure>"
+                  for c, png in maps.get(period, [])]
+        parts.append("</div>")
+        if "sdg_15_3_1" in t:
+            sdg = t["sdg_15_3_1"]
+            parts.append("<h3>SDG 15.3.1 (km2; % of land with data)</h3>"
+                         + _table(with_totals(sdg[sdg["indicator"] == "sdg_15_3_1"]), pct))
+            parts.append("<h3>Sub-indicators</h3>"
+                         + _table(with_totals(sdg[sdg["indicator"] != "sdg_15_3_1"], ["indicator"]), ["indicator", *pct]))
+        for name, heading, index in (("lpd", "Land productivity dynamics (km2)", "class_name"),
+                                     ("status", "Status against the baseline (km2)", "class_name")):
+            if name in t:
+                wide = with_totals(t[name].pivot_table(index="zone", columns=index, values="area_km2", sort=False)
+                                   .reset_index().rename_axis(columns=None))
+                parts.append(f"<h3>{heading}</h3>" + _table(wide, list(wide.columns)))
+        if "soc" in t:
+            parts.append("<h3>Soil organic carbon (t C)</h3>" + _table(with_totals(t["soc"]), [
+                "zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t", "change_pct"]))
+        charts = [_chart(f"{caption}, all zones", draw(t[table], title)) for table, draw, caption, title in (
+            ("lpd_land_cover", lpd_by_land_cover_png, "LPD within each land cover class (final year)",
+             "LPD within each land cover class"),
+            ("land_cover", land_cover_bars_png, "Land cover, initial and final year", "Land cover by class"),
+            ("land_cover_annual", land_cover_years_png, "Land cover year by year",
+             "Land cover by class and year"),
+            ("land_cover_transitions", transition_heatmap_png, "Land cover transitions (km2)",
+             "Land cover transitions (km2)"),
+            ("soc_land_cover", soc_by_land_cover_png, "SOC stock by land cover class", "SOC stock by land cover class"),
+        ) if table in t]
+        if charts:
+            parts.append("<h3>Land cover, productivity and carbon together</h3><div class='maps'>" + "".join(charts)
+                         + "</div>")
+        if "land_cover" in t:
+            parts.append("<h3>Land cover (km2)</h3>" + _table(with_totals(t["land_cover"], ["class_name"]), [
+                "zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]))
+        if "land_cover_annual" in t:
+            yearly = yearly_land_cover(t["land_cover_annual"])
+            parts.append("<h3>Land cover by class and year, the run's whole area (km2)</h3>"
+                         + _table(yearly, list(yearly.columns)))
+        meta = about.get(period, {})
+        if meta:
+            parts.append("<h3>Method and parameters</h3>" + method_table(meta))
+
+    parts.append(f"<h2>Method notes</h2><details><summary>{html.escape(METHOD_TITLE)}: the document the layers' "
+                 "metadata cites as \"method notes section N\" (also published as method.html with every version)"
+                 f"</summary><div class='method'>{method_body()}</div></details>")
+    parts.append("<p><small>Areas from true pixel areas and exact fractional zone coverage; percentages are of land "
+                 f"with data (water excluded), with nodata shown. The '{TOTAL}' rows add up the zone rows (zones "
+                 "that overlap would count their overlap twice). Generated by ldn-pipeline.</small></p></body></html>")
+    path = Path(path)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

@@ -1,0 +1,390 @@
+"""Annual NDVI integral (method notes, section 1): the mean of the valid 16-day NDVI of each year.
+
+Valid means: pixel reliability in the source's ``qa.valid_values`` (default 0 good, 1 marginal),
+raw value not the fill value and inside ``valid_range``. A pixel-year with fewer than
+``min_valid`` valid composites is nodata. The result is int16 NDVI x 10000 (rounded half to even,
+as ``numpy.round``), nodata -32768, and every productivity statistic is computed from these stored
+values, so anyone can recompute trajectory, state and performance from the published layers.
+
+The same pass also gives the **annual maximum** of the valid composites (``ndvi-annual-max``, same
+encoding and the same ``min_valid`` rule), which FAO-WOCAT's desert mask needs (method notes 2.6):
+each tile-year is one two-band GeoTIFF (mean, maximum) written in one Dask compute, so the scenes
+are read once for both.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import pystac
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.config import AssetSpec, QaRule, RunConfig, Source
+from tasks.constants import NDVI_SCALE, NODATA
+from tasks.errors import NoScenesFound, TransientReadError, is_read_error
+from tasks.geo.grid import analysis_geobox, bboxes_intersect, grid_crs
+from tasks.geo.mosaic import mosaic
+from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
+from tasks.io.cache_keys import area_fingerprint, cache_key
+from tasks.io.clip import OUTSIDE, RunArea, clip, clip_array, run_area
+from tasks.io.cluster import computes_on_cluster
+from tasks.io.cog import write_geotiff
+from tasks.io.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year
+from tasks.io.integrity import scene_fingerprints, sign_items, verify_checksums
+from tasks.io.layer_cache import cache_for, open_entry, restore_layers, store_entry, store_layers
+from tasks.io.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
+from tasks.model import LayerSummary
+from tasks.stages.publish import write_item
+
+__all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_tile_layers", "stored_values", "annual_attrs",
+           "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
+           "plan_tiles_task", "ingest_summary", "METHOD"]
+
+METHOD = "mean of valid 16-day composites per calendar year (Trends.Earth / GPG v2 annual integral)"
+"""Recorded in the metadata of every annual layer."""
+
+MAX_METHOD = "maximum of valid 16-day composites per calendar year (FAO-WOCAT desert mask input)"
+"""Recorded in the metadata of every annual maximum layer."""
+
+MEAN_NAME, MAX_NAME = "annual NDVI integral", "annual maximum NDVI"
+"""The layers' long names."""
+
+ANNUAL_BANDS = ("ndvi-annual", "ndvi-annual-max")
+"""The bands of a tile-year GeoTIFF, in order: the published indicators they become."""
+
+
+def valid_mask(ndvi: xr.DataArray, qa: xr.DataArray, *, ndvi_spec: AssetSpec, qa_rule: QaRule) -> xr.DataArray:
+    """True where a raw composite value is usable: good QA, not fill, inside the valid range."""
+    ok = qa.isin(qa_rule.valid_values)
+    if ndvi_spec.nodata is not None:
+        ok &= ndvi != ndvi_spec.nodata
+    if ndvi_spec.valid_range is not None:
+        lo, hi = ndvi_spec.valid_range
+        ok &= (ndvi >= lo) & (ndvi <= hi)
+    return ok
+
+
+def stored_values(raw: Any, count: Any, spec: AssetSpec, min_valid: int) -> Any:
+    """Raw-unit values (numpy or xarray) as stored int16 NDVI x 10000 (rounded half to even), nodata where fewer
+    than ``min_valid`` composites were valid; the one conversion every annual layer goes through."""
+    scaled = (raw * (spec.scale * NDVI_SCALE) + spec.offset * NDVI_SCALE).round()
+    return xr.where((count >= min_valid) & np.isfinite(scaled), scaled, NODATA).astype("int16")
+
+
+def annual_attrs(*, long_name: str, method: str, min_valid: int, qa_rule: QaRule) -> dict[str, Any]:
+    """The metadata of an annual layer (mean or maximum)."""
+    return {
+        "long_name": long_name,
+        "units": "NDVI",  # after applying scale_factor; stored as NDVI x 10000
+        "scale_factor": 1 / NDVI_SCALE,
+        "_FillValue": NODATA,
+        "method": method,
+        "min_valid_composites": min_valid,
+        "qa_valid_values": list(qa_rule.valid_values),
+    }
+
+
+def _annual_layer(raw: xr.DataArray, count: xr.DataArray, *, spec: AssetSpec, qa_rule: QaRule, min_valid: int,
+                  long_name: str, method: str) -> xr.DataArray:
+    """Raw-unit values per year as the published annual layer with its metadata; dims (year, y, x)."""
+    out = stored_values(raw, count, spec, min_valid)
+    out.attrs.update(annual_attrs(long_name=long_name, method=method, min_valid=min_valid, qa_rule=qa_rule))
+    return out.transpose("year", "y", "x")
+
+
+def annual_ndvi(
+    ndvi: xr.DataArray,
+    qa: xr.DataArray,
+    *,
+    ndvi_spec: AssetSpec,
+    qa_rule: QaRule,
+    min_valid: int = 6,
+) -> xr.DataArray:
+    """Annual mean NDVI (int16, x 10000, nodata -32768) per calendar year of ``time``; lazy for dask input.
+
+    Parameters
+    ----------
+    ndvi, qa
+        Raw composites on dims (time, y, x); ``time`` is each composite's start date.
+    ndvi_spec, qa_rule
+        Scale, fill value and valid range of the NDVI asset; QA values that mark usable data.
+    min_valid
+        Fewest valid composites for a pixel-year to get a value.
+
+    Returns
+    -------
+    int16 DataArray on dims (year, y, x); method, threshold and QA rule in ``attrs``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.to_datetime(["2001-01-01", "2001-07-01", "2002-01-01"])
+    >>> nd = xr.DataArray(np.array([1000, 3001, 5000], "int16")[:, None, None], dims=("time", "y", "x"), coords={"time": t})
+    >>> q = xr.zeros_like(nd).astype("int8")
+    >>> spec = AssetSpec(key="ndvi", dtype="int16", scale=0.0001, nodata=-3000, valid_range=(-2000, 10000))
+    >>> annual_ndvi(nd, q, ndvi_spec=spec, qa_rule=QaRule(asset="qa", valid_values=[0, 1]), min_valid=1).values.ravel().tolist()
+    [2000, 5000]
+    """
+    ok = valid_mask(ndvi, qa, ndvi_spec=ndvi_spec, qa_rule=qa_rule)
+    year = ndvi["time"].dt.year.rename("year")
+    # sum raw values (exact in float64) and convert once: for MOD13Q1, scale x 10000 is exactly 1
+    total = ndvi.astype("float64").where(ok, 0.0).groupby(year).sum("time")
+    count = ok.astype("int16").groupby(year).sum("time")
+    return _annual_layer(total / count.where(count > 0), count, spec=ndvi_spec, qa_rule=qa_rule, min_valid=min_valid,
+                         long_name=MEAN_NAME, method=METHOD)
+
+
+def annual_ndvi_max(
+    ndvi: xr.DataArray,
+    qa: xr.DataArray,
+    *,
+    ndvi_spec: AssetSpec,
+    qa_rule: QaRule,
+    min_valid: int = 6,
+) -> xr.DataArray:
+    """Annual maximum of the valid composites (int16, x 10000, nodata -32768) per calendar year; lazy for dask.
+
+    The same validity and ``min_valid`` rule as ``annual_ndvi``, so a pixel-year has a maximum exactly
+    where it has a mean. FAO-WOCAT's desert mask reads it (method notes 2.6).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.to_datetime(["2001-01-01", "2001-07-01", "2002-01-01"])
+    >>> nd = xr.DataArray(np.array([1000, 3001, 5000], "int16")[:, None, None], dims=("time", "y", "x"), coords={"time": t})
+    >>> q = xr.zeros_like(nd).astype("int8")
+    >>> spec = AssetSpec(key="ndvi", dtype="int16", scale=0.0001, nodata=-3000, valid_range=(-2000, 10000))
+    >>> annual_ndvi_max(nd, q, ndvi_spec=spec, qa_rule=QaRule(asset="qa", valid_values=[0, 1]), min_valid=1).values.ravel().tolist()
+    [3001, 5000]
+    """
+    ok = valid_mask(ndvi, qa, ndvi_spec=ndvi_spec, qa_rule=qa_rule)
+    year = ndvi["time"].dt.year.rename("year")
+    top = ndvi.astype("float64").where(ok).groupby(year).max("time", skipna=True)
+    count = ok.astype("int16").groupby(year).sum("time")
+    return _annual_layer(top, count, spec=ndvi_spec, qa_rule=qa_rule, min_valid=min_valid,
+                         long_name=MAX_NAME, method=MAX_METHOD)
+
+
+@dataclass(frozen=True)
+class TileYear:
+    """One tile's annual NDVI: a GeoTIFF on the tile's grid, what it was read from and how it was made."""
+
+    tile: str
+    year: int
+    path: str
+    key: str
+    source_items: list[str]
+    attrs: dict[str, Any]
+    """Per band (``ANNUAL_BANDS``): the layer's attrs."""
+    from_cache: bool
+    bytes_decoded: int
+    """Scene bytes decoded for this tile (pixels x composites x asset sizes; 0 when linked from the cache)."""
+    bytes_checked: int
+    """Scene file bytes hashed against their ``file:checksum`` (read once more for that)."""
+    seconds: float
+
+
+def tile_items(tile: Tile, items: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
+    """The items whose lon/lat bbox touches ``tile`` (a tile may cross the antimeridian's edge of the plane)."""
+    box = tile_lonlat_bbox(tile, crs)
+    return [d for d in items if d.get("bbox") is None or bboxes_intersect(box, d["bbox"])]
+
+
+def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox, *, year: int, min_valid: int,
+                       chunk: int, area: RunArea | None = None, general: bool = False,
+                       verified: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
+    """One tile-year's annual mean and maximum on ``geobox`` (int16 NDVI x 10000, nodata -32768, clipped to ``area``):
+    in memory from the ingest kernel, lazy (Dask) from the general loader.
+
+    Scenes on the analysis grid itself (by their STAC projection fields, checked against each file as it
+    is read) go through the ingest kernel (``tasks.io.ingest``: a window per task, each composite opened once
+    per window); others, a file that disagrees with its item, or ``general=True``, through odc-stac's
+    loader and ``annual_ndvi`` / ``annual_ndvi_max``. Both give the same pixels. Assets with ``file:checksum`` are
+    checked against their bytes first, unless the caller did (``verified``).
+    """
+    assert source.qa is not None
+    rules: dict[str, Any] = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=min_valid)
+    readable = sign_items(items, source)
+    scenes = None if general else aligned_scenes(readable, source, geobox)
+    if not verified:
+        verify_checksums(readable, source)
+    if scenes is not None:
+        try:
+            return _kernel_layers(scenes, source, geobox, min_valid=min_valid, chunk=chunk, area=area)
+        except SceneOffGrid:  # a file is not where its item says: the general loader places it by the file
+            pass
+    cube = load_cube(items, source, geobox, chunk=chunk, verify=False)  # checked above
+    mean = annual_ndvi(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
+    top = annual_ndvi_max(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
+    return clip(mean, area), clip(top, area)
+
+
+def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, min_valid: int, chunk: int,
+                   area: RunArea | None) -> tuple[xr.DataArray, xr.DataArray]:
+    """``annual_tile_layers`` through the ingest kernel (scenes on the grid)."""
+    assert source.qa is not None
+    height, width = geobox.shape
+    rows, cols = chunk * TILE_STEP_CHUNKS[0], chunk * TILE_STEP_CHUNKS[1]  # a few tens of tasks per tile-year
+    windows = tile_windows(height, width, rows, cols)
+    skip = None
+    if area is not None:  # a window wholly outside the region is not read
+        cover = area.cover((tuple(min(rows, height - r) for r in range(0, height, rows)),
+                            tuple(min(cols, width - c) for c in range(0, width, cols))))
+        skip = [bool(cover[r0 // rows, c0 // cols] == OUTSIDE) for r0, _, c0, _ in windows]
+    finish = functools.partial(stored_values, spec=source.assets["ndvi"], min_valid=min_valid)
+    mean_np, top_np = fold_tile_year(scenes, geobox, ndvi=source.assets["ndvi"], qa_name=source.qa.asset,
+                                     qa_rule=source.qa, finish=finish, windows=windows, skip=skip,
+                                     gdal_env=READ_SETTINGS)
+    out = []
+    for values, name, method in ((mean_np, MEAN_NAME, METHOD), (top_np, MAX_NAME, MAX_METHOD)):
+        out.append(xr.DataArray(clip_array(values, area, fill=NODATA, chunk=chunk), dims=("y", "x"),
+                                coords=grid_coords(geobox),
+                                attrs=annual_attrs(long_name=name, method=method, min_valid=min_valid, qa_rule=source.qa)))
+    return out[0], out[1]
+
+
+@task(name="annual-ndvi-tile", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=lambda task, run, state: _read_failed(state))
+@computes_on_cluster
+def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dict[str, Any]], scratch: str) -> TileYear | None:
+    """One tile's annual NDVI for one year, from the composites that touch it; None if none does.
+
+    With the layer cache on, a (tile, year) whose composites (ids, ``updated``, and what identifies their
+    bytes: ``file:checksum``, else HTTP size/ETag/Last-Modified, else a file hash), source
+    settings, tile grid and parameters are unchanged comes from the cache and no scene is read; a new
+    result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
+    """
+    started = time.monotonic()
+    source = cfg.ndvi()
+    assert source.qa is not None and source.crs is not None and source.resolution is not None
+    mine = tile_items(tile, items, source.crs)
+    if not mine:
+        return None
+    geobox = tile_geobox(tile, source.crs, source.resolution, source.grid_origin)
+    key = cache_key("ndvi-tile", {
+        "year": year, "tile": tile.model_dump(mode="json"),
+        "items": scene_fingerprints(mine, source),
+        "source": source.model_dump(mode="json"), "min_valid": cfg.min_valid_composites,
+        "grid": [grid_crs(geobox), list(geobox.affine)[:6], list(geobox.shape)], "area": area_fingerprint(cfg),
+    })
+    cache = cache_for(cfg, "ndvi-tile")
+    if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
+        entry, meta = hit
+        return TileYear(tile=tile.name, year=year, path=str(entry / "tile.tif"), key=key, source_items=meta["source_items"],
+                        attrs=meta["attrs"], from_cache=True, bytes_decoded=0, bytes_checked=0,
+                        seconds=time.monotonic() - started)
+    stac_items = [pystac.Item.from_dict(d) for d in mine]
+    area = run_area(cfg, geobox)  # scenes under blocks outside the region are never read
+    path = Path(scratch) / f"{tile.name}-{year}-{key[:8]}.tif"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        checked = verify_checksums(sign_items(stac_items, source), source)  # a corrupt scene is never read
+        mean, top = annual_tile_layers(stac_items, source, geobox, year=year, min_valid=cfg.min_valid_composites,
+                                       chunk=cfg.chunk, area=area, verified=True)
+        bands = np.stack(dask.compute(mean.data, top.data))  # one compute: the general loader reads the scenes once
+        write_geotiff(path, bands, geobox, nodata=NODATA)
+    except Exception as err:
+        path.unlink(missing_ok=True)
+        if not is_read_error(err):
+            raise
+        raise scene_read_error(err, stac_items, source, geobox) from None
+    ids = [it.id for it in stac_items]
+    attrs = {name: json.loads(json.dumps({k: v for k, v in band.attrs.items() if k != "_FillValue"}, default=list))
+             for name, band in zip(ANNUAL_BANDS, (mean, top))}
+    if cfg.use_cache:
+        path = store_entry(cache, key, {"tile.tif": path}, {"source_items": ids, "attrs": attrs}) / "tile.tif"
+    per_scene = sum(np.dtype(spec.dtype).itemsize for spec in source.assets.values())
+    decoded = int(geobox.shape[0] * geobox.shape[1]) * len(stac_items) * per_scene
+    return TileYear(tile=tile.name, year=year, path=str(path), key=key, source_items=ids, attrs=attrs,
+                    from_cache=False, bytes_decoded=decoded, bytes_checked=checked, seconds=time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """One mapped task of the ingest stage: a tile, a year and the composites that touch the tile."""
+
+    tile: Tile
+    year: int
+    items: list[dict[str, Any]]
+
+
+@task(name="plan-tiles", cache_policy=NO_CACHE)
+def plan_tiles_task(cfg: RunConfig, scenes: dict[int, list[dict[str, Any]]]) -> list[TileJob]:
+    """Every (tile, year) of the run with the composites touching that tile; tiles no composite touches are left out."""
+    source = cfg.ndvi()
+    assert source.crs is not None
+    tiles = cfg.run_tiles()
+    jobs = [TileJob(tile, year, mine) for year, items in scenes.items() for tile in tiles
+            if (mine := tile_items(tile, items, source.crs))]
+    if not jobs:
+        raise NoScenesFound(f"no composite touches any of the run's {len(tiles)} tiles: check the area and the source")
+    return jobs
+
+
+def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int | None = None) -> str:
+    """One line for the log: tile-years linked from the cache or computed, scenes, bytes decoded, bytes
+    downloaded (``http_bytes``, from GDAL's network statistics, when known) and throughput."""
+    done = [t for t in tiles if t is not None]
+    new = [t for t in done if not t.from_cache]
+    scenes = sum(len(t.source_items) for t in new)
+    mb = sum(t.bytes_decoded for t in new) / 1e6
+    rate = f", {mb / seconds:.1f} MB/s decoded" if seconds > 0 else ""
+    pulled = f", {http_bytes / 1e6:.1f} MB read over HTTP" if http_bytes is not None else ""
+    checked = sum(t.bytes_checked for t in new) / 1e6
+    verified = f", {checked:.1f} MB of files checked against their file:checksum" if checked else ""
+    tail = f" ({mb:.1f} MB decoded{pulled}{verified}{rate})" if new else " (nothing new: no scene read)"
+    return (f"{len({t.tile for t in done})} tiles x {len({t.year for t in done})} years = {len(done)} tile-years: "
+            f"{len(done) - len(new)} linked from the cache, {len(new)} computed from {scenes} scenes{tail}")
+
+
+@task(name="annual-ndvi-mosaic", cache_policy=NO_CACHE)
+@computes_on_cluster
+def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> list[LayerSummary]:
+    """Join one year's tiles into the published annual NDVI mean and maximum layers on the run's grid (exact;
+    see ``tasks.geo.mosaic``): two items, ``ndvi-annual`` and ``ndvi-annual-max``."""
+    done = [t for t in tiles if t is not None]
+    if not done:
+        raise NoScenesFound(f"no composite of {year} touches any tile of the run: check the area and the source")
+    source = cfg.ndvi()
+    grid = analysis_geobox(cfg, source)
+    key = cache_key("ndvi-annual", {
+        "year": year, "region": cfg.region, "tiles": sorted(t.key for t in done),
+        "grid": [grid_crs(grid), list(grid.affine)[:6], list(grid.shape)], "area": area_fingerprint(cfg),
+    })
+    cache = cache_for(cfg, "ndvi-annual")
+    if cfg.use_cache and (hit := restore_layers(cache, key, staging)) is not None:
+        return hit
+    area = run_area(cfg, grid)
+
+    def publish(band: int, indicator: str) -> LayerSummary:
+        layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk, band=band)
+        layer.attrs.update({**done[0].attrs[indicator], "_FillValue": NODATA, "tiles": sorted(t.tile for t in done)})
+        return write_item(
+            {"data": (layer, False)}, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region}-{year}",
+            year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine, area=area,
+        )
+
+    written = [publish(band, indicator) for band, indicator in enumerate(ANNUAL_BANDS, start=1)]
+    if cfg.use_cache:
+        written = store_layers(cache, key, written)
+    return [replace(w, from_cache=all(t.from_cache for t in done)) for w in written]
+
+
+def _read_failed(state: Any) -> bool:
+    """Retry once on a transient read failure; a 404 or corrupt file fails at once."""
+    try:
+        state.result()
+    except TransientReadError:
+        return True
+    except Exception:
+        return False
+    return False

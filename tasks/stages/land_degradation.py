@@ -1,0 +1,249 @@
+"""Per period: the land cover and SOC sub-indicators, SDG 15.3.1, and status against the baseline.
+
+Thin Prefect tasks over the science in ``tasks.science.land_cover``, ``tasks.science.soc`` and ``tasks.science.sdg``: they
+load the inputs onto the analysis grid, call the pure functions and write the items.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import rioxarray
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.config import Period, RunConfig
+from tasks.constants import NODATA, THREE_CLASS_NAMES, WATER
+from tasks.errors import ConfigError
+from tasks.geo.areas import class_areas, pixel_areas_km2
+from tasks.geo.grid import analysis_geobox, grid_crs
+from tasks.io.cache_keys import config_fingerprint
+from tasks.io.clip import RunArea, area_weights, clip, run_area
+from tasks.io.cluster import computes_on_cluster
+from tasks.io.layer_cache import cached_layers
+from tasks.io.load import load_cube, static_layer
+from tasks.io.recode import apply_recodes, read_recodes
+from tasks.io.search import item_year, run_items
+from tasks.model import LayerSummary
+from tasks.science.land_cover import (
+    LEGEND_FILE,
+    aggregate,
+    annual_class_areas,
+    lc_degradation,
+    load_legend,
+    transition_areas,
+    transition_code,
+)
+from tasks.science.sdg import one_out_all_out, status, status_3class
+from tasks.science.soc import SOC_MODEL_FILE, SocModel, load_soc_model, soc_change
+from tasks.stages.publish import write_item
+
+__all__ = ["check_climate", "check_soc_window", "land_cover_series", "land_soc_task", "sdg_task", "status_task", "asset_path"]
+
+
+def check_soc_window(name: str, period: Period, model: SocModel) -> None:
+    """Fail in one line when a period's land cover starts before the SOC stock's year (the SOC model starts there)."""
+    if period.land_cover[0] < model.stock_year:
+        raise ConfigError(f"period {name}'s land cover starts in {period.land_cover[0]}, before the SOC stock's year "
+                          f"{model.stock_year}: move the period's `land_cover` start to {model.stock_year} or later")
+
+
+def check_climate(cfg: RunConfig) -> None:
+    """Fail in one line when the SOC change has neither a climate zone source nor one factor to pick its factors."""
+    if cfg.climate_source is None and cfg.soc_single_f is None:
+        raise ConfigError("the SOC model needs a climate zone source (`climate_source`) or one factor (`soc_single_f`)")
+
+
+def asset_path(layer: LayerSummary, key: str = "data") -> str:
+    """Path of one asset of a written item."""
+    return next(a.path for a in layer.assets if a.key == key)
+
+
+def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *, area: RunArea | None = None,
+                      outside: int | None = None) -> tuple[xr.DataArray, list[str]]:
+    """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x); ``outside`` (default: the
+    source's nodata) where a pixel is outside ``area``.
+
+    When the source ends before ``years`` does, the series ends at its last year (the method's
+    "2015-2022 or the last land cover year"); a year missing inside the window is an error.
+    """
+    source = cfg.land_cover()
+    items = run_items(cfg, source, years)
+    by_year = {item_year(it): it for it in items}
+    if max(by_year) < years[1]:  # the window ends at the last land cover year available (method notes)
+        years = (years[0], max(by_year))
+    missing = [y for y in range(years[0], years[1] + 1) if y not in by_year]
+    if missing:
+        raise ConfigError(
+            f"land cover {source.stac.collection if source.stac else source.description!r} has no map for {missing} "
+            f"within {years[0]}-{years[1]}: the SOC "
+            "model needs every year; shorten the period's `land_cover` window or add the years to the source"
+        )
+    ordered = [by_year[y] for y in range(years[0], years[1] + 1)]
+    cube = load_cube(ordered, source, geobox, chunk=cfg.chunk)[next(iter(source.assets))]
+    cube = cube.rename(time="year").assign_coords(year=list(range(years[0], years[1] + 1)))
+    fill = outside if outside is not None else next(iter(source.assets.values())).nodata
+    return clip(cube, area, fill=fill if fill is not None else 0), [it.id for it in ordered]
+
+
+def _classes(da: xr.DataArray, name: str, classes: dict | None = None) -> xr.DataArray:
+    out = da.astype("int16")
+    out.attrs = {"long_name": name, "_FillValue": NODATA, **({"classes": classes} if classes else {})}
+    return out
+
+
+def _float(da: xr.DataArray, name: str, units: str | None = None) -> xr.DataArray:
+    out = da.astype("float32")
+    out.attrs = {"long_name": name, "_FillValue": np.nan, **({"units": units} if units else {})}
+    return out
+
+
+@task(name="land-cover-soc-period", cache_policy=NO_CACHE)
+@computes_on_cluster
+def land_soc_task(cfg: RunConfig, name: str, period: Period, inputs: dict[str, Any], staging: str) -> list[LayerSummary]:
+    """Land cover degradation, transitions (with a km2 table) and SOC change for one period.
+
+    From the cache when the period, the run's settings and the land cover, SOC and climate inputs
+    (``inputs``) are unchanged.
+    """
+    parts = {"period": name, "window": period.model_dump(mode="json"), "config": config_fingerprint(cfg), "inputs": inputs}
+    return cached_layers(cfg, "land-soc", parts, staging, lambda: _land_soc(cfg, name, period, staging))
+
+
+def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[LayerSummary]:
+    log = get_run_logger()
+    geobox = analysis_geobox(cfg, cfg.ndvi())
+    area = run_area(cfg, geobox)
+    crs = grid_crs(geobox)
+    legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
+    model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
+    check_soc_window(name, period, model)
+    first, last = period.land_cover
+    # one land cover series from the SOC stock's year: the SOC model runs through all of it (method notes section 4)
+    raw, series_ids = land_cover_series(cfg, geobox, (model.stock_year, last), area=area,  # legend's nodata outside
+                                        outside=legend.source_nodata[0] if legend.source_nodata else None)
+    if int(raw.year[-1]) != last:
+        log.warning("period %s: land cover ends in %d, not %d: the last year available is used",
+                    name, int(raw.year[-1]), last)
+        last = int(raw.year[-1])
+    lc_ids = series_ids[first - model.stock_year:]
+    lc7 = aggregate(raw, legend, where=f"land cover {model.stock_year}-{last}").rio.write_crs(crs)
+    initial, final = lc7.sel(year=first, drop=True), lc7.sel(year=last, drop=True)
+    degradation = lc_degradation(initial, final, legend)
+    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
+    weights = area_weights(pixel_areas_km2(crs, geobox.affine, shape), shape,
+                           initial.data.chunks, area)
+    table = transition_areas(initial, final, weights, legend)
+    yearly = annual_class_areas(lc7.sel(year=slice(first, last)), weights, legend)  # SO1-1's series, year by year
+    names = {k: v[0] for k, v in legend.classes.items()}
+    land = write_item(
+        {"data": (_classes(degradation, "land cover sub-indicator (3 classes)",
+                           THREE_CLASS_NAMES), True),
+         "transition": (_classes(transition_code(initial, final), "land cover transition (initial x 10 + final)"), True),
+         "initial": (_classes(initial, f"land cover {first} (7 classes)", names), True),
+         "final": (_classes(final, f"land cover {last} (7 classes)", names), True)},
+        staging, indicator="land-cover", item_id=f"land-cover-{cfg.region}-{name}", period=name, window=(first, last),
+        attrs={"method": "UNCCD 7-class transitions (method notes section 3)", "matrix": legend.matrix,
+               "nesting": {str(k): v for k, v in legend.nesting.items()}, "years": [first, last]},
+        source_items=lc_ids, transform=geobox.affine, area=area,
+        tables={"transitions": table, "annual_areas": yearly},
+    )
+    soc0, soc_ids = static_layer(cfg, cfg.source(cfg.soc_source, "soc"), geobox, resampling="bilinear", area=area)
+    check_climate(cfg)
+    if cfg.soc_single_f is not None:
+        zones, zone_ids = xr.zeros_like(soc0, dtype="int16"), list[str]()
+    else:
+        assert cfg.climate_source is not None
+        zones, zone_ids = static_layer(cfg, cfg.source(cfg.climate_source, "climate_zones"), geobox, area=area)
+        zones = zones.fillna(0).astype("int16")
+    soc = soc_change(lc7.chunk({"year": -1}), soc0, zones, model, first_year=first, single_f=cfg.soc_single_f)
+    soc_item = write_item(
+        {"data": (_classes(soc["soc"], "SOC sub-indicator (3 classes)", THREE_CLASS_NAMES), True),
+         "stock_first": (_float(soc["soc_first"].rio.write_crs(crs), f"SOC stock {first}", "t C/ha"), False),
+         "stock_last": (_float(soc["soc_last"].rio.write_crs(crs), f"SOC stock {last}", "t C/ha"), False),
+         "percent_change": (_float(soc["percent_change"].rio.write_crs(crs), "SOC stock change", "percent"), False)},
+        staging, indicator="soc", item_id=f"soc-{cfg.region}-{name}", period=name, window=(first, last),
+        attrs={"method": "IPCC 20-year SOC conversion model (method notes section 4)", **soc.attrs},
+        source_items=soc_ids + zone_ids + series_ids, transform=geobox.affine, area=area,
+    )
+    log.info("period %s: land cover %d-%d, %.1f km2 changed class", name, first, last,
+             float(table.loc[table.from_code != table.to_code, "area_km2"].sum()))
+    return [land, soc_item]
+
+
+def _open(path: str, chunk: int) -> xr.DataArray:
+    layer = rioxarray.open_rasterio(path, chunks={"x": chunk, "y": chunk})
+    assert isinstance(layer, xr.DataArray), path  # a layer this run wrote: one band, no subdatasets
+    return layer.squeeze("band", drop=True)
+
+
+@task(name="sdg-period", cache_policy=NO_CACHE)
+@computes_on_cluster
+def sdg_task(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSummary],
+             land_soc: list[LayerSummary], staging: str) -> LayerSummary:
+    """SDG 15.3.1 of one period by one out, all out of its three sub-indicators (cached on their keys)."""
+    keys = [layer.cache_key for layer in productivity + land_soc]
+    parts = None if None in keys else {"period": name, "inputs": keys, "config": config_fingerprint(cfg)}
+    return cached_layers(cfg, "sdg", parts, staging, lambda: [_sdg(cfg, name, period, productivity, land_soc, staging)])[0]
+
+
+def _sdg(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSummary],
+         land_soc: list[LayerSummary], staging: str) -> LayerSummary:
+    geobox = analysis_geobox(cfg, cfg.ndvi())
+    area = run_area(cfg, geobox)
+    by = {layer.indicator: layer for layer in productivity + land_soc}
+    prod = _open(asset_path(by["lpd"], "sdg"), cfg.chunk)
+    lc = _open(asset_path(by["land-cover"]), cfg.chunk)
+    soc = _open(asset_path(by["soc"]), cfg.chunk)
+    sdg = one_out_all_out(prod, lc, soc).rio.write_crs(grid_crs(geobox))
+    if cfg.recode_polygons is not None:
+        recodes = read_recodes(cfg.recode_polygons, grid_crs(geobox))
+        sdg, applied = apply_recodes(sdg, recodes, period=name, geobox=geobox, source=str(cfg.recode_polygons))
+        get_run_logger().info("period %s: %d recode polygons applied (%d pixels changed)", name, len(applied),
+                              sum(a["pixels_changed"] for a in applied))
+    water = _open(asset_path(by["land-cover"], "final"), cfg.chunk) == WATER  # the zonal tables' rule too
+    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
+    weights = area_weights(pixel_areas_km2(grid_crs(geobox), geobox.affine, shape), shape, sdg.data.chunks,
+                           area)  # only the region's pixels count
+    summary = class_areas({"sdg_15_3_1": sdg, "productivity": prod, "land_cover": lc, "soc": soc}, weights, water=water)
+    return write_item(
+        {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region}-{name}", tables={"summary": summary},
+        period=name, window=(min(period.productivity[0], period.land_cover[0]), max(period.productivity[1], period.land_cover[1])),
+        attrs={**sdg.attrs, "productivity_window": list(period.productivity), "land_cover_window": list(period.land_cover)},
+        source_items=[by[k].item_id for k in ("lpd", "land-cover", "soc")], transform=geobox.affine, area=area,
+    )
+
+
+@task(name="status", cache_policy=NO_CACHE)
+@computes_on_cluster
+def status_task(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
+                staging: str) -> LayerSummary:
+    """7-class status of a reporting period against the baseline, for SDG 15.3.1 and each sub-indicator (cached)."""
+    keys = [layer.cache_key for layer in baseline + period]
+    parts = None if None in keys else {"period": name, "inputs": keys, "config": config_fingerprint(cfg)}
+    return cached_layers(cfg, "status", parts, staging, lambda: [_status(cfg, name, baseline, period, staging)])[0]
+
+
+def _status(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
+            staging: str) -> LayerSummary:
+    geobox = analysis_geobox(cfg, cfg.ndvi())
+    base = {layer.indicator: layer for layer in baseline}
+    now = {layer.indicator: layer for layer in period}
+    keys = {"sdg-15-3-1": ("data", "data"), "lpd": ("sdg", "productivity"), "land-cover": ("data", "land_cover"),
+            "soc": ("data", "soc")}
+    assets = {}
+    for indicator, (key, out_key) in keys.items():
+        s7 = status(_open(asset_path(base[indicator], key), cfg.chunk), _open(asset_path(now[indicator], key), cfg.chunk))
+        s7 = s7.rio.write_crs(grid_crs(geobox))
+        assets[out_key] = (s7, True)
+        if indicator == "sdg-15-3-1":
+            assets["data_3class"] = (status_3class(s7).rio.write_crs(grid_crs(geobox)), True)
+    return write_item(
+        assets, staging, indicator="status", item_id=f"status-{cfg.region}-{name}", period=name,
+        window=now["sdg-15-3-1"].window, attrs={**assets["data"][0].attrs, "method": "status against the baseline (GPG addendum)",
+                                                  "baseline": base["sdg-15-3-1"].item_id},
+        source_items=[base["sdg-15-3-1"].item_id, now["sdg-15-3-1"].item_id], transform=geobox.affine,
+        area=run_area(cfg, geobox),
+    )

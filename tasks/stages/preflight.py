@@ -1,0 +1,72 @@
+"""Checks of a run that need no pixel and no server, made before anything expensive starts.
+
+A run reads its sources, legend, SOC model, recode polygons and precomputed layers at the stage that
+uses them, a minute or more into the work. Each of those files, and each parameter that only a later
+stage looks at, is checked here first with the very function that stage calls, so a mistake is one
+line in the first seconds, before the Prefect server, the Dask scheduler, the sample generator or a
+single scene.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.config import RunConfig, Source
+from tasks.errors import ConfigError
+from tasks.geo.grid import analysis_geobox, grid_crs
+from tasks.io.load import read_onto_grid
+from tasks.io.recode import read_recodes
+from tasks.science.land_cover import LEGEND_FILE, load_legend
+from tasks.science.performance import exact_fraction
+from tasks.science.soc import SOC_MODEL_FILE, load_soc_model
+from tasks.science.trajectory import check_window
+from tasks.stages.land_degradation import check_climate, check_soc_window
+
+__all__ = ["check_run"]
+
+
+def _check_years(cfg: RunConfig, name: str, source: Source) -> None:
+    if source.years is None:
+        return
+    first, last = cfg.years
+    if first < source.years[0] or last > source.years[1]:
+        raise ConfigError(
+            f"years {first}-{last} are outside the years source {name!r} covers ({source.years[0]}-{source.years[1]}, "
+            f"{cfg.sources_file}): run with --years {max(first, source.years[0])}-{min(last, source.years[1])}")
+
+
+def check_run(cfg: RunConfig) -> None:
+    """Fail in one line (``ConfigError``) on anything of ``cfg`` a later stage would reject: every source it names
+    (and their roles), the run's years against the NDVI source's, the legend, the SOC model, each period's
+    trajectory window and SOC start, the climate factor, the performance thresholds, the recode polygons and
+    any local raster (precomputed LPD, file sources)."""
+    ndvi = cfg.ndvi()
+    _check_years(cfg, cfg.ndvi_source, ndvi)
+    used = {cfg.land_cover_source: cfg.land_cover(), cfg.soc_source: cfg.source(cfg.soc_source, "soc")}
+    check_climate(cfg)
+    if cfg.climate_source is not None and cfg.soc_single_f is None:
+        used[cfg.climate_source] = cfg.source(cfg.climate_source, "climate_zones")
+    units = cfg.land_units()
+    if units is not None and cfg.productivity.land_unit_source is not None:
+        used[cfg.productivity.land_unit_source] = units
+    for name, source in used.items():
+        if source.file is not None and not Path(source.file).is_file():
+            raise ConfigError(
+                f"source {name!r} ({source.role}) in {cfg.sources_file} reads the file {source.file}, which does not "
+                f"exist here ({Path.cwd()}): download it and point `file` at it, or replace `file` by a `stac:` block")
+    load_legend(cfg.land_cover_legend or LEGEND_FILE)
+    model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
+    p = cfg.productivity
+    for name, period in cfg.selected_periods().items():
+        first, last = period.productivity
+        check_window(first, last, last - first + 1, p.min_years)
+        check_soc_window(name, period, model)
+    exact_fraction(p.percentile, "percentile")
+    exact_fraction(p.ratio_threshold, "ratio threshold")
+    grid = analysis_geobox(cfg, ndvi)
+    if cfg.recode_polygons is not None:
+        read_recodes(cfg.recode_polygons, grid_crs(grid))
+    files = [s.file for s in used.values() if s.file is not None]
+    if p.precomputed_lpd is not None:
+        files.append(p.precomputed_lpd.path)
+    for path in files:
+        read_onto_grid(str(path), grid)  # opens the header only: a missing file or one without a CRS fails here

@@ -1,0 +1,682 @@
+"""Productivity sub-indicator per reporting period: trajectory, state, performance and LPD, tile by tile.
+
+The science lives in ``tasks.science.trajectory``, ``tasks.science.state``, ``tasks.science.performance`` and ``tasks.science.lpd``;
+this module reads the period's annual NDVI layers and the land cover of its first year and writes
+the four items (each a 3- or 5-class map plus the continuous layers behind it).
+
+The work is one task per tile and period, the same tiles as the ingest (``tasks.geo.tiles.grid_tiles``),
+so a continent is a few hundred coarse tasks and a failed tile loses nothing the others did. Only
+performance looks beyond a pixel: each land unit's percentile is taken over the whole comparison
+region. So the stage has two passes, and only the first reads the annual NDVI cube. Pass 1 computes
+each tile's trajectory and state (each pixel's own), keeps the window's exact NDVI sum and valid-year
+count (``WINDOW_SUMS``, scratch only) and counts the window-mean NDVI per unit (``UnitHistograms``);
+the counts are added up per period and the percentiles read off (``UnitPercentiles``, exact:
+histograms of disjoint tiles add up to the region's); pass 2 computes performance from the sums with
+those percentiles and the LPD from the three; the tiles are then joined into the period's layers,
+pixel for pixel. Each pass's tile results are cached until their period is joined, so a rerun
+resumes from the tiles that were done.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import rasterio
+import rasterio.windows
+import xarray as xr
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.config import Period, RunConfig
+from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASS_NAMES, TREND_CLASS_NAMES
+from tasks.errors import ConfigError, SceneReadError, is_read_error
+from tasks.geo.grid import analysis_geobox
+from tasks.geo.mosaic import mosaic
+from tasks.geo.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
+from tasks.io.cache_keys import cache_key, config_fingerprint
+from tasks.io.clip import OUTSIDE, clip, run_area
+from tasks.io.cluster import computes_on_cluster
+from tasks.io.cog import open_scratch_geotiff
+from tasks.io.layer_cache import (
+    cache_for,
+    drop_entry,
+    link_file,
+    open_entry,
+    restore_layers,
+    store_entry,
+    store_layers,
+)
+from tasks.io.load import load_layer, lonlat_mask, open_annual_layers, open_tile_layer, read_onto_grid, static_layer
+from tasks.io.search import run_items
+from tasks.model import LayerSummary
+from tasks.science.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
+from tasks.science.lpd import lpd, lpd_3class, recode_lpd
+from tasks.science.performance import (
+    UnitHistograms,
+    UnitPercentiles,
+    land_units,
+    performance,
+    window_sum_count,
+)
+from tasks.science.state import state
+from tasks.science.trajectory import trajectory
+from tasks.stages.publish import plain_attrs, write_item
+
+__all__ = ["Layers", "WINDOW_SUMS", "trend_layers", "window_sum_layers", "lpd_layers", "period_performance",
+           "period_fao_wocat", "productivity_layers", "read_window_sums", "write_trend_tile", "write_lpd_tile",
+           "PeriodTile", "TrendTile", "ProductivityTile", "period_tiles", "restore_productivity_task",
+           "trend_tile_task", "unit_percentiles_task", "productivity_tile_task", "productivity_task",
+           "tile_period_summary", "write_tile_layers"]
+
+
+def _float(da: xr.DataArray, long_name: str, units: str | None = None) -> xr.DataArray:
+    out = da.astype("float32")
+    out.attrs = {"long_name": long_name, "_FillValue": np.nan, **({"units": units} if units else {})}
+    return out
+
+
+def _classes(da: xr.DataArray, long_name: str, classes: dict[int, str] | None = None) -> xr.DataArray:
+    out = da.astype("int16")
+    out.attrs = {"long_name": long_name, "_FillValue": NODATA, **({"classes": classes} if classes else {})}
+    return out
+
+
+Layers = dict[str, tuple[dict[str, tuple[xr.DataArray, bool]], dict]]
+"""{indicator: (assets, item attrs)}, each asset (a lazy layer, categorical?): what ``write_tile_layers`` writes."""
+
+WINDOW_SUMS = "window"
+"""The scratch-only layers pass 1 keeps for pass 2 (``window_sum.tif``, ``window_count.tif``): the window's exact
+NDVI sum and valid-year count, all performance needs of the cube. Never published."""
+
+
+def trend_layers(annual: xr.DataArray, period: Period, cfg: RunConfig) -> tuple[Layers, dict[str, Any]]:
+    """For one period: the trajectory and state items (lazy), the part of productivity each pixel decides alone,
+    and the attrs of the 3-class trajectory, which the LPD layer inherits (the annual layers' QA rules, the
+    trajectory's critical values and dead band)."""
+    p = cfg.productivity
+    window = annual.sel(year=slice(*period.productivity))
+    traj = trajectory(window, method=p.trajectory_method, min_years=p.min_years)
+    st = state(window, baseline=period.state_baseline, target=period.state_target, method=p.state_method,
+               min_baseline=p.min_state_baseline)
+    traj_assets = {
+        "data": (_classes(traj["trajectory"], "productivity trajectory (3 classes)", TREND_CLASS_NAMES), True),
+        "classes": (_classes(traj["classes"], "productivity trajectory classes",
+                             {k: f"class {k:+d}" if k else "no significant trend" for k in range(-3, 4)}), True),
+        "sen_slope": (_float(traj["sen_slope"], "Sen's slope of annual NDVI", "NDVI per year"), False),
+        "ols_slope": (_float(traj["ols_slope"], "OLS slope of annual NDVI", "NDVI per year"), False),
+        "z": (_float(traj["z"], "Mann-Kendall z"), False),
+        "p": (_float(traj["p"], "Mann-Kendall two-sided p"), False),
+    }
+    state_assets = {"data": (_classes(st["state"], "productivity state (3 classes)", TREND_CLASS_NAMES), True)}
+    if p.state_method == "trends_earth":
+        state_assets["change"] = (_classes(st["change"], "state class change (target - baseline)"), True)
+        state_assets["class_baseline"] = (_classes(st["class_baseline"], "baseline decile class 1-10"), True)
+        state_assets["class_target"] = (_classes(st["class_target"], "target decile class 1-10"), True)
+    else:
+        state_assets["z"] = (_float(st["z"], "state z"), False)
+    base = {"period_windows": period.model_dump(mode="json")}
+    return {
+        "trajectory": (traj_assets, {**base, **traj.attrs, "method": f"trajectory {traj.attrs['method']}"}),
+        "state": (state_assets, {**base, **st.attrs, "method": f"state {st.attrs['method']}"}),
+    }, dict(traj["trajectory"].attrs)
+
+
+def window_sum_layers(annual: xr.DataArray, period: Period) -> Layers:
+    """The period window's exact NDVI sum (int32) and valid-year count (int16) of int16 annual layers, as the
+    scratch-only ``WINDOW_SUMS`` item: pass 1 writes them with the trend layers, pass 2 reads them back."""
+    if not np.issubdtype(annual.dtype, np.integer):
+        raise ConfigError(f"the annual NDVI layers are {annual.dtype}, not int16 NDVI x 10000: rerun the ingest")
+    total, count = window_sum_count(annual, window=period.productivity)
+    sum_ = total.astype("int32")  # at most 60 years x 32767: no overflow
+    sum_.attrs = {"long_name": "window sum of annual NDVI x 10000 (scratch)", "_FillValue": None}
+    cnt = count.astype("int16")
+    cnt.attrs = {"long_name": "valid years in the window (scratch)", "_FillValue": None}
+    return {WINDOW_SUMS: ({"sum": (sum_, False), "count": (cnt, False)}, {})}
+
+
+def lpd_layers(
+    perf: xr.Dataset,
+    trajectory_3class: xr.DataArray | None,
+    state_3class: xr.DataArray | None,
+    period: Period,
+    cfg: RunConfig,
+    *,
+    precomputed_lpd: xr.DataArray | None = None,
+    fao: xr.Dataset | None = None,
+) -> Layers:
+    """For one period: the performance and LPD items (lazy) from ``performance``'s output and the 3-class
+    trajectory and state (int16, as ``trend_layers`` writes them), or from ``precomputed_lpd`` (LPD 1..5
+    already recoded) or FAO-WOCAT's layers (``fao``, method notes 2.6), whose intermediates become assets."""
+    p = cfg.productivity
+    if precomputed_lpd is not None:
+        lpd5 = precomputed_lpd
+    elif fao is not None:
+        lpd5 = fao["lpd"]
+        lpd5.attrs.update({"classes": {k: v[0] for k, v in LPD_CLASSES.items()}, "method": fao.attrs["method"]})
+    else:
+        assert trajectory_3class is not None and state_3class is not None
+        lpd5 = lpd(trajectory_3class, state_3class, perf["performance"], no_ratio=perf["no_ratio"])
+    perf_assets = {
+        "data": (_classes(perf["performance"], "productivity performance", {-1: "degraded", 0: "not degraded"}), True),
+        "ratio": (_float(perf["ratio"], "window-mean NDVI / unit percentile"), False),
+        "mean": (_float(perf["mean"], "window-mean NDVI", "NDVI"), False),
+        "unit_percentile": (_float(perf["unit_percentile"], f"{p.percentile:g}th percentile of the land unit", "NDVI"), False),
+    }
+    lpd_assets = {
+        "data": (lpd5, True),
+        "sdg": (_classes(lpd_3class(lpd5), "productivity sub-indicator (3 classes)",
+                         THREE_CLASS_NAMES), True),
+    }
+    if fao is not None:  # why each pixel got its class
+        names = {"trend": "FAO-WOCAT trend class (Mann-Kendall, 95 %)", "mtid": "FAO-WOCAT MTID code",
+                 "steadiness": "FAO-WOCAT steadiness", "biomass": "FAO-WOCAT initial biomass",
+                 "emerging": "FAO-WOCAT emerging state", "combination": "FAO-WOCAT combination k (1-36)"}
+        for key, long_name in names.items():
+            lpd_assets[key] = (_classes(fao[key], long_name, FAO_WOCAT_CLASSES.get(key)), True)
+    base = {"period_windows": period.model_dump(mode="json")}
+    return {
+        "performance": (perf_assets, {**base, **perf.attrs, "method": "performance (Trends.Earth / GPG v2)"}),
+        "lpd": (lpd_assets, {**base, **(
+            {"method": lpd5.attrs["method"]} if precomputed_lpd is not None else
+            {**fao.attrs, "method": "LPD: FAO-WOCAT (method notes 2.6)", "productivity_method": "fao_wocat"}
+            if fao is not None else
+            {"method": "LPD: Trends.Earth calc_prod5 from trajectory, state, performance",
+             "productivity_method": "trends_earth",
+             "trajectory_method": p.trajectory_method, "state_method": p.state_method,
+             "comparison_region": perf.attrs["comparison_region"]})}),
+    }
+
+
+def period_performance(cfg: RunConfig, period: Period, land_cover: xr.DataArray, *,
+                       annual: xr.DataArray | None = None, sums: tuple[xr.DataArray, xr.DataArray] | None = None,
+                       soil: xr.DataArray | None = None, region: xr.DataArray | None = None,
+                       percentiles: UnitPercentiles | None = None) -> xr.Dataset:
+    """``performance`` with the run's settings over the period's window, from the annual layers or their
+    window sums (``window_sum_layers``)."""
+    p = cfg.productivity
+    region_name = (f"lon/lat box {list(p.comparison_bbox)}" if p.comparison_bbox is not None
+                   else f"the run's area ({cfg.region})")
+    window = annual.sel(year=slice(*period.productivity)) if annual is not None else None
+    return performance(window, land_cover, window=period.productivity, soil=soil, percentile=p.percentile,
+                       min_unit_pixels=p.min_unit_pixels, ratio_threshold=p.ratio_threshold,
+                       region=region, region_name=region_name, percentiles=percentiles, sums=sums)
+
+
+def period_fao_wocat(cfg: RunConfig, period: Period, annual: xr.DataArray,
+                     annual_max: xr.DataArray | None) -> xr.Dataset:
+    """FAO-WOCAT's LPD and intermediates (method notes 2.6) with the run's settings over the period's window."""
+    p, w = cfg.productivity, cfg.productivity.fao_wocat
+    window = annual.sel(year=slice(*period.productivity))
+    return fao_wocat(window, annual_max.sel(year=slice(*period.productivity)) if annual_max is not None else None,
+                     interval=w.interval, biomass_thresholds=w.biomass_thresholds,
+                     desert_max_ndvi=w.desert_max_ndvi, use_mtid=w.use_mtid, min_years=p.min_years)
+
+
+def productivity_layers(
+    annual: xr.DataArray,
+    land_cover: xr.DataArray,
+    period: Period,
+    cfg: RunConfig,
+    *,
+    soil: xr.DataArray | None = None,
+    region: xr.DataArray | None = None,
+    precomputed_lpd: xr.DataArray | None = None,
+    percentiles: UnitPercentiles | None = None,
+    annual_max: xr.DataArray | None = None,
+) -> Layers:
+    """For one period: {indicator: (assets, attrs)} for trajectory, state, performance and LPD (lazy), in one go.
+
+    ``soil`` (land-unit classes), ``region`` (comparison mask) and ``precomputed_lpd`` (LPD 1..5
+    already recoded) are on the same grid when given; ``percentiles`` are the units' percentiles over
+    the whole comparison region when ``annual`` is one tile of it. With ``method: fao_wocat`` the LPD is
+    FAO-WOCAT's (method notes 2.6) with its intermediates as assets, ``annual_max`` (the annual maximum
+    layers, same grid) driving its desert mask; trajectory, state and performance are published as ever.
+    The pipeline computes the same in two passes per tile (``trend_tile_task``, ``productivity_tile_task``).
+    """
+    trends, inherited = trend_layers(annual, period, cfg)
+    perf = period_performance(cfg, period, land_cover, annual=annual, soil=soil, region=region,
+                              percentiles=percentiles)
+    fao = (period_fao_wocat(cfg, period, annual, annual_max)
+           if precomputed_lpd is None and cfg.productivity.method == "fao_wocat" else None)
+    trajectory_3class = trends["trajectory"][0]["data"][0].assign_attrs(inherited)
+    rest = lpd_layers(perf, trajectory_3class, trends["state"][0]["data"][0], period, cfg,
+                      precomputed_lpd=precomputed_lpd, fao=fao)
+    return {**trends, **rest}
+
+
+@dataclass(frozen=True)
+class PeriodTile:
+    """One mapped task of the productivity stage: a reporting period and one tile of the run's grid."""
+
+    period: str
+    window: Period
+    tile: GridTile
+
+
+@dataclass(frozen=True)
+class TrendTile:
+    """Pass 1 of one tile and period: its trajectory and state assets and the window sums (GeoTIFFs in ``folder``,
+    ``layout`` as in ``ProductivityTile``, the sums left out) and its unit histograms (``hist.npz`` there);
+    ``lpd_attrs``: what the LPD layer inherits from the 3-class trajectory (``trend_layers``)."""
+
+    period: str
+    tile: str
+    folder: str
+    layout: dict[str, Any]
+    lpd_attrs: dict[str, Any]
+    from_cache: bool
+
+    @property
+    def histograms(self) -> str:
+        """The tile's ``UnitHistograms`` (``.npz``)."""
+        return str(Path(self.folder) / "hist.npz")
+
+    def path(self, indicator: str, key: str) -> str:
+        """The tile's GeoTIFF of one asset (``WINDOW_SUMS`` too)."""
+        return str(Path(self.folder) / f"{indicator}_{key}.tif")
+
+
+@dataclass(frozen=True)
+class ProductivityTile:
+    """Pass 2 of one tile and period: every productivity asset of the tile as a GeoTIFF on the tile's window.
+
+    ``layout`` is {indicator: {"attrs": item attrs, "assets": {key: {"file", "categorical", "attrs"}}}},
+    with files named relative to ``folder``; the same for every tile of a period.
+    """
+
+    period: str
+    tile: str
+    folder: str
+    layout: dict[str, Any]
+    sources: list[str]
+    pixels: int
+    from_cache: bool
+
+    def path(self, indicator: str, key: str) -> str:
+        """The tile's GeoTIFF of one asset."""
+        return str(Path(self.folder) / self.layout[indicator]["assets"][key]["file"])
+
+
+def period_tiles(cfg: RunConfig) -> list[GridTile]:
+    """The run's tiles as windows of its grid (the ingest's lattice), leaving out those wholly outside the region."""
+    source = cfg.ndvi()
+    assert source.resolution is not None
+    grid = analysis_geobox(cfg, source)
+    tiles = grid_tiles(grid, resolution=source.resolution, origin=source.grid_origin, size_px=cfg.tile_size)
+    area = run_area(cfg, grid)
+    if area is None:
+        return tiles
+    rows, cols = sorted({t.rows for t in tiles}), sorted({t.cols for t in tiles})
+    state = area.cover((tuple(b - a for a, b in rows), tuple(b - a for a, b in cols)))
+    return [t for t in tiles if state[rows.index(t.rows), cols.index(t.cols)] != OUTSIDE]
+
+
+def _in_window(annual: list[LayerSummary], period: Period, indicator: str = "ndvi-annual") -> dict[int, LayerSummary]:
+    """The period window's annual layers of ``indicator`` (the mean, or ``ndvi-annual-max``), by year."""
+    return {layer.year: layer for layer in annual if layer.indicator == indicator
+            and layer.year is not None and period.productivity[0] <= layer.year <= period.productivity[1]}
+
+
+def _uses_maximum(cfg: RunConfig) -> bool:
+    """FAO-WOCAT's desert mask reads the annual maximum layers too."""
+    return cfg.productivity.method == "fao_wocat"
+
+
+def _period_parts(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary],
+                  inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """What a period's productivity depends on (cache-key data), or None when an input has no key (cache off)."""
+    keys = [layer.cache_key for layer in _in_window(annual, period).values()]
+    if _uses_maximum(cfg):
+        keys += [layer.cache_key for layer in _in_window(annual, period, "ndvi-annual-max").values()]
+    if not cfg.use_cache or None in keys:
+        return None
+    return {"period": name, "window": period.model_dump(mode="json"), "annual": keys,
+            "config": config_fingerprint(cfg), "inputs": inputs}
+
+
+def _tile_key(kind: str, parts: dict[str, Any] | None, tile: GridTile) -> str | None:
+    return None if parts is None else cache_key(kind, {**parts, "tile": tile.model_dump(mode="json")})
+
+
+@task(name="productivity-restore", cache_policy=NO_CACHE)
+def restore_productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary],
+                              inputs: dict[str, Any], staging: str) -> list[LayerSummary] | None:
+    """The period's four productivity items from the cache when nothing they depend on changed, else None.
+
+    The key is the period, the window's annual layers (their own keys), the run's settings and the
+    land cover and land-unit inputs (``inputs``); a hit skips both passes of every tile.
+    """
+    parts = _period_parts(cfg, name, period, annual, inputs)
+    if parts is None:
+        return None
+    return restore_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), staging)
+
+
+@dataclass
+class _TileInputs:
+    geobox: Any
+    cube: xr.DataArray
+    land_cover: xr.DataArray
+    soil: xr.DataArray | None
+    region: xr.DataArray | None
+    sources: list[str]
+    maximum: xr.DataArray | None = None
+
+
+def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], tile: GridTile) -> _TileInputs:
+    """The period's annual NDVI, land cover (first year), land units and comparison mask on one tile (lazy)."""
+    source = cfg.ndvi()
+    grid = analysis_geobox(cfg, source)
+    geobox = tile.geobox(grid)
+    whole = run_area(cfg, grid)
+    area = whole.window(geobox) if whole is not None else None  # outside the region: no pixel, no read, no count
+    paths = {year: layer.path for year, layer in _in_window(annual, period).items()}
+    cube = clip(open_annual_layers(paths, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
+    maximum = None
+    if _uses_maximum(cfg):
+        tops = {year: layer.path for year, layer in _in_window(annual, period, "ndvi-annual-max").items()}
+        if sorted(tops) != sorted(paths):
+            raise ConfigError(f"FAO-WOCAT needs the annual maximum layer of every year {min(paths)}-{max(paths)}; "
+                              f"found {sorted(tops)}: rerun the ingest (the layer is made with the annual mean)")
+        maximum = clip(open_annual_layers(tops, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
+    lc_source = cfg.land_cover()
+    first = period.productivity[0]
+    lc_items = run_items(cfg, lc_source, (first, first))
+    land_cover = load_layer(lc_items, lc_source, geobox, chunk=cfg.chunk)
+    land_cover = clip(land_cover, area, fill=next(iter(lc_source.assets.values())).nodata or 0)
+    sources = [it.id for it in lc_items]
+    soil = None
+    unit_source = cfg.land_units()
+    if unit_source is not None:  # a tile may lie where the layer has no data; the period's check is on the merge
+        units, unit_ids = static_layer(cfg, unit_source, geobox, area=area, require_data=False)
+        soil = units.fillna(-1).astype("int32")  # nodata -> no unit
+        sources += unit_ids
+    p = cfg.productivity
+    region = lonlat_mask(geobox, p.comparison_bbox, chunk=cfg.chunk) if p.comparison_bbox is not None else None
+    return _TileInputs(geobox, cube, land_cover, soil, region, sources, maximum)
+
+
+@contextlib.contextmanager
+def _reads(job: PeriodTile) -> Iterator[None]:
+    """Turn a failed read of one of the tile's inputs into a one-line error naming the tile and the fix."""
+    try:
+        yield
+    except Exception as err:
+        if not is_read_error(err):
+            raise
+        chain: list[str] = []
+        cause: BaseException | None = err  # GDAL names the file in the error behind rasterio's ("Chunk and warp failed")
+        while cause is not None and len(chain) < 3:
+            chain.append(f"{type(cause).__name__}: {' '.join(str(cause).split())[:200]}")
+            cause = cause.__cause__ or cause.__context__
+        raise SceneReadError(
+            f"productivity tile {job.tile.name} of period {job.period}: an input could not be read "
+            f"({' <- '.join(chain)}); check or repair the period's inputs (land cover, land units, a "
+            "precomputed LPD, the annual NDVI layers) and rerun: the tiles already done are kept") from None
+
+
+def _cached_layout(layout: dict[str, Any]) -> dict[str, Any]:
+    """A tile's layout as its cache entry holds it (JSON), with class codes as integers again."""
+    return {ind: {"attrs": spec["attrs"], "assets": {k: {**a, "attrs": _layout_attrs(a["attrs"])}
+                                                   for k, a in spec["assets"].items()}}
+            for ind, spec in layout.items()}
+
+
+def read_window_sums(folder: Path, geobox: Any, *, chunk: int) -> tuple[xr.DataArray, xr.DataArray]:
+    """The window sum and valid-year count pass 1 wrote in ``folder`` (``WINDOW_SUMS``), lazy, as int64."""
+    return tuple(open_tile_layer(folder / f"{WINDOW_SUMS}_{key}.tif", geobox, chunk=chunk).astype("int64")
+                 for key in ("sum", "count"))  # type: ignore[return-value]
+
+
+def write_trend_tile(annual: xr.DataArray, land_cover: xr.DataArray, period: Period, cfg: RunConfig, folder: Path,
+                     geobox: Any, *, soil: xr.DataArray | None = None, region: xr.DataArray | None = None,
+                     ) -> tuple[dict[str, Any], dict[str, Path], dict[str, Any]]:
+    """Pass 1 on one tile: trajectory, state and the window sums written in ``folder`` and the unit histograms of the
+    window-mean NDVI (``hist.npz``), all from one read of ``annual``; (layout without the sums, files, the attrs
+    the LPD inherits)."""
+    trends, inherited = trend_layers(annual, period, cfg)
+    unit, fallback = land_units(land_cover, soil)
+    extra = {"unit": unit, "fallback": fallback, **({"region": region} if region is not None else {})}
+    counted: list[UnitHistograms] = []
+
+    def count(window: dict[str, np.ndarray]) -> None:  # the window's mean NDVI per unit, as pass 2's performance
+        counted.append(UnitHistograms.of_sums(window["unit"], window["fallback"], window[f"{WINDOW_SUMS}_sum"],
+                                              window[f"{WINDOW_SUMS}_count"], window.get("region"),
+                                              crossed=soil is not None))
+
+    layout, files = write_tile_layers({**trends, **window_sum_layers(annual, period)}, folder, geobox, extra=extra,
+                                      on_window=count)
+    UnitHistograms.merge(counted).save(folder / "hist.npz")  # disjoint windows add up to the tile's histograms
+    files["hist.npz"] = folder / "hist.npz"
+    layout.pop(WINDOW_SUMS)
+    return layout, files, _layout_attrs(inherited)
+
+
+def write_lpd_tile(trend: TrendTile, land_cover: xr.DataArray, period: Period, cfg: RunConfig,
+                   percentiles: UnitPercentiles, folder: Path, geobox: Any, *, soil: xr.DataArray | None = None,
+                   region: xr.DataArray | None = None, precomputed_lpd: xr.DataArray | None = None,
+                   fao: xr.Dataset | None = None) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Pass 2 on one tile: performance from pass 1's window sums with the region's ``percentiles`` and the LPD
+    from pass 1's trajectory and state (or ``precomputed_lpd``, or ``fao``), written in ``folder`` with pass 1's
+    files linked in; (layout of every productivity asset, files). Reads no annual layer."""
+    def back(indicator: str, key: str) -> xr.DataArray:
+        return open_tile_layer(trend.path(indicator, key), geobox, chunk=cfg.chunk)
+
+    perf = period_performance(cfg, period, land_cover, sums=read_window_sums(Path(trend.folder), geobox, chunk=cfg.chunk),
+                              soil=soil, region=region, percentiles=percentiles)
+    layers = lpd_layers(perf, back("trajectory", "data").assign_attrs(trend.lpd_attrs), back("state", "data"),
+                        period, cfg, precomputed_lpd=precomputed_lpd, fao=fao)
+    layout, files = write_tile_layers(layers, folder, geobox)
+    for spec in trend.layout.values():
+        for asset in spec["assets"].values():
+            link_file(Path(trend.folder) / asset["file"], folder / asset["file"])
+            files[asset["file"]] = folder / asset["file"]
+    return {**trend.layout, **layout}, files
+
+
+@task(name="trend-tile", cache_policy=NO_CACHE)
+@computes_on_cluster
+def trend_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
+                    scratch: str) -> TrendTile:
+    """Pass 1 of one tile and period: trajectory and state, the window sums and the window-mean NDVI counted per
+    land unit, from one read of the tile's annual NDVI (kept until the period is joined).
+
+    Trajectory and state are each pixel's own; performance needs the region's unit percentiles, so pass 2
+    does it and the LPD from what this pass wrote, without reading the annual layers again.
+    """
+    key = _tile_key("productivity-trend", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
+    cache = cache_for(cfg, "productivity-trend")
+    if key is not None and (hit := open_entry(cache, key)) is not None:
+        entry, meta = hit
+        return TrendTile(job.period, job.tile.name, str(entry), _cached_layout(meta["layout"]),
+                         meta["lpd_attrs"], True)
+    folder = Path(scratch) / f"trend-{job.period}-{job.tile.name}-{time.monotonic_ns()}"
+    with _reads(job):
+        t = _tile_inputs(cfg, job.window, annual, job.tile)
+        layout, files, inherited = write_trend_tile(t.cube, t.land_cover, job.window, cfg, folder, t.geobox,
+                                                    soil=t.soil, region=t.region)
+    if key is not None:
+        folder = store_entry(cache, key, files, {"period": job.period, "tile": job.tile.name, "layout": layout,
+                                                 "lpd_attrs": inherited})
+    return TrendTile(job.period, job.tile.name, str(folder), layout, inherited, False)
+
+
+@task(name="unit-percentiles", cache_policy=NO_CACHE)
+def unit_percentiles_task(cfg: RunConfig, name: str, trends: list[TrendTile]) -> UnitPercentiles:
+    """Each land unit's percentile over the whole comparison region, from every tile's histograms of one period."""
+    p = cfg.productivity
+    merged = UnitHistograms.merge([UnitHistograms.load(t.histograms) for t in trends])
+    unit_source = cfg.land_units()
+    if unit_source is not None and merged.fb_ids.size and not merged.ids.size:
+        raise ConfigError(
+            f"land_units source {p.land_unit_source!r} has no data over the run's area: it does not cover the area, "
+            f"or its CRS/georeferencing is wrong; check it in {cfg.sources_file} against the area (bbox) of the run")
+    return UnitPercentiles.of(merged, percentile=p.percentile, min_unit_pixels=p.min_unit_pixels)
+
+
+def _layout_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Attrs as they travel through the cache (JSON) and back: plain values, class codes as integers."""
+    out = plain_attrs(attrs)
+    if isinstance(out.get("classes"), dict):
+        out["classes"] = {int(k): v for k, v in out["classes"].items()}
+    return out
+
+
+def write_tile_layers(layers: Layers, folder: Path, geobox: Any, *, rows: int | None = None, cols: int | None = None,
+                      extra: dict[str, xr.DataArray] | None = None,
+                      on_window: Callable[[dict[str, np.ndarray]], None] | None = None,
+                      ) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Write ``productivity_layers``' assets of one tile as GeoTIFFs on ``geobox`` in ``folder``, window by window
+    of ``rows`` x ``cols`` pixels (default: ``TILE_STEP_CHUNKS`` chunks); return the layout
+    (``ProductivityTile.layout``) and files.
+
+    Each window of every asset is computed in one Dask pass (the assets share the trend statistics) and written
+    through a file opened once, so no block reopens a file and memory holds one window of each asset.
+    ``on_window``, when given, gets each window's arrays by name (``indicator_asset``, and the ``extra`` layers
+    computed with them, not written) after they are written: a reduction over the tile rides the same pass.
+    """
+    import dask
+
+    folder.mkdir(parents=True, exist_ok=True)
+    layout: dict[str, Any] = {}
+    outputs: list[tuple[Any, Path, float]] = []
+    names: list[str] = []
+    for indicator, (assets, attrs) in layers.items():
+        spec: dict[str, Any] = {"attrs": plain_attrs(attrs), "assets": {}}
+        for asset, (layer, categorical) in assets.items():
+            name = f"{indicator}_{asset}.tif"
+            nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
+            outputs.append((layer.transpose("y", "x").data, folder / name, nodata))
+            names.append(name.removesuffix(".tif"))
+            spec["assets"][asset] = {"file": name, "categorical": categorical, "attrs": _layout_attrs(layer.attrs)}
+        layout[indicator] = spec
+    height, width = geobox.shape
+    first = outputs[0][0]
+    chunk_rows, chunk_cols = ((int(max(first.chunks[0])), int(max(first.chunks[1]))) if isinstance(first, da.Array)
+                              else (height, width))
+    rows = rows or TILE_STEP_CHUNKS[0] * chunk_rows
+    cols = cols or TILE_STEP_CHUNKS[1] * chunk_cols
+
+    more = [layer.transpose("y", "x").data for layer in (extra or {}).values()]
+    names += list(extra or {})
+
+    def write(step: tuple[int, int, int, int], parts: tuple[Any, ...]) -> None:
+        r0, r1, c0, c1 = step
+        for dst, part in zip(dsts, parts):
+            dst.write(np.asarray(part), 1, window=rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0))
+        if on_window is not None:
+            on_window({name: np.asarray(part) for name, part in zip(names, parts)})
+
+    with contextlib.ExitStack() as stack:
+        # float layers (slopes, z, p, ratios) are near-incompressible noise: ZSTD saves 20-60 % of their bytes
+        # for 3-5x the write time, so they are written uncompressed; class codes and sums compress 2-20x
+        dsts = [stack.enter_context(open_scratch_geotiff(path, geobox, dtype=data.dtype, nodata=nodata,
+                                                         compress=np.dtype(data.dtype).kind != "f"))
+                for data, path, nodata in outputs]
+        with ThreadPoolExecutor(1) as writer:  # a window is written while the next one is computed
+            pending = None
+            for step in tile_windows(height, width, rows, cols):
+                r0, r1, c0, c1 = step
+                parts = dask.compute(*[data[r0:r1, c0:c1] for data in [d for d, _, _ in outputs] + more])
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(write, step, parts)
+            if pending is not None:
+                pending.result()
+    return layout, {path.name: path for _, path, _ in outputs}
+
+
+def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], trend: TrendTile,
+                percentiles: UnitPercentiles, scratch: str) -> tuple[_TileInputs, Path, dict[str, Any], dict[str, Path]]:
+    """Every productivity asset of one tile as a GeoTIFF in a new scratch folder: (inputs, folder, layout, files);
+    performance and LPD computed here, trajectory and state linked from pass 1."""
+    t = _tile_inputs(cfg, job.window, annual, job.tile)
+    p = cfg.productivity
+    pre = fao = None
+    if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or job.period in p.precomputed_lpd.periods):
+        raw = read_onto_grid(str(p.precomputed_lpd.path), t.geobox, nodata=p.precomputed_lpd.nodata, chunk=cfg.chunk)
+        pre = recode_lpd(raw, p.precomputed_lpd.legend, source=p.precomputed_lpd.name, nodata=raw.attrs["source_nodata"])
+    elif p.method == "fao_wocat":  # its LPD reads the annual layers (and their maxima) again
+        fao = period_fao_wocat(cfg, job.window, t.cube, t.maximum)
+    folder = Path(scratch) / f"{job.period}-{job.tile.name}-{time.monotonic_ns()}"
+    layout, files = write_lpd_tile(trend, t.land_cover, job.window, cfg, percentiles, folder, t.geobox, soil=t.soil,
+                                   region=t.region, precomputed_lpd=pre, fao=fao)
+    return t, folder, layout, files
+
+
+@task(name="productivity-tile", cache_policy=NO_CACHE)
+@computes_on_cluster
+def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
+                           trend: TrendTile, percentiles: UnitPercentiles, scratch: str) -> ProductivityTile:
+    """Pass 2 of one tile and period: performance with the region's unit percentiles and the LPD, joined with
+    pass 1's trajectory and state into every productivity asset of the tile."""
+    key = _tile_key("productivity-tile", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
+    cache = cache_for(cfg, "productivity-tile")
+    if key is not None and (hit := open_entry(cache, key)) is not None:
+        entry, meta = hit
+        return ProductivityTile(job.period, job.tile.name, str(entry), _cached_layout(meta["layout"]),
+                                meta["sources"], meta["pixels"], True)
+    with _reads(job):
+        t, folder, layout, files = _write_tile(cfg, job, annual, trend, percentiles, scratch)
+    pixels = int(t.geobox.shape[0] * t.geobox.shape[1]) * len(_in_window(annual, job.window))
+    if key is not None:
+        folder = store_entry(cache, key, files, {"layout": layout, "sources": t.sources, "pixels": pixels})
+    return ProductivityTile(job.period, job.tile.name, str(folder), layout, t.sources, pixels, False)
+
+
+@task(name="productivity-period", cache_policy=NO_CACHE)
+@computes_on_cluster
+def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary], inputs: dict[str, Any],
+                      tiles: list[ProductivityTile], staging: str) -> list[LayerSummary]:
+    """Join one period's tiles into its trajectory, state, performance and LPD items on the run's grid (exact).
+
+    The items are cached under the period's key; once they are, the tiles' own cache entries are dropped.
+    """
+    log = get_run_logger()
+    if not tiles:
+        raise ConfigError(f"period {name}: no tile of the run lies in its region, so there is nothing to compute")
+    source = cfg.ndvi()
+    grid = analysis_geobox(cfg, source)
+    area = run_area(cfg, grid)
+    in_window = _in_window(annual, period)
+    sources = list(tiles[0].sources) + sorted(layer.item_id for layer in in_window.values())
+    written = []
+    for indicator, spec in tiles[0].layout.items():
+        assets = {}
+        for key, asset in spec["assets"].items():
+            layer = mosaic({t.tile: t.path(indicator, key) for t in tiles}, grid, chunk=cfg.chunk, wrap=False)
+            layer.attrs = dict(asset["attrs"])
+            assets[key] = (layer, asset["categorical"])
+        written.append(write_item(
+            assets, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region}-{name}", period=name,
+            window=period.productivity, attrs=spec["attrs"], source_items=sources, transform=grid.affine, area=area,
+        ))
+    counts = {a.key: a.valid_pixels for a in written[-1].assets}
+    log.info("period %s (%d-%d): %d tiles joined, %d pixels with an LPD class%s", name, *period.productivity,
+             len(tiles), counts.get("data", 0), f" ({written[-1].attrs['method']})"
+             if str(written[-1].attrs.get("method", "")).startswith("precomputed") else "")
+    parts = _period_parts(cfg, name, period, annual, inputs)
+    if parts is None:
+        return written
+    written = store_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), written)
+    for kind in ("productivity-tile", "productivity-trend"):  # joined and cached whole: the tiles are not needed again
+        for tile in period_tiles(cfg):
+            if (key := _tile_key(kind, parts, tile)) is not None:
+                drop_entry(cache_for(cfg, kind), key)
+    return written
+
+
+def tile_period_summary(tiles: list[ProductivityTile], seconds: float) -> str:
+    """One line for the log: tile-periods linked from the cache or computed, annual pixels read and throughput."""
+    new = [t for t in tiles if not t.from_cache]
+    mpx = sum(t.pixels for t in new) / 1e6
+    rate = f", {mpx / seconds:.1f} M pixel-years/s" if new and seconds > 0 else ""
+    return (f"{len(tiles)} tile-periods: {len(tiles) - len(new)} linked from the cache, {len(new)} computed"
+            f"{f' from {mpx:.1f} M annual pixel-years{rate}' if new else ''}")
