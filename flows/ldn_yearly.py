@@ -16,12 +16,12 @@ from prefect import Flow, flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.config import Period, RunConfig
-from tasks.io.cache_keys import find_inputs_task
 from tasks.io.layer_cache import cache_root, tidy_cache
 from tasks.io.netstats import cluster_network_bytes
 from tasks.io.progress import track_stage
+from tasks.io.run import RunContext, run_context
 from tasks.io.run_locks import run_marker
-from tasks.io.search import find_scenes_task
+from tasks.io.search import find_inputs_task, find_scenes_task
 from tasks.model import LayerSummary, Staging
 from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
 from tasks.stages.land_degradation import land_soc_task, sdg_task, status_task
@@ -57,24 +57,24 @@ def _threads() -> Any:
 
 
 @flow(name="ingest-annual-ndvi", task_runner=_threads(), log_prints=True)
-def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
+def ingest_annual_ndvi(run: RunContext, staging: Staging) -> list[LayerSummary]:
     """Annual NDVI mean and maximum per (tile, year) from the 16-day scenes, joined into two layers per year."""
     log = get_run_logger()
-    scenes = find_scenes_task(cfg)
-    jobs = plan_tiles_task(cfg, scenes)
+    scenes = find_scenes_task(run)
+    jobs = plan_tiles_task(run, scenes)
     log.info("found %d composites in %d years; %d tile-years to check", sum(map(len, scenes.values())), len(scenes),
              len(jobs))
     scratch = f"{staging.path}.tiles"
     try:
         pulled = cluster_network_bytes()
-        tiles = annual_ndvi_tile_task.map(unmapped(cfg), [j.tile for j in jobs], [j.year for j in jobs],
+        tiles = annual_ndvi_tile_task.map(unmapped(run), [j.tile for j in jobs], [j.year for j in jobs],
                                           [j.items for j in jobs], unmapped(scratch))
         seconds = track_stage("annual NDVI tiles", tiles, log)  # every tile finishes; a failed one fails the stage
         done = tiles.result()
         log.info("annual NDVI: %s", ingest_summary(done, seconds, _grown(pulled, cluster_network_bytes())))
         years = sorted(scenes)
         per_year = [[t for t in done if t is not None and t.year == y] for y in years]
-        annual = annual_ndvi_year_task.map(unmapped(cfg), years, per_year, unmapped(staging.path))
+        annual = annual_ndvi_year_task.map(unmapped(run), years, per_year, unmapped(staging.path))
         track_stage("annual NDVI mosaics", annual, log)
         return [layer for pair in annual.result() for layer in pair]  # per year: the mean, then the maximum
     finally:
@@ -82,23 +82,23 @@ def ingest_annual_ndvi(cfg: RunConfig, staging: Staging) -> list[LayerSummary]:
 
 
 @flow(name="period-indicators", task_runner=_threads(), log_prints=True)
-def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Staging) -> list[LayerSummary]:
+def period_indicators(run: RunContext, annual: list[LayerSummary], staging: Staging) -> list[LayerSummary]:
     """Per reporting period: productivity (per tile), land cover and SOC, SDG 15.3.1, then status against the baseline."""
     log = get_run_logger()
-    periods = cfg.selected_periods()
+    periods = run.periods
     names, windows = list(periods), list(periods.values())
     log.info("periods: %s", ", ".join(names) or "none fits the years (annual NDVI only)")
     if not names:
         return []
-    inputs = find_inputs_task(cfg)
-    land_soc = land_soc_task.map(unmapped(cfg), names, windows, unmapped(inputs), unmapped(staging.path))
-    productivity = productivity_by_tile(cfg, periods, annual, inputs, staging)
+    inputs = find_inputs_task(run)
+    land_soc = land_soc_task.map(unmapped(run), names, windows, unmapped(inputs), unmapped(staging.path))
+    productivity = productivity_by_tile(run, periods, annual, inputs, staging)
     track_stage("land cover and SOC", land_soc, log)
-    sdg = sdg_task.map(unmapped(cfg), names, windows, [productivity[n] for n in names], land_soc, unmapped(staging.path))
+    sdg = sdg_task.map(unmapped(run), names, windows, [productivity[n] for n in names], land_soc, unmapped(staging.path))
     track_stage("SDG 15.3.1", sdg, log)
     per_period = {n: [*productivity[n], *ls, s] for n, ls, s in zip(names, land_soc.result(), sdg.result())}
     reports = [n for n in names if n != BASELINE] if BASELINE in per_period else []
-    status = status_task.map(unmapped(cfg), reports, unmapped(per_period.get(BASELINE, [])),
+    status = status_task.map(unmapped(run), reports, unmapped(per_period.get(BASELINE, [])),
                              [per_period[n] for n in reports], unmapped(staging.path))
     track_stage("status", status, log)
     layers = [x for group in per_period.values() for x in group] + list(status.result())
@@ -108,35 +108,35 @@ def period_indicators(cfg: RunConfig, annual: list[LayerSummary], staging: Stagi
     return layers
 
 
-def productivity_by_tile(cfg: RunConfig, periods: dict[str, Period], annual: list[LayerSummary],
+def productivity_by_tile(run: RunContext, periods: dict[str, Period], annual: list[LayerSummary],
                          inputs: dict[str, Any], staging: Staging) -> dict[str, list[LayerSummary]]:
     """Trajectory, state, performance and LPD per tile x period, in two passes (``tasks.stages.productivity``), joined
     per period; periods whose inputs are unchanged come whole from the cache. Runs on the calling flow's tasks."""
     log = get_run_logger()
     names = list(periods)
-    cached = restore_productivity_task.map(unmapped(cfg), names, [periods[n] for n in names], unmapped(annual),
+    cached = restore_productivity_task.map(unmapped(run), names, [periods[n] for n in names], unmapped(annual),
                                            unmapped(inputs), unmapped(staging.path)).result()
     done = {n: layers for n, layers in zip(names, cached) if layers is not None}
     todo = [n for n in names if n not in done]
     if not todo:
         return done
-    tiles = period_tiles(cfg)
+    tiles = period_tiles(run)
     jobs = [PeriodTile(n, periods[n], tile) for n in todo for tile in tiles]
     log.info("productivity: %d periods x %d tiles = %d tile-periods", len(todo), len(tiles), len(jobs))
     scratch = f"{staging.path}.period-tiles"
     try:
-        trends = trend_tile_task.map(unmapped(cfg), jobs, unmapped(annual), unmapped(inputs), unmapped(scratch))
+        trends = trend_tile_task.map(unmapped(run), jobs, unmapped(annual), unmapped(inputs), unmapped(scratch))
         track_stage("trend tiles", trends, log)
         log.info("trend tiles: %d of %d tile-periods linked from the cache",
                  sum(t.from_cache for t in trends.result()), len(jobs))
-        tables = unit_percentiles_task.map(unmapped(cfg), todo, [[t for t in trends.result() if t.period == n]
+        tables = unit_percentiles_task.map(unmapped(run), todo, [[t for t in trends.result() if t.period == n]
                                                                  for n in todo]).result()
         table = dict(zip(todo, tables))
-        parts = productivity_tile_task.map(unmapped(cfg), jobs, unmapped(annual), unmapped(inputs), trends.result(),
+        parts = productivity_tile_task.map(unmapped(run), jobs, unmapped(annual), unmapped(inputs), trends.result(),
                                            [table[j.period] for j in jobs], unmapped(scratch))
         seconds = track_stage("productivity tiles", parts, log)
         log.info("productivity tiles: %s", tile_period_summary(parts.result(), seconds))
-        joined = productivity_task.map(unmapped(cfg), todo, [periods[n] for n in todo], unmapped(annual),
+        joined = productivity_task.map(unmapped(run), todo, [periods[n] for n in todo], unmapped(annual),
                                        unmapped(inputs), [[p for p in parts.result() if p.period == n] for n in todo],
                                        unmapped(staging.path))
         track_stage("productivity", joined, log)
@@ -146,12 +146,12 @@ def productivity_by_tile(cfg: RunConfig, periods: dict[str, Period], annual: lis
 
 
 @flow(name="publish-version", log_prints=True)
-def publish_outputs(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]) -> str:
+def publish_outputs(run: RunContext, staging: Staging, layers: list[LayerSummary]) -> str:
     """Zonal tables, workbooks and the HTML report, the new catalog version (switched in atomically), then
     Prefect artifacts linking the published layers."""
-    report = report_task(cfg, layers, staging.path)
-    catalog = publish_version_task(cfg, staging, layers, report)
-    report_artifacts_task(cfg, report, layers, staging.path, catalog)
+    report = report_task(run, layers, staging.path)
+    catalog = publish_version_task(run, staging, layers, report)
+    report_artifacts_task(run, report, layers, staging.path, catalog)
     return catalog
 
 
@@ -173,12 +173,13 @@ def ldn_yearly(cfg: RunConfig, spread_on: str | None = None) -> str:
     With ``spread_on`` (a Dask scheduler address) the tile x year and period tasks run on that
     cluster's workers, which must share this machine's file system and report to its Prefect server.
     """
+    run = run_context(cfg)  # the run's facts, resolved once and passed to every task
     with run_marker(cache_root(cfg)) if cfg.use_cache else contextlib.nullcontext():  # live: no one drops what it reads
-        staging = begin_version_task(cfg)
+        staging = begin_version_task(run)
         try:
-            annual = _on(ingest_annual_ndvi, spread_on)(cfg, staging)
-            periods = _on(period_indicators, spread_on)(cfg, annual, staging)
-            catalog = publish_outputs(cfg, staging, annual + periods)
+            annual = _on(ingest_annual_ndvi, spread_on)(run, staging)
+            periods = _on(period_indicators, spread_on)(run, annual, staging)
+            catalog = publish_outputs(run, staging, annual + periods)
         except BaseException:
             discard_staging(staging)
             raise

@@ -27,8 +27,8 @@ from tasks.io.load import ReadSettings, configure_reads
 from tasks.io.local_stac import serve_collections
 from tasks.io.pgstac import check_pgstac, load_into_pgstac, redact
 from tasks.io.region import ALL_NE_ASIA, region_grid, resolve_region
+from tasks.io.run import RunContext
 from tasks.io.sample_data import generate_sample, load_sample_region, sample_grid
-from tasks.io.search import run_bbox
 from tasks.io.zones import check_zones_cover
 from tasks.stages.preflight import check_run
 from tasks.stages.report import load_zones
@@ -107,14 +107,14 @@ def _check_zones(cfg: RunConfig) -> None:
     check_zones_cover(load_zones(cfg.zones, cfg.zone_field), area)
 
 
-def _check_comparison_box(cfg: RunConfig) -> None:
+def _check_comparison_box(run: RunContext) -> None:
     """The performance comparison box must overlap the run's area, and cross 180 degrees only when the area does:
     a box outside it would leave performance (and the LPD) with no pixel to compare with."""
-    box = cfg.productivity.comparison_bbox
+    box = run.cfg.productivity.comparison_bbox
     if box is None:
         return
 
-    area = tuple(round(v, 4) for v in run_bbox(cfg, cfg.ndvi()))
+    area = tuple(round(v, 4) for v in run.search_bbox)
     shown = [round(v, 4) for v in box]
     if box[0] > box[2] and not area[0] > area[2]:
         raise ConfigError(f"productivity.comparison_bbox {shown} has west > east, a box across 180 degrees, but the "
@@ -173,16 +173,14 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
         cfg = RunConfig(**values)
     except ValidationError as err:
         raise ConfigError(validation_message(err, str(run.config) if run.config else "the run options")) from None
-    declared = cfg.ndvi().years
+    declared = load_sources(cfg.sources_file).get(cfg.ndvi_source).years
     if run.years is None and "years" not in from_file and declared is not None:
         # the default years, kept to those the NDVI source covers; years the user gives are checked (check_run)
         years = (max(cfg.years[0], declared[0]), min(cfg.years[1], declared[1]))
         if years[0] <= years[1]:
             cfg = cfg.model_copy(update={"years": years})
-    cfg.selected_periods()
-    cfg.run_tiles()  # custom tiles that overlap fail here
-    _check_comparison_box(cfg)
-    check_run(cfg)  # the files and parameters a later stage reads
+    facts = check_run(cfg)  # the sources, periods, tiles (custom ones that overlap fail here), files and parameters
+    _check_comparison_box(facts)
     _check_zones(cfg)
     if run.pgstac:
         check_pgstac(run.pgstac)

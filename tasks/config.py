@@ -24,8 +24,8 @@ from pydantic import (
 
 from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
-from tasks.geo.grid import analysis_geobox, lonlat_box_problem
-from tasks.geo.tiles import MODIS_TILE_PX, Tile, check_tiles, lattice_tiles
+from tasks.geo.grid import lonlat_box_problem
+from tasks.geo.tiles import MODIS_TILE_PX, Tile
 
 __all__ = [
     "env_seconds",
@@ -351,7 +351,11 @@ class ProductivityParams(_Frozen):
 
 
 class RunConfig(_Frozen):
-    """Parameters of one annual-NDVI run; everything the flow needs, nothing it has to guess."""
+    """Parameters of one run, as the user wrote them, validated; everything the flow needs, nothing it has to guess.
+
+    Data only: what the run derives from it (the sources read from ``sources_file``, the grid, the tiles, the
+    region, the periods) is resolved once per run by ``tasks.io.run.run_context``.
+    """
 
     sources_file: Path = Field(SAMPLE_SOURCES, description="YAML file of sources.")
     ndvi_source: str = Field("modis-13q1", description="Name of the NDVI source in `sources_file`.")
@@ -455,78 +459,6 @@ class RunConfig(_Frozen):
         if first < 2000 or last > 2100:
             raise ValueError(f"years {first}-{last} are outside 2000-2100; MODIS starts in 2000")
         return v
-
-    def ndvi(self) -> Source:
-        """The NDVI source, loaded from ``sources_file``."""
-        source = load_sources(self.sources_file).get(self.ndvi_source)
-        if source.role != "ndvi":
-            raise ConfigError(
-                f"source {self.ndvi_source!r} in {self.sources_file} has role {source.role!r}, not 'ndvi': "
-                "pick the NDVI source with --source"
-            )
-        if source.stac is None:
-            raise ConfigError(
-                f"source {self.ndvi_source!r} in {self.sources_file} is a file; the NDVI source must be a "
-                "STAC collection of 16-day composites"
-            )
-        return source
-
-    def land_cover(self) -> Source:
-        """The land cover source, loaded from ``sources_file``."""
-        source = load_sources(self.sources_file).get(self.land_cover_source)
-        if source.role != "land_cover" or source.stac is None:
-            raise ConfigError(
-                f"source {self.land_cover_source!r} in {self.sources_file} must be a land_cover STAC collection"
-            )
-        return source
-
-    def land_units(self) -> Source | None:
-        """The soil / ecoregion source crossed with land cover for performance units, if configured."""
-        name = self.productivity.land_unit_source
-        if name is None:
-            return None
-        source = load_sources(self.sources_file).get(name)
-        if source.role != "land_units":
-            raise ConfigError(f"source {name!r} in {self.sources_file} has role {source.role!r}, not 'land_units'")
-        return source
-
-    def source(self, name: str, role: str) -> Source:
-        """The source called ``name``, which must have ``role``."""
-        source = load_sources(self.sources_file).get(name)
-        if source.role != role:
-            raise ConfigError(f"source {name!r} in {self.sources_file} has role {source.role!r}, not {role!r}")
-        return source
-
-    def selected_periods(self) -> dict[str, Period]:
-        """The periods to compute: those named, or every period whose productivity window fits ``years``."""
-        catalog = load_periods(self.periods_file).periods
-        if self.periods is not None:
-            unknown = [p for p in self.periods if p not in catalog]
-            if unknown:
-                raise ConfigError(f"unknown period(s) {unknown}; {self.periods_file} defines {sorted(catalog)}")
-            chosen = {p: catalog[p] for p in self.periods}
-            for name, period in chosen.items():
-                a, b = period.productivity
-                if a < self.years[0] or b > self.years[1]:
-                    raise ConfigError(
-                        f"period {name} needs annual NDVI for {a}-{b} but the run covers {self.years[0]}-{self.years[1]}: "
-                        f"run with --years {min(a, self.years[0])}-{max(b, self.years[1])}"
-                    )
-            return chosen
-        return {n: p for n, p in catalog.items()
-                if p.productivity[0] >= self.years[0] and p.productivity[1] <= self.years[1]}
-
-    def run_tiles(self) -> list[Tile]:
-        """The processing tiles: ``tiles`` when given (checked for overlaps), else the lattice over the grid."""
-        source = self.ndvi()
-        assert source.resolution is not None
-        if self.tiles is not None:
-            check_tiles(self.tiles, resolution=source.resolution)
-            return list(self.tiles)
-        grid = analysis_geobox(self, source)
-        box = grid.boundingbox
-        return lattice_tiles((box.left, box.bottom, box.right, box.top), resolution=source.resolution,
-                             origin=source.grid_origin, size_px=self.tile_size)
 
     def api_url(self, source: Source) -> str:
         """The STAC API to search for ``source``: the override when set, else the source's own."""

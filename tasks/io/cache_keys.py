@@ -4,7 +4,8 @@ A layer's key is a hash of everything its bytes depend on: the source items (id,
 identifies each asset's bytes, ``tasks.io.integrity``; never their hrefs, which change with signing and servers),
 the source's configuration, the analysis grid, the parameters and the software version. Keys come from
 item ids and checksums (or HTTP validators), not from the arrays: hashing a large input array would cost
-about as much as recomputing it. ``tasks.io.layer_cache`` stores and finds entries under these keys.
+about as much as recomputing it. ``tasks.io.layer_cache`` stores and finds entries under these keys; the inputs' fingerprints come from the
+searches that find them (``tasks.io.search.source_fingerprints``).
 """
 from __future__ import annotations
 
@@ -13,14 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-
 from tasks import __version__
 from tasks.config import RunConfig
-from tasks.io.integrity import file_fingerprint, scene_fingerprints
-from tasks.io.search import STATIC_YEARS, retry_unreachable, run_items
+from tasks.io.integrity import file_fingerprint
 
-__all__ = ["CACHE_FORMAT", "cache_key", "config_fingerprint", "area_fingerprint", "source_fingerprints", "find_inputs_task"]
+__all__ = ["CACHE_FORMAT", "cache_key", "config_fingerprint", "area_fingerprint"]
 
 CACHE_FORMAT = 7
 """Bumped when the cache's layout, a cached table's columns or what a layer computes change; part of every key
@@ -63,32 +61,3 @@ def area_fingerprint(cfg: RunConfig) -> str | None:
     """The run's region (``cfg.area``) as cache-key data: a region code as is, a polygon file by its content."""
     area = getattr(cfg, "area", None)
     return file_fingerprint(area) if area is not None and Path(area).is_file() else area
-
-
-def source_fingerprints(cfg: RunConfig) -> dict[str, Any]:
-    """What the run's land cover, SOC, climate-zone and land-unit inputs are now: item fingerprints or file hashes.
-
-    One STAC search per source (no pixel is read; an asset without ``file:checksum`` costs an HTTP HEAD), so
-    the per-period layers are keyed on their inputs' bytes as the annual ones are.
-    """
-    roles = [(cfg.land_cover_source, "land_cover"), (cfg.soc_source, "soc")]
-    if cfg.climate_source is not None and cfg.soc_single_f is None:
-        roles.append((cfg.climate_source, "climate_zones"))
-    if cfg.productivity.land_unit_source is not None:
-        roles.append((cfg.productivity.land_unit_source, "land_units"))
-    out: dict[str, Any] = {}
-    for name, role in roles:
-        source = cfg.source(name, role)
-        if source.file is not None:
-            out[name] = file_fingerprint(source.file)
-            continue
-        items = run_items(cfg, source, STATIC_YEARS)
-        out[name] = scene_fingerprints([it.to_dict() for it in items], source)
-    return out
-
-
-@task(name="find-inputs", retries=2, retry_delay_seconds=[2, 10],
-      retry_condition_fn=lambda task, run, state: retry_unreachable(state))
-def find_inputs_task(cfg: RunConfig) -> dict[str, Any]:
-    """Fingerprints of the land cover, SOC, climate and land-unit inputs (item ids, ``updated``, checksums)."""
-    return source_fingerprints(cfg)

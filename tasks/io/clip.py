@@ -35,7 +35,7 @@ from tasks.io.region import resolve_region
 if TYPE_CHECKING:
     from tasks.config import RunConfig
 
-__all__ = ["RunArea", "run_area", "project_area", "clip", "clip_array", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
+__all__ = ["RunArea", "run_area", "footprint_on", "project_area", "clip", "clip_array", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
 
 OUTSIDE, EDGE, INSIDE = 0, 1, 2
 """How a block lies against the region: no pixel centre can be inside, some may be, all are."""
@@ -98,9 +98,9 @@ def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely
 
 
 @functools.lru_cache(maxsize=16)
-def _footprint(spec: str, content: Any, crs: str, over: bool) -> tuple[shapely.Geometry, str]:
-    """``spec``'s polygons on ``crs``, kept per ``content`` (a polygon file's hash), so an edited file is read
-    again by a long-lived process (``ldn serve``)."""
+def footprint_on(spec: str, content: Any, crs: str, over: bool) -> tuple[shapely.Geometry, str]:
+    """``spec``'s polygons on ``crs`` (``+over`` coordinates when ``over``) and their label, kept per ``content``
+    (a polygon file's hash, ``area_fingerprint``), so an edited file is read again by a long-lived process."""
     region = resolve_region(spec)
     return project_area(region.geometry, crs, over=over), region.label
 
@@ -108,12 +108,13 @@ def _footprint(spec: str, content: Any, crs: str, over: bool) -> tuple[shapely.G
 def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
     """The run's region on ``geobox`` (the run's grid or one tile's), or None when the run is the whole grid.
 
-    The sample run without ``--region`` and a run given only a ``bbox`` cover their whole grid.
+    The sample run without ``--region`` and a run given only a ``bbox`` cover their whole grid. A run's tasks
+    use the region resolved once in their ``RunContext`` (``tasks.io.run``); this is the same for one geobox.
     """
     if cfg.area is None:
         return None
 
-    footprint, label = _footprint(cfg.area, area_fingerprint(cfg), grid_crs(geobox), wraps(geobox))
+    footprint, label = footprint_on(cfg.area, area_fingerprint(cfg), grid_crs(geobox), wraps(geobox))
     return RunArea(footprint=footprint, geobox=geobox, label=label)
 
 

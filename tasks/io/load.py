@@ -24,12 +24,13 @@ from odc.geo.geobox import GeoBox
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
-from tasks.config import RunConfig, Source
+from tasks.config import Source
 from tasks.constants import DEFAULT_CHUNK
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.geo.grid import grid_crs, transformer
 from tasks.io.clip import RunArea, clip
 from tasks.io.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
+from tasks.io.run import RunContext
 from tasks.io.search import STATIC_YEARS, run_items
 
 __all__ = [
@@ -343,7 +344,7 @@ def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
 
 
 
-def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: str = "nearest",
+def static_layer(run: RunContext, source: Source, geobox: GeoBox, *, resampling: str = "nearest",
                  area: RunArea | None = None, require_data: bool = True) -> tuple[xr.DataArray, list[str]]:
     """A single-item (or file) source on the analysis grid, nodata as NaN (and outside ``area``), with what it was
     read from; lazy, so a continent's layer is read block by block where it is used.
@@ -351,6 +352,7 @@ def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: 
     ``require_data`` fails, in one streaming pass, when the layer has no data on ``geobox`` at all; a tile of
     the run (which may lie where the layer has none) leaves the check to its caller.
     """
+    cfg = run.cfg
     spec = next(iter(source.assets.values()))
     if source.file is not None:
         path = Path(source.file)
@@ -359,7 +361,7 @@ def static_layer(cfg: RunConfig, source: Source, geobox: GeoBox, *, resampling: 
         layer = read_onto_grid(str(path), geobox, nodata=spec.nodata, resampling=resampling, chunk=cfg.chunk)
         origin = [str(path)]
     else:
-        items = run_items(cfg, source, STATIC_YEARS)
+        items = run_items(run, source, STATIC_YEARS)
         layer = load_layer(items, source, geobox, chunk=cfg.chunk, resampling=resampling)
         origin = [it.id for it in items]
     values = layer.astype("float64")

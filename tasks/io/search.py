@@ -20,9 +20,11 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from urllib3 import Retry
 
-from tasks.config import RunConfig, Source, env_seconds
+from tasks.config import Source, env_seconds
 from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacBadPaging, StacUnreachable
-from tasks.geo.grid import bboxes_intersect, lonlat_bounds, split_bbox
+from tasks.geo.grid import bboxes_intersect, split_bbox
+from tasks.io.integrity import file_fingerprint, scene_fingerprints
+from tasks.io.run import RunContext
 
 __all__ = [
     "open_api",
@@ -31,7 +33,8 @@ __all__ = [
     "items_by_year",
     "item_year",
     "modis_start_date",
-    "run_bbox",
+    "source_fingerprints",
+    "find_inputs_task",
     "find_scenes_task",
     "STATIC_YEARS",
     "retry_unreachable",
@@ -158,14 +161,6 @@ def item_year(item: pystac.Item | dict[str, Any]) -> int:
     return modis_start_date(item.id if isinstance(item, pystac.Item) else item["id"]).year
 
 
-def run_bbox(cfg: RunConfig, source: Source) -> tuple[float, float, float, float]:
-    """The run's area as a lon/lat box, whether it was given in lon/lat or in the source's CRS."""
-    if cfg.bbox is not None:
-        return cfg.bbox
-    assert cfg.native_bounds is not None and source.crs is not None
-    return lonlat_bounds(cfg.native_bounds, source.crs)
-
-
 def search_items(
     client: Client,
     source: Source,
@@ -239,10 +234,10 @@ def _collection_ids(client: Client) -> list[str]:
         return []
 
 
-def run_items(cfg: RunConfig, source: Source, years: tuple[int, int]) -> list[pystac.Item]:
-    """Items of ``source`` over the run's area (as a lon/lat box, ``run_bbox``: the run's bounds are in the NDVI
-    grid's CRS) whose composites start within ``years``: the one search every stage makes of a source."""
-    return search_items(open_api(cfg.api_url(source)), source, bbox=run_bbox(cfg, cfg.ndvi()), years=years)
+def run_items(run: RunContext, source: Source, years: tuple[int, int]) -> list[pystac.Item]:
+    """Items of ``source`` over the run's area (its lon/lat search box: the run's bounds are in the NDVI grid's
+    CRS) whose composites start within ``years``: the one search every stage makes of a source."""
+    return search_items(open_api(run.cfg.api_url(source)), source, bbox=run.search_bbox, years=years)
 
 
 def items_by_year(items: list[pystac.Item]) -> dict[int, list[pystac.Item]]:
@@ -255,11 +250,11 @@ def items_by_year(items: list[pystac.Item]) -> dict[int, list[pystac.Item]]:
 
 @task(name="find-scenes", retries=2, retry_delay_seconds=[2, 10],
       retry_condition_fn=lambda task, run, state: retry_unreachable(state))
-def find_scenes_task(cfg: RunConfig) -> dict[int, list[dict[str, Any]]]:
+def find_scenes_task(run: RunContext) -> dict[int, list[dict[str, Any]]]:
     """Search the NDVI source for the run's area and years; return item dicts grouped by year."""
-    source = cfg.ndvi()
+    cfg, source = run.cfg, run.ndvi
     assert source.stac is not None  # the NDVI source is searched (validated with the sources file)
-    items = run_items(cfg, source, cfg.years)
+    items = run_items(run, source, cfg.years)
     groups = items_by_year(items)
     gaps = incomplete_years(groups, cfg.years, source.stac.composites_per_year)
     if gaps:
@@ -292,3 +287,33 @@ def retry_unreachable(state: Any) -> bool:
     except Exception:
         return False
     return False
+
+
+def source_fingerprints(run: RunContext) -> dict[str, Any]:
+    """What the run's land cover, SOC, climate-zone and land-unit inputs are now: item fingerprints or file hashes.
+
+    One STAC search per source (no pixel is read; an asset without ``file:checksum`` costs an HTTP HEAD), so
+    the per-period layers are keyed on their inputs' bytes as the annual ones are.
+    """
+    cfg = run.cfg
+    roles = [(cfg.land_cover_source, "land_cover"), (cfg.soc_source, "soc")]
+    if cfg.climate_source is not None and cfg.soc_single_f is None:
+        roles.append((cfg.climate_source, "climate_zones"))
+    if cfg.productivity.land_unit_source is not None:
+        roles.append((cfg.productivity.land_unit_source, "land_units"))
+    out: dict[str, Any] = {}
+    for name, role in roles:
+        source = run.source(name, role)
+        if source.file is not None:
+            out[name] = file_fingerprint(source.file)
+            continue
+        items = run_items(run, source, STATIC_YEARS)
+        out[name] = scene_fingerprints([it.to_dict() for it in items], source)
+    return out
+
+
+@task(name="find-inputs", retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=lambda task, run, state: retry_unreachable(state))
+def find_inputs_task(run: RunContext) -> dict[str, Any]:
+    """Fingerprints of the land cover, SOC, climate and land-unit inputs (item ids, ``updated``, checksums)."""
+    return source_fingerprints(run)

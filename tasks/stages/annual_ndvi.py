@@ -28,20 +28,21 @@ from odc.geo.geobox import GeoBox
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import AssetSpec, QaRule, RunConfig, Source
+from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
-from tasks.geo.grid import analysis_geobox, bboxes_intersect, grid_crs
+from tasks.geo.grid import bboxes_intersect, grid_crs
 from tasks.geo.mosaic import mosaic
 from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
-from tasks.io.cache_keys import area_fingerprint, cache_key
-from tasks.io.clip import OUTSIDE, RunArea, clip, clip_array, run_area
+from tasks.io.cache_keys import cache_key
+from tasks.io.clip import OUTSIDE, RunArea, clip, clip_array
 from tasks.io.cluster import computes_on_cluster
 from tasks.io.cog import write_geotiff
 from tasks.io.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year
 from tasks.io.integrity import scene_fingerprints, sign_items, verify_checksums
 from tasks.io.layer_cache import cache_for, open_entry, restore_layers, store_entry, store_layers
 from tasks.io.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
+from tasks.io.run import RunContext
 from tasks.model import LayerSummary
 from tasks.stages.publish import write_item
 
@@ -255,7 +256,8 @@ def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, m
 @task(name="annual-ndvi-tile", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
       retry_condition_fn=lambda task, run, state: _read_failed(state))
 @computes_on_cluster
-def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dict[str, Any]], scratch: str) -> TileYear | None:
+def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[dict[str, Any]], scratch: str,
+                          ) -> TileYear | None:
     """One tile's annual NDVI for one year, from the composites that touch it; None if none does.
 
     With the layer cache on, a (tile, year) whose composites (ids, ``updated``, and what identifies their
@@ -264,7 +266,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
     result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
     """
     started = time.monotonic()
-    source = cfg.ndvi()
+    cfg, source = run.cfg, run.ndvi
     assert source.qa is not None and source.crs is not None and source.resolution is not None
     mine = tile_items(tile, items, source.crs)
     if not mine:
@@ -274,7 +276,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
         "year": year, "tile": tile.model_dump(mode="json"),
         "items": scene_fingerprints(mine, source),
         "source": source.model_dump(mode="json"), "min_valid": cfg.min_valid_composites,
-        "grid": [grid_crs(geobox), list(geobox.affine)[:6], list(geobox.shape)], "area": area_fingerprint(cfg),
+        "grid": [grid_crs(geobox), list(geobox.affine)[:6], list(geobox.shape)], "area": run.area_key,
     })
     cache = cache_for(cfg, "ndvi-tile")
     if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
@@ -283,7 +285,7 @@ def annual_ndvi_tile_task(cfg: RunConfig, tile: Tile, year: int, items: list[dic
                         attrs=meta["attrs"], from_cache=True, bytes_decoded=0, bytes_checked=0,
                         seconds=time.monotonic() - started)
     stac_items = [pystac.Item.from_dict(d) for d in mine]
-    area = run_area(cfg, geobox)  # scenes under blocks outside the region are never read
+    area = run.area_on(geobox)  # scenes under blocks outside the region are never read
     path = Path(scratch) / f"{tile.name}-{year}-{key[:8]}.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -318,11 +320,10 @@ class TileJob:
 
 
 @task(name="plan-tiles", cache_policy=NO_CACHE)
-def plan_tiles_task(cfg: RunConfig, scenes: dict[int, list[dict[str, Any]]]) -> list[TileJob]:
+def plan_tiles_task(run: RunContext, scenes: dict[int, list[dict[str, Any]]]) -> list[TileJob]:
     """Every (tile, year) of the run with the composites touching that tile; tiles no composite touches are left out."""
-    source = cfg.ndvi()
+    source, tiles = run.ndvi, run.tiles
     assert source.crs is not None
-    tiles = cfg.run_tiles()
     jobs = [TileJob(tile, year, mine) for year, items in scenes.items() for tile in tiles
             if (mine := tile_items(tile, items, source.crs))]
     if not jobs:
@@ -348,22 +349,21 @@ def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int
 
 @task(name="annual-ndvi-mosaic", cache_policy=NO_CACHE)
 @computes_on_cluster
-def annual_ndvi_year_task(cfg: RunConfig, year: int, tiles: list[TileYear | None], staging: str) -> list[LayerSummary]:
+def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | None], staging: str) -> list[LayerSummary]:
     """Join one year's tiles into the published annual NDVI mean and maximum layers on the run's grid (exact;
     see ``tasks.geo.mosaic``): two items, ``ndvi-annual`` and ``ndvi-annual-max``."""
     done = [t for t in tiles if t is not None]
     if not done:
         raise NoScenesFound(f"no composite of {year} touches any tile of the run: check the area and the source")
-    source = cfg.ndvi()
-    grid = analysis_geobox(cfg, source)
+    cfg, grid = run.cfg, run.grid
     key = cache_key("ndvi-annual", {
         "year": year, "region": cfg.region, "tiles": sorted(t.key for t in done),
-        "grid": [grid_crs(grid), list(grid.affine)[:6], list(grid.shape)], "area": area_fingerprint(cfg),
+        "grid": [grid_crs(grid), list(grid.affine)[:6], list(grid.shape)], "area": run.area_key,
     })
     cache = cache_for(cfg, "ndvi-annual")
     if cfg.use_cache and (hit := restore_layers(cache, key, staging)) is not None:
         return hit
-    area = run_area(cfg, grid)
+    area = run.area
 
     def publish(band: int, indicator: str) -> LayerSummary:
         layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk, band=band)

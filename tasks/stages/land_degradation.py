@@ -18,13 +18,13 @@ from tasks.config import Period, RunConfig
 from tasks.constants import NODATA, THREE_CLASS_NAMES, WATER
 from tasks.errors import ConfigError
 from tasks.geo.areas import class_areas, pixel_areas_km2
-from tasks.geo.grid import analysis_geobox, grid_crs
-from tasks.io.cache_keys import config_fingerprint
-from tasks.io.clip import RunArea, area_weights, clip, run_area
+from tasks.geo.grid import grid_crs
+from tasks.io.clip import RunArea, area_weights, clip
 from tasks.io.cluster import computes_on_cluster
 from tasks.io.layer_cache import cached_layers
 from tasks.io.load import load_cube, static_layer
 from tasks.io.recode import apply_recodes, read_recodes
+from tasks.io.run import RunContext
 from tasks.io.search import item_year, run_items
 from tasks.model import LayerSummary
 from tasks.science.land_cover import (
@@ -61,7 +61,7 @@ def asset_path(layer: LayerSummary, key: str = "data") -> str:
     return next(a.path for a in layer.assets if a.key == key)
 
 
-def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *, area: RunArea | None = None,
+def land_cover_series(run: RunContext, geobox: GeoBox, years: tuple[int, int], *, area: RunArea | None = None,
                       outside: int | None = None) -> tuple[xr.DataArray, list[str]]:
     """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x); ``outside`` (default: the
     source's nodata) where a pixel is outside ``area``.
@@ -69,8 +69,8 @@ def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *,
     When the source ends before ``years`` does, the series ends at its last year (the method's
     "2015-2022 or the last land cover year"); a year missing inside the window is an error.
     """
-    source = cfg.land_cover()
-    items = run_items(cfg, source, years)
+    source = run.land_cover
+    items = run_items(run, source, years)
     by_year = {item_year(it): it for it in items}
     if max(by_year) < years[1]:  # the window ends at the last land cover year available (method notes)
         years = (years[0], max(by_year))
@@ -82,7 +82,7 @@ def land_cover_series(cfg: RunConfig, geobox: GeoBox, years: tuple[int, int], *,
             "model needs every year; shorten the period's `land_cover` window or add the years to the source"
         )
     ordered = [by_year[y] for y in range(years[0], years[1] + 1)]
-    cube = load_cube(ordered, source, geobox, chunk=cfg.chunk)[next(iter(source.assets))]
+    cube = load_cube(ordered, source, geobox, chunk=run.cfg.chunk)[next(iter(source.assets))]
     cube = cube.rename(time="year").assign_coords(year=list(range(years[0], years[1] + 1)))
     fill = outside if outside is not None else next(iter(source.assets.values())).nodata
     return clip(cube, area, fill=fill if fill is not None else 0), [it.id for it in ordered]
@@ -102,27 +102,27 @@ def _float(da: xr.DataArray, name: str, units: str | None = None) -> xr.DataArra
 
 @task(name="land-cover-soc-period", cache_policy=NO_CACHE)
 @computes_on_cluster
-def land_soc_task(cfg: RunConfig, name: str, period: Period, inputs: dict[str, Any], staging: str) -> list[LayerSummary]:
+def land_soc_task(run: RunContext, name: str, period: Period, inputs: dict[str, Any], staging: str,
+                  ) -> list[LayerSummary]:
     """Land cover degradation, transitions (with a km2 table) and SOC change for one period.
 
     From the cache when the period, the run's settings and the land cover, SOC and climate inputs
     (``inputs``) are unchanged.
     """
-    parts = {"period": name, "window": period.model_dump(mode="json"), "config": config_fingerprint(cfg), "inputs": inputs}
-    return cached_layers(cfg, "land-soc", parts, staging, lambda: _land_soc(cfg, name, period, staging))
+    parts = {"period": name, "window": period.model_dump(mode="json"), "config": run.config_key, "inputs": inputs}
+    return cached_layers(run.cfg, "land-soc", parts, staging, lambda: _land_soc(run, name, period, staging))
 
 
-def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[LayerSummary]:
+def _land_soc(run: RunContext, name: str, period: Period, staging: str) -> list[LayerSummary]:
     log = get_run_logger()
-    geobox = analysis_geobox(cfg, cfg.ndvi())
-    area = run_area(cfg, geobox)
+    cfg, geobox, area = run.cfg, run.grid, run.area
     crs = grid_crs(geobox)
     legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
     model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
     check_soc_window(name, period, model)
     first, last = period.land_cover
     # one land cover series from the SOC stock's year: the SOC model runs through all of it (method notes section 4)
-    raw, series_ids = land_cover_series(cfg, geobox, (model.stock_year, last), area=area,  # legend's nodata outside
+    raw, series_ids = land_cover_series(run, geobox, (model.stock_year, last), area=area,  # legend's nodata outside
                                         outside=legend.source_nodata[0] if legend.source_nodata else None)
     if int(raw.year[-1]) != last:
         log.warning("period %s: land cover ends in %d, not %d: the last year available is used",
@@ -150,13 +150,13 @@ def _land_soc(cfg: RunConfig, name: str, period: Period, staging: str) -> list[L
         source_items=lc_ids, transform=geobox.affine, area=area,
         tables={"transitions": table, "annual_areas": yearly},
     )
-    soc0, soc_ids = static_layer(cfg, cfg.source(cfg.soc_source, "soc"), geobox, resampling="bilinear", area=area)
+    soc0, soc_ids = static_layer(run, run.source(cfg.soc_source, "soc"), geobox, resampling="bilinear", area=area)
     check_climate(cfg)
     if cfg.soc_single_f is not None:
         zones, zone_ids = xr.zeros_like(soc0, dtype="int16"), list[str]()
     else:
         assert cfg.climate_source is not None
-        zones, zone_ids = static_layer(cfg, cfg.source(cfg.climate_source, "climate_zones"), geobox, area=area)
+        zones, zone_ids = static_layer(run, run.source(cfg.climate_source, "climate_zones"), geobox, area=area)
         zones = zones.fillna(0).astype("int16")
     soc = soc_change(lc7.chunk({"year": -1}), soc0, zones, model, first_year=first, single_f=cfg.soc_single_f)
     soc_item = write_item(
@@ -181,18 +181,17 @@ def _open(path: str, chunk: int) -> xr.DataArray:
 
 @task(name="sdg-period", cache_policy=NO_CACHE)
 @computes_on_cluster
-def sdg_task(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSummary],
+def sdg_task(run: RunContext, name: str, period: Period, productivity: list[LayerSummary],
              land_soc: list[LayerSummary], staging: str) -> LayerSummary:
     """SDG 15.3.1 of one period by one out, all out of its three sub-indicators (cached on their keys)."""
     keys = [layer.cache_key for layer in productivity + land_soc]
-    parts = None if None in keys else {"period": name, "inputs": keys, "config": config_fingerprint(cfg)}
-    return cached_layers(cfg, "sdg", parts, staging, lambda: [_sdg(cfg, name, period, productivity, land_soc, staging)])[0]
+    parts = None if None in keys else {"period": name, "inputs": keys, "config": run.config_key}
+    return cached_layers(run.cfg, "sdg", parts, staging, lambda: [_sdg(run, name, period, productivity, land_soc, staging)])[0]
 
 
-def _sdg(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSummary],
+def _sdg(run: RunContext, name: str, period: Period, productivity: list[LayerSummary],
          land_soc: list[LayerSummary], staging: str) -> LayerSummary:
-    geobox = analysis_geobox(cfg, cfg.ndvi())
-    area = run_area(cfg, geobox)
+    cfg, geobox, area = run.cfg, run.grid, run.area
     by = {layer.indicator: layer for layer in productivity + land_soc}
     prod = _open(asset_path(by["lpd"], "sdg"), cfg.chunk)
     lc = _open(asset_path(by["land-cover"]), cfg.chunk)
@@ -218,17 +217,17 @@ def _sdg(cfg: RunConfig, name: str, period: Period, productivity: list[LayerSumm
 
 @task(name="status", cache_policy=NO_CACHE)
 @computes_on_cluster
-def status_task(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
+def status_task(run: RunContext, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
                 staging: str) -> LayerSummary:
     """7-class status of a reporting period against the baseline, for SDG 15.3.1 and each sub-indicator (cached)."""
     keys = [layer.cache_key for layer in baseline + period]
-    parts = None if None in keys else {"period": name, "inputs": keys, "config": config_fingerprint(cfg)}
-    return cached_layers(cfg, "status", parts, staging, lambda: [_status(cfg, name, baseline, period, staging)])[0]
+    parts = None if None in keys else {"period": name, "inputs": keys, "config": run.config_key}
+    return cached_layers(run.cfg, "status", parts, staging, lambda: [_status(run, name, baseline, period, staging)])[0]
 
 
-def _status(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
+def _status(run: RunContext, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
             staging: str) -> LayerSummary:
-    geobox = analysis_geobox(cfg, cfg.ndvi())
+    cfg, geobox = run.cfg, run.grid
     base = {layer.indicator: layer for layer in baseline}
     now = {layer.indicator: layer for layer in period}
     keys = {"sdg-15-3-1": ("data", "data"), "lpd": ("sdg", "productivity"), "land-cover": ("data", "land_cover"),
@@ -245,5 +244,5 @@ def _status(cfg: RunConfig, name: str, baseline: list[LayerSummary], period: lis
         window=now["sdg-15-3-1"].window, attrs={**assets["data"][0].attrs, "method": "status against the baseline (GPG addendum)",
                                                   "baseline": base["sdg-15-3-1"].item_id},
         source_items=[base["sdg-15-3-1"].item_id, now["sdg-15-3-1"].item_id], transform=geobox.affine,
-        area=run_area(cfg, geobox),
+        area=run.area,
     )

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from tasks.config import RunConfig, Source
 from tasks.errors import ConfigError
-from tasks.geo.grid import analysis_geobox, grid_crs
+from tasks.geo.grid import grid_crs
 from tasks.io.load import read_onto_grid
 from tasks.io.recode import read_recodes
+from tasks.io.run import RunContext, run_context
 from tasks.science.land_cover import LEGEND_FILE, load_legend
 from tasks.science.performance import exact_fraction
 from tasks.science.soc import SOC_MODEL_FILE, load_soc_model
@@ -34,18 +35,19 @@ def _check_years(cfg: RunConfig, name: str, source: Source) -> None:
             f"{cfg.sources_file}): run with --years {max(first, source.years[0])}-{min(last, source.years[1])}")
 
 
-def check_run(cfg: RunConfig) -> None:
+def check_run(cfg: RunConfig) -> RunContext:
     """Fail in one line (``ConfigError``) on anything of ``cfg`` a later stage would reject: every source it names
     (and their roles), the run's years against the NDVI source's, the legend, the SOC model, each period's
     trajectory window and SOC start, the climate factor, the performance thresholds, the recode polygons and
-    any local raster (precomputed LPD, file sources)."""
-    ndvi = cfg.ndvi()
+    any local raster (precomputed LPD, file sources). Returns the run's facts (``run_context``), checked."""
+    run = run_context(cfg)  # the sources and their roles, the periods, the grid, the tiles, the region
+    ndvi = run.ndvi
     _check_years(cfg, cfg.ndvi_source, ndvi)
-    used = {cfg.land_cover_source: cfg.land_cover(), cfg.soc_source: cfg.source(cfg.soc_source, "soc")}
+    used = {cfg.land_cover_source: run.land_cover, cfg.soc_source: run.source(cfg.soc_source, "soc")}
     check_climate(cfg)
     if cfg.climate_source is not None and cfg.soc_single_f is None:
-        used[cfg.climate_source] = cfg.source(cfg.climate_source, "climate_zones")
-    units = cfg.land_units()
+        used[cfg.climate_source] = run.source(cfg.climate_source, "climate_zones")
+    units = run.land_units
     if units is not None and cfg.productivity.land_unit_source is not None:
         used[cfg.productivity.land_unit_source] = units
     for name, source in used.items():
@@ -56,13 +58,13 @@ def check_run(cfg: RunConfig) -> None:
     load_legend(cfg.land_cover_legend or LEGEND_FILE)
     model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
     p = cfg.productivity
-    for name, period in cfg.selected_periods().items():
+    for name, period in run.periods.items():
         first, last = period.productivity
         check_window(first, last, last - first + 1, p.min_years)
         check_soc_window(name, period, model)
     exact_fraction(p.percentile, "percentile")
     exact_fraction(p.ratio_threshold, "ratio threshold")
-    grid = analysis_geobox(cfg, ndvi)
+    grid = run.grid
     if cfg.recode_polygons is not None:
         read_recodes(cfg.recode_polygons, grid_crs(grid))
     files = [s.file for s in used.values() if s.file is not None]
@@ -70,3 +72,4 @@ def check_run(cfg: RunConfig) -> None:
         files.append(p.precomputed_lpd.path)
     for path in files:
         read_onto_grid(str(path), grid)  # opens the header only: a missing file or one without a CRS fails here
+    return run

@@ -37,11 +37,10 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import Period, RunConfig
 from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASS_NAMES, TREND_CLASS_NAMES
 from tasks.errors import ConfigError, SceneReadError, is_read_error
-from tasks.geo.grid import analysis_geobox
 from tasks.geo.mosaic import mosaic
 from tasks.geo.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
-from tasks.io.cache_keys import cache_key, config_fingerprint
-from tasks.io.clip import OUTSIDE, clip, run_area
+from tasks.io.cache_keys import cache_key
+from tasks.io.clip import OUTSIDE, clip
 from tasks.io.cluster import computes_on_cluster
 from tasks.io.cog import open_scratch_geotiff
 from tasks.io.layer_cache import (
@@ -54,6 +53,7 @@ from tasks.io.layer_cache import (
     store_layers,
 )
 from tasks.io.load import load_layer, lonlat_mask, open_annual_layers, open_tile_layer, read_onto_grid, static_layer
+from tasks.io.run import RunContext
 from tasks.io.search import run_items
 from tasks.model import LayerSummary
 from tasks.science.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
@@ -304,13 +304,11 @@ class ProductivityTile:
         return str(Path(self.folder) / self.layout[indicator]["assets"][key]["file"])
 
 
-def period_tiles(cfg: RunConfig) -> list[GridTile]:
+def period_tiles(run: RunContext) -> list[GridTile]:
     """The run's tiles as windows of its grid (the ingest's lattice), leaving out those wholly outside the region."""
-    source = cfg.ndvi()
+    source, grid, area = run.ndvi, run.grid, run.area
     assert source.resolution is not None
-    grid = analysis_geobox(cfg, source)
-    tiles = grid_tiles(grid, resolution=source.resolution, origin=source.grid_origin, size_px=cfg.tile_size)
-    area = run_area(cfg, grid)
+    tiles = grid_tiles(grid, resolution=source.resolution, origin=source.grid_origin, size_px=run.cfg.tile_size)
     if area is None:
         return tiles
     rows, cols = sorted({t.rows for t in tiles}), sorted({t.cols for t in tiles})
@@ -329,16 +327,16 @@ def _uses_maximum(cfg: RunConfig) -> bool:
     return cfg.productivity.method == "fao_wocat"
 
 
-def _period_parts(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary],
+def _period_parts(run: RunContext, name: str, period: Period, annual: list[LayerSummary],
                   inputs: dict[str, Any]) -> dict[str, Any] | None:
     """What a period's productivity depends on (cache-key data), or None when an input has no key (cache off)."""
     keys = [layer.cache_key for layer in _in_window(annual, period).values()]
-    if _uses_maximum(cfg):
+    if _uses_maximum(run.cfg):
         keys += [layer.cache_key for layer in _in_window(annual, period, "ndvi-annual-max").values()]
-    if not cfg.use_cache or None in keys:
+    if not run.cfg.use_cache or None in keys:
         return None
     return {"period": name, "window": period.model_dump(mode="json"), "annual": keys,
-            "config": config_fingerprint(cfg), "inputs": inputs}
+            "config": run.config_key, "inputs": inputs}
 
 
 def _tile_key(kind: str, parts: dict[str, Any] | None, tile: GridTile) -> str | None:
@@ -346,14 +344,15 @@ def _tile_key(kind: str, parts: dict[str, Any] | None, tile: GridTile) -> str | 
 
 
 @task(name="productivity-restore", cache_policy=NO_CACHE)
-def restore_productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary],
+def restore_productivity_task(run: RunContext, name: str, period: Period, annual: list[LayerSummary],
                               inputs: dict[str, Any], staging: str) -> list[LayerSummary] | None:
     """The period's four productivity items from the cache when nothing they depend on changed, else None.
 
     The key is the period, the window's annual layers (their own keys), the run's settings and the
     land cover and land-unit inputs (``inputs``); a hit skips both passes of every tile.
     """
-    parts = _period_parts(cfg, name, period, annual, inputs)
+    cfg = run.cfg
+    parts = _period_parts(run, name, period, annual, inputs)
     if parts is None:
         return None
     return restore_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), staging)
@@ -370,12 +369,11 @@ class _TileInputs:
     maximum: xr.DataArray | None = None
 
 
-def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], tile: GridTile) -> _TileInputs:
+def _tile_inputs(run: RunContext, period: Period, annual: list[LayerSummary], tile: GridTile) -> _TileInputs:
     """The period's annual NDVI, land cover (first year), land units and comparison mask on one tile (lazy)."""
-    source = cfg.ndvi()
-    grid = analysis_geobox(cfg, source)
-    geobox = tile.geobox(grid)
-    whole = run_area(cfg, grid)
+    cfg = run.cfg
+    geobox = tile.geobox(run.grid)
+    whole = run.area
     area = whole.window(geobox) if whole is not None else None  # outside the region: no pixel, no read, no count
     paths = {year: layer.path for year, layer in _in_window(annual, period).items()}
     cube = clip(open_annual_layers(paths, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
@@ -386,16 +384,16 @@ def _tile_inputs(cfg: RunConfig, period: Period, annual: list[LayerSummary], til
             raise ConfigError(f"FAO-WOCAT needs the annual maximum layer of every year {min(paths)}-{max(paths)}; "
                               f"found {sorted(tops)}: rerun the ingest (the layer is made with the annual mean)")
         maximum = clip(open_annual_layers(tops, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
-    lc_source = cfg.land_cover()
+    lc_source = run.land_cover
     first = period.productivity[0]
-    lc_items = run_items(cfg, lc_source, (first, first))
+    lc_items = run_items(run, lc_source, (first, first))
     land_cover = load_layer(lc_items, lc_source, geobox, chunk=cfg.chunk)
     land_cover = clip(land_cover, area, fill=next(iter(lc_source.assets.values())).nodata or 0)
     sources = [it.id for it in lc_items]
     soil = None
-    unit_source = cfg.land_units()
+    unit_source = run.land_units
     if unit_source is not None:  # a tile may lie where the layer has no data; the period's check is on the merge
-        units, unit_ids = static_layer(cfg, unit_source, geobox, area=area, require_data=False)
+        units, unit_ids = static_layer(run, unit_source, geobox, area=area, require_data=False)
         soil = units.fillna(-1).astype("int32")  # nodata -> no unit
         sources += unit_ids
     p = cfg.productivity
@@ -483,7 +481,7 @@ def write_lpd_tile(trend: TrendTile, land_cover: xr.DataArray, period: Period, c
 
 @task(name="trend-tile", cache_policy=NO_CACHE)
 @computes_on_cluster
-def trend_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
+def trend_tile_task(run: RunContext, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
                     scratch: str) -> TrendTile:
     """Pass 1 of one tile and period: trajectory and state, the window sums and the window-mean NDVI counted per
     land unit, from one read of the tile's annual NDVI (kept until the period is joined).
@@ -491,7 +489,8 @@ def trend_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary],
     Trajectory and state are each pixel's own; performance needs the region's unit percentiles, so pass 2
     does it and the LPD from what this pass wrote, without reading the annual layers again.
     """
-    key = _tile_key("productivity-trend", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
+    cfg = run.cfg
+    key = _tile_key("productivity-trend", _period_parts(run, job.period, job.window, annual, inputs), job.tile)
     cache = cache_for(cfg, "productivity-trend")
     if key is not None and (hit := open_entry(cache, key)) is not None:
         entry, meta = hit
@@ -499,7 +498,7 @@ def trend_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary],
                          meta["lpd_attrs"], True)
     folder = Path(scratch) / f"trend-{job.period}-{job.tile.name}-{time.monotonic_ns()}"
     with _reads(job):
-        t = _tile_inputs(cfg, job.window, annual, job.tile)
+        t = _tile_inputs(run, job.window, annual, job.tile)
         layout, files, inherited = write_trend_tile(t.cube, t.land_cover, job.window, cfg, folder, t.geobox,
                                                     soil=t.soil, region=t.region)
     if key is not None:
@@ -509,11 +508,12 @@ def trend_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary],
 
 
 @task(name="unit-percentiles", cache_policy=NO_CACHE)
-def unit_percentiles_task(cfg: RunConfig, name: str, trends: list[TrendTile]) -> UnitPercentiles:
+def unit_percentiles_task(run: RunContext, name: str, trends: list[TrendTile]) -> UnitPercentiles:
     """Each land unit's percentile over the whole comparison region, from every tile's histograms of one period."""
+    cfg = run.cfg
     p = cfg.productivity
     merged = UnitHistograms.merge([UnitHistograms.load(t.histograms) for t in trends])
-    unit_source = cfg.land_units()
+    unit_source = run.land_units
     if unit_source is not None and merged.fb_ids.size and not merged.ids.size:
         raise ConfigError(
             f"land_units source {p.land_unit_source!r} has no data over the run's area: it does not cover the area, "
@@ -593,11 +593,12 @@ def write_tile_layers(layers: Layers, folder: Path, geobox: Any, *, rows: int | 
     return layout, {path.name: path for _, path, _ in outputs}
 
 
-def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], trend: TrendTile,
+def _write_tile(run: RunContext, job: PeriodTile, annual: list[LayerSummary], trend: TrendTile,
                 percentiles: UnitPercentiles, scratch: str) -> tuple[_TileInputs, Path, dict[str, Any], dict[str, Path]]:
     """Every productivity asset of one tile as a GeoTIFF in a new scratch folder: (inputs, folder, layout, files);
     performance and LPD computed here, trajectory and state linked from pass 1."""
-    t = _tile_inputs(cfg, job.window, annual, job.tile)
+    cfg = run.cfg
+    t = _tile_inputs(run, job.window, annual, job.tile)
     p = cfg.productivity
     pre = fao = None
     if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or job.period in p.precomputed_lpd.periods):
@@ -613,18 +614,19 @@ def _write_tile(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], tre
 
 @task(name="productivity-tile", cache_policy=NO_CACHE)
 @computes_on_cluster
-def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
+def productivity_tile_task(run: RunContext, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
                            trend: TrendTile, percentiles: UnitPercentiles, scratch: str) -> ProductivityTile:
     """Pass 2 of one tile and period: performance with the region's unit percentiles and the LPD, joined with
     pass 1's trajectory and state into every productivity asset of the tile."""
-    key = _tile_key("productivity-tile", _period_parts(cfg, job.period, job.window, annual, inputs), job.tile)
+    cfg = run.cfg
+    key = _tile_key("productivity-tile", _period_parts(run, job.period, job.window, annual, inputs), job.tile)
     cache = cache_for(cfg, "productivity-tile")
     if key is not None and (hit := open_entry(cache, key)) is not None:
         entry, meta = hit
         return ProductivityTile(job.period, job.tile.name, str(entry), _cached_layout(meta["layout"]),
                                 meta["sources"], meta["pixels"], True)
     with _reads(job):
-        t, folder, layout, files = _write_tile(cfg, job, annual, trend, percentiles, scratch)
+        t, folder, layout, files = _write_tile(run, job, annual, trend, percentiles, scratch)
     pixels = int(t.geobox.shape[0] * t.geobox.shape[1]) * len(_in_window(annual, job.window))
     if key is not None:
         folder = store_entry(cache, key, files, {"layout": layout, "sources": t.sources, "pixels": pixels})
@@ -633,7 +635,7 @@ def productivity_tile_task(cfg: RunConfig, job: PeriodTile, annual: list[LayerSu
 
 @task(name="productivity-period", cache_policy=NO_CACHE)
 @computes_on_cluster
-def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[LayerSummary], inputs: dict[str, Any],
+def productivity_task(run: RunContext, name: str, period: Period, annual: list[LayerSummary], inputs: dict[str, Any],
                       tiles: list[ProductivityTile], staging: str) -> list[LayerSummary]:
     """Join one period's tiles into its trajectory, state, performance and LPD items on the run's grid (exact).
 
@@ -642,9 +644,7 @@ def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[La
     log = get_run_logger()
     if not tiles:
         raise ConfigError(f"period {name}: no tile of the run lies in its region, so there is nothing to compute")
-    source = cfg.ndvi()
-    grid = analysis_geobox(cfg, source)
-    area = run_area(cfg, grid)
+    cfg, grid, area = run.cfg, run.grid, run.area
     in_window = _in_window(annual, period)
     sources = list(tiles[0].sources) + sorted(layer.item_id for layer in in_window.values())
     written = []
@@ -662,12 +662,12 @@ def productivity_task(cfg: RunConfig, name: str, period: Period, annual: list[La
     log.info("period %s (%d-%d): %d tiles joined, %d pixels with an LPD class%s", name, *period.productivity,
              len(tiles), counts.get("data", 0), f" ({written[-1].attrs['method']})"
              if str(written[-1].attrs.get("method", "")).startswith("precomputed") else "")
-    parts = _period_parts(cfg, name, period, annual, inputs)
+    parts = _period_parts(run, name, period, annual, inputs)
     if parts is None:
         return written
     written = store_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), written)
     for kind in ("productivity-tile", "productivity-trend"):  # joined and cached whole: the tiles are not needed again
-        for tile in period_tiles(cfg):
+        for tile in period_tiles(run):
             if (key := _tile_key(kind, parts, tile)) is not None:
                 drop_entry(cache_for(cfg, kind), key)
     return written

@@ -48,7 +48,7 @@ from tasks.io.cog import cog_from_tiled
 from tasks.io.method_doc import METHOD_TITLE, method_html
 from tasks.io.processes import pid_alive
 from tasks.io.quicklook import classes_of, quicklook_png
-from tasks.io.region import resolve_region
+from tasks.io.run import RunContext
 from tasks.io.run_locks import publishing
 from tasks.io.styles import LayerStyle, layer_style, render, visual_values, write_qml, write_visual
 from tasks.model import AssetSummary, LayerSummary, ReportFiles, Staging
@@ -256,7 +256,8 @@ def _sha256_multihash(path: Path) -> str:
     return "1220" + digest.hexdigest()
 
 
-def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
+def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
+    cfg = run.cfg
     main = next(a for a in layer.assets if a.key == "data")
     with rasterio.open(main.path) as src:
         crs, transform, shape, bounds = src.crs, src.transform, src.shape, src.bounds
@@ -272,11 +273,10 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     if len(boxes) == 1:  # the grid's true outline (a sinusoidal window is a curved quadrilateral in lon/lat)
         geometry = {"type": "Polygon", "coordinates": [[list(p) for p in lonlat_footprint(tuple(bounds), crs.to_wkt())]]}
     area = None
-    if cfg.area is not None:  # the data's footprint: the region's polygons within the layer's box
+    if (region := run.area_polygons) is not None:  # the data's footprint: the region's polygons within the layer's box
         import shapely
         import shapely.geometry
 
-        region = resolve_region(cfg.area)
         area = region.label
         part = shapely.intersection(region.geometry, shapely.geometry.shape(geometry))
         polygons = [g for g in shapely.get_parts(part) if g.geom_type == "Polygon"]
@@ -293,7 +293,7 @@ def _item(layer: LayerSummary, cfg: RunConfig) -> pystac.Item:
     start = datetime(first, 1, 1, tzinfo=timezone.utc) if first else None
     end = datetime(last, 12, 31, 23, 59, 59, tzinfo=timezone.utc) if last else None
     hidden = ("method", "_FillValue", "long_name", "units", "scale_factor", "classes", "tiles")
-    ndvi = cfg.ndvi()
+    ndvi = run.ndvi
     props: dict[str, Any] = {
         "ldn:indicator": layer.indicator,
         "ldn:region": cfg.region,
@@ -536,7 +536,7 @@ _COLLECTION_TEXT = {
 }
 
 
-def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary],
+def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary],
                     report: ReportFiles | None = None) -> Path:
     """Write the STAC documents for ``layers`` and switch the staged version into place; return its catalog.
 
@@ -545,6 +545,7 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
     atomic steps: rename ``.staging/<run>`` to ``versions/<version>``, then ``os.replace`` the root
     catalog listing all versions (newest first, ``latest-version`` link).
     """
+    cfg = run.cfg
     if not layers:
         raise PublishError("no layers to publish: the run produced nothing, so the catalog was left as it was")
     if report is not None and report.html:
@@ -561,7 +562,7 @@ def publish_version(cfg: RunConfig, staging: Staging, layers: list[LayerSummary]
     for layer in layers:
         by_indicator.setdefault(layer.indicator, []).append(layer)
     for indicator, group in sorted(by_indicator.items()):
-        items = [_item(layer, cfg) for layer in sorted(group, key=lambda g: (g.year or 0, g.window or (0, 0), g.item_id))]
+        items = [_item(layer, run) for layer in sorted(group, key=lambda g: (g.year or 0, g.window or (0, 0), g.item_id))]
         title, description = _COLLECTION_TEXT.get(indicator, (indicator, indicator))
         collection = pystac.Collection(
             id=indicator, title=title, description=description, license="CC-BY-4.0",
@@ -684,13 +685,13 @@ def _write_root(out_dir: Path) -> None:
 
 
 @task(name="begin-version", cache_policy=NO_CACHE)
-def begin_version_task(cfg: RunConfig) -> Staging:
+def begin_version_task(run: RunContext) -> Staging:
     """Open this run's staging folder."""
-    return begin_version(cfg)
+    return begin_version(run.cfg)
 
 
 @task(name="publish-version", cache_policy=NO_CACHE)
-def publish_version_task(cfg: RunConfig, staging: Staging, layers: list[LayerSummary],
+def publish_version_task(run: RunContext, staging: Staging, layers: list[LayerSummary],
                          report: ReportFiles | None = None) -> str:
     """Publish the staged layers (and the run's report) as a new catalog version; return its catalog's path."""
-    return str(publish_version(cfg, staging, layers, report))
+    return str(publish_version(run, staging, layers, report))

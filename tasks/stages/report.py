@@ -28,7 +28,6 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from rasterio.windows import Window
 
-from tasks.config import load_sources
 from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES, WATER
 from tasks.errors import ConfigError, NoZoneOverlap
 from tasks.geo.areas import pixel_areas_km2
@@ -38,8 +37,8 @@ from tasks.io.clip import project_area
 from tasks.io.integrity import file_fingerprint
 from tasks.io.layer_cache import cache_for, link_file, open_entry, store_entry
 from tasks.io.quicklook import classes_of, quicklook_png
-from tasks.io.region import resolve_region
 from tasks.io.report_html import TOTAL, with_totals, write_html_report, yearly_land_cover
+from tasks.io.run import RunContext
 from tasks.io.styles import layer_style
 from tasks.io.zones import Zone, block_coverage, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
@@ -47,7 +46,6 @@ from tasks.model import LayerRef, LayerSummary, ReportFiles
 if TYPE_CHECKING:
     import shapely
 
-    from tasks.config import RunConfig
 
 __all__ = [ "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
            "refs_from_layers", "about_period", "annual_ndvi_series", "zonal_ndvi_series", "run_sources", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
@@ -617,15 +615,16 @@ def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple
 
 
 @task(name="zonal-report", cache_policy=NO_CACHE)
-def report_task(cfg: "RunConfig", layers: list[LayerSummary], staging: str) -> ReportFiles:
+def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> ReportFiles:
     """Zonal tables, UNCCD workbooks and the HTML report of a run, written into its staging folder."""
+    cfg = run.cfg
     refs = refs_from_layers(layers)
     if not refs:
         return ReportFiles(tables={}, html="", frames={})
     periods = list(dict.fromkeys(r.period for r in refs))
     keys = [layer.cache_key for layer in layers]
     if not cfg.use_cache or None in keys:
-        return _report(cfg, layers, refs, periods, staging)
+        return _report(run, layers, refs, periods, staging)
 
     key = cache_key("report", {"layers": sorted(keys), "region": cfg.region, "zone_field": cfg.zone_field,
                                "zones": file_fingerprint(cfg.zones) if cfg.zones else "default"})
@@ -634,7 +633,7 @@ def report_task(cfg: "RunConfig", layers: list[LayerSummary], staging: str) -> R
     if (hit := open_entry(cache, key)) is not None:  # same layers, same zones: link the tables, workbooks and report
         entry, meta = hit
         return _linked_report(entry, meta, folder)
-    report = _report(cfg, layers, refs, periods, staging)
+    report = _report(run, layers, refs, periods, staging)
     if report.html:
         names = [Path(p).relative_to(folder).as_posix() for t in report.tables.values() for p in t.values()]
         store_entry(cache, key, {n: folder / n for n in [*names, Path(report.html).name]}, {
@@ -702,9 +701,9 @@ def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: "
                          for z, (zone, _) in enumerate(on_grid) for k, year in enumerate(years)])
 
 
-def run_sources(cfg: "RunConfig") -> list[tuple[str, str]]:
+def run_sources(run: RunContext) -> list[tuple[str, str]]:
     """(name, description) of the inputs a run used, and the expert recode polygons it applied, for the report."""
-    sources = load_sources(cfg.sources_file)
+    cfg, sources = run.cfg, run.sources
     out = []
     for label, name in (("NDVI", cfg.ndvi_source), ("land cover", cfg.land_cover_source), ("SOC", cfg.soc_source)):
         try:
@@ -719,14 +718,15 @@ def run_sources(cfg: "RunConfig") -> list[tuple[str, str]]:
     return out
 
 
-def _report(cfg: "RunConfig", layers: list[LayerSummary], refs: list[LayerRef], periods: list[str],
+def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], periods: list[str],
             staging: str) -> ReportFiles:
+    cfg = run.cfg
     try:
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
                               title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
                               about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}",
-                              area=resolve_region(cfg.area).geometry if cfg.area is not None else None,
-                              series=annual_ndvi_series(layers), sources=run_sources(cfg),
+                              area=run.area_polygons.geometry if run.area_polygons is not None else None,
+                              series=annual_ndvi_series(layers), sources=run_sources(run),
                               annual={int(layer.year): next(a.path for a in layer.assets if a.key == "data")
                                       for layer in layers if layer.indicator == "ndvi-annual" and layer.year},
                               land_cover_years={layer.period: pd.read_csv(layer.tables["annual_areas"]) for layer in layers
@@ -742,7 +742,7 @@ def _report(cfg: "RunConfig", layers: list[LayerSummary], refs: list[LayerRef], 
 
 
 @task(name="report-artifacts", cache_policy=NO_CACHE)
-def report_artifacts_task(cfg: "RunConfig", report: ReportFiles, layers: list[LayerSummary], staging: str,
+def report_artifacts_task(run: RunContext, report: ReportFiles, layers: list[LayerSummary], staging: str,
                           catalog: str) -> None:
     """Prefect artifacts of a published run: per period a table of SDG 15.3.1 per country (km2 and %) with
     links to the published layer and tables, and a markdown summary linking the report and the catalog."""
@@ -754,6 +754,7 @@ def report_artifacts_task(cfg: "RunConfig", report: ReportFiles, layers: list[La
         return (version / Path(path).relative_to(staging)).resolve().as_uri() if path else ""
 
     sdg_layers = {layer.period: layer.path for layer in layers if layer.indicator == "sdg-15-3-1"}
+    cfg = run.cfg
     lines = [f"# SDG 15.3.1, {cfg.region}", "", f"Catalog: {Path(catalog).resolve().as_uri()}",
              *([f"Report: {published(report.html)}"] if report.html else []), "",
              "| period | zone | degraded % | stable % | improved % | land km2 |", "|---|---|---|---|---|---|"]

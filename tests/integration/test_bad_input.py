@@ -182,6 +182,7 @@ import os, signal, sys
 import numpy as np, xarray as xr, rioxarray  # noqa: F401
 import tasks.stages.publish as publish
 from tasks.config import RunConfig
+from tasks.io.run import run_context
 
 out, where = sys.argv[1], sys.argv[2]
 cfg = RunConfig(native_bounds=(0.0, 0.0, 2000.0, 2000.0), region="killed", years=(2001, 2001), out_dir=out)
@@ -195,7 +196,7 @@ real = getattr(os, where)
 def crash(*args, **kwargs):  # the power goes out at the switch
     os.kill(os.getpid(), signal.SIGKILL)
 setattr(os, where, crash)
-publish.publish_version(cfg, staging, [layer])
+publish.publish_version(run_context(cfg), staging, [layer])
 '''
 
 

@@ -14,7 +14,8 @@ from tasks.geo.grid import analysis_geobox
 from tasks.io.clip import run_area
 from tasks.io.ingest import aligned_scenes
 from tasks.io.local_stac import LocalStac
-from tasks.io.search import open_api, run_bbox, search_items
+from tasks.io.run import run_bbox, run_context
+from tasks.io.search import open_api, search_items
 from tasks.stages.annual_ndvi import annual_tile_layers
 from tests.integration.conftest import sample_config
 
@@ -32,7 +33,7 @@ def _both(items: list, source: object, geobox: object, area: object = None, chun
 @pytest.mark.parametrize("window", ["whole", "part", "region"])
 def test_kernel_equals_the_general_loader(sample_dir: Path, local_stac: LocalStac, tmp_path: Path, window: str) -> None:
     cfg = sample_config(sample_dir, local_stac.api_url, tmp_path / "catalog")
-    source = cfg.ndvi()
+    source = run_context(cfg).ndvi
     items = search_items(open_api(local_stac.api_url), source, bbox=run_bbox(cfg, source), years=(2002, 2002))
     grid = analysis_geobox(cfg, source)
     area = None
@@ -56,7 +57,7 @@ def test_kernel_equals_the_general_loader(sample_dir: Path, local_stac: LocalSta
 def test_scenes_off_the_grid_go_through_the_general_loader(sample_dir: Path, local_stac: LocalStac,
                                                            tmp_path: Path) -> None:
     cfg = sample_config(sample_dir, local_stac.api_url, tmp_path / "catalog")
-    source = cfg.ndvi()
+    source = run_context(cfg).ndvi
     items = search_items(open_api(local_stac.api_url), source, bbox=run_bbox(cfg, source), years=(2002, 2002))
     grid = analysis_geobox(cfg, source)
     shifted = grid.translate_pix(0.5, 0)  # half a pixel off: needs resampling
@@ -66,7 +67,7 @@ def test_scenes_off_the_grid_go_through_the_general_loader(sample_dir: Path, loc
 def test_a_file_that_is_not_where_its_item_says_falls_back_to_the_general_loader(
         sample_dir: Path, local_stac: LocalStac, tmp_path: Path) -> None:
     cfg = sample_config(sample_dir, local_stac.api_url, tmp_path / "catalog")
-    source = cfg.ndvi()
+    source = run_context(cfg).ndvi
     items = search_items(open_api(local_stac.api_url), source, bbox=run_bbox(cfg, source), years=(2002, 2002))
     grid = analysis_geobox(cfg, source)
     moved = items[0].clone()  # its metadata says one pixel east of where its files are

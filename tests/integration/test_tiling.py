@@ -30,11 +30,12 @@ def _rasters(root: Path) -> dict[str, Path]:
 def test_tiled_run_matches_the_single_tile_run_bit_for_bit(full_run: tuple[Path, Path], tmp_path: Path,
                                                            prefect_harness: None) -> None:
     from flows.ldn_yearly import ldn_yearly
+    from tasks.io.run import run_context
 
     sample, single = full_run
     with serve_collections(sample) as stac:
         cfg = sample_config(sample, stac.api_url, tmp_path / "catalog", years=(2001, 2024), tile_size=200)
-        assert len(cfg.run_tiles()) == 4
+        assert len(run_context(cfg).tiles) == 4
         ldn_yearly(cfg)
     one, tiled = _rasters(single), _rasters(tmp_path / "catalog")
     assert sorted(one) == sorted(tiled) and len(one) > 100

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from flows.refresh import RefreshRun, build_config
 from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources
 from tasks.errors import ConfigError
+from tasks.io.run import land_cover_source, ndvi_source
 from tasks.io.zones import read_zones
 
 pytestmark = pytest.mark.reliability
@@ -85,7 +86,7 @@ def test_a_mutated_sources_file_loads_or_is_one_line(doc: Any) -> None:
     try:
         catalog = load_sources(path)
         cfg = RunConfig(sources_file=path, native_bounds=(0, 0, 1000, 1000))
-        cfg.ndvi(), cfg.land_cover()  # the lookups a run makes first
+        ndvi_source(cfg, catalog), land_cover_source(cfg, catalog)  # the lookups a run makes first
         assert catalog.sources
     except ConfigError as err:
         _one_line(err)

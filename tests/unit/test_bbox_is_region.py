@@ -12,8 +12,8 @@ from rasterio.transform import from_origin
 from flows.refresh import RefreshRun, build_config
 from tasks.config import PRODUCTION_SOURCES
 from tasks.geo.areas import pixel_areas_km2
-from tasks.geo.grid import analysis_geobox
 from tasks.io.clip import area_weights, run_area
+from tasks.io.run import run_context
 
 BOX = "111.5,43.5,112.0,43.9"
 
@@ -44,7 +44,7 @@ def test_bbox_and_region_give_the_same_area(production: bool, tmp_path: Path) ->
     assert by_bbox.area is not None  # pixels outside the box are nodata with --bbox too (they were computed before)
     areas = []
     for cfg in (by_bbox, by_region):
-        geobox = analysis_geobox(cfg, cfg.ndvi())
+        geobox = run_context(cfg).grid
         weights = area_weights(pixel_areas_km2(geobox.crs.to_wkt(), geobox.affine, tuple(geobox.shape)),
                                tuple(geobox.shape), ((geobox.shape[0],), (geobox.shape[1],)), run_area(cfg, geobox))
         areas.append(float(np.asarray(weights).sum()))

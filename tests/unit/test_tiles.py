@@ -218,6 +218,7 @@ def test_period_tiles_across_180_degrees_join_back_into_the_run_grid(tmp_path: P
     from tasks.geo.mosaic import mosaic, wraps
     from tasks.io.clip import inside, run_area
     from tasks.io.region import region_grid, resolve_region
+    from tasks.io.run import run_context
     from tasks.stages.productivity import period_tiles
 
     spec = "179.7,66.40,-179.7,66.55"
@@ -226,7 +227,7 @@ def test_period_tiles_across_180_degrees_join_back_into_the_run_grid(tmp_path: P
     cfg = RunConfig(sources_file=SAMPLE_SOURCES, native_bounds=made.native_bounds, tile_size=16, area=spec)
     grid = snapped_geobox(made.native_bounds, MODIS_SINUSOIDAL_WKT, MODIS_PIXEL_SIZE, MODIS_GRID_ORIGIN)
     assert wraps(grid)
-    tiles = period_tiles(cfg)
+    tiles = period_tiles(run_context(cfg))
     assert {wraps(t.geobox(grid)) for t in tiles} == {False, True}  # windows on both sides of the plane's edge
     region = inside(run_area(cfg, grid), 16).values
     kept = np.zeros(grid.shape, bool)

@@ -1,0 +1,160 @@
+"""The facts of one run, resolved once: the validated sources, the analysis grid and its tiles, the run's region
+on that grid, the lon/lat box every STAC search uses and the reporting periods.
+
+A ``RunConfig`` is data as the user wrote it; a ``RunContext`` is what the run derives from it, read and checked
+once when the run starts (``run_context``) and passed to every task. So no task re-reads the sources YAML or
+re-hashes a region's polygon file, and a file edited while a run is going cannot give its tasks different facts.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from odc.geo.geobox import GeoBox
+from pydantic import BaseModel, ConfigDict, model_serializer
+
+from tasks.config import Period, RunConfig, Source, SourceCatalog, load_periods, load_sources
+from tasks.errors import ConfigError
+from tasks.geo.grid import analysis_geobox, grid_crs, lonlat_bounds
+from tasks.geo.mosaic import wraps
+from tasks.geo.tiles import Tile, check_tiles, lattice_tiles
+from tasks.io.cache_keys import area_fingerprint, config_fingerprint
+from tasks.io.clip import RunArea, footprint_on
+from tasks.io.region import Region, resolve_region
+
+__all__ = ["RunContext", "run_context", "run_bbox", "selected_periods", "ndvi_source", "land_cover_source"]
+
+
+class RunContext(BaseModel):
+    """What one run derives from its config, resolved once (``run_context``) and passed to its tasks.
+
+    ``land_units`` is None when performance uses land cover alone; ``area`` is None when the run covers its
+    whole grid, and ``area_polygons`` (the same region as lon/lat polygons, for the STAC
+items' footprints and the report's map) with it. ``config_key`` and ``area_key`` are the config and the region as cache-key
+    data (``tasks.io.cache_keys``), the files they name hashed once.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    cfg: RunConfig
+    sources: SourceCatalog
+    ndvi: Source
+    land_cover: Source
+    land_units: Source | None
+    grid: GeoBox
+    tiles: tuple[Tile, ...]
+    config_key: dict[str, Any]
+    area_key: str | None
+    area: RunArea | None
+    area_polygons: Region | None
+    search_bbox: tuple[float, float, float, float]
+    periods: dict[str, Period]
+
+    def source(self, name: str, role: str) -> Source:
+        """The source called ``name`` in the run's sources, which must have ``role``."""
+        return _with_role(self.cfg, self.sources, name, role)
+
+    def area_on(self, geobox: GeoBox) -> RunArea | None:
+        """The run's region on ``geobox`` (an ingest tile's own grid), or None when the run is its whole grid."""
+        if self.cfg.area is None:
+            return None
+        footprint, label = footprint_on(self.cfg.area, self.area_key, grid_crs(geobox), wraps(geobox))
+        return RunArea(footprint=footprint, geobox=geobox, label=label)
+
+    @model_serializer
+    def _summary(self) -> dict[str, Any]:
+        """What Prefect shows (and stores) as a flow's parameter: the facts in brief, not the polygons."""
+        return {"region": self.cfg.region, "ndvi": self.cfg.ndvi_source, "grid": {"shape": list(self.grid.shape), "pixel": abs(self.grid.affine.a),
+                         "bounds": list(self.grid.boundingbox)},
+                "tiles": len(self.tiles), "area": self.area.label if self.area is not None else None,
+                "search_bbox": list(self.search_bbox), "periods": list(self.periods)}
+
+
+def _with_role(cfg: RunConfig, sources: SourceCatalog, name: str, role: str) -> Source:
+    source = sources.get(name)
+    if source.role != role:
+        raise ConfigError(f"source {name!r} in {cfg.sources_file} has role {source.role!r}, not {role!r}")
+    return source
+
+
+def ndvi_source(cfg: RunConfig, sources: SourceCatalog) -> Source:
+    """The run's NDVI source in ``sources``: it must be a STAC collection with the role ``ndvi``."""
+    source = sources.get(cfg.ndvi_source)
+    if source.role != "ndvi":
+        raise ConfigError(
+            f"source {cfg.ndvi_source!r} in {cfg.sources_file} has role {source.role!r}, not 'ndvi': "
+            "pick the NDVI source with --source"
+        )
+    if source.stac is None:
+        raise ConfigError(
+            f"source {cfg.ndvi_source!r} in {cfg.sources_file} is a file; the NDVI source must be a "
+            "STAC collection of 16-day composites"
+        )
+    return source
+
+
+def land_cover_source(cfg: RunConfig, sources: SourceCatalog) -> Source:
+    """The run's land cover source in ``sources``: a STAC collection with the role ``land_cover``."""
+    source = sources.get(cfg.land_cover_source)
+    if source.role != "land_cover" or source.stac is None:
+        raise ConfigError(
+            f"source {cfg.land_cover_source!r} in {cfg.sources_file} must be a land_cover STAC collection"
+        )
+    return source
+
+
+def selected_periods(cfg: RunConfig) -> dict[str, Period]:
+    """The periods to compute: those named, or every period whose productivity window fits ``years``."""
+    catalog = load_periods(cfg.periods_file).periods
+    if cfg.periods is not None:
+        unknown = [p for p in cfg.periods if p not in catalog]
+        if unknown:
+            raise ConfigError(f"unknown period(s) {unknown}; {cfg.periods_file} defines {sorted(catalog)}")
+        chosen = {p: catalog[p] for p in cfg.periods}
+        for name, period in chosen.items():
+            a, b = period.productivity
+            if a < cfg.years[0] or b > cfg.years[1]:
+                raise ConfigError(
+                    f"period {name} needs annual NDVI for {a}-{b} but the run covers {cfg.years[0]}-{cfg.years[1]}: "
+                    f"run with --years {min(a, cfg.years[0])}-{max(b, cfg.years[1])}"
+                )
+        return chosen
+    return {n: p for n, p in catalog.items() if p.productivity[0] >= cfg.years[0] and p.productivity[1] <= cfg.years[1]}
+
+
+def _tiles(cfg: RunConfig, source: Source, grid: GeoBox) -> tuple[Tile, ...]:
+    """The ingest's tiles: ``cfg.tiles`` when given (checked for overlaps), else the lattice over the grid."""
+    assert source.resolution is not None
+    if cfg.tiles is not None:
+        check_tiles(cfg.tiles, resolution=source.resolution)
+        return tuple(cfg.tiles)
+    box = grid.boundingbox
+    return tuple(lattice_tiles((box.left, box.bottom, box.right, box.top), resolution=source.resolution,
+                               origin=source.grid_origin, size_px=cfg.tile_size))
+
+
+def run_bbox(cfg: RunConfig, source: Source) -> tuple[float, float, float, float]:
+    """The run's area as a lon/lat box, whether it was given in lon/lat or in the NDVI ``source``'s CRS."""
+    if cfg.bbox is not None:
+        return cfg.bbox
+    assert cfg.native_bounds is not None and source.crs is not None
+    return lonlat_bounds(cfg.native_bounds, source.crs)
+
+
+def run_context(cfg: RunConfig) -> RunContext:
+    """Resolve ``cfg`` into the run's facts: read and check the sources and periods, build the grid, its tiles and
+    the region on it. A problem with any of them is a one-line ``ConfigError`` here, before any task runs."""
+    sources = load_sources(cfg.sources_file)
+    ndvi = ndvi_source(cfg, sources)
+    name = cfg.productivity.land_unit_source
+    units = _with_role(cfg, sources, name, "land_units") if name is not None else None
+    grid = analysis_geobox(cfg, ndvi)
+    key = area_fingerprint(cfg)
+    area = polygons = None
+    if cfg.area is not None:
+        polygons = resolve_region(cfg.area)
+        footprint, label = footprint_on(cfg.area, key, grid_crs(grid), wraps(grid))
+        area = RunArea(footprint=footprint, geobox=grid, label=label)
+    periods = selected_periods(cfg)
+    return RunContext(cfg=cfg, sources=sources, ndvi=ndvi, land_cover=land_cover_source(cfg, sources),
+                      land_units=units, grid=grid, tiles=_tiles(cfg, ndvi, grid), config_key=config_fingerprint(cfg), area_key=key, area=area, area_polygons=polygons,
+                      search_bbox=run_bbox(cfg, ndvi), periods=periods)
