@@ -139,9 +139,9 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     region = run.region if run.bbox is None else ",".join(repr(float(v)) for v in run.bbox)
     if run.sources is None:
         name, bounds, _ = _sample_area(run)
-        values.update(sources_file=SAMPLE_SOURCES, region=name, years=(2001, 2024), native_bounds=bounds)
+        values.update(sources_file=SAMPLE_SOURCES, region_id=name, years=(2001, 2024), native_bounds=bounds)
     else:
-        values.update(sources_file=run.sources, region="custom", years=(2001, date.today().year - 1))
+        values.update(sources_file=run.sources, region_id="custom", years=(2001, date.today().year - 1))
     from_file = _run_file(run.config)
     values.update(from_file)
     if run.tile_size is not None:
@@ -162,7 +162,7 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
         productivity["method"] = run.productivity_method
     if productivity:
         values["productivity"] = productivity
-    given = {"ndvi_source": run.source, "stac_api": run.stac_api, "region": run.region_id,
+    given = {"ndvi_source": run.source, "stac_api": run.stac_api, "region_id": run.region_id,
              "years": run.years, "out_dir": run.out, "min_valid_composites": run.min_valid, "periods": run.periods,
              "zones": run.zones, "zone_field": run.zone_field, "cache_dir": run.cache_dir,
              "cache_url": run.cache_url}
@@ -201,9 +201,9 @@ def _region_area(spec: str, values: dict[str, Any], *, within: tuple[float, floa
     bbox = lonlat_bounds(grid.native_bounds, source.crs) if within is not None else grid.bbox
     path = Path(spec.strip())
     area = str(path.resolve()) if path.is_file() else spec.strip()  # the same polygons from any folder or worker
-    out = {"native_bounds": grid.native_bounds, "bbox": bbox, "tiles": grid.tiles, "area": area}
+    out = {"native_bounds": grid.native_bounds, "bbox": bbox, "tiles": grid.tiles, "region": area}
     if not keep_id:
-        out["region"] = region.name
+        out["region_id"] = region.name
     if announce:
         print(f"region {region.label}: {len(grid.tiles)} tiles ({', '.join(t.name for t in grid.tiles[:12])}"
               f"{', ...' if len(grid.tiles) > 12 else ''})")

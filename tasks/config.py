@@ -370,11 +370,12 @@ class RunConfig(_Frozen):
                            description="Edge of the processing tiles in pixels (4800: the MODIS h/v tiles).")
     tiles: tuple[Tile, ...] | None = Field(
         None, description="The tiles to compute (name, native bounds); default: every lattice cell over the grid.")
-    region: str = Field(
-        "sample-zamyn-uud", pattern=r"^[a-z0-9][a-z0-9-]*$", description="Short id of the area, used in item ids."
+    region_id: str = Field(
+        "sample-zamyn-uud", pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Short id of the area, used in item ids (`--region-id`)."
     )
-    area: str | None = Field(
-        None, description="The region whose polygons the run keeps to (a --region value: NE-ASIA, a country code, "
+    region: str | None = Field(
+        None, description="The region whose polygons the run keeps to (a `--region` value: NE-ASIA, a country code, "
         "a bbox or a polygon file); pixels outside them are nodata. None: the whole grid.")
     years: tuple[int, int] = Field((2001, 2024), description="First and last calendar year, inclusive.")
     min_valid_composites: int = Field(
@@ -405,6 +406,14 @@ class RunConfig(_Frozen):
     recode_polygons: Path | None = Field(
         None, description="GeoPackage/GeoJSON of expert recode polygons applied to SDG 15.3.1 after computation."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "area" in data:
+            raise ValueError("`area` is now `region` (the polygons the run keeps to, as --region) and the layer id "
+                             "`region` is now `region_id` (as --region-id): rename both in the run file")
+        return data
 
     @model_validator(mode="after")
     def _one_area(self) -> RunConfig:

@@ -37,6 +37,10 @@ def cache_key(indicator: str, parts: dict[str, Any]) -> str:
 _OUTPUT_FIELDS = ("out_dir", "cache_dir", "cache_url", "use_cache", "stac_api", "zones", "zone_field")
 """RunConfig fields that change where results go or how they are reported, never their bytes."""
 
+_KEY_NAMES = {"region_id": "region", "region": "area"}
+"""RunConfig fields renamed since cache keys were first made, by the names the keys use: a rename recomputes nothing
+(``region_id`` was ``region``, ``region`` was ``area``)."""
+
 
 def config_fingerprint(cfg: RunConfig) -> dict[str, Any]:
     """A run config as cache-key data: output-only fields dropped, every file it names replaced by its content hash.
@@ -53,11 +57,11 @@ def config_fingerprint(cfg: RunConfig) -> dict[str, Any]:
             return file_fingerprint(value)
         return value
 
-    doc = cfg.model_dump(mode="json", exclude=set(_OUTPUT_FIELDS))
+    doc = {_KEY_NAMES.get(k, k): v for k, v in cfg.model_dump(mode="json", exclude=set(_OUTPUT_FIELDS)).items()}
     return walk(doc)
 
 
 def area_fingerprint(cfg: RunConfig) -> str | None:
-    """The run's region (``cfg.area``) as cache-key data: a region code as is, a polygon file by its content."""
-    area = getattr(cfg, "area", None)
+    """The run's region (``cfg.region``) as cache-key data: a region code as is, a polygon file by its content."""
+    area = cfg.region
     return file_fingerprint(area) if area is not None and Path(area).is_file() else area

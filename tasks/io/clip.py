@@ -111,10 +111,10 @@ def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
     The sample run without ``--region`` and a run given only a ``bbox`` cover their whole grid. A run's tasks
     use the region resolved once in their ``RunContext`` (``tasks.io.run``); this is the same for one geobox.
     """
-    if cfg.area is None:
+    if cfg.region is None:
         return None
 
-    footprint, label = footprint_on(cfg.area, area_fingerprint(cfg), grid_crs(geobox), wraps(geobox))
+    footprint, label = footprint_on(cfg.region, area_fingerprint(cfg), grid_crs(geobox), wraps(geobox))
     return RunArea(footprint=footprint, geobox=geobox, label=label)
 
 

@@ -55,15 +55,15 @@ items' footprints and the report's map) with it. ``config_key`` and ``area_key``
 
     def area_on(self, geobox: GeoBox) -> RunArea | None:
         """The run's region on ``geobox`` (an ingest tile's own grid), or None when the run is its whole grid."""
-        if self.cfg.area is None:
+        if self.cfg.region is None:
             return None
-        footprint, label = footprint_on(self.cfg.area, self.area_key, grid_crs(geobox), wraps(geobox))
+        footprint, label = footprint_on(self.cfg.region, self.area_key, grid_crs(geobox), wraps(geobox))
         return RunArea(footprint=footprint, geobox=geobox, label=label)
 
     @model_serializer
     def _summary(self) -> dict[str, Any]:
         """What Prefect shows (and stores) as a flow's parameter: the facts in brief, not the polygons."""
-        return {"region": self.cfg.region, "ndvi": self.cfg.ndvi_source, "grid": {"shape": list(self.grid.shape), "pixel": abs(self.grid.affine.a),
+        return {"region": self.cfg.region_id, "ndvi": self.cfg.ndvi_source, "grid": {"shape": list(self.grid.shape), "pixel": abs(self.grid.affine.a),
                          "bounds": list(self.grid.boundingbox)},
                 "tiles": len(self.tiles), "area": self.area.label if self.area is not None else None,
                 "search_bbox": list(self.search_bbox), "periods": list(self.periods)}
@@ -150,9 +150,9 @@ def run_context(cfg: RunConfig) -> RunContext:
     grid = analysis_geobox(cfg, ndvi)
     key = area_fingerprint(cfg)
     area = polygons = None
-    if cfg.area is not None:
-        polygons = resolve_region(cfg.area)
-        footprint, label = footprint_on(cfg.area, key, grid_crs(grid), wraps(grid))
+    if cfg.region is not None:
+        polygons = resolve_region(cfg.region)
+        footprint, label = footprint_on(cfg.region, key, grid_crs(grid), wraps(grid))
         area = RunArea(footprint=footprint, geobox=grid, label=label)
     periods = selected_periods(cfg)
     return RunContext(cfg=cfg, sources=sources, ndvi=ndvi, land_cover=land_cover_source(cfg, sources),

@@ -357,7 +357,7 @@ def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | Non
         raise NoScenesFound(f"no composite of {year} touches any tile of the run: check the area and the source")
     cfg, grid = run.cfg, run.grid
     key = cache_key("ndvi-annual", {
-        "year": year, "region": cfg.region, "tiles": sorted(t.key for t in done),
+        "year": year, "region": cfg.region_id, "tiles": sorted(t.key for t in done),
         "grid": [grid_crs(grid), list(grid.affine)[:6], list(grid.shape)], "area": run.area_key,
     })
     cache = cache_for(cfg, "ndvi-annual")
@@ -369,7 +369,7 @@ def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | Non
         layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk, band=band)
         layer.attrs.update({**done[0].attrs[indicator], "_FillValue": NODATA, "tiles": sorted(t.tile for t in done)})
         return write_item(
-            {"data": (layer, False)}, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region}-{year}",
+            {"data": (layer, False)}, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region_id}-{year}",
             year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine, area=area,
         )
 

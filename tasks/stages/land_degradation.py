@@ -144,7 +144,7 @@ def _land_soc(run: RunContext, name: str, period: Period, staging: str) -> list[
          "transition": (_classes(transition_code(initial, final), "land cover transition (initial x 10 + final)"), True),
          "initial": (_classes(initial, f"land cover {first} (7 classes)", names), True),
          "final": (_classes(final, f"land cover {last} (7 classes)", names), True)},
-        staging, indicator="land-cover", item_id=f"land-cover-{cfg.region}-{name}", period=name, window=(first, last),
+        staging, indicator="land-cover", item_id=f"land-cover-{cfg.region_id}-{name}", period=name, window=(first, last),
         attrs={"method": "UNCCD 7-class transitions (method notes section 3)", "matrix": legend.matrix,
                "nesting": {str(k): v for k, v in legend.nesting.items()}, "years": [first, last]},
         source_items=lc_ids, transform=geobox.affine, area=area,
@@ -164,7 +164,7 @@ def _land_soc(run: RunContext, name: str, period: Period, staging: str) -> list[
          "stock_first": (_float(soc["soc_first"].rio.write_crs(crs), f"SOC stock {first}", "t C/ha"), False),
          "stock_last": (_float(soc["soc_last"].rio.write_crs(crs), f"SOC stock {last}", "t C/ha"), False),
          "percent_change": (_float(soc["percent_change"].rio.write_crs(crs), "SOC stock change", "percent"), False)},
-        staging, indicator="soc", item_id=f"soc-{cfg.region}-{name}", period=name, window=(first, last),
+        staging, indicator="soc", item_id=f"soc-{cfg.region_id}-{name}", period=name, window=(first, last),
         attrs={"method": "IPCC 20-year SOC conversion model (method notes section 4)", **soc.attrs},
         source_items=soc_ids + zone_ids + series_ids, transform=geobox.affine, area=area,
     )
@@ -208,7 +208,7 @@ def _sdg(run: RunContext, name: str, period: Period, productivity: list[LayerSum
                            area)  # only the region's pixels count
     summary = class_areas({"sdg_15_3_1": sdg, "productivity": prod, "land_cover": lc, "soc": soc}, weights, water=water)
     return write_item(
-        {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region}-{name}", tables={"summary": summary},
+        {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region_id}-{name}", tables={"summary": summary},
         period=name, window=(min(period.productivity[0], period.land_cover[0]), max(period.productivity[1], period.land_cover[1])),
         attrs={**sdg.attrs, "productivity_window": list(period.productivity), "land_cover_window": list(period.land_cover)},
         source_items=[by[k].item_id for k in ("lpd", "land-cover", "soc")], transform=geobox.affine, area=area,
@@ -240,7 +240,7 @@ def _status(run: RunContext, name: str, baseline: list[LayerSummary], period: li
         if indicator == "sdg-15-3-1":
             assets["data_3class"] = (status_3class(s7).rio.write_crs(grid_crs(geobox)), True)
     return write_item(
-        assets, staging, indicator="status", item_id=f"status-{cfg.region}-{name}", period=name,
+        assets, staging, indicator="status", item_id=f"status-{cfg.region_id}-{name}", period=name,
         window=now["sdg-15-3-1"].window, attrs={**assets["data"][0].attrs, "method": "status against the baseline (GPG addendum)",
                                                   "baseline": base["sdg-15-3-1"].item_id},
         source_items=[base["sdg-15-3-1"].item_id, now["sdg-15-3-1"].item_id], transform=geobox.affine,

@@ -202,7 +202,7 @@ def period_performance(cfg: RunConfig, period: Period, land_cover: xr.DataArray,
     window sums (``window_sum_layers``)."""
     p = cfg.productivity
     region_name = (f"lon/lat box {list(p.comparison_bbox)}" if p.comparison_bbox is not None
-                   else f"the run's area ({cfg.region})")
+                   else f"the run's area ({cfg.region_id})")
     window = annual.sel(year=slice(*period.productivity)) if annual is not None else None
     return performance(window, land_cover, window=period.productivity, soil=soil, percentile=p.percentile,
                        min_unit_pixels=p.min_unit_pixels, ratio_threshold=p.ratio_threshold,
@@ -655,7 +655,7 @@ def productivity_task(run: RunContext, name: str, period: Period, annual: list[L
             layer.attrs = dict(asset["attrs"])
             assets[key] = (layer, asset["categorical"])
         written.append(write_item(
-            assets, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region}-{name}", period=name,
+            assets, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region_id}-{name}", period=name,
             window=period.productivity, attrs=spec["attrs"], source_items=sources, transform=grid.affine, area=area,
         ))
     counts = {a.key: a.valid_pixels for a in written[-1].assets}

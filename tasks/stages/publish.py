@@ -296,7 +296,7 @@ def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
     ndvi = run.ndvi
     props: dict[str, Any] = {
         "ldn:indicator": layer.indicator,
-        "ldn:region": cfg.region,
+        "ldn:region": cfg.region_id,
         "ldn:area": area,
         "ldn:year": layer.year,
         "ldn:period": layer.period,
@@ -555,8 +555,8 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
     out_dir = Path(staging.out_dir)
     catalog = pystac.Catalog(
         id=f"{ROOT_CATALOG_ID}-{staging.version}",
-        title=f"ldn-pipeline layers, {cfg.region}",  # no version here: items of reruns stay byte-identical
-        description=f"Indicator layers for {cfg.region}, published {staging.version} by ldn-pipeline {__version__}.",
+        title=f"ldn-pipeline layers, {cfg.region_id}",  # no version here: items of reruns stay byte-identical
+        description=f"Indicator layers for {cfg.region_id}, published {staging.version} by ldn-pipeline {__version__}.",
     )
     by_indicator: dict[str, list[LayerSummary]] = {}
     for layer in layers:
@@ -568,7 +568,7 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
             id=indicator, title=title, description=description, license="CC-BY-4.0",
             extent=pystac.Extent.from_items(items), keywords=_keywords(indicator, cfg),
             providers=_providers(indicator, cfg), summaries=_summaries(items),
-            extra_fields={"ldn:region": cfg.region, "item_assets": _item_assets(items)},
+            extra_fields={"ldn:region": cfg.region_id, "item_assets": _item_assets(items)},
         )
         if "data" in items[0].properties.get("renders", {}):
             collection.extra_fields["renders"] = {"data": items[0].properties["renders"]["data"]}
@@ -626,7 +626,7 @@ def _providers(indicator: str, cfg: RunConfig) -> list[pystac.Provider]:
 
 def _keywords(indicator: str, cfg: RunConfig) -> list[str]:
     return ["SDG 15.3.1", "land degradation", "Land Degradation Neutrality", "UNCCD", indicator, "North-East Asia",
-            cfg.region]
+            cfg.region_id]
 
 
 def _summaries(items: list[pystac.Item]) -> pystac.Summaries:

@@ -626,7 +626,7 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
     if not cfg.use_cache or None in keys:
         return _report(run, layers, refs, periods, staging)
 
-    key = cache_key("report", {"layers": sorted(keys), "region": cfg.region, "zone_field": cfg.zone_field,
+    key = cache_key("report", {"layers": sorted(keys), "region": cfg.region_id, "zone_field": cfg.zone_field,
                                "zones": file_fingerprint(cfg.zones) if cfg.zones else "default"})
     cache = cache_for(cfg, "report")
     folder = Path(staging) / "report"
@@ -723,8 +723,8 @@ def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], p
     cfg = run.cfg
     try:
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
-                              title=f"SDG 15.3.1 report: {cfg.region}", periods=periods,
-                              about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region}",
+                              title=f"SDG 15.3.1 report: {cfg.region_id}", periods=periods,
+                              about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region_id}",
                               area=run.area_polygons.geometry if run.area_polygons is not None else None,
                               series=annual_ndvi_series(layers), sources=run_sources(run),
                               annual={int(layer.year): next(a.path for a in layer.assets if a.key == "data")
@@ -755,7 +755,7 @@ def report_artifacts_task(run: RunContext, report: ReportFiles, layers: list[Lay
 
     sdg_layers = {layer.period: layer.path for layer in layers if layer.indicator == "sdg-15-3-1"}
     cfg = run.cfg
-    lines = [f"# SDG 15.3.1, {cfg.region}", "", f"Catalog: {Path(catalog).resolve().as_uri()}",
+    lines = [f"# SDG 15.3.1, {cfg.region_id}", "", f"Catalog: {Path(catalog).resolve().as_uri()}",
              *([f"Report: {published(report.html)}"] if report.html else []), "",
              "| period | zone | degraded % | stable % | improved % | land km2 |", "|---|---|---|---|---|---|"]
     for period, frames in report.frames.items():
@@ -769,9 +769,9 @@ def report_artifacts_task(run: RunContext, report: ReportFiles, layers: list[Lay
         csv = published(next((v for k, v in report.tables.get(period, {}).items() if k.endswith("sdg_15_3_1_csv")), ""))
         for row in table:
             row.update(layer=layer, table=csv)
-        create_table_artifact(key=f"sdg-15-3-1-{cfg.region}-{period}".lower().replace("_", "-"), table=table,
+        create_table_artifact(key=f"sdg-15-3-1-{cfg.region_id}-{period}".lower().replace("_", "-"), table=table,
                               description=f"SDG 15.3.1 per zone, {period} (km2); layer {layer}")
         lines += [f"| {period} | {r.zone} | {r.degraded_pct:.2f} | {r.stable_pct:.2f} | {r.improved_pct:.2f} | "
                   f"{r.land_km2:,.1f} |" for r in rows.itertuples()]
-    create_markdown_artifact(key=f"ldn-run-{cfg.region}".lower().replace("_", "-"), markdown="\n".join(lines),
+    create_markdown_artifact(key=f"ldn-run-{cfg.region_id}".lower().replace("_", "-"), markdown="\n".join(lines),
                              description="Per-zone SDG 15.3.1 of this run, with links to the published version")

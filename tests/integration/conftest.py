@@ -25,7 +25,7 @@ def sample_config(sample_dir: Path, api_url: str, out_dir: Path, **overrides: ob
     meta = json.loads((sample_dir / "region.json").read_text())
     values = dict(
         sources_file=SAMPLE_SOURCES, stac_api=api_url, native_bounds=tuple(meta["native_bounds"]),
-        region=meta["name"], years=(2001, 2003), out_dir=out_dir,
+        region_id=meta["name"], years=(2001, 2003), out_dir=out_dir,
     )
     values.update(overrides)
     return RunConfig(**values)

@@ -185,7 +185,7 @@ from tasks.config import RunConfig
 from tasks.io.run import run_context
 
 out, where = sys.argv[1], sys.argv[2]
-cfg = RunConfig(native_bounds=(0.0, 0.0, 2000.0, 2000.0), region="killed", years=(2001, 2001), out_dir=out)
+cfg = RunConfig(native_bounds=(0.0, 0.0, 2000.0, 2000.0), region_id="killed", years=(2001, 2001), out_dir=out)
 staging = publish.begin_version(cfg)
 da = xr.DataArray(np.ones((8, 8), "int16"), dims=("y", "x"),
                   coords={"y": 1875.0 - 250.0 * np.arange(8), "x": 125.0 + 250.0 * np.arange(8)})

@@ -40,7 +40,7 @@ def test_kernel_equals_the_general_loader(sample_dir: Path, local_stac: LocalSta
     if window == "part":  # a window reaching 8 px past the scenes on every side: those pixels have no composite
         grid = grid.pad(8)
     elif window == "region":
-        cfg = sample_config(sample_dir, local_stac.api_url, tmp_path / "catalog", area="111.88,43.70,111.92,43.74")
+        cfg = sample_config(sample_dir, local_stac.api_url, tmp_path / "catalog", region="111.88,43.70,111.92,43.74")
         area = run_area(cfg, grid)
     assert aligned_scenes(items, source, grid) is not None, "the sample's scenes are on the analysis grid"
     (mean, top), (mean_ref, top_ref) = _both(items, source, grid, area)

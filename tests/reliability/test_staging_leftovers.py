@@ -20,7 +20,7 @@ def _dead_pid() -> int:
 
 
 def test_a_killed_runs_scratch_folders_are_removed_by_the_next_run(tmp_path: Path) -> None:
-    cfg = RunConfig(native_bounds=(0.0, 0.0, 2000.0, 2000.0), region="x", years=(2001, 2001), out_dir=str(tmp_path))
+    cfg = RunConfig(native_bounds=(0.0, 0.0, 2000.0, 2000.0), region_id="x", years=(2001, 2001), out_dir=str(tmp_path))
     staging = tmp_path / ".staging"
     dead = f"20260101T000000Z-abcdef-{_dead_pid()}"
     for name in (dead, f"{dead}.tiles", f"{dead}.period-tiles"):
@@ -30,7 +30,7 @@ def test_a_killed_runs_scratch_folders_are_removed_by_the_next_run(tmp_path: Pat
 
 
 def test_a_failed_run_discards_its_scratch_too(tmp_path: Path) -> None:
-    cfg = RunConfig(native_bounds=(0.0, 0.0, 2000.0, 2000.0), region="x", years=(2001, 2001), out_dir=str(tmp_path))
+    cfg = RunConfig(native_bounds=(0.0, 0.0, 2000.0, 2000.0), region_id="x", years=(2001, 2001), out_dir=str(tmp_path))
     run = publish.begin_version(cfg)
     for suffix in (".tiles", ".period-tiles"):
         Path(f"{run.path}{suffix}", "tile").mkdir(parents=True)

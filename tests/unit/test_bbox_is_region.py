@@ -39,9 +39,9 @@ def test_bbox_and_region_give_the_same_area(production: bool, tmp_path: Path) ->
     sources = _production_with_files(tmp_path) if production else None
     by_bbox = build_config(RefreshRun(sources=sources, bbox=tuple(float(v) for v in BOX.split(","))))
     by_region = build_config(RefreshRun(sources=sources, region=BOX))
-    for field in ("native_bounds", "bbox", "tiles", "area"):
+    for field in ("native_bounds", "bbox", "tiles", "region"):
         assert getattr(by_bbox, field) == getattr(by_region, field), field
-    assert by_bbox.area is not None  # pixels outside the box are nodata with --bbox too (they were computed before)
+    assert by_bbox.region is not None  # pixels outside the box are nodata with --bbox too (they were computed before)
     areas = []
     for cfg in (by_bbox, by_region):
         geobox = run_context(cfg).grid

@@ -110,7 +110,7 @@ def test_region_summary_counts_only_the_region() -> None:
 
 def test_no_region_means_the_whole_grid(tmp_path) -> None:
     cfg = RunConfig(native_bounds=tuple(GEOBOX.boundingbox))
-    assert cfg.area is None and run_area(cfg, GEOBOX) is None
+    assert cfg.region is None and run_area(cfg, GEOBOX) is None
     layer = _layer(16)
     assert clip(layer, None) is layer
 
@@ -127,9 +127,9 @@ def test_a_country_footprint_on_a_tile_and_on_the_run_grid_across_180_degrees() 
     x_over, _ = Transformer.from_crs("EPSG:4326", over_crs(MODIS_SINUSOIDAL_WKT), always_xy=True).transform(lon + 360, lat)
     west = GeoBox((10, 10), Affine(RES, 0, x_plain, 0, -RES, y), MODIS_SINUSOIDAL_WKT)  # on h10v02, inside the plane
     east = GeoBox((10, 10), Affine(RES, 0, x_over, 0, -RES, y), MODIS_SINUSOIDAL_WKT)  # the run grid past the edge
-    cfg = RunConfig(native_bounds=(0, 0, 1, 1), area="RUS")
+    cfg = RunConfig(native_bounds=(0, 0, 1, 1), region="RUS")
     for geobox in (west, east):
         area = run_area(cfg, geobox)
         assert area is not None and inside(area, 5).values.all(), f"Chukotka is inside on {geobox.boundingbox}"
-    china = run_area(RunConfig(native_bounds=(0, 0, 1, 1), area="CHN"), west)
+    china = run_area(RunConfig(native_bounds=(0, 0, 1, 1), region="CHN"), west)
     assert china is not None and not inside(china, 5).values.any()

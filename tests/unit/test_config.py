@@ -146,3 +146,17 @@ def test_invalid_run_config(kwargs: dict, match: str) -> None:
 
     with pytest.raises(ValidationError, match=match):
         RunConfig(**kwargs)
+
+
+def test_a_run_file_with_the_former_area_key_says_what_to_rename(tmp_path: Path) -> None:
+    """`region` is what --region takes and `region_id` what --region-id takes; a run file with the former names
+    (`area:` for the region, `region:` for the id) fails in one line naming both renames."""
+    from flows.refresh import RefreshRun, build_config
+
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text("area: MNG\nregion: mongolia\n")
+    with pytest.raises(ConfigError, match="`area` is now `region`.*`region` is now `region_id`") as err:
+        build_config(RefreshRun(sources=PRODUCTION_SOURCES, config=run_file))
+    assert "\n" not in str(err.value)
+    cfg = RunConfig(native_bounds=(0, 0, 1, 1), region="MNG", region_id="mongolia")
+    assert (cfg.region, cfg.region_id) == ("MNG", "mongolia")

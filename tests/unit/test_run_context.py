@@ -33,7 +33,7 @@ def _config(tmp_path: Path, **kw: object) -> RunConfig:
                        origin=MODIS_GRID_ORIGIN, tile_size=16)
     sources = tmp_path / "sources.yaml"
     shutil.copy(SAMPLE_SOURCES, sources)
-    return RunConfig(sources_file=sources, native_bounds=made.native_bounds, tile_size=16, area=ZAMYN_UUD,
+    return RunConfig(sources_file=sources, native_bounds=made.native_bounds, tile_size=16, region=ZAMYN_UUD,
                      years=(2001, 2024), **kw)  # type: ignore[arg-type]
 
 
@@ -63,7 +63,7 @@ def test_the_context_holds_what_the_building_blocks_give(tmp_path: Path) -> None
 
 
 def test_a_whole_grid_run_has_no_area_and_named_periods_are_kept(tmp_path: Path) -> None:
-    cfg = _config(tmp_path).model_copy(update={"area": None, "periods": ("baseline",)})
+    cfg = _config(tmp_path).model_copy(update={"region": None, "periods": ("baseline",)})
     run = run_context(cfg)
     assert run.area is None and run.area_polygons is None and run.area_key is None
     assert run.area_on(run.grid) is None
@@ -77,7 +77,7 @@ def test_the_context_travels_to_workers_and_into_prefect_parameters(tmp_path: Pa
     assert back.area is not None and run.area is not None and back.area.footprint.equals(run.area.footprint)
     summary = run.model_dump(mode="json")  # what Prefect stores as a flow parameter: short, JSON, no polygons
     assert json.loads(json.dumps(summary)) == summary
-    assert summary["region"] == run.cfg.region and summary["tiles"] == len(run.tiles)
+    assert summary["region"] == run.cfg.region_id and summary["tiles"] == len(run.tiles)
     assert len(json.dumps(summary)) < 1000
     with pytest.raises(Exception):
         run.cfg = run.cfg  # type: ignore[misc]  # frozen: a task cannot change the run's facts

@@ -224,7 +224,7 @@ def test_period_tiles_across_180_degrees_join_back_into_the_run_grid(tmp_path: P
     spec = "179.7,66.40,-179.7,66.55"
     made = region_grid(resolve_region(spec), crs=MODIS_SINUSOIDAL_WKT, resolution=MODIS_PIXEL_SIZE,
                        origin=MODIS_GRID_ORIGIN, tile_size=16)
-    cfg = RunConfig(sources_file=SAMPLE_SOURCES, native_bounds=made.native_bounds, tile_size=16, area=spec)
+    cfg = RunConfig(sources_file=SAMPLE_SOURCES, native_bounds=made.native_bounds, tile_size=16, region=spec)
     grid = snapped_geobox(made.native_bounds, MODIS_SINUSOIDAL_WKT, MODIS_PIXEL_SIZE, MODIS_GRID_ORIGIN)
     assert wraps(grid)
     tiles = period_tiles(run_context(cfg))
