@@ -1,0 +1,223 @@
+"""Land Degradation Neutrality targets: national targets (``catalogs/ldn_targets.yaml``) set against what the
+published layers measure, period by period.
+
+A target runs in a straight line from its baseline value to its target value; each period's measured value is
+set against that line at the period's year. With ``comparison: level`` the measured value itself is compared
+with the line (the layers measure the target's own quantity, e.g. hectares turned tree-covered); with
+``relative_change`` the measured change since the first period is compared with the line's change over the same
+years, both relative to their starting values, because a proxy (SDG 15.3.1 degraded land for "desertified land")
+has its own level but should move at the target's pace. On track or off track is decided exactly, with rational
+arithmetic on the YAML's decimals and the tables' values. Tracking is a plainly labelled comparison, not a
+causal claim.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tasks.config import load_model
+from tasks.constants import CATALOGS_DIR
+
+__all__ = [
+    "TARGETS_FILE",
+    "INDICATOR_UNITS",
+    "TRACK_STATUSES",
+    "YearValue",
+    "LdnTarget",
+    "TargetCatalog",
+    "load_targets",
+    "Measurement",
+    "path_value",
+    "track",
+]
+
+TARGETS_FILE = CATALOGS_DIR / "ldn_targets.yaml"
+"""The shipped targets of North-East Asia's countries (each entry cites its source)."""
+
+Indicator = Literal["degraded_share", "tree_cover_share", "grassland_share", "afforested_area", "not_measurable"]
+
+INDICATOR_UNITS: dict[str, str] = {
+    "degraded_share": "percent",
+    "tree_cover_share": "percent",
+    "grassland_share": "percent",
+    "afforested_area": "ha",
+}
+"""The unit the layers measure each indicator in; a measurable target must be stated in it."""
+
+TRACK_STATUSES: tuple[str, ...] = (
+    "on track", "off track", "reference", "not measurable", "not covered", "no measurement",
+)
+"""What a row of the targets table says: on or off the line; ``reference``: the period a relative change starts
+from; ``not measurable``: the layers cannot measure the target (or it has no number); ``not covered``: the run's
+zones do not include the country; ``no measurement``: the run produced no value for it (no period, or a zero
+reference for a relative change)."""
+
+
+class YearValue(BaseModel):
+    """A year and a value; either may be missing in a target that is not measurable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    year: int | None = Field(None, ge=1990, le=2100)
+    value: float | None = None
+
+
+class LdnTarget(BaseModel):
+    """One national target: what it is, which indicator of the layers measures it, its line and its source."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Unique id, e.g. mng-forest-cover-2030.")
+    country: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code, as the zones' zone_id.")
+    title: str = Field(min_length=1)
+    indicator: Indicator
+    comparison: Literal["level", "relative_change"] = "level"
+    proxy: str | None = Field(None, description="How the measured indicator differs from the target's definition.")
+    not_measurable_because: str | None = None
+    baseline: YearValue = YearValue()
+    target: YearValue = YearValue()
+    unit: str | None = None
+    better: Literal["higher", "lower"] | None = Field(
+        None, description="Which way is progress; default from baseline to target (needed when they are equal).")
+    source: str = Field(min_length=1, description="The document the target comes from.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> LdnTarget:
+        if self.indicator == "not_measurable":
+            if not self.not_measurable_because:
+                raise ValueError(f"target {self.id}: indicator not_measurable needs `not_measurable_because`")
+            return self
+        missing = [name for name, v in (("baseline.year", self.baseline.year), ("baseline.value", self.baseline.value),
+                                        ("target.year", self.target.year), ("target.value", self.target.value))
+                   if v is None]
+        if missing:
+            raise ValueError(f"target {self.id}: a measurable target needs {', '.join(missing)} (or indicator "
+                             "not_measurable)")
+        assert self.baseline.year is not None and self.target.year is not None
+        if self.target.year <= self.baseline.year:
+            raise ValueError(f"target {self.id}: target.year {self.target.year} must be after baseline.year "
+                             f"{self.baseline.year}")
+        unit = INDICATOR_UNITS[self.indicator]
+        if self.unit != unit:
+            raise ValueError(f"target {self.id}: {self.indicator} is measured in {unit}, not {self.unit!r}: "
+                             f"state the target in {unit}")
+        if self.baseline.value == self.target.value and self.better is None:
+            raise ValueError(f"target {self.id}: baseline and target are equal (a level to keep): say "
+                             "`better: higher` or `better: lower`")
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether progress means a rising value."""
+        if self.better is not None:
+            return self.better == "higher"
+        assert self.baseline.value is not None and self.target.value is not None
+        return self.target.value > self.baseline.value
+
+
+class TargetCatalog(BaseModel):
+    """A targets file: its schema version and its targets, ids unique."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    schema_version: Literal[1]
+    targets: list[LdnTarget] = Field(min_length=1)
+
+    @field_validator("targets")
+    @classmethod
+    def _unique(cls, v: list[LdnTarget]) -> list[LdnTarget]:
+        seen: set[str] = set()
+        twice = sorted({t.id for t in v if t.id in seen or seen.add(t.id)})  # type: ignore[func-returns-value]
+        if twice:
+            raise ValueError(f"target ids must be unique; repeated: {twice}")
+        return v
+
+
+def load_targets(path: str | Path = TARGETS_FILE) -> TargetCatalog:
+    """Read and validate a targets file; every problem is a one-line ``ConfigError`` naming the entry and field."""
+    return load_model(TargetCatalog, path, "LDN targets file")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What the layers measured for a target in one period: the value (in the target's unit) and its year."""
+
+    period: str
+    year: int
+    value: float
+    note: str = ""
+
+
+def _written(value: float) -> Fraction:
+    """A target's decimal as written in the YAML: 78.2 is 782/10, not the binary float nearest it (the float's
+    shortest repr is the decimal the file holds)."""
+    return Fraction(repr(value))
+
+
+def path_value(target: LdnTarget, year: int) -> Fraction:
+    """The straight line from the baseline value to the target value at ``year`` (exact; beyond the years too)."""
+    assert target.baseline.year is not None and target.target.year is not None
+    assert target.baseline.value is not None and target.target.value is not None
+    b, t = _written(target.baseline.value), _written(target.target.value)
+    return b + (t - b) * Fraction(year - target.baseline.year, target.target.year - target.baseline.year)
+
+
+def _row(target: LdnTarget, status: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "target_id": target.id, "country": target.country, "title": target.title, "indicator": target.indicator,
+        "comparison": target.comparison if target.indicator != "not_measurable" else None,
+        "proxy": target.proxy, "unit": target.unit, "period": None, "year": None, "measured": None,
+        "path": None, "gap": None, "measured_change_pct": None, "path_change_pct": None, "status": status,
+        "baseline_year": target.baseline.year, "baseline_value": target.baseline.value,
+        "target_year": target.target.year, "target_value": target.target.value, "note": "", "source": target.source,
+    }
+    row.update(values)
+    return row
+
+
+def track(target: LdnTarget, measurements: list[Measurement], *, covered: bool = True) -> list[dict[str, Any]]:
+    """The targets table's rows for ``target``: one per measured period with the line's value, the gap and on or off
+    track, or one row saying why there is nothing to compare (not measurable, not covered, no measurement).
+
+    ``measurements`` are the periods' values for the target's country in chronological order; ``covered`` is
+    False when the run's zones do not include the country. Gaps are measured minus path (level) or measured
+    relative change minus the path's (relative_change, in percentage points).
+    """
+    if target.indicator == "not_measurable":
+        return [_row(target, "not measurable", note=target.not_measurable_because or "")]
+    if not covered:
+        return [_row(target, "not covered", note=f"the run's zones do not include {target.country}: no number is "
+                                                 "reported for a country the run does not cover")]
+    if not measurements:
+        return [_row(target, "no measurement", note="no period of the run measured this indicator")]
+    ordered = sorted(measurements, key=lambda m: m.year)
+    higher = target.higher_is_better
+    rows = []
+    if target.comparison == "level":
+        for m in ordered:
+            line = path_value(target, m.year)
+            gap = Fraction(m.value) - line
+            good = gap >= 0 if higher else gap <= 0
+            rows.append(_row(target, "on track" if good else "off track", period=m.period, year=m.year,
+                             measured=m.value, path=float(line), gap=float(gap), note=m.note))
+        return rows
+    first = ordered[0]
+    m0, p0 = Fraction(first.value), path_value(target, first.year)
+    if m0 == 0 or p0 == 0:
+        return [_row(target, "no measurement", period=first.period, year=first.year, measured=first.value,
+                     note=f"{'the measured value' if m0 == 0 else 'the line'} is 0 in {first.year}: a relative "
+                          "change has no reference")]
+    rows.append(_row(target, "reference", period=first.period, year=first.year, measured=first.value,
+                     path=float(p0), measured_change_pct=0.0, path_change_pct=0.0,
+                     note=f"the reference the changes are relative to{'; ' + first.note if first.note else ''}"))
+    for m in ordered[1:]:
+        line = path_value(target, m.year)
+        measured_change = (Fraction(m.value) - m0) / m0 * 100
+        path_change = (line - p0) / p0 * 100
+        gap = measured_change - path_change
+        good = gap >= 0 if higher else gap <= 0
+        rows.append(_row(target, "on track" if good else "off track", period=m.period, year=m.year,
+                         measured=m.value, path=float(line), gap=float(gap),
+                         measured_change_pct=float(measured_change), path_change_pct=float(path_change), note=m.note))
+    return rows
