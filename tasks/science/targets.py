@@ -15,12 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.config import load_model
 from tasks.constants import CATALOGS_DIR
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "TARGETS_FILE",
@@ -31,6 +34,8 @@ __all__ = [
     "TargetCatalog",
     "load_targets",
     "Measurement",
+    "PeriodYears",
+    "measurements",
     "path_value",
     "track",
 ]
@@ -147,6 +152,62 @@ class Measurement:
     year: int
     value: float
     note: str = ""
+
+
+@dataclass(frozen=True)
+class PeriodYears:
+    """The years a period's layers describe: its SDG 15.3.1 (the end of its later window) and its land cover
+    (the first and last year of the land cover window the run used, which ends at the last year available)."""
+
+    sdg: int
+    land_cover: tuple[int, int]
+
+
+TREE_COVERED, GRASSLAND = 1, 2
+"""The UNCCD land cover classes the share indicators count (``catalogs/land_cover.yaml``)."""
+
+
+def measurements(target: LdnTarget, frames: dict[str, dict[str, pd.DataFrame]],
+                 years: dict[str, PeriodYears]) -> list[Measurement]:
+    """The target's indicator for its country in every period of ``frames`` (period -> the zonal tables by name,
+    as the report writes them), with the year each value describes; periods without the country's row give none.
+
+    degraded_share: the ``sdg_15_3_1`` table's degraded % of land; tree_cover_share and grassland_share: the
+    class's area in the last land cover year over the land area (``land_cover`` table); afforested_area: the area
+    of transitions into tree-covered over the land cover window (``land_cover_transitions``), in ha.
+    """
+    out: list[Measurement] = []
+    for period, tables in frames.items():
+        when = years[period]
+        first, last = when.land_cover
+        if target.indicator == "degraded_share":
+            table = tables.get("sdg_15_3_1")
+            if table is None:
+                continue
+            rows = table[(table.zone_id == target.country) & (table.indicator == "sdg_15_3_1")]
+            if len(rows):
+                out.append(Measurement(period, when.sdg, float(rows.degraded_pct.iloc[0]),
+                                       f"degraded land in {period} (SDG 15.3.1 to {when.sdg})"))
+        elif target.indicator in ("tree_cover_share", "grassland_share"):
+            table = tables.get("land_cover")
+            if table is None:
+                continue
+            code = TREE_COVERED if target.indicator == "tree_cover_share" else GRASSLAND
+            rows = table[(table.zone_id == target.country) & (table["class"] == code)]
+            if len(rows) and float(rows.land_km2.iloc[0]) > 0:
+                share = float(rows.final_km2.iloc[0]) / float(rows.land_km2.iloc[0]) * 100
+                out.append(Measurement(period, last, share, f"land cover {last}"))
+        elif target.indicator == "afforested_area":
+            table = tables.get("land_cover_transitions")
+            if table is None:
+                continue
+            rows = table[(table.zone_id == target.country) & (table.final_class == TREE_COVERED)
+                         & (table.initial_class != TREE_COVERED)]
+            if len(rows):
+                since = "" if first == target.baseline.year else f"; the target counts from {target.baseline.year}"
+                out.append(Measurement(period, last, float(rows.area_km2.sum()) * 100,
+                                       f"land turned tree-covered {first}-{last}{since}"))
+    return sorted(out, key=lambda m: m.year)
 
 
 def _written(value: float) -> Fraction:

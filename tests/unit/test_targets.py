@@ -130,3 +130,44 @@ def test_repeated_ids_and_a_wrong_schema_version_are_refused(tmp_path: Path) -> 
     path.write_text("schema_version: 2\ntargets:\n" + one)
     with pytest.raises(ConfigError, match="schema_version"):
         load_targets(path)
+
+
+def _frames() -> dict[str, dict[str, object]]:
+    """Two periods of zonal tables with the report's columns (the sample run's header lines), hand-filled."""
+    import pandas as pd
+
+    def sdg(pct: float) -> pd.DataFrame:
+        return pd.DataFrame({"period": ["p"] * 3, "zone_id": ["MNG", "MNG", "CHN"], "zone": ["Mongolia"] * 2 + ["China"],
+                             "land_km2": [1000.0] * 3, "indicator": ["sdg_15_3_1", "productivity", "sdg_15_3_1"],
+                             "degraded_pct": [pct, 99.0, 50.0]})
+
+    def cover(trees: float) -> pd.DataFrame:
+        return pd.DataFrame({"zone_id": ["MNG", "MNG", "CHN"], "land_km2": [1000.0, 1000.0, 500.0],
+                             "class": [1, 2, 1], "final_km2": [trees, 600.0, 5.0]})
+
+    def moves(into: float) -> pd.DataFrame:
+        return pd.DataFrame({"zone_id": ["MNG"] * 3 + ["CHN"], "initial_class": [2, 1, 3, 2],
+                             "final_class": [1, 1, 1, 1], "area_km2": [into, 70.0, 1.5, 9.0]})
+
+    return {"baseline": {"sdg_15_3_1": sdg(25.0), "land_cover": cover(80.0), "land_cover_transitions": moves(2.0)},
+            "report_1": {"sdg_15_3_1": sdg(22.0), "land_cover": cover(82.5), "land_cover_transitions": moves(4.0)}}
+
+
+def test_measurements_read_the_country_row_of_each_period() -> None:
+    from tasks.science.targets import PeriodYears, measurements
+
+    years = {"baseline": PeriodYears(sdg=2015, land_cover=(2000, 2015)),
+             "report_1": PeriodYears(sdg=2019, land_cover=(2015, 2019))}
+    targets = {t.id: t for t in load_targets().targets}
+    frames = _frames()
+    degraded = measurements(targets["mng-desertified-land-2030"], frames, years)  # type: ignore[arg-type]
+    assert [(m.period, m.year, m.value) for m in degraded] == [("baseline", 2015, 25.0), ("report_1", 2019, 22.0)]
+    trees = measurements(targets["mng-forest-cover-2030"], frames, years)  # type: ignore[arg-type]
+    assert [(m.year, m.value) for m in trees] == [(2015, 8.0), (2019, 8.25)]  # class 1 over the land area, in %
+    planted = _target(country="MNG", baseline={"year": 2015, "value": 0}, target={"year": 2024, "value": 900})
+    areas = measurements(planted, frames, years)  # type: ignore[arg-type]
+    assert [(m.year, m.value) for m in areas] == [(2015, 350.0), (2019, 550.0)]  # (2 + 1.5) km2, (4 + 1.5) km2 in ha
+    assert "2000-2015; the target counts from 2015" in areas[0].note and "since" not in areas[1].note
+    assert measurements(_target(country="JPN"), frames, years) == []  # type: ignore[arg-type]
+    rows = track(targets["mng-forest-cover-2030"], trees)
+    assert [r["status"] for r in rows] == ["reference", "on track"]  # +3.1 % against the line's +2.8 % (8.15625 -> 8.38125)
