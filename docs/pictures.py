@@ -1,5 +1,5 @@
-"""Make the README's pictures from a run of the bundled sample: a styled layer as QGIS draws it on open, and the
-HTML report as a browser shows it. Rerun after changing the styles or the report:
+"""Make the README's pictures from a run of the bundled sample: a styled layer as QGIS draws it on open, the
+HTML report as a browser shows it, and an LDN target's chart as the report draws it. Rerun after changing the styles or the report:
 
     python docs/pictures.py [--catalog outputs/catalog]
 
@@ -55,13 +55,29 @@ def report_picture(version: Path, out: Path, height: int = 2600) -> None:
     print(f"wrote {out} ({len(page.images)} images, all loaded: {all(i['ok'] for i in page.images)})")
 
 
+def targets_picture(version: Path, out: Path) -> None:
+    """The report's chart of the first target the run could measure, from the published targets table."""
+    import pandas as pd
+
+    from tasks.io.report_html import target_png
+
+    table = pd.read_csv(next(version.glob("report/*_targets.csv")))
+    measured = table[table["measured"].notna() & table["path"].notna()]
+    if measured.empty:
+        raise RuntimeError("no target of the run has a measured value to draw")
+    target = measured["target_id"].iloc[0]
+    out.write_bytes(target_png(measured[measured["target_id"] == target]))
+    print(f"wrote {out} ({target})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--catalog", type=Path, default=HERE.parent / "outputs" / "catalog")
     args = ap.parse_args()
     version = _latest(args.catalog)
     failed = 0
-    for make, name in ((qgis_picture, "qgis-lpd.png"), (report_picture, "report.png")):
+    for make, name in ((qgis_picture, "qgis-lpd.png"), (report_picture, "report.png"),
+                       (targets_picture, "targets.png")):
         try:
             make(version, HERE / name)
         except (OSError, RuntimeError, StopIteration) as err:

@@ -403,6 +403,8 @@ class RunConfig(_Frozen):
     zones: Path | None = Field(
         None, description="Zone polygons (GeoPackage/GeoJSON) for the zonal tables; default: North-East Asia countries.")
     zone_field: str | None = Field(None, description="Field of `zones` that names each zone; default `name`.")
+    ldn_targets: Path | None = Field(
+        None, description="National LDN targets YAML tracked in the report; default catalogs/ldn_targets.yaml.")
     recode_polygons: Path | None = Field(
         None, description="GeoPackage/GeoJSON of expert recode polygons applied to SDG 15.3.1 after computation."
     )

@@ -20,12 +20,15 @@ def report(
     out: Annotated[Path, typer.Option(help="Folder for the tables, workbooks and HTML report.")] = DEFAULT_OUTPUTS / "report",
     catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
+    targets: Annotated[Optional[Path], typer.Option(
+        help="National LDN targets YAML to track; default: catalogs/ldn_targets.yaml.")] = None,
 ) -> None:
     """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers."""
     import pandas as pd
 
     from tasks.io.integrity import open_href
     from tasks.io.layers import layer_refs, version_catalog
+    from tasks.science.targets import TARGETS_FILE, load_targets
     from tasks.stages.report import build_report, load_zones
 
     try:
@@ -75,10 +78,71 @@ def report(
         built = build_report(refs, zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
                              about=about, periods=chosen, area=area, sources=sources,
                              series=pd.DataFrame([{"year": y, **v} for y, v in sorted(series.items())]),
-                             annual=annual, land_cover_years=land_cover_years)
+                             annual=annual, land_cover_years=land_cover_years,
+                             targets=load_targets(targets or TARGETS_FILE))
     except LdnError as err:
         raise fail(str(err)) from None
     for period, frames in built.frames.items():
         print_zones(period, frames.get("sdg_15_3_1"))
     typer.echo(f"\nwrote {sum(len(v) for v in built.tables.values())} tables and workbooks to {out}")
     typer.echo(f"  report: {built.html}")
+
+
+TARGET_COLUMNS = ["country", "target_id", "period", "year", "measured", "path", "gap", "status", "unit"]
+"""What ``ldn targets`` prints; ``--csv`` prints every column."""
+
+
+@app.command()
+def targets(
+    country: Annotated[Optional[str], typer.Option(help="Only this country (ISO 3166-1 alpha-3, e.g. MNG).")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the whole table as CSV (every column, notes and sources).")] = False,
+    catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
+    version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
+) -> None:
+    """The national LDN targets table of a published version: per target and period the measured value, the path to
+    the target and on or off track, read from what the run published (nothing is recomputed)."""
+    import pandas as pd
+
+    from tasks.io.integrity import open_href
+    from tasks.io.layers import version_catalog
+
+    try:
+        cat = version_catalog(catalog, version)
+        asset = next((item.assets["targets_csv"] for item in cat.get_items(recursive=True)
+                      if "targets_csv" in item.assets), None)
+        if asset is None:
+            raise fail(f"version {cat.id} has no targets table: it was published before targets were tracked; run "
+                       "`ldn run` again, or `ldn report` to make one from its layers")
+        href = asset.get_absolute_href() or asset.href
+        with open_href(href) as f:
+            table = pd.read_csv(f, dtype={"year": "Int64", "baseline_year": "Int64", "target_year": "Int64"})
+    except LdnError as err:
+        raise fail(str(err)) from None
+    except OSError as err:
+        raise fail(f"the targets table of {cat.id} cannot be read ({err}): check that the catalog's files are all "
+                   "there, or publish the version again") from None
+    if country is not None:
+        have = sorted(set(table["country"]))
+        table = table[table["country"] == country.upper()]
+        if table.empty:
+            raise fail(f"no target of {country.upper()} in {cat.id}: the table has targets of {', '.join(have)}")
+    if csv:
+        typer.echo(table.to_csv(index=False, float_format="%.6g"), nl=False)
+        return
+    for target_id, rows in table.groupby("target_id", sort=False):
+        first = rows.iloc[0]
+        typer.echo(f"\n{first['country']}  {first['title']}  [{target_id}]")
+        if isinstance(first["proxy"], str) and first["proxy"]:
+            typer.echo(f"  proxy: {first['proxy']}")
+        measured = rows[rows["measured"].notna()]
+        if measured.empty:
+            typer.echo(f"  {first['status']}: {first['note']}")
+            continue
+        shown = measured[["period", "year", "measured", "path", "gap", "measured_change_pct", "path_change_pct",
+                          "status"]].dropna(axis=1, how="all")
+        typer.echo("  " + shown.to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-")
+                   .replace("\n", "\n  "))
+        notes = sorted({str(n).split(";")[0] for n in measured["note"] if isinstance(n, str) and "covers" in n})
+        for note in notes:
+            typer.echo(f"  note: {note}")
+    typer.echo(f"\n{len(table)} rows from {cat.id}; every column with --csv")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from affine import Affine
-from pyproj import CRS
+from pyproj import CRS, Geod
 
 from tasks.errors import ConfigError
 from tasks.geo.grid import parse_crs
@@ -21,9 +21,10 @@ from tasks.geo.grid import parse_crs
 if TYPE_CHECKING:
     import dask.array as da
     import pandas as pd
+    import shapely
     import xarray as xr
 
-__all__ = ["pixel_areas_km2", "band_area_km2", "class_areas", "EQUAL_AREA_METHODS"]
+__all__ = ["pixel_areas_km2", "band_area_km2", "geodesic_area_km2", "class_areas", "EQUAL_AREA_METHODS"]
 
 EQUAL_AREA_METHODS: tuple[str, ...] = (
     "sinusoidal", "lambert cylindrical equal area", "lambert azimuthal equal area", "albers equal area",
@@ -51,6 +52,12 @@ def band_area_km2(lat1: np.ndarray, lat2: np.ndarray, dlon_deg: float, *, a: flo
     e = math.sqrt(f * (2 - f))
     lo, hi = np.radians(np.minimum(lat1, lat2)), np.radians(np.maximum(lat1, lat2))
     return np.radians(abs(dlon_deg)) * a * a / 2 * (_q(hi, e) - _q(lo, e)) / 1e6
+
+
+def geodesic_area_km2(geometry: "shapely.Geometry") -> float:
+    """The area of lon/lat polygons on the WGS84 ellipsoid, in km2 (pyproj's geodesic polygon area)."""
+    area, _ = Geod(ellps="WGS84").geometry_area_perimeter(geometry)
+    return abs(area) / 1e6
 
 
 def pixel_areas_km2(crs: str | CRS, transform: Affine, shape: tuple[int, int]) -> np.ndarray:

@@ -18,7 +18,8 @@ from tasks.constants import LPD_CLASSES, THREE_CLASSES
 from tasks.io.method_doc import METHOD_TITLE, method_body
 
 __all__ = ["TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
-           "transition_heatmap_png", "ndvi_series_png", "with_totals", "write_html_report"]
+           "transition_heatmap_png", "ndvi_series_png", "target_png", "with_totals",
+           "write_html_report"]
 
 
 def _b64(png: bytes) -> str:
@@ -258,6 +259,41 @@ def ndvi_series_png(series: pd.DataFrame, zones: pd.DataFrame | None = None) -> 
     return _png(fig)
 
 
+def target_png(rows: pd.DataFrame) -> bytes:
+    """One target's chart: the straight line from its baseline to its target and the measured points (level), or
+    the line's change and the measured change since the reference period, in % (relative_change)."""
+    from matplotlib.ticker import FuncFormatter
+
+    first = rows.iloc[0]
+    (y0, v0), (y1, v1) = (int(first.baseline_year), float(first.baseline_value)), (int(first.target_year),
+                                                                                   float(first.target_value))
+    measured = rows[rows["measured"].notna()]
+    fig, ax = _figure()
+    if first.comparison == "level":
+        ax.plot([y0, y1], [v0, v1], linestyle="--", color="#555555", label="path to the target")
+        ax.plot([y1], [v1], marker="*", markersize=12, color="#1a9641", linestyle="none", label="target")
+        ax.plot(measured["year"], measured["measured"], marker="o", color="#d7191c", label="measured (layers)")
+        ax.set_ylabel(str(first.unit))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    else:
+        ref = measured.iloc[0]
+        years = [int(ref.year), y1]
+        line = [v0 + (v1 - v0) * (y - y0) / (y1 - y0) for y in years]
+        ax.plot(years, [(v / line[0] - 1) * 100 for v in line], linestyle="--", color="#555555",
+                label="the target's path, change since the reference")
+        ax.plot([y1], [(line[1] / line[0] - 1) * 100], marker="*", markersize=12, color="#1a9641", linestyle="none",
+                label="target")
+        ax.plot(measured["year"], measured["measured_change_pct"], marker="o", color="#d7191c",
+                label="measured (proxy), change since the reference")
+        ax.axhline(0, color="#bbbbbb", linewidth=0.8)
+        ax.set_ylabel(f"change since {int(ref.year)} (%)")
+    ax.set_xlabel("year")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(f"{first.country}: {first.title}", fontsize=10)
+    return _png(fig)
+
+
 def _chart(alt: str, png: bytes) -> str:
     return f"<figure><img alt='{html.escape(alt)}' src='{_b64(png)}'><figcaption>{html.escape(alt)}</figcaption></figure>"
 
@@ -309,8 +345,10 @@ img{max-width:100%}
 def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[str, pd.DataFrame]],
                       maps: dict[str, list[tuple[str, bytes]]], about: dict[str, dict[str, Any]],
                       labels: dict[str, str] | None = None, series: pd.DataFrame | None = None,
-                      sources: list[tuple[str, str]] | None = None, zone_series: pd.DataFrame | None = None) -> Path:
-    """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method.
+                      sources: list[tuple[str, str]] | None = None, zone_series: pd.DataFrame | None = None,
+                      targets: pd.DataFrame | None = None) -> Path:
+    """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method, and the
+    national LDN targets tracked over the periods (``targets``, ``tasks.science.targets.targets_table``).
 
     ``tables`` is period -> table name -> DataFrame (``tasks.stages.report.zonal_tables``), ``maps`` is
     period -> [(caption, png bytes)], ``about`` is period -> method metadata, ``labels`` is period -> its name
@@ -383,6 +421,8 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
         if meta:
             parts.append("<h3>Method and parameters</h3>" + method_table(meta))
 
+    if targets is not None and not targets.empty:
+        parts.append(_targets_section(targets))
     parts.append(f"<h2>Method notes</h2><details><summary>{html.escape(METHOD_TITLE)}: the document the layers' "
                  "metadata cites as \"method notes section N\" (also published as method.html with every version)"
                  f"</summary><div class='method'>{method_body()}</div></details>")
@@ -392,3 +432,21 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
     path = Path(path)
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def _targets_section(targets: pd.DataFrame) -> str:
+    """The report's LDN targets: a chart per tracked target and the whole table, proxies named as proxies."""
+    tracked = targets[targets["status"].isin(["on track", "off track", "reference", "partial coverage"])]
+    charts = [_chart(f"{group.iloc[0].country}: {group.iloc[0].title}"
+                     + (f" (proxy: {group.iloc[0].proxy})" if group.iloc[0].proxy else "")
+                     + ("; partial coverage, no verdict: " + str(group.iloc[0].note).split(";")[0]
+                        if (group["status"] == "partial coverage").any() else ""), target_png(group))
+              for _, group in tracked.groupby("target_id", sort=False)]
+    return ("<h2>National LDN targets</h2><p class='note'>Each target's straight path from its baseline to its target "
+            "value, set against what these layers measure for the country in each period: a plainly labelled "
+            "comparison, not a causal claim. A proxy is a different definition from the target's own; its level is "
+            "not compared, only its change against the path's. A target the layers cannot measure, or whose "
+            "country the run does not cover, says so and has no number.</p>"
+            + (f"<div class='maps'>{''.join(charts)}</div>" if charts else "")
+            + _table(targets, ["country", "title", "period", "year", "measured", "path", "gap", "measured_change_pct",
+                               "path_change_pct", "status", "unit", "proxy", "note", "source"]))

@@ -35,7 +35,9 @@ __all__ = [
     "load_targets",
     "Measurement",
     "PeriodYears",
+    "period_years",
     "measurements",
+    "targets_table",
     "path_value",
     "track",
 ]
@@ -54,10 +56,11 @@ INDICATOR_UNITS: dict[str, str] = {
 """The unit the layers measure each indicator in; a measurable target must be stated in it."""
 
 TRACK_STATUSES: tuple[str, ...] = (
-    "on track", "off track", "reference", "not measurable", "not covered", "no measurement",
+    "on track", "off track", "reference", "partial coverage", "not measurable", "not covered", "no measurement",
 )
 """What a row of the targets table says: on or off the line; ``reference``: the period a relative change starts
-from; ``not measurable``: the layers cannot measure the target (or it has no number); ``not covered``: the run's
+from; ``partial coverage``: the run covers less than ``FULL_COVERAGE`` of the country, so its values describe
+that part and no verdict is given; ``not measurable``: the layers cannot measure the target (or it has no number); ``not covered``: the run's
 zones do not include the country; ``no measurement``: the run produced no value for it (no period, or a zero
 reference for a relative change)."""
 
@@ -163,6 +166,20 @@ class PeriodYears:
     land_cover: tuple[int, int]
 
 
+def period_years(about: dict[str, Any]) -> PeriodYears | None:
+    """A period's years from its method metadata (the ``<indicator> window`` entries the report's ``about`` holds),
+    or None when it names no land cover window."""
+    land_cover = about.get("land-cover window")
+    if not land_cover:
+        return None
+    ends = [int(w[1]) for key in ("sdg-15-3-1 window", "lpd window", "land-cover window") if (w := about.get(key))]
+    return PeriodYears(sdg=max(ends), land_cover=(int(land_cover[0]), int(land_cover[1])))
+
+
+FULL_COVERAGE = 0.9
+"""The share of a country's area (its zone polygon, geodesic) a run must cover for a verdict on its targets; the
+zone polygons are Natural Earth's 1:110m outlines, a few % off the true areas, hence not 1."""
+
 TREE_COVERED, GRASSLAND = 1, 2
 """The UNCCD land cover classes the share indicators count (``catalogs/land_cover.yaml``)."""
 
@@ -237,12 +254,14 @@ def _row(target: LdnTarget, status: str, **values: Any) -> dict[str, Any]:
     return row
 
 
-def track(target: LdnTarget, measurements: list[Measurement], *, covered: bool = True) -> list[dict[str, Any]]:
+def track(target: LdnTarget, measurements: list[Measurement], *, covered: bool = True,
+          coverage: float | None = None) -> list[dict[str, Any]]:
     """The targets table's rows for ``target``: one per measured period with the line's value, the gap and on or off
     track, or one row saying why there is nothing to compare (not measurable, not covered, no measurement).
 
     ``measurements`` are the periods' values for the target's country in chronological order; ``covered`` is
-    False when the run's zones do not include the country. Gaps are measured minus path (level) or measured
+    False when the run's zones do not include the country; ``coverage`` is the share of the country's area the
+    run covers (below ``FULL_COVERAGE`` the rows keep their numbers but give no verdict). Gaps are measured minus path (level) or measured
     relative change minus the path's (relative_change, in percentage points).
     """
     if target.indicator == "not_measurable":
@@ -252,7 +271,17 @@ def track(target: LdnTarget, measurements: list[Measurement], *, covered: bool =
                                                  "reported for a country the run does not cover")]
     if not measurements:
         return [_row(target, "no measurement", note="no period of the run measured this indicator")]
-    ordered = sorted(measurements, key=lambda m: m.year)
+    rows = _compared(target, sorted(measurements, key=lambda m: m.year))
+    if coverage is not None and coverage < FULL_COVERAGE:
+        share = f"the run covers {coverage * 100:.2g} % of {target.country}'s area: the values describe that part only"
+        for row in rows:
+            if row["status"] in ("on track", "off track", "reference"):
+                row["status"] = "partial coverage"
+            row["note"] = f"{share}; {row['note']}" if row["note"] else share
+    return rows
+
+
+def _compared(target: LdnTarget, ordered: list[Measurement]) -> list[dict[str, Any]]:
     higher = target.higher_is_better
     rows = []
     if target.comparison == "level":
@@ -282,3 +311,34 @@ def track(target: LdnTarget, measurements: list[Measurement], *, covered: bool =
                          measured=m.value, path=float(line), gap=float(gap),
                          measured_change_pct=float(measured_change), path_change_pct=float(path_change), note=m.note))
     return rows
+
+
+TABLE_COLUMNS: tuple[str, ...] = tuple(_row(LdnTarget(id="x", country="XXX", title="x", indicator="not_measurable",
+                                                      not_measurable_because="x", source="x"), "x"))
+"""The targets table's columns, in order."""
+
+
+def targets_table(catalog: TargetCatalog, frames: dict[str, dict[str, pd.DataFrame]],
+                  years: dict[str, PeriodYears], *, zone_km2: dict[str, float] | None = None) -> pd.DataFrame:
+    """The targets table of a run: every target of ``catalog`` tracked over the periods of ``frames`` (the zonal
+    tables by period) for its country; a country is covered when a period's SDG 15.3.1 table has its zone, and
+    the share covered is the zone's area in the tables over ``zone_km2`` (the zone's whole area), when given."""
+    import pandas as pd
+
+    zones = {str(z) for tables in frames.values() if (sdg := tables.get("sdg_15_3_1")) is not None
+             for z in sdg.zone_id.unique()}
+    covered_km2: dict[str, float] = {}
+    for tables in frames.values():
+        if (sdg := tables.get("sdg_15_3_1")) is not None:
+            for zone, km2 in sdg.groupby("zone_id")["total_km2"].first().items():
+                covered_km2[str(zone)] = max(covered_km2.get(str(zone), 0.0), float(km2))
+    known = {p: frames[p] for p in frames if p in years}
+    rows = []
+    for target in catalog.targets:
+        whole = (zone_km2 or {}).get(target.country)
+        share = covered_km2.get(target.country, 0.0) / whole if whole else None
+        rows += track(target, measurements(target, known, years), covered=target.country in zones, coverage=share)
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    for column in ("year", "baseline_year", "target_year"):
+        table[column] = table[column].astype("Int64")  # years stay integers beside the rows without one
+    return table

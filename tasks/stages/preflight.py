@@ -19,6 +19,7 @@ from tasks.io.run import RunContext, run_context
 from tasks.science.land_cover import LEGEND_FILE, load_legend
 from tasks.science.performance import exact_fraction
 from tasks.science.soc import SOC_MODEL_FILE, load_soc_model
+from tasks.science.targets import TARGETS_FILE, load_targets
 from tasks.science.trajectory import check_window
 from tasks.stages.land_degradation import check_climate, check_soc_window
 
@@ -38,7 +39,7 @@ def _check_years(cfg: RunConfig, name: str, source: Source) -> None:
 def check_run(cfg: RunConfig) -> RunContext:
     """Fail in one line (``ConfigError``) on anything of ``cfg`` a later stage would reject: every source it names
     (and their roles), the run's years against the NDVI source's, the legend, the SOC model, each period's
-    trajectory window and SOC start, the climate factor, the performance thresholds, the recode polygons and
+    trajectory window and SOC start, the climate factor, the LDN targets, the performance thresholds, the recode polygons and
     any local raster (precomputed LPD, file sources). Returns the run's facts (``run_context``), checked."""
     run = run_context(cfg)  # the sources and their roles, the periods, the grid, the tiles, the region
     ndvi = run.ndvi
@@ -56,6 +57,7 @@ def check_run(cfg: RunConfig) -> RunContext:
                 f"source {name!r} ({source.role}) in {cfg.sources_file} reads the file {source.file}, which does not "
                 f"exist here ({Path.cwd()}): download it and point `file` at it, or replace `file` by a `stac:` block")
     load_legend(cfg.land_cover_legend or LEGEND_FILE)
+    load_targets(cfg.ldn_targets or TARGETS_FILE)
     model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
     p = cfg.productivity
     for name, period in run.periods.items():

@@ -403,6 +403,8 @@ def _table_title(name: str) -> str:
         stem, kind = name.rsplit("_", 1)
         if stem == "land_cover_annual":  # the one report table that is not per zone
             return f"table: land cover by class and year over the run's area (km2), {kind.upper()}"
+        if stem == "targets":
+            return f"table: national LDN targets tracked over the periods (measured, path, on or off track), {kind.upper()}"
         return f"zonal table: {stem.replace('_', ' ')} per zone (km2), {kind.upper()}"
     return f"{name.replace('_', ' ')} (km2)"
 

@@ -30,7 +30,7 @@ from rasterio.windows import Window
 
 from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES, WATER
 from tasks.errors import ConfigError, NoZoneOverlap
-from tasks.geo.areas import pixel_areas_km2
+from tasks.geo.areas import geodesic_area_km2, pixel_areas_km2
 from tasks.geo.mosaic import wraps
 from tasks.io.cache_keys import cache_key
 from tasks.io.clip import project_area
@@ -42,6 +42,7 @@ from tasks.io.run import RunContext
 from tasks.io.styles import layer_style
 from tasks.io.zones import Zone, block_coverage, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
+from tasks.science.targets import TARGETS_FILE, TargetCatalog, load_targets, period_years, targets_table
 
 if TYPE_CHECKING:
     import shapely
@@ -418,7 +419,9 @@ def _write_block(ws: Any, row: int, title: str, frame: pd.DataFrame) -> int:
     for r, values in enumerate(frame.itertuples(index=False), start=row + 2):
         total = any(v in (TOTAL, "total") for v in values[:2])
         for c, v in enumerate(values, start=1):
-            if isinstance(v, (float, np.floating)):
+            if v is pd.NA:  # a nullable integer column's missing value (the targets table's years)
+                v = None
+            elif isinstance(v, (float, np.floating)):
                 v = None if np.isnan(v) else float(v)
             elif isinstance(v, np.integer):
                 v = int(v)
@@ -430,7 +433,8 @@ def _write_block(ws: Any, row: int, title: str, frame: pd.DataFrame) -> int:
     return row + len(frame) + 3
 
 
-def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: dict[str, Any]) -> Path:
+def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: dict[str, Any],
+                   targets: pd.DataFrame | None = None) -> Path:
     """One Excel workbook for a period in the UNCCD / Trends.Earth shape: SO1-1 land cover (areas, transition
     matrices), SO1-2 productivity (LPD, LPD per land cover class, transitions per LPD class), SO1-3 SOC (stocks,
     by class and by transition, in tonnes), SO1-4 SDG 15.3.1 (with the period), the sub-indicators, status and
@@ -453,6 +457,9 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: 
                                      tables["sdg_15_3_1"])]
     if "status" in tables:
         blocks["status"] = [("Status against the baseline per zone (km2)", tables["status"])]
+    if targets is not None:
+        blocks["LDN targets"] = [("National LDN targets tracked over the periods: measured, the path to the target, "
+                                  "on or off track (a comparison, not a causal claim; proxies named)", targets)]
     blocks["about"] = [("How these tables were made", pd.DataFrame(
         {"field": list(about), "value": [json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else str(v)
                                          for v in about.values()]}))]
@@ -499,7 +506,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                  about: dict[str, dict[str, Any]], periods: list[str] | None = None,
                  stem: str = "zonal", area: "shapely.Geometry | None" = None, series: pd.DataFrame | None = None,
                  sources: list[tuple[str, str]] | None = None, annual: dict[int, str] | None = None,
-                 land_cover_years: dict[str, pd.DataFrame] | None = None) -> ReportFiles:
+                 land_cover_years: dict[str, pd.DataFrame] | None = None,
+                 targets: TargetCatalog | None = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
     ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
@@ -508,6 +516,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     ``periods`` defaults to every period the layers have (in their order); asking for one they do
     not have lists those they do. ``land_cover_years`` (period -> the land cover item's ``annual_areas`` table:
     class areas year by year over the run's area) becomes the period's ``land_cover_annual`` table (SO1-1).
+    ``targets`` are tracked over the periods (``tasks.science.targets``): one ``targets`` table (CSV, Parquet)
+    listed with every period's files, a sheet of each workbook and a section of the report.
     """
     import tempfile
 
@@ -532,8 +542,6 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
             tables["land_cover_annual"] = land_cover_years[period]
         frames[period] = tables
         files[period] = write_tables(tables, out_dir, f"{stem}_{period}")
-        book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx", about={"period": period, **about.get(period, {})})
-        files[period]["unccd_xlsx"] = str(book)
         maps[period] = []
         label = period_label(period, about.get(period, {}))
         with tempfile.TemporaryDirectory() as tmp:
@@ -547,10 +555,23 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                                     colours={code: colour for code, (_, colour) in style.classes.items()},
                                     outlines=outlines)
                 maps[period].append((f"{caption}, {label}", png.read_bytes()))
+    tracked = None
+    if targets is not None:
+        years = {p: y for p in frames if (y := period_years(about.get(p, {}))) is not None}
+        tracked = targets_table(targets, frames, years,
+                                zone_km2={z.zone_id: geodesic_area_km2(z.geometry) for z in zones})
+    for period, tables in frames.items():
+        book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx", about={"period": period, **about.get(period, {})},
+                              targets=tracked)
+        files[period]["unccd_xlsx"] = str(book)
+    if tracked is not None:
+        written = write_tables({"targets": tracked}, out_dir, stem)
+        for period in files:
+            files[period].update(written)
     by_zone = zonal_ndvi_series(annual, zones, area=area) if annual else None
     html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
                                   labels={p: period_label(p, about.get(p, {})) for p in frames}, series=series,
-                                  sources=sources, zone_series=by_zone)
+                                  sources=sources, zone_series=by_zone, targets=tracked)
     return ReportFiles(tables=files, html=str(html_path), frames=frames)
 
 
@@ -627,7 +648,8 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
         return _report(run, layers, refs, periods, staging)
 
     key = cache_key("report", {"layers": sorted(keys), "region": cfg.region_id, "zone_field": cfg.zone_field,
-                               "zones": file_fingerprint(cfg.zones) if cfg.zones else "default"})
+                               "zones": file_fingerprint(cfg.zones) if cfg.zones else "default",
+                               "targets": file_fingerprint(cfg.ldn_targets or TARGETS_FILE)})
     cache = cache_for(cfg, "report")
     folder = Path(staging) / "report"
     if (hit := open_entry(cache, key)) is not None:  # same layers, same zones: link the tables, workbooks and report
@@ -731,7 +753,8 @@ def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], p
                                       for layer in layers if layer.indicator == "ndvi-annual" and layer.year},
                               land_cover_years={layer.period: pd.read_csv(layer.tables["annual_areas"]) for layer in layers
                                                 if layer.indicator == "land-cover" and layer.period
-                                                and "annual_areas" in layer.tables})
+                                                and "annual_areas" in layer.tables},
+                              targets=load_targets(cfg.ldn_targets or TARGETS_FILE))
     except NoZoneOverlap:
         if cfg.zones is not None:
             raise
@@ -745,7 +768,8 @@ def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], p
 def report_artifacts_task(run: RunContext, report: ReportFiles, layers: list[LayerSummary], staging: str,
                           catalog: str) -> None:
     """Prefect artifacts of a published run: per period a table of SDG 15.3.1 per country (km2 and %) with
-    links to the published layer and tables, and a markdown summary linking the report and the catalog."""
+    links to the published layer and tables, the national LDN targets table, and a markdown summary linking the
+    report and the catalog."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     version = Path(catalog).parent
@@ -773,5 +797,16 @@ def report_artifacts_task(run: RunContext, report: ReportFiles, layers: list[Lay
                               description=f"SDG 15.3.1 per zone, {period} (km2); layer {layer}")
         lines += [f"| {period} | {r.zone} | {r.degraded_pct:.2f} | {r.stable_pct:.2f} | {r.improved_pct:.2f} | "
                   f"{r.land_km2:,.1f} |" for r in rows.itertuples()]
+    targets = next((path for tables in report.tables.values() for key, path in tables.items() if key == "targets_csv"),
+                   None)
+    if targets:  # the national LDN targets: one table for the run, the same file every period's item lists
+        tracked = pd.read_csv(version / Path(targets).relative_to(staging))  # published by now
+        table = tracked[["country", "target_id", "period", "year", "measured", "path", "gap", "status", "unit",
+                         "proxy", "note"]].astype(object).where(tracked.notna(), None).to_dict(orient="records")
+        create_table_artifact(key=f"ldn-targets-{cfg.region_id}".lower().replace("_", "-"), table=table,
+                              description=f"National LDN targets tracked over the periods; table {published(targets)}")
+        lines += ["", f"LDN targets: {published(targets)}", "",
+                  *(f"- {r.country} {r.target_id}, {r.period}: {r.status}" for r in tracked.itertuples()
+                    if isinstance(r.period, str))]
     create_markdown_artifact(key=f"ldn-run-{cfg.region_id}".lower().replace("_", "-"), markdown="\n".join(lines),
                              description="Per-zone SDG 15.3.1 of this run, with links to the published version")

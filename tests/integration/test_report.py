@@ -105,8 +105,8 @@ def test_class_maps_are_stored_unscaled(full_run: tuple[Path, Path]) -> None:
 def test_the_report_shows_maps_tables_and_the_method(full_run: tuple[Path, Path]) -> None:
     _, root = full_run
     html = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).read_text()
-    # the bar chart and the NDVI series; per period 8 class maps (9 with status) and 5 charts
-    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 5) + 2
+    # the bar chart and the NDVI series; per period 8 class maps (9 with status) and 5 charts; one LDN target chart
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 5) + 2 + 1
     for text in ("Period report_1 (productivity 2004-2019, land cover 2015-2019)", "China", "Mongolia",
                  "Status against the baseline", "sdg-15-3-1 method", "Productivity trajectory, report_1",
                  "Land cover transitions (km2), all zones", "LPD within each land cover class (final year), all zones",
@@ -138,6 +138,54 @@ def test_run_artifacts_are_in_prefect(full_run: tuple[Path, Path]) -> None:
     layer = rows[0]["layer"]
     assert layer.endswith("sdg-15-3-1-sample-zamyn-uud-report_1.tif") and Path(layer.removeprefix("file://")).is_file()
     assert Path(rows[0]["table"].removeprefix("file://")).is_file()
+
+
+def test_ldn_targets_are_tracked_published_and_printed(full_run: tuple[Path, Path]) -> None:
+    """The sample covers a sliver of Mongolia and China: Mongolia's targets keep their numbers with no verdict,
+    DPR Korea's is not covered, the unmeasurable ones say why; one table for the run, listed by every SDG item,
+    a workbook sheet, a report section with a chart, a Prefect artifact and `ldn targets`."""
+    from openpyxl import load_workbook
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    _, root = full_run
+    items = _sdg_items(root)
+    hrefs = {item.assets["targets_csv"].get_absolute_href() for item in items.values()}
+    assert len(hrefs) == 1 and all("targets_parquet" in item.assets for item in items.values())
+    table = pd.read_csv(hrefs.pop())
+    by = {target: rows for target, rows in table.groupby("target_id")}
+    desert = by["mng-desertified-land-2030"]
+    assert list(desert["period"]) == list(PERIODS) and set(desert["status"]) == {"partial coverage"}
+    assert desert["measured"].between(0, 100).all() and desert["note"].str.contains("of MNG's area").all()
+    assert list(by["prk-afforestation-2024"]["status"]) == ["not covered"]
+    for target in ("mng-settlement-green-areas-2020", "chn-grassland-share", "chn-forest-stock-2030",
+                   "chn-ldn-commitment", "rus-ldn-commitment"):
+        assert list(by[target]["status"]) == ["not measurable"] and by[target]["measured"].isna().all(), target
+    sdg = pd.read_csv(items["report_1"].assets["sdg_15_3_1_csv"].get_absolute_href())
+    mng = sdg[(sdg.zone_id == "MNG") & (sdg.indicator == "sdg_15_3_1")]
+    assert desert[desert.period == "report_1"]["measured"].iloc[0] == pytest.approx(mng.degraded_pct.iloc[0], abs=1e-6)
+
+    book = load_workbook(items["report_2"].assets["unccd_xlsx"].get_absolute_href(), read_only=True)
+    assert "LDN targets" in book.sheetnames
+    html = Path(items["report_1"].assets["report"].get_absolute_href()).read_text()
+    section = html.split("<h2>National LDN targets</h2>")[1].split("<h2>")[0]
+    assert "not a causal claim" in section and "a proxy for the national 'desertified land' definition" in section
+    assert section.count("src='data:image/png;base64,") == 1 and "partial coverage" in section
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["ldn-targets-sample-zamyn-uud"])))
+    assert any(a.type == "table" and "mng-desertified-land-2030" in str(a.data) for a in found)
+
+    result = CliRunner().invoke(app, ["targets", "--catalog", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "MNG  Desertified land" in result.output and "partial coverage" in result.output
+    assert "not covered: the run's zones do not include PRK" in result.output
+    result = CliRunner().invoke(app, ["targets", "--catalog", str(root), "--country", "prk", "--csv"])
+    assert result.exit_code == 0 and result.output.splitlines()[0].startswith("target_id,country,")
+    assert len(result.output.splitlines()) == 2
+    result = CliRunner().invoke(app, ["targets", "--catalog", str(root), "--country", "JPN"])
+    assert result.exit_code == EXIT_USER_ERROR and "no target of JPN" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def _geojson(path: Path, features: list[tuple[str, list]], crs: str | None = None) -> Path:

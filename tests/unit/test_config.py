@@ -160,3 +160,18 @@ def test_a_run_file_with_the_former_area_key_says_what_to_rename(tmp_path: Path)
     assert "\n" not in str(err.value)
     cfg = RunConfig(native_bounds=(0, 0, 1, 1), region="MNG", region_id="mongolia")
     assert (cfg.region, cfg.region_id) == ("MNG", "mongolia")
+
+
+def test_a_bad_targets_file_in_the_run_file_fails_before_any_work(tmp_path: Path) -> None:
+    """`ldn_targets:` in a run file names the user's own targets; a broken one is one line at the start."""
+    from flows.refresh import RefreshRun, build_config
+
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("schema_version: 1\ntargets:\n  - {id: x, country: MNG, title: t, source: s, "
+                       "indicator: degraded_share, unit: ha, baseline: {year: 2015, value: 1}, "
+                       "target: {year: 2030, value: 0}}\n")
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(f"ldn_targets: {targets}\n")
+    with pytest.raises(ConfigError, match="degraded_share is measured in percent, not 'ha'") as err:
+        build_config(RefreshRun(config=run_file))
+    assert "\n" not in str(err.value) and str(targets) in str(err.value)
