@@ -405,6 +405,12 @@ class RunConfig(_Frozen):
     zone_field: str | None = Field(None, description="Field of `zones` that names each zone; default `name`.")
     ldn_targets: Path | None = Field(
         None, description="National LDN targets YAML tracked in the report; default catalogs/ldn_targets.yaml.")
+    activities: str | None = Field(
+        None, description="Activity registry set beside the indicators in the report: a GeoPackage, a GeoJSON or CSV "
+        "file, or a postgresql:// DSN; default: the fictitious sample registry on the bundled sample sources, "
+        "else none.")
+    activity_ring_km: float = Field(5.0, gt=0, le=100, description="Width of the ring around each activity (km).")
+    activity_point_km: float = Field(1.0, gt=0, le=50, description="Radius of the disc an activity's point stands for (km).")
     recode_polygons: Path | None = Field(
         None, description="GeoPackage/GeoJSON of expert recode polygons applied to SDG 15.3.1 after computation."
     )

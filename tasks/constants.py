@@ -27,6 +27,8 @@ __all__ = [
     "LPD_CLASSES",
     "THREE_CLASSES",
     "THREE_CLASS_NAMES",
+    "ACTIVITY_AREAS",
+    "ACTIVITY_STATUSES",
     "TREND_CLASS_NAMES",
     "LPD_TO_3CLASS",
     "LAND_COVER_COLOURS",
@@ -142,6 +144,20 @@ STATUS_COLOURS: dict[int, str] = {
     1: "9b2779", 2: "c0504d", 3: "e6a1a1", 4: "ffffe0", 5: "a1d99b", 6: "41ab5d", 7: "006500",
 }
 """Colour hints of the 7 status classes (persistent degradation .. persistent improvement)."""
+
+
+ACTIVITY_AREAS: dict[str, tuple[str, str]] = {
+    "restoration": ("land restoration and ecosystem services", "1b9e77"),
+    "capacity": ("capacity and understanding", "7570b3"),
+    "integration": ("integration of DLD into socio-economic development and resilience", "d95f02"),
+    "resource-mobilisation": ("resource mobilisation", "e7298a"),
+    "stakeholder-engagement": ("stakeholder engagement", "66a61e"),
+    "awareness": ("awareness raising", "e6ab02"),
+}
+"""The six activity areas of the North-East Asia Multi-Stakeholder Plan (NEAMSP): code -> (name, map colour)."""
+
+ACTIVITY_STATUSES: tuple[str, ...] = ("planned", "ongoing", "completed")
+"""The status of an activity in the registry."""
 
 
 def code_mapper(mapping: dict[int, int], fill: int = NODATA) -> "Callable[[np.ndarray], np.ndarray]":

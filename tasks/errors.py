@@ -16,6 +16,7 @@ __all__ = [
     "SceneReadError",
     "PublishError",
     "CacheStorageError",
+    "RegistryError",
     "LdnWarning",
     "TransientReadError",
     "NoZoneOverlap",
@@ -70,6 +71,10 @@ class PublishError(LdnError):
 
 class CacheStorageError(LdnError):
     """The layer cache's object storage (``cache_url``) could not be opened, read or written."""
+
+
+class RegistryError(LdnError):
+    """The activity registry could not be opened, read or written (nothing in it was changed)."""
 
 
 class LdnWarning(UserWarning):

@@ -10,7 +10,7 @@ from flows.cli import run  # noqa: F401  (registers sample-data, run and serve: 
 from flows.cli._app import EXIT_USER_ERROR, app
 
 # isort: split
-from flows.cli import layers, publish, report  # noqa: F401  (each registers its commands on the app)
+from flows.cli import layers, publish, registry, report  # noqa: F401  (each registers its commands on the app)
 
 __all__ = ["app", "main", "EXIT_USER_ERROR"]
 

@@ -34,7 +34,8 @@ def cache_key(indicator: str, parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-_OUTPUT_FIELDS = ("out_dir", "cache_dir", "cache_url", "use_cache", "stac_api", "zones", "zone_field", "ldn_targets")
+_OUTPUT_FIELDS = ("out_dir", "cache_dir", "cache_url", "use_cache", "stac_api", "zones", "zone_field", "ldn_targets",
+                  "activities", "activity_ring_km", "activity_point_km")
 """RunConfig fields that change where results go or how they are reported, never their bytes."""
 
 _KEY_NAMES = {"region_id": "region", "region": "area"}

@@ -7,12 +7,13 @@ re-hashes a region's polygon file, and a file edited while a run is going cannot
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from odc.geo.geobox import GeoBox
 from pydantic import BaseModel, ConfigDict, model_serializer
 
-from tasks.config import Period, RunConfig, Source, SourceCatalog, load_periods, load_sources
+from tasks.config import SAMPLE_SOURCES, Period, RunConfig, Source, SourceCatalog, load_periods, load_sources
 from tasks.errors import ConfigError
 from tasks.geo.grid import analysis_geobox, grid_crs, lonlat_bounds
 from tasks.geo.mosaic import wraps
@@ -20,8 +21,10 @@ from tasks.geo.tiles import Tile, check_tiles, lattice_tiles
 from tasks.io.cache_keys import area_fingerprint, config_fingerprint
 from tasks.io.clip import RunArea, footprint_on
 from tasks.io.region import Region, resolve_region
+from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry
+from tasks.science.activities import Activity
 
-__all__ = ["RunContext", "run_context", "run_bbox", "selected_periods", "ndvi_source", "land_cover_source"]
+__all__ = ["RunContext", "run_context", "run_activities", "run_bbox", "selected_periods", "ndvi_source", "land_cover_source"]
 
 
 class RunContext(BaseModel):
@@ -48,6 +51,12 @@ items' footprints and the report's map) with it. ``config_key`` and ``area_key``
     area_polygons: Region | None
     search_bbox: tuple[float, float, float, float]
     periods: dict[str, Period]
+    activities: tuple[Activity, ...] = ()
+    """The activity registry's records the report sets beside the indicators (``cfg.activities``)."""
+    activity_registry: str | None = None
+    """Where they came from, as the report names it; None: no registry."""
+    sample_activities: bool = False
+    """True when they are the shipped fictitious sample registry."""
 
     def source(self, name: str, role: str) -> Source:
         """The source called ``name`` in the run's sources, which must have ``role``."""
@@ -66,7 +75,8 @@ items' footprints and the report's map) with it. ``config_key`` and ``area_key``
         return {"region": self.cfg.region_id, "ndvi": self.cfg.ndvi_source, "grid": {"shape": list(self.grid.shape), "pixel": abs(self.grid.affine.a),
                          "bounds": list(self.grid.boundingbox)},
                 "tiles": len(self.tiles), "area": self.area.label if self.area is not None else None,
-                "search_bbox": list(self.search_bbox), "periods": list(self.periods)}
+                "search_bbox": list(self.search_bbox), "periods": list(self.periods),
+                "activities": len(self.activities)}
 
 
 def _with_role(cfg: RunConfig, sources: SourceCatalog, name: str, role: str) -> Source:
@@ -155,6 +165,25 @@ def run_context(cfg: RunConfig) -> RunContext:
         footprint, label = footprint_on(cfg.region, key, grid_crs(grid), wraps(grid))
         area = RunArea(footprint=footprint, geobox=grid, label=label)
     periods = selected_periods(cfg)
-    return RunContext(cfg=cfg, sources=sources, ndvi=ndvi, land_cover=land_cover_source(cfg, sources),
+    registry, activities, sample = run_activities(cfg)
+    return RunContext(activities=activities, activity_registry=registry, sample_activities=sample,
+                      cfg=cfg, sources=sources, ndvi=ndvi, land_cover=land_cover_source(cfg, sources),
                       land_units=units, grid=grid, tiles=_tiles(cfg, ndvi, grid), config_key=config_fingerprint(cfg), area_key=key, area=area, area_polygons=polygons,
                       search_bbox=run_bbox(cfg, ndvi), periods=periods)
+
+
+def run_activities(cfg: RunConfig) -> tuple[str | None, tuple[Activity, ...], bool]:
+    """The activity registry a run reports on: (where, its activities, whether it is the fictitious sample).
+
+    ``cfg.activities`` None means the shipped sample registry when the run reads the bundled sample sources, and
+    no registry otherwise; ``none`` means no registry. An unreachable database or a bad record fails here, in one
+    line, before any computing."""
+    spec, sample = cfg.activities, False
+    if spec is not None and spec.strip().lower() == "none":
+        return None, (), False
+    if spec is None:
+        if Path(cfg.sources_file).resolve() != SAMPLE_SOURCES.resolve():
+            return None, (), False
+        spec, sample = str(SAMPLE_ACTIVITIES), True
+    with open_registry(spec, create=False) as registry:
+        return registry.where, tuple(registry.list()), sample
