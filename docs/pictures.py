@@ -1,5 +1,5 @@
 """Make the README's pictures from a run of the bundled sample: a styled layer as QGIS draws it on open, the
-HTML report as a browser shows it, and an LDN target's chart as the report draws it. Rerun after changing the styles or the report:
+HTML report as a browser shows it, an LDN target's chart and the map of registered activities as the report draws them. Rerun after changing the styles or the report:
 
     python docs/pictures.py [--catalog outputs/catalog]
 
@@ -70,6 +70,22 @@ def targets_picture(version: Path, out: Path) -> None:
     print(f"wrote {out} ({target})")
 
 
+def activities_picture(version: Path, out: Path) -> None:
+    """The report's map of the registered activities over SDG 15.3.1, taken from the published report."""
+    import base64
+    import re
+
+    html = next(version.glob("report/*_report.html")).read_text(encoding="utf-8")
+    if "<h2>Land degradation activities" not in html:
+        raise RuntimeError("the report has no activities section (the run had no activity registry)")
+    section = html.split("<h2>Land degradation activities")[1]
+    found = re.search(r"src='data:image/png;base64,([^']+)'", section)
+    if found is None:
+        raise RuntimeError("the activities section has no map (no SDG 15.3.1 layer)")
+    out.write_bytes(base64.b64decode(found.group(1)))
+    print(f"wrote {out}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--catalog", type=Path, default=HERE.parent / "outputs" / "catalog")
@@ -77,7 +93,7 @@ def main() -> int:
     version = _latest(args.catalog)
     failed = 0
     for make, name in ((qgis_picture, "qgis-lpd.png"), (report_picture, "report.png"),
-                       (targets_picture, "targets.png")):
+                       (targets_picture, "targets.png"), (activities_picture, "activities.png")):
         try:
             make(version, HERE / name)
         except (OSError, RuntimeError, StopIteration) as err:

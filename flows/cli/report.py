@@ -22,16 +22,29 @@ def report(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
     targets: Annotated[Optional[Path], typer.Option(
         help="National LDN targets YAML to track; default: catalogs/ldn_targets.yaml.")] = None,
+    activities: Annotated[Optional[str], typer.Option(
+        help="Activity registry to set beside the indicators: a .gpkg, a GeoJSON/CSV file or a postgresql:// DSN.")] = None,
+    ring_km: Annotated[float, typer.Option(help="Width of the ring around each activity (km).")] = 5.0,
+    point_km: Annotated[float, typer.Option(help="Radius of the disc an activity's point stands for (km).")] = 1.0,
 ) -> None:
-    """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers."""
+    """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers;
+    with ``--activities``, the registry's activities beside the indicators too."""
     import pandas as pd
 
     from tasks.io.integrity import open_href
     from tasks.io.layers import layer_refs, version_catalog
+    from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry
     from tasks.science.targets import TARGETS_FILE, load_targets
-    from tasks.stages.report import build_report, load_zones
+    from tasks.stages.report import ActivityOverlay, build_report, load_zones
 
+    if ring_km <= 0 or point_km <= 0:
+        raise fail(f"--ring-km {ring_km:g} and --point-km {point_km:g} must be positive")
     try:
+        overlay = None
+        if activities is not None:
+            with open_registry(activities, create=False) as registry:
+                overlay = ActivityOverlay(tuple(registry.list()), registry.where, ring_km, point_km,
+                                          sample=Path(activities).resolve() == SAMPLE_ACTIVITIES.resolve())
         chosen = [p.strip() for p in periods.split(",") if p.strip()] if periods else None
         zone_set = load_zones(zones, zone_field)
         refs = layer_refs(catalog, version)
@@ -79,7 +92,7 @@ def report(
                              about=about, periods=chosen, area=area, sources=sources,
                              series=pd.DataFrame([{"year": y, **v} for y, v in sorted(series.items())]),
                              annual=annual, land_cover_years=land_cover_years,
-                             targets=load_targets(targets or TARGETS_FILE))
+                             targets=load_targets(targets or TARGETS_FILE), activities=overlay)
     except LdnError as err:
         raise fail(str(err)) from None
     for period, frames in built.frames.items():

@@ -36,12 +36,16 @@ def _scale_bar_km(width_m: float) -> float:
 
 def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[Any, str] | None = None,
                   colours: dict[int, str] | None = None, units: str | None = None,
-                  outlines: list[tuple[str, Any]] | None = None) -> Path:
+                  outlines: list[tuple[str, Any]] | None = None,
+                  marks: list[tuple[Any, str]] | None = None, mark_legend: dict[str, str] | None = None) -> Path:
     """Draw ``cog`` to ``png``: class colours with a legend when ``classes`` is given, else a colour bar.
 
     ``outlines`` are (name, polygon) zones (shapely, in the COG's CRS) drawn as grey lines with their names;
     by default the North-East Asia countries that cross the layer. A graticule in degrees is drawn too: on
     the sinusoidal grid meridians lean, which is why a lon/lat box looks sheared.
+
+    ``marks`` are (geometry in the COG's CRS, colour) drawn over the map: polygons filled half-transparent, points as
+    dots; ``mark_legend`` (label -> colour) adds their legend below the class legend (activities by area).
     """
     import shapely
     from matplotlib import patheffects
@@ -98,6 +102,18 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
                 x, y = to_pixel * inside.representative_point().coords[0]
                 ax.text(x / step[0] - 0.5, y / step[1] - 0.5, name, fontsize=8, ha="center", va="center", color="#222222",
                         path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+        for geom, colour in marks or []:
+            _mark(ax, geom, f"#{colour}", to_pixel, step)
+        if mark_legend:
+            from matplotlib.lines import Line2D
+
+            first = ax.get_legend()
+            if first is not None:  # keep the class legend when the marks get theirs
+                ax.add_artist(first)
+            ax.legend(handles=[Line2D([], [], marker="o", linestyle="", markerfacecolor=f"#{c}", markeredgecolor="#222222",
+                                      markersize=8, label=label) for label, c in mark_legend.items()],
+                      loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=8, frameon=False, title="activity area",
+                      title_fontsize=8)
         ax.set_xlim(-0.5, data.shape[1] - 0.5)
         ax.set_ylim(data.shape[0] - 0.5, -0.5)
         km = _scale_bar_km(width_m)
@@ -111,6 +127,22 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
         png = Path(png)
         fig.savefig(png, bbox_inches="tight")
         return png
+
+
+def _mark(ax: Any, geom: Any, colour: str, to_pixel: Any, step: tuple[float, float]) -> None:
+    """One activity footprint on a map: polygons filled half-transparent with a solid edge, points as dots."""
+    from matplotlib.patches import Polygon as PolygonPatch
+
+    for part in getattr(geom, "geoms", [geom]):
+        if part.geom_type == "Point":
+            x, y = to_pixel * (part.x, part.y)
+            ax.plot(x / step[0] - 0.5, y / step[1] - 0.5, marker="o", markersize=7, markerfacecolor=colour,
+                    markeredgecolor="#222222", linestyle="")
+        elif part.geom_type == "Polygon":
+            cols, rows = to_pixel * np.asarray(part.exterior.coords).T[:2]
+            xy = np.column_stack([cols / step[0] - 0.5, rows / step[1] - 0.5])
+            ax.add_patch(PolygonPatch(xy, closed=True, facecolor=colour, alpha=0.45, edgecolor="none"))
+            ax.add_patch(PolygonPatch(xy, closed=True, fill=False, edgecolor=colour, linewidth=1.6))
 
 
 def _graticule_step(span: float) -> float:

@@ -9,6 +9,7 @@ import base64
 import html
 import io
 import itertools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 from tasks.constants import LPD_CLASSES, THREE_CLASSES
 from tasks.io.method_doc import METHOD_TITLE, method_body
 
-__all__ = ["TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
+__all__ = ["ActivitySection", "TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
            "transition_heatmap_png", "ndvi_series_png", "target_png", "with_totals",
            "write_html_report"]
 
@@ -337,6 +338,7 @@ table.m{border-collapse:collapse;font-size:.8em;margin:.5em 0}
 table.m th{text-align:left;font-weight:normal;color:#555;padding:1px 12px 1px 0;vertical-align:top}
 table.m td{padding:1px 0;font-family:monospace;word-break:break-word}
 .note{font-size:.85em;color:#555}
+.warn{background:#fff4d6;border-left:4px solid #e6ab02;padding:.4em .8em}
 img{max-width:100%}
 .method table{border-collapse:collapse;font-size:.85em}.method th,.method td{border:1px solid #ddd;padding:2px 6px}
 """
@@ -346,9 +348,10 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
                       maps: dict[str, list[tuple[str, bytes]]], about: dict[str, dict[str, Any]],
                       labels: dict[str, str] | None = None, series: pd.DataFrame | None = None,
                       sources: list[tuple[str, str]] | None = None, zone_series: pd.DataFrame | None = None,
-                      targets: pd.DataFrame | None = None) -> Path:
+                      targets: pd.DataFrame | None = None, activities: ActivitySection | None = None) -> Path:
     """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method, and the
-    national LDN targets tracked over the periods (``targets``, ``tasks.science.targets.targets_table``).
+    national LDN targets tracked over the periods (``targets``, ``tasks.science.targets.targets_table``), and the
+    activities of the registry set beside the indicators (``activities``).
 
     ``tables`` is period -> table name -> DataFrame (``tasks.stages.report.zonal_tables``), ``maps`` is
     period -> [(caption, png bytes)], ``about`` is period -> method metadata, ``labels`` is period -> its name
@@ -423,6 +426,8 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
 
     if targets is not None and not targets.empty:
         parts.append(_targets_section(targets))
+    if activities is not None:
+        parts.append(_activities_section(activities))
     parts.append(f"<h2>Method notes</h2><details><summary>{html.escape(METHOD_TITLE)}: the document the layers' "
                  "metadata cites as \"method notes section N\" (also published as method.html with every version)"
                  f"</summary><div class='method'>{method_body()}</div></details>")
@@ -450,3 +455,54 @@ def _targets_section(targets: pd.DataFrame) -> str:
             + (f"<div class='maps'>{''.join(charts)}</div>" if charts else "")
             + _table(targets, ["country", "title", "period", "year", "measured", "path", "gap", "measured_change_pct",
                                "path_change_pct", "status", "unit", "proxy", "note", "source"]))
+
+
+@dataclass(frozen=True)
+class ActivitySection:
+    """What the report's activities section shows: the map, the statistics and the per-country summary."""
+
+    registry: str
+    """Where the activities came from (a file, a GeoPackage, a database), as the reader should see it."""
+    statistics: pd.DataFrame
+    summary: pd.DataFrame
+    map_png: bytes | None
+    map_caption: str
+    ring_km: float
+    point_km: float
+    sample: bool = False
+    """The shipped fictitious sample registry: the section says so first."""
+
+
+def _activities_section(section: ActivitySection) -> str:
+    """The report's activity registry: a map of the activities over SDG 15.3.1 coloured by area, the per-country
+    summary by area and status, and footprint-versus-ring statistics per period, labelled as a comparison."""
+    stats, summary = section.statistics, section.summary
+    parts = ["<h2>Land degradation activities (NEAMSP registry)</h2>"]
+    if section.sample:
+        parts.append("<p class='warn'><b>Fictitious sample data.</b> These activities, organisations and amounts are "
+                     "made up to show the feature on the sample region; they are not real.</p>")
+    parts.append(f"<p class='note'>From {html.escape(section.registry)}. For each activity with a footprint the "
+                 "indicators inside it (a point stands for a disc of "
+                 f"{section.point_km:g} km radius) are set beside those in a ring {section.ring_km:g} km wide around "
+                 "it, kept to the land cover classes found in the footprint, per period and labelled before, spanning "
+                 "or after the activity's start. This is a plainly labelled comparison, not a causal claim: the ring "
+                 "differs from the footprint in more than the activity.</p>")
+    if section.map_png is not None:
+        parts.append("<div class='maps'>" + _chart(section.map_caption, section.map_png) + "</div>")
+    if not summary.empty:
+        parts.append("<h3>Activities per country, by area and status</h3><p class='note'>Every area is listed for "
+                     "every country with an activity: a row of zeros is an area nobody in the registry works "
+                     "in.</p>" + _table(summary, ["country", "area_name", "planned", "ongoing", "completed", "total"]))
+    if not stats.empty:
+        numbers = stats[stats["zone"].notna()] if "zone" in stats else stats.iloc[0:0]
+        flagged = stats[stats["zone"].isna()] if "zone" in stats else stats
+        if not numbers.empty:
+            columns = [c for c in ["activity_id", "period", "years", "timing", "zone", "land_km2", "sdg_degraded_pct",
+                                   "sdg_stable_pct", "sdg_improved_pct", "lpd_declining_pct", "lpd_increasing_pct",
+                                   "lc_degraded_pct", "lc_improved_pct", "lc_changed_pct", "land_cover_classes"] if c in numbers]
+            parts.append("<h3>Inside the footprint and in the ring (% of land with data)</h3>"
+                         + _table(numbers, columns))
+        if not flagged.empty:
+            parts.append("<h3>Activities without statistics</h3>"
+                         + _table(flagged, ["activity_id", "activity", "country", "area", "status", "coverage"]))
+    return "".join(parts)

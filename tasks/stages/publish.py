@@ -403,6 +403,11 @@ def _table_title(name: str) -> str:
         stem, kind = name.rsplit("_", 1)
         if stem == "land_cover_annual":  # the one report table that is not per zone
             return f"table: land cover by class and year over the run's area (km2), {kind.upper()}"
+        if stem == "activities":
+            return (f"table: indicators inside each registered activity's footprint and in a ring around it, per "
+                    f"period (a comparison, not a causal claim), {kind.upper()}")
+        if stem == "activity_summary":
+            return f"table: registered activities per country by activity area and status, {kind.upper()}"
         if stem == "targets":
             return f"table: national LDN targets tracked over the periods (measured, path, on or off track), {kind.upper()}"
         return f"zonal table: {stem.replace('_', ' ')} per zone (km2), {kind.upper()}"

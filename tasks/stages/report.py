@@ -18,37 +18,39 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 import rasterio
+import shapely
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from rasterio.windows import Window
 
-from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASSES, WATER
+from tasks.constants import ACTIVITY_AREAS, LPD_CLASSES, NODATA, THREE_CLASSES, WATER
 from tasks.errors import ConfigError, NoZoneOverlap
 from tasks.geo.areas import geodesic_area_km2, pixel_areas_km2
+from tasks.geo.grid import transformer
 from tasks.geo.mosaic import wraps
+from tasks.io.activity_overlay import activity_statistics, activity_summary
 from tasks.io.cache_keys import cache_key
 from tasks.io.clip import project_area
 from tasks.io.integrity import file_fingerprint
 from tasks.io.layer_cache import cache_for, link_file, open_entry, store_entry
 from tasks.io.quicklook import classes_of, quicklook_png
-from tasks.io.report_html import TOTAL, with_totals, write_html_report, yearly_land_cover
+from tasks.io.registry import registry_fingerprint
+from tasks.io.report_html import TOTAL, ActivitySection, with_totals, write_html_report, yearly_land_cover
 from tasks.io.run import RunContext
 from tasks.io.styles import layer_style
 from tasks.io.zones import Zone, block_coverage, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
+from tasks.science.activities import Activity, period_spans
 from tasks.science.targets import TARGETS_FILE, TargetCatalog, load_targets, period_years, targets_table
 
-if TYPE_CHECKING:
-    import shapely
-
-
-__all__ = [ "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
+__all__ = ["ActivityOverlay", "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
            "refs_from_layers", "about_period", "annual_ndvi_series", "zonal_ndvi_series", "run_sources", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
            "TABLE_NAMES", "BLOCK"]
 
@@ -504,10 +506,10 @@ def _fix_zip_times(path: Path) -> None:
 
 def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str | Path, *, title: str,
                  about: dict[str, dict[str, Any]], periods: list[str] | None = None,
-                 stem: str = "zonal", area: "shapely.Geometry | None" = None, series: pd.DataFrame | None = None,
+                 stem: str = "zonal", area: shapely.Geometry | None = None, series: pd.DataFrame | None = None,
                  sources: list[tuple[str, str]] | None = None, annual: dict[int, str] | None = None,
                  land_cover_years: dict[str, pd.DataFrame] | None = None,
-                 targets: TargetCatalog | None = None) -> ReportFiles:
+                 targets: TargetCatalog | None = None, activities: ActivityOverlay | None = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
     ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
@@ -517,7 +519,10 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     not have lists those they do. ``land_cover_years`` (period -> the land cover item's ``annual_areas`` table:
     class areas year by year over the run's area) becomes the period's ``land_cover_annual`` table (SO1-1).
     ``targets`` are tracked over the periods (``tasks.science.targets``): one ``targets`` table (CSV, Parquet)
-    listed with every period's files, a sheet of each workbook and a section of the report.
+    listed with every period's files, a sheet of each workbook and a section of the report. ``activities`` (a
+    registry's records) are set beside the indicators: an ``activities`` table (footprint and ring per period), an
+    ``activity_summary`` table (per country, area and status), both listed with every period's files, and a report
+    section with a map.
     """
     import tempfile
 
@@ -568,11 +573,65 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         written = write_tables({"targets": tracked}, out_dir, stem)
         for period in files:
             files[period].update(written)
+    section = None
+    if activities is not None:
+        section = _activity_section(activities, layers, frames, about, area, out_dir, stem)
+        for period in files:
+            files[period].update(section[1])
     by_zone = zonal_ndvi_series(annual, zones, area=area) if annual else None
     html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
                                   labels={p: period_label(p, about.get(p, {})) for p in frames}, series=series,
-                                  sources=sources, zone_series=by_zone, targets=tracked)
+                                  sources=sources, zone_series=by_zone, targets=tracked,
+                                  activities=section[0] if section else None)
     return ReportFiles(tables=files, html=str(html_path), frames=frames)
+
+
+@dataclass(frozen=True)
+class ActivityOverlay:
+    """The activity registry a report sets beside the indicators, and how (``tasks.io.activity_overlay``)."""
+
+    activities: tuple[Activity, ...]
+    registry: str
+    ring_km: float = 5.0
+    point_km: float = 1.0
+    sample: bool = False
+
+
+def _activity_section(overlay: ActivityOverlay, layers: list[LayerRef], frames: dict[str, Any],
+                      about: dict[str, dict[str, Any]], area: shapely.Geometry | None, out_dir: Path,
+                      stem: str) -> tuple[ActivitySection, dict[str, str]]:
+    """The activities' statistics and summary tables (written) and the report section with its map."""
+    windows = {p: (y.land_cover[0], y.sdg) for p in frames if (y := period_years(about.get(p, {}))) is not None}
+    stats = activity_statistics(overlay.activities, layers, period_spans(windows), ring_km=overlay.ring_km,
+                                point_km=overlay.point_km, on_grid_area=lambda c, t, s: _on_grid(area, c, t, s))
+    summary = activity_summary(overlay.activities)
+    written = write_tables({"activities": stats, "activity_summary": summary}, out_dir, stem)
+    last = list(frames)[-1] if frames else None
+    ref = next((r for r in layers if r.period == last and (r.indicator, r.asset) == ("sdg-15-3-1", "data")), None)
+    png, caption = None, ""
+    if ref is not None and ref.classes:
+        import tempfile
+
+        with rasterio.open(ref.path) as src:
+            crs = src.crs.to_wkt()
+        to_grid = transformer("EPSG:4326", crs)
+        placed = {row.activity_id for row in stats.itertuples() if row.coverage in ("inside", "partly outside")} \
+            if not stats.empty else set()
+        marks = [(shapely.transform(a.footprint, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1]))),
+                  ACTIVITY_AREAS[a.area][1]) for a in overlay.activities if a.id in placed and a.footprint is not None]
+        shown = {ACTIVITY_AREAS[a.area][0]: ACTIVITY_AREAS[a.area][1] for a in overlay.activities if a.id in placed}
+        style = layer_style(title="SDG 15.3.1", classes=ref.classes, units=None, scale=None, nodata=None, minimum=None,
+                            maximum=None)
+        label = period_label(last or "", about.get(last or "", {}))
+        caption = f"Activities over SDG 15.3.1, {label}, coloured by activity area"
+        with tempfile.TemporaryDirectory() as tmp:
+            png = quicklook_png(ref.path, Path(tmp) / "activities.png", title=f"Activities over SDG 15.3.1 ({last})",
+                                classes=ref.classes, colours={c: col for c, (_, col) in style.classes.items()},
+                                marks=marks, mark_legend=shown).read_bytes()
+    section = ActivitySection(registry=overlay.registry, statistics=stats, summary=summary, map_png=png,
+                              map_caption=caption, ring_km=overlay.ring_km, point_km=overlay.point_km,
+                              sample=overlay.sample)
+    return section, written
 
 
 REPORT_MAPS: tuple[tuple[tuple[str, str], str], ...] = (
@@ -601,7 +660,7 @@ def period_label(period: str, about: dict[str, Any]) -> str:
     return f"{period} ({', '.join(parts)})" if parts else period
 
 
-def _on_grid(area: "shapely.Geometry | None", crs: str, transform: Any, shape: tuple[int, int]) -> "shapely.Geometry | None":
+def _on_grid(area: shapely.Geometry | None, crs: str, transform: Any, shape: tuple[int, int]) -> shapely.Geometry | None:
     """Lon/lat region polygons in a layer grid's CRS (continued past 180 degrees where the grid is)."""
     if area is None:
         return None
@@ -649,7 +708,10 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
 
     key = cache_key("report", {"layers": sorted(keys), "region": cfg.region_id, "zone_field": cfg.zone_field,
                                "zones": file_fingerprint(cfg.zones) if cfg.zones else "default",
-                               "targets": file_fingerprint(cfg.ldn_targets or TARGETS_FILE)})
+                               "targets": file_fingerprint(cfg.ldn_targets or TARGETS_FILE),
+                               "activities": [registry_fingerprint(run.activities), cfg.activity_ring_km,
+                                              cfg.activity_point_km, run.sample_activities]
+                               if run.activity_registry is not None else None})
     cache = cache_for(cfg, "report")
     folder = Path(staging) / "report"
     if (hit := open_entry(cache, key)) is not None:  # same layers, same zones: link the tables, workbooks and report
@@ -693,7 +755,7 @@ def annual_ndvi_series(layers: list[LayerSummary]) -> pd.DataFrame:
     return pd.DataFrame([{"year": y, **v} for y, v in sorted(rows.items())])
 
 
-def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: "shapely.Geometry | None" = None,
+def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: shapely.Geometry | None = None,
                       block: int = BLOCK) -> pd.DataFrame:
     """Per zone and year, the area-weighted mean annual NDVI over the zone's pixels with data (exact fractional
     coverage, true pixel areas), from the published annual NDVI layers (``year -> path``)."""
@@ -754,7 +816,11 @@ def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], p
                               land_cover_years={layer.period: pd.read_csv(layer.tables["annual_areas"]) for layer in layers
                                                 if layer.indicator == "land-cover" and layer.period
                                                 and "annual_areas" in layer.tables},
-                              targets=load_targets(cfg.ldn_targets or TARGETS_FILE))
+                              targets=load_targets(cfg.ldn_targets or TARGETS_FILE),
+                              activities=ActivityOverlay(run.activities, run.activity_registry,
+                                                         cfg.activity_ring_km, cfg.activity_point_km,
+                                                         run.sample_activities)
+                              if run.activity_registry is not None else None)
     except NoZoneOverlap:
         if cfg.zones is not None:
             raise

@@ -106,7 +106,7 @@ def test_the_report_shows_maps_tables_and_the_method(full_run: tuple[Path, Path]
     _, root = full_run
     html = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).read_text()
     # the bar chart and the NDVI series; per period 8 class maps (9 with status) and 5 charts; one LDN target chart
-    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 5) + 2 + 1
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 5) + 2 + 1 + 1  # + activity map
     for text in ("Period report_1 (productivity 2004-2019, land cover 2015-2019)", "China", "Mongolia",
                  "Status against the baseline", "sdg-15-3-1 method", "Productivity trajectory, report_1",
                  "Land cover transitions (km2), all zones", "LPD within each land cover class (final year), all zones",
@@ -276,3 +276,57 @@ def test_the_published_method_notes_are_the_teams_method() -> None:
 
     assert method_markdown() == shared.read_text(encoding="utf-8"), \
         "catalogs/method_notes.md is the copy published with every version: update it with ../shared/method"
+
+
+def test_activities_are_set_beside_the_indicators_and_published(full_run: tuple[Path, Path]) -> None:
+    """`ldn run` on the sample shows the fictitious sample registry: per activity and period the footprint and its
+    ring, the summary by country, area and status, and a report section with a map, all labelled."""
+    from tasks.io.registry import SAMPLE_ACTIVITIES, read_activities
+
+    _, root = full_run
+    items = _sdg_items(root)
+    for key in ("activities_csv", "activities_parquet", "activity_summary_csv", "activity_summary_parquet"):
+        assert len({item.assets[key].get_absolute_href() for item in items.values()}) == 1, key
+    stats = pd.read_csv(items["report_1"].assets["activities_csv"].get_absolute_href())
+    sample = read_activities(SAMPLE_ACTIVITIES)
+    assert set(stats["activity_id"]) == {a.id for a in sample}
+    coverage = dict(zip(stats["activity_id"], stats["coverage"]))
+    assert coverage["SAMPLE-07"] == "no footprint" and coverage["SAMPLE-08"] == "outside the region"
+    grazing = stats[stats["activity_id"] == "SAMPLE-02"].set_index(["period", "zone"])  # started 2017-05-01
+    assert list(grazing.xs("footprint", level="zone")["timing"]) == ["before", "spans the start", "after"]
+    assert (grazing["land_km2"] > 0).all()
+    shares = grazing[["sdg_degraded_pct", "sdg_stable_pct", "sdg_improved_pct"]].sum(axis=1)
+    assert np.allclose(shares, 100)
+    summary = pd.read_csv(items["report_1"].assets["activity_summary_csv"].get_absolute_href())
+    assert len(summary) == 6 * summary["country"].nunique() and summary["total"].sum() == len(sample)
+    html = Path(items["report_1"].assets["report"].get_absolute_href()).read_text()
+    section = html.split("<h2>Land degradation activities (NEAMSP registry)</h2>")[1].split("<h2>")[0]
+    assert "Fictitious sample data" in section and "not a causal claim" in section
+    assert section.count("src='data:image/png;base64,") == 1 and "coloured by activity area" in section
+
+
+def test_ldn_report_sets_a_registry_beside_published_layers(full_run: tuple[Path, Path], tmp_path: Path) -> None:
+    """`ldn report --activities` on a version already published: the registry's activities get their statistics,
+    a wider ring takes in more land (of the footprint's land cover classes) and leaves the footprint as it was."""
+    from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry, read_activities
+
+    _, root = full_run
+    with open_registry(tmp_path / "r.gpkg") as reg:
+        reg.add(read_activities(SAMPLE_ACTIVITIES))
+    tables = {}
+    for ring in ("5", "8"):
+        result = CliRunner().invoke(app, ["report", "--catalog", str(root), "--out", str(tmp_path / ring),
+                                          "--activities", str(tmp_path / "r.gpkg"), "--ring-km", ring])
+        assert result.exit_code == 0, result.output
+        tables[ring] = pd.read_csv(tmp_path / ring / "zonal_activities.csv").set_index(["activity_id", "period", "zone"])
+    published = pd.read_csv(_sdg_items(root)["report_1"].assets["activities_csv"].get_absolute_href())
+    assert len(tables["5"]) == len(published)
+    foot = [k for k in tables["5"].index if k[2] == "footprint"]
+    ring = [k for k in tables["5"].index if k[2] == "ring"]
+    assert tables["5"].loc[foot, "land_km2"].equals(tables["8"].loc[foot, "land_km2"])
+    wider, narrower = tables["8"].loc[ring, "land_km2"], tables["5"].loc[ring, "land_km2"]
+    # a ring kept to a class found only near the footprint (the planted trees) stays as it was
+    assert (wider >= narrower - 1e-9).all() and (wider > narrower).sum() > len(ring) / 2
+    bad = CliRunner().invoke(app, ["report", "--catalog", str(root), "--out", str(tmp_path / "x"),
+                                   "--activities", str(tmp_path / "missing.gpkg")])
+    assert bad.exit_code == EXIT_USER_ERROR and "does not exist" in bad.output

@@ -18,3 +18,4 @@ def test_readme_run_yaml_example_validates() -> None:
     cfg = RunConfig(bbox=(111.5, 43.5, 112.0, 43.9), **settings)
     assert cfg.productivity.trajectory_method == "gpg_v2"
     assert cfg.productivity.precomputed_lpd is not None and cfg.recode_polygons is not None
+    assert cfg.activities == "registry.gpkg" and cfg.activity_ring_km == 5
