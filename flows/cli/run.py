@@ -203,6 +203,17 @@ def _report(catalog: Path, seconds: float) -> None:
     typer.echo(f"  version catalog: {catalog}")
     if html:
         typer.echo(f"  report:          {html}")
+    tables = {k: i.assets[k].get_absolute_href() for i in summaries for k in ("targets_csv", "activities_csv")
+              if k in i.assets}
+    if "targets_csv" in tables:
+        typer.echo(f"  LDN targets:     {tables['targets_csv']} (print with `ldn targets`)")
+    if "activities_csv" in tables:
+        import pandas as pd
+
+        stats = pd.read_csv(tables["activities_csv"])
+        placed = stats.loc[stats["zone"].notna(), "activity_id"].nunique() if "zone" in stats else 0
+        typer.echo(f"  activities:      {stats['activity_id'].nunique()} in the registry, {placed} with statistics: "
+                   f"{tables['activities_csv']}")
     if items:
         first = items[0].assets["data"].get_absolute_href()
         typer.echo(f"  e.g. {first}")
