@@ -46,6 +46,8 @@ annual = xr.DataArray(np.array([[[3000 + 100 * k for k in range(16)]]], dtype="i
 assert int(trajectory(annual)["trajectory"].item()) == 1
 from tasks.io.method_doc import method_html
 assert "<h2>2. Productivity (land productivity dynamics, LPD)</h2>" in method_html()  # the notes ship in the wheel
+from tasks.io.registry import SAMPLE_ACTIVITIES, read_activities
+assert venv in SAMPLE_ACTIVITIES.resolve().parents and read_activities(SAMPLE_ACTIVITIES)  # `ldn run`'s sample registry
 print(f"smoke ok: {len(names)} modules")
 """
 
@@ -71,7 +73,8 @@ def test_wheel_from_sdist_installs_and_runs_outside_the_tree(tmp_path: Path) -> 
     (wheel,) = dist.glob("ldn_pipeline-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {p.relative_to(REPO).as_posix() for d in ("flows", "tasks") for p in (REPO / d).rglob("*.py")}
-    data = {p.relative_to(REPO).as_posix() for p in (REPO / "catalogs").iterdir() if p.suffix in (".yaml", ".csv", ".md")}
+    data = {p.relative_to(REPO).as_posix() for p in (REPO / "catalogs").iterdir()  # every file: code reads them all
+            if p.is_file() and not p.name.startswith(".")}
     assert not (modules | data) - names, f"the wheel leaves out {sorted((modules | data) - names)}"
 
     env_dir = tmp_path / "venv"
@@ -82,3 +85,7 @@ def test_wheel_from_sdist_installs_and_runs_outside_the_tree(tmp_path: Path) -> 
     work.mkdir()
     assert "sample-data" in _run(env_dir / "bin" / "ldn", "--help", cwd=work)
     assert "smoke ok" in _run(python, "-c", _SMOKE, cwd=work)
+    registry = work / "registry.gpkg"
+    _run(env_dir / "bin" / "ldn", "registry", "import", REPO / "catalogs" / "sample_activities.geojson", "--registry",
+         registry, cwd=work)
+    assert "8 activities in" in _run(env_dir / "bin" / "ldn", "registry", "list", "--registry", registry, cwd=work)
