@@ -33,7 +33,7 @@ def report(
 
     from tasks.io.integrity import open_href
     from tasks.io.layers import layer_refs, version_catalog
-    from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry
+    from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
     from tasks.science.targets import TARGETS_FILE, load_targets
     from tasks.stages.report import ActivityOverlay, build_report, load_zones
 
@@ -43,7 +43,7 @@ def report(
         overlay = None
         if activities is not None:
             with open_registry(activities, create=False) as registry:
-                overlay = ActivityOverlay(tuple(registry.list()), registry.where, ring_km, point_km,
+                overlay = ActivityOverlay(tuple(registry.list()), registry_label(activities, registry), ring_km, point_km,
                                           sample=Path(activities).resolve() == SAMPLE_ACTIVITIES.resolve())
         chosen = [p.strip() for p in periods.split(",") if p.strip()] if periods else None
         zone_set = load_zones(zones, zone_field)

@@ -44,6 +44,7 @@ __all__ = [
     "write_activities",
     "is_dsn",
     "registry_fingerprint",
+    "registry_label",
 ]
 
 SCHEMA_VERSION = 1
@@ -462,6 +463,16 @@ def open_registry(spec: str | Path | None = None, *, create: bool = True, wait_s
         return FileRegistry(path)
     raise ConfigError(f"registry {spec} is neither a .gpkg file, a GeoJSON/CSV file nor a postgresql:// DSN: "
                       "pass one of those")
+
+
+def registry_label(spec: str | Path, registry: Registry) -> str:
+    """How a report names the registry it used: a file by its name, not its folder (the same file gives the same
+    report on any machine), a database by its DSN with the password hidden."""
+    if is_dsn(spec):
+        return registry.where
+    path = Path(spec)
+    name = f"catalogs/{path.name}" if path.resolve() == SAMPLE_ACTIVITIES.resolve() else path.name
+    return registry.where.replace(str(path), name)
 
 
 def _crs_member(doc: dict[str, Any]) -> str | None:

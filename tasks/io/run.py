@@ -21,7 +21,7 @@ from tasks.geo.tiles import Tile, check_tiles, lattice_tiles
 from tasks.io.cache_keys import area_fingerprint, config_fingerprint
 from tasks.io.clip import RunArea, footprint_on
 from tasks.io.region import Region, resolve_region
-from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry
+from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
 from tasks.science.activities import Activity
 
 __all__ = ["RunContext", "run_context", "run_activities", "run_bbox", "selected_periods", "ndvi_source", "land_cover_source"]
@@ -186,4 +186,4 @@ def run_activities(cfg: RunConfig) -> tuple[str | None, tuple[Activity, ...], bo
             return None, (), False
         spec, sample = str(SAMPLE_ACTIVITIES), True
     with open_registry(spec, create=False) as registry:
-        return registry.where, tuple(registry.list()), sample
+        return registry_label(spec, registry), tuple(registry.list()), sample

@@ -52,7 +52,7 @@ from tasks.science.targets import TARGETS_FILE, TargetCatalog, load_targets, per
 
 __all__ = ["ActivityOverlay", "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
            "refs_from_layers", "about_period", "annual_ndvi_series", "zonal_ndvi_series", "run_sources", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
-           "TABLE_NAMES", "BLOCK"]
+           "TABLE_NAMES", "BLOCK", "REPORT_FORMAT"]
 
 BLOCK = 1024
 """Rows and columns of the blocks the tables are accumulated over."""
@@ -694,6 +694,11 @@ def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple
     return default_zones() if zones is None else read_zones(zones, name_field=zone_field)
 
 
+REPORT_FORMAT = 2
+"""The report's own format in its cache key: bump it with any change to what the report writes (tables, columns,
+sections), so a cached report of the former code is not linked into a new version. 2: the activity tables."""
+
+
 @task(name="zonal-report", cache_policy=NO_CACHE)
 def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> ReportFiles:
     """Zonal tables, UNCCD workbooks and the HTML report of a run, written into its staging folder."""
@@ -710,8 +715,9 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
                                "zones": file_fingerprint(cfg.zones) if cfg.zones else "default",
                                "targets": file_fingerprint(cfg.ldn_targets or TARGETS_FILE),
                                "activities": [registry_fingerprint(run.activities), cfg.activity_ring_km,
-                                              cfg.activity_point_km, run.sample_activities]
-                               if run.activity_registry is not None else None})
+                                              cfg.activity_point_km, run.sample_activities, run.activity_registry]
+                               if run.activity_registry is not None else None,
+                               "format": REPORT_FORMAT})
     cache = cache_for(cfg, "report")
     folder = Path(staging) / "report"
     if (hit := open_entry(cache, key)) is not None:  # same layers, same zones: link the tables, workbooks and report

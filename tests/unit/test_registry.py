@@ -208,13 +208,14 @@ def test_a_run_reads_its_registry_before_computing(tmp_path: Path) -> None:
 
     box = (111.5, 43.5, 112.0, 43.9)
     where, acts, sample = run_activities(RunConfig(bbox=box))  # the bundled sample sources: the fictitious registry
-    assert sample and len(acts) == len(read_activities(SAMPLE_ACTIVITIES)) and "sample_activities" in str(where)
+    assert sample and len(acts) == len(read_activities(SAMPLE_ACTIVITIES))
+    assert where == "activities file catalogs/sample_activities.geojson"  # no folder: the same report anywhere
     assert run_activities(RunConfig(bbox=box, activities="none")) == (None, (), False)
     assert run_activities(RunConfig(bbox=box, sources_file=CATALOGS_DIR / "sources.yaml")) == (None, (), False)
     with open_registry(tmp_path / "r.gpkg") as reg:
         reg.add(generated_activities(3))
     where, acts, sample = run_activities(RunConfig(bbox=box, activities=str(tmp_path / "r.gpkg")))
-    assert not sample and [a.id for a in acts] == ["GEN-0000", "GEN-0001", "GEN-0002"]
+    assert not sample and [a.id for a in acts] == ["GEN-0000", "GEN-0001", "GEN-0002"] and where == "registry r.gpkg"
     for spec, words in ((str(tmp_path / "none.gpkg"), "does not exist"), ("postgresql://x@127.0.0.1:9/db", "cannot reach"),
                         (str(tmp_path / "r.txt"), "neither a .gpkg")):
         with pytest.raises((RegistryError, ConfigError), match=words):
