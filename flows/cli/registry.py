@@ -98,19 +98,19 @@ WktOpt = Annotated[Optional[str], typer.Option(help="Footprint as WKT (a point o
 LonOpt = Annotated[Optional[float], typer.Option(help="Footprint point: longitude (or x in --crs).")]
 LatOpt = Annotated[Optional[float], typer.Option(help="Footprint point: latitude (or y in --crs).")]
 CrsOpt = Annotated[Optional[str], typer.Option(help="CRS of the footprint, e.g. EPSG:32649; default lon/lat.")]
+CountryField = Annotated[Optional[str], typer.Option("--country", help="ISO 3166-1 alpha-3 code, e.g. MNG.")]
+AreaField = Annotated[Optional[str], typer.Option("--area", help=AREA_HELP)]
+StatusField = Annotated[Optional[str], typer.Option("--status", help=STATUS_HELP)]
+DonorOpt = Annotated[Optional[str], typer.Option(help="Who funds it.")]
+ContactOpt = Annotated[Optional[str], typer.Option(help="Who to ask about it.")]
 
 
 @registry_app.command()
 def add(
     id: Annotated[str, typer.Option("--id", help="Unique id (letters, digits, . _ -).")],
-    name: NameOpt = None, org: OrgOpt = None, country: Annotated[Optional[str], typer.Option(
-        help="ISO 3166-1 alpha-3 code, e.g. MNG.")] = None,
-    area: Annotated[Optional[str], typer.Option(help=AREA_HELP)] = None,
-    status: Annotated[Optional[str], typer.Option(help=STATUS_HELP)] = None,
-    start: StartOpt = None, end: EndOpt = None, funding_amount: AmountOpt = None, currency: CurrencyOpt = None,
-    donor: Annotated[Optional[str], typer.Option(help="Who funds it.")] = None,
-    contact: Annotated[Optional[str], typer.Option(help="Who to ask about it.")] = None,
-    wkt: WktOpt = None, lon: LonOpt = None, lat: LatOpt = None, crs: CrsOpt = None, registry: RegistryOpt = None,
+    name: NameOpt = None, org: OrgOpt = None, country: CountryField = None, area: AreaField = None,
+    status: StatusField = None, start: StartOpt = None, end: EndOpt = None, funding_amount: AmountOpt = None,
+    currency: CurrencyOpt = None, donor: DonorOpt = None, contact: ContactOpt = None, wkt: WktOpt = None, lon: LonOpt = None, lat: LatOpt = None, crs: CrsOpt = None, registry: RegistryOpt = None,
 ) -> None:
     """Add one activity (validated; nothing is written when a field is wrong or the id exists)."""
     from tasks.science.activities import parse_activity
@@ -162,14 +162,9 @@ def show(id: Annotated[str, typer.Argument(help="The activity's id.")], registry
 @registry_app.command()
 def update(
     id: Annotated[str, typer.Argument(help="The activity's id.")],
-    name: NameOpt = None, org: OrgOpt = None,
-    country: Annotated[Optional[str], typer.Option(help="ISO 3166-1 alpha-3 code.")] = None,
-    area: Annotated[Optional[str], typer.Option(help=AREA_HELP)] = None,
-    status: Annotated[Optional[str], typer.Option(help=STATUS_HELP)] = None,
-    start: StartOpt = None, end: EndOpt = None, funding_amount: AmountOpt = None, currency: CurrencyOpt = None,
-    donor: Annotated[Optional[str], typer.Option(help="Who funds it.")] = None,
-    contact: Annotated[Optional[str], typer.Option(help="Who to ask about it.")] = None,
-    wkt: WktOpt = None, lon: LonOpt = None, lat: LatOpt = None, crs: CrsOpt = None, registry: RegistryOpt = None,
+    name: NameOpt = None, org: OrgOpt = None, country: CountryField = None, area: AreaField = None,
+    status: StatusField = None, start: StartOpt = None, end: EndOpt = None, funding_amount: AmountOpt = None,
+    currency: CurrencyOpt = None, donor: DonorOpt = None, contact: ContactOpt = None, wkt: WktOpt = None, lon: LonOpt = None, lat: LatOpt = None, crs: CrsOpt = None, registry: RegistryOpt = None,
 ) -> None:
     """Change the given fields of one activity; the result is checked as a whole before it is written."""
     from shapely.geometry import Point
