@@ -191,8 +191,8 @@ class SourceCatalog(_Frozen):
             ) from None
 
 
-def validation_message(err: ValidationError, where: str) -> str:
-    """One line from a pydantic error: the file or model, each failing field and its problem."""
+def validation_message(err: ValidationError, where: str, lead: str = "invalid configuration in") -> str:
+    """One line from a pydantic error: ``lead`` and the file or model, each failing field and its problem."""
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) if str(p).isprintable() else repr(p) for p in e["loc"]) or "(top level)"
@@ -200,7 +200,7 @@ def validation_message(err: ValidationError, where: str) -> str:
         if e["type"] == "extra_forbidden":
             msg = "unknown field (a typo?)"
         parts.append(f"{loc}: {msg}")
-    return f"invalid configuration in {where}: " + "; ".join(parts)
+    return f"{lead} {where}: " + "; ".join(parts)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

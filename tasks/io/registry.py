@@ -90,13 +90,17 @@ class Registry:
 
     where: str = ""
 
+    def _read(self, ident: str | None) -> list[Activity]:
+        """Every stored activity ordered by id, or the one with id ``ident`` (none when there is no such id)."""
+        raise NotImplementedError
+
     def list(self, where: ActivityFilter | None = None) -> list[Activity]:
         """Every activity (those ``where`` selects), ordered by id."""
-        raise NotImplementedError
+        return [a for a in self._read(None) if where is None or where(a)]
 
     def get(self, ident: str) -> Activity:
         """The activity with this id; a one-line error naming the registry when there is none."""
-        found = [a for a in self.list() if a.id == ident]
+        found = self._read(ident)
         if not found:
             raise RegistryError(f"no activity {ident!r} in {self.where}: `ldn registry list` shows the ids")
         return found[0]
@@ -262,15 +266,17 @@ class GeoPackageRegistry(Registry):
             cur.execute("ROLLBACK")
             raise
 
-    def list(self, where: ActivityFilter | None = None) -> list[Activity]:
+    def _read(self, ident: str | None) -> list[Activity]:
         names = ", ".join(f'"{c}"' for c in COLUMNS)
-        rows = self.conn.execute(f'SELECT geom, {names} FROM "{TABLE}" ORDER BY id')
+        one = "WHERE id = ?" if ident is not None else ""
+        rows = self.conn.execute(f'SELECT geom, {names} FROM "{TABLE}" {one} ORDER BY id',
+                                 (ident,) if ident is not None else ())
         out = []
         for row in rows:
             values = dict(row)
             blob = values.pop("geom")
             out.append(_activity(values, from_gpkg_blob(blob), self.where))
-        return [a for a in out if where is None or where(a)]
+        return out
 
     def add(self, activities: Sequence[Activity], *, replace: bool = False) -> int:
         self._check_batch(activities)
@@ -380,14 +386,16 @@ class PostgisRegistry(Registry):
             raise RegistryError(f"the {self.where} refused the write ({first}): connect as a user who may create "
                                 "and write the ldn_registry schema") from None
 
-    def list(self, where: ActivityFilter | None = None) -> list[Activity]:
+    def _read(self, ident: str | None) -> list[Activity]:
         names = ", ".join(f'"{c}"' for c in COLUMNS)
-        rows = self.conn.execute(f"SELECT ST_AsBinary(footprint), {names} FROM {self.SCHEMA}.{TABLE} ORDER BY id")
+        one = "WHERE id = %s" if ident is not None else ""
+        rows = self.conn.execute(f"SELECT ST_AsBinary(footprint), {names} FROM {self.SCHEMA}.{TABLE} {one} ORDER BY id",
+                                 (ident,) if ident is not None else ())
         out = []
         for row in rows.fetchall():
             footprint = shapely.from_wkb(bytes(row[0])) if row[0] is not None else None
             out.append(_activity(dict(zip(COLUMNS, row[1:])), footprint, self.where))
-        return [a for a in out if where is None or where(a)]
+        return out
 
     def add(self, activities: Sequence[Activity], *, replace: bool = False) -> int:
         self._check_batch(activities)
@@ -435,8 +443,8 @@ class FileRegistry(Registry):
         self.where = f"activities file {self.path}"
         self.activities = read_activities(self.path, crs=crs)
 
-    def list(self, where: ActivityFilter | None = None) -> list[Activity]:
-        return sorted((a for a in self.activities if where is None or where(a)), key=lambda a: a.id)
+    def _read(self, ident: str | None) -> list[Activity]:
+        return sorted((a for a in self.activities if ident is None or a.id == ident), key=lambda a: a.id)
 
     def _refuse(self) -> RegistryError:
         return RegistryError(f"{self.where} is an exchange file, not a registry: import it into one "

@@ -215,8 +215,7 @@ def parse_activity(record: Mapping[str, Any], *, where: str = "", crs: str | Non
     try:
         return Activity.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(validation_message(err, f"activity {_label(record, where)}")
-                          .replace("invalid configuration in ", "invalid ", 1)) from None
+        raise ConfigError(validation_message(err, f"activity {_label(record, where)}", lead="invalid")) from None
 
 
 def _label(record: Mapping[str, Any], where: str) -> str:
