@@ -28,7 +28,7 @@ def report(
     point_km: Annotated[float, typer.Option(help="Radius of the disc an activity's point stands for (km).")] = 1.0,
 ) -> None:
     """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers;
-    with ``--activities``, the registry's activities beside the indicators too."""
+    with --activities, the registry's activities beside the indicators too."""
     import pandas as pd
 
     from tasks.io.integrity import open_href
