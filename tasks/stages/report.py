@@ -33,7 +33,6 @@ from rasterio.windows import Window
 from tasks.constants import ACTIVITY_AREAS, LPD_CLASSES, NODATA, THREE_CLASSES, WATER
 from tasks.errors import ConfigError, NoZoneOverlap
 from tasks.geo.areas import geodesic_area_km2, pixel_areas_km2
-from tasks.geo.grid import transformer
 from tasks.geo.mosaic import wraps
 from tasks.io.activity_overlay import activity_statistics, activity_summary
 from tasks.io.cache_keys import cache_key
@@ -613,12 +612,11 @@ def _activity_section(overlay: ActivityOverlay, layers: list[LayerRef], frames: 
         import tempfile
 
         with rasterio.open(ref.path) as src:
-            crs = src.crs.to_wkt()
-        to_grid = transformer("EPSG:4326", crs)
+            grid = (src.crs.to_wkt(), src.transform, src.shape)
         placed = {row.activity_id for row in stats.itertuples() if row.coverage in ("inside", "partly outside")} \
             if not stats.empty else set()
-        marks = [(shapely.transform(a.footprint, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1]))),
-                  ACTIVITY_AREAS[a.area][1]) for a in overlay.activities if a.id in placed and a.footprint is not None]
+        marks = [(_on_grid(a.footprint, *grid), ACTIVITY_AREAS[a.area][1])  # continued past 180 degrees as the grid is
+                 for a in overlay.activities if a.id in placed and a.footprint is not None]
         shown = {ACTIVITY_AREAS[a.area][0]: ACTIVITY_AREAS[a.area][1] for a in overlay.activities if a.id in placed}
         style = layer_style(title="SDG 15.3.1", classes=ref.classes, units=None, scale=None, nodata=None, minimum=None,
                             maximum=None)
@@ -694,9 +692,10 @@ def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple
     return default_zones() if zones is None else read_zones(zones, name_field=zone_field)
 
 
-REPORT_FORMAT = 2
+REPORT_FORMAT = 3
 """The report's own format in its cache key: bump it with any change to what the report writes (tables, columns,
-sections), so a cached report of the former code is not linked into a new version. 2: the activity tables."""
+sections, maps), so a cached report of the former code is not linked into a new version. 2: the activity tables;
+3: activity footprints drawn densified and continued past 180 degrees as the grid is."""
 
 
 @task(name="zonal-report", cache_policy=NO_CACHE)
