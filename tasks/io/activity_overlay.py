@@ -126,15 +126,19 @@ def activity_statistics(activities: Sequence[Activity], layers: list[LayerRef], 
             by_period[ref.period][(ref.indicator, ref.asset)] = ref
     rows: list[dict[str, Any]] = []
     flagged: set[str] = set()
+    on_grids: dict[tuple[Any, ...], tuple[np.ndarray, dict[str, Any]]] = {}
     for period, span in periods.items():
         refs = by_period.get(period)
         if not refs:
             continue
         with rasterio.open(next(iter(refs.values())).path) as src:
             crs, transform, shape = src.crs.to_wkt(), src.transform, src.shape
-        within = on_grid_area(crs, transform, shape) if on_grid_area is not None else None
-        row_areas = pixel_areas_km2(crs, transform, shape)[:, 0]
-        placed = activities_on_grid(activities, crs, transform, shape, ring_km=ring_km, point_km=point_km, within=within)
+        grid = (crs, tuple(transform), shape)
+        if grid not in on_grids:  # the periods of one run share a grid: place the activities on it once
+            within = on_grid_area(crs, transform, shape) if on_grid_area is not None else None
+            on_grids[grid] = (pixel_areas_km2(crs, transform, shape)[:, 0], activities_on_grid(
+                activities, crs, transform, shape, ring_km=ring_km, point_km=point_km, within=within))
+        row_areas, placed = on_grids[grid]
         sources = {OVERLAY_LAYERS[k]: rasterio.open(ref.path) for k, ref in refs.items()}
         try:
             for a in activities:
