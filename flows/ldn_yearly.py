@@ -5,9 +5,10 @@ per year), ``period-indicators`` (productivity per tile x period in two passes, 
 land cover and SOC, SDG 15.3.1 and status per period) and ``publish-version`` (tables, report and
 the atomic switch). Tasks pass paths and item ids, never arrays; every layer task is keyed on its
 inputs, so an unchanged refresh does no raster work.
-"""
-from __future__ import annotations
 
+(No ``from __future__ import annotations`` here, as in flows/refresh.py: a served run copies these flows into
+its subprocess by value, and Prefect validates their parameters from the real annotations the copy carries.)
+"""
 import contextlib
 import shutil
 from typing import Any, ParamSpec, TypeVar

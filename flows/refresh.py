@@ -3,8 +3,9 @@
 ``refresh_indicators`` takes every run option as one validated pydantic model (``RefreshRun``),
 prepares the inputs (the bundled sample region and its local STAC API, or the production sources),
 runs the ``ldn-yearly`` flow as a subflow and, if asked, loads the new version into pgstac.
-(No ``from __future__ import annotations`` here: Prefect builds the flow's parameter schema from
-the real annotations.)
+(No ``from __future__ import annotations`` here or in flows/ldn_yearly.py: Prefect builds a flow's parameter
+schema from its annotations, and a served run, which copies the flows into its subprocess by value, validates
+them from the real ones the copy carries; tests/unit/test_served_flows.py.)
 """
 import contextlib
 import json
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 import tasks  # noqa: F401  (Prefect environment defaults)
 from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
+from flows.ldn_yearly import ldn_yearly
 from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources, read_yaml_mapping, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, MODIS_SINUSOIDAL_WKT, TASK_RUNNERS
 from tasks.errors import ConfigError, LdnError
@@ -385,10 +387,6 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
     ``dask_address`` (prefect-dask); by default they run here, with their raster graphs on Dask's threaded
     scheduler, a ``local`` cluster or the cluster at ``dask_address`` (``dask_client``).
     """
-    # Imported here, not at the top: a deployment's run loads this file through Prefect's entrypoint loader, and the
-    # subflow's parameter model then cannot resolve its annotations (RunConfig) when the module came in with it.
-    from flows.ldn_yearly import ldn_yearly
-
     cfg = build_config(run, announce=True)
     log = get_run_logger()
     spread = dask_address if task_runner == "dask" else None
