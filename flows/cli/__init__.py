@@ -1,18 +1,16 @@
 """The ``ldn`` command line: thin wrappers around the flows, one module per command group.
 
-``_app`` holds the Typer app and what the commands share; ``run`` (``sample-data``, ``run``, ``serve``),
-``layers``, ``publish`` and ``report`` each add their commands to it when imported, here. A new command
-goes into the module of its group, or a new module imported below.
+``_app`` holds the Typer app and its command table (``COMMANDS``: each command's module and help line);
+``run`` (``sample-data``, ``run``, ``serve``), ``publish``, ``report`` (``report``, ``targets``), ``layers`` and
+``registry`` each define their commands on their own ``cli`` app and import their stack at their top; ``ldn``
+loads a command's module when that command runs. ``_options`` holds what the command modules share. A new
+command goes into the module of its group, or a new module, and gets its line in ``COMMANDS``.
 """
 from __future__ import annotations
 
-from flows.cli import run  # noqa: F401  (registers sample-data, run and serve: first, so they lead the help)
-from flows.cli._app import EXIT_USER_ERROR, app
+from flows.cli._app import COMMANDS, EXIT_USER_ERROR, app
 
-# isort: split
-from flows.cli import layers, publish, registry, report  # noqa: F401  (each registers its commands on the app)
-
-__all__ = ["app", "main", "EXIT_USER_ERROR"]
+__all__ = ["app", "main", "EXIT_USER_ERROR", "COMMANDS"]
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

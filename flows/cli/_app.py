@@ -1,24 +1,92 @@
-"""The ``ldn`` Typer app and what its commands share: one-line errors, option parsers, output tables.
+"""The ``ldn`` Typer app: its command table, loaded one command module at a time, and one-line errors.
 
-Every error a user can fix is printed as one line (``error: ...``) with a non-zero exit code;
-nothing already published is touched.
+A command module (``flows/cli/<group>.py``) imports its whole stack at its top and registers its commands on its own
+``cli`` app; ``COMMANDS`` names each command's module and the line ``ldn --help`` lists for it, so the help loads
+no command module and a command loads only its own (``ldn layers list`` does not import Prefect). This is the
+lazily loaded command group of Click's documentation, with the modules named in one table instead of imports
+hidden inside functions. Every error a user can fix is printed as one line (``error: ...``) with a non-zero exit
+code; nothing already published is touched.
 """
 from __future__ import annotations
 
+import importlib
 import logging
-from typing import TYPE_CHECKING
+from difflib import get_close_matches
+from typing import Any, NamedTuple
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 import tasks  # noqa: F401  (Prefect environment defaults before Prefect is imported)
-from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import LdnError
 
-if TYPE_CHECKING:
-    import pandas as pd
+
+class Listed(NamedTuple):
+    """Where a command lives and what ``ldn --help`` says about it (its docstring's first paragraph)."""
+
+    module: str
+    summary: str
+
+
+COMMANDS: dict[str, Listed] = {
+    "sample-data": Listed("flows.cli.run", "Generate the bundled offline sample region (deterministic: same files "
+                                           "on every machine)."),
+    "run": Listed("flows.cli.run", "Compute and publish every SDG 15.3.1 layer with zonal tables and a report "
+                                   "(default: the offline sample)."),
+    "serve": Listed("flows.cli.run", "Serve the `refresh-indicators` flow with a yearly schedule to the Prefect API "
+                                     "($PREFECT_API_URL)."),
+    "publish": Listed("flows.cli.publish", "Load a published version into a pgstac database (search index for "
+                                           "stac-fastapi-pgstac)."),
+    "report": Listed("flows.cli.report", "Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your "
+                                         "zones, from published layers;\nwith --activities, the registry's "
+                                         "activities beside the indicators too."),
+    "targets": Listed("flows.cli.report", "The national LDN targets table of a published version: per target and "
+                                          "period the measured value, the path to\nthe target and on or off track, "
+                                          "read from what the run published (nothing is recomputed)."),
+    "layers": Listed("flows.cli.layers", "List and fetch published layers (no recomputation)."),
+    "registry": Listed("flows.cli.registry", "The NEAMSP activity registry: who does what where (GeoPackage by "
+                                             "default, or PostGIS)."),
+}
+"""Every ``ldn`` command, in the order the help lists them: a new command goes into its group's module (or a new
+module with a ``cli`` app) and gets a line here; tests/unit/test_cli_commands.py checks the two agree."""
+
+
+class CommandTable(TyperGroup):
+    """The root group: lists ``COMMANDS`` from the table and loads a command's module when it is invoked.
+
+    (Contexts and commands are typed ``Any``: Typer brings its own copy of click, whose types are not public.)
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return self.commands.get(cmd_name)
+        return TyperCommand(cmd_name, help=COMMANDS[cmd_name].summary)  # the help's line: nothing loaded
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name in COMMANDS and name not in self.commands:
+            self.add_command(load_command(name), name)
+        elif name and not name.startswith("-") and name not in COMMANDS:
+            close = get_close_matches(name, list(COMMANDS))
+            ctx.fail(f"No such command {name!r}." + (f" Did you mean {', '.join(map(repr, close))}?" if close else ""))
+        return super().resolve_command(ctx, args)
+
+
+def load_command(name: str) -> Any:
+    """The click command ``name`` as its module (``COMMANDS[name].module``) defines it on its ``cli`` app."""
+    module: Any = importlib.import_module(COMMANDS[name].module)
+    command = typer.main.get_group(module.cli).commands.get(name)
+    if command is None:
+        raise LookupError(f"{COMMANDS[name].module} defines no command {name!r}: fix COMMANDS in flows/cli/_app.py")
+    return command
+
 
 app = typer.Typer(
     name="ldn",
+    cls=CommandTable,
     help="SDG 15.3.1 land degradation indicators for North-East Asia: compute, publish, retrieve.",
     no_args_is_help=True,
     add_completion=False,
@@ -27,8 +95,6 @@ app = typer.Typer(
 
 EXIT_USER_ERROR = 2
 """Exit code for errors the user can fix (bad input, unreachable source, ...)."""
-
-DEFAULT_SAMPLE_DIR = DEFAULT_OUTPUTS / "sample-data"
 
 
 class _NoUserErrorTracebacks(logging.Filter):
@@ -57,43 +123,3 @@ def fail(message: str) -> typer.Exit:
     """Print ``error: message`` (one line, on stderr) and return the exit to raise: code ``EXIT_USER_ERROR``."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(EXIT_USER_ERROR)
-
-
-def parse_years(text: str) -> tuple[int, int]:
-    """``--years`` as (first, last): ``2001-2024``, or one year ``2024``."""
-    try:
-        first, _, last = text.partition("-")
-        return int(first), int(last or first)
-    except ValueError:
-        raise fail(f"--years {text!r} is not YEAR or FIRST-LAST: write e.g. 2001-2024") from None
-
-
-def parse_bbox(text: str, *, antimeridian: bool = True) -> tuple[float, float, float, float]:
-    """``--bbox`` west,south,east,north in degrees, checked (west > east crosses 180 degrees if ``antimeridian``)."""
-    from tasks.geo.grid import lonlat_box_problem
-
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise fail(f"--bbox {text!r} is not four numbers: write west,south,east,north in degrees")
-    if (problem := lonlat_box_problem(*values, antimeridian=antimeridian)) is not None:
-        raise fail(f"--{problem}")
-    return values  # type: ignore[return-value]
-
-
-CATALOG_HELP = "Root catalog.json, its folder, or its URL (http(s)://host/catalog.json, s3://bucket/prefix/...)."
-DEFAULT_CATALOG_ROOT = str(DEFAULT_OUTPUTS / "catalog")
-
-def print_zones(period: str, sdg: "pd.DataFrame | None") -> None:
-    """Per-zone SDG 15.3.1: land, degraded / stable / improved km2 and %."""
-    if sdg is None:
-        return
-    typer.echo(f"\n{period}: SDG 15.3.1 per zone (km2; % of land with data)")
-    typer.echo(f"  {'zone':<22}{'land':>10}{'degraded':>20}{'stable':>20}{'improved':>20}{'nodata':>10}")
-    for row in sdg[sdg["indicator"] == "sdg_15_3_1"].itertuples():
-        typer.echo(f"  {row.zone[:21]:<22}{row.land_km2:>10.1f}"
-                   f"{row.degraded_km2:>11.1f} ({row.degraded_pct:5.1f}%)"
-                   f"{row.stable_km2:>11.1f} ({row.stable_pct:5.1f}%)"
-                   f"{row.improved_km2:>11.1f} ({row.improved_pct:5.1f}%){row.nodata_km2:>10.1f}")

@@ -6,11 +6,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from flows.cli._app import CATALOG_HELP, DEFAULT_CATALOG_ROOT, app, fail, parse_bbox
+from flows.cli._app import fail
+from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT, parse_bbox
 from tasks.errors import LdnError
+from tasks.geo.grid import bboxes_intersect
+from tasks.io.layers import fetch_layer, find_layer, layer_items, published_versions
 
+cli = typer.Typer()
 layers_app = typer.Typer(help="List and fetch published layers (no recomputation).", no_args_is_help=True)
-app.add_typer(layers_app, name="layers")
+cli.add_typer(layers_app, name="layers")
 
 
 @layers_app.command("list")
@@ -22,9 +26,6 @@ def layers_list(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """List the layers of a published version: indicator, period or year, id, bbox."""
-    from tasks.geo.grid import bboxes_intersect
-    from tasks.io.layers import layer_items
-
     try:
         rows = layer_items(catalog, version)
         area = parse_bbox(bbox) if bbox else None
@@ -49,8 +50,6 @@ def layers_versions(
     catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
 ) -> None:
     """List every published version, newest first; `latest` marks the one readers get by default."""
-    from tasks.io.layers import published_versions
-
     try:
         versions, latest = published_versions(catalog)
     except LdnError as err:
@@ -71,8 +70,6 @@ def layers_get(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Print the path of one published layer, or write it (optionally clipped) to --out."""
-    from tasks.io.layers import fetch_layer, find_layer
-
     try:
         item = find_layer(indicator, period=period, year=year, root=catalog, version=version)
         if asset not in item.assets:

@@ -5,11 +5,15 @@ from typing import Annotated
 
 import typer
 
-from flows.cli._app import CATALOG_HELP, DEFAULT_CATALOG_ROOT, app, fail
+from flows.cli._app import fail
+from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT
 from tasks.errors import LdnError
+from tasks.io.pgstac import load_into_pgstac, redact
+
+cli = typer.Typer()
 
 
-@app.command()
+@cli.command()
 def publish(
     pgstac: Annotated[str, typer.Option(
         envvar="LDN_PGSTAC_DSN", help="pgstac database, e.g. postgresql://user:pass@127.0.0.1:5432/stac "
@@ -18,8 +22,6 @@ def publish(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Load a published version into a pgstac database (search index for stac-fastapi-pgstac)."""
-    from tasks.io.pgstac import load_into_pgstac, redact
-
     try:
         collections, items = load_into_pgstac(pgstac, catalog, version)
     except LdnError as err:

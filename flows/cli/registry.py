@@ -8,22 +8,23 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from shapely.geometry import Point
 
-from flows.cli._app import app, fail, parse_bbox
+from flows.cli._app import fail
+from flows.cli._options import parse_bbox
 from tasks.constants import ACTIVITY_AREAS, ACTIVITY_STATUSES
 from tasks.errors import LdnError
+from tasks.io.registry import Registry, open_registry, read_activities, write_activities
+from tasks.science.activities import Activity, ActivityFilter, parse_activity, to_lonlat
 
-if TYPE_CHECKING:
-    from tasks.io.registry import Registry
-    from tasks.science.activities import Activity, ActivityFilter
-
+cli = typer.Typer()
 registry_app = typer.Typer(
     name="registry", no_args_is_help=True,
     help="The NEAMSP activity registry: who does what where (GeoPackage by default, or PostGIS).")
-app.add_typer(registry_app)
+cli.add_typer(registry_app)
 
 REGISTRY_HELP = ("A .gpkg file or a postgresql:// DSN; default $LDN_REGISTRY, else outputs/registry.gpkg. "
                  "(A GeoJSON or CSV file can be listed, not written.)")
@@ -33,7 +34,6 @@ STATUS_HELP = "Status: " + ", ".join(ACTIVITY_STATUSES) + "."
 
 
 def _open(spec: str | None, *, create: bool) -> Registry:
-    from tasks.io.registry import open_registry
 
     try:
         return open_registry(spec, create=create)
@@ -43,7 +43,6 @@ def _open(spec: str | None, *, create: bool) -> Registry:
 
 def _filter(country: str | None, area: str | None, status: str | None, bbox: str | None, active_from: str | None,
             active_to: str | None) -> ActivityFilter:
-    from tasks.science.activities import ActivityFilter
 
     def day(text: str | None, flag: str) -> date | None:
         if text is None:
@@ -113,7 +112,6 @@ def add(
     currency: CurrencyOpt = None, donor: DonorOpt = None, contact: ContactOpt = None, wkt: WktOpt = None, lon: LonOpt = None, lat: LatOpt = None, crs: CrsOpt = None, registry: RegistryOpt = None,
 ) -> None:
     """Add one activity (validated; nothing is written when a field is wrong or the id exists)."""
-    from tasks.science.activities import parse_activity
 
     record = {"id": id, **_fields(name, org, country, area, status, start, end, funding_amount, currency, donor,
                                   contact), **_footprint(wkt, lon, lat)}
@@ -167,9 +165,7 @@ def update(
     currency: CurrencyOpt = None, donor: DonorOpt = None, contact: ContactOpt = None, wkt: WktOpt = None, lon: LonOpt = None, lat: LatOpt = None, crs: CrsOpt = None, registry: RegistryOpt = None,
 ) -> None:
     """Change the given fields of one activity; the result is checked as a whole before it is written."""
-    from shapely.geometry import Point
 
-    from tasks.science.activities import to_lonlat
 
     changes = _fields(name, org, country, area, status, start, end, funding_amount, currency, donor, contact)
     place = _footprint(wkt, lon, lat)
@@ -209,7 +205,6 @@ def import_(
 ) -> None:
     """Import activities from GeoJSON or CSV in one transaction: every record is checked first, and one bad record
     (or an id already there, without --replace) imports none."""
-    from tasks.io.registry import read_activities
 
     try:
         activities = read_activities(path, crs=crs)
@@ -232,7 +227,6 @@ def export(
     registry: RegistryOpt = None,
 ) -> None:
     """Export activities (those the filters select) to GeoJSON or CSV, footprints in lon/lat at full precision."""
-    from tasks.io.registry import write_activities
 
     chosen = _filter(country, area, status, bbox, active_from, active_to)
     with _open(registry, create=False) as reg:

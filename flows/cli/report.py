@@ -4,14 +4,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
+import pandas as pd
+import shapely.geometry
 import typer
 
-from flows.cli._app import CATALOG_HELP, DEFAULT_CATALOG_ROOT, app, fail, print_zones
+from flows.cli._app import fail
+from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT, print_zones
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import LdnError
+from tasks.io.integrity import open_href
+from tasks.io.layers import layer_refs, version_catalog
+from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
+from tasks.science.targets import TARGETS_FILE, load_targets
+from tasks.stages.report import ActivityOverlay, build_report, load_zones
+
+cli = typer.Typer()
 
 
-@app.command()
+@cli.command()
 def report(
     zones: Annotated[Optional[Path], typer.Option(
         help="Your zones (GeoPackage/GeoJSON, any CRS); default: the countries of North-East Asia.")] = None,
@@ -29,14 +39,6 @@ def report(
 ) -> None:
     """Zonal tables (CSV, Parquet), UNCCD workbooks and an HTML report for your zones, from published layers;
     with --activities, the registry's activities beside the indicators too."""
-    import pandas as pd
-
-    from tasks.io.integrity import open_href
-    from tasks.io.layers import layer_refs, version_catalog
-    from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
-    from tasks.science.targets import TARGETS_FILE, load_targets
-    from tasks.stages.report import ActivityOverlay, build_report, load_zones
-
     if ring_km <= 0 or point_km <= 0:
         raise fail(f"--ring-km {ring_km:g} and --point-km {point_km:g} must be positive")
     try:
@@ -65,8 +67,6 @@ def report(
                     column = "mean_ndvi" if item.properties["ldn:indicator"] == "ndvi-annual" else "mean_max_ndvi"
                     series.setdefault(item.properties["ldn:year"], {})[column] = mean * (band.get("scale") or 1.0)
             if item.properties.get("ldn:area") and item.geometry:  # the run kept to a region: so do the zones
-                import shapely.geometry
-
                 area = shapely.geometry.shape(item.geometry)
             indicator, period = item.properties.get("ldn:indicator"), item.properties.get("ldn:period")
             if indicator == "sdg-15-3-1":
@@ -105,7 +105,7 @@ TARGET_COLUMNS = ["country", "target_id", "period", "year", "measured", "path", 
 """What ``ldn targets`` prints; ``--csv`` prints every column."""
 
 
-@app.command()
+@cli.command()
 def targets(
     country: Annotated[Optional[str], typer.Option(help="Only this country (ISO 3166-1 alpha-3, e.g. MNG).")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print the whole table as CSV (every column, notes and sources).")] = False,
@@ -114,11 +114,6 @@ def targets(
 ) -> None:
     """The national LDN targets table of a published version: per target and period the measured value, the path to
     the target and on or off track, read from what the run published (nothing is recomputed)."""
-    import pandas as pd
-
-    from tasks.io.integrity import open_href
-    from tasks.io.layers import version_catalog
-
     try:
         cat = version_catalog(catalog, version)
         asset = next((item.assets["targets_csv"] for item in cat.get_items(recursive=True)

@@ -3,30 +3,49 @@ from __future__ import annotations
 
 import tempfile
 import time
+import urllib.request
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
+import httpx
+import pandas as pd
+import pystac
 import typer
+from prefect.schedules import Cron
+from prefect.settings import PREFECT_API_URL
 from pydantic import ValidationError
 
-from flows.cli._app import DEFAULT_SAMPLE_DIR, app, fail, parse_bbox, parse_years, print_zones
+from flows.cli._app import fail
+from flows.cli._options import DEFAULT_SAMPLE_DIR, parse_bbox, parse_years, print_zones
+from flows.disk_watch import DiskWatch
+from flows.prefect_server import private_server
+from flows.refresh import (
+    YEARLY_CRON,
+    YEARLY_TIMEZONE,
+    RefreshRun,
+    build_config,
+    check_task_runner,
+    dask_client,
+    refresh_indicators,
+    uses_cluster,
+    written_folders,
+)
 from tasks.config import validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import LdnError, disk_full
+from tasks.io.layer_cache import cache_root
+from tasks.io.sample_data import generate_sample
 
-if TYPE_CHECKING:
-    import pystac
+cli = typer.Typer()
 
 
-@app.command("sample-data")
+@cli.command("sample-data")
 def sample_data(
     out: Annotated[Path, typer.Option(help="Folder to write the sample region into.")] = DEFAULT_SAMPLE_DIR,
     force: Annotated[bool, typer.Option(help="Regenerate even if a complete sample is present.")] = False,
 ) -> None:
     """Generate the bundled offline sample region (deterministic: same files on every machine)."""
-    from tasks.io.sample_data import generate_sample
-
     try:
         root = generate_sample(out, force=force, progress=lambda m: typer.echo(f"  {m}"))
     except LdnError as err:
@@ -38,7 +57,7 @@ TaskRunner = Enum("TaskRunner", {name: name for name in TASK_RUNNERS}, type=str)
 """The `--task-runner` choices (``tasks.constants.TASK_RUNNERS``), as typer's Enum."""
 
 
-@app.command()
+@cli.command()
 def run(
     sources: Annotated[Optional[Path], typer.Option(rich_help_panel="Data", help="Sources YAML; default: the bundled offline sample region.")] = None,
     source: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="Name of the NDVI source in the sources file (default modis-13q1).")] = None,
@@ -85,8 +104,6 @@ def run(
              "the --dask-address workers (prefect-dask; needs a Prefect server the workers report to).")] = TaskRunner("threads"),
 ) -> None:
     """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
-    from flows.refresh import RefreshRun, build_config, refresh_indicators
-
     started = time.monotonic()
     disks = None
     try:
@@ -101,17 +118,11 @@ def run(
         except ValidationError as err:
             raise fail(validation_message(err, "the run options")) from None
         cfg = build_config(params, announce=True)  # every option is checked before Prefect, a sample or a scene is touched
-        from flows.refresh import check_task_runner, dask_client, uses_cluster, written_folders
-
         if uses_cluster(dask_address):
             with dask_client(dask_address) as client:  # a dead scheduler or unfit workers fail here, before any work
                 check_task_runner(task_runner.value, dask_address, client, shared=written_folders(cfg))
         else:
             check_task_runner(task_runner.value, dask_address, None)
-        from flows.disk_watch import DiskWatch
-        from flows.prefect_server import private_server
-        from tasks.io.layer_cache import cache_root
-
         disks = DiskWatch(cfg.out_dir, cache_root(cfg), tempfile.gettempdir())
         with private_server(), disks:  # no PREFECT_API_URL: a server of this run's, its history not in ~/.prefect
             catalog = refresh_indicators(params, dask_address=dask_address, task_runner=task_runner.value)
@@ -129,7 +140,7 @@ def run(
     _report(Path(catalog), time.monotonic() - started)
 
 
-@app.command()
+@cli.command()
 def serve(
     name: Annotated[str, typer.Option(help="Deployment name.")] = "yearly-refresh",
     cron: Annotated[Optional[str], typer.Option(help="Cron schedule (default: 15 Feb 06:00, after MODIS's year is complete).")] = None,
@@ -143,11 +154,6 @@ def serve(
     Runs until stopped. Parameters (years, periods, region, ...) can be overridden per run, e.g.
     `prefect deployment run refresh-indicators/yearly-refresh --param run='{"years": [2001, 2024]}'`.
     """
-    import httpx
-    from prefect.schedules import Cron
-
-    from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE, RefreshRun, refresh_indicators
-
     try:
         defaults = RefreshRun(sources=sources, bbox=parse_bbox(bbox) if bbox else None, out=out.resolve())
     except ValidationError as err:
@@ -167,10 +173,6 @@ def serve(
 
 def _check_prefect_api() -> None:
     """A served deployment needs a long-lived Prefect server: PREFECT_API_URL must be set and answer."""
-    import urllib.request
-
-    from prefect.settings import PREFECT_API_URL
-
     url = PREFECT_API_URL.value()
     if not url:
         raise fail("ldn serve needs a Prefect server: run `prefect server start` and "
@@ -185,8 +187,6 @@ def _check_prefect_api() -> None:
 
 def _report(catalog: Path, seconds: float) -> None:
     """Tell the user where the layers are and how to open them."""
-    import pystac
-
     cat = pystac.Catalog.from_file(str(catalog))
     items = sorted(cat.get_items(recursive=True), key=lambda i: i.id)
     root = catalog.parent.parent.parent / "catalog.json"
@@ -194,8 +194,6 @@ def _report(catalog: Path, seconds: float) -> None:
     for item in sorted(summaries, key=lambda i: i.properties.get("ldn:window") or []):
         _print_summary(item)
         if "sdg_15_3_1_csv" in item.assets:
-            import pandas as pd
-
             print_zones(item.properties["ldn:period"], pd.read_csv(item.assets["sdg_15_3_1_csv"].get_absolute_href()))
     html = next((i.assets["report"].get_absolute_href() for i in summaries if "report" in i.assets), None)
     typer.echo(f"\npublished {len(items)} layers in {seconds:.0f} s: version {catalog.parent.name}")
@@ -208,8 +206,6 @@ def _report(catalog: Path, seconds: float) -> None:
     if "targets_csv" in tables:
         typer.echo(f"  LDN targets:     {tables['targets_csv']} (print with `ldn targets`)")
     if "activities_csv" in tables:
-        import pandas as pd
-
         stats = pd.read_csv(tables["activities_csv"])
         placed = stats.loc[stats["zone"].notna(), "activity_id"].nunique() if "zone" in stats else 0
         typer.echo(f"  activities:      {stats['activity_id'].nunique()} in the registry, {placed} with statistics: "
@@ -223,10 +219,8 @@ def _report(catalog: Path, seconds: float) -> None:
         typer.echo("  QGIS: Layer > Add Raster Layer, or the STAC data source pointed at the root catalog.")
 
 
-def _print_summary(item: "pystac.Item") -> None:
+def _print_summary(item: pystac.Item) -> None:
     """A readable per-period table: degraded / stable / improved km2 and % per indicator."""
-    import pandas as pd
-
     table = pd.read_csv(item.assets["summary"].get_absolute_href())
     window = item.properties.get("ldn:parameters", {})
     typer.echo(f"\n{item.properties.get('ldn:period')}: productivity {window.get('productivity_window')}, "

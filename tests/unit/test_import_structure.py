@@ -1,6 +1,6 @@
 """The import structure of tasks/ and flows/: the layers import only downwards, no circle between project modules
-(counting the imports written inside functions, which hide a circle from Python but not from a reader), and no new
-import inside a function.
+(counting the imports written inside functions, which hide a circle from Python but not from a reader), and no
+import of a project module inside a function at all.
 
 The imports are read from the source (``ast``), so the test needs nothing installed and names every offender.
 """
@@ -24,17 +24,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 """The layers, top first: a module imports from its own layer or one below, never from one above. The README's
 Development section draws the same list; a new module goes into a layer's package, or this test names it."""
-
-IN_FUNCTION_ALLOWED: dict[str, str] = {
-    "flows.cli.": "a command module imports its command's stack when the command runs, so `ldn --help` loads the "
-                  "CLI alone (0.6 s) and not Prefect, xarray and rasterio with every stage (4 s)",
-    "flows.refresh -> flows.ldn_yearly": "a deployment's run loads flows/refresh.py through Prefect's entrypoint "
-                                         "loader, and the subflow's parameter model cannot resolve its annotations "
-                                         "when its module came in with it (see the comment at the import)",
-}
-"""The only imports of project modules written inside functions, each with its reason: the CLI's command modules
-(an importer under ``flows.cli.``) and one named pair. Anywhere else an import inside a function is how a circle
-hides; move what causes it down a layer instead."""
 
 
 def _module(path: Path) -> str:
@@ -139,22 +128,22 @@ def test_no_module_imports_itself_in_a_circle() -> None:
     assert not cycles, f"import circles: {cycles}\n" + "\n".join(detail)
 
 
-def _allowed_inside(importer: str, imported: str) -> bool:
-    return any(importer.startswith(key) if key.endswith(".") else key == f"{importer} -> {imported}"
-               for key in IN_FUNCTION_ALLOWED)
-
-
-def test_no_import_inside_a_function_but_the_allowed_ones() -> None:
-    inner = [f"{a} -> {b} (line {line})" for a, b, inside, line in _imports(_modules())
-             if inside and not _allowed_inside(a, b)]
+def test_no_import_of_a_project_module_inside_a_function() -> None:
+    inner = [f"{a} -> {b} (line {line})" for a, b, inside, line in _imports(_modules()) if inside]
     assert not inner, ("project imports inside functions: import at the top of the module (move what causes a "
-                       "circle down a layer instead of hiding it)\n" + "\n".join(inner))
+                       "circle down a layer instead of hiding it; the CLI loads a command's module by its line in "
+                       "flows.cli._app.COMMANDS)\n" + "\n".join(inner))
 
 
 def test_the_checks_see_a_circle_and_the_flows_only_look_down() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert not any(b.startswith("flows") for a, b, _, _ in _imports(_modules()) if a.startswith("tasks"))
     assert _layer("tasks.io.load") == 2 and _layer("tasks.constants") == len(LAYERS) - 1 and _layer("tasks") == len(LAYERS) - 1
-    assert _allowed_inside("flows.cli.run", "flows.refresh") and not _allowed_inside("tasks.io.load", "tasks.io.clip")
-    assert _allowed_inside("flows.refresh", "flows.ldn_yearly") and not _allowed_inside("flows.refresh", "tasks.io.run")
     assert _layer("tasks.config") == 4 and _layer("tasks.kernels.trend") == 6 and _layer("flows.cli.run") == 0
+
+
+def test_modules_are_loaded_by_name_only_from_the_command_table() -> None:
+    by_name = [f"{name}:{node.lineno}" for name, path in _modules().items()
+               for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] in ("import_module", "__import__")]
+    assert [b.split(":")[0] for b in by_name] == ["flows.cli._app"], f"modules loaded by name: {by_name}"

@@ -1,0 +1,71 @@
+"""The ``ldn`` command table (``flows.cli._app.COMMANDS``): it names every command of the command modules, lists each
+with the line its docstring gives, and ``ldn --help`` loads no command module while a command loads only its own."""
+from __future__ import annotations
+
+import inspect
+import json
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import flows.cli
+from flows.cli import COMMANDS, app
+from flows.cli._app import load_command
+from tests.helpers import REPO
+
+COMMAND_MODULES = sorted(f"flows.cli.{m.name}" for m in pkgutil.iter_modules(flows.cli.__path__)
+                         if not m.name.startswith("_"))
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_each_listed_line_is_the_commands_own_first_paragraph(name: str) -> None:
+    help_text = inspect.cleandoc(load_command(name).help or "")
+    assert COMMANDS[name].summary == help_text.split("\n\n")[0]
+
+
+def test_the_table_lists_every_command_of_every_command_module_once() -> None:
+    defined = {}
+    for module_name in COMMAND_MODULES:
+        module = __import__(module_name, fromlist=["cli"])
+        for name in typer.main.get_group(module.cli).commands:
+            defined[name] = module_name
+    assert defined == {name: listed.module for name, listed in COMMANDS.items()}
+
+
+def test_the_help_lists_the_same_lines_before_and_after_the_commands_load(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    group = typer.main.get_command(app)
+
+    def help_text() -> str:
+        group.main(["--help"], prog_name="ldn", standalone_mode=False)
+        return capsys.readouterr().out
+
+    lazily = help_text()
+    for name in COMMANDS:
+        group.add_command(load_command(name), name)
+    assert lazily == help_text() and all(f" {name} " in lazily for name in COMMANDS)
+
+
+def _loaded_after(*args: str) -> set[str]:
+    script = ("import sys, json\nfrom flows.cli import app\ntry:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+              "print(json.dumps(sorted(sys.modules)), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return set(json.loads(out.stderr.strip().splitlines()[-1]))
+
+
+def test_the_help_loads_no_command_module_and_a_command_only_its_own() -> None:
+    listed = _loaded_after("--help")
+    assert not listed & set(COMMAND_MODULES) and "prefect" not in listed and "xarray" not in listed
+    layers = _loaded_after("layers", "versions", "--catalog", str(REPO / "no-such-catalog"))
+    assert layers & set(COMMAND_MODULES) == {"flows.cli.layers"} and "prefect" not in layers
+
+
+def test_a_mistyped_command_is_one_line_with_the_close_one() -> None:
+    result = CliRunner().invoke(app, ["regstry", "list"])
+    assert result.exit_code == 2 and "No such command 'regstry'. Did you mean 'registry'?" in result.output
