@@ -379,7 +379,9 @@ def main() -> None:
     ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    import tasks  # noqa: F401  (GDAL settings and network statistics, as in a run)
+    from tasks.environment import set_environment_defaults
+
+    set_environment_defaults()  # GDAL settings and network statistics, as in a run
 
     if args.part:
         fn = PARTS[args.part]

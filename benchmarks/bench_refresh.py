@@ -45,7 +45,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 8, 32])
     args = ap.parse_args()
 
-    import tasks  # noqa: F401
+    from tasks.environment import set_environment_defaults
+
+    set_environment_defaults()
     from flows.refresh import RefreshRun, refresh_indicators
     from tasks.io.sample_data import generate_sample
     from tasks.io.zones import default_zones

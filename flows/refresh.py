@@ -16,7 +16,6 @@ from typing import Any, Iterator, Literal
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field, ValidationError
 
-import tasks  # noqa: F401  (Prefect environment defaults)
 from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
 from flows.ldn_yearly import ldn_yearly
 from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources, read_yaml_mapping, validation_message
@@ -78,7 +77,9 @@ class RefreshRun(BaseModel):
     pgstac: str | None = Field(None, description="Also load the new version into this pgstac database.")
     cache_dir: Path | None = Field(None, description="Layer cache folder (default <out>/.cache).")
     cache_url: str | None = Field(None, description="Object storage behind the layer cache (e.g. s3://bucket/ldn-cache).")
-    use_cache: bool = Field(True, description="Reuse cached annual NDVI layers whose inputs are unchanged.")
+    use_cache: bool = Field(True, description="Reuse every cached layer (annual NDVI, productivity, land cover, SOC, "
+                           "SDG 15.3.1, status, the report) whose inputs and settings are unchanged; false "
+                           "recomputes all.")
 
 
 def _run_file(path: Path | None) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-import tasks  # noqa: F401  (Prefect environment defaults before Prefect is imported)
 from tasks.errors import LdnError
 
 

@@ -26,6 +26,7 @@ from rasterio.windows import Window, from_bounds
 
 from tasks.config import Source
 from tasks.constants import DEFAULT_CHUNK
+from tasks.environment import set_environment_defaults
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.geo.grid import grid_crs, transformer
 from tasks.io.clip import RunArea, clip
@@ -67,11 +68,13 @@ except ImportError:  # pragma: no cover  (distributed is a dependency)
 
 
 class ReadSettings(WorkerPlugin):  # type: ignore[misc,valid-type]
-    """``configure_reads`` on every Dask worker, also those that join later."""
+    """The process defaults (``tasks.environment``) and ``configure_reads`` on every Dask worker, also those that
+    join later."""
 
     name = "ldn-read-settings"
 
     def setup(self, worker: Any) -> None:
+        set_environment_defaults()  # a worker's process, started by whoever started the cluster
         configure_reads()
 
 

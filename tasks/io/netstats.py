@@ -1,8 +1,8 @@
 """Bytes downloaded over HTTP by GDAL: what a stage really pulled from the source, for the progress logs.
 
 Scenes are read by GDAL's ``/vsicurl/`` (and ``/vsis3/``, ...) drivers, which keep network statistics
-per process when ``CPL_VSIL_NETWORK_STATS_ENABLED`` is on (``tasks`` turns it on at import, before any
-read). They are read here through GDAL's C API (``VSINetworkStatsGetAsSerializedJSON``) in the
+per process when ``CPL_VSIL_NETWORK_STATS_ENABLED`` is on (``tasks.environment``: the application turns it on
+where a process starts, before any read). They are read here through GDAL's C API (``VSINetworkStatsGetAsSerializedJSON``) in the
 libgdal that rasterio loaded. A stage's bytes are the growth of the sum over this process and every
 Dask worker process; a GDAL without the call reports None and the logs say nothing about it.
 """

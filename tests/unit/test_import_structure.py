@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("config", ("tasks.config",)),
     ("geo", ("tasks.geo",)),
     ("kernels", ("tasks.kernels",)),
-    ("floor", ("tasks.constants", "tasks.errors", "tasks.model", "tasks")),
+    ("floor", ("tasks.constants", "tasks.environment", "tasks.errors", "tasks.model", "tasks")),
 )
 """The layers, top first: a module imports from its own layer or one below, never from one above. The README's
 Development section draws the same list; a new module goes into a layer's package, or this test names it."""
