@@ -21,6 +21,7 @@ from rasterio.windows import Window
 from tasks.constants import ACTIVITY_AREAS, ACTIVITY_STATUSES, LPD_CLASSES, THREE_CLASSES, WATER
 from tasks.errors import NoZoneOverlap
 from tasks.geo.areas import pixel_areas_km2
+from tasks.io.layers import read_block
 from tasks.io.zones import Zone, block_coverage, zones_on_grid
 from tasks.model import LayerRef
 from tasks.science.activities import Activity, footprint_and_ring, timing
@@ -35,14 +36,6 @@ OVERLAY_LAYERS: dict[tuple[str, str], str] = {
     ("land-cover", "final"): "lc_final",
 }
 """The published layers the overlay reads (indicator, asset) -> short name."""
-
-
-def _read(src: rasterio.DatasetReader, window: Window) -> np.ndarray:
-    data = src.read(1, window=window, boundless=True, fill_value=src.nodata if src.nodata is not None else 0)
-    out = data.astype("float64")
-    if src.nodata is not None and not np.isnan(src.nodata):
-        out[data == src.nodata] = np.nan
-    return out
 
 
 def _shares(codes: np.ndarray, weights: np.ndarray, names: dict[int, str], prefix: str) -> dict[str, float]:
@@ -155,7 +148,7 @@ def activity_statistics(activities: Sequence[Activity], layers: list[LayerRef], 
                 if h == 0 or w == 0:
                     continue
                 window = Window(c0, r0, w, h)
-                data = {name: _read(src, window).ravel() for name, src in sources.items()}
+                data = {name: read_block(src, window, boundless=True).ravel() for name, src in sources.items()}
                 areas = np.repeat(row_areas[r0:r0 + h], w)
                 sub = transform * rasterio.Affine.translation(c0, r0)
                 covered = {on_grid[z][0].name: (cells, fraction)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pystac
+import rasterio
 import xarray as xr
 from pystac.utils import make_absolute_href
+from rasterio.windows import Window
 
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
@@ -23,10 +25,7 @@ from tasks.io.cog import cog_from_tiled
 from tasks.io.integrity import local_path, open_href
 from tasks.model import LayerRef
 
-if TYPE_CHECKING:
-    from tasks.model import LayerRef
-
-__all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs", "published_versions"]
+__all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs", "published_versions", "read_block"]
 
 DEFAULT_CATALOG: Path = DEFAULT_OUTPUTS / "catalog" / "catalog.json"
 """The root catalog `ldn run` publishes to by default."""
@@ -286,3 +285,15 @@ def layer_refs(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> l
                 classes={int(c["value"]): c.get("description", c.get("name")) for c in classes} if classes else None,
             ))
     return refs
+
+
+def read_block(src: rasterio.DatasetReader, window: Window, *, boundless: bool = False) -> np.ndarray:
+    """A block of a published layer's first band as float64, NaN where it has no data, its scale and offset applied:
+    the values the zonal tables and the activity statistics weigh. ``boundless`` reads a window that reaches past
+    the raster (an activity's ring at the edge of the run), the part outside as no data."""
+    fill = src.nodata if src.nodata is not None else 0
+    data = src.read(1, window=window, boundless=boundless, fill_value=fill if boundless else None).astype("float64")
+    if src.nodata is not None and not np.isnan(src.nodata):
+        data[data == src.nodata] = np.nan
+    scale, offset = (src.scales or (1.0,))[0], (src.offsets or (0.0,))[0]
+    return data * scale + offset if (scale, offset) != (1.0, 0.0) else data

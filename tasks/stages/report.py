@@ -39,6 +39,7 @@ from tasks.io.cache_keys import cache_key
 from tasks.io.clip import project_area
 from tasks.io.integrity import file_fingerprint
 from tasks.io.layer_cache import cache_for, link_file, open_entry, store_entry
+from tasks.io.layers import read_block
 from tasks.io.quicklook import classes_of, quicklook_png
 from tasks.io.registry import registry_fingerprint
 from tasks.io.report_html import TOTAL, ActivitySection, with_totals, write_html_report, yearly_land_cover
@@ -113,15 +114,6 @@ def _grid(paths: Iterable[str]) -> tuple[str, Any, tuple[int, int]]:
     return wkt, rasterio.Affine(*transform), shape
 
 
-def _read(src: rasterio.DatasetReader, window: Window) -> np.ndarray:
-    """A block as float64 with NaN for nodata, scale and offset applied."""
-    data = src.read(1, window=window).astype("float64")
-    if src.nodata is not None and not np.isnan(src.nodata):
-        data[data == src.nodata] = np.nan
-    scale, offset = (src.scales or (1.0,))[0], (src.offsets or (0.0,))[0]
-    return data * scale + offset if (scale, offset) != (1.0, 0.0) else data
-
-
 def _zone_blocks(on_grid: list, crs: str, transform: Any, shape: tuple[int, int], row_areas: np.ndarray,
                  block: int) -> Iterable[tuple[Window, list, np.ndarray]]:
     """The grid's blocks that some zone touches: (window, [(zone, flat cells, covered fraction)], km2 per cell)."""
@@ -154,7 +146,7 @@ def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str
     acc = _Accumulator()
     try:
         for window, covered, areas in _zone_blocks(on_grid, crs, transform, shape, row_areas, block):
-            data = {k: _read(src, window).ravel() for k, src in sources.items()}
+            data = {k: read_block(src, window).ravel() for k, src in sources.items()}
             final = data.get(("land-cover", "final"))
             for z, cells, fraction in covered:
                 weights = fraction * areas[cells]
@@ -776,7 +768,7 @@ def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: s
     try:
         for window, covered, areas in _zone_blocks(on_grid, crs, transform, shape, row_areas, block):
             for k, src in enumerate(sources):
-                values = _read(src, window).ravel()
+                values = read_block(src, window).ravel()
                 for z, cells, fraction in covered:
                     v, wgt = values[cells], fraction * areas[cells]
                     ok = ~np.isnan(v)
