@@ -27,7 +27,7 @@ import pystac
 from tasks.config import Source, env_seconds
 from tasks.errors import SceneReadError, TransientReadError
 
-__all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint",
+__all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "file_sha256",
            "local_path", "open_href", "parse_multihash",
            "scene_fingerprints", "sign_items", "verify_checksums"]
 
@@ -319,6 +319,11 @@ def file_fingerprint(path: str | Path) -> str:
 def _content_sha256(path: str, mtime_ns: int, size: int) -> str:
     """A file's sha256, hashed once per (path, modification time, size): every period task keys on the
     same files (legend, SOC model, a precomputed LPD GeoTIFF), and an edit changes the stat."""
+    return file_sha256(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 (hex) of a file's content, read now (not cached): what a published asset's checksum states."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

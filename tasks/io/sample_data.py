@@ -45,6 +45,7 @@ from tasks.constants import (
 )
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_bounds
+from tasks.io.integrity import file_sha256
 
 __all__ = [
     "SampleRegion",
@@ -374,7 +375,7 @@ def _write_cog(path: Path, data: np.ndarray, *, crs: str, transform: Affine, nod
 
 def _file_fields(path: Path) -> dict[str, Any]:
     """STAC file extension fields of a written file: its size and sha256 multihash, so readers can check it."""
-    return {"file:size": path.stat().st_size, "file:checksum": "1220" + hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"file:size": path.stat().st_size, "file:checksum": "1220" + file_sha256(path)}
 
 
 def _polygon(bbox: tuple[float, float, float, float]) -> dict[str, Any]:

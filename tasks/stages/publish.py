@@ -8,7 +8,6 @@ and every earlier version stays readable. A failed or killed run leaves the publ
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -45,6 +44,7 @@ from tasks.geo.mosaic import wraps
 from tasks.io.clip import RunArea, clip
 from tasks.io.cluster import on_a_worker
 from tasks.io.cog import cog_from_tiled
+from tasks.io.integrity import file_sha256
 from tasks.io.method_doc import METHOD_TITLE, method_html
 from tasks.io.processes import pid_alive
 from tasks.io.quicklook import classes_of, quicklook_png
@@ -249,11 +249,8 @@ def write_item(
 
 
 def _sha256_multihash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return "1220" + digest.hexdigest()
+    """``file:checksum`` as the STAC file extension writes it: a multihash, ``1220`` (sha2-256, 32 bytes) + hex."""
+    return "1220" + file_sha256(path)
 
 
 def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
