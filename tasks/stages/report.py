@@ -871,5 +871,14 @@ def report_artifacts_task(run: RunContext, report: ReportFiles, layers: list[Lay
         lines += ["", f"LDN targets: {published(targets)}", "",
                   *(f"- {r.country} {r.target_id}, {r.period}: {r.status}" for r in tracked.itertuples()
                     if isinstance(r.period, str))]
+    tables = {key: path for period_tables in report.tables.values() for key, path in period_tables.items()}
+    if "activity_summary_csv" in tables:  # the registry's activities: one summary for the run, like the targets
+        summary = pd.read_csv(version / Path(tables["activity_summary_csv"]).relative_to(staging))
+        stats = published(tables.get("activities_csv", ""))
+        create_table_artifact(key=f"ldn-activities-{cfg.region_id}".lower().replace("_", "-"),
+                              table=summary[summary["total"] > 0].to_dict(orient="records"),
+                              description=f"NEAMSP activities per country, area and status (areas with none are "
+                                          f"in the published table); statistics {stats}")
+        lines += ["", f"Activities: {int(summary['total'].sum())} in the registry; per activity and period: {stats}"]
     create_markdown_artifact(key=f"ldn-run-{cfg.region_id}".lower().replace("_", "-"), markdown="\n".join(lines),
                              description="Per-zone SDG 15.3.1 of this run, with links to the published version")

@@ -303,6 +303,17 @@ def test_activities_are_set_beside_the_indicators_and_published(full_run: tuple[
     section = html.split("<h2>Land degradation activities (NEAMSP registry)</h2>")[1].split("<h2>")[0]
     assert "Fictitious sample data" in section and "not a causal claim" in section
     assert section.count("src='data:image/png;base64,") == 1 and "coloured by activity area" in section
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["ldn-activities-sample-zamyn-uud"])))
+        runs = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ldn-run-sample-zamyn-uud"])))
+    ours = [a for a in found if a.type == "table" and (root / "versions").resolve().as_uri() in str(a.description)]
+    rows = json.loads(ours[-1].data) if isinstance(ours[-1].data, str) else ours[-1].data
+    assert sum(r["total"] for r in rows) == len(sample) and all(r["total"] > 0 for r in rows)
+    assert any(f"Activities: {len(sample)} in the registry" in str(a.data) for a in runs)
 
 
 def test_ldn_report_sets_a_registry_beside_published_layers(full_run: tuple[Path, Path], tmp_path: Path) -> None:
