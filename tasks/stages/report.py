@@ -860,8 +860,8 @@ def report_artifacts_task(run: RunContext, report: ReportFiles, layers: list[Lay
                               description=f"SDG 15.3.1 per zone, {period} (km2); layer {layer}")
         lines += [f"| {period} | {r.zone} | {r.degraded_pct:.2f} | {r.stable_pct:.2f} | {r.improved_pct:.2f} | "
                   f"{r.land_km2:,.1f} |" for r in rows.itertuples()]
-    targets = next((path for tables in report.tables.values() for key, path in tables.items() if key == "targets_csv"),
-                   None)
+    tables = {key: path for period_tables in report.tables.values() for key, path in period_tables.items()}
+    targets = tables.get("targets_csv")  # the run-wide tables: the same file in every period's list
     if targets:  # the national LDN targets: one table for the run, the same file every period's item lists
         tracked = pd.read_csv(version / Path(targets).relative_to(staging))  # published by now
         table = tracked[["country", "target_id", "period", "year", "measured", "path", "gap", "status", "unit",
@@ -871,7 +871,6 @@ def report_artifacts_task(run: RunContext, report: ReportFiles, layers: list[Lay
         lines += ["", f"LDN targets: {published(targets)}", "",
                   *(f"- {r.country} {r.target_id}, {r.period}: {r.status}" for r in tracked.itertuples()
                     if isinstance(r.period, str))]
-    tables = {key: path for period_tables in report.tables.values() for key, path in period_tables.items()}
     if "activity_summary_csv" in tables:  # the registry's activities: one summary for the run, like the targets
         summary = pd.read_csv(version / Path(tables["activity_summary_csv"]).relative_to(staging))
         stats = published(tables.get("activities_csv", ""))
