@@ -26,7 +26,7 @@ from tasks.errors import ConfigError
 if TYPE_CHECKING:
     from tasks.config import RunConfig, Source
 
-__all__ = ["Bounds", "analysis_geobox", "crosses_antimeridian", "split_bbox", "bboxes_intersect", "over_crs", "project", "unwrap", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
+__all__ = ["Bounds", "analysis_geobox", "crosses_antimeridian", "split_bbox", "bboxes_intersect", "over_crs", "project", "valid_polygons", "unwrap", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
            "MAX_ANTIMERIDIAN_SPAN"]
 
 Bounds = tuple[float, float, float, float]
@@ -228,10 +228,27 @@ def over_crs(crs: str | CRS) -> CRS:
 
 
 def project(geometry: shapely.Geometry, crs: CRS) -> shapely.Geometry:
-    """Lon/lat polygons in ``crs``, their edges densified first so they stay within about a pixel of the true line."""
+    """Lon/lat polygons in ``crs``, their edges densified first so they stay within about a pixel of the true line,
+    and valid there (``valid_polygons``), so unions, intersections and predicates on them never fail."""
     to_native = transformer("EPSG:4326", crs)
     dense = shapely.segmentize(geometry, _SEGMENT_DEG)
-    return shapely.transform(dense, lambda xy: np.column_stack(to_native.transform(xy[:, 0], xy[:, 1])))
+    return valid_polygons(shapely.transform(dense, lambda xy: np.column_stack(to_native.transform(xy[:, 0], xy[:, 1]))))
+
+
+def valid_polygons(geometry: shapely.Geometry) -> shapely.Geometry:
+    """``geometry`` itself when valid, else its polygons repaired: rings kept as areas (shells unioned, holes cut),
+    parts that collapse to lines or points dropped.
+
+    A polygon valid in lon/lat need not be valid after projection: two edges a hair apart (North-East Asia's union
+    where the Russian Far East's 98 degree meridian meets Mongolia's border) are densified differently and cross on
+    the plane, and GEOS then refuses to union or cut it ("side location conflict"). The repair moves nothing by
+    more than that hair; a valid geometry is returned unchanged, so valid regions keep their exact coordinates.
+    """
+    if shapely.is_valid(geometry):
+        return geometry
+    fixed = shapely.make_valid(geometry, method="structure", keep_collapsed=False)
+    polygons = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(polygons) if polygons else shapely.Polygon()
 
 
 def unwrap(geometry: shapely.Geometry) -> shapely.Geometry:

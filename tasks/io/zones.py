@@ -26,7 +26,7 @@ from pyproj import CRS
 from tasks.config import load_model
 from tasks.constants import CATALOGS_DIR
 from tasks.errors import ConfigError, NoZoneOverlap
-from tasks.geo.grid import lonlat_bounds, over_crs, split_bbox, transformer, unwrap
+from tasks.geo.grid import lonlat_bounds, over_crs, project, split_bbox, transformer, unwrap
 from tasks.geo.mosaic import wraps
 
 __all__ = ["Zone", "ZoneCatalog", "default_zones", "geometry_from_wkb", "read_zones", "natural_earth_path", "zones_on_grid",
@@ -182,12 +182,10 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
     from odc.geo.geobox import GeoBox
 
     across = wraps(GeoBox((h, w), transform, target))  # a grid that continues east past 180 degrees
-    to_grid = transformer("EPSG:4326", over_crs(target) if across else target)
+    grid_plane = over_crs(target) if across else target
     out = []
     for zone in zones:
-        dense = shapely.segmentize(unwrap(zone.geometry) if across else zone.geometry, 0.05)
-        projected = shapely.transform(dense, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1])))
-        projected = shapely.make_valid(projected)
+        projected = project(unwrap(zone.geometry) if across else zone.geometry, grid_plane)
         if projected.intersects(grid):
             part = shapely.intersection(projected, grid)
             if within is None or part.area > 0:
