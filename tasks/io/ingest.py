@@ -24,6 +24,7 @@ import numpy as np
 import pystac
 import rasterio
 import rasterio.crs
+import rasterio.errors
 from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
@@ -31,7 +32,7 @@ from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NODATA
 from tasks.geo.grid import grid_crs
 
-__all__ = ["SceneGrid", "SceneOffGrid", "aligned_scenes", "fold_window", "fold_tile_year"]
+__all__ = ["SceneGrid", "SceneOffGrid", "item_native_bounds", "aligned_scenes", "fold_window", "fold_tile_year"]
 
 _PIXEL_TOLERANCE = 1e-6
 """How far from a whole pixel a scene's offset may be (in pixels) to count as on the grid."""
@@ -71,6 +72,34 @@ def _item_grid(item: pystac.Item, asset: pystac.Asset) -> tuple[str, list[float]
     if crs is None or transform is None or shape is None or len(transform) < 6 or len(shape) != 2:
         return None
     return crs, [float(v) for v in transform[:6]], [int(v) for v in shape]
+
+
+@functools.lru_cache(maxsize=64)
+def _same_crs(text: str, crs: str) -> bool:
+    try:
+        return bool(_crs(text) == _crs(crs))
+    except rasterio.errors.CRSError:
+        return False
+
+
+def item_native_bounds(item: dict[str, Any], crs: str) -> tuple[float, float, float, float] | None:
+    """The (left, bottom, right, top) an item's scenes cover in ``crs`` by its STAC projection fields (the item's, else
+    its first asset's), or None when it gives none, or a rotated grid, or another CRS."""
+    assets = list(item.get("assets", {}).values())
+
+    def get(key: str) -> Any:
+        return item.get("properties", {}).get(key, next((a[key] for a in assets if key in a), None))
+
+    epsg = get("proj:epsg")
+    text = get("proj:wkt2") or get("proj:code") or (f"EPSG:{epsg}" if epsg else None)
+    transform, shape = get("proj:transform"), get("proj:shape")
+    if not text or transform is None or shape is None or len(transform) < 6 or len(shape) != 2:
+        return None
+    a, b, c, d, e, f = (float(v) for v in transform[:6])
+    if b != 0 or d != 0 or not _same_crs(text, crs):
+        return None
+    xs, ys = (c, c + a * int(shape[1])), (f, f + e * int(shape[0]))
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def aligned_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) -> list[SceneGrid] | None:
