@@ -26,7 +26,7 @@ from tasks.errors import ConfigError
 if TYPE_CHECKING:
     from tasks.config import RunConfig, Source
 
-__all__ = ["Bounds", "analysis_geobox", "crosses_antimeridian", "split_bbox", "bboxes_intersect", "over_crs", "project", "valid_polygons", "unwrap", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
+__all__ = ["Bounds", "analysis_geobox", "crosses_antimeridian", "split_bbox", "bboxes_intersect", "over_crs", "project", "valid_polygons", "polygonal", "hemispheres", "unwrap", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
            "MAX_ANTIMERIDIAN_SPAN"]
 
 Bounds = tuple[float, float, float, float]
@@ -246,13 +246,29 @@ def valid_polygons(geometry: shapely.Geometry) -> shapely.Geometry:
     """
     if shapely.is_valid(geometry):
         return geometry
-    fixed = shapely.make_valid(geometry, method="structure", keep_collapsed=False)
-    polygons = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(polygons) if polygons else shapely.Polygon()
+    return polygonal(shapely.make_valid(geometry, method="structure", keep_collapsed=False))
+
+
+def polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
+    """The polygons of ``geometry``: itself when it is a (multi)polygon, else the polygonal parts of a collection.
+
+    Cutting polygons (by a grid's box, by another region) returns a collection with lines and points wherever
+    they only touch the cut; exactextract and rasterisers take polygons alone ("Mixed-type geometries").
+    """
+    if geometry.geom_type in ("Polygon", "MultiPolygon"):
+        return geometry
+    polygons = [p for p in shapely.get_parts(shapely.get_parts(geometry)) if p.geom_type == "Polygon"]
+    return shapely.MultiPolygon(polygons) if len(polygons) > 1 else polygons[0] if polygons else shapely.Polygon()
+
+
+def hemispheres(geometry: shapely.Geometry) -> tuple[shapely.Geometry, shapely.Geometry]:
+    """A lon/lat area's parts east of Greenwich (0..180) and west of it (-180..0): an area across 180 degrees in
+    the two pieces a map without ``+over`` has at its two edges."""
+    return (shapely.intersection(geometry, shapely.box(0, -90, 180, 90)),
+            shapely.intersection(geometry, shapely.box(-180, -90, 0, 90)))
 
 
 def unwrap(geometry: shapely.Geometry) -> shapely.Geometry:
     """The western-hemisphere parts moved 360 degrees east, so an area across 180 is contiguous."""
-    east = shapely.intersection(geometry, shapely.box(-180, -90, 0, 90))
-    west = shapely.intersection(geometry, shapely.box(0, -90, 180, 90))
-    return shapely.union(west, shapely.affinity.translate(east, xoff=360.0))
+    eastern, western = hemispheres(geometry)
+    return shapely.union(eastern, shapely.affinity.translate(western, xoff=360.0))

@@ -27,7 +27,16 @@ from dask.highlevelgraph import HighLevelGraph
 from odc.geo.geobox import GeoBox
 
 from tasks.errors import ConfigError
-from tasks.geo.grid import crosses_antimeridian, grid_crs, over_crs, parse_crs, project, unwrap
+from tasks.geo.grid import (
+    crosses_antimeridian,
+    grid_crs,
+    hemispheres,
+    over_crs,
+    parse_crs,
+    project,
+    unwrap,
+    valid_polygons,
+)
 from tasks.geo.mosaic import wraps
 from tasks.io.cache_keys import area_fingerprint
 from tasks.io.region import resolve_region
@@ -90,11 +99,10 @@ def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely
     if over:
         projected = project(unwrap(geometry), over_crs(native))
     elif crosses_antimeridian(geometry):
-        sides = [shapely.intersection(geometry, shapely.box(lo, -90, hi, 90)) for lo, hi in ((0, 180), (-180, 0))]
-        projected = shapely.union_all([project(side, native) for side in sides])
+        projected = shapely.union_all([project(side, native) for side in hemispheres(geometry)])
     else:
         projected = project(geometry, native)
-    return shapely.make_valid(projected)
+    return valid_polygons(projected)
 
 
 @functools.lru_cache(maxsize=16)

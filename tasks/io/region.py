@@ -26,6 +26,7 @@ from tasks.errors import ConfigError
 from tasks.geo.grid import (
     Bounds,
     crosses_antimeridian,
+    hemispheres,
     lonlat_box_problem,
     over_crs,
     parse_crs,
@@ -61,8 +62,7 @@ class Region:
         """The lon/lat box around the area; west > east when it crosses the antimeridian."""
         if not self.crosses_antimeridian:
             return tuple(float(v) for v in self.geometry.bounds)  # type: ignore[return-value]
-        east_side = shapely.intersection(self.geometry, shapely.box(0, -90, 180, 90))
-        west_side = shapely.intersection(self.geometry, shapely.box(-180, -90, 0, 90))
+        east_side, west_side = hemispheres(self.geometry)
         s = min(east_side.bounds[1], west_side.bounds[1])
         n = max(east_side.bounds[3], west_side.bounds[3])
         return float(east_side.bounds[0]), float(s), float(west_side.bounds[2]), float(n)
@@ -139,9 +139,7 @@ def region_grid(region: Region, *, crs: str, resolution: float, origin: tuple[fl
     ``ConfigError`` naming the region, so a typo never becomes an empty run.
     """
     native = parse_crs(crs)
-    sides = ([shapely.intersection(region.geometry, shapely.box(0, -90, 180, 90)),
-              shapely.intersection(region.geometry, shapely.box(-180, -90, 0, 90))]
-             if region.crosses_antimeridian else [region.geometry])
+    sides = list(hemispheres(region.geometry)) if region.crosses_antimeridian else [region.geometry]
     tiles: list[Tile] = []
     for side in sides:
         footprint = project(side, native)

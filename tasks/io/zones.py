@@ -26,7 +26,7 @@ from pyproj import CRS
 from tasks.config import load_model
 from tasks.constants import CATALOGS_DIR
 from tasks.errors import ConfigError, NoZoneOverlap
-from tasks.geo.grid import lonlat_bounds, over_crs, project, split_bbox, transformer, unwrap
+from tasks.geo.grid import lonlat_bounds, over_crs, polygonal, project, split_bbox, transformer, unwrap
 from tasks.geo.mosaic import wraps
 
 __all__ = ["Zone", "ZoneCatalog", "default_zones", "geometry_from_wkb", "read_zones", "natural_earth_path", "zones_on_grid",
@@ -187,7 +187,7 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
     for zone in zones:
         projected = project(unwrap(zone.geometry) if across else zone.geometry, grid_plane)
         if projected.intersects(grid):
-            part = shapely.intersection(projected, grid)
+            part = polygonal(shapely.intersection(projected, grid))
             if within is None or part.area > 0:
                 out.append((zone, part))
     if not out:
