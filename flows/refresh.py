@@ -11,7 +11,7 @@ import contextlib
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator, Literal, NamedTuple
 
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field, ValidationError
@@ -87,13 +87,32 @@ def _run_file(path: Path | None) -> dict[str, Any]:
     return {} if path is None else read_yaml_mapping(path, "run config")
 
 
-def _sample_area(run: RefreshRun) -> tuple[str, tuple[float, float, float, float], bool]:
-    """(name, native bounds, use the folder as it is) of the sample region the run will use."""
-    if run.sample_dir != DEFAULT_SAMPLE_DIR and (Path(run.sample_dir) / "COMPLETE").is_file():
-        meta = json.loads((Path(run.sample_dir) / "region.json").read_text())
-        return meta["name"], tuple(meta["native_bounds"]), True
+class SampleArea(NamedTuple):
+    """The generated inputs a run without ``--sources`` reads, as their folder's ``region.json`` describes them."""
+
+    name: str
+    bounds: tuple[float, float, float, float]
+    as_is: bool
+    """True: a complete folder, used as it is; False: the bundled sample, generated when missing."""
+    sources: Path | None = None
+    """The folder's own sources file (the full-extent rehearsal brings one); None: the bundled sample's."""
+    region: str | None = None
+    """The region the inputs were made for (the run's default ``--region``)."""
+    years: tuple[int, int] = (2001, 2024)
+    settings: dict[str, Any] = {}
+    """Run settings the inputs need (the rehearsal's tile size and composites a year); a run file overrides them."""
+
+
+def _sample_area(run: RefreshRun) -> SampleArea:
+    """The generated inputs the run will use: a complete ``--sample-dir`` as it is, else the bundled sample."""
+    folder = Path(run.sample_dir)
+    if run.sample_dir != DEFAULT_SAMPLE_DIR and (folder / "COMPLETE").is_file():
+        meta = json.loads((folder / "region.json").read_text())
+        return SampleArea(meta["name"], tuple(meta["native_bounds"]), True,
+                          sources=folder / meta["sources"] if meta.get("sources") else None, region=meta.get("region"),
+                          years=tuple(meta.get("ndvi_years", (2001, 2024))), settings=meta.get("settings", {}))
     sample = load_sample_region()
-    return sample.name, sample_grid(sample).bounds, False
+    return SampleArea(sample.name, sample_grid(sample).bounds, False)
 
 
 def _check_zones(cfg: RunConfig) -> None:
@@ -141,8 +160,10 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     # land area; only the default layer id differs (the sample's name or "custom", as before)
     region = run.region if run.bbox is None else ",".join(repr(float(v)) for v in run.bbox)
     if run.sources is None:
-        name, bounds, _ = _sample_area(run)
-        values.update(sources_file=SAMPLE_SOURCES, region_id=name, years=(2001, 2024), native_bounds=bounds)
+        sample = _sample_area(run)
+        values.update(sources_file=sample.sources or SAMPLE_SOURCES, region_id=sample.name, years=sample.years,
+                      native_bounds=sample.bounds, **sample.settings)
+        region = region or sample.region
     else:
         values.update(sources_file=run.sources, region_id="custom", years=(2001, date.today().year - 1))
     from_file = _run_file(run.config)
@@ -152,7 +173,9 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     if run.sources is not None:
         values.update(_region_area(region or ALL_NE_ASIA, values, keep_id=run.bbox is not None, announce=announce))
     elif region is not None:  # the sample: keep to its window, compute only the tiles in the region
-        values.update(_region_area(region, values, within=values["native_bounds"], keep_id=True, announce=announce))
+        # (a rehearsal's inputs cover their whole region, on both sides of 180 degrees: no window to keep to)
+        within = None if values["sources_file"] != SAMPLE_SOURCES else values["native_bounds"]
+        values.update(_region_area(region, values, within=within, keep_id=True, announce=announce))
     productivity = values.get("productivity") or {}
     if not isinstance(productivity, dict):
         raise ConfigError(f"run config {run.config}: `productivity` must be a mapping of settings (e.g. "
@@ -394,9 +417,8 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
     with dask_client(dask_address) as client:
         check_task_runner(task_runner, dask_address, client, shared=written_folders(cfg))
         if run.sources is None:
-            _, _, as_is = _sample_area(run)
             print(f"sample region: {run.sample_dir}")
-            if not as_is:
+            if not _sample_area(run).as_is:
                 generate_sample(run.sample_dir, progress=lambda m: print(f"  {m}"))
             with serve_collections(run.sample_dir) as stac:
                 print(f"local STAC API {stac.api_url} (files {stac.files_url})")

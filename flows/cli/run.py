@@ -35,6 +35,7 @@ from tasks.config import validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import LdnError, disk_full
 from tasks.io.layer_cache import cache_root
+from tasks.io.rehearsal import generate_rehearsal
 from tasks.io.sample_data import generate_sample
 
 cli = typer.Typer()
@@ -42,15 +43,29 @@ cli = typer.Typer()
 
 @cli.command("sample-data")
 def sample_data(
-    out: Annotated[Path, typer.Option(help="Folder to write the sample region into.")] = DEFAULT_SAMPLE_DIR,
+    out: Annotated[Optional[Path], typer.Option(help="Folder to write into (default outputs/sample-data, with --region "
+                                                     "outputs/rehearsal-<region>).")] = None,
     force: Annotated[bool, typer.Option(help="Regenerate even if a complete sample is present.")] = False,
+    region: Annotated[Optional[str], typer.Option(
+        help="Instead of the 60 km sample: a coarse rehearsal of this whole region (NE-ASIA or a country code) on the "
+             "real MODIS tiles, to run with `ldn run --sample-dir OUT`.")] = None,
+    step: Annotated[int, typer.Option(help="With --region: keep every STEP-th MODIS pixel (16: 3.7 km pixels, 300 px tiles).")] = 16,
+    composites: Annotated[int, typer.Option(help="With --region: 16-day composites a year (those nearest the season's peak).")] = 2,
 ) -> None:
     """Generate the bundled offline sample region (deterministic: same files on every machine)."""
+    progress = lambda m: typer.echo(f"  {m}")  # noqa: E731
     try:
-        root = generate_sample(out, force=force, progress=lambda m: typer.echo(f"  {m}"))
+        if region is None:
+            root = generate_sample(out or DEFAULT_SAMPLE_DIR, force=force, progress=progress)
+        else:
+            root = generate_rehearsal(out or DEFAULT_OUTPUTS / f"rehearsal-{region.strip().lower()}", region=region,
+                                      step=step, composites=composites, force=force, progress=progress)
     except LdnError as err:
         raise fail(str(err)) from None
-    typer.echo(f"sample region in {root} (truth: {root / 'truth.json'})")
+    if region is None:
+        typer.echo(f"sample region in {root} (truth: {root / 'truth.json'})")
+    else:
+        typer.echo(f"rehearsal inputs in {root} (truth: {root / 'truth.json'}); run them with: ldn run --sample-dir {root}")
 
 
 TaskRunner = Enum("TaskRunner", {name: name for name in TASK_RUNNERS}, type=str)  # type: ignore[misc]  # from the constant

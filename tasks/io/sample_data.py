@@ -58,6 +58,13 @@ __all__ = [
     "composite_doys",
     "SAMPLE_REGION_FILE",
     "TRUTH_CODES",
+    "COG_MEDIA_TYPE",
+    "write_cog",
+    "file_fields",
+    "box_polygon",
+    "iso_time",
+    "collection_doc",
+    "write_collection",
 ]
 
 SAMPLE_REGION_FILE: Path = CATALOGS_DIR / "sample_region.yaml"
@@ -362,8 +369,9 @@ def _composite(region: SampleRegion, fields: _Fields, year: int, doy: int, platf
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-def _write_cog(path: Path, data: np.ndarray, *, crs: str, transform: Affine, nodata: float | None,
-               predictor: int = 1) -> None:
+def write_cog(path: Path, data: np.ndarray, *, crs: str, transform: Affine, nodata: float | None,
+              predictor: int = 1) -> None:
+    """An input scene as its producers publish it: a DEFLATE COG of 512 px blocks (the generators' one writer)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     extra = {"PREDICTOR": str(predictor)} if predictor != 1 else {}
     with rasterio.open(
@@ -373,22 +381,25 @@ def _write_cog(path: Path, data: np.ndarray, *, crs: str, transform: Affine, nod
         dst.write(data, 1)
 
 
-def _file_fields(path: Path) -> dict[str, Any]:
+def file_fields(path: Path) -> dict[str, Any]:
     """STAC file extension fields of a written file: its size and sha256 multihash, so readers can check it."""
     return {"file:size": path.stat().st_size, "file:checksum": "1220" + file_sha256(path)}
 
 
-def _polygon(bbox: tuple[float, float, float, float]) -> dict[str, Any]:
+def box_polygon(bbox: tuple[float, float, float, float]) -> dict[str, Any]:
+    """A box (west, south, east, north, or a CRS's left, bottom, right, top) as a GeoJSON polygon."""
     w, s, e, n = bbox
     return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
 
 
-def _iso(d: datetime) -> str:
+def iso_time(d: datetime) -> str:
+    """A UTC time as STAC writes it, to the second."""
     return d.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _collection(cid: str, description: str, bbox: tuple, interval: tuple[str, str], extensions: list[str],
-                item_assets: dict, extra: dict | None = None) -> dict[str, Any]:
+def collection_doc(cid: str, description: str, bbox: tuple, interval: tuple[str, str], extensions: list[str],
+                   item_assets: dict, extra: dict | None = None) -> dict[str, Any]:
+    """A STAC collection document of generated inputs (extent, extensions, item assets)."""
     return {
         "type": "Collection",
         "id": cid,
@@ -422,7 +433,7 @@ _RELIABILITY_CLASSES = [
 ]
 _NDVI_BANDS = [{"data_type": "int16", "spatial_resolution": 250, "unit": "NDVI", "scale": 0.0001}]
 _QA_BANDS = [{"data_type": "int8", "spatial_resolution": 250, "unit": "Rank"}]
-_COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 
 def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
@@ -431,7 +442,7 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
     h, v = grid.tile_h, grid.tile_v
     shape = [grid.size, grid.size]
     transform = list(grid.transform)[:6]
-    proj_geom = _polygon(grid.bounds)
+    proj_geom = box_polygon(grid.bounds)
     items: list[dict[str, Any]] = []
     scenes: list[tuple[int, int, str]] = []
     for year in range(region.ndvi_years[0], region.ndvi_years[1] + 1):
@@ -450,10 +461,10 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
             ("250m_16_days_pixel_reliability", qa, _QA_BANDS, "Quality reliability of VI pixel", -1),
         ):
             rel = f"data/{item_id}/{item_id}_{key}.tif"
-            _write_cog(cdir / rel, data, crs=MODIS_SINUSOIDAL_WKT, transform=grid.transform, nodata=nodata,
+            write_cog(cdir / rel, data, crs=MODIS_SINUSOIDAL_WKT, transform=grid.transform, nodata=nodata,
                        predictor=region.cog_predictor)
-            asset = {"href": rel, "type": _COG, "title": title, "raster:bands": bands, "roles": ["data"],
-                     **_file_fields(cdir / rel)}
+            asset = {"href": rel, "type": COG_MEDIA_TYPE, "title": title, "raster:bands": bands, "roles": ["data"],
+                     **file_fields(cdir / rel)}
             if key.endswith("reliability"):
                 asset["classification:classes"] = _RELIABILITY_CLASSES
             assets[key] = asset
@@ -463,8 +474,8 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
             "stac_version": "1.0.0",
             "id": item_id,
             "properties": {
-                "start_datetime": _iso(start),
-                "end_datetime": _iso(end),
+                "start_datetime": iso_time(start),
+                "end_datetime": iso_time(end),
                 "instruments": ["modis"],
                 "platform": platform,
                 "created": _CREATED,
@@ -480,7 +491,7 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
                 "eo:cloud_cover": round(cloudy),
                 "datetime": None,
             },
-            "geometry": _polygon(grid.bbox),
+            "geometry": box_polygon(grid.bbox),
             "links": [],
             "assets": assets,
             "bbox": list(grid.bbox),
@@ -491,24 +502,25 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
             progress(f"MOD13Q1 composites {i + 1}/{len(scenes)} ({year})")
     first = items[0]["properties"]["start_datetime"]
     last = max(it["properties"]["end_datetime"] for it in items)
-    col = _collection(
+    col = collection_doc(
         "modis-13Q1-061",
         "Sample of MODIS Vegetation Indices 16-Day (250m), MOD13Q1/MYD13Q1 v6.1 shape, generated for ldn-pipeline.",
         grid.bbox, (first, last),
         [_EXT["class"], _EXT["raster"], _EXT["item_assets"]],
         {
-            "250m_16_days_NDVI": {"raster:bands": _NDVI_BANDS, "title": "16 day NDVI", "roles": ["data"], "type": _COG},
+            "250m_16_days_NDVI": {"raster:bands": _NDVI_BANDS, "title": "16 day NDVI", "roles": ["data"], "type": COG_MEDIA_TYPE},
             "250m_16_days_pixel_reliability": {
                 "raster:bands": _QA_BANDS, "classification:classes": _RELIABILITY_CLASSES,
-                "title": "Quality reliability of VI pixel", "roles": ["data"], "type": _COG,
+                "title": "Quality reliability of VI pixel", "roles": ["data"], "type": COG_MEDIA_TYPE,
             },
         },
         {"summaries": {"platform": ["aqua", "terra"], "instruments": ["modis"]}},
     )
-    _write_collection(cdir, col, items)
+    write_collection(cdir, col, items)
 
 
-def _write_collection(cdir: Path, collection: dict, items: list[dict]) -> None:
+def write_collection(cdir: Path, collection: dict, items: list[dict]) -> None:
+    """A collection folder as ``tasks.io.local_stac`` serves it: ``collection.json`` and ``items.ndjson``."""
     cdir.mkdir(parents=True, exist_ok=True)
     (cdir / "collection.json").write_text(json.dumps(collection, indent=1) + "\n")
     with open(cdir / "items.ndjson", "w") as f:
@@ -543,7 +555,7 @@ def _geo_item(cid: str, item_id: str, bbox: tuple, transform: Affine, shape: tup
             "start_datetime": start, "end_datetime": end, **(extra_props or {}),
             "proj:epsg": 4326, "proj:shape": list(shape), "proj:transform": list(transform)[:6], "datetime": None,
         },
-        "geometry": _polygon(bbox),
+        "geometry": box_polygon(bbox),
         "links": [],
         "assets": assets,
         "bbox": list(bbox),
@@ -589,11 +601,11 @@ def _land_cover(region: SampleRegion, grid: SampleGrid, root: Path, progress: Ca
         tile = "N45E101"
         item_id = f"{prefix}-LC-L4-LCCS-Map-300m-P1Y-{year}-{version}-{tile}"
         rel = f"data/{item_id}/{item_id}-lccs_class.tif"
-        _write_cog(cdir / rel, lc, crs="EPSG:4326", transform=transform, nodata=0)
+        write_cog(cdir / rel, lc, crs="EPSG:4326", transform=transform, nodata=0)
         assets = {"lccs_class": {
-            "href": rel, "type": _COG,
+            "href": rel, "type": COG_MEDIA_TYPE,
             "title": "Land Cover Class Defined in the Land Cover Classification System",
-            "classification:classes": classes, "raster:bands": bands, "roles": ["data"], **_file_fields(cdir / rel),
+            "classification:classes": classes, "raster:bands": bands, "roles": ["data"], **file_fields(cdir / rel),
         }}
         items.append(_geo_item(
             "esa-cci-lc", item_id, bbox, transform, (height, width),
@@ -602,15 +614,15 @@ def _land_cover(region: SampleRegion, grid: SampleGrid, root: Path, progress: Ca
              "title": f"ESA CCI Land Cover Map for Year {year}, Tile {tile}"},
         ))
     progress(f"land cover {len(items)} years")
-    col = _collection(
+    col = collection_doc(
         "esa-cci-lc", "Sample of ESA CCI / C3S annual land cover (LCCS), shaped like the esa-cci-lc collection.",
         bbox, (f"{years[0]}-01-01T00:00:00Z", f"{years[-1]}-12-31T23:59:59Z"),
         [_EXT["item_assets"], _EXT["class11"], _EXT["raster"]],
-        {"lccs_class": {"type": _COG, "title": "Land Cover Class Defined in the Land Cover Classification System",
+        {"lccs_class": {"type": COG_MEDIA_TYPE, "title": "Land Cover Class Defined in the Land Cover Classification System",
                         "classification:classes": classes, "raster:bands": bands, "roles": ["data"]}},
         {"summaries": {"esa_cci_lc:version": ["v2.0.7cds", "v2.1.1"]}},
     )
-    _write_collection(cdir, col, items)
+    write_collection(cdir, col, items)
 
 
 def _soc_and_climate(region: SampleRegion, grid: SampleGrid, root: Path) -> None:
@@ -660,21 +672,21 @@ def _single_item_collection(
 ) -> None:
     """Write a one-item collection (a static layer, dated 2000) with one COG asset ``key``."""
     rel = f"data/{cid}-sample/{key}.tif"
-    _write_cog(root / cid / rel, data, crs="EPSG:4326", transform=transform, nodata=nodata)
+    write_cog(root / cid / rel, data, crs="EPSG:4326", transform=transform, nodata=nodata)
     bands = [{"data_type": str(data.dtype), "nodata": nodata, **(band_extra or {})}]
     extra = {"classification:classes": classes} if classes else {}
-    asset = {"href": rel, "type": _COG, "title": title, **extra, "raster:bands": bands, "roles": ["data"],
-             **_file_fields(root / cid / rel)}
+    asset = {"href": rel, "type": COG_MEDIA_TYPE, "title": title, **extra, "raster:bands": bands, "roles": ["data"],
+             **file_fields(root / cid / rel)}
     year = ("2000-01-01T00:00:00Z", "2000-12-31T23:59:59Z")
     item = _geo_item(cid, f"{cid}-sample", bbox, transform, data.shape, *year, {key: asset})
     extensions = [_EXT["raster"], _EXT["item_assets"]] + ([_EXT["class11"]] if classes else [])
-    col = _collection(cid, description, bbox, year, extensions,
-                      {key: {"type": _COG, "raster:bands": bands, **extra, "roles": ["data"]}})
-    _write_collection(root / cid, col, [item])
+    col = collection_doc(cid, description, bbox, year, extensions,
+                      {key: {"type": COG_MEDIA_TYPE, "raster:bands": bands, **extra, "roles": ["data"]}})
+    write_collection(root / cid, col, [item])
 
 
 def _write_truth(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path) -> None:
-    _write_cog(root / "truth.tif", fields.truth, crs=MODIS_SINUSOIDAL_WKT, transform=grid.transform, nodata=None)
+    write_cog(root / "truth.tif", fields.truth, crs=MODIS_SINUSOIDAL_WKT, transform=grid.transform, nodata=None)
     truth = {
         "region": region.name,
         "codes": TRUTH_CODES,

@@ -19,7 +19,7 @@ from pyproj import Transformer
 
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
 from tasks.io.local_stac import serve_collections
-from tasks.io.sample_data import _collection, _iso, _polygon, _write_cog, _write_collection, composite_doys
+from tasks.io.sample_data import box_polygon, collection_doc, composite_doys, iso_time, write_cog, write_collection
 
 pytestmark = pytest.mark.integration
 
@@ -82,18 +82,18 @@ def build_antimeridian_scenes(root: Path) -> Path:
                 for key, data, nodata in (("250m_16_days_NDVI", ndvi, -3000),
                                           ("250m_16_days_pixel_reliability", qa, -1)):
                     rel = f"data/{item_id}/{item_id}_{key}.tif"
-                    _write_cog(cdir / rel, data, crs=MODIS_SINUSOIDAL_WKT, transform=transform, nodata=nodata)
+                    write_cog(cdir / rel, data, crs=MODIS_SINUSOIDAL_WKT, transform=transform, nodata=nodata)
                     assets[key] = {"href": rel, "type": "image/tiff; application=geotiff", "roles": ["data"]}
                 items.append({
                     "type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": "modis-13Q1-061",
-                    "properties": {"start_datetime": _iso(start), "end_datetime": _iso(start + timedelta(days=15)),
+                    "properties": {"start_datetime": iso_time(start), "end_datetime": iso_time(start + timedelta(days=15)),
                                    "datetime": None, "platform": "terra", "updated": "2024-01-01T00:00:00Z",
                                    "proj:wkt2": MODIS_SINUSOIDAL_WKT, "proj:shape": list(shape),
                                    "proj:transform": list(transform)[:6]},
-                    "geometry": _polygon(bbox), "bbox": list(bbox), "links": [], "assets": assets,
+                    "geometry": box_polygon(bbox), "bbox": list(bbox), "links": [], "assets": assets,
                     "stac_extensions": ["https://stac-extensions.github.io/projection/v1.0.0/schema.json"],
                 })
-    _write_collection(cdir, _collection("modis-13Q1-061", "MOD13Q1-shaped scenes at both edges of the plane",
+    write_collection(cdir, collection_doc("modis-13Q1-061", "MOD13Q1-shaped scenes at both edges of the plane",
                                         (179.6, SOUTH - 0.05, -179.6, NORTH + 0.05),
                                         (items[0]["properties"]["start_datetime"], items[-1]["properties"]["end_datetime"]),
                                         [], {}), items)

@@ -1,0 +1,134 @@
+"""The main job at its real extent: all of North-East Asia, coarse, through `ldn run`, in a few minutes.
+
+The 60 km sample never shows what only the real extent shows. Here `ldn sample-data --region NE-ASIA` writes
+MOD13Q1-shaped composites for all 36 MODIS tiles of the default region at every 16th pixel (300 x 300 px
+tiles, the real tile lattice and names, rim tiles filled off the map), land cover and SOC on both sides of 180
+degrees, and `ldn run --sample-dir` runs them through the real flow with the real region and country zones.
+It is the test that would have caught the region failing on 30 of its 36 tiles, and the zone tables failing
+on a zone cut into a polygon and a line; it checks every tile, every period, the six countries adding up to
+the region, the planted changes (one straddling the 180th meridian) and the report.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from PIL import Image
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tasks.io.rehearsal import KM_PER_DEG, REHEARSAL_PATCHES, RehearsalPatch
+from tests.helpers import catalog_items, read_asset
+
+pytestmark = pytest.mark.integration
+
+R = 6371007.181
+PERIODS = ("baseline", "report_1", "report_2")
+COUNTRIES = ("China", "Mongolia", "DPR Korea", "Republic of Korea", "Japan", "Russian Far East")
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """The coarse North-East Asia generated and run once: (inputs, catalog root, what `ldn run` printed)."""
+    inputs = tmp_path_factory.mktemp("rehearsal") / "ne-asia"
+    made = CliRunner().invoke(app, ["sample-data", "--region", "NE-ASIA", "--out", str(inputs)])
+    assert made.exit_code == 0, made.output
+    assert f"run them with: ldn run --sample-dir {inputs}" in made.stdout
+    out = inputs.parent / "catalog"
+    ldn = str(Path(sys.executable).with_name("ldn"))
+    done = subprocess.run([ldn, "run", "--sample-dir", str(inputs), "--out", str(out)], capture_output=True,
+                          text=True, timeout=1800, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return inputs, out, done.stdout
+
+
+def _lonlat(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A published layer's values and the lon (continued east past 180 degrees) and lat of each pixel centre."""
+    with rasterio.open(path) as src:
+        values, t = src.read(1), src.transform
+    cols, rows = np.meshgrid(np.arange(values.shape[1]) + 0.5, np.arange(values.shape[0]) + 0.5)
+    x, y = t.c + cols * t.a, t.f + rows * t.e
+    lat = np.degrees(y / R)
+    lon = np.degrees(x / (R * np.cos(y / R)))  # the sinusoidal inverse, without wrapping at 180
+    return values, lon, lat
+
+
+def test_every_tile_every_period_published(rehearsal: tuple[Path, Path, str]) -> None:
+    inputs, out, stdout = rehearsal
+    region = json.loads((inputs / "region.json").read_text())
+    assert len(region["tiles"]) == 36
+    assert "36 tiles" in stdout and "published 71 layers" in stdout
+    items = catalog_items(out)
+    assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2
+    for year in (2001, 2012, 2024):
+        assert sorted(items[f"ndvi-annual-rehearsal-ne-asia-{year}"].properties["ldn:tiles"]) == sorted(region["tiles"])
+    for period in PERIODS:
+        for layer in ("trajectory", "state", "performance", "lpd", "land-cover", "soc", "sdg-15-3-1"):
+            assert f"{layer}-rehearsal-ne-asia-{period}" in items
+    assert {"status-rehearsal-ne-asia-report_1", "status-rehearsal-ne-asia-report_2"} <= set(items)
+
+
+@pytest.mark.parametrize("period", PERIODS)
+def test_six_countries_add_up_to_the_region(rehearsal: tuple[Path, Path, str], period: str) -> None:
+    _, out, _ = rehearsal
+    sdg = catalog_items(out)[f"sdg-15-3-1-rehearsal-ne-asia-{period}"]
+    summary = pd.read_csv(sdg.assets["summary"].get_absolute_href())
+    land = float(summary.loc[summary.indicator == "sdg_15_3_1", "land_km2"].iloc[0])
+    zones = pd.read_csv(sdg.assets["sdg_15_3_1_csv"].get_absolute_href())
+    assert set(zones["zone"]) >= set(COUNTRIES)
+    by_zone = zones.groupby("zone")["land_km2"].first() if "land_km2" in zones else None
+    assert by_zone is not None
+    # North-East Asia is about 18.8 M km2 of land; the zones are cut to the region by exact pixel coverage, the
+    # region by pixel centres, so the two agree to the pixels on the border (well under 0.1 %)
+    assert 18.0e6 < land < 19.5e6
+    assert by_zone[list(COUNTRIES)].sum() == pytest.approx(land, rel=1e-3)
+    assert by_zone["China"] > by_zone["Russian Far East"] > by_zone["Mongolia"] > by_zone["Japan"] > by_zone["DPR Korea"]
+
+
+def test_planted_changes_come_out_across_the_continent_and_across_180_degrees(rehearsal: tuple[Path, Path, str]) -> None:
+    _, out, _ = rehearsal
+    items = catalog_items(out)
+    lpd, lon, lat = _lonlat(items["lpd-rehearsal-ne-asia-report_2"].assets["data"].get_absolute_href())
+    expected = {"decline": (1, 2), "greening": (5,), "abrupt_loss": (1, 2), "stable": (3, 4)}
+    least = {"decline": 0.9, "greening": 0.9, "abrupt_loss": 0.75, "stable": 0.9}  # as the sample's planted truth
+    for patch in REHEARSAL_PATCHES:
+        core = patch.mask(lon, lat) & ~_rim(patch, lon, lat) & (lpd != -32768)
+        assert core.sum() > 500, patch.name
+        share = float(np.isin(lpd[core], expected[patch.kind]).mean())
+        assert share >= least[patch.kind], f"{patch.name}: {share:.2f} of its pixels in LPD {expected[patch.kind]}"
+    # the Chukotka loss straddles the meridian: found on both sides of it, in one seamless layer
+    chukotka = next(p for p in REHEARSAL_PATCHES if p.kind == "abrupt_loss")
+    inside = chukotka.mask(lon, lat) & (lpd != -32768)
+    east_of_180 = inside & (lon > 180.2)
+    west_of_180 = inside & (lon < 179.8)
+    assert east_of_180.sum() > 200 and west_of_180.sum() > 200
+    assert np.isin(lpd[east_of_180], (1, 2)).mean() > 0.75 and np.isin(lpd[west_of_180], (1, 2)).mean() > 0.75
+    # nothing is published outside the region: the Sea of Okhotsk, inside the grid's rectangle, is nodata
+    okhotsk = (lon > 145) & (lon < 150) & (lat > 50) & (lat < 55)
+    assert okhotsk.sum() > 100 and (lpd[okhotsk] == -32768).all()
+
+
+def test_report_and_maps_of_the_continent(rehearsal: tuple[Path, Path, str]) -> None:
+    _, out, stdout = rehearsal
+    sdg = catalog_items(out)["sdg-15-3-1-rehearsal-ne-asia-report_2"]
+    html = Path(sdg.assets["report"].get_absolute_href()).read_text()
+    for country in COUNTRIES:
+        assert country in html and country in stdout
+    for item in catalog_items(out).values():
+        with Image.open(item.assets["quicklook"].get_absolute_href()) as png:
+            assert png.width >= 400 and png.height >= 200, item.id
+    values = read_asset(sdg)
+    assert ((values >= -1) & (values <= 1)).sum() > 0.25 * values.size  # the continent, not an empty frame
+
+
+def _rim(patch: RehearsalPatch, lon: np.ndarray, lat: np.ndarray, km: float = 12.0) -> np.ndarray:
+    """Pixels within a few coarse pixels of a planted disc's rim, where a pixel is part in, part out."""
+    dx = (lon - patch.lon) * KM_PER_DEG * np.cos(np.radians(lat))
+    dy = (lat - patch.lat) * KM_PER_DEG
+    return np.abs(np.hypot(dx, dy) - patch.radius_km) < km
