@@ -31,11 +31,14 @@ from flows.refresh import (
     uses_cluster,
     written_folders,
 )
-from tasks.config import validation_message
+from tasks.config import RunConfig, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import LdnError, disk_full
 from tasks.io.layer_cache import cache_root
+from tasks.io.local_stac import serve_collections
+from tasks.io.plan import format_plan, plan_run
 from tasks.io.rehearsal import generate_rehearsal
+from tasks.io.run import run_context
 from tasks.io.sample_data import generate_sample
 
 cli = typer.Typer()
@@ -113,12 +116,19 @@ def run(
         help="Compute on an existing Dask cluster, e.g. tcp://127.0.0.1:8786 (or $LDN_DASK_ADDRESS); default "
              "(`threads`): Dask's threaded scheduler here, a thread per core; `local`: an in-process Dask cluster "
              "with a memory limit (80% of the machine's) and spilling.")] = None,
+    plan: Annotated[bool, typer.Option("--plan", rich_help_panel="Compute",
+        help="Print what the run would do (tiles and windows, scenes and bytes per year, what the cache holds, output "
+             "size, peak memory, estimated hours) without computing anything.")] = False,
     task_runner: Annotated[TaskRunner, typer.Option(rich_help_panel="Compute",
         envvar="LDN_TASK_RUNNER",
         help="Where tile and period tasks run: `threads` here (their raster graphs go to the cluster), or `dask` on "
              "the --dask-address workers (prefect-dask; needs a Prefect server the workers report to).")] = TaskRunner("threads"),
 ) -> None:
-    """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample)."""
+    """Compute and publish every SDG 15.3.1 layer with zonal tables and a report (default: the offline sample).
+
+    With --plan, print what the run would do (tiles, windows, scenes per year, what the cache holds, output size,
+    peak memory, hours) and compute nothing.
+    """
     started = time.monotonic()
     disks = None
     try:
@@ -133,6 +143,9 @@ def run(
         except ValidationError as err:
             raise fail(validation_message(err, "the run options")) from None
         cfg = build_config(params, announce=True)  # every option is checked before Prefect, a sample or a scene is touched
+        if plan:
+            _plan(cfg, params)
+            return
         if uses_cluster(dask_address):
             with dask_client(dask_address) as client:  # a dead scheduler or unfit workers fail here, before any work
                 check_task_runner(task_runner.value, dask_address, client, shared=written_folders(cfg))
@@ -153,6 +166,20 @@ def run(
                     f"({out}), the cache and the temporary folder ({tempfile.gettempdir()}) live, or point them at a "
                     "larger disk, then rerun; published versions are untouched and finished work is cached") from None
     _report(Path(catalog), time.monotonic() - started)
+
+
+def _plan(cfg: RunConfig, params: RefreshRun) -> None:
+    """Print the run's plan (``tasks.io.plan``); the sample's STAC API is started for its search when it is there."""
+    if params.sources is not None:
+        typer.echo(format_plan(plan_run(run_context(cfg))))
+        return
+    folder = Path(params.sample_dir)
+    if not (folder / "COMPLETE").is_file():
+        typer.echo(format_plan(plan_run(run_context(cfg), unsearchable=f"the sample region is generated in {folder} "
+                                                                          "when the run starts")))
+        return
+    with serve_collections(folder) as stac:
+        typer.echo(format_plan(plan_run(run_context(cfg.model_copy(update={"stac_api": stac.api_url})))))
 
 
 @cli.command()

@@ -14,11 +14,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from odc.geo.geobox import GeoBox
+
 from tasks import __version__
-from tasks.config import RunConfig
+from tasks.config import RunConfig, Source
+from tasks.geo.grid import grid_crs
+from tasks.geo.tiles import Tile
 from tasks.io.integrity import file_fingerprint
 
-__all__ = ["CACHE_FORMAT", "cache_key", "config_fingerprint", "area_fingerprint"]
+__all__ = ["CACHE_FORMAT", "cache_key", "tile_year_key", "config_fingerprint", "area_fingerprint"]
 
 CACHE_FORMAT = 7
 """Bumped when the cache's layout, a cached table's columns or what a layer computes change; part of every key
@@ -32,6 +36,17 @@ def cache_key(indicator: str, parts: dict[str, Any]) -> str:
     """A stable hash of ``parts`` (JSON-serialisable), the indicator, the software version and cache format."""
     doc = {"indicator": indicator, "software": __version__, "format": CACHE_FORMAT, **parts}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def tile_year_key(*, tile: Tile, year: int, scenes: list[dict[str, Any]], source: Source, min_valid: int,
+                  geobox: GeoBox, area_key: str | None) -> str:
+    """The key of one tile-year of annual NDVI: its composites' fingerprints (``scene_fingerprints``), the source's
+    settings, the tile's grid, the parameters and the region; what the run and ``ldn run --plan`` look up."""
+    return cache_key("ndvi-tile", {
+        "year": year, "tile": tile.model_dump(mode="json"), "items": scenes,
+        "source": source.model_dump(mode="json"), "min_valid": min_valid,
+        "grid": [grid_crs(geobox), list(geobox.affine)[:6], list(geobox.shape)], "area": area_key,
+    })
 
 
 _OUTPUT_FIELDS = ("out_dir", "cache_dir", "cache_url", "use_cache", "stac_api", "zones", "zone_field", "ldn_targets",

@@ -44,7 +44,7 @@ from tasks.io.region import resolve_region
 if TYPE_CHECKING:
     from tasks.config import RunConfig
 
-__all__ = ["RunArea", "run_area", "footprint_on", "project_area", "clip", "clip_array", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
+__all__ = ["RunArea", "run_area", "windows_outside", "footprint_on", "project_area", "clip", "clip_array", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
 
 OUTSIDE, EDGE, INSIDE = 0, 1, 2
 """How a block lies against the region: no pixel centre can be inside, some may be, all are."""
@@ -90,6 +90,17 @@ class RunArea:
             self._edges[(chunks, i, j)] = (shapely.intersection(self.footprint, shapely.box(*window.boundingbox)),
                                            window.affine)
         return self._edges[(chunks, i, j)]
+
+
+def windows_outside(area: RunArea | None, windows: list[tuple[int, int, int, int]], rows: int, cols: int) -> list[bool]:
+    """For each window of a ``tile_windows`` cut of ``area``'s grid (``rows`` x ``cols`` pixels each), whether it lies
+    wholly outside the region: such a window is never read. None (no region): every window is read."""
+    if area is None:
+        return [False] * len(windows)
+    height, width = area.geobox.shape
+    cover = area.cover((tuple(min(rows, height - r) for r in range(0, height, rows)),
+                        tuple(min(cols, width - c) for c in range(0, width, cols))))
+    return [bool(cover[r0 // rows, c0 // cols] == OUTSIDE) for r0, _, c0, _ in windows]
 
 
 def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely.Geometry:

@@ -34,8 +34,8 @@ from tasks.errors import NoScenesFound, TransientReadError, is_read_error
 from tasks.geo.grid import bboxes_intersect, grid_crs
 from tasks.geo.mosaic import mosaic
 from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
-from tasks.io.cache_keys import cache_key
-from tasks.io.clip import OUTSIDE, RunArea, clip, clip_array
+from tasks.io.cache_keys import cache_key, tile_year_key
+from tasks.io.clip import RunArea, clip, clip_array, windows_outside
 from tasks.io.cluster import computes_on_cluster
 from tasks.io.cog import write_geotiff
 from tasks.io.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, item_native_bounds
@@ -257,11 +257,7 @@ def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, m
     height, width = geobox.shape
     rows, cols = chunk * TILE_STEP_CHUNKS[0], chunk * TILE_STEP_CHUNKS[1]  # a few tens of tasks per tile-year
     windows = tile_windows(height, width, rows, cols)
-    skip = None
-    if area is not None:  # a window wholly outside the region is not read
-        cover = area.cover((tuple(min(rows, height - r) for r in range(0, height, rows)),
-                            tuple(min(cols, width - c) for c in range(0, width, cols))))
-        skip = [bool(cover[r0 // rows, c0 // cols] == OUTSIDE) for r0, _, c0, _ in windows]
+    skip = windows_outside(area, windows, rows, cols) if area is not None else None  # never read
     finish = functools.partial(stored_values, spec=source.assets["ndvi"], min_valid=min_valid)
     mean_np, top_np = fold_tile_year(scenes, geobox, ndvi=source.assets["ndvi"], qa_name=source.qa.asset,
                                      qa_rule=source.qa, finish=finish, windows=windows, skip=skip,
@@ -293,12 +289,8 @@ def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[di
     if not mine:
         return None
     geobox = tile_geobox(tile, source.crs, source.resolution, source.grid_origin)
-    key = cache_key("ndvi-tile", {
-        "year": year, "tile": tile.model_dump(mode="json"),
-        "items": scene_fingerprints(mine, source),
-        "source": source.model_dump(mode="json"), "min_valid": cfg.min_valid_composites,
-        "grid": [grid_crs(geobox), list(geobox.affine)[:6], list(geobox.shape)], "area": run.area_key,
-    })
+    key = tile_year_key(tile=tile, year=year, scenes=scene_fingerprints(mine, source), source=source,
+                        min_valid=cfg.min_valid_composites, geobox=geobox, area_key=run.area_key)
     cache = cache_for(cfg, "ndvi-tile")
     if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
         entry, meta = hit
