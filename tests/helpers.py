@@ -122,3 +122,25 @@ def assert_same_pixels(a: dict[str, "np.ndarray"], b: dict[str, "np.ndarray"]) -
     assert a.keys() == b.keys() and a, (sorted(a), sorted(b))
     for name in a:
         assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name
+
+
+def version_checksums(version: Path) -> dict[str, str]:
+    """sha256 of every file of one published version, by its path in the version; in text files (JSON, HTML, CSV,
+    QML, Markdown) the version's own id and ISO timestamps are masked, the only bytes two runs of the same inputs
+    may write differently."""
+    import hashlib
+    import re
+
+    stamp = re.compile(rb"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
+    out = {}
+    for path in sorted(p for p in version.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.suffix in (".json", ".html", ".csv", ".qml", ".md", ".xml", ".txt"):
+            data = stamp.sub(b"TIME", data.replace(version.name.encode(), b"VERSION"))
+        out[str(path.relative_to(version))] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def latest_version(catalog: Path) -> Path:
+    """The newest version folder under a catalog root."""
+    return sorted((catalog / "versions").iterdir())[-1]

@@ -22,20 +22,27 @@ from tasks.geo.grid import grid_crs
 from tasks.geo.tiles import Tile
 from tasks.io.integrity import file_fingerprint
 
-__all__ = ["CACHE_FORMAT", "cache_key", "tile_year_key", "config_fingerprint", "area_fingerprint"]
+__all__ = ["CACHE_FORMAT", "cache_key", "key_document", "tile_year_key", "settings_fingerprint", "inputs_of",
+           "area_fingerprint", "describe_change", "PRODUCTIVITY_SETTINGS", "LAND_SOC_SETTINGS", "SDG_SETTINGS",
+           "STATUS_SETTINGS"]
 
-CACHE_FORMAT = 7
-"""Bumped when the cache's layout, a cached table's columns or what a layer computes change; part of every key
-(3: summaries gained water and land; 4: thresholds decided exactly, SOC carried from the stock's year; 5: COGs
-name the MODIS sinusoidal CRS and carry JSON metadata, quick-looks draw nodata in grey; 6: the report's LPD and
-SOC cross tables by land cover class and transition; 7: the land cover item's table of class areas
-year by year)."""
+CACHE_FORMAT = 8
+"""Bumped when the cache's layout, a cached table's columns, what a layer computes or what a key means change; part of
+every key (3: summaries gained water and land; 4: thresholds decided exactly, SOC carried from the stock's year; 5:
+COGs name the MODIS sinusoidal CRS and carry JSON metadata, quick-looks draw nodata in grey; 6: the report's LPD and
+SOC cross tables by land cover class and transition; 7: the land cover item's table of class areas year by year;
+8: a period's keys hold what its layers read, not the run's whole configuration)."""
+
+
+def key_document(indicator: str, parts: dict[str, Any]) -> dict[str, Any]:
+    """What a key hashes: ``parts`` with the indicator, the software version and the cache format, as plain JSON."""
+    doc = {"indicator": indicator, "software": __version__, "format": CACHE_FORMAT, **parts}
+    return json.loads(json.dumps(doc, sort_keys=True, default=str))
 
 
 def cache_key(indicator: str, parts: dict[str, Any]) -> str:
     """A stable hash of ``parts`` (JSON-serialisable), the indicator, the software version and cache format."""
-    doc = {"indicator": indicator, "software": __version__, "format": CACHE_FORMAT, **parts}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return hashlib.sha256(json.dumps(key_document(indicator, parts), sort_keys=True).encode()).hexdigest()[:32]
 
 
 def tile_year_key(*, tile: Tile, year: int, scenes: list[dict[str, Any]], source: Source, min_valid: int,
@@ -49,20 +56,23 @@ def tile_year_key(*, tile: Tile, year: int, scenes: list[dict[str, Any]], source
     })
 
 
-_OUTPUT_FIELDS = ("out_dir", "cache_dir", "cache_url", "use_cache", "stac_api", "zones", "zone_field", "ldn_targets",
-                  "activities", "activity_ring_km", "activity_point_km")
-"""RunConfig fields that change where results go or how they are reported, never their bytes."""
+PRODUCTIVITY_SETTINGS = ("productivity", "land_cover_legend", "chunk")
+"""Run settings a period's productivity layers depend on (with its annual layers, land cover and land units)."""
+LAND_SOC_SETTINGS = ("land_cover_legend", "soc_model", "soc_single_f", "chunk")
+"""Run settings a period's land cover and SOC layers depend on (with their land cover, SOC and climate items)."""
+SDG_SETTINGS = ("recode_polygons", "chunk")
+"""Run settings a period's SDG 15.3.1 depends on (with the keys of the layers it combines)."""
+STATUS_SETTINGS = ("chunk",)
+"""Run settings a period's status depends on (with the keys of the layers it compares)."""
 
-_KEY_NAMES = {"region_id": "region", "region": "area"}
-"""RunConfig fields renamed since cache keys were first made, by the names the keys use: a rename recomputes nothing
-(``region_id`` was ``region``, ``region`` was ``area``)."""
 
+def settings_fingerprint(cfg: RunConfig, fields: tuple[str, ...], **files: str | Path) -> dict[str, Any]:
+    """The run settings ``fields`` as cache-key data, every file they name replaced by its content hash.
 
-def config_fingerprint(cfg: RunConfig) -> dict[str, Any]:
-    """A run config as cache-key data: output-only fields dropped, every file it names replaced by its content hash.
-
-    So moving the catalog or the sources file changes nothing, while editing the legend, the SOC model,
-    the sources or the recode polygons invalidates what depends on them.
+    Only the settings a layer reads: the run's years, the other periods, where results go and options that do not
+    change bytes (tiles, cache, cluster) are never in it, so next year's refresh keeps every period whose window
+    does not hold the new year, and moving the catalog or editing an unrelated entry of a file recomputes nothing.
+    ``files`` names the file a setting left unset stands for (the default legend, SOC model), hashed the same way.
     """
     def walk(value: Any) -> Any:
         if isinstance(value, dict):
@@ -73,11 +83,61 @@ def config_fingerprint(cfg: RunConfig) -> dict[str, Any]:
             return file_fingerprint(value)
         return value
 
-    doc = {_KEY_NAMES.get(k, k): v for k, v in cfg.model_dump(mode="json", exclude=set(_OUTPUT_FIELDS)).items()}
+    doc = cfg.model_dump(mode="json", include=set(fields))
+    doc.update({k: str(v) for k, v in files.items() if doc.get(k) is None})
     return walk(doc)
+
+
+def inputs_of(inputs: dict[str, Any], name: str | None, years: tuple[int, int] | None = None) -> Any:
+    """One source's fingerprints out of ``tasks.io.search.source_fingerprints`` (a file's hash, or its items' by
+    year), kept to ``years`` when given: a layer's key holds the items of the years it reads, no others."""
+    if name is None:
+        return None
+    entry = inputs.get(name)
+    if years is None or not isinstance(entry, dict) or "years" not in entry:
+        return entry
+    return {"years": {y: fps for y, fps in entry["years"].items() if years[0] <= int(y) <= years[1]}}
 
 
 def area_fingerprint(cfg: RunConfig) -> str | None:
     """The run's region (``cfg.region``) as cache-key data: a region code as is, a polygon file by its content."""
     area = cfg.region
     return file_fingerprint(area) if area is not None and Path(area).is_file() else area
+
+
+_WHAT = {"annual": "its window's annual NDVI layers", "annual_max": "its window's annual NDVI maxima",
+         "land_cover": "its land cover items", "land_units": "its land unit items", "soc": "the SOC stock",
+         "climate": "the climate zones", "settings": "its settings", "sources": "its sources' settings",
+         "grid": "the run's grid or region", "period": "the period's definition", "inputs": "the layers it combines",
+         "tiles": "its tiles", "software": "the software", "format": "the cache format"}
+
+
+def _changed(old: Any, new: Any, path: str = "") -> list[str]:
+    """Dotted paths (or year / name keys) where two key documents differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new), key=str):
+            if old.get(k) != new.get(k):
+                deeper = _changed(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
+                out += deeper if deeper else [f"{path}.{k}" if path else str(k)]
+        return out
+    return [] if old == new else ([path] if path else [])
+
+
+def describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What differs between the key documents a layer was cached under and the one it needs now, in words, e.g.
+    "its window's annual NDVI layers changed (2023)"; the part names are those the stages build their keys from."""
+    said = []
+    for part in sorted(set(old) | set(new)):
+        if old.get(part) == new.get(part):
+            continue
+        what = _WHAT.get(part, part)
+        details = [d.split(".")[0] if part in ("annual", "annual_max", "inputs", "tiles") else d
+                   for d in _changed(old.get(part), new.get(part))]
+        if part in ("land_cover", "land_units", "soc", "climate"):
+            details = sorted({d.split(".")[1] for d in details if d.startswith("years.")}) or details
+        shown = list(dict.fromkeys(d for d in details if d))
+        said.append(f"{what} changed" + (f" ({', '.join(shown[:6])}{', ...' if len(shown) > 6 else ''})"
+                                         if shown and part not in ("software", "format") else
+                                         f" ({old.get(part)} -> {new.get(part)})" if part in ("software", "format") else ""))
+    return "; ".join(said) or "nothing it depends on changed (its entry was removed)"

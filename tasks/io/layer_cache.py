@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -28,11 +29,11 @@ from typing import Any
 
 from tasks.config import RunConfig
 from tasks.errors import CacheStorageError
-from tasks.io.cache_keys import cache_key
+from tasks.io.cache_keys import cache_key, describe_change, key_document
 from tasks.io.run_locks import other_runs_live
 from tasks.model import AssetSummary, LayerSummary
 
-__all__ = ["CacheDir", "cache_for", "cache_root", "tidy_cache", "check_cache_url", "open_entry", "store_entry", "drop_entry",
+__all__ = ["CacheDir", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url", "open_entry", "store_entry", "drop_entry",
            "restore_layers", "store_layers", "restore_layer", "store_layer", "cached_layers", "link_file"]
 
 def link_file(src: Path, dst: Path) -> None:
@@ -307,12 +308,39 @@ def store_layer(cache: CacheDir, key: str, layer: LayerSummary) -> LayerSummary:
     return store_layers(cache, key, [layer])[0]
 
 
+def _slot_file(cache: CacheDir, slot: str) -> Path:
+    return cache.local / ".slots" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', slot)}.json"
+
+
+def remember(cache: CacheDir, slot: str, kind: str, parts: dict[str, Any]) -> None:
+    """Note what ``slot`` (a layer's place in the catalog: its region and period or year) was last cached under, so a
+    later run that misses can say what changed (``why_recomputed``)."""
+    path = _slot_file(cache, slot)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(key_document(kind, parts)))
+    os.replace(tmp, path)
+
+
+def why_recomputed(cache: CacheDir, slot: str, kind: str, parts: dict[str, Any]) -> str | None:
+    """Why ``slot`` is computed although the cache held it before: what differs from the key it was cached under, in
+    words; None when it was never cached here."""
+    try:
+        old = json.loads(_slot_file(cache, slot).read_text())
+    except (OSError, ValueError):
+        return None
+    new = key_document(kind, parts)
+    return "its cache entry is gone" if old == new else describe_change(old, new)
+
+
 def cached_layers(cfg: RunConfig, kind: str, parts: dict[str, Any] | None, staging: str | Path,
-                  compute: Callable[[], list[LayerSummary]]) -> list[LayerSummary]:
+                  compute: Callable[[], list[LayerSummary]], *, slot: str | None = None,
+                  say: Callable[[str], None] | None = None) -> list[LayerSummary]:
     """``compute()``'s layers, or the cached ones when ``parts`` (what they depend on) are unchanged.
 
     ``parts`` of None (an input without a key, e.g. the cache was off for it) always computes.
-    New results are stored at once, so a run that fails later keeps them.
+    New results are stored at once, so a run that fails later keeps them. With a ``slot``, a layer computed
+    although the cache held it before under another key is explained to ``say`` in one line.
     """
     if not cfg.use_cache or parts is None:
         return compute()
@@ -321,4 +349,9 @@ def cached_layers(cfg: RunConfig, kind: str, parts: dict[str, Any] | None, stagi
     hit = restore_layers(cache, key, staging)
     if hit is not None:
         return hit
-    return store_layers(cache, key, compute())
+    if slot is not None and say is not None and (why := why_recomputed(cache, slot, kind, parts)) is not None:
+        say(f"{slot}: {kind} recomputed: {why}")
+    layers = store_layers(cache, key, compute())
+    if slot is not None:
+        remember(cache, slot, kind, parts)
+    return layers

@@ -18,7 +18,7 @@ from tasks.errors import ConfigError
 from tasks.geo.grid import analysis_geobox, grid_crs, lonlat_bounds
 from tasks.geo.mosaic import wraps
 from tasks.geo.tiles import Tile, check_tiles, lattice_tiles
-from tasks.io.cache_keys import area_fingerprint, config_fingerprint
+from tasks.io.cache_keys import area_fingerprint
 from tasks.io.clip import RunArea, footprint_on
 from tasks.io.region import Region, resolve_region
 from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
@@ -32,8 +32,9 @@ class RunContext(BaseModel):
 
     ``land_units`` is None when performance uses land cover alone; ``area`` is None when the run covers its
     whole grid, and ``area_polygons`` (the same region as lon/lat polygons, for the STAC
-items' footprints and the report's map) with it. ``config_key`` and ``area_key`` are the config and the region as cache-key
-    data (``tasks.io.cache_keys``), the files they name hashed once.
+items' footprints and the report's map) with it. ``grid_key`` and ``area_key`` are the run's grid (with its region and
+    the region id its items are named by) and the region as cache-key data (``tasks.io.cache_keys``), a polygon
+    file hashed once.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -45,7 +46,7 @@ items' footprints and the report's map) with it. ``config_key`` and ``area_key``
     land_units: Source | None
     grid: GeoBox
     tiles: tuple[Tile, ...]
-    config_key: dict[str, Any]
+    grid_key: dict[str, Any]
     area_key: str | None
     area: RunArea | None
     area_polygons: Region | None
@@ -168,8 +169,15 @@ def run_context(cfg: RunConfig) -> RunContext:
     registry, activities, sample = run_activities(cfg)
     return RunContext(activities=activities, activity_registry=registry, sample_activities=sample,
                       cfg=cfg, sources=sources, ndvi=ndvi, land_cover=land_cover_source(cfg, sources),
-                      land_units=units, grid=grid, tiles=_tiles(cfg, ndvi, grid), config_key=config_fingerprint(cfg), area_key=key, area=area, area_polygons=polygons,
+                      land_units=units, grid=grid, tiles=_tiles(cfg, ndvi, grid), grid_key=_grid_key(cfg, grid, key), area_key=key, area=area, area_polygons=polygons,
                       search_bbox=run_bbox(cfg, ndvi), periods=periods)
+
+
+def _grid_key(cfg: RunConfig, grid: GeoBox, area_key: str | None) -> dict[str, Any]:
+    """The run's grid, region and region id (which names its items) as cache-key data: what every period layer
+    shares, and nothing of the run's years or other settings."""
+    return {"crs": grid_crs(grid), "transform": list(grid.affine)[:6], "shape": list(grid.shape), "area": area_key,
+            "region_id": cfg.region_id}
 
 
 def run_activities(cfg: RunConfig) -> tuple[str | None, tuple[Activity, ...], bool]:

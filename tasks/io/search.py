@@ -293,7 +293,9 @@ def source_fingerprints(run: RunContext) -> dict[str, Any]:
     """What the run's land cover, SOC, climate-zone and land-unit inputs are now: item fingerprints or file hashes.
 
     One STAC search per source (no pixel is read; an asset without ``file:checksum`` costs an HTTP HEAD), so
-    the per-period layers are keyed on their inputs' bytes as the annual ones are.
+    the per-period layers are keyed on their inputs' bytes as the annual ones are: a file by its hash
+    (``{"file": ...}``), a collection's items by year (``{"years": {"2015": [...]}}``), so each layer's key keeps
+    the years it reads (``tasks.io.cache_keys.inputs_of``).
     """
     cfg = run.cfg
     roles = [(cfg.land_cover_source, "land_cover"), (cfg.soc_source, "soc")]
@@ -305,10 +307,11 @@ def source_fingerprints(run: RunContext) -> dict[str, Any]:
     for name, role in roles:
         source = run.source(name, role)
         if source.file is not None:
-            out[name] = file_fingerprint(source.file)
+            out[name] = {"file": file_fingerprint(source.file)}
             continue
-        items = run_items(run, source, STATIC_YEARS)
-        out[name] = scene_fingerprints([it.to_dict() for it in items], source)
+        groups = items_by_year(run_items(run, source, STATIC_YEARS))
+        out[name] = {"years": {str(year): scene_fingerprints([it.to_dict() for it in items], source)
+                               for year, items in groups.items()}}
     return out
 
 

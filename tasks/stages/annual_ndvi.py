@@ -25,13 +25,13 @@ import numpy as np
 import pystac
 import xarray as xr
 from odc.geo.geobox import GeoBox
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NDVI_SCALE, NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
-from tasks.geo.grid import bboxes_intersect, grid_crs
+from tasks.geo.grid import bboxes_intersect
 from tasks.geo.mosaic import mosaic
 from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
 from tasks.io.cache_keys import cache_key, tile_year_key
@@ -40,7 +40,15 @@ from tasks.io.cluster import computes_on_cluster
 from tasks.io.cog import write_geotiff
 from tasks.io.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, item_native_bounds
 from tasks.io.integrity import scene_fingerprints, sign_items, verify_checksums
-from tasks.io.layer_cache import cache_for, open_entry, restore_layers, store_entry, store_layers
+from tasks.io.layer_cache import (
+    cache_for,
+    open_entry,
+    remember,
+    restore_layers,
+    store_entry,
+    store_layers,
+    why_recomputed,
+)
 from tasks.io.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
 from tasks.io.run import RunContext
 from tasks.model import LayerSummary
@@ -369,13 +377,13 @@ def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | Non
     if not done:
         raise NoScenesFound(f"no composite of {year} touches any tile of the run: check the area and the source")
     cfg, grid = run.cfg, run.grid
-    key = cache_key("ndvi-annual", {
-        "year": year, "region": cfg.region_id, "tiles": sorted(t.key for t in done),
-        "grid": [grid_crs(grid), list(grid.affine)[:6], list(grid.shape)], "area": run.area_key,
-    })
+    parts = {"year": year, "tiles": {t.tile: t.key for t in done}, "grid": run.grid_key}
+    key = cache_key("ndvi-annual", parts)
     cache = cache_for(cfg, "ndvi-annual")
     if cfg.use_cache and (hit := restore_layers(cache, key, staging)) is not None:
         return hit
+    if cfg.use_cache and (why := why_recomputed(cache, str(year), "ndvi-annual", parts)) is not None:
+        get_run_logger().info("%d: annual NDVI recomputed: %s", year, why)
     area = run.area
 
     def publish(band: int, indicator: str) -> LayerSummary:
@@ -389,6 +397,7 @@ def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | Non
     written = [publish(band, indicator) for band, indicator in enumerate(ANNUAL_BANDS, start=1)]
     if cfg.use_cache:
         written = store_layers(cache, key, written)
+        remember(cache, str(year), "ndvi-annual", parts)
     return [replace(w, from_cache=all(t.from_cache for t in done)) for w in written]
 
 

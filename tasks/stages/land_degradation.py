@@ -19,6 +19,7 @@ from tasks.constants import NODATA, THREE_CLASS_NAMES, WATER
 from tasks.errors import ConfigError
 from tasks.geo.areas import class_areas, pixel_areas_km2
 from tasks.geo.grid import grid_crs
+from tasks.io.cache_keys import LAND_SOC_SETTINGS, SDG_SETTINGS, STATUS_SETTINGS, inputs_of, settings_fingerprint
 from tasks.io.clip import RunArea, area_weights, clip
 from tasks.io.cluster import computes_on_cluster
 from tasks.io.layer_cache import cached_layers
@@ -109,8 +110,18 @@ def land_soc_task(run: RunContext, name: str, period: Period, inputs: dict[str, 
     From the cache when the period, the run's settings and the land cover, SOC and climate inputs
     (``inputs``) are unchanged.
     """
-    parts = {"period": name, "window": period.model_dump(mode="json"), "config": run.config_key, "inputs": inputs}
-    return cached_layers(run.cfg, "land-soc", parts, staging, lambda: _land_soc(run, name, period, staging))
+    cfg = run.cfg
+    model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
+    climate = cfg.climate_source if cfg.soc_single_f is None else None
+    parts = {"period": name, "window": period.model_dump(mode="json"), "grid": run.grid_key,
+             "settings": settings_fingerprint(cfg, LAND_SOC_SETTINGS, soc_model=SOC_MODEL_FILE, land_cover_legend=LEGEND_FILE),
+             "sources": {role: run.source(n, role).model_dump(mode="json") for n, role in
+                         ((cfg.land_cover_source, "land_cover"), (cfg.soc_source, "soc"), (climate, "climate_zones")) if n},
+             # the land cover the SOC model runs through: from the stock's year to the window's end (or the last year)
+             "land_cover": inputs_of(inputs, cfg.land_cover_source, (model.stock_year, period.land_cover[1])),
+             "soc": inputs_of(inputs, cfg.soc_source), "climate": inputs_of(inputs, climate)}
+    return cached_layers(cfg, "land-soc", parts, staging, lambda: _land_soc(run, name, period, staging),
+                         slot=name, say=get_run_logger().info)
 
 
 def _land_soc(run: RunContext, name: str, period: Period, staging: str) -> list[LayerSummary]:
@@ -184,9 +195,12 @@ def _open(path: str, chunk: int) -> xr.DataArray:
 def sdg_task(run: RunContext, name: str, period: Period, productivity: list[LayerSummary],
              land_soc: list[LayerSummary], staging: str) -> LayerSummary:
     """SDG 15.3.1 of one period by one out, all out of its three sub-indicators (cached on their keys)."""
-    keys = [layer.cache_key for layer in productivity + land_soc]
-    parts = None if None in keys else {"period": name, "inputs": keys, "config": run.config_key}
-    return cached_layers(run.cfg, "sdg", parts, staging, lambda: [_sdg(run, name, period, productivity, land_soc, staging)])[0]
+    keys = {layer.indicator: layer.cache_key for layer in productivity + land_soc}
+    parts = None if None in keys.values() else {
+        "period": name, "window": period.model_dump(mode="json"), "inputs": keys, "grid": run.grid_key,
+        "settings": settings_fingerprint(run.cfg, SDG_SETTINGS)}
+    return cached_layers(run.cfg, "sdg", parts, staging, lambda: [_sdg(run, name, period, productivity, land_soc, staging)],
+                         slot=name, say=get_run_logger().info)[0]
 
 
 def _sdg(run: RunContext, name: str, period: Period, productivity: list[LayerSummary],
@@ -220,9 +234,12 @@ def _sdg(run: RunContext, name: str, period: Period, productivity: list[LayerSum
 def status_task(run: RunContext, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
                 staging: str) -> LayerSummary:
     """7-class status of a reporting period against the baseline, for SDG 15.3.1 and each sub-indicator (cached)."""
-    keys = [layer.cache_key for layer in baseline + period]
-    parts = None if None in keys else {"period": name, "inputs": keys, "config": run.config_key}
-    return cached_layers(run.cfg, "status", parts, staging, lambda: [_status(run, name, baseline, period, staging)])[0]
+    keys = {**{f"baseline {layer.indicator}": layer.cache_key for layer in baseline},
+            **{layer.indicator: layer.cache_key for layer in period}}
+    parts = None if None in keys.values() else {"period": name, "inputs": keys, "grid": run.grid_key,
+                                                "settings": settings_fingerprint(run.cfg, STATUS_SETTINGS)}
+    return cached_layers(run.cfg, "status", parts, staging, lambda: [_status(run, name, baseline, period, staging)],
+                         slot=name, say=get_run_logger().info)[0]
 
 
 def _status(run: RunContext, name: str, baseline: list[LayerSummary], period: list[LayerSummary],

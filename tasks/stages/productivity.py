@@ -39,8 +39,8 @@ from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASS_NAMES, TREND_CLASS_
 from tasks.errors import ConfigError, SceneReadError, is_read_error
 from tasks.geo.mosaic import mosaic
 from tasks.geo.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
-from tasks.io.cache_keys import cache_key
-from tasks.io.clip import OUTSIDE, clip
+from tasks.io.cache_keys import PRODUCTIVITY_SETTINGS, cache_key, inputs_of, settings_fingerprint
+from tasks.io.clip import OUTSIDE, RunArea, clip
 from tasks.io.cluster import computes_on_cluster
 from tasks.io.cog import open_scratch_geotiff
 from tasks.io.layer_cache import (
@@ -48,15 +48,18 @@ from tasks.io.layer_cache import (
     drop_entry,
     link_file,
     open_entry,
+    remember,
     restore_layers,
     store_entry,
     store_layers,
+    why_recomputed,
 )
 from tasks.io.load import load_layer, lonlat_mask, open_annual_layers, open_tile_layer, read_onto_grid, static_layer
 from tasks.io.run import RunContext
 from tasks.io.search import run_items
 from tasks.model import LayerSummary
 from tasks.science.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
+from tasks.science.land_cover import LEGEND_FILE
 from tasks.science.lpd import lpd, lpd_3class, recode_lpd
 from tasks.science.performance import (
     UnitHistograms,
@@ -73,7 +76,7 @@ __all__ = ["Layers", "WINDOW_SUMS", "trend_layers", "window_sum_layers", "lpd_la
            "period_fao_wocat", "productivity_layers", "read_window_sums", "write_trend_tile", "write_lpd_tile",
            "PeriodTile", "TrendTile", "ProductivityTile", "period_tiles", "restore_productivity_task",
            "trend_tile_task", "unit_percentiles_task", "productivity_tile_task", "productivity_task",
-           "tile_period_summary", "write_tile_layers"]
+           "tile_period_summary", "write_tile_layers", "join_period_tiles"]
 
 
 def _float(da: xr.DataArray, long_name: str, units: str | None = None) -> xr.DataArray:
@@ -329,14 +332,22 @@ def _uses_maximum(cfg: RunConfig) -> bool:
 
 def _period_parts(run: RunContext, name: str, period: Period, annual: list[LayerSummary],
                   inputs: dict[str, Any]) -> dict[str, Any] | None:
-    """What a period's productivity depends on (cache-key data), or None when an input has no key (cache off)."""
-    keys = [layer.cache_key for layer in _in_window(annual, period).values()]
-    if _uses_maximum(run.cfg):
-        keys += [layer.cache_key for layer in _in_window(annual, period, "ndvi-annual-max").values()]
-    if not run.cfg.use_cache or None in keys:
-        return None
-    return {"period": name, "window": period.model_dump(mode="json"), "annual": keys,
-            "config": run.config_key, "inputs": inputs}
+    """What a period's productivity reads (cache-key data), or None when an input has no key (cache off): the annual
+    layers of its window by their keys, its method's settings, the land cover of the window's first year and the
+    land units, the grid and region. Not the run's years or other periods: next year's refresh keeps it."""
+    cfg = run.cfg
+    parts: dict[str, Any] = {
+        "period": name, "window": period.model_dump(mode="json"), "grid": run.grid_key,
+        "annual": {str(y): layer.cache_key for y, layer in _in_window(annual, period).items()},
+        "settings": settings_fingerprint(cfg, PRODUCTIVITY_SETTINGS, land_cover_legend=LEGEND_FILE),
+        "sources": {"land_cover": run.land_cover.model_dump(mode="json"),
+                    "land_units": run.land_units.model_dump(mode="json") if run.land_units is not None else None},
+        "land_cover": inputs_of(inputs, cfg.land_cover_source, (period.productivity[0], period.productivity[0])),
+        "land_units": inputs_of(inputs, cfg.productivity.land_unit_source)}
+    if _uses_maximum(cfg):
+        parts["annual_max"] = {str(y): layer.cache_key for y, layer in _in_window(annual, period, "ndvi-annual-max").items()}
+    keys = list(parts["annual"].values()) + list(parts.get("annual_max", {}).values())
+    return None if not cfg.use_cache or None in keys else parts
 
 
 def _tile_key(kind: str, parts: dict[str, Any] | None, tile: GridTile) -> str | None:
@@ -355,7 +366,11 @@ def restore_productivity_task(run: RunContext, name: str, period: Period, annual
     parts = _period_parts(run, name, period, annual, inputs)
     if parts is None:
         return None
-    return restore_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), staging)
+    cache = cache_for(cfg, "productivity")
+    hit = restore_layers(cache, cache_key("productivity", parts), staging)
+    if hit is None and (why := why_recomputed(cache, name, "productivity", parts)) is not None:
+        get_run_logger().info("%s: productivity recomputed: %s", name, why)
+    return hit
 
 
 @dataclass
@@ -647,17 +662,8 @@ def productivity_task(run: RunContext, name: str, period: Period, annual: list[L
     cfg, grid, area = run.cfg, run.grid, run.area
     in_window = _in_window(annual, period)
     sources = list(tiles[0].sources) + sorted(layer.item_id for layer in in_window.values())
-    written = []
-    for indicator, spec in tiles[0].layout.items():
-        assets = {}
-        for key, asset in spec["assets"].items():
-            layer = mosaic({t.tile: t.path(indicator, key) for t in tiles}, grid, chunk=cfg.chunk, wrap=False)
-            layer.attrs = dict(asset["attrs"])
-            assets[key] = (layer, asset["categorical"])
-        written.append(write_item(
-            assets, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region_id}-{name}", period=name,
-            window=period.productivity, attrs=spec["attrs"], source_items=sources, transform=grid.affine, area=area,
-        ))
+    written = join_period_tiles(tiles, grid, staging, region_id=cfg.region_id, name=name, period=period,
+                                sources=sources, chunk=cfg.chunk, area=area)
     counts = {a.key: a.valid_pixels for a in written[-1].assets}
     log.info("period %s (%d-%d): %d tiles joined, %d pixels with an LPD class%s", name, *period.productivity,
              len(tiles), counts.get("data", 0), f" ({written[-1].attrs['method']})"
@@ -665,11 +671,31 @@ def productivity_task(run: RunContext, name: str, period: Period, annual: list[L
     parts = _period_parts(run, name, period, annual, inputs)
     if parts is None:
         return written
-    written = store_layers(cache_for(cfg, "productivity"), cache_key("productivity", parts), written)
+    cache = cache_for(cfg, "productivity")
+    written = store_layers(cache, cache_key("productivity", parts), written)
+    remember(cache, name, "productivity", parts)
     for kind in ("productivity-tile", "productivity-trend"):  # joined and cached whole: the tiles are not needed again
         for tile in period_tiles(run):
             if (key := _tile_key(kind, parts, tile)) is not None:
                 drop_entry(cache_for(cfg, kind), key)
+    return written
+
+
+def join_period_tiles(tiles: list[ProductivityTile], grid: Any, staging: str | Path, *, region_id: str, name: str,
+                      period: Period, sources: list[str], chunk: int, area: RunArea | None) -> list[LayerSummary]:
+    """One period's tiles joined, pixel for pixel, into its published trajectory, state, performance and LPD items on
+    ``grid``: the period join (``productivity_task``; the benchmark times it too)."""
+    written = []
+    for indicator, spec in tiles[0].layout.items():
+        assets = {}
+        for key, asset in spec["assets"].items():
+            layer = mosaic({t.tile: t.path(indicator, key) for t in tiles}, grid, chunk=chunk, wrap=False)
+            layer.attrs = dict(asset["attrs"])
+            assets[key] = (layer, asset["categorical"])
+        written.append(write_item(
+            assets, staging, indicator=indicator, item_id=f"{indicator}-{region_id}-{name}", period=name,
+            window=period.productivity, attrs=spec["attrs"], source_items=sources, transform=grid.affine, area=area,
+        ))
     return written
 
 

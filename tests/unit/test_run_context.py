@@ -20,7 +20,7 @@ from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDA
 from tasks.errors import ConfigError
 from tasks.geo.grid import analysis_geobox, lonlat_bounds
 from tasks.geo.tiles import lattice_tiles
-from tasks.io.cache_keys import area_fingerprint, config_fingerprint
+from tasks.io.cache_keys import area_fingerprint
 from tasks.io.clip import inside, run_area
 from tasks.io.region import region_grid, resolve_region
 from tasks.io.run import RunContext, run_context
@@ -50,7 +50,10 @@ def test_the_context_holds_what_the_building_blocks_give(tmp_path: Path) -> None
                                             origin=MODIS_GRID_ORIGIN, size_px=16)
     assert len(run.tiles) > 1
     assert run.search_bbox == lonlat_bounds(cfg.native_bounds, MODIS_SINUSOIDAL_WKT)  # type: ignore[arg-type]
-    assert run.config_key == config_fingerprint(cfg) and run.area_key == area_fingerprint(cfg) == ZAMYN_UUD
+    assert run.area_key == area_fingerprint(cfg) == ZAMYN_UUD
+    # what every period layer's key shares: the grid, the region and the id its items are named by; not the years
+    assert run.grid_key == {"crs": grid.crs.to_wkt(), "transform": list(grid.affine)[:6], "shape": list(grid.shape),
+                            "area": ZAMYN_UUD, "region_id": cfg.region_id}
     assert run.area is not None and run.area_polygons is not None
     expected = run_area(cfg, grid)
     assert expected is not None and run.area.label == expected.label
