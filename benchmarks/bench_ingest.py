@@ -154,25 +154,47 @@ def _decode(paths: list[str], env: dict[str, Any]) -> list[np.ndarray]:
         return list(pool.map(read, paths))
 
 
+def mean_and_max(ndvi: list[np.ndarray], qa: list[np.ndarray], *, rows: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """The floor's arithmetic: the annual mean and maximum of decoded composites (good or marginal, not fill; at
+    least 6 valid) in plain numpy, blocks of ``rows`` rows spread over ``THREADS`` threads (numpy releases the GIL),
+    so the floor uses every core as the pipeline does."""
+    height, width = ndvi[0].shape
+    mean = np.empty((height, width), "int16")
+    top = np.empty((height, width), "int16")
+
+    def fold(r0: int) -> None:
+        r1 = min(r0 + rows, height)
+        total = np.zeros((r1 - r0, width), np.int32)
+        count = np.zeros((r1 - r0, width), np.int16)
+        best = np.full((r1 - r0, width), -32768, np.int16)
+        for values, rel in zip(ndvi, qa):
+            v, q = values[r0:r1], rel[r0:r1]
+            ok = (q <= 1) & (q >= 0) & (v != -3000)
+            total += np.where(ok, v, 0)
+            count += ok
+            np.maximum(best, np.where(ok, v, -32768), out=best)
+        enough = count >= 6
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean[r0:r1] = np.where(enough, np.round(total / count), -32768)
+        top[r0:r1] = np.where(enough, best, -32768)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(fold, range(0, height, rows)))
+    return mean, top
+
+
 def part_floor_local(root: Path) -> dict[str, float]:
-    """Decode every composite once from local disk (2 threads), then the numpy annual mean of the arrays."""
+    """Decode every composite once from local disk (2 threads), then the numpy annual mean and maximum of the arrays
+    on every core."""
     pairs = _composites(root / "sample")
     paths = [str(root / "sample" / p) for pair in pairs for p in pair]
     started = time.monotonic()
     arrays = _decode(paths, {})
     decode = time.monotonic() - started
-    ndvi, qa = arrays[0::2], arrays[1::2]
     started = time.monotonic()
-    total = np.zeros(ndvi[0].shape, np.float64)
-    count = np.zeros(ndvi[0].shape, np.int16)
-    for values, rel in zip(ndvi, qa):
-        ok = (rel <= 1) & (rel >= 0) & (values != -3000)
-        total += np.where(ok, values, 0)
-        count += ok
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count >= 6, np.round(total / count), -32768).astype("int16")
-    assert mean.shape == ndvi[0].shape
-    return {"decode_local_s": decode, "numpy_mean_s": time.monotonic() - started}
+    mean, top = mean_and_max(arrays[0::2], arrays[1::2])
+    assert mean.shape == top.shape == arrays[0].shape
+    return {"decode_local_s": decode, "numpy_mean_max_s": time.monotonic() - started}
 
 
 def part_floor_http(root: Path) -> dict[str, float]:
@@ -323,10 +345,17 @@ def part_tile_period(root: Path, size: int, scheduler: str) -> dict[str, float]:
     """One tile-period of productivity as the pipeline's two passes compute it: pass 1 (trajectory, state and the
     window sums written from one read of the cube, unit histograms from the sums), then pass 2 (performance and
     LPD from what pass 1 wrote)."""
+    import tasks.stages.publish
     from flows.refresh import dask_client
     from tasks.io.load import open_annual_layers
     from tasks.science.performance import UnitHistograms, UnitPercentiles
-    from tasks.stages.productivity import TrendTile, write_lpd_tile, write_trend_tile
+    from tasks.stages.productivity import (
+        ProductivityTile,
+        TrendTile,
+        join_period_tiles,
+        write_lpd_tile,
+        write_trend_tile,
+    )
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     geobox, land_cover, period, cfg = _period_inputs(root, size)
@@ -342,20 +371,66 @@ def part_tile_period(root: Path, size: int, scheduler: str) -> dict[str, float]:
         table = UnitPercentiles.of(UnitHistograms.load(trend.histograms), percentile=90.0, min_unit_pixels=100)
         out["pass1_s"] = time.monotonic() - started
         started = time.monotonic()
-        write_lpd_tile(trend, lc, period, cfg, table, Path(scratch) / "pass2", geobox)
+        layout, _ = write_lpd_tile(trend, lc, period, cfg, table, Path(scratch) / "pass2", geobox)
         out["pass2_s"] = time.monotonic() - started
+        # the period join: the tile's assets joined into the published trajectory, state, performance and LPD items
+        # (COGs with overviews, statistics, quick-look maps), as productivity_task does for a period's tiles
+        tile = ProductivityTile("bench", "tile", str(Path(scratch) / "pass2"), layout, [], 0, False)
+        maps = _Stopwatch(tasks.stages.publish, "quicklook_png")  # one map per period layer, any size: apart
+        started = time.monotonic()
+        join_period_tiles([tile], geobox, Path(scratch) / "staging", region_id="bench", name="bench", period=period,
+                          sources=[], chunk=cfg.chunk, area=None)
+        out["join_s"] = time.monotonic() - started
+        out["join_maps_s"] = maps.seconds
     out["tile_period_tasks"] = float(count.n)
     out["tile_period_peak_gib"] = _peak_gib()
     return out
 
 
+REST_STAGES = {"land cover and SOC": ("tasks.stages.land_degradation", "_land_soc"),
+               "SDG 15.3.1": ("tasks.stages.land_degradation", "_sdg"),
+               "status": ("tasks.stages.land_degradation", "_status"),
+               "zonal tables, workbooks and report": ("tasks.stages.report", "_report"),
+               "publishing the version": ("tasks.stages.publish", "publish_version")}
+"""The stages the tile parts do not measure, timed in the full-extent rehearsal by wrapping the function each stage's
+task runs (task time summed over the periods: each task computes on every core through Dask)."""
+
+
+def part_rehearsal(root: Path, step: int) -> dict[str, float]:
+    """The real flow on the full-extent rehearsal of North-East Asia at every ``step``-th pixel, no cache: every
+    stage's seconds and the rehearsal's pixels of region, to count per pixel the stages the tile parts leave out."""
+    import importlib
+
+    from flows.refresh import RefreshRun, build_config, refresh_indicators
+    from tasks.io.plan import tile_plans
+    from tasks.io.rehearsal import generate_rehearsal
+    from tasks.io.run import run_context
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    inputs = generate_rehearsal(root / f"rehearsal-{step}", step=step)
+    params = RefreshRun(sample_dir=inputs, use_cache=False)
+    region_px = sum(t.region_px for t in tile_plans(run_context(build_config(params))))
+    log = _Log()
+    logging.getLogger("prefect").addHandler(log)
+    watches = {stage: _Stopwatch(importlib.import_module(module), name) for stage, (module, name) in REST_STAGES.items()}
+    with tempfile.TemporaryDirectory() as out:
+        started = time.monotonic()
+        refresh_indicators(params.model_copy(update={"out": Path(out) / "catalog"}))
+        total = time.monotonic() - started
+    stages = {m.group(1): float(m.group(2)) for line in log.lines
+              if (m := re.match(r"(.+): \d+ of \d+ tasks done in ([\d.]+) s", line))}
+    return {"region_px": float(region_px), "total_s": total, **{f"stage:{k}": v for k, v in stages.items()},
+            **{f"rest:{k}": w.seconds for k, w in watches.items()}}
+
+
 PARTS = {"floor-local": part_floor_local, "floor-http": part_floor_http, "tile-year": part_tile_year,
-         "kernels": part_kernels, "tile-period": part_tile_period}
+         "kernels": part_kernels, "tile-period": part_tile_period, "rehearsal": part_rehearsal}
 
 
-def _run_part(name: str, root: Path, size: int, scheduler: str) -> dict[str, float]:
+def _run_part(name: str, root: Path, size: int, scheduler: str, step: int = 16) -> dict[str, float]:
     """One part in a fresh Python process (its own peak memory, no warm caches of another part)."""
-    cmd = [sys.executable, __file__, "--part", name, "--root", str(root), "--size", str(size), "--scheduler", scheduler]
+    cmd = [sys.executable, __file__, "--part", name, "--root", str(root), "--size", str(size), "--scheduler", scheduler,
+           "--step", str(step)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0:
         sys.exit(f"benchmark part {name} failed:\n{done.stderr[-3000:]}")
@@ -375,7 +450,13 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated input under outputs/bench-ingest")
     ap.add_argument("--workers", type=int, nargs="+", default=[8, 32],
                     help="also scale North-East Asia to this many machines like this one (tiles are independent tasks)")
+    ap.add_argument("--rehearsal-steps", type=int, nargs="*", default=[16, 8],
+                    help="run the full-extent rehearsal of North-East Asia at these steps (every Nth MODIS pixel) to "
+                         "count the stages the tile parts leave out; two steps separate fixed from per-pixel costs")
+    ap.add_argument("--write-rates", action="store_true",
+                    help="write the measured rates to catalogs/benchmark_rates.yaml (what `ldn run --plan` sizes with)")
     ap.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
+    ap.add_argument("--step", type=int, default=16, help=argparse.SUPPRESS)
     ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -385,7 +466,7 @@ def main() -> None:
 
     if args.part:
         fn = PARTS[args.part]
-        kwargs = {"size": args.size, "scheduler": args.scheduler}
+        kwargs = {"size": args.size, "scheduler": args.scheduler, "step": args.step}
         wanted = {k: v for k, v in kwargs.items() if k in fn.__code__.co_varnames[:fn.__code__.co_argcount]}
         print(json.dumps(fn(args.root, **wanted)))
         return
@@ -398,65 +479,179 @@ def main() -> None:
     print(f"  composites: {prep['files_bytes'] / 1e6:,.0f} MB of COGs, {prep['ratio']:.2f} of their raw "
           f"{prep['raw_bytes'] / 1e6:,.0f} MB (ready in {prep['generate_s']:.0f} s)")
     results: dict[str, list[float]] = {}
+    rehearsals: dict[int, dict[str, float]] = {}
     try:
         for run in range(args.runs):
             for name in ("floor-local", "floor-http", "tile-year", "kernels", "tile-period"):
                 for key, value in _run_part(name, root, args.size, args.scheduler).items():
                     results.setdefault(key, []).append(value)
             print(f"  run {run + 1} of {args.runs} done", flush=True)
+        for step in args.rehearsal_steps:  # once each: a whole run of the region, minutes
+            rehearsals[step] = _run_part("rehearsal", root.parent, args.size, args.scheduler, step=step)
+            print(f"  rehearsal at every {step}th pixel done ({rehearsals[step]['total_s']:.0f} s)", flush=True)
     finally:
         if not args.keep:
             import shutil
 
             shutil.rmtree(root, ignore_errors=True)
+            for step in args.rehearsal_steps:
+                shutil.rmtree(root.parent / f"rehearsal-{step}", ignore_errors=True)
+    summarise(args, prep, results, rehearsals, load)
+
+
+def ne_asia_windows() -> tuple[float, float, int]:
+    """(pixels the ingest reads per composite, pixels of region, tiles) of North-East Asia on the production grid:
+    every window of every tile that touches the region is read whole (``tasks.io.plan``)."""
+    from tasks.config import PRODUCTION_SOURCES, RunConfig, load_sources
+    from tasks.io.plan import tile_plans
+    from tasks.io.region import ALL_NE_ASIA, region_grid, resolve_region
+    from tasks.io.run import run_context
+
+    source = load_sources(PRODUCTION_SOURCES).get("modis-13q1")
+    assert source.crs is not None and source.resolution is not None
+    grid = region_grid(resolve_region(ALL_NE_ASIA), crs=source.crs, resolution=source.resolution, origin=source.grid_origin)
+    cfg = RunConfig(sources_file=PRODUCTION_SOURCES, region=ALL_NE_ASIA, region_id="ne-asia", tiles=grid.tiles,
+                    native_bounds=grid.native_bounds, bbox=grid.bbox, activities="none")
+    plans = tile_plans(run_context(cfg))
+    return float(sum(t.px_read for t in plans)), float(sum(t.region_px for t in plans)), len(plans)
+
+
+def _rest_at(rehearsals: dict[int, dict[str, float]], key: str, region_px: float) -> float:
+    """A stage's seconds at ``region_px`` pixels of region: the line through the rehearsals' (pixels, seconds) when
+    two were run (fixed cost + per pixel; the slope kept >= 0), else proportional to the pixels (an upper bound)."""
+    points = sorted((r["region_px"], r.get(key, 0.0)) for r in rehearsals.values())
+    if len(points) == 1:
+        px, sec = points[0]
+        return sec * region_px / px
+    (x0, y0), (x1, y1) = points[0], points[-1]
+    slope = max((y1 - y0) / (x1 - x0), 0.0)
+    return max(y1 + slope * (region_px - x1), 0.0)
+
+
+def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, list[float]],
+              rehearsals: dict[int, dict[str, float]], load: tuple[float, float, float]) -> None:
+    """Print the table, the ratios against the honest floors and the sizing of North-East Asia with every stage."""
+    med = statistics.median
     load_after = os.getloadavg()
-    r = {k: v for k, v in results.items()}
     tile_year = [a + b for a, b in zip(r["tile_s"], r["mosaic_s"])]
     per_tile = [y - m for y, m in zip(tile_year, r["maps_s"])]  # what grows with the pixels: all but the maps
-    floor = [a + b for a, b in zip(r["decode_http_s"], r["numpy_mean_s"])]
-    tile_period = [a + b for a, b in zip(r["pass1_s"], r["pass2_s"])]
-    med = statistics.median
-    print(f"\n{'seconds (' + args.scheduler + ' scheduler)':<58} {'min':>7} {'median':>7}")
+    floor = [a + b for a, b in zip(r["decode_http_s"], r["numpy_mean_max_s"])]
+    period_join = [j - m for j, m in zip(r["join_s"], r["join_maps_s"])]
+    tile_period = [a + b + c for a, b, c in zip(r["pass1_s"], r["pass2_s"], period_join)]
+    print(f"\n{'seconds (' + args.scheduler + ' scheduler)':<66} {'min':>7} {'median':>7}")
     for label, values in (
         ("decode every composite once, local disk, 2 threads", r["decode_local_s"]),
         ("the same through the file server over HTTP (/vsicurl/)", r["decode_http_s"]),
-        ("a plain numpy annual mean of the decoded arrays", r["numpy_mean_s"]),
-        ("floor of a tile-year: HTTP decode + numpy mean", floor),
+        ("numpy annual mean and maximum of the decoded arrays, 2 threads", r["numpy_mean_max_s"]),
+        ("floor of a tile-year: HTTP decode + mean and maximum", floor),
         ("pipeline tile-year: annual NDVI tile task", r["tile_s"]),
         ("pipeline tile-year: mosaic (both layers)", r["mosaic_s"]),
         ("  of which the two quick-look maps (once per layer)", r["maps_s"]),
-        ("pipeline tile-year", tile_year),
         ("pipeline tile-year without the maps", per_tile),
         ("trajectory + state kernels alone, 16 years, 2 threads", r["kernels_s"]),
-        ("pipeline tile-period: pass 1 (trajectory, state, window sums, unit histograms)", r["pass1_s"]),
+        ("pipeline tile-period: pass 1 (trajectory, state, sums, histograms)", r["pass1_s"]),
         ("pipeline tile-period: pass 2 (performance and LPD)", r["pass2_s"]),
-        ("pipeline tile-period", tile_period),
+        ("pipeline tile-period: the period join (4 items published)", r["join_s"]),
+        ("  of which the quick-look maps (once per layer)", r["join_maps_s"]),
+        ("pipeline tile-period with its join, without the maps", tile_period),
     ):
-        print(f"{label:<58} {_fmt(values)}")
+        print(f"{label:<66} {_fmt(values)}")
     ratio_year = med(per_tile) / med(floor)
-    ratio_with_maps = med(tile_year) / med(floor)
     ratio_period = med(tile_period) / med(r["kernels_s"])
-    print(f"\nratios of medians: tile-year / floor = {ratio_year:.2f}x without the maps, {ratio_with_maps:.2f}x with "
-          f"them (target <= 2), tile-period / kernels = {ratio_period:.2f}x (target <= 1.5)")
+    print(f"\nratios of medians: tile-year / floor = {ratio_year:.2f}x (target <= 1.5), tile-period with its join / "
+          f"kernels = {ratio_period:.2f}x (target <= 1.5)")
     print(f"peak RSS: tile-year {max(r['tile_year_peak_gib']):.2f} GiB, tile-period {max(r['tile_period_peak_gib']):.2f} GiB "
           "(target <= 1.5)")
-    tasks_year = med(r["tile_year_tasks"])
-    print(f"Dask tasks (local schedulers only): tile-year {tasks_year:.0f}, tile-period {med(r['tile_period_tasks']):.0f}")
+    print(f"Dask tasks (local schedulers only): tile-year {med(r['tile_year_tasks']):.0f}, "
+          f"tile-period {med(r['tile_period_tasks']):.0f}")
     print(f"bytes over HTTP: decode floor {med(r['http_bytes']) / 1e6:,.0f} MB, pipeline tile-year "
           f"{med(r['tile_year_http_bytes']) / 1e6:,.0f} MB read by GDAL + {med(r['tile_year_checked_bytes']) / 1e6:,.0f} MB "
           f"read again to check file:checksum (files {prep['files_bytes'] / 1e6:,.0f} MB)")
-    print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
-    tiles = NE_ASIA_PX / (args.size * args.size)
-    ingest_h = (tiles * YEARS * med(per_tile) + YEARS * med(r["maps_s"])) / 3600  # maps: two per year, any size
-    period_h = tiles * PERIODS * med(tile_period) / 3600
-    floor_h = tiles * (YEARS * med(floor) + PERIODS * med(r["kernels_s"])) / 3600
-    refresh_min = (tiles * (med(per_tile) + med(tile_period)) + med(r["maps_s"])) / 60
-    print(f"North-East Asia ({tiles:,.1f} tiles of this size, {YEARS} years, {PERIODS} periods) on one machine like "
-          f"this: ingest {ingest_h:.2f} h + productivity {period_h:.2f} h = {ingest_h + period_h:.2f} h (floor "
-          f"{floor_h:.2f} h); a yearly refresh (one new year, one period) {refresh_min:.0f} min")
+    print(f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after: {load_after[0]:.2f} {load_after[1]:.2f} "
+          f"{load_after[2]:.2f}")
+
+    px_read, region_px, n_tiles = ne_asia_windows()
+    tile_px = args.size * args.size
+    maps = med(r["maps_s"]) / 2  # one map
+    stages = {  # seconds on one machine like this
+        "annual NDVI tiles and mosaics": px_read / tile_px * YEARS * med(per_tile),
+        "annual NDVI maps (2 a year)": 2 * YEARS * maps,
+        "productivity tiles and joins": px_read / tile_px * PERIODS * med(tile_period),
+        "productivity maps (4 a period)": 4 * PERIODS * maps,
+    }
+    floor_s = px_read / tile_px * (YEARS * med(floor) + PERIODS * med(r["kernels_s"]))
+    for stage in REST_STAGES:
+        if rehearsals:
+            stages[stage] = _rest_at(rehearsals, f"rest:{stage}", region_px)
+    print(f"\nNorth-East Asia on the production grid: {n_tiles} tiles, {region_px / 1e6:,.1f} M px of region; the "
+          f"ingest reads {px_read / 1e6:,.1f} M px per composite ({px_read / region_px:.2f}x the region: windows that "
+          f"touch it are read whole), {YEARS} years, {PERIODS} periods of {PERIOD_YEARS} years")
+    if rehearsals:
+        sizes = ", ".join(f"every {k}th pixel: {v['region_px'] / 1e6:.2f} M px of region in {v['total_s']:.0f} s"
+                          for k, v in sorted(rehearsals.items(), reverse=True))
+        print(f"  the stages the tile parts leave out, from the full-extent rehearsal ({sizes}), "
+              + ("fixed cost + per pixel from the two" if len(rehearsals) > 1 else "proportional to the pixels"))
+        for key, value in sorted(next(iter(rehearsals.values())).items()):
+            if key.startswith("stage:"):
+                print(f"    rehearsal stage {key[6:]}: " + ", ".join(f"{rehearsals[k][key]:.1f} s" for k in sorted(rehearsals, reverse=True)
+                                                                   if key in rehearsals[k]))
+    total = sum(stages.values())
+    print(f"  {'stage':<44}{'hours on one machine like this':>32}")
+    for stage, seconds in stages.items():
+        print(f"  {stage:<44}{seconds / 3600:>32.2f}")
+    print(f"  {'all stages':<44}{total / 3600:>32.2f}   (floor {floor_s / 3600:.2f} h: decode + mean/max per year, "
+          "kernels per period)")
+    # next year's refresh: one tile-year per tile and its mosaic and maps, then the tables, report and publishing;
+    # every period is linked from the cache (no window holds the new year) until a reporting period begins
+    refresh = (px_read / tile_px * med(per_tile) + 2 * maps + stages.get("zonal tables, workbooks and report", 0.0)
+               + stages.get("publishing the version", 0.0))
+    new_period = refresh + (stages["productivity tiles and joins"] + stages["productivity maps (4 a period)"] + sum(
+        stages.get(s, 0.0) for s in ("land cover and SOC", "SDG 15.3.1", "status"))) / PERIODS
+    print(f"  a yearly refresh (one new year, every period linked): {refresh / 60:.0f} min (target <= 12); one that "
+          f"also begins a reporting period: {new_period / 60:.0f} min")
     for n in args.workers:
-        print(f"  on {n} machines like this: ingest {ingest_h / n:.2f} h + productivity {period_h / n:.2f} h = "
-              f"{(ingest_h + period_h) / n:.2f} h")
+        print(f"  on {n} machines like this: {total / n / 3600:.2f} h")
+    if args.write_rates:
+        write_rates(args, r, rehearsals)
+
+
+def write_rates(args: argparse.Namespace, r: dict[str, list[float]], rehearsals: dict[int, dict[str, float]]) -> None:
+    """Write what `ldn run --plan` sizes with (``tasks.io.plan.BenchmarkRates``) to catalogs/benchmark_rates.yaml."""
+    import datetime
+
+    import yaml
+
+    med = statistics.median
+    scale = 4800 * 4800 / (args.size * args.size)  # the rates are stated for a whole MODIS tile
+    per_tile = [a + b - m for a, b, m in zip(r["tile_s"], r["mosaic_s"], r["maps_s"])]
+    join = [j - m for j, m in zip(r["join_s"], r["join_maps_s"])]
+    rates = {
+        "measured": datetime.date.today(),
+        "by": f"benchmarks/bench_ingest.py --size {args.size} --runs {args.runs} (medians, scaled to a whole tile)",
+        "cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "tile_px": 4800 * 4800,
+        "tile_year_s": round(med(per_tile) * scale, 2), "map_s": round(med(r["maps_s"]) / 2, 3),
+        "tile_period_s": round((med(r["pass1_s"]) + med(r["pass2_s"])) * scale, 2),
+        "period_join_s": round(med(join) * scale, 2),
+        "peak_tile_year_gib": round(max(r["tile_year_peak_gib"]), 2),
+        "peak_tile_period_gib": round(max(r["tile_period_peak_gib"]), 2),
+    }
+    old = yaml.safe_load(Path("catalogs/benchmark_rates.yaml").read_text())
+    rates["published_bytes_per_px"] = old["published_bytes_per_px"]
+    rates["published_from"] = old["published_from"]
+    if rehearsals:
+        rest = {}
+        for stage in REST_STAGES:
+            at_zero = _rest_at(rehearsals, f"rest:{stage}", 0.0)
+            per_px = (_rest_at(rehearsals, f"rest:{stage}", 1e9) - at_zero) / 1e9
+            rest[stage] = [round(at_zero, 2), float(f"{per_px:.4g}")]
+        rates["rest_s"] = rest
+        rates["rest_from"] = ("the full-extent rehearsal at every " + " and ".join(f"{k}th" for k in sorted(rehearsals, reverse=True))
+                              + f" pixel, {datetime.date.today()}")
+    head = ("# Rates `ldn run --plan` sizes a run with (tasks.io.plan.BenchmarkRates). Measured, never guessed:\n"
+            "# `python benchmarks/bench_ingest.py --size 4800 --write-rates` rewrites this file from its own run.\n")
+    Path("catalogs/benchmark_rates.yaml").write_text(head + yaml.safe_dump(rates, sort_keys=False))
+    print("wrote catalogs/benchmark_rates.yaml")
 
 
 if __name__ == "__main__":

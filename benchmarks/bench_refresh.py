@@ -1,15 +1,17 @@
-"""Benchmark: the whole refresh on the bundled sample region, per stage, and a sizing for North-East Asia.
+"""Benchmark: next year's refresh, measured as two real runs (years to N-1, then to N), stage by stage.
 
 Run on demand (not part of the test suite), from the repository root:
 
-    python benchmarks/bench_refresh.py [--workers 1 8 32]
+    python benchmarks/bench_refresh.py [--input sample|rehearsal] [--last 2024]
 
-Runs the real `refresh-indicators` flow (no cache) on the 60 km sample (259 x 259 px of 231.66 m,
-2001-2024, three periods), reads each stage's wall time from the flow's own log lines, measures
-the bytes of NDVI and QA composites it reads, and scales both to the land area of the default
-zones (China, Mongolia, DPRK, Republic of Korea, Japan, the Russian Far East) at the same pixel size.
-The scaling is linear in pixels and assumes each worker is as fast as this whole machine; the
-sample's fixed costs (task start, one HTTP open per composite) make it an upper bound.
+The data engineers' yearly job: one new year of composites arrives and the refresh runs again. This runs the real
+`refresh-indicators` flow twice into one catalog (and its layer cache): first for 2001 to N-1, then for 2001 to N,
+and prints each stage's wall time in both runs from the flow's own count lines, what the second run linked from the
+cache and what it computed, and both runs' totals. Nothing is extrapolated: the refresh figure is the second run.
+
+``--input sample`` (the default) is the 60 km sample; ``--input rehearsal`` is the full-extent rehearsal of North-East
+Asia (every 16th MODIS pixel, all 36 tiles: `ldn sample-data --region NE-ASIA`), the real region's stages at a
+coarse pixel.
 """
 from __future__ import annotations
 
@@ -20,64 +22,77 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from pyproj import Geod
-
-PIXEL_KM2 = 231.65635826395825 ** 2 / 1e6
 STAGES = ("annual NDVI tiles", "annual NDVI mosaics", "trend tiles", "productivity tiles", "productivity",
           "land cover and SOC", "SDG 15.3.1", "status")
 """The flow's stage names, as its count lines (`tasks.io.progress.track_stage`) log them."""
 
 
-class _StageTimes(logging.Handler):
+class _Log(logging.Handler):
+    """The flow's log lines: stage times and what came from the cache."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.seconds: dict[str, float] = {}
+        self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        m = re.match(r"(.+): \d+ of \d+ tasks done in ([\d.]+) s", record.getMessage())
-        if m:
-            self.seconds[m.group(1)] = float(m.group(2))
+        self.lines.append(record.getMessage())
+
+    def stages(self) -> dict[str, float]:
+        return {m.group(1): float(m.group(2)) for line in self.lines
+                if (m := re.match(r"(.+): \d+ of \d+ tasks done in ([\d.]+) s", line))}
+
+    def cache_lines(self) -> list[str]:
+        return [line for line in self.lines if "linked from the cache" in line or "recomputed" in line]
+
+
+def _run(params: Any) -> tuple[float, _Log]:
+    from flows.refresh import refresh_indicators
+
+    log = _Log()
+    logger = logging.getLogger("prefect")
+    logger.addHandler(log)
+    try:
+        started = time.monotonic()
+        refresh_indicators(params)
+        return time.monotonic() - started, log
+    finally:
+        logger.removeHandler(log)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--input", choices=("sample", "rehearsal"), default="sample")
+    ap.add_argument("--last", type=int, default=2024, help="the new year N (the first run ends at N-1)")
     args = ap.parse_args()
 
     from tasks.environment import set_environment_defaults
 
     set_environment_defaults()
-    from flows.refresh import RefreshRun, refresh_indicators
+    from flows.refresh import RefreshRun
+    from tasks.io.rehearsal import generate_rehearsal
     from tasks.io.sample_data import generate_sample
-    from tasks.io.zones import default_zones
 
-    sample = Path("outputs/sample-data")
-    generate_sample(sample)
-    meta = __import__("json").loads((sample / "region.json").read_text())
-    left, bottom, right, top = meta["native_bounds"]
-    pixels = round((right - left) / 231.65635826395825) * round((top - bottom) / 231.65635826395825)
-    ndvi_bytes = sum(p.stat().st_size for p in (sample / "modis-13Q1-061" / "data").rglob("*.tif")
-                     if ".A20" in p.name and "MYD" not in p.name)
-    times = _StageTimes()
-    logging.getLogger("prefect").addHandler(times)
+    if args.input == "rehearsal":
+        inputs = generate_rehearsal(Path("outputs/rehearsal-ne-asia"))
+    else:
+        inputs = generate_sample(Path("outputs/sample-data"))
     with tempfile.TemporaryDirectory() as out:
-        started = time.monotonic()
-        refresh_indicators(RefreshRun(out=Path(out) / "catalog", use_cache=False))
-        total = time.monotonic() - started
-
-    geod = Geod(ellps="WGS84")
-    land_km2 = sum(abs(geod.geometry_area_perimeter(z.geometry)[0]) for z in default_zones()) / 1e6
-    region_pixels = land_km2 / PIXEL_KM2
-    factor = region_pixels / pixels
-    print(f"sample: {pixels:,} px, 2001-2024, {ndvi_bytes / 1e6:,.0f} MB of MOD13Q1 NDVI + QA read, "
-          f"{total:.0f} s end to end on {os.cpu_count()} cores")
+        params = RefreshRun(sample_dir=inputs, out=Path(out) / "catalog")
+        first_s, first = _run(params.model_copy(update={"years": (2001, args.last - 1)}))
+        second_s, second = _run(params.model_copy(update={"years": (2001, args.last)}))
+    a, b = first.stages(), second.stages()
+    print(f"{args.input} ({inputs}), {os.cpu_count()} cores: run to {args.last - 1}, then next year's refresh to "
+          f"{args.last} in the same catalog and cache")
+    print(f"  {'stage':<22}{'first run':>12}{'refresh':>12}")
     for stage in STAGES:
-        print(f"  {stage:<20} {times.seconds.get(stage, float('nan')):7.1f} s")
-    print(f"North-East Asia (default zones): {land_km2:,.0f} km2 = {region_pixels / 1e6:,.0f} M px of 231.66 m "
-          f"({factor:,.0f} x the sample); {ndvi_bytes * factor / 1e12:,.2f} TB of composites for 2001-2024")
-    for n in args.workers:
-        print(f"  on {n:>3} worker(s) like this machine: about {total * factor / n / 3600:,.1f} h")
+        shown = [f"{d[stage]:>10.1f} s" if stage in d else f"{'linked':>12}" for d in (a, b)]
+        print(f"  {stage:<22}{shown[0]:>12}{shown[1]:>12}")
+    print(f"  {'whole run':<22}{first_s:>10.1f} s{second_s:>10.1f} s")
+    print("  the refresh's cache lines:")
+    for line in second.cache_lines():
+        print(f"    {line}")
 
 
 if __name__ == "__main__":
