@@ -32,7 +32,7 @@ from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NODATA
 from tasks.geo.grid import grid_crs
 
-__all__ = ["SceneGrid", "SceneOffGrid", "item_native_bounds", "aligned_scenes", "fold_window", "fold_tile_year"]
+__all__ = ["SceneGrid", "SceneOffGrid", "item_native_bounds", "touches_on_grid", "aligned_scenes", "fold_window", "fold_tile_year"]
 
 _PIXEL_TOLERANCE = 1e-6
 """How far from a whole pixel a scene's offset may be (in pixels) to count as on the grid."""
@@ -100,6 +100,20 @@ def item_native_bounds(item: dict[str, Any], crs: str) -> tuple[float, float, fl
         return None
     xs, ys = (c, c + a * int(shape[1])), (f, f + e * int(shape[0]))
     return min(xs), min(ys), max(xs), max(ys)
+
+
+_TOUCH = 1e-3
+"""Overlap (in the CRS's units) below which a scene only shares an edge with a tile and gives it no pixel."""
+
+
+def touches_on_grid(item: dict[str, Any], bounds: tuple[float, float, float, float], crs: str) -> bool | None:
+    """Whether an item's scenes overlap ``bounds`` (left, bottom, right, top in ``crs``) by their footprint on the
+    grid (``item_native_bounds``); None when the item gives no footprint in ``crs``."""
+    native = item_native_bounds(item, crs)
+    if native is None:
+        return None
+    left, bottom, right, top = bounds
+    return min(right, native[2]) - max(left, native[0]) > _TOUCH and min(top, native[3]) - max(bottom, native[1]) > _TOUCH
 
 
 def aligned_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) -> list[SceneGrid] | None:

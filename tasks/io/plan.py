@@ -10,7 +10,6 @@ the peak memory and the hours on a machine like the one measured: estimates, sta
 """
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,7 +25,7 @@ from tasks.errors import LdnError
 from tasks.geo.tiles import TILE_STEP_CHUNKS, tile_geobox, tile_windows
 from tasks.io.cache_keys import tile_year_key
 from tasks.io.clip import windows_outside
-from tasks.io.ingest import item_native_bounds
+from tasks.io.ingest import touches_on_grid
 from tasks.io.integrity import scene_fingerprints
 from tasks.io.layer_cache import cache_for, cache_root
 from tasks.io.run import RunContext
@@ -175,20 +174,13 @@ def _cached_tile_years(run: RunContext, groups: dict[int, list[dict[str, Any]]])
     for tile in run.tiles:
         geobox = tile_geobox(tile, source.crs, source.resolution, source.grid_origin)
         for year, items in groups.items():
-            mine = [d for d in items if _touches(d, tile, source.crs)]
+            # an item without a footprint counts as touching: the plan's count is then an upper bound
+            mine = [d for d in items if touches_on_grid(d, tile.bounds, source.crs) is not False]
             if mine:
                 key = tile_year_key(tile=tile, year=year, scenes=scene_fingerprints(mine, source), source=source,
                                     min_valid=run.cfg.min_valid_composites, geobox=geobox, area_key=run.area_key)
                 hits += (cache.local / key / "entry.json").is_file()
     return hits
-
-
-def _touches(item: dict[str, Any], tile: Any, crs: str) -> bool:
-    native = item_native_bounds(item, crs)
-    if native is None:
-        return True  # no footprint: the run decides by lon/lat box; counted as touching (an upper bound)
-    left, bottom, right, top = tile.bounds
-    return min(right, native[2]) > max(left, native[0]) and min(top, native[3]) > max(bottom, native[1])
 
 
 def _cache_held(run: RunContext) -> dict[str, tuple[int, int]]:
@@ -302,8 +294,7 @@ def format_plan(plan: RunPlan) -> str:
         f"  output:   about {_size(output)} per version (estimate: {rates.published_bytes_per_px:.0f} bytes per pixel of "
         f"region, from {rates.published_from})",
         f"  memory:   at most about {peak:.1f} GiB at peak ({workers} tile tasks at a time; the benchmark's peaks "
-        f"{rates.peak_tile_year_gib:.2f} / {rates.peak_tile_period_gib:.2f} GiB per tile-year / tile-period at "
-        f"{math.isqrt(rates.tile_px)} px)",
+        f"{rates.peak_tile_year_gib:.2f} / {rates.peak_tile_period_gib:.2f} GiB per tile-year / tile-period)",
         f"  time:     about {_hours(hours)} on a machine like the benchmark's ({rates.cores} cores, {rates.memory_gib:g} GB), "
         f"an estimate from the rates measured {rates.measured} ({rates.by}):",
     ]

@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -41,6 +39,7 @@ from tasks.io.sample_data import (
     composite_doys,
     file_fields,
     iso_time,
+    staged_folder,
     write_cog,
     write_collection,
 )
@@ -340,10 +339,7 @@ def generate_rehearsal(root: str | Path, *, region: str = "NE-ASIA", step: int =
     lc_years = (years[0] - 1, years[1])
     south = math.floor(area.geometry.bounds[1]) - 1.0
     north = min(90.0, math.ceil(area.geometry.bounds[3]) + 1.0)
-    staging = root.with_name(f".{root.name}.staging-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staged_folder(root) as staging:
         modis = _modis(staging, list(grid.tiles), step, years, composites, progress)
         _static_layers(staging, south, north, lc_years, progress)
         (staging / "sources.yaml").write_text(
@@ -357,12 +353,5 @@ def generate_rehearsal(root: str | Path, *, region: str = "NE-ASIA", step: int =
         (staging / "truth.json").write_text(json.dumps({"region": region, "patches": [p.doc() for p in REHEARSAL_PATCHES]},
                                                        indent=1) + "\n")
         (staging / "COMPLETE").write_text(_fingerprint(region, step, years, composites) + "\n")
-        if root.exists():
-            shutil.rmtree(root)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     progress(f"rehearsal inputs of {area.label} written to {root}: {len(grid.tiles)} tiles")
     return root

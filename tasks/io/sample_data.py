@@ -15,11 +15,12 @@ relative and become http URLs when the local STAC API serves them (``tasks.io.lo
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +66,7 @@ __all__ = [
     "iso_time",
     "collection_doc",
     "write_collection",
+    "staged_folder",
 ]
 
 SAMPLE_REGION_FILE: Path = CATALOGS_DIR / "sample_region.yaml"
@@ -713,6 +715,24 @@ def sample_is_complete(root: str | Path, region: SampleRegion) -> bool:
     return marker.is_file() and marker.read_text().strip() == _fingerprint(region)
 
 
+@contextlib.contextmanager
+def staged_folder(root: Path) -> Iterator[Path]:
+    """A sibling staging folder that replaces ``root`` only when the block completes, and is removed on any error:
+    an interrupted generator leaves nothing half-written where a run would read it."""
+    staging = root.with_name(f".{root.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if root.exists():
+            shutil.rmtree(root)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def generate_sample(
     root: str | Path,
     *,
@@ -733,10 +753,7 @@ def generate_sample(
         progress(f"sample region already present in {root}")
         return root
     grid = sample_grid(region)
-    staging = root.with_name(f".{root.name}.staging-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staged_folder(root) as staging:
         fields = _Fields(region, grid)
         _write_truth(region, grid, fields, staging)
         _modis(region, grid, fields, staging, progress)
@@ -748,12 +765,5 @@ def generate_sample(
                       "generated_from": str(SAMPLE_REGION_FILE.name)}
         (staging / "region.json").write_text(json.dumps(region_doc, indent=1) + "\n")
         (staging / "COMPLETE").write_text(_fingerprint(region) + "\n")
-        if root.exists():
-            shutil.rmtree(root)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     progress(f"sample region written to {root}")
     return root

@@ -38,7 +38,7 @@ from tasks.io.cache_keys import cache_key, tile_year_key
 from tasks.io.clip import RunArea, clip, clip_array, windows_outside
 from tasks.io.cluster import computes_on_cluster
 from tasks.io.cog import write_geotiff
-from tasks.io.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, item_native_bounds
+from tasks.io.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, touches_on_grid
 from tasks.io.integrity import scene_fingerprints, sign_items, verify_checksums
 from tasks.io.layer_cache import (
     cache_for,
@@ -212,21 +212,14 @@ def tile_items(tile: Tile, items: list[dict[str, Any]], crs: str) -> list[dict[s
     """
     box = None
     mine = []
-    left, bottom, right, top = tile.bounds
     for d in items:
-        native = item_native_bounds(d, crs)
-        if native is not None:
-            if min(right, native[2]) - max(left, native[0]) > _TOUCH and min(top, native[3]) - max(bottom, native[1]) > _TOUCH:
-                mine.append(d)
-            continue
-        box = box or tile_lonlat_bbox(tile, crs)
-        if d.get("bbox") is None or bboxes_intersect(box, d["bbox"]):
+        on_grid = touches_on_grid(d, tile.bounds, crs)
+        if on_grid is None:
+            box = box or tile_lonlat_bbox(tile, crs)
+            on_grid = d.get("bbox") is None or bboxes_intersect(box, d["bbox"])
+        if on_grid:
             mine.append(d)
     return mine
-
-
-_TOUCH = 1e-3
-"""Overlap (in the CRS's units) below which a scene only shares an edge with a tile and gives it no pixel."""
 
 
 def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox, *, year: int, min_valid: int,
