@@ -101,10 +101,6 @@ def report(
     typer.echo(f"  report: {built.html}")
 
 
-TARGET_COLUMNS = ["country", "target_id", "period", "year", "measured", "path", "gap", "status", "unit"]
-"""What ``ldn targets`` prints; ``--csv`` prints every column."""
-
-
 @cli.command()
 def targets(
     country: Annotated[Optional[str], typer.Option(help="Only this country (ISO 3166-1 alpha-3, e.g. MNG).")] = None,

@@ -34,7 +34,7 @@ from tasks.io.run_locks import other_runs_live
 from tasks.model import AssetSummary, LayerSummary
 
 __all__ = ["CacheDir", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url", "open_entry", "store_entry", "drop_entry",
-           "restore_layers", "store_layers", "restore_layer", "store_layer", "cached_layers", "link_file"]
+           "restore_layers", "store_layers", "cached_layers", "link_file"]
 
 def link_file(src: Path, dst: Path) -> None:
     """Hard-link ``src`` to ``dst`` (a copy across file systems), creating ``dst``'s folder."""
@@ -295,17 +295,6 @@ def store_layers(cache: CacheDir, key: str, layers: list[LayerSummary]) -> list[
         docs.append(doc)
     store_entry(cache, key, files, {"layers": docs})
     return [replace(layer, cache_key=key) for layer in layers]
-
-
-def restore_layer(cache: CacheDir, key: str, staging: str | Path) -> LayerSummary | None:
-    """The one cached layer for ``key`` linked into ``staging``, or None on a miss."""
-    layers = restore_layers(cache, key, staging)
-    return layers[0] if layers else None
-
-
-def store_layer(cache: CacheDir, key: str, layer: LayerSummary) -> LayerSummary:
-    """Put one written layer in the cache under ``key``; return it marked with the key."""
-    return store_layers(cache, key, [layer])[0]
 
 
 def _slot_file(cache: CacheDir, slot: str) -> Path:

@@ -30,8 +30,6 @@ def _b64(png: bytes) -> str:
 TOTAL = "all zones (sum)"
 """The zone name of the rows that add up every zone of a table (and of the bar beside the zones')."""
 
-_KM2 = ("land_km2", "degraded_km2", "stable_km2", "improved_km2", "nodata_km2", "total_km2")
-
 
 def _pct_of_land(frame: pd.DataFrame) -> pd.DataFrame:
     """Degraded / stable / improved as % of the land with data (the three added up), as the zonal tables state."""
