@@ -31,7 +31,8 @@ CACHE_FORMAT = 8
 every key (3: summaries gained water and land; 4: thresholds decided exactly, SOC carried from the stock's year; 5:
 COGs name the MODIS sinusoidal CRS and carry JSON metadata, quick-looks draw nodata in grey; 6: the report's LPD and
 SOC cross tables by land cover class and transition; 7: the land cover item's table of class areas year by year;
-8: a period's keys hold what its layers read, not the run's whole configuration)."""
+8: a period's keys hold what its layers read, not the run's whole configuration, and FAO-WOCAT's first and last
+years are the window's calendar years)."""
 
 
 def key_document(indicator: str, parts: dict[str, Any]) -> dict[str, Any]:

@@ -1,14 +1,17 @@
 """FAO-WOCAT land productivity dynamics kernel along the last axis (years). NaN marks a missing year.
 
 One pass per pixel gives every intermediate of method notes 2.6: the trend class from Mann-Kendall S
-and the OLS slope, the MTID sign, steadiness, initial biomass, emerging state and the combined
-5-class LPD with the desert mask. Values are the stored int16 NDVI x 10000 as floats, so every
+and the OLS slope of the valid years (significance at n = the number of valid years, as the trajectory; Trends.Earth
+uses n = the window's length even when years are missing), the MTID sign, steadiness, initial biomass, emerging
+state and the combined 5-class LPD with the desert mask. "The first n years" and "the last n years" are the
+window's first and last n calendar years, averaged over those of them that are valid; a pixel with none valid at
+either end is nodata. Values are the stored int16 NDVI x 10000 as floats, so every
 comparison below is made on integer sums (cross-multiplied, exact below 2**53).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import guvectorize
+from numba import guvectorize, njit
 
 __all__ = ["fao_wocat_kernel", "OUTPUTS", "STEADINESS_TABLE", "lpd_from_combination"]
 
@@ -23,6 +26,38 @@ def lpd_from_combination(k: np.ndarray) -> np.ndarray:
     """LPD 1-5 from the combination k = 9 (steadiness - 1) + 3 (emerging - 1) + biomass in 1..36 (step 6)."""
     k = np.asarray(k)
     return np.select([k <= 8, k <= 14, k <= 21, k <= 30], [1, 2, 3, 4], default=5)
+
+
+@njit(cache=True)
+def _end_sums(y: np.ndarray, interval: int) -> tuple[float, int, float, int]:  # pragma: no cover (numba)
+    """Sum and count of the valid values among the first and among the last ``interval`` calendar years of ``y``
+    (y0..y0+n-1, y1-n+1..y1): never the first ``interval`` *valid* years, which can reach into the window."""
+    size = y.shape[0]
+    first_sum = last_sum = 0.0
+    first_cnt = last_cnt = 0
+    for i in range(interval):
+        if not np.isnan(y[i]):
+            first_sum += y[i]
+            first_cnt += 1
+        if not np.isnan(y[size - interval + i]):
+            last_sum += y[size - interval + i]
+            last_cnt += 1
+    return first_sum, first_cnt, last_sum, last_cnt
+
+
+@njit(cache=True)
+def _decile_class(srt: np.ndarray, total: float, count: int) -> int:  # pragma: no cover (numba)
+    """1 + the number of the deciles p10..p90 of the sorted values ``srt`` (linear interpolation) that the mean
+    ``total / count`` exceeds, decided exactly: x 10 the deciles are integers, and the mean is cross-multiplied."""
+    n = srt.shape[0]
+    cls = 1
+    for k in range(1, 10):
+        r = k * (n - 1)
+        f = r // 10
+        dec10 = 10.0 * srt[f] + (r % 10) * (srt[min(f + 1, n - 1)] - srt[f])
+        if 10.0 * total > count * dec10:  # mean > decile
+            cls += 1
+    return cls
 
 
 _SIG = [
@@ -65,14 +100,13 @@ def _fao_wocat(y, window_max, interval, low, high, desert, use_mtid, min_years, 
             a = 1
         elif num > 0:
             a = 3
-    # the first and the last `interval` valid years
-    first_sum = 0.0
-    last_sum = 0.0
-    for i in range(interval):
-        first_sum += vals[i]
-        last_sum += vals[n - interval + i]
-    # 2. MTID: M = sum over years of (mean of the last years - value) > 0  <=>  n * last_sum > interval * sy
-    m_code = 2 if n * last_sum > interval * sy else 1
+    first_sum, first_cnt, last_sum, last_cnt = _end_sums(y, interval)
+    if first_cnt == 0 or last_cnt == 0:  # no valid year at one end: no mean to class
+        lpd[0] = trend[0] = mtid[0] = steadiness[0] = biomass[0] = emerging[0] = combination[0] = np.nan
+        return
+    # 2. MTID: M = sum over the valid years of (mean of the last years - value) > 0
+    #    <=>  n * last_sum / last_cnt > sy  <=>  n * last_sum > last_cnt * sy   (last_cnt > 0)
+    m_code = 2 if n * last_sum > last_cnt * sy else 1
     # 3. steadiness
     if use_mtid:
         st = (a - 1) * 2 + m_code  # (1,1) 1, (1,2) 2, (2,1) 2, (2,2) 3, (3,1) 3, (3,2) 4
@@ -80,25 +114,15 @@ def _fao_wocat(y, window_max, interval, low, high, desert, use_mtid, min_years, 
     else:
         st = 1 if a == 1 else (4 if a == 3 else (2 if s < 0 else 3))
     # 4. initial biomass from the mean of the first years: <= low 1, (low, high] 2, > high 3
-    if first_sum <= low * interval:
+    if first_sum <= low * first_cnt:
         b = 1
-    elif first_sum <= high * interval:
+    elif first_sum <= high * first_cnt:
         b = 2
     else:
         b = 3
     # 5. emerging state: the pixel's own deciles p10..p90 (linear interpolation; x 10 they are integers)
     srt = np.sort(vals[:n])
-    cls_first = 1
-    cls_last = 1
-    for k in range(1, 10):
-        r = k * (n - 1)
-        f = r // 10
-        dec10 = 10.0 * srt[f] + (r % 10) * (srt[min(f + 1, n - 1)] - srt[f])
-        if 10.0 * first_sum > interval * dec10:  # mean > decile
-            cls_first += 1
-        if 10.0 * last_sum > interval * dec10:
-            cls_last += 1
-    d = cls_last - cls_first
+    d = _decile_class(srt, last_sum, last_cnt) - _decile_class(srt, first_sum, first_cnt)
     c = 1 if d <= -2 else (3 if d >= 2 else 2)
     # 6. combination and LPD
     k36 = 9 * (st - 1) + 3 * (c - 1) + b

@@ -104,7 +104,12 @@ def fao_wocat(
         "desert_mask": "applied: window maximum of valid composites" if annual_max is not None
                        else "not applied: no annual maximum layer given",
         "mtid": "used" if use_mtid else "not used (steadiness from the trend class and the sign of S)",
-        "min_years": min_years, "trend_significance": "Trends.Earth critical S at its 95 % level for the valid years",
+        "min_years": min_years,
+        "trend_significance": "Mann-Kendall S and the OLS slope of the window's valid years, significant at Trends.Earth's "
+                              "95 % critical S for n = the number of valid years (Trends.Earth uses n = the window's "
+                              "length even when years are missing)",
+        "first_last_years": f"the window's first and last {interval} calendar years, averaged over those of them that "
+                            "are valid (never the first valid years); none valid at either end: nodata",
         "percentile": "linear interpolation of the pixel's own annual values (numpy.percentile default)",
         "thresholds_decided": "exactly, on the stored int16 NDVI x 10000 values",
     })

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +25,19 @@ pytestmark = pytest.mark.integration
 
 
 def _call(url: str, body: dict | None = None, method: str | None = None) -> Any:
+    """One API call; a 503 (the server's database busy while the served run writes, seen under load in CI) is
+    asked again, up to 5 times 2 s apart, as a client of a busy server would."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read() or b"null")
+    for attempt in range(5):
+        req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as err:
+            if err.code != 503 or attempt == 4:
+                raise
+            time.sleep(2)
 
 
 @pytest.fixture(scope="module")

@@ -39,14 +39,19 @@ def _reference(series: list[int | None], window_max: int | None, *, interval: in
     slope = sum((x - xm) * (y - ym) for x, y in pairs) / sum((x - xm) ** 2 for x in xs)
     sig = abs(s) >= te_critical_s(n)[1]
     a = 1 if sig and slope < 0 else (3 if sig and slope > 0 else 2)
-    last_mean = Fraction(sum(vals[-interval:]), interval)
+    # the first and last `interval` calendar years, averaged over their valid ones (method notes 2.6, step 4)
+    firsts = [v for v in series[:interval] if v is not None]
+    lasts = [v for v in series[-interval:] if v is not None]
+    if not firsts or not lasts:
+        return None
+    last_mean = Fraction(sum(lasts), len(lasts))
     m = sum(last_mean - v for v in vals)
     mtid = 1 if m <= 0 else 2
     if use_mtid:
         st = {(1, 1): 1, (1, 2): 2, (2, 1): 2, (2, 2): 3, (3, 1): 3, (3, 2): 4}[(a, mtid)]
     else:
         st = 1 if a == 1 else (4 if a == 3 else (2 if s < 0 else 3))
-    first_mean = Fraction(sum(vals[:interval]), interval)
+    first_mean = Fraction(sum(firsts), len(firsts))
     b = 1 if first_mean <= 4000 else (2 if first_mean <= 7000 else 3)
     srt = sorted(vals)
 
@@ -135,6 +140,20 @@ def test_too_few_years_is_nodata() -> None:
     ds = _run([series, series_gaps])
     assert ds["lpd"].values.tolist()[1] == NODATA and ds["steadiness"].values.tolist()[1] == NODATA
     assert ds["lpd"].values.tolist()[0] != NODATA
+
+
+def test_the_first_and_last_years_are_calendar_years_not_the_first_valid_ones() -> None:
+    # 2001 missing: the first 3 years are 2001-2003, averaged over 2002 and 2003 (4000: low biomass), not the first
+    # three valid years 2002-2004 (mean 5666.7: medium), which reach into the window
+    series = [NODATA, 4000, 4000, 9000] + [5000] * 12
+    ds = _run([series])
+    assert int(ds["biomass"].values[0]) == 1
+    assert tuple(int(ds[k].values[0]) for k in ("lpd", "trend", "mtid", "steadiness", "biomass", "emerging",
+                                                 "combination")) == _reference([None, *series[1:]], None)
+    # none of the last 3 years valid: no mean to class, nodata (13 valid years are otherwise enough)
+    ends_missing = [5000 + 10 * t for t in range(13)] + [NODATA] * 3
+    assert int(_run([ends_missing])["lpd"].values[0]) == NODATA
+    assert _reference([*ends_missing[:13], None, None, None], None) is None
 
 
 def test_kernel_equals_the_rational_reference_on_random_series() -> None:
