@@ -1,6 +1,7 @@
 """Range-capable static file server bound to 127.0.0.1, run as its own process.
 
-``python -m tasks.io._fileserver ROOT PORT`` serves ROOT. It runs in a separate process because GDAL
+``python -m tasks.io._fileserver ROOT PORT`` serves ROOT; with PORT 0 the system picks a free port, which the
+server prints on its first line of standard output once it is listening (so no other process can take it first). It runs in a separate process because GDAL
 holds the GIL while it reads over HTTP, so a server thread inside the reading process would stall.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main(root: str, port: int) -> None:
     """Serve ``root`` on 127.0.0.1:``port`` until killed."""
     httpd = ThreadingHTTPServer(("127.0.0.1", port), partial(QuietRangeHandler, directory=root))
     httpd.daemon_threads = True
+    print(httpd.server_address[1], flush=True)
     httpd.serve_forever()
 
 

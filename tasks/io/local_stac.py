@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from pathlib import Path
 from tasks.errors import ConfigError, StacUnreachable
 from tasks.io.processes import die_with_parent, pid_alive
 
-__all__ = ["LocalStac", "serve_collections", "free_port", "stop_process", "RUSTAC_START_TIMEOUT"]
+__all__ = ["LocalStac", "serve_collections", "start_file_server", "free_port", "stop_process", "RUSTAC_START_TIMEOUT"]
 
 RUSTAC_START_TIMEOUT: float = 30.0
 """Seconds to wait for ``rustac serve`` to answer; it starts in well under a second when healthy."""
@@ -107,6 +108,61 @@ def _wait_until_up(url: str, proc: subprocess.Popen, what: str, timeout: float) 
     raise StacUnreachable(f"the local {what} at {url} did not answer within {timeout:.0f} s: is the machine overloaded?")
 
 
+def _listening_port(proc: subprocess.Popen, what: str, timeout: float) -> int:
+    """The port a server started with port 0 prints on its first line once it listens."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().decode(errors="replace").strip() if ready else ""
+    if not line.isdigit():
+        err = (proc.stderr.read() if proc.stderr and proc.poll() is not None else b"").decode(errors="replace")
+        last = err.strip().splitlines()[-1] if err.strip() else "no message"
+        raise StacUnreachable(f"the local {what} did not start within {timeout:.0f} s: {last}")
+    return int(line)
+
+
+def start_file_server(root: str | Path) -> tuple[subprocess.Popen, str]:
+    """Start the range-capable file server for ``root`` on a port the system picks; (process, URL) once it answers.
+
+    The server binds port 0 itself and says which port it got, so no other process can take the port between
+    choosing and binding it. Stop it with :func:`stop_process`.
+    """
+    files = subprocess.Popen(
+        [sys.executable, "-m", "tasks.io._fileserver", str(root), "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2],
+        preexec_fn=die_with_parent,
+    )
+    try:
+        url = f"http://127.0.0.1:{_listening_port(files, 'file server', RUSTAC_START_TIMEOUT)}"
+        _wait_until_up(f"{url}/", files, "file server", RUSTAC_START_TIMEOUT)
+    except BaseException:
+        stop_process(files)
+        raise
+    return files, url
+
+
+_PORT_ATTEMPTS = 5
+"""``rustac serve`` needs its port named, so a port found free may be taken before it binds: try a new one."""
+
+
+def _start_rustac(hrefs: list[Path]) -> tuple[subprocess.Popen, str]:
+    """Start ``rustac serve`` on a free 127.0.0.1 port and wait until it answers; a new port if one was taken."""
+    for attempt in range(_PORT_ATTEMPTS):
+        api_url = f"http://127.0.0.1:{free_port()}"
+        api = subprocess.Popen(
+            [*_rustac_command(), "serve", *map(str, hrefs), "--addr", api_url.removeprefix("http://")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "RUST_LOG": "error"},
+            preexec_fn=die_with_parent,
+        )
+        try:
+            _wait_until_up(f"{api_url}/collections", api, "STAC API (rustac serve)", RUSTAC_START_TIMEOUT)
+            return api, api_url
+        except StacUnreachable as err:
+            stop_process(api)
+            if "Address already in use" not in str(err) or attempt == _PORT_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 _WORKDIR_PREFIX = "ldn-stac-"
 
 
@@ -129,8 +185,9 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 5) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    if proc.stderr:
-        proc.stderr.close()
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
 
 
 @contextmanager
@@ -149,23 +206,9 @@ def serve_collections(root: str | Path) -> Iterator[LocalStac]:
     _clear_stale_workdirs()
     workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-"))
     try:
-        files_port = free_port()
-        files_url = f"http://127.0.0.1:{files_port}"
-        files = subprocess.Popen(
-            [sys.executable, "-m", "tasks.io._fileserver", str(root), str(files_port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2],
-            preexec_fn=die_with_parent,
-        )
+        files, files_url = start_file_server(root)
         hrefs, ids = _served_copies(root, files_url, workdir)
-        api_port = free_port()
-        api_url = f"http://127.0.0.1:{api_port}"
-        api = subprocess.Popen(
-            [*_rustac_command(), "serve", *map(str, hrefs), "--addr", f"127.0.0.1:{api_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "RUST_LOG": "error"},
-            preexec_fn=die_with_parent,
-        )
-        _wait_until_up(f"{files_url}/", files, "file server", RUSTAC_START_TIMEOUT)
-        _wait_until_up(f"{api_url}/collections", api, "STAC API (rustac serve)", RUSTAC_START_TIMEOUT)
+        api, api_url = _start_rustac(hrefs)
         yield LocalStac(api_url=api_url, files_url=files_url, collections=ids)
     finally:
         stop_process(api)

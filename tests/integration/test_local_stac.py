@@ -54,3 +54,25 @@ def test_folder_without_collections_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no STAC collections .* run `ldn sample-data`"):
         with serve_collections(tmp_path):
             pass
+
+
+def test_a_port_taken_before_rustac_binds_it_is_replaced(sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI once lost a run to `Address already in use`: the port found free was taken before `rustac serve` bound it.
+    Fault injection: the first port offered is held by another socket; the API comes up on the next one."""
+    import socket
+
+    import tasks.io.local_stac as local_stac
+
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    offered = [held.getsockname()[1]]
+    real = local_stac.free_port
+    monkeypatch.setattr(local_stac, "free_port", lambda: offered.pop() if offered else real())
+    try:
+        with serve_collections(sample_dir) as stac:
+            assert not offered
+            assert not stac.api_url.endswith(f":{held.getsockname()[1]}")
+            assert Client.open(stac.api_url).get_collection("esa-cci-lc").id == "esa-cci-lc"
+    finally:
+        held.close()

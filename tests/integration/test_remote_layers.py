@@ -3,10 +3,6 @@ project's range-capable file server on 127.0.0.1) and in S3 (moto's server on 12
 requested lon/lat box, NDVI in physical units, and one-line errors for a bad URL or a bad box."""
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +17,7 @@ from flows.cli import EXIT_USER_ERROR, app
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
 from tasks.io.layers import layer_items, open_layer
-from tasks.io.local_stac import free_port, stop_process
+from tasks.io.local_stac import free_port, start_file_server, stop_process
 from tests.integration.conftest import S3_BUCKET
 
 pytestmark = pytest.mark.integration
@@ -33,17 +29,8 @@ BOX = (111.85, 43.70, 111.95, 43.76)
 @pytest.fixture
 def served(published: Path) -> Iterator[str]:
     """The published folder on the project's own file server (HTTP range requests, as a bucket website has)."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tasks.io._fileserver", str(published), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_file_server(published)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/catalog.json", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         yield url
     finally:
         stop_process(proc)

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -11,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.io.local_stac import free_port, stop_process
+from tasks.io.local_stac import start_file_server, stop_process
 from tests.services import wait_until
 
 pytestmark = pytest.mark.reliability
@@ -76,10 +74,7 @@ def test_the_file_server_serves_its_root_and_nothing_else(tmp_path: Path) -> Non
     os.symlink(outside / "secret.txt", root / "data" / "link.txt")
     os.symlink(outside, root / "escape")
     os.symlink(root / "data" / "a.tif", root / "data" / "inside-link.tif")  # a link that stays inside is fine
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tasks.io._fileserver", str(root), str(port)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_file_server(root)
     try:
         wait_until(lambda: _get(f"{base}/data/a.tif") == 200, proc, "file server", 20)
         assert _get(f"{base}/data/a.tif", {"Range": "bytes=2-4"}) == 206

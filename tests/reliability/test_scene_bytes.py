@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +17,7 @@ import pytest
 from tasks.config import Source
 from tasks.errors import SceneReadError, TransientReadError
 from tasks.io.integrity import asset_identity, parse_multihash, scene_fingerprints, verify_checksums
-from tasks.io.local_stac import free_port, stop_process
+from tasks.io.local_stac import free_port, start_file_server, stop_process
 
 pytestmark = pytest.mark.reliability
 
@@ -36,16 +33,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A folder and the URL of the project's file server serving it on 127.0.0.1."""
     root = tmp_path / "files"
     root.mkdir()
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tasks.io._fileserver", str(root), str(port)])
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/", timeout=1)
-        except urllib.error.HTTPError:
-            break  # answering (404: no listings)
-        except OSError:
-            time.sleep(0.05)
+    proc, url = start_file_server(root)
     try:
         yield root, url
     finally:
