@@ -25,7 +25,13 @@ from tasks.io.run_locks import run_marker
 from tasks.io.search import find_inputs_task, find_scenes_task
 from tasks.model import LayerSummary, Staging
 from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
-from tasks.stages.land_degradation import land_soc_task, sdg_task, status_task
+from tasks.stages.land_degradation import (
+    land_cover_grid_task,
+    land_soc_task,
+    restore_land_soc_task,
+    sdg_task,
+    status_task,
+)
 from tasks.stages.productivity import (
     PeriodTile,
     period_tiles,
@@ -92,12 +98,24 @@ def period_indicators(run: RunContext, annual: list[LayerSummary], staging: Stag
     if not names:
         return []
     inputs = find_inputs_task(run)
-    land_soc = land_soc_task.map(unmapped(run), names, windows, unmapped(inputs), unmapped(staging.path))
-    productivity = productivity_by_tile(run, periods, annual, inputs, staging)
-    track_stage("land cover and SOC", land_soc, log)
+    scratch = f"{staging.path}.land-cover"
+    try:
+        restored = restore_land_soc_task.map(unmapped(run), names, windows, unmapped(inputs),
+                                             unmapped(staging.path)).result()
+        todo = [n for n, hit in zip(names, restored) if hit is None]
+        # the land cover of every year the periods to compute read, warped onto the grid once for all of them
+        on_grid = land_cover_grid_task.submit(run, {n: periods[n] for n in todo}, scratch)
+        computed = land_soc_task.map(unmapped(run), todo, [periods[n] for n in todo], unmapped(inputs),
+                                     unmapped(staging.path), unmapped(on_grid))
+        productivity = productivity_by_tile(run, periods, annual, inputs, staging)
+        track_stage("land cover and SOC", computed, log)
+        fresh = dict(zip(todo, computed.result()))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    land_soc = [hit if hit is not None else fresh[n] for n, hit in zip(names, restored)]
     sdg = sdg_task.map(unmapped(run), names, windows, [productivity[n] for n in names], land_soc, unmapped(staging.path))
     track_stage("SDG 15.3.1", sdg, log)
-    per_period = {n: [*productivity[n], *ls, s] for n, ls, s in zip(names, land_soc.result(), sdg.result())}
+    per_period = {n: [*productivity[n], *ls, s] for n, ls, s in zip(names, land_soc, sdg.result())}
     reports = [n for n in names if n != BASELINE] if BASELINE in per_period else []
     status = status_task.map(unmapped(run), reports, unmapped(per_period.get(BASELINE, [])),
                              [per_period[n] for n in reports], unmapped(staging.path))

@@ -14,6 +14,8 @@ rasterising the part of the polygons that crosses it.
 from __future__ import annotations
 
 import functools
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from itertools import product
 from typing import TYPE_CHECKING, Any
@@ -137,13 +139,47 @@ def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
     return RunArea(footprint=footprint, geobox=geobox, label=label)
 
 
+class _EdgeMasks:
+    """The pixel centres inside the region of each edge block seen lately, bit-packed, up to ``budget`` bytes.
+
+    Every layer of a run on the same grid and chunking crosses the same edge blocks (each year of a
+    cube, each asset of an item, each stage), and testing every pixel centre against the polygons is
+    the costly part of a clip: a block's answer is kept and reused, least recently used first out.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.used = budget, 0
+        self.masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def within(self, part: shapely.Geometry, transform: Any, h: int, w: int) -> np.ndarray:
+        """True where the centre of a pixel of the (h, w) block at ``transform`` lies in ``part`` (or on its edge)."""
+        key = (part, tuple(transform)[:6], h, w)
+        with self.lock:
+            packed = self.masks.get(key)
+            if packed is not None:
+                self.masks.move_to_end(key)
+                return np.unpackbits(packed, count=h * w).view(bool).reshape(h, w)
+        xs = transform.c + (np.arange(w) + 0.5) * transform.a
+        ys = transform.f + (np.arange(h) + 0.5) * transform.e
+        shapely.prepare(part)
+        within = shapely.intersects_xy(part, xs[None, :], ys[:, None])  # each pixel centre; one on an edge is in
+        packed = np.packbits(within)
+        with self.lock:
+            if key not in self.masks:
+                self.masks[key] = packed
+                self.used += packed.nbytes
+            while self.used > self.budget and self.masks:
+                self.used -= self.masks.popitem(last=False)[1].nbytes
+        return within
+
+
+_EDGE_MASKS = _EdgeMasks(budget=64 * 2**20)  # 64 MB: the edge blocks of North-East Asia's grid at 250 m
+
+
 def _mask_block(block: np.ndarray, part: shapely.Geometry, transform: Any, fill: Any) -> np.ndarray:
     h, w = block.shape[-2:]
-    xs = transform.c + (np.arange(w) + 0.5) * transform.a
-    ys = transform.f + (np.arange(h) + 0.5) * transform.e
-    shapely.prepare(part)
-    within = shapely.intersects_xy(part, xs[None, :], ys[:, None])  # each pixel centre; one on an edge is in
-    return np.where(within, block, np.asarray(fill, dtype=block.dtype))
+    return np.where(_EDGE_MASKS.within(part, transform, h, w), block, np.asarray(fill, dtype=block.dtype))
 
 
 def clip(layer: xr.DataArray, area: RunArea | None, *, fill: Any = None) -> xr.DataArray:

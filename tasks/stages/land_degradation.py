@@ -5,8 +5,11 @@ load the inputs onto the analysis grid, call the pure functions and write the it
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import rioxarray
 import xarray as xr
@@ -15,15 +18,22 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import Period, RunConfig
-from tasks.constants import NODATA, THREE_CLASS_NAMES, WATER
+from tasks.constants import NODATA, SCRATCH_PROFILE, THREE_CLASS_NAMES, WATER
 from tasks.errors import ConfigError
 from tasks.geo.areas import class_areas, pixel_areas_km2
 from tasks.geo.grid import grid_crs
-from tasks.io.cache_keys import LAND_SOC_SETTINGS, SDG_SETTINGS, STATUS_SETTINGS, inputs_of, settings_fingerprint
+from tasks.io.cache_keys import (
+    LAND_SOC_SETTINGS,
+    SDG_SETTINGS,
+    STATUS_SETTINGS,
+    cache_key,
+    inputs_of,
+    settings_fingerprint,
+)
 from tasks.io.clip import RunArea, area_weights, clip
 from tasks.io.cluster import computes_on_cluster
-from tasks.io.layer_cache import cached_layers
-from tasks.io.load import load_cube, static_layer
+from tasks.io.layer_cache import cache_for, cached_layers, restore_layers
+from tasks.io.load import load_cube, open_tile_layer, static_layer
 from tasks.io.recode import apply_recodes, read_recodes
 from tasks.io.run import RunContext
 from tasks.io.search import item_year, run_items
@@ -39,9 +49,10 @@ from tasks.science.land_cover import (
 )
 from tasks.science.sdg import one_out_all_out, status, status_3class
 from tasks.science.soc import SOC_MODEL_FILE, SocModel, load_soc_model, soc_change
-from tasks.stages.publish import write_item
+from tasks.stages.publish import write_item, write_lock
 
-__all__ = ["check_climate", "check_soc_window", "land_cover_series", "land_soc_task", "sdg_task", "status_task", "asset_path"]
+__all__ = ["check_climate", "check_soc_window", "land_cover_series", "LandCoverOnGrid", "land_cover_grid_task",
+           "restore_land_soc_task", "land_soc_task", "sdg_task", "status_task", "asset_path"]
 
 
 def check_soc_window(name: str, period: Period, model: SocModel) -> None:
@@ -101,30 +112,96 @@ def _float(da: xr.DataArray, name: str, units: str | None = None) -> xr.DataArra
     return out
 
 
-@task(name="land-cover-soc-period", cache_policy=NO_CACHE)
-@computes_on_cluster
-def land_soc_task(run: RunContext, name: str, period: Period, inputs: dict[str, Any], staging: str,
-                  ) -> list[LayerSummary]:
-    """Land cover degradation, transitions (with a km2 table) and SOC change for one period.
-
-    From the cache when the period, the run's settings and the land cover, SOC and climate inputs
-    (``inputs``) are unchanged.
-    """
+def _land_soc_parts(run: RunContext, name: str, period: Period, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What one period's land cover and SOC items depend on: its cache key's parts."""
     cfg = run.cfg
     model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
     climate = cfg.climate_source if cfg.soc_single_f is None else None
-    parts = {"period": name, "window": period.model_dump(mode="json"), "grid": run.grid_key,
-             "settings": settings_fingerprint(cfg, LAND_SOC_SETTINGS, soc_model=SOC_MODEL_FILE, land_cover_legend=LEGEND_FILE),
-             "sources": {role: run.source(n, role).model_dump(mode="json") for n, role in
-                         ((cfg.land_cover_source, "land_cover"), (cfg.soc_source, "soc"), (climate, "climate_zones")) if n},
-             # the land cover the SOC model runs through: from the stock's year to the window's end (or the last year)
-             "land_cover": inputs_of(inputs, cfg.land_cover_source, (model.stock_year, period.land_cover[1])),
-             "soc": inputs_of(inputs, cfg.soc_source), "climate": inputs_of(inputs, climate)}
-    return cached_layers(cfg, "land-soc", parts, staging, lambda: _land_soc(run, name, period, staging),
-                         slot=name, say=get_run_logger().info)
+    return {"period": name, "window": period.model_dump(mode="json"), "grid": run.grid_key,
+            "settings": settings_fingerprint(cfg, LAND_SOC_SETTINGS, soc_model=SOC_MODEL_FILE, land_cover_legend=LEGEND_FILE),
+            "sources": {role: run.source(n, role).model_dump(mode="json") for n, role in
+                        ((cfg.land_cover_source, "land_cover"), (cfg.soc_source, "soc"), (climate, "climate_zones")) if n},
+            # the land cover the SOC model runs through: from the stock's year to the window's end (or the last year)
+            "land_cover": inputs_of(inputs, cfg.land_cover_source, (model.stock_year, period.land_cover[1])),
+            "soc": inputs_of(inputs, cfg.soc_source), "climate": inputs_of(inputs, climate)}
 
 
-def _land_soc(run: RunContext, name: str, period: Period, staging: str) -> list[LayerSummary]:
+@task(name="land-cover-soc-restore", cache_policy=NO_CACHE)
+def restore_land_soc_task(run: RunContext, name: str, period: Period, inputs: dict[str, Any],
+                          staging: str) -> list[LayerSummary] | None:
+    """The period's land cover and SOC items from the cache when nothing they depend on changed, else None: a
+    hit needs no land cover on the grid at all."""
+    if not run.cfg.use_cache:
+        return None
+    return restore_layers(cache_for(run.cfg, "land-soc"),
+                          cache_key("land-soc", _land_soc_parts(run, name, period, inputs)), staging)
+
+
+@dataclass(frozen=True)
+class LandCoverOnGrid:
+    """The land cover the periods read, on the run's grid: one scratch GeoTIFF of raw codes per year, warped
+    from the source once per run (and clipped to the region), instead of once per period and per use."""
+
+    years: tuple[int, ...]
+    paths: tuple[str, ...]
+    item_ids: tuple[str, ...]
+
+    def series(self, run: RunContext, years: tuple[int, int]) -> tuple[xr.DataArray, list[str]]:
+        """``land_cover_series`` of ``years`` (ending at the last year held when the source ends sooner), read
+        back lazily with the grid's coordinates, a year a chunk as the source was read."""
+        first, last = years[0], min(years[1], self.years[-1])
+        if first < self.years[0]:
+            raise ConfigError(f"land cover on the grid starts in {self.years[0]}, after {first}: rerun")  # a flow bug
+        keep = [k for k, y in enumerate(self.years) if first <= y <= last]
+        cube = xr.concat([open_tile_layer(self.paths[k], run.grid, chunk=run.cfg.chunk) for k in keep], dim="year")
+        return cube.assign_coords(year=[self.years[k] for k in keep]), [self.item_ids[k] for k in keep]
+
+
+@task(name="land-cover-on-grid", cache_policy=NO_CACHE)
+@computes_on_cluster
+def land_cover_grid_task(run: RunContext, periods: dict[str, Period], scratch: str) -> LandCoverOnGrid | None:
+    """The land cover of every year from the SOC stock's year to the last period's end, warped onto the run's grid
+    once and written to ``scratch`` for the periods that are not in the cache (``periods``; none: nothing read)."""
+    return _land_cover_on_grid(run, periods, scratch) if periods else None
+
+
+def _land_cover_on_grid(run: RunContext, periods: dict[str, Period], scratch: str) -> LandCoverOnGrid:
+    cfg = run.cfg
+    legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
+    model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
+    for name, period in periods.items():
+        check_soc_window(name, period, model)
+    last = max(period.land_cover[1] for period in periods.values())
+    raw, ids = land_cover_series(run, run.grid, (model.stock_year, last), area=run.area,  # legend's nodata outside
+                                 outside=legend.source_nodata[0] if legend.source_nodata else None)
+    folder = Path(scratch)
+    folder.mkdir(parents=True, exist_ok=True)
+    years = tuple(int(y) for y in raw.year.values)
+    paths = tuple(str(folder / f"land-cover-{year}.tif") for year in years)
+    nodata = raw.attrs.get("_FillValue")
+    pending = []
+    for year, path in zip(years, paths):
+        layer = raw.sel(year=year, drop=True).rio.write_crs(grid_crs(run.grid)).rio.write_nodata(nodata)
+        pending.append(layer.rio.to_raster(path, tiled=True, blockxsize=256, blockysize=256, lock=write_lock(Path(path)),
+                                           compute=False, **SCRATCH_PROFILE))
+    dask.compute(*pending)
+    get_run_logger().info("land cover %d-%d on the grid: %d years warped once for %d period(s)",
+                          years[0], years[-1], len(years), len(periods))
+    return LandCoverOnGrid(years=years, paths=paths, item_ids=tuple(ids))
+
+
+@task(name="land-cover-soc-period", cache_policy=NO_CACHE)
+@computes_on_cluster
+def land_soc_task(run: RunContext, name: str, period: Period, inputs: dict[str, Any], staging: str,
+                  land_cover: LandCoverOnGrid) -> list[LayerSummary]:
+    """Land cover degradation, transitions (with a km2 table) and SOC change for one period, from the land cover
+    on the grid (``land_cover_grid_task``); stored in the cache under what they depend on."""
+    return cached_layers(run.cfg, "land-soc", _land_soc_parts(run, name, period, inputs), staging,
+                         lambda: _land_soc(run, name, period, staging, land_cover), slot=name, say=get_run_logger().info)
+
+
+def _land_soc(run: RunContext, name: str, period: Period, staging: str,
+              land_cover: LandCoverOnGrid) -> list[LayerSummary]:
     log = get_run_logger()
     cfg, geobox, area = run.cfg, run.grid, run.area
     crs = grid_crs(geobox)
@@ -133,8 +210,7 @@ def _land_soc(run: RunContext, name: str, period: Period, staging: str) -> list[
     check_soc_window(name, period, model)
     first, last = period.land_cover
     # one land cover series from the SOC stock's year: the SOC model runs through all of it (method notes section 4)
-    raw, series_ids = land_cover_series(run, geobox, (model.stock_year, last), area=area,  # legend's nodata outside
-                                        outside=legend.source_nodata[0] if legend.source_nodata else None)
+    raw, series_ids = land_cover.series(run, (model.stock_year, last))
     if int(raw.year[-1]) != last:
         log.warning("period %s: land cover ends in %d, not %d: the last year available is used",
                     name, int(raw.year[-1]), last)
