@@ -42,6 +42,7 @@ from tasks.io.layer_cache import cache_for, link_file, open_entry, store_entry
 from tasks.io.layers import read_block
 from tasks.io.quicklook import classes_of, quicklook_png
 from tasks.io.registry import registry_fingerprint
+from tasks.io.report_cache import PeriodTables, PeriodTablesCache
 from tasks.io.report_html import TOTAL, ActivitySection, with_totals, write_html_report, yearly_land_cover
 from tasks.io.run import RunContext
 from tasks.io.styles import layer_style
@@ -500,7 +501,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                  stem: str = "zonal", area: shapely.Geometry | None = None, series: pd.DataFrame | None = None,
                  sources: list[tuple[str, str]] | None = None, annual: dict[int, str] | None = None,
                  land_cover_years: dict[str, pd.DataFrame] | None = None,
-                 targets: TargetCatalog | None = None, activities: ActivityOverlay | None = None) -> ReportFiles:
+                 targets: TargetCatalog | None = None, activities: ActivityOverlay | None = None,
+                 period_cache: PeriodTablesCache | None = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
     ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
@@ -513,7 +515,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     listed with every period's files, a sheet of each workbook and a section of the report. ``activities`` (a
     registry's records) are set beside the indicators: an ``activities`` table (footprint and ring per period), an
     ``activity_summary`` table (per country, area and status), both listed with every period's files, and a report
-    section with a map.
+    section with a map. ``period_cache`` keeps each period's tables and maps and links those whose layers did not
+    change (``tasks.io.report_cache``).
     """
     import tempfile
 
@@ -529,6 +532,9 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     frames: dict[str, dict[str, pd.DataFrame]] = {}
     maps: dict[str, list[tuple[str, bytes]]] = {}
     for period in periods or have:
+        if period_cache is not None and (kept := period_cache.get(period, out_dir)) is not None:
+            frames[period], files[period], maps[period] = kept.frames, kept.files, kept.maps
+            continue
         refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
         grid = _grid(r.path for r in refs.values())
         on_grid = zones_on_grid(zones, *grid, within=_on_grid(area, *grid))  # once per period: tables and maps
@@ -551,6 +557,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                                     colours={code: colour for code, (_, colour) in style.classes.items()},
                                     outlines=outlines)
                 maps[period].append((f"{caption}, {label}", png.read_bytes()))
+        if period_cache is not None:
+            period_cache.put(period, PeriodTables(frames=tables, files=dict(files[period]), maps=maps[period]))
     tracked = None
     if targets is not None:
         years = {p: y for p in frames if (y := period_years(about.get(p, {}))) is not None}
@@ -569,7 +577,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         section = _activity_section(activities, layers, frames, about, area, out_dir, stem)
         for period in files:
             files[period].update(section[1])
-    by_zone = zonal_ndvi_series(annual, zones, area=area) if annual else None
+    by_zone = zonal_ndvi_series(annual, zones, area=area, cache=period_cache) if annual else None
     html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
                                   labels={p: period_label(p, about.get(p, {})) for p in frames}, series=series,
                                   sources=sources, zone_series=by_zone, targets=tracked,
@@ -699,8 +707,21 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
         return ReportFiles(tables={}, html="", frames={})
     periods = list(dict.fromkeys(r.period for r in refs))
     keys = [layer.cache_key for layer in layers]
-    if not cfg.use_cache or None in keys:
+    if not cfg.use_cache:
         return _report(run, layers, refs, periods, staging)
+    zones = {"region": cfg.region_id, "zone_field": cfg.zone_field,
+             "zones": file_fingerprint(cfg.zones) if cfg.zones else "default", "format": REPORT_FORMAT}
+    by_period: dict[str, list[str | None]] = {}
+    for layer in layers:
+        if layer.period is not None:
+            by_period.setdefault(layer.period, []).append(layer.cache_key)
+    per_period = PeriodTablesCache(cache_for(cfg, "report-period"), {  # a period's tables: its layers and the zones
+        period: {"period": period, "layers": sorted(k for k in period_keys if k is not None), **zones}
+        for period, period_keys in by_period.items() if None not in period_keys}, cache_for(cfg, "report-ndvi"), {  # a year's means: its layer
+        int(layer.year): {"layer": layer.cache_key, **zones} for layer in layers
+        if layer.indicator == "ndvi-annual" and layer.year is not None and layer.cache_key is not None})
+    if None in keys:
+        return _report(run, layers, refs, periods, staging, per_period)
 
     key = cache_key("report", {"layers": sorted(keys), "region": cfg.region_id, "zone_field": cfg.zone_field,
                                "zones": file_fingerprint(cfg.zones) if cfg.zones else "default",
@@ -714,7 +735,7 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
     if (hit := open_entry(cache, key)) is not None:  # same layers, same zones: link the tables, workbooks and report
         entry, meta = hit
         return _linked_report(entry, meta, folder)
-    report = _report(run, layers, refs, periods, staging)
+    report = _report(run, layers, refs, periods, staging, per_period)
     if report.html:
         names = [Path(p).relative_to(folder).as_posix() for t in report.tables.values() for p in t.values()]
         store_entry(cache, key, {n: folder / n for n in [*names, Path(report.html).name]}, {
@@ -753,20 +774,23 @@ def annual_ndvi_series(layers: list[LayerSummary]) -> pd.DataFrame:
 
 
 def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: shapely.Geometry | None = None,
-                      block: int = BLOCK) -> pd.DataFrame:
+                      block: int = BLOCK, cache: PeriodTablesCache | None = None) -> pd.DataFrame:
     """Per zone and year, the area-weighted mean annual NDVI over the zone's pixels with data (exact fractional
-    coverage, true pixel areas), from the published annual NDVI layers (``year -> path``)."""
+    coverage, true pixel areas), from the published annual NDVI layers (``year -> path``); the years ``cache``
+    holds are not read again."""
     if not paths:
         return pd.DataFrame(columns=["zone", "year", "mean_ndvi"])
     crs, transform, shape = _grid(paths.values())
     on_grid = zones_on_grid(zones, crs, transform, shape, within=_on_grid(area, crs, transform, shape))
+    means = {y: kept for y in paths if cache is not None and (kept := cache.series(y)) is not None
+             and len(kept) == len(on_grid)}
+    todo = sorted(y for y in paths if y not in means)
     row_areas = pixel_areas_km2(crs, transform, shape)[:, 0]
-    sums = np.zeros((len(on_grid), len(paths)))
-    weights_with_data = np.zeros((len(on_grid), len(paths)))
-    years = sorted(paths)
-    sources = [rasterio.open(paths[y]) for y in years]
+    sums = np.zeros((len(on_grid), len(todo)))
+    weights_with_data = np.zeros((len(on_grid), len(todo)))
+    sources = [rasterio.open(paths[y]) for y in todo]
     try:
-        for window, covered, areas in _zone_blocks(on_grid, crs, transform, shape, row_areas, block):
+        for window, covered, areas in _zone_blocks(on_grid, crs, transform, shape, row_areas, block) if todo else ():
             for k, src in enumerate(sources):
                 values = read_block(src, window).ravel()
                 for z, cells, fraction in covered:
@@ -777,9 +801,13 @@ def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: s
     finally:
         for src in sources:
             src.close()
-    return pd.DataFrame([{"zone": zone.name, "year": year, "mean_ndvi": sums[z, k] / weights_with_data[z, k]
-                          if weights_with_data[z, k] > 0 else np.nan}
-                         for z, (zone, _) in enumerate(on_grid) for k, year in enumerate(years)])
+    for k, year in enumerate(todo):
+        means[year] = [sums[z, k] / weights_with_data[z, k] if weights_with_data[z, k] > 0 else np.nan
+                       for z in range(len(on_grid))]
+        if cache is not None:
+            cache.put_series(year, means[year])
+    return pd.DataFrame([{"zone": zone.name, "year": year, "mean_ndvi": means[year][z]}
+                         for z, (zone, _) in enumerate(on_grid) for year in sorted(paths)])
 
 
 def run_sources(run: RunContext) -> list[tuple[str, str]]:
@@ -800,7 +828,7 @@ def run_sources(run: RunContext) -> list[tuple[str, str]]:
 
 
 def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], periods: list[str],
-            staging: str) -> ReportFiles:
+            staging: str, per_period: PeriodTablesCache | None = None) -> ReportFiles:
     cfg = run.cfg
     try:
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
@@ -817,7 +845,10 @@ def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], p
                               activities=ActivityOverlay(run.activities, run.activity_registry,
                                                          cfg.activity_ring_km, cfg.activity_point_km,
                                                          run.sample_activities)
-                              if run.activity_registry is not None else None)
+                              if run.activity_registry is not None else None, period_cache=per_period)
+        if per_period is not None and per_period.hits:
+            get_run_logger().info("zonal tables of %s: unchanged layers and zones, linked from the cache",
+                                  ", ".join(per_period.hits))
     except NoZoneOverlap:
         if cfg.zones is not None:
             raise
