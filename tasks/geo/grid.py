@@ -26,7 +26,7 @@ from tasks.errors import ConfigError
 if TYPE_CHECKING:
     from tasks.config import RunConfig, Source
 
-__all__ = ["Bounds", "analysis_geobox", "crosses_antimeridian", "split_bbox", "bboxes_intersect", "over_crs", "project", "valid_polygons", "polygonal", "hemispheres", "unwrap", "grid_crs", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
+__all__ = ["Bounds", "analysis_geobox", "crosses_antimeridian", "split_bbox", "bboxes_intersect", "over_crs", "project", "valid_polygons", "polygonal", "hemispheres", "unwrap", "grid_crs", "epsg_code", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
            "MAX_ANTIMERIDIAN_SPAN"]
 
 Bounds = tuple[float, float, float, float]
@@ -85,6 +85,17 @@ def grid_crs(geobox: GeoBox) -> str:
     if geobox.crs is None:
         raise ConfigError("a grid has no CRS: every analysis grid is built with its source's CRS (report this)")
     return geobox.crs.to_wkt()
+
+
+@functools.lru_cache(maxsize=64)
+def epsg_code(wkt: str) -> int | None:
+    """The EPSG code of a CRS given as WKT (as rasterio identifies it), or None (MODIS sinusoidal has none).
+
+    Kept per WKT: identifying a CRS without a code searches the whole EPSG database (about 60 ms), which every
+    published item and layer would otherwise repeat for the same grid."""
+    from rasterio.crs import CRS as RioCRS
+
+    return RioCRS.from_wkt(wkt).to_epsg()
 
 
 def parse_crs(crs: str) -> CRS:

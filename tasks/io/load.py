@@ -6,6 +6,7 @@ Asset hrefs are signed first where the source needs it (Planetary Computer).
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -272,11 +273,21 @@ def load_layer(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chun
 def grid_coords(geobox: GeoBox) -> dict[str, Any]:
     """The ``y``, ``x`` and ``spatial_ref`` coordinates odc-stac gives ``geobox``: what every layer on it shares,
     so xarray aligns layers read by different libraries pixel for pixel."""
+    coords = _grid_coords(geobox)
+    return {**coords, "spatial_ref": coords["spatial_ref"].copy()}
+
+
+@functools.lru_cache(maxsize=256)
+def _grid_coords(geobox: GeoBox) -> dict[str, Any]:
+    """``grid_coords``, kept per geobox: a tile's every year asks again, and for a CRS without an EPSG code (MODIS
+    sinusoidal) odc-geo searches the EPSG database each time it builds ``spatial_ref``."""
     from odc.geo.xr import xr_coords
 
     coords = xr_coords(geobox, crs_coord_name="spatial_ref")
     ydim, xdim = geobox.dimensions
-    return {"y": coords[ydim].values, "x": coords[xdim].values, "spatial_ref": coords["spatial_ref"]}
+    y, x = coords[ydim].values, coords[xdim].values
+    y.flags.writeable = x.flags.writeable = False  # shared by every caller
+    return {"y": y, "x": x, "spatial_ref": coords["spatial_ref"]}
 
 
 def _grid_blocks(geobox: GeoBox, chunk: int, read: Any, dtype: Any) -> xr.DataArray:

@@ -39,7 +39,7 @@ from tasks import __version__
 from tasks.config import RunConfig, load_sources
 from tasks.constants import MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, SCRATCH_PROFILE
 from tasks.errors import PublishError
-from tasks.geo.grid import lonlat_bounds, lonlat_footprint, split_bbox
+from tasks.geo.grid import epsg_code, lonlat_bounds, lonlat_footprint, split_bbox
 from tasks.geo.mosaic import wraps
 from tasks.io.clip import RunArea, clip
 from tasks.io.cluster import on_a_worker
@@ -313,7 +313,7 @@ def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
         properties={k: v for k, v in props.items() if v is not None},
     )
     proj = ProjectionExtension.ext(item, add_if_missing=True)
-    epsg = crs.to_epsg()
+    epsg = epsg_code(crs.to_wkt())
     if epsg:
         proj.code = f"EPSG:{epsg}"
     else:

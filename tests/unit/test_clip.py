@@ -133,3 +133,23 @@ def test_a_country_footprint_on_a_tile_and_on_the_run_grid_across_180_degrees() 
         assert area is not None and inside(area, 5).values.all(), f"Chukotka is inside on {geobox.boundingbox}"
     china = run_area(RunConfig(native_bounds=(0, 0, 1, 1), region="CHN"), west)
     assert china is not None and not inside(china, 5).values.any()
+
+
+def test_edge_masks_kept_between_layers_answer_as_a_fresh_test_and_stay_within_their_budget() -> None:
+    """Every layer and year of a run crosses the same edge blocks, so their pixel-centre tests are kept (bit-packed,
+    least recently used out first): a kept answer is the fresh one, and a small budget only costs recomputing."""
+    from tasks.io.clip import _EdgeMasks
+
+    area = RunArea(footprint=_triangle(), geobox=GEOBOX, label="triangle")
+    chunks = ((16, 16, 16, 12), (16,) * 5)
+    edges = [(i, j) for i, j in zip(*np.nonzero(area.cover(chunks) == EDGE))]
+    masks = _EdgeMasks(budget=3 * 32)  # three 16 x 16 blocks' bits
+    ref = _reference(area.footprint)
+    for _ in range(2):
+        for i, j in edges:
+            part, transform = area.edge(chunks, i, j)
+            h, w = chunks[0][i], chunks[1][j]
+            got = masks.within(part, transform, h, w)
+            np.testing.assert_array_equal(got, ref[16 * i:16 * i + h, 16 * j:16 * j + w])
+            assert masks.used <= masks.budget
+    assert len(edges) > 3 and len(masks.masks) == 3
