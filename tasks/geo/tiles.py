@@ -82,8 +82,9 @@ def lattice_tiles(
     left, bottom, right, top = bounds
     edge = size_px * resolution
     x0, y0 = origin
-    prepared = footprint
-    if prepared is not None:
+    prepared = None  # a copy: the caller's polygons stay unprepared for the task threads (libgeos/geos#825)
+    if footprint is not None:
+        prepared = shapely.from_wkb(shapely.to_wkb(footprint))
         shapely.prepare(prepared)
     tiles = []
     for row in _cell_range(bottom, top, y0, edge, -1):

@@ -71,9 +71,9 @@ class RunArea:
             x0, x1 = a.c + (cols[:-1] + 0.5) * a.a, a.c + (cols[1:] - 0.5) * a.a
             y0, y1 = a.f + (rows[1:] - 0.5) * a.e, a.f + (rows[:-1] + 0.5) * a.e
             boxes = shapely.box(x0[None, :], y0[:, None], x1[None, :], y1[:, None])
-            shapely.prepare(self.footprint)
-            state = np.where(shapely.intersects(self.footprint, boxes), EDGE, OUTSIDE).astype("int8")
-            state[shapely.contains_properly(self.footprint, boxes)] = INSIDE
+            footprint = _prepared_copy(self.footprint)
+            state = np.where(shapely.intersects(footprint, boxes), EDGE, OUTSIDE).astype("int8")
+            state[shapely.contains_properly(footprint, boxes)] = INSIDE
             self._covers[chunks] = state
         return self._covers[chunks]
 
@@ -139,6 +139,15 @@ def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
     return RunArea(footprint=footprint, geobox=geobox, label=label)
 
 
+def _prepared_copy(geometry: shapely.Geometry) -> shapely.Geometry:
+    """A prepared copy of ``geometry`` that no other thread holds: a GEOS prepared geometry is not thread-safe
+    (libgeos/geos#825), and the region's polygons and their parts are shared by every task thread of a run, so
+    preparing and querying the shared objects concurrently crashed runs (a segfault in libgeos)."""
+    copy = shapely.from_wkb(shapely.to_wkb(geometry))
+    shapely.prepare(copy)
+    return copy
+
+
 class _EdgeMasks:
     """The pixel centres inside the region of each edge block seen lately, bit-packed, up to ``budget`` bytes.
 
@@ -162,8 +171,7 @@ class _EdgeMasks:
                 return np.unpackbits(packed, count=h * w).view(bool).reshape(h, w)
         xs = transform.c + (np.arange(w) + 0.5) * transform.a
         ys = transform.f + (np.arange(h) + 0.5) * transform.e
-        shapely.prepare(part)
-        within = shapely.intersects_xy(part, xs[None, :], ys[:, None])  # each pixel centre; one on an edge is in
+        within = shapely.intersects_xy(_prepared_copy(part), xs[None, :], ys[:, None])  # each pixel centre; one on an edge is in
         packed = np.packbits(within)
         with self.lock:
             if key not in self.masks:
