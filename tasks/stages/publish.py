@@ -41,10 +41,12 @@ from tasks.constants import MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA,
 from tasks.errors import PublishError
 from tasks.geo.grid import epsg_code, lonlat_bounds, lonlat_footprint, split_bbox
 from tasks.geo.mosaic import wraps
+from tasks.io.cache_keys import cache_key
 from tasks.io.clip import RunArea, clip
 from tasks.io.cluster import on_a_worker
 from tasks.io.cog import cog_from_tiled
 from tasks.io.integrity import file_sha256
+from tasks.io.layer_cache import cache_for, link_file, open_entry, store_entry
 from tasks.io.method_doc import METHOD_TITLE, method_html
 from tasks.io.processes import pid_alive
 from tasks.io.quicklook import classes_of, quicklook_png
@@ -334,7 +336,8 @@ def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
         fext.checksum = _sha256_multihash(qml_path)
         fext.size = qml_path.stat().st_size
         if style.categorical:
-            _add_visual(item, summary.key, write_visual(summary.path, style), style)
+            checksum = FileExtension.ext(item.assets[summary.key]).checksum
+            _add_visual(item, summary.key, _visual(cfg, summary.path, style, checksum), style)
     item.properties["renders"] = renders
     item.stac_extensions.append(RENDER_EXTENSION)
     extras = [(name, path, *_TABLE_MEDIA[Path(path).suffix], _table_title(name)) for name, path in layer.tables.items()]
@@ -359,6 +362,30 @@ _TABLE_MEDIA: dict[str, tuple[str, list[str]]] = {
 
 
 _MODIS_CRS = rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT)
+
+VISUAL_FORMAT = 1
+"""Bump when ``write_visual`` writes other bytes: cached visuals of the older form are then made again."""
+
+
+def _visual(cfg: RunConfig, cog: str, style: LayerStyle, checksum: str | None) -> Path:
+    """The paletted visual companion of a class map (``write_visual``), linked from the cache when a class map with
+    the same bytes (its checksum) and style was drawn before: a refresh links every period's layers, and drawing
+    their pictures again would read and write every class pixel of the region for nothing."""
+    if not cfg.use_cache or checksum is None:
+        return write_visual(cog, style)
+    cache = cache_for(cfg, "visual")
+    key = cache_key("visual", {"cog": checksum, "style": repr(style), "format": VISUAL_FORMAT})
+    path = Path(cog)
+    out = path.with_name(f"{path.stem}_visual.tif")
+    files = {"visual.tif": out, "visual.tif.aux.xml": Path(f"{out}.aux.xml"), "visual.qml": out.with_suffix(".qml")}
+    if (hit := open_entry(cache, key)) is not None:
+        for name, target in files.items():
+            link_file(hit[0] / name, target)
+        return out
+    written = write_visual(cog, style)
+    store_entry(cache, key, files, {"cog_checksum": checksum})
+    return written
+
 
 def _add_visual(item: pystac.Item, key: str, path: Path, style: LayerStyle) -> None:
     """The paletted rendering of a class map as asset ``<key>_visual`` (role ``visual``): its values, class names

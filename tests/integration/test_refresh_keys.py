@@ -71,10 +71,14 @@ def refreshed(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> dic
     settings = _settings(tmp, PERIODS)
     out = tmp / "catalog"
     _ldn(sample, out, "2001-2005", settings)
-    first = _entries(out)
+    first, visuals = _entries(out), _visuals(out)
     log = _ldn(sample, out, "2001-2006", settings)
     return {"tmp": tmp, "sample": sample, "settings": settings, "out": out, "first": first, "second": _entries(out),
-            "log": log}
+            "log": log, "visuals": (visuals, _visuals(out))}
+
+
+def _visuals(out: Path) -> int:
+    return sum(1 for _ in (out / ".cache" / "visual").glob("*/entry.json"))
 
 
 def test_next_years_refresh_computes_the_new_year_and_links_every_period(refreshed: dict) -> None:
@@ -87,6 +91,8 @@ def test_next_years_refresh_computes_the_new_year_and_links_every_period(refresh
     log = refreshed["log"]
     assert "6 tile-years: 5 linked from the cache, 1 computed" in log
     assert "recomputed" not in log, "nothing was computed that the cache held"
+    before, after = refreshed["visuals"]
+    assert before > 10 and after == before, "the refresh drew no class map's picture again"
     linked = next(line for line in log.splitlines() if "zonal tables of" in line)
     assert "unchanged layers and zones, linked from the cache" in linked and "baseline" in linked and "report_1" in linked
 
