@@ -27,11 +27,13 @@ task counts, the machine's load, and scales the medians to North-East Asia.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import re
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -443,10 +445,20 @@ def _run_part(name: str, root: Path, size: int, scheduler: str, step: int = 16) 
     """One part in a fresh Python process (its own peak memory, no warm caches of another part)."""
     cmd = [sys.executable, __file__, "--part", name, "--root", str(root), "--size", str(size), "--scheduler", scheduler,
            "--step", str(step)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
-    if done.returncode != 0:
-        sys.exit(f"benchmark part {name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # output to files, not pipes, and the part in a session of its own that is killed afterwards: a part that dies
+    # (a crash in a native library) leaves Prefect's server behind, and a server holding a pipe would hang the bench
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=Path(__file__).resolve().parent.parent,
+                                start_new_session=True)
+        code = proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if code != 0:
+        sys.exit(f"benchmark part {name} failed (exit {code}):\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def _fmt(values: list[float]) -> str:
