@@ -150,8 +150,7 @@ class LandCoverOnGrid:
         """``land_cover_series`` of ``years`` (ending at the last year held when the source ends sooner), read
         back lazily with the grid's coordinates, a year a chunk as the source was read."""
         first, last = years[0], min(years[1], self.years[-1])
-        if first < self.years[0]:
-            raise ConfigError(f"land cover on the grid starts in {self.years[0]}, after {first}: rerun")  # a flow bug
+        assert first >= self.years[0], f"the land cover on the grid starts in {self.years[0]}, after {first}"
         keep = [k for k, y in enumerate(self.years) if first <= y <= last]
         cube = xr.concat([open_tile_layer(self.paths[k], run.grid, chunk=run.cfg.chunk) for k in keep], dim="year")
         return cube.assign_coords(year=[self.years[k] for k in keep]), [self.item_ids[k] for k in keep]

@@ -723,13 +723,11 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
     if None in keys:
         return _report(run, layers, refs, periods, staging, per_period)
 
-    key = cache_key("report", {"layers": sorted(keys), "region": cfg.region_id, "zone_field": cfg.zone_field,
-                               "zones": file_fingerprint(cfg.zones) if cfg.zones else "default",
+    key = cache_key("report", {"layers": sorted(keys), **zones,
                                "targets": file_fingerprint(cfg.ldn_targets or TARGETS_FILE),
                                "activities": [registry_fingerprint(run.activities), cfg.activity_ring_km,
                                               cfg.activity_point_km, run.sample_activities, run.activity_registry]
-                               if run.activity_registry is not None else None,
-                               "format": REPORT_FORMAT})
+                               if run.activity_registry is not None else None})
     cache = cache_for(cfg, "report")
     folder = Path(staging) / "report"
     if (hit := open_entry(cache, key)) is not None:  # same layers, same zones: link the tables, workbooks and report
