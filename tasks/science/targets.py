@@ -187,7 +187,8 @@ TREE_COVERED, GRASSLAND = 1, 2
 def measurements(target: LdnTarget, frames: dict[str, dict[str, pd.DataFrame]],
                  years: dict[str, PeriodYears]) -> list[Measurement]:
     """The target's indicator for its country in every period of ``frames`` (period -> the zonal tables by name,
-    as the report writes them), with the year each value describes; periods without the country's row give none.
+    as the report writes them), with the year each value describes; periods without the country's row, or whose
+    value is undefined (NaN: no land with data), give none.
 
     degraded_share: the ``sdg_15_3_1`` table's degraded % of land; tree_cover_share and grassland_share: the
     class's area in the last land cover year over the land area (``land_cover`` table); afforested_area: the area
@@ -224,7 +225,7 @@ def measurements(target: LdnTarget, frames: dict[str, dict[str, pd.DataFrame]],
                 since = "" if first == target.baseline.year else f"; the target counts from {target.baseline.year}"
                 out.append(Measurement(period, last, float(rows.area_km2.sum()) * 100,
                                        f"land turned tree-covered {first}-{last}{since}"))
-    return sorted(out, key=lambda m: m.year)
+    return sorted((m for m in out if m.value == m.value), key=lambda m: m.year)  # NaN: the period had no value
 
 
 def _written(value: float) -> Fraction:

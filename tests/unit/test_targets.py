@@ -171,3 +171,18 @@ def test_measurements_read_the_country_row_of_each_period() -> None:
     assert measurements(_target(country="JPN"), frames, years) == []  # type: ignore[arg-type]
     rows = track(targets["mng-forest-cover-2030"], trees)
     assert [r["status"] for r in rows] == ["reference", "on track"]  # +3.1 % against the line's +2.8 % (8.15625 -> 8.38125)
+
+
+def test_a_period_without_land_with_data_gives_no_measurement_not_a_crash() -> None:
+    """A zone whose SDG 15.3.1 is nodata everywhere has an undefined (NaN) degraded share: that period measures
+    nothing (found on a run whose state windows were too short: the report failed on Fraction(NaN))."""
+    from tasks.science.targets import PeriodYears, measurements
+
+    years = {"baseline": PeriodYears(sdg=2015, land_cover=(2000, 2015)),
+             "report_1": PeriodYears(sdg=2019, land_cover=(2015, 2019))}
+    frames = _frames()
+    frames["baseline"]["sdg_15_3_1"].loc[0, "degraded_pct"] = float("nan")  # type: ignore[union-attr]
+    desert = next(t for t in load_targets().targets if t.id == "mng-desertified-land-2030")
+    found = measurements(desert, frames, years)  # type: ignore[arg-type]
+    assert [(m.period, m.value) for m in found] == [("report_1", 22.0)]
+    assert [r["status"] for r in track(desert, found)] == ["reference"]
