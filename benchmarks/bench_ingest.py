@@ -393,6 +393,7 @@ def part_tile_period(root: Path, size: int, scheduler: str) -> dict[str, float]:
 REST_STAGES = {"land cover and SOC": ("tasks.stages.land_degradation", "_land_cover_on_grid", "_land_soc"),
                "SDG 15.3.1": ("tasks.stages.land_degradation", "_sdg"),
                "status": ("tasks.stages.land_degradation", "_status"),
+               "LDN balance": ("tasks.stages.land_degradation", "_ldn_balance"),
                "zonal tables, workbooks and report": ("tasks.stages.report", "_report"),
                "publishing the version": ("tasks.stages.publish", "publish_version")}
 """The stages the tile parts do not measure, timed in the full-extent rehearsal by wrapping the functions each
@@ -634,7 +635,7 @@ def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, lis
         _rest_at(rehearsals, f"refresh:rest:{stage}", region_px) if rehearsals else stages.get(stage, 0.0)
         for stage in ("zonal tables, workbooks and report", "publishing the version"))
     new_period = refresh + (stages["productivity tiles and joins"] + stages["productivity maps (4 a period)"] + sum(
-        stages.get(s, 0.0) for s in ("land cover and SOC", "SDG 15.3.1", "status"))) / PERIODS
+        stages.get(s, 0.0) for s in ("land cover and SOC", "SDG 15.3.1", "status", "LDN balance"))) / PERIODS
     print(f"  a yearly refresh (one new year, every period linked): {refresh / 60:.0f} min (target <= 12); one that "
           f"also begins a reporting period: {new_period / 60:.0f} min")
     for n in args.workers:

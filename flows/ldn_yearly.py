@@ -2,7 +2,7 @@
 
 Three subflows, each a stage of the GPG: ``ingest-annual-ndvi`` (one task per tile x year, joined
 per year), ``period-indicators`` (productivity per tile x period in two passes, joined per period;
-land cover and SOC, SDG 15.3.1 and status per period) and ``publish-version`` (tables, report and
+land cover and SOC, SDG 15.3.1, status and the LDN balance per period) and ``publish-version`` (tables, report and
 the atomic switch). Tasks pass paths and item ids, never arrays; every layer task is keyed on its
 inputs, so an unchanged refresh does no raster work.
 
@@ -28,6 +28,7 @@ from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_tas
 from tasks.stages.land_degradation import (
     land_cover_grid_task,
     land_soc_task,
+    ldn_balance_task,
     restore_land_soc_task,
     sdg_task,
     status_task,
@@ -90,7 +91,8 @@ def ingest_annual_ndvi(run: RunContext, staging: Staging) -> list[LayerSummary]:
 
 @flow(name="period-indicators", task_runner=_threads(), log_prints=True)
 def period_indicators(run: RunContext, annual: list[LayerSummary], staging: Staging) -> list[LayerSummary]:
-    """Per reporting period: productivity (per tile), land cover and SOC, SDG 15.3.1, then status against the baseline."""
+    """Per reporting period: productivity (per tile), land cover and SOC, SDG 15.3.1, then status against the baseline
+    and the LDN balance (gains and losses per land type)."""
     log = get_run_logger()
     periods = run.periods
     names, windows = list(periods), list(periods.values())
@@ -120,7 +122,10 @@ def period_indicators(run: RunContext, annual: list[LayerSummary], staging: Stag
     status = status_task.map(unmapped(run), reports, unmapped(per_period.get(BASELINE, [])),
                              [per_period[n] for n in reports], unmapped(staging.path))
     track_stage("status", status, log)
-    layers = [x for group in per_period.values() for x in group] + list(status.result())
+    balance = ldn_balance_task.map(unmapped(run), reports, unmapped(per_period.get(BASELINE, [])), status,
+                                   unmapped(inputs), unmapped(staging.path))
+    track_stage("LDN balance", balance, log)
+    layers = [x for group in per_period.values() for x in group] + list(status.result()) + list(balance.result())
     cached = sum(layer.from_cache for layer in layers)
     log.info("period layers: %d, %d linked from the cache%s", len(layers), cached,
              " (nothing new: no raster work)" if cached == len(layers) else "")

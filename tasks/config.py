@@ -414,6 +414,9 @@ class RunConfig(_Frozen):
     recode_polygons: Path | None = Field(
         None, description="GeoPackage/GeoJSON of expert recode polygons applied to SDG 15.3.1 after computation."
     )
+    ldn_balance_land_types: str | None = Field(
+        None, description="Source (role land_units) whose integer codes are the LDN balance's land types, instead of "
+        "the baseline's initial land cover (crossed with the performance land units when configured).")
 
     @model_validator(mode="before")
     @classmethod

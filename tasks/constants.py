@@ -34,6 +34,7 @@ __all__ = [
     "LAND_COVER_COLOURS",
     "WATER",
     "STATUS_COLOURS",
+    "GAIN_LOSS_CLASSES",
     "code_mapper",
 ]
 
@@ -144,6 +145,10 @@ STATUS_COLOURS: dict[int, str] = {
     1: "9b2779", 2: "c0504d", 3: "e6a1a1", 4: "ffffe0", 5: "a1d99b", 6: "41ab5d", 7: "006500",
 }
 """Colour hints of the 7 status classes (persistent degradation .. persistent improvement)."""
+
+GAIN_LOSS_CLASSES: dict[int, str] = {-1: "loss", 0: "neutral", 1: "gain"}
+"""Codes of the LDN balance's gains/losses layer (status 1-2 loss, 3-5 neutral, 6-7 gain since the baseline);
+drawn with the 3-class colours."""
 
 
 ACTIVITY_AREAS: dict[str, tuple[str, str]] = {

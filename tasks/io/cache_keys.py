@@ -24,7 +24,7 @@ from tasks.io.integrity import file_fingerprint
 
 __all__ = ["CACHE_FORMAT", "cache_key", "key_document", "tile_year_key", "settings_fingerprint", "inputs_of",
            "area_fingerprint", "describe_change", "PRODUCTIVITY_SETTINGS", "LAND_SOC_SETTINGS", "SDG_SETTINGS",
-           "STATUS_SETTINGS"]
+           "STATUS_SETTINGS", "LDN_BALANCE_SETTINGS"]
 
 CACHE_FORMAT = 8
 """Bumped when the cache's layout, a cached table's columns, what a layer computes or what a key means change; part of
@@ -65,6 +65,10 @@ SDG_SETTINGS = ("recode_polygons", "chunk")
 """Run settings a period's SDG 15.3.1 depends on (with the keys of the layers it combines)."""
 STATUS_SETTINGS = ("chunk",)
 """Run settings a period's status depends on (with the keys of the layers it compares)."""
+
+LDN_BALANCE_SETTINGS = ("chunk",)
+"""Run settings a period's LDN balance layers depend on (with the keys of the status and baseline land cover, and
+the land unit or land type inputs, which are in the key by their fingerprints)."""
 
 
 def settings_fingerprint(cfg: RunConfig, fields: tuple[str, ...], **files: str | Path) -> dict[str, Any]:

@@ -225,7 +225,7 @@ def plan_run(run: RunContext, *, unsearchable: str | None = None) -> RunPlan:
                    stages_s=stages)
 
 
-_PERIOD_STAGES = ("land cover and SOC", "SDG 15.3.1", "status")
+_PERIOD_STAGES = ("land cover and SOC", "SDG 15.3.1", "status", "LDN balance")
 """Rest stages that run once per period (the others once per run)."""
 
 

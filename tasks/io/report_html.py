@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tasks.constants import LPD_CLASSES, THREE_CLASSES
@@ -395,6 +396,8 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
                 wide = with_totals(t[name].pivot_table(index="zone", columns=index, values="area_km2", sort=False)
                                    .reset_index().rename_axis(columns=None))
                 parts.append(f"<h3>{heading}</h3>" + _table(wide, list(wide.columns)))
+        if "ldn_balance" in t:
+            parts.append(_balance_section(t["ldn_balance"], t.get("ldn_balance_summary")))
         if "soc" in t:
             parts.append("<h3>Soil organic carbon (t C)</h3>" + _table(with_totals(t["soc"]), [
                 "zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t", "change_pct"]))
@@ -435,6 +438,27 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
     path = Path(path)
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def _balance_section(balance: pd.DataFrame, summary: pd.DataFrame | None) -> str:
+    """The LDN balance of a period: each zone's two verdicts, then gains, losses and delta LDN per land type."""
+    parts = ["<h3>LDN balance: no net loss per land type (km2)</h3><p class='note'>Gains are land newly improved "
+             "since the baseline (status 6-7), losses land newly degraded (status 1-2); land degraded in the baseline "
+             "and stable since (status 3) is neither. A land type is balanced when its gains cover its losses "
+             "(&Delta; LDN &ge; 0). Net balance: all land types together (Trends.Earth's Total row); every land type "
+             "balanced: the LDN framework's like-for-like rule. UNCCD method notes section 6.</p>"]
+    if summary is not None and not summary.empty:
+        verdicts = summary.assign(
+            net_balance=np.where(summary["net_balance_achieved"], "achieved", "not achieved"),
+            like_for_like=np.where(summary["every_land_type_balanced"], "every land type balanced",
+                                   "not balanced: " + summary["failing_land_types"].astype(str)))
+        parts.append(_table(verdicts, ["zone", "gains_km2", "losses_km2", "delta_ldn_km2", "net_balance",
+                                       "like_for_like", "no_land_type_km2"]))
+    wide = balance[balance["area_km2"] > 0].assign(ldn_achieved=lambda f: np.where(f["ldn_achieved"], "yes", "no"))
+    parts.append("<details><summary>Per land type and zone</summary>" + _table(wide, [
+        "zone", "land_type_name", "gains_km2", "losses_km2", "neutral_km2", "delta_ldn_km2", "delta_ldn_pct",
+        "ldn_achieved", "nodata_km2"]) + "</details>")
+    return "".join(parts)
 
 
 def _targets_section(targets: pd.DataFrame) -> str:

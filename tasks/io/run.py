@@ -58,6 +58,8 @@ items' footprints and the report's map) with it. ``grid_key`` and ``area_key`` a
     """Where they came from, as the report names it; None: no registry."""
     sample_activities: bool = False
     """True when they are the shipped fictitious sample registry."""
+    balance_land_types: Source | None = None
+    """The user's land types of the LDN balance (``cfg.ldn_balance_land_types``); None: the default land types."""
 
     def source(self, name: str, role: str) -> Source:
         """The source called ``name`` in the run's sources, which must have ``role``."""
@@ -158,6 +160,8 @@ def run_context(cfg: RunConfig) -> RunContext:
     ndvi = ndvi_source(cfg, sources)
     name = cfg.productivity.land_unit_source
     units = _with_role(cfg, sources, name, "land_units") if name is not None else None
+    types = cfg.ldn_balance_land_types
+    balance_types = _with_role(cfg, sources, types, "land_units") if types is not None else None
     grid = analysis_geobox(cfg, ndvi)
     key = area_fingerprint(cfg)
     area = polygons = None
@@ -168,6 +172,7 @@ def run_context(cfg: RunConfig) -> RunContext:
     periods = selected_periods(cfg)
     registry, activities, sample = run_activities(cfg)
     return RunContext(activities=activities, activity_registry=registry, sample_activities=sample,
+                      balance_land_types=balance_types,
                       cfg=cfg, sources=sources, ndvi=ndvi, land_cover=land_cover_source(cfg, sources),
                       land_units=units, grid=grid, tiles=_tiles(cfg, ndvi, grid), grid_key=_grid_key(cfg, grid, key), area_key=key, area=area, area_polygons=polygons,
                       search_bbox=run_bbox(cfg, ndvi), periods=periods)

@@ -290,7 +290,7 @@ def retry_unreachable(state: Any) -> bool:
 
 
 def source_fingerprints(run: RunContext) -> dict[str, Any]:
-    """What the run's land cover, SOC, climate-zone and land-unit inputs are now: item fingerprints or file hashes.
+    """What the run's land cover, SOC, climate-zone and land-unit (and LDN balance land type) inputs are now: item fingerprints or file hashes.
 
     One STAC search per source (no pixel is read; an asset without ``file:checksum`` costs an HTTP HEAD), so
     the per-period layers are keyed on their inputs' bytes as the annual ones are: a file by its hash
@@ -303,8 +303,10 @@ def source_fingerprints(run: RunContext) -> dict[str, Any]:
         roles.append((cfg.climate_source, "climate_zones"))
     if cfg.productivity.land_unit_source is not None:
         roles.append((cfg.productivity.land_unit_source, "land_units"))
+    if cfg.ldn_balance_land_types is not None:
+        roles.append((cfg.ldn_balance_land_types, "land_units"))
     out: dict[str, Any] = {}
-    for name, role in roles:
+    for name, role in dict.fromkeys(roles):
         source = run.source(name, role)
         if source.file is not None:
             out[name] = {"file": file_fingerprint(source.file)}

@@ -45,13 +45,15 @@ __all__ = [
 TARGETS_FILE = CATALOGS_DIR / "ldn_targets.yaml"
 """The shipped targets of North-East Asia's countries (each entry cites its source)."""
 
-Indicator = Literal["degraded_share", "tree_cover_share", "grassland_share", "afforested_area", "not_measurable"]
+Indicator = Literal["degraded_share", "tree_cover_share", "grassland_share", "afforested_area", "ldn_balance",
+                    "not_measurable"]
 
 INDICATOR_UNITS: dict[str, str] = {
     "degraded_share": "percent",
     "tree_cover_share": "percent",
     "grassland_share": "percent",
     "afforested_area": "ha",
+    "ldn_balance": "km2",
 }
 """The unit the layers measure each indicator in; a measurable target must be stated in it."""
 
@@ -192,7 +194,9 @@ def measurements(target: LdnTarget, frames: dict[str, dict[str, pd.DataFrame]],
 
     degraded_share: the ``sdg_15_3_1`` table's degraded % of land; tree_cover_share and grassland_share: the
     class's area in the last land cover year over the land area (``land_cover`` table); afforested_area: the area
-    of transitions into tree-covered over the land cover window (``land_cover_transitions``), in ha.
+    of transitions into tree-covered over the land cover window (``land_cover_transitions``), in ha; ldn_balance:
+    the net LDN balance (gains - losses since the baseline, all land types, ``ldn_balance_summary``) in km2, the
+    measured value of a "no net loss" target (baseline and target 0, ``better: higher``).
     """
     out: list[Measurement] = []
     for period, tables in frames.items():
@@ -215,6 +219,16 @@ def measurements(target: LdnTarget, frames: dict[str, dict[str, pd.DataFrame]],
             if len(rows) and float(rows.land_km2.iloc[0]) > 0:
                 share = float(rows.final_km2.iloc[0]) / float(rows.land_km2.iloc[0]) * 100
                 out.append(Measurement(period, last, share, f"land cover {last}"))
+        elif target.indicator == "ldn_balance":
+            table = tables.get("ldn_balance_summary")
+            if table is None:
+                continue
+            rows = table[table.zone_id == target.country]
+            if len(rows):
+                verdict = "every land type balanced" if bool(rows.every_land_type_balanced.iloc[0]) else \
+                    f"land types not balanced: {rows.failing_land_types.iloc[0]}"
+                out.append(Measurement(period, when.sdg, float(rows.delta_ldn_km2.iloc[0]),
+                                       f"net LDN balance in {period} against the baseline; {verdict}"))
         elif target.indicator == "afforested_area":
             table = tables.get("land_cover_transitions")
             if table is None:

@@ -1,7 +1,8 @@
-"""Per period: the land cover and SOC sub-indicators, SDG 15.3.1, and status against the baseline.
+"""Per period: the land cover and SOC sub-indicators, SDG 15.3.1, status against the baseline and the LDN balance.
 
-Thin Prefect tasks over the science in ``tasks.science.land_cover``, ``tasks.science.soc`` and ``tasks.science.sdg``: they
-load the inputs onto the analysis grid, call the pure functions and write the items.
+Thin Prefect tasks over the science in ``tasks.science.land_cover``, ``tasks.science.soc``, ``tasks.science.sdg``
+and ``tasks.science.ldn_balance``: they load the inputs onto the analysis grid, call the pure functions and write
+the items.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tasks.geo.areas import class_areas, pixel_areas_km2
 from tasks.geo.grid import grid_crs
 from tasks.io.cache_keys import (
     LAND_SOC_SETTINGS,
+    LDN_BALANCE_SETTINGS,
     SDG_SETTINGS,
     STATUS_SETTINGS,
     cache_key,
@@ -47,12 +49,14 @@ from tasks.science.land_cover import (
     transition_areas,
     transition_code,
 )
+from tasks.science.ldn_balance import MAX_LAND_UNIT, gains_losses, land_type_names, land_types
 from tasks.science.sdg import one_out_all_out, status, status_3class
 from tasks.science.soc import SOC_MODEL_FILE, SocModel, load_soc_model, soc_change
 from tasks.stages.publish import write_item, write_lock
 
 __all__ = ["check_climate", "check_soc_window", "land_cover_series", "LandCoverOnGrid", "land_cover_grid_task",
-           "restore_land_soc_task", "land_soc_task", "sdg_task", "status_task", "asset_path"]
+           "restore_land_soc_task", "land_soc_task", "sdg_task", "status_task",
+           "ldn_balance_task", "asset_path"]
 
 
 def check_soc_window(name: str, period: Period, model: SocModel) -> None:
@@ -337,4 +341,77 @@ def _status(run: RunContext, name: str, baseline: list[LayerSummary], period: li
                                                   "baseline": base["sdg-15-3-1"].item_id},
         source_items=[base["sdg-15-3-1"].item_id, now["sdg-15-3-1"].item_id], transform=geobox.affine,
         area=run.area,
+    )
+
+
+@task(name="ldn-balance", cache_policy=NO_CACHE)
+@computes_on_cluster
+def ldn_balance_task(run: RunContext, name: str, baseline: list[LayerSummary], status_layer: LayerSummary,
+                     inputs: dict[str, Any], staging: str) -> LayerSummary:
+    """The LDN balance layers of a reporting period (gains/losses and land types, UNCCD method notes section 6),
+    cached on the period's status, the baseline's land cover and the land unit or land type inputs."""
+    cfg = run.cfg
+    land_cover = next(layer for layer in baseline if layer.indicator == "land-cover")
+    keys = {"status": status_layer.cache_key, "baseline land-cover": land_cover.cache_key}
+    parts = None if None in keys.values() else {
+        "period": name, "inputs": keys, "grid": run.grid_key,
+        "land_units": inputs_of(inputs, cfg.productivity.land_unit_source),
+        "land_types": inputs_of(inputs, cfg.ldn_balance_land_types),
+        "settings": settings_fingerprint(cfg, LDN_BALANCE_SETTINGS)}
+    return cached_layers(cfg, "ldn-balance", parts, staging,
+                         lambda: [_ldn_balance(run, name, land_cover, status_layer, staging)],
+                         slot=name, say=get_run_logger().info)[0]
+
+
+def _balance_land_types(run: RunContext, land_cover: LayerSummary) -> tuple[xr.DataArray, dict[int, str], list[str]]:
+    """The period's land types on the grid, their legend, and the items or files they come from."""
+    cfg, geobox = run.cfg, run.grid
+    initial = _open(asset_path(land_cover, "initial"), cfg.chunk)
+    names = {int(k): name for k, (name, _) in load_legend(cfg.land_cover_legend or LEGEND_FILE).classes.items()}
+    if run.balance_land_types is not None:  # the user's land types replace the default
+        layer, origin = static_layer(run, run.balance_land_types, geobox, area=run.area)
+        bad = layer.where((layer < 0) | (layer > 32767) | (layer != np.round(layer))).notnull().any()
+        if bool(bad):
+            raise ConfigError(f"LDN balance land types {cfg.ldn_balance_land_types!r} hold values that are not "
+                              "integer codes 0..32767: recode the raster to integer land type codes")
+        types = layer.fillna(NODATA).astype("int16")
+        legend = {int(c): f"land type {int(c)}" for c in _codes(types) if int(c) != NODATA}
+        types.attrs.update({"long_name": f"LDN balance land type ({cfg.ldn_balance_land_types})", "_FillValue": NODATA})
+        return types, legend, origin
+    if run.land_units is None:
+        return land_types(initial), names, [land_cover.item_id]
+    units, origin = static_layer(run, run.land_units, geobox, area=run.area)
+    top = units.max()
+    if bool(top > MAX_LAND_UNIT):
+        raise ConfigError(f"land units {cfg.productivity.land_unit_source!r} have ids up to {int(top)}: the LDN "
+                          f"balance crosses them with land cover as unit x 10 + class in int16, ids up to "
+                          f"{MAX_LAND_UNIT}; renumber the units or give `ldn_balance_land_types`")
+    types = land_types(initial, units)
+    return types, land_type_names(_codes(types), names, crossed=True), [land_cover.item_id, *origin]
+
+
+def _codes(layer: xr.DataArray) -> np.ndarray:
+    """The distinct values of a class layer, block by block (a continent's layer is never in memory at once)."""
+    import dask.array as da
+
+    data = layer.data
+    return np.asarray(da.unique(data).compute() if isinstance(data, da.Array) else np.unique(data))
+
+
+def _ldn_balance(run: RunContext, name: str, land_cover: LayerSummary, status_layer: LayerSummary,
+                 staging: str) -> LayerSummary:
+    cfg, geobox = run.cfg, run.grid
+    gl = gains_losses(_open(asset_path(status_layer, "data"), cfg.chunk)).rio.write_crs(grid_crs(geobox))
+    types, legend, origin = _balance_land_types(run, land_cover)
+    types.attrs["classes"] = legend
+    types = types.rio.write_crs(grid_crs(geobox))
+    return write_item(
+        {"data": (gl, True), "land_type": (types, True)}, staging, indicator="ldn-balance",
+        item_id=f"ldn-balance-{cfg.region_id}-{name}", period=name, window=status_layer.window,
+        attrs={**gl.attrs, "method": "LDN balance, no net loss per land type (UNCCD method notes section 6): gain = "
+               "status 6-7, loss = status 1-2, neutral = 3-5",
+               "land_types": ("user land types: " + str(cfg.ldn_balance_land_types)) if run.balance_land_types
+               is not None else "baseline initial land cover" + (" x land units" if run.land_units is not None else ""),
+               "baseline": land_cover.item_id},
+        source_items=[status_layer.item_id, *origin], transform=geobox.affine, area=run.area,
     )

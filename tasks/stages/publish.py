@@ -557,6 +557,13 @@ _COLLECTION_TEXT = {
         "7-class status of each reporting period against the baseline for SDG 15.3.1 (data) and each "
         "sub-indicator, with the 3-class recode (GPG addendum).",
     ),
+    "ldn-balance": (
+        "LDN balance",
+        "No net loss per land type for each reporting period against the baseline (UNCCD method notes section 6): "
+        "gains (+1, status 6-7), losses (-1, status 1-2) and neutral land (0, status 3-5) (data), and the land type "
+        "each pixel is balanced within (land_type: the baseline's initial land cover, crossed with the land units "
+        "when configured, or the user's land types).",
+    ),
     "lpd": (
         "Land productivity dynamics",
         "Five-class LPD (1 declining .. 5 increasing) per period and the 3-class productivity sub-indicator: "

@@ -49,11 +49,12 @@ from tasks.io.styles import layer_style
 from tasks.io.zones import Zone, block_coverage, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
 from tasks.science.activities import Activity, period_spans
+from tasks.science.ldn_balance import balance_code, balance_table, balance_verdicts
 from tasks.science.targets import TARGETS_FILE, TargetCatalog, load_targets, period_years, targets_table
 
 __all__ = ["ActivityOverlay", "THREE_CLASS_LAYERS", "zonal_tables", "write_tables", "write_workbook", "build_report",
            "refs_from_layers", "about_period", "annual_ndvi_series", "zonal_ndvi_series", "run_sources", "period_label", "REPORT_MAPS", "load_zones", "report_task", "report_artifacts_task",
-           "TABLE_NAMES", "BLOCK", "REPORT_FORMAT"]
+           "TABLE_NAMES", "BLOCK", "REPORT_FORMAT", "counterbalancing_summary"]
 
 BLOCK = 1024
 """Rows and columns of the blocks the tables are accumulated over."""
@@ -71,10 +72,16 @@ THREE_CLASS_LAYERS: dict[tuple[str, str], str] = {
 """(collection, asset) of every 3-class layer -> its name in the SDG table."""
 
 TABLE_NAMES: tuple[str, ...] = ("sdg_15_3_1", "lpd", "lpd_land_cover", "lpd_transitions", "land_cover",
-                                 "land_cover_transitions", "soc", "soc_land_cover", "soc_transitions", "status")
-"""Every zonal table, in report order (``status`` only for reporting periods). ``lpd_land_cover``: LPD within each
-land cover class (at the period's end); ``lpd_transitions``: the land cover transition matrix per LPD class (UNCCD
-SO1-2); ``soc_land_cover`` and ``soc_transitions``: SOC stocks by land cover class and transition (SO1-3)."""
+                                 "land_cover_transitions", "soc", "soc_land_cover", "soc_transitions", "status",
+                                 "ldn_balance", "ldn_balance_summary")
+"""Every zonal table, in report order (``status`` and the LDN balance only for reporting periods). ``lpd_land_cover``:
+LPD within each land cover class (at the period's end); ``lpd_transitions``: the land cover transition matrix per LPD
+class (UNCCD SO1-2); ``soc_land_cover`` and ``soc_transitions``: SOC stocks by land cover class and transition
+(SO1-3); ``ldn_balance``: gains, losses and delta LDN per land type, ``ldn_balance_summary``: each zone's net balance
+and whether every land type is balanced (UNCCD method notes section 6)."""
+
+BALANCE_LAYERS: tuple[tuple[str, str], tuple[str, str]] = (("ldn-balance", "data"), ("ldn-balance", "land_type"))
+"""The LDN balance's gains/losses and land type layers, tallied together."""
 
 
 class _Accumulator:
@@ -86,6 +93,7 @@ class _Accumulator:
         self.water: dict[int, float] = defaultdict(float)
         self.soc: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.soc_by: dict[int, dict[int, np.ndarray]] = defaultdict(dict)  # zone -> transition -> [km2, t first, t last]
+        self.balance_untyped: dict[int, float] = defaultdict(float)  # km2 with a gain/loss status but no land type
 
     def add_soc(self, zone: int, transitions: np.ndarray, weights: np.ndarray, first_t: np.ndarray,
                 last_t: np.ndarray) -> None:
@@ -142,7 +150,7 @@ def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str
     row_areas = pixel_areas_km2(crs, transform, shape)[:, 0]
     wanted = [k for k in (*THREE_CLASS_LAYERS, ("lpd", "data"), ("land-cover", "initial"), ("land-cover", "final"),
                           ("land-cover", "transition"), ("status", "data"), ("soc", "stock_first"),
-                          ("soc", "stock_last")) if k in refs]
+                          ("soc", "stock_last"), *BALANCE_LAYERS) if k in refs]
     sources = {k: rasterio.open(refs[k].path) for k in wanted}
     acc = _Accumulator()
     try:
@@ -159,7 +167,7 @@ def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str
                     land = ~water
                 for key, values in data.items():
                     v = values[cells]
-                    if key[1].startswith("stock_"):
+                    if key[1].startswith("stock_") or key in BALANCE_LAYERS:
                         continue
                     over = np.ones(cells.size, bool) if key[0] == "land-cover" and key[1] != "data" else land
                     codes = np.where(np.isnan(v[over]), NODATA, v[over]).astype("int64")
@@ -169,6 +177,13 @@ def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str
                     lpd, trans = data[("lpd", "data")][cells], transition[cells]
                     ok = land & ~np.isnan(lpd) & ~np.isnan(trans)
                     acc.add_codes(z, "lpd x transition", (lpd[ok] * 100 + trans[ok]).astype("int64"), weights[ok])
+                if all(k in data for k in BALANCE_LAYERS):  # gains and losses by land type (LDN balance)
+                    gl = data[BALANCE_LAYERS[0]][cells]
+                    lt = data[BALANCE_LAYERS[1]][cells]
+                    typed, assessed = ~np.isnan(lt), ~np.isnan(gl)
+                    acc.add_codes(z, "balance", balance_code(lt[typed], np.where(assessed[typed], gl[typed], NODATA)),
+                                  weights[typed])
+                    acc.balance_untyped[z] += float(weights[assessed & ~typed].sum())
                 if ("soc", "stock_first") in data and ("soc", "stock_last") in data:
                     first, last = data[("soc", "stock_first")][cells], data[("soc", "stock_last")][cells]
                     ok = land & ~np.isnan(first) & ~np.isnan(last)
@@ -251,6 +266,12 @@ def _frames(acc: _Accumulator, on_grid: list, refs: dict, period: str) -> dict[s
                               refs[("lpd", "data")].classes or {k: v[0] for k, v in LPD_CLASSES.items()})
         if acc.soc_by.get(z) and lc_names:
             _soc_cross_tables(tables, base, acc.soc_by[z], lc_names)
+        if all(k in refs for k in BALANCE_LAYERS):
+            names = refs[BALANCE_LAYERS[1]].classes or {}
+            where = {"period": period, "zone_id": zone.zone_id, "zone": zone.name}
+            table = balance_table(acc.area.get((z, "balance"), {}), names, where)
+            tables["ldn_balance"] += table.to_dict("records")
+            tables["ldn_balance_summary"].append(balance_verdicts(table, where, acc.balance_untyped.get(z, 0.0)))
         if z in acc.soc:
             s = acc.soc[z]
             tables["soc"].append({**base, "soc_area_km2": s["area_km2"], "nodata_km2": base["land_km2"] - s["area_km2"], "stock_initial_t": s["first_t"],
@@ -397,7 +418,37 @@ def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, 
         so14 = _so1_4(with_totals(tables["sdg_15_3_1"], ["indicator"]))
         so14.insert(0, "period", period)
         sheets["SO1-4 SDG 15.3.1"].append(("Proportion of land that is degraded over total land area (km2, %)", so14))
+    if "ldn_balance" in tables:
+        summary = tables.get("ldn_balance_summary")
+        sheets["Counterbalancing Summary"] = [
+            (f"LDN balance per land type, {zone} (km2; gains: status 6-7, losses: status 1-2 against the baseline)",
+             counterbalancing_summary(part, None if summary is None else summary[summary["zone"] == zone]))
+            for zone, part in ((z, tables["ldn_balance"][tables["ldn_balance"]["zone"] == z])
+                               for z in zones(tables["ldn_balance"]))]
     return sheets
+
+
+def counterbalancing_summary(balance: pd.DataFrame, verdicts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One zone's LDN balance in Trends.Earth's "Counterbalancing Summary" shape (Land Type, Gains (sq km), Losses
+    (sq km), Δ LDN (sq km), LDN Achieved, a Total row), with our columns to the right: the land type's area with
+    a status, Δ LDN as % of it, its area without one, and on the Total row whether every land type is balanced."""
+    rows = pd.DataFrame({
+        "Land Type": balance["land_type_name"], "Gains (sq km)": balance["gains_km2"],
+        "Losses (sq km)": balance["losses_km2"], "Δ LDN (sq km)": balance["delta_ldn_km2"],
+        "LDN Achieved": np.where(balance["ldn_achieved"], "Yes", "No"),
+        "Area with status (sq km)": balance["area_km2"], "Δ LDN (% of area)": balance["delta_ldn_pct"],
+        "No status (sq km)": balance["nodata_km2"], "Every land type balanced": "",
+    })
+    gains, losses = float(balance["gains_km2"].sum()), float(balance["losses_km2"].sum())
+    area = float(balance["area_km2"].sum())
+    every = "" if verdicts is None or not len(verdicts) else (
+        "Yes" if bool(verdicts["every_land_type_balanced"].iloc[0]) else
+        "No: " + str(verdicts["failing_land_types"].iloc[0]))
+    total = {"Land Type": "Total", "Gains (sq km)": gains, "Losses (sq km)": losses, "Δ LDN (sq km)": gains - losses,
+             "LDN Achieved": "Yes" if gains - losses >= 0 else "No", "Area with status (sq km)": area,
+             "Δ LDN (% of area)": 100 * (gains - losses) / area if area > 0 else np.nan,
+             "No status (sq km)": float(balance["nodata_km2"].sum()), "Every land type balanced": every}
+    return pd.concat([rows, pd.DataFrame([total])], ignore_index=True)
 
 
 def _write_block(ws: Any, row: int, title: str, frame: pd.DataFrame) -> int:
@@ -411,7 +462,7 @@ def _write_block(ws: Any, row: int, title: str, frame: pd.DataFrame) -> int:
         cell = ws.cell(row=row + 1, column=c, value=str(name))
         cell.font, cell.fill = header, fill
     for r, values in enumerate(frame.itertuples(index=False), start=row + 2):
-        total = any(v in (TOTAL, "total") for v in values[:2])
+        total = any(v in (TOTAL, "total", "Total") for v in values[:2])
         for c, v in enumerate(values, start=1):
             if v is pd.NA:  # a nullable integer column's missing value (the targets table's years)
                 v = None
@@ -642,6 +693,7 @@ REPORT_MAPS: tuple[tuple[tuple[str, str], str], ...] = (
     (("land-cover", "final"), "Land cover at the end of the period"),
     (("soc", "data"), "Soil organic carbon sub-indicator"),
     (("status", "data"), "Status against the baseline"),
+    (("ldn-balance", "data"), "LDN balance: gains and losses since the baseline"),
 )
 """(indicator, asset) -> caption of the class maps the report shows per period, in this order."""
 
@@ -692,10 +744,10 @@ def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple
     return default_zones() if zones is None else read_zones(zones, name_field=zone_field)
 
 
-REPORT_FORMAT = 3
+REPORT_FORMAT = 4
 """The report's own format in its cache key: bump it with any change to what the report writes (tables, columns,
 sections, maps), so a cached report of the former code is not linked into a new version. 2: the activity tables;
-3: activity footprints drawn densified and continued past 180 degrees as the grid is."""
+3: activity footprints drawn densified and continued past 180 degrees as the grid is; 4: the LDN balance."""
 
 
 @task(name="zonal-report", cache_policy=NO_CACHE)

@@ -2,6 +2,7 @@
 comparison region, and a precomputed LPD layer in place of the computed one."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -88,6 +89,8 @@ def test_precomputed_lpd_replaces_the_computed_one(tmp_path: Path, sample_dir: P
     ({}, ["--periods", "report_9"], r"unknown period\(s\) \['report_9'\]"),
     ({}, ["--trajectory-method", "sen"], r"productivity.trajectory_method: Input should be 'trends_earth' or 'gpg_v2'"),
     ({"productivity": {"land_unit_source": "esa-cci-lc"}}, [], r"has role 'land_cover', not 'land_units'"),
+    ({"ldn_balance_land_types": "esa-cci-lc"}, [], r"source 'esa-cci-lc' .* has role 'land_cover', not 'land_units'"),
+    ({"ldn_balance_land_types": "soil-taxonomyy"}, [], r"soil-taxonomyy"),
 ])
 def test_bad_productivity_settings(tmp_path: Path, sample_dir: Path, prefect_harness: None,
                                    settings: dict, extra: list[str], match: str) -> None:
@@ -229,3 +232,55 @@ def _json_region(sample_dir: Path) -> dict:
     import json
 
     return json.loads((sample_dir / "region.json").read_text())
+
+
+TWO = {"periods": {"baseline": {"productivity": [2001, 2004], "state_baseline": [2001, 2003],
+                                "state_target": [2004, 2004], "land_cover": [2001, 2004]},
+                   "recent": {"productivity": [2003, 2006], "state_baseline": [2003, 2005],
+                              "state_target": [2006, 2006], "land_cover": [2003, 2006]}}}
+
+
+def _read(item: pystac.Item, key: str = "data") -> np.ndarray:
+    with rasterio.open(item.assets[key].get_absolute_href()) as src:
+        return src.read(1)
+
+
+def test_the_ldn_balance_crosses_land_units_or_takes_the_users_land_types(
+    tmp_path: Path, sample_dir: Path, prefect_harness: None,
+) -> None:
+    """UNCCD method notes section 6: with performance land units the land type is unit x 10 + the baseline's
+    initial land cover; with `ldn_balance_land_types` the user's codes; a rerun with only that changed recomputes
+    the balance alone (the other layers are linked from the cache)."""
+    periods = tmp_path / "periods.yaml"
+    periods.write_text(yaml.safe_dump(TWO))
+    out = tmp_path / "catalog"
+
+    def run(**extra: object) -> dict[str, pystac.Item]:
+        run_file = tmp_path / "run.yaml"
+        run_file.write_text(yaml.safe_dump({"periods_file": str(periods), "productivity": {
+            "min_years": 4, "min_unit_pixels": 10, "land_unit_source": "soil-taxonomy"}, **extra}))
+        result = CliRunner().invoke(app, ["run", "--sample-dir", str(sample_dir), "--years", "2001-2006",
+                                          "--config", str(run_file), "--out", str(out)])
+        assert result.exit_code == 0, (result.exception, result.stderr[-500:])
+        latest = out / "versions" / json.loads((out / "catalog.json").read_text())["ldn:latest"]
+        return _items(latest)  # the root lists every version: read the newest
+
+    items = run()
+    balance = items["ldn-balance-sample-zamyn-uud-recent"]
+    types, initial = _read(balance, "land_type"), _read(items["land-cover-sample-zamyn-uud-baseline"], "initial")
+    typed = types != NODATA
+    assert typed.any() and (types[typed] // 10 >= 1).all() and (types[typed] // 10 <= 3).all()  # soil classes 1-3
+    np.testing.assert_array_equal(types[typed] % 10, initial[typed])
+    classes = {c["value"]: c["description"] for c in balance.assets["land_type"].extra_fields["classification:classes"]}
+    assert set(np.unique(types[typed]).tolist()) <= set(classes)
+    assert all(re.fullmatch(r"[a-z -]+ on unit [1-3]", name) for name in classes.values()), classes
+    assert "x land units" in balance.properties["ldn:parameters"]["land_types"]
+
+    items = run(ldn_balance_land_types="soil-taxonomy")
+    balance = items["ldn-balance-sample-zamyn-uud-recent"]
+    mine = _read(balance, "land_type")
+    assert set(np.unique(mine[mine != NODATA]).tolist()) <= {1, 2, 3}
+    np.testing.assert_array_equal(mine[typed], types[typed] // 10)  # the soil class itself
+    assert balance.properties["ldn:parameters"]["land_types"] == "user land types: soil-taxonomy"
+    entries = {kind: len(list((out / ".cache" / kind).glob("*/entry.json"))) for kind in ("status", "ldn-balance")}
+    assert entries == {"status": 1, "ldn-balance": 2}, "the second run computed the LDN balance alone"

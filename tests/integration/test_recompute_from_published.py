@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pystac
 import pytest
+import rasterio
 import xarray as xr
 
 from tasks.config import load_periods
@@ -122,3 +124,28 @@ def test_recomputing_from_the_published_annual_layers_gives_every_published_clas
              (_layer(items, "trajectory", period), _layer(items, "state", period), perf, no_ratio)]
     recomputed = lpd(*as_da[:3], no_ratio=as_da[3]).values
     np.testing.assert_array_equal(recomputed, _layer(items, "lpd", period))
+
+
+@pytest.mark.parametrize("period", ["report_1", "report_2"])
+def test_the_ldn_balance_is_recomputed_from_the_published_status_and_land_cover(
+        full_run: tuple[Path, Path], period: str) -> None:
+    """Gains (status 6-7), losses (1-2) and the land types (the baseline's initial land cover) on every pixel, and
+    the zone tables' gains and losses added over the zones against pixel counts times the sinusoidal grid's equal
+    pixel area (method notes section 6)."""
+    _, root = full_run
+    items = catalog_items(root)
+    status = _layer(items, "status", period)
+    expected = np.select([np.isin(status, [6, 7]), np.isin(status, [1, 2]), np.isin(status, [3, 4, 5])], [1, -1, 0],
+                         NODATA)
+    balance = _find(items, "ldn-balance", period=period)
+    np.testing.assert_array_equal(read_asset(balance), expected)
+    initial = _layer(items, "land-cover", "baseline", "initial")
+    np.testing.assert_array_equal(read_asset(balance, "land_type"), np.where((initial >= 1) & (initial <= 7), initial,
+                                                                             NODATA))
+    sdg = _find(items, "sdg-15-3-1", period=period)
+    summary = pd.read_csv(sdg.assets["ldn_balance_summary_csv"].get_absolute_href())
+    with rasterio.open(balance.assets["data"].get_absolute_href()) as src:
+        pixel_km2 = abs(src.transform.a * src.transform.e) / 1e6  # MODIS sinusoidal: equal-area pixels
+    assert summary["gains_km2"].sum() == pytest.approx((expected == 1).sum() * pixel_km2, rel=1e-4)
+    assert summary["losses_km2"].sum() == pytest.approx((expected == -1).sum() * pixel_km2, rel=1e-4)
+    assert (summary["net_balance_achieved"] == (summary["gains_km2"] >= summary["losses_km2"])).all()

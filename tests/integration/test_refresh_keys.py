@@ -30,8 +30,8 @@ PERIODS = {
     "report_1": {"productivity": [2001, 2005], "state_baseline": [2001, 2003], "state_target": [2004, 2005],
                  "land_cover": [2001, 2005]},
 }
-KINDS = ("ndvi-tile", "ndvi-annual", "productivity", "land-soc", "sdg", "status", "report", "report-period",
-         "report-ndvi")
+KINDS = ("ndvi-tile", "ndvi-annual", "productivity", "land-soc", "sdg", "status", "ldn-balance", "report",
+         "report-period", "report-ndvi")
 
 
 def _settings(tmp: Path, periods: dict, **extra: object) -> Path:
@@ -87,7 +87,7 @@ def test_next_years_refresh_computes_the_new_year_and_links_every_period(refresh
     # the report lists the new year's layers, so it is made again, from every period's tables as they were and
     # the zones' NDVI of the new year alone
     assert added == {"ndvi-tile": 1, "ndvi-annual": 1, "productivity": 0, "land-soc": 0, "sdg": 0, "status": 0,
-                     "report": 1, "report-period": 0, "report-ndvi": 1}, added
+                     "ldn-balance": 0, "report": 1, "report-period": 0, "report-ndvi": 1}, added
     log = refreshed["log"]
     assert "6 tile-years: 5 linked from the cache, 1 computed" in log
     assert "recomputed" not in log, "nothing was computed that the cache held"
@@ -104,7 +104,7 @@ def test_a_new_reporting_period_computes_only_that_period(refreshed: dict) -> No
     before = _entries(out)
     _ldn(refreshed["sample"], out, "2001-2006", _settings(tmp, periods))
     assert _added(before, _entries(out)) == {"ndvi-tile": 0, "ndvi-annual": 0, "productivity": 1, "land-soc": 1,
-                                             "sdg": 1, "status": 1, "report": 1, "report-period": 1, "report-ndvi": 0}
+                                             "sdg": 1, "status": 1, "ldn-balance": 1, "report": 1, "report-period": 1, "report-ndvi": 0}
 
 
 def test_the_refresh_publishes_what_a_run_from_scratch_publishes(refreshed: dict) -> None:
@@ -141,16 +141,16 @@ def test_a_reprocessed_scene_recomputes_its_year_and_the_periods_that_read_it(re
     # 2003's tile and mosaic; both periods hold 2003 (2001-2005): their productivity,
     # SDG 15.3.1 and report_1's status; land cover and SOC do not read NDVI
     assert _added(before, _entries(out)) == {"ndvi-tile": 1, "ndvi-annual": 1, "productivity": 2, "land-soc": 0,
-                                             "sdg": 2, "status": 1, "report": 1, "report-period": 2, "report-ndvi": 1}
+                                             "sdg": 2, "status": 1, "ldn-balance": 1, "report": 1, "report-period": 2, "report-ndvi": 1}
     assert "report_1: productivity recomputed: its window's annual NDVI layers changed (2003)" in log
     assert "2003: annual NDVI recomputed: its tiles changed" in log
 
 
 @pytest.mark.parametrize("change, expected, reason", [
-    ("soc_model", {"productivity": 0, "land-soc": 2, "sdg": 2, "status": 1}, "land-soc recomputed: its settings changed (soc_model)"),
-    ("land_cover_legend", {"productivity": 2, "land-soc": 2, "sdg": 2, "status": 1},
+    ("soc_model", {"productivity": 0, "land-soc": 2, "sdg": 2, "status": 1, "ldn-balance": 1}, "land-soc recomputed: its settings changed (soc_model)"),
+    ("land_cover_legend", {"productivity": 2, "land-soc": 2, "sdg": 2, "status": 1, "ldn-balance": 1},
      "productivity recomputed: its settings changed (land_cover_legend)"),
-    ("percentile", {"productivity": 2, "land-soc": 0, "sdg": 2, "status": 1},
+    ("percentile", {"productivity": 2, "land-soc": 0, "sdg": 2, "status": 1, "ldn-balance": 1},
      "productivity recomputed: its settings changed (productivity.percentile)"),
 ])
 def test_a_changed_setting_recomputes_what_reads_it(refreshed: dict, change: str, expected: dict, reason: str) -> None:
