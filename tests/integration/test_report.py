@@ -266,6 +266,8 @@ def test_the_method_notes_are_published_with_every_version(full_run: tuple[Path,
     assert any(link["href"] == "./method.html" and link["rel"] == "describedby" for link in links)
     html = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).read_text()
     assert "<h2>Method notes</h2>" in html and "2. Productivity (land productivity dynamics, LPD)" in html
+    assert "<h2>6. The LDN balance (counterbalancing, &quot;no net loss&quot; per land type)</h2>" in page, \
+        "what the LDN balance's metadata cites as UNCCD method notes section 6 is published"
 
 
 def test_the_published_method_notes_are_the_teams_method() -> None:
@@ -276,6 +278,10 @@ def test_the_published_method_notes_are_the_teams_method() -> None:
 
     assert method_markdown() == shared.read_text(encoding="utf-8"), \
         "catalogs/method_notes.md is the copy published with every version: update it with ../shared/method"
+    from tasks.io.method_doc import unccd_markdown
+
+    assert unccd_markdown() == (shared.parent / "UNCCD_SO2_SO3.md").read_text(encoding="utf-8"), \
+        "catalogs/method_notes_unccd.md is the copy published with every version: update it with ../shared/method"
 
 
 def test_activities_are_set_beside_the_indicators_and_published(full_run: tuple[Path, Path]) -> None:
