@@ -1,5 +1,6 @@
 """Make the README's pictures from a run of the bundled sample: a styled layer as QGIS draws it on open, the
-HTML report as a browser shows it, an LDN target's chart and the map of registered activities as the report draws them. Rerun after changing the styles or the report:
+HTML report as a browser shows it, an LDN target's chart, the map of registered activities as the report draws them
+and the LDN balance's quick-look. Rerun after changing the styles or the report:
 
     python docs/pictures.py [--catalog outputs/catalog]
 
@@ -86,6 +87,17 @@ def activities_picture(version: Path, out: Path) -> None:
     print(f"wrote {out}")
 
 
+def balance_picture(version: Path, out: Path) -> None:
+    """The quick-look of the last reporting period's LDN balance (gains and losses since the baseline)."""
+    import shutil
+
+    items = sorted(version.glob("ldn-balance/*/ldn-balance-*.png"))
+    if not items:
+        raise RuntimeError("the version has no LDN balance layer (no reporting period beside the baseline)")
+    shutil.copyfile(items[-1], out)
+    print(f"wrote {out} ({items[-1].stem})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--catalog", type=Path, default=HERE.parent / "outputs" / "catalog")
@@ -93,7 +105,8 @@ def main() -> int:
     version = _latest(args.catalog)
     failed = 0
     for make, name in ((qgis_picture, "qgis-lpd.png"), (report_picture, "report.png"),
-                       (targets_picture, "targets.png"), (activities_picture, "activities.png")):
+                       (targets_picture, "targets.png"), (activities_picture, "activities.png"),
+                       (balance_picture, "ldn-balance.png")):
         try:
             make(version, HERE / name)
         except (OSError, RuntimeError, StopIteration) as err:
