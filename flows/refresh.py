@@ -23,7 +23,7 @@ from tasks.constants import DEFAULT_OUTPUTS, MODIS_SINUSOIDAL_WKT, TASK_RUNNERS
 from tasks.errors import ConfigError, LdnError
 from tasks.geo.grid import bboxes_intersect, lonlat_bounds
 from tasks.geo.tiles import MODIS_TILE_PX
-from tasks.io.layer_cache import check_cache_url
+from tasks.io.layer_cache import check_cache_url, check_writable_folders
 from tasks.io.load import ReadSettings, configure_reads
 from tasks.io.local_stac import serve_collections
 from tasks.io.pgstac import check_pgstac, load_into_pgstac, redact
@@ -149,7 +149,8 @@ def _check_comparison_box(run: RunContext) -> None:
 def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     """The RunConfig of a refresh: defaults, then the YAML run file, then the options given; all checked.
 
-    Checks everything that can be checked before any work (periods, zones, the cache URL), so a bad option fails
+    Checks everything that can be checked before any work (periods, zones, the cache URL, that the output, cache
+    and temporary folders can be written), so a bad option fails
     in one line before a sample is generated or a scene is read. ``announce`` prints the region and its
     tiles: `ldn run` does on stdout, the flow does into its log (what a scheduled run shows).
     """
@@ -212,6 +213,7 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
         check_pgstac(run.pgstac)
     if cfg.cache_url and cfg.use_cache:
         check_cache_url(cfg.cache_url)
+    check_writable_folders(cfg)
     return cfg
 
 

@@ -30,6 +30,7 @@ from tasks.geo.tiles import MODIS_TILE_PX, Tile
 __all__ = [
     "env_seconds",
     "read_yaml_mapping",
+    "MAX_CONFIG_BYTES",
     "Period",
     "PeriodCatalog",
     "ProductivityParams",
@@ -206,11 +207,20 @@ def validation_message(err: ValidationError, where: str, lead: str = "invalid co
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+MAX_CONFIG_BYTES = 10_000_000
+"""The largest configuration file read (10 MB): a run, sources, periods, legend, SOC model or targets file is a few
+kB; anything far larger is a wrong path (a raster, a dump), refused before a byte of it is read."""
+
+
 def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
-    """The mapping a YAML file holds; a missing or unreadable file, bad YAML or another top-level type is a
-    one-line ``ConfigError`` naming ``what`` (e.g. "sources file") and the fix."""
+    """The mapping a YAML file holds; a missing or unreadable file, one above ``MAX_CONFIG_BYTES``, bad YAML or
+    another top-level type is a one-line ``ConfigError`` naming ``what`` (e.g. "sources file") and the fix."""
     path = Path(path)
     try:
+        size = path.stat().st_size if path.is_file() else 0
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{what} {path} is {size / 1e6:,.0f} MB, not a configuration file (at most "
+                              f"{MAX_CONFIG_BYTES // 1_000_000} MB): check the path")
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist: pass an existing YAML file") from None
@@ -222,6 +232,9 @@ def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{what} {path} is not valid YAML{at}: fix the syntax") from None
+    except OSError as err:  # no permission, an unreadable device: after the cases above, which are OSErrors too
+        raise ConfigError(f"{what} {path} cannot be read ({err.strerror or err}): check the path and its "
+                          "permissions") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} {path} must be a YAML mapping, not {type(raw).__name__}")
     return raw

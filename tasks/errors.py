@@ -22,6 +22,7 @@ __all__ = [
     "NoZoneOverlap",
     "is_read_error",
     "disk_full",
+    "file_error",
 ]
 
 
@@ -99,6 +100,19 @@ def disk_full(err: BaseException) -> str | None:
             return str(cause.filename or "")
         if "No space left on device" in str(cause):
             return ""
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def file_error(err: BaseException) -> OSError | None:
+    """The file-system error (an ``OSError`` naming a file: no permission, a read-only disk, a missing folder)
+    behind ``err``, if any, so the CLI can say it in one line with the path; network errors name no file."""
+    cause: BaseException | None = err
+    for _ in range(20):
+        if cause is None:
+            return None
+        if isinstance(cause, OSError) and cause.filename:
+            return cause
         cause = cause.__cause__ or cause.__context__
     return None
 

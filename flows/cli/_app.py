@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from tasks.errors import LdnError
+from tasks.errors import LdnError, file_error
 
 
 class Listed(NamedTuple):
@@ -72,6 +72,21 @@ class CommandTable(TyperGroup):
             close = get_close_matches(name, list(COMMANDS))
             ctx.fail(f"No such command {name!r}." + (f" Did you mean {', '.join(map(repr, close))}?" if close else ""))
         return super().resolve_command(ctx, args)
+
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; a file-system error no command explained (no permission, a read-only disk, a folder
+        that is a file) becomes one line naming the path, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            if type(err).__module__.startswith(("typer", "click")):  # exits, aborts and usage errors: typer's own
+                raise
+            bad = file_error(err)
+            if bad is None:
+                raise
+            raise fail(f"{bad.filename}: {bad.strerror or bad} ({type(bad).__name__}): check that the path exists and "
+                       "that this user can read and write it, then rerun") from None
 
 
 def load_command(name: str) -> Any:

@@ -33,7 +33,7 @@ from flows.refresh import (
 )
 from tasks.config import RunConfig, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
-from tasks.errors import LdnError, disk_full
+from tasks.errors import LdnError, disk_full, file_error
 from tasks.io.layer_cache import cache_root
 from tasks.io.local_stac import serve_collections
 from tasks.io.plan import format_plan, plan_run
@@ -160,6 +160,10 @@ def run(
         named = disk_full(err)  # ENOSPC in the error's chain (None: not said so) ...
         low = disks.ran_out() if disks is not None else None  # ... or a folder of the run's came near empty
         if named is None and low is None:
+            if (bad := file_error(err)) is not None:
+                raise fail(f"{bad.filename}: {bad.strerror or bad} ({type(bad).__name__}): check that the path exists "
+                           "and that this user can write it, then rerun; published versions are untouched and "
+                           "finished work is cached") from None
             raise
         where = named or str(low or "")
         raise fail(f"no space left on the disk{f' of {where}' if where else ''}: free space where --out "

@@ -33,7 +33,8 @@ from tasks.io.cache_keys import cache_key, describe_change, key_document
 from tasks.io.run_locks import other_runs_live
 from tasks.model import AssetSummary, LayerSummary
 
-__all__ = ["CacheDir", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url", "open_entry", "store_entry", "drop_entry",
+__all__ = ["CacheDir", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url",
+           "check_writable_folders", "open_entry", "store_entry", "drop_entry",
            "restore_layers", "store_layers", "cached_layers", "link_file"]
 
 def link_file(src: Path, dst: Path) -> None:
@@ -146,6 +147,32 @@ def check_cache_url(url: str) -> None:
         fs.rm_file(probe)
 
     _remote_call(url, "write", write)
+
+
+def check_writable_folders(cfg: RunConfig) -> None:
+    """Fail in one line, before any work, when a folder the run writes cannot be written: ``--out``, the cache
+    (when used) and the temporary folder. A probe file is written and removed in each (in the nearest folder that
+    exists, for one the run would create), so a read-only disk or a folder of another user is found here, not as
+    a traceback from the first write an hour in."""
+    import tempfile
+
+    from tasks.errors import ConfigError
+
+    folders = [("--out", Path(cfg.out_dir))]
+    if cfg.use_cache:
+        folders.append(("--cache-dir" if cfg.cache_dir else "the cache (<out>/.cache)", cache_root(cfg)))
+    folders.append(("the temporary folder (TMPDIR)", Path(tempfile.gettempdir())))
+    for what, folder in folders:
+        existing = next((p for p in (folder, *folder.parents) if p.is_dir()), None)
+        if existing is None:
+            continue  # nothing of the path exists (another drive's root): the run's mkdir says so
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".ldn-probe-", dir=existing)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise ConfigError(f"{what} {folder} cannot be written ({err.strerror or err} in {existing}): choose a "
+                              "folder you can write to, or fix its permissions") from None
 
 
 def open_entry(cache: CacheDir, key: str) -> tuple[Path, dict[str, Any]] | None:
