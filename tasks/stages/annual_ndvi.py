@@ -307,12 +307,15 @@ def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[di
         mean, top = annual_tile_layers(stac_items, source, geobox, year=year, min_valid=cfg.min_valid_composites,
                                        chunk=cfg.chunk, area=area, verified=True)
         bands = np.stack(dask.compute(mean.data, top.data))  # one compute: the general loader reads the scenes once
-        write_geotiff(path, bands, geobox, nodata=NODATA)
     except Exception as err:
-        path.unlink(missing_ok=True)
         if not is_read_error(err):
             raise
         raise scene_read_error(err, stac_items, source, geobox) from None
+    try:  # a write, apart from the reads: a full disk here is never taken for a scene's transient failure and retried
+        write_geotiff(path, bands, geobox, nodata=NODATA)
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
     ids = [it.id for it in stac_items]
     attrs = {name: json.loads(json.dumps({k: v for k, v in band.attrs.items() if k != "_FillValue"}, default=list))
              for name, band in zip(ANNUAL_BANDS, (mean, top))}
