@@ -73,7 +73,6 @@ class CommandTable(TyperGroup):
             ctx.fail(f"No such command {name!r}." + (f" Did you mean {', '.join(map(repr, close))}?" if close else ""))
         return super().resolve_command(ctx, args)
 
-
     def invoke(self, ctx: Any) -> Any:
         """Run the command; a file-system error no command explained (no permission, a read-only disk, a folder
         that is a file) becomes one line naming the path, not a traceback."""

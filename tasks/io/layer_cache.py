@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import RunConfig
-from tasks.errors import CacheStorageError
+from tasks.errors import CacheStorageError, ConfigError
 from tasks.io.cache_keys import cache_key, describe_change, key_document
 from tasks.io.run_locks import other_runs_live
 from tasks.model import AssetSummary, LayerSummary
@@ -154,10 +155,6 @@ def check_writable_folders(cfg: RunConfig) -> None:
     (when used) and the temporary folder. A probe file is written and removed in each (in the nearest folder that
     exists, for one the run would create), so a read-only disk or a folder of another user is found here, not as
     a traceback from the first write an hour in."""
-    import tempfile
-
-    from tasks.errors import ConfigError
-
     folders = [("--out", Path(cfg.out_dir))]
     if cfg.use_cache:
         folders.append(("--cache-dir" if cfg.cache_dir else "the cache (<out>/.cache)", cache_root(cfg)))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import dask.array as da
 import numpy as np
 import rioxarray
 import xarray as xr
@@ -392,8 +393,6 @@ def _balance_land_types(run: RunContext, land_cover: LayerSummary) -> tuple[xr.D
 
 def _codes(layer: xr.DataArray) -> np.ndarray:
     """The distinct values of a class layer, block by block (a continent's layer is never in memory at once)."""
-    import dask.array as da
-
     data = layer.data
     return np.asarray(da.unique(data).compute() if isinstance(data, da.Array) else np.unique(data))
 
