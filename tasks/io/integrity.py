@@ -26,8 +26,9 @@ import pystac
 
 from tasks.config import Source, env_seconds
 from tasks.errors import SceneReadError, TransientReadError
+from tasks.io.deadline import OPENER, RequestTooSlow, within
 
-__all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "file_sha256",
+__all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "HTTP_DEADLINE", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "file_sha256",
            "local_path", "open_href", "parse_multihash",
            "scene_fingerprints", "sign_items", "verify_checksums"]
 
@@ -37,6 +38,10 @@ HTTP_TIMEOUT = (10.0, 60.0)
 
 HTTP_ATTEMPTS = 3
 """Tries of one request here when it fails transiently (timeout, refused connection, HTTP 5xx or 429), 1 s and 2 s apart."""
+
+HTTP_DEADLINE = 600.0
+"""Seconds one request here may take in all, its body included (a checksum download of a 30 MB composite over a
+slow link; ``$LDN_HTTP_DEADLINE`` overrides it): the read timeout bounds the wait between two bytes only."""
 
 CHECK_THREADS = 4
 """Files hashed or asked for their identity at once (hashing and sockets release the GIL)."""
@@ -110,13 +115,19 @@ def http_timeout() -> float:
     return env_seconds("LDN_HTTP_TIMEOUT", HTTP_TIMEOUT[1])
 
 
+def _within_deadline(href: str) -> Any:
+    """The deadline of one request here to ``href``'s server (``tasks.io.deadline.within``)."""
+    parts = urllib.parse.urlsplit(href)
+    return within(env_seconds("LDN_HTTP_DEADLINE", HTTP_DEADLINE), f"the server {parts.scheme}://{parts.netloc}")
+
+
 def _urlopen(href: str, method: str = "GET", headers: dict[str, str] | None = None) -> Any:
     """The response to one HTTP request (use it as a context manager), tried ``HTTP_ATTEMPTS`` times while it
     fails transiently; a failure is ``_Unreadable``."""
     request = urllib.request.Request(href, method=method, headers={"User-Agent": "ldn-pipeline", **(headers or {})})
     for attempt in range(HTTP_ATTEMPTS):
         try:
-            return urllib.request.urlopen(request, timeout=http_timeout())
+            return OPENER.open(request, timeout=http_timeout())  # its socket under the caller's deadline
         except urllib.error.HTTPError as err:
             err.close()
             problem = _Unreadable(f"is missing (HTTP {err.code})" if err.code in (403, 404, 410)
@@ -139,7 +150,7 @@ def _open(href: str) -> Iterator[IO[bytes]]:
             with open(local, "rb") as f:
                 yield f
         elif _is_http(href):
-            with _urlopen(href) as response:
+            with _within_deadline(href), _urlopen(href) as response:  # the body's reading under the deadline too
                 yield response
         else:
             import fsspec
@@ -148,6 +159,8 @@ def _open(href: str) -> Iterator[IO[bytes]]:
                 yield f
     except FileNotFoundError:
         raise _Unreadable("is missing", transient=False) from None
+    except RequestTooSlow as err:
+        raise _Unreadable(f"could not be read: {err}", transient=True) from None
     except (TimeoutError, ConnectionError) as err:  # mid-body
         raise _Unreadable(f"could not be read ({err})", transient=True) from None
 
@@ -247,13 +260,18 @@ def asset_identity(href: str) -> str | None:
     if not _is_http(href):
         return None
     try:
-        with _urlopen(href, "HEAD") as response:
+        with _within_deadline(href), _urlopen(href, "HEAD") as response:
             headers = response.headers
+    except RequestTooSlow as err:
+        raise _Unreadable(f"could not be read: {err}", transient=True) from None
     except _Unreadable as err:
         if err.code not in (405, 501):
             raise
-        with _urlopen(href, "GET", {"Range": "bytes=0-0"}) as response:  # a server that refuses HEAD
-            headers = response.headers
+        try:
+            with _within_deadline(href), _urlopen(href, "GET", {"Range": "bytes=0-0"}) as response:  # no HEAD here
+                headers = response.headers
+        except RequestTooSlow as slow:
+            raise _Unreadable(f"could not be read: {slow}", transient=True) from None
     size = headers.get("Content-Length")
     if headers.get("Content-Range"):  # bytes 0-0/12345
         size = headers["Content-Range"].rsplit("/", 1)[-1]

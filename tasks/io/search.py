@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pystac
 from prefect import get_run_logger, task
@@ -23,6 +24,7 @@ from urllib3 import Retry
 from tasks.config import Source, env_seconds
 from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacBadPaging, StacUnreachable
 from tasks.geo.grid import bboxes_intersect, split_bbox
+from tasks.io.deadline import DeadlineAdapter, RequestTooSlow, within
 from tasks.io.integrity import file_fingerprint, scene_fingerprints
 from tasks.io.run import RunContext
 
@@ -43,6 +45,7 @@ __all__ = [
     "STAC_CONNECT_TIMEOUT",
     "STAC_MAX_PAGES",
     "STAC_RETRIES",
+    "STAC_DEADLINE",
     "stac_timeout",
 ]
 
@@ -58,6 +61,10 @@ STAC_CONNECT_TIMEOUT: float = 10.0
 STAC_MAX_PAGES: int = 10_000
 """Pages of one search before it is called endless: 10,000 pages of the default 10-250 items."""
 
+STAC_DEADLINE: float = 120.0
+"""Seconds one STAC request may take in all, its retries and the reading of its answer included
+(``LDN_STAC_DEADLINE`` overrides it): the read timeout bounds the wait between two bytes only."""
+
 
 def stac_timeout() -> tuple[float, float]:
     """(connect, read) seconds for every STAC request: ``STAC_TIMEOUT`` or ``$LDN_STAC_TIMEOUT``."""
@@ -67,7 +74,24 @@ def stac_timeout() -> tuple[float, float]:
 
 class _StacIO(StacApiIO):
     """pystac-client's IO with paging that stops: a ``next`` link to a page already read, or more than
-    ``STAC_MAX_PAGES`` pages, is a one-line ``StacBadPaging`` instead of a search that never ends."""
+    ``STAC_MAX_PAGES`` pages, is a one-line ``StacBadPaging`` instead of a search that never ends; and requests
+    that end: each has a whole-request deadline (``STAC_DEADLINE``, ``tasks.io.deadline``), past which it is a
+    one-line ``StacUnreachable`` naming the server."""
+
+    def __init__(self, *, max_retries: Retry, timeout: tuple[float, float]) -> None:
+        super().__init__(max_retries=max_retries, timeout=timeout)
+        for scheme in ("http://", "https://"):  # sockets under the deadline of `within`
+            self.session.mount(scheme, DeadlineAdapter(max_retries=max_retries))
+
+    def request(self, href: str, method: str | None = None, headers: dict[str, str] | None = None,
+                parameters: dict[str, Any] | None = None) -> str:
+        seconds = env_seconds("LDN_STAC_DEADLINE", STAC_DEADLINE)
+        try:
+            with within(seconds, f"the STAC API at {_server(href)}"):
+                return super().request(href, method=method, headers=headers, parameters=parameters)
+        except RequestTooSlow as err:
+            raise StacUnreachable(f"{err}: retry later, or give it longer with LDN_STAC_DEADLINE=<seconds> if the "
+                                  "service is slow but working") from None
 
     def get_pages(self, url: str, method: str | None = None,
                   parameters: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -105,6 +129,8 @@ def open_api(url: str) -> Client:
     io = _StacIO(max_retries=_retries(), timeout=timeout)
     try:  # pystac-client resets the IO's timeout to Client.open's own argument, so it is given there too
         return Client.open(url, stac_io=io, timeout=timeout)
+    except StacUnreachable:  # said already (a request past its deadline)
+        raise
     except APIError as err:
         status = getattr(err, "status_code", None)
         if status is None:  # pystac-client wraps connection failures in APIError too
@@ -122,6 +148,12 @@ def open_api(url: str) -> Client:
             f"cannot reach the STAC API at {url} ({reason}): check the URL and your network, "
             "or run `ldn run` without --sources to use the bundled offline sample"
         ) from None
+
+
+def _server(href: str) -> str:
+    """The scheme and host of ``href``, as a message names a server (no path, query or credentials)."""
+    parts = urlsplit(href)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}" if parts.hostname else href
 
 
 def _reason(err: Exception) -> str:

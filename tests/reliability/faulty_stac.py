@@ -137,3 +137,43 @@ def silent_api() -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         listener.close()
+
+
+@contextmanager
+def drip_server(body: bytes = b'{"type": "Catalog"}' * 50, interval: float = 0.2,
+                content_type: str = "application/json") -> Iterator[str]:
+    """A server on 127.0.0.1 that answers every request with a valid 200 response, one byte every ``interval``
+    seconds, status line and headers included (every byte well within any read timeout, the whole never ending in
+    a useful time); yields its URL."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    stop = threading.Event()
+    head = (f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            "ETag: \"drip\"\r\n\r\n").encode()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)  # the request (small: a GET or HEAD)
+                for byte in head + body:
+                    if stop.wait(interval):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return  # the client gave up and closed its side
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()

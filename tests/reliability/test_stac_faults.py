@@ -117,3 +117,66 @@ def test_an_api_failing_mid_run_is_one_line(short_timeout: float, mode: str, whe
     text = str(err.value)
     assert text and "\n" not in text, text
     assert took < 60, took
+
+
+def test_a_stac_api_answering_a_byte_at_a_time_is_cut_at_its_deadline(
+        short_timeout: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a fault battery: an API sending one byte a second kept a run reading for ever (the read timeout
+    bounds the wait between two bytes, not a request). Each request has a whole-request deadline
+    (LDN_STAC_DEADLINE) and the message names the server."""
+    from tests.reliability.faulty_stac import drip_server
+
+    monkeypatch.setenv("LDN_STAC_DEADLINE", "2")
+    with drip_server(interval=0.1) as api:  # each byte well within the 1 s read timeout
+        started = time.monotonic()
+        with pytest.raises(StacUnreachable) as err:
+            open_api(api)
+        took = time.monotonic() - started
+    assert took < 15, f"gave up after {took:.0f} s"
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"the STAC API at {api} did not finish one request within 2 s")
+    assert "LDN_STAC_DEADLINE" in message
+
+
+def test_a_scene_server_answering_a_byte_at_a_time_is_cut_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The requests made for scenes (a checksum download, the HEAD that identifies a file without one) have a
+    whole-request deadline too (LDN_HTTP_DEADLINE); such a failure is transient (the tile task retries it)."""
+    from tasks.io.integrity import asset_identity, checksum_of, open_href
+    from tests.reliability.faulty_stac import drip_server
+
+    monkeypatch.setenv("LDN_HTTP_DEADLINE", "2")
+    monkeypatch.setenv("LDN_HTTP_TIMEOUT", "1")
+    monkeypatch.setattr("tasks.io.integrity.HTTP_ATTEMPTS", 1)
+    with drip_server(body=b"\0" * 4000, interval=0.05, content_type="image/tiff") as server:
+        href = f"{server}/scene.tif"
+        for attempt in (lambda: checksum_of(href, "sha256"), lambda: asset_identity(href)):
+            started = time.monotonic()
+            with pytest.raises(Exception) as err:
+                attempt()
+            assert time.monotonic() - started < 15
+            assert getattr(err.value, "transient", None) is True, err.value
+            assert f"the server {server} did not finish one request within 2 s" in str(err.value), err.value
+        with pytest.raises(OSError, match="did not finish one request within 2 s"):
+            with open_href(href) as f:
+                f.read()
+
+
+def test_ldn_run_against_an_api_answering_a_byte_at_a_time_ends_in_one_line(tmp_path: Path) -> None:
+    """The whole CLI against the dripping API: exit 2 and one line naming the server, in bounded time (it was
+    still reading after 300 s), nothing published."""
+    from tests.reliability.faulty_stac import drip_server
+
+    with drip_server(interval=0.1) as api:
+        env = {**os.environ, "LDN_STAC_TIMEOUT": "1", "LDN_STAC_DEADLINE": "2"}
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--sources", "catalogs/sample_sources.yaml",
+                               "--stac-api", api, "--region", "MNG", "--years", "2020-2021", "--out",
+                               str(tmp_path / "catalog")], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=300)
+        took = time.monotonic() - started
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: the STAC API at {api} did not finish one request "
+                                                     "within 2 s"), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and not (tmp_path / "catalog" / "catalog.json").exists()
+    assert took < 120
