@@ -63,7 +63,7 @@ def test_every_tile_every_period_published(rehearsal: tuple[Path, Path, str]) ->
     inputs, out, stdout = rehearsal
     region = json.loads((inputs / "region.json").read_text())
     assert len(region["tiles"]) == 36
-    assert "36 tiles" in stdout and "published 71 layers" in stdout
+    assert "36 tiles" in stdout and "published 73 layers" in stdout
     items = catalog_items(out)
     assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2
     for year in (2001, 2012, 2024):

@@ -42,7 +42,7 @@ def _item(version: Path, item_id: str) -> Path:
 def test_every_cog_has_a_style_a_render_and_a_named_crs(full_run: tuple[Path, Path]) -> None:
     version = _latest(full_run[1])
     items = _items(version)
-    assert len(items) == 71
+    assert len(items) == 73
     cogs = 0
     for item in items:
         folder = _item(version, item["id"]).parent
@@ -69,7 +69,7 @@ def test_every_cog_has_a_style_a_render_and_a_named_crs(full_run: tuple[Path, Pa
                     if value[:1] in "[{":
                         json.loads(value)  # JSON, not a Python repr
             cogs += 1
-    assert cogs == 133
+    assert cogs == 137  # the LDN balance: data and land_type, two reporting periods
 
 
 def test_item_geometry_is_the_grids_outline_not_its_envelope(full_run: tuple[Path, Path]) -> None:
@@ -212,7 +212,7 @@ def test_every_class_map_has_a_paletted_picture_gdal_colours_on_open(full_run: t
             names = (folder / (visual["href"] + ".aux.xml")).read_text()
             assert all(f"{c['value']}: {c['description']}" in names for c in asset["classification:classes"])
             seen += 1
-    assert seen == 43
+    assert seen == 47
 
 
 def test_titiler_cog_preview_of_a_picture_uses_its_colour_table(full_run: tuple[Path, Path]) -> None:
