@@ -92,6 +92,7 @@ class _Watchdog:
         """Mark ``deadline``'s block done; whether it had expired before (its sockets shut, its answers cut)."""
         with self._wake:
             deadline.done = True
+            deadline.sockets.clear()  # the entry waits in the heap until its time; the sockets need not
             return deadline.expired
 
 
