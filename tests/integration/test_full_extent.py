@@ -65,13 +65,14 @@ def test_every_tile_every_period_published(rehearsal: tuple[Path, Path, str]) ->
     assert len(region["tiles"]) == 36
     assert "36 tiles" in stdout and "published 73 layers" in stdout
     items = catalog_items(out)
-    assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2
+    assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2 + 2  # 2 status, 2 LDN balance
     for year in (2001, 2012, 2024):
         assert sorted(items[f"ndvi-annual-rehearsal-ne-asia-{year}"].properties["ldn:tiles"]) == sorted(region["tiles"])
     for period in PERIODS:
         for layer in ("trajectory", "state", "performance", "lpd", "land-cover", "soc", "sdg-15-3-1"):
             assert f"{layer}-rehearsal-ne-asia-{period}" in items
     assert {"status-rehearsal-ne-asia-report_1", "status-rehearsal-ne-asia-report_2"} <= set(items)
+    assert {"ldn-balance-rehearsal-ne-asia-report_1", "ldn-balance-rehearsal-ne-asia-report_2"} <= set(items)
 
 
 @pytest.mark.parametrize("period", PERIODS)
