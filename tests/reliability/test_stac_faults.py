@@ -73,18 +73,21 @@ def test_a_wellbehaved_api_still_pages(short_timeout: float) -> None:
     assert len(items) == 1
 
 
+def _ldn_run(api: str, out: Path, **env: str) -> tuple[subprocess.CompletedProcess, float, list[str]]:
+    """`ldn run` of the production-shaped sample sources against ``api``: the process, its seconds, its error lines
+    (beside Prefect's log lines)."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--sources", "catalogs/sample_sources.yaml",
+                           "--stac-api", api, "--region", "MNG", "--years", "2020-2021", "--out", str(out)],
+                          cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    return done, time.monotonic() - started, [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+
+
 def test_ldn_run_against_a_silent_api_ends_in_one_line(tmp_path: Path) -> None:
     """The whole CLI: exit 2 and one line, in bounded time, and nothing published."""
     with silent_api() as api:
-        env = {**os.environ, "LDN_STAC_TIMEOUT": "1"}
-        started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--sources", "catalogs/sample_sources.yaml",
-                               "--stac-api", api, "--region", "MNG", "--years", "2020-2021", "--out",
-                               str(tmp_path / "catalog")], cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=300)
-        took = time.monotonic() - started
+        done, took, errors = _ldn_run(api, tmp_path / "catalog", LDN_STAC_TIMEOUT="1")
     assert done.returncode == 2, done.stderr[-2000:]
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]  # beside Prefect's log lines
     assert len(errors) == 1 and errors[0].startswith(f"error: cannot reach the STAC API at {api} (timed out)"), \
         done.stderr[-2000:]
     assert "Traceback" not in done.stderr
@@ -167,15 +170,8 @@ def test_ldn_run_against_an_api_answering_a_byte_at_a_time_ends_in_one_line(tmp_
     from tests.reliability.faulty_stac import drip_server
 
     with drip_server(interval=0.1) as api:
-        env = {**os.environ, "LDN_STAC_TIMEOUT": "1", "LDN_STAC_DEADLINE": "2"}
-        started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--sources", "catalogs/sample_sources.yaml",
-                               "--stac-api", api, "--region", "MNG", "--years", "2020-2021", "--out",
-                               str(tmp_path / "catalog")], cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=300)
-        took = time.monotonic() - started
+        done, took, errors = _ldn_run(api, tmp_path / "catalog", LDN_STAC_TIMEOUT="1", LDN_STAC_DEADLINE="2")
     assert done.returncode == 2, done.stderr[-2000:]
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and errors[0].startswith(f"error: the STAC API at {api} did not finish one request "
                                                      "within 2 s"), done.stderr[-2000:]
     assert "Traceback" not in done.stderr and not (tmp_path / "catalog" / "catalog.json").exists()
