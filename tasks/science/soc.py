@@ -67,27 +67,40 @@ def factor_table(model: SocModel, *, single_f: float | None = None) -> np.ndarra
 
 
 def soc_series(land_cover: np.ndarray, soc0: np.ndarray, zone: np.ndarray, table: np.ndarray,
-               *, years: int = 20) -> np.ndarray:
-    """SOC stock of every year (t C/ha) from a (year, ...) 7-class land cover series; NaN where undefined."""
+               *, years: int = 20, keep: "list[int] | None" = None) -> np.ndarray:
+    """SOC stock of every year (t C/ha) from a (year, ...) 7-class land cover series; NaN where undefined.
+
+    ``keep`` (indices into the series' years) returns only those years' stocks, in that order: the
+    trajectory still runs through every year, but a period that reads two of them holds two layers,
+    not the whole series, in memory.
+    """
     lc = np.asarray(land_cover)
-    out = np.full(lc.shape, np.nan)
+    wanted = list(range(lc.shape[0])) if keep is None else [k % lc.shape[0] for k in keep]
+    out = np.full((len(wanted), *lc.shape[1:]), np.nan)
     soc = np.where(np.isfinite(soc0), soc0, np.nan).astype("float64")
     z = np.where((zone >= 0) & (zone < table.shape[0]), zone, 0).astype(np.intp)
     valid = np.all((lc >= 1) & (lc <= 7), axis=0) & np.isfinite(soc)
     valid &= np.isfinite(table[z, 1, 1])  # a zone without f
-    out[0] = np.where(valid, soc, np.nan)
+
+    def _record(k: int) -> None:
+        for slot, want in enumerate(wanted):
+            if want == k:
+                out[slot] = np.where(valid, soc, np.nan)
+
+    _record(0)
     delta = np.zeros(soc.shape)
     age = np.full(soc.shape, years)  # no change running
     for k in range(1, lc.shape[0]):
-        a = np.clip(lc[k - 1], 0, 7).astype(np.intp)
-        b = np.clip(lc[k], 0, 7).astype(np.intp)
-        changed = a != b
-        factor = table[z, a, b]
-        delta = np.where(changed, (soc - soc * factor) / years, delta)
-        age = np.where(changed, 0, age)
-        soc = soc - np.where(age < years, delta, 0.0)
-        age = age + 1
-        out[k] = np.where(valid, soc, np.nan)
+        a = np.clip(lc[k - 1], 0, 7)
+        b = np.clip(lc[k], 0, 7)
+        changed = np.nonzero(a != b)  # conversions are rare: the factor is looked up where one happens
+        if changed[0].size:
+            s = soc[changed]
+            delta[changed] = (s - s * table[z[changed], a[changed].astype(np.intp), b[changed].astype(np.intp)]) / years
+            age[changed] = 0
+        np.subtract(soc, delta, out=soc, where=age < years)
+        age += 1
+        _record(k)
     return out
 
 
@@ -116,8 +129,9 @@ def soc_change(land_cover: xr.DataArray, soc0: xr.DataArray, zone: xr.DataArray,
     table = factor_table(model, single_f=single_f)
 
     def _run(lc: np.ndarray, s0: np.ndarray, zn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        series = soc_series(np.moveaxis(lc, -1, 0), s0, zn, table, years=model.years_to_equilibrium)
-        return series[k_first], series[-1]
+        series = soc_series(np.moveaxis(lc, -1, 0), s0, zn, table, years=model.years_to_equilibrium,
+                            keep=[k_first, -1])
+        return series[0], series[1]
 
     first, last = xr.apply_ufunc(
         _run, land_cover, soc0, zone, input_core_dims=[[dim], [], []], output_core_dims=[[], []],

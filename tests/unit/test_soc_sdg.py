@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import rasterio
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
@@ -45,6 +47,41 @@ def test_single_f_and_undefined_zone() -> None:
     assert np.isnan(s[1, 0]) and s[1, 1] == 99.0  # zone 0 has no f
     s = soc_series(lc, np.array([100.0, 100.0]), np.array([0, 4]), factor_table(MODEL, single_f=0.5))
     np.testing.assert_allclose(s[1], [97.5, 97.5])
+
+
+def _stock_by_hand(lc: list[int], soc0: float, zone: int, table: np.ndarray, years: int = 20) -> list[float]:
+    """One pixel's stock year by year, read straight off the method notes (section 4): a conversion sets
+    delta = (SOC - SOC x F) / 20 from the stock of that year, applied for 20 years; a later one replaces it."""
+    zone = zone if 0 <= zone < 13 else 0  # a code outside the zones is "no zone": NaN unless one f for the run
+    valid = all(1 <= c <= 7 for c in lc) and np.isfinite(soc0) and np.isfinite(table[zone, 1, 1])
+    if not valid:
+        return [np.nan] * len(lc)
+    soc, delta, since, out = soc0, 0.0, years, [soc0]
+    for before, after in itertools.pairwise(lc):
+        if before != after:
+            delta, since = (soc - soc * table[zone, before, after]) / years, 0
+        if since < years:
+            soc = soc - delta
+        since += 1
+        out.append(soc)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_stock_series_matches_the_method_pixel_by_pixel(data: st.DataObject) -> None:
+    n_years = data.draw(st.integers(1, 30))
+    n_px = data.draw(st.integers(1, 12))
+    lc = np.array(data.draw(st.lists(st.lists(st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 8, 2, 3]), min_size=n_px,
+                                              max_size=n_px), min_size=n_years, max_size=n_years)), "int16")
+    soc0 = np.array(data.draw(st.lists(st.one_of(st.floats(0, 400), st.just(np.nan)), min_size=n_px, max_size=n_px)))
+    zone = np.array(data.draw(st.lists(st.integers(-1, 14), min_size=n_px, max_size=n_px)))
+    table = factor_table(MODEL, single_f=data.draw(st.one_of(st.none(), st.floats(0.3, 1.5))))
+    got = soc_series(lc, soc0, zone, table)
+    for p in range(n_px):  # the same float operations in the same order: equal, not only close
+        np.testing.assert_array_equal(got[:, p], _stock_by_hand(lc[:, p].tolist(), soc0[p], zone[p], table))
+    keep = data.draw(st.lists(st.integers(-n_years, n_years - 1), max_size=4))
+    np.testing.assert_array_equal(soc_series(lc, soc0, zone, table, keep=keep), got[keep])
 
 
 @pytest.mark.parametrize(("last", "expected"), [(90.0, -1), (90.01, 0), (109.99, 0), (110.0, 1)])
