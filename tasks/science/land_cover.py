@@ -27,9 +27,12 @@ __all__ = [
     "LandCoverLegend",
     "load_legend",
     "aggregate",
+    "check_codes",
     "transition_code",
     "transition_areas",
     "annual_class_areas",
+    "annual_class_sums",
+    "class_area_table",
     "lc_degradation",
     "LEGEND_FILE",
 ]
@@ -91,18 +94,10 @@ def load_legend(path: str | Path = LEGEND_FILE) -> LandCoverLegend:
     return load_model(LandCoverLegend, path, "land cover legend")
 
 
-def aggregate(source: xr.DataArray, legend: LandCoverLegend, *, where: str = "the land cover") -> xr.DataArray:
-    """The 7-class map of a source-legend map; a code present in the data but not nested is an error.
-
-    Codes listed in ``source_nodata`` (and NaN, for float rasters without a nodata tag) become
-    -32768, never class 0. The data's distinct codes are checked first (one pass), so an unmapped
-    code fails before anything is written.
-    """
+def check_codes(present: np.ndarray, legend: LandCoverLegend, *, where: str = "the land cover") -> None:
+    """Fail in one line when the distinct codes ``present`` in a source-legend map hold one the legend does not
+    nest into the 7 classes (or a fraction, for float rasters); NaN and ``source_nodata`` codes are allowed."""
     lookup = legend.lookup()
-    values = source.data
-    import dask.array as da
-
-    present = da.unique(values).compute() if isinstance(values, da.Array) else np.unique(np.asarray(values))
     present = present[~np.isnan(present)] if np.issubdtype(present.dtype, np.floating) else present
     unmapped = sorted(int(v) for v in present if int(v) not in lookup and int(v) not in legend.source_nodata)
     if unmapped or (np.issubdtype(present.dtype, np.floating) and np.any(present != np.round(present))):
@@ -111,7 +106,24 @@ def aggregate(source: xr.DataArray, legend: LandCoverLegend, *, where: str = "th
             f"{where} holds codes {shown} that the legend does not nest into the 7 classes: add them to "
             "`nesting` (or `source_nodata`) in the legend file"
         )
-    out = xr.apply_ufunc(code_mapper(lookup), source, dask="parallelized", output_dtypes=["int16"])
+
+
+def aggregate(source: xr.DataArray, legend: LandCoverLegend, *, where: str = "the land cover",
+              checked: bool = False) -> xr.DataArray:
+    """The 7-class map of a source-legend map; a code present in the data but not nested is an error.
+
+    Codes listed in ``source_nodata`` (and NaN, for float rasters without a nodata tag) become
+    -32768, never class 0. The data's distinct codes are checked first (one pass), so an unmapped
+    code fails before anything is written; ``checked=True`` leaves that to the caller
+    (``check_codes`` on the codes it collected in the pass that reads the data anyway).
+    """
+    values = source.data
+    import dask.array as da
+
+    if not checked:
+        present = da.unique(values).compute() if isinstance(values, da.Array) else np.unique(np.asarray(values))
+        check_codes(present, legend, where=where)
+    out = xr.apply_ufunc(code_mapper(legend.lookup()), source, dask="parallelized", output_dtypes=["int16"])
     out.attrs.update({"long_name": "land cover (7 UNCCD classes)", "_FillValue": NODATA,
                       "classes": {k: v[0] for k, v in legend.classes.items()}})
     return out
@@ -175,19 +187,11 @@ def transition_areas(initial: xr.DataArray, final: xr.DataArray, areas_km2: "np.
     return table
 
 
-def annual_class_areas(series: xr.DataArray, areas_km2: "np.ndarray | da.Array", legend: LandCoverLegend,
-                       *, dim: str = "year") -> "pd.DataFrame":
-    """km2 of each of the 7 classes in every year of a 7-class series (``dim``, y, x), with each year's nodata km2.
-
-    The yearly land cover series of the UNCCD reporting tables (SO1-1): how much of the area each class
-    held, year by year, not only at the window's two ends. ``areas_km2`` is as for ``transition_areas``
-    (true pixel areas, 0 outside the run's region); one Dask pass sums every year block by block.
-    """
-    import dask
+def annual_class_sums(series: xr.DataArray, areas_km2: "np.ndarray | da.Array", *, dim: str = "year") -> list:
+    """Lazy per-year km2 sums of a 7-class series (``dim``, y, x): a Dask array of 8 per year (index 0 the
+    nodata km2, 1-7 the classes), to compute with whatever else reads the series (``class_area_table``)."""
     import dask.array as da
-    import pandas as pd
 
-    years = [int(y) for y in series[dim].values]
     data = series.transpose(dim, ...).data
     c = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks=(1, *data.shape[1:]))
     w = (areas_km2.rechunk(c.chunks[1:]) if isinstance(areas_km2, da.Array)
@@ -198,12 +202,33 @@ def annual_class_areas(series: xr.DataArray, areas_km2: "np.ndarray | da.Array",
         return np.bincount(idx.ravel(), weights=weights.ravel(), minlength=8)[None, None, :8]
 
     per_year = []
-    for k in range(len(years)):
+    for k in range(series.sizes[dim]):
         layer = c[k]
         per_year.append(da.map_blocks(_block, layer, w, new_axis=2, dtype="float64",
                                       chunks=(tuple(1 for _ in layer.chunks[0]), tuple(1 for _ in layer.chunks[1]), (8,)))
                         .sum(axis=(0, 1)))
-    totals = dask.compute(*per_year)
+    return per_year
+
+
+def class_area_table(years: "list[int]", totals: "list[np.ndarray]", legend: LandCoverLegend) -> "pd.DataFrame":
+    """The SO1-1 land cover series table from ``annual_class_sums``' computed sums: a row per year and class
+    (1-7, then nodata as -32768) with its km2."""
+    import pandas as pd
+
     return pd.DataFrame([{"year": year, "class_code": code if code else NODATA,
                           "class_name": legend.classes[code][0] if code else "nodata", "area_km2": float(t[code])}
                          for year, t in zip(years, totals) for code in (*range(1, 8), 0)])
+
+
+def annual_class_areas(series: xr.DataArray, areas_km2: "np.ndarray | da.Array", legend: LandCoverLegend,
+                       *, dim: str = "year") -> "pd.DataFrame":
+    """km2 of each of the 7 classes in every year of a 7-class series (``dim``, y, x), with each year's nodata km2.
+
+    The yearly land cover series of the UNCCD reporting tables (SO1-1): how much of the area each class
+    held, year by year, not only at the window's two ends. ``areas_km2`` is as for ``transition_areas``
+    (true pixel areas, 0 outside the run's region); one Dask pass sums every year block by block.
+    """
+    import dask
+
+    years = [int(y) for y in series[dim].values]
+    return class_area_table(years, list(dask.compute(*annual_class_sums(series, areas_km2, dim=dim))), legend)

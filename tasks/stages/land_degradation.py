@@ -13,6 +13,7 @@ from typing import Any
 import dask
 import dask.array as da
 import numpy as np
+import pandas as pd
 import rioxarray
 import xarray as xr
 from odc.geo.geobox import GeoBox
@@ -44,7 +45,9 @@ from tasks.model import LayerSummary
 from tasks.science.land_cover import (
     LEGEND_FILE,
     aggregate,
-    annual_class_areas,
+    annual_class_sums,
+    check_codes,
+    class_area_table,
     lc_degradation,
     load_legend,
     transition_areas,
@@ -144,21 +147,29 @@ def restore_land_soc_task(run: RunContext, name: str, period: Period, inputs: di
 
 @dataclass(frozen=True)
 class LandCoverOnGrid:
-    """The land cover the periods read, on the run's grid: one scratch GeoTIFF of raw codes per year, warped
-    from the source once per run (and clipped to the region), instead of once per period and per use."""
+    """The land cover the periods read, on the run's grid: one scratch GeoTIFF of the 7 UNCCD classes per year
+    (-32768 nodata and outside the region), warped from the source, checked against the legend and nested once
+    per run instead of once per period and per use, with each year's km2 per class (SO1-1's series)."""
 
     years: tuple[int, ...]
     paths: tuple[str, ...]
     item_ids: tuple[str, ...]
+    class_areas: pd.DataFrame
+    """``class_area_table`` of every year held."""
 
     def series(self, run: RunContext, years: tuple[int, int]) -> tuple[xr.DataArray, list[str]]:
-        """``land_cover_series`` of ``years`` (ending at the last year held when the source ends sooner), read
+        """The 7-class land cover of ``years`` (ending at the last year held when the source ends sooner), read
         back lazily with the grid's coordinates, a year a chunk as the source was read."""
         first, last = years[0], min(years[1], self.years[-1])
         assert first >= self.years[0], f"the land cover on the grid starts in {self.years[0]}, after {first}"
         keep = [k for k, y in enumerate(self.years) if first <= y <= last]
         cube = xr.concat([open_tile_layer(self.paths[k], run.grid, chunk=run.cfg.chunk) for k in keep], dim="year")
         return cube.assign_coords(year=[self.years[k] for k in keep]), [self.item_ids[k] for k in keep]
+
+    def annual_areas(self, first: int, last: int) -> pd.DataFrame:
+        """The rows of ``class_areas`` from ``first`` to ``last``."""
+        rows = self.class_areas[(self.class_areas.year >= first) & (self.class_areas.year <= last)]
+        return rows.reset_index(drop=True)
 
 
 @task(name="land-cover-on-grid", cache_policy=NO_CACHE)
@@ -170,28 +181,38 @@ def land_cover_grid_task(run: RunContext, periods: dict[str, Period], scratch: s
 
 
 def _land_cover_on_grid(run: RunContext, periods: dict[str, Period], scratch: str) -> LandCoverOnGrid:
-    cfg = run.cfg
+    cfg, geobox = run.cfg, run.grid
     legend = load_legend(cfg.land_cover_legend or LEGEND_FILE)
     model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)
     for name, period in periods.items():
         check_soc_window(name, period, model)
     last = max(period.land_cover[1] for period in periods.values())
-    raw, ids = land_cover_series(run, run.grid, (model.stock_year, last), area=run.area,  # legend's nodata outside
+    raw, ids = land_cover_series(run, geobox, (model.stock_year, last), area=run.area,  # legend's nodata outside
                                  outside=legend.source_nodata[0] if legend.source_nodata else None)
+    years = tuple(int(y) for y in raw.year.values)
+    where = f"land cover {years[0]}-{years[-1]}"
+    # one pass over the warped source: the codes it holds (checked below), the 7 classes written, their km2
+    present = da.unique(raw.data) if isinstance(raw.data, da.Array) else np.unique(raw.values)
+    lc7 = aggregate(raw, legend, where=where, checked=True)
+    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
+    weights = area_weights(pixel_areas_km2(grid_crs(geobox), geobox.affine, shape), shape,
+                           lc7.isel(year=0).data.chunks, run.area)
+    sums = annual_class_sums(lc7, weights)
     folder = Path(scratch)
     folder.mkdir(parents=True, exist_ok=True)
-    years = tuple(int(y) for y in raw.year.values)
     paths = tuple(str(folder / f"land-cover-{year}.tif") for year in years)
-    nodata = raw.attrs.get("_FillValue")
     pending = []
     for year, path in zip(years, paths):
-        layer = raw.sel(year=year, drop=True).rio.write_crs(grid_crs(run.grid)).rio.write_nodata(nodata)
+        layer = lc7.sel(year=year, drop=True).rio.write_crs(grid_crs(geobox)).rio.write_nodata(NODATA)
         pending.append(layer.rio.to_raster(path, tiled=True, blockxsize=256, blockysize=256, lock=write_lock(Path(path)),
                                            compute=False, **SCRATCH_PROFILE))
-    dask.compute(*pending)
-    get_run_logger().info("land cover %d-%d on the grid: %d years warped once for %d period(s)",
+    # unoptimised: the writes (Delayed) and the sums (arrays) share the warp tasks instead of fusing copies of them
+    present, totals, *_ = dask.compute(present, sums, *pending, optimize_graph=False)
+    check_codes(np.asarray(present), legend, where=where)
+    get_run_logger().info("land cover %d-%d on the grid: %d years warped and nested once for %d period(s)",
                           years[0], years[-1], len(years), len(periods))
-    return LandCoverOnGrid(years=years, paths=paths, item_ids=tuple(ids))
+    return LandCoverOnGrid(years=years, paths=paths, item_ids=tuple(ids),
+                           class_areas=class_area_table(list(years), list(totals), legend))
 
 
 @task(name="land-cover-soc-period", cache_policy=NO_CACHE)
@@ -214,20 +235,20 @@ def _land_soc(run: RunContext, name: str, period: Period, staging: str,
     check_soc_window(name, period, model)
     first, last = period.land_cover
     # one land cover series from the SOC stock's year: the SOC model runs through all of it (method notes section 4)
-    raw, series_ids = land_cover.series(run, (model.stock_year, last))
-    if int(raw.year[-1]) != last:
+    lc7, series_ids = land_cover.series(run, (model.stock_year, last))
+    if int(lc7.year[-1]) != last:
         log.warning("period %s: land cover ends in %d, not %d: the last year available is used",
-                    name, int(raw.year[-1]), last)
-        last = int(raw.year[-1])
+                    name, int(lc7.year[-1]), last)
+        last = int(lc7.year[-1])
     lc_ids = series_ids[first - model.stock_year:]
-    lc7 = aggregate(raw, legend, where=f"land cover {model.stock_year}-{last}").rio.write_crs(crs)
+    lc7 = lc7.rio.write_crs(crs)
     initial, final = lc7.sel(year=first, drop=True), lc7.sel(year=last, drop=True)
     degradation = lc_degradation(initial, final, legend)
     shape = (int(geobox.shape[0]), int(geobox.shape[1]))
     weights = area_weights(pixel_areas_km2(crs, geobox.affine, shape), shape,
                            initial.data.chunks, area)
     table = transition_areas(initial, final, weights, legend)
-    yearly = annual_class_areas(lc7.sel(year=slice(first, last)), weights, legend)  # SO1-1's series, year by year
+    yearly = land_cover.annual_areas(first, last)  # SO1-1's series, year by year
     names = {k: v[0] for k, v in legend.classes.items()}
     land = write_item(
         {"data": (_classes(degradation, "land cover sub-indicator (3 classes)",
