@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -249,6 +250,7 @@ class _Stopwatch:
         import threading
 
         self.seconds = 0.0
+        self.spans: list[tuple[float, float]] = []
         lock, inner = threading.Lock(), getattr(module, name)
 
         @functools.wraps(inner)
@@ -257,8 +259,10 @@ class _Stopwatch:
             try:
                 return inner(*args, **kwargs)
             finally:
+                ended = time.perf_counter()
                 with lock:
-                    self.seconds += time.perf_counter() - started
+                    self.seconds += ended - started
+                    self.spans.append((started, ended))
 
         setattr(module, name, timed)
         self.restore = lambda: setattr(module, name, inner)
@@ -397,8 +401,30 @@ REST_STAGES = {"land cover and SOC": ("tasks.stages.land_degradation", "_land_co
                "zonal tables, workbooks and report": ("tasks.stages.report", "_report"),
                "publishing the version": ("tasks.stages.publish", "publish_version")}
 """The stages the tile parts do not measure, timed in the full-extent rehearsal by wrapping the functions each
-stage's tasks run (task time summed over the periods: each task computes on every core through Dask); land cover
-and SOC: the land cover warped onto the grid once per run, then each period's items."""
+stage's tasks run (each task computes on every core through Dask), each counted by its share of the wall time
+(``stage_shares``); land cover and SOC: the land cover warped onto the grid once per run, then each period's
+items."""
+
+
+OVERLAPPING = {"productivity tiles and join": ("tasks.stages.productivity", "write_trend_tile", "write_lpd_tile",
+                                               "join_period_tiles")}
+"""Work that runs beside the stages above in a real run (the flow submits each period's land cover and SOC task
+while the productivity tiles run): timed only to share the seconds they overlap (``stage_shares``), since the
+tile parts measure it on their own."""
+
+
+def stage_shares(spans: dict[str, list[tuple[float, float]]]) -> dict[str, float]:
+    """Each stage's share of the wall time: every moment is split evenly among the stages running then (a stage
+    runs while any of its calls does), so concurrent stages are not counted twice and the shares add up to the time
+    something ran. A stage's summed call time would count the seconds it lost to a concurrent one as its own, and
+    count its own calls running side by side (three periods at once) three times."""
+    edges = sorted({t for calls in spans.values() for span in calls for t in span})
+    shares = dict.fromkeys(spans, 0.0)
+    for start, end in itertools.pairwise(edges):
+        running = [k for k, calls in spans.items() if any(a <= start and end <= b for a, b in calls)]
+        for k in running:
+            shares[k] += (end - start) / len(running)
+    return shares
 
 
 def part_rehearsal(root: Path, step: int) -> dict[str, float]:
@@ -424,7 +450,7 @@ def part_rehearsal(root: Path, step: int) -> dict[str, float]:
             log = _Log()
             logging.getLogger("prefect").addHandler(log)
             watches = {stage: [_Stopwatch(importlib.import_module(module), name) for name in names]
-                       for stage, (module, *names) in REST_STAGES.items()}
+                       for stage, (module, *names) in {**REST_STAGES, **OVERLAPPING}.items()}
             started = time.monotonic()
             refresh_indicators(params.model_copy(update={"out": Path(out) / "catalog", "years": years}))
             result[f"{prefix}total_s"] = time.monotonic() - started
@@ -434,7 +460,9 @@ def part_rehearsal(root: Path, step: int) -> dict[str, float]:
                     w.restore()
             result.update({f"{prefix}stage:{m.group(1)}": float(m.group(2)) for line in log.lines
                            if (m := re.match(r"(.+): \d+ of \d+ tasks done in ([\d.]+) s", line))})
-            result.update({f"{prefix}rest:{k}": sum(w.seconds for w in ws) for k, ws in watches.items()})
+            shares = stage_shares({k: [span for w in ws for span in w.spans] for k, ws in watches.items()})
+            result.update({f"{prefix}rest:{k}": shares[k] for k in REST_STAGES})
+            result.update({f"{prefix}calls:{k}": sum(w.seconds for w in ws) for k, ws in watches.items()})
     return result
 
 
