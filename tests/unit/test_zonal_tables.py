@@ -9,13 +9,15 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import Geod
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
 from tasks.io.zones import Zone, check_zones_cover, default_zones, read_zones
 from tasks.model import LayerRef
-from tasks.stages.report import write_workbook, zonal_tables
+from tasks.stages.report import sums_by_code, write_workbook, zonal_tables
 
 EQUAL_AREA = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global (cylindrical equal area)
 
@@ -225,3 +227,17 @@ def test_zonal_ndvi_series_is_the_area_weighted_mean_over_pixels_with_data(tmp_p
     assert series[("west", 2001)] == pytest.approx((1000 + 2000 + 2000) / 3, rel=1e-6), "the nodata pixel is left out"
     assert series[("east", 2001)] == pytest.approx((3000 + 3000 + 5000 + 7000) / 4, rel=1e-6)
     assert series[("east", 2002)] - series[("east", 2001)] == pytest.approx(100, rel=1e-6)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from([NODATA, 1, 2, 3, 5, 11, 77, 577, -1, 40_000, 10**7]), max_size=300), st.integers(0, 2**32 - 1))
+def test_sums_by_code_equal_numpys_unique_and_bincount(codes: list[int], seed: int) -> None:
+    # counted in place or sorted, each code's sums are numpy's own, float for float
+    rng = np.random.default_rng(seed)
+    array = np.array(codes, dtype="int64")
+    weights = [rng.random(array.size) * scale for scale in (1.0, 1e-9, 1e9)]
+    values, sums = sums_by_code(array, *weights)
+    expected, inverse = np.unique(array, return_inverse=True)
+    assert values.tolist() == expected.tolist()
+    for got, w in zip(sums, weights):
+        assert got.tobytes() == np.bincount(inverse, weights=w, minlength=expected.size).tobytes()
