@@ -11,6 +11,7 @@ its subprocess by value, and Prefect validates their parameters from the real an
 """
 import contextlib
 import shutil
+import time
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow, flow, get_run_logger, unmapped
@@ -106,11 +107,12 @@ def period_indicators(run: RunContext, annual: list[LayerSummary], staging: Stag
                                              unmapped(staging.path)).result()
         todo = [n for n, hit in zip(names, restored) if hit is None]
         # the land cover of every year the periods to compute read, warped onto the grid once for all of them
+        submitted = time.time()  # the stage runs beside the productivity tiles: timed from here
         on_grid = land_cover_grid_task.submit(run, {n: periods[n] for n in todo}, scratch)
         computed = land_soc_task.map(unmapped(run), todo, [periods[n] for n in todo], unmapped(inputs),
                                      unmapped(staging.path), unmapped(on_grid))
         productivity = productivity_by_tile(run, periods, annual, inputs, staging)
-        track_stage("land cover and SOC", computed, log)
+        track_stage("land cover and SOC", computed, log, since=submitted)
         fresh = dict(zip(todo, computed.result()))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

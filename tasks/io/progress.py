@@ -13,10 +13,11 @@ from prefect.futures import as_completed
 __all__ = ["track_stage"]
 
 
-def track_stage(name: str, futures: Sequence[Any], log: Any) -> float:
+def track_stage(name: str, futures: Sequence[Any], log: Any, *, since: float | None = None) -> float:
     """Wait for a stage's mapped task futures, showing a progress bar on a terminal and logging the count.
 
-    Returns the seconds the stage took.
+    Returns the seconds the stage took: from now, or for a stage that ran beside another before it was waited
+    for, from ``since`` (``time.time()`` when it was submitted) to its last task's end.
     """
     started = time.monotonic()
     total = len(futures)
@@ -33,6 +34,8 @@ def track_stage(name: str, futures: Sequence[Any], log: Any) -> float:
             pass
     failed = sum(1 for f in futures if f.state.is_failed() or f.state.is_crashed())
     seconds = time.monotonic() - started
+    if since is not None and futures:
+        seconds = max(f.state.timestamp.timestamp() for f in futures) - since
     log.info("%s: %d of %d tasks done in %.1f s%s", name, total - failed, total, seconds,
              f", {failed} failed" if failed else "")
     return seconds
