@@ -12,11 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tests.integration.conftest import S3_BUCKET as BUCKET
 
 pytestmark = pytest.mark.integration
-
-
-from tests.integration.conftest import S3_BUCKET as BUCKET
 
 
 def _latest_tifs(root: Path) -> dict[str, str]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import yaml
 
 from tasks.config import RunConfig
