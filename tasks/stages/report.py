@@ -219,6 +219,13 @@ def _base(zone: Zone, acc: _Accumulator, z: int, period: str) -> dict[str, Any]:
             "water_km2": water, "land_km2": total - water}
 
 
+def _pct(km2: float, valid: float, land: float) -> float:
+    """``km2`` as a percentage of ``valid`` (the land with data), NaN where there is none. ``valid`` is land minus
+    nodata, two sums of the same pixels in different orders: where every pixel is nodata it is rounding noise
+    (+-1e-9 km2 of 7e4), which must read as "no data", not as 0 %."""
+    return 100 * km2 / valid if valid > land * 1e-9 else np.nan
+
+
 def _frames(acc: _Accumulator, on_grid: list, refs: dict, period: str) -> dict[str, pd.DataFrame]:
     tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for z, (zone, _) in enumerate(on_grid):
@@ -234,7 +241,7 @@ def _frames(acc: _Accumulator, on_grid: list, refs: dict, period: str) -> dict[s
             for code, (label, _) in sorted(THREE_CLASSES.items()):
                 row[f"{label}_km2"] = km2.get(code, 0.0)
             for code, (label, _) in sorted(THREE_CLASSES.items()):
-                row[f"{label}_pct"] = 100 * km2.get(code, 0.0) / valid if valid > 0 else np.nan
+                row[f"{label}_pct"] = _pct(km2.get(code, 0.0), valid, land)
             row["nodata_km2"] = nodata
             row["nodata_pct_of_land"] = 100 * nodata / land if land > 0 else np.nan
             tables["sdg_15_3_1"].append(row)
@@ -248,7 +255,7 @@ def _frames(acc: _Accumulator, on_grid: list, refs: dict, period: str) -> dict[s
             valid = land - nodata
             for code in sorted(names):
                 tables[table].append({**base, "class": int(code), "class_name": names[code], "area_km2": km2.get(code, 0.0),
-                                      "pct_of_land": 100 * km2.get(code, 0.0) / valid if valid > 0 else np.nan,
+                                      "pct_of_land": _pct(km2.get(code, 0.0), valid, land),
                                       "nodata_km2": nodata})
         if ("land-cover", "initial") in refs and ("land-cover", "final") in refs:
             names = refs[("land-cover", "initial")].classes or {}

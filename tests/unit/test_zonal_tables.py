@@ -241,3 +241,14 @@ def test_sums_by_code_equal_numpys_unique_and_bincount(codes: list[int], seed: i
     assert values.tolist() == expected.tolist()
     for got, w in zip(sums, weights):
         assert got.tobytes() == np.bincount(inverse, weights=w, minlength=expected.size).tobytes()
+
+
+def test_a_zone_with_no_data_has_no_percentages_even_when_rounding_leaves_a_crumb(tmp_path: Path) -> None:
+    # land and nodata are the same pixels summed in two orders: here land - nodata = +1.4e-9 km2, which gave 0.0 %
+    transform = Affine(0.01, 0, 120.0, 0, -0.01, 50.0)
+    ref = LayerRef("sdg-15-3-1", "r", "data", _write(tmp_path / "s.tif", np.full((300, 300), NODATA), "EPSG:4326", transform))
+    zone = Zone("z", "z", shapely.box(120.0235, 47.0131, 122.9843, 49.9883))
+    row = zonal_tables([ref], (zone,), period="r")["sdg_15_3_1"].iloc[0]
+    assert row.land_km2 - row.nodata_km2 > 0, "the crumb this test is about"
+    assert np.isnan([row.degraded_pct, row.stable_pct, row.improved_pct]).all()
+    assert row.nodata_pct_of_land == pytest.approx(100)
