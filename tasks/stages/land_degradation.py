@@ -108,6 +108,14 @@ def land_cover_series(run: RunContext, geobox: GeoBox, years: tuple[int, int], *
     return clip(cube, area, fill=fill if fill is not None else 0), [it.id for it in ordered]
 
 
+def region_weights(run: RunContext, chunks: tuple) -> da.Array:
+    """Each pixel's true km2 on the run's grid, 0 outside its region, chunked like the layers it weighs: what
+    every area table of this stage sums."""
+    geobox = run.grid
+    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
+    return area_weights(pixel_areas_km2(grid_crs(geobox), geobox.affine, shape), shape, chunks, run.area)
+
+
 def _classes(da: xr.DataArray, name: str, classes: dict | None = None) -> xr.DataArray:
     out = da.astype("int16")
     out.attrs = {"long_name": name, "_FillValue": NODATA, **({"classes": classes} if classes else {})}
@@ -194,9 +202,7 @@ def _land_cover_on_grid(run: RunContext, periods: dict[str, Period], scratch: st
     # one pass over the warped source: the codes it holds (checked below), the 7 classes written, their km2
     present = da.unique(raw.data) if isinstance(raw.data, da.Array) else np.unique(raw.values)
     lc7 = aggregate(raw, legend, where=where, checked=True)
-    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
-    weights = area_weights(pixel_areas_km2(grid_crs(geobox), geobox.affine, shape), shape,
-                           lc7.isel(year=0).data.chunks, run.area)
+    weights = region_weights(run, lc7.isel(year=0).data.chunks)
     sums = annual_class_sums(lc7, weights)
     folder = Path(scratch)
     folder.mkdir(parents=True, exist_ok=True)
@@ -206,8 +212,7 @@ def _land_cover_on_grid(run: RunContext, periods: dict[str, Period], scratch: st
         layer = lc7.sel(year=year, drop=True).rio.write_crs(grid_crs(geobox)).rio.write_nodata(NODATA)
         pending.append(layer.rio.to_raster(path, tiled=True, blockxsize=256, blockysize=256, lock=write_lock(Path(path)),
                                            compute=False, **SCRATCH_PROFILE))
-    # unoptimised: the writes (Delayed) and the sums (arrays) share the warp tasks instead of fusing copies of them
-    present, totals, *_ = dask.compute(present, sums, *pending, optimize_graph=False)
+    present, totals, *_ = dask.compute(present, sums, *pending)  # one graph: the warp tasks are shared
     check_codes(np.asarray(present), legend, where=where)
     get_run_logger().info("land cover %d-%d on the grid: %d years warped and nested once for %d period(s)",
                           years[0], years[-1], len(years), len(periods))
@@ -244,9 +249,7 @@ def _land_soc(run: RunContext, name: str, period: Period, staging: str,
     lc7 = lc7.rio.write_crs(crs)
     initial, final = lc7.sel(year=first, drop=True), lc7.sel(year=last, drop=True)
     degradation = lc_degradation(initial, final, legend)
-    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
-    weights = area_weights(pixel_areas_km2(crs, geobox.affine, shape), shape,
-                           initial.data.chunks, area)
+    weights = region_weights(run, initial.data.chunks)
     table = transition_areas(initial, final, weights, legend)
     yearly = land_cover.annual_areas(first, last)  # SO1-1's series, year by year
     names = {k: v[0] for k, v in legend.classes.items()}
@@ -318,9 +321,7 @@ def _sdg(run: RunContext, name: str, period: Period, productivity: list[LayerSum
         get_run_logger().info("period %s: %d recode polygons applied (%d pixels changed)", name, len(applied),
                               sum(a["pixels_changed"] for a in applied))
     water = _open(asset_path(by["land-cover"], "final"), cfg.chunk) == WATER  # the zonal tables' rule too
-    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
-    weights = area_weights(pixel_areas_km2(grid_crs(geobox), geobox.affine, shape), shape, sdg.data.chunks,
-                           area)  # only the region's pixels count
+    weights = region_weights(run, sdg.data.chunks)  # only the region's pixels count
     summary = class_areas({"sdg_15_3_1": sdg, "productivity": prod, "land_cover": lc, "soc": soc}, weights, water=water)
     return write_item(
         {"data": (sdg, True)}, staging, indicator="sdg-15-3-1", item_id=f"sdg-15-3-1-{cfg.region_id}-{name}", tables={"summary": summary},
