@@ -153,7 +153,7 @@ def restore_land_soc_task(run: RunContext, name: str, period: Period, inputs: di
                           cache_key("land-soc", _land_soc_parts(run, name, period, inputs)), staging)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: it holds a DataFrame
 class LandCoverOnGrid:
     """The land cover the periods read, on the run's grid: one scratch GeoTIFF of the 7 UNCCD classes per year
     (-32768 nodata and outside the region), warped from the source, checked against the legend and nested once
