@@ -80,7 +80,7 @@ def _region(size: int) -> Any:
 
     from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
     from tasks.geo.tiles import MODIS_TILE_PX
-    from tasks.io.sample_data import load_sample_region
+    from tasks.io.sources.sample_data import load_sample_region
 
     x0, y0 = MODIS_GRID_ORIGIN
     col = TILE_H * MODIS_TILE_PX + size // 2  # sample_grid puts the window's left edge size // 2 pixels west of this
@@ -105,7 +105,7 @@ def prepare(size: int, root: Path) -> dict[str, float]:
     import rasterio
 
     from tasks.constants import NODATA
-    from tasks.io.sample_data import generate_sample, sample_grid
+    from tasks.io.sources.sample_data import generate_sample, sample_grid
 
     region = _region(size)
     started = time.monotonic()
@@ -202,9 +202,9 @@ def part_floor_local(root: Path) -> dict[str, float]:
 
 def part_floor_http(root: Path) -> dict[str, float]:
     """Decode every composite once through the project's file server over HTTP (GDAL /vsicurl/, 2 threads)."""
-    from tasks.io.load import READ_SETTINGS
-    from tasks.io.local_stac import serve_collections
-    from tasks.io.netstats import network_bytes
+    from tasks.io.runtime.local_stac import serve_collections
+    from tasks.io.runtime.netstats import network_bytes
+    from tasks.io.sources.load import READ_SETTINGS
 
     pairs = _composites(root / "sample")
     with serve_collections(root / "sample") as stac:
@@ -305,7 +305,7 @@ def _period_inputs(root: Path, size: int) -> tuple[Any, Any, Any, Any]:
     from odc.geo.geobox import GeoBox
 
     from tasks.config import Period, RunConfig
-    from tasks.io.sample_data import sample_grid
+    from tasks.io.sources.sample_data import sample_grid
 
     grid = sample_grid(_region(size))
     geobox = GeoBox((size, size), grid.transform, grid_crs())
@@ -354,7 +354,7 @@ def part_tile_period(root: Path, size: int, scheduler: str) -> dict[str, float]:
     LPD from what pass 1 wrote)."""
     import tasks.stages.publish
     from flows.refresh import dask_client
-    from tasks.io.load import open_annual_layers
+    from tasks.io.sources.load import open_annual_layers
     from tasks.science.performance import UnitHistograms, UnitPercentiles
     from tasks.stages.productivity import (
         ProductivityTile,
@@ -435,9 +435,9 @@ def part_rehearsal(root: Path, step: int) -> dict[str, float]:
     import importlib
 
     from flows.refresh import RefreshRun, build_config, refresh_indicators
-    from tasks.io.plan import tile_plans
-    from tasks.io.rehearsal import generate_rehearsal
-    from tasks.io.run import run_context
+    from tasks.io.runtime.plan import tile_plans
+    from tasks.io.sources.rehearsal import generate_rehearsal
+    from tasks.io.sources.run import run_context
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     inputs = generate_rehearsal(root / f"rehearsal-{step}", step=step)
@@ -554,11 +554,11 @@ def main() -> None:
 
 def ne_asia_windows() -> tuple[float, float, int]:
     """(pixels the ingest reads per composite, pixels of region, tiles) of North-East Asia on the production grid:
-    every window of every tile that touches the region is read whole (``tasks.io.plan``)."""
+    every window of every tile that touches the region is read whole (``tasks.io.runtime.plan``)."""
     from tasks.config import PRODUCTION_SOURCES, RunConfig, load_sources
-    from tasks.io.plan import tile_plans
-    from tasks.io.region import ALL_NE_ASIA, region_grid, resolve_region
-    from tasks.io.run import run_context
+    from tasks.io.runtime.plan import tile_plans
+    from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
+    from tasks.io.sources.run import run_context
 
     source = load_sources(PRODUCTION_SOURCES).get("modis-13q1")
     assert source.crs is not None and source.resolution is not None
@@ -673,7 +673,7 @@ def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, lis
 
 
 def write_rates(args: argparse.Namespace, r: dict[str, list[float]], rehearsals: dict[int, dict[str, float]]) -> None:
-    """Write what `ldn run --plan` sizes with (``tasks.io.plan.BenchmarkRates``) to catalogs/benchmark_rates.yaml."""
+    """Write what `ldn run --plan` sizes with (``tasks.io.runtime.plan.BenchmarkRates``) to catalogs/benchmark_rates.yaml."""
     import datetime
 
     import yaml
@@ -705,7 +705,7 @@ def write_rates(args: argparse.Namespace, r: dict[str, list[float]], rehearsals:
         rates["rest_s"] = rest
         rates["rest_from"] = ("the full-extent rehearsal at every " + " and ".join(f"{k}th" for k in sorted(rehearsals, reverse=True))
                               + f" pixel, {datetime.date.today()}")
-    head = ("# Rates `ldn run --plan` sizes a run with (tasks.io.plan.BenchmarkRates). Measured, never guessed:\n"
+    head = ("# Rates `ldn run --plan` sizes a run with (tasks.io.runtime.plan.BenchmarkRates). Measured, never guessed:\n"
             "# `python benchmarks/bench_ingest.py --size 4800 --write-rates` rewrites this file from its own run.\n")
     Path("catalogs/benchmark_rates.yaml").write_text(head + yaml.safe_dump(rates, sort_keys=False))
     print("wrote catalogs/benchmark_rates.yaml")

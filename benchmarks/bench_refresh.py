@@ -26,7 +26,7 @@ from typing import Any
 
 STAGES = ("annual NDVI tiles", "annual NDVI mosaics", "trend tiles", "productivity tiles", "productivity",
           "land cover and SOC", "SDG 15.3.1", "status", "LDN balance")
-"""The flow's stage names, as its count lines (`tasks.io.progress.track_stage`) log them."""
+"""The flow's stage names, as its count lines (`tasks.io.runtime.progress.track_stage`) log them."""
 
 
 class _Log(logging.Handler):
@@ -71,8 +71,8 @@ def main() -> None:
 
     set_environment_defaults()
     from flows.refresh import RefreshRun
-    from tasks.io.rehearsal import generate_rehearsal
-    from tasks.io.sample_data import generate_sample
+    from tasks.io.sources.rehearsal import generate_rehearsal
+    from tasks.io.sources.sample_data import generate_sample
 
     if args.input == "rehearsal":
         inputs = generate_rehearsal(Path("outputs/rehearsal-ne-asia"))

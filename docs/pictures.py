@@ -60,7 +60,7 @@ def targets_picture(version: Path, out: Path) -> None:
     """The report's chart of the first target the run could measure, from the published targets table."""
     import pandas as pd
 
-    from tasks.io.report_html import target_png
+    from tasks.io.outputs.report_html import target_png
 
     table = pd.read_csv(next(version.glob("report/*_targets.csv")))
     measured = table[table["measured"].notna() & table["path"].notna()]

@@ -18,12 +18,12 @@ from prefect import Flow, flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.config import Period, RunConfig
-from tasks.io.layer_cache import cache_root, tidy_cache
-from tasks.io.netstats import cluster_network_bytes
-from tasks.io.progress import track_stage
-from tasks.io.run import RunContext, run_context
-from tasks.io.run_locks import run_marker
-from tasks.io.search import find_inputs_task, find_scenes_task
+from tasks.io.runtime.layer_cache import cache_root, tidy_cache
+from tasks.io.runtime.netstats import cluster_network_bytes
+from tasks.io.runtime.progress import track_stage
+from tasks.io.runtime.run_locks import run_marker
+from tasks.io.sources.run import RunContext, run_context
+from tasks.io.sources.search import find_inputs_task, find_scenes_task
 from tasks.model import LayerSummary, Staging
 from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
 from tasks.stages.land_degradation import (

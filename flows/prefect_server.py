@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tasks.io.processes import pid_alive, start_watchdog
+from tasks.io.runtime.processes import pid_alive, start_watchdog
 
 __all__ = ["private_server", "WORKDIR_PREFIX"]
 

@@ -20,17 +20,17 @@ from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
 from flows.ldn_yearly import ldn_yearly
 from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources, read_yaml_mapping, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, MODIS_SINUSOIDAL_WKT, TASK_RUNNERS
-from tasks.errors import ConfigError, LdnError
+from tasks.errors import ConfigError, LdnError, redact
 from tasks.geo.grid import bboxes_intersect, lonlat_bounds
 from tasks.geo.tiles import MODIS_TILE_PX
-from tasks.io.layer_cache import check_cache_url, check_writable_folders
-from tasks.io.load import ReadSettings, configure_reads
-from tasks.io.local_stac import serve_collections
-from tasks.io.pgstac import check_pgstac, load_into_pgstac, redact
-from tasks.io.region import ALL_NE_ASIA, region_grid, resolve_region
-from tasks.io.run import RunContext
-from tasks.io.sample_data import generate_sample, load_sample_region, sample_grid
-from tasks.io.zones import check_zones_cover
+from tasks.io.outputs.pgstac import check_pgstac, load_into_pgstac
+from tasks.io.runtime.layer_cache import check_cache_url, check_writable_folders
+from tasks.io.runtime.local_stac import serve_collections
+from tasks.io.sources.load import ReadSettings, configure_reads
+from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
+from tasks.io.sources.run import RunContext
+from tasks.io.sources.sample_data import generate_sample, load_sample_region, sample_grid
+from tasks.io.sources.zones import check_zones_cover
 from tasks.stages.preflight import check_run
 from tasks.stages.report import load_zones
 
@@ -116,7 +116,7 @@ def _sample_area(run: RefreshRun) -> SampleArea:
 
 
 def _check_zones(cfg: RunConfig) -> None:
-    """A zones file must cover the run's area (``tasks.io.zones.check_zones_cover``), else its tables would miss land."""
+    """A zones file must cover the run's area (``tasks.io.sources.zones.check_zones_cover``), else its tables would miss land."""
     if cfg.zones is None:
         return
 

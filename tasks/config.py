@@ -367,7 +367,7 @@ class RunConfig(_Frozen):
     """Parameters of one run, as the user wrote them, validated; everything the flow needs, nothing it has to guess.
 
     Data only: what the run derives from it (the sources read from ``sources_file``, the grid, the tiles, the
-    region, the periods) is resolved once per run by ``tasks.io.run.run_context``.
+    region, the periods) is resolved once per run by ``tasks.io.sources.run.run_context``.
     """
 
     sources_file: Path = Field(SAMPLE_SOURCES, description="YAML file of sources.")

@@ -1,7 +1,7 @@
 """The process settings the pipeline runs with: Prefect's offline defaults and the GDAL options read once per process.
 
 Nothing sets them on import: the application does, once, where a process starts (``flows`` when it is loaded,
-a Dask worker through ``tasks.io.load.ReadSettings``, the test session), by calling
+a Dask worker through ``tasks.io.sources.load.ReadSettings``, the test session), by calling
 ``set_environment_defaults``. A value already in the environment wins, so a user can override any of them.
 """
 from __future__ import annotations
@@ -14,14 +14,14 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     # The temporary server needs 10-20 s to start; 20 s is too tight on a busy CI box.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-    # GDAL counts the bytes it downloads (tasks.io.netstats); read once, at a process's first network read.
+    # GDAL counts the bytes it downloads (tasks.io.runtime.netstats); read once, at a process's first network read.
     "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
     # GDAL's cache of downloaded COG ranges, per process (default 16 MiB): Dask chunks open each composite
     # again, and with the default their headers and shared blocks are downloaded again too. Measured on a
     # 2400 x 2400 px tile-year before the ingest kernel: 436 MB over HTTP with 16 MiB, 233 MB with 256 MiB.
     "CPL_VSIL_CURL_CACHE_SIZE": str(256 * 2**20),
     # GDAL's cache of decoded blocks, per process, in MB (default 5 % of the machine's memory: 1.2 GB on 24 GB).
-    # The pipeline decodes each block once, streaming; the files it keeps open (tasks.io.load) would otherwise
+    # The pipeline decodes each block once, streaming; the files it keeps open (tasks.io.sources.load) would otherwise
     # fill the cache with blocks never read again, a tile-period's whole input (0.7 GB at 4800 px).
     "GDAL_CACHEMAX": "64",
 }

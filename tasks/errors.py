@@ -5,6 +5,8 @@ Every ``LdnError`` message is one line: what is wrong, which input, and the fix.
 """
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "LdnError",
     "ConfigError",
@@ -23,6 +25,7 @@ __all__ = [
     "is_read_error",
     "disk_full",
     "file_error",
+    "redact",
 ]
 
 
@@ -130,3 +133,8 @@ def is_read_error(err: BaseException) -> bool:
     if isinstance(err, (rasterio.errors.RasterioError, OSError)):
         return True
     return type(err) is Exception and str(err).startswith(("RasterioIOError", "RasterioError", "CPLE_"))
+
+
+def redact(dsn: str) -> str:
+    """A DSN with its password hidden, for messages."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", re.sub(r"password=\S+", "password=***", dsn))

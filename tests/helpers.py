@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tasks.io.sample_data import SampleRegion, load_sample_region
+from tasks.io.sources.sample_data import SampleRegion, load_sample_region
 
 if TYPE_CHECKING:
     import numpy as np

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
-from tasks.io.local_stac import free_port, stop_process
+from tasks.io.runtime.local_stac import free_port, stop_process
 
 __all__ = ["postgres_bin", "postgres_cluster", "stac_fastapi", "free_port", "why_no_postgres", "wait_until",
            "prefect_server", "dask_cluster"]

@@ -125,7 +125,7 @@ def _quiet_logs() -> None:
         logging.getLogger(name).addFilter(_NoUserErrorTracebacks())
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     logging.getLogger("urllib3.connection").setLevel(logging.ERROR)  # "Failed to parse headers" of an answer cut at
-    # its deadline (tasks.io.deadline), which the run then says in one line
+    # its deadline (tasks.io.sources.deadline), which the run then says in one line
 
 
 @app.callback()

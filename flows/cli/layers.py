@@ -10,7 +10,7 @@ from flows.cli._app import fail
 from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT, parse_bbox
 from tasks.errors import LdnError
 from tasks.geo.grid import bboxes_intersect
-from tasks.io.layers import fetch_layer, find_layer, layer_items, published_versions
+from tasks.io.outputs.layers import fetch_layer, find_layer, layer_items, published_versions
 
 cli = typer.Typer()
 layers_app = typer.Typer(help="List and fetch published layers (no recomputation).", no_args_is_help=True)

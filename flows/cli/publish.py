@@ -7,8 +7,8 @@ import typer
 
 from flows.cli._app import fail
 from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT
-from tasks.errors import LdnError
-from tasks.io.pgstac import load_into_pgstac, redact
+from tasks.errors import LdnError, redact
+from tasks.io.outputs.pgstac import load_into_pgstac
 
 cli = typer.Typer()
 

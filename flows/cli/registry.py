@@ -17,7 +17,7 @@ from flows.cli._app import fail
 from flows.cli._options import parse_bbox
 from tasks.constants import ACTIVITY_AREAS, ACTIVITY_STATUSES
 from tasks.errors import LdnError
-from tasks.io.registry import Registry, open_registry, read_activities, write_activities
+from tasks.io.sources.registry import Registry, open_registry, read_activities, write_activities
 from tasks.science.activities import Activity, ActivityFilter, parse_activity, to_lonlat
 
 cli = typer.Typer()

@@ -34,12 +34,12 @@ from flows.refresh import (
 from tasks.config import RunConfig, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import LdnError, disk_full, file_error
-from tasks.io.layer_cache import cache_root
-from tasks.io.local_stac import serve_collections
-from tasks.io.plan import format_plan, plan_run
-from tasks.io.rehearsal import generate_rehearsal
-from tasks.io.run import run_context
-from tasks.io.sample_data import generate_sample
+from tasks.io.runtime.layer_cache import cache_root
+from tasks.io.runtime.local_stac import serve_collections
+from tasks.io.runtime.plan import format_plan, plan_run
+from tasks.io.sources.rehearsal import generate_rehearsal
+from tasks.io.sources.run import run_context
+from tasks.io.sources.sample_data import generate_sample
 
 cli = typer.Typer()
 
@@ -173,7 +173,7 @@ def run(
 
 
 def _plan(cfg: RunConfig, params: RefreshRun) -> None:
-    """Print the run's plan (``tasks.io.plan``); the sample's STAC API is started for its search when it is there."""
+    """Print the run's plan (``tasks.io.runtime.plan``); the sample's STAC API is started for its search when it is there."""
     if params.sources is not None:
         typer.echo(format_plan(plan_run(run_context(cfg))))
         return

@@ -96,7 +96,7 @@ def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: "np.ndarray | da.A
     the region summary agrees with the zonal tables. Summed block by block: only per-block sums
     are held, so Dask-backed layers of any size never load. ``areas_km2`` is (rows, 1), the
     layers' full shape (see ``pixel_areas_km2``) or a Dask array of it, 0 where a pixel is not part of
-    the area summarised (outside the run's region, ``tasks.io.clip.area_weights``).
+    the area summarised (outside the run's region, ``tasks.io.sources.clip.area_weights``).
     """
     import dask
     import dask.array as da

@@ -60,7 +60,7 @@ def source_x(x: np.ndarray, y: np.ndarray, radius: float | None) -> np.ndarray:
 def wraps(grid: GeoBox) -> bool:
     """True when ``grid`` continues east past the sinusoidal plane's edge (a run across the antimeridian).
 
-    Only the eastern edge counts: a run across 180 degrees continues east (``tasks.io.region.unwrap``),
+    Only the eastern edge counts: a run across 180 degrees continues east (``tasks.io.sources.region.unwrap``),
     while a grid past the western edge is a tile or an area at the plane's western rim (h10v02),
     whose off-map corners are just off the map.
     """

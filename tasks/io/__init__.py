@@ -1,10 +1,11 @@
-"""Everything that touches files, the network or other processes, for the stages above it.
+"""Everything that touches files, the network or other processes, for the stages above it, in three rooms.
 
-Inputs: STAC search (``search``), reading scenes onto the grid (``load``, ``ingest``, ``clip``, ``integrity``),
-zone and region polygons (``zones``, ``region``, ``recode``), the bundled sample data and its local STAC API
-(``sample_data``, ``local_stac``, ``_fileserver``). Outputs: GeoTIFF/COG writing (``cog``), styles and quick-look
-maps (``styles``, ``quicklook``), the HTML report's page (``report_html``, ``method_doc``), reading published
-layers back (``layers``, ``pgstac``). Run plumbing: the layer cache (``layer_cache``, ``cache_keys``), locks,
-the Dask cluster, processes, progress and network counters. A new output format goes here. Imports
-``tasks.science`` and everything below it; never ``tasks.stages``.
+``sources`` (inputs): finding and reading what a run reads, and the run's facts resolved from them.
+``outputs`` (what a run writes and what analysts read back): rasters, styles, maps, report pages, catalogs.
+``runtime`` (run plumbing): the layer cache and its keys, locks, the Dask cluster, processes and local servers,
+progress and network counters, the plan of a run.
+
+A room imports from the rooms below it (runtime > outputs > sources), never from one above, and nothing here
+imports ``tasks.stages`` (``tests/unit/test_import_structure.py`` checks both). A new input format goes into
+``sources``, a new output format into ``outputs``.
 """

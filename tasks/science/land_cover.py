@@ -157,7 +157,7 @@ def transition_areas(initial: xr.DataArray, final: xr.DataArray, areas_km2: "np.
     """km2 of every from-to class pair (49 rows) plus a row of nodata area, from true pixel areas.
 
     ``areas_km2`` is (rows, 1) or (rows, cols) on the maps' grid (see ``tasks.geo.areas``), or a Dask array
-    of it that is 0 outside the run's region (``tasks.io.clip.area_weights``). Summed block
+    of it that is 0 outside the run's region (``tasks.io.sources.clip.area_weights``). Summed block
     by block for Dask input, so the area never has to fit in memory.
     """
     import dask

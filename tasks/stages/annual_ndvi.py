@@ -34,13 +34,10 @@ from tasks.errors import NoScenesFound, TransientReadError, is_read_error
 from tasks.geo.grid import bboxes_intersect
 from tasks.geo.mosaic import mosaic
 from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
-from tasks.io.cache_keys import cache_key, tile_year_key
-from tasks.io.clip import RunArea, clip, clip_array, windows_outside
-from tasks.io.cluster import computes_on_cluster
-from tasks.io.cog import write_geotiff
-from tasks.io.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, touches_on_grid
-from tasks.io.integrity import scene_fingerprints, sign_items, verify_checksums
-from tasks.io.layer_cache import (
+from tasks.io.outputs.cog import write_geotiff
+from tasks.io.runtime.cache_keys import cache_key, tile_year_key
+from tasks.io.runtime.cluster import computes_on_cluster
+from tasks.io.runtime.layer_cache import (
     cache_for,
     open_entry,
     remember,
@@ -49,8 +46,11 @@ from tasks.io.layer_cache import (
     store_layers,
     why_recomputed,
 )
-from tasks.io.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
-from tasks.io.run import RunContext
+from tasks.io.sources.clip import RunArea, clip, clip_array, windows_outside
+from tasks.io.sources.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, touches_on_grid
+from tasks.io.sources.integrity import scene_fingerprints, sign_items, verify_checksums
+from tasks.io.sources.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
+from tasks.io.sources.run import RunContext
 from tasks.model import LayerSummary
 from tasks.stages.publish import write_item
 
@@ -229,7 +229,7 @@ def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox,
     in memory from the ingest kernel, lazy (Dask) from the general loader.
 
     Scenes on the analysis grid itself (by their STAC projection fields, checked against each file as it
-    is read) go through the ingest kernel (``tasks.io.ingest``: a window per task, each composite opened once
+    is read) go through the ingest kernel (``tasks.io.sources.ingest``: a window per task, each composite opened once
     per window); others, a file that disagrees with its item, or ``general=True``, through odc-stac's
     loader and ``annual_ndvi`` / ``annual_ndvi_max``. Both give the same pixels. Assets with ``file:checksum`` are
     checked against their bytes first, unless the caller did (``verified``).

@@ -25,7 +25,7 @@ from tasks.constants import NODATA, SCRATCH_PROFILE, THREE_CLASS_NAMES, WATER
 from tasks.errors import ConfigError
 from tasks.geo.areas import class_areas, pixel_areas_km2
 from tasks.geo.grid import grid_crs
-from tasks.io.cache_keys import (
+from tasks.io.runtime.cache_keys import (
     LAND_SOC_SETTINGS,
     LDN_BALANCE_SETTINGS,
     SDG_SETTINGS,
@@ -34,13 +34,13 @@ from tasks.io.cache_keys import (
     inputs_of,
     settings_fingerprint,
 )
-from tasks.io.clip import RunArea, area_weights, clip
-from tasks.io.cluster import computes_on_cluster
-from tasks.io.layer_cache import cache_for, cached_layers, restore_layers
-from tasks.io.load import load_cube, open_tile_layer, static_layer
-from tasks.io.recode import apply_recodes, read_recodes
-from tasks.io.run import RunContext
-from tasks.io.search import item_year, run_items
+from tasks.io.runtime.cluster import computes_on_cluster
+from tasks.io.runtime.layer_cache import cache_for, cached_layers, restore_layers
+from tasks.io.sources.clip import RunArea, area_weights, clip
+from tasks.io.sources.load import load_cube, open_tile_layer, static_layer
+from tasks.io.sources.recode import apply_recodes, read_recodes
+from tasks.io.sources.run import RunContext
+from tasks.io.sources.search import item_year, run_items
 from tasks.model import LayerSummary
 from tasks.science.land_cover import (
     LEGEND_FILE,

@@ -13,9 +13,9 @@ from pathlib import Path
 from tasks.config import RunConfig, Source
 from tasks.errors import ConfigError
 from tasks.geo.grid import grid_crs
-from tasks.io.load import read_onto_grid
-from tasks.io.recode import read_recodes
-from tasks.io.run import RunContext, run_context
+from tasks.io.sources.load import read_onto_grid
+from tasks.io.sources.recode import read_recodes
+from tasks.io.sources.run import RunContext, run_context
 from tasks.science.land_cover import LEGEND_FILE, load_legend
 from tasks.science.performance import exact_fraction
 from tasks.science.soc import SOC_MODEL_FILE, load_soc_model

@@ -39,11 +39,10 @@ from tasks.constants import LPD_CLASSES, NODATA, THREE_CLASS_NAMES, TREND_CLASS_
 from tasks.errors import ConfigError, SceneReadError, is_read_error
 from tasks.geo.mosaic import mosaic
 from tasks.geo.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
-from tasks.io.cache_keys import PRODUCTIVITY_SETTINGS, cache_key, inputs_of, settings_fingerprint
-from tasks.io.clip import OUTSIDE, RunArea, clip
-from tasks.io.cluster import computes_on_cluster
-from tasks.io.cog import open_scratch_geotiff
-from tasks.io.layer_cache import (
+from tasks.io.outputs.cog import open_scratch_geotiff
+from tasks.io.runtime.cache_keys import PRODUCTIVITY_SETTINGS, cache_key, inputs_of, settings_fingerprint
+from tasks.io.runtime.cluster import computes_on_cluster
+from tasks.io.runtime.layer_cache import (
     cache_for,
     drop_entry,
     link_file,
@@ -54,9 +53,17 @@ from tasks.io.layer_cache import (
     store_layers,
     why_recomputed,
 )
-from tasks.io.load import load_layer, lonlat_mask, open_annual_layers, open_tile_layer, read_onto_grid, static_layer
-from tasks.io.run import RunContext
-from tasks.io.search import run_items
+from tasks.io.sources.clip import OUTSIDE, RunArea, clip
+from tasks.io.sources.load import (
+    load_layer,
+    lonlat_mask,
+    open_annual_layers,
+    open_tile_layer,
+    read_onto_grid,
+    static_layer,
+)
+from tasks.io.sources.run import RunContext
+from tasks.io.sources.search import run_items
 from tasks.model import LayerSummary
 from tasks.science.fao_wocat import FAO_WOCAT_CLASSES, fao_wocat
 from tasks.science.land_cover import LEGEND_FILE

@@ -41,18 +41,18 @@ from tasks.constants import MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA,
 from tasks.errors import PublishError
 from tasks.geo.grid import epsg_code, lonlat_bounds, lonlat_footprint, split_bbox
 from tasks.geo.mosaic import wraps
-from tasks.io.cache_keys import cache_key
-from tasks.io.clip import RunArea, clip
-from tasks.io.cluster import on_a_worker
-from tasks.io.cog import cog_from_tiled
-from tasks.io.integrity import file_sha256
-from tasks.io.layer_cache import cache_for, link_file, open_entry, store_entry
-from tasks.io.method_doc import METHOD_TITLE, method_html
-from tasks.io.processes import pid_alive
-from tasks.io.quicklook import classes_of, quicklook_png
-from tasks.io.run import RunContext
-from tasks.io.run_locks import publishing
-from tasks.io.styles import LayerStyle, layer_style, render, visual_values, write_qml, write_visual
+from tasks.io.outputs.cog import cog_from_tiled
+from tasks.io.outputs.method_doc import METHOD_TITLE, method_html
+from tasks.io.outputs.quicklook import classes_of, quicklook_png
+from tasks.io.outputs.styles import LayerStyle, layer_style, render, visual_values, write_qml, write_visual
+from tasks.io.runtime.cache_keys import cache_key
+from tasks.io.runtime.cluster import on_a_worker
+from tasks.io.runtime.layer_cache import cache_for, link_file, open_entry, store_entry
+from tasks.io.runtime.processes import pid_alive
+from tasks.io.runtime.run_locks import publishing
+from tasks.io.sources.clip import RunArea, clip
+from tasks.io.sources.integrity import file_sha256
+from tasks.io.sources.run import RunContext
 from tasks.model import AssetSummary, LayerSummary, ReportFiles, Staging
 
 __all__ = [

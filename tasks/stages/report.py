@@ -4,7 +4,7 @@ SDG 15.3.1, its sub-indicators, LPD, land cover, SOC and status, from published 
 Rules, stated once:
 
 - **Areas** are true pixel areas (``tasks.geo.areas``) times each zone's exact fractional coverage of
-  the pixel (``tasks.io.zones``), so a pixel on a border is shared in proportion to area.
+  the pixel (``tasks.io.sources.zones``), so a pixel on a border is shared in proportion to area.
 - **Total** is the zone's area on the layers' grid; **water** is the area of land cover class 7
   (water body) in the period's final land cover map; **land** is total minus water; **nodata** is
   land where the layer has no value. Percentages are of land with a value (land minus nodata), and
@@ -34,19 +34,19 @@ from tasks.constants import ACTIVITY_AREAS, LPD_CLASSES, NODATA, THREE_CLASSES, 
 from tasks.errors import ConfigError, NoZoneOverlap
 from tasks.geo.areas import geodesic_area_km2, pixel_areas_km2
 from tasks.geo.mosaic import wraps
-from tasks.io.activity_overlay import activity_statistics, activity_summary
-from tasks.io.cache_keys import cache_key
-from tasks.io.clip import project_area
-from tasks.io.integrity import file_fingerprint
-from tasks.io.layer_cache import cache_for, link_file, open_entry, store_entry
-from tasks.io.layers import read_block
-from tasks.io.quicklook import classes_of, quicklook_png
-from tasks.io.registry import registry_fingerprint
-from tasks.io.report_cache import PeriodTables, PeriodTablesCache
-from tasks.io.report_html import TOTAL, ActivitySection, with_totals, write_html_report, yearly_land_cover
-from tasks.io.run import RunContext
-from tasks.io.styles import layer_style
-from tasks.io.zones import Zone, block_coverage, default_zones, read_zones, zones_on_grid
+from tasks.io.outputs.activity_overlay import activity_statistics, activity_summary
+from tasks.io.outputs.layers import read_block
+from tasks.io.outputs.quicklook import classes_of, quicklook_png
+from tasks.io.outputs.report_html import TOTAL, ActivitySection, with_totals, write_html_report, yearly_land_cover
+from tasks.io.outputs.styles import layer_style
+from tasks.io.runtime.cache_keys import cache_key
+from tasks.io.runtime.layer_cache import cache_for, link_file, open_entry, store_entry
+from tasks.io.runtime.report_cache import PeriodTables, PeriodTablesCache
+from tasks.io.sources.clip import project_area
+from tasks.io.sources.integrity import file_fingerprint
+from tasks.io.sources.registry import registry_fingerprint
+from tasks.io.sources.run import RunContext
+from tasks.io.sources.zones import Zone, block_coverage, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
 from tasks.science.activities import Activity, period_spans
 from tasks.science.ldn_balance import balance_code, balance_table, balance_verdicts
@@ -585,7 +585,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     registry's records) are set beside the indicators: an ``activities`` table (footprint and ring per period), an
     ``activity_summary`` table (per country, area and status), both listed with every period's files, and a report
     section with a map. ``period_cache`` keeps each period's tables and maps and links those whose layers did not
-    change (``tasks.io.report_cache``).
+    change (``tasks.io.runtime.report_cache``).
     """
     import tempfile
 
@@ -656,7 +656,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
 
 @dataclass(frozen=True)
 class ActivityOverlay:
-    """The activity registry a report sets beside the indicators, and how (``tasks.io.activity_overlay``)."""
+    """The activity registry a report sets beside the indicators, and how (``tasks.io.outputs.activity_overlay``)."""
 
     activities: tuple[Activity, ...]
     registry: str

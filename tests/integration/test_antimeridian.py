@@ -18,8 +18,15 @@ import rasterio
 from pyproj import Transformer
 
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
-from tasks.io.local_stac import serve_collections
-from tasks.io.sample_data import box_polygon, collection_doc, composite_doys, iso_time, write_cog, write_collection
+from tasks.io.runtime.local_stac import serve_collections
+from tasks.io.sources.sample_data import (
+    box_polygon,
+    collection_doc,
+    composite_doys,
+    iso_time,
+    write_cog,
+    write_collection,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +112,7 @@ def test_chukotka_across_180_degrees_joins_without_seam_gap_or_double_count(tmp_
     from flows.ldn_yearly import ldn_yearly
     from flows.refresh import RefreshRun, build_config
     from tasks.config import SAMPLE_SOURCES
-    from tasks.io.run import run_context
+    from tasks.io.sources.run import run_context
 
     scenes = build_antimeridian_scenes(tmp_path / "scenes")
     out = tmp_path / "catalog"

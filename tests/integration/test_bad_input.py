@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
 from tasks.config import SAMPLE_SOURCES
-from tasks.io.local_stac import LocalStac, free_port
+from tasks.io.runtime.local_stac import LocalStac, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_overlapping_custom_tiles(tmp_path: Path, published_copy: Path, prefect_
     import json
 
     from tasks.constants import MODIS_PIXEL_SIZE as px
-    from tasks.io.sample_data import load_sample_region, sample_grid
+    from tasks.io.sources.sample_data import load_sample_region, sample_grid
 
     left, bottom, right, top = sample_grid(load_sample_region()).bounds
     run_file = tmp_path / "run.yaml"
@@ -182,7 +182,7 @@ import os, signal, sys
 import numpy as np, xarray as xr, rioxarray  # noqa: F401
 import tasks.stages.publish as publish
 from tasks.config import RunConfig
-from tasks.io.run import run_context
+from tasks.io.sources.run import run_context
 
 out, where = sys.argv[1], sys.argv[2]
 cfg = RunConfig(native_bounds=(0.0, 0.0, 2000.0, 2000.0), region_id="killed", years=(2001, 2001), out_dir=out)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from tasks.config import SAMPLE_SOURCES
 from tasks.constants import NODATA
-from tasks.io.local_stac import LocalStac
+from tasks.io.runtime.local_stac import LocalStac
 from tasks.science.fao_wocat import fao_wocat
 from tests.helpers import catalog_items, read_asset
 

@@ -18,7 +18,7 @@ import rasterio
 import shapely.geometry
 
 from tasks.constants import MODIS_SINUSOIDAL_NAME
-from tasks.io.styles import NODATA_COLOUR
+from tasks.io.outputs.styles import NODATA_COLOUR
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from flows.cli import EXIT_USER_ERROR, app
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.io.layers import layer_items, open_layer
+from tasks.io.outputs.layers import layer_items, open_layer
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 from pystac_client import Client
 
 from tasks.errors import ConfigError
-from tasks.io.local_stac import LocalStac, serve_collections
+from tasks.io.runtime.local_stac import LocalStac, serve_collections
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def test_a_port_taken_before_rustac_binds_it_is_replaced(sample_dir: Path, monke
     Fault injection: the first port offered is held by another socket; the API comes up on the next one."""
     import socket
 
-    import tasks.io.local_stac as local_stac
+    import tasks.io.runtime.local_stac as local_stac
 
     held = socket.socket()
     held.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks.config import PRODUCTION_SOURCES
-from tasks.io.local_stac import free_port
+from tasks.io.runtime.local_stac import free_port
 
 pytestmark = pytest.mark.integration
 

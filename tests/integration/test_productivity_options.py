@@ -184,7 +184,7 @@ def test_a_failed_tile_keeps_the_tiles_done_and_a_rerun_resumes_from_them(
 
     from flows.ldn_yearly import ldn_yearly
     from tasks.errors import SceneReadError
-    from tasks.io.local_stac import serve_collections
+    from tasks.io.runtime.local_stac import serve_collections
     from tests.integration.conftest import sample_config
 
     meta = _json_region(sample_dir)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.io.local_stac import stop_process
+from tasks.io.runtime.local_stac import stop_process
 from tests.helpers import readme_snippet
 from tests.services import free_port
 

@@ -1,6 +1,6 @@
 """Next year's refresh computes what depends on the new year and links the rest; a change recomputes what reads it.
 
-Each layer's cache key holds what its bytes depend on (``tasks.io.cache_keys``): a period's productivity the keys of
+Each layer's cache key holds what its bytes depend on (``tasks.io.runtime.cache_keys``): a period's productivity the keys of
 its window's annual layers, its settings, the land cover of its first year and the grid; land cover and SOC the
 land cover items from the SOC stock's year to the window's end, the SOC stock, the climate zones, the legend and the
 SOC model by content; SDG 15.3.1 and status the keys of the layers they combine. Never the run's years or the other

@@ -11,7 +11,13 @@ from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
 from tasks.errors import ConfigError
-from tasks.io.registry import SAMPLE_ACTIVITIES, PostgisRegistry, open_registry, read_activities, write_activities
+from tasks.io.sources.registry import (
+    SAMPLE_ACTIVITIES,
+    PostgisRegistry,
+    open_registry,
+    read_activities,
+    write_activities,
+)
 from tests.activity_records import generated_activities
 from tests.services import postgres_cluster, why_no_postgres
 

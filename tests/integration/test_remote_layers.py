@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from flows.cli import EXIT_USER_ERROR, app
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.io.layers import layer_items, open_layer
-from tasks.io.local_stac import free_port, start_file_server, stop_process
+from tasks.io.outputs.layers import layer_items, open_layer
+from tasks.io.runtime.local_stac import free_port, start_file_server, stop_process
 from tests.integration.conftest import S3_BUCKET
 
 pytestmark = pytest.mark.integration

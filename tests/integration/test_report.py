@@ -276,11 +276,11 @@ def test_the_published_method_notes_are_the_teams_method() -> None:
     shared = Path(__file__).resolve().parents[3] / "shared" / "method" / "SDG_15_3_1.md"
     if not shared.is_file():
         pytest.skip("no ../shared/method (a user's clone): nothing to compare the published copy with")
-    from tasks.io.method_doc import method_markdown
+    from tasks.io.outputs.method_doc import method_markdown
 
     assert method_markdown() == shared.read_text(encoding="utf-8"), \
         "catalogs/method_notes.md is the copy published with every version: update it with ../shared/method"
-    from tasks.io.method_doc import unccd_markdown
+    from tasks.io.outputs.method_doc import unccd_markdown
 
     assert unccd_markdown() == (shared.parent / "UNCCD_SO2_SO3.md").read_text(encoding="utf-8"), \
         "catalogs/method_notes_unccd.md is the copy published with every version: update it with ../shared/method"
@@ -289,7 +289,7 @@ def test_the_published_method_notes_are_the_teams_method() -> None:
 def test_activities_are_set_beside_the_indicators_and_published(full_run: tuple[Path, Path]) -> None:
     """`ldn run` on the sample shows the fictitious sample registry: per activity and period the footprint and its
     ring, the summary by country, area and status, and a report section with a map, all labelled."""
-    from tasks.io.registry import SAMPLE_ACTIVITIES, read_activities
+    from tasks.io.sources.registry import SAMPLE_ACTIVITIES, read_activities
 
     _, root = full_run
     items = _sdg_items(root)
@@ -327,7 +327,7 @@ def test_activities_are_set_beside_the_indicators_and_published(full_run: tuple[
 def test_ldn_report_sets_a_registry_beside_published_layers(full_run: tuple[Path, Path], tmp_path: Path) -> None:
     """`ldn report --activities` on a version already published: the registry's activities get their statistics,
     a wider ring takes in more land (of the footprint's land cover classes) and leaves the footprint as it was."""
-    from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry, read_activities
+    from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, read_activities
 
     _, root = full_run
     with open_registry(tmp_path / "r.gpkg") as reg:

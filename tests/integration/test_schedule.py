@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks.io.local_stac import stop_process
+from tasks.io.runtime.local_stac import stop_process
 from tests.helpers import REPO
 from tests.services import free_port, wait_until
 from tests.services import prefect_server as start_prefect_server

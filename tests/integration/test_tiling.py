@@ -12,7 +12,7 @@ import rasterio
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tasks.io.local_stac import serve_collections
+from tasks.io.runtime.local_stac import serve_collections
 from tests.integration.conftest import sample_config
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ def _rasters(root: Path) -> dict[str, Path]:
 def test_tiled_run_matches_the_single_tile_run_bit_for_bit(full_run: tuple[Path, Path], tmp_path: Path,
                                                            prefect_harness: None) -> None:
     from flows.ldn_yearly import ldn_yearly
-    from tasks.io.run import run_context
+    from tasks.io.sources.run import run_context
 
     sample, single = full_run
     with serve_collections(sample) as stac:

@@ -44,9 +44,9 @@ assert te_critical_s(16)[:3] == (28, 36, 56)
 annual = xr.DataArray(np.array([[[3000 + 100 * k for k in range(16)]]], dtype="int16").transpose(2, 0, 1),
                       dims=("year", "y", "x"), coords={"year": list(range(2001, 2017))})
 assert int(trajectory(annual)["trajectory"].item()) == 1
-from tasks.io.method_doc import method_html
+from tasks.io.outputs.method_doc import method_html
 assert "<h2>2. Productivity (land productivity dynamics, LPD)</h2>" in method_html()  # the notes ship in the wheel
-from tasks.io.registry import SAMPLE_ACTIVITIES, read_activities
+from tasks.io.sources.registry import SAMPLE_ACTIVITIES, read_activities
 assert venv in SAMPLE_ACTIVITIES.resolve().parents and read_activities(SAMPLE_ACTIVITIES)  # `ldn run`'s sample registry
 print(f"smoke ok: {len(names)} modules")
 """

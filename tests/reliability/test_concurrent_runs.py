@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tasks.errors import PublishError
-from tasks.io.run_locks import other_runs_live, publishing, run_marker
+from tasks.io.runtime.run_locks import other_runs_live, publishing, run_marker
 from tests.helpers import assert_same_pixels, version_pixels
 
 pytestmark = pytest.mark.reliability
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 _HOLD = """
 import sys, time
-from tasks.io.run_locks import run_marker, publishing
+from tasks.io.runtime.run_locks import run_marker, publishing
 with (run_marker(sys.argv[1]) if sys.argv[2] == "marker" else publishing(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
@@ -107,7 +107,7 @@ def test_two_cold_runs_on_one_output_both_publish(sample_dir: Path, tmp_path: Pa
 def test_an_entry_another_run_may_read_is_dropped_later(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from tasks.io.layer_cache import cache_for, drop_entry, store_entry, tidy_cache
+    from tasks.io.runtime.layer_cache import cache_for, drop_entry, store_entry, tidy_cache
 
     cfg = SimpleNamespace(cache_dir=tmp_path, out_dir=tmp_path / "out", cache_url=None)
     (tmp_path / "x.tif").write_bytes(b"tile")

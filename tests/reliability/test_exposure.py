@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.io.local_stac import start_file_server, stop_process
+from tasks.io.runtime.local_stac import start_file_server, stop_process
 from tests.services import wait_until
 
 pytestmark = pytest.mark.reliability

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from flows.refresh import RefreshRun, build_config
 from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources
 from tasks.errors import ConfigError
-from tasks.io.run import land_cover_source, ndvi_source
-from tasks.io.zones import read_zones
+from tasks.io.sources.run import land_cover_source, ndvi_source
+from tasks.io.sources.zones import read_zones
 
 pytestmark = pytest.mark.reliability
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.io.local_stac import serve_collections
+from tasks.io.runtime.local_stac import serve_collections
 
 pytestmark = pytest.mark.reliability
 
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 _SERVE = """
 import sys, time
 import tasks
-from tasks.io.local_stac import serve_collections
+from tasks.io.runtime.local_stac import serve_collections
 with serve_collections(sys.argv[1]) as stac:
     print(stac.api_url, flush=True)
     time.sleep(600)

@@ -16,8 +16,8 @@ import pytest
 
 from tasks.config import Source
 from tasks.errors import SceneReadError, TransientReadError
-from tasks.io.integrity import asset_identity, parse_multihash, scene_fingerprints, verify_checksums
-from tasks.io.local_stac import free_port, start_file_server, stop_process
+from tasks.io.runtime.local_stac import free_port, start_file_server, stop_process
+from tasks.io.sources.integrity import asset_identity, parse_multihash, scene_fingerprints, verify_checksums
 
 pytestmark = pytest.mark.reliability
 
@@ -166,7 +166,7 @@ def test_the_identity_of_a_server_that_refuses_head(tmp_path: Path) -> None:
 def test_a_scene_server_that_never_answers_times_out_retried_then_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """Connections accepted, nothing ever sent: each request gives up after $LDN_HTTP_TIMEOUT, is tried
     HTTP_ATTEMPTS times with 1 s and 2 s between, then the task's error says transient (so Prefect retries it)."""
-    from tasks.io.integrity import HTTP_ATTEMPTS
+    from tasks.io.sources.integrity import HTTP_ATTEMPTS
     from tests.reliability.faulty_stac import silent_api
 
     monkeypatch.setenv("LDN_HTTP_TIMEOUT", "0.5")

@@ -11,7 +11,7 @@ import pytest
 
 from tasks.config import Source
 from tasks.errors import StacBadPaging, StacUnreachable
-from tasks.io.search import open_api, search_items
+from tasks.io.sources.search import open_api, search_items
 from tests.reliability.faulty_stac import BBOX, COLLECTION, faulty_stac, silent_api, url
 
 pytestmark = pytest.mark.reliability
@@ -52,7 +52,7 @@ def test_a_next_link_to_its_own_page_stops(short_timeout: float) -> None:
 
 
 def test_endless_pages_stop(short_timeout: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("tasks.io.search.STAC_MAX_PAGES", 20)
+    monkeypatch.setattr("tasks.io.sources.search.STAC_MAX_PAGES", 20)
     with faulty_stac("endless") as server:
         client = open_api(url(server))
         with pytest.raises(StacBadPaging, match="gave 20 pages and still has a `next` link"):
@@ -144,12 +144,12 @@ def test_a_stac_api_answering_a_byte_at_a_time_is_cut_at_its_deadline(
 def test_a_scene_server_answering_a_byte_at_a_time_is_cut_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     """The requests made for scenes (a checksum download, the HEAD that identifies a file without one) have a
     whole-request deadline too (LDN_HTTP_DEADLINE); such a failure is transient (the tile task retries it)."""
-    from tasks.io.integrity import asset_identity, checksum_of, open_href
+    from tasks.io.sources.integrity import asset_identity, checksum_of, open_href
     from tests.reliability.faulty_stac import drip_server
 
     monkeypatch.setenv("LDN_HTTP_DEADLINE", "2")
     monkeypatch.setenv("LDN_HTTP_TIMEOUT", "1")
-    monkeypatch.setattr("tasks.io.integrity.HTTP_ATTEMPTS", 1)
+    monkeypatch.setattr("tasks.io.sources.integrity.HTTP_ATTEMPTS", 1)
     with drip_server(body=b"\0" * 4000, interval=0.05, content_type="image/tiff") as server:
         href = f"{server}/scene.tif"
         for attempt in (lambda: checksum_of(href, "sha256"), lambda: asset_identity(href)):

@@ -11,7 +11,7 @@ import shapely
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
-from tasks.io.activity_overlay import activity_statistics, activity_summary
+from tasks.io.outputs.activity_overlay import activity_statistics, activity_summary
 from tasks.model import LayerRef
 from tasks.science.activities import parse_activity
 

@@ -12,7 +12,7 @@ from odc.geo.geobox import GeoBox
 
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
 from tasks.errors import ConfigError
-from tasks.io.load import grid_coords, open_annual_layers
+from tasks.io.sources.load import grid_coords, open_annual_layers
 
 GRID = GeoBox((70, 90), Affine(MODIS_PIXEL_SIZE, 0, 8962784.50123854, 0, -MODIS_PIXEL_SIZE, 4891424.004740481),
               MODIS_SINUSOIDAL_WKT)

@@ -13,7 +13,7 @@ import xarray as xr
 
 from tasks.config import AssetSpec, QaRule
 from tasks.constants import NODATA
-from tasks.io.search import modis_start_date
+from tasks.io.sources.search import modis_start_date
 from tasks.stages.annual_ndvi import annual_ndvi, valid_mask
 from tests.helpers import realdata
 

@@ -12,8 +12,8 @@ from rasterio.transform import from_origin
 from flows.refresh import RefreshRun, build_config
 from tasks.config import PRODUCTION_SOURCES
 from tasks.geo.areas import pixel_areas_km2
-from tasks.io.clip import area_weights, run_area
-from tasks.io.run import run_context
+from tasks.io.sources.clip import area_weights, run_area
+from tasks.io.sources.run import run_context
 
 BOX = "111.5,43.5,112.0,43.9"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.config import RunConfig
-from tasks.io.cache_keys import (
+from tasks.io.runtime.cache_keys import (
     LAND_SOC_SETTINGS,
     PRODUCTIVITY_SETTINGS,
     cache_key,
@@ -13,8 +13,8 @@ from tasks.io.cache_keys import (
     key_document,
     settings_fingerprint,
 )
-from tasks.io.integrity import file_fingerprint
-from tasks.io.layer_cache import CacheDir, remember, why_recomputed
+from tasks.io.runtime.layer_cache import CacheDir, remember, why_recomputed
+from tasks.io.sources.integrity import file_fingerprint
 
 
 def test_settings_hold_only_their_fields_never_the_years_or_the_outputs(tmp_path: Path) -> None:

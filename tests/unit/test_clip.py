@@ -16,7 +16,7 @@ from rasterio.features import geometry_mask
 from tasks.config import RunConfig
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
 from tasks.geo.areas import class_areas
-from tasks.io.clip import EDGE, INSIDE, OUTSIDE, RunArea, area_weights, clip, inside, run_area
+from tasks.io.sources.clip import EDGE, INSIDE, OUTSIDE, RunArea, area_weights, clip, inside, run_area
 
 RES = MODIS_PIXEL_SIZE
 X0, Y0 = 8962784.50123854, 4891424.004740481
@@ -138,7 +138,7 @@ def test_a_country_footprint_on_a_tile_and_on_the_run_grid_across_180_degrees() 
 def test_edge_masks_kept_between_layers_answer_as_a_fresh_test_and_stay_within_their_budget() -> None:
     """Every layer and year of a run crosses the same edge blocks, so their pixel-centre tests are kept (bit-packed,
     least recently used out first): a kept answer is the fresh one, and a small budget only costs recomputing."""
-    from tasks.io.clip import _EdgeMasks
+    from tasks.io.sources.clip import _EdgeMasks
 
     area = RunArea(footprint=_triangle(), geobox=GEOBOX, label="triangle")
     chunks = ((16, 16, 16, 12), (16,) * 5)

@@ -11,7 +11,7 @@ from pyproj import CRS
 from tasks.config import PRODUCTION_SOURCES, SAMPLE_SOURCES, RunConfig, load_sources
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
 from tasks.errors import ConfigError
-from tasks.io.search import item_year
+from tasks.io.sources.search import item_year
 from tests.helpers import realdata
 
 

@@ -21,7 +21,7 @@ def _environment_after(imports: str, **preset: str) -> dict[str, str | None]:
 
 
 def test_importing_the_library_sets_nothing() -> None:
-    seen = _environment_after("import tasks, tasks.io.layers, tasks.io.load, tasks.stages.report")
+    seen = _environment_after("import tasks, tasks.io.outputs.layers, tasks.io.sources.load, tasks.stages.report")
     assert seen == dict.fromkeys(ENVIRONMENT_DEFAULTS)
 
 

@@ -15,7 +15,9 @@ PACKAGES = ("tasks", "flows")
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("flows", ("flows",)),
     ("stages", ("tasks.stages",)),
-    ("io", ("tasks.io",)),
+    ("io.runtime", ("tasks.io.runtime",)),
+    ("io.outputs", ("tasks.io.outputs",)),
+    ("io.sources", ("tasks.io.sources", "tasks.io")),
     ("science", ("tasks.science",)),
     ("config", ("tasks.config",)),
     ("geo", ("tasks.geo",)),
@@ -23,7 +25,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("floor", ("tasks.constants", "tasks.environment", "tasks.errors", "tasks.model", "tasks")),
 )
 """The layers, top first: a module imports from its own layer or one below, never from one above. The README's
-Development section draws the same list; a new module goes into a layer's package, or this test names it."""
+Development section draws the same list; a new module goes into a layer's package, or this test names it. ``tasks.io``
+is three rooms, each a layer here (its ``__init__`` says what it holds); only the package's own ``__init__`` sits
+outside them."""
+
+MOST_MODULES = 15
+"""A package folder holds at most this many modules (``__init__`` not counted): past it, it wants rooms."""
 
 
 def _module(path: Path) -> str:
@@ -109,6 +116,15 @@ def test_every_module_belongs_to_a_layer() -> None:
                        "README's Development section)")
 
 
+def test_io_has_only_rooms_and_no_folder_is_a_drawer() -> None:
+    loose = sorted(p.name for p in (ROOT / "tasks" / "io").glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"modules directly in tasks/io/: {loose}; each goes into a room (sources, outputs, runtime)"
+    crowded = {str(d.relative_to(ROOT)): n for package in PACKAGES for d in (ROOT / package).rglob("*")
+               if d.is_dir() and d.name != "__pycache__"
+               and (n := len([p for p in d.glob("*.py") if p.name != "__init__.py"])) > MOST_MODULES}
+    assert not crowded, f"folders above {MOST_MODULES} modules: {crowded}; split them into rooms that say what they hold"
+
+
 def test_imports_point_down_the_layers() -> None:
     upward = [f"{a} ({LAYERS[_layer(a)][0]}) -> {b} ({LAYERS[_layer(b)][0]}), line {line}"
               for a, b, _, line in _imports(_modules()) if _layer(b) < _layer(a)]
@@ -138,8 +154,8 @@ def test_no_import_of_a_project_module_inside_a_function() -> None:
 def test_the_checks_see_a_circle_and_the_flows_only_look_down() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert not any(b.startswith("flows") for a, b, _, _ in _imports(_modules()) if a.startswith("tasks"))
-    assert _layer("tasks.io.load") == 2 and _layer("tasks.constants") == len(LAYERS) - 1 and _layer("tasks") == len(LAYERS) - 1
-    assert _layer("tasks.config") == 4 and _layer("tasks.kernels.trend") == 6 and _layer("flows.cli.run") == 0
+    assert _layer("tasks.io.sources.load") == 4 and _layer("tasks.io.runtime.plan") == 2 and _layer("tasks.constants") == len(LAYERS) - 1 and _layer("tasks") == len(LAYERS) - 1
+    assert _layer("tasks.config") == 6 and _layer("tasks.kernels.trend") == 8 and _layer("flows.cli.run") == 0
 
 
 def test_modules_are_loaded_by_name_only_from_the_command_table() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tasks.io.layer_cache import CacheDir, open_entry, store_entry
+from tasks.io.runtime.layer_cache import CacheDir, open_entry, store_entry
 
 
 def _files(tmp_path: Path) -> dict[str, Path]:
@@ -51,7 +51,7 @@ def test_a_file_fingerprint_follows_edits(tmp_path: Path) -> None:
     import hashlib
     import os
 
-    from tasks.io.integrity import file_fingerprint
+    from tasks.io.sources.integrity import file_fingerprint
 
     f = tmp_path / "legend.yaml"
     f.write_text("a: 1\n")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 
 from tasks.constants import NODATA
-from tasks.io.zones import Zone
+from tasks.io.sources.zones import Zone
 from tasks.model import LayerRef
 from tasks.science.ldn_balance import (
     balance_code,

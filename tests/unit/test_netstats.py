@@ -11,8 +11,8 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from tasks.io._fileserver import QuietRangeHandler
-from tasks.io.netstats import cluster_network_bytes, network_bytes
+from tasks.io.runtime._fileserver import QuietRangeHandler
+from tasks.io.runtime.netstats import cluster_network_bytes, network_bytes
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
-from tasks.io.load import lonlat_mask, read_onto_grid
+from tasks.io.sources.load import lonlat_mask, read_onto_grid
 
 GEOBOX = GeoBox((90, 110), Affine(MODIS_PIXEL_SIZE, 0, 8962784.50123854, 0, -MODIS_PIXEL_SIZE, 4891424.004740481),
                 MODIS_SINUSOIDAL_WKT)

@@ -13,7 +13,7 @@ from odc.geo.geobox import GeoBox
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_bounds
-from tasks.io.recode import RecodeOutsideRaster, apply_recodes, read_recodes
+from tasks.io.sources.recode import RecodeOutsideRaster, apply_recodes, read_recodes
 
 # a 20 x 20 MODIS-grid window near Zamyn-Uud
 GEOBOX = GeoBox((20, 20), Affine(MODIS_PIXEL_SIZE, 0, 8962784.50123854, 0, -MODIS_PIXEL_SIZE, 4891424.004740481),

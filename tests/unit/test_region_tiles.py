@@ -17,9 +17,9 @@ from tasks.config import PRODUCTION_SOURCES, RunConfig, load_sources
 from tasks.geo.grid import over_crs, parse_crs, transformer, unwrap
 from tasks.geo.mosaic import wraps
 from tasks.geo.tiles import tile_geobox
-from tasks.io.region import ALL_NE_ASIA, region_grid, resolve_region
-from tasks.io.run import run_context
-from tasks.io.zones import default_zones
+from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
+from tasks.io.sources.run import run_context
+from tasks.io.sources.zones import default_zones
 
 REGIONS = [ALL_NE_ASIA, *[z.zone_id for z in default_zones()]]
 STEP = 61

@@ -12,7 +12,13 @@ from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
 from tasks.errors import ConfigError, RegistryError
-from tasks.io.registry import SAMPLE_ACTIVITIES, GeoPackageRegistry, open_registry, read_activities, write_activities
+from tasks.io.sources.registry import (
+    SAMPLE_ACTIVITIES,
+    GeoPackageRegistry,
+    open_registry,
+    read_activities,
+    write_activities,
+)
 from tests.activity_records import generated_activities
 
 
@@ -204,7 +210,7 @@ def test_qgis_opens_the_registry_as_a_point_and_polygon_layer(tmp_path: Path) ->
 def test_a_run_reads_its_registry_before_computing(tmp_path: Path) -> None:
     from tasks.config import RunConfig
     from tasks.constants import CATALOGS_DIR
-    from tasks.io.run import run_activities
+    from tasks.io.sources.run import run_activities
 
     box = (111.5, 43.5, 112.0, 43.9)
     where, acts, sample = run_activities(RunConfig(bbox=box))  # the bundled sample sources: the fictitious registry

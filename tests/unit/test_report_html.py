@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tasks.io.report_html import TOTAL, method_table, with_totals
+from tasks.io.outputs.report_html import TOTAL, method_table, with_totals
 from tasks.stages.report import period_label
 
 

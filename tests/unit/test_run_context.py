@@ -1,4 +1,4 @@
-"""The run context: the facts a run derives from its config, resolved once (``tasks.io.run``).
+"""The run context: the facts a run derives from its config, resolved once (``tasks.io.sources.run``).
 
 It must give every task what re-deriving the facts from the config gave (the same grid, tiles, region, search box
 and periods, so the layers and the cache keys are unchanged), travel to Dask workers and into Prefect's flow
@@ -20,10 +20,9 @@ from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDA
 from tasks.errors import ConfigError
 from tasks.geo.grid import analysis_geobox, lonlat_bounds
 from tasks.geo.tiles import lattice_tiles
-from tasks.io.cache_keys import area_fingerprint
-from tasks.io.clip import inside, run_area
-from tasks.io.region import region_grid, resolve_region
-from tasks.io.run import RunContext, run_context
+from tasks.io.sources.clip import area_fingerprint, inside, run_area
+from tasks.io.sources.region import region_grid, resolve_region
+from tasks.io.sources.run import RunContext, run_context
 
 ZAMYN_UUD = "111.86,43.68,111.94,43.76"
 
@@ -116,7 +115,7 @@ def test_the_context_is_the_one_thing_tasks_take() -> None:
 
     from prefect import Task
 
-    import tasks.io.search
+    import tasks.io.sources.search
     import tasks.stages.annual_ndvi
     import tasks.stages.land_degradation
     import tasks.stages.productivity
@@ -125,7 +124,7 @@ def test_the_context_is_the_one_thing_tasks_take() -> None:
 
     found = []
     for module in (tasks.stages.annual_ndvi, tasks.stages.land_degradation, tasks.stages.productivity,
-                   tasks.stages.publish, tasks.stages.report, tasks.io.search):
+                   tasks.stages.publish, tasks.stages.report, tasks.io.sources.search):
         for name, obj in vars(module).items():
             if isinstance(obj, Task) and obj.fn.__module__ == module.__name__:
                 first = next(iter(inspect.signature(obj.fn).parameters.values()))

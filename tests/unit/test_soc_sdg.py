@@ -158,7 +158,7 @@ def test_real_soc_stocks_and_climate_zones_on_a_grid_that_is_not_exactly_one_twe
     """WHRC SOC 1990 -> 2010 (pixel 0.0833333 deg) with the IPCC zones (exactly 1/12) reprojected onto it."""
     from odc.geo.geobox import GeoBox
 
-    from tasks.io.load import read_onto_grid
+    from tasks.io.sources.load import read_onto_grid
 
     soc_dir = realdata("soc_whrc_soil_carbon_debt_10km")
     zones_path = realdata("trends_earth_fixtures", "ipcc_climate_zones.tif")

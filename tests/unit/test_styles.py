@@ -17,7 +17,7 @@ from tasks.constants import (
     STATUS_COLOURS,
     THREE_CLASSES,
 )
-from tasks.io.styles import NDVI_RAMP, NODATA_COLOUR, layer_style, qml, render, visual_values
+from tasks.io.outputs.styles import NDVI_RAMP, NODATA_COLOUR, layer_style, qml, render, visual_values
 from tasks.stages.publish import geotiff_tags, named_crs
 
 CLASS_MAPS = {

@@ -15,7 +15,7 @@ from tasks.errors import ConfigError
 from tasks.geo.grid import snapped_geobox, split_bbox
 from tasks.geo.mosaic import mosaic, source_x, wraps
 from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, check_tiles, lattice_tiles, tile_lonlat_bbox, tile_windows
-from tasks.io.region import region_grid, resolve_region
+from tasks.io.sources.region import region_grid, resolve_region
 
 R = 6371007.181
 GRID = dict(crs=MODIS_SINUSOIDAL_WKT, resolution=MODIS_PIXEL_SIZE, origin=MODIS_GRID_ORIGIN)
@@ -216,9 +216,9 @@ def test_period_tiles_across_180_degrees_join_back_into_the_run_grid(tmp_path: P
 
     from tasks.config import SAMPLE_SOURCES, RunConfig
     from tasks.geo.mosaic import mosaic, wraps
-    from tasks.io.clip import inside, run_area
-    from tasks.io.region import region_grid, resolve_region
-    from tasks.io.run import run_context
+    from tasks.io.sources.clip import inside, run_area
+    from tasks.io.sources.region import region_grid, resolve_region
+    from tasks.io.sources.run import run_context
     from tasks.stages.productivity import period_tiles
 
     spec = "179.7,66.40,-179.7,66.55"

@@ -15,7 +15,7 @@ from pyproj import Geod
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.io.zones import Zone, check_zones_cover, default_zones, read_zones
+from tasks.io.sources.zones import Zone, check_zones_cover, default_zones, read_zones
 from tasks.model import LayerRef
 from tasks.stages.report import sums_by_code, write_workbook, zonal_tables
 

@@ -21,8 +21,8 @@ from rasterio.windows import Window
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_box_problem
-from tasks.io.cog import cog_from_tiled
-from tasks.io.integrity import local_path, open_href
+from tasks.io.outputs.cog import cog_from_tiled
+from tasks.io.sources.integrity import local_path, open_href
 from tasks.model import LayerRef
 
 __all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs", "published_versions", "read_block"]
@@ -37,7 +37,7 @@ def is_url(root: str | Path) -> bool:
 
 
 class _ReadIO(pystac.StacIO):
-    """pystac's reader of catalog JSON at any href ``tasks.io.integrity.open_href`` takes (local, http(s), s3://, ...);
+    """pystac's reader of catalog JSON at any href ``tasks.io.sources.integrity.open_href`` takes (local, http(s), s3://, ...);
     a retrieval never writes."""
 
     def read_text(self, source: Any, *args: Any, **kwargs: Any) -> str:

@@ -8,7 +8,7 @@ extension by itself. So every COG of a version gets, from the same ``LayerStyle`
   colours, or a pseudocolour ramp;
 - the STAC render extension (``renders`` in the item): a ``colormap`` of the classes, or ``rescale`` +
   ``colormap_name``, which titiler's ``/stac/renders`` and ``/stac/preview?...`` and other render-aware clients use;
-- the quick-look PNGs and the report maps (``tasks.io.quicklook``) draw nodata in ``NODATA_COLOUR`` too.
+- the quick-look PNGs and the report maps (``tasks.io.outputs.quicklook``) draw nodata in ``NODATA_COLOUR`` too.
 
 Class maps stay int16 with nodata -32768 (Trends.Earth's convention, 3-class maps use -1/0/1): GeoTIFF
 colour tables exist only for Byte and UInt16 bands, so the styles travel beside the COG, not inside it.
@@ -21,7 +21,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, SCRATCH_PROFILE, STATUS_COLOURS, THREE_CLASSES
-from tasks.io.cog import cog_from_tiled
+from tasks.io.outputs.cog import cog_from_tiled
 
 __all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colours", "layer_style", "qml", "render", "write_qml",
            "visual_values", "write_visual"]

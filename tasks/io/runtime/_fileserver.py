@@ -1,6 +1,6 @@
 """Range-capable static file server bound to 127.0.0.1, run as its own process.
 
-``python -m tasks.io._fileserver ROOT PORT`` serves ROOT; with PORT 0 the system picks a free port, which the
+``python -m tasks.io.runtime._fileserver ROOT PORT`` serves ROOT; with PORT 0 the system picks a free port, which the
 server prints on its first line of standard output once it is listening (so no other process can take it first). It runs in a separate process because GDAL
 holds the GIL while it reads over HTTP, so a server thread inside the reading process would stall.
 """

@@ -1,11 +1,11 @@
 """Cache keys: what a cached layer's bytes depend on, as data to hash.
 
 A layer's key is a hash of everything its bytes depend on: the source items (id, ``updated`` and what
-identifies each asset's bytes, ``tasks.io.integrity``; never their hrefs, which change with signing and servers),
+identifies each asset's bytes, ``tasks.io.sources.integrity``; never their hrefs, which change with signing and servers),
 the source's configuration, the analysis grid, the parameters and the software version. Keys come from
 item ids and checksums (or HTTP validators), not from the arrays: hashing a large input array would cost
-about as much as recomputing it. ``tasks.io.layer_cache`` stores and finds entries under these keys; the inputs' fingerprints come from the
-searches that find them (``tasks.io.search.source_fingerprints``).
+about as much as recomputing it. ``tasks.io.runtime.layer_cache`` stores and finds entries under these keys; the inputs' fingerprints come from the
+searches that find them (``tasks.io.sources.search.source_fingerprints``).
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from tasks import __version__
 from tasks.config import RunConfig, Source
 from tasks.geo.grid import grid_crs
 from tasks.geo.tiles import Tile
-from tasks.io.integrity import file_fingerprint
+from tasks.io.sources.integrity import file_fingerprint
 
 __all__ = ["CACHE_FORMAT", "cache_key", "key_document", "tile_year_key", "settings_fingerprint", "inputs_of",
-           "area_fingerprint", "describe_change", "PRODUCTIVITY_SETTINGS", "LAND_SOC_SETTINGS", "SDG_SETTINGS",
+           "describe_change", "PRODUCTIVITY_SETTINGS", "LAND_SOC_SETTINGS", "SDG_SETTINGS",
            "STATUS_SETTINGS", "LDN_BALANCE_SETTINGS"]
 
 CACHE_FORMAT = 8
@@ -94,7 +94,7 @@ def settings_fingerprint(cfg: RunConfig, fields: tuple[str, ...], **files: str |
 
 
 def inputs_of(inputs: dict[str, Any], name: str | None, years: tuple[int, int] | None = None) -> Any:
-    """One source's fingerprints out of ``tasks.io.search.source_fingerprints`` (a file's hash, or its items' by
+    """One source's fingerprints out of ``tasks.io.sources.search.source_fingerprints`` (a file's hash, or its items' by
     year), kept to ``years`` when given: a layer's key holds the items of the years it reads, no others."""
     if name is None:
         return None
@@ -102,12 +102,6 @@ def inputs_of(inputs: dict[str, Any], name: str | None, years: tuple[int, int] |
     if years is None or not isinstance(entry, dict) or "years" not in entry:
         return entry
     return {"years": {y: fps for y, fps in entry["years"].items() if years[0] <= int(y) <= years[1]}}
-
-
-def area_fingerprint(cfg: RunConfig) -> str | None:
-    """The run's region (``cfg.region``) as cache-key data: a region code as is, a polygon file by its content."""
-    area = cfg.region
-    return file_fingerprint(area) if area is not None and Path(area).is_file() else area
 
 
 _WHAT = {"annual": "its window's annual NDVI layers", "annual_max": "its window's annual NDVI maxima",

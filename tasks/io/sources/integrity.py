@@ -26,7 +26,7 @@ import pystac
 
 from tasks.config import Source, env_seconds
 from tasks.errors import SceneReadError, TransientReadError
-from tasks.io.deadline import OPENER, RequestTooSlow, within
+from tasks.io.sources.deadline import OPENER, RequestTooSlow, within
 
 __all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "HTTP_DEADLINE", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "file_sha256",
            "local_path", "open_href", "parse_multihash",
@@ -116,7 +116,7 @@ def http_timeout() -> float:
 
 
 def _within_deadline(href: str) -> Any:
-    """The deadline of one request here to ``href``'s server (``tasks.io.deadline.within``)."""
+    """The deadline of one request here to ``href``'s server (``tasks.io.sources.deadline.within``)."""
     parts = urllib.parse.urlsplit(href)
     return within(env_seconds("LDN_HTTP_DEADLINE", HTTP_DEADLINE), f"the server {parts.scheme}://{parts.netloc}")
 

@@ -18,10 +18,9 @@ from tasks.errors import ConfigError
 from tasks.geo.grid import analysis_geobox, grid_crs, lonlat_bounds
 from tasks.geo.mosaic import wraps
 from tasks.geo.tiles import Tile, check_tiles, lattice_tiles
-from tasks.io.cache_keys import area_fingerprint
-from tasks.io.clip import RunArea, footprint_on
-from tasks.io.region import Region, resolve_region
-from tasks.io.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
+from tasks.io.sources.clip import RunArea, area_fingerprint, footprint_on
+from tasks.io.sources.region import Region, resolve_region
+from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
 from tasks.science.activities import Activity
 
 __all__ = ["RunContext", "run_context", "run_activities", "run_bbox", "selected_periods", "ndvi_source", "land_cover_source"]
@@ -33,7 +32,7 @@ class RunContext(BaseModel):
     ``land_units`` is None when performance uses land cover alone; ``area`` is None when the run covers its
     whole grid, and ``area_polygons`` (the same region as lon/lat polygons, for the STAC
 items' footprints and the report's map) with it. ``grid_key`` and ``area_key`` are the run's grid (with its region and
-    the region id its items are named by) and the region as cache-key data (``tasks.io.cache_keys``), a polygon
+    the region id its items are named by) and the region as cache-key data (``tasks.io.runtime.cache_keys``), a polygon
     file hashed once.
     """
 

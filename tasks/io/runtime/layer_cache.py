@@ -1,7 +1,7 @@
 """A content-addressed cache of written layers, so a refresh recomputes only what changed.
 
 A layer's key is a hash of everything its bytes depend on: the source items (id, ``updated`` and what
-identifies each asset's bytes, ``tasks.io.integrity``; never their hrefs, which change with signing and servers),
+identifies each asset's bytes, ``tasks.io.sources.integrity``; never their hrefs, which change with signing and servers),
 the source's configuration, the analysis grid, the parameters and the software version. The
 cached files live under ``<cache_dir>/<indicator>/<key>/`` (default ``<out>/.cache``); a hit links
 them into the run's staging folder instead of reading any scene. Entries are written to a
@@ -13,7 +13,7 @@ by file with its ``entry.json`` last (an object store's put is atomic, so a list
 a local miss that object storage has is downloaded into the local folder first, and a local hit
 that it lacks is uploaded.
 
-What goes into a key is ``tasks.io.cache_keys``; this module stores and finds entries under those keys.
+What goes into a key is ``tasks.io.runtime.cache_keys``; this module stores and finds entries under those keys.
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ from typing import Any
 
 from tasks.config import RunConfig
 from tasks.errors import CacheStorageError, ConfigError
-from tasks.io.cache_keys import cache_key, describe_change, key_document
-from tasks.io.run_locks import other_runs_live
+from tasks.io.runtime.cache_keys import cache_key, describe_change, key_document
+from tasks.io.runtime.run_locks import other_runs_live
 from tasks.model import AssetSummary, LayerSummary
 
 __all__ = ["CacheDir", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url",
@@ -214,7 +214,7 @@ def store_entry(cache: CacheDir, key: str, files: Mapping[str, str | Path], meta
 def drop_entry(cache: CacheDir, key: str) -> bool:
     """Remove the entry ``key`` (locally and from object storage), when what it held is cached in a larger entry;
     False (nothing removed) while another run is live on the same cache, which may be reading it
-    (``tasks.io.run_locks``: the last run to finish removes it)."""
+    (``tasks.io.runtime.run_locks``: the last run to finish removes it)."""
     if len(other_runs_live(cache.local.parent)) > 1:  # this run's marker and another's
         runs = cache.local.parent / ".runs"
         runs.mkdir(parents=True, exist_ok=True)

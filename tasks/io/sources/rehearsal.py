@@ -31,8 +31,8 @@ from tasks.config import SAMPLE_SOURCES
 from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, PixelReliability
 from tasks.errors import ConfigError
 from tasks.geo.tiles import MODIS_TILE_PX, Tile, tile_lonlat_bbox
-from tasks.io.region import region_grid, resolve_region
-from tasks.io.sample_data import (
+from tasks.io.sources.region import region_grid, resolve_region
+from tasks.io.sources.sample_data import (
     COG_MEDIA_TYPE,
     box_polygon,
     collection_doc,

@@ -11,21 +11,15 @@ Serve it with stac-fastapi-pgstac (see the README): searches by collection (indi
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pystac
 
-from tasks.errors import PublishError
-from tasks.io.layers import DEFAULT_CATALOG, version_catalog
+from tasks.errors import PublishError, redact
+from tasks.io.outputs.layers import DEFAULT_CATALOG, version_catalog
 
-__all__ = ["load_into_pgstac", "check_pgstac", "redact"]
-
-
-def redact(dsn: str) -> str:
-    """A DSN with its password hidden, for messages."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", re.sub(r"password=\S+", "password=***", dsn))
+__all__ = ["load_into_pgstac", "check_pgstac"]
 
 
 def _documents(cat: pystac.Catalog, version: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

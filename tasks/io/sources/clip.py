@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from itertools import product
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
@@ -40,13 +41,13 @@ from tasks.geo.grid import (
     valid_polygons,
 )
 from tasks.geo.mosaic import wraps
-from tasks.io.cache_keys import area_fingerprint
-from tasks.io.region import resolve_region
+from tasks.io.sources.integrity import file_fingerprint
+from tasks.io.sources.region import resolve_region
 
 if TYPE_CHECKING:
     from tasks.config import RunConfig
 
-__all__ = ["RunArea", "run_area", "windows_outside", "footprint_on", "project_area", "clip", "clip_array", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
+__all__ = ["RunArea", "run_area", "area_fingerprint", "windows_outside", "footprint_on", "project_area", "clip", "clip_array", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
 
 OUTSIDE, EDGE, INSIDE = 0, 1, 2
 """How a block lies against the region: no pixel centre can be inside, some may be, all are."""
@@ -118,6 +119,12 @@ def project_area(geometry: shapely.Geometry, crs: str, *, over: bool) -> shapely
     return valid_polygons(projected)
 
 
+def area_fingerprint(cfg: RunConfig) -> str | None:
+    """The run's region (``cfg.region``) as cache-key data: a region code as is, a polygon file by its content."""
+    area = cfg.region
+    return file_fingerprint(area) if area is not None and Path(area).is_file() else area
+
+
 @functools.lru_cache(maxsize=16)
 def footprint_on(spec: str, content: Any, crs: str, over: bool) -> tuple[shapely.Geometry, str]:
     """``spec``'s polygons on ``crs`` (``+over`` coordinates when ``over``) and their label, kept per ``content``
@@ -130,7 +137,7 @@ def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
     """The run's region on ``geobox`` (the run's grid or one tile's), or None when the run is the whole grid.
 
     The sample run without ``--region`` and a run given only a ``bbox`` cover their whole grid. A run's tasks
-    use the region resolved once in their ``RunContext`` (``tasks.io.run``); this is the same for one geobox.
+    use the region resolved once in their ``RunContext`` (``tasks.io.sources.run``); this is the same for one geobox.
     """
     if cfg.region is None:
         return None

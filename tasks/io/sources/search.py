@@ -24,9 +24,9 @@ from urllib3 import Retry
 from tasks.config import Source, env_seconds
 from tasks.errors import CollectionNotFound, NoScenesFound, OutsideCollection, StacBadPaging, StacUnreachable
 from tasks.geo.grid import bboxes_intersect, split_bbox
-from tasks.io.deadline import DeadlineAdapter, RequestTooSlow, within
-from tasks.io.integrity import file_fingerprint, scene_fingerprints
-from tasks.io.run import RunContext
+from tasks.io.sources.deadline import DeadlineAdapter, RequestTooSlow, within
+from tasks.io.sources.integrity import file_fingerprint, scene_fingerprints
+from tasks.io.sources.run import RunContext
 
 __all__ = [
     "open_api",
@@ -75,7 +75,7 @@ def stac_timeout() -> tuple[float, float]:
 class _StacIO(StacApiIO):
     """pystac-client's IO with paging that stops: a ``next`` link to a page already read, or more than
     ``STAC_MAX_PAGES`` pages, is a one-line ``StacBadPaging`` instead of a search that never ends; and requests
-    that end: each has a whole-request deadline (``STAC_DEADLINE``, ``tasks.io.deadline``), past which it is a
+    that end: each has a whole-request deadline (``STAC_DEADLINE``, ``tasks.io.sources.deadline``), past which it is a
     one-line ``StacUnreachable`` naming the server."""
 
     def __init__(self, *, max_retries: Retry, timeout: tuple[float, float]) -> None:
@@ -327,7 +327,7 @@ def source_fingerprints(run: RunContext) -> dict[str, Any]:
     One STAC search per source (no pixel is read; an asset without ``file:checksum`` costs an HTTP HEAD), so
     the per-period layers are keyed on their inputs' bytes as the annual ones are: a file by its hash
     (``{"file": ...}``), a collection's items by year (``{"years": {"2015": [...]}}``), so each layer's key keeps
-    the years it reads (``tasks.io.cache_keys.inputs_of``).
+    the years it reads (``tasks.io.runtime.cache_keys.inputs_of``).
     """
     cfg = run.cfg
     roles = [(cfg.land_cover_source, "land_cover"), (cfg.soc_source, "soc")]

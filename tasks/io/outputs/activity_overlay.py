@@ -21,8 +21,8 @@ from rasterio.windows import Window
 from tasks.constants import ACTIVITY_AREAS, ACTIVITY_STATUSES, LPD_CLASSES, THREE_CLASSES, WATER
 from tasks.errors import NoZoneOverlap
 from tasks.geo.areas import pixel_areas_km2
-from tasks.io.layers import read_block
-from tasks.io.zones import Zone, block_coverage, zones_on_grid
+from tasks.io.outputs.layers import read_block
+from tasks.io.sources.zones import Zone, block_coverage, zones_on_grid
 from tasks.model import LayerRef
 from tasks.science.activities import Activity, footprint_and_ring, timing
 

@@ -15,8 +15,8 @@ import rasterio
 from rasterio.enums import Resampling
 
 from tasks.geo.grid import lonlat_bounds, transformer
-from tasks.io.styles import NDVI_RAMP, NODATA_COLOUR
-from tasks.io.zones import border_outlines
+from tasks.io.outputs.styles import NDVI_RAMP, NODATA_COLOUR
+from tasks.io.sources.zones import border_outlines
 
 __all__ = ["quicklook_png", "classes_of", "MAX_PIXELS"]
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.constants import LPD_CLASSES, THREE_CLASSES
-from tasks.io.method_doc import METHOD_TITLE, method_body
+from tasks.io.outputs.method_doc import METHOD_TITLE, method_body
 
 __all__ = ["ActivitySection", "TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
            "transition_heatmap_png", "ndvi_series_png", "target_png", "with_totals",

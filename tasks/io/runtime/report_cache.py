@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.io.cache_keys import cache_key
-from tasks.io.layer_cache import CacheDir, link_file, open_entry, store_entry
+from tasks.io.runtime.cache_keys import cache_key
+from tasks.io.runtime.layer_cache import CacheDir, link_file, open_entry, store_entry
 
 __all__ = ["PeriodTables", "PeriodTablesCache"]
 

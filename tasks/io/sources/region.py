@@ -35,7 +35,7 @@ from tasks.geo.grid import (
     unwrap,
 )
 from tasks.geo.tiles import MODIS_TILE_PX, Tile, lattice_tiles
-from tasks.io.zones import ZONES_FILE, default_zones, read_zones
+from tasks.io.sources.zones import ZONES_FILE, default_zones, read_zones
 
 __all__ = ["Region", "resolve_region", "region_grid", "RegionGrid", "ALL_NE_ASIA"]
 

@@ -11,7 +11,7 @@ files on every run:
 
 Each collection folder holds ``collection.json`` and ``items.ndjson`` shaped like the production
 collections (asset keys, ``raster:bands``, ``start/end_datetime``, ``proj:*``); asset hrefs are
-relative and become http URLs when the local STAC API serves them (``tasks.io.local_stac``).
+relative and become http URLs when the local STAC API serves them (``tasks.io.runtime.local_stac``).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ from tasks.constants import (
 )
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_bounds
-from tasks.io.integrity import file_sha256
+from tasks.io.sources.integrity import file_sha256
 
 __all__ = [
     "SampleRegion",
@@ -522,7 +522,7 @@ def _modis(region: SampleRegion, grid: SampleGrid, fields: _Fields, root: Path,
 
 
 def write_collection(cdir: Path, collection: dict, items: list[dict]) -> None:
-    """A collection folder as ``tasks.io.local_stac`` serves it: ``collection.json`` and ``items.ndjson``."""
+    """A collection folder as ``tasks.io.runtime.local_stac`` serves it: ``collection.json`` and ``items.ndjson``."""
     cdir.mkdir(parents=True, exist_ok=True)
     (cdir / "collection.json").write_text(json.dumps(collection, indent=1) + "\n")
     with open(cdir / "items.ndjson", "w") as f:

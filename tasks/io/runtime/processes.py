@@ -1,7 +1,7 @@
 """Processes the pipeline starts or finds left behind: is a pid alive, and children that die with their parent.
 
 A server the pipeline starts itself gets ``die_with_parent`` as its ``preexec_fn``. One that a library
-starts (Prefect's temporary API server) gets a watchdog instead: ``python -m tasks.io.processes PID RUN``
+starts (Prefect's temporary API server) gets a watchdog instead: ``python -m tasks.io.runtime.processes PID RUN``
 notices when the run's process RUN is gone, however it ended, and stops process PID.
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ def watch(pid: int, parent: int) -> None:
 
 def start_watchdog(pid: int) -> subprocess.Popen:
     """A process that stops ``pid`` when this process dies, however it dies (stop it when ``pid`` is stopped)."""
-    return subprocess.Popen([sys.executable, "-m", "tasks.io.processes", str(pid), str(os.getpid())],
+    return subprocess.Popen([sys.executable, "-m", "tasks.io.runtime.processes", str(pid), str(os.getpid())],
                             stdin=subprocess.DEVNULL)
 
 

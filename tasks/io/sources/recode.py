@@ -29,7 +29,7 @@ from rasterio.features import rasterize
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError, LdnWarning
-from tasks.io.zones import geometry_from_wkb
+from tasks.io.sources.zones import geometry_from_wkb
 
 __all__ = ["Recode", "RecodeOutsideRaster", "read_recodes", "apply_recodes"]
 

@@ -27,8 +27,7 @@ from typing import Any, Iterable, Sequence
 import shapely
 
 from tasks.constants import CATALOGS_DIR, DEFAULT_OUTPUTS
-from tasks.errors import ConfigError, RegistryError
-from tasks.io.pgstac import redact
+from tasks.errors import ConfigError, RegistryError, redact
 from tasks.science.activities import FIELDS, Activity, ActivityFilter, parse_activity
 
 __all__ = [

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import ConfigError, StacUnreachable
-from tasks.io.processes import die_with_parent, pid_alive
+from tasks.io.runtime.processes import die_with_parent, pid_alive
 
 __all__ = ["LocalStac", "serve_collections", "start_file_server", "free_port", "stop_process", "RUSTAC_START_TIMEOUT"]
 
@@ -127,7 +127,7 @@ def start_file_server(root: str | Path) -> tuple[subprocess.Popen, str]:
     choosing and binding it. Stop it with :func:`stop_process`.
     """
     files = subprocess.Popen(
-        [sys.executable, "-m", "tasks.io._fileserver", str(root), "0"],
+        [sys.executable, "-m", "tasks.io.runtime._fileserver", str(root), "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2],
         preexec_fn=die_with_parent,
     )

@@ -23,13 +23,13 @@ from tasks.config import load_model
 from tasks.constants import CATALOGS_DIR
 from tasks.errors import LdnError
 from tasks.geo.tiles import TILE_STEP_CHUNKS, tile_geobox, tile_windows
-from tasks.io.cache_keys import tile_year_key
-from tasks.io.clip import windows_outside
-from tasks.io.ingest import touches_on_grid
-from tasks.io.integrity import scene_fingerprints
-from tasks.io.layer_cache import cache_for, cache_root
-from tasks.io.run import RunContext
-from tasks.io.search import items_by_year, run_items
+from tasks.io.runtime.cache_keys import tile_year_key
+from tasks.io.runtime.layer_cache import cache_for, cache_root
+from tasks.io.sources.clip import windows_outside
+from tasks.io.sources.ingest import touches_on_grid
+from tasks.io.sources.integrity import scene_fingerprints
+from tasks.io.sources.run import RunContext
+from tasks.io.sources.search import items_by_year, run_items
 
 __all__ = ["BenchmarkRates", "RATES_FILE", "load_rates", "TilePlan", "tile_plans", "RunPlan", "plan_run", "format_plan",
            "SEARCH_DEADLINE_S"]

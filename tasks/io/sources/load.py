@@ -30,10 +30,10 @@ from tasks.constants import DEFAULT_CHUNK
 from tasks.environment import set_environment_defaults
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.geo.grid import grid_crs, transformer
-from tasks.io.clip import RunArea, clip
-from tasks.io.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
-from tasks.io.run import RunContext
-from tasks.io.search import STATIC_YEARS, run_items
+from tasks.io.sources.clip import RunArea, clip
+from tasks.io.sources.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
+from tasks.io.sources.run import RunContext
+from tasks.io.sources.search import STATIC_YEARS, run_items
 
 __all__ = [
     "static_layer", "READ_SETTINGS", "configure_reads", "ReadSettings",

@@ -1,0 +1,11 @@
+"""Inputs: what a run reads, found and read onto its grid, and the run's facts resolved from them once.
+
+STAC search (``search``) with whole-request deadlines (``deadline``); what identifies a scene's bytes and the
+read-time checks (``integrity``); reading scenes onto the grid (``load``) and the annual NDVI ingest kernel
+(``ingest``); the run's area (``region``, ``clip``), reporting zones (``zones``) and expert recode polygons
+(``recode``); the activity registry's storage (``registry``); the run context (``run``); the bundled sample
+region and the full-extent rehearsal's inputs (``sample_data``, ``rehearsal``).
+
+The bottom room of ``tasks.io``: imports ``tasks.science`` and the layers below it, never ``tasks.io.outputs``
+or ``tasks.io.runtime``.
+"""
