@@ -276,14 +276,14 @@ def part_tile_year(root: Path, size: int, scheduler: str) -> dict[str, float]:
     """The real refresh flow on the tile-year: the annual NDVI tile task and the mosaic, no cache."""
     import matplotlib.pyplot  # noqa: F401  (imported once per run by its first quick-look: not a tile-year's cost)
 
-    import tasks.stages.publish
+    import tasks.io.outputs.items
     from flows.refresh import RefreshRun, refresh_indicators
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     log = _Log()
     logging.getLogger("prefect").addHandler(log)
     count = _TaskCount()
-    maps = _Stopwatch(tasks.stages.publish, "quicklook_png")  # a year's maps: drawn once per layer, not per tile
+    maps = _Stopwatch(tasks.io.outputs.items, "quicklook_png")  # a year's maps: drawn once per layer, not per tile
     with tempfile.TemporaryDirectory() as out, count.callback:
         started = time.monotonic()
         refresh_indicators(RefreshRun(sample_dir=root / "sample", out=Path(out) / "catalog", years=(YEAR, YEAR),
@@ -352,7 +352,7 @@ def part_tile_period(root: Path, size: int, scheduler: str) -> dict[str, float]:
     """One tile-period of productivity as the pipeline's two passes compute it: pass 1 (trajectory, state and the
     window sums written from one read of the cube, unit histograms from the sums), then pass 2 (performance and
     LPD from what pass 1 wrote)."""
-    import tasks.stages.publish
+    import tasks.io.outputs.items
     from flows.refresh import dask_client
     from tasks.io.sources.load import open_annual_layers
     from tasks.science.performance import UnitHistograms, UnitPercentiles
@@ -383,7 +383,7 @@ def part_tile_period(root: Path, size: int, scheduler: str) -> dict[str, float]:
         # the period join: the tile's assets joined into the published trajectory, state, performance and LPD items
         # (COGs with overviews, statistics, quick-look maps), as productivity_task does for a period's tiles
         tile = ProductivityTile("bench", "tile", str(Path(scratch) / "pass2"), layout, [], 0, False)
-        maps = _Stopwatch(tasks.stages.publish, "quicklook_png")  # one map per period layer, any size: apart
+        maps = _Stopwatch(tasks.io.outputs.items, "quicklook_png")  # one map per period layer, any size: apart
         started = time.monotonic()
         join_period_tiles([tile], geobox, Path(scratch) / "staging", region_id="bench", name="bench", period=period,
                           sources=[], chunk=cfg.chunk, area=None)
@@ -399,7 +399,7 @@ REST_STAGES = {"land cover and SOC": ("tasks.stages.land_degradation", "_land_co
                "status": ("tasks.stages.land_degradation", "_status"),
                "LDN balance": ("tasks.stages.land_degradation", "_ldn_balance"),
                "zonal tables, workbooks and report": ("tasks.stages.report", "_report"),
-               "publishing the version": ("tasks.stages.publish", "publish_version")}
+               "publishing the version": ("tasks.io.outputs.catalog", "publish_version")}
 """The stages the tile parts do not measure, timed in the full-extent rehearsal by wrapping the functions each
 stage's tasks run (each task computes on every core through Dask), each counted by its share of the wall time
 (``stage_shares``); land cover and SOC: the land cover warped onto the grid once per run, then each period's

@@ -18,6 +18,7 @@ from prefect import Flow, flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.config import Period, RunConfig
+from tasks.io.outputs.catalog import discard_staging
 from tasks.io.runtime.layer_cache import cache_root, tidy_cache
 from tasks.io.runtime.netstats import cluster_network_bytes
 from tasks.io.runtime.progress import track_stage
@@ -44,7 +45,7 @@ from tasks.stages.productivity import (
     trend_tile_task,
     unit_percentiles_task,
 )
-from tasks.stages.publish import begin_version_task, discard_staging, publish_version_task
+from tasks.stages.publish import begin_version_task, publish_version_task
 from tasks.stages.report import report_artifacts_task, report_task
 
 BASELINE = "baseline"

@@ -17,11 +17,11 @@ import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tasks.config import load_model
+from tasks.config import Period, RunConfig, load_model
 from tasks.constants import CATALOGS_DIR, NODATA, THREE_CLASS_NAMES
 from tasks.errors import ConfigError
 
-__all__ = ["SocModel", "load_soc_model", "factor_table", "soc_series", "soc_change", "classify_change",
+__all__ = ["SocModel", "load_soc_model", "check_soc_window", "check_climate", "factor_table", "soc_series", "soc_change", "classify_change",
            "SOC_MODEL_FILE"]
 
 SOC_MODEL_FILE = CATALOGS_DIR / "soc.yaml"
@@ -52,6 +52,19 @@ class SocModel(BaseModel):
 def load_soc_model(path: str | Path = SOC_MODEL_FILE) -> SocModel:
     """Read and validate the SOC model file; problems become a one-line ``ConfigError``."""
     return load_model(SocModel, path, "SOC model file")
+
+
+def check_soc_window(name: str, period: Period, model: SocModel) -> None:
+    """Fail in one line when a period's land cover starts before the SOC stock's year (the SOC model starts there)."""
+    if period.land_cover[0] < model.stock_year:
+        raise ConfigError(f"period {name}'s land cover starts in {period.land_cover[0]}, before the SOC stock's year "
+                          f"{model.stock_year}: move the period's `land_cover` start to {model.stock_year} or later")
+
+
+def check_climate(cfg: RunConfig) -> None:
+    """Fail in one line when the SOC change has neither a climate zone source nor one factor to pick its factors."""
+    if cfg.climate_source is None and cfg.soc_single_f is None:
+        raise ConfigError("the SOC model needs a climate zone source (`climate_source`) or one factor (`soc_single_f`)")
 
 
 def factor_table(model: SocModel, *, single_f: float | None = None) -> np.ndarray:

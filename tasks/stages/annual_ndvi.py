@@ -35,6 +35,7 @@ from tasks.geo.grid import bboxes_intersect
 from tasks.geo.mosaic import mosaic
 from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
 from tasks.io.outputs.cog import write_geotiff
+from tasks.io.outputs.items import write_item
 from tasks.io.runtime.cache_keys import cache_key, tile_year_key
 from tasks.io.runtime.cluster import computes_on_cluster
 from tasks.io.runtime.layer_cache import (
@@ -52,7 +53,6 @@ from tasks.io.sources.integrity import scene_fingerprints, sign_items, verify_ch
 from tasks.io.sources.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
 from tasks.io.sources.run import RunContext
 from tasks.model import LayerSummary
-from tasks.stages.publish import write_item
 
 __all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_tile_layers", "stored_values", "annual_attrs",
            "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",

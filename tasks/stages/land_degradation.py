@@ -20,11 +20,12 @@ from odc.geo.geobox import GeoBox
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import Period, RunConfig
+from tasks.config import Period
 from tasks.constants import NODATA, SCRATCH_PROFILE, THREE_CLASS_NAMES, WATER
 from tasks.errors import ConfigError
 from tasks.geo.areas import class_areas, pixel_areas_km2
 from tasks.geo.grid import grid_crs
+from tasks.io.outputs.items import write_item, write_lock
 from tasks.io.runtime.cache_keys import (
     LAND_SOC_SETTINGS,
     LDN_BALANCE_SETTINGS,
@@ -55,25 +56,11 @@ from tasks.science.land_cover import (
 )
 from tasks.science.ldn_balance import MAX_LAND_UNIT, gains_losses, land_type_names, land_types
 from tasks.science.sdg import one_out_all_out, status, status_3class
-from tasks.science.soc import SOC_MODEL_FILE, SocModel, load_soc_model, soc_change
-from tasks.stages.publish import write_item, write_lock
+from tasks.science.soc import SOC_MODEL_FILE, check_climate, check_soc_window, load_soc_model, soc_change
 
-__all__ = ["check_climate", "check_soc_window", "land_cover_series", "LandCoverOnGrid", "land_cover_grid_task",
+__all__ = ["land_cover_series", "LandCoverOnGrid", "land_cover_grid_task",
            "restore_land_soc_task", "land_soc_task", "sdg_task", "status_task",
            "ldn_balance_task", "asset_path"]
-
-
-def check_soc_window(name: str, period: Period, model: SocModel) -> None:
-    """Fail in one line when a period's land cover starts before the SOC stock's year (the SOC model starts there)."""
-    if period.land_cover[0] < model.stock_year:
-        raise ConfigError(f"period {name}'s land cover starts in {period.land_cover[0]}, before the SOC stock's year "
-                          f"{model.stock_year}: move the period's `land_cover` start to {model.stock_year} or later")
-
-
-def check_climate(cfg: RunConfig) -> None:
-    """Fail in one line when the SOC change has neither a climate zone source nor one factor to pick its factors."""
-    if cfg.climate_source is None and cfg.soc_single_f is None:
-        raise ConfigError("the SOC model needs a climate zone source (`climate_source`) or one factor (`soc_single_f`)")
 
 
 def asset_path(layer: LayerSummary, key: str = "data") -> str:

@@ -18,10 +18,9 @@ from tasks.io.sources.recode import read_recodes
 from tasks.io.sources.run import RunContext, run_context
 from tasks.science.land_cover import LEGEND_FILE, load_legend
 from tasks.science.performance import exact_fraction
-from tasks.science.soc import SOC_MODEL_FILE, load_soc_model
+from tasks.science.soc import SOC_MODEL_FILE, check_climate, check_soc_window, load_soc_model
 from tasks.science.targets import TARGETS_FILE, load_targets
 from tasks.science.trajectory import check_window
-from tasks.stages.land_degradation import check_climate, check_soc_window
 
 __all__ = ["check_run"]
 

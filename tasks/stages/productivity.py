@@ -40,6 +40,7 @@ from tasks.errors import ConfigError, SceneReadError, is_read_error
 from tasks.geo.mosaic import mosaic
 from tasks.geo.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
 from tasks.io.outputs.cog import open_scratch_geotiff
+from tasks.io.outputs.items import plain_attrs, write_item
 from tasks.io.runtime.cache_keys import PRODUCTIVITY_SETTINGS, cache_key, inputs_of, settings_fingerprint
 from tasks.io.runtime.cluster import computes_on_cluster
 from tasks.io.runtime.layer_cache import (
@@ -77,7 +78,6 @@ from tasks.science.performance import (
 )
 from tasks.science.state import state
 from tasks.science.trajectory import trajectory
-from tasks.stages.publish import plain_attrs, write_item
 
 __all__ = ["Layers", "WINDOW_SUMS", "trend_layers", "window_sum_layers", "lpd_layers", "period_performance",
            "period_fao_wocat", "productivity_layers", "read_window_sums", "write_trend_tile", "write_lpd_tile",

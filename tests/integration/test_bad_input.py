@@ -180,7 +180,8 @@ def test_stale_staging_of_a_killed_run_is_cleared_and_versions_stay_readable(
 _KILLED_PUBLISH = r'''
 import os, signal, sys
 import numpy as np, xarray as xr, rioxarray  # noqa: F401
-import tasks.stages.publish as publish
+import tasks.io.outputs.catalog as publish
+from tasks.io.outputs.items import write_item
 from tasks.config import RunConfig
 from tasks.io.sources.run import run_context
 
@@ -191,7 +192,7 @@ da = xr.DataArray(np.ones((8, 8), "int16"), dims=("y", "x"),
                   coords={"y": 1875.0 - 250.0 * np.arange(8), "x": 125.0 + 250.0 * np.arange(8)})
 da = da.rio.write_crs("EPSG:6933")
 da.attrs = {"long_name": "a layer", "_FillValue": -32768}
-layer = publish.write_item({"data": (da, False)}, staging.path, indicator="ndvi-annual", item_id="killed-2001", year=2001)
+layer = write_item({"data": (da, False)}, staging.path, indicator="ndvi-annual", item_id="killed-2001", year=2001)
 real = getattr(os, where)
 def crash(*args, **kwargs):  # the power goes out at the switch
     os.kill(os.getpid(), signal.SIGKILL)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import tasks.stages.publish as publish
+import tasks.io.outputs.catalog as publish
 from tasks.config import RunConfig
 
 pytestmark = pytest.mark.reliability

@@ -15,8 +15,8 @@ PACKAGES = ("tasks", "flows")
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("flows", ("flows",)),
     ("stages", ("tasks.stages",)),
-    ("io.runtime", ("tasks.io.runtime",)),
     ("io.outputs", ("tasks.io.outputs",)),
+    ("io.runtime", ("tasks.io.runtime",)),
     ("io.sources", ("tasks.io.sources", "tasks.io")),
     ("science", ("tasks.science",)),
     ("config", ("tasks.config",)),
@@ -125,6 +125,13 @@ def test_io_has_only_rooms_and_no_folder_is_a_drawer() -> None:
     assert not crowded, f"folders above {MOST_MODULES} modules: {crowded}; split them into rooms that say what they hold"
 
 
+def test_no_stage_imports_another_stage() -> None:
+    across = [f"{a} -> {b}, line {line}" for a, b, _, line in _imports(_modules())
+              if a.startswith("tasks.stages.") and b.startswith("tasks.stages.")]
+    assert not across, ("stages importing stages: move what they share into tasks/io/ or tasks/science/ (a stage "
+                        "drives its own tasks)\n" + "\n".join(across))
+
+
 def test_imports_point_down_the_layers() -> None:
     upward = [f"{a} ({LAYERS[_layer(a)][0]}) -> {b} ({LAYERS[_layer(b)][0]}), line {line}"
               for a, b, _, line in _imports(_modules()) if _layer(b) < _layer(a)]
@@ -154,7 +161,7 @@ def test_no_import_of_a_project_module_inside_a_function() -> None:
 def test_the_checks_see_a_circle_and_the_flows_only_look_down() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert not any(b.startswith("flows") for a, b, _, _ in _imports(_modules()) if a.startswith("tasks"))
-    assert _layer("tasks.io.sources.load") == 4 and _layer("tasks.io.runtime.plan") == 2 and _layer("tasks.constants") == len(LAYERS) - 1 and _layer("tasks") == len(LAYERS) - 1
+    assert _layer("tasks.io.sources.load") == 4 and _layer("tasks.io.runtime.plan") == 3 and _layer("tasks.io.outputs.catalog") == 2 and _layer("tasks.constants") == len(LAYERS) - 1 and _layer("tasks") == len(LAYERS) - 1
     assert _layer("tasks.config") == 6 and _layer("tasks.kernels.trend") == 8 and _layer("flows.cli.run") == 0
 
 

@@ -17,8 +17,8 @@ from tasks.constants import (
     STATUS_COLOURS,
     THREE_CLASSES,
 )
+from tasks.io.outputs.items import geotiff_tags, named_crs
 from tasks.io.outputs.styles import NDVI_RAMP, NODATA_COLOUR, layer_style, qml, render, visual_values
-from tasks.stages.publish import geotiff_tags, named_crs
 
 CLASS_MAPS = {
     "lpd": {k: v[0] for k, v in LPD_CLASSES.items()},

@@ -5,5 +5,5 @@ folder (``run_locks``); the Dask cluster a task's graphs run on (``cluster``); p
 file server the run starts (``processes``, ``local_stac``, ``_fileserver``); progress and network counters
 (``progress``, ``netstats``); what a run would do before it does it (``plan``).
 
-The top room of ``tasks.io``: may import ``tasks.io.outputs``, ``tasks.io.sources`` and the layers below.
+The middle room of ``tasks.io``: may import ``tasks.io.sources`` and the layers below, never ``tasks.io.outputs``.
 """

@@ -6,6 +6,6 @@ read-time checks (``integrity``); reading scenes onto the grid (``load``) and th
 (``recode``); the activity registry's storage (``registry``); the run context (``run``); the bundled sample
 region and the full-extent rehearsal's inputs (``sample_data``, ``rehearsal``).
 
-The bottom room of ``tasks.io``: imports ``tasks.science`` and the layers below it, never ``tasks.io.outputs``
-or ``tasks.io.runtime``.
+The bottom room of ``tasks.io``: imports ``tasks.science`` and the layers below it, never ``tasks.io.runtime``
+or ``tasks.io.outputs``.
 """

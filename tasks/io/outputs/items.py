@@ -1,0 +1,231 @@
+"""Writing one published item's files: its layers as Cloud-Optimized GeoTIFFs, its quick-look map and its tables.
+
+``write_item`` computes every asset of an item in one Dask pass into tiled scratch GeoTIFFs (block writes to one
+file serialised by ``write_lock``, different files in parallel), stamps the exact grid and the named CRS on them,
+summarises their pixels and converts each to the published COG (``cog_from_tiled``). The stages call it for every
+layer they publish; ``tasks.io.outputs.catalog`` then describes what it wrote as STAC items.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+import weakref
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import rasterio
+import rasterio.crs
+import rasterio.shutil
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from affine import Affine
+
+from tasks.constants import MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, SCRATCH_PROFILE
+from tasks.errors import PublishError
+from tasks.io.outputs.cog import cog_from_tiled
+from tasks.io.outputs.quicklook import classes_of, quicklook_png
+from tasks.io.outputs.styles import LayerStyle, layer_style
+from tasks.io.runtime.cluster import on_a_worker
+from tasks.io.sources.clip import RunArea, clip
+from tasks.model import AssetSummary, LayerSummary
+
+__all__ = ["write_item", "write_lock", "plain_attrs", "geotiff_tags", "named_crs", "asset_style",
+           "UNCOMPRESSED_COPY_BYTES"]
+
+
+UNCOMPRESSED_COPY_BYTES: int = 512 * 2**20
+"""The tiled copy a COG is made from is read once and deleted: below this size it is written uncompressed (twice as
+fast to write and read; a tile-year's layer is 12-46 MB), above it ZSTD (``SCRATCH_PROFILE``), so a continent's
+layer does not take gigabytes of scratch disk."""
+
+
+class _FileLock:
+    """A lock for the block writes of one GeoTIFF (a class, so the registry below can hold it weakly)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._lock.release()
+
+
+_FILE_LOCKS: weakref.WeakValueDictionary[str, _FileLock] = weakref.WeakValueDictionary()
+
+
+_REGISTRY = threading.Lock()
+"""Per-file write locks while some write holds them: blocks of one GeoTIFF are written one at a time, while
+different files (a tile's twenty layers) are compressed and written by Dask's threads in parallel."""
+
+
+def write_lock(path: Path) -> Any:
+    """The lock serialising block writes to one GeoTIFF: a distributed lock when a Dask cluster computes."""
+    try:
+        from distributed import Lock, default_client
+
+        if on_a_worker():  # a task shipped to a worker (--task-runner dask): its blocks are written across the cluster
+            return Lock(f"ldn-write-{path.name}")
+        client = default_client()
+    except (ImportError, ValueError):  # no distributed client: threads in this process
+        with _REGISTRY:
+            lock = _FILE_LOCKS.get(str(path))
+            if lock is None:
+                lock = _FILE_LOCKS[str(path)] = _FileLock()
+            return lock
+    if str(getattr(client.scheduler, "address", "")).startswith("inproc://"):  # an in-process cluster: threads too
+        from dask.utils import SerializableLock
+
+        return SerializableLock(f"ldn-write-{path.name}")  # graphs are pickled even in-process; same lock per token
+    return Lock(f"ldn-write-{path.name}")
+
+
+def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | None]:
+    """Valid count, total count, mean, min and max of a written single-band raster, read block by block."""
+    valid = total = 0
+    acc = 0.0
+    lo, hi = np.inf, -np.inf
+    with rasterio.open(path) as src:
+        for _, window in src.block_windows(1):
+            block = src.read(1, window=window, masked=True)
+            total += block.size
+            values = block.compressed()
+            if values.size:
+                valid += values.size
+                acc += float(values.sum(dtype="float64"))
+                lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
+    if not valid:
+        return 0, total, None, None, None
+    return valid, total, acc / valid, lo, hi
+
+
+def geotiff_tags(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Layer attrs as GeoTIFF metadata: mappings and lists as JSON (readable by any tool), not Python reprs."""
+    return {k: (json.dumps(plain_attrs(v), sort_keys=True, default=str) if isinstance(v, (dict, list, tuple)) else v)
+            for k, v in attrs.items()}
+
+
+_MODIS_CRS = rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT)
+
+
+def named_crs(crs: rasterio.crs.CRS) -> rasterio.crs.CRS:
+    """``crs`` with a name where it has none: the MODIS sinusoidal CRS is published as ``MODIS_SINUSOIDAL_NAME``
+    (the same CRS; GDAL, QGIS and titiler show "unnamed" otherwise)."""
+    if crs is None or not crs.to_wkt().startswith('PROJCS["unnamed"') or crs != _MODIS_CRS:
+        return crs
+    return rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT.replace('PROJCRS["unnamed"', f'PROJCRS["{MODIS_SINUSOIDAL_NAME}"', 1))
+
+
+def plain_attrs(value: Any) -> Any:
+    """Attributes as JSON-safe plain values (numpy to Python, tuples to lists, keys to strings), as published."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): plain_attrs(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_attrs(v) for v in value]
+    return value
+
+
+def asset_style(summary: AssetSummary, nodata: float | None) -> LayerStyle:
+    """How a written asset is drawn (``layer_style``): its classes and colours, or its colour ramp from its range."""
+    return layer_style(
+        title=str(summary.attrs.get("long_name", summary.key)),
+        classes=classes_of(summary.attrs) if summary.categorical else None, units=summary.attrs.get("units"),
+        scale=summary.attrs.get("scale_factor"), nodata=nodata, minimum=summary.minimum, maximum=summary.maximum,
+        key=summary.key)
+
+
+def write_item(
+    assets: dict[str, tuple[xr.DataArray, bool]],
+    staging: str | Path,
+    *,
+    indicator: str,
+    item_id: str,
+    year: int | None = None,
+    period: str | None = None,
+    window: tuple[int, int] | None = None,
+    attrs: dict[str, Any] | None = None,
+    source_items: list[str] | None = None,
+    transform: Affine | None = None,
+    tables: dict[str, Any] | None = None,
+    area: RunArea | None = None,
+) -> LayerSummary:
+    """Write the assets of one item as ``<staging>/<indicator>/<item_id>/<item_id>[_<key>].tif``.
+
+    ``assets`` maps asset keys (``data`` is the main one) to (2-D array, is-categorical). All assets
+    are computed in one Dask pass, so work they share (e.g. the trend statistics behind both the
+    classes and the slopes) runs once; each is then converted to a COG and summarised.
+    ``transform`` is the exact grid; without it the grid is derived from the coordinates, which
+    loses the last digits of pixel sizes such as MODIS's 231.65635826395825 m. ``tables`` (name ->
+    pandas DataFrame) are written as CSV beside the rasters and published as assets too. With ``area``
+    every pixel outside the run's region is nodata, and blocks outside it are never computed.
+    """
+    if "data" not in assets:
+        raise PublishError(f"item {item_id} has no 'data' asset: name the main layer 'data'")
+    folder = Path(staging) / indicator / item_id
+    folder.mkdir(parents=True, exist_ok=True)
+    pending = []
+    tiled: dict[str, Path] = {}
+    for key, (layer, _) in assets.items():
+        if layer.rio.crs is None:
+            raise PublishError(f"layer {item_id}/{key} has no CRS: set it with rio.write_crs() before publishing")
+        nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
+        out = clip(layer, area, fill=nodata).drop_vars([c for c in layer.coords if c not in ("x", "y", "spatial_ref")])
+        if assets[key][1]:  # class codes are exact: a scale or offset inherited from an input would rescale them
+            out.attrs = {k: v for k, v in out.attrs.items() if k not in ("scale_factor", "add_offset")}
+        out = out.rio.write_nodata(nodata, encoded=False)
+        out.attrs = geotiff_tags(out.attrs)
+        tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
+        tiled[key] = tmp
+        pending.append(out.rio.to_raster(
+            tmp, tiled=True, blockxsize=512, blockysize=512, lock=write_lock(tmp), compute=False,
+            **(SCRATCH_PROFILE if out.nbytes > UNCOMPRESSED_COPY_BYTES else {}),
+        ))
+    try:
+        dask.compute(*[p for p in pending if p is not None])
+        written = []
+        for key, (layer, categorical) in assets.items():
+            path = folder / (f"{item_id}.tif" if key == "data" else f"{item_id}_{key}.tif")
+            with rasterio.open(tiled[key], "r+") as dst:
+                if transform is not None:
+                    dst.transform = transform
+                dst.crs = named_crs(dst.crs)
+            valid, total, mean, lo, hi = _stats(tiled[key])  # the COG's pixels and blocks, without decoding DEFLATE
+            cog_from_tiled(tiled[key], path, categorical=categorical)
+            written.append(AssetSummary(
+                key=key, path=str(path), categorical=categorical, attrs=plain_attrs(dict(layer.attrs)),
+                valid_pixels=valid, total_pixels=total, mean=mean, minimum=lo, maximum=hi,
+            ))
+    finally:
+        for tmp in tiled.values():
+            tmp.unlink(missing_ok=True)
+    main = next(a for a in written if a.key == "data")
+    classes = classes_of(main.attrs) if main.categorical else None
+    png = quicklook_png(
+        main.path, folder / f"{item_id}.png", title=f"{main.attrs.get('long_name', indicator)} ({period or year or ''})",
+        classes=classes, colours={c: colour for c, (_, colour) in asset_style(main, None).classes.items()} or None,
+        units=main.attrs.get("units"),
+    )
+    table_paths = {}
+    for name, frame in (tables or {}).items():
+        path = folder / f"{item_id}_{name}.csv"
+        frame.to_csv(path, index=False, float_format="%.6f")
+        table_paths[name] = str(path)
+    return LayerSummary(
+        indicator=indicator, item_id=item_id, year=year, period=period, window=window,
+        attrs=plain_attrs(attrs if attrs is not None else dict(assets["data"][0].attrs)),
+        source_items=list(source_items or []), assets=written, tables=table_paths, quicklook=str(png),
+    )
