@@ -21,6 +21,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import prefect
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_LOGGING_TO_API_ENABLED,
+    PREFECT_SERVER_DATABASE_CONNECTION_URL,
+    temporary_settings,
+)
+
 from tasks.io.runtime.processes import pid_alive, start_watchdog
 
 __all__ = ["private_server", "WORKDIR_PREFIX"]
@@ -32,8 +40,6 @@ WORKDIR_PREFIX = "ldn-prefect-"
 def _template() -> Path:
     """Where an empty, migrated Prefect database of this Prefect version is kept for the next runs to copy (a new
     database needs about 10 s of schema migrations at server start)."""
-    import prefect
-
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ldn-pipeline"
     return cache / f"prefect-{prefect.__version__}-empty.db"
 
@@ -62,17 +68,12 @@ def _clear_stale() -> None:
 def private_server() -> Iterator[str | None]:
     """Within the block, flows report to a temporary Prefect server of this run's (its API URL is yielded), unless
     ``PREFECT_API_URL`` names a server already (None is yielded and nothing is started)."""
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_LOGGING_TO_API_ENABLED,
-        PREFECT_SERVER_DATABASE_CONNECTION_URL,
-        temporary_settings,
-    )
-
     if PREFECT_API_URL.value():
         yield None
         return
+    # the server's own stack (its web app and database, about a second to import) only when a server is started
+    from prefect.server.api.server import SubprocessASGIServer  # noqa: PLC0415
+
     _clear_stale()
     workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
     database = Path(workdir) / "prefect.db"

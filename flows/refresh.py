@@ -9,11 +9,15 @@ them from the real ones the copy carries; tests/unit/test_served_flows.py.)
 """
 import contextlib
 import json
+import os
+import tempfile
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterator, Literal, NamedTuple
 
 from prefect import flow, get_run_logger
+from prefect.settings import PREFECT_API_URL
 from pydantic import BaseModel, Field, ValidationError
 
 from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
@@ -261,8 +265,6 @@ def local_cluster_options() -> dict[str, Any]:
     (the scheduler's dashboard, /health and /metrics, the worker's) listen on 127.0.0.1 only, unless
     ``$LDN_DASK_DASHBOARD`` exposes the dashboard on purpose.
     """
-    import os
-
     from distributed.system import MEMORY_LIMIT
 
     return {"n_workers": 1, "threads_per_worker": os.cpu_count() or 1, "processes": False,
@@ -295,8 +297,6 @@ def dask_client(address: str | None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if address == LOCAL:
-        import tempfile
-
         options = local_cluster_options()
         # spilled data in a folder of this run's, removed after it (not /tmp/dask-scratch-space, left behind)
         with tempfile.TemporaryDirectory(prefix="ldn-dask-") as scratch, \
@@ -341,7 +341,6 @@ def check_task_runner(task_runner: str, address: str | None, client: Any | None,
     if not uses_cluster(address) or client is None:
         raise LdnError("--task-runner dask runs tasks on an existing Dask cluster: pass --dask-address "
                        "tcp://host:8786 (or set LDN_DASK_ADDRESS)")
-    from prefect.settings import PREFECT_API_URL
 
     api = PREFECT_API_URL.value()
     if not api:
@@ -349,10 +348,10 @@ def check_task_runner(task_runner: str, address: str | None, client: Any | None,
                        "server start`, then set PREFECT_API_URL to its /api here and on every worker")
 
     def facts() -> tuple[str | None, bool]:  # runs on each worker (pickled by value)
-        import importlib.util
+        import importlib.util  # noqa: PLC0415  (runs on a worker, pickled by value: its imports travel with it)
 
         try:
-            from prefect.settings import PREFECT_API_URL as url
+            from prefect.settings import PREFECT_API_URL as url  # noqa: PLC0415  (a worker may lack Prefect)
         except ImportError:
             return None, False
         return url.value(), importlib.util.find_spec("tasks.stages.annual_ndvi") is not None
@@ -371,8 +370,6 @@ def check_task_runner(task_runner: str, address: str | None, client: Any | None,
 
 def _check_shared(client: Any, folders: tuple[Path, ...]) -> None:
     """Fail in one line unless every worker sees a probe file written here into each folder, and may write there."""
-    import uuid
-
     probes = []
     try:
         for shared in folders:
@@ -383,7 +380,6 @@ def _check_shared(client: Any, folders: tuple[Path, ...]) -> None:
             probes.append(str(probe))
 
         def blind(paths: list[str]) -> list[str]:  # runs on each worker
-            import os
 
             return [p for p in paths if not (os.path.isfile(p) and os.access(os.path.dirname(p), os.W_OK))]
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import numpy as np
+import numpy as np
 
 __all__ = [
     "NODATA",
@@ -167,8 +166,6 @@ ACTIVITY_STATUSES: tuple[str, ...] = ("planned", "ongoing", "completed")
 
 def code_mapper(mapping: dict[int, int], fill: int = NODATA) -> "Callable[[np.ndarray], np.ndarray]":
     """A vectorised lookup of class codes: values in ``mapping`` become its values, all else ``fill`` (int16)."""
-    import numpy as np
-
     keys = np.array(sorted(mapping), dtype="float64")
     values = np.array([mapping[k] for k in sorted(mapping)], dtype="int16")
 

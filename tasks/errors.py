@@ -5,6 +5,7 @@ Every ``LdnError`` message is one line: what is wrong, which input, and the fix.
 """
 from __future__ import annotations
 
+import errno
 import re
 
 __all__ = [
@@ -93,8 +94,6 @@ class LdnWarning(UserWarning):
 def disk_full(err: BaseException) -> str | None:
     """What ran out of space when ``err`` (or an error behind it) is a full file system, as Python (``ENOSPC``) or
     GDAL ("No space left on device") says it: the file name where known, else ""; None for any other error."""
-    import errno
-
     cause: BaseException | None = err
     for _ in range(20):
         if cause is None:
@@ -126,7 +125,7 @@ def is_read_error(err: BaseException) -> bool:
     Distributed workers send back an exception they cannot pickle as a plain ``Exception`` holding
     its repr (``Exception("RasterioIOError('HTTP response code: 404')")``).
     """
-    import rasterio.errors
+    import rasterio.errors  # noqa: PLC0415  (this module is part of `ldn --help`, which loads no GDAL)
 
     if disk_full(err) is not None:  # a write that found the disk full: not the scene's fault
         return False

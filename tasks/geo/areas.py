@@ -11,7 +11,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import dask
+import dask.array as da
 import numpy as np
+import pandas as pd
 from affine import Affine
 from pyproj import CRS, Geod
 
@@ -19,8 +22,6 @@ from tasks.errors import ConfigError
 from tasks.geo.grid import parse_crs
 
 if TYPE_CHECKING:
-    import dask.array as da
-    import pandas as pd
     import shapely
     import xarray as xr
 
@@ -98,10 +99,6 @@ def class_areas(layers: dict[str, "xr.DataArray"], areas_km2: "np.ndarray | da.A
     layers' full shape (see ``pixel_areas_km2``) or a Dask array of it, 0 where a pixel is not part of
     the area summarised (outside the run's region, ``tasks.io.sources.clip.area_weights``).
     """
-    import dask
-    import dask.array as da
-    import pandas as pd
-
     names = list(layers)
     inputs = [getattr(x, "data", x) for x in [*layers.values(), *([water] if water is not None else [])]]
     shape = tuple(np.shape(inputs[0]))

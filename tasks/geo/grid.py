@@ -20,6 +20,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
+from rasterio.crs import CRS as RioCRS
 
 from tasks.errors import ConfigError
 
@@ -93,8 +94,6 @@ def epsg_code(wkt: str) -> int | None:
 
     Kept per WKT: identifying a CRS without a code searches the whole EPSG database (about 60 ms), which every
     published item and layer would otherwise repeat for the same grid."""
-    from rasterio.crs import CRS as RioCRS
-
     return RioCRS.from_wkt(wkt).to_epsg()
 
 

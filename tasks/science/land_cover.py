@@ -9,19 +9,17 @@ or improvement (+1). Class maps are int16 with nodata -32768.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import dask
+import dask.array as da
 import numpy as np
+import pandas as pd
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.config import load_model
 from tasks.constants import CATALOGS_DIR, NODATA, THREE_CLASS_NAMES, code_mapper
 from tasks.errors import ConfigError
-
-if TYPE_CHECKING:
-    import dask.array as da
-    import pandas as pd
 
 __all__ = [
     "LandCoverLegend",
@@ -118,7 +116,6 @@ def aggregate(source: xr.DataArray, legend: LandCoverLegend, *, where: str = "th
     (``check_codes`` on the codes it collected in the pass that reads the data anyway).
     """
     values = source.data
-    import dask.array as da
 
     if not checked:
         present = da.unique(values).compute() if isinstance(values, da.Array) else np.unique(np.asarray(values))
@@ -160,10 +157,6 @@ def transition_areas(initial: xr.DataArray, final: xr.DataArray, areas_km2: "np.
     of it that is 0 outside the run's region (``tasks.io.sources.clip.area_weights``). Summed block
     by block for Dask input, so the area never has to fit in memory.
     """
-    import dask
-    import dask.array as da
-    import pandas as pd
-
     code = transition_code(initial, final)
     c = code.data if isinstance(code.data, da.Array) else da.from_array(code.values, chunks=code.shape)
     w = (areas_km2.rechunk(c.chunks) if isinstance(areas_km2, da.Array)
@@ -190,8 +183,6 @@ def transition_areas(initial: xr.DataArray, final: xr.DataArray, areas_km2: "np.
 def annual_class_sums(series: xr.DataArray, areas_km2: "np.ndarray | da.Array", *, dim: str = "year") -> list:
     """Lazy per-year km2 sums of a 7-class series (``dim``, y, x): a Dask array of 8 per year (index 0 the
     nodata km2, 1-7 the classes), to compute with whatever else reads the series (``class_area_table``)."""
-    import dask.array as da
-
     data = series.transpose(dim, ...).data
     c = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks=(1, *data.shape[1:]))
     w = (areas_km2.rechunk(c.chunks[1:]) if isinstance(areas_km2, da.Array)
@@ -213,8 +204,6 @@ def annual_class_sums(series: xr.DataArray, areas_km2: "np.ndarray | da.Array", 
 def class_area_table(years: "list[int]", totals: "list[np.ndarray]", legend: LandCoverLegend) -> "pd.DataFrame":
     """The SO1-1 land cover series table from ``annual_class_sums``' computed sums: a row per year and class
     (1-7, then nodata as -32768) with its km2."""
-    import pandas as pd
-
     return pd.DataFrame([{"year": year, "class_code": code if code else NODATA,
                           "class_name": legend.classes[code][0] if code else "nodata", "area_km2": float(t[code])}
                          for year, t in zip(years, totals) for code in (*range(1, 8), 0)])
@@ -228,7 +217,5 @@ def annual_class_areas(series: xr.DataArray, areas_km2: "np.ndarray | da.Array",
     held, year by year, not only at the window's two ends. ``areas_km2`` is as for ``transition_areas``
     (true pixel areas, 0 outside the run's region); one Dask pass sums every year block by block.
     """
-    import dask
-
     years = [int(y) for y in series[dim].values]
     return class_area_table(years, list(dask.compute(*annual_class_sums(series, areas_km2, dim=dim))), legend)

@@ -15,15 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.config import load_model
 from tasks.constants import CATALOGS_DIR
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "TARGETS_FILE",
@@ -338,8 +336,6 @@ def targets_table(catalog: TargetCatalog, frames: dict[str, dict[str, pd.DataFra
     """The targets table of a run: every target of ``catalog`` tracked over the periods of ``frames`` (the zonal
     tables by period) for its country; a country is covered when a period's SDG 15.3.1 table has its zone, and
     the share covered is the zone's area in the tables over ``zone_km2`` (the zone's whole area), when given."""
-    import pandas as pd
-
     zones = {str(z) for tables in frames.values() if (sdg := tables.get("sdg_15_3_1")) is not None
              for z in sdg.zone_id.unique()}
     covered_km2: dict[str, float] = {}

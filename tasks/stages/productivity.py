@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import rasterio
@@ -564,8 +565,6 @@ def write_tile_layers(layers: Layers, folder: Path, geobox: Any, *, rows: int | 
     ``on_window``, when given, gets each window's arrays by name (``indicator_asset``, and the ``extra`` layers
     computed with them, not written) after they are written: a reduction over the tile rides the same pass.
     """
-    import dask
-
     folder.mkdir(parents=True, exist_ok=True)
     layout: dict[str, Any] = {}
     outputs: list[tuple[Any, Path, float]] = []

@@ -17,8 +17,12 @@ Tables are computed in one pass over blocks of the layers, so memory stays at a 
 from __future__ import annotations
 
 import json
+import re
+import tempfile
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -26,7 +30,9 @@ import numpy as np
 import pandas as pd
 import rasterio
 import shapely
+from odc.geo.geobox import GeoBox
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from rasterio.windows import Window
 
@@ -506,8 +512,6 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: 
     The workbook's timestamps are fixed (the zip entries' and the document's), so an unchanged rerun writes the
     same bytes and the published checksum does not change.
     """
-    from datetime import datetime
-
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
@@ -549,9 +553,6 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: 
 
 def _fix_zip_times(path: Path) -> None:
     """Rewrite a zip (xlsx) with fixed entry times and the document's timestamps pinned."""
-    import re
-    import zipfile
-
     with zipfile.ZipFile(path) as src:
         entries = [(info.filename, src.read(info.filename)) for info in src.infolist()]
     tmp = path.with_suffix(".tmp")
@@ -587,8 +588,6 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     section with a map. ``period_cache`` keeps each period's tables and maps and links those whose layers did not
     change (``tasks.io.runtime.report_cache``).
     """
-    import tempfile
-
     have = list(dict.fromkeys(r.period for r in layers))
     if not have:
         raise ConfigError("no published layers with a reporting period: run `ldn run` with periods that fit the years")
@@ -678,8 +677,6 @@ def _activity_section(overlay: ActivityOverlay, layers: list[LayerRef], frames: 
     ref = next((r for r in layers if r.period == last and (r.indicator, r.asset) == ("sdg-15-3-1", "data")), None)
     png, caption = None, ""
     if ref is not None and ref.classes:
-        import tempfile
-
         with rasterio.open(ref.path) as src:
             grid = (src.crs.to_wkt(), src.transform, src.shape)
         placed = {row.activity_id for row in stats.itertuples() if row.coverage in ("inside", "partly outside")} \
@@ -732,7 +729,6 @@ def _on_grid(area: shapely.Geometry | None, crs: str, transform: Any, shape: tup
     """Lon/lat region polygons in a layer grid's CRS (continued past 180 degrees where the grid is)."""
     if area is None:
         return None
-    from odc.geo.geobox import GeoBox
 
     return project_area(area, crs, over=wraps(GeoBox(shape, transform, crs)))
 
@@ -932,8 +928,6 @@ def report_artifacts_task(run: RunContext, report: ReportFiles, layers: list[Lay
     """Prefect artifacts of a published run: per period a table of SDG 15.3.1 per country (km2 and %) with
     links to the published layer and tables, the national LDN targets table, and a markdown summary linking the
     report and the catalog."""
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
     version = Path(catalog).parent
 
     def published(path: str) -> str:  # the staging folder became the version folder

@@ -1,5 +1,5 @@
 """flows/ and tasks/ (ruff: the tests and benchmarks too) pass ruff's checks and mypy as configured in pyproject.toml: no undefined or unused names,
-sorted imports, no function more complex than the ratchet in ``[tool.ruff.lint.mccabe]``, and types that agree."""
+sorted imports, imports at the top of a module (heavy optional packages only inside functions), no function more complex than the ratchet in ``[tool.ruff.lint.mccabe]``, and types that agree."""
 from __future__ import annotations
 
 import subprocess

@@ -22,7 +22,10 @@ import pystac
 import rasterio
 import rasterio.crs
 import rasterio.shutil
+import shapely
+import shapely.geometry
 from affine import Affine
+from odc.geo.geobox import GeoBox
 from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
@@ -62,7 +65,6 @@ def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
     main = next(a for a in layer.assets if a.key == "data")
     with rasterio.open(main.path) as src:
         crs, transform, shape, bounds = src.crs, src.transform, src.shape, src.bounds
-    from odc.geo.geobox import GeoBox
 
     if cfg.bbox is not None and wraps(GeoBox(shape, transform, crs.to_wkt())):
         bbox = cfg.bbox  # the grid continues past 180 degrees: the lon/lat box crosses the antimeridian (west > east)
@@ -75,8 +77,6 @@ def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
         geometry = {"type": "Polygon", "coordinates": [[list(p) for p in lonlat_footprint(tuple(bounds), crs.to_wkt())]]}
     area = None
     if (region := run.area_polygons) is not None:  # the data's footprint: the region's polygons within the layer's box
-        import shapely
-        import shapely.geometry
 
         area = region.label
         part = shapely.intersection(region.geometry, shapely.geometry.shape(geometry))

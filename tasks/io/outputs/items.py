@@ -22,6 +22,7 @@ import rasterio.shutil
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
+from dask.utils import SerializableLock
 
 from tasks.constants import MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, SCRATCH_PROFILE
 from tasks.errors import PublishError
@@ -84,7 +85,6 @@ def write_lock(path: Path) -> Any:
                 lock = _FILE_LOCKS[str(path)] = _FileLock()
             return lock
     if str(getattr(client.scheduler, "address", "")).startswith("inproc://"):  # an in-process cluster: threads too
-        from dask.utils import SerializableLock
 
         return SerializableLock(f"ldn-write-{path.name}")  # graphs are pickled even in-process; same lock per token
     return Lock(f"ldn-write-{path.name}")

@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 import pystac
 import rasterio
+import rioxarray
+import rioxarray.exceptions
+import shapely
 import xarray as xr
 from pystac.utils import make_absolute_href
 from rasterio.windows import Window
@@ -130,8 +133,6 @@ def find_layer(indicator: str, *, period: str | None = None, year: int | None = 
 def _open_raster(href: str, chunks: Any = None) -> xr.DataArray:
     """A published COG at a local path or URL: GDAL reads http(s) itself (ranged requests), fsspec the other
     schemes (``s3://`` with the usual AWS_* settings, ...)."""
-    import rioxarray
-
     kwargs: dict[str, Any] = {}
     path = href
     if is_url(href) and not href.startswith(("http://", "https://")):
@@ -165,8 +166,6 @@ def _bbox(item: pystac.Item) -> list[float]:
 
 
 def _box_geometry(bbox: tuple[float, float, float, float]) -> Any:
-    import shapely
-
     west, south, east, north = bbox
     return shapely.segmentize(shapely.box(west, south, east, north), 0.01)  # edges densified: curved in sinusoidal
 
@@ -177,7 +176,6 @@ def clip_to_bbox(da: xr.DataArray, bbox: tuple[float, float, float, float], *, n
     envelope alone would keep land the caller did not ask for."""
     if (problem := lonlat_box_problem(*bbox, antimeridian=False)) is not None:
         raise ConfigError(problem)
-    import rioxarray.exceptions
 
     try:
         return da.rio.clip([_box_geometry(bbox)], crs="EPSG:4326", drop=True, all_touched=False, from_disk=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import shapely
 from rasterio.enums import Resampling
 
 from tasks.geo.grid import lonlat_bounds, transformer
@@ -47,7 +48,6 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     ``marks`` are (geometry in the COG's CRS, colour) drawn over the map: polygons filled half-transparent, points as
     dots; ``mark_legend`` (label -> colour) adds their legend below the class legend (activities by area).
     """
-    import shapely
     from matplotlib import patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
@@ -187,8 +187,6 @@ def _graticule(ax: Any, crs_wkt: str | None, to_pixel: Any, step: tuple[float, f
 
 def _rings(geom: Any) -> list[Any]:
     """Every boundary ring (or line) of a polygon, multipolygon or line geometry."""
-    import shapely
-
     boundary = shapely.boundary(geom) if geom.geom_type.endswith("Polygon") else geom
     return list(getattr(boundary, "geoms", [boundary]))
 

@@ -155,7 +155,6 @@ def _png(fig: Any) -> bytes:
 def transition_heatmap_png(transitions: pd.DataFrame, title: str) -> bytes:
     """The 7 x 7 land cover transition matrix (all zones summed) as a heat map with the km2 in each cell:
     initial classes down, final classes across, the diagonal is land that kept its class."""
-    import numpy as np
     from matplotlib.colors import LogNorm
 
     wide = transitions.pivot_table(index="initial_name", columns="final_name", values="area_km2", aggfunc="sum",

@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+import numpy as np
+import rasterio
+import rasterio.shutil
+
 from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, SCRATCH_PROFILE, STATUS_COLOURS, THREE_CLASSES
 from tasks.io.outputs.cog import cog_from_tiled
 
@@ -188,10 +192,6 @@ def write_visual(cog: str | Path, style: LayerStyle, *, block: int = 512) -> Pat
     (``.aux.xml``) that GDAL, QGIS, titiler's ``/cog`` endpoints and rio-tiler apply on open. The class map itself
     stays int16 (3-class codes are negative, which a colour table cannot index); the visual is for looking, the
     ``data`` asset for computing (``visual_values`` maps one to the other). Streamed block by block."""
-    import numpy as np
-    import rasterio
-    import rasterio.shutil
-
     cog = Path(cog)
     out = cog.with_name(f"{cog.stem}_visual.tif")
     scratch = cog.with_name(f".{cog.stem}_visual.scratch.tif")

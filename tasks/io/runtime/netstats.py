@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import rasterio
+
 __all__ = ["STATS_OPTION", "network_bytes", "cluster_network_bytes"]
 
 STATS_OPTION = "CPL_VSIL_NETWORK_STATS_ENABLED"
@@ -24,8 +26,6 @@ STATS_OPTION = "CPL_VSIL_NETWORK_STATS_ENABLED"
 @functools.lru_cache(maxsize=1)
 def _gdal() -> Any | None:
     """The libgdal rasterio uses, with the statistics call typed; None when it cannot be found or lacks it."""
-    import rasterio
-
     here = Path(rasterio.__file__).parent
     candidates = sorted((here.parent / "rasterio.libs").glob("libgdal*.so*")) + sorted(here.glob("*.so"))
     for path in candidates:  # a wheel's bundled libgdal, else the extension linked against the system's

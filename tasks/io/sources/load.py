@@ -13,6 +13,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import odc.stac
 import pystac
@@ -22,7 +23,9 @@ import rioxarray  # noqa: F401  (registers the .rio accessor read_onto_grid uses
 import xarray as xr
 from affine import Affine
 from odc.geo.geobox import GeoBox
-from rasterio.warp import transform_bounds
+from odc.geo.xr import xr_coords
+from rasterio.enums import Resampling
+from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from tasks.config import Source
@@ -56,8 +59,6 @@ READ_SETTINGS: dict[str, str] = {
 def configure_reads() -> None:
     """Apply ``READ_SETTINGS`` to every read odc-stac makes in this process (and keep its GDAL environment
     between reads): about 40 % off the open cost of each COG, and transient HTTP errors retried."""
-    import odc.stac
-
     settings: dict[str, Any] = dict(READ_SETTINGS)  # GDAL options, passed as **params
     odc.stac.configure_rio(cloud_defaults=True, **settings)
 
@@ -199,8 +200,6 @@ def _windowed_cube(paths: list[str], window: GeoBox, *, chunk: int) -> Any:
     """The lazy (year, y, x) Dask array of ``window`` in the years' files, one task per ``chunk`` x ``chunk`` block
     reading that block of every year: a block's years are read together and reduced together, so memory holds a
     few blocks, never the tile's whole cube (a cube joined year by year and rechunked is read whole first)."""
-    import dask.array as da
-
     with rasterio.open(paths[0]) as src:
         t, dtype, size = src.transform, src.dtypes[0], (src.height, src.width)
     w = window.affine
@@ -281,8 +280,6 @@ def grid_coords(geobox: GeoBox) -> dict[str, Any]:
 def _grid_coords(geobox: GeoBox) -> dict[str, Any]:
     """``grid_coords``, kept per geobox: a tile's every year asks again, and for a CRS without an EPSG code (MODIS
     sinusoidal) odc-geo searches the EPSG database each time it builds ``spatial_ref``."""
-    from odc.geo.xr import xr_coords
-
     coords = xr_coords(geobox, crs_coord_name="spatial_ref")
     ydim, xdim = geobox.dimensions
     y, x = coords[ydim].values, coords[xdim].values
@@ -292,8 +289,6 @@ def _grid_coords(geobox: GeoBox) -> dict[str, Any]:
 
 def _grid_blocks(geobox: GeoBox, chunk: int, read: Any, dtype: Any) -> xr.DataArray:
     """A lazy layer on ``geobox`` whose every block is ``read(row0, row1, col0, col1)``, with the grid's coordinates."""
-    import dask.array as da
-
     def block(block_info: dict | None = None) -> np.ndarray:
         assert block_info is not None  # Dask passes it to a function that asks for it
         (r0, r1), (c0, c1) = block_info[None]["array-location"]
@@ -324,9 +319,6 @@ def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
                    resampling: str = "nearest", chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
     """A local raster reprojected onto ``geobox`` (nearest by default, for class layers), lazily: each block
     warps only the part of the file under it, so a continent-sized file never has to fit in memory."""
-    from rasterio.enums import Resampling
-    from rasterio.warp import reproject
-
     target = grid_crs(geobox)
     try:
         src = rasterio.open(path)

@@ -15,10 +15,12 @@ and pixel count, goes into the layer's metadata, so every table built from the l
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import shapely
 import xarray as xr
@@ -26,6 +28,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from pyproj import CRS, Transformer
 from rasterio.features import rasterize
+from rasterio.transform import array_bounds
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError, LdnWarning
@@ -127,10 +130,6 @@ def apply_recodes(layer: xr.DataArray, recodes: list[Recode], *, period: str, ge
     Applied block by block (each block rasterises only the polygons that touch it), so a Dask-backed
     layer of any size stays lazy; the pixel counts in the record take one extra blocked pass.
     """
-    import warnings
-
-    import dask.array as da
-    from rasterio.transform import array_bounds
 
     grid = shapely.box(*geobox.boundingbox)
     active = []

@@ -20,6 +20,7 @@ from typing import Iterator
 import numpy as np
 import shapely
 from affine import Affine
+from odc.geo.geobox import GeoBox
 from pydantic import BaseModel, Field
 from pyproj import CRS
 
@@ -179,7 +180,6 @@ def zones_on_grid(zones: tuple[Zone, ...], crs: str, transform: Affine, shape: t
     grid = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
     if within is not None:
         grid = shapely.intersection(grid, within)
-    from odc.geo.geobox import GeoBox
 
     across = wraps(GeoBox((h, w), transform, target))  # a grid that continues east past 180 degrees
     grid_plane = over_crs(target) if across else target
