@@ -74,10 +74,13 @@ class CommandTable(TyperGroup):
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the command; a file-system error no command explained (no permission, a read-only disk, a folder
-        that is a file) becomes one line naming the path, not a traceback."""
+        """Run the command; an error the user can fix (``LdnError``, whichever command raised it) and a file-system
+        error no command explained (no permission, a read-only disk, a folder that is a file) become one line and
+        exit code 2, not a traceback."""
         try:
             return super().invoke(ctx)
+        except LdnError as err:
+            raise fail(str(err)) from None
         except Exception as err:
             if type(err).__module__.startswith(("typer", "click")):  # exits, aborts and usage errors: typer's own
                 raise

@@ -8,7 +8,6 @@ import typer
 
 from flows.cli._app import fail
 from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT, parse_bbox
-from tasks.errors import LdnError
 from tasks.geo.grid import bboxes_intersect
 from tasks.io.outputs.layers import fetch_layer, find_layer, layer_items, published_versions
 
@@ -26,11 +25,8 @@ def layers_list(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """List the layers of a published version: indicator, period or year, id, bbox."""
-    try:
-        rows = layer_items(catalog, version)
-        area = parse_bbox(bbox) if bbox else None
-    except LdnError as err:
-        raise fail(str(err)) from None
+    rows = layer_items(catalog, version)
+    area = parse_bbox(bbox) if bbox else None
     if indicator and rows and indicator not in {r["indicator"] for r in rows}:
         raise fail(f"no layer {indicator!r} in version {rows[0]['version']}; it has {sorted({r['indicator'] for r in rows})}")
     if period and rows and period not in {r["period"] for r in rows}:
@@ -50,10 +46,7 @@ def layers_versions(
     catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
 ) -> None:
     """List every published version, newest first; `latest` marks the one readers get by default."""
-    try:
-        versions, latest = published_versions(catalog)
-    except LdnError as err:
-        raise fail(str(err)) from None
+    versions, latest = published_versions(catalog)
     for name in versions:
         typer.echo(f"{name}{'  (latest)' if name == latest else ''}")
 
@@ -70,14 +63,11 @@ def layers_get(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Print the path of one published layer, or write it (optionally clipped) to --out."""
-    try:
-        item = find_layer(indicator, period=period, year=year, root=catalog, version=version)
-        if asset not in item.assets:
-            raise fail(f"{item.id} has no asset {asset!r}; it has {sorted(item.assets)}")
-        if out is None and bbox is None:
-            typer.echo(item.assets[asset].get_absolute_href())
-            return
-        target = fetch_layer(item, out or Path(f"{item.id}_{asset}.tif"), asset=asset, bbox=parse_bbox(bbox, antimeridian=False) if bbox else None)
-    except LdnError as err:
-        raise fail(str(err)) from None
+    item = find_layer(indicator, period=period, year=year, root=catalog, version=version)
+    if asset not in item.assets:
+        raise fail(f"{item.id} has no asset {asset!r}; it has {sorted(item.assets)}")
+    if out is None and bbox is None:
+        typer.echo(item.assets[asset].get_absolute_href())
+        return
+    target = fetch_layer(item, out or Path(f"{item.id}_{asset}.tif"), asset=asset, bbox=parse_bbox(bbox, antimeridian=False) if bbox else None)
     typer.echo(str(target))

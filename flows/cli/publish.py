@@ -5,9 +5,8 @@ from typing import Annotated
 
 import typer
 
-from flows.cli._app import fail
 from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT
-from tasks.errors import LdnError, redact
+from tasks.errors import redact
 from tasks.io.outputs.pgstac import load_into_pgstac
 
 cli = typer.Typer()
@@ -22,8 +21,5 @@ def publish(
     version: Annotated[str, typer.Option(help="A published version, or latest.")] = "latest",
 ) -> None:
     """Load a published version into a pgstac database (search index for stac-fastapi-pgstac)."""
-    try:
-        collections, items = load_into_pgstac(pgstac, catalog, version)
-    except LdnError as err:
-        raise fail(str(err)) from None
+    collections, items = load_into_pgstac(pgstac, catalog, version)
     typer.echo(f"loaded {collections} collections and {items} items into pgstac at {redact(pgstac)}")

@@ -16,7 +16,6 @@ from shapely.geometry import Point
 from flows.cli._app import fail
 from flows.cli._options import parse_bbox
 from tasks.constants import ACTIVITY_AREAS, ACTIVITY_STATUSES
-from tasks.errors import LdnError
 from tasks.io.sources.registry import Registry, open_registry, read_activities, write_activities
 from tasks.science.activities import Activity, ActivityFilter, parse_activity, to_lonlat
 
@@ -34,11 +33,7 @@ STATUS_HELP = "Status: " + ", ".join(ACTIVITY_STATUSES) + "."
 
 
 def _open(spec: str | None, *, create: bool) -> Registry:
-
-    try:
-        return open_registry(spec, create=create)
-    except LdnError as err:
-        raise fail(str(err)) from None
+    return open_registry(spec, create=create)
 
 
 def _filter(country: str | None, area: str | None, status: str | None, bbox: str | None, active_from: str | None,
@@ -52,12 +47,9 @@ def _filter(country: str | None, area: str | None, status: str | None, bbox: str
         except ValueError:
             raise fail(f"{flag} {text!r} is not a date: write YYYY-MM-DD") from None
 
-    try:
-        return ActivityFilter(country=country, area=area, status=status,
-                              bbox=parse_bbox(bbox, antimeridian=False) if bbox else None,
-                              active_from=day(active_from, "--from"), active_to=day(active_to, "--to"))
-    except LdnError as err:
-        raise fail(str(err)) from None
+    return ActivityFilter(country=country, area=area, status=status,
+                          bbox=parse_bbox(bbox, antimeridian=False) if bbox else None,
+                          active_from=day(active_from, "--from"), active_to=day(active_to, "--to"))
 
 
 CountryOpt = Annotated[Optional[str], typer.Option(help="Only this country (ISO 3166-1 alpha-3, e.g. MNG).")]
@@ -116,11 +108,8 @@ def add(
     record = {"id": id, **_fields(name, org, country, area, status, start, end, funding_amount, currency, donor,
                                   contact), **_footprint(wkt, lon, lat)}
     with _open(registry, create=True) as reg:
-        try:
-            activity = parse_activity(record, where="from the command line", crs=crs)
-            reg.add([activity])
-        except LdnError as err:
-            raise fail(str(err)) from None
+        activity = parse_activity(record, where="from the command line", crs=crs)
+        reg.add([activity])
         typer.echo(f"added {activity.id} to {reg.where}")
 
 
@@ -130,10 +119,7 @@ def list_(country: CountryOpt = None, area: AreaOpt = None, status: StatusOpt = 
     """List activities (those the filters select), one per line: id, country, area, status, dates, name."""
     chosen = _filter(country, area, status, bbox, active_from, active_to)
     with _open(registry, create=False) as reg:
-        try:
-            found = reg.list(chosen)
-        except LdnError as err:
-            raise fail(str(err)) from None
+        found = reg.list(chosen)
         for a in found:
             where = a.footprint.geom_type.lower() if a.footprint is not None else "no footprint"
             typer.echo(f"{a.id:<16} {a.country}  {a.area:<22} {a.status:<9} {a.start} .. {str(a.end or ''):<10}  "
@@ -145,10 +131,7 @@ def list_(country: CountryOpt = None, area: AreaOpt = None, status: StatusOpt = 
 def show(id: Annotated[str, typer.Argument(help="The activity's id.")], registry: RegistryOpt = None) -> None:
     """Every field of one activity, the footprint as WKT."""
     with _open(registry, create=False) as reg:
-        try:
-            a = reg.get(id)
-        except LdnError as err:
-            raise fail(str(err)) from None
+        a = reg.get(id)
     for key, value in a.model_dump(mode="json").items():
         if key == "organisations":
             value = "; ".join(value)
@@ -176,10 +159,7 @@ def update(
     if not changes:
         raise fail("nothing to change: give at least one field, e.g. --status completed")
     with _open(registry, create=False) as reg:
-        try:
-            reg.update(id, changes)
-        except LdnError as err:
-            raise fail(str(err)) from None
+        reg.update(id, changes)
         typer.echo(f"updated {id} in {reg.where}")
 
 
@@ -188,10 +168,7 @@ def remove(ids: Annotated[list[str], typer.Argument(help="Ids of the activities 
            registry: RegistryOpt = None) -> None:
     """Remove activities by id (all or none: an unknown id removes nothing)."""
     with _open(registry, create=False) as reg:
-        try:
-            n = reg.remove(ids)
-        except LdnError as err:
-            raise fail(str(err)) from None
+        n = reg.remove(ids)
         typer.echo(f"removed {n} from {reg.where}")
 
 
@@ -206,15 +183,9 @@ def import_(
     """Import activities from GeoJSON or CSV in one transaction: every record is checked first, and one bad record
     (or an id already there, without --replace) imports none."""
 
-    try:
-        activities = read_activities(path, crs=crs)
-    except LdnError as err:
-        raise fail(str(err)) from None
+    activities = read_activities(path, crs=crs)
     with _open(registry, create=True) as reg:
-        try:
-            n = reg.add(activities, replace=replace)
-        except LdnError as err:
-            raise fail(str(err)) from None
+        n = reg.add(activities, replace=replace)
         typer.echo(f"imported {n} activities from {path} into {reg.where}")
 
 
@@ -230,9 +201,6 @@ def export(
 
     chosen = _filter(country, area, status, bbox, active_from, active_to)
     with _open(registry, create=False) as reg:
-        try:
-            found: list[Activity] = reg.list(chosen)
-            n = write_activities(found, path, lonlat=lonlat)
-        except LdnError as err:
-            raise fail(str(err)) from None
+        found: list[Activity] = reg.list(chosen)
+        n = write_activities(found, path, lonlat=lonlat)
         typer.echo(f"exported {n} activities from {reg.where} to {path}")

@@ -57,14 +57,11 @@ def sample_data(
 ) -> None:
     """Generate the bundled offline sample region (deterministic: same files on every machine)."""
     progress = lambda m: typer.echo(f"  {m}")  # noqa: E731
-    try:
-        if region is None:
-            root = generate_sample(out or DEFAULT_SAMPLE_DIR, force=force, progress=progress)
-        else:
-            root = generate_rehearsal(out or DEFAULT_OUTPUTS / f"rehearsal-{region.strip().lower()}", region=region,
-                                      step=step, composites=composites, force=force, progress=progress)
-    except LdnError as err:
-        raise fail(str(err)) from None
+    if region is None:
+        root = generate_sample(out or DEFAULT_SAMPLE_DIR, force=force, progress=progress)
+    else:
+        root = generate_rehearsal(out or DEFAULT_OUTPUTS / f"rehearsal-{region.strip().lower()}", region=region,
+                                  step=step, composites=composites, force=force, progress=progress)
     if region is None:
         typer.echo(f"sample region in {root} (truth: {root / 'truth.json'})")
     else:
@@ -154,8 +151,8 @@ def run(
         disks = DiskWatch(cfg.out_dir, cache_root(cfg), tempfile.gettempdir())
         with private_server(), disks:  # no PREFECT_API_URL: a server of this run's, its history not in ~/.prefect
             catalog = refresh_indicators(params, dask_address=dask_address, task_runner=task_runner.value)
-    except LdnError as err:
-        raise fail(str(err)) from None
+    except LdnError:
+        raise  # said in one line by the command table
     except Exception as err:
         named = disk_full(err)  # ENOSPC in the error's chain (None: not said so) ...
         low = disks.ran_out() if disks is not None else None  # ... or a folder of the run's came near empty
