@@ -32,7 +32,7 @@ from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Statistics
 
 from tasks import __version__
-from tasks.config import RunConfig, load_sources
+from tasks.config import RunConfig
 from tasks.errors import PublishError
 from tasks.geo.grid import epsg_code, lonlat_bounds, lonlat_footprint, split_bbox
 from tasks.geo.mosaic import wraps
@@ -397,7 +397,7 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
         collection = pystac.Collection(
             id=indicator, title=title, description=description, license="CC-BY-4.0",
             extent=pystac.Extent.from_items(items), keywords=_keywords(indicator, cfg),
-            providers=_providers(indicator, cfg), summaries=_summaries(items),
+            providers=_providers(indicator, run), summaries=_summaries(items),
             extra_fields={"ldn:region": cfg.region_id, "item_assets": _item_assets(items)},
         )
         if "data" in items[0].properties.get("renders", {}):
@@ -437,17 +437,17 @@ _INPUTS: dict[str, tuple[str, ...]] = {
 """The input roles behind each indicator (the collection's producers); the others use all three."""
 
 
-def _providers(indicator: str, cfg: RunConfig) -> list[pystac.Provider]:
-    """Who made the collection: ldn-pipeline processed it from the named sources (their ``description``)."""
-    sources = load_sources(cfg.sources_file)
+def _providers(indicator: str, run: RunContext) -> list[pystac.Provider]:
+    """Who made the collection: ldn-pipeline processed it from the named sources (their ``description``), as the
+    run read them (``run.sources``), not the sources file again."""
+    cfg = run.cfg
     names = {"ndvi": cfg.ndvi_source, "land_cover": cfg.land_cover_source, "soc": cfg.soc_source}
     out = [pystac.Provider(name="ldn-pipeline", roles=[pystac.ProviderRole.PROCESSOR],
                            description=f"SDG 15.3.1 indicator layers computed by ldn-pipeline {__version__} "
                                        "(UNCCD Good Practice Guidance v2).")]
     for role in _INPUTS.get(indicator, ("ndvi", "land_cover", "soc")):
-        try:
-            source = sources.get(names[role])
-        except Exception:  # a run without that source (e.g. an NDVI-only refresh): nothing to credit
+        source = run.sources.sources.get(names[role]) if names[role] else None
+        if source is None:  # a run without that source (e.g. an NDVI-only refresh): nothing to credit
             continue
         out.append(pystac.Provider(name=names[role], roles=[pystac.ProviderRole.PRODUCER],
                                    description=" ".join(source.description.split()) or None))
