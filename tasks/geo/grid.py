@@ -2,7 +2,7 @@
 
 Computing on the source's native grid (for MODIS the equal-area sinusoidal grid) keeps pixel areas
 exact and avoids resampling the 16-day scenes. A rectangle in one CRS is a curved shape in the
-other, so conversions densify the edges before taking bounds. The run's grid (``analysis_geobox``) and the
+other, so conversions densify the edges before taking bounds. The run's grid (``tasks.io.sources.run.analysis_geobox``) and the
 antimeridian helpers (boxes with west > east, the sinusoidal grid continued east past 180 degrees) live here too,
 below every module that reads or writes pixels.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -24,10 +23,7 @@ from rasterio.crs import CRS as RioCRS
 
 from tasks.errors import ConfigError
 
-if TYPE_CHECKING:
-    from tasks.config import RunConfig, Source
-
-__all__ = ["Bounds", "analysis_geobox", "crosses_antimeridian", "split_bbox", "bboxes_intersect", "over_crs", "project", "valid_polygons", "polygonal", "hemispheres", "unwrap", "grid_crs", "epsg_code", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
+__all__ = ["Bounds", "crosses_antimeridian", "split_bbox", "bboxes_intersect", "over_crs", "project", "valid_polygons", "polygonal", "hemispheres", "unwrap", "grid_crs", "epsg_code", "parse_crs", "transformer", "lonlat_bounds", "native_bounds", "snapped_geobox", "lonlat_box_problem", "lonlat_footprint",
            "MAX_ANTIMERIDIAN_SPAN"]
 
 Bounds = tuple[float, float, float, float]
@@ -168,21 +164,6 @@ def snapped_geobox(bounds: Bounds, crs: str, resolution: float, origin: tuple[fl
     row1 = math.ceil((y0 - bottom) / resolution - eps)
     affine = Affine(resolution, 0.0, x0 + col0 * resolution, 0.0, -resolution, y0 - row0 * resolution)
     return GeoBox((row1 - row0, col1 - col0), affine, parse_crs(crs))
-
-
-def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
-    """The run's pixel grid: the source's native CRS and resolution, aligned to its grid origin."""
-    if source.crs is None or source.resolution is None:
-        raise ConfigError(
-            f"source {cfg.ndvi_source!r} in {cfg.sources_file} needs `crs` and `resolution` to build the analysis grid"
-        )
-    if cfg.native_bounds is not None:
-        bounds = cfg.native_bounds
-    elif cfg.bbox is not None:
-        bounds = native_bounds(cfg.bbox, source.crs)
-    else:  # the run config's validation requires one of the two
-        raise ConfigError("the run has no area: give --region, --bbox or native bounds")
-    return snapped_geobox(bounds, source.crs, source.resolution, source.grid_origin)
 
 
 # The antimeridian. North-East Asia's Chukotka lies on both sides of 180 degrees; a box with west > east

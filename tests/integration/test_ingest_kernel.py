@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from tasks.constants import NODATA
-from tasks.geo.grid import analysis_geobox
 from tasks.io.runtime.local_stac import LocalStac
 from tasks.io.sources.clip import run_area
 from tasks.io.sources.ingest import aligned_scenes
-from tasks.io.sources.run import run_bbox, run_context
+from tasks.io.sources.run import analysis_geobox, run_bbox, run_context
 from tasks.io.sources.search import open_api, search_items
 from tasks.stages.annual_ndvi import annual_tile_layers
 from tests.integration.conftest import sample_config

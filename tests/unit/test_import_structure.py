@@ -1,6 +1,6 @@
 """The import structure of tasks/ and flows/: the layers import only downwards, no circle between project modules
-(counting the imports written inside functions, which hide a circle from Python but not from a reader), and no
-import of a project module inside a function at all.
+(counting the imports written inside functions or under ``if TYPE_CHECKING:``, which hide a circle from Python
+but not from a reader), and no import of a project module inside a function at all.
 
 The imports are read from the source (``ast``), so the test needs nothing installed and names every offender.
 """
@@ -43,17 +43,14 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(modules: dict[str, Path]) -> list[tuple[str, str, bool, int]]:
-    """(importer, imported project module, written inside a function, line) for every import at run time."""
+    """(importer, imported project module, written inside a function, line) for every import, those only for type
+    checking included."""
     out = []
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
-        typing_only = {id(n) for node in ast.walk(tree)
-                       if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
         in_function = {id(n) for node in ast.walk(tree)
                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(node)}
-        for node in ast.walk(tree):
-            if id(node) in typing_only:
-                continue
+        for node in ast.walk(tree):  # imports under ``if TYPE_CHECKING:`` count: a loop for the types is a loop
             targets = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
                        else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             for target in targets:

@@ -18,11 +18,11 @@ import yaml
 from tasks.config import PERIODS_FILE, SAMPLE_SOURCES, RunConfig, load_sources
 from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
 from tasks.errors import ConfigError
-from tasks.geo.grid import analysis_geobox, lonlat_bounds
+from tasks.geo.grid import lonlat_bounds
 from tasks.geo.tiles import lattice_tiles
 from tasks.io.sources.clip import area_fingerprint, inside, run_area
 from tasks.io.sources.region import region_grid, resolve_region
-from tasks.io.sources.run import RunContext, run_context
+from tasks.io.sources.run import RunContext, analysis_geobox, run_context
 
 ZAMYN_UUD = "111.86,43.68,111.94,43.76"
 

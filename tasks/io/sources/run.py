@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, model_serializer
 
 from tasks.config import SAMPLE_SOURCES, Period, RunConfig, Source, SourceCatalog, load_periods, load_sources
 from tasks.errors import ConfigError
-from tasks.geo.grid import analysis_geobox, grid_crs, lonlat_bounds
+from tasks.geo.grid import grid_crs, lonlat_bounds, native_bounds, snapped_geobox
 from tasks.geo.mosaic import wraps
 from tasks.geo.tiles import Tile, check_tiles, lattice_tiles
 from tasks.io.sources.clip import RunArea, area_fingerprint, footprint_on
@@ -23,7 +23,7 @@ from tasks.io.sources.region import Region, resolve_region
 from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
 from tasks.science.activities import Activity
 
-__all__ = ["RunContext", "run_context", "run_activities", "run_bbox", "selected_periods", "ndvi_source", "land_cover_source"]
+__all__ = ["RunContext", "run_context", "analysis_geobox", "run_activities", "run_bbox", "selected_periods", "ndvi_source", "land_cover_source"]
 
 
 class RunContext(BaseModel):
@@ -150,6 +150,21 @@ def run_bbox(cfg: RunConfig, source: Source) -> tuple[float, float, float, float
         return cfg.bbox
     assert cfg.native_bounds is not None and source.crs is not None
     return lonlat_bounds(cfg.native_bounds, source.crs)
+
+
+def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
+    """The run's pixel grid: the source's native CRS and resolution, aligned to its grid origin."""
+    if source.crs is None or source.resolution is None:
+        raise ConfigError(
+            f"source {cfg.ndvi_source!r} in {cfg.sources_file} needs `crs` and `resolution` to build the analysis grid"
+        )
+    if cfg.native_bounds is not None:
+        bounds = cfg.native_bounds
+    elif cfg.bbox is not None:
+        bounds = native_bounds(cfg.bbox, source.crs)
+    else:  # the run config's validation requires one of the two
+        raise ConfigError("the run has no area: give --region, --bbox or native bounds")
+    return snapped_geobox(bounds, source.crs, source.resolution, source.grid_origin)
 
 
 def run_context(cfg: RunConfig) -> RunContext:
