@@ -193,14 +193,17 @@ def _on(stage: Flow[P, R], address: str | None) -> Flow[P, R]:
 
 
 @flow(name="ldn-yearly", log_prints=True)
-def ldn_yearly(cfg: RunConfig, spread_on: str | None = None) -> str:
+def ldn_yearly(cfg: RunConfig | RunContext, spread_on: str | None = None) -> str:
     """Publish annual NDVI and, per reporting period that fits the years, every SDG 15.3.1 layer,
     with per-zone tables, UNCCD workbooks and an HTML report; return the new version's catalog.
 
-    With ``spread_on`` (a Dask scheduler address) the tile x year and period tasks run on that
-    cluster's workers, which must share this machine's file system and report to its Prefect server.
+    ``cfg`` is the run's config, or its facts already resolved and checked (``flows.refresh.build_run``), which
+    every task then takes as they are. With ``spread_on`` (a Dask scheduler address) the tile x year and period
+    tasks run on that cluster's workers, which must share this machine's file system and report to its Prefect
+    server.
     """
-    run = run_context(cfg)  # the run's facts, resolved once and passed to every task
+    run = cfg if isinstance(cfg, RunContext) else run_context(cfg)  # the run's facts, resolved once for every task
+    cfg = run.cfg
     with run_marker(cache_root(cfg)) if cfg.use_cache else contextlib.nullcontext():  # live: no one drops what it reads
         staging = begin_version_task(run)
         try:

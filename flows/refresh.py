@@ -8,6 +8,7 @@ schema from its annotations, and a served run, which copies the flows into its s
 them from the real ones the copy carries; tests/unit/test_served_flows.py.)
 """
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -22,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
 from flows.ldn_yearly import ldn_yearly
-from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources, read_yaml_mapping, validation_message
+from tasks.config import SAMPLE_SOURCES, RunConfig, SourceCatalog, load_sources, read_yaml_mapping, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, MODIS_SINUSOIDAL_WKT, TASK_RUNNERS
 from tasks.errors import ConfigError, LdnError, redact
 from tasks.geo.grid import bboxes_intersect, lonlat_bounds
@@ -38,7 +39,7 @@ from tasks.io.sources.zones import check_zones_cover
 from tasks.stages.preflight import check_run
 from tasks.stages.report import load_zones
 
-__all__ = ["RefreshRun", "refresh_indicators", "build_config", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
+__all__ = ["RefreshRun", "refresh_indicators", "build_config", "build_run", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
            "dask_client", "local_cluster_options", "uses_cluster", "THREADS", "LOCAL", "TaskRunnerName", "check_task_runner", "written_folders"]
 
 DEFAULT_SAMPLE_DIR: Path = DEFAULT_OUTPUTS / "sample-data"
@@ -151,12 +152,19 @@ def _check_comparison_box(run: RunContext) -> None:
 
 
 def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
-    """The RunConfig of a refresh: defaults, then the YAML run file, then the options given; all checked.
+    """The RunConfig of a refresh, checked (``build_run``'s config)."""
+    return build_run(run, announce=announce).cfg
+
+
+def build_run(run: RefreshRun, *, announce: bool = False) -> RunContext:
+    """The run's facts (``RunContext``) from a refresh's options: defaults, then the YAML run file, then the options
+    given; all checked, the sources file read once.
 
     Checks everything that can be checked before any work (periods, zones, the cache URL, that the output, cache
-    and temporary folders can be written), so a bad option fails
-    in one line before a sample is generated or a scene is read. ``announce`` prints the region and its
-    tiles: `ldn run` does on stdout, the flow does into its log (what a scheduled run shows).
+    and temporary folders can be written), so a bad option fails in one line before a sample is generated or a
+    scene is read. ``announce`` prints the region and its tiles: `ldn run` does on stdout, the flow does into its
+    log (what a scheduled run shows). `ldn run` builds it once and hands it to the flow; a deployment's run builds
+    it from its parameters.
     """
     values: dict[str, Any] = {}
     if run.region is not None and run.bbox is not None:
@@ -173,14 +181,20 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
         values.update(sources_file=run.sources, region_id="custom", years=(2001, date.today().year - 1))
     from_file = _run_file(run.config)
     values.update(from_file)
+
+    @functools.cache
+    def sources() -> SourceCatalog:  # the sources file, read once, where first needed (the region's grid or the years)
+        return load_sources(values["sources_file"])
+
     if run.tile_size is not None:
         values["tile_size"] = run.tile_size
     if run.sources is not None:
-        values.update(_region_area(region or ALL_NE_ASIA, values, keep_id=run.bbox is not None, announce=announce))
+        values.update(_region_area(region or ALL_NE_ASIA, values, sources(), keep_id=run.bbox is not None,
+                                   announce=announce))
     elif region is not None:  # the sample: keep to its window, compute only the tiles in the region
         # (a rehearsal's inputs cover their whole region, on both sides of 180 degrees: no window to keep to)
         within = None if values["sources_file"] != SAMPLE_SOURCES else values["native_bounds"]
-        values.update(_region_area(region, values, within=within, keep_id=True, announce=announce))
+        values.update(_region_area(region, values, sources(), within=within, keep_id=True, announce=announce))
     productivity = values.get("productivity") or {}
     if not isinstance(productivity, dict):
         raise ConfigError(f"run config {run.config}: `productivity` must be a mapping of settings (e.g. "
@@ -204,13 +218,13 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
         cfg = RunConfig(**values)
     except ValidationError as err:
         raise ConfigError(validation_message(err, str(run.config) if run.config else "the run options")) from None
-    declared = load_sources(cfg.sources_file).get(cfg.ndvi_source).years
+    declared = sources().get(cfg.ndvi_source).years
     if run.years is None and "years" not in from_file and declared is not None:
         # the default years, kept to those the NDVI source covers; years the user gives are checked (check_run)
         years = (max(cfg.years[0], declared[0]), min(cfg.years[1], declared[1]))
         if years[0] <= years[1]:
             cfg = cfg.model_copy(update={"years": years})
-    facts = check_run(cfg)  # the sources, periods, tiles (custom ones that overlap fail here), files and parameters
+    facts = check_run(cfg, sources())  # the sources, periods, tiles (custom ones that overlap fail here), files, parameters
     _check_comparison_box(facts)
     _check_zones(cfg)
     if run.pgstac:
@@ -218,14 +232,15 @@ def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
     if cfg.cache_url and cfg.use_cache:
         check_cache_url(cfg.cache_url)
     check_writable_folders(cfg)
-    return cfg
+    return facts
 
 
-def _region_area(spec: str, values: dict[str, Any], *, within: tuple[float, float, float, float] | None = None,
-                 keep_id: bool = False, announce: bool = False) -> dict[str, Any]:
+def _region_area(spec: str, values: dict[str, Any], sources: SourceCatalog, *,
+                 within: tuple[float, float, float, float] | None = None, keep_id: bool = False,
+                 announce: bool = False) -> dict[str, Any]:
     """RunConfig fields for a region: its grid (native bounds), tiles and lon/lat search box."""
     region = resolve_region(spec)
-    source = load_sources(values["sources_file"]).get(values.get("ndvi_source", "modis-13q1"))
+    source = sources.get(values.get("ndvi_source", "modis-13q1"))
     if source.crs is None or source.resolution is None:
         raise ConfigError(f"source {source.stac.collection if source.stac else ''} needs `crs` and `resolution` for tiles")
     grid = region_grid(region, crs=source.crs, resolution=source.resolution, origin=source.grid_origin,
@@ -402,14 +417,17 @@ def written_folders(cfg: RunConfig) -> tuple[Path, ...]:
 
 @flow(name="refresh-indicators", log_prints=True)
 def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None = None,
-                       task_runner: TaskRunnerName = "threads") -> str:
+                       task_runner: TaskRunnerName = "threads", checked: RunContext | None = None) -> str:
     """Refresh every indicator layer, table and report for ``run``; return the new version's catalog path.
 
     ``task_runner="dask"`` runs the tile x year and period tasks on the workers of the cluster at
     ``dask_address`` (prefect-dask); by default they run here, with their raster graphs on Dask's threaded
-    scheduler, a ``local`` cluster or the cluster at ``dask_address`` (``dask_client``).
+    scheduler, a ``local`` cluster or the cluster at ``dask_address`` (``dask_client``). ``checked`` is ``run``'s
+    facts when the caller built and checked them already (``build_run``: `ldn run` does, before Prefect starts); a
+    deployment's run leaves it out and builds them here, with the same checks.
     """
-    cfg = build_config(run, announce=True)
+    facts = checked if checked is not None else build_run(run, announce=True)
+    cfg = facts.cfg
     log = get_run_logger()
     spread = dask_address if task_runner == "dask" else None
     with dask_client(dask_address) as client:
@@ -420,9 +438,10 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
                 generate_sample(run.sample_dir, progress=lambda m: print(f"  {m}"))
             with serve_collections(run.sample_dir) as stac:
                 print(f"local STAC API {stac.api_url} (files {stac.files_url})")
-                catalog = ldn_yearly(cfg.model_copy(update={"stac_api": stac.api_url}), spread_on=spread)
+                served = facts.model_copy(update={"cfg": cfg.model_copy(update={"stac_api": stac.api_url})})
+                catalog = ldn_yearly(served, spread_on=spread)
         else:
-            catalog = ldn_yearly(cfg, spread_on=spread)
+            catalog = ldn_yearly(facts, spread_on=spread)
     if run.pgstac:
         loaded = load_into_pgstac(run.pgstac, run.out, Path(catalog).parent.name)
         log.info("loaded %d collections and %d items into pgstac at %s", loaded[0], loaded[1], redact(run.pgstac))

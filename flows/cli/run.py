@@ -24,21 +24,21 @@ from flows.refresh import (
     YEARLY_CRON,
     YEARLY_TIMEZONE,
     RefreshRun,
-    build_config,
+    build_run,
     check_task_runner,
     dask_client,
     refresh_indicators,
     uses_cluster,
     written_folders,
 )
-from tasks.config import RunConfig, validation_message
+from tasks.config import validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import LdnError, disk_full, file_error
 from tasks.io.runtime.layer_cache import cache_root
 from tasks.io.runtime.local_stac import serve_collections
 from tasks.io.runtime.plan import format_plan, plan_run
 from tasks.io.sources.rehearsal import generate_rehearsal
-from tasks.io.sources.run import run_context
+from tasks.io.sources.run import RunContext
 from tasks.io.sources.sample_data import generate_sample
 
 cli = typer.Typer()
@@ -139,9 +139,10 @@ def run(
                 zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
         except ValidationError as err:
             raise fail(validation_message(err, "the run options")) from None
-        cfg = build_config(params, announce=True)  # every option is checked before Prefect, a sample or a scene is touched
+        facts = build_run(params, announce=True)  # every option checked before Prefect, a sample or a scene is touched
+        cfg = facts.cfg
         if plan:
-            _plan(cfg, params)
+            _plan(facts, params)
             return
         if uses_cluster(dask_address):
             with dask_client(dask_address) as client:  # a dead scheduler or unfit workers fail here, before any work
@@ -150,7 +151,8 @@ def run(
             check_task_runner(task_runner.value, dask_address, None)
         disks = DiskWatch(cfg.out_dir, cache_root(cfg), tempfile.gettempdir())
         with private_server(), disks:  # no PREFECT_API_URL: a server of this run's, its history not in ~/.prefect
-            catalog = refresh_indicators(params, dask_address=dask_address, task_runner=task_runner.value)
+            catalog = refresh_indicators(params, dask_address=dask_address, task_runner=task_runner.value,
+                                         checked=facts)  # the facts built above: the run resolves them once
     except LdnError:
         raise  # said in one line by the command table
     except Exception as err:
@@ -169,18 +171,20 @@ def run(
     _report(Path(catalog), time.monotonic() - started)
 
 
-def _plan(cfg: RunConfig, params: RefreshRun) -> None:
-    """Print the run's plan (``tasks.io.runtime.plan``); the sample's STAC API is started for its search when it is there."""
+def _plan(facts: RunContext, params: RefreshRun) -> None:
+    """Print the run's plan (``tasks.io.runtime.plan``) from its checked facts; the sample's STAC API is started for
+    its search when it is there."""
     if params.sources is not None:
-        typer.echo(format_plan(plan_run(run_context(cfg))))
+        typer.echo(format_plan(plan_run(facts)))
         return
     folder = Path(params.sample_dir)
     if not (folder / "COMPLETE").is_file():
-        typer.echo(format_plan(plan_run(run_context(cfg), unsearchable=f"the sample region is generated in {folder} "
-                                                                          "when the run starts")))
+        typer.echo(format_plan(plan_run(facts, unsearchable=f"the sample region is generated in {folder} when the "
+                                                            "run starts")))
         return
     with serve_collections(folder) as stac:
-        typer.echo(format_plan(plan_run(run_context(cfg.model_copy(update={"stac_api": stac.api_url})))))
+        typer.echo(format_plan(plan_run(facts.model_copy(update={"cfg": facts.cfg.model_copy(
+            update={"stac_api": stac.api_url})}))))
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.config import RunConfig, Source
+from tasks.config import RunConfig, Source, SourceCatalog
 from tasks.errors import ConfigError
 from tasks.geo.grid import grid_crs
 from tasks.io.sources.load import read_onto_grid
@@ -35,12 +35,13 @@ def _check_years(cfg: RunConfig, name: str, source: Source) -> None:
             f"{cfg.sources_file}): run with --years {max(first, source.years[0])}-{min(last, source.years[1])}")
 
 
-def check_run(cfg: RunConfig) -> RunContext:
+def check_run(cfg: RunConfig, sources: SourceCatalog | None = None) -> RunContext:
     """Fail in one line (``ConfigError``) on anything of ``cfg`` a later stage would reject: every source it names
     (and their roles), the run's years against the NDVI source's, the legend, the SOC model, each period's
     trajectory window and SOC start, the climate factor, the LDN targets, the performance thresholds, the recode polygons and
-    any local raster (precomputed LPD, file sources). Returns the run's facts (``run_context``), checked."""
-    run = run_context(cfg)  # the sources and their roles, the periods, the grid, the tiles, the region
+    any local raster (precomputed LPD, file sources). Returns the run's facts (``run_context``), checked; ``sources``
+    is the sources file when the caller has read it already."""
+    run = run_context(cfg, sources)  # the sources and their roles, the periods, the grid, the tiles, the region
     ndvi = run.ndvi
     _check_years(cfg, cfg.ndvi_source, ndvi)
     used = {cfg.land_cover_source: run.land_cover, cfg.soc_source: run.source(cfg.soc_source, "soc")}

@@ -167,10 +167,11 @@ def analysis_geobox(cfg: RunConfig, source: Source) -> GeoBox:
     return snapped_geobox(bounds, source.crs, source.resolution, source.grid_origin)
 
 
-def run_context(cfg: RunConfig) -> RunContext:
+def run_context(cfg: RunConfig, sources: SourceCatalog | None = None) -> RunContext:
     """Resolve ``cfg`` into the run's facts: read and check the sources and periods, build the grid, its tiles and
-    the region on it. A problem with any of them is a one-line ``ConfigError`` here, before any task runs."""
-    sources = load_sources(cfg.sources_file)
+    the region on it. A problem with any of them is a one-line ``ConfigError`` here, before any task runs.
+    ``sources`` is ``cfg.sources_file`` when the caller has read it already (it is then not read again)."""
+    sources = load_sources(cfg.sources_file) if sources is None else sources
     ndvi = ndvi_source(cfg, sources)
     name = cfg.productivity.land_unit_source
     units = _with_role(cfg, sources, name, "land_units") if name is not None else None
