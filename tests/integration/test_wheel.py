@@ -61,8 +61,12 @@ def _run(*args: str | Path, cwd: Path) -> str:
 def test_wheel_from_sdist_installs_and_runs_outside_the_tree(tmp_path: Path) -> None:
     # a clean copy: a stale *.egg-info/SOURCES.txt in the work tree smuggles left-out modules into the sdist
     clean = tmp_path / "checkout"
-    shutil.copytree(REPO, clean, ignore=shutil.ignore_patterns(
-        ".git", "*.egg-info", "build", "dist", "outputs", "__pycache__", ".pytest_cache", ".hypothesis"))
+    skip = shutil.ignore_patterns(".git", "*.egg-info", "build", "dist", "__pycache__", ".pytest_cache", ".hypothesis")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:  # the published outputs/ at the top, not tasks/io/outputs/
+        return set(skip(folder, names)) | ({"outputs"} if Path(folder) == REPO else set())
+
+    shutil.copytree(REPO, clean, ignore=ignore)
     dist = tmp_path / "dist"
     _run(sys.executable, "-c", f"from setuptools import build_meta as b; b.build_sdist({str(dist)!r})", cwd=clean)
     (sdist,) = dist.glob("ldn[-_]pipeline-*.tar.gz")
