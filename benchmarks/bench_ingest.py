@@ -353,7 +353,7 @@ def part_tile_period(root: Path, size: int, scheduler: str) -> dict[str, float]:
     window sums written from one read of the cube, unit histograms from the sums), then pass 2 (performance and
     LPD from what pass 1 wrote)."""
     import tasks.io.outputs.items
-    from flows.refresh import dask_client
+    from flows.cluster import dask_client
     from tasks.io.sources.load import open_annual_layers
     from tasks.science.performance import UnitHistograms, UnitPercentiles
     from tasks.stages.productivity import (

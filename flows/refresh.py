@@ -7,31 +7,25 @@ runs the ``ldn-yearly`` flow as a subflow and, if asked, loads the new version i
 schema from its annotations, and a served run, which copies the flows into its subprocess by value, validates
 them from the real ones the copy carries; tests/unit/test_served_flows.py.)
 """
-import contextlib
 import functools
 import json
-import os
-import tempfile
-import uuid
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from prefect import flow, get_run_logger
-from prefect.settings import PREFECT_API_URL
 from pydantic import BaseModel, Field, ValidationError
 
-from flows.cluster_watch import ClusterWatch, lost_cluster_error, lost_timeout
+from flows.cluster import check_task_runner, dask_client, written_folders
 from flows.ldn_yearly import ldn_yearly
 from tasks.config import SAMPLE_SOURCES, RunConfig, SourceCatalog, load_sources, read_yaml_mapping, validation_message
 from tasks.constants import DEFAULT_OUTPUTS, MODIS_SINUSOIDAL_WKT, TASK_RUNNERS
-from tasks.errors import ConfigError, LdnError, redact
+from tasks.errors import ConfigError, redact
 from tasks.geo.grid import bboxes_intersect, lonlat_bounds
 from tasks.geo.tiles import MODIS_TILE_PX
 from tasks.io.outputs.pgstac import check_pgstac, load_into_pgstac
 from tasks.io.runtime.layer_cache import check_cache_url, check_writable_folders
 from tasks.io.runtime.local_stac import serve_collections
-from tasks.io.sources.load import ReadSettings, configure_reads
 from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.sample_data import generate_sample, load_sample_region, sample_grid
@@ -39,8 +33,8 @@ from tasks.io.sources.zones import check_zones_cover
 from tasks.stages.preflight import check_run
 from tasks.stages.report import load_zones
 
-__all__ = ["RefreshRun", "refresh_indicators", "build_config", "build_run", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON", "YEARLY_TIMEZONE",
-           "dask_client", "local_cluster_options", "uses_cluster", "THREADS", "LOCAL", "TaskRunnerName", "check_task_runner", "written_folders"]
+__all__ = ["RefreshRun", "refresh_indicators", "build_config", "build_run", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON",
+           "YEARLY_TIMEZONE", "TaskRunnerName"]
 
 DEFAULT_SAMPLE_DIR: Path = DEFAULT_OUTPUTS / "sample-data"
 """Where `ldn run` generates the bundled sample region."""
@@ -257,162 +251,8 @@ def _region_area(spec: str, values: dict[str, Any], sources: SourceCatalog, *,
     return out
 
 
-LOCAL_MEMORY_FRACTION = 0.8
-"""Share of the machine's memory (cgroup-aware) a ``--dask-address local`` cluster may use before it spills and pauses."""
-
-THREADS = "threads"
-"""``--dask-address threads`` (the default): Dask's threaded scheduler in this process, no cluster."""
-
-LOCAL = "local"
-"""``--dask-address local``: an in-process ``distributed`` cluster sized to this machine (memory limit, spilling)."""
-
-
-DASHBOARD_ENV = "LDN_DASK_DASHBOARD"
-"""Where a ``local`` cluster's dashboard listens: 127.0.0.1 on a free port unless this names another address on
-purpose (e.g. ``0.0.0.0:8787`` to watch it from another machine)."""
-
-
-def local_cluster_options() -> dict[str, Any]:
-    """The ``local`` cluster: one in-process worker with a thread per core and a memory limit.
-
-    GDAL and numpy release the GIL, so threads use every core without copying arrays between
-    processes; the worker spills to disk and pauses new work as it nears the limit. Its HTTP servers
-    (the scheduler's dashboard, /health and /metrics, the worker's) listen on 127.0.0.1 only, unless
-    ``$LDN_DASK_DASHBOARD`` exposes the dashboard on purpose.
-    """
-    from distributed.system import MEMORY_LIMIT
-
-    return {"n_workers": 1, "threads_per_worker": os.cpu_count() or 1, "processes": False,
-            "memory_limit": int(MEMORY_LIMIT * LOCAL_MEMORY_FRACTION),
-            "dashboard_address": os.environ.get(DASHBOARD_ENV) or "127.0.0.1:0",
-            "worker_dashboard_address": "127.0.0.1:0"}
-
-
-def uses_cluster(address: str | None) -> bool:
-    """True when ``address`` names an existing Dask cluster (not the threaded scheduler nor a local cluster)."""
-    return bool(address) and address not in (THREADS, LOCAL)
-
-
-@contextlib.contextmanager
-def dask_client(address: str | None) -> Iterator[Any]:
-    """The Dask scheduler of a run while open: threads here by default, a local cluster, or the cluster at ``address``.
-
-    By default (None or ``threads``) the raster work runs on Dask's threaded scheduler in this process:
-    each tile task is a few tens of coarse Dask tasks (a strip of rows each) that release the GIL in
-    GDAL, numpy and numba, so threads use every core with no scheduler of their own to feed (the
-    in-process ``distributed`` cluster spent about 40 % of a tile-year in its own machinery;
-    ``benchmarks/bench_ingest.py`` measures both). ``local`` starts that cluster anyway (memory limit
-    and spilling, ``local_cluster_options``); any other address is an existing cluster, whose workers
-    (ldn-pipeline installed) then compute the raster work, while Prefect's tasks stay here and pass paths.
-    """
-    configure_reads()  # reads in this process (the threaded scheduler, the in-process local cluster)
-    if not address or address == THREADS:
-        yield None
-        return
-    from distributed import Client, LocalCluster
-
-    if address == LOCAL:
-        options = local_cluster_options()
-        # spilled data in a folder of this run's, removed after it (not /tmp/dask-scratch-space, left behind)
-        with tempfile.TemporaryDirectory(prefix="ldn-dask-") as scratch, \
-                LocalCluster(**options, local_directory=scratch) as cluster, Client(cluster) as client:
-            print(f"local Dask cluster: {options['threads_per_worker']} threads, "
-                  f"memory limit {options['memory_limit'] / 2**30:.1f} GiB")
-            yield client
-        return
-    try:
-        client = Client(address, timeout=15)
-    except (OSError, TimeoutError, ValueError) as err:
-        raise LdnError(f"cannot reach the Dask scheduler at {address} ({type(err).__name__}): start it "
-                       "(`dask scheduler` and `dask worker`s) or fix --dask-address") from None
-    with client:
-        print(f"Dask cluster {address}: {len(client.scheduler_info().get('workers', {}))} workers")
-        try:
-            client.register_plugin(ReadSettings())  # the same GDAL settings for the workers' reads
-        except Exception as err:  # noqa: BLE001  (a worker that cannot import ldn-pipeline)
-            raise LdnError(f"the Dask workers at {address} cannot load ldn-pipeline's read settings "
-                           f"({type(err).__name__}): pip install ldn-pipeline on every worker") from None
-        with ClusterWatch(client, address, lost_timeout()) as watch:  # no worker, no scheduler: one line, no hang
-            try:
-                yield client
-            except BaseException as err:  # a cancelled computation may arrive as a cancellation, not an Exception
-                lost = lost_cluster_error(err, address, watch)
-                if lost is None:
-                    raise
-                raise lost from None
-
-
 TaskRunnerName = Literal[TASK_RUNNERS]  # type: ignore[valid-type]
 """The ``task_runner`` parameter's choices (``tasks.constants.TASK_RUNNERS``), checked by Prefect."""
-
-
-def check_task_runner(task_runner: str, address: str | None, client: Any | None, shared: tuple[Path, ...] = ()) -> None:
-    """Fail in one line unless tasks can run on the Dask workers: ``--task-runner dask`` needs an existing
-    cluster, a Prefect server (not the temporary one each process would start) that every worker reports
-    to, ldn-pipeline importable on every worker, and the ``shared`` folders (the catalog and the cache,
-    where tasks write) at the same paths on every worker."""
-    if task_runner == "threads":
-        return
-    if not uses_cluster(address) or client is None:
-        raise LdnError("--task-runner dask runs tasks on an existing Dask cluster: pass --dask-address "
-                       "tcp://host:8786 (or set LDN_DASK_ADDRESS)")
-
-    api = PREFECT_API_URL.value()
-    if not api:
-        raise LdnError("--task-runner dask needs a Prefect server that the Dask workers report to: run `prefect "
-                       "server start`, then set PREFECT_API_URL to its /api here and on every worker")
-
-    def facts() -> tuple[str | None, bool]:  # runs on each worker (pickled by value)
-        import importlib.util  # noqa: PLC0415  (runs on a worker, pickled by value: its imports travel with it)
-
-        try:
-            from prefect.settings import PREFECT_API_URL as url  # noqa: PLC0415  (a worker may lack Prefect)
-        except ImportError:
-            return None, False
-        return url.value(), importlib.util.find_spec("tasks.stages.annual_ndvi") is not None
-
-    found = client.run(facts)
-    elsewhere = sorted({str(url) if url else "no Prefect server" for url, _ in found.values() if url != api})
-    if elsewhere:
-        raise LdnError(f"{sum(url != api for url, _ in found.values())} of {len(found)} Dask workers report to "
-                       f"{', '.join(elsewhere)} instead of {api}: start every worker with PREFECT_API_URL={api}")
-    missing = sum(not ok for _, ok in found.values())
-    if missing:
-        raise LdnError(f"{missing} of {len(found)} Dask workers cannot import ldn-pipeline: pip install it on every "
-                       "worker (the same version as here)")
-    _check_shared(client, shared)
-
-
-def _check_shared(client: Any, folders: tuple[Path, ...]) -> None:
-    """Fail in one line unless every worker sees a probe file written here into each folder, and may write there."""
-    probes = []
-    try:
-        for shared in folders:
-            folder = Path(shared).resolve()
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".ldn-probe-{uuid.uuid4().hex[:12]}"
-            probe.write_text("written by the machine that runs the flow\n")
-            probes.append(str(probe))
-
-        def blind(paths: list[str]) -> list[str]:  # runs on each worker
-
-            return [p for p in paths if not (os.path.isfile(p) and os.access(os.path.dirname(p), os.W_OK))]
-
-        found = client.run(blind, probes) if probes else {}
-    finally:
-        for written in probes:
-            Path(written).unlink(missing_ok=True)
-    unseen = sorted({str(Path(p).parent) for missing in found.values() for p in missing})
-    if unseen:
-        workers = sum(bool(missing) for missing in found.values())
-        raise LdnError(f"{workers} of {len(found)} Dask workers cannot see or write {', '.join(unseen)}: tasks write "
-                       "tiles and layers there, so mount it at the same path on every worker (or pass --out and "
-                       "--cache-dir on a shared file system)")
-
-
-def written_folders(cfg: RunConfig) -> tuple[Path, ...]:
-    """Where tasks write: the catalog (its staging version and tile scratch) and the layer cache."""
-    return (Path(cfg.out_dir),) + ((Path(cfg.cache_dir),) if cfg.cache_dir is not None else ())
 
 
 @flow(name="refresh-indicators", log_prints=True)

@@ -18,19 +18,10 @@ from pydantic import ValidationError
 
 from flows.cli._app import fail
 from flows.cli._options import DEFAULT_SAMPLE_DIR, parse_bbox, parse_years, print_zones
+from flows.cluster import check_task_runner, dask_client, uses_cluster, written_folders
 from flows.disk_watch import DiskWatch
 from flows.prefect_server import private_server
-from flows.refresh import (
-    YEARLY_CRON,
-    YEARLY_TIMEZONE,
-    RefreshRun,
-    build_run,
-    check_task_runner,
-    dask_client,
-    refresh_indicators,
-    uses_cluster,
-    written_folders,
-)
+from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE, RefreshRun, build_run, refresh_indicators
 from tasks.config import validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import LdnError, disk_full, file_error

@@ -72,7 +72,7 @@ def test_a_dead_scheduler_is_one_line(tmp_path: Path) -> None:
 def test_the_default_is_threads_and_local_is_a_cluster_with_a_memory_limit() -> None:
     from distributed.system import MEMORY_LIMIT
 
-    from flows.refresh import dask_client
+    from flows.cluster import dask_client
 
     for default in (None, "threads"):  # Dask's threaded scheduler: no cluster, no client
         with dask_client(default) as none:

@@ -22,7 +22,7 @@ def _listening() -> set[str]:
 
 
 def test_a_local_cluster_listens_on_loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.refresh import DASHBOARD_ENV, dask_client
+    from flows.cluster import DASHBOARD_ENV, dask_client
 
     monkeypatch.delenv(DASHBOARD_ENV, raising=False)
     before = _listening()
@@ -38,7 +38,7 @@ def test_a_local_cluster_spills_into_a_folder_of_the_run_that_goes_with_it() -> 
     import tempfile
     from pathlib import Path
 
-    from flows.refresh import dask_client
+    from flows.cluster import dask_client
 
     with dask_client("local") as client:
         folders = list(client.run(lambda dask_worker: dask_worker.local_directory).values())
@@ -49,7 +49,7 @@ def test_a_local_cluster_spills_into_a_folder_of_the_run_that_goes_with_it() -> 
 
 
 def test_the_default_starts_no_server() -> None:
-    from flows.refresh import dask_client
+    from flows.cluster import dask_client
 
     before = psutil.Process().net_connections(kind="inet")
     with dask_client(None) as client:

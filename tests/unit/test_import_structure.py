@@ -129,6 +129,16 @@ def test_no_stage_imports_another_stage() -> None:
                         "drives its own tasks)\n" + "\n".join(across))
 
 
+def test_the_cluster_is_one_module_of_the_flows() -> None:
+    importers = sorted(name for name, path in _modules().items() if name.startswith("flows")
+                       for node in ast.walk(ast.parse(path.read_text()))
+                       if isinstance(node, (ast.Import, ast.ImportFrom))
+                       and any(n.split(".")[0] == "distributed" for n in
+                               ([node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names])))
+    assert set(importers) <= {"flows.cluster"}, (f"flow modules importing distributed: {sorted(set(importers))}; start, "
+                                                 "check and watch the cluster in flows/cluster.py")
+
+
 def test_imports_point_down_the_layers() -> None:
     upward = [f"{a} ({LAYERS[_layer(a)][0]}) -> {b} ({LAYERS[_layer(b)][0]}), line {line}"
               for a, b, _, line in _imports(_modules()) if _layer(b) < _layer(a)]
