@@ -1,15 +1,10 @@
-"""Annual NDVI integral (method notes, section 1): the mean of the valid 16-day NDVI of each year.
+"""The annual NDVI stage: one task per tile and year, then one mosaic per year that publishes both layers.
 
-Valid means: pixel reliability in the source's ``qa.valid_values`` (default 0 good, 1 marginal),
-raw value not the fill value and inside ``valid_range``. A pixel-year with fewer than
-``min_valid`` valid composites is nodata. The result is int16 NDVI x 10000 (rounded half to even,
-as ``numpy.round``), nodata -32768, and every productivity statistic is computed from these stored
-values, so anyone can recompute trajectory, state and performance from the published layers.
-
-The same pass also gives the **annual maximum** of the valid composites (``ndvi-annual-max``, same
-encoding and the same ``min_valid`` rule), which FAO-WOCAT's desert mask needs (method notes 2.6):
-each tile-year is one two-band GeoTIFF (mean, maximum) written in one Dask compute, so the scenes
-are read once for both.
+Each tile-year computes the annual NDVI integral and maximum (method notes, section 1; the science is
+``tasks.science.annual_ndvi``) from its composites, by the streaming ingest kernel where the scenes sit on the
+grid (``tasks.io.sources.ingest``) or the general loader otherwise, and writes one two-band GeoTIFF (mean,
+maximum) in one Dask compute, so the scenes are read once for both. The year's tiles are then joined and
+published (``ndvi-annual``, ``ndvi-annual-max``: int16 NDVI x 10000, nodata -32768), and cached by their inputs.
 """
 from __future__ import annotations
 
@@ -28,8 +23,8 @@ from odc.geo.geobox import GeoBox
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import AssetSpec, QaRule, Source
-from tasks.constants import NDVI_SCALE, NODATA
+from tasks.config import Source
+from tasks.constants import NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
 from tasks.geo.grid import bboxes_intersect
 from tasks.geo.mosaic import mosaic
@@ -53,134 +48,20 @@ from tasks.io.sources.integrity import scene_fingerprints, sign_items, verify_ch
 from tasks.io.sources.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
 from tasks.io.sources.run import RunContext
 from tasks.model import LayerSummary
+from tasks.science.annual_ndvi import (
+    ANNUAL_BANDS,
+    MAX_METHOD,
+    MAX_NAME,
+    MEAN_NAME,
+    METHOD,
+    annual_attrs,
+    annual_ndvi,
+    annual_ndvi_max,
+    stored_values,
+)
 
-__all__ = ["valid_mask", "annual_ndvi", "annual_ndvi_max", "annual_tile_layers", "stored_values", "annual_attrs",
-           "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
-           "plan_tiles_task", "ingest_summary", "METHOD"]
-
-METHOD = "mean of valid 16-day composites per calendar year (Trends.Earth / GPG v2 annual integral)"
-"""Recorded in the metadata of every annual layer."""
-
-MAX_METHOD = "maximum of valid 16-day composites per calendar year (FAO-WOCAT desert mask input)"
-"""Recorded in the metadata of every annual maximum layer."""
-
-MEAN_NAME, MAX_NAME = "annual NDVI integral", "annual maximum NDVI"
-"""The layers' long names."""
-
-ANNUAL_BANDS = ("ndvi-annual", "ndvi-annual-max")
-"""The bands of a tile-year GeoTIFF, in order: the published indicators they become."""
-
-
-def valid_mask(ndvi: xr.DataArray, qa: xr.DataArray, *, ndvi_spec: AssetSpec, qa_rule: QaRule) -> xr.DataArray:
-    """True where a raw composite value is usable: good QA, not fill, inside the valid range."""
-    ok = qa.isin(qa_rule.valid_values)
-    if ndvi_spec.nodata is not None:
-        ok &= ndvi != ndvi_spec.nodata
-    if ndvi_spec.valid_range is not None:
-        lo, hi = ndvi_spec.valid_range
-        ok &= (ndvi >= lo) & (ndvi <= hi)
-    return ok
-
-
-def stored_values(raw: Any, count: Any, spec: AssetSpec, min_valid: int) -> Any:
-    """Raw-unit values (numpy or xarray) as stored int16 NDVI x 10000 (rounded half to even), nodata where fewer
-    than ``min_valid`` composites were valid; the one conversion every annual layer goes through."""
-    scaled = (raw * (spec.scale * NDVI_SCALE) + spec.offset * NDVI_SCALE).round()
-    return xr.where((count >= min_valid) & np.isfinite(scaled), scaled, NODATA).astype("int16")
-
-
-def annual_attrs(*, long_name: str, method: str, min_valid: int, qa_rule: QaRule) -> dict[str, Any]:
-    """The metadata of an annual layer (mean or maximum)."""
-    return {
-        "long_name": long_name,
-        "units": "NDVI",  # after applying scale_factor; stored as NDVI x 10000
-        "scale_factor": 1 / NDVI_SCALE,
-        "_FillValue": NODATA,
-        "method": method,
-        "min_valid_composites": min_valid,
-        "qa_valid_values": list(qa_rule.valid_values),
-    }
-
-
-def _annual_layer(raw: xr.DataArray, count: xr.DataArray, *, spec: AssetSpec, qa_rule: QaRule, min_valid: int,
-                  long_name: str, method: str) -> xr.DataArray:
-    """Raw-unit values per year as the published annual layer with its metadata; dims (year, y, x)."""
-    out = stored_values(raw, count, spec, min_valid)
-    out.attrs.update(annual_attrs(long_name=long_name, method=method, min_valid=min_valid, qa_rule=qa_rule))
-    return out.transpose("year", "y", "x")
-
-
-def annual_ndvi(
-    ndvi: xr.DataArray,
-    qa: xr.DataArray,
-    *,
-    ndvi_spec: AssetSpec,
-    qa_rule: QaRule,
-    min_valid: int = 6,
-) -> xr.DataArray:
-    """Annual mean NDVI (int16, x 10000, nodata -32768) per calendar year of ``time``; lazy for dask input.
-
-    Parameters
-    ----------
-    ndvi, qa
-        Raw composites on dims (time, y, x); ``time`` is each composite's start date.
-    ndvi_spec, qa_rule
-        Scale, fill value and valid range of the NDVI asset; QA values that mark usable data.
-    min_valid
-        Fewest valid composites for a pixel-year to get a value.
-
-    Returns
-    -------
-    int16 DataArray on dims (year, y, x); method, threshold and QA rule in ``attrs``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> t = pd.to_datetime(["2001-01-01", "2001-07-01", "2002-01-01"])
-    >>> nd = xr.DataArray(np.array([1000, 3001, 5000], "int16")[:, None, None], dims=("time", "y", "x"), coords={"time": t})
-    >>> q = xr.zeros_like(nd).astype("int8")
-    >>> spec = AssetSpec(key="ndvi", dtype="int16", scale=0.0001, nodata=-3000, valid_range=(-2000, 10000))
-    >>> annual_ndvi(nd, q, ndvi_spec=spec, qa_rule=QaRule(asset="qa", valid_values=[0, 1]), min_valid=1).values.ravel().tolist()
-    [2000, 5000]
-    """
-    ok = valid_mask(ndvi, qa, ndvi_spec=ndvi_spec, qa_rule=qa_rule)
-    year = ndvi["time"].dt.year.rename("year")
-    # sum raw values (exact in float64) and convert once: for MOD13Q1, scale x 10000 is exactly 1
-    total = ndvi.astype("float64").where(ok, 0.0).groupby(year).sum("time")
-    count = ok.astype("int16").groupby(year).sum("time")
-    return _annual_layer(total / count.where(count > 0), count, spec=ndvi_spec, qa_rule=qa_rule, min_valid=min_valid,
-                         long_name=MEAN_NAME, method=METHOD)
-
-
-def annual_ndvi_max(
-    ndvi: xr.DataArray,
-    qa: xr.DataArray,
-    *,
-    ndvi_spec: AssetSpec,
-    qa_rule: QaRule,
-    min_valid: int = 6,
-) -> xr.DataArray:
-    """Annual maximum of the valid composites (int16, x 10000, nodata -32768) per calendar year; lazy for dask.
-
-    The same validity and ``min_valid`` rule as ``annual_ndvi``, so a pixel-year has a maximum exactly
-    where it has a mean. FAO-WOCAT's desert mask reads it (method notes 2.6).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> t = pd.to_datetime(["2001-01-01", "2001-07-01", "2002-01-01"])
-    >>> nd = xr.DataArray(np.array([1000, 3001, 5000], "int16")[:, None, None], dims=("time", "y", "x"), coords={"time": t})
-    >>> q = xr.zeros_like(nd).astype("int8")
-    >>> spec = AssetSpec(key="ndvi", dtype="int16", scale=0.0001, nodata=-3000, valid_range=(-2000, 10000))
-    >>> annual_ndvi_max(nd, q, ndvi_spec=spec, qa_rule=QaRule(asset="qa", valid_values=[0, 1]), min_valid=1).values.ravel().tolist()
-    [3001, 5000]
-    """
-    ok = valid_mask(ndvi, qa, ndvi_spec=ndvi_spec, qa_rule=qa_rule)
-    year = ndvi["time"].dt.year.rename("year")
-    top = ndvi.astype("float64").where(ok).groupby(year).max("time", skipna=True)
-    count = ok.astype("int16").groupby(year).sum("time")
-    return _annual_layer(top, count, spec=ndvi_spec, qa_rule=qa_rule, min_valid=min_valid,
-                         long_name=MAX_NAME, method=MAX_METHOD)
+__all__ = ["annual_tile_layers", "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
+           "plan_tiles_task", "ingest_summary"]
 
 
 @dataclass(frozen=True)

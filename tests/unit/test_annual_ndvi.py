@@ -14,7 +14,7 @@ import xarray as xr
 from tasks.config import AssetSpec, QaRule
 from tasks.constants import NODATA
 from tasks.io.sources.search import modis_start_date
-from tasks.stages.annual_ndvi import annual_ndvi, valid_mask
+from tasks.science.annual_ndvi import annual_ndvi, valid_mask
 from tests.helpers import realdata
 
 MODIS_NDVI = AssetSpec(key="ndvi", dtype="int16", scale=0.0001, nodata=-3000, valid_range=(-2000, 10000))

@@ -13,10 +13,9 @@ from odc.geo.geobox import GeoBox
 from tasks.config import Period, RunConfig
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
 from tasks.science.performance import UnitHistograms, UnitPercentiles, land_units, window_mean
+from tasks.science.productivity import WINDOW_SUMS, productivity_layers
 from tasks.stages.productivity import (
-    WINDOW_SUMS,
     TrendTile,
-    productivity_layers,
     write_lpd_tile,
     write_tile_layers,
     write_trend_tile,
