@@ -24,6 +24,7 @@ from tasks.errors import ConfigError, redact
 from tasks.geo.grid import bboxes_intersect, lonlat_bounds
 from tasks.geo.tiles import MODIS_TILE_PX
 from tasks.io.outputs.pgstac import check_pgstac, load_into_pgstac
+from tasks.io.outputs.report import load_zones
 from tasks.io.runtime.layer_cache import check_cache_url, check_writable_folders
 from tasks.io.runtime.local_stac import serve_collections
 from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
@@ -31,7 +32,6 @@ from tasks.io.sources.run import RunContext
 from tasks.io.sources.sample_data import generate_sample, load_sample_region, sample_grid
 from tasks.io.sources.zones import check_zones_cover
 from tasks.stages.preflight import check_run
-from tasks.stages.report import load_zones
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "build_run", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON",
            "YEARLY_TIMEZONE", "TaskRunnerName"]

@@ -12,10 +12,10 @@ from flows.cli._app import fail
 from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT, print_zones
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.io.outputs.layers import layer_refs, version_catalog
+from tasks.io.outputs.report import ActivityOverlay, build_report, load_zones
 from tasks.io.sources.integrity import open_href
 from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
 from tasks.science.targets import TARGETS_FILE, load_targets
-from tasks.stages.report import ActivityOverlay, build_report, load_zones
 
 cli = typer.Typer()
 

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 
 from tasks.constants import NODATA
+from tasks.io.outputs.workbooks import counterbalancing_summary
+from tasks.io.outputs.zonal import zonal_tables
 from tasks.io.sources.zones import Zone
 from tasks.model import LayerRef
 from tasks.science.ldn_balance import (
@@ -29,7 +31,6 @@ from tasks.science.ldn_balance import (
     land_types,
 )
 from tasks.science.targets import LdnTarget, PeriodYears, measurements, track
-from tasks.stages.report import counterbalancing_summary, zonal_tables
 
 EQUAL_AREA = "EPSG:6933"  # EASE-Grid 2.0: a 1000 m pixel is 1 km2 exactly
 LAND_COVER = {1: "tree-covered", 2: "grassland", 3: "cropland", 4: "wetland", 5: "artificial", 6: "other land",

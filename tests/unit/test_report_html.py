@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tasks.io.outputs.report import period_label
 from tasks.io.outputs.report_html import TOTAL, method_table, with_totals
-from tasks.stages.report import period_label
 
 
 def test_totals_recompute_shares_from_the_sums() -> None:
@@ -55,8 +55,8 @@ def test_method_table_flattens_settings() -> None:
 
 
 def test_annual_ndvi_series_comes_from_the_layers_statistics() -> None:
+    from tasks.io.outputs.report import annual_ndvi_series
     from tasks.model import AssetSummary, LayerSummary
-    from tasks.stages.report import annual_ndvi_series
 
     def layer(indicator: str, year: int, mean: float) -> LayerSummary:
         asset = AssetSummary(key="data", path="x.tif", categorical=False, attrs={"scale_factor": 0.0001},

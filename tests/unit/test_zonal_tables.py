@@ -15,9 +15,10 @@ from pyproj import Geod
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
+from tasks.io.outputs.workbooks import write_workbook
+from tasks.io.outputs.zonal import sums_by_code, zonal_tables
 from tasks.io.sources.zones import Zone, check_zones_cover, default_zones, read_zones
 from tasks.model import LayerRef
-from tasks.stages.report import sums_by_code, write_workbook, zonal_tables
 
 EQUAL_AREA = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global (cylindrical equal area)
 
@@ -214,7 +215,7 @@ def test_zones_that_miss_the_area_and_missing_files_are_errors(tmp_path: Path) -
 
 
 def test_zonal_ndvi_series_is_the_area_weighted_mean_over_pixels_with_data(tmp_path: Path) -> None:
-    from tasks.stages.report import zonal_ndvi_series
+    from tasks.io.outputs.zonal import zonal_ndvi_series
 
     transform = Affine(1000.0, 0, 0, 0, -1000.0, 2000.0)  # 2 x 4 pixels of 1 km2 (equal area)
     y1 = np.array([[1000, 2000, 3000, 3000], [NODATA, 2000, 5000, 7000]])

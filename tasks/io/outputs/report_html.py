@@ -351,9 +351,9 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
     national LDN targets tracked over the periods (``targets``, ``tasks.science.targets.targets_table``), and the
     activities of the registry set beside the indicators (``activities``).
 
-    ``tables`` is period -> table name -> DataFrame (``tasks.stages.report.zonal_tables``), ``maps`` is
+    ``tables`` is period -> table name -> DataFrame (``tasks.io.outputs.zonal.zonal_tables``), ``maps`` is
     period -> [(caption, png bytes)], ``about`` is period -> method metadata, ``labels`` is period -> its name
-    with its years (``tasks.stages.report.period_label``). Every table ends with the sum of its zones.
+    with its years (``tasks.io.outputs.report.period_label``). Every table ends with the sum of its zones.
     """
     labels = labels or {}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

@@ -1,0 +1,240 @@
+"""The report of one set of published layers: per period the zonal tables, their files and workbook, the maps and
+the HTML page, with the activity registry beside the indicators when given. A run's report task and `ldn report`
+(from a published catalog) both assemble it here.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import rasterio
+import shapely
+
+from tasks.constants import ACTIVITY_AREAS
+from tasks.errors import ConfigError
+from tasks.geo.areas import geodesic_area_km2
+from tasks.io.outputs.activity_overlay import activity_statistics, activity_summary
+from tasks.io.outputs.quicklook import classes_of, quicklook_png
+from tasks.io.outputs.report_html import ActivitySection, write_html_report
+from tasks.io.outputs.styles import layer_style
+from tasks.io.outputs.workbooks import (
+    write_tables,
+    write_workbook,
+)
+from tasks.io.outputs.zonal import (
+    layers_grid,
+    region_on_grid,
+    zonal_ndvi_series,
+    zonal_tables,
+)
+from tasks.io.runtime.report_cache import PeriodTables, PeriodTablesCache
+from tasks.io.sources.zones import Zone, default_zones, read_zones, zones_on_grid
+from tasks.model import LayerRef, LayerSummary, ReportFiles
+from tasks.science.activities import Activity, period_spans
+from tasks.science.targets import TargetCatalog, period_years, targets_table
+
+__all__ = ["REPORT_MAPS", "build_report", "ActivityOverlay", "period_label", "refs_from_layers", "about_period",
+           "load_zones", "annual_ndvi_series"]
+
+
+REPORT_MAPS: tuple[tuple[tuple[str, str], str], ...] = (
+    (("sdg-15-3-1", "data"), "SDG 15.3.1"),
+    (("lpd", "data"), "Land productivity dynamics"),
+    (("trajectory", "data"), "Productivity trajectory"),
+    (("state", "data"), "Productivity state"),
+    (("performance", "data"), "Productivity performance"),
+    (("land-cover", "data"), "Land cover sub-indicator"),
+    (("land-cover", "final"), "Land cover at the end of the period"),
+    (("soc", "data"), "Soil organic carbon sub-indicator"),
+    (("status", "data"), "Status against the baseline"),
+    (("ldn-balance", "data"), "LDN balance: gains and losses since the baseline"),
+)
+"""(indicator, asset) -> caption of the class maps the report shows per period, in this order."""
+
+
+def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str | Path, *, title: str,
+                 about: dict[str, dict[str, Any]], periods: list[str] | None = None,
+                 stem: str = "zonal", area: shapely.Geometry | None = None, series: pd.DataFrame | None = None,
+                 sources: list[tuple[str, str]] | None = None, annual: dict[int, str] | None = None,
+                 land_cover_years: dict[str, pd.DataFrame] | None = None,
+                 targets: TargetCatalog | None = None, activities: ActivityOverlay | None = None,
+                 period_cache: PeriodTablesCache | None = None) -> ReportFiles:
+    """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
+
+    ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
+    beside the region gets no table of pixels that were never computed.
+
+    ``periods`` defaults to every period the layers have (in their order); asking for one they do
+    not have lists those they do. ``land_cover_years`` (period -> the land cover item's ``annual_areas`` table:
+    class areas year by year over the run's area) becomes the period's ``land_cover_annual`` table (SO1-1).
+    ``targets`` are tracked over the periods (``tasks.science.targets``): one ``targets`` table (CSV, Parquet)
+    listed with every period's files, a sheet of each workbook and a section of the report. ``activities`` (a
+    registry's records) are set beside the indicators: an ``activities`` table (footprint and ring per period), an
+    ``activity_summary`` table (per country, area and status), both listed with every period's files, and a report
+    section with a map. ``period_cache`` keeps each period's tables and maps and links those whose layers did not
+    change (``tasks.io.runtime.report_cache``).
+    """
+    have = list(dict.fromkeys(r.period for r in layers))
+    if not have:
+        raise ConfigError("no published layers with a reporting period: run `ldn run` with periods that fit the years")
+    for p in periods or []:
+        if p not in have:
+            raise ConfigError(f"no published layers for period {p!r}: choose one of {have}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict[str, str]] = {}
+    frames: dict[str, dict[str, pd.DataFrame]] = {}
+    maps: dict[str, list[tuple[str, bytes]]] = {}
+    for period in periods or have:
+        if period_cache is not None and (kept := period_cache.get(period, out_dir)) is not None:
+            frames[period], files[period], maps[period] = kept.frames, kept.files, kept.maps
+            continue
+        refs = {(r.indicator, r.asset): r for r in layers if r.period == period}
+        grid = layers_grid(r.path for r in refs.values())
+        on_grid = zones_on_grid(zones, *grid, within=region_on_grid(area, *grid))  # once per period: tables and maps
+        outlines = [(zone.name, g) for zone, g in on_grid]
+        tables = zonal_tables(layers, zones, period=period, on_grid=on_grid)
+        if land_cover_years and period in land_cover_years:
+            tables["land_cover_annual"] = land_cover_years[period]
+        frames[period] = tables
+        files[period] = write_tables(tables, out_dir, f"{stem}_{period}")
+        maps[period] = []
+        label = period_label(period, about.get(period, {}))
+        with tempfile.TemporaryDirectory() as tmp:
+            for key, caption in REPORT_MAPS:
+                if key not in refs or not refs[key].classes:
+                    continue
+                ref = refs[key]
+                style = layer_style(title=caption, classes=ref.classes, units=None, scale=None, nodata=None,
+                                    minimum=None, maximum=None)
+                png = quicklook_png(ref.path, Path(tmp) / "map.png", title=f"{caption} ({period})", classes=ref.classes,
+                                    colours={code: colour for code, (_, colour) in style.classes.items()},
+                                    outlines=outlines)
+                maps[period].append((f"{caption}, {label}", png.read_bytes()))
+        if period_cache is not None:
+            period_cache.put(period, PeriodTables(frames=tables, files=dict(files[period]), maps=maps[period]))
+    tracked = None
+    if targets is not None:
+        years = {p: y for p in frames if (y := period_years(about.get(p, {}))) is not None}
+        tracked = targets_table(targets, frames, years,
+                                zone_km2={z.zone_id: geodesic_area_km2(z.geometry) for z in zones})
+    for period, tables in frames.items():
+        book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx", about={"period": period, **about.get(period, {})},
+                              targets=tracked)
+        files[period]["unccd_xlsx"] = str(book)
+    if tracked is not None:
+        written = write_tables({"targets": tracked}, out_dir, stem)
+        for period in files:
+            files[period].update(written)
+    section = None
+    if activities is not None:
+        section = _activity_section(activities, layers, frames, about, area, out_dir, stem)
+        for period in files:
+            files[period].update(section[1])
+    by_zone = zonal_ndvi_series(annual, zones, area=area, cache=period_cache) if annual else None
+    html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
+                                  labels={p: period_label(p, about.get(p, {})) for p in frames}, series=series,
+                                  sources=sources, zone_series=by_zone, targets=tracked,
+                                  activities=section[0] if section else None)
+    return ReportFiles(tables=files, html=str(html_path), frames=frames)
+
+
+@dataclass(frozen=True)
+class ActivityOverlay:
+    """The activity registry a report sets beside the indicators, and how (``tasks.io.outputs.activity_overlay``)."""
+
+    activities: tuple[Activity, ...]
+    registry: str
+    ring_km: float = 5.0
+    point_km: float = 1.0
+    sample: bool = False
+
+
+def _activity_section(overlay: ActivityOverlay, layers: list[LayerRef], frames: dict[str, Any],
+                      about: dict[str, dict[str, Any]], area: shapely.Geometry | None, out_dir: Path,
+                      stem: str) -> tuple[ActivitySection, dict[str, str]]:
+    """The activities' statistics and summary tables (written) and the report section with its map."""
+    windows = {p: (y.land_cover[0], y.sdg) for p in frames if (y := period_years(about.get(p, {}))) is not None}
+    stats = activity_statistics(overlay.activities, layers, period_spans(windows), ring_km=overlay.ring_km,
+                                point_km=overlay.point_km, on_grid_area=lambda c, t, s: region_on_grid(area, c, t, s))
+    summary = activity_summary(overlay.activities)
+    written = write_tables({"activities": stats, "activity_summary": summary}, out_dir, stem)
+    last = list(frames)[-1] if frames else None
+    ref = next((r for r in layers if r.period == last and (r.indicator, r.asset) == ("sdg-15-3-1", "data")), None)
+    png, caption = None, ""
+    if ref is not None and ref.classes:
+        with rasterio.open(ref.path) as src:
+            grid = (src.crs.to_wkt(), src.transform, src.shape)
+        placed = {row.activity_id for row in stats.itertuples() if row.coverage in ("inside", "partly outside")} \
+            if not stats.empty else set()
+        marks = [(region_on_grid(a.footprint, *grid), ACTIVITY_AREAS[a.area][1])  # continued past 180 degrees as the grid is
+                 for a in overlay.activities if a.id in placed and a.footprint is not None]
+        shown = {ACTIVITY_AREAS[a.area][0]: ACTIVITY_AREAS[a.area][1] for a in overlay.activities if a.id in placed}
+        style = layer_style(title="SDG 15.3.1", classes=ref.classes, units=None, scale=None, nodata=None, minimum=None,
+                            maximum=None)
+        label = period_label(last or "", about.get(last or "", {}))
+        caption = f"Activities over SDG 15.3.1, {label}, coloured by activity area"
+        with tempfile.TemporaryDirectory() as tmp:
+            png = quicklook_png(ref.path, Path(tmp) / "activities.png", title=f"Activities over SDG 15.3.1 ({last})",
+                                classes=ref.classes, colours={c: col for c, (_, col) in style.classes.items()},
+                                marks=marks, mark_legend=shown).read_bytes()
+    section = ActivitySection(registry=overlay.registry, statistics=stats, summary=summary, map_png=png,
+                              map_caption=caption, ring_km=overlay.ring_km, point_km=overlay.point_km,
+                              sample=overlay.sample)
+    return section, written
+
+
+def period_label(period: str, about: dict[str, Any]) -> str:
+    """A period named with its years, as reporters need it: ``report_1 (productivity 2004-2019, land cover
+    2015-2019)``; just the name when the windows are not known."""
+    def years(key: str) -> str | None:
+        window = about.get(key)
+        return f"{window[0]}-{window[1]}" if isinstance(window, (list, tuple)) and len(window) == 2 else None
+
+    parts = [f"{what} {span}" for what, key in (("productivity", "lpd window"), ("land cover", "land-cover window"))
+             if (span := years(key))]
+    return f"{period} ({', '.join(parts)})" if parts else period
+
+
+def refs_from_layers(layers: list[LayerSummary]) -> list[LayerRef]:
+    """Report inputs from the layers a run just wrote (before they are published)."""
+    return [LayerRef(indicator=layer.indicator, period=layer.period, asset=a.key, path=a.path,
+                     classes=classes_of(a.attrs) if a.categorical else None)
+            for layer in layers if layer.period for a in layer.assets]
+
+
+def about_period(layers: list[LayerSummary], period: str) -> dict[str, Any]:
+    """The method metadata of a period's SDG layer and sub-indicators, for the workbook and report."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        if layer.period == period and layer.indicator in ("sdg-15-3-1", "lpd", "land-cover", "soc"):
+            out[f"{layer.indicator} method"] = layer.attrs.get("method")
+            out[f"{layer.indicator} window"] = list(layer.window) if layer.window else None
+            params = {k: v for k, v in layer.attrs.items() if k not in ("method", "classes", "long_name", "_FillValue")}
+            if params:
+                out[f"{layer.indicator} parameters"] = params
+    return out
+
+
+def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple[Zone, ...]:
+    """The user's zone file, or the default North-East Asia countries when ``zones`` is None."""
+    return default_zones() if zones is None else read_zones(zones, name_field=zone_field)
+
+
+def annual_ndvi_series(layers: list[LayerSummary]) -> pd.DataFrame:
+    """The region's annual NDVI (mean and mean of the annual maxima over the pixels with data) per year, from
+    the statistics every annual layer already carries: no raster is read again."""
+    rows: dict[int, dict[str, float]] = {}
+    for layer in layers:
+        if layer.indicator not in ("ndvi-annual", "ndvi-annual-max") or layer.year is None:
+            continue
+        main = next((a for a in layer.assets if a.key == "data"), None)
+        if main is None or main.mean is None:
+            continue
+        scale = float(main.attrs.get("scale_factor") or 1.0)
+        column = "mean_ndvi" if layer.indicator == "ndvi-annual" else "mean_max_ndvi"
+        rows.setdefault(int(layer.year), {})[column] = main.mean * scale
+    return pd.DataFrame([{"year": y, **v} for y, v in sorted(rows.items())])

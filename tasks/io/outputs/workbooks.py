@@ -1,0 +1,238 @@
+"""The zonal tables as files: CSV and Parquet per table, and the UNCCD workbook (SO1-1 to SO1-4 and the LDN
+balance, per zone, km2) laid out as the Trends.Earth reporting workbook, with byte-stable zip times.
+"""
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.io.outputs.report_html import TOTAL, with_totals, yearly_land_cover
+
+__all__ = ["write_tables", "write_workbook", "counterbalancing_summary"]
+
+
+def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path, stem: str) -> dict[str, str]:
+    """Write each table as ``<stem>_<name>.csv`` and ``.parquet``; return asset key -> path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, frame in tables.items():
+        csv, parquet = folder / f"{stem}_{name}.csv", folder / f"{stem}_{name}.parquet"
+        frame.to_csv(csv, index=False, float_format="%.6f")
+        frame.to_parquet(parquet, index=False)
+        out[f"{name}_csv"], out[f"{name}_parquet"] = str(csv), str(parquet)
+    return out
+
+
+_SHEETS = {
+    "SO1-1 land cover": ("land_cover", "land_cover_annual", "land_cover_transitions"),
+    "SO1-2 productivity": ("lpd",),
+    "SO1-3 SOC": ("soc",),
+    "SO1-4 SDG 15.3.1": ("sdg_15_3_1",),
+}
+"""UNCCD reporting tables (strategic objective 1) -> the zonal tables behind them."""
+
+
+def _so1_4(sdg: pd.DataFrame) -> pd.DataFrame:
+    """The SO1-4 table: per zone, degraded land and its proportion of land (the indicator itself)."""
+    rows = sdg[sdg["indicator"] == "sdg_15_3_1"]
+    return pd.DataFrame({
+        "zone": rows["zone"], "total land area (km2)": rows["land_km2"], "degraded (km2)": rows["degraded_km2"],
+        "proportion degraded (% of land with data)": rows["degraded_pct"], "stable (km2)": rows["stable_km2"],
+        "improved (km2)": rows["improved_km2"], "no data (km2)": rows["nodata_km2"],
+    })
+
+
+def _matrix(frame: pd.DataFrame, value: str, label: str) -> pd.DataFrame:
+    """A 7 x 7 transition table (initial class rows, final class columns) with row and column totals."""
+    wide = frame.pivot_table(index="initial_name", columns="final_name", values=value, sort=False, aggfunc="sum")
+    wide["total"] = wide.sum(axis=1)
+    wide.loc["total"] = wide.sum(axis=0)
+    return wide.rename_axis(index=label, columns=None).reset_index()
+
+
+def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, list[tuple[str, pd.DataFrame]]]:
+    """Sheet -> [(block title with its unit, table)], in the shape of Trends.Earth's ``summary_table_ld_sdg.xlsx``."""
+    sheets: dict[str, list[tuple[str, pd.DataFrame]]] = {name: [] for name in _SHEETS}
+    zones = lambda frame: list(dict.fromkeys(frame["zone"]))  # noqa: E731 (in the tables' order)
+    if "land_cover" in tables:
+        lc = tables["land_cover"]
+        sheets["SO1-1 land cover"].append(("Land cover area by class, initial and final year (km2)", with_totals(
+            lc, ["class_name"])[["zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]]))
+
+    if "land_cover_annual" in tables:
+        sheets["SO1-1 land cover"].append(("Land cover area by class and year, the run's whole area (km2)",
+                                           yearly_land_cover(tables["land_cover_annual"])))
+
+    def per_zone(sheet: str, table: str, value: str, title: str) -> None:
+        """One transition matrix (with totals) per zone of ``table``; ``title`` takes the zone's name."""
+        if table in tables:
+            frame = tables[table]
+            for zone in zones(frame):
+                sheets[sheet].append((title.format(zone=zone), _matrix(frame[frame["zone"] == zone], value,
+                                                                       "initial \\ final")))
+
+    per_zone("SO1-1 land cover", "land_cover_transitions", "area_km2",
+             "Land cover transitions, {zone} (km2; rows: initial, columns: final)")
+    if "lpd" in tables:
+        wide = tables["lpd"].pivot_table(index="zone", columns="class_name", values="area_km2", sort=False)
+        sheets["SO1-2 productivity"].append(("Land productivity dynamics by class (km2)",
+                                             with_totals(wide.reset_index().rename_axis(columns=None))))
+    if "lpd_land_cover" in tables:
+        cross = tables["lpd_land_cover"]
+        for zone in zones(cross):
+            wide = cross[cross["zone"] == zone].pivot_table(index="land_cover_name", columns="lpd_name",
+                                                            values="area_km2", sort=False)
+            wide["total"] = wide.sum(axis=1)
+            wide.loc["total"] = wide.sum(axis=0)
+            sheets["SO1-2 productivity"].append((f"LPD within each land cover class (final year), {zone} (km2)",
+                                                 wide.rename_axis(index="land cover", columns=None).reset_index()))
+    if "lpd_transitions" in tables:
+        tr = tables["lpd_transitions"]
+        for zone in zones(tr):
+            for (code, name), part in tr[tr["zone"] == zone].groupby(["lpd_class", "lpd_name"], sort=True):
+                sheets["SO1-2 productivity"].append((
+                    f"Land cover transitions within LPD class {code} ({name}), {zone} (km2)",
+                    _matrix(part, "area_km2", "initial \\ final")))
+    if "soc" in tables:
+        sheets["SO1-3 SOC"].append(("Soil organic carbon stock, initial and final year (tonnes C)", with_totals(
+            tables["soc"])[["zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t",
+                            "change_pct"]]))
+    if "soc_land_cover" in tables:
+        sheets["SO1-3 SOC"].append(("SOC stock by land cover class (tonnes C; initial stock on the initial class, "
+                                    "final stock on the final class)", with_totals(tables["soc_land_cover"], ["class_name"])[
+            ["zone", "class_name", "initial_area_km2", "stock_initial_t", "final_area_km2", "stock_final_t", "change_t"]]))
+    per_zone("SO1-3 SOC", "soc_transitions", "change_t", "SOC stock change by land cover transition, {zone} (tonnes C)")
+    if "sdg_15_3_1" in tables:
+        so14 = _so1_4(with_totals(tables["sdg_15_3_1"], ["indicator"]))
+        so14.insert(0, "period", period)
+        sheets["SO1-4 SDG 15.3.1"].append(("Proportion of land that is degraded over total land area (km2, %)", so14))
+    if "ldn_balance" in tables:
+        summary = tables.get("ldn_balance_summary")
+        sheets["Counterbalancing Summary"] = [
+            (f"LDN balance per land type, {zone} (km2; gains: status 6-7, losses: status 1-2 against the baseline)",
+             counterbalancing_summary(part, None if summary is None else summary[summary["zone"] == zone]))
+            for zone, part in ((z, tables["ldn_balance"][tables["ldn_balance"]["zone"] == z])
+                               for z in zones(tables["ldn_balance"]))]
+    return sheets
+
+
+def counterbalancing_summary(balance: pd.DataFrame, verdicts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One zone's LDN balance in Trends.Earth's "Counterbalancing Summary" shape (Land Type, Gains (sq km), Losses
+    (sq km), Δ LDN (sq km), LDN Achieved, a Total row), with our columns to the right: the land type's area with
+    a status, Δ LDN as % of it, its area without one, and on the Total row whether every land type is balanced."""
+    rows = pd.DataFrame({
+        "Land Type": balance["land_type_name"], "Gains (sq km)": balance["gains_km2"],
+        "Losses (sq km)": balance["losses_km2"], "Δ LDN (sq km)": balance["delta_ldn_km2"],
+        "LDN Achieved": np.where(balance["ldn_achieved"], "Yes", "No"),
+        "Area with status (sq km)": balance["area_km2"], "Δ LDN (% of area)": balance["delta_ldn_pct"],
+        "No status (sq km)": balance["nodata_km2"], "Every land type balanced": "",
+    })
+    gains, losses = float(balance["gains_km2"].sum()), float(balance["losses_km2"].sum())
+    area = float(balance["area_km2"].sum())
+    every = "" if verdicts is None or not len(verdicts) else (
+        "Yes" if bool(verdicts["every_land_type_balanced"].iloc[0]) else
+        "No: " + str(verdicts["failing_land_types"].iloc[0]))
+    total = {"Land Type": "Total", "Gains (sq km)": gains, "Losses (sq km)": losses, "Δ LDN (sq km)": gains - losses,
+             "LDN Achieved": "Yes" if gains - losses >= 0 else "No", "Area with status (sq km)": area,
+             "Δ LDN (% of area)": 100 * (gains - losses) / area if area > 0 else np.nan,
+             "No status (sq km)": float(balance["nodata_km2"].sum()), "Every land type balanced": every}
+    return pd.concat([rows, pd.DataFrame([total])], ignore_index=True)
+
+
+def _write_block(ws: Any, row: int, title: str, frame: pd.DataFrame) -> int:
+    """One titled table at ``row`` (bold title and header, number formats, bold total rows); the next free row."""
+    from openpyxl.styles import Font, PatternFill
+
+    ws.cell(row=row, column=1, value=title).font = Font(bold=True, size=12)
+    header = Font(bold=True)
+    fill = PatternFill("solid", fgColor="EEEEEE")
+    for c, name in enumerate(frame.columns, start=1):
+        cell = ws.cell(row=row + 1, column=c, value=str(name))
+        cell.font, cell.fill = header, fill
+    for r, values in enumerate(frame.itertuples(index=False), start=row + 2):
+        total = any(v in (TOTAL, "total", "Total") for v in values[:2])
+        for c, v in enumerate(values, start=1):
+            if v is pd.NA:  # a nullable integer column's missing value (the targets table's years)
+                v = None
+            elif isinstance(v, (float, np.floating)):
+                v = None if np.isnan(v) else float(v)
+            elif isinstance(v, np.integer):
+                v = int(v)
+            cell = ws.cell(row=r, column=c, value=v)
+            if isinstance(v, float):
+                cell.number_format = "#,##0.00"
+            if total:
+                cell.font = header
+    return row + len(frame) + 3
+
+
+def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: dict[str, Any],
+                   targets: pd.DataFrame | None = None) -> Path:
+    """One Excel workbook for a period in the UNCCD / Trends.Earth shape: SO1-1 land cover (areas, transition
+    matrices), SO1-2 productivity (LPD, LPD per land cover class, transitions per LPD class), SO1-3 SOC (stocks,
+    by class and by transition, in tonnes), SO1-4 SDG 15.3.1 (with the period), the sub-indicators, status and
+    ``about``; totals on every table, bold headers, number formats, fitted columns and frozen headers.
+
+    The workbook's timestamps are fixed (the zip entries' and the document's), so an unchanged rerun writes the
+    same bytes and the published checksum does not change.
+    """
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    path = Path(path)
+    book = Workbook()
+    book.remove(book.active)
+    blocks = _workbook_blocks(tables, str(about.get("period", "")))
+    if "sdg_15_3_1" in tables:
+        blocks["sub-indicators"] = [("SDG 15.3.1 and its sub-indicators per zone (km2, % of land with data)",
+                                     tables["sdg_15_3_1"])]
+    if "status" in tables:
+        blocks["status"] = [("Status against the baseline per zone (km2)", tables["status"])]
+    if targets is not None:
+        blocks["LDN targets"] = [("National LDN targets tracked over the periods: measured, the path to the target, "
+                                  "on or off track (a comparison, not a causal claim; proxies named)", targets)]
+    blocks["about"] = [("How these tables were made", pd.DataFrame(
+        {"field": list(about), "value": [json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else str(v)
+                                         for v in about.values()]}))]
+    for sheet, parts in blocks.items():
+        if not parts:
+            continue
+        ws = book.create_sheet(sheet)
+        row = 1
+        for title, frame in parts:
+            row = _write_block(ws, row, title, frame)
+        ws.freeze_panes = "B3"
+        for c in range(1, ws.max_column + 1):
+            cells = [ws.cell(row=r, column=c).value for r in range(2, ws.max_row + 1)]
+            width = max((len(f"{v:,.2f}") if isinstance(v, float) else len(str(v)) for v in cells if v is not None),
+                        default=8)
+            ws.column_dimensions[get_column_letter(c)].width = min(max(10, width + 2), 60)
+    fixed = datetime(2000, 1, 1)
+    book.properties.created = fixed
+    book.properties.modified = fixed
+    book.save(path)
+    _fix_zip_times(path)
+    return path
+
+
+def _fix_zip_times(path: Path) -> None:
+    """Rewrite a zip (xlsx) with fixed entry times and the document's timestamps pinned."""
+    with zipfile.ZipFile(path) as src:
+        entries = [(info.filename, src.read(info.filename)) for info in src.infolist()]
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for name, data in entries:
+            if name == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", data)
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, data)
+    tmp.replace(path)
