@@ -1,8 +1,9 @@
 """Outputs: what a run writes and what analysts read back from a published catalog.
 
 A published item's files (``items``) and the versioned STAC catalog switched atomically (``catalog``);
-GeoTIFF/COG writing (``cog``); how a layer is drawn (``styles``) and its quick-look maps (``quicklook``); the HTML
-report's page and the method notes in it (``report_html``, ``method_doc``); reading published layers back
+GeoTIFF/COG writing (``cog``); how a layer is drawn (``styles``) and its quick-look maps (``quicklook``); the zonal
+tables (``zonal``), their files and the UNCCD workbook (``workbooks``), the report assembled (``report``) with its
+HTML page and the method notes in it (``report_html``, ``method_doc``); reading published layers back
 (``layers``), loading a version into pgstac (``pgstac``) and the indicators inside activities' footprints
 (``activity_overlay``).
 
