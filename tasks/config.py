@@ -95,6 +95,14 @@ class AssetSpec(_Frozen):
     valid_range: tuple[float, float] | None = Field(
         None, description="Inclusive [min, max] of valid raw values; others are treated as nodata."
     )
+    out_of_range: Literal["nodata", "corrupt"] = Field(
+        "nodata", description="What a raw value outside `valid_range` that is not `nodata` means: missing data, or "
+                              "`corrupt`: the product never holds one (MOD13Q1 NDVI), so a scene with one was read "
+                              "from damaged bytes and stops the run (no checksum needed to see it).")
+    codes: list[int] | None = Field(
+        None, min_length=1, description="Every raw value the raster can hold, its fill included (e.g. MOD13Q1's pixel "
+                                        "reliability -1..3); any other value was read from damaged bytes and stops "
+                                        "the run.")
     unit: str | None = Field(None, description="Unit of the physical value.")
 
     @field_validator("scale")
@@ -110,6 +118,12 @@ class AssetSpec(_Frozen):
         if v is not None and v[0] > v[1]:
             raise ValueError(f"valid_range {list(v)} is reversed; write it as [min, max]")
         return v
+
+    @model_validator(mode="after")
+    def _corrupt_needs_a_range(self) -> "AssetSpec":
+        if self.out_of_range == "corrupt" and self.valid_range is None:
+            raise ValueError("out_of_range: corrupt needs a valid_range to be outside of; add valid_range: [min, max]")
+        return self
 
 
 class StacSpec(_Frozen):

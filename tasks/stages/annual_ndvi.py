@@ -143,7 +143,7 @@ def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, m
     finish = functools.partial(stored_values, spec=source.assets["ndvi"], min_valid=min_valid)
     mean_np, top_np = fold_tile_year(scenes, geobox, ndvi=source.assets["ndvi"], qa_name=source.qa.asset,
                                      qa_rule=source.qa, finish=finish, windows=windows, skip=skip,
-                                     gdal_env=READ_SETTINGS)
+                                     gdal_env=READ_SETTINGS, qa=source.assets[source.qa.asset])
     out = []
     for values, name, method in ((mean_np, MEAN_NAME, METHOD), (top_np, MAX_NAME, MAX_METHOD)):
         out.append(xr.DataArray(clip_array(values, area, fill=NODATA, chunk=chunk), dims=("y", "x"),

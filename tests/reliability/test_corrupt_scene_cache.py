@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,64 @@ def test_a_scene_replaced_in_place_without_checksums_is_recomputed_after_repair(
     assert code == 0, err
     wrong = latest_pixels(out)
     assert any(not np.array_equal(wrong[k], reference[k]) for k in reference), "the replaced scene was used"
+
+    path.write_bytes(good)  # repaired; the server's Last-Modified moves on
+    later = time.time() + 10
+    os.utime(path, (later, later))
+    code, err = _run(sample, out, "2001-2002")
+    assert code == 0, err
+    assert_same_pixels(latest_pixels(out), reference)
+
+
+def _without_checksums(sample: Path) -> None:
+    items = sample / "modis-13Q1-061" / "items.ndjson"
+    docs = [json.loads(line) for line in items.read_text().splitlines() if line.strip()]
+    for doc in docs:
+        for asset in doc["assets"].values():
+            asset.pop("file:checksum", None)
+    items.write_text("".join(json.dumps(d) + "\n" for d in docs))
+
+
+def _random_bytes(path: Path) -> None:
+    """The issue's damage: 256 random bytes inside the composite."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 256] = np.random.default_rng(5).integers(0, 256, 256, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+
+
+def _codes_no_file_holds(path: Path) -> None:
+    """Damage that decodes without a GDAL error: a block of pixel-reliability codes MOD13Q1 never writes."""
+    with rasterio.open(path) as src:
+        profile, data = src.profile, src.read(1)
+    data[10:20, 10:20] = 9
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+
+
+@pytest.mark.parametrize("asset, damage", [("NDVI", _random_bytes), ("pixel_reliability", _codes_no_file_holds)],
+                         ids=["random-bytes-in-ndvi", "impossible-qa-codes"])
+def test_damaged_bytes_without_a_checksum_fail_in_one_line_and_cache_nothing(
+    asset: str, damage: Callable[[Path], None], sample_dir: Path, tmp_path: Path, reference: dict[str, np.ndarray],
+    prefect_harness: None,
+) -> None:
+    """The production case of MOD13Q1 on the Planetary Computer: items without ``file:checksum``. Values an intact
+    file cannot hold (out of the declared range, QA codes outside the declared set) stop the run."""
+    sample = tmp_path / "sample-data"
+    shutil.copytree(sample_dir, sample)
+    _without_checksums(sample)
+    out = tmp_path / "catalog"
+    assert _run(sample, out, "2001-2001")[0] == 0  # a previous version to keep intact
+    before = _tree(out)
+
+    path = _scene_file(sample).with_name(f"{SCENE}_250m_16_days_{asset}.tif")
+    good = path.read_bytes()
+    damage(path)
+    code, err = _run(sample, out, "2001-2002")
+    lines = err.strip().splitlines()
+    assert code == EXIT_USER_ERROR and len(lines) == 1, err
+    assert lines[0].startswith(f"error: scene {SCENE}") or lines[0].startswith(f"error: scene '{SCENE}'"), lines[0]
+    assert _tree(out) == before, "the previous version is untouched"
+    assert len(list((out / ".cache" / "ndvi-tile").glob("*/entry.json"))) == 1, "2001's tile-year only"
 
     path.write_bytes(good)  # repaired; the server's Last-Modified moves on
     later = time.time() + 10

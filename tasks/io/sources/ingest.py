@@ -31,6 +31,7 @@ from rasterio.windows import Window
 from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NODATA
 from tasks.geo.grid import grid_crs
+from tasks.io.sources.integrity import check_plausible
 
 __all__ = ["SceneGrid", "SceneOffGrid", "item_native_bounds", "touches_on_grid", "aligned_scenes", "fold_window", "fold_tile_year"]
 
@@ -166,11 +167,12 @@ def _check_on_grid(src: Any, scene: SceneGrid) -> None:
 
 def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int, int], *, ndvi: AssetSpec,
                 qa_name: str, qa_rule: QaRule, finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                gdal_env: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+                gdal_env: dict[str, str], qa: AssetSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Annual mean and maximum of one window of the tile, rows ``rows`` and columns ``cols`` (end excluded), as
     ``finish(raw values, valid count)`` makes them (the stored int16 encoding).
 
-    Each scene's assets are opened once; only the part of the window a scene covers is read.
+    Each scene's assets are opened once; only the part of the window a scene covers is read. What was read is
+    checked against what an intact file of ``ndvi`` and ``qa`` can hold (``check_plausible``) before it is used.
     """
     (r0, r1), (c0, c1) = rows, cols
     shape = (r1 - r0, c1 - c0)
@@ -192,12 +194,15 @@ def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int,
             with rasterio.open(scene.hrefs["ndvi"]) as src:
                 _check_on_grid(src, scene)
                 values = src.read(1, window=window)
+            check_plausible(values, ndvi, scene=scene.item_id, href=scene.hrefs["ndvi"])
             with rasterio.open(scene.hrefs[qa_name]) as src:
                 _check_on_grid(src, scene)
-                qa = src.read(1, window=window)
-            if lut is None or lut.dtype != qa.dtype:
-                lut = _valid_lookup(qa.dtype, qa_rule.valid_values)
-            ok = _valid_qa(qa, qa_rule.valid_values, lut)
+                codes = src.read(1, window=window)
+            if qa is not None:
+                check_plausible(codes, qa, scene=scene.item_id, href=scene.hrefs[qa_name])
+            if lut is None or lut.dtype != codes.dtype:
+                lut = _valid_lookup(codes.dtype, qa_rule.valid_values)
+            ok = _valid_qa(codes, qa_rule.valid_values, lut)
             if ndvi.nodata is not None:
                 ok &= values != ndvi.nodata
             if ndvi.valid_range is not None:
@@ -232,7 +237,7 @@ def _valid_qa(qa: np.ndarray, valid: Any, lut: np.ndarray | None) -> np.ndarray:
 def fold_tile_year(scenes: list[SceneGrid], geobox: GeoBox, *, ndvi: AssetSpec, qa_name: str, qa_rule: QaRule,
                    finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
                    windows: list[tuple[int, int, int, int]], skip: list[bool] | None = None,
-                   gdal_env: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   gdal_env: dict[str, str] | None = None, qa: AssetSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The tile-year's annual mean and maximum (int16 arrays on ``geobox``), one Dask task per window
     (first row, end row, first column, end column) of ``windows``, which cut the tile (``tasks.geo.tiles.tile_windows``).
 
@@ -241,7 +246,8 @@ def fold_tile_year(scenes: list[SceneGrid], geobox: GeoBox, *, ndvi: AssetSpec, 
     """
     height, width = geobox.shape
     skip = skip or [False] * len(windows)
-    kw: dict[str, Any] = dict(ndvi=ndvi, qa_name=qa_name, qa_rule=qa_rule, finish=finish, gdal_env=gdal_env or {})
+    kw: dict[str, Any] = dict(ndvi=ndvi, qa_name=qa_name, qa_rule=qa_rule, finish=finish, gdal_env=gdal_env or {},
+                              qa=qa)
     todo = [w for w, outside in zip(windows, skip) if not outside]
     parts = dask.compute(*[dask.delayed(fold_window, pure=False)(scenes, (r0, r1), (c0, c1), **kw)
                            for r0, r1, c0, c1 in todo])

@@ -22,13 +22,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pystac
 
-from tasks.config import Source, env_seconds
+from tasks.config import AssetSpec, Source, env_seconds
 from tasks.errors import SceneReadError, TransientReadError
 from tasks.io.sources.deadline import OPENER, RequestTooSlow, within
 
-__all__ = ["CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "HTTP_DEADLINE", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "file_sha256",
+__all__ = ["implausible", "check_plausible", "CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "HTTP_DEADLINE", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "file_sha256",
            "local_path", "open_href", "parse_multihash",
            "scene_fingerprints", "sign_items", "verify_checksums"]
 
@@ -347,3 +348,38 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def implausible(values: np.ndarray, spec: AssetSpec) -> tuple[int, str] | None:
+    """How many of ``values`` (raw, as read) an intact file of ``spec`` cannot hold, and why; None when all can.
+
+    Damaged DEFLATE or LZW data often decodes without a GDAL error into values the product never stores: an NDVI
+    outside its declared ``valid_range`` that is not its fill (``out_of_range: corrupt``), a QA code outside its
+    declared ``codes``. Sources whose items carry no ``file:checksum`` (MOD13Q1 on the Planetary Computer) have no
+    other defence."""
+    if spec.codes is not None:
+        bad = int(np.count_nonzero(~np.isin(values, np.asarray(spec.codes, dtype=values.dtype))))
+        if bad:
+            return bad, f"codes other than {spec.codes}"
+    if spec.out_of_range == "corrupt" and spec.valid_range is not None:
+        lo, hi = spec.valid_range
+        outside = (values < lo) | (values > hi)
+        if spec.nodata is not None:
+            outside &= values != spec.nodata
+        bad = int(np.count_nonzero(outside))
+        if bad:
+            fill = f" and not the fill {spec.nodata:g}" if spec.nodata is not None else ""
+            return bad, f"values outside {lo:g}..{hi:g}{fill}"
+    return None
+
+
+def check_plausible(values: np.ndarray, spec: AssetSpec, *, scene: str, href: str) -> None:
+    """Raise ``SceneReadError`` naming the scene when ``values`` (raw, read from ``href``) hold what an intact file
+    of ``spec`` cannot (``implausible``): the run stops in one line, and nothing read from the scene is cached."""
+    found = implausible(values, spec)
+    if found is not None:
+        bad, what = found
+        raise SceneReadError(
+            f"scene {scene}: {bad} of {values.size} pixels of {spec.key} read from {_public(href)} hold {what}, which an "
+            "intact file cannot: its bytes are damaged (no checksum needed to see it). Download it again, or have the "
+            "provider repair it, then rerun; nothing read from it was published or cached")

@@ -28,13 +28,13 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 
-from tasks.config import Source
+from tasks.config import AssetSpec, Source
 from tasks.constants import DEFAULT_CHUNK
 from tasks.environment import set_environment_defaults
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.geo.grid import grid_crs, transformer
 from tasks.io.sources.clip import RunArea, clip
-from tasks.io.sources.integrity import HTTP_TIMEOUT, sign_items, verify_checksums
+from tasks.io.sources.integrity import HTTP_TIMEOUT, check_plausible, sign_items, verify_checksums
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.search import STATIC_YEARS, run_items
 
@@ -87,7 +87,8 @@ def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk
     Chunks are ``chunk`` x ``chunk`` pixels and one scene deep; raw dtype and nodata come from the
     source config, so sources whose items lack ``raster:bands`` nodata (MOD13Q1) are read correctly.
     Assets that carry ``file:checksum`` are checked against their bytes first (``verify_checksums``), unless
-    the caller did (``verify=False``).
+    the caller did (``verify=False``); with nearest-neighbour reads every block is checked against what an intact
+    file of its asset can hold (``check_plausible``) as it is read, with or without checksums.
     """
     assert source.stac is not None
     readable = sign_items(items, source)
@@ -109,8 +110,36 @@ def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk
         fail_on_error=True,
     )
     ds = ds.rename({spec.key: name for name, spec in assets.items()})
+    if resampling == "nearest":  # values as stored: a resampled value could fall between codes
+        for name, spec in assets.items():
+            if spec.codes is not None or spec.out_of_range == "corrupt":
+                ds[name] = _plausible(ds[name], spec, readable)
     ds.attrs["source_items"] = [it.id for it in items]
     return ds
+
+
+def _plausible(layer: xr.DataArray, spec: AssetSpec, items: list[pystac.Item]) -> xr.DataArray:
+    """``layer`` (time, y, x; a scene per time step) checked block by block as Dask reads it (``check_plausible``),
+    a failing block naming the scene of its time step."""
+    by_time: dict[np.datetime64, list[pystac.Item]] = {}
+    for item in items:
+        when = item.datetime or item.common_metadata.start_datetime
+        if when is not None:
+            by_time.setdefault(np.datetime64(when.replace(tzinfo=None), "ns"), []).append(item)
+    scenes = []
+    for t in layer.time.values:
+        found = by_time.get(np.datetime64(t, "ns"), [])
+        href = found[0].assets[spec.key].href if found and spec.key in found[0].assets else "its asset"
+        scenes.append((", ".join(it.id for it in found) or f"of {str(t)[:10]}", href))
+
+    def check(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        first = block_info[0]["array-location"][0][0] if block_info else 0
+        for k in range(block.shape[0]):
+            scene, href = scenes[first + k]
+            check_plausible(block[k], spec, scene=scene, href=href)
+        return block
+
+    return layer.copy(data=layer.data.map_blocks(check, dtype=layer.dtype))
 
 
 def unreadable_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) -> list[tuple[str, str, str, str]]:
