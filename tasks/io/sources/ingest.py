@@ -194,19 +194,23 @@ def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int,
             with rasterio.open(scene.hrefs["ndvi"]) as src:
                 _check_on_grid(src, scene)
                 values = src.read(1, window=window)
-            check_plausible(values, ndvi, scene=scene.item_id, href=scene.hrefs["ndvi"])
             with rasterio.open(scene.hrefs[qa_name]) as src:
                 _check_on_grid(src, scene)
                 codes = src.read(1, window=window)
-            if qa is not None:
-                check_plausible(codes, qa, scene=scene.item_id, href=scene.hrefs[qa_name])
+            if qa is not None and qa.codes is not None and not _within(codes, qa.codes):
+                check_plausible(codes, qa, scene=scene.item_id, href=scene.hrefs[qa_name])  # says what it found
             if lut is None or lut.dtype != codes.dtype:
                 lut = _valid_lookup(codes.dtype, qa_rule.valid_values)
             ok = _valid_qa(codes, qa_rule.valid_values, lut)
-            if ndvi.nodata is not None:
-                ok &= values != ndvi.nodata
+            fill = values == ndvi.nodata if ndvi.nodata is not None else None
+            if fill is not None:
+                ok &= ~fill
             if ndvi.valid_range is not None:
-                ok &= (values >= ndvi.valid_range[0]) & (values <= ndvi.valid_range[1])
+                inside = (values >= ndvi.valid_range[0]) & (values <= ndvi.valid_range[1])
+                if ndvi.out_of_range == "corrupt" and np.count_nonzero(
+                        inside if fill is None else inside | fill) != values.size:
+                    check_plausible(values, ndvi, scene=scene.item_id, href=scene.hrefs["ndvi"])  # says what it found
+                ok &= inside
             out = (slice(sr0 + scene.row_off - r0, sr1 + scene.row_off - r0),
                    slice(sc0 + scene.col_off - c0, sc1 + scene.col_off - c0))
             np.add(total[out], values, out=total[out], where=ok, casting="unsafe")
@@ -217,6 +221,15 @@ def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int,
         mean = finish(np.where(some, total, 0) / np.where(some, count, np.nan), count)
         maximum = finish(np.where(some, top, np.nan), count)
     return mean, maximum
+
+
+def _within(codes: np.ndarray, declared: list[int]) -> bool:
+    """True when every value of ``codes`` is one of ``declared``: two reductions when the declared codes are a run of
+    integers (MOD13Q1's -1..3), the full check otherwise. The kernel's fast path of ``implausible``."""
+    lo, hi = min(declared), max(declared)
+    if len(set(declared)) == hi - lo + 1:
+        return codes.size == 0 or (int(codes.min()) >= lo and int(codes.max()) <= hi)
+    return bool(np.isin(codes, np.asarray(declared, dtype=codes.dtype)).all())
 
 
 def _valid_lookup(dtype: np.dtype, valid: Any) -> np.ndarray | None:
