@@ -41,6 +41,26 @@ def _tree(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != ".cache"}
 
 
+def _without_checksums(sample: Path) -> None:
+    """Strip ``file:checksum`` from the sample's MODIS items, as on most STAC APIs (the Planetary Computer's)."""
+    items = sample / "modis-13Q1-061" / "items.ndjson"
+    docs = [json.loads(line) for line in items.read_text().splitlines() if line.strip()]
+    for doc in docs:
+        for asset in doc["assets"].values():
+            asset.pop("file:checksum", None)
+    items.write_text("".join(json.dumps(d) + "\n" for d in docs))
+
+
+def _repair_and_rerun(path: Path, good: bytes, sample: Path, out: Path, reference: dict[str, np.ndarray]) -> None:
+    """Put the scene's good bytes back (the server's Last-Modified moves on): the rerun equals an undisturbed run."""
+    path.write_bytes(good)
+    later = time.time() + 10
+    os.utime(path, (later, later))
+    code, err = _run(sample, out, "2001-2002")
+    assert code == 0, err
+    assert_same_pixels(latest_pixels(out), reference)
+
+
 @pytest.fixture
 def reference(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> dict[str, np.ndarray]:
     """The layers of an undisturbed 2001-2002 run."""
@@ -88,12 +108,7 @@ def test_a_scene_replaced_in_place_without_checksums_is_recomputed_after_repair(
     """No ``file:checksum`` (as on most STAC APIs): the cache keys on the file server's size/Last-Modified."""
     sample = tmp_path / "sample-data"
     shutil.copytree(sample_dir, sample)
-    items = sample / "modis-13Q1-061" / "items.ndjson"
-    docs = [json.loads(line) for line in items.read_text().splitlines() if line.strip()]
-    for doc in docs:
-        for asset in doc["assets"].values():
-            asset.pop("file:checksum", None)
-    items.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    _without_checksums(sample)
     out = tmp_path / "catalog"
 
     path = _scene_file(sample)
@@ -108,21 +123,7 @@ def test_a_scene_replaced_in_place_without_checksums_is_recomputed_after_repair(
     wrong = latest_pixels(out)
     assert any(not np.array_equal(wrong[k], reference[k]) for k in reference), "the replaced scene was used"
 
-    path.write_bytes(good)  # repaired; the server's Last-Modified moves on
-    later = time.time() + 10
-    os.utime(path, (later, later))
-    code, err = _run(sample, out, "2001-2002")
-    assert code == 0, err
-    assert_same_pixels(latest_pixels(out), reference)
-
-
-def _without_checksums(sample: Path) -> None:
-    items = sample / "modis-13Q1-061" / "items.ndjson"
-    docs = [json.loads(line) for line in items.read_text().splitlines() if line.strip()]
-    for doc in docs:
-        for asset in doc["assets"].values():
-            asset.pop("file:checksum", None)
-    items.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    _repair_and_rerun(path, good, sample, out, reference)
 
 
 def _random_bytes(path: Path) -> None:
@@ -166,9 +167,4 @@ def test_damaged_bytes_without_a_checksum_fail_in_one_line_and_cache_nothing(
     assert _tree(out) == before, "the previous version is untouched"
     assert len(list((out / ".cache" / "ndvi-tile").glob("*/entry.json"))) == 1, "2001's tile-year only"
 
-    path.write_bytes(good)  # repaired; the server's Last-Modified moves on
-    later = time.time() + 10
-    os.utime(path, (later, later))
-    code, err = _run(sample, out, "2001-2002")
-    assert code == 0, err
-    assert_same_pixels(latest_pixels(out), reference)
+    _repair_and_rerun(path, good, sample, out, reference)
