@@ -30,9 +30,12 @@ def _check_years(cfg: RunConfig, name: str, source: Source) -> None:
         return
     first, last = cfg.years
     if first < source.years[0] or last > source.years[1]:
+        lo, hi = max(first, source.years[0]), min(last, source.years[1])
+        if lo > hi:  # no year in common: the overlap of the two would be an empty, reversed range
+            lo, hi = source.years
         raise ConfigError(
             f"years {first}-{last} are outside the years source {name!r} covers ({source.years[0]}-{source.years[1]}, "
-            f"{cfg.sources_file}): run with --years {max(first, source.years[0])}-{min(last, source.years[1])}")
+            f"{cfg.sources_file}): run with --years {lo}-{hi}")
 
 
 def check_run(cfg: RunConfig, sources: SourceCatalog | None = None) -> RunContext:

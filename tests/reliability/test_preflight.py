@@ -52,6 +52,8 @@ def _case(tmp_path: Path, name: str) -> tuple[dict, list[str]]:
         return {"climate_source": None}, []
     if name == "years":
         return {}, ["--years", "2000-2003"]
+    if name == "years_disjoint":
+        return {}, ["--years", "2030-2040"]
     raise AssertionError(name)
 
 
@@ -66,6 +68,8 @@ def _case(tmp_path: Path, name: str) -> tuple[dict, list[str]]:
     ("climate", r"the SOC model needs a climate zone source"),
     ("years", r"years 2000-2003 are outside the years source 'modis-13q1' covers \(2001-2024, .*\): run with "
               r"--years 2001-2003"),
+    ("years_disjoint", r"years 2030-2040 are outside the years source 'modis-13q1' covers \(2001-2024, .*\): run "
+                       r"with --years 2001-2024$"),  # no year in common: the source's years, not 2030-2024
 ])
 def test_a_late_mistake_fails_first(tmp_path: Path, name: str, message: str) -> None:
     import re
