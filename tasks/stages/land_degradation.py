@@ -21,10 +21,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import Period
-from tasks.constants import NODATA, SCRATCH_PROFILE, THREE_CLASS_NAMES, WATER
+from tasks.constants import NODATA, THREE_CLASS_NAMES, WATER
 from tasks.errors import ConfigError
 from tasks.geo.areas import class_areas, pixel_areas_km2
 from tasks.geo.grid import grid_crs
+from tasks.io.outputs.cog import write_layer
 from tasks.io.outputs.items import write_item, write_lock
 from tasks.io.runtime.cache_keys import (
     LAND_SOC_SETTINGS,
@@ -196,9 +197,9 @@ def _land_cover_on_grid(run: RunContext, periods: dict[str, Period], scratch: st
     paths = tuple(str(folder / f"land-cover-{year}.tif") for year in years)
     pending = []
     for year, path in zip(years, paths):
-        layer = lc7.sel(year=year, drop=True).rio.write_crs(grid_crs(geobox)).rio.write_nodata(NODATA)
-        pending.append(layer.rio.to_raster(path, tiled=True, blockxsize=256, blockysize=256, lock=write_lock(Path(path)),
-                                           compute=False, **SCRATCH_PROFILE))
+        layer = lc7.sel(year=year, drop=True).rio.write_crs(grid_crs(geobox))
+        pending.append(write_layer(layer, path, nodata=NODATA, transform=geobox.affine, block=256, compress=True,
+                                   lock=write_lock(Path(path)), compute=False))
     present, totals, *_ = dask.compute(present, sums, *pending)  # one graph: the warp tasks are shared
     check_codes(np.asarray(present), legend, where=where)
     get_run_logger().info("land cover %d-%d on the grid: %d years warped and nested once for %d period(s)",

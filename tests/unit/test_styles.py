@@ -17,7 +17,8 @@ from tasks.constants import (
     STATUS_COLOURS,
     THREE_CLASSES,
 )
-from tasks.io.outputs.items import geotiff_tags, named_crs
+from tasks.io.outputs.cog import named_crs
+from tasks.io.outputs.items import geotiff_tags
 from tasks.io.outputs.styles import NDVI_RAMP, NODATA_COLOUR, layer_style, qml, render, visual_values
 
 CLASS_MAPS = {

@@ -1,8 +1,12 @@
-"""GeoTIFF writing: the tiled scratch GeoTIFF a stage writes its pixels into, and the published COG made from it.
+"""GeoTIFF writing: every GeoTIFF the pipeline writes, scratch or published, is made here.
 
-Every published raster goes through ``cog_from_tiled`` (``COG_PROFILE``: DEFLATE with a predictor, 512 px
-blocks, overviews resampled by nearest neighbour for class codes and by average for continuous values), so
-a new stage or output format has one place to get a COG from.
+A tiled GeoTIFF is written either from a (lazy) DataArray (``write_layer``: one Dask pass, blocks written as they
+are computed) or block by block by a kernel that computes its pixels itself (``open_scratch_geotiff``). Both write
+the exact transform (MODIS's 231.65635826395825 m pixels, not a size rounded from coordinates), the named CRS,
+the nodata value, the blocks and the compression the first time, so nothing patches a file afterwards. Every
+published raster is then made from such a file by ``cog_from_tiled`` (``COG_PROFILE``: DEFLATE with a predictor,
+512 px blocks, overviews resampled by nearest neighbour for class codes and by average for continuous values),
+so a new stage or output format has one place to get a COG from.
 """
 from __future__ import annotations
 
@@ -11,22 +15,56 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.crs
+import rasterio.io
 import rasterio.shutil
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from affine import Affine
 
-from tasks.constants import COG_PROFILE, SCRATCH_PROFILE
+from tasks.constants import COG_PROFILE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, SCRATCH_PROFILE
 
-__all__ = ["open_scratch_geotiff", "write_geotiff", "cog_from_tiled"]
+__all__ = ["open_scratch_geotiff", "write_geotiff", "write_layer", "cog_from_tiled", "named_crs"]
 
 
-def open_scratch_geotiff(path: Path, geobox: Any, *, dtype: Any, nodata: float, count: int = 1,
+_MODIS_CRS = rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT)
+
+
+def named_crs(crs: rasterio.crs.CRS) -> rasterio.crs.CRS:
+    """``crs`` with a name where it has none: the MODIS sinusoidal CRS is published as ``MODIS_SINUSOIDAL_NAME``
+    (the same CRS; GDAL, QGIS and titiler show "unnamed" otherwise)."""
+    if crs is None or not crs.to_wkt().startswith('PROJCS["unnamed"') or crs != _MODIS_CRS:
+        return crs
+    return rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT.replace('PROJCRS["unnamed"', f'PROJCRS["{MODIS_SINUSOIDAL_NAME}"', 1))
+
+
+def open_scratch_geotiff(path: Path, grid: Any, *, dtype: Any, nodata: float, count: int = 1,
                          block: int = 256, compress: bool = True) -> Any:
-    """A tiled scratch GeoTIFF on ``geobox`` (its exact transform and CRS, ``SCRATCH_PROFILE`` or uncompressed)
-    opened for writing: what a stage whose kernel computes the pixels itself writes them into, with no Dask graph
-    between."""
-    height, width = geobox.shape
+    """A tiled scratch GeoTIFF on ``grid`` (an odc-geo GeoBox, or an open raster whose grid it copies: the exact
+    transform and CRS; ``SCRATCH_PROFILE`` or uncompressed) opened for writing: what a stage whose kernel computes
+    the pixels itself writes them into, block by block, with no Dask graph between."""
+    if isinstance(grid, rasterio.io.DatasetReader):
+        (height, width), transform, crs = grid.shape, grid.transform, grid.crs
+    else:
+        (height, width), transform, crs = grid.shape, grid.affine, grid.crs.to_wkt()
     return rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype=dtype,
-                         crs=geobox.crs.to_wkt(), transform=geobox.affine, nodata=nodata, tiled=True,
+                         crs=crs, transform=transform, nodata=nodata, tiled=True,
                          blockxsize=block, blockysize=block, **(SCRATCH_PROFILE if compress else {}))
+
+
+def write_layer(layer: xr.DataArray, path: str | Path, *, nodata: float | None, transform: Affine | None = None,
+                block: int = 512, compress: bool = False, lock: Any = None, compute: bool = True) -> Any:
+    """Write a 2-D (lazy) layer as a tiled GeoTIFF on its exact grid, its attrs as tags (Dask's delayed write when
+    not ``compute``).
+
+    ``transform`` is the grid the layer is on (a GeoBox's affine); without it the grid comes from the coordinates,
+    which loses the last digits of pixel sizes such as MODIS's. The CRS is the layer's, named (``named_crs``);
+    ``compress`` writes ``SCRATCH_PROFILE`` (a copy too large to write raw), otherwise uncompressed; ``lock``
+    serialises block writes to the file when threads or workers compute it."""
+    grid = layer.rio.transform(recalc=True) if transform is None else transform
+    out = layer.rio.write_crs(named_crs(layer.rio.crs)).rio.write_transform(grid).rio.write_nodata(nodata, encoded=False)
+    return out.rio.to_raster(path, tiled=True, blockxsize=block, blockysize=block, lock=lock, compute=compute,
+                             recalc_transform=False, **(SCRATCH_PROFILE if compress else {}))
 
 
 def write_geotiff(path: Path, bands: np.ndarray, geobox: Any, *, nodata: float, block: int = 256) -> Path:

@@ -1,7 +1,7 @@
 """Writing one published item's files: its layers as Cloud-Optimized GeoTIFFs, its quick-look map and its tables.
 
-``write_item`` computes every asset of an item in one Dask pass into tiled scratch GeoTIFFs (block writes to one
-file serialised by ``write_lock``, different files in parallel), stamps the exact grid and the named CRS on them,
+``write_item`` computes every asset of an item in one Dask pass into tiled scratch GeoTIFFs on the exact grid
+(``write_layer``; block writes to one file serialised by ``write_lock``, different files in parallel),
 summarises their pixels and converts each to the published COG (``cog_from_tiled``). The stages call it for every
 layer they publish; ``tasks.io.outputs.catalog`` then describes what it wrote as STAC items.
 """
@@ -17,23 +17,21 @@ from typing import Any
 import dask
 import numpy as np
 import rasterio
-import rasterio.crs
-import rasterio.shutil
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 from dask.utils import SerializableLock
 
-from tasks.constants import MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, NODATA, SCRATCH_PROFILE
+from tasks.constants import NODATA
 from tasks.errors import PublishError
-from tasks.io.outputs.cog import cog_from_tiled
+from tasks.io.outputs.cog import cog_from_tiled, write_layer
 from tasks.io.outputs.quicklook import classes_of, quicklook_png
 from tasks.io.outputs.styles import LayerStyle, layer_style
 from tasks.io.runtime.cluster import on_a_worker
 from tasks.io.sources.clip import RunArea, clip
 from tasks.model import AssetSummary, LayerSummary
 
-__all__ = ["write_item", "write_lock", "plain_attrs", "geotiff_tags", "named_crs", "asset_style",
+__all__ = ["write_item", "write_lock", "plain_attrs", "geotiff_tags", "asset_style",
            "UNCOMPRESSED_COPY_BYTES"]
 
 
@@ -115,17 +113,6 @@ def geotiff_tags(attrs: dict[str, Any]) -> dict[str, Any]:
             for k, v in attrs.items()}
 
 
-_MODIS_CRS = rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT)
-
-
-def named_crs(crs: rasterio.crs.CRS) -> rasterio.crs.CRS:
-    """``crs`` with a name where it has none: the MODIS sinusoidal CRS is published as ``MODIS_SINUSOIDAL_NAME``
-    (the same CRS; GDAL, QGIS and titiler show "unnamed" otherwise)."""
-    if crs is None or not crs.to_wkt().startswith('PROJCS["unnamed"') or crs != _MODIS_CRS:
-        return crs
-    return rasterio.crs.CRS.from_wkt(MODIS_SINUSOIDAL_WKT.replace('PROJCRS["unnamed"', f'PROJCRS["{MODIS_SINUSOIDAL_NAME}"', 1))
-
-
 def plain_attrs(value: Any) -> Any:
     """Attributes as JSON-safe plain values (numpy to Python, tuples to lists, keys to strings), as published."""
     if isinstance(value, np.ndarray):
@@ -179,34 +166,30 @@ def write_item(
     folder.mkdir(parents=True, exist_ok=True)
     pending = []
     tiled: dict[str, Path] = {}
-    for key, (layer, _) in assets.items():
+    published: dict[str, dict[str, Any]] = {}  # each asset's attrs as published
+    for key, (layer, categorical) in assets.items():
         if layer.rio.crs is None:
             raise PublishError(f"layer {item_id}/{key} has no CRS: set it with rio.write_crs() before publishing")
         nodata = layer.attrs.get("_FillValue", NODATA if np.issubdtype(layer.dtype, np.integer) else np.nan)
+        # class codes are exact: a scale or offset inherited from an input would rescale them
+        published[key] = {k: v for k, v in layer.attrs.items()
+                          if not (categorical and k in ("scale_factor", "add_offset"))}
         out = clip(layer, area, fill=nodata).drop_vars([c for c in layer.coords if c not in ("x", "y", "spatial_ref")])
-        if assets[key][1]:  # class codes are exact: a scale or offset inherited from an input would rescale them
-            out.attrs = {k: v for k, v in out.attrs.items() if k not in ("scale_factor", "add_offset")}
-        out = out.rio.write_nodata(nodata, encoded=False)
-        out.attrs = geotiff_tags(out.attrs)
+        out = out.copy(deep=False)  # the same data with its own attrs: the GeoTIFF tags
+        out.attrs = geotiff_tags(published[key])
         tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tiled.tif"
         tiled[key] = tmp
-        pending.append(out.rio.to_raster(
-            tmp, tiled=True, blockxsize=512, blockysize=512, lock=write_lock(tmp), compute=False,
-            **(SCRATCH_PROFILE if out.nbytes > UNCOMPRESSED_COPY_BYTES else {}),
-        ))
+        pending.append(write_layer(out, tmp, nodata=nodata, transform=transform, lock=write_lock(tmp), compute=False,
+                                   compress=out.nbytes > UNCOMPRESSED_COPY_BYTES))
     try:
         dask.compute(*[p for p in pending if p is not None])
         written = []
-        for key, (layer, categorical) in assets.items():
+        for key, (_, categorical) in assets.items():
             path = folder / (f"{item_id}.tif" if key == "data" else f"{item_id}_{key}.tif")
-            with rasterio.open(tiled[key], "r+") as dst:
-                if transform is not None:
-                    dst.transform = transform
-                dst.crs = named_crs(dst.crs)
             valid, total, mean, lo, hi = _stats(tiled[key])  # the COG's pixels and blocks, without decoding DEFLATE
             cog_from_tiled(tiled[key], path, categorical=categorical)
             written.append(AssetSummary(
-                key=key, path=str(path), categorical=categorical, attrs=plain_attrs(dict(layer.attrs)),
+                key=key, path=str(path), categorical=categorical, attrs=plain_attrs(published[key]),
                 valid_pixels=valid, total_pixels=total, mean=mean, minimum=lo, maximum=hi,
             ))
     finally:
@@ -226,6 +209,6 @@ def write_item(
         table_paths[name] = str(path)
     return LayerSummary(
         indicator=indicator, item_id=item_id, year=year, period=period, window=window,
-        attrs=plain_attrs(attrs if attrs is not None else dict(assets["data"][0].attrs)),
+        attrs=plain_attrs(attrs if attrs is not None else published["data"]),
         source_items=list(source_items or []), assets=written, tables=table_paths, quicklook=str(png),
     )

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_box_problem
-from tasks.io.outputs.cog import cog_from_tiled
+from tasks.io.outputs.cog import cog_from_tiled, write_layer
 from tasks.io.sources.integrity import local_path, open_href
 from tasks.model import LayerRef
 
@@ -256,7 +256,7 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
                 raise ConfigError(f"cannot copy {item.id}: {err}") from None
         else:
             da = clip_to_bbox(_open_raster(src), bbox, name=f"{item.id} (bbox {_bbox(item)})")
-            da.rio.to_raster(tiled, tiled=True, blockxsize=512, blockysize=512)
+            write_layer(da, tiled, nodata=da.rio.nodata, transform=da.rio.transform())  # rio.clip's exact grid
             # the published layers' own COG profile; class maps keep their codes in the overviews
             cog_from_tiled(tiled, tmp, categorical="classification:classes" in item.assets[asset].extra_fields)
         tmp.replace(out)

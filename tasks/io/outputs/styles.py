@@ -24,8 +24,8 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 
-from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, SCRATCH_PROFILE, STATUS_COLOURS, THREE_CLASSES
-from tasks.io.outputs.cog import cog_from_tiled
+from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, STATUS_COLOURS, THREE_CLASSES
+from tasks.io.outputs.cog import cog_from_tiled, open_scratch_geotiff
 
 __all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colours", "layer_style", "qml", "render", "write_qml",
            "visual_values", "write_visual"]
@@ -200,10 +200,7 @@ def write_visual(cog: str | Path, style: LayerStyle, *, block: int = 512) -> Pat
     lookup = np.array([values[c] for c in codes], dtype="uint8")
     try:
         with rasterio.open(cog) as src:
-            profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1, "dtype": "uint8",
-                       "crs": src.crs, "transform": src.transform, "nodata": 0, "tiled": True, "blockxsize": block,
-                       "blockysize": block, **SCRATCH_PROFILE}
-            with rasterio.open(scratch, "w", **profile) as dst:
+            with open_scratch_geotiff(scratch, src, dtype="uint8", nodata=0, block=block) as dst:
                 for _, window in src.block_windows(1):
                     data = src.read(1, window=window).astype("int64")
                     where = np.clip(np.searchsorted(codes, data), 0, len(codes) - 1)
