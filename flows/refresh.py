@@ -31,6 +31,7 @@ from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.sample_data import generate_sample, load_sample_region, sample_grid
 from tasks.io.sources.zones import check_zones_cover
+from tasks.model import Version
 from tasks.stages.preflight import check_run
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_config", "build_run", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON",
@@ -283,6 +284,6 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
         else:
             catalog = ldn_yearly(facts, spread_on=spread)
     if run.pgstac:
-        loaded = load_into_pgstac(run.pgstac, run.out, Path(catalog).parent.name)
+        loaded = load_into_pgstac(run.pgstac, run.out, Version.of_catalog(catalog).name)
         log.info("loaded %d collections and %d items into pgstac at %s", loaded[0], loaded[1], redact(run.pgstac))
     return catalog

@@ -7,12 +7,64 @@ stage, so a module that only reads a result does not import the module that wrot
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AssetSummary", "LayerSummary", "Staging", "LayerRef", "ReportFiles"]
+__all__ = ["AssetSummary", "LayerSummary", "Version", "Staging", "LayerRef", "ReportFiles", "ROOT_CATALOG_ID"]
+
+
+ROOT_CATALOG_ID = "ldn-pipeline"
+"""Id of the root catalog that lists every published version (a version's catalog is ``<this>-<version>``)."""
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    """One published version of the catalog, named by the UTC second its run began (``20261205T234138Z``) and
+    ``-N`` when N runs published under that name before it. Its folder, its catalog's id and the name ``ldn layers``
+    shows all come from here, so they cannot disagree.
+
+    Examples
+    --------
+    >>> v = Version.at(datetime(2026, 12, 5, 23, 41, 38))
+    >>> v.name, v.catalog_id, Version.of_catalog(f"out/versions/{v.name}-1/catalog.json").name
+    ('20261205T234138Z', 'ldn-pipeline-20261205T234138Z', '20261205T234138Z-1')
+    """
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def at(cls, when: datetime) -> Version:
+        """The version a run beginning at ``when`` (UTC) publishes."""
+        return cls(when.strftime("%Y%m%dT%H%M%SZ"))
+
+    @classmethod
+    def of_catalog(cls, catalog: str | Path) -> Version:
+        """The version whose ``catalog.json`` is at ``catalog`` (a path or an href: ``.../versions/<name>/catalog.json``)."""
+        return cls(str(catalog).rstrip("/").split("/")[-2])
+
+    @property
+    def catalog_id(self) -> str:
+        """The id of this version's catalog."""
+        return f"{ROOT_CATALOG_ID}-{self.name}"
+
+    def folder(self, out_dir: str | Path) -> Path:
+        """Where this version is published under ``out_dir``."""
+        return Path(out_dir) / "versions" / self.name
+
+    def unused_in(self, out_dir: str | Path) -> Version:
+        """This version, or ``<name>-N`` with the first N whose folder does not exist yet (runs in the same second);
+        called while holding the publishing lock."""
+        version, n = self, 1
+        while version.folder(out_dir).exists():
+            version, n = Version(f"{self.name}-{n}"), n + 1
+        return version
 
 
 @dataclass(frozen=True)
@@ -59,7 +111,8 @@ class Staging:
     """A private folder for one run's layers, and the version it will become."""
 
     path: str
-    version: str
+    version: Version
+    """The version's name as the run began; publishing adds ``-N`` if another run took it meanwhile."""
     out_dir: str
 
 

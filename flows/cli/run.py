@@ -31,6 +31,7 @@ from tasks.io.runtime.plan import format_plan, plan_run
 from tasks.io.sources.rehearsal import generate_rehearsal
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.sample_data import generate_sample
+from tasks.model import Version
 
 cli = typer.Typer()
 
@@ -234,7 +235,7 @@ def _report(catalog: Path, seconds: float) -> None:
         if "sdg_15_3_1_csv" in item.assets:
             print_zones(item.properties["ldn:period"], pd.read_csv(item.assets["sdg_15_3_1_csv"].get_absolute_href()))
     html = next((i.assets["report"].get_absolute_href() for i in summaries if "report" in i.assets), None)
-    typer.echo(f"\npublished {len(items)} layers in {seconds:.0f} s: version {catalog.parent.name}")
+    typer.echo(f"\npublished {len(items)} layers in {seconds:.0f} s: version {Version.of_catalog(catalog)}")
     typer.echo(f"  root catalog:    {root}")
     typer.echo(f"  version catalog: {catalog}")
     if html:

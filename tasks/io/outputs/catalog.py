@@ -45,14 +45,12 @@ from tasks.io.runtime.processes import pid_alive
 from tasks.io.runtime.run_locks import publishing
 from tasks.io.sources.integrity import file_sha256
 from tasks.io.sources.run import RunContext
-from tasks.model import AssetSummary, LayerSummary, ReportFiles, Staging
+from tasks.model import ROOT_CATALOG_ID, AssetSummary, LayerSummary, ReportFiles, Staging, Version
 
-__all__ = ["begin_version", "publish_version", "discard_staging", "ROOT_CATALOG_ID", "RENDER_EXTENSION",
+__all__ = ["begin_version", "publish_version", "discard_staging", "RENDER_EXTENSION",
            "VISUAL_FORMAT"]
 
 
-ROOT_CATALOG_ID = "ldn-pipeline"
-"""Id of the root catalog that lists every published version."""
 
 
 def _sha256_multihash(path: Path) -> str:
@@ -283,8 +281,7 @@ def begin_version(cfg: RunConfig) -> Staging:
         pid = stale.name.split(".", 1)[0].rsplit("-", 1)[-1]  # <run>.tiles, <run>.period-tiles: the run's scratch
         if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
-    now = datetime.now(timezone.utc)
-    version = now.strftime("%Y%m%dT%H%M%SZ")
+    version = Version.at(datetime.now(timezone.utc))
     path = staging_root / f"{version}-{uuid.uuid4().hex[:6]}-{os.getpid()}"
     path.mkdir()
     return Staging(path=str(path), version=version, out_dir=str(out_dir))
@@ -384,9 +381,9 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
     stage = Path(staging.path)
     out_dir = Path(staging.out_dir)
     catalog = pystac.Catalog(
-        id=f"{ROOT_CATALOG_ID}-{staging.version}",
+        id=staging.version.catalog_id,  # named again below if another run published this name meanwhile
         title=f"ldn-pipeline layers, {cfg.region_id}",  # no version here: items of reruns stay byte-identical
-        description=f"Indicator layers for {cfg.region_id}, published {staging.version} by ldn-pipeline {__version__}.",
+        description="",
     )
     by_indicator: dict[str, list[LayerSummary]] = {}
     for layer in layers:
@@ -414,19 +411,15 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
                                  title=METHOD_TITLE))
     catalog.normalize_hrefs(str(stage))
     catalog.make_all_asset_hrefs_relative()
-    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-
-    versions = out_dir / "versions"
-    versions.mkdir(parents=True, exist_ok=True)
+    (out_dir / "versions").mkdir(parents=True, exist_ok=True)
     with publishing(out_dir):  # one switch at a time: the root catalog lists every version renamed before it
-        final = versions / staging.version
-        n = 1
-        while final.exists():  # two runs in the same second
-            final = versions / f"{staging.version}-{n}"
-            n += 1
-        os.rename(stage, final)
+        version = staging.version.unused_in(out_dir)  # two runs in the same second: the second is <name>-1
+        catalog.id = version.catalog_id
+        catalog.description = f"Indicator layers for {cfg.region_id}, published {version} by ldn-pipeline {__version__}."
+        catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+        os.rename(stage, version.folder(out_dir))
         _write_root(out_dir)
-    return final / "catalog.json"
+    return version.folder(out_dir) / "catalog.json"
 
 
 _INPUTS: dict[str, tuple[str, ...]] = {

@@ -26,7 +26,7 @@ from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_box_problem
 from tasks.io.outputs.cog import cog_from_tiled, write_layer
 from tasks.io.sources.integrity import local_path, open_href
-from tasks.model import LayerRef
+from tasks.model import LayerRef, Version
 
 __all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs", "published_versions", "read_block"]
 
@@ -77,7 +77,7 @@ def _root(root: str | Path) -> tuple[str, dict[str, str], str | None]:
         doc = json.loads(path.read_text())
     if doc.get("type") != "Catalog" or "links" not in doc:
         raise ConfigError(f"{href} is not a STAC catalog: give the root catalog.json that `ldn run` publishes")
-    versions = {link["href"].rstrip("/").split("/")[-2]: make_absolute_href(link["href"], href)
+    versions = {Version.of_catalog(link["href"]).name: make_absolute_href(link["href"], href)
                 for link in doc["links"] if link["rel"] == "child"}
     return href, versions, doc.get("ldn:latest")
 
@@ -100,11 +100,12 @@ def version_catalog(root: str | Path = DEFAULT_CATALOG, version: str = "latest")
 def layer_items(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> list[dict[str, Any]]:
     """One row per published item: indicator, period, year, id, bbox and the path of its main COG."""
     cat = version_catalog(root, version)
+    name = Version.of_catalog(cat.self_href).name
     rows = []
     for item in cat.get_items(recursive=True):
         rows.append({
             "indicator": item.properties.get("ldn:indicator"), "period": item.properties.get("ldn:period"),
-            "year": item.properties.get("ldn:year"), "id": item.id, "version": cat.id.rsplit("-", 1)[-1],
+            "year": item.properties.get("ldn:year"), "id": item.id, "version": name,
             "bbox": _bbox(item), "href": _href(item.assets["data"]),
         })
     return sorted(rows, key=lambda r: (r["indicator"] or "", r["period"] or "", r["year"] or 0))
