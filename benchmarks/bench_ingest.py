@@ -434,16 +434,16 @@ def part_rehearsal(root: Path, step: int) -> dict[str, float]:
     out, in a whole run and in a refresh."""
     import importlib
 
-    from flows.refresh import RefreshRun, build_config, refresh_indicators
+    from flows.refresh import RefreshRun, build_run, refresh_indicators
     from tasks.io.runtime.plan import tile_plans
     from tasks.io.sources.rehearsal import generate_rehearsal
-    from tasks.io.sources.run import run_context
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     inputs = generate_rehearsal(root / f"rehearsal-{step}", step=step)
     params = RefreshRun(sample_dir=inputs)
-    last = build_config(params).years[1]
-    region_px = sum(t.region_px for t in tile_plans(run_context(build_config(params))))
+    checked = build_run(params)
+    last = checked.cfg.years[1]
+    region_px = sum(t.region_px for t in tile_plans(checked))
     result: dict[str, float] = {"region_px": float(region_px)}
     with tempfile.TemporaryDirectory() as out:
         for prefix, years in (("", (2001, last - 1)), ("refresh:", (2001, last))):

@@ -34,7 +34,7 @@ from tasks.io.sources.zones import check_zones_cover
 from tasks.model import Version
 from tasks.stages.preflight import check_run
 
-__all__ = ["RefreshRun", "refresh_indicators", "build_config", "build_run", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON",
+__all__ = ["RefreshRun", "refresh_indicators", "build_run", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON",
            "YEARLY_TIMEZONE", "TaskRunnerName"]
 
 DEFAULT_SAMPLE_DIR: Path = DEFAULT_OUTPUTS / "sample-data"
@@ -144,11 +144,6 @@ def _check_comparison_box(run: RunContext) -> None:
     if not bboxes_intersect(area, tuple(box)):
         raise ConfigError(f"productivity.comparison_bbox {shown} does not overlap the run's area {list(area)}: "
                           "performance would have no pixel to compare with; pick a box inside the area or drop it")
-
-
-def build_config(run: RefreshRun, *, announce: bool = False) -> RunConfig:
-    """The RunConfig of a refresh, checked (``build_run``'s config)."""
-    return build_run(run, announce=announce).cfg
 
 
 def build_run(run: RefreshRun, *, announce: bool = False) -> RunContext:

@@ -7,11 +7,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tasks.io.sources.clip import area_fingerprint, region_area
 from tasks.io.sources.sample_data import SampleRegion, load_sample_region
 
 if TYPE_CHECKING:
     import numpy as np
     import pystac
+    from odc.geo.geobox import GeoBox
+
+    from tasks.config import RunConfig
+    from tasks.io.sources.clip import RunArea
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LDN_SHARED_DIR", REPO.parent / "shared"))
@@ -144,3 +149,9 @@ def version_checksums(version: Path) -> dict[str, str]:
 def latest_version(catalog: Path) -> Path:
     """The newest version folder under a catalog root."""
     return sorted((catalog / "versions").iterdir())[-1]
+
+
+def run_area(cfg: "RunConfig", geobox: "GeoBox") -> "RunArea | None":
+    """``cfg``'s region on ``geobox`` resolved afresh (what a run's context resolves once): for tests that have a
+    config and a grid but no run."""
+    return region_area(cfg.region, area_fingerprint(cfg), geobox)

@@ -13,20 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import guvectorize, njit
 
-__all__ = ["fao_wocat_kernel", "OUTPUTS", "STEADINESS_TABLE", "lpd_from_combination"]
+__all__ = ["fao_wocat_kernel", "OUTPUTS"]
 
 OUTPUTS = ("lpd", "trend", "mtid", "steadiness", "biomass", "emerging", "combination")
 """The kernel's outputs, in order (NaN where the pixel is nodata)."""
-
-STEADINESS_TABLE = np.array([[1, 2], [2, 3], [3, 4]], dtype=np.int64)
-"""Steadiness 1-4 indexed by [trend class A - 1, MTID code - 1] (method notes 2.6, step 3)."""
-
-
-def lpd_from_combination(k: np.ndarray) -> np.ndarray:
-    """LPD 1-5 from the combination k = 9 (steadiness - 1) + 3 (emerging - 1) + biomass in 1..36 (step 6)."""
-    k = np.asarray(k)
-    return np.select([k <= 8, k <= 14, k <= 21, k <= 30], [1, 2, 3, 4], default=5)
-
 
 @njit(cache=True)
 def _end_sums(y: np.ndarray, interval: int) -> tuple[float, int, float, int]:  # pragma: no cover (numba)

@@ -28,7 +28,6 @@ __all__ = [
     "check_codes",
     "transition_code",
     "transition_areas",
-    "annual_class_areas",
     "annual_class_sums",
     "class_area_table",
     "lc_degradation",
@@ -207,15 +206,3 @@ def class_area_table(years: "list[int]", totals: "list[np.ndarray]", legend: Lan
     return pd.DataFrame([{"year": year, "class_code": code if code else NODATA,
                           "class_name": legend.classes[code][0] if code else "nodata", "area_km2": float(t[code])}
                          for year, t in zip(years, totals) for code in (*range(1, 8), 0)])
-
-
-def annual_class_areas(series: xr.DataArray, areas_km2: "np.ndarray | da.Array", legend: LandCoverLegend,
-                       *, dim: str = "year") -> "pd.DataFrame":
-    """km2 of each of the 7 classes in every year of a 7-class series (``dim``, y, x), with each year's nodata km2.
-
-    The yearly land cover series of the UNCCD reporting tables (SO1-1): how much of the area each class
-    held, year by year, not only at the window's two ends. ``areas_km2`` is as for ``transition_areas``
-    (true pixel areas, 0 outside the run's region); one Dask pass sums every year block by block.
-    """
-    years = [int(y) for y in series[dim].values]
-    return class_area_table(years, list(dask.compute(*annual_class_sums(series, areas_km2, dim=dim))), legend)

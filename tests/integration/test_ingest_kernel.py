@@ -11,11 +11,11 @@ import pytest
 
 from tasks.constants import NODATA
 from tasks.io.runtime.local_stac import LocalStac
-from tasks.io.sources.clip import run_area
 from tasks.io.sources.ingest import aligned_scenes
 from tasks.io.sources.run import analysis_geobox, run_bbox, run_context
 from tasks.io.sources.search import open_api, search_items
 from tasks.stages.annual_ndvi import annual_tile_layers
+from tests.helpers import run_area
 from tests.integration.conftest import sample_config
 
 pytestmark = pytest.mark.integration

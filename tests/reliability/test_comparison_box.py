@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.refresh import RefreshRun, build_config
+from flows.refresh import RefreshRun, build_run
 
 pytestmark = pytest.mark.reliability
 
@@ -31,4 +31,4 @@ def test_a_bad_comparison_box_is_one_line(tmp_path: Path, box: list[float], mess
 def test_a_box_inside_the_area_is_kept(tmp_path: Path) -> None:
     run_file = tmp_path / "run.yaml"
     run_file.write_text("productivity:\n  comparison_bbox: [111.7, 43.5, 112.2, 43.9]\n")
-    assert build_config(RefreshRun(config=run_file)).productivity.comparison_bbox == (111.7, 43.5, 112.2, 43.9)
+    assert build_run(RefreshRun(config=run_file)).cfg.productivity.comparison_bbox == (111.7, 43.5, 112.2, 43.9)

@@ -1,7 +1,7 @@
 """Mistakes a later stage would find are one line before anything starts: no sample, no server, no output.
 
 Each case used to surface 30-60 s into a run, after the annual NDVI work (the issue measured 49-64 s);
-now ``build_config`` checks them with the functions the stages call.
+now ``build_run`` checks them with the functions the stages call.
 """
 from __future__ import annotations
 
@@ -88,10 +88,10 @@ def test_a_late_mistake_fails_first(tmp_path: Path, name: str, message: str) -> 
 
 
 def test_the_sample_and_production_configs_pass(tmp_path: Path) -> None:
-    from flows.refresh import RefreshRun, build_config
+    from flows.refresh import RefreshRun, build_run
 
-    build_config(RefreshRun(out=tmp_path / "out"))
-    build_config(RefreshRun(sources=SAMPLE_SOURCES, out=tmp_path / "out", stac_api="http://127.0.0.1:9/"))
+    build_run(RefreshRun(out=tmp_path / "out"))
+    build_run(RefreshRun(sources=SAMPLE_SOURCES, out=tmp_path / "out", stac_api="http://127.0.0.1:9/"))
 
 
 def test_a_missing_source_file_is_named_before_any_work(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from rasterio.features import geometry_mask
 from tasks.config import RunConfig
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, NODATA
 from tasks.geo.areas import class_areas
-from tasks.io.sources.clip import EDGE, INSIDE, OUTSIDE, RunArea, area_weights, clip, inside, run_area
+from tasks.io.sources.clip import EDGE, INSIDE, OUTSIDE, RunArea, area_weights, clip, inside
+from tests.helpers import run_area
 
 RES = MODIS_PIXEL_SIZE
 X0, Y0 = 8962784.50123854, 4891424.004740481

@@ -9,7 +9,6 @@ import xarray as xr
 
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.kernels.fao_wocat import STEADINESS_TABLE, lpd_from_combination
 from tasks.science.fao_wocat import fao_wocat
 from tasks.science.trajectory import te_critical_s
 
@@ -76,6 +75,15 @@ def _run(rows: list[list[int]], maxima: list[int] | None = None, **kw: object) -
     return fao_wocat(_annual(rows), _max(maxima, len(rows[0])) if maxima is not None else None, **kw)
 
 
+STEADINESS_TABLE = np.array([[1, 2], [2, 3], [3, 4]], dtype=np.int64)
+"""Steadiness 1-4 indexed by [trend class A - 1, MTID code - 1] (method notes 2.6, step 3)."""
+
+
+def lpd_from_combination(k: np.ndarray) -> np.ndarray:
+    """LPD 1-5 from the combination k = 9 (steadiness - 1) + 3 (emerging - 1) + biomass in 1..36 (step 6)."""
+    return np.select([k <= 8, k <= 14, k <= 21, k <= 30], [1, 2, 3, 4], default=5)
+
+
 def test_the_36_combinations_map_to_the_five_classes() -> None:
     seen = {}
     for st in range(1, 5):
@@ -87,7 +95,24 @@ def test_the_36_combinations_map_to_the_five_classes() -> None:
     assert sorted(seen) == list(range(1, 37))
     expected = [1] * 8 + [2] * 6 + [3] * 7 + [4] * 9 + [5] * 6  # k 1-8, 9-14, 15-21, 22-30, 31-36
     assert lpd_from_combination(np.arange(1, 37)).tolist() == expected
-    assert STEADINESS_TABLE.tolist() == [[1, 2], [2, 3], [3, 4]]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_kernel_follows_the_notes_tables(seed: int) -> None:
+    """On random series (trends, noise, ties), the kernel's steadiness is the notes' table of (trend, MTID), its
+    combination is 9 (steadiness - 1) + 3 (emerging - 1) + biomass, and its LPD the notes' class of that
+    combination (no desert mask: no maximum given)."""
+    rng = np.random.default_rng(seed)
+    slopes = rng.choice([-300, -40, 0, 40, 300], 400)
+    rows = (rng.integers(1000, 9000, 400)[:, None] + slopes[:, None] * np.arange(16)
+            + rng.integers(-400, 400, (400, 16)) // 100 * 100).clip(-2000, 10000)
+    out = _run(rows.tolist())
+    got = {name: out[name].values.astype("int64") for name in ("lpd", "trend", "mtid", "steadiness", "biomass",
+                                                                  "emerging", "combination")}
+    assert set(np.unique(got["trend"])) == {1, 2, 3}  # every branch of the table is visited
+    assert (got["steadiness"] == STEADINESS_TABLE[got["trend"] - 1, got["mtid"] - 1]).all()
+    assert (got["combination"] == 9 * (got["steadiness"] - 1) + 3 * (got["emerging"] - 1) + got["biomass"]).all()
+    assert (got["lpd"] == lpd_from_combination(got["combination"])).all()
 
 
 def test_hand_worked_decline_greening_and_flat() -> None:

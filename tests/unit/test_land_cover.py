@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dask
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import xarray as xr
@@ -15,8 +17,10 @@ from tasks.errors import ConfigError
 from tasks.geo.areas import pixel_areas_km2
 from tasks.science.land_cover import (
     LEGEND_FILE,
+    LandCoverLegend,
     aggregate,
-    annual_class_areas,
+    annual_class_sums,
+    class_area_table,
     lc_degradation,
     load_legend,
     transition_areas,
@@ -99,6 +103,12 @@ def test_transition_table_adds_up() -> None:
     assert got == {11: 2.0, 23: 2.0, 32: 2.0, 77: 3.0, 71: 3.0}
     assert table.attrs["nodata_km2"] == 3.0
 
+
+
+def annual_class_areas(series: xr.DataArray, areas_km2: np.ndarray, legend: LandCoverLegend) -> pd.DataFrame:
+    """The SO1-1 table as the land cover stage makes it: ``annual_class_sums`` computed, then ``class_area_table``."""
+    years = [int(y) for y in series.year.values]
+    return class_area_table(years, list(dask.compute(*annual_class_sums(series, areas_km2))), legend)
 
 
 def test_annual_class_areas_hand_worked() -> None:

@@ -20,9 +20,10 @@ from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDA
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_bounds
 from tasks.geo.tiles import lattice_tiles
-from tasks.io.sources.clip import area_fingerprint, inside, run_area
+from tasks.io.sources.clip import area_fingerprint, inside
 from tasks.io.sources.region import region_grid, resolve_region
 from tasks.io.sources.run import RunContext, analysis_geobox, run_context
+from tests.helpers import run_area
 
 ZAMYN_UUD = "111.86,43.68,111.94,43.76"
 

@@ -216,10 +216,11 @@ def test_period_tiles_across_180_degrees_join_back_into_the_run_grid(tmp_path: P
 
     from tasks.config import SAMPLE_SOURCES, RunConfig
     from tasks.geo.mosaic import mosaic, wraps
-    from tasks.io.sources.clip import inside, run_area
+    from tasks.io.sources.clip import inside
     from tasks.io.sources.region import region_grid, resolve_region
     from tasks.io.sources.run import run_context
     from tasks.stages.productivity import period_tiles
+    from tests.helpers import run_area
 
     spec = "179.7,66.40,-179.7,66.55"
     made = region_grid(resolve_region(spec), crs=MODIS_SINUSOIDAL_WKT, resolution=MODIS_PIXEL_SIZE,

@@ -74,7 +74,7 @@ def with_totals(frame: pd.DataFrame, by: list[str] | None = None) -> pd.DataFram
 
 
 def yearly_land_cover(annual: pd.DataFrame) -> pd.DataFrame:
-    """The land cover series (``annual_class_areas``) as one row per year and one column per class (nodata last),
+    """The land cover series (``class_area_table``) as one row per year and one column per class (nodata last),
     with the year's total."""
     wide = annual.pivot_table(index="year", columns="class_name", values="area_km2", sort=False)
     wide["total"] = wide.sum(axis=1)

@@ -47,7 +47,7 @@ from tasks.io.sources.region import resolve_region
 if TYPE_CHECKING:
     from tasks.config import RunConfig
 
-__all__ = ["RunArea", "run_area", "area_fingerprint", "windows_outside", "footprint_on", "project_area", "clip", "clip_array", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
+__all__ = ["RunArea", "region_area", "area_fingerprint", "windows_outside", "footprint_on", "project_area", "clip", "clip_array", "inside", "area_weights", "OUTSIDE", "EDGE", "INSIDE"]
 
 OUTSIDE, EDGE, INSIDE = 0, 1, 2
 """How a block lies against the region: no pixel centre can be inside, some may be, all are."""
@@ -133,16 +133,13 @@ def footprint_on(spec: str, content: Any, crs: str, over: bool) -> tuple[shapely
     return project_area(region.geometry, crs, over=over), region.label
 
 
-def run_area(cfg: RunConfig, geobox: GeoBox) -> RunArea | None:
-    """The run's region on ``geobox`` (the run's grid or one tile's), or None when the run is the whole grid.
-
-    The sample run without ``--region`` and a run given only a ``bbox`` cover their whole grid. A run's tasks
-    use the region resolved once in their ``RunContext`` (``tasks.io.sources.run``); this is the same for one geobox.
-    """
-    if cfg.region is None:
+def region_area(region: str | None, key: Any, geobox: GeoBox) -> RunArea | None:
+    """The region ``region`` (a ``--region`` spec; ``key`` its content, ``area_fingerprint``) on ``geobox`` (the run's
+    grid or one tile's), or None when there is none: the sample run without ``--region`` and a run given only a
+    ``bbox`` cover their whole grid. The run context resolves its region once through this (``area_on``)."""
+    if region is None:
         return None
-
-    footprint, label = footprint_on(cfg.region, area_fingerprint(cfg), grid_crs(geobox), wraps(geobox))
+    footprint, label = footprint_on(region, key, grid_crs(geobox), wraps(geobox))
     return RunArea(footprint=footprint, geobox=geobox, label=label)
 
 

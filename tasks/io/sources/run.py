@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, model_serializer
 from tasks.config import SAMPLE_SOURCES, Period, RunConfig, Source, SourceCatalog, load_periods, load_sources
 from tasks.errors import ConfigError
 from tasks.geo.grid import grid_crs, lonlat_bounds, native_bounds, snapped_geobox
-from tasks.geo.mosaic import wraps
 from tasks.geo.tiles import Tile, check_tiles, lattice_tiles
-from tasks.io.sources.clip import RunArea, area_fingerprint, footprint_on
+from tasks.io.sources.clip import RunArea, area_fingerprint, region_area
 from tasks.io.sources.region import Region, resolve_region
 from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
 from tasks.science.activities import Activity
@@ -66,10 +65,7 @@ items' footprints and the report's map) with it. ``grid_key`` and ``area_key`` a
 
     def area_on(self, geobox: GeoBox) -> RunArea | None:
         """The run's region on ``geobox`` (an ingest tile's own grid), or None when the run is its whole grid."""
-        if self.cfg.region is None:
-            return None
-        footprint, label = footprint_on(self.cfg.region, self.area_key, grid_crs(geobox), wraps(geobox))
-        return RunArea(footprint=footprint, geobox=geobox, label=label)
+        return region_area(self.cfg.region, self.area_key, geobox)
 
     @model_serializer
     def _summary(self) -> dict[str, Any]:
@@ -179,11 +175,8 @@ def run_context(cfg: RunConfig, sources: SourceCatalog | None = None) -> RunCont
     balance_types = _with_role(cfg, sources, types, "land_units") if types is not None else None
     grid = analysis_geobox(cfg, ndvi)
     key = area_fingerprint(cfg)
-    area = polygons = None
-    if cfg.region is not None:
-        polygons = resolve_region(cfg.region)
-        footprint, label = footprint_on(cfg.region, key, grid_crs(grid), wraps(grid))
-        area = RunArea(footprint=footprint, geobox=grid, label=label)
+    area = region_area(cfg.region, key, grid)
+    polygons = resolve_region(cfg.region) if cfg.region is not None else None
     periods = selected_periods(cfg)
     registry, activities, sample = run_activities(cfg)
     return RunContext(activities=activities, activity_registry=registry, sample_activities=sample,
