@@ -354,15 +354,11 @@ def part_tile_period(root: Path, size: int, scheduler: str) -> dict[str, float]:
     LPD from what pass 1 wrote)."""
     import tasks.io.outputs.items
     from flows.cluster import dask_client
+    from tasks.io.outputs.items import join_period_tiles
     from tasks.io.sources.load import open_annual_layers
+    from tasks.model import ProductivityTile
     from tasks.science.performance import UnitHistograms, UnitPercentiles
-    from tasks.stages.productivity import (
-        ProductivityTile,
-        TrendTile,
-        join_period_tiles,
-        write_lpd_tile,
-        write_trend_tile,
-    )
+    from tasks.stages.productivity import TrendTile, write_lpd_tile, write_trend_tile
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     geobox, land_cover, period, cfg = _period_inputs(root, size)

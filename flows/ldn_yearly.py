@@ -21,12 +21,12 @@ from tasks.config import Period, RunConfig
 from tasks.io.outputs.catalog import discard_staging
 from tasks.io.runtime.layer_cache import cache_root, tidy_cache
 from tasks.io.runtime.netstats import cluster_network_bytes
-from tasks.io.runtime.progress import track_stage
+from tasks.io.runtime.progress import ingest_summary, tile_period_summary, track_stage
 from tasks.io.runtime.run_locks import run_marker
-from tasks.io.sources.run import RunContext, run_context
+from tasks.io.sources.run import RunContext, period_tiles, run_context
 from tasks.io.sources.search import find_inputs_task, find_scenes_task
 from tasks.model import LayerSummary, Staging
-from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, ingest_summary, plan_tiles_task
+from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, plan_tiles_task
 from tasks.stages.land_degradation import (
     land_cover_grid_task,
     land_soc_task,
@@ -37,11 +37,9 @@ from tasks.stages.land_degradation import (
 )
 from tasks.stages.productivity import (
     PeriodTile,
-    period_tiles,
     productivity_task,
     productivity_tile_task,
     restore_productivity_task,
-    tile_period_summary,
     trend_tile_task,
     unit_percentiles_task,
 )

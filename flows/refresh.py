@@ -27,12 +27,12 @@ from tasks.io.outputs.pgstac import check_pgstac, load_into_pgstac
 from tasks.io.outputs.report import load_zones
 from tasks.io.runtime.layer_cache import check_cache_url, check_writable_folders
 from tasks.io.runtime.local_stac import serve_collections
+from tasks.io.sources.preflight import check_run
 from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.sample_data import generate_sample, load_sample_region, sample_grid
 from tasks.io.sources.zones import check_zones_cover
 from tasks.model import Version
-from tasks.stages.preflight import check_run
 
 __all__ = ["RefreshRun", "refresh_indicators", "build_run", "DEFAULT_SAMPLE_DIR", "YEARLY_CRON",
            "YEARLY_TIMEZONE", "TaskRunnerName"]

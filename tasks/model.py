@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AssetSummary", "LayerSummary", "Version", "Staging", "LayerRef", "ReportFiles", "ROOT_CATALOG_ID"]
+__all__ = ["AssetSummary", "LayerSummary", "TileYear", "ProductivityTile", "Version", "Staging", "LayerRef", "ReportFiles", "ROOT_CATALOG_ID"]
 
 
 ROOT_CATALOG_ID = "ldn-pipeline"
@@ -105,6 +105,10 @@ class LayerSummary:
         """Path of the main (``data``) asset."""
         return next(a.path for a in self.assets if a.key == "data")
 
+    def asset_path(self, key: str = "data") -> str:
+        """Path of one asset of the item."""
+        return next(a.path for a in self.assets if a.key == key)
+
 
 @dataclass(frozen=True)
 class Staging:
@@ -134,3 +138,43 @@ class ReportFiles:
     tables: dict[str, dict[str, str]]
     html: str
     frames: dict[str, dict[str, pd.DataFrame]]
+
+
+@dataclass(frozen=True)
+class TileYear:
+    """One tile's annual NDVI: a GeoTIFF on the tile's grid, what it was read from and how it was made."""
+
+    tile: str
+    year: int
+    path: str
+    key: str
+    source_items: list[str]
+    attrs: dict[str, Any]
+    """Per band (``ANNUAL_BANDS``): the layer's attrs."""
+    from_cache: bool
+    bytes_decoded: int
+    """Scene bytes decoded for this tile (pixels x composites x asset sizes; 0 when linked from the cache)."""
+    bytes_checked: int
+    """Scene file bytes hashed against their ``file:checksum`` (read once more for that)."""
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ProductivityTile:
+    """Pass 2 of one tile and period: every productivity asset of the tile as a GeoTIFF on the tile's window.
+
+    ``layout`` is {indicator: {"attrs": item attrs, "assets": {key: {"file", "categorical", "attrs"}}}},
+    with files named relative to ``folder``; the same for every tile of a period.
+    """
+
+    period: str
+    tile: str
+    folder: str
+    layout: dict[str, Any]
+    sources: list[str]
+    pixels: int
+    from_cache: bool
+
+    def path(self, indicator: str, key: str) -> str:
+        """The tile's GeoTIFF of one asset."""
+        return str(Path(self.folder) / self.layout[indicator]["assets"][key]["file"])

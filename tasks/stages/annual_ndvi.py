@@ -26,9 +26,8 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import Source
 from tasks.constants import NODATA
 from tasks.errors import NoScenesFound, TransientReadError, is_read_error
-from tasks.geo.grid import bboxes_intersect
 from tasks.geo.mosaic import mosaic
-from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_lonlat_bbox, tile_windows
+from tasks.geo.tiles import TILE_STEP_CHUNKS, Tile, tile_geobox, tile_windows
 from tasks.io.outputs.cog import write_geotiff
 from tasks.io.outputs.items import write_item
 from tasks.io.runtime.cache_keys import cache_key, tile_year_key
@@ -43,11 +42,12 @@ from tasks.io.runtime.layer_cache import (
     why_recomputed,
 )
 from tasks.io.sources.clip import RunArea, clip, clip_array, windows_outside
-from tasks.io.sources.ingest import SceneGrid, SceneOffGrid, aligned_scenes, fold_tile_year, touches_on_grid
-from tasks.io.sources.integrity import scene_fingerprints, sign_items, verify_checksums
-from tasks.io.sources.load import READ_SETTINGS, grid_coords, load_cube, scene_read_error
+from tasks.io.sources.ingest import SceneGrid, SceneOffGrid, fold_tile_year
+from tasks.io.sources.inputs import SceneInputs, scene_inputs, tile_items
+from tasks.io.sources.integrity import scene_fingerprints
+from tasks.io.sources.load import READ_SETTINGS, grid_coords, scene_read_error
 from tasks.io.sources.run import RunContext
-from tasks.model import LayerSummary
+from tasks.model import LayerSummary, TileYear
 from tasks.science.annual_ndvi import (
     ANNUAL_BANDS,
     MAX_METHOD,
@@ -60,73 +60,29 @@ from tasks.science.annual_ndvi import (
     stored_values,
 )
 
-__all__ = ["annual_tile_layers", "annual_ndvi_tile_task", "annual_ndvi_year_task", "tile_items", "TileYear", "TileJob",
-           "plan_tiles_task", "ingest_summary"]
+__all__ = ["annual_tile_layers", "annual_ndvi_tile_task", "annual_ndvi_year_task", "TileJob",
+           "plan_tiles_task"]
 
 
-@dataclass(frozen=True)
-class TileYear:
-    """One tile's annual NDVI: a GeoTIFF on the tile's grid, what it was read from and how it was made."""
-
-    tile: str
-    year: int
-    path: str
-    key: str
-    source_items: list[str]
-    attrs: dict[str, Any]
-    """Per band (``ANNUAL_BANDS``): the layer's attrs."""
-    from_cache: bool
-    bytes_decoded: int
-    """Scene bytes decoded for this tile (pixels x composites x asset sizes; 0 when linked from the cache)."""
-    bytes_checked: int
-    """Scene file bytes hashed against their ``file:checksum`` (read once more for that)."""
-    seconds: float
-
-
-def tile_items(tile: Tile, items: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
-    """The items whose scenes touch ``tile``: by their footprint in the source's CRS (STAC projection fields) where
-    they give one, else by their lon/lat bbox (a tile may cross the antimeridian's edge of the plane).
-
-    The footprint decides where it can because a sinusoidal tile's lon/lat box is far wider than the tile at high
-    latitudes: at 70 degrees N it spans the boxes of its neighbours, whose scenes would be checked, keyed and opened
-    by this tile for no pixel (10x the scenes per tile-year of North-East Asia's northern rows).
-    """
-    box = None
-    mine = []
-    for d in items:
-        on_grid = touches_on_grid(d, tile.bounds, crs)
-        if on_grid is None:
-            box = box or tile_lonlat_bbox(tile, crs)
-            on_grid = d.get("bbox") is None or bboxes_intersect(box, d["bbox"])
-        if on_grid:
-            mine.append(d)
-    return mine
-
-
-def annual_tile_layers(items: list[pystac.Item], source: Source, geobox: GeoBox, *, year: int, min_valid: int,
-                       chunk: int, area: RunArea | None = None, general: bool = False,
-                       verified: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
-    """One tile-year's annual mean and maximum on ``geobox`` (int16 NDVI x 10000, nodata -32768, clipped to ``area``):
+def annual_tile_layers(inputs: SceneInputs, *, year: int, min_valid: int,
+                       area: RunArea | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+    """One tile-year's annual mean and maximum on its grid (int16 NDVI x 10000, nodata -32768, clipped to ``area``):
     in memory from the ingest kernel, lazy (Dask) from the general loader.
 
-    Scenes on the analysis grid itself (by their STAC projection fields, checked against each file as it
-    is read) go through the ingest kernel (``tasks.io.sources.ingest``: a window per task, each composite opened once
-    per window); others, a file that disagrees with its item, or ``general=True``, through odc-stac's
-    loader and ``annual_ndvi`` / ``annual_ndvi_max``. Both give the same pixels. Assets with ``file:checksum`` are
-    checked against their bytes first, unless the caller did (``verified``).
+    Scenes on the analysis grid itself (``inputs.scenes``, checked against each file as it is read) go through the
+    ingest kernel (``tasks.io.sources.ingest``: a window per task, each composite opened once per window); others,
+    or a file that disagrees with its item, through odc-stac's loader and ``annual_ndvi`` / ``annual_ndvi_max``.
+    Both give the same pixels.
     """
+    source, geobox = inputs.source, inputs.geobox
     assert source.qa is not None
     rules: dict[str, Any] = dict(ndvi_spec=source.assets["ndvi"], qa_rule=source.qa, min_valid=min_valid)
-    readable = sign_items(items, source)
-    scenes = None if general else aligned_scenes(readable, source, geobox)
-    if not verified:
-        verify_checksums(readable, source)
-    if scenes is not None:
+    if inputs.scenes is not None:
         try:
-            return _kernel_layers(scenes, source, geobox, min_valid=min_valid, chunk=chunk, area=area)
+            return _kernel_layers(inputs.scenes, source, geobox, min_valid=min_valid, chunk=inputs.chunk, area=area)
         except SceneOffGrid:  # a file is not where its item says: the general loader places it by the file
             pass
-    cube = load_cube(items, source, geobox, chunk=chunk, verify=False)  # checked above
+    cube = inputs.cube()
     mean = annual_ndvi(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
     top = annual_ndvi_max(cube["ndvi"], cube[source.qa.asset], **rules).sel(year=year, drop=True)
     return clip(mean, area), clip(top, area)
@@ -184,9 +140,8 @@ def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[di
     path = Path(scratch) / f"{tile.name}-{year}-{key[:8]}.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        checked = verify_checksums(sign_items(stac_items, source), source)  # a corrupt scene is never read
-        mean, top = annual_tile_layers(stac_items, source, geobox, year=year, min_valid=cfg.min_valid_composites,
-                                       chunk=cfg.chunk, area=area, verified=True)
+        inputs = scene_inputs(stac_items, source, geobox, chunk=cfg.chunk)  # a corrupt scene is never read
+        mean, top = annual_tile_layers(inputs, year=year, min_valid=cfg.min_valid_composites, area=area)
         bands = np.stack(dask.compute(mean.data, top.data))  # one compute: the general loader reads the scenes once
     except Exception as err:
         if not is_read_error(err):
@@ -205,7 +160,7 @@ def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[di
     per_scene = sum(np.dtype(spec.dtype).itemsize for spec in source.assets.values())
     decoded = int(geobox.shape[0] * geobox.shape[1]) * len(stac_items) * per_scene
     return TileYear(tile=tile.name, year=year, path=str(path), key=key, source_items=ids, attrs=attrs,
-                    from_cache=False, bytes_decoded=decoded, bytes_checked=checked, seconds=time.monotonic() - started)
+                    from_cache=False, bytes_decoded=decoded, bytes_checked=inputs.bytes_checked, seconds=time.monotonic() - started)
 
 
 @dataclass(frozen=True)
@@ -227,22 +182,6 @@ def plan_tiles_task(run: RunContext, scenes: dict[int, list[dict[str, Any]]]) ->
     if not jobs:
         raise NoScenesFound(f"no composite touches any of the run's {len(tiles)} tiles: check the area and the source")
     return jobs
-
-
-def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int | None = None) -> str:
-    """One line for the log: tile-years linked from the cache or computed, scenes, bytes decoded, bytes
-    downloaded (``http_bytes``, from GDAL's network statistics, when known) and throughput."""
-    done = [t for t in tiles if t is not None]
-    new = [t for t in done if not t.from_cache]
-    scenes = sum(len(t.source_items) for t in new)
-    mb = sum(t.bytes_decoded for t in new) / 1e6
-    rate = f", {mb / seconds:.1f} MB/s decoded" if seconds > 0 else ""
-    pulled = f", {http_bytes / 1e6:.1f} MB read over HTTP" if http_bytes is not None else ""
-    checked = sum(t.bytes_checked for t in new) / 1e6
-    verified = f", {checked:.1f} MB of files checked against their file:checksum" if checked else ""
-    tail = f" ({mb:.1f} MB decoded{pulled}{verified}{rate})" if new else " (nothing new: no scene read)"
-    return (f"{len({t.tile for t in done})} tiles x {len({t.year for t in done})} years = {len(done)} tile-years: "
-            f"{len(done) - len(new)} linked from the cache, {len(new)} computed from {scenes} scenes{tail}")
 
 
 @task(name="annual-ndvi-mosaic", cache_policy=NO_CACHE)

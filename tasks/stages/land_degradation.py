@@ -16,14 +16,13 @@ import numpy as np
 import pandas as pd
 import rioxarray
 import xarray as xr
-from odc.geo.geobox import GeoBox
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import Period
 from tasks.constants import NODATA, THREE_CLASS_NAMES, WATER
 from tasks.errors import ConfigError
-from tasks.geo.areas import class_areas, pixel_areas_km2
+from tasks.geo.areas import class_areas
 from tasks.geo.grid import grid_crs
 from tasks.io.outputs.cog import write_layer
 from tasks.io.outputs.items import write_item, write_lock
@@ -38,11 +37,10 @@ from tasks.io.runtime.cache_keys import (
 )
 from tasks.io.runtime.cluster import computes_on_cluster
 from tasks.io.runtime.layer_cache import cache_for, cached_layers, restore_layers
-from tasks.io.sources.clip import RunArea, area_weights, clip
-from tasks.io.sources.load import load_cube, open_tile_layer, static_layer
+from tasks.io.sources.inputs import land_cover_series
+from tasks.io.sources.load import open_tile_layer, static_layer
 from tasks.io.sources.recode import apply_recodes, read_recodes
-from tasks.io.sources.run import RunContext
-from tasks.io.sources.search import item_year, run_items
+from tasks.io.sources.run import RunContext, region_weights
 from tasks.model import LayerSummary
 from tasks.science.land_cover import (
     LEGEND_FILE,
@@ -59,49 +57,9 @@ from tasks.science.ldn_balance import MAX_LAND_UNIT, gains_losses, land_type_nam
 from tasks.science.sdg import one_out_all_out, status, status_3class
 from tasks.science.soc import SOC_MODEL_FILE, check_climate, check_soc_window, load_soc_model, soc_change
 
-__all__ = ["land_cover_series", "LandCoverOnGrid", "land_cover_grid_task",
+__all__ = ["LandCoverOnGrid", "land_cover_grid_task",
            "restore_land_soc_task", "land_soc_task", "sdg_task", "status_task",
-           "ldn_balance_task", "asset_path"]
-
-
-def asset_path(layer: LayerSummary, key: str = "data") -> str:
-    """Path of one asset of a written item."""
-    return next(a.path for a in layer.assets if a.key == key)
-
-
-def land_cover_series(run: RunContext, geobox: GeoBox, years: tuple[int, int], *, area: RunArea | None = None,
-                      outside: int | None = None) -> tuple[xr.DataArray, list[str]]:
-    """Raw land cover codes of every year in ``years`` on the grid, as (year, y, x); ``outside`` (default: the
-    source's nodata) where a pixel is outside ``area``.
-
-    When the source ends before ``years`` does, the series ends at its last year (the method's
-    "2015-2022 or the last land cover year"); a year missing inside the window is an error.
-    """
-    source = run.land_cover
-    items = run_items(run, source, years)
-    by_year = {item_year(it): it for it in items}
-    if max(by_year) < years[1]:  # the window ends at the last land cover year available (method notes)
-        years = (years[0], max(by_year))
-    missing = [y for y in range(years[0], years[1] + 1) if y not in by_year]
-    if missing:
-        raise ConfigError(
-            f"land cover {source.stac.collection if source.stac else source.description!r} has no map for {missing} "
-            f"within {years[0]}-{years[1]}: the SOC "
-            "model needs every year; shorten the period's `land_cover` window or add the years to the source"
-        )
-    ordered = [by_year[y] for y in range(years[0], years[1] + 1)]
-    cube = load_cube(ordered, source, geobox, chunk=run.cfg.chunk)[next(iter(source.assets))]
-    cube = cube.rename(time="year").assign_coords(year=list(range(years[0], years[1] + 1)))
-    fill = outside if outside is not None else next(iter(source.assets.values())).nodata
-    return clip(cube, area, fill=fill if fill is not None else 0), [it.id for it in ordered]
-
-
-def region_weights(run: RunContext, chunks: tuple) -> da.Array:
-    """Each pixel's true km2 on the run's grid, 0 outside its region, chunked like the layers it weighs: what
-    every area table of this stage sums."""
-    geobox = run.grid
-    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
-    return area_weights(pixel_areas_km2(grid_crs(geobox), geobox.affine, shape), shape, chunks, run.area)
+           "ldn_balance_task"]
 
 
 def _classes(da: xr.DataArray, name: str, classes: dict | None = None) -> xr.DataArray:
@@ -299,16 +257,16 @@ def _sdg(run: RunContext, name: str, period: Period, productivity: list[LayerSum
          land_soc: list[LayerSummary], staging: str) -> LayerSummary:
     cfg, geobox, area = run.cfg, run.grid, run.area
     by = {layer.indicator: layer for layer in productivity + land_soc}
-    prod = _open(asset_path(by["lpd"], "sdg"), cfg.chunk)
-    lc = _open(asset_path(by["land-cover"]), cfg.chunk)
-    soc = _open(asset_path(by["soc"]), cfg.chunk)
+    prod = _open(by["lpd"].asset_path("sdg"), cfg.chunk)
+    lc = _open(by["land-cover"].asset_path(), cfg.chunk)
+    soc = _open(by["soc"].asset_path(), cfg.chunk)
     sdg = one_out_all_out(prod, lc, soc).rio.write_crs(grid_crs(geobox))
     if cfg.recode_polygons is not None:
         recodes = read_recodes(cfg.recode_polygons, grid_crs(geobox))
         sdg, applied = apply_recodes(sdg, recodes, period=name, geobox=geobox, source=str(cfg.recode_polygons))
         get_run_logger().info("period %s: %d recode polygons applied (%d pixels changed)", name, len(applied),
                               sum(a["pixels_changed"] for a in applied))
-    water = _open(asset_path(by["land-cover"], "final"), cfg.chunk) == WATER  # the zonal tables' rule too
+    water = _open(by["land-cover"].asset_path("final"), cfg.chunk) == WATER  # the zonal tables' rule too
     weights = region_weights(run, sdg.data.chunks)  # only the region's pixels count
     summary = class_areas({"sdg_15_3_1": sdg, "productivity": prod, "land_cover": lc, "soc": soc}, weights, water=water)
     return write_item(
@@ -341,7 +299,7 @@ def _status(run: RunContext, name: str, baseline: list[LayerSummary], period: li
             "soc": ("data", "soc")}
     assets = {}
     for indicator, (key, out_key) in keys.items():
-        s7 = status(_open(asset_path(base[indicator], key), cfg.chunk), _open(asset_path(now[indicator], key), cfg.chunk))
+        s7 = status(_open(base[indicator].asset_path(key), cfg.chunk), _open(now[indicator].asset_path(key), cfg.chunk))
         s7 = s7.rio.write_crs(grid_crs(geobox))
         assets[out_key] = (s7, True)
         if indicator == "sdg-15-3-1":
@@ -377,7 +335,7 @@ def ldn_balance_task(run: RunContext, name: str, baseline: list[LayerSummary], s
 def _balance_land_types(run: RunContext, land_cover: LayerSummary) -> tuple[xr.DataArray, dict[int, str], list[str]]:
     """The period's land types on the grid, their legend, and the items or files they come from."""
     cfg, geobox = run.cfg, run.grid
-    initial = _open(asset_path(land_cover, "initial"), cfg.chunk)
+    initial = _open(land_cover.asset_path("initial"), cfg.chunk)
     names = {int(k): name for k, (name, _) in load_legend(cfg.land_cover_legend or LEGEND_FILE).classes.items()}
     if run.balance_land_types is not None:  # the user's land types replace the default
         layer, origin = static_layer(run, run.balance_land_types, geobox, area=run.area)
@@ -410,7 +368,7 @@ def _codes(layer: xr.DataArray) -> np.ndarray:
 def _ldn_balance(run: RunContext, name: str, land_cover: LayerSummary, status_layer: LayerSummary,
                  staging: str) -> LayerSummary:
     cfg, geobox = run.cfg, run.grid
-    gl = gains_losses(_open(asset_path(status_layer, "data"), cfg.chunk)).rio.write_crs(grid_crs(geobox))
+    gl = gains_losses(_open(status_layer.asset_path("data"), cfg.chunk)).rio.write_crs(grid_crs(geobox))
     types, legend, origin = _balance_land_types(run, land_cover)
     types.attrs["classes"] = legend
     types = types.rio.write_crs(grid_crs(geobox))

@@ -38,10 +38,9 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import Period, RunConfig
 from tasks.constants import NODATA
 from tasks.errors import ConfigError, SceneReadError, is_read_error
-from tasks.geo.mosaic import mosaic
-from tasks.geo.tiles import TILE_STEP_CHUNKS, GridTile, grid_tiles, tile_windows
+from tasks.geo.tiles import TILE_STEP_CHUNKS, GridTile, tile_windows
 from tasks.io.outputs.cog import open_scratch_geotiff
-from tasks.io.outputs.items import plain_attrs, write_item
+from tasks.io.outputs.items import join_period_tiles, plain_attrs
 from tasks.io.runtime.cache_keys import PRODUCTIVITY_SETTINGS, cache_key, inputs_of, settings_fingerprint
 from tasks.io.runtime.cluster import computes_on_cluster
 from tasks.io.runtime.layer_cache import (
@@ -55,18 +54,13 @@ from tasks.io.runtime.layer_cache import (
     store_layers,
     why_recomputed,
 )
-from tasks.io.sources.clip import OUTSIDE, RunArea, clip
+from tasks.io.sources.inputs import PeriodTileInputs, annual_in_window, period_tile_inputs, uses_maximum
 from tasks.io.sources.load import (
-    load_layer,
-    lonlat_mask,
-    open_annual_layers,
     open_tile_layer,
     read_onto_grid,
-    static_layer,
 )
-from tasks.io.sources.run import RunContext
-from tasks.io.sources.search import run_items
-from tasks.model import LayerSummary
+from tasks.io.sources.run import RunContext, period_tiles
+from tasks.model import LayerSummary, ProductivityTile
 from tasks.science.land_cover import LEGEND_FILE
 from tasks.science.lpd import recode_lpd
 from tasks.science.performance import (
@@ -84,10 +78,10 @@ from tasks.science.productivity import (
     window_sum_layers,
 )
 
-__all__ = ["read_window_sums", "write_trend_tile", "write_lpd_tile",
-           "PeriodTile", "TrendTile", "ProductivityTile", "period_tiles", "restore_productivity_task",
+__all__ = ["write_trend_tile", "write_lpd_tile",
+           "PeriodTile", "TrendTile", "restore_productivity_task",
            "trend_tile_task", "unit_percentiles_task", "productivity_tile_task", "productivity_task",
-           "tile_period_summary", "write_tile_layers", "join_period_tiles"]
+           "write_tile_layers"]
 
 
 @dataclass(frozen=True)
@@ -122,50 +116,6 @@ class TrendTile:
         return str(Path(self.folder) / f"{indicator}_{key}.tif")
 
 
-@dataclass(frozen=True)
-class ProductivityTile:
-    """Pass 2 of one tile and period: every productivity asset of the tile as a GeoTIFF on the tile's window.
-
-    ``layout`` is {indicator: {"attrs": item attrs, "assets": {key: {"file", "categorical", "attrs"}}}},
-    with files named relative to ``folder``; the same for every tile of a period.
-    """
-
-    period: str
-    tile: str
-    folder: str
-    layout: dict[str, Any]
-    sources: list[str]
-    pixels: int
-    from_cache: bool
-
-    def path(self, indicator: str, key: str) -> str:
-        """The tile's GeoTIFF of one asset."""
-        return str(Path(self.folder) / self.layout[indicator]["assets"][key]["file"])
-
-
-def period_tiles(run: RunContext) -> list[GridTile]:
-    """The run's tiles as windows of its grid (the ingest's lattice), leaving out those wholly outside the region."""
-    source, grid, area = run.ndvi, run.grid, run.area
-    assert source.resolution is not None
-    tiles = grid_tiles(grid, resolution=source.resolution, origin=source.grid_origin, size_px=run.cfg.tile_size)
-    if area is None:
-        return tiles
-    rows, cols = sorted({t.rows for t in tiles}), sorted({t.cols for t in tiles})
-    state = area.cover((tuple(b - a for a, b in rows), tuple(b - a for a, b in cols)))
-    return [t for t in tiles if state[rows.index(t.rows), cols.index(t.cols)] != OUTSIDE]
-
-
-def _in_window(annual: list[LayerSummary], period: Period, indicator: str = "ndvi-annual") -> dict[int, LayerSummary]:
-    """The period window's annual layers of ``indicator`` (the mean, or ``ndvi-annual-max``), by year."""
-    return {layer.year: layer for layer in annual if layer.indicator == indicator
-            and layer.year is not None and period.productivity[0] <= layer.year <= period.productivity[1]}
-
-
-def _uses_maximum(cfg: RunConfig) -> bool:
-    """FAO-WOCAT's desert mask reads the annual maximum layers too."""
-    return cfg.productivity.method == "fao_wocat"
-
-
 def _period_parts(run: RunContext, name: str, period: Period, annual: list[LayerSummary],
                   inputs: dict[str, Any]) -> dict[str, Any] | None:
     """What a period's productivity reads (cache-key data), or None when an input has no key (cache off): the annual
@@ -174,14 +124,14 @@ def _period_parts(run: RunContext, name: str, period: Period, annual: list[Layer
     cfg = run.cfg
     parts: dict[str, Any] = {
         "period": name, "window": period.model_dump(mode="json"), "grid": run.grid_key,
-        "annual": {str(y): layer.cache_key for y, layer in _in_window(annual, period).items()},
+        "annual": {str(y): layer.cache_key for y, layer in annual_in_window(annual, period).items()},
         "settings": settings_fingerprint(cfg, PRODUCTIVITY_SETTINGS, land_cover_legend=LEGEND_FILE),
         "sources": {"land_cover": run.land_cover.model_dump(mode="json"),
                     "land_units": run.land_units.model_dump(mode="json") if run.land_units is not None else None},
         "land_cover": inputs_of(inputs, cfg.land_cover_source, (period.productivity[0], period.productivity[0])),
         "land_units": inputs_of(inputs, cfg.productivity.land_unit_source)}
-    if _uses_maximum(cfg):
-        parts["annual_max"] = {str(y): layer.cache_key for y, layer in _in_window(annual, period, "ndvi-annual-max").items()}
+    if uses_maximum(cfg):
+        parts["annual_max"] = {str(y): layer.cache_key for y, layer in annual_in_window(annual, period, "ndvi-annual-max").items()}
     keys = list(parts["annual"].values()) + list(parts.get("annual_max", {}).values())
     return None if not cfg.use_cache or None in keys else parts
 
@@ -207,49 +157,6 @@ def restore_productivity_task(run: RunContext, name: str, period: Period, annual
     if hit is None and (why := why_recomputed(cache, name, "productivity", parts)) is not None:
         get_run_logger().info("%s: productivity recomputed: %s", name, why)
     return hit
-
-
-@dataclass
-class _TileInputs:
-    geobox: Any
-    cube: xr.DataArray
-    land_cover: xr.DataArray
-    soil: xr.DataArray | None
-    region: xr.DataArray | None
-    sources: list[str]
-    maximum: xr.DataArray | None = None
-
-
-def _tile_inputs(run: RunContext, period: Period, annual: list[LayerSummary], tile: GridTile) -> _TileInputs:
-    """The period's annual NDVI, land cover (first year), land units and comparison mask on one tile (lazy)."""
-    cfg = run.cfg
-    geobox = tile.geobox(run.grid)
-    whole = run.area
-    area = whole.window(geobox) if whole is not None else None  # outside the region: no pixel, no read, no count
-    paths = {year: layer.path for year, layer in _in_window(annual, period).items()}
-    cube = clip(open_annual_layers(paths, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
-    maximum = None
-    if _uses_maximum(cfg):
-        tops = {year: layer.path for year, layer in _in_window(annual, period, "ndvi-annual-max").items()}
-        if sorted(tops) != sorted(paths):
-            raise ConfigError(f"FAO-WOCAT needs the annual maximum layer of every year {min(paths)}-{max(paths)}; "
-                              f"found {sorted(tops)}: rerun the ingest (the layer is made with the annual mean)")
-        maximum = clip(open_annual_layers(tops, chunk=cfg.chunk, window=geobox), area, fill=NODATA)
-    lc_source = run.land_cover
-    first = period.productivity[0]
-    lc_items = run_items(run, lc_source, (first, first))
-    land_cover = load_layer(lc_items, lc_source, geobox, chunk=cfg.chunk)
-    land_cover = clip(land_cover, area, fill=next(iter(lc_source.assets.values())).nodata or 0)
-    sources = [it.id for it in lc_items]
-    soil = None
-    unit_source = run.land_units
-    if unit_source is not None:  # a tile may lie where the layer has no data; the period's check is on the merge
-        units, unit_ids = static_layer(run, unit_source, geobox, area=area, require_data=False)
-        soil = units.fillna(-1).astype("int32")  # nodata -> no unit
-        sources += unit_ids
-    p = cfg.productivity
-    region = lonlat_mask(geobox, p.comparison_bbox, chunk=cfg.chunk) if p.comparison_bbox is not None else None
-    return _TileInputs(geobox, cube, land_cover, soil, region, sources, maximum)
 
 
 @contextlib.contextmanager
@@ -278,7 +185,7 @@ def _cached_layout(layout: dict[str, Any]) -> dict[str, Any]:
             for ind, spec in layout.items()}
 
 
-def read_window_sums(folder: Path, geobox: Any, *, chunk: int) -> tuple[xr.DataArray, xr.DataArray]:
+def _read_window_sums(folder: Path, geobox: Any, *, chunk: int) -> tuple[xr.DataArray, xr.DataArray]:
     """The window sum and valid-year count pass 1 wrote in ``folder`` (``WINDOW_SUMS``), lazy, as int64."""
     return tuple(open_tile_layer(folder / f"{WINDOW_SUMS}_{key}.tif", geobox, chunk=chunk).astype("int64")
                  for key in ("sum", "count"))  # type: ignore[return-value]
@@ -318,7 +225,7 @@ def write_lpd_tile(trend: TrendTile, land_cover: xr.DataArray, period: Period, c
     def back(indicator: str, key: str) -> xr.DataArray:
         return open_tile_layer(trend.path(indicator, key), geobox, chunk=cfg.chunk)
 
-    perf = period_performance(cfg, period, land_cover, sums=read_window_sums(Path(trend.folder), geobox, chunk=cfg.chunk),
+    perf = period_performance(cfg, period, land_cover, sums=_read_window_sums(Path(trend.folder), geobox, chunk=cfg.chunk),
                               soil=soil, region=region, percentiles=percentiles)
     layers = lpd_layers(perf, back("trajectory", "data").assign_attrs(trend.lpd_attrs), back("state", "data"),
                         period, cfg, precomputed_lpd=precomputed_lpd, fao=fao)
@@ -349,7 +256,7 @@ def trend_tile_task(run: RunContext, job: PeriodTile, annual: list[LayerSummary]
                          meta["lpd_attrs"], True)
     folder = Path(scratch) / f"trend-{job.period}-{job.tile.name}-{time.monotonic_ns()}"
     with _reads(job):
-        t = _tile_inputs(run, job.window, annual, job.tile)
+        t = period_tile_inputs(run, job.window, annual, job.tile)
         layout, files, inherited = write_trend_tile(t.cube, t.land_cover, job.window, cfg, folder, t.geobox,
                                                     soil=t.soil, region=t.region)
     if key is not None:
@@ -443,11 +350,11 @@ def write_tile_layers(layers: Layers, folder: Path, geobox: Any, *, rows: int | 
 
 
 def _write_tile(run: RunContext, job: PeriodTile, annual: list[LayerSummary], trend: TrendTile,
-                percentiles: UnitPercentiles, scratch: str) -> tuple[_TileInputs, Path, dict[str, Any], dict[str, Path]]:
+                percentiles: UnitPercentiles, scratch: str) -> tuple[PeriodTileInputs, Path, dict[str, Any], dict[str, Path]]:
     """Every productivity asset of one tile as a GeoTIFF in a new scratch folder: (inputs, folder, layout, files);
     performance and LPD computed here, trajectory and state linked from pass 1."""
     cfg = run.cfg
-    t = _tile_inputs(run, job.window, annual, job.tile)
+    t = period_tile_inputs(run, job.window, annual, job.tile)
     p = cfg.productivity
     pre = fao = None
     if p.precomputed_lpd is not None and (p.precomputed_lpd.periods is None or job.period in p.precomputed_lpd.periods):
@@ -476,7 +383,7 @@ def productivity_tile_task(run: RunContext, job: PeriodTile, annual: list[LayerS
                                 meta["sources"], meta["pixels"], True)
     with _reads(job):
         t, folder, layout, files = _write_tile(run, job, annual, trend, percentiles, scratch)
-    pixels = int(t.geobox.shape[0] * t.geobox.shape[1]) * len(_in_window(annual, job.window))
+    pixels = int(t.geobox.shape[0] * t.geobox.shape[1]) * len(annual_in_window(annual, job.window))
     if key is not None:
         folder = store_entry(cache, key, files, {"layout": layout, "sources": t.sources, "pixels": pixels})
     return ProductivityTile(job.period, job.tile.name, str(folder), layout, t.sources, pixels, False)
@@ -494,7 +401,7 @@ def productivity_task(run: RunContext, name: str, period: Period, annual: list[L
     if not tiles:
         raise ConfigError(f"period {name}: no tile of the run lies in its region, so there is nothing to compute")
     cfg, grid, area = run.cfg, run.grid, run.area
-    in_window = _in_window(annual, period)
+    in_window = annual_in_window(annual, period)
     sources = list(tiles[0].sources) + sorted(layer.item_id for layer in in_window.values())
     written = join_period_tiles(tiles, grid, staging, region_id=cfg.region_id, name=name, period=period,
                                 sources=sources, chunk=cfg.chunk, area=area)
@@ -513,30 +420,3 @@ def productivity_task(run: RunContext, name: str, period: Period, annual: list[L
             if (key := _tile_key(kind, parts, tile)) is not None:
                 drop_entry(cache_for(cfg, kind), key)
     return written
-
-
-def join_period_tiles(tiles: list[ProductivityTile], grid: Any, staging: str | Path, *, region_id: str, name: str,
-                      period: Period, sources: list[str], chunk: int, area: RunArea | None) -> list[LayerSummary]:
-    """One period's tiles joined, pixel for pixel, into its published trajectory, state, performance and LPD items on
-    ``grid``: the period join (``productivity_task``; the benchmark times it too)."""
-    written = []
-    for indicator, spec in tiles[0].layout.items():
-        assets = {}
-        for key, asset in spec["assets"].items():
-            layer = mosaic({t.tile: t.path(indicator, key) for t in tiles}, grid, chunk=chunk, wrap=False)
-            layer.attrs = dict(asset["attrs"])
-            assets[key] = (layer, asset["categorical"])
-        written.append(write_item(
-            assets, staging, indicator=indicator, item_id=f"{indicator}-{region_id}-{name}", period=name,
-            window=period.productivity, attrs=spec["attrs"], source_items=sources, transform=grid.affine, area=area,
-        ))
-    return written
-
-
-def tile_period_summary(tiles: list[ProductivityTile], seconds: float) -> str:
-    """One line for the log: tile-periods linked from the cache or computed, annual pixels read and throughput."""
-    new = [t for t in tiles if not t.from_cache]
-    mpx = sum(t.pixels for t in new) / 1e6
-    rate = f", {mpx / seconds:.1f} M pixel-years/s" if new and seconds > 0 else ""
-    return (f"{len(tiles)} tile-periods: {len(tiles) - len(new)} linked from the cache, {len(new)} computed"
-            f"{f' from {mpx:.1f} M annual pixel-years{rate}' if new else ''}")

@@ -16,7 +16,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.errors import ConfigError, NoZoneOverlap
+from tasks.errors import NoZoneOverlap
 from tasks.io.outputs.report import (
     ActivityOverlay,
     about_period,
@@ -24,6 +24,7 @@ from tasks.io.outputs.report import (
     build_report,
     load_zones,
     refs_from_layers,
+    run_sources,
 )
 from tasks.io.runtime.cache_keys import cache_key
 from tasks.io.runtime.layer_cache import cache_for, link_file, open_entry, store_entry
@@ -34,7 +35,7 @@ from tasks.io.sources.run import RunContext
 from tasks.model import LayerRef, LayerSummary, ReportFiles
 from tasks.science.targets import TARGETS_FILE, load_targets
 
-__all__ = ["run_sources", "report_task", "report_artifacts_task", "REPORT_FORMAT"]
+__all__ = ["report_task", "report_artifacts_task", "REPORT_FORMAT"]
 
 
 REPORT_FORMAT = 4
@@ -98,23 +99,6 @@ def _linked_report(entry: Path, meta: dict[str, Any], folder: Path) -> ReportFil
               if "sdg_15_3_1_csv" in t}
     get_run_logger().info("zonal report: unchanged layers and zones, linked from the cache")
     return ReportFiles(tables=tables, html=str(folder / meta["html"]), frames=frames)
-
-
-def run_sources(run: RunContext) -> list[tuple[str, str]]:
-    """(name, description) of the inputs a run used, and the expert recode polygons it applied, for the report."""
-    cfg, sources = run.cfg, run.sources
-    out = []
-    for label, name in (("NDVI", cfg.ndvi_source), ("land cover", cfg.land_cover_source), ("SOC", cfg.soc_source)):
-        try:
-            source = sources.get(name)
-        except ConfigError:
-            continue
-        where = f"STAC collection {source.stac.collection}" if source.stac else f"file {Path(str(source.file)).name}"
-        out.append((f"{label}: {name}", f"{' '.join(source.description.split())} ({where})"))
-    if cfg.recode_polygons is not None:
-        out.append(("expert recode polygons", f"{Path(cfg.recode_polygons).name}, applied to SDG 15.3.1 after "
-                                              "computation (see the SDG items' ldn:parameters)"))
-    return out
 
 
 def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], periods: list[str],

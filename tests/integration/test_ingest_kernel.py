@@ -12,6 +12,7 @@ import pytest
 from tasks.constants import NODATA
 from tasks.io.runtime.local_stac import LocalStac
 from tasks.io.sources.ingest import aligned_scenes
+from tasks.io.sources.inputs import scene_inputs
 from tasks.io.sources.run import analysis_geobox, run_bbox, run_context
 from tasks.io.sources.search import open_api, search_items
 from tasks.stages.annual_ndvi import annual_tile_layers
@@ -22,10 +23,11 @@ pytestmark = pytest.mark.integration
 
 
 def _both(items: list, source: object, geobox: object, area: object = None, chunk: int = 16) -> tuple:
-    kw = dict(year=2002, min_valid=6, chunk=chunk, area=area)
-    fast = [np.asarray(a.values) for a in annual_tile_layers(items, source, geobox, **kw)]
+    kw = dict(year=2002, min_valid=6, area=area)
+    fast = [np.asarray(a.values) for a in annual_tile_layers(scene_inputs(items, source, geobox, chunk=chunk), **kw)]
     with dask.config.set(scheduler="threads"):
-        general = [np.asarray(a.values) for a in annual_tile_layers(items, source, geobox, general=True, **kw)]
+        inputs = scene_inputs(items, source, geobox, chunk=chunk, general=True)
+        general = [np.asarray(a.values) for a in annual_tile_layers(inputs, **kw)]
     return fast, general
 
 

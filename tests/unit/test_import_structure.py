@@ -129,6 +129,24 @@ def test_no_stage_imports_another_stage() -> None:
                         "drives its own tasks)\n" + "\n".join(across))
 
 
+TILE_DRIVERS = {"annual_tile_layers", "write_trend_tile", "write_lpd_tile", "write_tile_layers"}
+"""The public functions of the stages that are not tasks: each computes and writes one tile (a task calls it; a test
+or the benchmark drives a tile through it without Prefect)."""
+
+
+def test_every_public_function_of_a_stage_is_a_task_or_drives_one_tile() -> None:
+    stray = []
+    for name, path in _modules().items():
+        if not name.startswith("tasks.stages."):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if (isinstance(node, ast.FunctionDef) and not node.name.startswith("_") and node.name not in TILE_DRIVERS
+                    and not any(ast.unparse(d).startswith("task") for d in node.decorator_list)):
+                stray.append(f"{name}.{node.name}, line {node.lineno}")
+    assert not stray, ("public functions of stages that are neither a Prefect task nor a tile's driver: move them "
+                       "to tasks/io/ (reading, writing) or tasks/science/ (the method)\n" + "\n".join(stray))
+
+
 def test_the_cluster_is_one_module_of_the_flows() -> None:
     importers = sorted(name for name, path in _modules().items() if name.startswith("flows")
                        for node in ast.walk(ast.parse(path.read_text()))

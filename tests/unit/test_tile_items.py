@@ -4,7 +4,7 @@ from __future__ import annotations
 from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, MODIS_TILE_SIZE
 from tasks.geo.tiles import Tile, tile_lonlat_bbox
 from tasks.io.sources.ingest import item_native_bounds
-from tasks.stages.annual_ndvi import tile_items
+from tasks.io.sources.inputs import tile_items
 
 
 def _cell(h: int, v: int) -> tuple[float, float, float, float]:

@@ -218,8 +218,7 @@ def test_period_tiles_across_180_degrees_join_back_into_the_run_grid(tmp_path: P
     from tasks.geo.mosaic import mosaic, wraps
     from tasks.io.sources.clip import inside
     from tasks.io.sources.region import region_grid, resolve_region
-    from tasks.io.sources.run import run_context
-    from tasks.stages.productivity import period_tiles
+    from tasks.io.sources.run import period_tiles, run_context
     from tests.helpers import run_area
 
     spec = "179.7,66.40,-179.7,66.55"

@@ -22,16 +22,18 @@ import xarray as xr
 from affine import Affine
 from dask.utils import SerializableLock
 
+from tasks.config import Period
 from tasks.constants import NODATA
 from tasks.errors import PublishError
+from tasks.geo.mosaic import mosaic
 from tasks.io.outputs.cog import cog_from_tiled, write_layer
 from tasks.io.outputs.quicklook import classes_of, quicklook_png
 from tasks.io.outputs.styles import LayerStyle, layer_style
 from tasks.io.runtime.cluster import on_a_worker
 from tasks.io.sources.clip import RunArea, clip
-from tasks.model import AssetSummary, LayerSummary
+from tasks.model import AssetSummary, LayerSummary, ProductivityTile
 
-__all__ = ["write_item", "write_lock", "plain_attrs", "geotiff_tags", "asset_style",
+__all__ = ["write_item", "join_period_tiles", "write_lock", "plain_attrs", "geotiff_tags", "asset_style",
            "UNCOMPRESSED_COPY_BYTES"]
 
 
@@ -212,3 +214,21 @@ def write_item(
         attrs=plain_attrs(attrs if attrs is not None else published["data"]),
         source_items=list(source_items or []), assets=written, tables=table_paths, quicklook=str(png),
     )
+
+
+def join_period_tiles(tiles: list[ProductivityTile], grid: Any, staging: str | Path, *, region_id: str, name: str,
+                      period: Period, sources: list[str], chunk: int, area: RunArea | None) -> list[LayerSummary]:
+    """One period's tiles joined, pixel for pixel, into its published trajectory, state, performance and LPD items on
+    ``grid``: the period join (``productivity_task``; the benchmark times it too)."""
+    written = []
+    for indicator, spec in tiles[0].layout.items():
+        assets = {}
+        for key, asset in spec["assets"].items():
+            layer = mosaic({t.tile: t.path(indicator, key) for t in tiles}, grid, chunk=chunk, wrap=False)
+            layer.attrs = dict(asset["attrs"])
+            assets[key] = (layer, asset["categorical"])
+        written.append(write_item(
+            assets, staging, indicator=indicator, item_id=f"{indicator}-{region_id}-{name}", period=name,
+            window=period.productivity, attrs=spec["attrs"], source_items=sources, transform=grid.affine, area=area,
+        ))
+    return written

@@ -31,13 +31,14 @@ from tasks.io.outputs.zonal import (
     zonal_tables,
 )
 from tasks.io.runtime.report_cache import PeriodTables, PeriodTablesCache
+from tasks.io.sources.run import RunContext
 from tasks.io.sources.zones import Zone, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
 from tasks.science.activities import Activity, period_spans
 from tasks.science.targets import TargetCatalog, period_years, targets_table
 
 __all__ = ["REPORT_MAPS", "build_report", "ActivityOverlay", "period_label", "refs_from_layers", "about_period",
-           "load_zones", "annual_ndvi_series"]
+           "load_zones", "annual_ndvi_series", "run_sources"]
 
 
 REPORT_MAPS: tuple[tuple[tuple[str, str], str], ...] = (
@@ -238,3 +239,20 @@ def annual_ndvi_series(layers: list[LayerSummary]) -> pd.DataFrame:
         column = "mean_ndvi" if layer.indicator == "ndvi-annual" else "mean_max_ndvi"
         rows.setdefault(int(layer.year), {})[column] = main.mean * scale
     return pd.DataFrame([{"year": y, **v} for y, v in sorted(rows.items())])
+
+
+def run_sources(run: RunContext) -> list[tuple[str, str]]:
+    """(name, description) of the inputs a run used, and the expert recode polygons it applied, for the report."""
+    cfg, sources = run.cfg, run.sources
+    out = []
+    for label, name in (("NDVI", cfg.ndvi_source), ("land cover", cfg.land_cover_source), ("SOC", cfg.soc_source)):
+        try:
+            source = sources.get(name)
+        except ConfigError:
+            continue
+        where = f"STAC collection {source.stac.collection}" if source.stac else f"file {Path(str(source.file)).name}"
+        out.append((f"{label}: {name}", f"{' '.join(source.description.split())} ({where})"))
+    if cfg.recode_polygons is not None:
+        out.append(("expert recode polygons", f"{Path(cfg.recode_polygons).name}, applied to SDG 15.3.1 after "
+                                              "computation (see the SDG items' ldn:parameters)"))
+    return out

@@ -10,7 +10,9 @@ from typing import Any, Sequence
 
 from prefect.futures import as_completed
 
-__all__ = ["track_stage"]
+from tasks.model import ProductivityTile, TileYear
+
+__all__ = ["track_stage", "ingest_summary", "tile_period_summary"]
 
 
 def track_stage(name: str, futures: Sequence[Any], log: Any, *, since: float | None = None) -> float:
@@ -39,3 +41,28 @@ def track_stage(name: str, futures: Sequence[Any], log: Any, *, since: float | N
     log.info("%s: %d of %d tasks done in %.1f s%s", name, total - failed, total, seconds,
              f", {failed} failed" if failed else "")
     return seconds
+
+
+def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int | None = None) -> str:
+    """One line for the log: tile-years linked from the cache or computed, scenes, bytes decoded, bytes
+    downloaded (``http_bytes``, from GDAL's network statistics, when known) and throughput."""
+    done = [t for t in tiles if t is not None]
+    new = [t for t in done if not t.from_cache]
+    scenes = sum(len(t.source_items) for t in new)
+    mb = sum(t.bytes_decoded for t in new) / 1e6
+    rate = f", {mb / seconds:.1f} MB/s decoded" if seconds > 0 else ""
+    pulled = f", {http_bytes / 1e6:.1f} MB read over HTTP" if http_bytes is not None else ""
+    checked = sum(t.bytes_checked for t in new) / 1e6
+    verified = f", {checked:.1f} MB of files checked against their file:checksum" if checked else ""
+    tail = f" ({mb:.1f} MB decoded{pulled}{verified}{rate})" if new else " (nothing new: no scene read)"
+    return (f"{len({t.tile for t in done})} tiles x {len({t.year for t in done})} years = {len(done)} tile-years: "
+            f"{len(done) - len(new)} linked from the cache, {len(new)} computed from {scenes} scenes{tail}")
+
+
+def tile_period_summary(tiles: list[ProductivityTile], seconds: float) -> str:
+    """One line for the log: tile-periods linked from the cache or computed, annual pixels read and throughput."""
+    new = [t for t in tiles if not t.from_cache]
+    mpx = sum(t.pixels for t in new) / 1e6
+    rate = f", {mpx / seconds:.1f} M pixel-years/s" if new and seconds > 0 else ""
+    return (f"{len(tiles)} tile-periods: {len(tiles) - len(new)} linked from the cache, {len(new)} computed"
+            f"{f' from {mpx:.1f} M annual pixel-years{rate}' if new else ''}")

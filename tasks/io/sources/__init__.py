@@ -2,9 +2,10 @@
 
 STAC search (``search``) with whole-request deadlines (``deadline``); what identifies a scene's bytes and the
 read-time checks (``integrity``); reading scenes onto the grid (``load``) and the annual NDVI ingest kernel
-(``ingest``); the run's area (``region``, ``clip``), reporting zones (``zones``) and expert recode polygons
-(``recode``); the activity registry's storage (``registry``); the run context (``run``); the bundled sample
-region and the full-extent rehearsal's inputs (``sample_data``, ``rehearsal``).
+(``ingest``); what one tile of each stage reads (``inputs``); the run's area (``region``, ``clip``), reporting
+zones (``zones``) and expert recode polygons (``recode``); the activity registry's storage (``registry``); the
+run context (``run``) and the checks made before any work (``preflight``); the bundled sample region and the
+full-extent rehearsal's inputs (``sample_data``, ``rehearsal``).
 
 The bottom room of ``tasks.io``: imports ``tasks.science`` and the layers below it, never ``tasks.io.runtime``
 or ``tasks.io.outputs``.

@@ -10,19 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 from odc.geo.geobox import GeoBox
 from pydantic import BaseModel, ConfigDict, model_serializer
 
 from tasks.config import SAMPLE_SOURCES, Period, RunConfig, Source, SourceCatalog, load_periods, load_sources
 from tasks.errors import ConfigError
+from tasks.geo.areas import pixel_areas_km2
 from tasks.geo.grid import grid_crs, lonlat_bounds, native_bounds, snapped_geobox
-from tasks.geo.tiles import Tile, check_tiles, lattice_tiles
-from tasks.io.sources.clip import RunArea, area_fingerprint, region_area
+from tasks.geo.tiles import GridTile, Tile, check_tiles, grid_tiles, lattice_tiles
+from tasks.io.sources.clip import OUTSIDE, RunArea, area_fingerprint, area_weights, region_area
 from tasks.io.sources.region import Region, resolve_region
 from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
 from tasks.science.activities import Activity
 
-__all__ = ["RunContext", "run_context", "analysis_geobox", "run_activities", "run_bbox", "selected_periods", "ndvi_source", "land_cover_source"]
+__all__ = ["RunContext", "run_context", "analysis_geobox", "run_activities", "run_bbox", "selected_periods", "ndvi_source",
+           "land_cover_source", "region_weights", "period_tiles"]
 
 
 class RunContext(BaseModel):
@@ -208,3 +211,23 @@ def run_activities(cfg: RunConfig) -> tuple[str | None, tuple[Activity, ...], bo
         spec, sample = str(SAMPLE_ACTIVITIES), True
     with open_registry(spec, create=False) as registry:
         return registry_label(spec, registry), tuple(registry.list()), sample
+
+
+def region_weights(run: RunContext, chunks: tuple) -> da.Array:
+    """Each pixel's true km2 on the run's grid, 0 outside its region, chunked like the layers it weighs: what
+    every area table of this stage sums."""
+    geobox = run.grid
+    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
+    return area_weights(pixel_areas_km2(grid_crs(geobox), geobox.affine, shape), shape, chunks, run.area)
+
+
+def period_tiles(run: RunContext) -> list[GridTile]:
+    """The run's tiles as windows of its grid (the ingest's lattice), leaving out those wholly outside the region."""
+    source, grid, area = run.ndvi, run.grid, run.area
+    assert source.resolution is not None
+    tiles = grid_tiles(grid, resolution=source.resolution, origin=source.grid_origin, size_px=run.cfg.tile_size)
+    if area is None:
+        return tiles
+    rows, cols = sorted({t.rows for t in tiles}), sorted({t.cols for t in tiles})
+    state = area.cover((tuple(b - a for a, b in rows), tuple(b - a for a, b in cols)))
+    return [t for t in tiles if state[rows.index(t.rows), cols.index(t.cols)] != OUTSIDE]
