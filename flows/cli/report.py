@@ -11,8 +11,8 @@ import typer
 from flows.cli._app import fail
 from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT, print_zones
 from tasks.constants import DEFAULT_OUTPUTS
-from tasks.io.outputs.layers import layer_refs, version_catalog
-from tasks.io.outputs.report import ActivityOverlay, build_report, load_zones
+from tasks.io.outputs.layers import published_layers, version_catalog
+from tasks.io.outputs.report import ActivityOverlay, build_report, load_zones, report_inputs
 from tasks.io.sources.integrity import open_href
 from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
 from tasks.science.targets import TARGETS_FILE, load_targets
@@ -47,49 +47,28 @@ def report(
                                       sample=Path(activities).resolve() == SAMPLE_ACTIVITIES.resolve())
     chosen = [p.strip() for p in periods.split(",") if p.strip()] if periods else None
     zone_set = load_zones(zones, zone_field)
-    refs = layer_refs(catalog, version)
-    cat = version_catalog(catalog, version)
+    cat, layers = published_layers(catalog, version)
+    inputs = report_inputs(layers)
+    items = list(cat.get_items(recursive=True))
+    software = next((i.properties.get("ldn:software_version") for i in items), None)
     about: dict = {}
-    area = None
-    series: dict[int, dict[str, float]] = {}
-    annual: dict[int, str] = {}
-    land_cover_years: dict[str, pd.DataFrame] = {}
-    for item in cat.get_items(recursive=True):
-        if item.properties.get("ldn:indicator") in ("ndvi-annual", "ndvi-annual-max"):  # the region's NDVI series
-            band = (item.assets["data"].extra_fields.get("raster:bands") or [{}])[0]
-            mean = (band.get("statistics") or {}).get("mean")
-            if item.properties["ldn:indicator"] == "ndvi-annual" and item.properties.get("ldn:year"):
-                data = item.assets["data"]
-                annual[int(item.properties["ldn:year"])] = data.get_absolute_href() or data.href
-            if mean is not None and item.properties.get("ldn:year") is not None:
-                column = "mean_ndvi" if item.properties["ldn:indicator"] == "ndvi-annual" else "mean_max_ndvi"
-                series.setdefault(item.properties["ldn:year"], {})[column] = mean * (band.get("scale") or 1.0)
-        if item.properties.get("ldn:area") and item.geometry:  # the run kept to a region: so do the zones
-            area = shapely.geometry.shape(item.geometry)
-        indicator, period = item.properties.get("ldn:indicator"), item.properties.get("ldn:period")
-        if indicator == "sdg-15-3-1":
-            about.setdefault(period, {}).update({
-                "version": cat.id, "method": item.properties.get("ldn:method"),
-                "window": item.properties.get("ldn:window"), "parameters": item.properties.get("ldn:parameters"),
-                "software": item.properties.get("ldn:software_version")})
-        elif indicator in ("lpd", "land-cover") and period:  # the period's years, for its headings
-            about.setdefault(period, {})[f"{indicator} window"] = item.properties.get("ldn:window")
-        if indicator == "land-cover" and period and "annual_areas" in item.assets:  # SO1-1's yearly series
-            table = item.assets["annual_areas"]
-            href = table.get_absolute_href() or table.href
-            try:
-                with open_href(href) as f:
-                    land_cover_years[period] = pd.read_csv(f)
-            except OSError as err:
-                raise fail(f"the land cover table of period {period} cannot be read ({err}): check that the "
-                            "catalog's files are all there, or publish the version again") from None
+    for layer in layers:  # what the version says about each period, for its headings and method tables
+        if layer.indicator == "sdg-15-3-1":
+            about.setdefault(layer.period, {}).update({
+                "version": cat.id, "method": layer.attrs.get("method"),
+                "window": list(layer.window) if layer.window else None,
+                "parameters": {k: v for k, v in layer.attrs.items() if k != "method"},
+                "software": software})
+        elif layer.indicator in ("lpd", "land-cover") and layer.period:
+            about.setdefault(layer.period, {})[f"{layer.indicator} window"] = list(layer.window) if layer.window else None
+    area = next((shapely.geometry.shape(i.geometry) for i in items
+                 if i.properties.get("ldn:area") and i.geometry), None)  # the run kept to a region: so do the zones
     sdg = next((c for c in cat.get_children() if c.id == "sdg-15-3-1"), None)
     sources = [(p.name, p.description or "") for p in (getattr(sdg, "providers", None) or [])
                if p.name != "ldn-pipeline"]
-    built = build_report(refs, zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
-                         about=about, periods=chosen, area=area, sources=sources,
-                         series=pd.DataFrame([{"year": y, **v} for y, v in sorted(series.items())]),
-                         annual=annual, land_cover_years=land_cover_years,
+    built = build_report(inputs["refs"], zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
+                         about=about, periods=chosen, area=area, sources=sources, series=inputs["series"],
+                         annual=inputs["annual"], land_cover_years=inputs["land_cover_years"],
                          targets=load_targets(targets or TARGETS_FILE), activities=overlay)
     for period, frames in built.frames.items():
         print_zones(period, frames.get("sdg_15_3_1"))

@@ -20,10 +20,10 @@ from tasks.errors import NoZoneOverlap
 from tasks.io.outputs.report import (
     ActivityOverlay,
     about_period,
-    annual_ndvi_series,
     build_report,
     load_zones,
     refs_from_layers,
+    report_inputs,
     run_sources,
 )
 from tasks.io.runtime.cache_keys import cache_key
@@ -104,17 +104,14 @@ def _linked_report(entry: Path, meta: dict[str, Any], folder: Path) -> ReportFil
 def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], periods: list[str],
             staging: str, per_period: PeriodTablesCache | None = None) -> ReportFiles:
     cfg = run.cfg
+    inputs = report_inputs(layers)
     try:
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
                               title=f"SDG 15.3.1 report: {cfg.region_id}", periods=periods,
                               about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region_id}",
                               area=run.area_polygons.geometry if run.area_polygons is not None else None,
-                              series=annual_ndvi_series(layers), sources=run_sources(run),
-                              annual={int(layer.year): next(a.path for a in layer.assets if a.key == "data")
-                                      for layer in layers if layer.indicator == "ndvi-annual" and layer.year},
-                              land_cover_years={layer.period: pd.read_csv(layer.tables["annual_areas"]) for layer in layers
-                                                if layer.indicator == "land-cover" and layer.period
-                                                and "annual_areas" in layer.tables},
+                              series=inputs["series"], sources=run_sources(run), annual=inputs["annual"],
+                              land_cover_years=inputs["land_cover_years"],
                               targets=load_targets(cfg.ldn_targets or TARGETS_FILE),
                               activities=ActivityOverlay(run.activities, run.activity_registry,
                                                          cfg.activity_ring_km, cfg.activity_point_km,

@@ -14,6 +14,7 @@ import rasterio
 from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
+from tests.helpers import latest_version
 
 pytestmark = pytest.mark.integration
 
@@ -240,6 +241,24 @@ def test_ldn_report_regenerates_tables_for_user_polygons(full_run: tuple[Path, P
     assert (out / "zonal_report_2_unccd.xlsx").is_file() and (out / "zonal_report.html").is_file()
     assert (out / "zonal_report_2_land_cover_annual.csv").is_file(), "the yearly land cover comes from the catalog"
     assert sorted(p.name for p in (root / "versions").iterdir()) == before, "reports never touch the catalog"
+
+
+def test_ldn_report_of_a_version_makes_the_runs_own_tables(full_run: tuple[Path, Path], tmp_path: Path) -> None:
+    """``ldn report`` reads a published version's layers into the records the run handed its report
+    (``published_layers``) and builds the inputs with the same code (``report_inputs``): with the run's zones, every
+    table is the run's own, byte for byte."""
+    _, root = full_run
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", "--catalog", str(root), "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    published = next((latest_version(root) / "report").glob("zonal-*_sdg_15_3_1.csv"))
+    stem = published.name.split("_", 1)[0]  # zonal-<region>
+    made = sorted(out.glob("zonal_*.csv"))
+    assert len(made) > 20
+    for path in made:
+        theirs = published.with_name(path.name.replace("zonal_", f"{stem}_", 1))
+        assert theirs.is_file(), f"the run published no {theirs.name}"
+        assert path.read_bytes() == theirs.read_bytes(), f"{path.name} differs from the run's {theirs.name}"
 
 
 @pytest.mark.parametrize(("args", "match"), [

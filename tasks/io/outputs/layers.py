@@ -26,9 +26,9 @@ from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_box_problem
 from tasks.io.outputs.cog import cog_from_tiled, write_layer
 from tasks.io.sources.integrity import local_path, open_href
-from tasks.model import LayerRef, Version
+from tasks.model import AssetSummary, LayerSummary, Version
 
-__all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "layer_refs", "published_versions", "read_block"]
+__all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "published_layers", "published_versions", "read_block"]
 
 DEFAULT_CATALOG: Path = DEFAULT_OUTPUTS / "catalog" / "catalog.json"
 """The root catalog `ldn run` publishes to by default."""
@@ -267,23 +267,38 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
     return out
 
 
-def layer_refs(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> list["LayerRef"]:
-    """Every raster asset of a published version that has a period, as report inputs (with class names)."""
-    refs = []
-    for item in version_catalog(root, version).get_items(recursive=True):
-        period = item.properties.get("ldn:period")
-        if not period:
-            continue
+def published_layers(root: str | Path = DEFAULT_CATALOG, version: str = "latest") -> tuple[pystac.Catalog, list[LayerSummary]]:
+    """A published version and its items as the records the run that wrote them handed on (``LayerSummary``), so
+    ``ldn report`` builds its inputs with the run's own report code. Each raster asset carries its class names
+    (STAC classification), scale and statistics (raster bands); each CSV asset is one of the item's tables;
+    the paletted pictures beside class maps are for looking, not for tables, and are left out."""
+    cat = version_catalog(root, version)
+    layers = []
+    for item in cat.get_items(recursive=True):
+        props = item.properties
+        assets, tables = [], {}
         for key, asset in item.assets.items():
+            if asset.media_type == "text/csv":
+                tables[key] = _href(asset)
             if asset.media_type != pystac.MediaType.COG or "visual" in (asset.roles or []):
-                continue  # the paletted pictures beside class maps are for looking, not for tables
+                continue
             classes = asset.extra_fields.get("classification:classes")
-            refs.append(LayerRef(
-                indicator=item.properties["ldn:indicator"], period=period, asset=key,
-                path=_href(asset),
-                classes={int(c["value"]): c.get("description", c.get("name")) for c in classes} if classes else None,
-            ))
-    return refs
+            band = (asset.extra_fields.get("raster:bands") or [{}])[0]
+            stats = band.get("statistics") or {}
+            attrs: dict[str, Any] = {"classes": {int(c["value"]): c.get("description", c.get("name")) for c in classes}
+                                     } if classes else {}
+            if band.get("scale") is not None:
+                attrs["scale_factor"] = band["scale"]
+            assets.append(AssetSummary(key=key, path=_href(asset), categorical=bool(classes), attrs=attrs,
+                                       valid_pixels=0, total_pixels=0, mean=stats.get("mean"),
+                                       minimum=stats.get("minimum"), maximum=stats.get("maximum")))
+        window = props.get("ldn:window")
+        layers.append(LayerSummary(
+            indicator=props.get("ldn:indicator", ""), item_id=item.id, year=props.get("ldn:year"),
+            attrs={"method": props.get("ldn:method"), **(props.get("ldn:parameters") or {})},
+            source_items=list(props.get("ldn:source_items") or []), assets=assets, period=props.get("ldn:period"),
+            window=(int(window[0]), int(window[1])) if window else None, tables=tables))
+    return cat, layers
 
 
 def read_block(src: rasterio.DatasetReader, window: Window, *, boundless: bool = False) -> np.ndarray:

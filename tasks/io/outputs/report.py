@@ -31,6 +31,7 @@ from tasks.io.outputs.zonal import (
     zonal_tables,
 )
 from tasks.io.runtime.report_cache import PeriodTables, PeriodTablesCache
+from tasks.io.sources.integrity import open_href
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.zones import Zone, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
@@ -38,7 +39,8 @@ from tasks.science.activities import Activity, period_spans
 from tasks.science.targets import TargetCatalog, period_years, targets_table
 
 __all__ = ["REPORT_MAPS", "build_report", "ActivityOverlay", "period_label", "refs_from_layers", "about_period",
-           "load_zones", "annual_ndvi_series", "run_sources"]
+           "load_zones", "annual_ndvi_series", "run_sources",
+           "report_inputs"]
 
 
 REPORT_MAPS: tuple[tuple[tuple[str, str], str], ...] = (
@@ -218,6 +220,26 @@ def about_period(layers: list[LayerSummary], period: str) -> dict[str, Any]:
             if params:
                 out[f"{layer.indicator} parameters"] = params
     return out
+
+
+def report_inputs(layers: list[LayerSummary]) -> dict[str, Any]:
+    """What ``build_report`` reads from a version's layers besides the zones: the rasters of every period (``refs``),
+    the region's annual NDVI series, the annual NDVI layers by year and each period's yearly land cover table.
+    The same for the layers a run just wrote and for a published version (``published_layers``): ``ldn run``'s
+    report and ``ldn report``'s are made from the same inputs."""
+    land_cover_years = {}
+    for layer in layers:
+        if layer.indicator == "land-cover" and layer.period and "annual_areas" in layer.tables:
+            try:
+                with open_href(layer.tables["annual_areas"]) as f:
+                    land_cover_years[layer.period] = pd.read_csv(f)
+            except OSError as err:
+                raise ConfigError(f"the land cover table of period {layer.period} cannot be read ({err}): check that "
+                                  "the catalog's files are all there, or publish the version again") from None
+    return {"refs": refs_from_layers(layers), "series": annual_ndvi_series(layers),
+            "annual": {int(layer.year): layer.asset_path() for layer in layers
+                       if layer.indicator == "ndvi-annual" and layer.year},
+            "land_cover_years": land_cover_years}
 
 
 def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple[Zone, ...]:
