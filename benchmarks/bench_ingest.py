@@ -277,7 +277,8 @@ def part_tile_year(root: Path, size: int, scheduler: str) -> dict[str, float]:
     import matplotlib.pyplot  # noqa: F401  (imported once per run by its first quick-look: not a tile-year's cost)
 
     import tasks.io.outputs.items
-    from flows.refresh import RefreshRun, refresh_indicators
+    from flows.options import RefreshRun
+    from flows.refresh import refresh_indicators
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     log = _Log()
@@ -286,7 +287,7 @@ def part_tile_year(root: Path, size: int, scheduler: str) -> dict[str, float]:
     maps = _Stopwatch(tasks.io.outputs.items, "quicklook_png")  # a year's maps: drawn once per layer, not per tile
     with tempfile.TemporaryDirectory() as out, count.callback:
         started = time.monotonic()
-        refresh_indicators(RefreshRun(sample_dir=root / "sample", out=Path(out) / "catalog", years=(YEAR, YEAR),
+        refresh_indicators(RefreshRun(sample_dir=root / "sample", out_dir=Path(out) / "catalog", years=(YEAR, YEAR),
                                       use_cache=False, tile_size=size), dask_address=_address(scheduler))
         total = time.monotonic() - started
     stages = {m.group(1): float(m.group(2)) for line in log.lines
@@ -430,7 +431,8 @@ def part_rehearsal(root: Path, step: int) -> dict[str, float]:
     out, in a whole run and in a refresh."""
     import importlib
 
-    from flows.refresh import RefreshRun, build_run, refresh_indicators
+    from flows.options import RefreshRun, build_run
+    from flows.refresh import refresh_indicators
     from tasks.io.runtime.plan import tile_plans
     from tasks.io.sources.rehearsal import generate_rehearsal
 
@@ -448,7 +450,7 @@ def part_rehearsal(root: Path, step: int) -> dict[str, float]:
             watches = {stage: [_Stopwatch(importlib.import_module(module), name) for name in names]
                        for stage, (module, *names) in {**REST_STAGES, **OVERLAPPING}.items()}
             started = time.monotonic()
-            refresh_indicators(params.model_copy(update={"out": Path(out) / "catalog", "years": years}))
+            refresh_indicators(params.model_copy(update={"out_dir": Path(out) / "catalog", "years": years}))
             result[f"{prefix}total_s"] = time.monotonic() - started
             logging.getLogger("prefect").removeHandler(log)
             for ws in watches.values():

@@ -70,7 +70,7 @@ def main() -> None:
     from tasks.environment import set_environment_defaults
 
     set_environment_defaults()
-    from flows.refresh import RefreshRun
+    from flows.options import RefreshRun
     from tasks.io.sources.rehearsal import generate_rehearsal
     from tasks.io.sources.sample_data import generate_sample
 
@@ -79,7 +79,7 @@ def main() -> None:
     else:
         inputs = generate_sample(Path("outputs/sample-data"))
     with tempfile.TemporaryDirectory() as out:
-        params = RefreshRun(sample_dir=inputs, out=Path(out) / "catalog")
+        params = RefreshRun(sample_dir=inputs, out_dir=Path(out) / "catalog")
         first_s, first = _run(params.model_copy(update={"years": (2001, args.last - 1)}))
         second_s, second = _run(params.model_copy(update={"years": (2001, args.last)}))
     a, b = first.stages(), second.stages()

@@ -195,7 +195,7 @@ def ldn_yearly(cfg: RunConfig | RunContext, spread_on: str | None = None) -> str
     """Publish annual NDVI and, per reporting period that fits the years, every SDG 15.3.1 layer,
     with per-zone tables, UNCCD workbooks and an HTML report; return the new version's catalog.
 
-    ``cfg`` is the run's config, or its facts already resolved and checked (``flows.refresh.build_run``), which
+    ``cfg`` is the run's config, or its facts already resolved and checked (``flows.options.build_run``), which
     every task then takes as they are. With ``spread_on`` (a Dask scheduler address) the tile x year and period
     tasks run on that cluster's workers, which must share this machine's file system and report to its Prefect
     server.

@@ -20,8 +20,9 @@ from flows.cli._app import fail
 from flows.cli._options import DEFAULT_SAMPLE_DIR, parse_bbox, parse_years, print_zones
 from flows.cluster import check_task_runner, dask_client, uses_cluster, written_folders
 from flows.disk_watch import DiskWatch
+from flows.options import RefreshRun, build_run
 from flows.prefect_server import private_server
-from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE, RefreshRun, build_run, refresh_indicators
+from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE, refresh_indicators
 from tasks.config import validation_message
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import LdnError, disk_full, file_error
@@ -123,8 +124,8 @@ def run(
     try:
         try:
             params = RefreshRun(
-                sources=sources, source=source, stac_api=stac_api, bbox=parse_bbox(bbox) if bbox else None, region=region,
-                region_id=region_id, tile_size=tile_size, years=parse_years(years) if years else None, out=out, sample_dir=sample_dir, min_valid=min_valid,
+                sources_file=sources, ndvi_source=source, stac_api=stac_api, bbox=parse_bbox(bbox) if bbox else None, region=region,
+                region_id=region_id, tile_size=tile_size, years=parse_years(years) if years else None, out_dir=out, sample_dir=sample_dir, min_valid_composites=min_valid,
                 periods=tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None,
                 trajectory_method=trajectory_method, state_method=state_method,
                 productivity_method=productivity_method, config=config, zones=zones,
@@ -166,7 +167,7 @@ def run(
 def _plan(facts: RunContext, params: RefreshRun) -> None:
     """Print the run's plan (``tasks.io.runtime.plan``) from its checked facts; the sample's STAC API is started for
     its search when it is there."""
-    if params.sources is not None:
+    if params.sources_file is not None:
         typer.echo(format_plan(plan_run(facts)))
         return
     folder = Path(params.sample_dir)
@@ -194,7 +195,7 @@ def serve(
     `prefect deployment run refresh-indicators/yearly-refresh --param run='{"years": [2001, 2024]}'`.
     """
     try:
-        defaults = RefreshRun(sources=sources, bbox=parse_bbox(bbox) if bbox else None, out=out.resolve())
+        defaults = RefreshRun(sources_file=sources, bbox=parse_bbox(bbox) if bbox else None, out_dir=out.resolve())
     except ValidationError as err:
         raise fail(validation_message(err, "the serve options")) from None
     _check_prefect_api()

@@ -110,14 +110,14 @@ def build_antimeridian_scenes(root: Path) -> Path:
 def test_chukotka_across_180_degrees_joins_without_seam_gap_or_double_count(tmp_path: Path,
                                                                           prefect_harness: None) -> None:
     from flows.ldn_yearly import ldn_yearly
-    from flows.refresh import RefreshRun, build_run
+    from flows.options import RefreshRun, build_run
     from tasks.config import SAMPLE_SOURCES
 
     scenes = build_antimeridian_scenes(tmp_path / "scenes")
     out = tmp_path / "catalog"
     with serve_collections(scenes) as stac:
-        run = build_run(RefreshRun(sources=SAMPLE_SOURCES, stac_api=stac.api_url, region=REGION, region_id="chukotka",
-                                   years=YEARS, tile_size=64, out=out))
+        run = build_run(RefreshRun(sources_file=SAMPLE_SOURCES, stac_api=stac.api_url, region=REGION, region_id="chukotka",
+                                   years=YEARS, tile_size=64, out_dir=out))
         cfg, tiles = run.cfg, run.tiles
         west = {t.name for t in tiles if t.bounds[0] < 0}
         east = {t.name for t in tiles if t.bounds[0] > 0}

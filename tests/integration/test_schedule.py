@@ -60,7 +60,7 @@ def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(
         assert schedule["cron"] == "0 6 15 2 *" and schedule["timezone"] == "UTC"
         out = tmp_path / "catalog"
         run = _call(f"{api}/deployments/{deployment['id']}/create_flow_run", {"parameters": {"run": {
-            "years": [2001, 2002], "sample_dir": str(sample_dir), "out": str(out)}}})
+            "years": [2001, 2002], "sample_dir": str(sample_dir), "out_dir": str(out)}}})
         state = wait_until(lambda: (s := _call(f"{api}/flow_runs/{run['id']}")["state"]["type"]) in
                            ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") and s, served, "the flow run", 300)
         assert state == "COMPLETED", served.stderr.read1().decode() if served.stderr else state
@@ -84,7 +84,8 @@ def test_prefect_yaml_deploys_the_same_flow_and_schedule() -> None:
     (deployment,) = spec["deployments"]
     module, _, name = deployment["entrypoint"].partition(":")
     assert (REPO / module).is_file() and name == "refresh_indicators"
-    from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE, RefreshRun
+    from flows.options import RefreshRun
+    from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE
 
     assert deployment["schedules"] == [{"cron": YEARLY_CRON, "timezone": YEARLY_TIMEZONE}]
     RefreshRun(**deployment["parameters"]["run"])  # the parameters validate

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.refresh import RefreshRun, build_run
+from flows.options import RefreshRun, build_run
 
 pytestmark = pytest.mark.reliability
 

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.refresh import RefreshRun, build_run
+from flows.options import RefreshRun, build_run
 from tasks.config import SAMPLE_SOURCES, RunConfig, load_sources
 from tasks.errors import ConfigError
 from tasks.io.sources.run import land_cover_source, ndvi_source
@@ -117,7 +117,7 @@ RUN = {"years": [2001, 2006], "min_valid_composites": 6, "tile_size": 64,
 def test_mutated_run_settings_build_or_are_one_line(doc: Any) -> None:
     path = _write(yaml.safe_dump(doc), ".yaml")
     try:
-        build_run(RefreshRun(config=path, out=Path(tempfile.gettempdir()) / "ldn-fuzz-out"))
+        build_run(RefreshRun(config=path, out_dir=Path(tempfile.gettempdir()) / "ldn-fuzz-out"))
     except ConfigError as err:
         _one_line(err)
     finally:

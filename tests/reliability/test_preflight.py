@@ -88,10 +88,10 @@ def test_a_late_mistake_fails_first(tmp_path: Path, name: str, message: str) -> 
 
 
 def test_the_sample_and_production_configs_pass(tmp_path: Path) -> None:
-    from flows.refresh import RefreshRun, build_run
+    from flows.options import RefreshRun, build_run
 
-    build_run(RefreshRun(out=tmp_path / "out"))
-    build_run(RefreshRun(sources=SAMPLE_SOURCES, out=tmp_path / "out", stac_api="http://127.0.0.1:9/"))
+    build_run(RefreshRun(out_dir=tmp_path / "out"))
+    build_run(RefreshRun(sources_file=SAMPLE_SOURCES, out_dir=tmp_path / "out", stac_api="http://127.0.0.1:9/"))
 
 
 def test_a_missing_source_file_is_named_before_any_work(tmp_path: Path) -> None:

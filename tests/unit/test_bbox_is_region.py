@@ -9,7 +9,7 @@ import rasterio
 import yaml
 from rasterio.transform import from_origin
 
-from flows.refresh import RefreshRun, build_run
+from flows.options import RefreshRun, build_run
 from tasks.config import PRODUCTION_SOURCES
 from tasks.geo.areas import pixel_areas_km2
 from tasks.io.sources.clip import area_weights
@@ -38,8 +38,8 @@ def _production_with_files(folder: Path) -> Path:
 @pytest.mark.parametrize("production", [True, False])
 def test_bbox_and_region_give_the_same_area(production: bool, tmp_path: Path) -> None:
     sources = _production_with_files(tmp_path) if production else None
-    by_bbox = build_run(RefreshRun(sources=sources, bbox=tuple(float(v) for v in BOX.split(",")))).cfg
-    by_region = build_run(RefreshRun(sources=sources, region=BOX)).cfg
+    by_bbox = build_run(RefreshRun(sources_file=sources, bbox=tuple(float(v) for v in BOX.split(",")))).cfg
+    by_region = build_run(RefreshRun(sources_file=sources, region=BOX)).cfg
     for field in ("native_bounds", "bbox", "tiles", "region"):
         assert getattr(by_bbox, field) == getattr(by_region, field), field
     assert by_bbox.region is not None  # pixels outside the box are nodata with --bbox too (they were computed before)

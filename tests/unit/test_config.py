@@ -151,12 +151,12 @@ def test_invalid_run_config(kwargs: dict, match: str) -> None:
 def test_a_run_file_with_the_former_area_key_says_what_to_rename(tmp_path: Path) -> None:
     """`region` is what --region takes and `region_id` what --region-id takes; a run file with the former names
     (`area:` for the region, `region:` for the id) fails in one line naming both renames."""
-    from flows.refresh import RefreshRun, build_run
+    from flows.options import RefreshRun, build_run
 
     run_file = tmp_path / "run.yaml"
     run_file.write_text("area: MNG\nregion: mongolia\n")
     with pytest.raises(ConfigError, match="`area` is now `region`.*`region` is now `region_id`") as err:
-        build_run(RefreshRun(sources=PRODUCTION_SOURCES, config=run_file))
+        build_run(RefreshRun(sources_file=PRODUCTION_SOURCES, config=run_file))
     assert "\n" not in str(err.value)
     cfg = RunConfig(native_bounds=(0, 0, 1, 1), region="MNG", region_id="mongolia")
     assert (cfg.region, cfg.region_id) == ("MNG", "mongolia")
@@ -164,7 +164,7 @@ def test_a_run_file_with_the_former_area_key_says_what_to_rename(tmp_path: Path)
 
 def test_a_bad_targets_file_in_the_run_file_fails_before_any_work(tmp_path: Path) -> None:
     """`ldn_targets:` in a run file names the user's own targets; a broken one is one line at the start."""
-    from flows.refresh import RefreshRun, build_run
+    from flows.options import RefreshRun, build_run
 
     targets = tmp_path / "targets.yaml"
     targets.write_text("schema_version: 1\ntargets:\n  - {id: x, country: MNG, title: t, source: s, "

@@ -14,10 +14,11 @@ import cloudpickle
 import pytest
 
 from flows import ldn_yearly as yearly_module
-from flows.refresh import RefreshRun, refresh_indicators
+from flows.options import RUN_CONFIG_FIELDS, RefreshRun
+from flows.refresh import refresh_indicators
 from tasks.config import RunConfig
 
-FLOW_MODULES = (Path(yearly_module.__file__), Path(yearly_module.__file__).with_name("refresh.py"))
+FLOW_MODULES = tuple(Path(yearly_module.__file__).with_name(name) for name in ("ldn_yearly.py", "refresh.py", "options.py"))
 
 
 @pytest.mark.parametrize("path", FLOW_MODULES, ids=lambda p: p.name)
@@ -36,3 +37,23 @@ def test_the_refresh_flow_and_its_subflow_validate_after_a_round_trip_by_value()
     for stage in ("ingest_annual_ndvi", "period_indicators", "publish_outputs"):
         copied = cloudpickle.loads(cloudpickle.dumps(getattr(yearly_module, stage)))
         assert copied.fn.__annotations__["run"].__name__ == "RunContext"
+
+
+def test_a_deployment_saved_with_the_old_option_names_still_validates() -> None:
+    """Before the options took RunConfig's field names a deployment saved ``sources``, ``source``, ``out`` and
+    ``min_valid``: its scheduled runs still validate, to the same run as the new names."""
+    served = cloudpickle.loads(cloudpickle.dumps(refresh_indicators))
+    old = {"sources": "catalogs/sources.yaml", "source": "modis-13q1", "out": "/srv/ldn/catalog", "min_valid": 5}
+    new = RefreshRun(sources_file="catalogs/sources.yaml", ndvi_source="modis-13q1", out_dir="/srv/ldn/catalog",
+                     min_valid_composites=5)
+    assert served.validate_parameters({"run": old})["run"] == new
+    assert RefreshRun.model_validate(new.model_dump(mode="json")) == new  # what `ldn serve` saves reads back
+
+
+def test_options_named_like_run_config_fields_mean_them() -> None:
+    """Every option named like a RunConfig field is copied into it as given (no rename table); the others are
+    the run's own (its area, inputs, run file, pgstac, the nested methods) or read with a default or negation."""
+    options, fields = set(RefreshRun.model_fields), set(RunConfig.model_fields)
+    assert set(RUN_CONFIG_FIELDS) <= options & fields
+    assert (options & fields) - set(RUN_CONFIG_FIELDS) == {"sources_file", "use_cache", "region", "bbox"}
+
