@@ -34,6 +34,7 @@ __all__ = [
     "WATER",
     "STATUS_COLOURS",
     "GAIN_LOSS_CLASSES",
+    "DROUGHT_CLASSES",
     "code_mapper",
 ]
 
@@ -148,6 +149,16 @@ STATUS_COLOURS: dict[int, str] = {
 GAIN_LOSS_CLASSES: dict[int, str] = {-1: "loss", 0: "neutral", 1: "gain"}
 """Codes of the LDN balance's gains/losses layer (status 1-2 loss, 3-5 neutral, 6-7 gain since the baseline);
 drawn with the 3-class colours."""
+
+DROUGHT_CLASSES: dict[int, tuple[str, str]] = {
+    0: ("non-drought", "ffffff"),
+    1: ("mild drought", "ffffb2"),
+    2: ("moderate drought", "fecc5c"),
+    3: ("severe drought", "f03b20"),
+    4: ("extreme drought", "bd0026"),
+}
+"""Drought intensity codes of SO3-1 (UNCCD method notes 2.2, decided on SPI x 1000) -> (name, colour hint): the
+usual yellow-to-dark-red ramp."""
 
 
 ACTIVITY_AREAS: dict[str, tuple[str, str]] = {
