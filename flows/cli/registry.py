@@ -99,8 +99,13 @@ ContactOpt = Annotated[Optional[str], typer.Option(help="Who to ask about it.")]
 @registry_app.command()
 def add(
     id: Annotated[str, typer.Option("--id", help="Unique id (letters, digits, . _ -).")],
-    name: NameOpt = None, org: OrgOpt = None, country: CountryField = None, area: AreaField = None,
-    status: StatusField = None, start: StartOpt = None, end: EndOpt = None, funding_amount: AmountOpt = None,
+    name: Annotated[str, typer.Option(help="What the activity is.")],
+    org: Annotated[list[str], typer.Option("--org", help="An organisation carrying it out (repeat for more).")],
+    country: Annotated[str, typer.Option("--country", help="ISO 3166-1 alpha-3 code, e.g. MNG.")],
+    area: Annotated[str, typer.Option("--area", help=AREA_HELP)],
+    status: Annotated[str, typer.Option("--status", help=STATUS_HELP)],
+    start: Annotated[str, typer.Option(help="Start date, YYYY-MM-DD.")],
+    end: EndOpt = None, funding_amount: AmountOpt = None,
     currency: CurrencyOpt = None, donor: DonorOpt = None, contact: ContactOpt = None, wkt: WktOpt = None, lon: LonOpt = None, lat: LatOpt = None, crs: CrsOpt = None, registry: RegistryOpt = None,
 ) -> None:
     """Add one activity (validated; nothing is written when a field is wrong or the id exists)."""

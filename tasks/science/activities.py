@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Literal, Mapping
 
 import numpy as np
+import pycountry
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_serializer, field_validator
 from pyproj import CRS, Transformer
@@ -28,6 +29,8 @@ from tasks.errors import ConfigError
 
 __all__ = [
     "Activity",
+    "country_problem",
+    "NE_ASIA_COUNTRIES",
     "ActivityFilter",
     "FIELDS",
     "FIRST_DATE",
@@ -49,6 +52,27 @@ Status = Literal["planned", "ongoing", "completed"]
 assert set(AreaCode.__args__) == set(ACTIVITY_AREAS) and set(Status.__args__) == set(ACTIVITY_STATUSES)  # type: ignore[attr-defined]
 
 FOOTPRINT_TYPES = ("Point", "MultiPoint", "Polygon", "MultiPolygon")
+
+
+def country_problem(code: str) -> str | None:
+    """Why ``code`` is not an ISO 3166-1 alpha-3 country code (pycountry's list), with the near misses a typo
+    makes (two letters swapped, then one letter wrong; North-East Asia's first), or None when it is one."""
+    codes = {country.alpha_3 for country in pycountry.countries}
+    if code in codes:
+        return None
+    swapped = {code[:i] + code[i + 1] + code[i] + code[i + 2:] for i in range(len(code) - 1)} & codes
+    one_off = {c for c in codes if len(c) == len(code) and sum(a != b for a, b in zip(c, code)) == 1}
+    ranked = sorted(swapped, key=_near_first) + sorted(one_off - swapped, key=_near_first)
+    hint = f"did you mean {' or '.join(ranked[:3])}?" if ranked else "e.g. MNG, CHN, RUS, KOR, PRK, JPN"
+    return f"{code!r} is not an ISO 3166-1 alpha-3 country code: {hint}"
+
+
+NE_ASIA_COUNTRIES: tuple[str, ...] = ("MNG", "CHN", "RUS", "KOR", "PRK", "JPN")
+"""The countries of North-East Asia, offered first when a country code is a near miss."""
+
+
+def _near_first(code: str) -> tuple[bool, str]:
+    return code not in NE_ASIA_COUNTRIES, code
 
 
 class Activity(BaseModel):
@@ -92,6 +116,14 @@ class Activity(BaseModel):
     @classmethod
     def _upper(cls, v: Any) -> Any:
         return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("country")
+    @classmethod
+    def _iso_country(cls, v: str) -> str:
+        problem = country_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
 
     @field_validator("start", "end")
     @classmethod

@@ -169,6 +169,9 @@ def test_cli_round_trip_and_bad_input_exit_2(tmp_path: Path) -> None:
         result = runner.invoke(app, [*args, *reg])
         assert result.exit_code == EXIT_USER_ERROR, (args, result.stdout)
         assert words in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    missing = runner.invoke(app, ["registry", "add", "--id", "X", "--name", "n", "--country", "MNG", "--area",
+                                  "capacity", "--status", "planned", "--start", "2020-01-01", *reg])
+    assert missing.exit_code == 2 and "Missing option '--org'" in missing.stderr  # before any field's checks
     assert len(open_registry(tmp_path / "r.gpkg").list()) == 9  # nothing above changed the registry
     out = tmp_path / "mng.geojson"
     assert runner.invoke(app, ["registry", "export", str(out), "--country", "MNG", *reg]).exit_code == 0
@@ -226,3 +229,13 @@ def test_a_run_reads_its_registry_before_computing(tmp_path: Path) -> None:
                         (str(tmp_path / "r.txt"), "neither a .gpkg")):
         with pytest.raises((RegistryError, ConfigError), match=words):
             run_activities(RunConfig(bbox=box, activities=spec))
+
+
+def test_the_help_of_registry_add_marks_every_field_an_activity_needs_required() -> None:
+    """An activity needs an id, name, organisation, country, area, status and start; the help says so."""
+    import re
+
+    shown = CliRunner().invoke(app, ["registry", "add", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"}).stdout
+    required = set(re.findall(r"\*\s+(--[a-z-]+)", shown))
+    assert required == {"--id", "--name", "--org", "--country", "--area", "--status", "--start"}, shown
+
