@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS
+from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS, FSSPEC_DRIVERS
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_box_problem
 from tasks.geo.tiles import MODIS_TILE_PX, Tile
@@ -479,7 +479,7 @@ class RunConfig(_Frozen):
             raise ValueError(f"cache_url scheme {scheme}:// is unknown to fsspec: use s3://, gs://, az://, ...") from None
         except ImportError:
             raise ValueError(f"cache_url {scheme}:// needs its fsspec driver: pip install "
-                             f"{ {'s3': 's3fs', 's3a': 's3fs', 'gs': 'gcsfs', 'gcs': 'gcsfs', 'az': 'adlfs', 'abfs': 'adlfs'}.get(scheme, 'the driver')}") from None
+                             f"{FSSPEC_DRIVERS.get(scheme, 'the driver')}") from None
         return v.rstrip("/")
 
     @field_validator("out_dir", "cache_dir")

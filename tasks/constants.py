@@ -35,6 +35,7 @@ __all__ = [
     "STATUS_COLOURS",
     "GAIN_LOSS_CLASSES",
     "DROUGHT_CLASSES",
+    "FSSPEC_DRIVERS",
     "code_mapper",
 ]
 
@@ -149,6 +150,10 @@ STATUS_COLOURS: dict[int, str] = {
 GAIN_LOSS_CLASSES: dict[int, str] = {-1: "loss", 0: "neutral", 1: "gain"}
 """Codes of the LDN balance's gains/losses layer (status 1-2 loss, 3-5 neutral, 6-7 gain since the baseline);
 drawn with the 3-class colours."""
+
+FSSPEC_DRIVERS: dict[str, str] = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
+                                  "abfs": "adlfs"}
+"""The package that reads each object-store scheme (fsspec's drivers); s3fs comes with ``ldn-pipeline[s3]``."""
 
 DROUGHT_CLASSES: dict[int, tuple[str, str]] = {
     0: ("non-drought", "ffffff"),

@@ -215,6 +215,39 @@ def test_every_class_map_has_a_paletted_picture_gdal_colours_on_open(full_run: t
     assert seen == 47
 
 
+def test_every_file_ldn_layers_get_writes_opens_styled_like_the_published_layer(
+    full_run: tuple[Path, Path], tmp_path: Path,
+) -> None:
+    """A download keeps its styling: the QGIS style beside a class map or a picture, and a picture's colour table
+    (in the file, a clip too) and category names (``.aux.xml``), equal to the published ones."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    root = full_run[1]
+    item_id = next(i["id"] for i in _items(_latest(root)) if i["properties"].get("ldn:indicator") == "lpd")
+    folder = _item(_latest(root), item_id).parent
+    period = json.loads((folder / f"{item_id}.json").read_text())["properties"]["ldn:period"]
+    box = "111.7,43.5,112.2,43.9"
+    cases = {"data.tif": ["--asset", "data"], "visual.tif": ["--asset", "data_visual"],
+             "visual_clip.tif": ["--asset", "data_visual", "--bbox", box], "data_clip.tif": ["--bbox", box]}
+    for name, args in cases.items():
+        out = tmp_path / name
+        result = CliRunner().invoke(app, ["layers", "get", "lpd", "--period", period, *args, "--catalog", str(root),
+                                          "--out", str(out)])
+        assert result.exit_code == 0, result.stderr
+        visual = "visual" in name
+        published = folder / (f"{item_id}_visual.tif" if visual else f"{item_id}.tif")
+        assert out.with_suffix(".qml").read_bytes() == published.with_suffix(".qml").read_bytes(), name
+        if visual:
+            assert Path(f"{out}.aux.xml").read_bytes() == Path(f"{published}.aux.xml").read_bytes(), name
+            with rasterio.open(out) as got, rasterio.open(published) as want:
+                assert got.colormap(1) == want.colormap(1), name
+        else:
+            assert not Path(f"{out}.aux.xml").exists(), name
+    assert not list(tmp_path.glob(".*")), "no partial or scratch file is left"
+
+
 def test_titiler_cog_preview_of_a_picture_uses_its_colour_table(full_run: tuple[Path, Path]) -> None:
     from PIL import Image
 

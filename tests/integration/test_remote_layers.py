@@ -53,6 +53,7 @@ def test_ldn_layers_reads_a_catalog_over_http(served: str, published: Path, tmp_
     assert result.exit_code == 0, result.stderr
     local = open_layer("ndvi-annual", year=2002, root=published, raw=True).encoding["source"]
     assert out.read_bytes() == Path(local).read_bytes(), "the copy is the published COG, byte for byte"
+    assert out.with_suffix(".qml").read_bytes() == Path(local).with_suffix(".qml").read_bytes(), "its style too"
     assert not list(tmp_path.glob(".*.part")), "no partial file is left"
 
 
@@ -137,3 +138,22 @@ def test_a_bad_box_is_one_line(published: Path, box: str, expected: str, tmp_pat
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], result.stderr
     assert not (tmp_path / "x.tif").exists()
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("s3://bucket/published/catalog.json", "error: reading s3:// URLs needs s3fs: pip install 'ldn-pipeline[s3]'"),
+    ("foo://bucket/catalog.json", "error: foo://bucket/catalog.json: the scheme foo:// is unknown to fsspec"),
+])
+def test_an_object_store_catalog_without_its_driver_is_one_line_with_the_install_command(url: str, words: str) -> None:
+    """A README example (`--catalog s3://...`) on an install without s3fs: one line naming what to install, exit 2
+    (it was a 93-line traceback). s3fs is hidden from a fresh process, as on a default install."""
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['s3fs'] = None\n"
+              "from flows.cli import app\n"
+              f"sys.argv = ['ldn', 'layers', 'list', '--catalog', {url!r}]\n"
+              "app()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == EXIT_USER_ERROR, done.stderr
+    assert done.stderr.startswith(words) and done.stderr.count("\n") == 1, done.stderr

@@ -53,18 +53,26 @@ def open_scratch_geotiff(path: Path, grid: Any, *, dtype: Any, nodata: float, co
 
 
 def write_layer(layer: xr.DataArray, path: str | Path, *, nodata: float | None, transform: Affine | None = None,
-                block: int = 512, compress: bool = False, lock: Any = None, compute: bool = True) -> Any:
+                block: int = 512, compress: bool = False, lock: Any = None, compute: bool = True,
+                colormap: dict[int, tuple[int, ...]] | None = None) -> Any:
     """Write a 2-D (lazy) layer as a tiled GeoTIFF on its exact grid, its attrs as tags (Dask's delayed write when
     not ``compute``).
 
     ``transform`` is the grid the layer is on (a GeoBox's affine); without it the grid comes from the coordinates,
     which loses the last digits of pixel sizes such as MODIS's. The CRS is the layer's, named (``named_crs``);
     ``compress`` writes ``SCRATCH_PROFILE`` (a copy too large to write raw), otherwise uncompressed; ``lock``
-    serialises block writes to the file when threads or workers compute it."""
+    serialises block writes to the file when threads or workers compute it; ``colormap`` (value -> RGBA) is the
+    band's colour table, for a paletted picture (written once the pixels are, so only when computing now)."""
+    if colormap is not None and not compute:
+        raise ValueError("a colour table is written after the pixels: write_layer(..., compute=True)")
     grid = layer.rio.transform(recalc=True) if transform is None else transform
     out = layer.rio.write_crs(named_crs(layer.rio.crs)).rio.write_transform(grid).rio.write_nodata(nodata, encoded=False)
-    return out.rio.to_raster(path, tiled=True, blockxsize=block, blockysize=block, lock=lock, compute=compute,
-                             recalc_transform=False, **(SCRATCH_PROFILE if compress else {}))
+    written = out.rio.to_raster(path, tiled=True, blockxsize=block, blockysize=block, lock=lock, compute=compute,
+                                recalc_transform=False, **(SCRATCH_PROFILE if compress else {}))
+    if colormap is not None:
+        with rasterio.open(path, "r+") as dst:
+            dst.write_colormap(1, colormap)
+    return written
 
 
 def write_geotiff(path: Path, bands: np.ndarray, geobox: Any, *, nodata: float, block: int = 256) -> Path:

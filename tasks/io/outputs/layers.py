@@ -6,6 +6,7 @@ version holds; asking for a layer or period that does not exist lists what does.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -25,7 +26,7 @@ from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_box_problem
 from tasks.io.outputs.cog import cog_from_tiled, write_layer
-from tasks.io.sources.integrity import local_path, open_href
+from tasks.io.sources.integrity import local_path, open_href, url_filesystem
 from tasks.model import AssetSummary, LayerSummary, Version
 
 __all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "published_layers", "published_versions", "read_block"]
@@ -55,6 +56,8 @@ class _ReadIO(pystac.StacIO):
 def _read_json(href: str) -> dict[str, Any]:
     try:
         return json.loads(_ReadIO().read_text(href))
+    except ConfigError:  # already says what to do (a missing fsspec driver)
+        raise
     except (OSError, ValueError) as err:
         missing = isinstance(err, OSError) and ("is missing" in str(err) or isinstance(err, FileNotFoundError))
         raise ConfigError(f"no published catalog at {href}: check the URL (the root catalog.json that `ldn run` "
@@ -137,9 +140,7 @@ def _open_raster(href: str, chunks: Any = None) -> xr.DataArray:
     kwargs: dict[str, Any] = {}
     path = href
     if is_url(href) and not href.startswith(("http://", "https://")):
-        import fsspec
-
-        fs, path = fsspec.core.url_to_fs(href)  # rasterio would hand s3:// to GDAL's /vsis3/, with other settings
+        fs, path = url_filesystem(href)  # rasterio would hand s3:// to GDAL's /vsis3/, with other settings
         kwargs["opener"] = fs
     try:
         opened = rioxarray.open_rasterio(path, chunks=chunks, **kwargs)
@@ -239,13 +240,65 @@ def open_layer(indicator: str, *, period: str | None = None, year: int | None = 
     return da
 
 
+def _sidecars(item: pystac.Item, asset: str) -> dict[str, str]:
+    """The files that style a layer where it is published, by the suffix they take beside a copy: its QGIS style
+    (``<key>_style`` asset, or the ``.qml`` beside a paletted picture) and a picture's category names
+    (``.tif.aux.xml``, GDAL's PAM), so a download opens styled exactly like the published layer."""
+    a = item.assets[asset]
+    href = _href(a)
+    out = {}
+    if (style := item.assets.get(f"{asset}_style")) is not None:
+        out[".qml"] = _href(style)
+    elif "visual" in (a.roles or []) and href.endswith(".tif"):
+        out[".qml"] = href[: -len(".tif")] + ".qml"
+    if "visual" in (a.roles or []):
+        out[".aux.xml"] = f"{href}.aux.xml"
+    return out
+
+
+def _read_sidecars(item: pystac.Item, asset: str) -> dict[str, bytes]:
+    """The bytes of a layer's styling files (``_sidecars``) that exist; a style that cannot be read is an error."""
+    found = {}
+    for suffix, href in _sidecars(item, asset).items():
+        try:
+            with open_href(href) as f:
+                found[suffix] = f.read()
+        except FileNotFoundError:
+            continue  # published before the layer had this file
+        except OSError as err:
+            if "404" in str(err) or "is missing" in str(err):
+                continue
+            raise ConfigError(f"cannot read the style of {item.id} ({href}): {err}") from None
+    return found
+
+
+def _colour_table(href: str) -> dict[int, tuple[int, ...]] | None:
+    """The colour table of a paletted picture's band (local, http(s) or an fsspec URL), or None."""
+    with contextlib.ExitStack() as stack:
+        target: Any = href
+        if is_url(href) and not href.startswith(("http://", "https://")):
+            fs, path = url_filesystem(href)
+            target = stack.enter_context(fs.open(path, "rb"))
+        try:
+            layer = stack.enter_context(rasterio.open(target))
+        except rasterio.RasterioIOError as err:
+            raise ConfigError(f"cannot read the colour table of {href}: {err}") from None
+        try:
+            return layer.colormap(1)
+        except ValueError:  # no colour table
+            return None
+
+
 def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
                 bbox: tuple[float, float, float, float] | None = None) -> Path:
     """Copy a layer's COG (local or remote) to ``out``, or, with a lon/lat ``bbox``, a COG cut to that box: the
-    rows and columns around it, and pixels outside the box nodata. Written beside ``out`` and renamed into place,
-    so a failed fetch leaves no partial file."""
+    rows and columns around it, and pixels outside the box nodata. Its styling comes along as published: the QGIS
+    style beside it (``<out>.qml``), and for a paletted picture its colour table (in the file, the clip too) and
+    category names (``<out>.aux.xml``). Written beside ``out`` and renamed into place, so a failed fetch leaves
+    no partial file."""
     out = Path(out)
     src = _href(item.assets[asset])
+    sidecars = _read_sidecars(item, asset)
     tmp = out.with_name(f".{out.name}.part")
     tiled = out.with_name(f".{out.name}.tiled.tif")
     try:
@@ -257,13 +310,22 @@ def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
                 raise ConfigError(f"cannot copy {item.id}: {err}") from None
         else:
             da = clip_to_bbox(_open_raster(src), bbox, name=f"{item.id} (bbox {_bbox(item)})")
-            write_layer(da, tiled, nodata=da.rio.nodata, transform=da.rio.transform())  # rio.clip's exact grid
+            colours = _colour_table(src) if "visual" in (item.assets[asset].roles or []) else None
+            write_layer(da, tiled, nodata=da.rio.nodata, transform=da.rio.transform(),  # rio.clip's exact grid
+                        colormap=colours)
             # the published layers' own COG profile; class maps keep their codes in the overviews
-            cog_from_tiled(tiled, tmp, categorical="classification:classes" in item.assets[asset].extra_fields)
+            cog_from_tiled(tiled, tmp, categorical="classification:classes" in item.assets[asset].extra_fields
+                           or colours is not None)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
         tiled.unlink(missing_ok=True)
+        Path(f"{tiled}.aux.xml").unlink(missing_ok=True)
+    for suffix, data in sidecars.items():
+        target = out.with_suffix(".qml") if suffix == ".qml" else Path(f"{out}{suffix}")
+        part = target.with_name(f".{target.name}.part")
+        part.write_bytes(data)
+        part.replace(target)
     return out
 
 

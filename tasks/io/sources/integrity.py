@@ -26,10 +26,11 @@ import numpy as np
 import pystac
 
 from tasks.config import AssetSpec, Source, env_seconds
-from tasks.errors import SceneReadError, TransientReadError
+from tasks.constants import FSSPEC_DRIVERS
+from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.io.sources.deadline import OPENER, RequestTooSlow, within
 
-__all__ = ["implausible", "check_plausible", "CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "HTTP_DEADLINE", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "file_sha256",
+__all__ = ["url_filesystem", "implausible", "check_plausible", "CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "HTTP_DEADLINE", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "file_sha256",
            "local_path", "open_href", "parse_multihash",
            "scene_fingerprints", "sign_items", "verify_checksums"]
 
@@ -142,6 +143,23 @@ def _urlopen(href: str, method: str = "GET", headers: dict[str, str] | None = No
     raise AssertionError("unreachable")
 
 
+def url_filesystem(href: str) -> tuple[Any, str]:
+    """fsspec's file system and path of an object-store URL (``s3://bucket/key``, ...); a scheme whose driver is not
+    installed, or one fsspec does not know, is a one-line ``ConfigError`` with the install command."""
+    import fsspec
+
+    scheme = href.partition("://")[0]
+    try:
+        return fsspec.core.url_to_fs(href)
+    except ImportError:
+        driver = FSSPEC_DRIVERS.get(scheme, "its fsspec driver")
+        how = "pip install 'ldn-pipeline[s3]' (or pip install s3fs)" if driver == "s3fs" else f"pip install {driver}"
+        raise ConfigError(f"reading {scheme}:// URLs needs {driver}: {how}") from None
+    except ValueError:
+        raise ConfigError(f"{href}: the scheme {scheme}:// is unknown to fsspec: use a local path, http(s)://, s3://, "
+                          "gs:// or az://") from None
+
+
 @contextmanager
 def _open(href: str) -> Iterator[IO[bytes]]:
     """A byte stream of ``href``: a local path, ``file://``, http(s) (``_urlopen``), or any fsspec URL."""
@@ -154,9 +172,8 @@ def _open(href: str) -> Iterator[IO[bytes]]:
             with _within_deadline(href), _urlopen(href) as response:  # the body's reading under the deadline too
                 yield response
         else:
-            import fsspec
-
-            with fsspec.open(href, "rb") as f:
+            fs, path = url_filesystem(href)
+            with fs.open(path, "rb") as f:
                 yield f
     except FileNotFoundError:
         raise _Unreadable("is missing", transient=False) from None
