@@ -119,6 +119,7 @@ def test_the_report_shows_maps_tables_and_the_method(full_run: tuple[Path, Path]
         assert text in html, text
     assert "<th>class_name</th>" not in html.split("Land productivity dynamics (km2)")[1].split("</table>")[0], \
         "no empty pivot column"
+    assert "&lt;NA&gt;" not in html and "<NA>" not in html, "a missing value reads '-', never pandas' <NA>"
 
 
 def test_run_artifacts_are_in_prefect(full_run: tuple[Path, Path]) -> None:

@@ -298,8 +298,11 @@ def _chart(alt: str, png: bytes) -> str:
 
 
 def _table(frame: pd.DataFrame, columns: list[str], digits: int = 2) -> str:
-    shown = frame[[c for c in columns if c in frame.columns]]
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
     shown.columns.name = None  # a pivot's column-axis name would head an empty first column
+    for column in shown.columns:  # nullable integers (a target's year) print pd.NA as "<NA>", past na_rep
+        if isinstance(shown[column].dtype, pd.api.extensions.ExtensionDtype) and shown[column].isna().any():
+            shown[column] = shown[column].astype(object).where(shown[column].notna(), "-")
     body = shown.to_html(index=False, float_format=lambda v: f"{v:,.{digits}f}", border=0, classes="t", na_rep="-")
     return body.replace(f"<td>{TOTAL}</td>", f"<td><b>{TOTAL}</b></td>")
 
