@@ -6,7 +6,6 @@ version holds; asking for a layer or period that does not exist lists what does.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -134,14 +133,20 @@ def find_layer(indicator: str, *, period: str | None = None, year: int | None = 
     return matches[0]
 
 
+def _raster_source(href: str) -> tuple[str, dict[str, Any]]:
+    """What rasterio (and rioxarray) open for a published raster: the path, with fsspec's file system as the opener
+    for object-store schemes (rasterio would hand ``s3://`` to GDAL's /vsis3/, with other settings); GDAL reads
+    local files and http(s) itself (ranged requests)."""
+    if is_url(href) and not href.startswith(("http://", "https://")):
+        fs, path = url_filesystem(href)
+        return path, {"opener": fs}
+    return href, {}
+
+
 def _open_raster(href: str, chunks: Any = None) -> xr.DataArray:
     """A published COG at a local path or URL: GDAL reads http(s) itself (ranged requests), fsspec the other
     schemes (``s3://`` with the usual AWS_* settings, ...)."""
-    kwargs: dict[str, Any] = {}
-    path = href
-    if is_url(href) and not href.startswith(("http://", "https://")):
-        fs, path = url_filesystem(href)  # rasterio would hand s3:// to GDAL's /vsis3/, with other settings
-        kwargs["opener"] = fs
+    path, kwargs = _raster_source(href)
     try:
         opened = rioxarray.open_rasterio(path, chunks=chunks, **kwargs)
         if not isinstance(opened, xr.DataArray):
@@ -263,30 +268,23 @@ def _read_sidecars(item: pystac.Item, asset: str) -> dict[str, bytes]:
         try:
             with open_href(href) as f:
                 found[suffix] = f.read()
-        except FileNotFoundError:
-            continue  # published before the layer had this file
-        except OSError as err:
-            if "404" in str(err) or "is missing" in str(err):
-                continue
+        except OSError as err:  # open_href says "is missing" for an absent file and HTTP 403/404/410
+            if "is missing" in str(err):
+                continue  # published before the layer had this file
             raise ConfigError(f"cannot read the style of {item.id} ({href}): {err}") from None
     return found
 
 
 def _colour_table(href: str) -> dict[int, tuple[int, ...]] | None:
     """The colour table of a paletted picture's band (local, http(s) or an fsspec URL), or None."""
-    with contextlib.ExitStack() as stack:
-        target: Any = href
-        if is_url(href) and not href.startswith(("http://", "https://")):
-            fs, path = url_filesystem(href)
-            target = stack.enter_context(fs.open(path, "rb"))
-        try:
-            layer = stack.enter_context(rasterio.open(target))
-        except rasterio.RasterioIOError as err:
-            raise ConfigError(f"cannot read the colour table of {href}: {err}") from None
-        try:
+    path, kwargs = _raster_source(href)
+    try:
+        with rasterio.open(path, **kwargs) as layer:
             return layer.colormap(1)
-        except ValueError:  # no colour table
-            return None
+    except ValueError:  # no colour table
+        return None
+    except rasterio.RasterioIOError as err:
+        raise ConfigError(f"cannot read the colour table of {href}: {err}") from None
 
 
 def fetch_layer(item: pystac.Item, out: str | Path, *, asset: str = "data",
