@@ -80,7 +80,7 @@ def _region(size: int) -> Any:
 
     from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
     from tasks.geo.tiles import MODIS_TILE_PX
-    from tasks.io.sources.sample_data import load_sample_region
+    from tasks.io.samples.sample_data import load_sample_region
 
     x0, y0 = MODIS_GRID_ORIGIN
     col = TILE_H * MODIS_TILE_PX + size // 2  # sample_grid puts the window's left edge size // 2 pixels west of this
@@ -105,7 +105,7 @@ def prepare(size: int, root: Path) -> dict[str, float]:
     import rasterio
 
     from tasks.constants import NODATA
-    from tasks.io.sources.sample_data import generate_sample, sample_grid
+    from tasks.io.samples.sample_data import generate_sample, sample_grid
 
     region = _region(size)
     started = time.monotonic()
@@ -306,7 +306,7 @@ def _period_inputs(root: Path, size: int) -> tuple[Any, Any, Any, Any]:
     from odc.geo.geobox import GeoBox
 
     from tasks.config import Period, RunConfig
-    from tasks.io.sources.sample_data import sample_grid
+    from tasks.io.samples.sample_data import sample_grid
 
     grid = sample_grid(_region(size))
     geobox = GeoBox((size, size), grid.transform, grid_crs())
@@ -434,7 +434,7 @@ def part_rehearsal(root: Path, step: int) -> dict[str, float]:
     from flows.options import RefreshRun, build_run
     from flows.refresh import refresh_indicators
     from tasks.io.runtime.plan import tile_plans
-    from tasks.io.sources.rehearsal import generate_rehearsal
+    from tasks.io.samples.rehearsal import generate_rehearsal
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     inputs = generate_rehearsal(root / f"rehearsal-{step}", step=step)

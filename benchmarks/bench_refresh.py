@@ -71,8 +71,8 @@ def main() -> None:
 
     set_environment_defaults()
     from flows.options import RefreshRun
-    from tasks.io.sources.rehearsal import generate_rehearsal
-    from tasks.io.sources.sample_data import generate_sample
+    from tasks.io.samples.rehearsal import generate_rehearsal
+    from tasks.io.samples.sample_data import generate_sample
 
     if args.input == "rehearsal":
         inputs = generate_rehearsal(Path("outputs/rehearsal-ne-asia"))

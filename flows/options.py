@@ -23,10 +23,10 @@ from tasks.geo.tiles import MODIS_TILE_PX
 from tasks.io.outputs.pgstac import check_pgstac
 from tasks.io.outputs.report import load_zones
 from tasks.io.runtime.layer_cache import check_cache_url, check_writable_folders
+from tasks.io.samples.sample_data import load_sample_region, sample_grid
 from tasks.io.sources.preflight import check_run
 from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
 from tasks.io.sources.run import RunContext
-from tasks.io.sources.sample_data import load_sample_region, sample_grid
 from tasks.io.sources.zones import check_zones_cover
 
 __all__ = ["RefreshRun", "build_run", "sample_area", "SampleArea", "DEFAULT_SAMPLE_DIR", "RUN_CONFIG_FIELDS"]

@@ -18,8 +18,8 @@ from tasks.constants import TASK_RUNNERS
 from tasks.errors import redact
 from tasks.io.outputs.pgstac import load_into_pgstac
 from tasks.io.runtime.local_stac import serve_collections
+from tasks.io.samples.sample_data import generate_sample
 from tasks.io.sources.run import RunContext
-from tasks.io.sources.sample_data import generate_sample
 from tasks.model import Version
 
 __all__ = ["refresh_indicators", "YEARLY_CRON", "YEARLY_TIMEZONE", "TaskRunnerName"]

@@ -11,7 +11,7 @@ from tasks.environment import set_environment_defaults
 set_environment_defaults()  # as the application does, before anything below imports Prefect or reads with GDAL
 
 from tasks.io.runtime.local_stac import LocalStac, serve_collections  # noqa: E402
-from tasks.io.sources.sample_data import generate_sample  # noqa: E402
+from tasks.io.samples.sample_data import generate_sample  # noqa: E402
 from tests.helpers import small_region  # noqa: E402
 
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tasks.io.samples.sample_data import SampleRegion, load_sample_region
 from tasks.io.sources.clip import area_fingerprint, region_area
-from tasks.io.sources.sample_data import SampleRegion, load_sample_region
 
 if TYPE_CHECKING:
     import numpy as np

@@ -29,9 +29,9 @@ from tasks.errors import LdnError, disk_full, file_error
 from tasks.io.runtime.layer_cache import cache_root
 from tasks.io.runtime.local_stac import serve_collections
 from tasks.io.runtime.plan import format_plan, plan_run
-from tasks.io.sources.rehearsal import generate_rehearsal
+from tasks.io.samples.rehearsal import generate_rehearsal
+from tasks.io.samples.sample_data import generate_sample
 from tasks.io.sources.run import RunContext
-from tasks.io.sources.sample_data import generate_sample
 from tasks.model import Version
 
 cli = typer.Typer()

@@ -12,7 +12,7 @@ import pytest
 
 from tasks.config import SAMPLE_SOURCES, RunConfig
 from tasks.io.runtime.local_stac import LocalStac, serve_collections
-from tasks.io.sources.sample_data import generate_sample, load_sample_region
+from tasks.io.samples.sample_data import generate_sample, load_sample_region
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from pyproj import Transformer
 
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
 from tasks.io.runtime.local_stac import serve_collections
-from tasks.io.sources.sample_data import (
+from tasks.io.samples.sample_data import (
     box_polygon,
     collection_doc,
     composite_doys,

@@ -127,7 +127,7 @@ def test_overlapping_custom_tiles(tmp_path: Path, published_copy: Path, prefect_
     import json
 
     from tasks.constants import MODIS_PIXEL_SIZE as px
-    from tasks.io.sources.sample_data import load_sample_region, sample_grid
+    from tasks.io.samples.sample_data import load_sample_region, sample_grid
 
     left, bottom, right, top = sample_grid(load_sample_region()).bounds
     run_file = tmp_path / "run.yaml"

@@ -23,7 +23,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tasks.io.sources.rehearsal import KM_PER_DEG, REHEARSAL_PATCHES, RehearsalPatch
+from tasks.io.samples.rehearsal import KM_PER_DEG, REHEARSAL_PATCHES, RehearsalPatch
 from tests.helpers import catalog_items, read_asset
 
 pytestmark = pytest.mark.integration

@@ -17,6 +17,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("stages", ("tasks.stages",)),
     ("io.outputs", ("tasks.io.outputs",)),
     ("io.runtime", ("tasks.io.runtime",)),
+    ("io.samples", ("tasks.io.samples",)),
     ("io.sources", ("tasks.io.sources", "tasks.io")),
     ("science", ("tasks.science",)),
     ("config", ("tasks.config",)),
@@ -26,7 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 """The layers, top first: a module imports from its own layer or one below, never from one above. The README's
 Development section draws the same list; a new module goes into a layer's package, or this test names it. ``tasks.io``
-is three rooms, each a layer here (its ``__init__`` says what it holds); only the package's own ``__init__`` sits
+is four rooms, each a layer here (its ``__init__`` says what it holds); only the package's own ``__init__`` sits
 outside them."""
 
 MOST_MODULES = 15
@@ -115,7 +116,7 @@ def test_every_module_belongs_to_a_layer() -> None:
 
 def test_io_has_only_rooms_and_no_folder_is_a_drawer() -> None:
     loose = sorted(p.name for p in (ROOT / "tasks" / "io").glob("*.py") if p.name != "__init__.py")
-    assert not loose, f"modules directly in tasks/io/: {loose}; each goes into a room (sources, outputs, runtime)"
+    assert not loose, f"modules directly in tasks/io/: {loose}; each goes into a room (sources, samples, outputs, runtime)"
     crowded = {str(d.relative_to(ROOT)): n for package in PACKAGES for d in (ROOT / package).rglob("*")
                if d.is_dir() and d.name != "__pycache__"
                and (n := len([p for p in d.glob("*.py") if p.name != "__init__.py"])) > MOST_MODULES}
@@ -186,8 +187,8 @@ def test_no_import_of_a_project_module_inside_a_function() -> None:
 def test_the_checks_see_a_circle_and_the_flows_only_look_down() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert not any(b.startswith("flows") for a, b, _, _ in _imports(_modules()) if a.startswith("tasks"))
-    assert _layer("tasks.io.sources.load") == 4 and _layer("tasks.io.runtime.plan") == 3 and _layer("tasks.io.outputs.catalog") == 2 and _layer("tasks.constants") == len(LAYERS) - 1 and _layer("tasks") == len(LAYERS) - 1
-    assert _layer("tasks.config") == 6 and _layer("tasks.kernels.trend") == 8 and _layer("flows.cli.run") == 0
+    assert _layer("tasks.io.samples.sample_data") == 4 and _layer("tasks.io.sources.load") == 5 and _layer("tasks.io.runtime.plan") == 3 and _layer("tasks.io.outputs.catalog") == 2 and _layer("tasks.constants") == len(LAYERS) - 1 and _layer("tasks") == len(LAYERS) - 1
+    assert _layer("tasks.config") == 7 and _layer("tasks.kernels.trend") == 9 and _layer("flows.cli.run") == 0
 
 
 def test_modules_are_loaded_by_name_only_from_the_command_table() -> None:

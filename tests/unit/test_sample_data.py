@@ -11,7 +11,7 @@ import rasterio
 from pyproj import CRS
 
 from tasks.constants import MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT
-from tasks.io.sources.sample_data import (
+from tasks.io.samples.sample_data import (
     composite_doys,
     generate_sample,
     load_sample_region,

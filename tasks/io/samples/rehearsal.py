@@ -31,8 +31,7 @@ from tasks.config import SAMPLE_SOURCES
 from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, PixelReliability
 from tasks.errors import ConfigError
 from tasks.geo.tiles import MODIS_TILE_PX, Tile, tile_lonlat_bbox
-from tasks.io.sources.region import region_grid, resolve_region
-from tasks.io.sources.sample_data import (
+from tasks.io.samples.sample_data import (
     COG_MEDIA_TYPE,
     box_polygon,
     collection_doc,
@@ -43,6 +42,7 @@ from tasks.io.sources.sample_data import (
     write_cog,
     write_collection,
 )
+from tasks.io.sources.region import region_grid, resolve_region
 
 __all__ = ["KM_PER_DEG", "RehearsalPatch", "REHEARSAL_PATCHES", "generate_rehearsal", "rehearsal_is_complete", "REHEARSAL_VERSION"]
 

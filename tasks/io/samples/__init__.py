@@ -1,0 +1,5 @@
+"""Generated offline inputs: the bundled sample region (``sample_data``) and the full-extent rehearsal of
+North-East Asia (``rehearsal``), written deterministically as COGs with a STAC layout the local STAC API serves.
+
+Above ``tasks.io.sources`` (it reuses its file checksums), below ``tasks.io.runtime`` and ``tasks.io.outputs``.
+"""
