@@ -1,6 +1,6 @@
 """Make the README's pictures from a run of the bundled sample: a styled layer as QGIS draws it on open, the
-HTML report as a browser shows it, an LDN target's chart, the map of registered activities as the report draws them
-and the LDN balance's quick-look. Rerun after changing the styles or the report:
+HTML report as a browser shows it, an LDN target's chart, the map of registered activities as the report draws them,
+the LDN balance's quick-look and the drought chart with a worst-year map. Rerun after changing the styles or the report:
 
     python docs/pictures.py [--catalog outputs/catalog]
 
@@ -98,6 +98,29 @@ def balance_picture(version: Path, out: Path) -> None:
     print(f"wrote {out} ({items[-1].stem})")
 
 
+def drought_picture(version: Path, out: Path) -> None:
+    """The drought class chart the report draws, year by year (the planted 2017 drought), beside the quick-look of
+    report_1's worst year, as one picture."""
+    import pandas as pd
+    from PIL import Image
+
+    from tasks.io.outputs.report_html import drought_years_png
+
+    years = sorted(version.glob("drought/*/drought-*_areas.csv"))
+    worst = sorted(version.glob("drought-worst/*report_1/drought-worst-*.png"))
+    if not years or not worst:
+        raise RuntimeError("the version has no drought layers (no precipitation source in the run)")
+    chart = Path(tempfile.mkdtemp()) / "chart.png"
+    chart.write_bytes(drought_years_png(pd.concat([pd.read_csv(p) for p in years])))
+    with Image.open(chart) as a, Image.open(worst[0]) as b:
+        width = max(a.width, b.width)
+        both = Image.new("RGB", (width, a.height + b.height), "white")
+        both.paste(a.convert("RGB"), (0, 0))
+        both.paste(b.convert("RGB"), (0, a.height))
+        both.quantize(colors=256).save(out, optimize=True)
+    print(f"wrote {out} ({len(years)} years, {worst[0].stem})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--catalog", type=Path, default=HERE.parent / "outputs" / "catalog")
@@ -106,7 +129,7 @@ def main() -> int:
     failed = 0
     for make, name in ((qgis_picture, "qgis-lpd.png"), (report_picture, "report.png"),
                        (targets_picture, "targets.png"), (activities_picture, "activities.png"),
-                       (balance_picture, "ldn-balance.png")):
+                       (balance_picture, "ldn-balance.png"), (drought_picture, "drought.png")):
         try:
             make(version, HERE / name)
         except (OSError, RuntimeError, StopIteration) as err:

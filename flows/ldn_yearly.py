@@ -1,8 +1,9 @@
 """Yearly indicator refresh: ingest annual NDVI per tile and year, compute every period's indicators, publish.
 
-Three subflows, each a stage of the GPG: ``ingest-annual-ndvi`` (one task per tile x year, joined
-per year), ``period-indicators`` (productivity per tile x period in two passes, joined per period;
-land cover and SOC, SDG 15.3.1, status and the LDN balance per period) and ``publish-version`` (tables, report and
+Four subflows, each a stage of the GPG or the UNCCD report: ``ingest-annual-ndvi`` (one task per tile x year,
+joined per year), ``period-indicators`` (productivity per tile x period in two passes, joined per period;
+land cover and SOC, SDG 15.3.1, status and the LDN balance per period), ``drought-hazard`` (SO3-1: SPI and drought
+classes per year on the precipitation's grid, each period's worst year) and ``publish-version`` (tables, report and
 the atomic switch). Tasks pass paths and item ids, never arrays; every layer task is keyed on its
 inputs, so an unchanged refresh does no raster work.
 
@@ -24,9 +25,10 @@ from tasks.io.runtime.netstats import cluster_network_bytes
 from tasks.io.runtime.progress import ingest_summary, tile_period_summary, track_stage
 from tasks.io.runtime.run_locks import run_marker
 from tasks.io.sources.run import RunContext, period_tiles, run_context
-from tasks.io.sources.search import find_inputs_task, find_scenes_task
-from tasks.model import LayerSummary, Staging
+from tasks.io.sources.search import find_inputs_task, find_precipitation_task, find_scenes_task
+from tasks.model import Layers, LayerSummary, Staging
 from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, plan_tiles_task
+from tasks.stages.drought import drought_task
 from tasks.stages.land_degradation import (
     land_cover_grid_task,
     land_soc_task,
@@ -90,10 +92,11 @@ def ingest_annual_ndvi(run: RunContext, staging: Staging) -> list[LayerSummary]:
 
 
 @flow(name="period-indicators", task_runner=_threads(), log_prints=True)
-def period_indicators(run: RunContext, annual: list[LayerSummary], staging: Staging) -> list[LayerSummary]:
+def period_indicators(run: RunContext, annual_layers: Layers, staging: Staging) -> list[LayerSummary]:
     """Per reporting period: productivity (per tile), land cover and SOC, SDG 15.3.1, then status against the baseline
     and the LDN balance (gains and losses per land type)."""
     log = get_run_logger()
+    annual = list(annual_layers.items)
     periods = run.periods
     names, windows = list(periods), list(periods.values())
     log.info("periods: %s", ", ".join(names) or "none fits the years (annual NDVI only)")
@@ -170,10 +173,26 @@ def productivity_by_tile(run: RunContext, periods: dict[str, Period], annual: li
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@flow(name="drought-hazard", log_prints=True)
+def drought_hazard(run: RunContext, periods: Layers, staging: Staging) -> list[LayerSummary]:
+    """SO3-1: each year's SPI-12 and drought class on the precipitation's grid, each period's worst year, and the
+    land under drought per zone (water from each period's land cover); none without a precipitation source."""
+    log = get_run_logger()
+    if run.precipitation is None:
+        log.info("drought (SO3-1): no precipitation source in %s: no drought layers (add one with role "
+                 "precipitation)", run.cfg.sources_file)
+        return []
+    land_cover = {layer.period: layer for layer in periods.items if layer.indicator == "land-cover" and layer.period}
+    layers = drought_task(run, find_precipitation_task(run), land_cover, staging.path)
+    log.info("drought layers: %d, %d linked from the cache", len(layers), sum(x.from_cache for x in layers))
+    return layers
+
+
 @flow(name="publish-version", log_prints=True)
-def publish_outputs(run: RunContext, staging: Staging, layers: list[LayerSummary]) -> str:
+def publish_outputs(run: RunContext, staging: Staging, written: Layers) -> str:
     """Zonal tables, workbooks and the HTML report, the new catalog version (switched in atomically), then
     Prefect artifacts linking the published layers."""
+    layers = list(written.items)
     report = report_task(run, layers, staging.path)
     catalog = publish_version_task(run, staging, layers, report)
     report_artifacts_task(run, report, layers, staging.path, catalog)
@@ -206,8 +225,9 @@ def ldn_yearly(cfg: RunConfig | RunContext, spread_on: str | None = None) -> str
         staging = begin_version_task(run)
         try:
             annual = _on(ingest_annual_ndvi, spread_on)(run, staging)
-            periods = _on(period_indicators, spread_on)(run, annual, staging)
-            catalog = publish_outputs(run, staging, annual + periods)
+            periods = _on(period_indicators, spread_on)(run, Layers(items=tuple(annual)), staging)
+            drought = drought_hazard(run, Layers(items=tuple(periods)), staging)
+            catalog = publish_outputs(run, staging, Layers(items=tuple(annual + periods + drought)))
         except BaseException:
             discard_staging(staging)
             raise

@@ -69,6 +69,11 @@ class RefreshRun(BaseModel):
     trajectory_method: str | None = None
     state_method: str | None = None
     productivity_method: str | None = Field(None, description="trends_earth (default) or fao_wocat (method notes 2.6).")
+    precipitation_source: str | None = Field(
+        None, description="Monthly precipitation source of the drought layers (SO3-1), or `none`; default: the "
+                          "sources file's only precipitation source, if it has one.")
+    spi_calibration: tuple[int, int] | None = Field(
+        None, description="First and last year of the SPI's gamma fit (default 1991-2020).")
     config: Path | None = Field(None, description="YAML of run settings (any RunConfig field).")
     zones: Path | None = Field(None, description="Zone polygons for the tables; default North-East Asia countries.")
     zone_field: str | None = None
@@ -81,7 +86,7 @@ class RefreshRun(BaseModel):
 
 
 RUN_CONFIG_FIELDS = ("ndvi_source", "stac_api", "region_id", "tile_size", "years", "out_dir", "min_valid_composites",
-                     "periods", "zones", "zone_field", "cache_dir", "cache_url")
+                     "periods", "zones", "zone_field", "cache_dir", "cache_url", "precipitation_source")
 """The options that are ``RunConfig`` fields of the same name and meaning, copied into it when given (after the run
 file's settings). ``sources_file`` and ``use_cache`` are too, read with the sample's defaults and a negation."""
 
@@ -150,6 +155,25 @@ def _check_comparison_box(run: RunContext) -> None:
                           "performance would have no pixel to compare with; pick a box inside the area or drop it")
 
 
+def _nested_settings(run: RefreshRun, values: dict[str, Any]) -> dict[str, Any]:
+    """The ``productivity`` and ``drought`` blocks of the run file with the options that set one of their fields
+    (the three methods, the SPI's calibration) laid over them."""
+    out: dict[str, Any] = {}
+    for block, given in (("productivity", {"trajectory_method": run.trajectory_method, "state_method": run.state_method,
+                                           "method": run.productivity_method}),
+                         ("drought", {"calibration": run.spi_calibration})):
+        settings = values.get(block) or {}
+        if not isinstance(settings, dict):
+            raise ConfigError(f"run config {run.config}: `{block}` must be a mapping of settings (e.g. `"
+                              + ("productivity: {min_years: 10}" if block == "productivity"
+                                 else "drought: {calibration: [1991, 2020]}")
+                              + f"`), not {type(settings).__name__}")
+        settings = {**settings, **{k: v for k, v in given.items() if v is not None}}
+        if settings:
+            out[block] = settings
+    return out
+
+
 def build_run(run: RefreshRun, *, announce: bool = False) -> RunContext:
     """The run's facts (``RunContext``) from a refresh's options: defaults, then the YAML run file, then the options
     given; all checked, the sources file read once.
@@ -189,18 +213,7 @@ def build_run(run: RefreshRun, *, announce: bool = False) -> RunContext:
         # (a rehearsal's inputs cover their whole region, on both sides of 180 degrees: no window to keep to)
         within = None if values["sources_file"] != SAMPLE_SOURCES else values["native_bounds"]
         values.update(_region_area(region, values, sources(), within=within, keep_id=True, announce=announce))
-    productivity = values.get("productivity") or {}
-    if not isinstance(productivity, dict):
-        raise ConfigError(f"run config {run.config}: `productivity` must be a mapping of settings (e.g. "
-                          f"`productivity: {{min_years: 10}}`), not {type(productivity).__name__}")
-    productivity = dict(productivity)
-    for key in ("trajectory_method", "state_method"):
-        if getattr(run, key) is not None:
-            productivity[key] = getattr(run, key)
-    if run.productivity_method is not None:
-        productivity["method"] = run.productivity_method
-    if productivity:
-        values["productivity"] = productivity
+    values.update(_nested_settings(run, values))
     values.update({name: value for name in RUN_CONFIG_FIELDS if (value := getattr(run, name)) is not None})
     if not run.use_cache:
         values["use_cache"] = False

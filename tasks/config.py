@@ -31,6 +31,7 @@ __all__ = [
     "env_seconds",
     "read_yaml_mapping",
     "MAX_CONFIG_BYTES",
+    "DroughtParams",
     "Period",
     "PeriodCatalog",
     "ProductivityParams",
@@ -160,7 +161,7 @@ class Source(_Frozen):
     """One input dataset: a STAC collection or a local raster file."""
 
     description: str = ""
-    role: Literal["ndvi", "land_cover", "soc", "climate_zones", "land_units"]
+    role: Literal["ndvi", "land_cover", "soc", "climate_zones", "land_units", "precipitation"]
     stac: StacSpec | None = None
     file: Path | None = Field(None, description="A local raster to use instead of a STAC collection.")
     crs: str | None = Field(None, description="Native CRS (WKT or 'EPSG:n') when items do not carry one.")
@@ -188,6 +189,14 @@ class Source(_Frozen):
                 raise ValueError("an ndvi source needs a `qa` rule (asset and valid_values)")
         if self.years is not None and self.years[0] > self.years[1]:
             raise ValueError(f"years {list(self.years)} is reversed; write [first, last]")
+        if self.role == "precipitation":
+            if "precipitation" not in self.assets:
+                raise ValueError("a precipitation source needs an asset named 'precipitation' (monthly totals, mm)")
+            if self.stac is None:
+                raise ValueError("a precipitation source is a STAC collection of monthly items (one COG per month); "
+                                 "publish a file's months as items, e.g. with the sample's local STAC layout")
+            if self.crs is None or self.resolution is None:
+                raise ValueError("a precipitation source needs `crs` and `resolution`: the SPI is fitted on its own grid")
         return self
 
 
@@ -377,6 +386,30 @@ class ProductivityParams(_Frozen):
     precomputed_lpd: PrecomputedLpd | None = Field(None, description="Use this LPD layer instead of computing one.")
 
 
+class DroughtParams(_Frozen):
+    """SO3-1 drought hazard (UNCCD method notes section 2): the SPI's calibration period and the class rule."""
+
+    calibration: tuple[int, int] = Field(
+        (1991, 2020), description="First and last year of the gamma fit (default: the WMO normal 1991-2020).")
+    class_rule: Literal["trends_earth", "gpg"] = Field(
+        "trends_earth", description="Where an exact class boundary (-1000, -1500, -2000) goes: Trends.Earth's milder "
+                                    "class (default) or the GPG/McKee table's more severe one.")
+    worst_year: Literal["every_year", "trends_earth"] = Field(
+        "every_year", description="A period's worst year over every year (the method notes), or `trends_earth`: "
+                                  "Trends.Earth's parity mode (4-year blocks using their first 3 years, a nodata year "
+                                  "wins), to compare with its tables side by side.")
+
+    @field_validator("calibration")
+    @classmethod
+    def _calibration_span(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] > v[1]:
+            raise ValueError(f"calibration {v[0]}-{v[1]} is reversed; write first-last, e.g. 1991-2020")
+        if v[1] - v[0] < 9:
+            raise ValueError(f"calibration {v[0]}-{v[1]} has {v[1] - v[0] + 1} years: a gamma fit per calendar month "
+                             "needs at least 10 (30 is the WMO normal)")
+        return v
+
+
 class RunConfig(_Frozen):
     """Parameters of one run, as the user wrote them, validated; everything the flow needs, nothing it has to guess.
 
@@ -444,6 +477,12 @@ class RunConfig(_Frozen):
     ldn_balance_land_types: str | None = Field(
         None, description="Source (role land_units) whose integer codes are the LDN balance's land types, instead of "
         "the baseline's initial land cover (crossed with the performance land units when configured).")
+
+    precipitation_source: str | None = Field(
+        None, description="Source (role precipitation: monthly totals) of the SO3-1 drought layers; default: the "
+        "sources file's precipitation source when it has exactly one, else no drought layers (the run says so); "
+        "`none` turns them off.")
+    drought: DroughtParams = Field(default_factory=DroughtParams)
 
     @model_validator(mode="before")
     @classmethod

@@ -35,6 +35,7 @@ __all__ = [
     "STATUS_COLOURS",
     "GAIN_LOSS_CLASSES",
     "DROUGHT_CLASSES",
+    "OFF_GRID_INDICATORS",
     "FSSPEC_DRIVERS",
     "code_mapper",
 ]
@@ -191,3 +192,8 @@ def code_mapper(mapping: dict[int, int], fill: int = NODATA) -> "Callable[[np.nd
         return np.where(keys[idx] == f, values[idx], fill).astype("int16")
 
     return _map
+
+
+OFF_GRID_INDICATORS: tuple[str, ...] = ("drought", "drought-worst")
+"""Collections published on another grid than the analysis grid (the SO3-1 drought layers, on the precipitation's
+own grid): they carry their own tables and the period's zonal tables do not read them."""

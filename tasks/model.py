@@ -6,15 +6,18 @@ stage, so a module that only reads a result does not import the module that wrot
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, model_serializer
+
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AssetSummary", "LayerSummary", "TileYear", "ProductivityTile", "Version", "Staging", "LayerRef", "ReportFiles", "ROOT_CATALOG_ID"]
+__all__ = ["AssetSummary", "LayerSummary", "Layers", "TileYear", "ProductivityTile", "Version", "Staging", "LayerRef", "ReportFiles", "ROOT_CATALOG_ID"]
 
 
 ROOT_CATALOG_ID = "ldn-pipeline"
@@ -108,6 +111,20 @@ class LayerSummary:
     def asset_path(self, key: str = "data") -> str:
         """Path of one asset of the item."""
         return next(a.path for a in self.assets if a.key == key)
+
+
+class Layers(BaseModel):
+    """Written layers as one flow parameter: the subflow gets every ``LayerSummary``; Prefect records (and its API
+    stores) only how many of each collection, as ``RunContext`` shows only its facts in brief. The whole list is
+    more than the API takes for a run's parameters (512 kB) at North-East Asia's size."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: tuple[LayerSummary, ...]
+
+    @model_serializer
+    def _summary(self) -> dict[str, Any]:
+        return {"layers": len(self.items), "collections": dict(Counter(x.indicator for x in self.items))}
 
 
 @dataclass(frozen=True)

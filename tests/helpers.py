@@ -5,13 +5,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from tasks.io.samples.sample_data import SampleRegion, load_sample_region
 from tasks.io.sources.clip import area_fingerprint, region_area
+from tasks.science.drought import SPI_LIMIT
 
 if TYPE_CHECKING:
-    import numpy as np
     import pystac
     from odc.geo.geobox import GeoBox
 
@@ -155,3 +157,23 @@ def run_area(cfg: "RunConfig", geobox: "GeoBox") -> "RunArea | None":
     """``cfg``'s region on ``geobox`` resolved afresh (what a run's context resolves once): for tests that have a
     config and a grid but no run."""
     return region_area(cfg.region, area_fingerprint(cfg), geobox)
+
+
+def spi_reference(series: np.ndarray, first: int, calibration: tuple[int, int]) -> np.ndarray:
+    """December's SPI-12 per year of one pixel's monthly totals (from January of ``first``) as the method notes write
+    it, with scipy, independently of the code under test: Thom's gamma (location 0) on the calibration years'
+    Jan-Dec totals that have all twelve months, q the share of zero totals among them, H = q + (1 - q) G(x),
+    SPI = inverse normal of H clipped to +-3.09; NaN for a year with a missing month and for a pixel whose
+    calibration years hold no rain."""
+    annual = series.reshape(-1, 12).sum(axis=1)
+    fitted = annual[calibration[0] - first: calibration[1] - first + 1]
+    fitted = fitted[~np.isnan(fitted)]
+    if not (fitted > 0).any():
+        return np.full(annual.shape, np.nan)
+    q = np.mean(fitted == 0)
+    rain = fitted[fitted > 0]
+    a = np.log(rain.mean()) - np.log(rain).mean()
+    alpha = (1 + np.sqrt(1 + 4 * a / 3)) / (4 * a)
+    beta = rain.mean() / alpha
+    h = q + (1 - q) * stats.gamma.cdf(annual, alpha, scale=beta)
+    return np.clip(stats.norm.ppf(h), -SPI_LIMIT, SPI_LIMIT)

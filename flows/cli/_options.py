@@ -11,13 +11,13 @@ from tasks.geo.grid import lonlat_box_problem
 DEFAULT_SAMPLE_DIR = DEFAULT_OUTPUTS / "sample-data"
 
 
-def parse_years(text: str) -> tuple[int, int]:
-    """``--years`` as (first, last): ``2001-2024``, or one year ``2024``."""
+def parse_years(text: str, flag: str = "--years") -> tuple[int, int]:
+    """``--years`` (or ``flag``) as (first, last): ``2001-2024``, or one year ``2024``."""
     try:
         first, _, last = text.partition("-")
         return int(first), int(last or first)
     except ValueError:
-        raise fail(f"--years {text!r} is not YEAR or FIRST-LAST: write e.g. 2001-2024") from None
+        raise fail(f"{flag} {text!r} is not YEAR or FIRST-LAST: write e.g. 2001-2024") from None
 
 
 def parse_bbox(text: str, *, antimeridian: bool = True) -> tuple[float, float, float, float]:

@@ -69,7 +69,8 @@ def report(
     built = build_report(inputs["refs"], zone_set, out, title=f"SDG 15.3.1 report: {cat.title or cat.id}",
                          about=about, periods=chosen, area=area, sources=sources, series=inputs["series"],
                          annual=inputs["annual"], land_cover_years=inputs["land_cover_years"],
-                         targets=load_targets(targets or TARGETS_FILE), activities=overlay)
+                         targets=load_targets(targets or TARGETS_FILE), activities=overlay,
+                         drought=inputs["drought"])
     for period, frames in built.frames.items():
         print_zones(period, frames.get("sdg_15_3_1"))
     typer.echo(f"\nwrote {sum(len(v) for v in built.tables.values())} tables and workbooks to {out}")

@@ -87,6 +87,11 @@ def run(
     productivity_method: Annotated[Optional[str], typer.Option(rich_help_panel="Method",
         help="LPD method: trends_earth (default: trajectory, state, performance) or fao_wocat (FAO-WOCAT, "
              "with its steadiness, initial biomass, emerging state and desert mask).")] = None,
+    precipitation: Annotated[Optional[str], typer.Option(rich_help_panel="Data",
+        help="Monthly precipitation source of the drought layers (SO3-1), or `none`; default: the sources file's "
+             "only precipitation source, if it has one (the sample has one).")] = None,
+    spi_calibration: Annotated[Optional[str], typer.Option(rich_help_panel="Method",
+        help="FIRST-LAST years of the SPI's gamma fit (default 1991-2020, the WMO normal).")] = None,
     config: Annotated[Optional[Path], typer.Option(rich_help_panel="Method", help="YAML of run settings (e.g. a `productivity:` block).")] = None,
     zones: Annotated[Optional[Path], typer.Option(rich_help_panel="Area",
         help="Zones for the tables (GeoPackage/GeoJSON); default: the countries of North-East Asia.")] = None,
@@ -129,6 +134,8 @@ def run(
                 periods=tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None,
                 trajectory_method=trajectory_method, state_method=state_method,
                 productivity_method=productivity_method, config=config, zones=zones,
+                precipitation_source=precipitation,
+                spi_calibration=parse_years(spi_calibration, '--spi-calibration') if spi_calibration else None,
                 zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
         except ValidationError as err:
             raise fail(validation_message(err, "the run options")) from None
@@ -251,7 +258,7 @@ def _report(catalog: Path, seconds: float) -> None:
         typer.echo(f"  activities:      {stats['activity_id'].nunique()} in the registry, {placed} with statistics: "
                    f"{tables['activities_csv']}")
     if items:
-        first = items[0].assets["data"].get_absolute_href()
+        first = (summaries or items)[0].assets["data"].get_absolute_href()  # an SDG 15.3.1 layer where there is one
         typer.echo(f"  e.g. {first}")
         typer.echo("open them with:")
         typer.echo(f"  python -c \"import rioxarray; print(rioxarray.open_rasterio('{first}'))\"")

@@ -18,16 +18,18 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 
+from tasks.config import Period
 from tasks.constants import DROUGHT_CLASSES, NODATA
 from tasks.errors import ConfigError
 
 __all__ = ["CALIBRATION", "SPI_MONTHS", "SPI_LIMIT", "SPI_SCALE", "ClassRule", "CLASS_RULES", "check_calibration",
-           "spi_december", "spi_x1000", "drought_class", "worst_year"]
+           "spi_december", "spi_x1000", "drought_class", "worst_year", "reporting_years", "WorstYearRule", "WORST_YEAR_RULES"]
 
 CALIBRATION: tuple[int, int] = (1991, 2020)
 """The default calibration period of the gamma fit (the WMO climate normal)."""
@@ -57,9 +59,9 @@ def check_calibration(first: int, last: int, calibration: tuple[int, int], *, so
         return
     spans = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in _runs(missing))
     inside = (max(start, first), min(end, last))
-    hint = (f"set the calibration period to {inside[0]}-{inside[1]} (shorter than the WMO normal's 30 years, say so "
-            "in the report) or" if inside[0] <= inside[1] else
-            f"set a calibration period within {first}-{last} or")
+    short = " (shorter than the WMO normal's 30 years: say so in the report)" if inside[1] - inside[0] < 29 else ""
+    hint = (f"set the calibration period to {inside[0]}-{inside[1]}{short} (--spi-calibration) or"
+            if inside[0] <= inside[1] else f"set a calibration period within {first}-{last} (--spi-calibration) or")
     raise ConfigError(f"{source} covers {first}-{last} but the SPI calibration period is {start}-{end}: {spans} "
                       f"missing; {hint} add the years to the source")
 
@@ -96,15 +98,20 @@ def _spi_block(values: np.ndarray, *, first_year: int, calibration: tuple[int, i
     series = np.moveaxis(np.asarray(values, dtype="float64"), -1, 0)
     cells = series.shape[1:]
     years = series.shape[0] // 12
-    flat = series.reshape(series.shape[0], 1, -1)  # (time, 1, cells): climate-indices fits each cell of a 3-D block
+    every = series.reshape(series.shape[0], -1)
+    some = np.isfinite(every).any(axis=0)  # cells with no value at all (sea, outside the region) are not fitted
+    flat = every[:, some][:, None, :]  # (time, 1, cells): climate-indices fits each cell of a 3-D block
+    december = np.full((years, every.shape[1]), np.nan)
+    if not some.any():
+        return np.moveaxis(december.reshape((years, *cells)), 0, -1)
     indices, compute, fit_warning = _spi_library()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells (outside the source's land) warn in nanmean
+        warnings.simplefilter("ignore", RuntimeWarning)  # cells with gaps warn in nanmean
         warnings.simplefilter("ignore", fit_warning)  # a diagnostic: the method fixes the gamma (notes 2.1)
         spi = indices.spi(flat, SPI_MONTHS, indices.Distribution.gamma, first_year, calibration[0], calibration[1],
                           compute.Periodicity.monthly, spatial_time_major=True)
-    december = spi[11::12].reshape(years, -1)
-    annual = flat.reshape(years, 12, -1).sum(axis=1)  # NaN where a month is missing
+    december[:, some] = spi[11::12].reshape(years, -1)
+    annual = every.reshape(years, 12, -1).sum(axis=1)  # NaN where a month is missing
     fitted = annual[calibration[0] - first_year: calibration[1] - first_year + 1]
     december[:, ~(np.nan_to_num(fitted) > 0).any(axis=0)] = np.nan  # no rain in any calibration year: no fit
     return np.moveaxis(december.reshape((years, *cells)), 0, -1)
@@ -181,25 +188,58 @@ def drought_class(s: xr.DataArray, rule: ClassRule = "trends_earth") -> xr.DataA
     return out
 
 
-def _worst(s: np.ndarray, years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+WorstYearRule = Literal["every_year", "trends_earth"]
+WORST_YEAR_RULES: tuple[str, ...] = ("every_year", "trends_earth")
+"""How a period's worst year is found: over every year (the method notes), or Trends.Earth's parity: over 4-year
+blocks from the period's first year, each using only its first three years, a nodata year winning (method notes
+section 7, item 3)."""
+
+
+def _worst(s: np.ndarray, years: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(s).astype("int32")
+    years = np.asarray(years)
+    if rule == "trends_earth":  # each 4-year block's last year is left out (TE's slice stops before it)
+        used = (years - years[0]) % 4 != 3
+        s, years = s[..., used], years[used]
     valid = s != NODATA
     masked = np.where(valid, s, np.iinfo("int32").max)
     at = masked.argmin(axis=-1)  # the first minimum: the earliest year on a tie
     low = np.take_along_axis(masked, at[..., None], axis=-1)[..., 0]
-    some = valid.any(axis=-1)
+    some = valid.all(axis=-1) if rule == "trends_earth" else valid.any(axis=-1)  # TE: a nodata year is the minimum
     return (np.where(some, low, NODATA).astype("int16"),
-            np.where(some, np.asarray(years)[at], NODATA).astype("int16"))
+            np.where(some, years[at], NODATA).astype("int16"))
 
 
-def worst_year(s: xr.DataArray, *, dim: str = "year") -> xr.Dataset:
+def worst_year(s: xr.DataArray, *, dim: str = "year", rule: WorstYearRule = "every_year") -> xr.Dataset:
     """Each pixel's worst year over ``dim`` (a reporting period's years of int16 SPI x 1000): ``spi``, the minimum
     (int16 x 1000), and ``year``, the year it happened (the earliest on a tie); nodata where no year has a value.
-    Every year of the period counts (Trends.Earth's 4-year blocks use only their first three: parity mode)."""
+    Every year of the period counts; ``rule="trends_earth"`` reproduces Trends.Earth's 4-year blocks that use only
+    their first three years and let a nodata year win (parity mode)."""
+    if rule not in WORST_YEAR_RULES:
+        raise ConfigError(f"worst-year rule {rule!r} is not one of {list(WORST_YEAR_RULES)}")
     years = np.asarray(s[dim].values)
-    low, when = xr.apply_ufunc(_worst, s, kwargs={"years": years}, input_core_dims=[[dim]],
+    low, when = xr.apply_ufunc(_worst, s, kwargs={"years": years, "rule": rule}, input_core_dims=[[dim]],
                                output_core_dims=[[], []], dask="parallelized", output_dtypes=[np.int16, np.int16])
     span = f"{int(years.min())}-{int(years.max())}"
-    low.attrs = {**s.attrs, "long_name": f"lowest SPI-12 of December, {span}"}
+    low.attrs = {**s.attrs, "long_name": f"lowest SPI-12 of December, {span}", "worst_year_rule": rule}
     when.attrs = {"long_name": f"year of the lowest SPI-12, {span}", "_FillValue": NODATA}
     return xr.Dataset({"spi": low, "year": when})
+
+
+def reporting_years(periods: Mapping[str, Period], selected: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """The calendar years each ``selected`` period reports on (the span of its worst drought year): from the year
+    after the period before it in ``periods`` (the periods file, ordered by last year) ends, to its own last year
+    (of its productivity and land cover windows); the first period, and one ending with the period before it, from
+    its own first year. The default periods give
+    2000-2015, 2016-2019 and 2020-2023, as the UNCCD reporting does."""
+    ends = {n: max(p.productivity[1], p.land_cover[1]) for n, p in periods.items()}
+    order = sorted(periods, key=lambda n: (ends[n], n))
+    wanted = set(selected)
+    out = {}
+    for i, name in enumerate(order):
+        period = periods[name]
+        own = min(period.productivity[0], period.land_cover[0])
+        start = ends[order[i - 1]] + 1 if i and ends[order[i - 1]] < ends[name] else own  # a tie: its own first year
+        if name in wanted:
+            out[name] = (start, ends[name])
+    return out

@@ -38,10 +38,11 @@ from tasks.science.targets import TARGETS_FILE, load_targets
 __all__ = ["report_task", "report_artifacts_task", "REPORT_FORMAT"]
 
 
-REPORT_FORMAT = 4
+REPORT_FORMAT = 5
 """The report's own format in its cache key: bump it with any change to what the report writes (tables, columns,
 sections, maps), so a cached report of the former code is not linked into a new version. 2: the activity tables;
-3: activity footprints drawn densified and continued past 180 degrees as the grid is; 4: the LDN balance."""
+3: activity footprints drawn densified and continued past 180 degrees as the grid is; 4: the LDN balance; 5: the drought
+(SO3-1) tables, workbook and section."""
 
 
 @task(name="zonal-report", cache_policy=NO_CACHE)
@@ -116,7 +117,8 @@ def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], p
                               activities=ActivityOverlay(run.activities, run.activity_registry,
                                                          cfg.activity_ring_km, cfg.activity_point_km,
                                                          run.sample_activities)
-                              if run.activity_registry is not None else None, period_cache=per_period)
+                              if run.activity_registry is not None else None, period_cache=per_period,
+                              drought=inputs["drought"])
         if per_period is not None and per_period.hits:
             get_run_logger().info("zonal tables of %s: unchanged layers and zones, linked from the cache",
                                   ", ".join(per_period.hits))

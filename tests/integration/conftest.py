@@ -34,11 +34,12 @@ def sample_config(sample_dir: Path, api_url: str, out_dir: Path, **overrides: ob
 @pytest.fixture(scope="session")
 def published(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, local_stac: LocalStac,
               prefect_harness: None) -> Path:
-    """Root of a catalog published by one real run of the flow on the small sample (2001-2003)."""
+    """Root of a catalog published by one real run of the flow on the small sample (2001-2003): its annual NDVI
+    layers only (no period fits three years; no drought layers, which ``full_run`` has)."""
     from flows.ldn_yearly import ldn_yearly
 
     out = tmp_path_factory.mktemp("published") / "catalog"
-    ldn_yearly(sample_config(sample_dir, local_stac.api_url, out))
+    ldn_yearly(sample_config(sample_dir, local_stac.api_url, out, precipitation_source="none"))
     return out
 
 

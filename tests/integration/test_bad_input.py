@@ -174,7 +174,8 @@ def test_stale_staging_of_a_killed_run_is_cleared_and_versions_stay_readable(
     assert len(versions) == 2
     for version in versions:
         assert list(version.get_items(recursive=True))
-    assert "published 2 layers" in result.stdout and "rioxarray.open_rasterio" in result.stdout  # mean and maximum
+    # the year's mean, maximum and drought
+    assert "published 3 layers" in result.stdout and "rioxarray.open_rasterio" in result.stdout
 
 
 _KILLED_PUBLISH = r'''

@@ -63,9 +63,9 @@ def test_every_tile_every_period_published(rehearsal: tuple[Path, Path, str]) ->
     inputs, out, stdout = rehearsal
     region = json.loads((inputs / "region.json").read_text())
     assert len(region["tiles"]) == 36
-    assert "36 tiles" in stdout and "published 73 layers" in stdout
+    assert "36 tiles" in stdout and "published 101 layers" in stdout
     items = catalog_items(out)
-    assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2 + 2  # 2 status, 2 LDN balance
+    assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2 + 2 + 25 + 3  # 2 status, 2 LDN balance, drought
     for year in (2001, 2012, 2024):
         assert sorted(items[f"ndvi-annual-rehearsal-ne-asia-{year}"].properties["ldn:tiles"]) == sorted(region["tiles"])
     for period in PERIODS:
@@ -133,3 +133,33 @@ def _rim(patch: RehearsalPatch, lon: np.ndarray, lat: np.ndarray, km: float = 12
     dx = (lon - patch.lon) * KM_PER_DEG * np.cos(np.radians(lat))
     dy = (lat - patch.lat) * KM_PER_DEG
     return np.abs(np.hypot(dx, dy) - patch.radius_km) < km
+
+
+def test_the_planted_gobi_drought_and_the_drought_tables_of_the_continent(rehearsal: tuple[Path, Path, str]) -> None:
+    """SO3-1 at the real extent: the 2017 drought planted over the Gobi comes out severe or extreme there, the
+    precipitation grid spans every longitude (Chukotka), no cell wholly outside the region has a value, and the
+    six countries' land under drought adds up to the region's land of the SDG tables."""
+    inputs, out, _ = rehearsal
+    planted = json.loads((inputs / "truth.json").read_text())["precipitation"]["drought"]
+    items = catalog_items(out)
+    item = items["drought-rehearsal-ne-asia-2017"]
+    classes = read_asset(item)
+    with rasterio.open(item.assets["data"].get_absolute_href()) as src:
+        transform, width = src.transform, src.width
+    assert transform.a * width == pytest.approx(360.0), "every longitude: the region crosses 180 degrees"
+    rows, cols = np.mgrid[0:classes.shape[0], 0:classes.shape[1]]
+    lon, lat = transform.c + (cols + 0.5) * transform.a, transform.f + (rows + 0.5) * transform.e
+    centre_lon, centre_lat = planted["centre"]
+    km = np.hypot((lon - centre_lon) * np.cos(np.radians(centre_lat)) * KM_PER_DEG, (lat - centre_lat) * KM_PER_DEG)
+    core = (km < planted["radius_km"] * 0.8) & (classes != -32768)
+    assert core.sum() > 100 and np.isin(classes[core], (3, 4)).mean() > 0.95
+    assert (classes != -32768).mean() < 0.5, "cells wholly outside the region (sea, Kazakhstan, Alaska) are nodata"
+    table = pd.read_csv(item.assets["areas"].get_absolute_href())
+    countries = table[table.zone_id != "all"]
+    assert set(countries.zone) == set(COUNTRIES)
+    everything = table[table.zone_id == "all"].iloc[0]
+    assert countries.land_km2.sum() == pytest.approx(everything.land_km2, rel=1e-9)
+    sdg = pd.read_csv(items["sdg-15-3-1-rehearsal-ne-asia-report_2"].assets["sdg_15_3_1_csv"].get_absolute_href())
+    land = sdg[sdg.indicator == "sdg_15_3_1"].land_km2.sum()
+    assert everything.land_km2 == pytest.approx(land, rel=1e-6), "the same land as the SDG tables (report_2's water)"
+    assert everything.severe_land_km2 + everything.extreme_land_km2 > 1e5

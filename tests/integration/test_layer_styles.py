@@ -42,7 +42,7 @@ def _item(version: Path, item_id: str) -> Path:
 def test_every_cog_has_a_style_a_render_and_a_named_crs(full_run: tuple[Path, Path]) -> None:
     version = _latest(full_run[1])
     items = _items(version)
-    assert len(items) == 73
+    assert len(items) == 73 + 25 + 3  # and the drought layers: 25 years (2000-2024), 3 periods' worst years
     cogs = 0
     for item in items:
         folder = _item(version, item["id"]).parent
@@ -64,12 +64,15 @@ def test_every_cog_has_a_style_a_render_and_a_named_crs(full_run: tuple[Path, Pa
             else:
                 assert "rescale" in render and "colormap_name" in render
             with rasterio.open(folder / asset["href"]) as src:
-                assert src.crs.to_wkt().startswith(f'PROJCS["{MODIS_SINUSOIDAL_NAME}"')
+                named = 'GEOGCS["WGS 84"' if item["id"].startswith("drought") else f'PROJCS["{MODIS_SINUSOIDAL_NAME}"'
+                assert src.crs.to_wkt().startswith(named)  # the drought layers: on the precipitation's grid
                 for value in src.tags().values():
                     if value[:1] in "[{":
                         json.loads(value)  # JSON, not a Python repr
             cogs += 1
-    assert cogs == 137  # the LDN balance: data and land_type, two reporting periods
+    # the LDN balance: data and land_type, two reporting periods; drought: class, SPI x 1000 and SPI per year, class,
+    # SPI x 1000 and year per period
+    assert cogs == 137 + 25 * 3 + 3 * 3
 
 
 def test_item_geometry_is_the_grids_outline_not_its_envelope(full_run: tuple[Path, Path]) -> None:
@@ -212,7 +215,7 @@ def test_every_class_map_has_a_paletted_picture_gdal_colours_on_open(full_run: t
             names = (folder / (visual["href"] + ".aux.xml")).read_text()
             assert all(f"{c['value']}: {c['description']}" in names for c in asset["classification:classes"])
             seen += 1
-    assert seen == 47
+    assert seen == 47 + 25 + 3  # with each year's and each period's drought classes
 
 
 def test_every_file_ldn_layers_get_writes_opens_styled_like_the_published_layer(

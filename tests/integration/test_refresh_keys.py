@@ -30,8 +30,8 @@ PERIODS = {
     "report_1": {"productivity": [2001, 2005], "state_baseline": [2001, 2003], "state_target": [2004, 2005],
                  "land_cover": [2001, 2005]},
 }
-KINDS = ("ndvi-tile", "ndvi-annual", "productivity", "land-soc", "sdg", "status", "ldn-balance", "report",
-         "report-period", "report-ndvi")
+KINDS = ("ndvi-tile", "ndvi-annual", "productivity", "land-soc", "sdg", "status", "ldn-balance", "drought",
+         "drought-period", "report", "report-period", "report-ndvi")
 
 
 def _settings(tmp: Path, periods: dict, **extra: object) -> Path:
@@ -85,14 +85,16 @@ def test_next_years_refresh_computes_the_new_year_and_links_every_period(refresh
     added = _added(refreshed["first"], refreshed["second"])
     # one tile-year and one year's mosaic for 2006; no period's window holds 2006, so every period layer is linked;
     # the report lists the new year's layers, so it is made again, from every period's tables as they were and
-    # the zones' NDVI of the new year alone
+    # the zones' NDVI of the new year alone; the drought layers of 2006 alone (the SPI's fit is unchanged)
     assert added == {"ndvi-tile": 1, "ndvi-annual": 1, "productivity": 0, "land-soc": 0, "sdg": 0, "status": 0,
-                     "ldn-balance": 0, "report": 1, "report-period": 0, "report-ndvi": 1}, added
+                     "ldn-balance": 0, "drought": 1, "drought-period": 0, "report": 1, "report-period": 0,
+                     "report-ndvi": 1}, added
     log = refreshed["log"]
+    assert "drought: SPI-12 of 1 year(s)" in log and "6 year(s) from the cache" in log
     assert "6 tile-years: 5 linked from the cache, 1 computed" in log
     assert "recomputed" not in log, "nothing was computed that the cache held"
     before, after = refreshed["visuals"]
-    assert before > 10 and after == before, "the refresh drew no class map's picture again"
+    assert before > 10 and after == before + 1, "the refresh drew only the new year's drought class map"
     linked = next(line for line in log.splitlines() if "zonal tables of" in line)
     assert "unchanged layers and zones, linked from the cache" in linked and "baseline" in linked and "report_1" in linked
 
@@ -103,8 +105,10 @@ def test_a_new_reporting_period_computes_only_that_period(refreshed: dict) -> No
                                        "state_target": [2005, 2006], "land_cover": [2002, 2006]}}
     before = _entries(out)
     _ldn(refreshed["sample"], out, "2001-2006", _settings(tmp, periods))
+    # its own drought years (2006, which took the latest period's water before) and its worst year
     assert _added(before, _entries(out)) == {"ndvi-tile": 0, "ndvi-annual": 0, "productivity": 1, "land-soc": 1,
-                                             "sdg": 1, "status": 1, "ldn-balance": 1, "report": 1, "report-period": 1, "report-ndvi": 0}
+                                             "sdg": 1, "status": 1, "ldn-balance": 1, "drought": 1,
+                                             "drought-period": 1, "report": 1, "report-period": 1, "report-ndvi": 0}
 
 
 def test_the_refresh_publishes_what_a_run_from_scratch_publishes(refreshed: dict) -> None:
@@ -141,7 +145,8 @@ def test_a_reprocessed_scene_recomputes_its_year_and_the_periods_that_read_it(re
     # 2003's tile and mosaic; both periods hold 2003 (2001-2005): their productivity,
     # SDG 15.3.1 and report_1's status; land cover and SOC do not read NDVI
     assert _added(before, _entries(out)) == {"ndvi-tile": 1, "ndvi-annual": 1, "productivity": 2, "land-soc": 0,
-                                             "sdg": 2, "status": 1, "ldn-balance": 1, "report": 1, "report-period": 2, "report-ndvi": 1}
+                                             "sdg": 2, "status": 1, "ldn-balance": 1, "drought": 0, "drought-period": 0,
+                                             "report": 1, "report-period": 2, "report-ndvi": 1}
     assert "report_1: productivity recomputed: its window's annual NDVI layers changed (2003)" in log
     assert "2003: annual NDVI recomputed: its tiles changed" in log
 

@@ -65,7 +65,9 @@ def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(
                            ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") and s, served, "the flow run", 300)
         assert state == "COMPLETED", served.stderr.read1().decode() if served.stderr else state
         versions = list((out / "versions").iterdir())
-        assert len(versions) == 1 and len(list(versions[0].rglob("*.tif"))) == 4  # 2 years: mean and maximum
+        assert len(versions) == 1
+        assert len(list(versions[0].glob("ndvi-annual*/*/*.tif"))) == 4  # 2 years: mean and maximum
+        assert len(list(versions[0].glob("drought/*/*.json"))) == 2  # and each year's drought
     finally:
         stop_process(served, timeout=30)
 

@@ -7,12 +7,16 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 import xarray as xr
-from scipy import stats
 
+from tasks.config import load_periods
 from tasks.constants import NODATA
 from tasks.errors import ConfigError
-from tasks.science.drought import SPI_LIMIT, drought_class, spi_december, spi_x1000, worst_year
+from tasks.io.outputs.drought_areas import CellAreas, drought_area_table
+from tasks.io.sources.zones import Zone
+from tasks.science.drought import drought_class, reporting_years, spi_december, spi_x1000, worst_year
+from tests.helpers import spi_reference
 
 FIRST, LAST = 1991, 2024  # the sample's precipitation record
 
@@ -21,25 +25,6 @@ def _monthly(values: np.ndarray, first: int = FIRST) -> xr.DataArray:
     """(time, y, x) monthly totals from January of ``first``."""
     time = pd.date_range(f"{first}-01-01", periods=values.shape[0], freq="MS")
     return xr.DataArray(values, dims=("time", "y", "x"), coords={"time": time})
-
-
-def _reference(series: np.ndarray, first: int, calibration: tuple[int, int]) -> np.ndarray:
-    """December's SPI-12 per year as the method notes write it, with scipy: Thom's gamma (location 0) on the
-    calibration years' Jan-Dec totals that have all twelve months, q the share of zero totals among them,
-    H = q + (1 - q) G(x), SPI = inverse normal of H clipped to +-3.09; NaN for a year with a missing month and for
-    a pixel whose calibration years hold no rain."""
-    annual = series.reshape(-1, 12).sum(axis=1)
-    fitted = annual[calibration[0] - first: calibration[1] - first + 1]
-    fitted = fitted[~np.isnan(fitted)]
-    if not (fitted > 0).any():
-        return np.full(annual.shape, np.nan)
-    q = np.mean(fitted == 0)
-    rain = fitted[fitted > 0]
-    a = np.log(rain.mean()) - np.log(rain).mean()
-    alpha = (1 + np.sqrt(1 + 4 * a / 3)) / (4 * a)
-    beta = rain.mean() / alpha
-    h = q + (1 - q) * stats.gamma.cdf(annual, alpha, scale=beta)
-    return np.clip(stats.norm.ppf(h), -SPI_LIMIT, SPI_LIMIT)
 
 
 def _rainfall(rng: np.random.Generator, pixels: int, years: int = LAST - FIRST + 1) -> np.ndarray:
@@ -62,12 +47,12 @@ def test_spi_equals_the_scipy_reference_on_precipitation_like_series(seed: int) 
     values = _rainfall(rng, 60)
     got = spi_december(_monthly(values.reshape(-1, 6, 10))).values.reshape(LAST - FIRST + 1, -1)
     for p in range(values.shape[1]):
-        want = _reference(values[:, p], FIRST, (1991, 2020))
+        want = spi_reference(values[:, p], FIRST, (1991, 2020))
         np.testing.assert_array_equal(np.isnan(got[:, p]), np.isnan(want), err_msg=f"pixel {p}")
         np.testing.assert_allclose(got[:, p], want, rtol=0, atol=1e-6, err_msg=f"pixel {p}")
     s = spi_x1000(xr.DataArray(got)).values
     for rule in ("trends_earth", "gpg"):  # the same classes: a value 1e-6 away never crosses a boundary here
-        ref = drought_class(spi_x1000(xr.DataArray(np.stack([_reference(values[:, p], FIRST, (1991, 2020))
+        ref = drought_class(spi_x1000(xr.DataArray(np.stack([spi_reference(values[:, p], FIRST, (1991, 2020))
                                                              for p in range(values.shape[1])], axis=1))), rule)
         np.testing.assert_array_equal(drought_class(xr.DataArray(s), rule).values, ref.values)
 
@@ -197,3 +182,44 @@ def test_the_spi_leaves_the_root_logger_as_it_was() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "calculation_started" not in done.stdout + done.stderr  # its INFO lines stay quiet
+
+
+def test_reporting_years_are_the_unccd_periods_whichever_periods_run() -> None:
+    periods = load_periods().periods
+    assert reporting_years(periods, periods) == {"baseline": (2000, 2015), "report_1": (2016, 2019),
+                                                 "report_2": (2020, 2023)}
+    assert reporting_years(periods, ["report_2"]) == {"report_2": (2020, 2023)}
+
+
+def test_drought_area_table_by_hand() -> None:
+    """Two zones over three coarse cells and the area off the coarse grid (the last column): cell 0 non-drought,
+    cell 1 severe, cell 2 nodata; zone A has 1 km2 of water in cell 1."""
+    zones = (Zone("A", "A", shapely.box(0, 0, 1, 1)), Zone("B", "B", shapely.box(1, 0, 2, 1)))
+    areas = CellAreas(zones=zones, cells=3, total=np.array([[10.0, 4.0, 0.0, 1.0], [0.0, 2.0, 6.0, 0.0]]),
+                      water=np.array([[[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]))
+    table = drought_area_table(np.array([0, 3, NODATA]), areas, water=0, where={"year": 2017}).set_index("zone_id")
+    a, b, both = table.loc["A"], table.loc["B"], table.loc["all"]
+    assert (a.total_km2, a.water_km2, a.land_km2) == (15.0, 1.0, 14.0)
+    assert (a.non_drought_km2, a.severe_km2, a.nodata_km2) == (10.0, 4.0, 1.0)  # off the grid: nodata
+    assert a.severe_pct_of_total == pytest.approx(100 * 4 / 15)
+    assert (a.severe_land_km2, a.nodata_land_km2) == (3.0, 1.0)
+    assert a.severe_pct_of_land == pytest.approx(100 * 3 / 13)  # land with data: water and nodata out
+    assert a.nodata_pct_of_land == pytest.approx(100 / 14)
+    assert (b.severe_km2, b.nodata_km2, b.non_drought_pct_of_land) == (2.0, 6.0, 0.0)
+    assert both.total_km2 == 23.0 and both.severe_land_km2 == 5.0 and both.zone == "all zones"
+    no_water = drought_area_table(np.array([0, 3, NODATA]), areas, water=None, where={"year": 2017})
+    assert no_water.water_km2.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_trends_earth_parity_uses_three_years_of_each_block_and_lets_nodata_win() -> None:
+    years = np.arange(2000, 2008)
+    s = xr.DataArray(np.array([[-100, -200, -300, -2500, -400, -500, -600, -900],    # the 4th years are left out
+                               [-100, NODATA, -300, -400, -50, -60, -70, -80]]),   # a nodata year wins
+                     dims=("x", "year"), coords={"year": years})
+    every = worst_year(s)
+    parity = worst_year(s, rule="trends_earth")
+    assert every.spi.values.tolist() == [-2500, -400] and every.year.values.tolist() == [2003, 2003]
+    assert parity.spi.values.tolist() == [-600, NODATA] and parity.year.values.tolist() == [2006, NODATA]
+    assert parity.spi.attrs["worst_year_rule"] == "trends_earth"
+    with pytest.raises(ConfigError, match="worst-year rule"):
+        worst_year(s, rule="te")  # type: ignore[arg-type]

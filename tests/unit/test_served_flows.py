@@ -17,6 +17,7 @@ from flows import ldn_yearly as yearly_module
 from flows.options import RUN_CONFIG_FIELDS, RefreshRun
 from flows.refresh import refresh_indicators
 from tasks.config import RunConfig
+from tasks.model import AssetSummary, Layers, LayerSummary
 
 FLOW_MODULES = tuple(Path(yearly_module.__file__).with_name(name) for name in ("ldn_yearly.py", "refresh.py", "options.py"))
 
@@ -34,7 +35,7 @@ def test_the_refresh_flow_and_its_subflow_validate_after_a_round_trip_by_value()
     subflow = served.fn.__globals__["ldn_yearly"]  # the copy's own, as the served process sees it
     cfg = RunConfig(bbox=(100.0, 40.0, 101.0, 41.0))
     assert subflow.validate_parameters({"cfg": cfg})["cfg"] == cfg
-    for stage in ("ingest_annual_ndvi", "period_indicators", "publish_outputs"):
+    for stage in ("ingest_annual_ndvi", "period_indicators", "drought_hazard", "publish_outputs"):
         copied = cloudpickle.loads(cloudpickle.dumps(getattr(yearly_module, stage)))
         assert copied.fn.__annotations__["run"].__name__ == "RunContext"
 
@@ -57,3 +58,14 @@ def test_options_named_like_run_config_fields_mean_them() -> None:
     assert set(RUN_CONFIG_FIELDS) <= options & fields
     assert (options & fields) - set(RUN_CONFIG_FIELDS) == {"sources_file", "use_cache", "region", "bbox"}
 
+
+
+def test_layers_reach_a_subflow_whole_and_are_recorded_in_brief() -> None:
+    """A stage's layers go to the next subflow as they are; Prefect's record of the parameter (512 kB at most in
+    its API) is their count per collection, whatever their number."""
+    asset = AssetSummary(key="data", path="/x.tif", categorical=True, attrs={"tiles": ["h25v04"] * 500},
+                         valid_pixels=1, total_pixels=1, mean=None, minimum=None, maximum=None)
+    layers = Layers(items=tuple(LayerSummary(indicator="drought" if i % 2 else "lpd", item_id=f"x-{i}", year=None,
+                                             attrs={}, source_items=[], assets=[asset]) for i in range(400)))
+    assert Layers.model_validate(layers) is layers  # what a subflow's parameter validation hands on
+    assert layers.model_dump(mode="json") == {"layers": 400, "collections": {"lpd": 200, "drought": 200}}

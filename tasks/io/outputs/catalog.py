@@ -33,6 +33,7 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Stat
 
 from tasks import __version__
 from tasks.config import RunConfig
+from tasks.constants import OFF_GRID_INDICATORS
 from tasks.errors import PublishError
 from tasks.geo.grid import epsg_code, lonlat_bounds, lonlat_footprint, split_bbox
 from tasks.geo.mosaic import wraps
@@ -56,6 +57,13 @@ __all__ = ["begin_version", "publish_version", "discard_staging", "RENDER_EXTENS
 def _sha256_multihash(path: Path) -> str:
     """``file:checksum`` as the STAC file extension writes it: a multihash, ``1220`` (sha2-256, 32 bytes) + hex."""
     return "1220" + file_sha256(path)
+
+
+
+def _source_collection(run: RunContext, layer: LayerSummary) -> str | None:
+    """The STAC collection a layer is computed from: the precipitation's for the drought layers, else the NDVI's."""
+    source = run.precipitation[1] if layer.indicator in OFF_GRID_INDICATORS and run.precipitation is not None else run.ndvi
+    return source.stac.collection if source.stac else None
 
 
 def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
@@ -92,7 +100,6 @@ def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
     start = datetime(first, 1, 1, tzinfo=timezone.utc) if first else None
     end = datetime(last, 12, 31, 23, 59, 59, tzinfo=timezone.utc) if last else None
     hidden = ("method", "_FillValue", "long_name", "units", "scale_factor", "classes", "tiles")
-    ndvi = run.ndvi
     props: dict[str, Any] = {
         "ldn:indicator": layer.indicator,
         "ldn:region": cfg.region_id,
@@ -102,7 +109,7 @@ def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
         "ldn:window": list(layer.window) if layer.window else None,
         "ldn:method": layer.attrs.get("method"),
         "ldn:parameters": {k: v for k, v in layer.attrs.items() if k not in hidden},
-        "ldn:source_collection": ndvi.stac.collection if ndvi.stac else None,
+        "ldn:source_collection": _source_collection(run, layer),
         "ldn:source_items": layer.source_items,
         "ldn:tiles": layer.attrs.get("tiles"),
         "ldn:software_version": f"ldn-pipeline {__version__}",
@@ -300,6 +307,19 @@ def discard_staging(staging: Staging) -> None:
 
 
 _COLLECTION_TEXT = {
+    "drought": (
+        "Drought hazard (SO3-1), per year",
+        "SPI-12 of December of each year on the precipitation source's own grid (gamma per calendar month on the "
+        "calibration period), as float32 (spi) and int16 SPI x 1000 (spi_x1000), with the drought intensity class "
+        "(data: 0 non-drought, 1 mild, 2 moderate, 3 severe, 4 extreme; nodata -32768) and the km2 per class and "
+        "zone (areas) (UNCCD method notes section 2).",
+    ),
+    "drought-worst": (
+        "Drought hazard (SO3-1), worst year per reporting period",
+        "The lowest SPI-12 of December per cell over every year of a reporting period (spi_x1000), the year it "
+        "happened (year) and its drought class (data: 0-4, nodata -32768), with the km2 per class and zone (areas) "
+        "(UNCCD method notes 2.3).",
+    ),
     "ndvi-annual": (
         "Annual NDVI integral",
         "Mean of the valid 16-day MOD13Q1 NDVI composites of each calendar year, int16 NDVI x 10000, "
@@ -425,7 +445,7 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
 _INPUTS: dict[str, tuple[str, ...]] = {
     "ndvi-annual": ("ndvi",), "ndvi-annual-max": ("ndvi",), "trajectory": ("ndvi",), "state": ("ndvi",),
     "performance": ("ndvi", "land_cover"), "lpd": ("ndvi", "land_cover"), "land-cover": ("land_cover",),
-    "soc": ("soc", "land_cover"),
+    "soc": ("soc", "land_cover"), "drought": ("precipitation",), "drought-worst": ("precipitation",),
 }
 """The input roles behind each indicator (the collection's producers); the others use all three."""
 
@@ -434,15 +454,17 @@ def _providers(indicator: str, run: RunContext) -> list[pystac.Provider]:
     """Who made the collection: ldn-pipeline processed it from the named sources (their ``description``), as the
     run read them (``run.sources``), not the sources file again."""
     cfg = run.cfg
-    names = {"ndvi": cfg.ndvi_source, "land_cover": cfg.land_cover_source, "soc": cfg.soc_source}
+    names = {"ndvi": cfg.ndvi_source, "land_cover": cfg.land_cover_source, "soc": cfg.soc_source,
+             "precipitation": run.precipitation[0] if run.precipitation is not None else None}
     out = [pystac.Provider(name="ldn-pipeline", roles=[pystac.ProviderRole.PROCESSOR],
                            description=f"SDG 15.3.1 indicator layers computed by ldn-pipeline {__version__} "
                                        "(UNCCD Good Practice Guidance v2).")]
     for role in _INPUTS.get(indicator, ("ndvi", "land_cover", "soc")):
-        source = run.sources.sources.get(names[role]) if names[role] else None
-        if source is None:  # a run without that source (e.g. an NDVI-only refresh): nothing to credit
+        name = names[role]
+        source = run.sources.sources.get(name) if name else None
+        if name is None or source is None:  # a run without that source (e.g. an NDVI-only refresh): nothing to credit
             continue
-        out.append(pystac.Provider(name=names[role], roles=[pystac.ProviderRole.PRODUCER],
+        out.append(pystac.Provider(name=name, roles=[pystac.ProviderRole.PRODUCER],
                                    description=" ".join(source.description.split()) or None))
     return out
 

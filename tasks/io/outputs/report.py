@@ -13,17 +13,14 @@ import pandas as pd
 import rasterio
 import shapely
 
-from tasks.constants import ACTIVITY_AREAS
+from tasks.constants import ACTIVITY_AREAS, DROUGHT_CLASSES, OFF_GRID_INDICATORS
 from tasks.errors import ConfigError
 from tasks.geo.areas import geodesic_area_km2
 from tasks.io.outputs.activity_overlay import activity_statistics, activity_summary
 from tasks.io.outputs.quicklook import classes_of, quicklook_png
-from tasks.io.outputs.report_html import ActivitySection, write_html_report
+from tasks.io.outputs.report_html import ActivitySection, DroughtSection, write_html_report
 from tasks.io.outputs.styles import layer_style
-from tasks.io.outputs.workbooks import (
-    write_tables,
-    write_workbook,
-)
+from tasks.io.outputs.workbooks import write_drought_workbook, write_tables, write_workbook
 from tasks.io.outputs.zonal import (
     layers_grid,
     region_on_grid,
@@ -33,14 +30,13 @@ from tasks.io.outputs.zonal import (
 from tasks.io.runtime.report_cache import PeriodTables, PeriodTablesCache
 from tasks.io.sources.integrity import open_href
 from tasks.io.sources.run import RunContext
-from tasks.io.sources.zones import Zone, default_zones, read_zones, zones_on_grid
+from tasks.io.sources.zones import Zone, border_outlines, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
 from tasks.science.activities import Activity, period_spans
 from tasks.science.targets import TargetCatalog, period_years, targets_table
 
-__all__ = ["REPORT_MAPS", "build_report", "ActivityOverlay", "period_label", "refs_from_layers", "about_period",
-           "load_zones", "annual_ndvi_series", "run_sources",
-           "report_inputs"]
+__all__ = ["REPORT_MAPS", "build_report", "ActivityOverlay", "DroughtReport", "drought_report", "period_label",
+           "refs_from_layers", "about_period", "load_zones", "annual_ndvi_series", "run_sources", "report_inputs"]
 
 
 REPORT_MAPS: tuple[tuple[tuple[str, str], str], ...] = (
@@ -64,7 +60,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                  sources: list[tuple[str, str]] | None = None, annual: dict[int, str] | None = None,
                  land_cover_years: dict[str, pd.DataFrame] | None = None,
                  targets: TargetCatalog | None = None, activities: ActivityOverlay | None = None,
-                 period_cache: PeriodTablesCache | None = None) -> ReportFiles:
+                 period_cache: PeriodTablesCache | None = None, drought: DroughtReport | None = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
     ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
@@ -78,7 +74,9 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     registry's records) are set beside the indicators: an ``activities`` table (footprint and ring per period), an
     ``activity_summary`` table (per country, area and status), both listed with every period's files, and a report
     section with a map. ``period_cache`` keeps each period's tables and maps and links those whose layers did not
-    change (``tasks.io.runtime.report_cache``).
+    change (``tasks.io.runtime.report_cache``). ``drought`` (``drought_report``) adds the SO3-1 tables (every
+    year's and every period's worst year's, listed with every period's files), the drought workbook in
+    Trends.Earth's shape and a report section with its maps and chart.
     """
     have = list(dict.fromkeys(r.period for r in layers))
     if not have:
@@ -137,12 +135,39 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         section = _activity_section(activities, layers, frames, about, area, out_dir, stem)
         for period in files:
             files[period].update(section[1])
+    drought_section = None
+    if drought is not None:
+        drought_section = _drought_section(drought, out_dir, stem)
+        for period in files:
+            files[period].update(drought_section.files)
     by_zone = zonal_ndvi_series(annual, zones, area=area, cache=period_cache) if annual else None
     html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
                                   labels={p: period_label(p, about.get(p, {})) for p in frames}, series=series,
                                   sources=sources, zone_series=by_zone, targets=tracked,
-                                  activities=section[0] if section else None)
+                                  activities=section[0] if section else None, drought=drought_section)
     return ReportFiles(tables=files, html=str(html_path), frames=frames)
+
+
+def _drought_section(drought: DroughtReport, out_dir: Path, stem: str) -> DroughtSection:
+    """The drought tables as files and a workbook, and the section's maps: each period's worst-year class."""
+    files = write_tables({"drought_years": drought.years, "drought_periods": drought.periods}
+                         if not drought.periods.empty else {"drought_years": drought.years}, out_dir, stem)
+    files["drought_xlsx"] = str(write_drought_workbook(drought.years, drought.periods,
+                                                       out_dir / f"{stem}_drought.xlsx", about=drought.about))
+    maps = []
+    names = {code: name for code, (name, _) in DROUGHT_CLASSES.items()}
+    colours = {code: colour for code, (_, colour) in DROUGHT_CLASSES.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        for period, path in drought.maps.items():
+            with rasterio.open(path) as src:
+                outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
+            window = drought.periods[drought.periods.period == period]
+            years = f"{int(window.first_year.iloc[0])}-{int(window.last_year.iloc[0])}" if len(window) else period
+            caption = f"Drought class of the worst year, {period} ({years})"
+            png = quicklook_png(path, Path(tmp) / "map.png", title=caption, classes=names, colours=colours,
+                                outlines=outlines)
+            maps.append((caption, png.read_bytes()))
+    return DroughtSection(years=drought.years, periods=drought.periods, maps=maps, about=drought.about, files=files)
 
 
 @dataclass(frozen=True)
@@ -206,7 +231,7 @@ def refs_from_layers(layers: list[LayerSummary]) -> list[LayerRef]:
     """Report inputs from the layers a run just wrote (before they are published)."""
     return [LayerRef(indicator=layer.indicator, period=layer.period, asset=a.key, path=a.path,
                      classes=classes_of(a.attrs) if a.categorical else None)
-            for layer in layers if layer.period for a in layer.assets]
+            for layer in layers if layer.period and layer.indicator not in OFF_GRID_INDICATORS for a in layer.assets]
 
 
 def about_period(layers: list[LayerSummary], period: str) -> dict[str, Any]:
@@ -222,9 +247,50 @@ def about_period(layers: list[LayerSummary], period: str) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class DroughtReport:
+    """The SO3-1 part of a report, from the drought items' own tables: km2 per class, zone and year (``years``) and
+    per zone and reporting period's worst year (``periods``), each period's worst-year class map (``maps``) and
+    how the layers were made (``about``)."""
+
+    years: pd.DataFrame
+    periods: pd.DataFrame
+    maps: dict[str, str]
+    about: dict[str, Any]
+
+
+def _read_table(layer: LayerSummary, name: str) -> pd.DataFrame:
+    try:
+        with open_href(layer.tables[name]) as f:
+            return pd.read_csv(f)
+    except OSError as err:
+        raise ConfigError(f"the {name} table of {layer.item_id} cannot be read ({err}): check that the catalog's files "
+                          "are all there, or publish the version again") from None
+
+
+def drought_report(layers: list[LayerSummary]) -> DroughtReport | None:
+    """The drought items of a version as a report's SO3-1 part; None when it has none."""
+    years = sorted((x for x in layers if x.indicator == "drought" and "areas" in x.tables), key=lambda x: x.year or 0)
+    periods = [x for x in layers if x.indicator == "drought-worst" and "areas" in x.tables]
+    if not years:
+        return None
+    first = years[0].attrs
+    about = {"method": first.get("method"), "calibration": first.get("calibration"),
+             "class rule": first.get("class_rule"), "precipitation source": first.get("precipitation_source"),
+             "grid": first.get("grid"),
+             "worst-year rule": periods[0].attrs.get("worst_year_rule") if periods else None,
+             "missing months": [m for x in years for m in (x.attrs.get("missing_months") or [])]}
+    return DroughtReport(
+        years=pd.concat([_read_table(x, "areas") for x in years], ignore_index=True),
+        periods=pd.concat([_read_table(x, "areas").assign(period=x.period) for x in periods], ignore_index=True)
+        if periods else pd.DataFrame(),
+        maps={str(x.period): x.asset_path() for x in periods}, about=about)
+
+
 def report_inputs(layers: list[LayerSummary]) -> dict[str, Any]:
     """What ``build_report`` reads from a version's layers besides the zones: the rasters of every period (``refs``),
-    the region's annual NDVI series, the annual NDVI layers by year and each period's yearly land cover table.
+    the region's annual NDVI series, the annual NDVI layers by year, each period's yearly land cover table and the
+    drought layers' tables and maps (``drought_report``).
     The same for the layers a run just wrote and for a published version (``published_layers``): ``ldn run``'s
     report and ``ldn report``'s are made from the same inputs."""
     land_cover_years = {}
@@ -239,7 +305,7 @@ def report_inputs(layers: list[LayerSummary]) -> dict[str, Any]:
     return {"refs": refs_from_layers(layers), "series": annual_ndvi_series(layers),
             "annual": {int(layer.year): layer.asset_path() for layer in layers
                        if layer.indicator == "ndvi-annual" and layer.year},
-            "land_cover_years": land_cover_years}
+            "land_cover_years": land_cover_years, "drought": drought_report(layers)}
 
 
 def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple[Zone, ...]:

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.constants import LPD_CLASSES, THREE_CLASSES
+from tasks.constants import DROUGHT_CLASSES, LPD_CLASSES, THREE_CLASSES
 from tasks.io.outputs.method_doc import METHOD_TITLE, method_body
 
-__all__ = ["ActivitySection", "TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
+__all__ = ["ActivitySection", "DroughtSection", "drought_years_png", "DROUGHT_COLUMNS", "TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
            "transition_heatmap_png", "ndvi_series_png", "target_png", "with_totals",
            "write_html_report"]
 
@@ -349,10 +349,12 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
                       maps: dict[str, list[tuple[str, bytes]]], about: dict[str, dict[str, Any]],
                       labels: dict[str, str] | None = None, series: pd.DataFrame | None = None,
                       sources: list[tuple[str, str]] | None = None, zone_series: pd.DataFrame | None = None,
-                      targets: pd.DataFrame | None = None, activities: ActivitySection | None = None) -> Path:
+                      targets: pd.DataFrame | None = None, activities: ActivitySection | None = None,
+                      drought: DroughtSection | None = None) -> Path:
     """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method, and the
     national LDN targets tracked over the periods (``targets``, ``tasks.science.targets.targets_table``), and the
-    activities of the registry set beside the indicators (``activities``).
+    activities of the registry set beside the indicators (``activities``), and the land under drought year by year
+    and in each period's worst year (``drought``, SO3-1).
 
     ``tables`` is period -> table name -> DataFrame (``tasks.io.outputs.zonal.zonal_tables``), ``maps`` is
     period -> [(caption, png bytes)], ``about`` is period -> method metadata, ``labels`` is period -> its name
@@ -427,6 +429,8 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
         if meta:
             parts.append("<h3>Method and parameters</h3>" + method_table(meta))
 
+    if drought is not None:
+        parts.append(_drought_html(drought))
     if targets is not None and not targets.empty:
         parts.append(_targets_section(targets))
     if activities is not None:
@@ -529,4 +533,79 @@ def _activities_section(section: ActivitySection) -> str:
         if not flagged.empty:
             parts.append("<h3>Activities without statistics</h3>"
                          + _table(flagged, ["activity_id", "activity", "country", "area", "status", "coverage"]))
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class DroughtSection:
+    """What the report's SO3-1 section shows: the yearly and worst-year tables (``drought_area_table`` rows), each
+    period's worst-year class map, how the layers were made, and the files written (asset key -> path)."""
+
+    years: pd.DataFrame
+    periods: pd.DataFrame
+    maps: list[tuple[str, bytes]]
+    about: dict[str, Any]
+    files: dict[str, str]
+
+
+DROUGHT_COLUMNS: tuple[tuple[int, str], ...] = tuple(
+    (code, name.removesuffix(" drought").replace("-", "_")) for code, (name, _) in sorted(DROUGHT_CLASSES.items()))
+"""(class code, its column stem in the drought tables), non-drought first."""
+
+
+def drought_years_png(years: pd.DataFrame) -> bytes:
+    """Stacked bars of the land in each drought class per year (% of land with data, all zones), extreme at the
+    bottom, so the dry years stand out."""
+    rows = years[years["zone_id"] == "all"].sort_values("year")
+    fig, ax = _figure()
+    bottom = np.zeros(len(rows))
+    for code, stem in sorted(DROUGHT_COLUMNS, reverse=True):
+        values = rows[f"{stem}_pct_of_land"].fillna(0).to_numpy()
+        colour = DROUGHT_CLASSES[code][1]
+        ax.bar(rows["year"], values, bottom=bottom, color=f"#{colour}", edgecolor="#777777", linewidth=0.4,
+               label=DROUGHT_CLASSES[code][0])
+        bottom += values
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("% of land with data")
+    ax.set_xlabel("year (SPI-12 of December)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title("Land per drought class and year, all zones", fontsize=10)
+    return _png(fig)
+
+
+def _drought_html(section: DroughtSection) -> str:
+    about = section.about
+    calibration = about.get("calibration") or []
+    rule = about.get("class rule")
+    parts = ["<h2>Drought hazard (SO3-1)</h2>",
+             "<p class='note'>SPI-12 of December per year on the precipitation source's own grid, placed on the "
+             "analysis grid by nearest neighbour for the areas; gamma fitted per calendar month on "
+             f"{'-'.join(str(y) for y in calibration) or 'the calibration period'}; classes decided on SPI x 1000 "
+             f"with the {html.escape(str(rule))} rule (exact boundaries in the "
+             f"{'milder' if rule == 'trends_earth' else 'more severe'} class). Two denominators: % of the whole "
+             "area (Trends.Earth's, water and nodata included) and % of land with data (water and nodata out, "
+             "SO3-1's \"total land area\"). A period's worst year: "
+             + ("Trends.Earth's parity mode (4-year blocks using their first three years, a nodata year winning)."
+                if about.get("worst-year rule") == "trends_earth" else "the lowest SPI of every year of the period.")
+             + "</p>"]
+    missing = about.get("missing months") or []
+    if missing:
+        parts.append(f"<p class='note'>Months missing from the precipitation record (their years are nodata, never "
+                     f"filled): {html.escape(', '.join(missing))}.</p>")
+    parts.append(_chart("Land per drought class and year (% of land with data), all zones",
+                        drought_years_png(section.years)))
+    if section.maps:
+        parts.append("<div class='maps'>" + "".join(
+            f"<figure><img alt='{html.escape(c)}' src='{_b64(png)}'><figcaption>{html.escape(c)}</figcaption></figure>"
+            for c, png in section.maps) + "</div>")
+    every = section.years[section.years["zone_id"] == "all"]
+    columns = ["year", "land_km2"] + [f"{stem}_pct_of_land" for _, stem in DROUGHT_COLUMNS] + [
+        "nodata_pct_of_land", "total_km2"] + [f"{stem}_pct_of_total" for _, stem in DROUGHT_COLUMNS]
+    parts.append("<h3>Land under drought by year, all zones (%)</h3>" + _table(every, columns))
+    if not section.periods.empty:
+        columns = ["period", "first_year", "last_year", "zone", "land_km2"] + [
+            f"{stem}_land_km2" for _, stem in DROUGHT_COLUMNS] + [f"{stem}_pct_of_land" for _, stem in DROUGHT_COLUMNS]
+        parts.append("<h3>The worst year of each reporting period, per zone (km2 and % of land with data)</h3>"
+                     + _table(section.periods, columns))
     return "".join(parts)

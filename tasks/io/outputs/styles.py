@@ -24,7 +24,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 
-from tasks.constants import LAND_COVER_COLOURS, LPD_CLASSES, STATUS_COLOURS, THREE_CLASSES
+from tasks.constants import DROUGHT_CLASSES, LAND_COVER_COLOURS, LPD_CLASSES, STATUS_COLOURS, THREE_CLASSES
 from tasks.io.outputs.cog import cog_from_tiled, open_scratch_geotiff
 
 __all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colours", "layer_style", "qml", "render", "write_qml",
@@ -50,9 +50,11 @@ _FALLBACK = ("1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd", "8c564b", "e377c2
 
 
 def class_colours(classes: dict[Any, Any]) -> dict[int, str]:
-    """Colour hints for a class map's codes: LPD, status, 7 land cover classes, 3-class, or none."""
+    """Colour hints for a class map's codes: drought intensity, LPD, status, 7 land cover classes, 3-class, or none."""
     codes = {int(k) for k in classes}
     names = {str(v) for v in classes.values()}
+    if codes == set(DROUGHT_CLASSES) and any("drought" in n for n in names):
+        return {k: DROUGHT_CLASSES[k][1] for k in codes}
     if codes <= set(LPD_CLASSES) and len(codes) == 5:
         return {k: LPD_CLASSES[k][1] for k in codes}
     if codes == set(STATUS_COLOURS) and "stable" in names:

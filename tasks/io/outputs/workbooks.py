@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.io.outputs.report_html import TOTAL, with_totals, yearly_land_cover
+from tasks.io.outputs.report_html import DROUGHT_COLUMNS, TOTAL, with_totals, yearly_land_cover
 
-__all__ = ["write_tables", "write_workbook", "counterbalancing_summary"]
+__all__ = ["write_tables", "write_workbook", "write_drought_workbook", "counterbalancing_summary"]
 
 
 def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path, stem: str) -> dict[str, str]:
@@ -236,3 +236,59 @@ def _fix_zip_times(path: Path) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             dst.writestr(info, data)
     tmp.replace(path)
+
+
+_TE_DROUGHT = (("mild", "Mild drought"), ("moderate", "Moderate drought"), ("severe", "Severe drought"),
+               ("extreme", "Extreme drought"), ("non_drought", "Non-drought"), ("nodata", "No data"))
+"""Trends.Earth's drought columns, in its order: our table's column stem -> its header."""
+
+
+def _area_under_drought(years: pd.DataFrame) -> pd.DataFrame:
+    """Trends.Earth's "Area under drought by year" block for one zone: Year; Total area (sq km); then (Area (sq km),
+    % of total) per class over the whole area; ours to the right: land, water and % of land with data."""
+    out = pd.DataFrame({"Year": years["year"].astype(int), "Total area (sq km)": years["total_km2"]})
+    for stem, label in _TE_DROUGHT:
+        out[f"{label}: Area (sq km)"] = years[f"{stem}_km2"]
+        out[f"{label}: % of total"] = years[f"{stem}_pct_of_total"]
+    out["Land area (sq km)"] = years["land_km2"]
+    out["Water (sq km)"] = years["water_km2"]
+    for _, stem in DROUGHT_COLUMNS:
+        out[f"{stem.replace('_', '-')}: % of land with data"] = years[f"{stem}_pct_of_land"]
+    return out.reset_index(drop=True)
+
+
+def write_drought_workbook(years: pd.DataFrame, periods: pd.DataFrame, path: str | Path, *,
+                           about: dict[str, Any]) -> Path:
+    """The SO3-1 workbook in Trends.Earth's shape: sheet "Area under drought by year" (TE's header texts and column
+    order, one block per zone and one for all zones, our land-based shares to the right), the worst year of each
+    period per zone, and how the layers were made. Timestamps fixed, as ``write_workbook``'s."""
+    from openpyxl import Workbook
+
+    path = Path(path)
+    book = Workbook()
+    book.remove(book.active)
+    ws = book.create_sheet("Area under drought by year")
+    row = 1
+    for zone_id, part in years.groupby("zone_id", sort=False):
+        name = part["zone"].iloc[0]
+        row = _write_block(ws, row, f"{name} ({zone_id})" if zone_id != "all" else "All zones",
+                           _area_under_drought(part.sort_values("year")))
+    if not periods.empty:
+        ws = book.create_sheet("Worst year per period")
+        row = 1
+        for period, part in periods.groupby("period", sort=False):
+            span = f"{int(part.first_year.iloc[0])}-{int(part.last_year.iloc[0])}"
+            frame = _area_under_drought(part.assign(year=int(part.last_year.iloc[0])))
+            frame.insert(0, "Zone", part["zone"].to_numpy())
+            row = _write_block(ws, row, f"{period} ({span}): drought class of each cell's worst year",
+                               frame.drop(columns=["Year"]))
+    ws = book.create_sheet("about")
+    _write_block(ws, 1, "How these tables were made", pd.DataFrame(
+        {"field": list(about), "value": [json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else str(v)
+                                         for v in about.values()]}))
+    fixed = datetime(2000, 1, 1)
+    book.properties.created = fixed
+    book.properties.modified = fixed
+    book.save(path)
+    _fix_zip_times(path)
+    return path

@@ -37,7 +37,7 @@ from tasks.io.sources.zones import Zone, block_coverage, zones_on_grid
 from tasks.model import LayerRef
 from tasks.science.ldn_balance import balance_code, balance_table, balance_verdicts
 
-__all__ = ["zonal_tables", "zonal_ndvi_series", "sums_by_code", "layers_grid", "region_on_grid", "THREE_CLASS_LAYERS",
+__all__ = ["zonal_tables", "zonal_ndvi_series", "sums_by_code", "zone_blocks", "layers_grid", "region_on_grid", "THREE_CLASS_LAYERS",
            "TABLE_NAMES", "BALANCE_LAYERS", "BLOCK"]
 
 
@@ -122,7 +122,7 @@ def layers_grid(paths: Iterable[str]) -> tuple[str, Any, tuple[int, int]]:
     return wkt, rasterio.Affine(*transform), shape
 
 
-def _zone_blocks(on_grid: list, crs: str, transform: Any, shape: tuple[int, int], row_areas: np.ndarray,
+def zone_blocks(on_grid: list, crs: str, transform: Any, shape: tuple[int, int], row_areas: np.ndarray,
                  block: int) -> Iterable[tuple[Window, list, np.ndarray]]:
     """The grid's blocks that some zone touches: (window, [(zone, flat cells, covered fraction)], km2 per cell)."""
     for row in range(0, shape[0], block):
@@ -153,7 +153,7 @@ def zonal_tables(layers: list[LayerRef], zones: tuple[Zone, ...], *, period: str
     sources = {k: rasterio.open(refs[k].path) for k in wanted}
     acc = _Accumulator()
     try:
-        for window, covered, areas in _zone_blocks(on_grid, crs, transform, shape, row_areas, block):
+        for window, covered, areas in zone_blocks(on_grid, crs, transform, shape, row_areas, block):
             data = {k: read_block(src, window).ravel() for k, src in sources.items()}
             final = data.get(("land-cover", "final"))
             for z, cells, fraction in covered:
@@ -353,7 +353,7 @@ def zonal_ndvi_series(paths: dict[int, str], zones: tuple[Zone, ...], *, area: s
     weights_with_data = np.zeros((len(on_grid), len(todo)))
     sources = [rasterio.open(paths[y]) for y in todo]
     try:
-        for window, covered, areas in _zone_blocks(on_grid, crs, transform, shape, row_areas, block) if todo else ():
+        for window, covered, areas in zone_blocks(on_grid, crs, transform, shape, row_areas, block) if todo else ():
             for k, src in enumerate(sources):
                 values = read_block(src, window).ravel()
                 for z, cells, fraction in covered:

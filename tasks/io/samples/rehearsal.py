@@ -31,8 +31,10 @@ from tasks.config import SAMPLE_SOURCES
 from tasks.constants import MODIS_GRID_ORIGIN, MODIS_PIXEL_SIZE, MODIS_SINUSOIDAL_WKT, PixelReliability
 from tasks.errors import ConfigError
 from tasks.geo.tiles import MODIS_TILE_PX, Tile, tile_lonlat_bbox
+from tasks.io.samples.sample_climate import PlantedDrought, PrecipitationModel, monthly_totals
 from tasks.io.samples.sample_data import (
     COG_MEDIA_TYPE,
+    PRECIPITATION_COLLECTION,
     box_polygon,
     collection_doc,
     composite_doys,
@@ -46,7 +48,7 @@ from tasks.io.sources.region import region_grid, resolve_region
 
 __all__ = ["KM_PER_DEG", "RehearsalPatch", "REHEARSAL_PATCHES", "generate_rehearsal", "rehearsal_is_complete", "REHEARSAL_VERSION"]
 
-REHEARSAL_VERSION = 1
+REHEARSAL_VERSION = 2
 """Bump when the generator's output changes, so a folder made by older code is generated again."""
 
 R = 6371007.181
@@ -285,6 +287,51 @@ def _static_layers(root: Path, south: float, north: float, lc_years: tuple[int, 
     progress("SOC and climate zones")
 
 
+PRECIPITATION_RES = 0.25
+"""Pixel size (degrees) of the rehearsal's monthly precipitation: ERA5's."""
+
+PRECIPITATION = PrecipitationModel(
+    years=(1991, 2024), resolution_deg=PRECIPITATION_RES, annual_mm=(60.0, 900.0),
+    month_share=[0.01, 0.01, 0.02, 0.04, 0.08, 0.14, 0.24, 0.22, 0.12, 0.06, 0.04, 0.02], year_cv=0.2, month_shape=4.0,
+    cell_sd=0.1, dry_months=[1, 2, 11, 12], dry_month_prob=0.3,
+    drought=PlantedDrought(year=2017, offset_km=(0.0, 0.0), radius_km=600.0, factor=0.35))
+"""The rehearsal's monthly precipitation: wetter where the vegetation peaks (the monsoon east and the taiga), and
+the 2017 drought planted over the Gobi (a 600 km disc around ``GOBI``)."""
+
+GOBI = (105.0, 43.0)
+"""Centre (lon, lat) of the rehearsal's planted 2017 drought."""
+
+
+def _precipitation(root: Path, south: float, north: float, seed: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Monthly precipitation items (one COG a month, every longitude between ``south`` and ``north``); returns
+    the planted drought for the truth."""
+    model = PRECIPITATION
+    transform, lon_e, lat = _lonlat_grid(south, north, model.resolution_deg)
+    bbox = (-180.0, south, 180.0, north)
+    wetness = _peak(lon_e, lat)
+    wetness = (wetness - wetness.min()) / max(float(np.ptp(wetness)), 1e-9)
+    dlon = (lon_e - GOBI[0]) * np.cos(np.radians(GOBI[1])) * 111.32
+    dlat = (lat - GOBI[1]) * 111.32
+    assert model.drought is not None
+    inside = dlon ** 2 + dlat ** 2 <= model.drought.radius_km ** 2
+    cid = PRECIPITATION_COLLECTION
+    cdir = root / cid
+    items = []
+    for year, month, total in monthly_totals(model, wetness, inside, seed):
+        start = datetime(year, month, 1, tzinfo=timezone.utc)
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=timezone.utc) - timedelta(seconds=1)
+        item = _lonlat_item(cdir, cid, f"rehearsal-ppt-{year}-{month:02d}", "ppt", total, transform, -9999, bbox,
+                            (start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ")), {})
+        items.append(item)
+        if month == 12 and year % 5 == 0:
+            progress(f"monthly precipitation to {year}")
+    write_collection(cdir, collection_doc(cid, "Coarse monthly precipitation totals (mm) of the rehearsal.", bbox,
+                                          (items[0]["properties"]["start_datetime"],
+                                           items[-1]["properties"]["end_datetime"]), [], {}), items)
+    return {"drought": {"year": model.drought.year, "centre": list(GOBI), "radius_km": model.drought.radius_km,
+                        "factor": model.drought.factor, "cells": int(inside.sum())}}
+
+
 def _sources(modis: dict[str, Any], composites: int, years: tuple[int, int], lc_years: tuple[int, int]) -> dict[str, Any]:
     """The bundled sample's sources file, at the rehearsal's resolution and with its collections only."""
     doc = yaml.safe_load(SAMPLE_SOURCES.read_text())
@@ -301,6 +348,10 @@ def _sources(modis: dict[str, Any], composites: int, years: tuple[int, int], lc_
     sources["soilgrids-soc"]["description"] = "Coarse SoilGrids-shaped SOC stock of the full-extent rehearsal."
     sources["ipcc-climate-zones"]["description"] = "Coarse IPCC climate zones of the full-extent rehearsal."
     sources.pop("soil-taxonomy", None)
+    rain = sources["monthly-precipitation"]
+    rain["description"] = "Coarse monthly precipitation (mm) of the full-extent rehearsal, ERA5's 0.25 degrees."
+    rain["resolution"] = PRECIPITATION_RES
+    rain["stac"]["collection"] = PRECIPITATION_COLLECTION
     return doc
 
 
@@ -342,6 +393,7 @@ def generate_rehearsal(root: str | Path, *, region: str = "NE-ASIA", step: int =
     with staged_folder(root) as staging:
         modis = _modis(staging, list(grid.tiles), step, years, composites, progress)
         _static_layers(staging, south, north, lc_years, progress)
+        planted = _precipitation(staging, south, north, SEED, progress)
         (staging / "sources.yaml").write_text(
             f"# Sources of the full-extent rehearsal of {area.label}, generated by `ldn sample-data --region {region}`.\n"
             + yaml.safe_dump(_sources(modis, composites, years, lc_years), sort_keys=False, width=1000))
@@ -350,8 +402,8 @@ def generate_rehearsal(root: str | Path, *, region: str = "NE-ASIA", step: int =
                "bbox": list(grid.bbox), "tiles": [t.name for t in grid.tiles], "step": step, "composites_doy": modis["doys"],
                "ndvi_years": list(years), "land_cover_years": list(lc_years), "sources": "sources.yaml", "settings": settings}
         (staging / "region.json").write_text(json.dumps(doc, indent=1) + "\n")
-        (staging / "truth.json").write_text(json.dumps({"region": region, "patches": [p.doc() for p in REHEARSAL_PATCHES]},
-                                                       indent=1) + "\n")
+        (staging / "truth.json").write_text(json.dumps({"region": region, "patches": [p.doc() for p in REHEARSAL_PATCHES],
+                                                        "precipitation": planted}, indent=1) + "\n")
         (staging / "COMPLETE").write_text(_fingerprint(region, step, years, composites) + "\n")
     progress(f"rehearsal inputs of {area.label} written to {root}: {len(grid.tiles)} tiles")
     return root

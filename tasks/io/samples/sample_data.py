@@ -46,6 +46,7 @@ from tasks.constants import (
 )
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_bounds
+from tasks.io.samples.sample_climate import PlantedDrought, PrecipitationModel, monthly_totals
 from tasks.io.sources.integrity import file_sha256
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "sample_is_complete",
     "composite_doys",
     "SAMPLE_REGION_FILE",
+    "PRECIPITATION_COLLECTION",
     "TRUTH_CODES",
     "COG_MEDIA_TYPE",
     "write_cog",
@@ -189,6 +191,7 @@ class SampleRegion(_Model):
     town: Disc | None = None
     soc: SocModel
     climate_zone: int = Field(ge=1, le=12)
+    precipitation: PrecipitationModel | None = None
     cog_predictor: Literal[1, 2] = Field(1, description="GDAL PREDICTOR of the MODIS COGs (2: horizontal differencing).")
 
 
@@ -257,7 +260,7 @@ def sample_grid(region: SampleRegion) -> SampleGrid:
     return SampleGrid(tile_h=h, tile_v=v, left=left, top=top, size=region.size_px, center_xy=(cx, cy), bbox=bbox)
 
 
-def _disc(grid: SampleGrid, disc: Disc | Patch, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _disc(grid: SampleGrid, disc: Disc | Patch | PlantedDrought, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Mask of sinusoidal points (x, y) within a disc given in km around the window centre."""
     cx = grid.center_xy[0] + disc.offset_km[0] * 1000
     cy = grid.center_xy[1] + disc.offset_km[1] * 1000
@@ -668,6 +671,52 @@ def _soc_and_climate(region: SampleRegion, grid: SampleGrid, root: Path) -> None
     )
 
 
+PRECIPITATION_COLLECTION = "sample-monthly-precipitation"
+"""The sample's monthly precipitation collection (one COG item per month, asset ``ppt``, mm, nodata -9999)."""
+
+
+def _precipitation(region: SampleRegion, grid: SampleGrid, root: Path, progress: Callable[[str], None]) -> dict | None:
+    """Monthly precipitation items on the model's lon/lat grid over the window; returns the planted truth."""
+    model = region.precipitation
+    if model is None:
+        return None
+    res = model.resolution_deg
+    transform, width, height = _geographic_grid(grid.bbox, res)
+    bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
+    x, y = _geo_xy(transform, width, height)
+    cx, cy = grid.center_xy
+    half = grid.size * MODIS_PIXEL_SIZE / 2
+    wetness = 0.5 + 0.25 * ((x - cx) + (y - cy)) / half  # wetter to the north-east
+    drought = model.drought
+    mask = (_disc(grid, drought, x, y) if drought is not None else np.zeros((height, width), bool))
+    cid = PRECIPITATION_COLLECTION
+    cdir = root / cid
+    bands = [{"data_type": "float32", "nodata": -9999, "unit": "mm", "spatial_resolution": round(res * 111320)}]
+    items = []
+    for year, month, total in monthly_totals(model, wetness, mask, region.seed):
+        item_id = f"sample-ppt-{year}-{month:02d}"
+        rel = f"data/{year}/{item_id}.tif"
+        write_cog(cdir / rel, total, crs="EPSG:4326", transform=transform, nodata=-9999)
+        start = datetime(year, month, 1, tzinfo=timezone.utc)
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=timezone.utc) - timedelta(seconds=1)
+        assets = {"ppt": {"href": rel, "type": COG_MEDIA_TYPE, "title": "Monthly precipitation total (mm)",
+                          "raster:bands": bands, "roles": ["data"], **file_fields(cdir / rel)}}
+        items.append(_geo_item(cid, item_id, bbox, transform, (height, width), iso_time(start), iso_time(end), assets))
+    progress(f"monthly precipitation {model.years[0]}-{model.years[1]}: {len(items)} items")
+    first, last = model.years
+    col = collection_doc(
+        cid, "Sample monthly precipitation totals (mm), TerraClimate-shaped, with a planted drought and a wet year.",
+        bbox, (f"{first}-01-01T00:00:00Z", f"{last}-12-31T23:59:59Z"), [_EXT["item_assets"], _EXT["raster"]],
+        {"ppt": {"type": COG_MEDIA_TYPE, "raster:bands": bands, "roles": ["data"]}})
+    write_collection(cdir, col, items)
+    return {"collection": cid, "years": [first, last], "grid": {"transform": list(transform)[:6],
+                                                                 "shape": [height, width]},
+            "drought": {**drought.model_dump(), "cells": int(mask.sum()), "cell_centres": [  # lon, lat of each cell
+                [round(transform.c + (c + 0.5) * res, 6), round(transform.f - (r + 0.5) * res, 6)]
+                for r, c in zip(*np.nonzero(mask))]} if drought is not None else None,
+            "wet": model.wet.model_dump() if model.wet is not None else None}
+
+
 def _single_item_collection(
     root: Path, cid: str, key: str, data: np.ndarray, transform: Affine, bbox: tuple, *, nodata: float,
     title: str, description: str, band_extra: dict | None = None, classes: list[dict] | None = None,
@@ -759,6 +808,10 @@ def generate_sample(
         _modis(region, grid, fields, staging, progress)
         _land_cover(region, grid, staging, progress)
         _soc_and_climate(region, grid, staging)
+        planted = _precipitation(region, grid, staging, progress)
+        if planted is not None:  # the planted droughts join the truth
+            truth = json.loads((staging / "truth.json").read_text())
+            (staging / "truth.json").write_text(json.dumps({**truth, "precipitation": planted}, indent=1) + "\n")
         region_doc = {"name": region.name, "bbox": list(grid.bbox), "native_bounds": list(grid.bounds),
                       "tile": f"h{grid.tile_h:02d}v{grid.tile_v:02d}", "size_px": grid.size,
                       "ndvi_years": list(region.ndvi_years), "land_cover_years": list(region.land_cover_years),

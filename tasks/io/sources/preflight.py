@@ -16,6 +16,7 @@ from tasks.geo.grid import grid_crs
 from tasks.io.sources.load import read_onto_grid
 from tasks.io.sources.recode import read_recodes
 from tasks.io.sources.run import RunContext, run_context
+from tasks.science.drought import check_calibration
 from tasks.science.land_cover import LEGEND_FILE, load_legend
 from tasks.science.performance import exact_fraction
 from tasks.science.soc import SOC_MODEL_FILE, check_climate, check_soc_window, load_soc_model
@@ -41,7 +42,7 @@ def _check_years(cfg: RunConfig, name: str, source: Source) -> None:
 def check_run(cfg: RunConfig, sources: SourceCatalog | None = None) -> RunContext:
     """Fail in one line (``ConfigError``) on anything of ``cfg`` a later stage would reject: every source it names
     (and their roles), the run's years against the NDVI source's, the legend, the SOC model, each period's
-    trajectory window and SOC start, the climate factor, the LDN targets, the performance thresholds, the recode polygons and
+    trajectory window and SOC start, the climate factor, the SPI's calibration years against the precipitation's, the LDN targets, the performance thresholds, the recode polygons and
     any local raster (precomputed LPD, file sources). Returns the run's facts (``run_context``), checked; ``sources``
     is the sources file when the caller has read it already."""
     run = run_context(cfg, sources)  # the sources and their roles, the periods, the grid, the tiles, the region
@@ -59,6 +60,10 @@ def check_run(cfg: RunConfig, sources: SourceCatalog | None = None) -> RunContex
             raise ConfigError(
                 f"source {name!r} ({source.role}) in {cfg.sources_file} reads the file {source.file}, which does not "
                 f"exist here ({Path.cwd()}): download it and point `file` at it, or replace `file` by a `stac:` block")
+    if run.precipitation is not None and run.precipitation[1].years is not None:  # SO3-1's fit needs its years
+        name, source = run.precipitation
+        assert source.years is not None
+        check_calibration(*source.years, cfg.drought.calibration, source=f"precipitation source {name!r}")
     load_legend(cfg.land_cover_legend or LEGEND_FILE)
     load_targets(cfg.ldn_targets or TARGETS_FILE)
     model = load_soc_model(cfg.soc_model or SOC_MODEL_FILE)

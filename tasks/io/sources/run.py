@@ -25,7 +25,7 @@ from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, registry
 from tasks.science.activities import Activity
 
 __all__ = ["RunContext", "run_context", "analysis_geobox", "run_activities", "run_bbox", "selected_periods", "ndvi_source",
-           "land_cover_source", "region_weights", "period_tiles"]
+           "land_cover_source", "precipitation_source", "region_weights", "period_tiles"]
 
 
 class RunContext(BaseModel):
@@ -61,6 +61,9 @@ items' footprints and the report's map) with it. ``grid_key`` and ``area_key`` a
     """True when they are the shipped fictitious sample registry."""
     balance_land_types: Source | None = None
     """The user's land types of the LDN balance (``cfg.ldn_balance_land_types``); None: the default land types."""
+    precipitation: tuple[str, Source] | None = None
+    """The monthly precipitation source of the SO3-1 drought layers and its name (``precipitation_source``); None:
+    no drought layers."""
 
     def source(self, name: str, role: str) -> Source:
         """The source called ``name`` in the run's sources, which must have ``role``."""
@@ -85,6 +88,21 @@ def _with_role(cfg: RunConfig, sources: SourceCatalog, name: str, role: str) -> 
     if source.role != role:
         raise ConfigError(f"source {name!r} in {cfg.sources_file} has role {source.role!r}, not {role!r}")
     return source
+
+
+def precipitation_source(cfg: RunConfig, sources: SourceCatalog) -> tuple[str, Source] | None:
+    """The run's monthly precipitation source and its name: the one ``cfg.precipitation_source`` names, else the
+    sources file's only source with the role ``precipitation``; None when it has none or the option is ``none``."""
+    name = cfg.precipitation_source
+    if name is not None and name.strip().lower() == "none":
+        return None
+    if name is not None:
+        return name, _with_role(cfg, sources, name, "precipitation")
+    found = [n for n, s in sources.sources.items() if s.role == "precipitation"]
+    if len(found) > 1:
+        raise ConfigError(f"{cfg.sources_file} has {len(found)} precipitation sources ({', '.join(found)}): pick one "
+                          "with `precipitation_source` in the run file")
+    return (found[0], sources.sources[found[0]]) if found else None
 
 
 def ndvi_source(cfg: RunConfig, sources: SourceCatalog) -> Source:
@@ -183,7 +201,7 @@ def run_context(cfg: RunConfig, sources: SourceCatalog | None = None) -> RunCont
     periods = selected_periods(cfg)
     registry, activities, sample = run_activities(cfg)
     return RunContext(activities=activities, activity_registry=registry, sample_activities=sample,
-                      balance_land_types=balance_types,
+                      balance_land_types=balance_types, precipitation=precipitation_source(cfg, sources),
                       cfg=cfg, sources=sources, ndvi=ndvi, land_cover=land_cover_source(cfg, sources),
                       land_units=units, grid=grid, tiles=_tiles(cfg, ndvi, grid), grid_key=_grid_key(cfg, grid, key), area_key=key, area=area, area_polygons=polygons,
                       search_bbox=run_bbox(cfg, ndvi), periods=periods)

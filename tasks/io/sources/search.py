@@ -38,6 +38,7 @@ __all__ = [
     "source_fingerprints",
     "find_inputs_task",
     "find_scenes_task",
+    "find_precipitation_task",
     "STATIC_YEARS",
     "retry_unreachable",
     "incomplete_years",
@@ -322,7 +323,7 @@ def retry_unreachable(state: Any) -> bool:
 
 
 def source_fingerprints(run: RunContext) -> dict[str, Any]:
-    """What the run's land cover, SOC, climate-zone and land-unit (and LDN balance land type) inputs are now: item fingerprints or file hashes.
+    """What the run's land cover, SOC, climate-zone, land-unit (and LDN balance land type) and precipitation inputs are now: item fingerprints or file hashes.
 
     One STAC search per source (no pixel is read; an asset without ``file:checksum`` costs an HTTP HEAD), so
     the per-period layers are keyed on their inputs' bytes as the annual ones are: a file by its hash
@@ -337,6 +338,12 @@ def source_fingerprints(run: RunContext) -> dict[str, Any]:
         roles.append((cfg.productivity.land_unit_source, "land_units"))
     if cfg.ldn_balance_land_types is not None:
         roles.append((cfg.ldn_balance_land_types, "land_units"))
+    if run.precipitation is not None:
+        roles.append((run.precipitation[0], "precipitation"))
+    return _fingerprints(run, roles)
+
+
+def _fingerprints(run: RunContext, roles: list[tuple[str, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, role in dict.fromkeys(roles):
         source = run.source(name, role)
@@ -354,3 +361,11 @@ def source_fingerprints(run: RunContext) -> dict[str, Any]:
 def find_inputs_task(run: RunContext) -> dict[str, Any]:
     """Fingerprints of the land cover, SOC, climate and land-unit inputs (item ids, ``updated``, checksums)."""
     return source_fingerprints(run)
+
+
+@task(name="find-precipitation", retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=lambda task, run, state: retry_unreachable(state))
+def find_precipitation_task(run: RunContext) -> dict[str, Any]:
+    """Fingerprints of the monthly precipitation items by year (``source_fingerprints`` of that source alone)."""
+    assert run.precipitation is not None
+    return _fingerprints(run, [(run.precipitation[0], "precipitation")])
