@@ -199,9 +199,7 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: 
     if targets is not None:
         blocks["LDN targets"] = [("National LDN targets tracked over the periods: measured, the path to the target, "
                                   "on or off track (a comparison, not a causal claim; proxies named)", targets)]
-    blocks["about"] = [("How these tables were made", pd.DataFrame(
-        {"field": list(about), "value": [json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else str(v)
-                                         for v in about.values()]}))]
+    blocks["about"] = [("How these tables were made", _about(about))]
     for sheet, parts in blocks.items():
         if not parts:
             continue
@@ -215,6 +213,17 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: 
             width = max((len(f"{v:,.2f}") if isinstance(v, float) else len(str(v)) for v in cells if v is not None),
                         default=8)
             ws.column_dimensions[get_column_letter(c)].width = min(max(10, width + 2), 60)
+    return _save(book, path)
+
+
+def _about(about: dict[str, Any]) -> pd.DataFrame:
+    """A workbook's "about" table: each field and its value (mappings and lists as JSON)."""
+    return pd.DataFrame({"field": list(about), "value": [json.dumps(v, default=str) if isinstance(v, (dict, list, tuple))
+                                                         else str(v) for v in about.values()]})
+
+
+def _save(book: Any, path: Path) -> Path:
+    """Save a workbook with its document and zip entry times fixed, so an unchanged rerun writes the same bytes."""
     fixed = datetime(2000, 1, 1)
     book.properties.created = fixed
     book.properties.modified = fixed
@@ -283,12 +292,5 @@ def write_drought_workbook(years: pd.DataFrame, periods: pd.DataFrame, path: str
             row = _write_block(ws, row, f"{period} ({span}): drought class of each cell's worst year",
                                frame.drop(columns=["Year"]))
     ws = book.create_sheet("about")
-    _write_block(ws, 1, "How these tables were made", pd.DataFrame(
-        {"field": list(about), "value": [json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else str(v)
-                                         for v in about.values()]}))
-    fixed = datetime(2000, 1, 1)
-    book.properties.created = fixed
-    book.properties.modified = fixed
-    book.save(path)
-    _fix_zip_times(path)
-    return path
+    _write_block(ws, 1, "How these tables were made", _about(about))
+    return _save(book, path)
