@@ -28,7 +28,7 @@ from tasks.io.outputs.drought_areas import CellAreas, cell_areas, drought_area_t
 from tasks.io.outputs.items import write_item
 from tasks.io.outputs.report import load_zones
 from tasks.io.runtime.cache_keys import cache_key, inputs_of
-from tasks.io.runtime.layer_cache import cache_for, restore_layers, store_layers
+from tasks.io.runtime.layer_cache import cache_for, remember, restore_layers, store_layers, why_recomputed
 from tasks.io.sources.integrity import file_fingerprint
 from tasks.io.sources.load import grid_coords
 from tasks.io.sources.precipitation import monthly_precipitation, precipitation_grid
@@ -118,8 +118,9 @@ def drought_task(run: RunContext, inputs: dict[str, Any], land_cover: dict[str, 
                                                                 list(cells.shape)],
             "calibration": list(params.calibration), "class_rule": params.class_rule,
             "fit": inputs_of(inputs, name, params.calibration), **zones_key}
-    year_keys = {y: cache_key("drought", {**base, "year": y, "months": inputs_of(inputs, name, (y, y)),
-                                          "water": yearly_water[y].key}) for y in range(years[0], years[1] + 1)}
+    year_parts = {y: {**base, "year": y, "months": inputs_of(inputs, name, (y, y)), "water": yearly_water[y].key}
+                  for y in range(years[0], years[1] + 1)}
+    year_keys = {y: cache_key("drought", parts) for y, parts in year_parts.items()}
     cache, periods_cache = cache_for(cfg, "drought"), cache_for(cfg, "drought-period")
     done: dict[int, list[LayerSummary]] = {}
     if cfg.use_cache:
@@ -127,6 +128,10 @@ def drought_task(run: RunContext, inputs: dict[str, Any], land_cover: dict[str, 
             if (hit := restore_layers(cache, key, staging)) is not None:
                 done[y] = hit
     todo = [y for y in year_keys if y not in done]
+    if cfg.use_cache:
+        for y in todo:  # a year the cache held under another key: say what changed, as the other stages do
+            if (why := why_recomputed(cache, f"{cfg.region_id}-{y}", "drought", year_parts[y])) is not None:
+                log.info("drought %d recomputed: %s", y, why)
     areas = _LazyAreas(run, cells, [w for w in [*yearly_water.values(), *per_period.values()] if w.path])
     if todo:
         log.info("drought: SPI-12 of %d year(s) on the precipitation grid (%d x %d cells), calibration %d-%d; %d "
@@ -134,6 +139,8 @@ def drought_task(run: RunContext, inputs: dict[str, Any], land_cover: dict[str, 
         written = _write_years(run, name, source, todo, cells, areas, yearly_water, staging)
         for y, layer in written.items():
             done[y] = store_layers(cache, year_keys[y], [layer]) if cfg.use_cache else [layer]
+            if cfg.use_cache:
+                remember(cache, f"{cfg.region_id}-{y}", "drought", year_parts[y])
     else:
         log.info("drought: every year's SPI from the cache (nothing new: no fit)")
     by_year = {y: done[y][0] for y in sorted(done)}

@@ -190,3 +190,15 @@ def test_a_changed_region_recomputes_everything(refreshed: dict) -> None:
     _ldn(sample, out, "2001-2006", refreshed["settings"], "--region", box)
     added = _added(before, _entries(out))
     assert added["ndvi-tile"] == 6 and added["productivity"] == 2 and added["land-soc"] == 2, added
+
+
+def test_a_new_calibration_period_refits_every_drought_year_and_says_why(refreshed: dict) -> None:
+    out, sample = _copy(refreshed, "calibration")
+    before = _entries(out)
+    log = _ldn(sample, out, "2001-2006", refreshed["settings"], "--spi-calibration", "1992-2020")
+    added = _added(before, _entries(out))
+    # every year's SPI (2000-2006) and both periods' worst years; no other layer reads the precipitation
+    assert {k: added[k] for k in ("drought", "drought-period", "productivity", "land-soc", "sdg")} == {
+        "drought": 7, "drought-period": 2, "productivity": 0, "land-soc": 0, "sdg": 0}, added
+    assert ("drought 2003 recomputed: the SPI's calibration period changed; the precipitation of its calibration "
+            "years changed (1991)") in log

@@ -108,7 +108,11 @@ _WHAT = {"annual": "its window's annual NDVI layers", "annual_max": "its window'
          "land_cover": "its land cover items", "land_units": "its land unit items", "soc": "the SOC stock",
          "climate": "the climate zones", "settings": "its settings", "sources": "its sources' settings",
          "grid": "the run's grid or region", "period": "the period's definition", "inputs": "the layers it combines",
-         "tiles": "its tiles", "software": "the software", "format": "the cache format"}
+         "tiles": "its tiles", "software": "the software", "format": "the cache format",
+         "fit": "the precipitation of its calibration years", "months": "its year's precipitation",
+         "calibration": "the SPI's calibration period", "class_rule": "the drought class rule",
+         "water": "its water (the land cover)", "zones": "the zones", "cells": "the precipitation grid",
+         "source": "the precipitation source's settings"}
 
 
 def _changed(old: Any, new: Any, path: str = "") -> list[str]:
@@ -133,7 +137,7 @@ def describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
         what = _WHAT.get(part, part)
         details = [d.split(".")[0] if part in ("annual", "annual_max", "inputs", "tiles") else d
                    for d in _changed(old.get(part), new.get(part))]
-        if part in ("land_cover", "land_units", "soc", "climate"):
+        if part in ("land_cover", "land_units", "soc", "climate", "fit", "months"):
             details = sorted({d.split(".")[1] for d in details if d.startswith("years.")}) or details
         shown = list(dict.fromkeys(d for d in details if d))
         said.append(f"{what} changed" + (f" ({', '.join(shown[:6])}{', ...' if len(shown) > 6 else ''})"
