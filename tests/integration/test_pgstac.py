@@ -22,7 +22,7 @@ def pgstac_api(full_run: tuple[Path, Path]) -> Iterator[tuple[str, str]]:
     with postgres_cluster() as dsn:
         result = CliRunner().invoke(app, ["publish", "--pgstac", dsn, "--catalog", str(root)])
         assert result.exit_code == 0, result.stderr
-        assert "loaded 11 collections and 73 items" in result.stdout
+        assert "loaded 13 collections and 101 items" in result.stdout
         port = int(dsn.rsplit(":", 1)[1].split("/")[0])
         with stac_fastapi(port) as url:
             yield dsn, url

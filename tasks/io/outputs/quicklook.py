@@ -69,7 +69,9 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
         frame = shapely.box(*src.bounds)
         lonlat = lonlat_bounds(tuple(src.bounds), crs_wkt) if crs_wkt else None
     with _DRAWING:
-        fig = Figure(figsize=(6.4, 5.2), dpi=100)  # no pyplot: its global state is not safe across the run's threads
+        # no pyplot: its global state is not safe across the run's threads; a map far wider than tall (a band of
+        # every longitude) gets a wider figure, so it is not drawn a few pixels high
+        fig = Figure(figsize=(max(6.4, 2.4 * shape[1] / shape[0]), 5.2), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.subplots()
         if classes:
