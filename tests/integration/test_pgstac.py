@@ -34,7 +34,7 @@ def test_search_by_indicator_and_period(pgstac_api: tuple[str, str]) -> None:
     client = Client.open(pgstac_api[1])
     assert {c.id for c in client.get_collections()} == {
         "ndvi-annual", "ndvi-annual-max", "trajectory", "state", "performance", "lpd", "land-cover", "soc", "sdg-15-3-1", "status",
-        "ldn-balance"}
+        "ldn-balance", "drought", "drought-worst"}
     search = client.search(collections=["lpd"], filter={"op": "=", "args": [{"property": "ldn:period"}, "report_1"]},
                            filter_lang="cql2-json")
     assert [i.id for i in search.items()] == ["lpd-sample-zamyn-uud-report_1"]
