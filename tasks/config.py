@@ -32,6 +32,8 @@ __all__ = [
     "read_yaml_mapping",
     "MAX_CONFIG_BYTES",
     "DroughtParams",
+    "POPULATION_BANDS",
+    "is_density",
     "Period",
     "PeriodCatalog",
     "ProductivityParams",
@@ -80,6 +82,16 @@ def env_seconds(name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be positive: set it to e.g. {default:g}")
     return value
+
+POPULATION_BANDS: tuple[str, ...] = ("total", "female", "male")
+"""The asset names a population source may have (people per pixel); ``total`` is ``female + male`` when absent."""
+
+
+def is_density(unit: str) -> bool:
+    """True when a declared unit is people per area (``people/km2``, ``persons per sq km``), not a count."""
+    text = unit.lower().replace(" ", "")
+    return "/" in text or "per" in text or "km2" in text or "km²" in text or "sqkm" in text
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -161,7 +173,8 @@ class Source(_Frozen):
     """One input dataset: a STAC collection or a local raster file."""
 
     description: str = ""
-    role: Literal["ndvi", "land_cover", "soc", "climate_zones", "land_units", "precipitation"]
+    role: Literal["ndvi", "land_cover", "soc", "climate_zones", "land_units", "precipitation", "population",
+                  "vulnerability"]
     stac: StacSpec | None = None
     file: Path | None = Field(None, description="A local raster to use instead of a STAC collection.")
     crs: str | None = Field(None, description="Native CRS (WKT or 'EPSG:n') when items do not carry one.")
@@ -197,7 +210,23 @@ class Source(_Frozen):
                                  "publish a file's months as items, e.g. with the sample's local STAC layout")
             if self.crs is None or self.resolution is None:
                 raise ValueError("a precipitation source needs `crs` and `resolution`: the SPI is fitted on its own grid")
+        if self.role == "population":
+            self._population_assets()
+        if self.role == "vulnerability" and "vulnerability" not in self.assets:
+            raise ValueError("a vulnerability source needs an asset named 'vulnerability' (the index, 0-1)")
         return self
+
+    def _population_assets(self) -> None:
+        """A population source counts people per pixel: ``total``, or ``female`` and ``male`` (and maybe ``total``)."""
+        names = set(self.assets)
+        if not names <= set(POPULATION_BANDS) or not ("total" in names or {"female", "male"} <= names):
+            raise ValueError(f"a population source's assets are 'total', or 'female' and 'male' (people per pixel), "
+                             f"not {sorted(names)}")
+        for key, spec in self.assets.items():
+            if spec.unit is not None and is_density(spec.unit):
+                raise ValueError(f"population asset {key!r} is in {spec.unit!r}, a density: the tables need people "
+                                 "per pixel (a count); use the source's count product (e.g. WorldPop's '_UNadj' "
+                                 "counts, GPW's 'population count')")
 
 
 class SourceCatalog(_Frozen):
@@ -483,6 +512,12 @@ class RunConfig(_Frozen):
         "sources file's precipitation source when it has exactly one, else no drought layers (the run says so); "
         "`none` turns them off.")
     drought: DroughtParams = Field(default_factory=DroughtParams)
+    population_source: str | None = Field(
+        None, description="Source (role population: people per pixel, by sex or total) of the SO3-2 exposure and "
+        "SO2-3 tables; default: the sources file's population source when it has exactly one; `none` turns them off.")
+    vulnerability_source: str | None = Field(
+        None, description="Source (role vulnerability: an index 0-1) of the SO3-3 means; default: the sources file's "
+        "vulnerability source when it has exactly one; `none` turns them off.")
 
     @model_validator(mode="before")
     @classmethod

@@ -90,6 +90,12 @@ def run(
     precipitation: Annotated[Optional[str], typer.Option(rich_help_panel="Data",
         help="Monthly precipitation source of the drought layers (SO3-1), or `none`; default: the sources file's "
              "only precipitation source, if it has one (the sample has one).")] = None,
+    population: Annotated[Optional[str], typer.Option(rich_help_panel="Data",
+        help="Population source (people per pixel, by sex or total) of the drought exposure (SO3-2) and SO2-3 tables, "
+             "or `none`; default: the sources file's only population source (the sample has one).")] = None,
+    vulnerability: Annotated[Optional[str], typer.Option(rich_help_panel="Data",
+        help="Drought vulnerability source (an index 0-1) of the SO3-3 means, or `none`; default: the sources "
+             "file's only vulnerability source (the sample has one).")] = None,
     spi_calibration: Annotated[Optional[str], typer.Option(rich_help_panel="Method",
         help="FIRST-LAST years of the SPI's gamma fit (default 1991-2020, the WMO normal).")] = None,
     config: Annotated[Optional[Path], typer.Option(rich_help_panel="Method", help="YAML of run settings (e.g. a `productivity:` block).")] = None,
@@ -134,7 +140,8 @@ def run(
                 periods=tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None,
                 trajectory_method=trajectory_method, state_method=state_method,
                 productivity_method=productivity_method, config=config, zones=zones,
-                precipitation_source=precipitation,
+                precipitation_source=precipitation, population_source=population,
+                vulnerability_source=vulnerability,
                 spi_calibration=parse_years(spi_calibration, '--spi-calibration') if spi_calibration else None,
                 zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
         except ValidationError as err:

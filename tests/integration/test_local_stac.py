@@ -17,7 +17,7 @@ def test_api_lists_the_sample_collections(local_stac: LocalStac) -> None:
     client = Client.open(local_stac.api_url)
     assert {c.id for c in client.get_collections()} == {
         "modis-13Q1-061", "esa-cci-lc", "soilgrids-soc-0-30cm", "ipcc-climate-zones", "soil-taxonomy",
-        "sample-monthly-precipitation"}
+        "sample-monthly-precipitation", "sample-population", "sample-drought-vulnerability"}
     assert local_stac.api_url.startswith("http://127.0.0.1:")
 
 

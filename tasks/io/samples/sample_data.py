@@ -47,6 +47,7 @@ from tasks.constants import (
 from tasks.errors import ConfigError
 from tasks.geo.grid import lonlat_bounds
 from tasks.io.samples.sample_climate import PlantedDrought, PrecipitationModel, monthly_totals
+from tasks.io.samples.sample_people import PopulationModel, VulnerabilityModel, population_counts, vulnerability_index
 from tasks.io.sources.integrity import file_sha256
 
 __all__ = [
@@ -60,6 +61,8 @@ __all__ = [
     "composite_doys",
     "SAMPLE_REGION_FILE",
     "PRECIPITATION_COLLECTION",
+    "POPULATION_COLLECTION",
+    "VULNERABILITY_COLLECTION",
     "TRUTH_CODES",
     "COG_MEDIA_TYPE",
     "write_cog",
@@ -192,6 +195,8 @@ class SampleRegion(_Model):
     soc: SocModel
     climate_zone: int = Field(ge=1, le=12)
     precipitation: PrecipitationModel | None = None
+    population: PopulationModel | None = None
+    vulnerability: VulnerabilityModel | None = None
     cog_predictor: Literal[1, 2] = Field(1, description="GDAL PREDICTOR of the MODIS COGs (2: horizontal differencing).")
 
 
@@ -717,6 +722,75 @@ def _precipitation(region: SampleRegion, grid: SampleGrid, root: Path, progress:
             "wet": model.wet.model_dump() if model.wet is not None else None}
 
 
+POPULATION_COLLECTION = "sample-population"
+"""The sample's people per pixel by sex (one item a year, assets ``female`` and ``male``, nodata -99999)."""
+VULNERABILITY_COLLECTION = "sample-drought-vulnerability"
+"""The sample's drought vulnerability index (one item, asset ``dvi``, 0-1, nodata -9999)."""
+
+
+def _population(region: SampleRegion, grid: SampleGrid, root: Path, progress: Callable[[str], None]) -> dict | None:
+    """Yearly people per pixel by sex on the model's lon/lat grid over the window; returns the planted truth."""
+    model = region.population
+    if model is None:
+        return None
+    res = model.resolution_deg
+    transform, width, height = _geographic_grid(grid.bbox, res)
+    bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
+    x, y = _geo_xy(transform, width, height)
+    town = model.town
+    tx = grid.center_xy[0] + town.offset_km[0] * 1000
+    ty = grid.center_xy[1] + town.offset_km[1] * 1000
+    town_km = np.hypot(x - tx, y - ty) / 1000
+    lat = transform.f - (np.arange(height) + 0.5) * res
+    cell_km2 = np.repeat((np.radians(res) * 6371.0072) ** 2 * np.cos(np.radians(lat))[:, None], width, axis=1)
+    cid = POPULATION_COLLECTION
+    cdir = root / cid
+    bands = [{"data_type": "float32", "nodata": -99999, "unit": "people", "spatial_resolution": round(res * 111320)}]
+    items, totals = [], {}
+    for year, (female, male) in population_counts(model, town_km, cell_km2, region.seed).items():
+        item_id = f"sample-population-{year}"
+        assets = {}
+        for band, values in (("female", female), ("male", male)):
+            rel = f"data/{year}/{item_id}_{band}.tif"
+            write_cog(cdir / rel, values, crs="EPSG:4326", transform=transform, nodata=-99999)
+            assets[band] = {"href": rel, "type": COG_MEDIA_TYPE, "title": f"People per pixel ({band})",
+                            "raster:bands": bands, "roles": ["data"], **file_fields(cdir / rel)}
+        start = datetime(year, 1, 1, tzinfo=timezone.utc)
+        items.append(_geo_item(cid, item_id, bbox, transform, (height, width), iso_time(start),
+                               iso_time(datetime(year, 12, 31, 23, 59, 59, tzinfo=timezone.utc)), assets))
+        in_town = town_km <= town.radius_km
+        totals[str(year)] = {"female": float(female.astype("float64").sum()), "male": float(male.astype("float64").sum()),
+                             "town": float((female.astype("float64") + male)[in_town].sum())}
+    progress(f"population {model.years[0]}-{model.years[1]}: {len(items)} items")
+    first, last = model.years
+    col = collection_doc(cid, "Sample people per pixel by sex (WorldPop-shaped, about 1 km): a town and herders.",
+                         bbox, (f"{first}-01-01T00:00:00Z", f"{last}-12-31T23:59:59Z"),
+                         [_EXT["item_assets"], _EXT["raster"]],
+                         {b: {"type": COG_MEDIA_TYPE, "raster:bands": bands, "roles": ["data"]} for b in ("female", "male")})
+    write_collection(cdir, col, items)
+    lon, lat_c = Transformer.from_crs(MODIS_SINUSOIDAL_WKT, "EPSG:4326", always_xy=True).transform(tx, ty)
+    return {"collection": cid, "years": [first, last], "totals": totals,
+            "town": {**town.model_dump(), "lonlat": [round(lon, 6), round(lat_c, 6)]}}
+
+
+def _vulnerability(region: SampleRegion, grid: SampleGrid, root: Path) -> None:
+    """The drought vulnerability index (one item) on the model's lon/lat grid over the window."""
+    model = region.vulnerability
+    if model is None:
+        return
+    res = model.resolution_deg
+    transform, width, height = _geographic_grid(grid.bbox, res)
+    bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
+    x, y = _geo_xy(transform, width, height)
+    cx, cy = grid.center_xy
+    half = grid.size * MODIS_PIXEL_SIZE / 2
+    position = 0.5 + 0.25 * ((x - cx) + (y - cy)) / half  # 0 south-west .. 1 north-east
+    _single_item_collection(root, VULNERABILITY_COLLECTION, "dvi", vulnerability_index(model, position), transform,
+                            bbox, nodata=-9999, title="Drought vulnerability index (0-1)",
+                            description="Sample drought vulnerability index (JRC-shaped, 0-1), highest in the dry "
+                                        "south-west.", band_extra={"unit": "1"})
+
+
 def _single_item_collection(
     root: Path, cid: str, key: str, data: np.ndarray, transform: Affine, bbox: tuple, *, nodata: float,
     title: str, description: str, band_extra: dict | None = None, classes: list[dict] | None = None,
@@ -809,9 +883,13 @@ def generate_sample(
         _land_cover(region, grid, staging, progress)
         _soc_and_climate(region, grid, staging)
         planted = _precipitation(region, grid, staging, progress)
-        if planted is not None:  # the planted droughts join the truth
+        people = _population(region, grid, staging, progress)
+        _vulnerability(region, grid, staging)
+        if planted is not None or people is not None:  # the planted droughts and people join the truth
             truth = json.loads((staging / "truth.json").read_text())
-            (staging / "truth.json").write_text(json.dumps({**truth, "precipitation": planted}, indent=1) + "\n")
+            extra = {"precipitation": planted} if planted is not None else {}
+            extra.update({"population": people} if people is not None else {})
+            (staging / "truth.json").write_text(json.dumps({**truth, **extra}, indent=1) + "\n")
         region_doc = {"name": region.name, "bbox": list(grid.bbox), "native_bounds": list(grid.bounds),
                       "tile": f"h{grid.tile_h:02d}v{grid.tile_v:02d}", "size_px": grid.size,
                       "ndvi_years": list(region.ndvi_years), "land_cover_years": list(region.land_cover_years),

@@ -41,7 +41,7 @@ from tasks.io.sources.search import STATIC_YEARS, run_items
 __all__ = [
     "static_layer", "READ_SETTINGS", "configure_reads", "ReadSettings",
     "load_cube", "sign_items", "unreadable_scenes", "scene_read_error",
-    "open_annual_layers", "open_tile_layer", "grid_coords", "load_layer", "lonlat_mask", "read_onto_grid",
+    "open_annual_layers", "open_tile_layer", "grid_coords", "load_layer", "lonlat_mask", "read_onto_grid", "grid_blocks",
 ]
 
 
@@ -316,7 +316,7 @@ def _grid_coords(geobox: GeoBox) -> dict[str, Any]:
     return {"y": y, "x": x, "spatial_ref": coords["spatial_ref"]}
 
 
-def _grid_blocks(geobox: GeoBox, chunk: int, read: Any, dtype: Any) -> xr.DataArray:
+def grid_blocks(geobox: GeoBox, chunk: int, read: Any, dtype: Any) -> xr.DataArray:
     """A lazy layer on ``geobox`` whose every block is ``read(row0, row1, col0, col1)``, with the grid's coordinates."""
     def block(block_info: dict | None = None) -> np.ndarray:
         assert block_info is not None  # Dask passes it to a function that asks for it
@@ -341,7 +341,7 @@ def lonlat_mask(geobox: GeoBox, bbox: tuple[float, float, float, float], *, chun
         east = (lon >= w) & (lon <= e) if w <= e else (lon >= w) | (lon <= e)
         return east & (lat >= s) & (lat <= n)
 
-    return _grid_blocks(geobox, chunk, read, bool)
+    return grid_blocks(geobox, chunk, read, bool)
 
 
 def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
@@ -372,7 +372,7 @@ def read_onto_grid(path: str, geobox: GeoBox, *, nodata: float | None = None,
                       dst_crs=target, dst_nodata=fill, resampling=method, tolerance=0, **scale)  # exact: no block seams
         return out
 
-    out = _grid_blocks(geobox, chunk, read, dtype)
+    out = grid_blocks(geobox, chunk, read, dtype)
     return out.rio.write_nodata(fill, encoded=False).assign_attrs(source_nodata=fill)
 
 

@@ -25,7 +25,7 @@ from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, registry
 from tasks.science.activities import Activity
 
 __all__ = ["RunContext", "run_context", "analysis_geobox", "run_activities", "run_bbox", "selected_periods", "ndvi_source",
-           "land_cover_source", "precipitation_source", "region_weights", "period_tiles"]
+           "land_cover_source", "precipitation_source", "optional_source", "region_weights", "period_tiles"]
 
 
 class RunContext(BaseModel):
@@ -64,6 +64,10 @@ items' footprints and the report's map) with it. ``grid_key`` and ``area_key`` a
     precipitation: tuple[str, Source] | None = None
     """The monthly precipitation source of the SO3-1 drought layers and its name (``precipitation_source``); None:
     no drought layers."""
+    population: tuple[str, Source] | None = None
+    """The population source (people per pixel) of the SO3-2 and SO2-3 tables and its name; None: none."""
+    vulnerability: tuple[str, Source] | None = None
+    """The drought vulnerability source (an index 0-1) of the SO3-3 means and its name; None: none."""
 
     def source(self, name: str, role: str) -> Source:
         """The source called ``name`` in the run's sources, which must have ``role``."""
@@ -90,19 +94,24 @@ def _with_role(cfg: RunConfig, sources: SourceCatalog, name: str, role: str) -> 
     return source
 
 
-def precipitation_source(cfg: RunConfig, sources: SourceCatalog) -> tuple[str, Source] | None:
-    """The run's monthly precipitation source and its name: the one ``cfg.precipitation_source`` names, else the
-    sources file's only source with the role ``precipitation``; None when it has none or the option is ``none``."""
-    name = cfg.precipitation_source
-    if name is not None and name.strip().lower() == "none":
+def optional_source(cfg: RunConfig, sources: SourceCatalog, role: str, choice: str | None,
+                    option: str) -> tuple[str, Source] | None:
+    """The run's source of an optional ``role`` and its name: the one ``choice`` names, else the sources file's only
+    source with that role; None when it has none or ``choice`` is ``none``. ``option`` names the run file's field."""
+    if choice is not None and choice.strip().lower() == "none":
         return None
-    if name is not None:
-        return name, _with_role(cfg, sources, name, "precipitation")
-    found = [n for n, s in sources.sources.items() if s.role == "precipitation"]
+    if choice is not None:
+        return choice, _with_role(cfg, sources, choice, role)
+    found = [n for n, s in sources.sources.items() if s.role == role]
     if len(found) > 1:
-        raise ConfigError(f"{cfg.sources_file} has {len(found)} precipitation sources ({', '.join(found)}): pick one "
-                          "with `precipitation_source` in the run file")
+        raise ConfigError(f"{cfg.sources_file} has {len(found)} {role} sources ({', '.join(found)}): pick one "
+                          f"with `{option}` in the run file")
     return (found[0], sources.sources[found[0]]) if found else None
+
+
+def precipitation_source(cfg: RunConfig, sources: SourceCatalog) -> tuple[str, Source] | None:
+    """The run's monthly precipitation source and its name (``optional_source`` of ``precipitation_source``)."""
+    return optional_source(cfg, sources, "precipitation", cfg.precipitation_source, "precipitation_source")
 
 
 def ndvi_source(cfg: RunConfig, sources: SourceCatalog) -> Source:
@@ -202,6 +211,10 @@ def run_context(cfg: RunConfig, sources: SourceCatalog | None = None) -> RunCont
     registry, activities, sample = run_activities(cfg)
     return RunContext(activities=activities, activity_registry=registry, sample_activities=sample,
                       balance_land_types=balance_types, precipitation=precipitation_source(cfg, sources),
+                      population=optional_source(cfg, sources, "population", cfg.population_source,
+                                                 "population_source"),
+                      vulnerability=optional_source(cfg, sources, "vulnerability", cfg.vulnerability_source,
+                                                    "vulnerability_source"),
                       cfg=cfg, sources=sources, ndvi=ndvi, land_cover=land_cover_source(cfg, sources),
                       land_units=units, grid=grid, tiles=_tiles(cfg, ndvi, grid), grid_key=_grid_key(cfg, grid, key), area_key=key, area=area, area_polygons=polygons,
                       search_bbox=run_bbox(cfg, ndvi), periods=periods)

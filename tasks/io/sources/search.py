@@ -40,6 +40,7 @@ __all__ = [
     "find_scenes_task",
     "find_precipitation_task",
     "STATIC_YEARS",
+    "find_people_task",
     "retry_unreachable",
     "incomplete_years",
     "STAC_TIMEOUT",
@@ -369,3 +370,13 @@ def find_precipitation_task(run: RunContext) -> dict[str, Any]:
     """Fingerprints of the monthly precipitation items by year (``source_fingerprints`` of that source alone)."""
     assert run.precipitation is not None
     return _fingerprints(run, [(run.precipitation[0], "precipitation")])
+
+
+@task(name="find-people-inputs", retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=lambda task, run, state: retry_unreachable(state))
+def find_people_task(run: RunContext) -> dict[str, Any]:
+    """Fingerprints of the population items by year and of the vulnerability index (``source_fingerprints`` of those
+    sources alone)."""
+    roles = [(name, role) for role, chosen in (("population", run.population), ("vulnerability", run.vulnerability))
+             if chosen is not None for name in [chosen[0]]]
+    return _fingerprints(run, roles)
