@@ -1,9 +1,10 @@
 """Yearly indicator refresh: ingest annual NDVI per tile and year, compute every period's indicators, publish.
 
-Four subflows, each a stage of the GPG or the UNCCD report: ``ingest-annual-ndvi`` (one task per tile x year,
+Five subflows, each a stage of the GPG or the UNCCD report: ``ingest-annual-ndvi`` (one task per tile x year,
 joined per year), ``period-indicators`` (productivity per tile x period in two passes, joined per period;
 land cover and SOC, SDG 15.3.1, status and the LDN balance per period), ``drought-hazard`` (SO3-1: SPI and drought
-classes per year on the precipitation's grid, each period's worst year) and ``publish-version`` (tables, report and
+classes per year on the precipitation's grid, each period's worst year), ``people`` (SO3-2, SO3-3, SO2-3: the
+people under drought, their vulnerability and the people on degraded land) and ``publish-version`` (tables, report and
 the atomic switch). Tasks pass paths and item ids, never arrays; every layer task is keyed on its
 inputs, so an unchanged refresh does no raster work.
 
@@ -25,7 +26,7 @@ from tasks.io.runtime.netstats import cluster_network_bytes
 from tasks.io.runtime.progress import ingest_summary, tile_period_summary, track_stage
 from tasks.io.runtime.run_locks import run_marker
 from tasks.io.sources.run import RunContext, period_tiles, run_context
-from tasks.io.sources.search import find_inputs_task, find_precipitation_task, find_scenes_task
+from tasks.io.sources.search import find_inputs_task, find_people_task, find_precipitation_task, find_scenes_task
 from tasks.model import Layers, LayerSummary, Staging
 from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, plan_tiles_task
 from tasks.stages.drought import drought_task
@@ -37,6 +38,7 @@ from tasks.stages.land_degradation import (
     sdg_task,
     status_task,
 )
+from tasks.stages.people import people_task
 from tasks.stages.productivity import (
     PeriodTile,
     productivity_task,
@@ -188,6 +190,21 @@ def drought_hazard(run: RunContext, periods: Layers, staging: Staging) -> list[L
     return layers
 
 
+@flow(name="people", log_prints=True)
+def people(run: RunContext, drought: Layers, periods: Layers, staging: Staging) -> list[LayerSummary]:
+    """SO3-2, SO3-3 and SO2-3: the people in each drought class of every year and period's worst year, their
+    drought vulnerability, and the people on improved, stable and degraded land per period; none without a
+    population source."""
+    log = get_run_logger()
+    if run.population is None:
+        log.info("people (SO3-2, SO2-3): no population source in %s: no exposure or SO2-3 tables (add one with role "
+                 "population)", run.cfg.sources_file)
+        return []
+    layers = people_task(run, find_people_task(run), list(drought.items), list(periods.items), staging.path)
+    log.info("people layers: %d, %d linked from the cache", len(layers), sum(x.from_cache for x in layers))
+    return layers
+
+
 @flow(name="publish-version", log_prints=True)
 def publish_outputs(run: RunContext, staging: Staging, written: Layers) -> str:
     """Zonal tables, workbooks and the HTML report, the new catalog version (switched in atomically), then
@@ -227,7 +244,8 @@ def ldn_yearly(cfg: RunConfig | RunContext, spread_on: str | None = None) -> str
             annual = _on(ingest_annual_ndvi, spread_on)(run, staging)
             periods = _on(period_indicators, spread_on)(run, Layers(items=tuple(annual)), staging)
             drought = drought_hazard(run, Layers(items=tuple(periods)), staging)
-            catalog = publish_outputs(run, staging, Layers(items=tuple(annual + periods + drought)))
+            exposed = people(run, Layers(items=tuple(drought)), Layers(items=tuple(periods)), staging)
+            catalog = publish_outputs(run, staging, Layers(items=tuple(annual + periods + drought + exposed)))
         except BaseException:
             discard_staging(staging)
             raise

@@ -194,6 +194,7 @@ def code_mapper(mapping: dict[int, int], fill: int = NODATA) -> "Callable[[np.nd
     return _map
 
 
-OFF_GRID_INDICATORS: tuple[str, ...] = ("drought", "drought-worst")
+OFF_GRID_INDICATORS: tuple[str, ...] = ("drought", "drought-worst", "drought-exposure", "drought-exposure-worst")
 """Collections published on another grid than the analysis grid (the SO3-1 drought layers, on the precipitation's
-own grid): they carry their own tables and the period's zonal tables do not read them."""
+own grid, and the people under drought on it): they carry their own tables and the period's zonal tables do not
+read them."""

@@ -70,7 +70,7 @@ def report(
                          about=about, periods=chosen, area=area, sources=sources, series=inputs["series"],
                          annual=inputs["annual"], land_cover_years=inputs["land_cover_years"],
                          targets=load_targets(targets or TARGETS_FILE), activities=overlay,
-                         drought=inputs["drought"])
+                         drought=inputs["drought"], people=inputs["people"])
     for period, frames in built.frames.items():
         print_zones(period, frames.get("sdg_15_3_1"))
     typer.echo(f"\nwrote {sum(len(v) for v in built.tables.values())} tables and workbooks to {out}")

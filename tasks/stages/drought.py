@@ -9,7 +9,6 @@ and a new calibration period refits every year.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ from tasks.config import Source, load_periods
 from tasks.constants import DROUGHT_CLASSES, NODATA
 from tasks.errors import ConfigError
 from tasks.geo.grid import grid_crs, parse_crs, project
-from tasks.io.outputs.drought_areas import CellAreas, cell_areas, drought_area_table
+from tasks.io.outputs.drought_areas import CellAreas, WaterMap, cell_areas, drought_area_table, water_maps
 from tasks.io.outputs.items import write_item
 from tasks.io.outputs.report import load_zones
 from tasks.io.runtime.cache_keys import cache_key, inputs_of
@@ -69,27 +68,6 @@ def _drought_years(run: RunContext, source: Source) -> tuple[int, int]:
     return first, last
 
 
-@dataclass(frozen=True)
-class _Water:
-    """The water map (a published land cover's final year) a table takes its land from, and its cache key."""
-
-    path: str | None
-    key: str | None
-    item_id: str | None
-
-
-def _water_maps(land_cover: dict[str, LayerSummary], spans: dict[str, tuple[int, int]],
-                years: range) -> tuple[dict[str, _Water], dict[int, _Water]]:
-    """Each period's water map (its own final land cover) and each year's: that of the period whose reporting years
-    hold it, else of the latest period; none without a period (a run of annual layers only). A new period changes
-    the water of its own years only."""
-    per = {name: _Water(layer.asset_path("final"), layer.cache_key, layer.item_id) for name, layer in land_cover.items()}
-    latest = max(per, key=lambda n: (spans.get(n, (0, 0))[1], n), default=None)
-    fallback = per[latest] if latest is not None else _Water(None, None, None)
-    holder = {y: n for n, (a, b) in spans.items() if n in per for y in range(a, b + 1)}
-    return per, {y: per[holder[y]] if y in holder else fallback for y in years}
-
-
 @task(name="drought-hazard", cache_policy=NO_CACHE)
 def drought_task(run: RunContext, inputs: dict[str, Any], land_cover: dict[str, LayerSummary],
                  staging: str) -> list[LayerSummary]:
@@ -111,7 +89,7 @@ def drought_task(run: RunContext, inputs: dict[str, Any], land_cover: dict[str, 
     years = (years[0], min(years[1], found[-1]))
     cells = precipitation_grid(run, source)
     spans = _reporting_years(run)
-    per_period, yearly_water = _water_maps(land_cover, spans, range(years[0], years[1] + 1))
+    per_period, yearly_water = water_maps(land_cover, spans, range(years[0], years[1] + 1))
     zones_key = {"zones": file_fingerprint(cfg.zones) if cfg.zones else "default", "zone_field": cfg.zone_field,
                  "grid": run.grid_key}
     base = {"source": source.model_dump(mode="json"), "cells": [grid_crs(cells), list(cells.affine)[:6],
@@ -154,7 +132,7 @@ def drought_task(run: RunContext, inputs: dict[str, Any], land_cover: dict[str, 
         if len(span) < last - first + 1:
             log.warning("drought: period %s reports on %d-%d but precipitation has %d-%d of it: its worst year is "
                         "of those years only", period, first, last, span[0], span[-1])
-        water = per_period.get(period, _Water(None, None, None))
+        water = per_period.get(period, WaterMap(None, None, None))
         key = cache_key("drought-period", {"period": period, "years": [year_keys[y] for y in span],
                                            "worst_year": params.worst_year,
                                            "water": water.key, **zones_key})
@@ -169,12 +147,12 @@ def drought_task(run: RunContext, inputs: dict[str, Any], land_cover: dict[str, 
 class _LazyAreas:
     """The analysis-grid pass of ``cell_areas``, made once and only when some table is computed."""
 
-    def __init__(self, run: RunContext, cells: GeoBox, water: list[_Water]) -> None:
+    def __init__(self, run: RunContext, cells: GeoBox, water: list[WaterMap]) -> None:
         self._run, self._cells = run, cells
         self._paths = list(dict.fromkeys(w.path for w in water if w.path))
         self._areas: CellAreas | None = None
 
-    def table(self, classes: np.ndarray, water: _Water, where: dict[str, Any]) -> Any:
+    def table(self, classes: np.ndarray, water: WaterMap, where: dict[str, Any]) -> Any:
         """``drought_area_table`` of ``classes`` (the coarse cells' codes) with ``water``'s map."""
         if self._areas is None:
             run = self._run
@@ -203,13 +181,13 @@ def _on_cells(values: np.ndarray, cells: GeoBox, attrs: dict[str, Any]) -> xr.Da
     return out.rio.write_crs(grid_crs(cells))
 
 
-def _water_note(water: _Water) -> str:
+def _water_note(water: WaterMap) -> str:
     return (f"water: land cover class 7 of {water.item_id} (final year)" if water.item_id else
             "water: none known (no reporting period's land cover in this run): land is the whole area")
 
 
 def _write_years(run: RunContext, name: str, source: Source, todo: list[int], cells: GeoBox, areas: _LazyAreas,
-                 water: dict[int, _Water], staging: str) -> dict[int, LayerSummary]:
+                 water: dict[int, WaterMap], staging: str) -> dict[int, LayerSummary]:
     """Fit the SPI on the calibration period and the years ``todo``, and write each year's item."""
     log = get_run_logger()
     params = run.cfg.drought
@@ -253,7 +231,7 @@ def _read(path: str) -> np.ndarray:
 
 
 def _write_period(run: RunContext, period: str, years: list[LayerSummary], cells: GeoBox, areas: _LazyAreas,
-                  water: _Water, staging: str) -> LayerSummary:
+                  water: WaterMap, staging: str) -> LayerSummary:
     """A period's worst year per cell from its years' published SPI x 1000, its class and year, with its table."""
     params = run.cfg.drought
     stack = xr.DataArray(np.stack([_read(layer.asset_path("spi_x1000")) for layer in years]), dims=("year", "y", "x"),

@@ -118,7 +118,7 @@ def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], p
                                                          cfg.activity_ring_km, cfg.activity_point_km,
                                                          run.sample_activities)
                               if run.activity_registry is not None else None, period_cache=per_period,
-                              drought=inputs["drought"])
+                              drought=inputs["drought"], people=inputs["people"])
         if per_period is not None and per_period.hits:
             get_run_logger().info("zonal tables of %s: unchanged layers and zones, linked from the cache",
                                   ", ".join(per_period.hits))

@@ -22,7 +22,7 @@ def pgstac_api(full_run: tuple[Path, Path]) -> Iterator[tuple[str, str]]:
     with postgres_cluster() as dsn:
         result = CliRunner().invoke(app, ["publish", "--pgstac", dsn, "--catalog", str(root)])
         assert result.exit_code == 0, result.stderr
-        assert "loaded 13 collections and 101 items" in result.stdout
+        assert "loaded 16 collections and 132 items" in result.stdout
         port = int(dsn.rsplit(":", 1)[1].split("/")[0])
         with stac_fastapi(port) as url:
             yield dsn, url
@@ -34,7 +34,7 @@ def test_search_by_indicator_and_period(pgstac_api: tuple[str, str]) -> None:
     client = Client.open(pgstac_api[1])
     assert {c.id for c in client.get_collections()} == {
         "ndvi-annual", "ndvi-annual-max", "trajectory", "state", "performance", "lpd", "land-cover", "soc", "sdg-15-3-1", "status",
-        "ldn-balance", "drought", "drought-worst"}
+        "ldn-balance", "drought", "drought-worst", "drought-exposure", "drought-exposure-worst", "sdg-population"}
     search = client.search(collections=["lpd"], filter={"op": "=", "args": [{"property": "ldn:period"}, "report_1"]},
                            filter_lang="cql2-json")
     assert [i.id for i in search.items()] == ["lpd-sample-zamyn-uud-report_1"]
@@ -73,7 +73,7 @@ def test_publishing_again_is_idempotent(pgstac_api: tuple[str, str], full_run: t
     result = CliRunner().invoke(app, ["publish", "--pgstac", dsn, "--catalog", str(full_run[1])])
     assert result.exit_code == 0, result.stderr
     with psycopg.connect(dsn) as conn:
-        assert conn.execute("select count(*) from pgstac.items").fetchone()[0] == 101  # with the 28 drought items
+        assert conn.execute("select count(*) from pgstac.items").fetchone()[0] == 132  # with the 28 drought and 31 people items
 
 
 def test_an_unreachable_database_is_one_line(full_run: tuple[Path, Path]) -> None:

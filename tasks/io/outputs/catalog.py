@@ -320,6 +320,25 @@ _COLLECTION_TEXT = {
         "happened (year) and its drought class (data: 0-4, nodata -32768), with the km2 per class and zone (areas) "
         "(UNCCD method notes 2.3).",
     ),
+    "drought-exposure": (
+        "People under drought (SO3-2), per year",
+        "People per cell of the precipitation grid (float32; data: total, female and male when the population source "
+        "has the split), negative where the year's SPI-12 is below 0, as Trends.Earth publishes it; with the people "
+        "per drought class and zone (people) and the drought vulnerability index's means weighted by area and by "
+        "people (vulnerability) (UNCCD method notes 3-4).",
+    ),
+    "drought-exposure-worst": (
+        "People under drought (SO3-2), worst year per reporting period",
+        "People per cell of the precipitation grid in each cell's worst year (its population), negative where that "
+        "SPI-12 is below 0 (float32), with the people per worst-year drought class and zone (people) (UNCCD method "
+        "notes 3).",
+    ),
+    "sdg-population": (
+        "People on degraded land (SO2-3), per reporting period",
+        "People per pixel of the analysis grid (float32; total, female, male), negative on land SDG 15.3.1 calls "
+        "degraded and 0 on water, with the people and km2 on improved, stable and degraded land and on land without "
+        "data per zone (people) (UNCCD method notes 5).",
+    ),
     "ndvi-annual": (
         "Annual NDVI integral",
         "Mean of the valid 16-day MOD13Q1 NDVI composites of each calendar year, int16 NDVI x 10000, "
@@ -446,6 +465,8 @@ _INPUTS: dict[str, tuple[str, ...]] = {
     "ndvi-annual": ("ndvi",), "ndvi-annual-max": ("ndvi",), "trajectory": ("ndvi",), "state": ("ndvi",),
     "performance": ("ndvi", "land_cover"), "lpd": ("ndvi", "land_cover"), "land-cover": ("land_cover",),
     "soc": ("soc", "land_cover"), "drought": ("precipitation",), "drought-worst": ("precipitation",),
+    "drought-exposure": ("precipitation", "population", "vulnerability"),
+    "drought-exposure-worst": ("precipitation", "population"), "sdg-population": ("ndvi", "land_cover", "population"),
 }
 """The input roles behind each indicator (the collection's producers); the others use all three."""
 
@@ -455,7 +476,9 @@ def _providers(indicator: str, run: RunContext) -> list[pystac.Provider]:
     run read them (``run.sources``), not the sources file again."""
     cfg = run.cfg
     names = {"ndvi": cfg.ndvi_source, "land_cover": cfg.land_cover_source, "soc": cfg.soc_source,
-             "precipitation": run.precipitation[0] if run.precipitation is not None else None}
+             "precipitation": run.precipitation[0] if run.precipitation is not None else None,
+             "population": run.population[0] if run.population is not None else None,
+             "vulnerability": run.vulnerability[0] if run.vulnerability is not None else None}
     out = [pystac.Provider(name="ldn-pipeline", roles=[pystac.ProviderRole.PROCESSOR],
                            description=f"SDG 15.3.1 indicator layers computed by ldn-pipeline {__version__} "
                                        "(UNCCD Good Practice Guidance v2).")]

@@ -24,8 +24,10 @@ from tasks.geo.grid import grid_crs, transformer
 from tasks.io.outputs.layers import read_block
 from tasks.io.outputs.zonal import BLOCK, region_on_grid, zone_blocks
 from tasks.io.sources.zones import Zone, zones_on_grid
+from tasks.model import LayerSummary
 
-__all__ = ["CellAreas", "cell_areas", "drought_area_table", "DROUGHT_AREA_COLUMNS"]
+__all__ = ["CellAreas", "cell_areas", "drought_area_table", "DROUGHT_AREA_COLUMNS", "coarse_cell_index",
+           "wraps_around", "WaterMap", "water_maps"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ class CellAreas:
     water: np.ndarray
 
 
-def _cell_index(window_xy: tuple[Any, Any], to_cells: Any, cells: GeoBox, wrap: bool) -> np.ndarray:
-    """The flat index of the coarse cell each analysis pixel centre falls in; ``cells.shape`` product outside."""
+def coarse_cell_index(window_xy: tuple[Any, Any], to_cells: Any, cells: GeoBox, wrap: bool) -> np.ndarray:
+    """The flat index of the coarse cell each analysis pixel centre (``window_xy``, in the analysis grid's CRS)
+    falls in; the number of cells (one past the last) outside the coarse grid."""
     x, y = to_cells.transform(*window_xy)
     a = cells.affine
     if wrap:  # a lon/lat grid all the way round: a longitude past 180 degrees is the same cell
@@ -50,6 +53,11 @@ def _cell_index(window_xy: tuple[Any, Any], to_cells: Any, cells: GeoBox, wrap: 
     h, w = cells.shape
     inside = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
     return np.where(inside, row * w + col, h * w).astype(np.int64)
+
+
+def wraps_around(cells: GeoBox) -> bool:
+    """True for a lon/lat grid all the way round the globe (a longitude past 180 degrees is the same cell)."""
+    return bool(cells.crs is not None and cells.crs.geographic and abs(cells.affine.a * cells.shape[1] - 360) < 1e-6)
 
 
 def cell_areas(grid: GeoBox, cells: GeoBox, zones: tuple[Zone, ...], *, region: shapely.Geometry | None,
@@ -64,14 +72,14 @@ def cell_areas(grid: GeoBox, cells: GeoBox, zones: tuple[Zone, ...], *, region: 
     total = np.zeros((len(on_grid), n + 1))
     wet = np.zeros((len(water), len(on_grid), n + 1))
     to_cells = transformer(crs, grid_crs(cells))
-    wrap = bool(cells.crs is not None and cells.crs.geographic and abs(cells.affine.a * cells.shape[1] - 360) < 1e-6)
+    wrap = wraps_around(cells)
     sources = [rasterio.open(p) for p in water]
     try:
         for window, covered, areas in zone_blocks(on_grid, crs, transform, shape, row_areas, block):
             cols, rows = np.meshgrid(window.col_off + np.arange(window.width) + 0.5,
                                      window.row_off + np.arange(window.height) + 0.5)
             xy = transform * (cols.ravel(), rows.ravel())
-            index = _cell_index(xy, to_cells, cells, wrap)
+            index = coarse_cell_index(xy, to_cells, cells, wrap)
             maps = [read_block(src, window).ravel() == WATER for src in sources]
             for z, flat, fraction in covered:
                 weights = fraction * areas[flat]
@@ -83,6 +91,27 @@ def cell_areas(grid: GeoBox, cells: GeoBox, zones: tuple[Zone, ...], *, region: 
         for src in sources:
             src.close()
     return CellAreas(zones=tuple(zone for zone, _ in on_grid), cells=n, total=total, water=wet)
+
+
+@dataclass(frozen=True)
+class WaterMap:
+    """The water map (a published land cover's final year) a table takes its land from, and its cache key."""
+
+    path: str | None
+    key: str | None
+    item_id: str | None
+
+
+def water_maps(land_cover: dict[str, LayerSummary], spans: dict[str, tuple[int, int]],
+                years: range) -> tuple[dict[str, WaterMap], dict[int, WaterMap]]:
+    """Each period's water map (its own final land cover) and each year's: that of the period whose reporting years
+    hold it, else of the latest period; none without a period (a run of annual layers only). A new period changes
+    the water of its own years only."""
+    per = {name: WaterMap(layer.asset_path("final"), layer.cache_key, layer.item_id) for name, layer in land_cover.items()}
+    latest = max(per, key=lambda n: (spans.get(n, (0, 0))[1], n), default=None)
+    fallback = per[latest] if latest is not None else WaterMap(None, None, None)
+    holder = {y: n for n, (a, b) in spans.items() if n in per for y in range(a, b + 1)}
+    return per, {y: per[holder[y]] if y in holder else fallback for y in years}
 
 
 _NAMES = {code: name.removesuffix(" drought").replace("-", "_") for code, (name, _) in DROUGHT_CLASSES.items()}

@@ -18,7 +18,7 @@ from tasks.errors import ConfigError
 from tasks.geo.areas import geodesic_area_km2
 from tasks.io.outputs.activity_overlay import activity_statistics, activity_summary
 from tasks.io.outputs.quicklook import classes_of, quicklook_png
-from tasks.io.outputs.report_html import ActivitySection, DroughtSection, write_html_report
+from tasks.io.outputs.report_html import ActivitySection, DroughtSection, PeopleSection, write_html_report
 from tasks.io.outputs.styles import layer_style
 from tasks.io.outputs.workbooks import write_drought_workbook, write_tables, write_workbook
 from tasks.io.outputs.zonal import (
@@ -35,7 +35,8 @@ from tasks.model import LayerRef, LayerSummary, ReportFiles
 from tasks.science.activities import Activity, period_spans
 from tasks.science.targets import TargetCatalog, period_years, targets_table
 
-__all__ = ["REPORT_MAPS", "build_report", "ActivityOverlay", "DroughtReport", "drought_report", "period_label",
+__all__ = ["REPORT_MAPS", "build_report", "ActivityOverlay", "DroughtReport", "drought_report", "PeopleReport",
+           "people_report", "period_label",
            "refs_from_layers", "about_period", "load_zones", "annual_ndvi_series", "run_sources", "report_inputs"]
 
 
@@ -60,7 +61,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                  sources: list[tuple[str, str]] | None = None, annual: dict[int, str] | None = None,
                  land_cover_years: dict[str, pd.DataFrame] | None = None,
                  targets: TargetCatalog | None = None, activities: ActivityOverlay | None = None,
-                 period_cache: PeriodTablesCache | None = None, drought: DroughtReport | None = None) -> ReportFiles:
+                 period_cache: PeriodTablesCache | None = None, drought: DroughtReport | None = None,
+                 people: PeopleReport | None = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
     ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
@@ -76,7 +78,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     section with a map. ``period_cache`` keeps each period's tables and maps and links those whose layers did not
     change (``tasks.io.runtime.report_cache``). ``drought`` (``drought_report``) adds the SO3-1 tables (every
     year's and every period's worst year's, listed with every period's files), the drought workbook in
-    Trends.Earth's shape and a report section with its maps and chart.
+    Trends.Earth's shape and a report section with its maps and chart; ``people`` (``people_report``) the SO3-2,
+    SO3-3 and SO2-3 tables, their sheets in the drought and period workbooks and a section.
     """
     have = list(dict.fromkeys(r.period for r in layers))
     if not have:
@@ -123,8 +126,9 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         tracked = targets_table(targets, frames, years,
                                 zone_km2={z.zone_id: geodesic_area_km2(z.geometry) for z in zones})
     for period, tables in frames.items():
+        population = people.sdg[people.sdg.period == period] if people is not None and not people.sdg.empty else None
         book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx", about={"period": period, **about.get(period, {})},
-                              targets=tracked)
+                              targets=tracked, population=population)
         files[period]["unccd_xlsx"] = str(book)
     if tracked is not None:
         written = write_tables({"targets": tracked}, out_dir, stem)
@@ -135,25 +139,29 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         section = _activity_section(activities, layers, frames, about, area, out_dir, stem)
         for period in files:
             files[period].update(section[1])
-    drought_section = None
-    if drought is not None:
-        drought_section = _drought_section(drought, out_dir, stem)
-        for period in files:
-            files[period].update(drought_section.files)
+    drought_section = _drought_section(drought, out_dir, stem, people) if drought is not None else None
+    people_section = _people_section(people, out_dir, stem) if people is not None else None
+    for period in files:  # the run's drought and people tables are listed with every period's files
+        for extra in (drought_section, people_section):
+            files[period].update(extra.files if extra is not None else {})
     by_zone = zonal_ndvi_series(annual, zones, area=area, cache=period_cache) if annual else None
     html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
                                   labels={p: period_label(p, about.get(p, {})) for p in frames}, series=series,
                                   sources=sources, zone_series=by_zone, targets=tracked,
-                                  activities=section[0] if section else None, drought=drought_section)
+                                  activities=section[0] if section else None, drought=drought_section,
+                                  people=people_section)
     return ReportFiles(tables=files, html=str(html_path), frames=frames)
 
 
-def _drought_section(drought: DroughtReport, out_dir: Path, stem: str) -> DroughtSection:
-    """The drought tables as files and a workbook, and the section's maps: each period's worst-year class."""
+def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: PeopleReport | None) -> DroughtSection:
+    """The drought tables as files and a workbook (with the people under drought and their vulnerability when
+    ``people`` has them), and the section's maps: each period's worst-year class."""
     files = write_tables({"drought_years": drought.years, "drought_periods": drought.periods}
                          if not drought.periods.empty else {"drought_years": drought.years}, out_dir, stem)
-    files["drought_xlsx"] = str(write_drought_workbook(drought.years, drought.periods,
-                                                       out_dir / f"{stem}_drought.xlsx", about=drought.about))
+    files["drought_xlsx"] = str(write_drought_workbook(
+        drought.years, drought.periods, out_dir / f"{stem}_drought.xlsx", about=drought.about,
+        people=people.years if people is not None else None,
+        vulnerability=people.vulnerability if people is not None else None))
     maps = []
     names = {code: name for code, (name, _) in DROUGHT_CLASSES.items()}
     colours = {code: colour for code, (_, colour) in DROUGHT_CLASSES.items()}
@@ -168,6 +176,24 @@ def _drought_section(drought: DroughtReport, out_dir: Path, stem: str) -> Drough
                                 outlines=outlines)
             maps.append((caption, png.read_bytes()))
     return DroughtSection(years=drought.years, periods=drought.periods, maps=maps, about=drought.about, files=files)
+
+
+def _people_section(people: PeopleReport, out_dir: Path, stem: str) -> PeopleSection:
+    """The people tables as files, and the section's maps: each period's people under its worst year's drought."""
+    tables = {"people_drought_years": people.years, "people_drought_periods": people.periods,
+              "drought_vulnerability": people.vulnerability, "people_sdg": people.sdg}
+    files = write_tables({k: v for k, v in tables.items() if not v.empty}, out_dir, stem)
+    maps = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for period, path in people.maps.items():
+            with rasterio.open(path) as src:
+                outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
+            caption = f"People per cell in the worst year's drought (negative: SPI below 0), {period}"
+            png = quicklook_png(path, Path(tmp) / "map.png", title=caption, classes=None, colours=None,
+                                units="people", outlines=outlines)
+            maps.append((caption, png.read_bytes()))
+    return PeopleSection(years=people.years, periods=people.periods, vulnerability=people.vulnerability,
+                         sdg=people.sdg, maps=maps, about=people.about, files=files)
 
 
 @dataclass(frozen=True)
@@ -287,6 +313,46 @@ def drought_report(layers: list[LayerSummary]) -> DroughtReport | None:
         maps={str(x.period): x.asset_path() for x in periods}, about=about)
 
 
+@dataclass(frozen=True)
+class PeopleReport:
+    """The SO3-2, SO3-3 and SO2-3 part of a report, from the people items' own tables: people per drought class,
+    zone and year (``years``) and per period's worst year (``periods``), the vulnerability means per year
+    (``vulnerability``), the people per SDG 15.3.1 class per period (``sdg``), each period's worst-year exposure
+    map (``maps``) and how they were made (``about``)."""
+
+    years: pd.DataFrame
+    periods: pd.DataFrame
+    vulnerability: pd.DataFrame
+    sdg: pd.DataFrame
+    maps: dict[str, str]
+    about: dict[str, Any]
+
+
+def _concat(layers: list[LayerSummary], name: str) -> pd.DataFrame:
+    frames = [_read_table(x, name) for x in layers if name in x.tables]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if "population_years" in out.columns:  # "2017" reads back as a number, "2016,2017" as text: text for both
+        out["population_years"] = out["population_years"].astype(str)
+    return out
+
+
+def people_report(layers: list[LayerSummary]) -> PeopleReport | None:
+    """The people items of a version as a report's SO3-2, SO3-3 and SO2-3 part; None when it has none."""
+    years = sorted((x for x in layers if x.indicator == "drought-exposure"), key=lambda x: x.year or 0)
+    worst = [x for x in layers if x.indicator == "drought-exposure-worst"]
+    sdg = [x for x in layers if x.indicator == "sdg-population"]
+    if not (years or worst or sdg):
+        return None
+    first = (years or worst or sdg)[0].attrs
+    about = {"method": first.get("method"), "population source": first.get("population_source"),
+             "by sex": first.get("by_sex"),
+             "population years": {str(x.year or x.period): x.attrs.get("population_year") or x.attrs.get(
+                 "population_years") for x in [*years, *worst, *sdg]}}
+    return PeopleReport(years=_concat(years, "people"), periods=_concat(worst, "people"),
+                        vulnerability=_concat(years, "vulnerability"), sdg=_concat(sdg, "people"),
+                        maps={str(x.period): x.asset_path() for x in worst}, about=about)
+
+
 def report_inputs(layers: list[LayerSummary]) -> dict[str, Any]:
     """What ``build_report`` reads from a version's layers besides the zones: the rasters of every period (``refs``),
     the region's annual NDVI series, the annual NDVI layers by year, each period's yearly land cover table and the
@@ -305,7 +371,7 @@ def report_inputs(layers: list[LayerSummary]) -> dict[str, Any]:
     return {"refs": refs_from_layers(layers), "series": annual_ndvi_series(layers),
             "annual": {int(layer.year): layer.asset_path() for layer in layers
                        if layer.indicator == "ndvi-annual" and layer.year},
-            "land_cover_years": land_cover_years, "drought": drought_report(layers)}
+            "land_cover_years": land_cover_years, "drought": drought_report(layers), "people": people_report(layers)}
 
 
 def load_zones(zones: str | Path | None, zone_field: str | None = None) -> tuple[Zone, ...]:

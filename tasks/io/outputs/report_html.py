@@ -19,7 +19,7 @@ import pandas as pd
 from tasks.constants import DROUGHT_CLASSES, LPD_CLASSES, THREE_CLASSES
 from tasks.io.outputs.method_doc import METHOD_TITLE, method_body
 
-__all__ = ["ActivitySection", "DroughtSection", "drought_years_png", "DROUGHT_COLUMNS", "TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
+__all__ = ["ActivitySection", "DroughtSection", "PeopleSection", "drought_years_png", "DROUGHT_COLUMNS", "TOTAL", "bar_chart_png", "land_cover_bars_png", "land_cover_years_png", "yearly_land_cover", "lpd_by_land_cover_png", "method_table", "soc_by_land_cover_png",
            "transition_heatmap_png", "ndvi_series_png", "target_png", "with_totals",
            "write_html_report"]
 
@@ -350,11 +350,12 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
                       labels: dict[str, str] | None = None, series: pd.DataFrame | None = None,
                       sources: list[tuple[str, str]] | None = None, zone_series: pd.DataFrame | None = None,
                       targets: pd.DataFrame | None = None, activities: ActivitySection | None = None,
-                      drought: DroughtSection | None = None) -> Path:
+                      drought: DroughtSection | None = None, people: PeopleSection | None = None) -> Path:
     """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method, and the
     national LDN targets tracked over the periods (``targets``, ``tasks.science.targets.targets_table``), and the
     activities of the registry set beside the indicators (``activities``), and the land under drought year by year
-    and in each period's worst year (``drought``, SO3-1).
+    and in each period's worst year (``drought``, SO3-1), and the people under drought, their vulnerability and the
+    people on degraded land (``people``: SO3-2, SO3-3, SO2-3).
 
     ``tables`` is period -> table name -> DataFrame (``tasks.io.outputs.zonal.zonal_tables``), ``maps`` is
     period -> [(caption, png bytes)], ``about`` is period -> method metadata, ``labels`` is period -> its name
@@ -429,8 +430,8 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
         if meta:
             parts.append("<h3>Method and parameters</h3>" + method_table(meta))
 
-    if drought is not None:
-        parts.append(_drought_html(drought))
+    parts += [_drought_html(drought)] if drought is not None else []
+    parts += [_people_html(people)] if people is not None else []
     if targets is not None and not targets.empty:
         parts.append(_targets_section(targets))
     if activities is not None:
@@ -608,4 +609,60 @@ def _drought_html(section: DroughtSection) -> str:
             f"{stem}_land_km2" for _, stem in DROUGHT_COLUMNS] + [f"{stem}_pct_of_land" for _, stem in DROUGHT_COLUMNS]
         parts.append("<h3>The worst year of each reporting period, per zone (km2 and % of land with data)</h3>"
                      + _table(section.periods, columns))
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class PeopleSection:
+    """What the report's SO3-2, SO3-3 and SO2-3 section shows: people per drought class by year and in each period's
+    worst year, the vulnerability means, the people per SDG 15.3.1 class, the worst-year exposure maps, how they
+    were made, and the files written (asset key -> path)."""
+
+    years: pd.DataFrame
+    periods: pd.DataFrame
+    vulnerability: pd.DataFrame
+    sdg: pd.DataFrame
+    maps: list[tuple[str, bytes]]
+    about: dict[str, Any]
+    files: dict[str, str]
+
+
+def _people_html(section: PeopleSection) -> str:
+    about = section.about
+    by_sex = bool(about.get("by sex"))
+    parts = ["<h2>People under drought (SO3-2), drought vulnerability (SO3-3), people on degraded land (SO2-3)</h2>",
+             "<p class='note'>People per pixel from the population source "
+             f"{html.escape(str(about.get('population source')))}, moved onto the analysis grid sum-preserving "
+             "(each source cell shared by overlapped area) and split by each zone's coverage of each pixel; water holds "
+             "no one (people the source puts there are shown apart; SO2-3 counts them as land without data, as "
+             "Trends.Earth does). A year's table reads the source year nearest to it (the year used is in each row). "
+             "People are summed in float64 and rounded to whole persons at the end (half to even). "
+             + ("" if by_sex else "The source has no split by sex: totals only. ")
+             + "The signed layers are negative under drought (SPI below 0) and on degraded land, as Trends.Earth's "
+             "code publishes them (its user documentation states the opposite sign).</p>"]
+    if section.maps:
+        parts.append("<div class='maps'>" + "".join(
+            f"<figure><img alt='{html.escape(c)}' src='{_b64(png)}'><figcaption>{html.escape(c)}</figcaption></figure>"
+            for c, png in section.maps) + "</div>")
+    groups = ["total", "female", "male"] if by_sex else ["total"]
+    stems = [stem for _, stem in DROUGHT_COLUMNS] + ["nodata"]
+    if not section.years.empty:
+        every = section.years[section.years["zone_id"] == "all"]
+        columns = ["year", "population_year", "total_population"] + [f"{s}_total_pct" for s in stems]
+        parts.append("<h3>People under drought by year, all zones (% of the population)</h3>" + _table(every, columns))
+    if not section.periods.empty:
+        columns = ["period", "first_year", "last_year", "zone", *(f"{g}_population" for g in groups)] + [
+            f"{s}_{g}" for g in groups for s in stems]
+        parts.append("<h3>People in each drought class of the worst year of each period, per zone</h3>"
+                     + _table(section.periods, columns, digits=0))
+    if not section.vulnerability.empty:
+        columns = ["year", "population_year", "zone", "area_weighted_mean", *(f"{g}_weighted_mean" for g in groups)]
+        parts.append("<h3>Drought vulnerability index: mean over land, weighted by area and by people</h3>"
+                     + _table(section.vulnerability, columns, digits=3))
+    if not section.sdg.empty:
+        columns = ["period", "population_year", "zone", "total_population", "improved_total", "stable_total",
+                   "degraded_total", "no_data_total", "water_total", "degraded_total_pct",
+                   *(f"degraded_{g}_pct" for g in groups[1:])]
+        parts.append("<h3>People on degraded land (SO2-3) per period and zone: the degraded share is the "
+                     "indicator</h3>" + _table(section.sdg, columns))
     return "".join(parts)

@@ -175,11 +175,12 @@ def _write_block(ws: Any, row: int, title: str, frame: pd.DataFrame) -> int:
 
 
 def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: dict[str, Any],
-                   targets: pd.DataFrame | None = None) -> Path:
+                   targets: pd.DataFrame | None = None, population: pd.DataFrame | None = None) -> Path:
     """One Excel workbook for a period in the UNCCD / Trends.Earth shape: SO1-1 land cover (areas, transition
     matrices), SO1-2 productivity (LPD, LPD per land cover class, transitions per LPD class), SO1-3 SOC (stocks,
     by class and by transition, in tonnes), SO1-4 SDG 15.3.1 (with the period), the sub-indicators, status and
-    ``about``; totals on every table, bold headers, number formats, fitted columns and frozen headers.
+    ``about``; totals on every table, bold headers, number formats, fitted columns and frozen headers. With
+    ``population`` (the period's SO2-3 table) a "Population" sheet in Trends.Earth's layout.
 
     The workbook's timestamps are fixed (the zip entries' and the document's), so an unchanged rerun writes the
     same bytes and the published checksum does not change.
@@ -199,6 +200,10 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: 
     if targets is not None:
         blocks["LDN targets"] = [("National LDN targets tracked over the periods: measured, the path to the target, "
                                   "on or off track (a comparison, not a causal claim; proxies named)", targets)]
+    if population is not None and not population.empty:
+        blocks["Population"] = [(f"{name}: land and people by SDG 15.3.1 class (SO2-3), population "
+                                 f"{int(part.population_year.iloc[0])}", _population_sheet(part))
+                                for name, part in population.groupby("zone", sort=False)]
     blocks["about"] = [("How these tables were made", _about(about))]
     for sheet, parts in blocks.items():
         if not parts:
@@ -266,8 +271,43 @@ def _area_under_drought(years: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+_TE_SDG_POPULATION = (("improved", "Improved land"), ("stable", "Stable land"), ("degraded", "Degraded land"),
+                      ("no_data", "No data land"))
+"""Trends.Earth's "Population" sheet rows: our SO2-3 table's column stem -> its label."""
+
+
+def _population_sheet(part: pd.DataFrame) -> pd.DataFrame:
+    """Trends.Earth's "Population" block for one zone: per class, Land Area (sq km), Percent of total land area,
+    Population, Percent of total population; ours to the right: female and male (when split) and water apart."""
+    row = part.iloc[0]
+    out = pd.DataFrame({"": [label for _, label in _TE_SDG_POPULATION],
+                        "Land Area (sq km)": [row[f"{s}_km2"] for s, _ in _TE_SDG_POPULATION],
+                        "Percent of total land area": [row[f"{s}_pct_of_area"] for s, _ in _TE_SDG_POPULATION],
+                        "Population": [row[f"{s}_total"] for s, _ in _TE_SDG_POPULATION],
+                        "Percent of total population": [row[f"{s}_total_pct"] for s, _ in _TE_SDG_POPULATION]})
+    for group in ("female", "male"):
+        if f"{group}_population" in part.columns:
+            out[f"Population ({group})"] = [row[f"{s}_{group}"] for s, _ in _TE_SDG_POPULATION]
+            out[f"Percent of {group} population"] = [row[f"{s}_{group}_pct"] for s, _ in _TE_SDG_POPULATION]
+    out["of which water (sq km; people)"] = ["", "", "", f"{row['water_km2']:.2f}; {int(row['water_total'])}"]
+    return out
+
+
+def _pop_under_drought(years: pd.DataFrame, group: str) -> pd.DataFrame:
+    """Trends.Earth's "Pop under drought" block for one zone and group: Year; Total population; then (Population,
+    % of total) per class."""
+    out = pd.DataFrame({"Year": years["year"].astype(int), "Population year": years["population_year"].astype(int),
+                        "Total population": years[f"{group}_population"]})
+    for stem, label in _TE_DROUGHT:
+        out[f"{label}: Population"] = years[f"{stem}_{group}"]
+        out[f"{label}: % of total"] = years[f"{stem}_{group}_pct"]
+    out["On water (not counted)"] = years[f"water_{group}"]
+    return out.reset_index(drop=True)
+
+
 def write_drought_workbook(years: pd.DataFrame, periods: pd.DataFrame, path: str | Path, *,
-                           about: dict[str, Any]) -> Path:
+                           about: dict[str, Any], people: pd.DataFrame | None = None,
+                           vulnerability: pd.DataFrame | None = None) -> Path:
     """The SO3-1 workbook in Trends.Earth's shape: sheet "Area under drought by year" (TE's header texts and column
     order, one block per zone and one for all zones, our land-based shares to the right), the worst year of each
     period per zone, and how the layers were made. Timestamps fixed, as ``write_workbook``'s."""
@@ -291,6 +331,30 @@ def write_drought_workbook(years: pd.DataFrame, periods: pd.DataFrame, path: str
             frame.insert(0, "Zone", part["zone"].to_numpy())
             row = _write_block(ws, row, f"{period} ({span}): drought class of each cell's worst year",
                                frame.drop(columns=["Year"]))
+    if people is not None and not people.empty:
+        ws = book.create_sheet("Pop under drought (total)")
+        row = 1
+        for group in ("total", "female", "male"):
+            if f"{group}_population" not in people.columns:
+                continue
+            for zone_id, part in people.groupby("zone_id", sort=False):
+                name = part["zone"].iloc[0] if zone_id != "all" else "All zones"
+                row = _write_block(ws, row, f"{name}: {group} people per drought class",
+                                   _pop_under_drought(part.sort_values("year"), group))
+    if vulnerability is not None and not vulnerability.empty:
+        ws = book.create_sheet("Drought Vulnerability Index")
+        row = 1
+        for zone_id, part in vulnerability.groupby("zone_id", sort=False):
+            part = part.sort_values("year")
+            frame = pd.DataFrame({"Year": part["year"].astype(int)})
+            for group, label in (("total", "total population"), ("male", "male population"),
+                                 ("female", "female population")):
+                if f"{group}_weighted_mean" in part.columns:
+                    frame[f"Mean value over {label}"] = part[f"{group}_weighted_mean"]
+            frame["Mean value over land (area-weighted)"] = part["area_weighted_mean"]
+            frame["Population year"] = part["population_year"].astype(int)
+            row = _write_block(ws, row, part["zone"].iloc[0] if zone_id != "all" else "All zones",
+                               frame.reset_index(drop=True))
     ws = book.create_sheet("about")
     _write_block(ws, 1, "How these tables were made", _about(about))
     return _save(book, path)

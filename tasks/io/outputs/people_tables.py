@@ -1,0 +1,305 @@
+"""People under drought (SO3-2), people on degraded land (SO2-3) and their drought vulnerability (SO3-3), per zone.
+
+One pass over the analysis grid serves every table: each block's people (total, female, male) of each population
+year needed come sum-preserving from the population source (``tasks.io.sources.population``), and are split, as the
+SDG tables split km2, by each zone's exact coverage of each pixel. A drought table (a year's classes, or a period's
+worst year's, on the precipitation's coarse cells) adds each pixel's people to the class of the coarse cell whose
+centre is nearest, as ``drought_areas`` adds its km2; an SO2-3 table adds them to the pixel's SDG 15.3.1 class.
+Water (final land cover class 7) holds no one: people the source puts there are counted apart. Sums are float64;
+the published tables round people to whole persons at the end (half to even).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+import xarray as xr
+from odc.geo.geobox import GeoBox
+
+from tasks.constants import DROUGHT_CLASSES, NODATA, WATER
+from tasks.geo.areas import pixel_areas_km2
+from tasks.geo.grid import grid_crs, transformer
+from tasks.io.outputs.drought_areas import coarse_cell_index, wraps_around
+from tasks.io.outputs.layers import read_block
+from tasks.io.outputs.zonal import BLOCK, region_on_grid, zone_blocks
+from tasks.io.sources.population import PeopleReader
+from tasks.io.sources.zones import Zone, zones_on_grid
+
+__all__ = ["GROUPS", "DroughtPeople", "SdgPeople", "PeopleSums", "people_pass", "drought_people_table",
+           "sdg_people_table", "vulnerability_table", "SDG_PEOPLE_CLASSES"]
+
+GROUPS: tuple[str, ...] = ("total", "female", "male")
+"""The people counted: everyone, women, men (a source without the sex split has totals only)."""
+
+_DROUGHT_CODES = [*sorted(DROUGHT_CLASSES), NODATA]
+_DROUGHT_NAMES = {c: DROUGHT_CLASSES[c][0].removesuffix(" drought").replace("-", "_") for c in DROUGHT_CLASSES}
+SDG_PEOPLE_CLASSES: tuple[str, ...] = ("improved", "stable", "degraded", "no_data", "water")
+"""What the SO2-3 pass sums apart: land by SDG 15.3.1 class, land without data, water (the tables count water as
+without data, as Trends.Earth does, and show it apart too)."""
+_SDG_INDEX = {1: 0, 0: 1, -1: 2}
+
+
+@dataclass(frozen=True)
+class DroughtPeople:
+    """One SO3-2 table to fill: drought classes on the coarse cells and the population year of each cell."""
+
+    classes: np.ndarray
+    """Flat int codes per coarse cell (``NODATA`` where none)."""
+    population_year: np.ndarray
+    """Flat population year per coarse cell (a year's table: one year; a period's worst year: each cell's)."""
+    water: int | None
+    """Index of the water map (in ``people_pass``'s ``water``) whose class 7 holds no one; None: no water known."""
+
+
+@dataclass(frozen=True)
+class SdgPeople:
+    """One SO2-3 table to fill: a period's SDG 15.3.1 layer, its water map and the population year it reads."""
+
+    sdg: str
+    water: int | None
+    population_year: int
+
+
+@dataclass
+class PeopleSums:
+    """What the pass adds up, per zone ``z`` and group ``g``: see each field."""
+
+    zones: tuple[Zone, ...]
+    drought: list[np.ndarray] = field(default_factory=list)
+    """Per drought table: people [z, g, class] on land (classes ``_DROUGHT_CODES``)."""
+    drought_water: list[np.ndarray] = field(default_factory=list)
+    """Per drought table: people [z, g] the source puts on water (not counted)."""
+    drought_cells: list[np.ndarray] = field(default_factory=list)
+    """Per drought table: people [g, cell] on land of every zone, per coarse cell (the last: off the coarse grid)."""
+    sdg: list[np.ndarray] = field(default_factory=list)
+    """Per SO2-3 table: people [z, g, class] (``SDG_PEOPLE_CLASSES``)."""
+    sdg_km2: list[np.ndarray] = field(default_factory=list)
+    """Per SO2-3 table: km2 [z, class]."""
+    uncovered_km2: dict[int, np.ndarray] = field(default_factory=dict)
+    """Per population year: km2 [z] of the zone that no populated source cell (nor an empty one) covers."""
+    vulnerability_area: np.ndarray | None = None
+    """[z, 2]: sum of km2 x index and km2, over land with an index."""
+    vulnerability_people: dict[int, np.ndarray] = field(default_factory=dict)
+    """Per population year: [z, g, 2]: sum of people x index and people, over land with an index."""
+
+
+def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, region: shapely.Geometry | None,
+                cells: GeoBox | None, droughts: list[DroughtPeople], sdgs: list[SdgPeople], water: list[str],
+                vulnerability: xr.DataArray | None = None, vulnerability_years: list[int] | None = None,
+                block: int = BLOCK) -> PeopleSums:
+    """Every SO3-2, SO2-3 and SO3-3 sum of one run in one pass over the analysis ``grid`` (``PeopleSums``):
+    ``droughts`` on the coarse ``cells``, ``sdgs`` on the grid, ``water`` the land cover maps they take water from,
+    ``vulnerability`` the index on the grid (lazy) weighted by the populations of ``vulnerability_years``."""
+    crs, transform, shape = grid_crs(grid), grid.affine, (int(grid.shape[0]), int(grid.shape[1]))
+    on_grid = zones_on_grid(zones, crs, transform, shape, within=region_on_grid(region, crs, transform, shape))
+    nz, ng = len(on_grid), len(GROUPS)
+    row_areas = pixel_areas_km2(crs, transform, shape)[:, 0]
+    ncells = int(cells.shape[0]) * int(cells.shape[1]) if cells is not None else 0
+    sums = PeopleSums(zones=tuple(zone for zone, _ in on_grid))
+    for _ in droughts:
+        sums.drought.append(np.zeros((nz, ng, len(_DROUGHT_CODES))))
+        sums.drought_water.append(np.zeros((nz, ng)))
+        sums.drought_cells.append(np.zeros((ng, ncells + 1)))
+    for _ in sdgs:
+        sums.sdg.append(np.zeros((nz, ng, len(SDG_PEOPLE_CLASSES))))
+        sums.sdg_km2.append(np.zeros((nz, len(SDG_PEOPLE_CLASSES))))
+    years = sorted({int(y) for d in droughts for y in np.unique(d.population_year)} | {s.population_year for s in sdgs}
+                   | set(vulnerability_years or []))
+    sums.uncovered_km2 = {y: np.zeros(nz) for y in years}
+    if vulnerability is not None:
+        sums.vulnerability_area = np.zeros((nz, 2))
+        sums.vulnerability_people = {y: np.zeros((nz, ng, 2)) for y in vulnerability_years or []}
+    to_cells = transformer(crs, grid_crs(cells)) if cells is not None else None
+    wrap = cells is not None and wraps_around(cells)
+    codes_at = {c: i for i, c in enumerate(_DROUGHT_CODES)}  # a class code -> its column
+    lookup = np.full(len(DROUGHT_CLASSES) + 1, codes_at[NODATA])
+    for c in DROUGHT_CLASSES:
+        lookup[c] = codes_at[c]
+    maps = [rasterio.open(p) for p in water]
+    sdg_files = [rasterio.open(s.sdg) for s in sdgs]
+    try:
+        for window, covered, areas in zone_blocks(on_grid, crs, transform, shape, row_areas, block):
+            bounds = (window.row_off, window.col_off, window.height, window.width)
+            people = {y: {g: v.ravel() for g, v in reader.block(y, bounds).items()} for y in years}
+            reached = {y: reader.covered(y, bounds).ravel() for y in years}
+            wet = [read_block(src, window).ravel() == WATER for src in maps]
+            index = None
+            if cells is not None and to_cells is not None:
+                cols, rows = np.meshgrid(window.col_off + np.arange(window.width) + 0.5,
+                                         window.row_off + np.arange(window.height) + 0.5)
+                index = coarse_cell_index(transform * (cols.ravel(), rows.ravel()), to_cells, cells, wrap)
+            sdg_codes = [read_block(src, window).ravel() for src in sdg_files]
+            index_v = None
+            if vulnerability is not None:
+                r, c = window.row_off, window.col_off
+                index_v = np.asarray(vulnerability[r:r + window.height, c:c + window.width].values,
+                                     dtype="float64").ravel()
+            here = _Block(people, wet, index, sdg_codes, index_v)
+            for z, flat, fraction in covered:
+                km2 = fraction * areas[flat]
+                for y in years:
+                    sums.uncovered_km2[y][z] += float(km2[~reached[y][flat]].sum())
+                for t, dry in enumerate(droughts):
+                    _add_drought(sums, t, dry, here, z, flat, fraction, lookup, ncells)
+                for t, land in enumerate(sdgs):
+                    _add_sdg(sums, t, land, here, z, flat, fraction, km2)
+                if index_v is not None:
+                    _add_vulnerability(sums, vulnerability_years or [], here, z, flat, fraction, km2)
+    finally:
+        for src in [*maps, *sdg_files]:
+            src.close()
+    return sums
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One block's inputs, flat: people per year and group, water maps, coarse cells, SDG codes, the index."""
+
+    people: dict[int, dict[str, np.ndarray]]
+    wet: list[np.ndarray]
+    cell: np.ndarray | None
+    sdg: list[np.ndarray]
+    vulnerability: np.ndarray | None
+
+
+def _add_drought(sums: PeopleSums, t: int, spec: DroughtPeople, block: _Block, z: int, flat: np.ndarray,
+                 fraction: np.ndarray, lookup: np.ndarray, ncells: int) -> None:
+    """A zone's pixels of one block added to the drought table ``t``: by the class of their coarse cell."""
+    assert block.cell is not None
+    cell = block.cell[flat]
+    codes = np.append(spec.classes, NODATA)[cell]
+    klass = lookup[np.where((codes >= 0) & (codes < len(DROUGHT_CLASSES)), codes, len(DROUGHT_CLASSES))]
+    dry = ~block.wet[spec.water][flat] if spec.water is not None else np.ones(flat.size, bool)
+    pyear = np.append(spec.population_year, spec.population_year[0])[cell]
+    for y in np.unique(pyear):
+        here = pyear == y
+        land = here & dry
+        for g, name in enumerate(GROUPS):
+            if name not in block.people[int(y)]:
+                continue
+            weights = block.people[int(y)][name][flat] * fraction
+            sums.drought[t][z, g] += np.bincount(klass[land], weights=weights[land], minlength=len(_DROUGHT_CODES))
+            sums.drought_water[t][z, g] += float(weights[here & ~dry].sum())
+            sums.drought_cells[t][g] += np.bincount(cell[land], weights=weights[land], minlength=ncells + 1)
+
+
+def _add_sdg(sums: PeopleSums, t: int, spec: SdgPeople, block: _Block, z: int, flat: np.ndarray,
+             fraction: np.ndarray, km2: np.ndarray) -> None:
+    """A zone's pixels of one block added to the SO2-3 table ``t``: by their SDG 15.3.1 class, water apart."""
+    values = block.sdg[t][flat]
+    klass = np.full(flat.size, 3)
+    for code, i in _SDG_INDEX.items():
+        klass[values == code] = i
+    if spec.water is not None:
+        klass[block.wet[spec.water][flat]] = 4
+    sums.sdg_km2[t][z] += np.bincount(klass, weights=km2, minlength=len(SDG_PEOPLE_CLASSES))
+    for g, name in enumerate(GROUPS):
+        if name in block.people[spec.population_year]:
+            weights = block.people[spec.population_year][name][flat] * fraction
+            sums.sdg[t][z, g] += np.bincount(klass, weights=weights, minlength=len(SDG_PEOPLE_CLASSES))
+
+
+def _add_vulnerability(sums: PeopleSums, years: list[int], block: _Block, z: int, flat: np.ndarray,
+                       fraction: np.ndarray, km2: np.ndarray) -> None:
+    """A zone's land pixels with an index added to the SO3-3 sums (water: the latest water map's)."""
+    assert block.vulnerability is not None and sums.vulnerability_area is not None
+    v = block.vulnerability[flat]
+    dry = ~block.wet[-1][flat] if block.wet else np.ones(flat.size, bool)
+    ok = np.isfinite(v) & dry
+    sums.vulnerability_area[z] += [float((km2[ok] * v[ok]).sum()), float(km2[ok].sum())]
+    for y in years:
+        for g, name in enumerate(GROUPS):
+            if name in block.people[y]:
+                w = block.people[y][name][flat][ok] * fraction[ok]
+                sums.vulnerability_people[y][z, g] += [float((w * v[ok]).sum()), float(w.sum())]
+
+
+def _people(value: float) -> int:
+    """A sum of people as a whole number (round half to even, as stated in every table's footnote)."""
+    return int(np.rint(value))
+
+
+def _rows(sums: PeopleSums, per_zone: Any) -> list[dict[str, Any]]:
+    rows = []
+    for label, z in [*((zone, i) for i, zone in enumerate(sums.zones)), (None, None)]:
+        rows.append({"zone_id": label.zone_id if label else "all", "zone": label.name if label else "all zones",
+                     **per_zone(z)})
+    return rows
+
+
+def _zone_sum(array: np.ndarray, z: int | None) -> np.ndarray:
+    return array[z] if z is not None else array.sum(axis=0)
+
+
+def drought_people_table(sums: PeopleSums, t: int, *, by_sex: bool, where: dict[str, Any]) -> pd.DataFrame:
+    """People (total, female, male) per drought class of the drought table ``t``, per zone and for all zones: each
+    group's population on land, people and % of it per class and without data, and the people on water apart."""
+    groups = GROUPS if by_sex else GROUPS[:1]
+
+    def per_zone(z: int | None) -> dict[str, Any]:
+        sums_z, water = _zone_sum(sums.drought[t], z), _zone_sum(sums.drought_water[t], z)
+        row: dict[str, Any] = dict(where)
+        for g, name in enumerate(groups):
+            population = float(sums_z[g].sum())
+            row[f"{name}_population"] = _people(population)
+            for i, code in enumerate(_DROUGHT_CODES):
+                label = _DROUGHT_NAMES.get(code, "nodata")
+                row[f"{label}_{name}"] = _people(sums_z[g, i])
+                row[f"{label}_{name}_pct"] = 100 * sums_z[g, i] / population if population > 0 else np.nan
+            row[f"water_{name}"] = _people(water[g])
+        return row
+
+    return pd.DataFrame(_rows(sums, per_zone))
+
+
+def sdg_people_table(sums: PeopleSums, t: int, *, by_sex: bool, where: dict[str, Any]) -> pd.DataFrame:
+    """SO2-3 of the table ``t``: per zone and for all zones, km2 and % of the area per SDG 15.3.1 class (improved,
+    stable, degraded, without data: water included there, as Trends.Earth counts it, and shown apart), and the
+    people (total, female, male) and % of each group's population; the SO2-3 figure is the degraded share."""
+    groups = GROUPS if by_sex else GROUPS[:1]
+    shown = ("improved", "stable", "degraded", "no_data")
+
+    def merged(values: np.ndarray) -> np.ndarray:  # the last axis: improved, stable, degraded, no data + water
+        return np.concatenate([values[..., :3], values[..., 3:4] + values[..., 4:5]], axis=-1)
+
+    def per_zone(z: int | None) -> dict[str, Any]:
+        km2, people = _zone_sum(sums.sdg_km2[t], z), _zone_sum(sums.sdg[t], z)
+        area = float(km2.sum())
+        row: dict[str, Any] = {**where, "area_km2": area}
+        for i, name in enumerate(shown):
+            row[f"{name}_km2"] = float(merged(km2)[i])
+            row[f"{name}_pct_of_area"] = 100 * merged(km2)[i] / area if area > 0 else np.nan
+        row["water_km2"] = float(km2[4])
+        for g, group in enumerate(groups):
+            total = float(people[g].sum())
+            row[f"{group}_population"] = _people(total)
+            for i, name in enumerate(shown):
+                row[f"{name}_{group}"] = _people(merged(people[g])[i])
+                row[f"{name}_{group}_pct"] = 100 * merged(people[g])[i] / total if total > 0 else np.nan
+            row[f"water_{group}"] = _people(people[g, 4])
+        return row
+
+    return pd.DataFrame(_rows(sums, per_zone))
+
+
+def vulnerability_table(sums: PeopleSums, year: int, *, by_sex: bool, where: dict[str, Any]) -> pd.DataFrame:
+    """SO3-3: per zone and for all zones, the index's mean over land weighted by area, and weighted by the people
+    (total, female, male) of the population ``year``."""
+    assert sums.vulnerability_area is not None
+    groups = GROUPS if by_sex else GROUPS[:1]
+    by_area = sums.vulnerability_area
+
+    def per_zone(z: int | None) -> dict[str, Any]:
+        area = _zone_sum(by_area, z)
+        people = _zone_sum(sums.vulnerability_people[year], z)
+        row: dict[str, Any] = {**where, "area_weighted_mean": area[0] / area[1] if area[1] > 0 else np.nan,
+                               "km2_with_index": float(area[1])}
+        for g, name in enumerate(groups):
+            row[f"{name}_weighted_mean"] = people[g, 0] / people[g, 1] if people[g, 1] > 0 else np.nan
+        return row
+
+    return pd.DataFrame(_rows(sums, per_zone))
