@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import numpy as np
 import rasterio
 import xarray as xr
@@ -201,7 +202,7 @@ def _vulnerability(run: RunContext) -> tuple[xr.DataArray, list[str]]:
     assert run.vulnerability is not None
     name, source = run.vulnerability
     layer, origin = static_layer(run, source, run.grid, require_data=True)
-    lo, hi = float(layer.min()), float(layer.max())
+    lo, hi = (float(v) for v in dask.compute(layer.min(), layer.max()))  # one more streaming pass, both at once
     if lo < 0 or hi > 1:
         raise ConfigError(f"vulnerability source {name!r} holds values {lo:g}..{hi:g}, outside the index's 0-1: give "
                           "its `scale` (e.g. 0.0001 for an index stored x 10000) or `valid_range` in the sources file")
@@ -238,7 +239,7 @@ def _write_year(run: RunContext, years: PopulationYears, year: int, layer: Layer
     assert cells is not None
     used = years.used(year)
     where = {"year": year, "population_year": used}
-    tables = {"people": drought_people_table(sums, t, by_sex=years.by_sex, where=where)}
+    tables = {"people": drought_people_table(sums, t, by_sex=years.by_sex, where=where, population_years=[used])}
     if vulnerable is not None and sums.vulnerability_area is not None:
         tables["vulnerability"] = vulnerability_table(sums, used, by_sex=years.by_sex, where=where)
     assert run.population is not None
@@ -268,7 +269,7 @@ def _write_worst(run: RunContext, years: PopulationYears, period: str, layer: La
                "population_source": run.population[0], "population_years": used, "by_sex": years.by_sex,
                "drought_item": layer.item_id},
         source_items=[layer.item_id, *(years.items[y] for y in used)], transform=cells.affine,
-        tables={"people": drought_people_table(sums, t, by_sex=years.by_sex, where=where)})
+        tables={"people": drought_people_table(sums, t, by_sex=years.by_sex, where=where, population_years=used)})
 
 
 def _write_sdg(run: RunContext, reader: PeopleReader, period: str, layer: LayerSummary, spec: SdgPeople,
@@ -306,4 +307,5 @@ def _write_sdg(run: RunContext, reader: PeopleReader, period: str, layer: LayerS
                "population_source": run.population[0], "population_year": used, "by_sex": by_sex,
                "sdg_item": layer.item_id},
         source_items=[layer.item_id, reader.years.items[used]], transform=run.grid.affine, area=run.area,
-        tables={"people": sdg_people_table(sums, t, by_sex=by_sex, where={"period": period, "population_year": used})})
+        tables={"people": sdg_people_table(sums, t, by_sex=by_sex, where={"period": period, "population_year": used},
+                                           population_year=used)})

@@ -235,14 +235,21 @@ def _zone_sum(array: np.ndarray, z: int | None) -> np.ndarray:
     return array[z] if z is not None else array.sum(axis=0)
 
 
-def drought_people_table(sums: PeopleSums, t: int, *, by_sex: bool, where: dict[str, Any]) -> pd.DataFrame:
+def _uncovered(sums: PeopleSums, years: list[int], z: int | None) -> float:
+    """km2 of a zone (all zones: None) that the population of ``years`` does not cover (the most of those years)."""
+    return max((float(_zone_sum(sums.uncovered_km2[y], z)) for y in years if y in sums.uncovered_km2), default=0.0)
+
+
+def drought_people_table(sums: PeopleSums, t: int, *, by_sex: bool, where: dict[str, Any],
+                         population_years: list[int]) -> pd.DataFrame:
     """People (total, female, male) per drought class of the drought table ``t``, per zone and for all zones: each
-    group's population on land, people and % of it per class and without data, and the people on water apart."""
+    group's population on land, people and % of it per class and without data, the people on water apart, and the
+    km2 the population of ``population_years`` does not cover (no one is counted there: a partial result)."""
     groups = GROUPS if by_sex else GROUPS[:1]
 
     def per_zone(z: int | None) -> dict[str, Any]:
         sums_z, water = _zone_sum(sums.drought[t], z), _zone_sum(sums.drought_water[t], z)
-        row: dict[str, Any] = dict(where)
+        row: dict[str, Any] = {**where, "uncovered_km2": _uncovered(sums, population_years, z)}
         for g, name in enumerate(groups):
             population = float(sums_z[g].sum())
             row[f"{name}_population"] = _people(population)
@@ -256,10 +263,12 @@ def drought_people_table(sums: PeopleSums, t: int, *, by_sex: bool, where: dict[
     return pd.DataFrame(_rows(sums, per_zone))
 
 
-def sdg_people_table(sums: PeopleSums, t: int, *, by_sex: bool, where: dict[str, Any]) -> pd.DataFrame:
+def sdg_people_table(sums: PeopleSums, t: int, *, by_sex: bool, where: dict[str, Any],
+                     population_year: int) -> pd.DataFrame:
     """SO2-3 of the table ``t``: per zone and for all zones, km2 and % of the area per SDG 15.3.1 class (improved,
     stable, degraded, without data: water included there, as Trends.Earth counts it, and shown apart), and the
-    people (total, female, male) and % of each group's population; the SO2-3 figure is the degraded share."""
+    people (total, female, male) and % of each group's population; the SO2-3 figure is the degraded share. The km2
+    the population does not cover are counted (``uncovered_km2``: a partial result where not 0)."""
     groups = GROUPS if by_sex else GROUPS[:1]
     shown = ("improved", "stable", "degraded", "no_data")
 
@@ -269,7 +278,7 @@ def sdg_people_table(sums: PeopleSums, t: int, *, by_sex: bool, where: dict[str,
     def per_zone(z: int | None) -> dict[str, Any]:
         km2, people = _zone_sum(sums.sdg_km2[t], z), _zone_sum(sums.sdg[t], z)
         area = float(km2.sum())
-        row: dict[str, Any] = {**where, "area_km2": area}
+        row: dict[str, Any] = {**where, "area_km2": area, "uncovered_km2": _uncovered(sums, [population_year], z)}
         for i, name in enumerate(shown):
             row[f"{name}_km2"] = float(merged(km2)[i])
             row[f"{name}_pct_of_area"] = 100 * merged(km2)[i] / area if area > 0 else np.nan

@@ -5,10 +5,12 @@ the HTML page, with the activity registry beside the indicators when given. A ru
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import rasterio
 import shapely
@@ -163,19 +165,30 @@ def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: P
         people=people.years if people is not None else None,
         vulnerability=people.vulnerability if people is not None else None))
     maps = []
-    names = {code: name for code, (name, _) in DROUGHT_CLASSES.items()}
-    colours = {code: colour for code, (_, colour) in DROUGHT_CLASSES.items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        for period, path in drought.maps.items():
-            with rasterio.open(path) as src:
-                outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
-            window = drought.periods[drought.periods.period == period]
-            years = f"{int(window.first_year.iloc[0])}-{int(window.last_year.iloc[0])}" if len(window) else period
-            caption = f"Drought class of the worst year, {period} ({years})"
-            png = quicklook_png(path, Path(tmp) / "map.png", title=caption, classes=names, colours=colours,
-                                outlines=outlines)
-            maps.append((caption, png.read_bytes()))
+    for period, path in drought.maps.items():
+        window = drought.periods[drought.periods.period == period]
+        years = f"{int(window.first_year.iloc[0])}-{int(window.last_year.iloc[0])}" if len(window) else period
+        caption = f"Drought class of the worst year, {period} ({years})"
+        maps.append((caption, _class_map(path, caption, DROUGHT_CLASSES)))
     return DroughtSection(years=drought.years, periods=drought.periods, maps=maps, about=drought.about, files=files)
+
+
+def _class_map(path: str, caption: str, classes: dict[int, tuple[str, str]],
+               codes: Callable[[np.ndarray], np.ndarray] | None = None) -> bytes:
+    """A report map (PNG bytes) of a layer's ``classes`` (code -> name, colour) with the country borders: of its
+    values, or of the class ``codes`` of its values (int16, -32768 for none)."""
+    with tempfile.TemporaryDirectory() as tmp, rasterio.open(path) as src:
+        outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
+        if codes is not None:
+            coded = Path(tmp) / "classes.tif"
+            with rasterio.open(coded, "w", **{**src.profile, "dtype": "int16", "nodata": -32768,
+                                               "driver": "GTiff"}) as dst:
+                dst.write(codes(src.read(1)), 1)
+            path = str(coded)
+        png = quicklook_png(path, Path(tmp) / "map.png", title=caption, outlines=outlines,
+                            classes={c: name for c, (name, _) in classes.items()},
+                            colours={c: colour for c, (_, colour) in classes.items()})
+        return png.read_bytes()
 
 
 def _people_section(people: PeopleReport, out_dir: Path, stem: str) -> PeopleSection:
@@ -184,16 +197,29 @@ def _people_section(people: PeopleReport, out_dir: Path, stem: str) -> PeopleSec
               "drought_vulnerability": people.vulnerability, "people_sdg": people.sdg}
     files = write_tables({k: v for k, v in tables.items() if not v.empty}, out_dir, stem)
     maps = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for period, path in people.maps.items():
-            with rasterio.open(path) as src:
-                outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
-            caption = f"People per cell in the worst year's drought (negative: SPI below 0), {period}"
-            png = quicklook_png(path, Path(tmp) / "map.png", title=caption, classes=None, colours=None,
-                                units="people", outlines=outlines)
-            maps.append((caption, png.read_bytes()))
+    for period, path in people.maps.items():
+        caption = f"People per cell, by the worst year's drought, {period}"
+        maps.append((caption, _class_map(path, caption, PEOPLE_BINS, codes=people_bins)))
     return PeopleSection(years=people.years, periods=people.periods, vulnerability=people.vulnerability,
                          sdg=people.sdg, maps=maps, about=people.about, files=files)
+
+
+PEOPLE_BINS: dict[int, tuple[str, str]] = {
+    -4: ("1,000 or more, under drought", "67000d"), -3: ("100-1,000, under drought", "cb181d"),
+    -2: ("10-100, under drought", "fb6a4a"), -1: ("under 10, under drought", "fcbba1"),
+    1: ("under 10, no drought", "deebf7"), 2: ("10-100, no drought", "9ecae1"), 3: ("100-1,000, no drought", "4292c6"),
+    4: ("1,000 or more, no drought", "08519c"),
+}
+"""The report's exposure maps: people per cell in decades, reds under drought (the signed layer below 0), blues not:
+a town and the herders around it are both visible, which a linear ramp of people hides."""
+
+
+def people_bins(signed: np.ndarray) -> np.ndarray:
+    """``PEOPLE_BINS`` codes (int16, -32768 where no one is counted) of a signed people layer."""
+    values = np.asarray(signed, dtype="float64")
+    size = np.digitize(np.abs(np.nan_to_num(values)), [10, 100, 1000]) + 1
+    out = np.where(values < 0, -size, size).astype("int16")
+    return np.where(np.isfinite(values) & (values != 0), out, -32768).astype("int16")
 
 
 @dataclass(frozen=True)

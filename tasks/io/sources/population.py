@@ -126,8 +126,9 @@ class PeopleReader:
         """The window of the file under the analysis-grid ``block`` (a cell of margin), None when there is none."""
         transform, crs, shape, _ = self._file_grid(href)
         key = (str((tuple(transform)[:6], str(crs), shape)), block)
-        if key in self._windows:
-            return self._windows[key]
+        known = self._windows.get(key, False)  # one lookup: another thread may replace the dict meanwhile
+        if known is not False:
+            return known
         r0, c0, h, w = block
         a = self.grid.affine
         left, top = a * (c0, r0)
@@ -149,7 +150,7 @@ class PeopleReader:
             rows = (max(0, math.floor(ys[0]) - 1), min(shape[0], math.ceil(ys[1]) + 1))
             if rows[0] < rows[1] and cols[0] < cols[1]:
                 window = Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
-        self._windows = {key: window}  # the latest block only: blocks are visited once, in order
+        self._windows = {key: window}  # the latest block only: a block's years and bands ask one after another
         return window
 
     def _move(self, href: str, values: np.ndarray, window: Window, block: tuple[int, int, int, int]) -> np.ndarray:
