@@ -107,3 +107,44 @@ def test_a_population_source_counts_people() -> None:
     with pytest.raises(ValueError, match="'vulnerability'"):
         Source.model_validate({"role": "vulnerability", "file": "dvi.tif", "assets": {"dvi": {"key": "b1",
                                                                                                "dtype": "float32"}}})
+
+
+def _population_file(path, values: np.ndarray, nodata: float = -99999) -> str:  # noqa: ANN001
+    import rasterio
+
+    with rasterio.open(path, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+                       dtype="float32", crs=UTM, transform=Affine(1000, 0, 500_000, 0, -1000, 4_800_000),
+                       nodata=nodata) as dst:
+        dst.write(values.astype("float32"), 1)
+    return str(path)
+
+
+def _reader(href: str):  # noqa: ANN202
+    from odc.geo.geobox import GeoBox
+
+    from tasks.io.sources.population import PeopleReader, PopulationYears
+
+    source = Source.model_validate({"role": "population", "file": href, "assets": {"total": {"key": "t",
+                                                                                              "dtype": "float32"}}})
+    grid = GeoBox((12, 12), Affine(500, 0, 500_000, 0, -500, 4_800_000), UTM)  # 6 x 6 km: the file covers 4 x 3 km
+    return PeopleReader(PopulationYears("p", {2020: {"total": href}}, {2020: href}, False), source, grid)
+
+
+def test_people_on_a_block_keep_the_files_total_and_say_what_is_missing(tmp_path) -> None:  # noqa: ANN001
+    values = np.array([[4.0, 8.0, np.nan, 0.0], [1.0, -99999, 2.0, 3.0], [0.0, 0.0, 0.0, 12.0]])
+    reader = _reader(_population_file(tmp_path / "pop.tif", values))
+    people = reader.block(2020, (0, 0, 12, 12))["total"]
+    assert people.sum() == pytest.approx(30.0) and reader.missing_cells == 2
+    covered = reader.covered(2020, (0, 0, 12, 12))
+    assert covered.sum() == 10 * 4 and not covered[6:, :].any() and not covered[:, 8:].any()  # 2 cells without data
+    assert not covered[0:2, 4:6].any() and not covered[2:4, 2:4].any()
+    halves = [reader.block(2020, (r, c, 6, 6))["total"].sum() for r in (0, 6) for c in (0, 6)]
+    assert sum(halves) == pytest.approx(30.0)
+
+
+def test_a_negative_count_stops_naming_the_file(tmp_path) -> None:  # noqa: ANN001
+    from tasks.errors import ConfigError
+
+    reader = _reader(_population_file(tmp_path / "bad.tif", np.array([[4.0, -3.0]])))
+    with pytest.raises(ConfigError, match=r"bad.tif holds negative counts \(-3\)"):
+        reader.block(2020, (0, 0, 12, 12))

@@ -676,6 +676,22 @@ def _soc_and_climate(region: SampleRegion, grid: SampleGrid, root: Path) -> None
     )
 
 
+def _window_lonlat(grid: SampleGrid, res: float) -> tuple[Affine, int, int, tuple[float, float, float, float],
+                                                         np.ndarray, np.ndarray]:
+    """A lon/lat grid of pixel size ``res`` over the window: transform, width, height, bbox, and the sinusoidal
+    x, y of its pixel centres (where the window's discs are measured)."""
+    transform, width, height = _geographic_grid(grid.bbox, res)
+    bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
+    return (transform, width, height, bbox, *_geo_xy(transform, width, height))
+
+
+def _south_west_to_north_east(grid: SampleGrid, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """0.25 at the window's south-west corner to 0.75 at its north-east one (0.5 at the centre): a smooth gradient."""
+    cx, cy = grid.center_xy
+    half = grid.size * MODIS_PIXEL_SIZE / 2
+    return 0.5 + 0.25 * ((x - cx) + (y - cy)) / half
+
+
 PRECIPITATION_COLLECTION = "sample-monthly-precipitation"
 """The sample's monthly precipitation collection (one COG item per month, asset ``ppt``, mm, nodata -9999)."""
 
@@ -686,12 +702,8 @@ def _precipitation(region: SampleRegion, grid: SampleGrid, root: Path, progress:
     if model is None:
         return None
     res = model.resolution_deg
-    transform, width, height = _geographic_grid(grid.bbox, res)
-    bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
-    x, y = _geo_xy(transform, width, height)
-    cx, cy = grid.center_xy
-    half = grid.size * MODIS_PIXEL_SIZE / 2
-    wetness = 0.5 + 0.25 * ((x - cx) + (y - cy)) / half  # wetter to the north-east
+    transform, width, height, bbox, x, y = _window_lonlat(grid, res)
+    wetness = _south_west_to_north_east(grid, x, y)  # wetter to the north-east
     drought = model.drought
     mask = (_disc(grid, drought, x, y) if drought is not None else np.zeros((height, width), bool))
     cid = PRECIPITATION_COLLECTION
@@ -734,9 +746,7 @@ def _population(region: SampleRegion, grid: SampleGrid, root: Path, progress: Ca
     if model is None:
         return None
     res = model.resolution_deg
-    transform, width, height = _geographic_grid(grid.bbox, res)
-    bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
-    x, y = _geo_xy(transform, width, height)
+    transform, width, height, bbox, x, y = _window_lonlat(grid, res)
     town = model.town
     tx = grid.center_xy[0] + town.offset_km[0] * 1000
     ty = grid.center_xy[1] + town.offset_km[1] * 1000
@@ -779,12 +789,8 @@ def _vulnerability(region: SampleRegion, grid: SampleGrid, root: Path) -> None:
     if model is None:
         return
     res = model.resolution_deg
-    transform, width, height = _geographic_grid(grid.bbox, res)
-    bbox = (transform.c, transform.f - height * res, transform.c + width * res, transform.f)
-    x, y = _geo_xy(transform, width, height)
-    cx, cy = grid.center_xy
-    half = grid.size * MODIS_PIXEL_SIZE / 2
-    position = 0.5 + 0.25 * ((x - cx) + (y - cy)) / half  # 0 south-west .. 1 north-east
+    transform, width, height, bbox, x, y = _window_lonlat(grid, res)
+    position = _south_west_to_north_east(grid, x, y)
     _single_item_collection(root, VULNERABILITY_COLLECTION, "dvi", vulnerability_index(model, position), transform,
                             bbox, nodata=-9999, title="Drought vulnerability index (0-1)",
                             description="Sample drought vulnerability index (JRC-shaped, 0-1), highest in the dry "
