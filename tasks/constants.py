@@ -36,6 +36,7 @@ __all__ = [
     "GAIN_LOSS_CLASSES",
     "DROUGHT_CLASSES",
     "OFF_GRID_INDICATORS",
+    "OWN_TABLE_INDICATORS",
     "FSSPEC_DRIVERS",
     "code_mapper",
 ]
@@ -198,3 +199,7 @@ OFF_GRID_INDICATORS: tuple[str, ...] = ("drought", "drought-worst", "drought-exp
 """Collections published on another grid than the analysis grid (the SO3-1 drought layers, on the precipitation's
 own grid, and the people under drought on it): they carry their own tables and the period's zonal tables do not
 read them."""
+
+OWN_TABLE_INDICATORS: tuple[str, ...] = (*OFF_GRID_INDICATORS, "sdg-population")
+"""Collections whose items carry their own tables (the drought and people layers): a period's zonal tables neither
+read them nor are made again when they change."""

@@ -16,6 +16,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from tasks.constants import OWN_TABLE_INDICATORS
 from tasks.errors import NoZoneOverlap
 from tasks.io.outputs.report import (
     ActivityOverlay,
@@ -59,8 +60,8 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
     zones = {"region": cfg.region_id, "zone_field": cfg.zone_field,
              "zones": file_fingerprint(cfg.zones) if cfg.zones else "default", "format": REPORT_FORMAT}
     by_period: dict[str, list[str | None]] = {}
-    for layer in layers:
-        if layer.period is not None:
+    for layer in layers:  # what the period's zonal tables read: not the layers with tables of their own
+        if layer.period is not None and layer.indicator not in OWN_TABLE_INDICATORS:
             by_period.setdefault(layer.period, []).append(layer.cache_key)
     per_period = PeriodTablesCache(cache_for(cfg, "report-period"), {  # a period's tables: its layers and the zones
         period: {"period": period, "layers": sorted(k for k in period_keys if k is not None), **zones}

@@ -117,7 +117,8 @@ def test_chukotka_across_180_degrees_joins_without_seam_gap_or_double_count(tmp_
     out = tmp_path / "catalog"
     with serve_collections(scenes) as stac:
         run = build_run(RefreshRun(sources_file=SAMPLE_SOURCES, stac_api=stac.api_url, region=REGION, region_id="chukotka",
-                                   years=YEARS, tile_size=64, out_dir=out, precipitation_source="none"))
+                                   years=YEARS, tile_size=64, out_dir=out, precipitation_source="none",
+                                   population_source="none"))
         cfg, tiles = run.cfg, run.tiles
         west = {t.name for t in tiles if t.bounds[0] < 0}
         east = {t.name for t in tiles if t.bounds[0] > 0}

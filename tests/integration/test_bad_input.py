@@ -175,7 +175,7 @@ def test_stale_staging_of_a_killed_run_is_cleared_and_versions_stay_readable(
     for version in versions:
         assert list(version.get_items(recursive=True))
     # the year's mean, maximum and drought
-    assert "published 3 layers" in result.stdout and "rioxarray.open_rasterio" in result.stdout
+    assert "published 4 layers" in result.stdout and "rioxarray.open_rasterio" in result.stdout
 
 
 _KILLED_PUBLISH = r'''

@@ -21,6 +21,6 @@ def test_sample_data_command(tmp_path: Path) -> None:
     assert region["tile"] == "h26v04" and region["size_px"] == 259 and region["ndvi_years"] == [2001, 2024]
     assert {p.name for p in out.iterdir() if p.is_dir()} == {
         "modis-13Q1-061", "esa-cci-lc", "soilgrids-soc-0-30cm", "ipcc-climate-zones", "soil-taxonomy",
-        "sample-monthly-precipitation"}
+        "sample-monthly-precipitation", "sample-population", "sample-drought-vulnerability"}
     again = CliRunner().invoke(app, ["sample-data", "--out", str(out)])
     assert again.exit_code == 0 and "already present" in again.stdout

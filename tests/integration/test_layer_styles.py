@@ -42,7 +42,9 @@ def _item(version: Path, item_id: str) -> Path:
 def test_every_cog_has_a_style_a_render_and_a_named_crs(full_run: tuple[Path, Path]) -> None:
     version = _latest(full_run[1])
     items = _items(version)
-    assert len(items) == 73 + 25 + 3  # and the drought layers: 25 years (2000-2024), 3 periods' worst years
+    # and the drought layers (25 years 2000-2024, 3 periods' worst years) and the people under drought and on degraded
+    # land (the same 25 + 3, and 3 periods)
+    assert len(items) == 73 + 25 + 3 + 25 + 3 + 3
     cogs = 0
     for item in items:
         folder = _item(version, item["id"]).parent
@@ -71,8 +73,9 @@ def test_every_cog_has_a_style_a_render_and_a_named_crs(full_run: tuple[Path, Pa
                         json.loads(value)  # JSON, not a Python repr
             cogs += 1
     # the LDN balance: data and land_type, two reporting periods; drought: class, SPI x 1000 and SPI per year, class,
-    # SPI x 1000 and year per period
-    assert cogs == 137 + 25 * 3 + 3 * 3
+    # SPI x 1000 and year per period; people (total, female, male) under each year's drought and each period's worst
+    # year, and on each period's SDG 15.3.1 classes (total)
+    assert cogs == 137 + 25 * 3 + 3 * 3 + (25 + 3) * 3 + 3
 
 
 def test_item_geometry_is_the_grids_outline_not_its_envelope(full_run: tuple[Path, Path]) -> None:

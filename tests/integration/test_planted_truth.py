@@ -44,8 +44,9 @@ def test_every_published_layer_is_a_valid_cog_with_a_valid_item(full_run: tuple[
     _, root = full_run
     items = catalog_items(root)
     # 24 annual means and 24 annual maxima; per period trajectory, state, performance, LPD, land cover, SOC, SDG;
-    # 2 status, 2 LDN balance; the drought of 25 years (2000-2024) and of each period's worst year
-    assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2 + 2 + 25 + len(PERIODS)
+    # 2 status, 2 LDN balance; the drought of 25 years (2000-2024) and of each period's worst year; the people under
+    # both, and on each period's SDG 15.3.1 classes
+    assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2 + 2 + 2 * (25 + len(PERIODS)) + len(PERIODS)
     validator = JsonSchemaSTACValidator()
     for item in items.values():
         validator.validate_core(item.to_dict(include_self_link=False, transform_hrefs=False),

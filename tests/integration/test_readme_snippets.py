@@ -47,7 +47,7 @@ def test_the_catalog_served_over_http_is_walked_by_a_stac_client(full_run: tuple
         latest = root.get_single_link("latest-version").resolve_stac_object().target
         items = list(latest.get_items(recursive=True))
         # 24 annual means, 24 annual maxima, 21 period items, 2 status, 2 LDN balance; 25 years' and 3 periods' drought
-        assert len(items) == 73 + 25 + 3
+        assert len(items) == 73 + 25 + 3 + 25 + 3 + 3  # the drought layers, the people under drought and on land
         href = next(i for i in items if i.id == "lpd-sample-zamyn-uud-baseline").assets["data"].get_absolute_href()
         assert href.startswith(f"http://127.0.0.1:{port}/versions/")
         with rasterio.open(href) as src:  # read over HTTP, as QGIS would

@@ -31,7 +31,7 @@ PERIODS = {
                  "land_cover": [2001, 2005]},
 }
 KINDS = ("ndvi-tile", "ndvi-annual", "productivity", "land-soc", "sdg", "status", "ldn-balance", "drought",
-         "drought-period", "report", "report-period", "report-ndvi")
+         "drought-period", "people", "report", "report-period", "report-ndvi")
 
 
 def _settings(tmp: Path, periods: dict, **extra: object) -> Path:
@@ -85,10 +85,11 @@ def test_next_years_refresh_computes_the_new_year_and_links_every_period(refresh
     added = _added(refreshed["first"], refreshed["second"])
     # one tile-year and one year's mosaic for 2006; no period's window holds 2006, so every period layer is linked;
     # the report lists the new year's layers, so it is made again, from every period's tables as they were and
-    # the zones' NDVI of the new year alone; the drought layers of 2006 alone (the SPI's fit is unchanged)
+    # the zones' NDVI of the new year alone; the drought layers of 2006 alone (the SPI's fit is unchanged) and the
+    # people under its drought
     assert added == {"ndvi-tile": 1, "ndvi-annual": 1, "productivity": 0, "land-soc": 0, "sdg": 0, "status": 0,
-                     "ldn-balance": 0, "drought": 1, "drought-period": 0, "report": 1, "report-period": 0,
-                     "report-ndvi": 1}, added
+                     "ldn-balance": 0, "drought": 1, "drought-period": 0, "people": 1, "report": 1,
+                     "report-period": 0, "report-ndvi": 1}, added
     log = refreshed["log"]
     assert "drought: SPI-12 of 1 year(s)" in log and "6 year(s) from the cache" in log
     assert "6 tile-years: 5 linked from the cache, 1 computed" in log
@@ -105,10 +106,12 @@ def test_a_new_reporting_period_computes_only_that_period(refreshed: dict) -> No
                                        "state_target": [2005, 2006], "land_cover": [2002, 2006]}}
     before = _entries(out)
     _ldn(refreshed["sample"], out, "2001-2006", _settings(tmp, periods))
-    # its own drought years (2006, which took the latest period's water before) and its worst year
+    # its own drought years (2006, which took the latest period's water before) and its worst year; their people
+    # and its own people on degraded land
     assert _added(before, _entries(out)) == {"ndvi-tile": 0, "ndvi-annual": 0, "productivity": 1, "land-soc": 1,
                                              "sdg": 1, "status": 1, "ldn-balance": 1, "drought": 1,
-                                             "drought-period": 1, "report": 1, "report-period": 1, "report-ndvi": 0}
+                                             "drought-period": 1, "people": 3, "report": 1, "report-period": 1,
+                                             "report-ndvi": 0}
 
 
 def test_the_refresh_publishes_what_a_run_from_scratch_publishes(refreshed: dict) -> None:
@@ -143,10 +146,10 @@ def test_a_reprocessed_scene_recomputes_its_year_and_the_periods_that_read_it(re
     before = _entries(out)
     log = _ldn(sample, out, "2001-2006", refreshed["settings"])
     # 2003's tile and mosaic; both periods hold 2003 (2001-2005): their productivity,
-    # SDG 15.3.1 and report_1's status; land cover and SOC do not read NDVI
+    # SDG 15.3.1 (and the people on its classes) and report_1's status; land cover and SOC do not read NDVI
     assert _added(before, _entries(out)) == {"ndvi-tile": 1, "ndvi-annual": 1, "productivity": 2, "land-soc": 0,
                                              "sdg": 2, "status": 1, "ldn-balance": 1, "drought": 0, "drought-period": 0,
-                                             "report": 1, "report-period": 2, "report-ndvi": 1}
+                                             "people": 2, "report": 1, "report-period": 2, "report-ndvi": 1}
     assert "report_1: productivity recomputed: its window's annual NDVI layers changed (2003)" in log
     assert "2003: annual NDVI recomputed: its tiles changed" in log
 
@@ -197,8 +200,28 @@ def test_a_new_calibration_period_refits_every_drought_year_and_says_why(refresh
     before = _entries(out)
     log = _ldn(sample, out, "2001-2006", refreshed["settings"], "--spi-calibration", "1992-2020")
     added = _added(before, _entries(out))
-    # every year's SPI (2000-2006) and both periods' worst years; no other layer reads the precipitation
-    assert {k: added[k] for k in ("drought", "drought-period", "productivity", "land-soc", "sdg")} == {
-        "drought": 7, "drought-period": 2, "productivity": 0, "land-soc": 0, "sdg": 0}, added
+    # every year's SPI (2000-2006) and both periods' worst years, and the people under them; no other layer reads
+    # the precipitation
+    assert {k: added[k] for k in ("drought", "drought-period", "people", "productivity", "land-soc", "sdg")} == {
+        "drought": 7, "drought-period": 2, "people": 9, "productivity": 0, "land-soc": 0, "sdg": 0}, added
     assert ("drought 2003 recomputed: the SPI's calibration period changed; the precipitation of its calibration "
             "years changed (1991)") in log
+
+
+def test_a_reprocessed_population_year_recomputes_only_the_people_that_read_it(refreshed: dict) -> None:
+    out, sample = _copy(refreshed, "population")
+    items = sample / "sample-population" / "items.ndjson"
+    lines = items.read_text().splitlines()
+    i = next(i for i, line in enumerate(lines) if '"sample-population-2003"' in line)
+    item = json.loads(lines[i])
+    item["properties"]["updated"] = "2026-01-01T00:00:00Z"  # WorldPop republished 2003
+    lines[i] = json.dumps(item)
+    items.write_text("\n".join(lines) + "\n")
+    before = _entries(out)
+    _ldn(sample, out, "2001-2006", refreshed["settings"])
+    added = _added(before, _entries(out))
+    # the people under 2003's drought and the worst years' people of both periods (their years hold 2003); no SPI,
+    # no SDG, and no period's zonal tables (they do not read the people layers): only the report that lists them
+    assert {k: added[k] for k in ("drought", "drought-period", "sdg", "productivity", "people", "report",
+                                  "report-period")} == {"drought": 0, "drought-period": 0, "sdg": 0, "productivity": 0,
+                                                        "people": 3, "report": 1, "report-period": 0}, added

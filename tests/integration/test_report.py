@@ -108,7 +108,8 @@ def test_the_report_shows_maps_tables_and_the_method(full_run: tuple[Path, Path]
     html = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).read_text()
     # the bar chart and the NDVI series; per period 8 class maps (10 with status and the LDN balance) and 5 charts;
     # one LDN target chart
-    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 5) + 2 * 2 + 1 + 1 + 1 + 3  # + activity map, drought chart, 3 worst-year maps
+    # + activity map, drought chart, 3 worst-year maps, 3 worst-year people maps
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 5) + 2 * 2 + 1 + 1 + 1 + 3 + 3
     assert html.count("<h3>LDN balance: no net loss per land type (km2)</h3>") == 2, "a section per reporting period"
     for text in ("Period report_1 (productivity 2004-2019, land cover 2015-2019)", "China", "Mongolia",
                  "Status against the baseline", "sdg-15-3-1 method", "Productivity trajectory, report_1",
