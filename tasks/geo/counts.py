@@ -34,15 +34,20 @@ def _gdal_shares_by_area() -> bool:
 
 def move_counts(counts: np.ndarray, src_transform: Affine, src_crs: Any, dst_transform: Affine, dst_crs: Any,
                 shape: tuple[int, int]) -> np.ndarray:
-    """The counts (float, NaN where none) of a source window (``src_transform`` is the window's) on a target block
-    of ``shape`` at ``dst_transform`` (float64): each cell's count shared by overlapped area, the part of it
-    outside the block left to the blocks it overlaps."""
+    """The counts (float, NaN where none; 2-D, or a stack of bands on one grid) of a source window
+    (``src_transform`` is the window's) on a target block of ``shape`` at ``dst_transform`` (float64, one band per
+    band given): each cell's count shared by overlapped area, the part of it outside the block left to the blocks it
+    overlaps. The bands are moved in one warp (the footprints are the cost, not the bands), never split into chunks
+    (GDAL's chunks drop a little of the cells at their seams), so memory holds the window and the block whole."""
     if not _gdal_shares_by_area():
         raise ConfigError(f"this rasterio's GDAL {rasterio.__gdal_version__} does not share counts by area when "
                           "resampling (people would be counted several times): upgrade rasterio (pip install -U "
                           "rasterio; GDAL 3.8 or later)")
-    out = np.zeros(shape, dtype="float64")
     values = np.nan_to_num(np.asarray(counts, dtype="float64"), nan=0.0)
-    reproject(values, out, src_transform=src_transform, src_crs=src_crs, dst_transform=dst_transform,
-              dst_crs=dst_crs, resampling=Resampling.sum, src_nodata=None, dst_nodata=None)
-    return out
+    stack = values[None] if values.ndim == 2 else values
+    out = np.zeros((stack.shape[0], *shape), dtype="float64")
+    memory = stack.nbytes + out.nbytes
+    reproject(stack, out, src_transform=src_transform, src_crs=src_crs, dst_transform=dst_transform,
+              dst_crs=dst_crs, resampling=Resampling.sum, src_nodata=None, dst_nodata=None,
+              warp_mem_limit=int(2 * memory / 2**20) + 64)  # MB: one chunk
+    return out[0] if values.ndim == 2 else out

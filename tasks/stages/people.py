@@ -10,6 +10,9 @@ degraded land) is cached on what it reads, so next year's refresh sums the new y
 """
 from __future__ import annotations
 
+import shutil
+import time
+from pathlib import Path
 from typing import Any
 
 import dask
@@ -21,12 +24,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import load_periods
-from tasks.constants import WATER
 from tasks.errors import ConfigError
 from tasks.geo.grid import grid_crs
+from tasks.io.outputs.cog import open_scratch_geotiff
 from tasks.io.outputs.drought_areas import WaterMap, water_maps
 from tasks.io.outputs.items import write_item
 from tasks.io.outputs.people_tables import (
+    GROUPS,
+    BlockPeople,
     DroughtPeople,
     PeopleSums,
     SdgPeople,
@@ -136,11 +141,10 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
              spans: dict[str, tuple[int, int]], water: tuple[dict[str, WaterMap], dict[int, WaterMap]],
              staging: str) -> list[LayerSummary]:
     """One pass for the items ``todo`` (kind, year or period, key), and each one written with its tables."""
-    log = get_run_logger()
     cfg = run.cfg
     per_period, yearly_water = water
     assert run.population is not None
-    reader = PeopleReader(years, run.population[1], run.grid)
+    reader = PeopleReader(years, run.population[1], run.grid, lonlat=run.search_bbox)
     paths = list(dict.fromkeys(w.path for w in [*yearly_water.values(), *per_period.values()] if w.path))
 
     def water_index(w: WaterMap | None) -> int | None:
@@ -174,9 +178,35 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
         vulnerability, v_origin = _vulnerability(run)
         v_years = sorted({years.used(int(w)) for k, w, _ in todo if k == "year"})
     region = run.area_polygons.geometry if run.area_polygons is not None else None
-    sums = people_pass(run.grid, load_zones(cfg.zones, cfg.zone_field), reader, region=region, cells=cells,
-                       droughts=droughts, sdgs=sdgs, water=paths, vulnerability=vulnerability,
-                       vulnerability_years=v_years)
+    started = time.perf_counter()
+    scratch = Path(f"{staging}.people")
+    scratch.mkdir(parents=True, exist_ok=True)
+    signed = _SignedLayers(run, sdgs, GROUPS[:1], scratch)  # by sex in the tables: a layer per group would triple
+    # the largest writes of the stage (float32 on the analysis grid)
+    try:
+        sums = people_pass(run.grid, load_zones(cfg.zones, cfg.zone_field), reader, region=region, cells=cells,
+                           droughts=droughts, sdgs=sdgs, water=paths, vulnerability=vulnerability,
+                           vulnerability_years=v_years, on_block=signed)
+    finally:
+        signed.close()
+    try:
+        return _write_all(run, years, todo, plan, sums, cells, droughts, sdgs, reader, signed, staging,
+                          by_year=by_year, worst=worst, sdg=sdg, yearly_water=yearly_water,
+                          vulnerable=v_origin if run.vulnerability else None, started=started)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_all(run: RunContext, years: PopulationYears, todo: list[tuple[str, str, str]], plan: list[tuple[str, int]],
+               sums: PeopleSums, cells: GeoBox | None, droughts: list[DroughtPeople], sdgs: list[SdgPeople],
+               reader: PeopleReader, signed: _SignedLayers, staging: str, *, by_year: dict[int, LayerSummary],
+               worst: dict[str, LayerSummary], sdg: dict[str, LayerSummary], yearly_water: dict[int, WaterMap],
+               vulnerable: list[str] | None, started: float) -> list[LayerSummary]:
+    """Every item of ``todo`` written with its tables, once the pass has summed them."""
+    log = get_run_logger()
+    log.info("people: %d drought and %d SO2-3 table(s) summed over the analysis grid (%d x %d pixels) in %.1f s",
+             len(droughts), len(sdgs), *run.grid.shape, time.perf_counter() - started)
+    started = time.perf_counter()
     if reader.missing_cells:
         log.warning("people: %d population cell(s) at the source's nodata: counted as no one", reader.missing_cells)
     for y, km2 in sums.uncovered_km2.items():
@@ -184,16 +214,15 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
             log.warning("people: %.1f km2 of the zones lie outside population %d (no people counted there)",
                         float(km2.sum()), y)
     written = []
-    for (kind, what, _), (which, t) in zip(todo, plan):
+    for (kind, what, _), (_, t) in zip(todo, plan):
         if kind == "year":
             written.append(_write_year(run, years, int(what), by_year[int(what)], sums, t, cells, yearly_water,
-                                       vulnerable=(v_origin if run.vulnerability else None), staging=staging))
+                                       vulnerable=vulnerable, staging=staging))
         elif kind == "worst":
             written.append(_write_worst(run, years, what, worst[what], droughts[t], sums, t, cells, staging))
         else:
-            spec = sdgs[t]
-            written.append(_write_sdg(run, reader, what, sdg[what], spec, sums, t, staging,
-                                      water_path=paths[spec.water] if spec.water is not None else None))
+            written.append(_write_sdg(run, reader, what, sdg[what], sdgs[t], sums, t, staging, layers=signed))
+    log.info("people: %d item(s) written in %.1f s", len(written), time.perf_counter() - started)
     return written
 
 
@@ -272,31 +301,49 @@ def _write_worst(run: RunContext, years: PopulationYears, period: str, layer: La
         tables={"people": drought_people_table(sums, t, by_sex=years.by_sex, where=where, population_years=used)})
 
 
+class _SignedLayers:
+    """The SO2-3 layers written block by block from the pass's own warps (``people_pass``'s ``on_block``): per
+    table and group (the total), a scratch GeoTIFF of people per pixel, negative on degraded land and 0 on water."""
+
+    def __init__(self, run: RunContext, sdgs: list[SdgPeople], groups: tuple[str, ...], folder: Path) -> None:
+        self._files = {(t, g): open_scratch_geotiff(folder / f"so2-3-{t}-{g}.tif", run.grid, dtype="float32",
+                                                    nodata=float("nan"))
+                       for t in range(len(sdgs)) for g in groups}
+        self._sdgs = sdgs
+        self.paths = {key: f.name for key, f in self._files.items()}
+
+    def __call__(self, block: BlockPeople) -> None:
+        for (t, group), dst in self._files.items():
+            spec = self._sdgs[t]
+            people = block.people[spec.population_year][group]
+            out = np.where(block.sdg[t] == -1, -people, people)
+            if spec.water is not None:  # water holds no one
+                out = np.where(block.wet[spec.water], 0.0, out)
+            dst.write(out.astype("float32"), 1, window=block.window)
+
+    def close(self) -> None:
+        for dst in self._files.values():
+            dst.close()
+
+
 def _write_sdg(run: RunContext, reader: PeopleReader, period: str, layer: LayerSummary, spec: SdgPeople,
-               sums: PeopleSums, t: int, staging: str, *, water_path: str | None) -> LayerSummary:
-    """The period's SO2-3 item: people per pixel, negative on degraded land, 0 on water, with its table."""
+               sums: PeopleSums, t: int, staging: str, *, layers: _SignedLayers) -> LayerSummary:
+    """The period's SO2-3 item, from its signed layers (``_SignedLayers``), with its table."""
     assert run.population is not None
-    path, used, by_sex = layer.asset_path("data"), spec.population_year, reader.years.by_sex
+    used, by_sex = spec.population_year, reader.years.by_sex
 
     def signed(group: str) -> Any:
+        path = layers.paths[(t, group)]
+
         def read(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-            people = reader.block(used, (r0, c0, r1 - r0, c1 - c0))[group]
-            window = rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)
             with rasterio.open(path) as src:
-                codes = src.read(1, window=window)
-            out = np.where(codes == -1, -people, people)
-            if water_path is not None:  # water holds no one
-                with rasterio.open(water_path) as src:
-                    out = np.where(src.read(1, window=window) == WATER, 0.0, out)
-            return out.astype("float32")
+                return src.read(1, window=rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0))
 
         return grid_blocks(run.grid, run.cfg.chunk, read, "float32").rio.write_crs(grid_crs(run.grid)).assign_attrs(
             long_name=f"{group if group != 'total' else ''} people per pixel, negative on degraded land ({period}, "
                       f"population {used})".replace("  ", " ").replace("( ", "("), units="people", _FillValue=np.nan)
 
     assets = {"data": (signed("total"), False)}
-    if by_sex:
-        assets.update({g: (signed(g), False) for g in ("female", "male")})
     first, last = layer.window or (0, 0)
     return write_item(
         assets, staging, indicator="sdg-population", item_id=f"sdg-population-{run.cfg.region_id}-{period}",

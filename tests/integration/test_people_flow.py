@@ -36,6 +36,7 @@ def test_every_year_and_period_has_its_people_items(full_run: tuple[Path, Path])
     for period in PERIODS:
         assert {"data", "female", "male", "people"} <= set(items[f"drought-exposure-worst-{REGION}-{period}"].assets)
         item = items[f"sdg-population-{REGION}-{period}"]
+        assert {"data", "people"} <= set(item.assets) and "female" not in item.assets  # by sex: in the table
         assert item.properties["ldn:parameters"]["population_year"] == PERIODS[period]
 
 

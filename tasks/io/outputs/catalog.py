@@ -335,8 +335,8 @@ _COLLECTION_TEXT = {
     ),
     "sdg-population": (
         "People on degraded land (SO2-3), per reporting period",
-        "People per pixel of the analysis grid (float32; total, female, male), negative on land SDG 15.3.1 calls "
-        "degraded and 0 on water, with the people and km2 on improved, stable and degraded land and on land without "
+        "People per pixel of the analysis grid (float32), negative on land SDG 15.3.1 calls degraded and 0 on water, "
+        "with the people (total, female, male) and km2 on improved, stable and degraded land and on land without "
         "data per zone (people) (UNCCD method notes 5).",
     ),
     "ndvi-annual": (

@@ -10,6 +10,10 @@ the published tables round people to whole persons at the end (half to even).
 """
 from __future__ import annotations
 
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +23,7 @@ import rasterio
 import shapely
 import xarray as xr
 from odc.geo.geobox import GeoBox
+from rasterio.windows import Window
 
 from tasks.constants import DROUGHT_CLASSES, NODATA, WATER
 from tasks.geo.areas import pixel_areas_km2
@@ -29,7 +34,7 @@ from tasks.io.outputs.zonal import BLOCK, region_on_grid, zone_blocks
 from tasks.io.sources.population import PeopleReader
 from tasks.io.sources.zones import Zone, zones_on_grid
 
-__all__ = ["GROUPS", "DroughtPeople", "SdgPeople", "PeopleSums", "people_pass", "drought_people_table",
+__all__ = ["GROUPS", "DroughtPeople", "SdgPeople", "PeopleSums", "BlockPeople", "people_pass", "drought_people_table",
            "sdg_people_table", "vulnerability_table", "SDG_PEOPLE_CLASSES"]
 
 GROUPS: tuple[str, ...] = ("total", "female", "male")
@@ -87,13 +92,25 @@ class PeopleSums:
     """Per population year: [z, g, 2]: sum of people x index and people, over land with an index."""
 
 
+@dataclass(frozen=True)
+class BlockPeople:
+    """One block of the pass as a layer writer sees it: its window, every year's people per group (2-D), each
+    SO2-3 table's SDG 15.3.1 codes and each water map's water (2-D)."""
+
+    window: Window
+    people: dict[int, dict[str, np.ndarray]]
+    sdg: list[np.ndarray]
+    wet: list[np.ndarray]
+
+
 def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, region: shapely.Geometry | None,
                 cells: GeoBox | None, droughts: list[DroughtPeople], sdgs: list[SdgPeople], water: list[str],
                 vulnerability: xr.DataArray | None = None, vulnerability_years: list[int] | None = None,
-                block: int = BLOCK) -> PeopleSums:
+                block: int = BLOCK, on_block: Callable[[BlockPeople], None] | None = None) -> PeopleSums:
     """Every SO3-2, SO2-3 and SO3-3 sum of one run in one pass over the analysis ``grid`` (``PeopleSums``):
     ``droughts`` on the coarse ``cells``, ``sdgs`` on the grid, ``water`` the land cover maps they take water from,
-    ``vulnerability`` the index on the grid (lazy) weighted by the populations of ``vulnerability_years``."""
+    ``vulnerability`` the index on the grid (lazy) weighted by the populations of ``vulnerability_years``.
+    ``on_block`` sees each block the zones touch (``BlockPeople``), so a layer is written from the same warp."""
     crs, transform, shape = grid_crs(grid), grid.affine, (int(grid.shape[0]), int(grid.shape[1]))
     on_grid = zones_on_grid(zones, crs, transform, shape, within=region_on_grid(region, crs, transform, shape))
     nz, ng = len(on_grid), len(GROUPS)
@@ -119,40 +136,63 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
     lookup = np.full(len(DROUGHT_CLASSES) + 1, codes_at[NODATA])
     for c in DROUGHT_CLASSES:
         lookup[c] = codes_at[c]
-    maps = [rasterio.open(p) for p in water]
-    sdg_files = [rasterio.open(s.sdg) for s in sdgs]
-    try:
-        for window, covered, areas in zone_blocks(on_grid, crs, transform, shape, row_areas, block):
-            bounds = (window.row_off, window.col_off, window.height, window.width)
-            people = {y: {g: v.ravel() for g, v in reader.block(y, bounds).items()} for y in years}
-            reached = {y: reader.covered(y, bounds).ravel() for y in years}
-            wet = [read_block(src, window).ravel() == WATER for src in maps]
-            index = None
-            if cells is not None and to_cells is not None:
-                cols, rows = np.meshgrid(window.col_off + np.arange(window.width) + 0.5,
-                                         window.row_off + np.arange(window.height) + 0.5)
-                index = coarse_cell_index(transform * (cols.ravel(), rows.ravel()), to_cells, cells, wrap)
-            sdg_codes = [read_block(src, window).ravel() for src in sdg_files]
-            index_v = None
-            if vulnerability is not None:
-                r, c = window.row_off, window.col_off
-                index_v = np.asarray(vulnerability[r:r + window.height, c:c + window.width].values,
-                                     dtype="float64").ravel()
-            here = _Block(people, wet, index, sdg_codes, index_v)
-            for z, flat, fraction in covered:
-                km2 = fraction * areas[flat]
-                for y in years:
-                    sums.uncovered_km2[y][z] += float(km2[~reached[y][flat]].sum())
-                for t, dry in enumerate(droughts):
-                    _add_drought(sums, t, dry, here, z, flat, fraction, lookup, ncells)
-                for t, land in enumerate(sdgs):
-                    _add_sdg(sums, t, land, here, z, flat, fraction, km2)
-                if index_v is not None:
-                    _add_vulnerability(sums, vulnerability_years or [], here, z, flat, fraction, km2)
-    finally:
-        for src in [*maps, *sdg_files]:
-            src.close()
+
+    def load(job: tuple[Window, list, np.ndarray]) -> tuple[Window, list, np.ndarray, _Block, dict[int, np.ndarray]]:
+        """A block's inputs (on a worker thread: the warps and reads release the GIL)."""
+        window, covered, areas = job
+        bounds = (window.row_off, window.col_off, window.height, window.width)
+        moved = reader.blocks(tuple(years), bounds) if years else {}  # every year's people in one warp
+        people = {y: {g: v.ravel() for g, v in moved[y].items() if g != "covered"} for y in years}
+        reached = {y: moved[y]["covered"].ravel() for y in years}
+        wet, sdg_codes = [], []
+        for path in water:
+            with rasterio.open(path) as src:
+                wet.append(read_block(src, window).ravel() == WATER)
+        for spec in sdgs:
+            with rasterio.open(spec.sdg) as src:
+                sdg_codes.append(read_block(src, window).ravel())
+        index = None
+        if cells is not None and to_cells is not None:
+            cols, rows = np.meshgrid(window.col_off + np.arange(window.width) + 0.5,
+                                     window.row_off + np.arange(window.height) + 0.5)
+            index = coarse_cell_index(transform * (cols.ravel(), rows.ravel()), to_cells, cells, wrap)
+        index_v = None
+        if vulnerability is not None:
+            r, c = window.row_off, window.col_off
+            index_v = np.asarray(vulnerability[r:r + window.height, c:c + window.width].values,
+                                 dtype="float64").ravel()
+        return window, covered, areas, _Block(people, wet, index, sdg_codes, index_v), reached
+
+    blocks = zone_blocks(on_grid, crs, transform, shape, row_areas, block)
+    for window, covered, areas, here, reached in in_order(load, blocks, workers=os.cpu_count() or 1):
+        if on_block is not None:
+            h, w = window.height, window.width
+            on_block(BlockPeople(window, {y: {g: v.reshape(h, w) for g, v in p.items()} for y, p in here.people.items()},
+                                 [c.reshape(h, w) for c in here.sdg], [m.reshape(h, w) for m in here.wet]))
+        for z, flat, fraction in covered:  # added in the blocks' order, whatever thread loaded them: the same sums
+            km2 = fraction * areas[flat]
+            for y in years:
+                sums.uncovered_km2[y][z] += float(km2[~reached[y][flat]].sum())
+            for t, dry in enumerate(droughts):
+                _add_drought(sums, t, dry, here, z, flat, fraction, lookup, ncells)
+            for t, land in enumerate(sdgs):
+                _add_sdg(sums, t, land, here, z, flat, fraction, km2)
+            if here.vulnerability is not None:
+                _add_vulnerability(sums, vulnerability_years or [], here, z, flat, fraction, km2)
     return sums
+
+
+def in_order(load: Callable[[Any], Any], jobs: Iterable[Any], *, workers: int) -> Iterator[Any]:
+    """``load`` of each job on ``workers`` threads, yielded in the jobs' order, at most ``workers`` + 1 ahead: a
+    pass whose reads and warps run in parallel while its sums are added in one fixed order."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending: deque[Future[Any]] = deque()
+        for job in jobs:
+            pending.append(pool.submit(load, job))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ window under it: a continent's population is never in memory.
 """
 from __future__ import annotations
 
-import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +18,13 @@ import pystac
 import rasterio
 from affine import Affine
 from odc.geo.geobox import GeoBox
-from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from tasks.config import POPULATION_BANDS, Source, is_density
 from tasks.errors import ConfigError
 from tasks.geo.counts import move_counts
-from tasks.geo.grid import grid_crs
+from tasks.geo.grid import grid_crs, over_crs, transformer
+from tasks.geo.mosaic import wraps
 from tasks.io.sources.integrity import sign_items
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.search import STATIC_YEARS, items_by_year, run_items
@@ -99,15 +100,21 @@ def population_years(run: RunContext, name: str, source: Source) -> PopulationYe
 class PeopleReader:
     """People per pixel of the analysis grid, one block at a time, for any of the source's years.
 
-    Each block reads only the window of each file under it and moves its counts onto the block sum-preserving
-    (``move_counts``). Cells at the source's nodata or NaN carry no one and are counted (``missing_cells``); a
-    negative count is an error naming the file. ``covered(window)`` is True where some cell with data lands."""
+    A block reads only the window of each file under it (two windows where it crosses the antimeridian) and moves
+    every year's and band's counts, with where the source has data, onto the block in one warp (``move_counts``).
+    The last few blocks are kept, so the SO2-3 layers' groups share one warp. Cells at the source's nodata or NaN
+    carry no one and are counted (``missing_cells``); a negative count is an error naming the file."""
 
     years: PopulationYears
     source: Source
     grid: GeoBox
+    lonlat: tuple[float, float, float, float] | None = None
+    """The run's lon/lat box (west > east across 180 degrees): pixels that map outside it are a sinusoidal grid's
+    corners past the map, which hold no one the run counts; None: every pixel on the map."""
     _grid_of: dict[str, tuple[Affine, Any, tuple[int, int], float | None]] = field(default_factory=dict)
-    _windows: dict[tuple[str, tuple[int, int, int, int]], Window | None] = field(default_factory=dict)
+    _kept: OrderedDict[tuple[tuple[int, int, int, int], tuple[int, ...]], dict[int, dict[str, np.ndarray]]] = field(
+        default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     missing_cells: int = 0
 
     def _file_grid(self, href: str) -> tuple[Affine, Any, tuple[int, int], float | None]:
@@ -122,81 +129,118 @@ class PeopleReader:
                 raise ConfigError(f"population file {href} has no CRS: set one (e.g. gdal_edit.py -a_srs EPSG:4326)")
         return self._grid_of[href]
 
-    def _window(self, href: str, block: tuple[int, int, int, int]) -> Window | None:
-        """The window of the file under the analysis-grid ``block`` (a cell of margin), None when there is none."""
-        transform, crs, shape, _ = self._file_grid(href)
-        key = (str((tuple(transform)[:6], str(crs), shape)), block)
-        known = self._windows.get(key, False)  # one lookup: another thread may replace the dict meanwhile
-        if known is not False:
-            return known
-        r0, c0, h, w = block
-        a = self.grid.affine
-        left, top = a * (c0, r0)
-        right, bottom = a * (c0 + w, r0 + h)
-        try:
-            west, south, east, north = transform_bounds(grid_crs(self.grid), crs, min(left, right), min(top, bottom),
-                                                        max(left, right), max(top, bottom), densify_pts=21)
-        except Exception:  # a block off the source CRS's domain
-            west = south = east = north = float("nan")
-        window = None
-        if all(math.isfinite(v) for v in (west, south, east, north)):
-            inv = ~transform
-            if east < west:  # across the antimeridian: every column (a lon/lat source wraps at 180 degrees)
-                cols = (0, shape[1])
-            else:
-                xs = sorted([(inv * (west, north))[0], (inv * (east, south))[0]])
-                cols = (max(0, math.floor(xs[0]) - 1), min(shape[1], math.ceil(xs[1]) + 1))
-            ys = sorted([(inv * (west, north))[1], (inv * (east, south))[1]])
-            rows = (max(0, math.floor(ys[0]) - 1), min(shape[0], math.ceil(ys[1]) + 1))
-            if rows[0] < rows[1] and cols[0] < cols[1]:
-                window = Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
-        self._windows = {key: window}  # the latest block only: a block's years and bands ask one after another
-        return window
+    def _layout(self, hrefs: list[str]) -> tuple[Affine, Any, tuple[int, int]]:
+        """The one grid of the files read together; files on different grids are an error naming two of them."""
+        grids = {href: self._file_grid(href)[:3] for href in hrefs}
+        first = next(iter(grids.values()))
+        for href, grid in grids.items():
+            if grid != first:
+                raise ConfigError(f"population files {hrefs[0]} and {href} are on different grids: publish every "
+                                  f"year and band of {self.years.name!r} on one grid")
+        return first
 
-    def _move(self, href: str, values: np.ndarray, window: Window, block: tuple[int, int, int, int]) -> np.ndarray:
-        transform, crs, _, _ = self._file_grid(href)
-        r0, c0, h, w = block
-        return move_counts(values, transform * Affine.translation(window.col_off, window.row_off), crs,
-                           self.grid.affine * Affine.translation(c0, r0), grid_crs(self.grid), (h, w))
+    def _plane(self) -> Any:
+        """The analysis grid's CRS as its pixels are placed: with PROJ's ``+over`` on a grid that continues east
+        past 180 degrees (Chukotka), where longitudes run on past 180 instead of wrapping."""
+        return over_crs(grid_crs(self.grid)) if wraps(self.grid) else grid_crs(self.grid)
 
-    def _read(self, href: str, window: Window) -> np.ndarray:
+    def _windows(self, layout: tuple[Affine, Any, tuple[int, int]],
+                 block: tuple[int, int, int, int]) -> list[tuple[Window, float]]:
+        """The windows of the files under ``block``, a few cells of margin, each with the shift (degrees) that puts
+        it under the block: 360 for a lon/lat file's part east of 180 degrees on a grid that continues past it. From
+        the block's pixel centres every 8 pixels that lie on the map (a sinusoidal grid's corners past the map wrap
+        to any longitude: a round trip finds them)."""
+        transform, crs, shape = layout
+        r0, c0, h, w = block
+        rows, cols = np.meshgrid(np.unique(np.r_[np.arange(0, h, 8), h - 1]) + 0.5,
+                                 np.unique(np.r_[np.arange(0, w, 8), w - 1]) + 0.5, indexing="ij")
+        centres: Any = (c0 + cols.ravel(), r0 + rows.ravel())  # arrays: affine maps them element-wise
+        x, y = self.grid.affine * centres
+        plane = self._plane()
+        sx, sy = (np.asarray(v, dtype="float64") for v in transformer(plane, crs).transform(x, y))
+        bx, by = (np.asarray(v, dtype="float64") for v in transformer(crs, plane).transform(sx, sy))
+        size = abs(self.grid.affine.a)
+        on_map = np.isfinite(sx) & np.isfinite(sy) & (np.hypot(bx - x, by - y) < size)
+        if self.lonlat is not None:  # +over maps every pixel somewhere: keep those in the run's (unwrapped) box
+            west, south, east, north = self.lonlat
+            east = east + 360.0 if west > east else east
+            lon, lat = (np.asarray(v, dtype="float64") for v in transformer(plane, "EPSG:4326").transform(x, y))
+            on_map &= (lon >= west - 1) & (lon <= east + 1) & (lat >= south - 1) & (lat <= north + 1)
+        if not on_map.any():
+            return []
+        sx, sy = sx[on_map], sy[on_map]
+        groups = [(np.ones(sx.size, bool), 0.0)]
+        if crs.is_geographic:  # the parts east of 180 (a grid past it) and, across it, the western and eastern part
+            groups = [(sx > 180, 360.0), ((sx <= 180) & (sx >= 0), 0.0), (sx < 0, 0.0)] if np.ptp(sx) > 180 or (
+                sx > 180).any() else groups
+        inv = ~transform
+        out = []
+        for keep, shift in groups:
+            if not keep.any():
+                continue
+            col, row = inv * (sx[keep] - shift, sy[keep])
+            c = (max(0, int(np.floor(col.min())) - 2), min(shape[1], int(np.ceil(col.max())) + 2))
+            r = (max(0, int(np.floor(row.min())) - 2), min(shape[0], int(np.ceil(row.max())) + 2))
+            if c[0] < c[1] and r[0] < r[1]:
+                out.append((Window(c[0], r[0], c[1] - c[0], r[1] - r[0]), shift))
+        return out
+
+    def _read(self, href: str, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """A window's counts (0 where none) and where it has data."""
         nodata = self._file_grid(href)[3]
         with rasterio.open(href) as src:
             raw = src.read(1, window=window).astype("float64")
         bad = ~np.isfinite(raw)
         if nodata is not None:
             bad |= raw == nodata
-        self.missing_cells += int(bad.sum())
+        with self._lock:
+            self.missing_cells += int(bad.sum())
         raw[bad] = 0.0
         if (raw < 0).any():
             raise ConfigError(f"population file {href} holds negative counts ({float(raw.min()):g}) that are not its "
                               "nodata: fix the file or declare its nodata")
-        return raw
+        return raw, (~bad).astype("float64")
+
+    def blocks(self, years: tuple[int, ...], block: tuple[int, int, int, int]) -> dict[int, dict[str, np.ndarray]]:
+        """For each of the source's ``years``: people per pixel (float64) of the analysis-grid ``block`` (row,
+        column, rows, columns) of each band, ``total`` always (``female + male`` when the source has no total), and
+        ``covered``: True where some source cell with data lands."""
+        key = (block, tuple(years))
+        with self._lock:
+            if key in self._kept:
+                return self._kept[key]
+        jobs = [(y, band, href) for y in years for band, href in self.years.hrefs[y].items()]
+        layout = self._layout([href for _, _, href in jobs])
+        r0, c0, h, w = block
+        moved = np.zeros((2 * len(jobs), h, w))
+        spec = self.source.assets
+        for window, shift in self._windows(layout, block):
+            stack = []
+            for _, band, href in jobs:
+                counts, valid = self._read(href, window)
+                stack += [counts * spec[band].scale + spec[band].offset, valid]
+            placed = Affine.translation(shift, 0) * layout[0] * Affine.translation(window.col_off, window.row_off)
+            moved += move_counts(np.stack(stack), placed, layout[1], self.grid.affine * Affine.translation(c0, r0),
+                                 self._plane(), (h, w))
+        out: dict[int, dict[str, np.ndarray]] = {y: {} for y in years}
+        for i, (y, band, _) in enumerate(jobs):
+            out[y][band] = moved[2 * i]
+            covered = moved[2 * i + 1] > 1e-9
+            out[y]["covered"] = covered if "covered" not in out[y] else out[y]["covered"] & covered
+        for y in years:
+            if "total" not in out[y]:
+                out[y]["total"] = out[y]["female"] + out[y]["male"]
+        with self._lock:
+            self._kept[key] = out
+            while len(self._kept) > 8:
+                self._kept.popitem(last=False)
+        return out
 
     def block(self, year: int, block: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
-        """People per pixel (float64) of the analysis-grid ``block`` (row, column, rows, columns) in the source's
-        ``year`` for each band, ``total`` always (``female + male`` when the source has no total)."""
-        out: dict[str, np.ndarray] = {}
-        spec = self.source.assets
-        for band, href in self.years.hrefs[year].items():
-            window = self._window(href, block)
-            if window is None:
-                out[band] = np.zeros(block[2:])
-                continue
-            values = self._read(href, window) * spec[band].scale + spec[band].offset
-            out[band] = self._move(href, values, window, block)
-        if "total" not in out:
-            out["total"] = out["female"] + out["male"]
-        return {band: out[band] for band in POPULATION_BANDS if band in out}
+        """People per pixel (float64) of ``block`` in the source's ``year`` for each band (``blocks``)."""
+        people = self.blocks((year,), block)[year]
+        return {band: people[band] for band in POPULATION_BANDS if band in people}
 
     def covered(self, year: int, block: tuple[int, int, int, int]) -> np.ndarray:
-        """True on the pixels of ``block`` that some source cell with data (of ``year``'s first band) lands on."""
-        href = next(iter(self.years.hrefs[year].values()))
-        window = self._window(href, block)
-        if window is None:
-            return np.zeros(block[2:], bool)
-        nodata = self._file_grid(href)[3]
-        with rasterio.open(href) as src:
-            raw = src.read(1, window=window).astype("float64")
-        has = np.isfinite(raw) & ((raw != nodata) if nodata is not None else True)
-        return self._move(href, has.astype("float64"), window, block) > 1e-9
+        """True on the pixels of ``block`` that some source cell with data of ``year`` lands on."""
+        return self.blocks((year,), block)[year]["covered"]
