@@ -1,6 +1,6 @@
 """Make the README's pictures from a run of the bundled sample: a styled layer as QGIS draws it on open, the
 HTML report as a browser shows it, an LDN target's chart, the map of registered activities as the report draws them,
-the LDN balance's quick-look and the drought chart with a worst-year map. Rerun after changing the styles or the report:
+the LDN balance's quick-look, the drought chart with a worst-year map and the people under drought. Rerun after changing the styles or the report:
 
     python docs/pictures.py [--catalog outputs/catalog]
 
@@ -121,6 +121,21 @@ def drought_picture(version: Path, out: Path) -> None:
     print(f"wrote {out} ({len(years)} years, {worst[0].stem})")
 
 
+def people_picture(version: Path, out: Path) -> None:
+    """The report's map of report_1's people under its worst year's drought (the planted 2017 drought over the town)."""
+    from tasks.io.outputs.layers import published_layers
+    from tasks.io.outputs.report import _people_section, people_report
+
+    _, layers = published_layers(version.parent.parent)
+    people = people_report(layers)
+    if people is None or "report_1" not in people.maps:
+        raise RuntimeError("the version has no people layers (no population source in the run)")
+    section = _people_section(people, Path(tempfile.mkdtemp()), "people")
+    caption, png = next((c, p) for c, p in section.maps if c.endswith("report_1"))
+    out.write_bytes(png)
+    print(f"wrote {out} ({caption})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--catalog", type=Path, default=HERE.parent / "outputs" / "catalog")
@@ -129,7 +144,8 @@ def main() -> int:
     failed = 0
     for make, name in ((qgis_picture, "qgis-lpd.png"), (report_picture, "report.png"),
                        (targets_picture, "targets.png"), (activities_picture, "activities.png"),
-                       (balance_picture, "ldn-balance.png"), (drought_picture, "drought.png")):
+                       (balance_picture, "ldn-balance.png"), (drought_picture, "drought.png"),
+                       (people_picture, "people.png")):
         try:
             make(version, HERE / name)
         except (OSError, RuntimeError, StopIteration) as err:

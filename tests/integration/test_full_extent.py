@@ -63,9 +63,10 @@ def test_every_tile_every_period_published(rehearsal: tuple[Path, Path, str]) ->
     inputs, out, stdout = rehearsal
     region = json.loads((inputs / "region.json").read_text())
     assert len(region["tiles"]) == 36
-    assert "36 tiles" in stdout and "published 101 layers" in stdout
+    assert "36 tiles" in stdout and "published 132 layers" in stdout
     items = catalog_items(out)
-    assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2 + 2 + 25 + 3  # 2 status, 2 LDN balance, drought
+    # 2 status, 2 LDN balance, drought (25 years, 3 periods), people (25 years, 3 worst years, 3 SO2-3)
+    assert len(items) == 2 * 24 + 7 * len(PERIODS) + 2 + 2 + 25 + 3 + 25 + 3 + 3
     for year in (2001, 2012, 2024):
         assert sorted(items[f"ndvi-annual-rehearsal-ne-asia-{year}"].properties["ldn:tiles"]) == sorted(region["tiles"])
     for period in PERIODS:
@@ -163,3 +164,26 @@ def test_the_planted_gobi_drought_and_the_drought_tables_of_the_continent(rehear
     land = sdg[sdg.indicator == "sdg_15_3_1"].land_km2.sum()
     assert everything.land_km2 == pytest.approx(land, rel=1e-6), "the same land as the SDG tables (report_2's water)"
     assert everything.severe_land_km2 + everything.extreme_land_km2 > 1e5
+
+
+def test_people_under_the_gobi_drought_and_on_degraded_land_of_the_continent(rehearsal: tuple[Path, Path, str]) -> None:
+    """SO3-2 and SO2-3 at the real extent: the Gobi drought of 2017 covers most of Mongolia's people (Ulaanbaatar lies
+    inside it) and almost none of Japan's, a year reads the five-yearly population's nearest year, and the six
+    countries' people add up to the region's."""
+    _, out, _ = rehearsal
+    items = catalog_items(out)
+    item = items["drought-exposure-rehearsal-ne-asia-2017"]
+    assert item.properties["ldn:parameters"]["population_year"] == 2015
+    table = pd.read_csv(item.assets["people"].get_absolute_href()).set_index("zone")
+    assert set(table.index) == {*COUNTRIES, "all zones"}
+    mongolia, japan = table.loc["Mongolia"], table.loc["Japan"]
+    assert (mongolia.severe_total + mongolia.extreme_total) / mongolia.total_population > 0.8
+    assert (japan.severe_total + japan.extreme_total) / japan.total_population < 0.05
+    assert abs(table.drop(index="all zones").total_population.sum() - table.loc["all zones"].total_population) <= 6
+    for period in PERIODS:
+        people = pd.read_csv(items[f"sdg-population-rehearsal-ne-asia-{period}"].assets["people"].get_absolute_href())
+        everyone = people[people.zone_id == "all"].iloc[0]
+        assert everyone.total_population > 1e8, "Tokyo, Shanghai, Seoul, Beijing and the farmland around them"
+        parts = sum(everyone[f"{c}_total"] for c in ("improved", "stable", "degraded", "no_data"))
+        assert abs(parts - everyone.total_population) <= 4
+

@@ -34,7 +34,9 @@ from tasks.geo.tiles import MODIS_TILE_PX, Tile, tile_lonlat_bbox
 from tasks.io.samples.sample_climate import PlantedDrought, PrecipitationModel, monthly_totals
 from tasks.io.samples.sample_data import (
     COG_MEDIA_TYPE,
+    POPULATION_COLLECTION,
     PRECIPITATION_COLLECTION,
+    VULNERABILITY_COLLECTION,
     box_polygon,
     collection_doc,
     composite_doys,
@@ -48,7 +50,7 @@ from tasks.io.sources.region import region_grid, resolve_region
 
 __all__ = ["KM_PER_DEG", "RehearsalPatch", "REHEARSAL_PATCHES", "generate_rehearsal", "rehearsal_is_complete", "REHEARSAL_VERSION"]
 
-REHEARSAL_VERSION = 2
+REHEARSAL_VERSION = 3
 """Bump when the generator's output changes, so a folder made by older code is generated again."""
 
 R = 6371007.181
@@ -332,6 +334,64 @@ def _precipitation(root: Path, south: float, north: float, seed: int, progress: 
                         "factor": model.drought.factor, "cells": int(inside.sum())}}
 
 
+POPULATION_RES = 0.05
+"""Pixel size (degrees) of the rehearsal's population: about the coarse MODIS pixel, as 1 km is to 250 m."""
+POPULATION_YEARS = (2000, 2005, 2010, 2015, 2020)
+"""The rehearsal's population years: every fifth, as GPW's, so a table reads its nearest year."""
+CITIES: tuple[tuple[str, float, float, float], ...] = (
+    ("Beijing", 116.4, 39.9, 13.6e6), ("Shanghai", 121.5, 31.2, 16.4e6), ("Tokyo", 139.7, 35.7, 34.4e6),
+    ("Seoul", 127.0, 37.6, 20.0e6), ("Pyongyang", 125.8, 39.0, 2.8e6), ("Ulaanbaatar", 106.9, 47.9, 0.8e6),
+    ("Harbin", 126.6, 45.8, 5.9e6), ("Vladivostok", 131.9, 43.1, 0.6e6), ("Baotou", 110.0, 40.7, 2.0e6),
+    ("Hohhot", 111.7, 40.8, 2.2e6), ("Zamyn-Uud", 111.9, 43.7, 0.012e6), ("Anadyr", 177.5, 64.7, 0.011e6))
+"""(name, lon, lat, people in 2000) of the rehearsal's towns: each a 2-D gaussian of 15 km (40 km above 5 million)."""
+
+
+def _population(root: Path, south: float, north: float, progress: Callable[[str], None]) -> dict[str, Any]:
+    """People per pixel by sex every fifth year, 2000-2020 (towns growing 1.5 % a year, herders and farmers where
+    the vegetation is, no one on water or the sea); returns the totals for the truth."""
+    transform, lon_e, lat = _lonlat_grid(south, north, POPULATION_RES)
+    bbox = (-180.0, south, 180.0, north)
+    cell_km2 = (POPULATION_RES * KM_PER_DEG) ** 2 * np.cos(np.radians(lat))
+    land = _land_cover(lon_e, lat, 2000) != 210
+    rural = np.where(land, 0.3 + 60.0 * _peak(lon_e, lat) ** 3, 0.0) * cell_km2  # people per cell
+    towns = np.zeros_like(rural)
+    for _, lon, la, people in CITIES:
+        sigma = 40.0 if people > 5e6 else 15.0
+        dx = (lon_e - (lon if lon >= 0 else lon + 360.0)) * KM_PER_DEG * np.cos(np.radians(lat))
+        dy = (lat - la) * KM_PER_DEG
+        weight = np.exp(-0.5 * (dx * dx + dy * dy) / sigma ** 2) * cell_km2
+        towns += people * weight / weight.sum()
+    cid = POPULATION_COLLECTION
+    cdir = root / cid
+    items, totals = [], {}
+    for year in POPULATION_YEARS:
+        t = year - POPULATION_YEARS[0]
+        everyone = towns * 1.015 ** t + rural * 0.995 ** t
+        female, male = (np.round(everyone * 0.505, 2).astype("float32"), np.round(everyone * 0.495, 2).astype("float32"))
+        item_id = f"rehearsal-population-{year}"
+        interval = (f"{year}-01-01T00:00:00Z", f"{year}-12-31T23:59:59Z")
+        item = _lonlat_item(cdir, cid, item_id, "female", female, transform, -99999, bbox, interval, {})
+        male_item = _lonlat_item(cdir, cid, item_id, "male", male, transform, -99999, bbox, interval, {})
+        item["assets"].update(male_item["assets"])
+        items.append(item)
+        totals[str(year)] = {"female": float(female.astype("float64").sum()), "male": float(male.astype("float64").sum())}
+    write_collection(cdir, collection_doc(cid, "Coarse people per pixel by sex of the rehearsal, every fifth year.", bbox,
+                                          (items[0]["properties"]["start_datetime"],
+                                           items[-1]["properties"]["end_datetime"]), [], {}), items)
+    transform, lon_e, lat = _lonlat_grid(south, north, PRECIPITATION_RES)
+    dryness = 1.0 - _peak(lon_e, lat) / max(float(_peak(lon_e, lat).max()), 1e-9)
+    index = np.round(0.2 + 0.6 * np.clip(dryness, 0, 1), 4).astype("float32")
+    cdir = root / VULNERABILITY_COLLECTION
+    year2018 = ("2018-01-01T00:00:00Z", "2018-12-31T23:59:59Z")
+    write_collection(cdir, collection_doc(VULNERABILITY_COLLECTION, "Coarse drought vulnerability index (0-1).", bbox,
+                                          year2018, [], {}),
+                     [_lonlat_item(cdir, VULNERABILITY_COLLECTION, "drought-vulnerability-rehearsal", "dvi", index,
+                                   transform, -9999, bbox, year2018, {})])
+    progress(f"population {POPULATION_YEARS[0]}-{POPULATION_YEARS[-1]} and drought vulnerability")
+    return {"collection": cid, "years": list(POPULATION_YEARS), "totals": totals,
+            "towns": [{"name": n, "lonlat": [lon, la], "people_2000": p} for n, lon, la, p in CITIES]}
+
+
 def _sources(modis: dict[str, Any], composites: int, years: tuple[int, int], lc_years: tuple[int, int]) -> dict[str, Any]:
     """The bundled sample's sources file, at the rehearsal's resolution and with its collections only."""
     doc = yaml.safe_load(SAMPLE_SOURCES.read_text())
@@ -352,6 +412,10 @@ def _sources(modis: dict[str, Any], composites: int, years: tuple[int, int], lc_
     rain["description"] = "Coarse monthly precipitation (mm) of the full-extent rehearsal, ERA5's 0.25 degrees."
     rain["resolution"] = PRECIPITATION_RES
     rain["stac"]["collection"] = PRECIPITATION_COLLECTION
+    people = sources["sample-population"]
+    people["description"] = "Coarse people per pixel by sex of the full-extent rehearsal (0.05 degrees, every fifth year)."
+    people["stac"]["collection"] = POPULATION_COLLECTION
+    sources["sample-drought-vulnerability"]["description"] = "Coarse drought vulnerability index of the rehearsal (0-1)."
     return doc
 
 
@@ -394,6 +458,7 @@ def generate_rehearsal(root: str | Path, *, region: str = "NE-ASIA", step: int =
         modis = _modis(staging, list(grid.tiles), step, years, composites, progress)
         _static_layers(staging, south, north, lc_years, progress)
         planted = _precipitation(staging, south, north, SEED, progress)
+        people = _population(staging, south, north, progress)
         (staging / "sources.yaml").write_text(
             f"# Sources of the full-extent rehearsal of {area.label}, generated by `ldn sample-data --region {region}`.\n"
             + yaml.safe_dump(_sources(modis, composites, years, lc_years), sort_keys=False, width=1000))
@@ -403,7 +468,8 @@ def generate_rehearsal(root: str | Path, *, region: str = "NE-ASIA", step: int =
                "ndvi_years": list(years), "land_cover_years": list(lc_years), "sources": "sources.yaml", "settings": settings}
         (staging / "region.json").write_text(json.dumps(doc, indent=1) + "\n")
         (staging / "truth.json").write_text(json.dumps({"region": region, "patches": [p.doc() for p in REHEARSAL_PATCHES],
-                                                        "precipitation": planted}, indent=1) + "\n")
+                                                        "precipitation": planted, "population": people},
+                                                       indent=1) + "\n")
         (staging / "COMPLETE").write_text(_fingerprint(region, step, years, composites) + "\n")
     progress(f"rehearsal inputs of {area.label} written to {root}: {len(grid.tiles)} tiles")
     return root
