@@ -134,15 +134,20 @@ def _copy(refreshed: dict, name: str) -> tuple[Path, Path]:
     return tmp / "catalog", tmp / "sample"
 
 
-def test_a_reprocessed_scene_recomputes_its_year_and_the_periods_that_read_it(refreshed: dict) -> None:
-    out, sample = _copy(refreshed, "reprocessed")
-    items = sample / "modis-13Q1-061" / "items.ndjson"
+def _republish(sample: Path, collection: str, marker: str) -> None:
+    """The item of ``collection`` whose line holds ``marker`` reprocessed upstream: a new ``updated``."""
+    items = sample / collection / "items.ndjson"
     lines = items.read_text().splitlines()
-    i = next(i for i, line in enumerate(lines) if '"MOD13Q1.A2003193.' in line)
+    i = next(i for i, line in enumerate(lines) if marker in line)
     item = json.loads(lines[i])
-    item["properties"]["updated"] = "2026-01-01T00:00:00Z"  # reprocessed upstream: a new `updated`
+    item["properties"]["updated"] = "2026-01-01T00:00:00Z"
     lines[i] = json.dumps(item)
     items.write_text("\n".join(lines) + "\n")
+
+
+def test_a_reprocessed_scene_recomputes_its_year_and_the_periods_that_read_it(refreshed: dict) -> None:
+    out, sample = _copy(refreshed, "reprocessed")
+    _republish(sample, "modis-13Q1-061", '"MOD13Q1.A2003193.')
     before = _entries(out)
     log = _ldn(sample, out, "2001-2006", refreshed["settings"])
     # 2003's tile and mosaic; both periods hold 2003 (2001-2005): their productivity,
@@ -210,13 +215,7 @@ def test_a_new_calibration_period_refits_every_drought_year_and_says_why(refresh
 
 def test_a_reprocessed_population_year_recomputes_only_the_people_that_read_it(refreshed: dict) -> None:
     out, sample = _copy(refreshed, "population")
-    items = sample / "sample-population" / "items.ndjson"
-    lines = items.read_text().splitlines()
-    i = next(i for i, line in enumerate(lines) if '"sample-population-2003"' in line)
-    item = json.loads(lines[i])
-    item["properties"]["updated"] = "2026-01-01T00:00:00Z"  # WorldPop republished 2003
-    lines[i] = json.dumps(item)
-    items.write_text("\n".join(lines) + "\n")
+    _republish(sample, "sample-population", '"sample-population-2003"')  # WorldPop republished 2003
     before = _entries(out)
     _ldn(sample, out, "2001-2006", refreshed["settings"])
     added = _added(before, _entries(out))
