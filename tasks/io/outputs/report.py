@@ -15,7 +15,7 @@ import pandas as pd
 import rasterio
 import shapely
 
-from tasks.constants import ACTIVITY_AREAS, DROUGHT_CLASSES, OFF_GRID_INDICATORS
+from tasks.constants import ACTIVITY_AREAS, DROUGHT_CLASSES, OWN_TABLE_INDICATORS
 from tasks.errors import ConfigError
 from tasks.geo.areas import geodesic_area_km2
 from tasks.io.outputs.activity_overlay import activity_statistics, activity_summary
@@ -283,7 +283,7 @@ def refs_from_layers(layers: list[LayerSummary]) -> list[LayerRef]:
     """Report inputs from the layers a run just wrote (before they are published)."""
     return [LayerRef(indicator=layer.indicator, period=layer.period, asset=a.key, path=a.path,
                      classes=classes_of(a.attrs) if a.categorical else None)
-            for layer in layers if layer.period and layer.indicator not in OFF_GRID_INDICATORS for a in layer.assets]
+            for layer in layers if layer.period and layer.indicator not in OWN_TABLE_INDICATORS for a in layer.assets]
 
 
 def about_period(layers: list[LayerSummary], period: str) -> dict[str, Any]:
