@@ -1,17 +1,21 @@
 """``ldn sample-data``, ``ldn run`` and ``ldn serve``: make the sample, compute and publish, schedule."""
 from __future__ import annotations
 
+import asyncio
+import signal
 import tempfile
 import time
 import urllib.request
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import httpx
 import pandas as pd
 import pystac
 import typer
+from prefect.exceptions import TerminationSignal
+from prefect.runner import Runner
 from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL
 from pydantic import ValidationError
@@ -212,21 +216,60 @@ def serve(
         defaults = RefreshRun(sources_file=sources, bbox=parse_bbox(bbox) if bbox else None, out_dir=out.resolve())
     except ValidationError as err:
         raise fail(validation_message(err, "the serve options")) from None
-    _check_prefect_api()
+    url = _check_prefect_api()
+    signal.signal(signal.SIGTERM, _interrupt)  # until the runner takes SIGTERM over: a stop while starting is a stop
     try:
-        refresh_indicators.serve(
-            name=name, schedules=[Cron(cron or YEARLY_CRON, timezone=timezone or YEARLY_TIMEZONE)],
+        runner = ServedRunner(url, name=name)
+        deployment = runner.add_flow(
+            refresh_indicators, name=name, schedules=[Cron(cron or YEARLY_CRON, timezone=timezone or YEARLY_TIMEZONE)],
             parameters={"run": defaults.model_dump(mode="json")},
             description="Yearly SDG 15.3.1 refresh: annual NDVI, sub-indicators, SDG 15.3.1, status, tables, report.",
             tags=["ldn-pipeline"],
         )
+        typer.echo(f"serving deployment {refresh_indicators.name}/{name} ({deployment}) to {url}: stop with Ctrl-C or "
+                   "SIGTERM (the schedule is paused while nothing serves it; `ldn serve` again resumes it)")
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal):
+        typer.echo("stopped serving")
     except (OSError, RuntimeError, httpx.HTTPError) as err:
         raise fail(f"cannot serve to the Prefect API ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): "
                     "start `prefect server start` and set PREFECT_API_URL, or check the URL") from None
 
 
-def _check_prefect_api() -> None:
-    """A served deployment needs a long-lived Prefect server: PREFECT_API_URL must be set and answer."""
+class ServedRunner(Runner):
+    """Prefect's runner for ``ldn serve``, whose stop pauses the yearly schedule only while the Prefect API answers.
+
+    A served deployment's schedule is paused when the runner stops (nothing would run it) and resumed when it is
+    served again. With the server gone first, Prefect's client retried the pause for over a minute before the process
+    exited; now a stop asks the API's health once (2 s) and, with no answer, stops at once without pausing.
+    """
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(pause_on_shutdown=True, **kwargs)
+        self.api_url = url
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self.pause_on_shutdown and not await _api_answers(self.api_url):
+            self._logger.info("the Prefect API at %s does not answer: stopping without pausing the schedule", self.api_url)
+            self.pause_on_shutdown = False
+        await super().__aexit__(*exc_info)
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+async def _api_answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether the Prefect API at ``url`` answers its health check within ``timeout`` seconds."""
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            return (await client.get(f"{url.rstrip('/')}/health")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _check_prefect_api() -> str:
+    """A served deployment needs a long-lived Prefect server: PREFECT_API_URL must be set and answer; its URL."""
     url = PREFECT_API_URL.value()
     if not url:
         raise fail("ldn serve needs a Prefect server: run `prefect server start` and "
@@ -237,6 +280,7 @@ def _check_prefect_api() -> None:
     except OSError as err:
         raise fail(f"the Prefect API at {url} does not answer ({getattr(err, 'reason', err)}): start "
                     "`prefect server start` or fix PREFECT_API_URL") from None
+    return str(url)
 
 
 def _report(catalog: Path, seconds: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -70,6 +71,47 @@ def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(
         assert len(list(versions[0].glob("drought/*/*.json"))) == 2  # and each year's drought
     finally:
         stop_process(served, timeout=30)
+
+
+def _serve(env: dict[str, str], out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--out", str(out)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(served: subprocess.Popen) -> tuple[int, float, str]:
+    """SIGTERM a served `ldn serve`: its exit code, the seconds it took to exit, and what it printed."""
+    started = time.monotonic()
+    served.send_signal(signal.SIGTERM)
+    output, _ = served.communicate(timeout=120)
+    return served.returncode, time.monotonic() - started, output
+
+
+def test_serve_stops_on_sigterm_pauses_and_resumes_its_schedule_and_stops_at_once_without_its_server(
+        tmp_path: Path) -> None:
+    """Stopping `ldn serve` pauses the yearly schedule (nothing would run it) and serving again resumes it; when the
+    Prefect server went first, a stop exits at once (Prefect's client retried the pause for over a minute)."""
+    with start_prefect_server(tmp_path / "home") as (api, env):
+        by_name = f"{api}/deployments/name/refresh-indicators/yearly-refresh"
+        served = _serve(env, tmp_path / "out")
+        try:
+            assert wait_until(lambda: _call(by_name), served, "the deployment", 120)["paused"] is False
+            wait_until(lambda: _call(by_name)["status"] == "READY", served, "the runner polling", 120)
+        finally:
+            code, _, output = _stop(served)
+        assert code == 0, output
+        stopped = _call(by_name)
+        assert stopped["paused"] is True
+        served = _serve(env, tmp_path / "out")
+        try:  # resumed, and polled by the new runner (a later poll than the stopped one's last)
+            wait_until(lambda: (now := _call(by_name))["paused"] is False
+                       and now["last_polled"] != stopped["last_polled"], served, "the schedule resumed", 120)
+        except BaseException:
+            _stop(served)
+            raise
+    code, seconds, output = _stop(served)  # the server is gone
+    assert code == 0, output
+    assert seconds < 30, f"{seconds:.0f} s to stop without a server:\n{output}"
+    assert "does not answer: stopping without pausing the schedule" in output
 
 
 def test_serve_without_a_reachable_prefect_api_is_one_line(tmp_path: Path) -> None:
