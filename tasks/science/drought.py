@@ -93,28 +93,42 @@ def _spi_library() -> tuple[Any, Any, type[Warning]]:
     return indices, compute, GoodnessOfFitWarning
 
 
+FIT_CELLS = 4096
+"""Cells fitted in one call of climate-indices: its fit holds about a dozen float64 copies of the series it is
+given (2.3 GB for 56,000 cells of 408 months), so a block is fitted this many cells at a time (about 170 MB of
+working memory) and its memory stays that of its series, whatever the block's size. Cells are fitted
+independently: the values do not depend on it."""
+
+
 def _spi_block(values: np.ndarray, *, first_year: int, calibration: tuple[int, int]) -> np.ndarray:
     """December's SPI-12 of every year for a block (..., time) of monthly totals -> (..., year), float64."""
-    series = np.moveaxis(np.asarray(values, dtype="float64"), -1, 0)
+    series = np.moveaxis(np.asarray(values), -1, 0)
     cells = series.shape[1:]
     years = series.shape[0] // 12
     every = series.reshape(series.shape[0], -1)
-    some = np.isfinite(every).any(axis=0)  # cells with no value at all (sea, outside the region) are not fitted
-    flat = every[:, some][:, None, :]  # (time, 1, cells): climate-indices fits each cell of a 3-D block
+    fitted = np.flatnonzero(np.isfinite(every).any(axis=0))  # cells with no value (sea, outside the region): no fit
     december = np.full((years, every.shape[1]), np.nan)
-    if not some.any():
-        return np.moveaxis(december.reshape((years, *cells)), 0, -1)
+    for start in range(0, fitted.size, FIT_CELLS):
+        part = fitted[start:start + FIT_CELLS]
+        december[:, part] = _spi_cells(every[:, part].astype("float64"), first_year=first_year,
+                                       calibration=calibration)
+    return np.moveaxis(december.reshape((years, *cells)), 0, -1)
+
+
+def _spi_cells(every: np.ndarray, *, first_year: int, calibration: tuple[int, int]) -> np.ndarray:
+    """December's SPI-12 of every year, (year, cell), of monthly totals (time, cell), float64."""
+    years = every.shape[0] // 12
     indices, compute, fit_warning = _spi_library()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # cells with gaps warn in nanmean
         warnings.simplefilter("ignore", fit_warning)  # a diagnostic: the method fixes the gamma (notes 2.1)
-        spi = indices.spi(flat, SPI_MONTHS, indices.Distribution.gamma, first_year, calibration[0], calibration[1],
-                          compute.Periodicity.monthly, spatial_time_major=True)
-    december[:, some] = spi[11::12].reshape(years, -1)
+        spi = indices.spi(every[:, None, :], SPI_MONTHS, indices.Distribution.gamma, first_year, calibration[0],
+                          calibration[1], compute.Periodicity.monthly, spatial_time_major=True)  # (time, 1, cells)
+    december = np.array(spi[11::12].reshape(years, -1), dtype="float64")
     annual = every.reshape(years, 12, -1).sum(axis=1)  # NaN where a month is missing
-    fitted = annual[calibration[0] - first_year: calibration[1] - first_year + 1]
-    december[:, ~(np.nan_to_num(fitted) > 0).any(axis=0)] = np.nan  # no rain in any calibration year: no fit
-    return np.moveaxis(december.reshape((years, *cells)), 0, -1)
+    totals = annual[calibration[0] - first_year: calibration[1] - first_year + 1]
+    december[:, ~(np.nan_to_num(totals) > 0).any(axis=0)] = np.nan  # no rain in any calibration year: no fit
+    return december
 
 
 def spi_december(monthly: xr.DataArray, *, calibration: tuple[int, int] = CALIBRATION, dim: str = "time",

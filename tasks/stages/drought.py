@@ -46,7 +46,7 @@ __all__ = ["drought_task", "DROUGHT_CHUNK"]
 
 DROUGHT_CHUNK = 512
 """Edge (cells) of the precipitation blocks read and fitted: 408 months of 512 x 512 cells are 428 MB (float32; the fit
-works on a float64 copy). Every block costs one read of each monthly scene, so smaller blocks read slower (the
+takes ``FIT_CELLS`` of them at a time in float64). Every block costs one read of each monthly scene, so smaller blocks read slower (the
 full-extent rehearsal: 17 s at 512, 22 s at 256, 50 s at 128; ``benchmarks/bench_drought.py``)."""
 
 _METHOD = ("SPI-12 of December: gamma (Thom, location 0) per calendar month on the calibration period, zeros as a "

@@ -90,6 +90,20 @@ def test_lazy_input_gives_the_same_values() -> None:
     xr.testing.assert_identical(lazy.compute(), eager)
 
 
+def test_a_block_is_fitted_in_parts_with_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit takes a block ``FIT_CELLS`` cells at a time (its memory is a dozen copies of what it is given): parts
+    of 7 cells, with cells of no value between them, give the values of one call over the block, float for float."""
+    import tasks.science.drought as drought
+
+    values = _rainfall(np.random.default_rng(9), 40)
+    values[:, [3, 17, 18]] = np.nan  # sea: never fitted
+    whole = spi_december(_monthly(values.reshape(-1, 5, 8)))
+    monkeypatch.setattr(drought, "FIT_CELLS", 7)
+    parts = spi_december(_monthly(values.reshape(-1, 5, 8)))
+    xr.testing.assert_identical(parts, whole)
+    assert int(parts.isnull().all("year").sum()) == 3
+
+
 # Trends.Earth's own cases for drought_class (ConservationInternational/trends.earth-algorithms,
 # tests/test_gdal_drought_numba.py at 2ca4e41, TestDroughtClass and TestDroughtClassificationLogic): SPI x 1000 in,
 # class out, boundaries in the milder class.
