@@ -13,7 +13,8 @@ cost is this one's times cells), then times in one run, on every core (Dask thre
 - the stage's science as the run does it: the scenes read through odc-stac onto the grid (``load_cube``, checksums
   checked), the SPI, SPI x 1000 and the drought classes of every year;
 
-and prints each as seconds, cells per second, and the stage over the floor and over the fit. The run's drought
+and prints each as seconds, cells per second, the stage over the floor and over the fit, and the process's peak
+memory once the stage has run (it runs first; at ``--cells 512 --chunk 512`` that is one block of the real stage). The run's drought
 stage adds to this one pass over the analysis grid for the tables (``cell_areas``, the size of the NDVI grid) and
 the writing of two small COGs per year: ``bench_refresh.py``'s full-extent rehearsal counts those with the rest.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -83,6 +85,14 @@ def main() -> None:
         times = pd.date_range("1991-01-01", periods=args.months, freq="MS")
 
         t0 = time.perf_counter()
+        raw = load_cube(items, source, grid, chunk=args.chunk)["precipitation"].assign_coords(time=times)
+        months = raw.astype("float32").where(raw != -9999)  # as the run reads them (float32; the fit casts its parts)
+        spi = spi_december(months).astype("float32").compute()
+        dask.compute(drought_class(spi_x1000(spi)))
+        stage = time.perf_counter() - t0
+        stage_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # measured first: its own peak
+
+        t0 = time.perf_counter()
         decoded = dask.compute(*[dask.delayed(_read)(it.assets["ppt"].href) for it in items])
         floor = time.perf_counter() - t0
 
@@ -91,16 +101,11 @@ def main() -> None:
         spi_december(cube.chunk({"time": -1, "y": args.chunk, "x": args.chunk})).compute()
         fit = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        raw = load_cube(items, source, grid, chunk=args.chunk)["precipitation"].assign_coords(time=times)
-        months = raw.astype("float64").where(raw != -9999)
-        spi = spi_december(months).astype("float32").compute()
-        dask.compute(drought_class(spi_x1000(spi)))
-        stage = time.perf_counter() - t0
     print(json.dumps({"cells": cells, "months": args.months, "cores": cores, "floor_s": round(floor, 2),
                       "fit_s": round(fit, 2), "stage_s": round(stage, 2),
                       "cells_per_s_stage": round(cells / stage), "stage_over_floor": round(stage / floor, 1),
-                      "stage_over_fit": round(stage / fit, 2)}, indent=1))
+                      "stage_over_fit": round(stage / fit, 2),
+                      "stage_peak_rss_gib": round(stage_peak, 2)}, indent=1))
 
 
 def _read(path: str) -> np.ndarray:
