@@ -24,6 +24,12 @@ _IMAGES = """(() => Array.from(document.images).map(i => ({src: i.src.slice(0, 6
   ok: i.complete && i.naturalWidth > 0, width: i.naturalWidth})))()"""
 
 
+_OVERFLOWING = """(() => Array.from(document.querySelectorAll('table')).filter(t => {
+  const box = t.parentElement; const scrolls = getComputedStyle(box).overflowX;
+  return t.getBoundingClientRect().right > box.getBoundingClientRect().right + 1 && !['auto', 'scroll'].includes(scrolls);
+}).map(t => t.innerText.slice(0, 60)))()"""
+
+
 @dataclass
 class PageCheck:
     """What one page load showed: console errors and exceptions, every image (``ok``: decoded, non-empty), the
@@ -33,6 +39,11 @@ class PageCheck:
     images: list[dict[str, Any]] = field(default_factory=list)
     title: str = ""
     height: int = 0
+    width: int = 0
+    """The page's scroll width: wider than ``viewport`` when something runs off the page sideways."""
+    viewport: int = 0
+    overflowing: list[str] = field(default_factory=list)
+    """The first cells of every table wider than the box it sits in: those must scroll in a box of their own."""
 
 
 def chromium() -> str | None:
@@ -106,6 +117,11 @@ def check_page(url: str, *, screenshot: Path | None = None, width: int = 1200, t
             check.title = session.call("Runtime.evaluate", expression="document.title", returnByValue=True)["result"]["value"]
             check.height = int(session.call("Runtime.evaluate", expression="document.documentElement.scrollHeight",
                                             returnByValue=True)["result"]["value"])
+            check.width, check.viewport = session.call(
+                "Runtime.evaluate", expression="[document.documentElement.scrollWidth, window.innerWidth]",
+                returnByValue=True)["result"]["value"]
+            check.overflowing = session.call("Runtime.evaluate", expression=_OVERFLOWING,
+                                             returnByValue=True)["result"]["value"]
             for event in session.events:
                 method, params = event.get("method"), event.get("params", {})
                 if method == "Runtime.exceptionThrown":

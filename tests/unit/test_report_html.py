@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tasks.io.outputs.report import period_label
-from tasks.io.outputs.report_html import TOTAL, method_table, with_totals
+from tasks.io.outputs.report_html import TOTAL, column_header, method_table, prose, with_contents, with_totals
 
 
 def test_totals_recompute_shares_from_the_sums() -> None:
@@ -69,3 +69,28 @@ def test_annual_ndvi_series_comes_from_the_layers_statistics() -> None:
     assert list(series["year"]) == [2001, 2002]
     assert series["mean_ndvi"].tolist() == pytest.approx([0.14, 0.15])
     assert series.loc[0, "mean_max_ndvi"] == pytest.approx(0.29) and pd.isna(series.loc[1, "mean_max_ndvi"])
+
+
+@pytest.mark.parametrize(("field", "header"), [
+    ("degraded_km2", "degraded (km²)"), ("lc_degraded_pct", "land cover degraded (%)"),
+    ("stock_initial_t", "stock initial (t C)"), ("delta_ldn_km2", "ΔLDN (km²)"),
+    ("non_drought_pct_of_land", "no drought (% of land)"), ("extreme_pct_of_total", "extreme (% of total)"),
+    ("nodata_km2", "no data (km²)"), ("nodata", "no data"), ("activity_id", "activity id"), ("zone", "zone"),
+    ("tree-covered", "tree-covered"), ("sdg_stable_pct", "SDG stable (%)"), ("ldn_achieved", "LDN achieved"),
+])
+def test_a_field_name_reads_as_a_column_header_with_its_unit(field: str, header: str) -> None:
+    assert column_header(field) == header
+
+
+def test_prose_sets_code_spans_as_code_and_escapes_the_rest() -> None:
+    assert prose("made by `ldn sample-data` <fast> & small") == \
+        "made by <code>ldn sample-data</code> &lt;fast&gt; &amp; small"
+
+
+def test_the_contents_link_every_section_but_not_the_method_notes_own_headings() -> None:
+    page = ("<h1>T</h1><h2>A</h2><p>x</p><h2>Method notes</h2><details><div class='method'><h1>M</h1><h2>1. P</h2>"
+            "</div></details>")
+    out = with_contents(page)
+    assert "<li><a href='#s1'>A</a></li><li><a href='#s2'>Method notes</a></li></ol></nav>" in out
+    assert "<h2 id='s1'>A</h2>" in out and "<h2 id='s2'>Method notes</h2>" in out and "<h2>1. P</h2>" in out
+    assert out.index("<nav") == out.index("</h1>") + len("</h1>")

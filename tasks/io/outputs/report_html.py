@@ -9,6 +9,7 @@ import base64
 import html
 import io
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -300,11 +301,52 @@ def _chart(alt: str, png: bytes) -> str:
 def _table(frame: pd.DataFrame, columns: list[str], digits: int = 2) -> str:
     shown = frame[[c for c in columns if c in frame.columns]].copy()
     shown.columns.name = None  # a pivot's column-axis name would head an empty first column
+    shown.columns = [column_header(c) for c in shown.columns]  # the CSVs keep the field names
     for column in shown.columns:  # nullable integers (a target's year) print pd.NA as "<NA>", past na_rep
         if isinstance(shown[column].dtype, pd.api.extensions.ExtensionDtype) and shown[column].isna().any():
             shown[column] = shown[column].astype(object).where(shown[column].notna(), "-")
     body = shown.to_html(index=False, float_format=lambda v: f"{v:,.{digits}f}", border=0, classes="t", na_rep="-")
-    return body.replace(f"<td>{TOTAL}</td>", f"<td><b>{TOTAL}</b></td>")
+    return _scrolls(body.replace(f"<td>{TOTAL}</td>", f"<td><b>{TOTAL}</b></td>"))
+
+
+_UNITS = (("_pct_of_land", " (% of land)"), ("_pct_of_total", " (% of total)"), ("_km2", " (km²)"), ("_pct", " (%)"),
+          ("_t", " (t C)"))
+"""Field-name endings and the unit they stand for in a column header (SOC stocks and changes are tonnes of carbon)."""
+
+_WORDS = {"delta_ldn": "ΔLDN", "non_drought": "no drought", "no_data": "no data", "nodata": "no data",
+          "lc": "land cover", "lpd": "LPD", "sdg": "SDG", "soc": "SOC", "ldn": "LDN", "id": "id"}
+"""Field-name words as a reader writes them."""
+
+
+def column_header(name: Any) -> str:
+    """A table field's name as a column header: ``degraded_km2`` -> ``degraded (km²)``, ``lc_degraded_pct`` ->
+    ``land cover degraded (%)``, ``stock_initial_t`` -> ``stock initial (t C)``; a name without ``_`` as it is."""
+    text = str(name)
+    if "_" not in text:
+        return {"nodata": "no data"}.get(text, text)
+    unit = ""
+    for ending, label in _UNITS:
+        if text.endswith(ending) and len(text) > len(ending):
+            text, unit = text[: -len(ending)], label
+            break
+    for word, said in sorted(_WORDS.items(), key=lambda kv: -len(kv[0])):  # two-word names first
+        if "_" in word:
+            text = text.replace(word, said)
+        else:
+            text = "_".join(said if part == word else part for part in text.split("_"))
+    return text.replace("_", " ") + unit
+
+
+def prose(text: str) -> str:
+    """Free text from a configuration file (a source's description) as HTML: escaped, its Markdown code spans
+    (`ldn sample-data`) set as code rather than shown with their backticks."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _scrolls(table: str) -> str:
+    """A table in a box of the page's width that scrolls sideways when the table is wider (the targets' 21 columns,
+    the activity statistics): the page itself never runs off the screen, and every column stays reachable."""
+    return f"<div class='scroll'>{table}</div>"
 
 
 def _flat(value: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -325,12 +367,14 @@ def _flat(value: Any, prefix: str = "") -> list[tuple[str, str]]:
 def method_table(meta: dict[str, Any]) -> str:
     """A period's method metadata as a two-column table (setting, value) instead of Python reprs."""
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _flat(meta))
-    return f"<table class='m'>{rows}</table>"
+    return _scrolls(f"<table class='m'>{rows}</table>")
 
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}h3{font-size:1em}
+.scroll{overflow-x:auto;max-width:100%}
+.toc{font-size:.9em;columns:2;background:#fafafa;border:1px solid #eee;padding:.5em 1em}.toc ol{margin:.3em 0}
 table.t{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 table.t th,table.t td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 table.t th{background:#f4f4f4}
@@ -379,7 +423,7 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
                          + _table(wide.rename_axis(columns=None), list(wide.columns), digits=4) + "</details>")
     if sources:
         parts.append("<h2>Data sources</h2><ul>" + "".join(
-            f"<li><b>{html.escape(name)}</b>: {html.escape(text)}</li>" for name, text in sources) + "</ul>")
+            f"<li><b>{html.escape(name)}</b>: {prose(text)}</li>" for name, text in sources) + "</ul>")
     parts.append("<p class='note'>Maps are drawn on the MODIS sinusoidal grid the layers are computed on (equal-area), "
                  "so lines of longitude lean and a lon/lat box looks sheared; nodata is dark grey.</p>")
     pct = ["zone", "land_km2", "degraded_km2", "stable_km2", "improved_km2", "degraded_pct", "stable_pct",
@@ -443,8 +487,24 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
                  f"with data (water excluded), with nodata shown. The '{TOTAL}' rows add up the zone rows (zones "
                  "that overlap would count their overlap twice). Generated by ldn-pipeline.</small></p></body></html>")
     path = Path(path)
-    path.write_text("\n".join(parts), encoding="utf-8")
+    path.write_text(with_contents("\n".join(parts)), encoding="utf-8")
     return path
+
+
+def with_contents(page: str) -> str:
+    """``page`` with a table of contents after its title: a link to every section (``<h2>``), each given an id."""
+    heads: list[str] = []
+
+    def anchor(match: re.Match[str]) -> str:
+        heads.append(match.group(1))
+        return f"<h2 id='s{len(heads)}'>{match.group(1)}</h2>"
+
+    body, method, notes = page.partition("<div class='method'>")  # the method notes' own headings stay theirs
+    body = re.sub(r"<h2>(.*?)</h2>", anchor, body, flags=re.S)
+    if heads:
+        links = "".join(f"<li><a href='#s{i}'>{head}</a></li>" for i, head in enumerate(heads, start=1))
+        body = body.replace("</h1>", f"</h1><nav class='toc'><b>Contents</b><ol>{links}</ol></nav>", 1)
+    return body + method + notes
 
 
 def _balance_section(balance: pd.DataFrame, summary: pd.DataFrame | None) -> str:
