@@ -77,9 +77,10 @@ def activities_picture(version: Path, out: Path) -> None:
     import re
 
     html = next(version.glob("report/*_report.html")).read_text(encoding="utf-8")
-    if "<h2>Land degradation activities" not in html:
+    parts = re.split(r"<h2[^>]*>Land degradation activities", html)  # headings carry the contents' ids
+    if len(parts) < 2:
         raise RuntimeError("the report has no activities section (the run had no activity registry)")
-    section = html.split("<h2>Land degradation activities")[1]
+    section = parts[1]
     found = re.search(r"src='data:image/png;base64,([^']+)'", section)
     if found is None:
         raise RuntimeError("the activities section has no map (no SDG 15.3.1 layer)")
