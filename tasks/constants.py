@@ -37,6 +37,7 @@ __all__ = [
     "DROUGHT_CLASSES",
     "OFF_GRID_INDICATORS",
     "OWN_TABLE_INDICATORS",
+    "SIGNED_PEOPLE_INDICATORS",
     "FSSPEC_DRIVERS",
     "code_mapper",
 ]
@@ -199,6 +200,14 @@ OFF_GRID_INDICATORS: tuple[str, ...] = ("drought", "drought-worst", "drought-exp
 """Collections published on another grid than the analysis grid (the SO3-1 drought layers, on the precipitation's
 own grid, and the people under drought on it): they carry their own tables and the period's zonal tables do not
 read them."""
+
+SIGNED_PEOPLE_INDICATORS: dict[str, tuple[str, str]] = {
+    "drought-exposure": ("under drought", "no drought"),
+    "drought-exposure-worst": ("under drought", "no drought"),
+    "sdg-population": ("on degraded land", "on other land"),
+}
+"""Collections whose layers are people per pixel, signed (negative: the first phrase), and what each sign says:
+their maps are drawn in decades of people (``tasks.io.outputs.quicklook.people_classes``)."""
 
 OWN_TABLE_INDICATORS: tuple[str, ...] = (*OFF_GRID_INDICATORS, "sdg-population")
 """Collections whose items carry their own tables (the drought and people layers): a period's zonal tables neither

@@ -23,11 +23,11 @@ from affine import Affine
 from dask.utils import SerializableLock
 
 from tasks.config import Period
-from tasks.constants import NODATA
+from tasks.constants import NODATA, SIGNED_PEOPLE_INDICATORS
 from tasks.errors import PublishError
 from tasks.geo.mosaic import mosaic
 from tasks.io.outputs.cog import cog_from_tiled, write_layer
-from tasks.io.outputs.quicklook import classes_of, quicklook_png
+from tasks.io.outputs.quicklook import binned_png, classes_of, people_bins, people_classes, quicklook_png
 from tasks.io.outputs.styles import LayerStyle, layer_style
 from tasks.io.runtime.cluster import on_a_worker
 from tasks.io.sources.clip import RunArea, clip
@@ -198,12 +198,17 @@ def write_item(
         for tmp in tiled.values():
             tmp.unlink(missing_ok=True)
     main = next(a for a in written if a.key == "data")
-    classes = classes_of(main.attrs) if main.categorical else None
-    png = quicklook_png(
-        main.path, folder / f"{item_id}.png", title=f"{main.attrs.get('long_name', indicator)} ({period or year or ''})",
-        classes=classes, colours={c: colour for c, (_, colour) in asset_style(main, None).classes.items()} or None,
-        units=main.attrs.get("units"),
-    )
+    title = f"{main.attrs.get('long_name', indicator)} ({period or year or ''})"
+    if indicator in SIGNED_PEOPLE_INDICATORS:  # people per pixel: decades, so the herders show beside a town
+        png = binned_png(main.path, folder / f"{item_id}.png", title=title,
+                         classes=people_classes(*SIGNED_PEOPLE_INDICATORS[indicator]), codes=people_bins)
+    else:
+        classes = classes_of(main.attrs) if main.categorical else None
+        png = quicklook_png(
+            main.path, folder / f"{item_id}.png", title=title, classes=classes,
+            colours={c: colour for c, (_, colour) in asset_style(main, None).classes.items()} or None,
+            units=main.attrs.get("units"),
+        )
     table_paths = {}
     for name, frame in (tables or {}).items():
         path = folder / f"{item_id}_{name}.csv"

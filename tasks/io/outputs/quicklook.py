@@ -6,7 +6,10 @@ quick look never reads the full-resolution layer into memory.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from tasks.geo.grid import lonlat_bounds, transformer
 from tasks.io.outputs.styles import NDVI_RAMP, NODATA_COLOUR
 from tasks.io.sources.zones import border_outlines
 
-__all__ = ["quicklook_png", "classes_of", "MAX_PIXELS"]
+__all__ = ["quicklook_png", "classes_of", "MAX_PIXELS", "binned_png", "people_classes", "people_bins"]
 
 MAX_PIXELS = 800
 """Longest side of the array drawn in a quick look."""
@@ -197,3 +200,36 @@ def classes_of(attrs: dict[str, Any]) -> dict[int, str] | None:
     """A layer's class codes -> names from its attrs, or None for a continuous layer."""
     classes = attrs.get("classes")
     return {int(k): str(v) for k, v in classes.items()} if classes else None
+
+
+def people_classes(negative: str, positive: str) -> dict[int, tuple[str, str]]:
+    """Class code -> (name, colour) of a signed people layer's map in decades of people per pixel: reds where the
+    layer is negative (``negative``, e.g. "under drought"), blues where positive. A town and the herders around it
+    are both visible, which a linear ramp of people hides. Codes are ``people_bins``'."""
+    reds, blues = ("fcbba1", "fb6a4a", "cb181d", "67000d"), ("deebf7", "9ecae1", "4292c6", "08519c")
+    sizes = ("under 10", "10-100", "100-1,000", "1,000 or more")
+    out = {-(i + 1): (f"{size}, {negative}", red) for i, (size, red) in enumerate(zip(sizes, reds))}
+    out.update({i + 1: (f"{size}, {positive}", blue) for i, (size, blue) in enumerate(zip(sizes, blues))})
+    return dict(sorted(out.items()))
+
+
+def people_bins(signed: np.ndarray) -> np.ndarray:
+    """``people_classes`` codes (int16, -32768 where no one is counted) of a signed people layer."""
+    values = np.asarray(signed, dtype="float64")
+    size = np.digitize(np.abs(np.nan_to_num(values)), [10, 100, 1000]) + 1
+    out = np.where(values < 0, -size, size).astype("int16")
+    return np.where(np.isfinite(values) & (values != 0), out, -32768).astype("int16")
+
+
+def binned_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[int, tuple[str, str]],
+               codes: Callable[[np.ndarray], np.ndarray], outlines: list[tuple[str, Any]] | None = None) -> Path:
+    """Draw ``cog`` to ``png`` as the class map of ``codes`` of its values (int16, -32768 for none; e.g.
+    ``people_bins``) with ``classes`` (code -> name, colour) in the legend: a continuous layer read in classes."""
+    with tempfile.TemporaryDirectory() as tmp, rasterio.open(cog) as src:
+        coded = Path(tmp) / "classes.tif"
+        with rasterio.open(coded, "w", **{**src.profile, "dtype": "int16", "nodata": -32768, "driver": "GTiff"}) as dst:
+            dst.write(codes(src.read(1)), 1)
+        drawn = quicklook_png(coded, Path(tmp) / "map.png", title=title, outlines=outlines,
+                              classes={c: name for c, (name, _) in classes.items()},
+                              colours={c: colour for c, (_, colour) in classes.items()})
+        return Path(shutil.copyfile(drawn, png))

@@ -19,7 +19,7 @@ from tasks.constants import ACTIVITY_AREAS, DROUGHT_CLASSES, OWN_TABLE_INDICATOR
 from tasks.errors import ConfigError
 from tasks.geo.areas import geodesic_area_km2
 from tasks.io.outputs.activity_overlay import activity_statistics, activity_summary
-from tasks.io.outputs.quicklook import classes_of, quicklook_png
+from tasks.io.outputs.quicklook import binned_png, classes_of, people_bins, people_classes, quicklook_png
 from tasks.io.outputs.report_html import ActivitySection, DroughtSection, PeopleSection, write_html_report
 from tasks.io.outputs.styles import layer_style
 from tasks.io.outputs.workbooks import write_drought_workbook, write_tables, write_workbook
@@ -32,7 +32,7 @@ from tasks.io.outputs.zonal import (
 from tasks.io.runtime.report_cache import PeriodTables, PeriodTablesCache
 from tasks.io.sources.integrity import open_href
 from tasks.io.sources.run import RunContext
-from tasks.io.sources.zones import Zone, border_outlines, default_zones, read_zones, zones_on_grid
+from tasks.io.sources.zones import Zone, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
 from tasks.science.activities import Activity, period_spans
 from tasks.science.targets import TargetCatalog, period_years, targets_table
@@ -177,15 +177,10 @@ def _class_map(path: str, caption: str, classes: dict[int, tuple[str, str]],
                codes: Callable[[np.ndarray], np.ndarray] | None = None) -> bytes:
     """A report map (PNG bytes) of a layer's ``classes`` (code -> name, colour) with the country borders: of its
     values, or of the class ``codes`` of its values (int16, -32768 for none)."""
-    with tempfile.TemporaryDirectory() as tmp, rasterio.open(path) as src:
-        outlines = border_outlines(src.crs.to_wkt(), src.transform, src.shape)
+    with tempfile.TemporaryDirectory() as tmp:
         if codes is not None:
-            coded = Path(tmp) / "classes.tif"
-            with rasterio.open(coded, "w", **{**src.profile, "dtype": "int16", "nodata": -32768,
-                                               "driver": "GTiff"}) as dst:
-                dst.write(codes(src.read(1)), 1)
-            path = str(coded)
-        png = quicklook_png(path, Path(tmp) / "map.png", title=caption, outlines=outlines,
+            return binned_png(path, Path(tmp) / "map.png", title=caption, classes=classes, codes=codes).read_bytes()
+        png = quicklook_png(path, Path(tmp) / "map.png", title=caption,
                             classes={c: name for c, (name, _) in classes.items()},
                             colours={c: colour for c, (_, colour) in classes.items()})
         return png.read_bytes()
@@ -204,22 +199,8 @@ def _people_section(people: PeopleReport, out_dir: Path, stem: str) -> PeopleSec
                          sdg=people.sdg, maps=maps, about=people.about, files=files)
 
 
-PEOPLE_BINS: dict[int, tuple[str, str]] = {
-    -4: ("1,000 or more, under drought", "67000d"), -3: ("100-1,000, under drought", "cb181d"),
-    -2: ("10-100, under drought", "fb6a4a"), -1: ("under 10, under drought", "fcbba1"),
-    1: ("under 10, no drought", "deebf7"), 2: ("10-100, no drought", "9ecae1"), 3: ("100-1,000, no drought", "4292c6"),
-    4: ("1,000 or more, no drought", "08519c"),
-}
-"""The report's exposure maps: people per cell in decades, reds under drought (the signed layer below 0), blues not:
-a town and the herders around it are both visible, which a linear ramp of people hides."""
-
-
-def people_bins(signed: np.ndarray) -> np.ndarray:
-    """``PEOPLE_BINS`` codes (int16, -32768 where no one is counted) of a signed people layer."""
-    values = np.asarray(signed, dtype="float64")
-    size = np.digitize(np.abs(np.nan_to_num(values)), [10, 100, 1000]) + 1
-    out = np.where(values < 0, -size, size).astype("int16")
-    return np.where(np.isfinite(values) & (values != 0), out, -32768).astype("int16")
+PEOPLE_BINS: dict[int, tuple[str, str]] = people_classes("under drought", "no drought")
+"""The report's exposure maps: people per cell in decades, reds under drought, blues not."""
 
 
 @dataclass(frozen=True)
