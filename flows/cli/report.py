@@ -12,7 +12,7 @@ from flows.cli._app import fail
 from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT, print_zones
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.io.outputs.layers import published_layers, version_catalog
-from tasks.io.outputs.report import ActivityOverlay, build_report, load_zones, report_inputs
+from tasks.io.outputs.report import ActivityOverlay, build_report, load_zones, report_inputs, zones_of_the_run
 from tasks.io.sources.integrity import open_href
 from tasks.io.sources.registry import SAMPLE_ACTIVITIES, open_registry, registry_label
 from tasks.science.targets import TARGETS_FILE, load_targets
@@ -73,6 +73,10 @@ def report(
                          drought=inputs["drought"], people=inputs["people"])
     for period, frames in built.frames.items():
         print_zones(period, frames.get("sdg_15_3_1"))
+    if (theirs := zones_of_the_run(inputs["drought"], inputs["people"], zone_set)) is not None:
+        typer.echo(f"\nnote: the drought and people tables are the run's, per its zones ({', '.join(theirs)}): "
+                   "`ldn report` does not repeat the run's passes over the precipitation and the population; "
+                   "`ldn run --zones` computes them for yours")
     typer.echo(f"\nwrote {sum(len(v) for v in built.tables.values())} tables and workbooks to {out}")
     typer.echo(f"  report: {built.html}")
 

@@ -126,6 +126,7 @@ def test_the_report_shows_maps_tables_and_the_method(full_run: tuple[Path, Path]
     assert "<th>class_name</th>" not in html.split("Land productivity dynamics (km2)")[1].split("</table>")[0], \
         "no empty pivot column"
     assert "&lt;NA&gt;" not in html and "<NA>" not in html, "a missing value reads '-', never pandas' <NA>"
+    assert "These tables are the run's" not in html, "the run's report: its zones are the drought and people tables'"
 
 
 def test_run_artifacts_are_in_prefect(full_run: tuple[Path, Path]) -> None:
@@ -248,6 +249,11 @@ def test_ldn_report_regenerates_tables_for_user_polygons(full_run: tuple[Path, P
     assert (out / "zonal_report_2_unccd.xlsx").is_file() and (out / "zonal_report.html").is_file()
     assert (out / "zonal_report_2_land_cover_annual.csv").is_file(), "the yearly land cover comes from the catalog"
     assert sorted(p.name for p in (root / "versions").iterdir()) == before, "reports never touch the catalog"
+    # the drought and people tables come from the run's passes: per the run's zones, and said so (not passed off
+    # as the farms')
+    assert "note: the drought and people tables are the run's, per its zones (China, Mongolia)" in result.stdout
+    html = (out / "zonal_report.html").read_text()
+    assert html.count("These tables are the run's, per its zones (China, Mongolia), not per this report's") == 2
 
 
 def test_ldn_report_of_a_version_makes_the_runs_own_tables(full_run: tuple[Path, Path], tmp_path: Path) -> None:

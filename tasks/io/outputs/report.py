@@ -38,7 +38,7 @@ from tasks.science.activities import Activity, period_spans
 from tasks.science.targets import TargetCatalog, period_years, targets_table
 
 __all__ = ["REPORT_MAPS", "build_report", "ActivityOverlay", "DroughtReport", "drought_report", "PeopleReport",
-           "people_report", "period_label",
+           "people_report", "period_label", "zones_of_the_run",
            "refs_from_layers", "about_period", "load_zones", "annual_ndvi_series", "run_sources", "report_inputs"]
 
 
@@ -141,8 +141,9 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         section = _activity_section(activities, layers, frames, about, area, out_dir, stem)
         for period in files:
             files[period].update(section[1])
-    drought_section = _drought_section(drought, out_dir, stem, people) if drought is not None else None
-    people_section = _people_section(people, out_dir, stem) if people is not None else None
+    theirs = zones_of_the_run(drought, people, zones)  # `ldn report --zones`: their tables stay the run's
+    drought_section = _drought_section(drought, out_dir, stem, people, theirs) if drought is not None else None
+    people_section = _people_section(people, out_dir, stem, theirs) if people is not None else None
     for period in files:  # the run's drought and people tables are listed with every period's files
         for extra in (drought_section, people_section):
             files[period].update(extra.files if extra is not None else {})
@@ -155,7 +156,19 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     return ReportFiles(tables=files, html=str(html_path), frames=frames)
 
 
-def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: PeopleReport | None) -> DroughtSection:
+def zones_of_the_run(drought: DroughtReport | None, people: PeopleReport | None,
+                     zones: tuple[Zone, ...]) -> list[str] | None:
+    """The zones the run's own drought and people tables are per, when those are not ``zones`` (``ldn report
+    --zones`` with zones of its own); else None. Those tables come from the run's passes over the precipitation and
+    the population, which a report from published layers does not repeat: the report says whose zones they are."""
+    frames = [f for f in (drought.years if drought else None, people.years if people else None,
+                          people.sdg if people else None) if f is not None and "zone_id" in f]
+    named = sorted({str(z) for f in frames for z in f.loc[f["zone_id"] != "all", "zone"]})
+    return named if not set(named) <= {z.name for z in zones} else None  # zones without data have no row
+
+
+def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: PeopleReport | None,
+                     theirs: list[str] | None = None) -> DroughtSection:
     """The drought tables as files and a workbook (with the people under drought and their vulnerability when
     ``people`` has them), and the section's maps: each period's worst-year class."""
     files = write_tables({"drought_years": drought.years, "drought_periods": drought.periods}
@@ -170,7 +183,8 @@ def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: P
         years = f"{int(window.first_year.iloc[0])}-{int(window.last_year.iloc[0])}" if len(window) else period
         caption = f"Drought class of the worst year, {period} ({years})"
         maps.append((caption, _class_map(path, caption, DROUGHT_CLASSES)))
-    return DroughtSection(years=drought.years, periods=drought.periods, maps=maps, about=drought.about, files=files)
+    return DroughtSection(years=drought.years, periods=drought.periods, maps=maps, about=drought.about, files=files,
+                          zones_of_the_run=theirs)
 
 
 def _class_map(path: str, caption: str, classes: dict[int, tuple[str, str]],
@@ -186,7 +200,7 @@ def _class_map(path: str, caption: str, classes: dict[int, tuple[str, str]],
         return png.read_bytes()
 
 
-def _people_section(people: PeopleReport, out_dir: Path, stem: str) -> PeopleSection:
+def _people_section(people: PeopleReport, out_dir: Path, stem: str, theirs: list[str] | None = None) -> PeopleSection:
     """The people tables as files, and the section's maps: each period's people under its worst year's drought."""
     tables = {"people_drought_years": people.years, "people_drought_periods": people.periods,
               "drought_vulnerability": people.vulnerability, "people_sdg": people.sdg}
@@ -196,7 +210,7 @@ def _people_section(people: PeopleReport, out_dir: Path, stem: str) -> PeopleSec
         caption = f"People per cell, by the worst year's drought, {period}"
         maps.append((caption, _class_map(path, caption, PEOPLE_BINS, codes=people_bins)))
     return PeopleSection(years=people.years, periods=people.periods, vulnerability=people.vulnerability,
-                         sdg=people.sdg, maps=maps, about=people.about, files=files)
+                         sdg=people.sdg, maps=maps, about=people.about, files=files, zones_of_the_run=theirs)
 
 
 PEOPLE_BINS: dict[int, tuple[str, str]] = people_classes("under drought", "no drought")

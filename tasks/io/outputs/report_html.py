@@ -607,6 +607,8 @@ class DroughtSection:
     maps: list[tuple[str, bytes]]
     about: dict[str, Any]
     files: dict[str, str]
+    zones_of_the_run: list[str] | None = None
+    """The run's zones, when its tables are per those and the report's per others (``ldn report --zones``)."""
 
 
 DROUGHT_COLUMNS: tuple[tuple[int, str], ...] = tuple(
@@ -650,6 +652,7 @@ def _drought_html(section: DroughtSection) -> str:
              + ("Trends.Earth's parity mode (4-year blocks using their first three years, a nodata year winning)."
                 if about.get("worst-year rule") == "trends_earth" else "the lowest SPI of every year of the period.")
              + "</p>"]
+    parts.append(_run_zones_note(section.zones_of_the_run))
     missing = about.get("missing months") or []
     if missing:
         parts.append(f"<p class='note'>Months missing from the precipitation record (their years are nodata, never "
@@ -685,6 +688,17 @@ class PeopleSection:
     maps: list[tuple[str, bytes]]
     about: dict[str, Any]
     files: dict[str, str]
+    zones_of_the_run: list[str] | None = None
+    """The run's zones, when its tables are per those and the report's per others (``ldn report --zones``)."""
+
+
+def _run_zones_note(zones: list[str] | None) -> str:
+    """A warning that a section's tables are per the run's zones, not the report's (empty when they agree)."""
+    if not zones:
+        return ""
+    return ("<p class='warn'>These tables are the run's, per its zones (" + html.escape(", ".join(zones)) + "), not "
+            "per this report's: they come from the run's passes over the precipitation and the population, which a "
+            "report from published layers does not repeat. For your zones: <code>ldn run --zones FILE</code>.</p>")
 
 
 def _people_html(section: PeopleSection) -> str:
@@ -699,7 +713,8 @@ def _people_html(section: PeopleSection) -> str:
              "People are summed in float64 and rounded to whole persons at the end (half to even). "
              + ("" if by_sex else "The source has no split by sex: totals only. ")
              + "The signed layers are negative under drought (SPI below 0) and on degraded land, as Trends.Earth's "
-             "code publishes them (its user documentation states the opposite sign).</p>"]
+             "code publishes them (its user documentation states the opposite sign).</p>",
+             _run_zones_note(section.zones_of_the_run)]
     if section.maps:
         parts.append("<div class='maps'>" + "".join(
             f"<figure><img alt='{html.escape(c)}' src='{_b64(png)}'><figcaption>{html.escape(c)}</figcaption></figure>"
