@@ -72,10 +72,12 @@ def _threads() -> Any:
 def ingest_annual_ndvi(run: RunContext, staging: Staging) -> list[LayerSummary]:
     """Annual NDVI mean and maximum per (tile, year) from the 16-day scenes, joined into two layers per year."""
     log = get_run_logger()
-    scenes = find_scenes_task(run)
+    found = find_scenes_task(run)
+    scenes = found.by_year
     jobs = plan_tiles_task(run, scenes)
-    log.info("found %d composites in %d years; %d tile-years to check", sum(map(len, scenes.values())), len(scenes),
-             len(jobs))
+    left_out = sum(map(len, found.left_out.values()))
+    log.info("found %d composites in %d years%s; %d tile-years to check", sum(map(len, scenes.values())), len(scenes),
+             f" ({left_out} left out as asked)" if left_out else "", len(jobs))
     scratch = f"{staging.path}.tiles"
     try:
         pulled = cluster_network_bytes()
@@ -86,7 +88,8 @@ def ingest_annual_ndvi(run: RunContext, staging: Staging) -> list[LayerSummary]:
         log.info("annual NDVI: %s", ingest_summary(done, seconds, _grown(pulled, cluster_network_bytes())))
         years = sorted(scenes)
         per_year = [[t for t in done if t is not None and t.year == y] for y in years]
-        annual = annual_ndvi_year_task.map(unmapped(run), years, per_year, unmapped(staging.path))
+        annual = annual_ndvi_year_task.map(unmapped(run), years, per_year, unmapped(staging.path),
+                                           [found.left_out.get(y, []) for y in years])
         track_stage("annual NDVI mosaics", annual, log)
         return [layer for pair in annual.result() for layer in pair]  # per year: the mean, then the maximum
     finally:

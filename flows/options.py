@@ -78,6 +78,8 @@ class RefreshRun(BaseModel):
     vulnerability_source: str | None = Field(
         None, description="Drought vulnerability source (index 0-1) of the SO3-3 means, or `none`; default: the "
                           "sources file's only vulnerability source, if it has one.")
+    exclude_scenes: tuple[str, ...] | None = Field(
+        None, description="STAC item ids to leave out of the run (a damaged scene the provider has not repaired yet).")
     spi_calibration: tuple[int, int] | None = Field(
         None, description="First and last year of the SPI's gamma fit (default 1991-2020).")
     config: Path | None = Field(None, description="YAML of run settings (any RunConfig field).")
@@ -93,7 +95,7 @@ class RefreshRun(BaseModel):
 
 RUN_CONFIG_FIELDS = ("ndvi_source", "stac_api", "region_id", "tile_size", "years", "out_dir", "min_valid_composites",
                      "periods", "zones", "zone_field", "cache_dir", "cache_url", "precipitation_source",
-                     "population_source", "vulnerability_source")
+                     "population_source", "vulnerability_source", "exclude_scenes")
 """The options that are ``RunConfig`` fields of the same name and meaning, copied into it when given (after the run
 file's settings). ``sources_file`` and ``use_cache`` are too, read with the sample's defaults and a negation."""
 

@@ -507,6 +507,10 @@ class RunConfig(_Frozen):
         None, description="Source (role land_units) whose integer codes are the LDN balance's land types, instead of "
         "the baseline's initial land cover (crossed with the performance land units when configured).")
 
+    exclude_scenes: tuple[str, ...] = Field(
+        (), description="STAC item ids left out of the run, whatever source they belong to: a damaged scene the "
+        "provider has not repaired yet (the run stops naming it). Each is listed in the run's log and in the "
+        "metadata of the annual layers of its year (`excluded_scenes`).")
     precipitation_source: str | None = Field(
         None, description="Source (role precipitation: monthly totals) of the SO3-1 drought layers; default: the "
         "sources file's precipitation source when it has exactly one, else no drought layers (the run says so); "

@@ -100,6 +100,9 @@ def run(
     vulnerability: Annotated[Optional[str], typer.Option(rich_help_panel="Data",
         help="Drought vulnerability source (an index 0-1) of the SO3-3 means, or `none`; default: the sources "
              "file's only vulnerability source (the sample has one).")] = None,
+    exclude_scene: Annotated[Optional[list[str]], typer.Option(rich_help_panel="Data", metavar="ITEM_ID",
+        help="STAC item id of a scene to leave out (repeat for more): a damaged composite the provider has not "
+             "repaired yet. Listed in the log and in its year's annual layers (excluded_scenes).")] = None,
     spi_calibration: Annotated[Optional[str], typer.Option(rich_help_panel="Method",
         help="FIRST-LAST years of the SPI's gamma fit (default 1991-2020, the WMO normal).")] = None,
     config: Annotated[Optional[Path], typer.Option(rich_help_panel="Method", help="YAML of run settings (e.g. a `productivity:` block).")] = None,
@@ -145,7 +148,7 @@ def run(
                 trajectory_method=trajectory_method, state_method=state_method,
                 productivity_method=productivity_method, config=config, zones=zones,
                 precipitation_source=precipitation, population_source=population,
-                vulnerability_source=vulnerability,
+                vulnerability_source=vulnerability, exclude_scenes=tuple(exclude_scene) if exclude_scene else None,
                 spi_calibration=parse_years(spi_calibration, '--spi-calibration') if spi_calibration else None,
                 zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
         except ValidationError as err:

@@ -186,14 +186,17 @@ def plan_tiles_task(run: RunContext, scenes: dict[int, list[dict[str, Any]]]) ->
 
 @task(name="annual-ndvi-mosaic", cache_policy=NO_CACHE)
 @computes_on_cluster
-def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | None], staging: str) -> list[LayerSummary]:
+def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | None], staging: str,
+                          left_out: list[str] | None = None) -> list[LayerSummary]:
     """Join one year's tiles into the published annual NDVI mean and maximum layers on the run's grid (exact;
-    see ``tasks.geo.mosaic``): two items, ``ndvi-annual`` and ``ndvi-annual-max``."""
+    see ``tasks.geo.mosaic``): two items, ``ndvi-annual`` and ``ndvi-annual-max``; ``left_out`` (the year's
+    composites the run leaves out, ``exclude_scenes``) is in their metadata as ``excluded_scenes``."""
     done = [t for t in tiles if t is not None]
     if not done:
         raise NoScenesFound(f"no composite of {year} touches any tile of the run: check the area and the source")
     cfg, grid = run.cfg, run.grid
-    parts = {"year": year, "tiles": {t.tile: t.key for t in done}, "grid": run.grid_key}
+    parts = {"year": year, "tiles": {t.tile: t.key for t in done}, "grid": run.grid_key,
+             **({"excluded_scenes": sorted(left_out)} if left_out else {})}
     key = cache_key("ndvi-annual", parts)
     cache = cache_for(cfg, "ndvi-annual")
     if cfg.use_cache and (hit := restore_layers(cache, key, staging)) is not None:
@@ -204,7 +207,8 @@ def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | Non
 
     def publish(band: int, indicator: str) -> LayerSummary:
         layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk, band=band)
-        layer.attrs.update({**done[0].attrs[indicator], "_FillValue": NODATA, "tiles": sorted(t.tile for t in done)})
+        layer.attrs.update({**done[0].attrs[indicator], "_FillValue": NODATA, "tiles": sorted(t.tile for t in done),
+                            **({"excluded_scenes": sorted(left_out)} if left_out else {})})
         return write_item(
             {"data": (layer, False)}, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region_id}-{year}",
             year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine, area=area,

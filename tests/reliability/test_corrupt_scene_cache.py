@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pystac
 import pytest
 import rasterio
 from typer.testing import CliRunner
@@ -93,8 +94,23 @@ def test_a_damaged_scene_with_a_checksum_fails_in_one_line_and_caches_nothing(
     assert lines[0].startswith(f"error: scene '{SCENE}' is truncated or corrupt (its {len(good)} bytes do not match "
                                "the item's file:checksum"), lines[0]
     assert f"{SCENE}_250m_16_days_NDVI.tif; re-download or repair it at the source" in lines[0]
+    assert f"or leave it out with --exclude-scene {SCENE}, then rerun" in lines[0]
     assert _tree(out) == before, "the previous version is untouched"
     assert len(list((out / ".cache" / "ndvi-tile").glob("*/entry.json"))) == 1, "2001's tile-year only"
+
+    # the provider has not repaired it yet: the run goes on without it, as the message says, and says so
+    result = CliRunner().invoke(app, ["run", "--sample-dir", str(sample), "--years", "2001-2002", "--out", str(out),
+                                      "--exclude-scene", SCENE])
+    assert result.exit_code == 0, result.stderr
+    items = {i.id: i for i in pystac.Catalog.from_file(str(out / "catalog.json")).get_items(recursive=True)}
+    for indicator in ("ndvi-annual", "ndvi-annual-max"):
+        assert items[f"{indicator}-sample-zamyn-uud-2002"].properties["ldn:parameters"]["excluded_scenes"] == [SCENE]
+        assert SCENE not in items[f"{indicator}-sample-zamyn-uud-2002"].properties["ldn:source_items"]
+        assert "excluded_scenes" not in items[f"{indicator}-sample-zamyn-uud-2001"].properties["ldn:parameters"]
+    without = latest_pixels(out)
+    layer = "ndvi-annual/ndvi-annual-sample-zamyn-uud-{0}/ndvi-annual-sample-zamyn-uud-{0}.tif"
+    assert not np.array_equal(without[layer.format(2002)], reference[layer.format(2002)]), "a composite fewer"
+    np.testing.assert_array_equal(without[layer.format(2001)], reference[layer.format(2001)])
 
     path.write_bytes(good)  # repaired
     code, err = _run(sample, out, "2001-2002")

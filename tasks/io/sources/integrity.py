@@ -262,8 +262,8 @@ def verify_checksums(items: list[pystac.Item], source: Source) -> int:
         more = f" (and {len(bad) - 1} more assets)" if len(bad) > 1 else ""
         if transient:
             raise TransientReadError(f"scene {item_id!r} {problem}: {_public(href)}{more}; this looks transient: rerun")
-        raise SceneReadError(f"scene {item_id!r} {problem}: {_public(href)}{more}; "
-                             "re-download or repair it at the source, or exclude it, then rerun")
+        raise SceneReadError(f"scene {item_id!r} {problem}: {_public(href)}{more}; re-download or repair it at the "
+                             f"source, or leave it out with --exclude-scene {item_id}, then rerun")
     return sum(r[4] for r in results)
 
 
@@ -334,7 +334,8 @@ def scene_fingerprints(items: list[dict[str, Any]], source: Source) -> list[dict
                 error = TransientReadError if err.transient else SceneReadError
                 raise error(f"scene {item_id!r} {err.problem}: {_public(href)}; "
                             + ("this looks transient: rerun" if err.transient
-                               else "re-download or repair it at the source, or exclude it, then rerun")) from None
+                               else "re-download or repair it at the source, or leave it out with --exclude-scene "
+                               f"{item_id}, then rerun")) from None
 
         with ThreadPoolExecutor(min(CHECK_THREADS, len(ask))) as pool:
             for item_id, key, ident in pool.map(identity, ask):
@@ -399,4 +400,5 @@ def check_plausible(values: np.ndarray, spec: AssetSpec, *, scene: str, href: st
         raise SceneReadError(
             f"scene {scene}: {bad} of {values.size} pixels of {spec.key} read from {_public(href)} hold {what}, which an "
             "intact file cannot: its bytes are damaged (no checksum needed to see it). Download it again, or have the "
-            "provider repair it, then rerun; nothing read from it was published or cached")
+            f"provider repair it, or leave it out with --exclude-scene {scene}, then rerun; nothing read from it was "
+            "published or cached")

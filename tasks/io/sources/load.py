@@ -185,7 +185,7 @@ def scene_read_error(err: Exception, items: list[pystac.Item], source: Source, g
     more = f" (and {len(bad) - 1} more unreadable assets)" if len(bad) > 1 else ""
     return SceneReadError(
         f"scene {item_id!r} {problem}: {href}{detail}{more}; "
-        "re-download or repair it at the source, or exclude it, then rerun"
+        f"re-download or repair it at the source, or leave it out with --exclude-scene {item_id}, then rerun"
     )
 
 

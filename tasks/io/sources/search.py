@@ -10,6 +10,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ __all__ = [
     "source_fingerprints",
     "find_inputs_task",
     "find_scenes_task",
+    "FoundScenes",
     "find_precipitation_task",
     "STATIC_YEARS",
     "find_people_task",
@@ -268,10 +270,14 @@ def _collection_ids(client: Client) -> list[str]:
         return []
 
 
-def run_items(run: RunContext, source: Source, years: tuple[int, int]) -> list[pystac.Item]:
+def run_items(run: RunContext, source: Source, years: tuple[int, int], *,
+              keep_excluded: bool = False) -> list[pystac.Item]:
     """Items of ``source`` over the run's area (its lon/lat search box: the run's bounds are in the NDVI grid's
-    CRS) whose composites start within ``years``: the one search every stage makes of a source."""
-    return search_items(open_api(run.cfg.api_url(source)), source, bbox=run.search_bbox, years=years)
+    CRS) whose composites start within ``years``, without the scenes the run leaves out (``exclude_scenes``; with
+    ``keep_excluded``, with them): the one search every stage makes of a source."""
+    found = search_items(open_api(run.cfg.api_url(source)), source, bbox=run.search_bbox, years=years)
+    left_out = set(run.cfg.exclude_scenes)
+    return found if keep_excluded or not left_out else [it for it in found if it.id not in left_out]
 
 
 def items_by_year(items: list[pystac.Item]) -> dict[int, list[pystac.Item]]:
@@ -282,15 +288,35 @@ def items_by_year(items: list[pystac.Item]) -> dict[int, list[pystac.Item]]:
     return dict(sorted(groups.items()))
 
 
+@dataclass(frozen=True)
+class FoundScenes:
+    """The NDVI composites of a run, by year (item dicts), and the ids of those it leaves out (``exclude_scenes``)."""
+
+    by_year: dict[int, list[dict[str, Any]]]
+    left_out: dict[int, list[str]] = field(default_factory=dict)
+
+
 @task(name="find-scenes", retries=2, retry_delay_seconds=[2, 10],
       retry_condition_fn=lambda task, run, state: retry_unreachable(state))
-def find_scenes_task(run: RunContext) -> dict[int, list[dict[str, Any]]]:
-    """Search the NDVI source for the run's area and years; return item dicts grouped by year."""
+def find_scenes_task(run: RunContext) -> FoundScenes:
+    """Search the NDVI source for the run's area and years; return item dicts grouped by year, without the scenes
+    the run leaves out (which count as present when a year's completeness is judged: the provider has them)."""
     cfg, source = run.cfg, run.ndvi
     assert source.stac is not None  # the NDVI source is searched (validated with the sources file)
-    items = run_items(run, source, cfg.years)
-    groups = items_by_year(items)
+    found = run_items(run, source, cfg.years, keep_excluded=True)
+    asked = set(cfg.exclude_scenes)
+    groups = items_by_year(found)
+    left_out = {y: sorted(it.id for it in group if it.id in asked) for y, group in groups.items()}
+    left_out = {y: ids for y, ids in left_out.items() if ids}
+    if asked:
+        log = get_run_logger()
+        for year, ids in left_out.items():
+            log.warning("%d: %d composite(s) left out as asked (exclude_scenes): %s", year, len(ids), ", ".join(ids))
+        if unknown := sorted(asked - {i for ids in left_out.values() for i in ids}):
+            log.warning("exclude_scenes names %d scene(s) the search did not find in %s %d-%d: %s (a typo, or "
+                        "another source's)", len(unknown), source.stac.collection, *cfg.years, ", ".join(unknown))
     gaps = incomplete_years(groups, cfg.years, source.stac.composites_per_year)
+    groups = {y: kept for y, group in groups.items() if (kept := [it for it in group if it.id not in asked])}
     if gaps:
         last = cfg.years[1]
         if last in gaps:
@@ -299,7 +325,7 @@ def find_scenes_task(run: RunContext) -> dict[int, list[dict[str, Any]]]:
                 f"{source.stac.composites_per_year} found: run with --years {cfg.years[0]}-{last - 1}, or wait for the rest")
         get_run_logger().warning("years with fewer composites than %s: %s (their pixels need --min-valid valid ones)",
                                  source.stac.composites_per_year, {y: n for y, n in gaps.items()})
-    return {year: [it.to_dict() for it in group] for year, group in groups.items()}
+    return FoundScenes({year: [it.to_dict() for it in group] for year, group in groups.items()}, left_out)
 
 
 def incomplete_years(groups: dict[int, list[pystac.Item]], years: tuple[int, int], expected: int | None) -> dict[int, int]:
