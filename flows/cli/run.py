@@ -298,6 +298,9 @@ def _report(catalog: Path, seconds: float) -> None:
             print_zones(item.properties["ldn:period"], pd.read_csv(item.assets["sdg_15_3_1_csv"].get_absolute_href()))
     html = next((i.assets["report"].get_absolute_href() for i in summaries if "report" in i.assets), None)
     typer.echo(f"\npublished {len(items)} layers in {seconds:.0f} s: version {Version.of_catalog(catalog)}")
+    left_out = sorted({s for i in items for s in (i.properties.get("ldn:parameters") or {}).get("excluded_scenes", [])})
+    if left_out:
+        typer.echo(f"  left out as asked (--exclude-scene): {', '.join(left_out)}")
     typer.echo(f"  root catalog:    {root}")
     typer.echo(f"  version catalog: {catalog}")
     if html:

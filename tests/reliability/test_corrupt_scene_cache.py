@@ -102,6 +102,7 @@ def test_a_damaged_scene_with_a_checksum_fails_in_one_line_and_caches_nothing(
     result = CliRunner().invoke(app, ["run", "--sample-dir", str(sample), "--years", "2001-2002", "--out", str(out),
                                       "--exclude-scene", SCENE])
     assert result.exit_code == 0, result.stderr
+    assert f"left out as asked (--exclude-scene): {SCENE}" in result.stdout
     items = {i.id: i for i in pystac.Catalog.from_file(str(out / "catalog.json")).get_items(recursive=True)}
     for indicator in ("ndvi-annual", "ndvi-annual-max"):
         assert items[f"{indicator}-sample-zamyn-uud-2002"].properties["ldn:parameters"]["excluded_scenes"] == [SCENE]
