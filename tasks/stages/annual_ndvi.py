@@ -195,8 +195,8 @@ def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | Non
     if not done:
         raise NoScenesFound(f"no composite of {year} touches any tile of the run: check the area and the source")
     cfg, grid = run.cfg, run.grid
-    parts = {"year": year, "tiles": {t.tile: t.key for t in done}, "grid": run.grid_key,
-             **({"excluded_scenes": sorted(left_out)} if left_out else {})}
+    noted = {"excluded_scenes": sorted(left_out)} if left_out else {}  # nothing left out: keys and items as before
+    parts = {"year": year, "tiles": {t.tile: t.key for t in done}, "grid": run.grid_key, **noted}
     key = cache_key("ndvi-annual", parts)
     cache = cache_for(cfg, "ndvi-annual")
     if cfg.use_cache and (hit := restore_layers(cache, key, staging)) is not None:
@@ -208,7 +208,7 @@ def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | Non
     def publish(band: int, indicator: str) -> LayerSummary:
         layer = mosaic({t.tile: t.path for t in done}, grid, chunk=cfg.chunk, band=band)
         layer.attrs.update({**done[0].attrs[indicator], "_FillValue": NODATA, "tiles": sorted(t.tile for t in done),
-                            **({"excluded_scenes": sorted(left_out)} if left_out else {})})
+                            **noted})
         return write_item(
             {"data": (layer, False)}, staging, indicator=indicator, item_id=f"{indicator}-{cfg.region_id}-{year}",
             year=year, source_items=sorted({i for t in done for i in t.source_items}), transform=grid.affine, area=area,

@@ -15,7 +15,7 @@ import pandas as pd
 import rasterio
 import shapely
 
-from tasks.constants import ACTIVITY_AREAS, DROUGHT_CLASSES, OWN_TABLE_INDICATORS
+from tasks.constants import ACTIVITY_AREAS, DROUGHT_CLASSES, OWN_TABLE_INDICATORS, SIGNED_PEOPLE_INDICATORS
 from tasks.errors import ConfigError
 from tasks.geo.areas import geodesic_area_km2
 from tasks.io.outputs.activity_overlay import activity_statistics, activity_summary
@@ -213,7 +213,7 @@ def _people_section(people: PeopleReport, out_dir: Path, stem: str, theirs: list
                          sdg=people.sdg, maps=maps, about=people.about, files=files, zones_of_the_run=theirs)
 
 
-PEOPLE_BINS: dict[int, tuple[str, str]] = people_classes("under drought", "no drought")
+PEOPLE_BINS: dict[int, tuple[str, str]] = people_classes(*SIGNED_PEOPLE_INDICATORS["drought-exposure-worst"])
 """The report's exposure maps: people per cell in decades, reds under drought, blues not."""
 
 
