@@ -46,7 +46,12 @@ from tasks.io.sources.zones import Zone
 CENTRE = (112.0, 43.7)
 
 
-def _inputs(folder: Path, km: float, years: int) -> tuple[PopulationYears, GeoBox, str, str, GeoBox, np.ndarray]:
+NE_ASIA_CELLS = (73.0, 78.0, 190.0, 35.0)
+"""West, north, east, south of the precipitation grid a North-East Asia run reads (past 180 degrees: Chukotka)."""
+
+
+def _inputs(folder: Path, km: float, years: int,
+            whole_region: bool) -> tuple[PopulationYears, GeoBox, str, str, GeoBox, np.ndarray]:
     rng = np.random.default_rng(3)
     res = 1 / 120
     half_lat = km / 2 / 111.2
@@ -74,8 +79,13 @@ def _inputs(folder: Path, km: float, years: int) -> tuple[PopulationYears, GeoBo
     write_cog(water, np.where(rng.random((side, side)) < 0.02, 7, 2).astype("int16"), crs=MODIS_SINUSOIDAL_WKT,
               transform=grid.affine, nodata=-32768)
     coarse = 1 / 24
-    cells = GeoBox((int(height * res / coarse) + 2, int(width * res / coarse) + 2),
-                   Affine(coarse, 0, transform.c - coarse, 0, -coarse, transform.f + coarse), "EPSG:4326")
+    if whole_region:  # the run's precipitation grid covers the region, not only this area
+        west, north, east, south = NE_ASIA_CELLS
+        cells = GeoBox((round((north - south) / coarse), round((east - west) / coarse)),
+                       Affine(coarse, 0, west, 0, -coarse, north), "EPSG:4326")
+    else:
+        cells = GeoBox((int(height * res / coarse) + 2, int(width * res / coarse) + 2),
+                       Affine(coarse, 0, transform.c - coarse, 0, -coarse, transform.f + coarse), "EPSG:4326")
     codes = rng.integers(0, 5, size=int(cells.shape[0]) * int(cells.shape[1]))
     return PopulationYears("bench", hrefs, ids, True), grid, str(sdg), str(water), cells, codes
 
@@ -85,12 +95,14 @@ def main() -> None:
     ap.add_argument("--km", type=float, default=300.0, help="edge of the square area in km")
     ap.add_argument("--years", type=int, default=5, help="population years (every fifth from 2000)")
     ap.add_argument("--droughts", type=int, default=25, help="drought years tabled")
+    ap.add_argument("--cells", choices=("area", "region"), default="region",
+                    help="the 1/24 degree drought grid over the area only, or over North-East Asia as a run has it")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     source = Source(role="population", file=Path("bench.tif"), assets={
         "female": AssetSpec(key="female", dtype="float32"), "male": AssetSpec(key="male", dtype="float32")})
     with tempfile.TemporaryDirectory() as tmp, dask.config.set(scheduler="threads", num_workers=cores):
-        years, grid, sdg, water, cells, codes = _inputs(Path(tmp), args.km, args.years)
+        years, grid, sdg, water, cells, codes = _inputs(Path(tmp), args.km, args.years, args.cells == "region")
         pixels = int(grid.shape[0]) * int(grid.shape[1])
         files = [h for bands in years.hrefs.values() for h in bands.values()] + [sdg, water]
 
@@ -120,7 +132,8 @@ def main() -> None:
         people_pass(grid, zones, PeopleReader(years, source, grid), region=None, cells=cells, droughts=droughts,
                     sdgs=[SdgPeople(sdg, 0, used[-1])], water=[water])
         full = time.perf_counter() - t0
-    print(json.dumps({"pixels": pixels, "population_years": args.years, "drought_years": args.droughts,
+    print(json.dumps({"pixels": pixels, "coarse_cells": int(cells.shape[0]) * int(cells.shape[1]),
+                      "population_years": args.years, "drought_years": args.droughts,
                       "cores": cores, "floor_s": round(floor, 2), "regrid_s": round(regrid, 2),
                       "pass_s": round(full, 2), "pixels_per_s_pass": round(pixels / full),
                       "regrid_over_floor": round(regrid / floor, 1), "pass_over_floor": round(full / floor, 1)},

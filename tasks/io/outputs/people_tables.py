@@ -124,7 +124,7 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
     for _ in sdgs:
         sums.sdg.append(np.zeros((nz, ng, len(SDG_PEOPLE_CLASSES))))
         sums.sdg_km2.append(np.zeros((nz, len(SDG_PEOPLE_CLASSES))))
-    years = sorted({int(y) for d in droughts for y in np.unique(d.population_year)} | {s.population_year for s in sdgs}
+    years = sorted({int(y) for d in droughts for y in pd.unique(d.population_year)} | {s.population_year for s in sdgs}
                    | set(vulnerability_years or []))
     sums.uncovered_km2 = {y: np.zeros(nz) for y in years}
     if vulnerability is not None:
@@ -173,8 +173,8 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
             km2 = fraction * areas[flat]
             for y in years:
                 sums.uncovered_km2[y][z] += float(km2[~reached[y][flat]].sum())
-            for t, dry in enumerate(droughts):
-                _add_drought(sums, t, dry, here, z, flat, fraction, lookup, ncells)
+            if droughts:
+                _add_droughts(sums, droughts, here, z, flat, fraction, lookup, ncells)
             for t, land in enumerate(sdgs):
                 _add_sdg(sums, t, land, here, z, flat, fraction, km2)
             if here.vulnerability is not None:
@@ -206,25 +206,48 @@ class _Block:
     vulnerability: np.ndarray | None
 
 
-def _add_drought(sums: PeopleSums, t: int, spec: DroughtPeople, block: _Block, z: int, flat: np.ndarray,
-                 fraction: np.ndarray, lookup: np.ndarray, ncells: int) -> None:
-    """A zone's pixels of one block added to the drought table ``t``: by the class of their coarse cell."""
+def _add_droughts(sums: PeopleSums, droughts: list[DroughtPeople], block: _Block, z: int, flat: np.ndarray,
+                  fraction: np.ndarray, lookup: np.ndarray, ncells: int) -> None:
+    """A zone's pixels of one block added to every drought table: first each coarse cell's people on land and on
+    water (per population year and water map, once for all the tables that share them), then each table's cells by
+    their class, so the work per table is the block's few coarse cells, not its pixels nor the whole coarse grid."""
     assert block.cell is not None
-    cell = block.cell[flat]
-    codes = np.append(spec.classes, NODATA)[cell]
-    klass = lookup[np.where((codes >= 0) & (codes < len(DROUGHT_CLASSES)), codes, len(DROUGHT_CLASSES))]
-    dry = ~block.wet[spec.water][flat] if spec.water is not None else np.ones(flat.size, bool)
-    pyear = np.append(spec.population_year, spec.population_year[0])[cell]
-    for y in np.unique(pyear):
-        here = pyear == y
-        land = here & dry
-        for g, name in enumerate(GROUPS):
-            if name not in block.people[int(y)]:
-                continue
-            weights = block.people[int(y)][name][flat] * fraction
-            sums.drought[t][z, g] += np.bincount(klass[land], weights=weights[land], minlength=len(_DROUGHT_CODES))
-            sums.drought_water[t][z, g] += float(weights[here & ~dry].sum())
-            sums.drought_cells[t][g] += np.bincount(cell[land], weights=weights[land], minlength=ncells + 1)
+    here, inverse = np.unique(block.cell[flat], return_inverse=True)  # the coarse cells this zone's block touches
+    inside = here < ncells  # the last index: off the coarse grid
+    weights: dict[int, dict[int, np.ndarray]] = {}
+    per_cell: dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]] = {}
+
+    def cell_sums(y: int, w: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """People [g, cell] on land and on water of the population year ``y`` with the water map ``w``."""
+        if (y, w) not in per_cell:
+            if y not in weights:
+                weights[y] = {g: block.people[y][name][flat] * fraction
+                              for g, name in enumerate(GROUPS) if name in block.people[y]}
+            wet = block.wet[w][flat] if w is not None else None
+            land, water = np.zeros((len(GROUPS), here.size)), np.zeros((len(GROUPS), here.size))
+            for g, values in weights[y].items():
+                if wet is None:
+                    land[g] = np.bincount(inverse, weights=values, minlength=here.size)
+                else:
+                    land[g] = np.bincount(inverse[~wet], weights=values[~wet], minlength=here.size)
+                    water[g] = np.bincount(inverse[wet], weights=values[wet], minlength=here.size)
+            per_cell[(y, w)] = (land, water)
+        return per_cell[(y, w)]
+
+    for t, spec in enumerate(droughts):
+        codes = np.full(here.size, NODATA, dtype=np.int64)
+        codes[inside] = spec.classes[here[inside]]
+        klass = lookup[np.where((codes >= 0) & (codes < len(DROUGHT_CLASSES)), codes, len(DROUGHT_CLASSES))]
+        pyear = np.full(here.size, spec.population_year[0])
+        pyear[inside] = spec.population_year[here[inside]]
+        for y in np.unique(pyear):
+            chosen = pyear == y
+            land, water = cell_sums(int(y), spec.water)
+            for g in weights[int(y)]:
+                sums.drought[t][z, g] += np.bincount(klass[chosen], weights=land[g, chosen],
+                                                     minlength=len(_DROUGHT_CODES))
+                sums.drought_water[t][z, g] += float(water[g, chosen].sum())
+                sums.drought_cells[t][g, here[chosen]] += land[g, chosen]
 
 
 def _add_sdg(sums: PeopleSums, t: int, spec: SdgPeople, block: _Block, z: int, flat: np.ndarray,
