@@ -108,10 +108,11 @@ def _titiler_client() -> Any:
     from rio_tiler.io import STACReader
     from starlette.testclient import TestClient
     from titiler.core.factory import MultiBaseTilerFactory, TilerFactory
-    from titiler.extensions import stacRenderExtension
+    from titiler.extensions import stacRenderExtension, wmtsExtension
 
     app = FastAPI()
-    stac = MultiBaseTilerFactory(reader=STACReader, router_prefix="/stac", extensions=[stacRenderExtension()],
+    stac = MultiBaseTilerFactory(reader=STACReader, router_prefix="/stac",
+                                 extensions=[stacRenderExtension(), wmtsExtension()],
                                  get_renders=lambda src: src.item.properties.get("renders", {}))  # as titiler.application
     app.include_router(stac.router, prefix="/stac")
     cog = TilerFactory(router_prefix="/cog")
@@ -158,6 +159,40 @@ def test_titiler_draws_the_published_renders(full_run: tuple[Path, Path], item_i
         assert opaque <= expected and len(opaque) >= 3, opaque
     else:  # NDVI: greens, light at desert NDVI, never grey
         assert all(g >= r and g >= b for r, g, b in opaque) and len(opaque) > 10
+    _every_link_works(client, renders["data"]["links"], expected)
+
+
+def _every_link_works(client: Any, links: list[dict[str, Any]], expected: set | None) -> None:
+    """Every link titiler's ``/stac/renders`` gives answers 200, as a client follows it (issue 34 item 1: the class
+    maps' TileJSON and WMTS links answered 500): the render itself, the TileJSON and a tile of it over the layer's
+    middle (in the classes' colours), and the WMTS capabilities."""
+    import math
+    from urllib.parse import urlsplit
+
+    from PIL import Image
+
+    def get(href: str) -> Any:
+        parts = urlsplit(href.replace("%7BtileMatrixSetId%7D", "WebMercatorQuad").replace("{tileMatrixSetId}",
+                                                                                           "WebMercatorQuad"))
+        answer = client.get(f"{parts.path}?{parts.query}")
+        assert answer.status_code == 200, (href, answer.status_code, answer.text[:300])
+        return answer
+
+    titles = [link.get("title", link["rel"]) for link in links]
+    assert any("tilejson" in t for t in titles) and any("WMTS" in t for t in titles), titles
+    for link in links:
+        answer = get(link["href"])
+        if "tilejson" not in link.get("title", ""):
+            continue
+        tilejson = answer.json()
+        west, south, east, north = tilejson["bounds"]
+        z = 10
+        x = int(((west + east) / 2 + 180) / 360 * 2**z)
+        y = int((1 - math.asinh(math.tan(math.radians((south + north) / 2))) / math.pi) / 2 * 2**z)
+        tile = get(tilejson["tiles"][0].replace("{z}", str(z)).replace("{x}", str(x)).replace("{y}", str(y)))
+        pixels = np.asarray(Image.open(io.BytesIO(tile.content)).convert("RGBA")).reshape(-1, 4)
+        drawn = {tuple(int(v) for v in p[:3]) for p in pixels if p[3] == 255}
+        assert drawn and (expected is None or drawn <= expected), drawn
 
 
 def _qgis_python() -> str:

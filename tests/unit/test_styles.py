@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 import rasterio.crs
 
@@ -54,10 +55,15 @@ def test_qml_and_render_agree_on_every_code(name: str) -> None:
     assert renderer is not None and renderer.get("type") == "paletted" and renderer.get("nodataColor") == f"#{NODATA_COLOUR}"
     entries = {int(e.get("value")): (e.get("color"), e.get("label")) for e in renderer.iter("paletteEntry")}
     doc = render(style, "data")
-    assert doc["assets"] == ["data"] and doc["nodata"] == NODATA
+    assert doc["assets"] == ["data"] and doc["nodata"] == NODATA and "colormap" not in doc
+    assert doc["rescale"] == [[0, 255]] * 3
+    channels = doc["expression"].split(";")
     for code, (label, colour) in style.classes.items():
         assert entries[code] == (f"#{colour}", f"{code}: {label}")
-        assert doc["colormap"][str(code)] == [int(colour[i:i + 2], 16) for i in (0, 2, 4)] + [255]
+        b1 = np.array([code])  # the expression, evaluated as numexpr would: each channel the class's component
+        drawn = [int(eval(c, {"where": np.where, "b1": b1})[0]) for c in channels]  # noqa: S307 (our own string)
+        assert drawn == [int(colour[i:i + 2], 16) for i in (0, 2, 4)], (code, drawn)
+    assert [int(eval(c, {"where": np.where, "b1": np.array([12345])})[0]) for c in channels] == [0, 0, 0]  # noqa: S307
     json.dumps(doc)  # what goes into the item
 
 

@@ -6,8 +6,9 @@ extension by itself. So every COG of a version gets, from the same ``LayerStyle`
 - a QGIS style beside it (``<file>.qml``; QGIS applies a style of the file's name when it opens the file,
   and the STAC asset with role ``style`` points at it): a paletted renderer with the class codes, names and
   colours, or a pseudocolour ramp;
-- the STAC render extension (``renders`` in the item): a ``colormap`` of the classes, or ``rescale`` +
-  ``colormap_name``, which titiler's ``/stac/renders`` and ``/stac/preview?...`` and other render-aware clients use;
+- the STAC render extension (``renders`` in the item): an ``expression`` drawing the classes in their colours, or
+  ``rescale`` + ``colormap_name``, which titiler's ``/stac/renders`` (and every TileJSON, tile and WMTS link it
+  gives), ``/stac/preview?...`` and other render-aware clients use;
 - the quick-look PNGs and the report maps (``tasks.io.outputs.quicklook``) draw nodata in ``NODATA_COLOUR`` too.
 
 Class maps stay int16 with nodata -32768 (Trends.Earth's convention, 3-class maps use -1/0/1): GeoTIFF
@@ -27,8 +28,8 @@ import rasterio.shutil
 from tasks.constants import DROUGHT_CLASSES, LAND_COVER_COLOURS, LPD_CLASSES, STATUS_COLOURS, THREE_CLASSES
 from tasks.io.outputs.cog import cog_from_tiled, open_scratch_geotiff
 
-__all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colours", "layer_style", "qml", "render", "write_qml",
-           "visual_values", "write_visual"]
+__all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colour_expression", "class_colours", "layer_style", "qml",
+           "render", "write_qml", "visual_values", "write_visual"]
 
 NODATA_COLOUR = "4d4d4d"
 """Nodata in quick-looks, the report and QGIS styles: a dark grey that no class colour is near (stable in
@@ -148,14 +149,33 @@ def qml(style: LayerStyle, labels: dict[int, str] | None = None) -> str:
     return head + renderer + "  </pipe>\n  <blendMode>0</blendMode>\n</qgis>\n"
 
 
+def class_colour_expression(style: LayerStyle) -> str:
+    """A titiler band expression drawing a class map in its classes' colours: three bands (red; green; blue), each
+    the colour component of the pixel's class (``where(b1==code, value, ...)``), 0 for a code with no class."""
+    def channel(i: int) -> str:
+        out = "0"
+        for code, (_, colour) in sorted(style.classes.items(), reverse=True):
+            out = f"where(b1=={code},{_rgb(colour)[i]},{out})"
+        return out
+
+    return ";".join(channel(i) for i in range(3))
+
+
 def render(style: LayerStyle, asset: str) -> dict[str, Any]:
-    """A STAC render-extension object for ``asset`` (titiler's ``/stac/renders/{id}``): the class codes' colours
-    (``colormap``, code -> RGBA), or the ramp's range in stored values (``rescale``) and a ``colormap_name``."""
+    """A STAC render-extension object for ``asset`` (titiler's ``/stac/renders/{id}``): a class map as an
+    ``expression`` giving each class its colour as red, green and blue (``class_colour_expression``, rescaled 0-255
+    as they are), or a ramp's range in stored values (``rescale``) and a ``colormap_name``.
+
+    Not a ``colormap``: titiler (2.4) writes a render's parameters into its TileJSON and WMTS links with
+    ``urlencode(doseq=True)``, which turns a colormap object into repeated ``colormap=<code>`` keys and every tile
+    of those links into HTTP 500; an expression is one string and survives. The colours are the class map's own
+    (the same as its QML, paletted picture and classification), nodata transparent."""
     doc: dict[str, Any] = {"title": style.title, "assets": [asset], "resampling": "nearest"}
     if style.nodata is not None and style.nodata == style.nodata:  # NaN nodata is masked by readers already
         doc["nodata"] = style.nodata
     if style.categorical:
-        doc["colormap"] = {str(code): [*_rgb(colour), 255] for code, (_, colour) in sorted(style.classes.items())}
+        doc["expression"] = class_colour_expression(style)
+        doc["rescale"] = [[0, 255]] * 3
     else:
         lo, hi = style.stops[0][0] / style.scale, style.stops[-1][0] / style.scale
         doc["rescale"] = [[round(lo, 6), round(hi, 6)]]
