@@ -23,8 +23,8 @@ from pydantic import (
 )
 
 from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS, FSSPEC_DRIVERS
-from tasks.errors import ConfigError
-from tasks.geo.grid import lonlat_box_problem
+from tasks.errors import ConfigError, validation_message
+from tasks.geo.boxes import lonlat_box_problem
 from tasks.geo.tiles import MODIS_TILE_PX, Tile
 
 __all__ = [
@@ -242,18 +242,6 @@ class SourceCatalog(_Frozen):
             raise ConfigError(
                 f"no source named {name!r}; the file defines {sorted(self.sources)}: pick one of them"
             ) from None
-
-
-def validation_message(err: ValidationError, where: str, lead: str = "invalid configuration in") -> str:
-    """One line from a pydantic error: ``lead`` and the file or model, each failing field and its problem."""
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) if str(p).isprintable() else repr(p) for p in e["loc"]) or "(top level)"
-        msg = " ".join(e["msg"].removeprefix("Value error, ").split())  # one line whatever the value held
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field (a typo?)"
-        parts.append(f"{loc}: {msg}")
-    return f"{lead} {where}: " + "; ".join(parts)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import errno
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "LdnError",
+    "validation_message",
     "ConfigError",
     "StacUnreachable",
     "StacBadPaging",
@@ -137,3 +142,15 @@ def is_read_error(err: BaseException) -> bool:
 def redact(dsn: str) -> str:
     """A DSN with its password hidden, for messages."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", re.sub(r"password=\S+", "password=***", dsn))
+
+
+def validation_message(err: ValidationError, where: str, lead: str = "invalid configuration in") -> str:
+    """One line from a pydantic error: ``lead`` and the file or model, each failing field and its problem."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) if str(p).isprintable() else repr(p) for p in e["loc"]) or "(top level)"
+        msg = " ".join(e["msg"].removeprefix("Value error, ").split())  # one line whatever the value held
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (a typo?)"
+        parts.append(f"{loc}: {msg}")
+    return f"{lead} {where}: " + "; ".join(parts)

@@ -50,6 +50,12 @@ COMMANDS: dict[str, Listed] = {
 module with a ``cli`` app) and gets a line here; tests/unit/test_cli_commands.py checks the two agree."""
 
 
+STACKS: dict[str, str] = {"flows.cli.run": "flows.cli.run_stack"}
+"""Command modules whose work is in a second module, their stack (Prefect, Dask, the readers and writers): the
+command module imports only what its options need, so its help and a typo in an option are answered in about a
+second, and a command loads its stack (``load_stack``) once its options are checked."""
+
+
 class CommandTable(TyperGroup):
     """The root group: lists ``COMMANDS`` from the table and loads a command's module when it is invoked.
 
@@ -93,11 +99,22 @@ class CommandTable(TyperGroup):
 
 def load_command(name: str) -> Any:
     """The click command ``name`` as its module (``COMMANDS[name].module``) defines it on its ``cli`` app."""
-    module: Any = importlib.import_module(COMMANDS[name].module)
+    module: Any = _by_name(COMMANDS[name].module)
     command = typer.main.get_group(module.cli).commands.get(name)
     if command is None:
         raise LookupError(f"{COMMANDS[name].module} defines no command {name!r}: fix COMMANDS in flows/cli/_app.py")
     return command
+
+
+def load_stack(module: str) -> Any:
+    """The stack of the command module ``module`` (``STACKS``), imported when one of its commands runs past its
+    options."""
+    return _by_name(STACKS[module])
+
+
+def _by_name(module: str) -> Any:
+    """The one place a module is imported by its name: a command's (``COMMANDS``) or a command module's stack."""
+    return importlib.import_module(module)
 
 
 app = typer.Typer(

@@ -1,14 +1,19 @@
 """What the command modules share: option parsers and defaults, and the per-zone table they print."""
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 import typer
 
 from flows.cli._app import fail
+from flows.run_options import DEFAULT_SAMPLE_DIR
 from tasks.constants import DEFAULT_OUTPUTS
-from tasks.geo.grid import lonlat_box_problem
+from tasks.geo.boxes import lonlat_box_problem
 
-DEFAULT_SAMPLE_DIR = DEFAULT_OUTPUTS / "sample-data"
+if TYPE_CHECKING:  # the tables printed are pandas frames; the commands that print them have it loaded
+    import pandas as pd
+
+__all__ = ["DEFAULT_SAMPLE_DIR", "parse_years", "parse_bbox", "print_zones", "CATALOG_HELP", "DEFAULT_CATALOG_ROOT"]
 
 
 def parse_years(text: str, flag: str = "--years") -> tuple[int, int]:

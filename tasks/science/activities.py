@@ -23,9 +23,8 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_serializer, field_validator
 from pyproj import CRS, Transformer
 
-from tasks.config import validation_message
 from tasks.constants import ACTIVITY_AREAS, ACTIVITY_STATUSES
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, validation_message
 
 __all__ = [
     "Activity",

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import flows.cli.run  # noqa: F401  (the command's whole stack, so every module that imports the two is loaded)
+import flows.cli.run_stack  # noqa: F401  (the commands' whole stack, so every module that imports the two is loaded)
 from flows.cli import app
 from tasks.config import load_sources
 from tasks.io.sources.run import run_context

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
-from tasks.geo.grid import MAX_ANTIMERIDIAN_SPAN, lonlat_box_problem
+from tasks.geo.boxes import MAX_ANTIMERIDIAN_SPAN, lonlat_box_problem
 
 
 @pytest.mark.parametrize(("box", "problem"), [

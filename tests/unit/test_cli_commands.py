@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 import flows.cli
 from flows.cli import COMMANDS, app
-from flows.cli._app import load_command
+from flows.cli._app import STACKS, load_command
 from tests.helpers import REPO
 
 COMMAND_MODULES = sorted(f"flows.cli.{m.name}" for m in pkgutil.iter_modules(flows.cli.__path__)
-                         if not m.name.startswith("_"))
+                         if not m.name.startswith("_") and f"flows.cli.{m.name}" not in STACKS.values())
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -64,6 +64,36 @@ def test_the_help_loads_no_command_module_and_a_command_only_its_own() -> None:
     assert not listed & set(COMMAND_MODULES) and "prefect" not in listed and "xarray" not in listed
     layers = _loaded_after("layers", "versions", "--catalog", str(REPO / "no-such-catalog"))
     assert layers & set(COMMAND_MODULES) == {"flows.cli.layers"} and "prefect" not in layers
+
+
+RUN_STACK = ("flows.cli.run_stack", "prefect", "dask.array", "distributed", "numba", "xarray", "rasterio", "pandas")
+"""What `ldn run` imports to work, and its help and option checks must not wait for (issue 34 item 8)."""
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("run", "--help"), "Usage: ldn run"),
+    (("serve", "--help"), "Usage: ldn serve"),
+    (("sample-data", "--help"), "Usage: ldn sample-data"),
+    (("run", "--years", "2020-2010"), "error: --years 2020-2010: the first year is after the last: write FIRST-LAST, e.g. 2010-2020"),
+    (("run", "--years", "20x0"), "error: --years '20x0' is not YEAR or FIRST-LAST"),
+    (("run", "--bbox", "1,2,3"), "error: --bbox '1,2,3' is not four numbers"),
+    (("run", "--bbox", "10,50,20,40"), "error: --bbox south 50 > north 40"),
+    (("run", "--sources", "no-such-sources.yaml"), "error: --sources no-such-sources.yaml: no such file"),
+    (("run", "--tile-size", "big"), "Invalid value for '--tile-size': Input should be a valid integer"),
+    (("run", "--task-runner", "gpu"), "'gpu' is not one of"),
+])
+def test_run_help_and_option_typos_are_answered_before_the_run_stack_loads(args: tuple[str, ...], said: str) -> None:
+    """`ldn run --help` waited for Prefect, Dask and the readers to import (32 s under load): the options and what
+    they alone can tell are checked in flows.cli.run, and flows.cli.run_stack loads only past them."""
+    script = ("import sys, json\nfrom flows.cli import app\ntry:\n    app(sys.argv[1:], prog_name='ldn')\n"
+              "except SystemExit as e:\n    code = e.code\nprint(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "COLUMNS": "200"})
+    code, loaded = json.loads(out.stderr.strip().splitlines()[-1])
+    shown = " ".join((out.stdout + out.stderr).replace("│", " ").split())
+    assert said in shown, shown[-800:]
+    assert code == (0 if "--help" in args else 2)
+    assert not set(RUN_STACK) & set(loaded), sorted(set(RUN_STACK) & set(loaded))
 
 
 def test_a_mistyped_command_is_one_line_with_the_close_one() -> None:

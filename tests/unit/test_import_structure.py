@@ -188,7 +188,7 @@ def test_the_checks_see_a_circle_and_the_flows_only_look_down() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert not any(b.startswith("flows") for a, b, _, _ in _imports(_modules()) if a.startswith("tasks"))
     assert _layer("tasks.io.samples.sample_data") == 4 and _layer("tasks.io.sources.load") == 5 and _layer("tasks.io.runtime.plan") == 3 and _layer("tasks.io.outputs.catalog") == 2 and _layer("tasks.constants") == len(LAYERS) - 1 and _layer("tasks") == len(LAYERS) - 1
-    assert _layer("tasks.config") == 7 and _layer("tasks.kernels.trend") == 9 and _layer("flows.cli.run") == 0
+    assert _layer("tasks.config") == 7 and _layer("tasks.kernels.trend") == 9 and _layer("flows.cli.run") == 0 and _layer("flows.cli.run_stack") == 0
 
 
 def test_modules_are_loaded_by_name_only_from_the_command_table() -> None:

@@ -23,7 +23,7 @@ from rasterio.windows import Window
 
 from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
-from tasks.geo.grid import lonlat_box_problem
+from tasks.geo.boxes import lonlat_box_problem
 from tasks.io.outputs.cog import cog_from_tiled, write_layer
 from tasks.io.sources.integrity import local_path, open_href, url_filesystem
 from tasks.model import AssetSummary, LayerSummary, Version

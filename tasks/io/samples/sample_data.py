@@ -34,7 +34,6 @@ from pyproj import Transformer
 from scipy.ndimage import gaussian_filter
 from scipy.special import ndtr
 
-from tasks.config import validation_message
 from tasks.constants import (
     CATALOGS_DIR,
     MODIS_GRID_ORIGIN,
@@ -44,7 +43,7 @@ from tasks.constants import (
     NODATA,
     PixelReliability,
 )
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, validation_message
 from tasks.geo.grid import lonlat_bounds
 from tasks.io.samples.sample_climate import PlantedDrought, PrecipitationModel, monthly_totals
 from tasks.io.samples.sample_people import PopulationModel, VulnerabilityModel, population_counts, vulnerability_index

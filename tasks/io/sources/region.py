@@ -23,11 +23,11 @@ import shapely
 import shapely.affinity
 
 from tasks.errors import ConfigError
+from tasks.geo.boxes import lonlat_box_problem
 from tasks.geo.grid import (
     Bounds,
     crosses_antimeridian,
     hemispheres,
-    lonlat_box_problem,
     over_crs,
     parse_crs,
     project,
