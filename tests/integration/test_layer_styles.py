@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import warnings
@@ -60,7 +61,8 @@ def test_every_cog_has_a_style_a_render_and_a_named_crs(full_run: tuple[Path, Pa
             assert render["assets"] == [key]
             if "classification:classes" in asset:
                 codes = {str(c["value"]) for c in asset["classification:classes"]}
-                assert set(render["colormap"]) == codes
+                drawn = set(re.findall(r"b1==(-?\d+),", render["expression"].split(";")[0]))
+                assert drawn == codes and "colormap" not in render, (item["id"], drawn, codes)
                 assert all(f'#{c["color_hint"]}'.lower() in (folder / style["href"]).read_text()
                            for c in asset["classification:classes"])
             else:
@@ -96,7 +98,7 @@ def test_collections_describe_their_assets(full_run: tuple[Path, Path]) -> None:
     assert "href" not in lpd["item_assets"]["data"] and "statistics" not in lpd["item_assets"]["data"]["raster:bands"][0]
     assert lpd["summaries"]["ldn:period"] == ["baseline", "report_1", "report_2"]
     assert {"SDG 15.3.1", "lpd"} <= set(lpd["keywords"])
-    assert [p["name"] for p in lpd["providers"]][0] == "ldn-pipeline" and "colormap" in lpd["renders"]["data"]
+    assert [p["name"] for p in lpd["providers"]][0] == "ldn-pipeline" and "expression" in lpd["renders"]["data"]
     ndvi = json.loads((version / "ndvi-annual" / "collection.json").read_text())
     assert ndvi["summaries"]["ldn:year"] == {"minimum": 2001, "maximum": 2024}
 
@@ -220,7 +222,9 @@ def test_qgis_opens_the_layers_styled(full_run: tuple[Path, Path], tmp_path: Pat
     assert [c[:2] for c in lpd["classes"]] == [[1, "#f23c46"], [2, "#ffae4c"], [3, "#ffff73"], [4, "#d9d9d9"], [5, "#267300"]]
     assert lpd["classes"][0][2] == "1: declining" and lpd["nodata_colour"] == f"#{NODATA_COLOUR}"
     assert [c[0] for c in sdg["classes"]] == [-1, 0, 1] and sdg["renderer"] == "paletted"
-    assert ndvi["renderer"] == "singlebandpseudocolor" and ndvi["range"] == [0.0, 0.8]
+    shown = json.loads((version / "ndvi-annual" / "collection.json").read_text())["ldn:display_range"]
+    assert shown["percentiles"] == [2, 98] and 0 < shown["ndvi"][0] < shown["ndvi"][1] < 0.8  # the arid sample's own
+    assert ndvi["renderer"] == "singlebandpseudocolor" and ndvi["range"] == pytest.approx(shown["ndvi"], abs=1e-5)
     image = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(png).convert("RGB")).reshape(-1, 3)
     colours = {tuple(int(v) for v in p) for p in image}
     assert {(242, 60, 70), (38, 115, 0)} <= colours, "QGIS drew the LPD classes in their colours"

@@ -107,3 +107,38 @@ def test_visual_values(name: str, expected: dict[int, int]) -> None:
     style = layer_style(title=name, classes=CLASS_MAPS[name], units=None, scale=None, nodata=NODATA, minimum=None,
                         maximum=None)
     assert visual_values(style) == expected
+
+
+def test_an_ndvi_collection_spans_its_own_percentiles_pooled_over_every_year(tmp_path) -> None:  # noqa: ANN001
+    """Issue 34 item 14: an arid region's NDVI (0.07-0.26) drawn on a fixed 0-0.8 ramp is almost white. The ramp
+    spans p2-p98 of every year's values pooled (the same for every year), decided on the stored integers: the
+    first value whose share of the pooled pixels reaches each percentile, as a sort of the values gives it."""
+    from affine import Affine
+
+    from tasks.io.outputs.styles import ndvi_display_range
+    from tasks.io.samples.sample_data import write_cog
+
+    rng = np.random.default_rng(7)
+    paths, pooled = [], []
+    for year in range(3):
+        values = rng.integers(500 + 100 * year, 2700, size=(40, 50)).astype("int16")
+        values[rng.random(values.shape) < 0.1] = NODATA  # nodata is left out
+        path = tmp_path / f"ndvi-{year}.tif"
+        write_cog(path, values, crs="EPSG:4326", transform=Affine(0.01, 0, 100, 0, -0.01, 45), nodata=NODATA)
+        paths.append(str(path))
+        pooled.append(values[values != NODATA])
+    ordered = np.sort(np.concatenate(pooled))
+    n = ordered.size
+    want = tuple(int(ordered[-(-n * p // 100) - 1]) for p in (2, 98))  # the ceil(n p / 100)-th smallest value
+    assert ndvi_display_range(paths) == want
+    style = layer_style(title="NDVI", classes=None, units="NDVI", scale=0.0001, nodata=NODATA, minimum=None,
+                        maximum=None, display=(want[0] * 0.0001, want[1] * 0.0001))
+    assert [c for _, c in style.stops] == [c for _, c in NDVI_RAMP]  # the same greens, spread over the range
+    assert style.stops[0][0] == pytest.approx(want[0] * 0.0001) and style.stops[-1][0] == pytest.approx(want[1] * 0.0001)
+    assert render(style, "data")["rescale"] == [[pytest.approx(want[0]), pytest.approx(want[1])]]
+    shader = ET.fromstring(qml(style)).find("pipe/rasterrenderer/rastershader/colorrampshader")
+    assert shader is not None and float(shader.get("minimumValue")) == pytest.approx(want[0] * 0.0001, abs=1e-6)
+    empty = tmp_path / "empty.tif"
+    write_cog(empty, np.full((4, 4), NODATA, "int16"), crs="EPSG:4326", transform=Affine(0.01, 0, 100, 0, -0.01, 45),
+              nodata=NODATA)
+    assert ndvi_display_range([str(empty)]) is None

@@ -39,7 +39,16 @@ from tasks.geo.grid import epsg_code, lonlat_bounds, lonlat_footprint, split_bbo
 from tasks.geo.mosaic import wraps
 from tasks.io.outputs.items import asset_style
 from tasks.io.outputs.method_doc import METHOD_TITLE, method_html
-from tasks.io.outputs.styles import LayerStyle, render, visual_values, write_qml, write_visual
+from tasks.io.outputs.quicklook import quicklook_png
+from tasks.io.outputs.styles import (
+    DISPLAY_PERCENTILES,
+    LayerStyle,
+    ndvi_display_range,
+    render,
+    visual_values,
+    write_qml,
+    write_visual,
+)
 from tasks.io.runtime.cache_keys import cache_key
 from tasks.io.runtime.layer_cache import cache_for, link_file, open_entry, store_entry
 from tasks.io.runtime.processes import pid_alive
@@ -66,7 +75,9 @@ def _source_collection(run: RunContext, layer: LayerSummary) -> str | None:
     return source.stac.collection if source.stac else None
 
 
-def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
+def _item(layer: LayerSummary, run: RunContext, display: tuple[float, float] | None = None) -> pystac.Item:
+    """The STAC item of ``layer``: its assets with their styles (NDVI ramps over ``display``, its collection's
+    range), classes, visual pictures, tables and quick-look."""
     cfg = run.cfg
     main = next(a for a in layer.assets if a.key == "data")
     with rasterio.open(main.path) as src:
@@ -133,7 +144,7 @@ def _item(layer: LayerSummary, run: RunContext) -> pystac.Item:
     proj.bbox = list(bounds)
     renders: dict[str, Any] = {}
     for summary in layer.assets:
-        style = _add_asset(item, summary, transform)
+        style = _add_asset(item, summary, transform, display)
         renders[summary.key] = render(style, summary.key)
         qml_path = write_qml(summary.path, style)
         extra = pystac.Asset(href=str(qml_path), media_type="text/xml", roles=["style"],
@@ -241,7 +252,8 @@ def _title(layer: LayerSummary, main: AssetSummary) -> str:
     return f"{name} {when}".strip()
 
 
-def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine) -> LayerStyle:
+def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine,
+               display: tuple[float, float] | None = None) -> LayerStyle:
     """Add one raster asset (raster bands, classes with the colours it is drawn in, checksum); return its style."""
     path = Path(summary.path)
     with rasterio.open(path) as src:
@@ -262,7 +274,7 @@ def _add_asset(item: pystac.Item, summary: AssetSummary, transform: Affine) -> L
     )
     RasterExtension.ext(asset, add_if_missing=True).bands = [band]
     classes = summary.attrs.get("classes")
-    style = asset_style(summary, nodata)
+    style = asset_style(summary, nodata, display)
     if summary.categorical and classes:
         drawn = style.classes  # the colours the QGIS style and the renders use, for every code
         ClassificationExtension.ext(asset, add_if_missing=True).classes = [
@@ -428,7 +440,9 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
     for layer in layers:
         by_indicator.setdefault(layer.indicator, []).append(layer)
     for indicator, group in sorted(by_indicator.items()):
-        items = [_item(layer, run) for layer in sorted(group, key=lambda g: (g.year or 0, g.window or (0, 0), g.item_id))]
+        display = _display_range(group) if indicator in NDVI_COLLECTIONS else None
+        items = [_item(layer, run, display[1] if display else None)
+                 for layer in sorted(group, key=lambda g: (g.year or 0, g.window or (0, 0), g.item_id))]
         title, description = _COLLECTION_TEXT.get(indicator, (indicator, indicator))
         collection = pystac.Collection(
             id=indicator, title=title, description=description, license="CC-BY-4.0",
@@ -436,6 +450,11 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
             providers=_providers(indicator, run), summaries=_summaries(items),
             extra_fields={"ldn:region": cfg.region_id, "item_assets": _item_assets(items)},
         )
+        if display is not None:
+            collection.extra_fields["ldn:display_range"] = {
+                "percentiles": list(DISPLAY_PERCENTILES), "stored": list(display[0]), "ndvi": list(display[1]),
+                "note": "the NDVI ramp of every year's QGIS style, render and quick-look: the percentiles of all "
+                        "years' values pooled, so years compare"}
         if "data" in items[0].properties.get("renders", {}):
             collection.extra_fields["renders"] = {"data": items[0].properties["renders"]["data"]}
             collection.stac_extensions.append(RENDER_EXTENSION)
@@ -459,6 +478,30 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
         os.rename(stage, version.folder(out_dir))
         _write_root(out_dir)
     return version.folder(out_dir) / "catalog.json"
+
+
+NDVI_COLLECTIONS: tuple[str, ...] = ("ndvi-annual", "ndvi-annual-max")
+"""The collections whose ramp spans their own range (``ndvi_display_range``), the same for every year."""
+
+
+def _display_range(group: list[LayerSummary]) -> tuple[tuple[int, int], tuple[float, float]] | None:
+    """An NDVI collection's display range (stored values, and NDVI) from all its years, and each year's quick-look
+    drawn again over it (beside, then moved into place: the one there may be a link into the layer cache)."""
+    mains = [next(a for a in layer.assets if a.key == "data") for layer in group]
+    stored = ndvi_display_range([a.path for a in mains])
+    if stored is None:
+        return None
+    scale = float(mains[0].attrs.get("scale_factor") or 1.0)
+    shown = (round(stored[0] * scale, 6), round(stored[1] * scale, 6))
+    for layer, main in zip(group, mains):
+        if not layer.quicklook:
+            continue
+        png = Path(layer.quicklook)
+        scratch = png.with_name(f".{png.name}.tmp.png")
+        quicklook_png(main.path, scratch, title=f"{main.attrs.get('long_name', layer.indicator)} ({layer.year or ''})",
+                      units=main.attrs.get("units"), display=shown)
+        os.replace(scratch, png)
+    return stored, shown
 
 
 _INPUTS: dict[str, tuple[str, ...]] = {

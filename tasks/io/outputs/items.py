@@ -128,13 +128,14 @@ def plain_attrs(value: Any) -> Any:
     return value
 
 
-def asset_style(summary: AssetSummary, nodata: float | None) -> LayerStyle:
-    """How a written asset is drawn (``layer_style``): its classes and colours, or its colour ramp from its range."""
+def asset_style(summary: AssetSummary, nodata: float | None, display: tuple[float, float] | None = None) -> LayerStyle:
+    """How a written asset is drawn (``layer_style``): its classes and colours, or its colour ramp from its range
+    (NDVI: over ``display``, its collection's range, when known)."""
     return layer_style(
         title=str(summary.attrs.get("long_name", summary.key)),
         classes=classes_of(summary.attrs) if summary.categorical else None, units=summary.attrs.get("units"),
         scale=summary.attrs.get("scale_factor"), nodata=nodata, minimum=summary.minimum, maximum=summary.maximum,
-        key=summary.key)
+        key=summary.key, display=display)
 
 
 def write_item(

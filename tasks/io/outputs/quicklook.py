@@ -41,8 +41,10 @@ def _scale_bar_km(width_m: float) -> float:
 def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[Any, str] | None = None,
                   colours: dict[int, str] | None = None, units: str | None = None,
                   outlines: list[tuple[str, Any]] | None = None,
-                  marks: list[tuple[Any, str]] | None = None, mark_legend: dict[str, str] | None = None) -> Path:
-    """Draw ``cog`` to ``png``: class colours with a legend when ``classes`` is given, else a colour bar.
+                  marks: list[tuple[Any, str]] | None = None, mark_legend: dict[str, str] | None = None,
+                  display: tuple[float, float] | None = None) -> Path:
+    """Draw ``cog`` to ``png``: class colours with a legend when ``classes`` is given, else a colour bar (NDVI: the
+    styles' green ramp over ``display``, the collection's range, or over 0-0.8 without one).
 
     ``outlines`` are (name, polygon) zones (shapely, in the COG's CRS) drawn as grey lines with their names;
     by default the North-East Asia countries that cross the layer. A graticule in degrees is drawn too: on
@@ -88,9 +90,10 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         else:
             shown = data * scale if scale != 1.0 else data
-            if units == "NDVI":  # the styles' fixed green ramp, the same for every year, so years compare
+            if units == "NDVI":  # the styles' green ramp over the collection's range, the same for every year
                 ramp = LinearSegmentedColormap.from_list("ndvi", [f"#{c}" for _, c in NDVI_RAMP])
-                image = ax.imshow(shown, cmap=ramp, vmin=NDVI_RAMP[0][0], vmax=NDVI_RAMP[-1][0], interpolation="nearest")
+                low, high = display or (NDVI_RAMP[0][0], NDVI_RAMP[-1][0])
+                image = ax.imshow(shown, cmap=ramp, vmin=low, vmax=high, interpolation="nearest")
             else:
                 image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
             fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=units or "")

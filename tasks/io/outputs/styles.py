@@ -16,6 +16,7 @@ colour tables exist only for Byte and UInt16 bands, so the styles travel beside 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ import rasterio.shutil
 from tasks.constants import DROUGHT_CLASSES, LAND_COVER_COLOURS, LPD_CLASSES, STATUS_COLOURS, THREE_CLASSES
 from tasks.io.outputs.cog import cog_from_tiled, open_scratch_geotiff
 
-__all__ = ["NODATA_COLOUR", "NDVI_RAMP", "LayerStyle", "class_colour_expression", "class_colours", "layer_style", "qml",
-           "render", "write_qml", "visual_values", "write_visual"]
+__all__ = ["NODATA_COLOUR", "NDVI_RAMP", "DISPLAY_PERCENTILES", "LayerStyle", "ndvi_display_range",
+           "class_colour_expression", "class_colours", "layer_style", "qml", "render", "write_qml", "visual_values",
+           "write_visual"]
 
 NODATA_COLOUR = "4d4d4d"
 """Nodata in quick-looks, the report and QGIS styles: a dark grey that no class colour is near (stable in
@@ -38,7 +40,11 @@ NODATA_COLOUR = "4d4d4d"
 NDVI_RAMP: tuple[tuple[float, str], ...] = (
     (0.0, "f7fcf5"), (0.2, "c7e9c0"), (0.4, "74c476"), (0.6, "238b45"), (0.8, "00441b"),
 )
-"""NDVI value -> colour: a fixed green ramp (ColorBrewer Greens), the same for every year, so years compare."""
+"""NDVI value -> colour: the green ramp (ColorBrewer Greens) over 0-0.8, where no display range is known; a
+published NDVI collection spreads the same colours over its own range (``ndvi_display_range``)."""
+
+DISPLAY_PERCENTILES: tuple[int, int] = (2, 98)
+"""The percentiles of a collection's values (every year pooled) its NDVI ramp spans."""
 
 _DIVERGING = ("a50026", "f46d43", "ffffbf", "66bd63", "006837")
 """Negative .. zero .. positive (ColorBrewer RdYlGn): slopes and changes."""
@@ -91,10 +97,12 @@ def _ramp(lo: float, hi: float, colours: tuple[str, ...]) -> tuple[tuple[float, 
 
 
 def layer_style(*, title: str, classes: dict[Any, Any] | None, units: str | None, scale: float | None,
-                nodata: float | None, minimum: float | None, maximum: float | None, key: str = "data") -> LayerStyle:
+                nodata: float | None, minimum: float | None, maximum: float | None, key: str = "data",
+                display: tuple[float, float] | None = None) -> LayerStyle:
     """The style of one asset from what its summary knows: its class codes and names, else its units and
-    value range (NDVI: the fixed green ramp; slopes and changes: a diverging ramp around zero; else viridis
-    over the layer's minimum..maximum, in physical units)."""
+    value range (NDVI: the green ramp over ``display``, its collection's range in NDVI, the same for every year,
+    or over 0-0.8 without one; slopes and changes: a diverging ramp around zero; else viridis over the layer's
+    minimum..maximum, in physical units)."""
     if classes:
         colours = class_colours(classes)
         codes = sorted(int(c) for c in classes)
@@ -107,7 +115,8 @@ def layer_style(*, title: str, classes: dict[Any, Any] | None, units: str | None
     if hi <= lo:
         hi = lo + 1.0
     if units == "NDVI" and not any(word in key for word in ("slope", "change")):
-        return LayerStyle(title=title, nodata=nodata, stops=NDVI_RAMP, scale=factor, colormap_name="greens")
+        stops = _ramp(*display, tuple(c for _, c in NDVI_RAMP)) if display is not None else NDVI_RAMP
+        return LayerStyle(title=title, nodata=nodata, stops=stops, scale=factor, colormap_name="greens")
     if any(word in key for word in ("slope", "change")) and lo < 0 < hi:
         edge = max(abs(lo), abs(hi))
         return LayerStyle(title=title, nodata=nodata, stops=_ramp(-edge, edge, _DIVERGING), scale=factor,
@@ -184,10 +193,37 @@ def render(style: LayerStyle, asset: str) -> dict[str, Any]:
 
 
 def write_qml(cog: str | Path, style: LayerStyle) -> Path:
-    """Write the QGIS style beside ``cog`` (``<name>.qml``, the name QGIS looks for) and return its path."""
+    """Write the QGIS style beside ``cog`` (``<name>.qml``, the name QGIS looks for) and return its path. Written
+    beside and moved into place: the file there may be a link into the layer cache, which must not change."""
     path = Path(cog).with_suffix(".qml")
-    path.write_text(qml(style))
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    scratch.write_text(qml(style))
+    os.replace(scratch, path)
     return path
+
+
+def ndvi_display_range(cogs: list[str], *, percentiles: tuple[int, int] = DISPLAY_PERCENTILES,
+                       most: int = 1024) -> tuple[int, int] | None:
+    """The range an NDVI collection's ramp spans, in stored values: the ``percentiles`` of every layer's values
+    pooled (each read from its overview at most ``most`` pixels wide, nodata left out), decided on the integers
+    themselves (the first value whose share reaches each percentile). The same for every year of a collection, so
+    years compare, and wide enough for its land: an arid region's 0.07-0.26 is not drawn almost white on a fixed
+    0-0.8 ramp. None when no layer has a valid pixel."""
+    counts: np.ndarray | None = None
+    offset = 32768  # int16 values as indices
+    for cog in cogs:
+        with rasterio.open(cog) as src:
+            factor = max(1, -(-max(src.width, src.height) // most))
+            data = src.read(1, out_shape=(max(1, src.height // factor), max(1, src.width // factor)), masked=True)
+        values = data.compressed().astype("int64") + offset
+        here = np.bincount(values, minlength=65536)
+        counts = here if counts is None else counts + here
+    if counts is None or counts.sum() == 0:
+        return None
+    cumulative = np.cumsum(counts)
+    total = int(cumulative[-1])
+    lo, hi = (int(np.searchsorted(cumulative, -(-total * p // 100))) - offset for p in percentiles)
+    return (lo, hi) if hi > lo else (lo, lo + 1)
 
 
 def visual_values(style: LayerStyle) -> dict[int, int]:
