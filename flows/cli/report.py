@@ -1,8 +1,9 @@
 """``ldn report``: zonal tables, UNCCD workbooks and the HTML report for your zones, from published layers."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import pandas as pd
 import shapely.geometry
@@ -70,7 +71,7 @@ def report(
                          about=about, periods=chosen, area=area, sources=sources, series=inputs["series"],
                          annual=inputs["annual"], land_cover_years=inputs["land_cover_years"],
                          targets=load_targets(targets or TARGETS_FILE), activities=overlay,
-                         drought=inputs["drought"], people=inputs["people"])
+                         drought=inputs["drought"], people=inputs["people"], links=_version_links(cat, out))
     for period, frames in built.frames.items():
         print_zones(period, frames.get("sdg_15_3_1"))
     if (theirs := zones_of_the_run(inputs["drought"], inputs["people"], zone_set)) is not None:
@@ -79,6 +80,20 @@ def report(
                    "`ldn run --zones` computes them for yours")
     typer.echo(f"\nwrote {sum(len(v) for v in built.tables.values())} tables and workbooks to {out}")
     typer.echo(f"  report: {built.html}")
+
+
+def _version_links(cat: Any, out: Path) -> list[tuple[str, str]]:
+    """The published version's method page and catalog, as the report's first links (relative to its folder for a
+    local catalog, the URL for one served over HTTP)."""
+    href = cat.get_self_href() or ""
+    if not href:
+        return []
+    folder = href.rpartition("/")[0]
+    found = [("Method notes", f"{folder}/method.html"), (f"STAC catalog of version {cat.id}", href)]
+    if "://" in href and not href.startswith("file://"):
+        return found
+    return [(name, os.path.relpath(h.removeprefix("file://"), out).replace(os.sep, "/")) for name, h in found
+            if Path(h.removeprefix("file://")).exists()]
 
 
 @cli.command()
@@ -120,11 +135,16 @@ def targets(
         if measured.empty:
             typer.echo(f"  {first['status']}: {first['note']}")
             continue
-        shown = measured[["period", "year", "measured", "path", "gap", "measured_change_pct", "path_change_pct",
+        shown = measured[["period", "year", "measured", "path", "gap", "measured_change", "path_change",
                           "status"]].dropna(axis=1, how="all")
         typer.echo("  " + shown.to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-")
                    .replace("\n", "\n  "))
-        notes = sorted({str(n).split(";")[0] for n in measured["note"] if isinstance(n, str) and "covers" in n})
+        units = [f"{what} in {unit}" for what, column in (("gap", "gap_unit"), ("changes", "change_unit"))
+                 if isinstance(unit := next((u for u in measured[column] if isinstance(u, str)), None), str)]
+        if units:
+            typer.echo(f"  ({'; '.join(units)})")
+        notes = sorted({str(n).split(";")[0] for n in measured["note"] if isinstance(n, str)
+                        and ("covers" in n or "no reference" in n)})
         for note in notes:
             typer.echo(f"  note: {note}")
     typer.echo(f"\n{len(table)} rows from {cat.id}; every column with --csv")

@@ -29,7 +29,7 @@ from tasks.constants import DROUGHT_CLASSES, NODATA
 from tasks.errors import ConfigError
 
 __all__ = ["CALIBRATION", "SPI_MONTHS", "SPI_LIMIT", "SPI_SCALE", "ClassRule", "CLASS_RULES", "check_calibration",
-           "spi_december", "spi_x1000", "drought_class", "worst_year", "reporting_years", "WorstYearRule", "WORST_YEAR_RULES"]
+           "spi_december", "spi_x1000", "drought_class", "worst_year", "reporting_years", "reporting_spans", "WorstYearRule", "WORST_YEAR_RULES"]
 
 CALIBRATION: tuple[int, int] = (1991, 2020)
 """The default calibration period of the gamma fit (the WMO climate normal)."""
@@ -241,19 +241,23 @@ def worst_year(s: xr.DataArray, *, dim: str = "year", rule: WorstYearRule = "eve
 
 
 def reporting_years(periods: Mapping[str, Period], selected: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """The calendar years each ``selected`` period reports on (the span of its worst drought year): from the year
-    after the period before it in ``periods`` (the periods file, ordered by last year) ends, to its own last year
-    (of its productivity and land cover windows); the first period, and one ending with the period before it, from
-    its own first year. The default periods give
+    """The calendar years each ``selected`` period reports on (the span of its worst drought year, and each
+    period's label in the report): ``reporting_spans`` of the periods file's windows. The default periods give
     2000-2015, 2016-2019 and 2020-2023, as the UNCCD reporting does."""
-    ends = {n: max(p.productivity[1], p.land_cover[1]) for n, p in periods.items()}
-    order = sorted(periods, key=lambda n: (ends[n], n))
+    spans = {n: (min(p.productivity[0], p.land_cover[0]), max(p.productivity[1], p.land_cover[1]))
+             for n, p in periods.items()}
     wanted = set(selected)
+    return {n: span for n, span in reporting_spans(spans).items() if n in wanted}
+
+
+def reporting_spans(windows: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """Each period's reporting years from the (first, last) years its windows span: from the year after the
+    period before it (ordered by last year) ends, to its own last year; the first period, and one ending with the
+    period before it, from its own first year."""
+    order = sorted(windows, key=lambda n: (windows[n][1], n))
     out = {}
     for i, name in enumerate(order):
-        period = periods[name]
-        own = min(period.productivity[0], period.land_cover[0])
-        start = ends[order[i - 1]] + 1 if i and ends[order[i - 1]] < ends[name] else own  # a tie: its own first year
-        if name in wanted:
-            out[name] = (start, ends[name])
+        own, end = windows[name]
+        before = windows[order[i - 1]][1] if i else None
+        out[name] = (before + 1 if before is not None and before < end else own, end)
     return out

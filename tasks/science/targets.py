@@ -4,9 +4,11 @@ published layers measure, period by period.
 A target runs in a straight line from its baseline value to its target value; each period's measured value is
 set against that line at the period's year. With ``comparison: level`` the measured value itself is compared
 with the line (the layers measure the target's own quantity, e.g. hectares turned tree-covered); with
-``relative_change`` the measured change since the first period is compared with the line's change over the same
-years, both relative to their starting values, because a proxy (SDG 15.3.1 degraded land for "desertified land")
-has its own level but should move at the target's pace. On track or off track is decided exactly, with rational
+``change`` the measured change since the first period is compared with the line's change over the same years, in
+the target's unit (percentage points for a share), because a proxy (SDG 15.3.1 degraded land for "desertified land")
+has its own level but should move at the target's pace; ``relative_change`` does the same with both changes relative
+to their starting values (for quantities, not shares: a share's relative change explodes on a small starting
+value, and has no reference at 0). On track or off track is decided exactly, with rational
 arithmetic on the YAML's decimals and the tables' values. Tracking is a plainly labelled comparison, not a
 causal claim.
 """
@@ -57,12 +59,14 @@ INDICATOR_UNITS: dict[str, str] = {
 
 TRACK_STATUSES: tuple[str, ...] = (
     "on track", "off track", "reference", "partial coverage", "not measurable", "not covered", "no measurement",
+    "no reference",
 )
-"""What a row of the targets table says: on or off the line; ``reference``: the period a relative change starts
+"""What a row of the targets table says: on or off the line; ``reference``: the period the changes are counted
 from; ``partial coverage``: the run covers less than ``FULL_COVERAGE`` of the country, so its values describe
-that part and no verdict is given; ``not measurable``: the layers cannot measure the target (or it has no number); ``not covered``: the run's
-zones do not include the country; ``no measurement``: the run produced no value for it (no period, or a zero
-reference for a relative change)."""
+that part and no verdict is given; ``not measurable``: the layers cannot measure the target (or it has no number);
+``not covered``: the run's zones do not include the country; ``no measurement``: no period of the run produced a
+value for it; ``no reference``: measured, but a relative change from a starting value of 0 is undefined, so no
+verdict."""
 
 
 class YearValue(BaseModel):
@@ -81,7 +85,7 @@ class LdnTarget(BaseModel):
     country: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code, as the zones' zone_id.")
     title: str = Field(min_length=1)
     indicator: Indicator
-    comparison: Literal["level", "relative_change"] = "level"
+    comparison: Literal["level", "change", "relative_change"] = "level"
     proxy: str | None = Field(None, description="How the measured indicator differs from the target's definition.")
     not_measurable_because: str | None = None
     baseline: YearValue = YearValue()
@@ -185,7 +189,7 @@ TREE_COVERED, GRASSLAND = 1, 2
 
 
 def measurements(target: LdnTarget, frames: dict[str, dict[str, pd.DataFrame]],
-                 years: dict[str, PeriodYears]) -> list[Measurement]:
+                 years: dict[str, PeriodYears], labels: dict[str, str] | None = None) -> list[Measurement]:
     """The target's indicator for its country in every period of ``frames`` (period -> the zonal tables by name,
     as the report writes them), with the year each value describes; periods without the country's row, or whose
     value is undefined (NaN: no land with data), give none.
@@ -199,6 +203,7 @@ def measurements(target: LdnTarget, frames: dict[str, dict[str, pd.DataFrame]],
     out: list[Measurement] = []
     for period, tables in frames.items():
         when = years[period]
+        named = (labels or {}).get(period, period)
         first, last = when.land_cover
         if target.indicator == "degraded_share":
             table = tables.get("sdg_15_3_1")
@@ -207,7 +212,7 @@ def measurements(target: LdnTarget, frames: dict[str, dict[str, pd.DataFrame]],
             rows = table[(table.zone_id == target.country) & (table.indicator == "sdg_15_3_1")]
             if len(rows):
                 out.append(Measurement(period, when.sdg, float(rows.degraded_pct.iloc[0]),
-                                       f"degraded land in {period} (SDG 15.3.1 to {when.sdg})"))
+                                       f"degraded land in {named}"))
         elif target.indicator in ("tree_cover_share", "grassland_share"):
             table = tables.get("land_cover")
             if table is None:
@@ -226,7 +231,7 @@ def measurements(target: LdnTarget, frames: dict[str, dict[str, pd.DataFrame]],
                 verdict = "every land type balanced" if bool(rows.every_land_type_balanced.iloc[0]) else \
                     f"land types not balanced: {rows.failing_land_types.iloc[0]}"
                 out.append(Measurement(period, when.sdg, float(rows.delta_ldn_km2.iloc[0]),
-                                       f"net LDN balance in {period} against the baseline; {verdict}"))
+                                       f"net LDN balance in {named} against the baseline; {verdict}"))
         elif target.indicator == "afforested_area":
             table = tables.get("land_cover_transitions")
             if table is None:
@@ -259,7 +264,8 @@ def _row(target: LdnTarget, status: str, **values: Any) -> dict[str, Any]:
         "target_id": target.id, "country": target.country, "title": target.title, "indicator": target.indicator,
         "comparison": target.comparison if target.indicator != "not_measurable" else None,
         "proxy": target.proxy, "unit": target.unit, "period": None, "year": None, "measured": None,
-        "path": None, "gap": None, "measured_change_pct": None, "path_change_pct": None, "status": status,
+        "path": None, "gap": None, "gap_unit": None, "measured_change": None, "path_change": None,
+        "change_unit": None, "status": status,
         "baseline_year": target.baseline.year, "baseline_value": target.baseline.value,
         "target_year": target.target.year, "target_value": target.target.value, "note": "", "source": target.source,
     }
@@ -274,8 +280,8 @@ def track(target: LdnTarget, measurements: list[Measurement], *, covered: bool =
 
     ``measurements`` are the periods' values for the target's country in chronological order; ``covered`` is
     False when the run's zones do not include the country; ``coverage`` is the share of the country's area the
-    run covers (below ``FULL_COVERAGE`` the rows keep their numbers but give no verdict). Gaps are measured minus path (level) or measured
-    relative change minus the path's (relative_change, in percentage points).
+    run covers (below ``FULL_COVERAGE`` the rows keep their numbers but give no verdict). Gaps are measured minus
+    path (level) or the measured change minus the path's (change, relative_change), in the unit ``gap_unit`` names.
     """
     if target.indicator == "not_measurable":
         return [_row(target, "not measurable", note=target.not_measurable_because or "")]
@@ -294,6 +300,11 @@ def track(target: LdnTarget, measurements: list[Measurement], *, covered: bool =
     return rows
 
 
+def difference_unit(unit: str | None) -> str | None:
+    """The unit of a difference of two values in ``unit``: percentage points for a share in percent."""
+    return "percentage points" if unit in ("percent", "%") else unit
+
+
 def _compared(target: LdnTarget, ordered: list[Measurement]) -> list[dict[str, Any]]:
     higher = target.higher_is_better
     rows = []
@@ -303,26 +314,33 @@ def _compared(target: LdnTarget, ordered: list[Measurement]) -> list[dict[str, A
             gap = Fraction(m.value) - line
             good = gap >= 0 if higher else gap <= 0
             rows.append(_row(target, "on track" if good else "off track", period=m.period, year=m.year,
-                             measured=m.value, path=float(line), gap=float(gap), note=m.note))
+                             measured=m.value, path=float(line), gap=float(gap), gap_unit=difference_unit(target.unit),
+                             note=m.note))
         return rows
     first = ordered[0]
     m0, p0 = Fraction(first.value), path_value(target, first.year)
-    if m0 == 0 or p0 == 0:
-        return [_row(target, "no measurement", period=first.period, year=first.year, measured=first.value,
-                     note=f"{'the measured value' if m0 == 0 else 'the line'} is 0 in {first.year}: a relative "
-                          "change has no reference")]
+    relative = target.comparison == "relative_change"
+    unit = "% of the reference value" if relative else difference_unit(target.unit)
+    if relative and (m0 == 0 or p0 == 0):
+        because = (f"{'the measured value' if m0 == 0 else 'the line'} is 0 in {first.year}: a relative change has no "
+                   "reference, so no verdict (a share is better tracked with `comparison: change`)")
+        return [_row(target, "no reference", period=m.period, year=m.year, measured=m.value,
+                     note=f"{because}; {m.note}" if m.note else because) for m in ordered]
     rows.append(_row(target, "reference", period=first.period, year=first.year, measured=first.value,
-                     path=float(p0), measured_change_pct=0.0, path_change_pct=0.0,
-                     note=f"the reference the changes are relative to{'; ' + first.note if first.note else ''}"))
+                     path=float(p0), measured_change=0.0, path_change=0.0, change_unit=unit,
+                     note=f"the reference the changes are counted from{'; ' + first.note if first.note else ''}"))
     for m in ordered[1:]:
         line = path_value(target, m.year)
-        measured_change = (Fraction(m.value) - m0) / m0 * 100
-        path_change = (line - p0) / p0 * 100
+        measured_change, path_change = Fraction(m.value) - m0, line - p0
+        if relative:
+            measured_change, path_change = measured_change / m0 * 100, path_change / p0 * 100
         gap = measured_change - path_change
         good = gap >= 0 if higher else gap <= 0
         rows.append(_row(target, "on track" if good else "off track", period=m.period, year=m.year,
                          measured=m.value, path=float(line), gap=float(gap),
-                         measured_change_pct=float(measured_change), path_change_pct=float(path_change), note=m.note))
+                         gap_unit="percentage points of relative change" if relative else unit,
+                         measured_change=float(measured_change), path_change=float(path_change), change_unit=unit,
+                         note=m.note))
     return rows
 
 
@@ -332,10 +350,12 @@ TABLE_COLUMNS: tuple[str, ...] = tuple(_row(LdnTarget(id="x", country="XXX", tit
 
 
 def targets_table(catalog: TargetCatalog, frames: dict[str, dict[str, pd.DataFrame]],
-                  years: dict[str, PeriodYears], *, zone_km2: dict[str, float] | None = None) -> pd.DataFrame:
+                  years: dict[str, PeriodYears], *, zone_km2: dict[str, float] | None = None,
+                  labels: dict[str, str] | None = None) -> pd.DataFrame:
     """The targets table of a run: every target of ``catalog`` tracked over the periods of ``frames`` (the zonal
     tables by period) for its country; a country is covered when a period's SDG 15.3.1 table has its zone, and
-    the share covered is the zone's area in the tables over ``zone_km2`` (the zone's whole area), when given."""
+    the share covered is the zone's area in the tables over ``zone_km2`` (the zone's whole area), when given.
+    ``labels`` name the periods in the notes as the report names them (``report_1 (2016-2019)``)."""
     zones = {str(z) for tables in frames.values() if (sdg := tables.get("sdg_15_3_1")) is not None
              for z in sdg.zone_id.unique()}
     covered_km2: dict[str, float] = {}
@@ -348,7 +368,8 @@ def targets_table(catalog: TargetCatalog, frames: dict[str, dict[str, pd.DataFra
     for target in catalog.targets:
         whole = (zone_km2 or {}).get(target.country)
         share = covered_km2.get(target.country, 0.0) / whole if whole else None
-        rows += track(target, measurements(target, known, years), covered=target.country in zones, coverage=share)
+        rows += track(target, measurements(target, known, years, labels), covered=target.country in zones,
+                      coverage=share)
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     for column in ("year", "baseline_year", "target_year"):
         table[column] = table[column].astype("Int64")  # years stay integers beside the rows without one

@@ -16,6 +16,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from tasks.config import load_periods
 from tasks.constants import OWN_TABLE_INDICATORS
 from tasks.errors import NoZoneOverlap
 from tasks.io.outputs.report import (
@@ -34,16 +35,18 @@ from tasks.io.sources.integrity import file_fingerprint
 from tasks.io.sources.registry import registry_fingerprint
 from tasks.io.sources.run import RunContext
 from tasks.model import LayerRef, LayerSummary, ReportFiles
+from tasks.science.drought import reporting_years
 from tasks.science.targets import TARGETS_FILE, load_targets
 
 __all__ = ["report_task", "report_artifacts_task", "REPORT_FORMAT"]
 
 
-REPORT_FORMAT = 5
+REPORT_FORMAT = 6
 """The report's own format in its cache key: bump it with any change to what the report writes (tables, columns,
 sections, maps), so a cached report of the former code is not linked into a new version. 2: the activity tables;
 3: activity footprints drawn densified and continued past 180 degrees as the grid is; 4: the LDN balance; 5: the drought
-(SO3-1) tables, workbook and section."""
+(SO3-1) tables, workbook and section; 6: one label per period (its reporting years), the SOC means and LPD shares per
+land cover class in the workbooks."""
 
 
 @task(name="zonal-report", cache_policy=NO_CACHE)
@@ -58,7 +61,8 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
     if not cfg.use_cache:
         return _report(run, layers, refs, periods, staging)
     zones = {"region": cfg.region_id, "zone_field": cfg.zone_field,
-             "zones": file_fingerprint(cfg.zones) if cfg.zones else "default", "format": REPORT_FORMAT}
+             "zones": file_fingerprint(cfg.zones) if cfg.zones else "default", "format": REPORT_FORMAT,
+             "periods": file_fingerprint(cfg.periods_file)}  # each period's label: its reporting years
     by_period: dict[str, list[str | None]] = {}
     for layer in layers:  # what the period's zonal tables read: not the layers with tables of their own
         if layer.period is not None and layer.indicator not in OWN_TABLE_INDICATORS:
@@ -103,6 +107,14 @@ def _linked_report(entry: Path, meta: dict[str, Any], folder: Path) -> ReportFil
     return ReportFiles(tables=tables, html=str(folder / meta["html"]), frames=frames)
 
 
+def _about(run: RunContext, layers: list[LayerSummary], periods: list[str]) -> dict[str, dict[str, Any]]:
+    """Each period's method metadata, with the calendar years it reports on (from the periods file, as the drought
+    stage takes them): the period's label everywhere in the report."""
+    spans = reporting_years(load_periods(run.cfg.periods_file).periods, periods)
+    return {p: {**about_period(layers, p), **({"reporting years": list(spans[p])} if p in spans else {})}
+            for p in periods}
+
+
 def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], periods: list[str],
             staging: str, per_period: PeriodTablesCache | None = None) -> ReportFiles:
     cfg = run.cfg
@@ -110,7 +122,7 @@ def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], p
     try:
         report = build_report(refs, load_zones(cfg.zones, cfg.zone_field), Path(staging) / "report",
                               title=f"SDG 15.3.1 report: {cfg.region_id}", periods=periods,
-                              about={p: about_period(layers, p) for p in periods}, stem=f"zonal-{cfg.region_id}",
+                              about=_about(run, layers, periods), stem=f"zonal-{cfg.region_id}",
                               area=run.area_polygons.geometry if run.area_polygons is not None else None,
                               series=inputs["series"], sources=run_sources(run), annual=inputs["annual"],
                               land_cover_years=inputs["land_cover_years"],
@@ -119,7 +131,8 @@ def _report(run: RunContext, layers: list[LayerSummary], refs: list[LayerRef], p
                                                          cfg.activity_ring_km, cfg.activity_point_km,
                                                          run.sample_activities)
                               if run.activity_registry is not None else None, period_cache=per_period,
-                              drought=inputs["drought"], people=inputs["people"])
+                              drought=inputs["drought"], people=inputs["people"],
+                              links=[("Method notes", "../method.html"), ("STAC catalog of this version", "../catalog.json")])
         if per_period is not None and per_period.hits:
             get_run_logger().info("zonal tables of %s: unchanged layers and zones, linked from the cache",
                                   ", ".join(per_period.hits))

@@ -112,19 +112,29 @@ def test_the_report_shows_maps_tables_and_the_method(full_run: tuple[Path, Path]
     _, root = full_run
     html = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).read_text()
     # the bar chart and the NDVI series; per period 8 class maps (10 with status and the LDN balance) and 5 charts;
-    # one LDN target chart
+    # no LDN target chart (the sample covers a sliver of Mongolia: partial coverage, no verdict, no chart)
     # + activity map, drought chart, 3 worst-year maps, 3 worst-year people maps
-    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 5) + 2 * 2 + 1 + 1 + 1 + 3 + 3
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2 + 3 * (8 + 5) + 2 * 2 + 1 + 1 + 3 + 3
     assert html.count("<h3>LDN balance: no net loss per land type (km2)</h3>") == 2, "a section per reporting period"
-    for text in ("Period report_1 (productivity 2004-2019, land cover 2015-2019)", "China", "Mongolia",
-                 "Status against the baseline", "sdg-15-3-1 method", "Productivity trajectory, report_1",
+    for text in ("Period report_1 (2016-2019)", "The layers read productivity 2004-2019, land cover 2015-2019.",
+                 "China", "Mongolia", "Status against the baseline", "SDG 15.3.1 method",
+                 "Productivity trajectory, report_1 (2016-2019)", "Drought class of the worst year, report_1 (2016-2019)",
+                 "People per cell, by the worst year&#x27;s drought, report_1 (2016-2019)",
+                 "degraded land in report_1 (2016-2019)", "<a href=\"../method.html\">Method notes</a>",
+                 "<a href=\"../catalog.json\">STAC catalog of this version</a>",
+                 "<a href=\"../lpd/lpd-sample-zamyn-uud-report_1/lpd-sample-zamyn-uud-report_1.json\">lpd</a>",
+                 "<th>declining (km²)</th>\n      <th>declining (%)</th>",
                  "Land cover transitions (km2), all zones", "LPD within each land cover class (final year), all zones",
                  "SOC stock by land cover class, all zones", "<td><b>all zones (sum)</b></td>", "MODIS sinusoidal",
                  "Land cover year by year, all zones", "Land cover by class and year, the run's whole area (km2)",
                  "Annual NDVI of the region", "<b>NDVI: modis-13q1</b>", "STAC collection"):
         assert text in html, text
-    assert "<th>class_name</th>" not in html.split("Land productivity dynamics (km2)")[1].split("</table>")[0], \
+    assert "<th>class_name</th>" not in html.split("Land productivity dynamics (km2")[1].split("</table>")[0], \
         "no empty pivot column"
+    assert "productivity 2004-2019, land cover 2015-2019)" not in html, "one label per period, its reporting years"
+    version = Path(_sdg_items(root)["report_1"].assets["report"].get_absolute_href()).parent.parent
+    for href in re.findall(r"<a href=\"(\.\./[^\"]+)\"", html):  # every link of the report resolves in the version
+        assert (version / "report" / href).resolve().is_file(), href
     assert "&lt;NA&gt;" not in html and "<NA>" not in html, "a missing value reads '-', never pandas' <NA>"
     assert "These tables are the run's" not in html, "the run's report: its zones are the drought and people tables'"
 
@@ -181,7 +191,8 @@ def test_ldn_targets_are_tracked_published_and_printed(full_run: tuple[Path, Pat
     html = Path(items["report_1"].assets["report"].get_absolute_href()).read_text()
     section = _section(html, "National LDN targets")
     assert "not a causal claim" in section and "a proxy for the national 'desertified land' definition" in section
-    assert section.count("src='data:image/png;base64,") == 1 and "partial coverage" in section
+    assert section.count("src='data:image/png;base64,") == 0 and "partial coverage" in section  # no verdict, no chart
+    assert "The run covers only part of MNG" in section and "percentage points" in section
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["ldn-targets-sample-zamyn-uud"])))

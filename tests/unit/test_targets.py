@@ -55,18 +55,37 @@ def test_level_on_the_line_is_on_track_and_a_hair_below_is_not() -> None:
         ["on track", "off track"]  # line at 500: falling is progress
 
 
-def test_relative_change_hand_worked_for_mongolias_desertified_land() -> None:
-    """Line 78.2 % (2014) -> 60 % (2030): 77.0625 in 2015, 72.5125 in 2019, a change of -5.904... %. The proxy
-    (SDG 15.3.1 degraded land) falls from 25 % to 22 % (-12 %): on track; to 24 % (-4 %): off track."""
+def test_change_hand_worked_for_mongolias_desertified_land() -> None:
+    """Line 78.2 % (2014) -> 60 % (2030): 77.0625 in 2015, 72.5125 in 2019, a change of -4.55 percentage points.
+    The proxy (SDG 15.3.1 degraded land) falls from 25 % to 20 % (-5 points): on track; to 24 % (-1): off track."""
     desert = next(t for t in load_targets().targets if t.id == "mng-desertified-land-2030")
-    rows = track(desert, [Measurement("report_1", 2019, 22.0), Measurement("baseline", 2015, 25.0)])
+    assert desert.comparison == "change"
+    rows = track(desert, [Measurement("report_1", 2019, 20.0), Measurement("baseline", 2015, 25.0)])
     assert [r["status"] for r in rows] == ["reference", "on track"]
     assert rows[0]["period"] == "baseline" and rows[0]["path"] == 77.0625
-    assert rows[1]["measured_change_pct"] == pytest.approx(-12.0)
-    assert rows[1]["path_change_pct"] == pytest.approx((72.5125 - 77.0625) / 77.0625 * 100)
-    assert rows[1]["gap"] == pytest.approx(-12.0 - (72.5125 - 77.0625) / 77.0625 * 100)
+    assert rows[1]["measured_change"] == -5.0 and rows[1]["path_change"] == pytest.approx(-4.55)
+    assert rows[1]["gap"] == pytest.approx(-0.45) and rows[1]["gap_unit"] == "percentage points"
+    assert rows[0]["change_unit"] == rows[1]["change_unit"] == "percentage points"
     slow = track(desert, [Measurement("baseline", 2015, 25.0), Measurement("report_1", 2019, 24.0)])
     assert slow[1]["status"] == "off track"
+
+
+def test_relative_change_hand_worked_and_refused_from_zero() -> None:
+    """relative_change (for quantities): the same line, the proxy from 25 to 22 (-12 %) against the line's
+    -5.904... %: on track, the gap in points of relative change. From a measured 0 there is no reference: every
+    measured period keeps its value, with no verdict, and says why."""
+    desert = next(t for t in load_targets().targets if t.id == "mng-desertified-land-2030")
+    relative = desert.model_copy(update={"comparison": "relative_change"})
+    rows = track(relative, [Measurement("report_1", 2019, 22.0), Measurement("baseline", 2015, 25.0)])
+    assert [r["status"] for r in rows] == ["reference", "on track"]
+    assert rows[1]["measured_change"] == pytest.approx(-12.0)
+    assert rows[1]["path_change"] == pytest.approx((72.5125 - 77.0625) / 77.0625 * 100)
+    assert rows[1]["gap"] == pytest.approx(-12.0 - (72.5125 - 77.0625) / 77.0625 * 100)
+    assert rows[1]["change_unit"] == "% of the reference value"
+    assert rows[1]["gap_unit"] == "percentage points of relative change"
+    rows = track(relative, [Measurement("baseline", 2015, 0.0), Measurement("report_1", 2019, 1.0)])
+    assert [(r["status"], r["measured"]) for r in rows] == [("no reference", 0.0), ("no reference", 1.0)]
+    assert all("is 0 in 2015" in r["note"] and r["gap"] is None for r in rows)
 
 
 def test_nothing_to_compare_is_said_and_not_numbered() -> None:
@@ -77,9 +96,10 @@ def test_nothing_to_compare_is_said_and_not_numbered() -> None:
     assert row["status"] == "not covered" and row["measured"] is None and "MNG" in row["note"]
     (row,) = track(_target(), [])
     assert row["status"] == "no measurement"
-    (row,) = track(targets["mng-forest-cover-2030"], [Measurement("baseline", 2015, 0.0),
-                                                       Measurement("report_1", 2019, 1.0)])
-    assert row["status"] == "no measurement" and "reference" in row["note"]
+    rows = track(targets["mng-forest-cover-2030"], [Measurement("baseline", 2015, 0.0),
+                                                     Measurement("report_1", 2019, 1.0)])
+    assert [r["status"] for r in rows] == ["reference", "on track"]  # a share from 0 has a change: +1 point
+    assert rows[1]["measured_change"] == 1.0
     assert {r["status"] for t in targets.values() for r in track(t, [])} <= set(TRACK_STATUSES)
 
 

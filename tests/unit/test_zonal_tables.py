@@ -163,6 +163,34 @@ def test_the_workbook_has_the_land_cover_series_year_by_year(tmp_path: Path) -> 
     assert [c.value for c in sheet[4]] == [2016, 4.0, 4.0, 0.0, 8.0]
 
 
+def test_the_workbook_gives_soc_means_and_lpd_shares_per_land_cover_class(tmp_path: Path) -> None:
+    """Trends.Earth's shape (issue 34 item 15): the SOC sheet's mean stock per class in t C/ha (tonnes over km2 x
+    100; the totals' from their sums), the LPD x land cover blocks with each LPD class's % of the land cover class."""
+    import openpyxl
+
+    soc = pd.DataFrame([{"zone_id": z, "zone": z, "class": 3, "class_name": "grassland", "initial_area_km2": a,
+                         "stock_initial_t": t0, "final_area_km2": a, "stock_final_t": t1, "change_t": t1 - t0}
+                        for z, a, t0, t1 in (("A", 2.0, 8000.0, 7000.0), ("B", 0.0, 0.0, 0.0))])
+    lpd = pd.DataFrame([{"zone_id": "A", "zone": "A", "land_cover_class": lc, "land_cover_name": lcn, "lpd_class": k,
+                         "lpd_name": kn, "area_km2": a}
+                        for lc, lcn, k, kn, a in ((3, "grassland", 1, "declining", 1.0), (3, "grassland", 5, "increasing", 3.0),
+                                                  (6, "bare land", 1, "declining", 0.0), (6, "bare land", 5, "increasing", 0.0))])
+    book = openpyxl.load_workbook(write_workbook({"soc_land_cover": soc, "lpd_land_cover": lpd}, tmp_path / "a.xlsx",
+                                                 about={"period": "p"}))
+    rows = [[c.value for c in r] for r in book["SO1-3 SOC"].iter_rows(min_row=2, max_row=5)]
+    assert rows[0] == ["zone", "class_name", "initial_area_km2", "stock_initial_t", "mean_initial_t_ha",
+                       "final_area_km2", "stock_final_t", "mean_final_t_ha", "change_t"]
+    assert rows[1][4] == pytest.approx(40.0) and rows[1][7] == pytest.approx(35.0)  # 8000 t on 200 ha
+    assert rows[2][4] is None  # no area, no mean
+    assert rows[3][:2] == ["all zones (sum)", "grassland"] and rows[3][4] == pytest.approx(40.0)
+    rows = [[c.value for c in r] for r in book["SO1-2 productivity"].iter_rows(min_row=2, max_row=5)]
+    assert rows[0] == ["land cover", "declining", "increasing", "total", "declining (% of class)",
+                       "increasing (% of class)"]
+    assert rows[1] == ["grassland", 1.0, 3.0, 4.0, 25.0, 75.0]
+    assert rows[2] == ["bare land", 0.0, 0.0, 0.0, None, None]
+    assert rows[3] == ["total", 1.0, 3.0, 4.0, 25.0, 75.0]
+
+
 def _gpkg(path: Path, geoms: list[shapely.Geometry], crs: str | None, geometry_type: str = "Polygon",
           **fields: list) -> Path:
     """Write polygons (or anything) to a GeoPackage with pyogrio, with or without a CRS."""

@@ -4,6 +4,7 @@ the HTML page, with the activity registry beside the indicators when given. A ru
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,10 +36,11 @@ from tasks.io.sources.run import RunContext
 from tasks.io.sources.zones import Zone, default_zones, read_zones, zones_on_grid
 from tasks.model import LayerRef, LayerSummary, ReportFiles
 from tasks.science.activities import Activity, period_spans
+from tasks.science.drought import reporting_spans
 from tasks.science.targets import TargetCatalog, period_years, targets_table
 
 __all__ = ["REPORT_MAPS", "build_report", "ActivityOverlay", "DroughtReport", "drought_report", "PeopleReport",
-           "people_report", "period_label", "zones_of_the_run",
+           "people_report", "period_labels", "zones_of_the_run",
            "refs_from_layers", "about_period", "load_zones", "annual_ndvi_series", "run_sources", "report_inputs"]
 
 
@@ -64,7 +66,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                  land_cover_years: dict[str, pd.DataFrame] | None = None,
                  targets: TargetCatalog | None = None, activities: ActivityOverlay | None = None,
                  period_cache: PeriodTablesCache | None = None, drought: DroughtReport | None = None,
-                 people: PeopleReport | None = None) -> ReportFiles:
+                 people: PeopleReport | None = None, links: list[tuple[str, str]] | None = None) -> ReportFiles:
     """Zonal tables (CSV, Parquet), one UNCCD workbook per period and one HTML report, under ``out_dir``.
 
     ``area`` (lon/lat polygons: the region the layers were kept to) cuts every zone to it, so a zone
@@ -81,7 +83,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     change (``tasks.io.runtime.report_cache``). ``drought`` (``drought_report``) adds the SO3-1 tables (every
     year's and every period's worst year's, listed with every period's files), the drought workbook in
     Trends.Earth's shape and a report section with its maps and chart; ``people`` (``people_report``) the SO3-2,
-    SO3-3 and SO2-3 tables, their sheets in the drought and period workbooks and a section.
+    SO3-3 and SO2-3 tables, their sheets in the drought and period workbooks and a section. ``links`` (name, href)
+    head the report (the version's method page and catalog); each period links the STAC items of its layers.
     """
     have = list(dict.fromkeys(r.period for r in layers))
     if not have:
@@ -91,6 +94,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
             raise ConfigError(f"no published layers for period {p!r}: choose one of {have}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    labels = period_labels({p: about.get(p, {}) for p in [*have, *about]})
     files: dict[str, dict[str, str]] = {}
     frames: dict[str, dict[str, pd.DataFrame]] = {}
     maps: dict[str, list[tuple[str, bytes]]] = {}
@@ -108,7 +112,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
         frames[period] = tables
         files[period] = write_tables(tables, out_dir, f"{stem}_{period}")
         maps[period] = []
-        label = period_label(period, about.get(period, {}))
+        label = labels[period]
         with tempfile.TemporaryDirectory() as tmp:
             for key, caption in REPORT_MAPS:
                 if key not in refs or not refs[key].classes:
@@ -116,7 +120,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                 ref = refs[key]
                 style = layer_style(title=caption, classes=ref.classes, units=None, scale=None, nodata=None,
                                     minimum=None, maximum=None)
-                png = quicklook_png(ref.path, Path(tmp) / "map.png", title=f"{caption} ({period})", classes=ref.classes,
+                png = quicklook_png(ref.path, Path(tmp) / "map.png", title=f"{caption}, {label}", classes=ref.classes,
                                     colours={code: colour for code, (_, colour) in style.classes.items()},
                                     outlines=outlines)
                 maps[period].append((f"{caption}, {label}", png.read_bytes()))
@@ -125,7 +129,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
     tracked = None
     if targets is not None:
         years = {p: y for p in frames if (y := period_years(about.get(p, {}))) is not None}
-        tracked = targets_table(targets, frames, years,
+        tracked = targets_table(targets, frames, years, labels=labels,
                                 zone_km2={z.zone_id: geodesic_area_km2(z.geometry) for z in zones})
     for period, tables in frames.items():
         population = people.sdg[people.sdg.period == period] if people is not None and not people.sdg.empty else None
@@ -138,18 +142,19 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
             files[period].update(written)
     section = None
     if activities is not None:
-        section = _activity_section(activities, layers, frames, about, area, out_dir, stem)
+        section = _activity_section(activities, layers, frames, about, area, out_dir, stem, labels)
         for period in files:
             files[period].update(section[1])
     theirs = zones_of_the_run(drought, people, zones)  # `ldn report --zones`: their tables stay the run's
-    drought_section = _drought_section(drought, out_dir, stem, people, theirs) if drought is not None else None
-    people_section = _people_section(people, out_dir, stem, theirs) if people is not None else None
+    drought_section = _drought_section(drought, out_dir, stem, people, theirs, labels) if drought is not None else None
+    people_section = _people_section(people, out_dir, stem, theirs, labels) if people is not None else None
     for period in files:  # the run's drought and people tables are listed with every period's files
         for extra in (drought_section, people_section):
             files[period].update(extra.files if extra is not None else {})
     by_zone = zonal_ndvi_series(annual, zones, area=area, cache=period_cache) if annual else None
+    items = {period: item_links([r for r in layers if r.period == period], out_dir) for period in frames}
     html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
-                                  labels={p: period_label(p, about.get(p, {})) for p in frames}, series=series,
+                                  labels=labels, series=series, links=links, items=items,
                                   sources=sources, zone_series=by_zone, targets=tracked,
                                   activities=section[0] if section else None, drought=drought_section,
                                   people=people_section)
@@ -168,7 +173,7 @@ def zones_of_the_run(drought: DroughtReport | None, people: PeopleReport | None,
 
 
 def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: PeopleReport | None,
-                     theirs: list[str] | None = None) -> DroughtSection:
+                     theirs: list[str] | None = None, labels: dict[str, str] | None = None) -> DroughtSection:
     """The drought tables as files and a workbook (with the people under drought and their vulnerability when
     ``people`` has them), and the section's maps: each period's worst-year class."""
     files = write_tables({"drought_years": drought.years, "drought_periods": drought.periods}
@@ -181,7 +186,7 @@ def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: P
     for period, path in drought.maps.items():
         window = drought.periods[drought.periods.period == period]
         years = f"{int(window.first_year.iloc[0])}-{int(window.last_year.iloc[0])}" if len(window) else period
-        caption = f"Drought class of the worst year, {period} ({years})"
+        caption = f"Drought class of the worst year, {(labels or {}).get(period, f'{period} ({years})')}"
         maps.append((caption, _class_map(path, caption, DROUGHT_CLASSES)))
     return DroughtSection(years=drought.years, periods=drought.periods, maps=maps, about=drought.about, files=files,
                           zones_of_the_run=theirs)
@@ -200,14 +205,15 @@ def _class_map(path: str, caption: str, classes: dict[int, tuple[str, str]],
         return png.read_bytes()
 
 
-def _people_section(people: PeopleReport, out_dir: Path, stem: str, theirs: list[str] | None = None) -> PeopleSection:
+def _people_section(people: PeopleReport, out_dir: Path, stem: str, theirs: list[str] | None = None,
+                    labels: dict[str, str] | None = None) -> PeopleSection:
     """The people tables as files, and the section's maps: each period's people under its worst year's drought."""
     tables = {"people_drought_years": people.years, "people_drought_periods": people.periods,
               "drought_vulnerability": people.vulnerability, "people_sdg": people.sdg}
     files = write_tables({k: v for k, v in tables.items() if not v.empty}, out_dir, stem)
     maps = []
     for period, path in people.maps.items():
-        caption = f"People per cell, by the worst year's drought, {period}"
+        caption = f"People per cell, by the worst year's drought, {(labels or {}).get(period, period)}"
         maps.append((caption, _class_map(path, caption, PEOPLE_BINS, codes=people_bins)))
     return PeopleSection(years=people.years, periods=people.periods, vulnerability=people.vulnerability,
                          sdg=people.sdg, maps=maps, about=people.about, files=files, zones_of_the_run=theirs)
@@ -230,7 +236,7 @@ class ActivityOverlay:
 
 def _activity_section(overlay: ActivityOverlay, layers: list[LayerRef], frames: dict[str, Any],
                       about: dict[str, dict[str, Any]], area: shapely.Geometry | None, out_dir: Path,
-                      stem: str) -> tuple[ActivitySection, dict[str, str]]:
+                      stem: str, labels: dict[str, str]) -> tuple[ActivitySection, dict[str, str]]:
     """The activities' statistics and summary tables (written) and the report section with its map."""
     windows = {p: (y.land_cover[0], y.sdg) for p in frames if (y := period_years(about.get(p, {}))) is not None}
     stats = activity_statistics(overlay.activities, layers, period_spans(windows), ring_km=overlay.ring_km,
@@ -250,8 +256,7 @@ def _activity_section(overlay: ActivityOverlay, layers: list[LayerRef], frames: 
         shown = {ACTIVITY_AREAS[a.area][0]: ACTIVITY_AREAS[a.area][1] for a in overlay.activities if a.id in placed}
         style = layer_style(title="SDG 15.3.1", classes=ref.classes, units=None, scale=None, nodata=None, minimum=None,
                             maximum=None)
-        label = period_label(last or "", about.get(last or "", {}))
-        caption = f"Activities over SDG 15.3.1, {label}, coloured by activity area"
+        caption = f"Activities over SDG 15.3.1, {labels.get(last or '', last)}, coloured by activity area"
         with tempfile.TemporaryDirectory() as tmp:
             png = quicklook_png(ref.path, Path(tmp) / "activities.png", title=f"Activities over SDG 15.3.1 ({last})",
                                 classes=ref.classes, colours={c: col for c, (_, col) in style.classes.items()},
@@ -262,16 +267,39 @@ def _activity_section(overlay: ActivityOverlay, layers: list[LayerRef], frames: 
     return section, written
 
 
-def period_label(period: str, about: dict[str, Any]) -> str:
-    """A period named with its years, as reporters need it: ``report_1 (productivity 2004-2019, land cover
-    2015-2019)``; just the name when the windows are not known."""
-    def years(key: str) -> str | None:
-        window = about.get(key)
-        return f"{window[0]}-{window[1]}" if isinstance(window, (list, tuple)) and len(window) == 2 else None
+def item_links(refs: list[LayerRef], out_dir: Path) -> list[tuple[str, str]]:
+    """(indicator, href) of the STAC item of each layer in ``refs`` (the item's JSON beside its data asset, as a
+    version lays them out): relative to the report's folder for local files, so the links hold inside a published
+    version and beside ``ldn report``'s output; the URL itself for a catalog served over HTTP."""
+    out: dict[str, str] = {}
+    for ref in refs:
+        if ref.asset != "data" or ref.indicator in out:
+            continue
+        path = ref.path.removeprefix("/vsicurl/")
+        folder, _, _ = path.rpartition("/")
+        item = f"{folder}/{folder.rpartition('/')[2]}.json"
+        out[ref.indicator] = item if "://" in item else os.path.relpath(item, out_dir).replace(os.sep, "/")
+    return list(out.items())
 
-    parts = [f"{what} {span}" for what, key in (("productivity", "lpd window"), ("land cover", "land-cover window"))
-             if (span := years(key))]
-    return f"{period} ({', '.join(parts)})" if parts else period
+
+def period_labels(about: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each period's one label, used wherever the report, its maps, targets and activities name it:
+    ``report_1 (2016-2019)``, the calendar years it reports on (``reporting years`` in its metadata, as the run
+    takes them from the periods file; else ``reporting_spans`` of the windows the metadata names); just the name
+    when no window is known. The windows themselves are in each period's method table."""
+    def span(meta: dict[str, Any]) -> tuple[int, int] | None:
+        ends = [w for key in ("sdg-15-3-1 window", "lpd window", "land-cover window", "window")
+                if isinstance(w := meta.get(key), (list, tuple)) and len(w) == 2]
+        return (min(int(w[0]) for w in ends), max(int(w[1]) for w in ends)) if ends else None
+
+    spans = reporting_spans({p: s for p, meta in about.items() if (s := span(meta)) is not None})
+    labels = {}
+    for period, meta in about.items():
+        given = meta.get("reporting years")
+        years = (int(given[0]), int(given[1])) if isinstance(given, (list, tuple)) and len(given) == 2 \
+            else spans.get(period)
+        labels[period] = f"{period} ({years[0]}-{years[1]})" if years else period
+    return labels
 
 
 def refs_from_layers(layers: list[LayerSummary]) -> list[LayerRef]:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,24 @@ def _pct_of_land(frame: pd.DataFrame) -> pd.DataFrame:
     for name in ("degraded", "stable", "improved"):
         frame[f"{name}_pct"] = (100.0 * frame[f"{name}_km2"] / with_data).where(with_data > 0)
     return frame
+
+
+def class_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A class map's zonal table (``class_name``, ``area_km2`` per zone and class, with ``land_km2`` and
+    ``nodata_km2``) one row per zone, as the SDG table reads: land, each class's km2 and % of the land with data
+    (the classes added up), land without data; and the sum of the zones, its % from the sums."""
+    names = list(dict.fromkeys(frame["class_name"]))
+    area = frame.pivot_table(index="zone", columns="class_name", values="area_km2", sort=False, aggfunc="sum")[names]
+    per_zone = frame.groupby("zone", sort=False)[["land_km2", "nodata_km2"]].first()
+    area.loc[TOTAL] = area.sum(axis=0)
+    per_zone.loc[TOTAL] = per_zone.sum(axis=0)
+    with_data = area.sum(axis=1)
+    out = pd.DataFrame({"zone": area.index, "land_km2": per_zone.loc[area.index, "land_km2"].to_numpy()})
+    for name in names:
+        out[f"{name}_km2"] = area[name].to_numpy()
+        out[f"{name}_pct"] = (100.0 * area[name] / with_data.where(with_data > 0)).to_numpy()
+    out["nodata_km2"] = per_zone.loc[area.index, "nodata_km2"].to_numpy()
+    return out
 
 
 def with_totals(frame: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
@@ -261,7 +280,8 @@ def ndvi_series_png(series: pd.DataFrame, zones: pd.DataFrame | None = None) -> 
 
 def target_png(rows: pd.DataFrame) -> bytes:
     """One target's chart: the straight line from its baseline to its target and the measured points (level), or
-    the line's change and the measured change since the reference period, in % (relative_change)."""
+    the line's change and the measured change since the reference period (change: in the target's unit, percentage
+    points for a share; relative_change: in % of the starting values), each axis naming its unit."""
     from matplotlib.ticker import FuncFormatter
 
     first = rows.iloc[0]
@@ -279,19 +299,23 @@ def target_png(rows: pd.DataFrame) -> bytes:
         ref = measured.iloc[0]
         years = [int(ref.year), y1]
         line = [v0 + (v1 - v0) * (y - y0) / (y1 - y0) for y in years]
-        ax.plot(years, [(v / line[0] - 1) * 100 for v in line], linestyle="--", color="#555555",
-                label="the target's path, change since the reference")
-        ax.plot([y1], [(line[1] / line[0] - 1) * 100], marker="*", markersize=12, color="#1a9641", linestyle="none",
-                label="target")
-        ax.plot(measured["year"], measured["measured_change_pct"], marker="o", color="#d7191c",
+        change = [(v / line[0] - 1) * 100 for v in line] if first.comparison == "relative_change" \
+            else [v - line[0] for v in line]
+        ax.plot(years, change, linestyle="--", color="#555555", label="the target's path, change since the reference")
+        ax.plot([y1], [change[1]], marker="*", markersize=12, color="#1a9641", linestyle="none", label="target")
+        ax.plot(measured["year"], measured["measured_change"], marker="o", color="#d7191c",
                 label="measured (proxy), change since the reference")
         ax.axhline(0, color="#bbbbbb", linewidth=0.8)
-        ax.set_ylabel(f"change since {int(ref.year)} (%)")
+        ax.set_ylabel(f"change since {int(ref.year)} ({ref.change_unit})")
     ax.set_xlabel("year")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(frameon=False, fontsize=8)
     ax.set_title(f"{first.country}: {first.title}", fontsize=10)
     return _png(fig)
+
+
+def _link(text: str, href: str) -> str:
+    return f"<a href={quoteattr(href)}>{html.escape(text)}</a>"
 
 
 def _chart(alt: str, png: bytes) -> str:
@@ -349,24 +373,48 @@ def _scrolls(table: str) -> str:
     return f"<div class='scroll'>{table}</div>"
 
 
-def _flat(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """Nested settings as (name, value) rows: ``{"a": {"b": 1}}`` -> ``("a, b", "1")``; lists as ``2004-2019``
-    when they are a pair of years."""
+_SETTING_WORDS = {"lpd": "LPD", "land-cover": "land cover", "soc": "SOC", "sdg-15-3-1": "SDG 15.3.1",
+                  "sdg": "SDG", "lc": "land cover"}
+"""Words of the settings' names as a reader writes them (the rest: underscores as spaces)."""
+
+
+def _setting_name(key: Any) -> str:
+    return " ".join(_SETTING_WORDS.get(word, word) for word in str(key).replace("_", " ").split(" "))
+
+
+def setting_rows(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested settings as (name, value) rows a reader can follow: ``{"lpd parameters": {"period_windows": {...}}}``
+    -> ``("LPD parameters: period windows: productivity", "2004-2019")``; a pair of years as ``2004-2019``; a
+    list as its items; a table (a list of lists, e.g. the land cover transition matrix) one row per line."""
     if isinstance(value, dict):
         rows: list[tuple[str, str]] = []
         for k, v in value.items():
-            rows += _flat(v, f"{prefix}, {k}" if prefix else str(k))
+            rows += setting_rows(v, f"{prefix}: {_setting_name(k)}" if prefix else _setting_name(k))
         return rows
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and 1900 < v < 2200 for v in value):
         return [(prefix, f"{value[0]}-{value[1]}")]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple)) for v in value):
+        return [(f"{prefix}, line {i}", "  ".join(f"{x:+d}" if isinstance(x, int) and x else str(x) for x in row))
+                for i, row in enumerate(value, start=1)]
     if isinstance(value, (list, tuple)):
         return [(prefix, ", ".join(str(v) for v in value))]
     return [(prefix, "-" if value is None else str(value))]
 
 
+def _windows_note(meta: dict[str, Any]) -> str:
+    """The years a period's layers read, under its heading (its label names the years it reports on)."""
+    def span(key: str) -> str | None:
+        w = meta.get(key)
+        return f"{w[0]}-{w[1]}" if isinstance(w, (list, tuple)) and len(w) == 2 else None
+
+    read = [f"{what} {years}" for what, key in (("productivity", "lpd window"), ("land cover", "land-cover window"))
+            if (years := span(key))]
+    return f"<p class='note'>The layers read {', '.join(read)}.</p>" if read else ""
+
+
 def method_table(meta: dict[str, Any]) -> str:
     """A period's method metadata as a two-column table (setting, value) instead of Python reprs."""
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _flat(meta))
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in setting_rows(meta))
     return _scrolls(f"<table class='m'>{rows}</table>")
 
 
@@ -389,12 +437,69 @@ img{max-width:100%}
 """
 
 
+def _period_html(t: dict[str, pd.DataFrame], maps: list[tuple[str, bytes]], meta: dict[str, Any], label: str,
+                 items: list[tuple[str, str]]) -> str:
+    """One period's part of the report: its heading and windows, maps, item links, tables, charts and method."""
+    parts: list[str] = []
+    pct = ["zone", "land_km2", "degraded_km2", "stable_km2", "improved_km2", "degraded_pct", "stable_pct",
+           "improved_pct", "nodata_km2", "total_km2"]
+    parts.append(f"<h2>Period {html.escape(label)}</h2>{_windows_note(meta)}"
+                 "<div class='maps'>")
+    parts += [f"<figure><img alt='{html.escape(c)}' src='{_b64(png)}'><figcaption>{html.escape(c)}</figcaption></figure>"
+              for c, png in maps]
+    parts.append("</div>")
+    if items:
+        parts.append("<p class='note'>The period's layers as STAC items (their COGs, styles and metadata): "
+                     + ", ".join(_link(name, href) for name, href in items) + ".</p>")
+    if "sdg_15_3_1" in t:
+        sdg = t["sdg_15_3_1"]
+        parts.append("<h3>SDG 15.3.1 (km2; % of land with data)</h3>"
+                     + _table(with_totals(sdg[sdg["indicator"] == "sdg_15_3_1"]), pct))
+        parts.append("<h3>Sub-indicators</h3>"
+                     + _table(with_totals(sdg[sdg["indicator"] != "sdg_15_3_1"], ["indicator"]), ["indicator", *pct]))
+    for name, heading in (("lpd", "Land productivity dynamics (km2; % of land with data)"),
+                          ("status", "Status against the baseline (km2; % of land with data)")):
+        if name in t:
+            wide = class_table(t[name])
+            parts.append(f"<h3>{heading}</h3>" + _table(wide, list(wide.columns)))
+    if "ldn_balance" in t:
+        parts.append(_balance_section(t["ldn_balance"], t.get("ldn_balance_summary")))
+    if "soc" in t:
+        parts.append("<h3>Soil organic carbon (t C)</h3>" + _table(with_totals(t["soc"]), [
+            "zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t", "change_pct"]))
+    charts = [_chart(f"{caption}, all zones", draw(t[table], title)) for table, draw, caption, title in (
+        ("lpd_land_cover", lpd_by_land_cover_png, "LPD within each land cover class (final year)",
+         "LPD within each land cover class"),
+        ("land_cover", land_cover_bars_png, "Land cover, initial and final year", "Land cover by class"),
+        ("land_cover_annual", land_cover_years_png, "Land cover year by year",
+         "Land cover by class and year"),
+        ("land_cover_transitions", transition_heatmap_png, "Land cover transitions (km2)",
+         "Land cover transitions (km2)"),
+        ("soc_land_cover", soc_by_land_cover_png, "SOC stock by land cover class", "SOC stock by land cover class"),
+    ) if table in t]
+    if charts:
+        parts.append("<h3>Land cover, productivity and carbon together</h3><div class='maps'>" + "".join(charts)
+                     + "</div>")
+    if "land_cover" in t:
+        parts.append("<h3>Land cover (km2)</h3>" + _table(with_totals(t["land_cover"], ["class_name"]), [
+            "zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]))
+    if "land_cover_annual" in t:
+        yearly = yearly_land_cover(t["land_cover_annual"])
+        parts.append("<h3>Land cover by class and year, the run's whole area (km2)</h3>"
+                     + _table(yearly, list(yearly.columns)))
+    if meta:
+        parts.append("<h3>Method and parameters</h3>" + method_table(meta))
+    return "".join(parts)
+
+
 def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[str, pd.DataFrame]],
                       maps: dict[str, list[tuple[str, bytes]]], about: dict[str, dict[str, Any]],
                       labels: dict[str, str] | None = None, series: pd.DataFrame | None = None,
                       sources: list[tuple[str, str]] | None = None, zone_series: pd.DataFrame | None = None,
                       targets: pd.DataFrame | None = None, activities: ActivitySection | None = None,
-                      drought: DroughtSection | None = None, people: PeopleSection | None = None) -> Path:
+                      drought: DroughtSection | None = None, people: PeopleSection | None = None,
+                      links: list[tuple[str, str]] | None = None,
+                      items: dict[str, list[tuple[str, str]]] | None = None) -> Path:
     """Write the report: per period its maps, SDG and sub-indicator tables, LPD, status, SOC and method, and the
     national LDN targets tracked over the periods (``targets``, ``tasks.science.targets.targets_table``), and the
     activities of the registry set beside the indicators (``activities``), and the land under drought year by year
@@ -403,11 +508,15 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
 
     ``tables`` is period -> table name -> DataFrame (``tasks.io.outputs.zonal.zonal_tables``), ``maps`` is
     period -> [(caption, png bytes)], ``about`` is period -> method metadata, ``labels`` is period -> its name
-    with its years (``tasks.io.outputs.report.period_label``). Every table ends with the sum of its zones.
+    with its reporting years (``tasks.io.outputs.report.period_labels``). Every table ends with the sum of its zones.
+    ``links`` (name, href) head the page (the method page, the catalog); ``items`` is period -> (layer, href of
+    its STAC item).
     """
     labels = labels or {}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    if links:
+        parts.append("<p class='links'>" + " · ".join(_link(name, href) for name, href in links) + "</p>")
     sdg_all = [t["sdg_15_3_1"] for t in tables.values() if "sdg_15_3_1" in t]
     if sdg_all:
         parts.append("<h2>Degraded, stable and improved land</h2><img alt='bar chart' "
@@ -426,53 +535,9 @@ def write_html_report(path: str | Path, *, title: str, tables: dict[str, dict[st
             f"<li><b>{html.escape(name)}</b>: {prose(text)}</li>" for name, text in sources) + "</ul>")
     parts.append("<p class='note'>Maps are drawn on the MODIS sinusoidal grid the layers are computed on (equal-area), "
                  "so lines of longitude lean and a lon/lat box looks sheared; nodata is dark grey.</p>")
-    pct = ["zone", "land_km2", "degraded_km2", "stable_km2", "improved_km2", "degraded_pct", "stable_pct",
-           "improved_pct", "nodata_km2", "total_km2"]
     for period, t in tables.items():
-        parts.append(f"<h2>Period {html.escape(labels.get(period, period))}</h2><div class='maps'>")
-        parts += [f"<figure><img alt='{html.escape(c)}' src='{_b64(png)}'><figcaption>{html.escape(c)}</figcaption></figure>"
-                  for c, png in maps.get(period, [])]
-        parts.append("</div>")
-        if "sdg_15_3_1" in t:
-            sdg = t["sdg_15_3_1"]
-            parts.append("<h3>SDG 15.3.1 (km2; % of land with data)</h3>"
-                         + _table(with_totals(sdg[sdg["indicator"] == "sdg_15_3_1"]), pct))
-            parts.append("<h3>Sub-indicators</h3>"
-                         + _table(with_totals(sdg[sdg["indicator"] != "sdg_15_3_1"], ["indicator"]), ["indicator", *pct]))
-        for name, heading, index in (("lpd", "Land productivity dynamics (km2)", "class_name"),
-                                     ("status", "Status against the baseline (km2)", "class_name")):
-            if name in t:
-                wide = with_totals(t[name].pivot_table(index="zone", columns=index, values="area_km2", sort=False)
-                                   .reset_index().rename_axis(columns=None))
-                parts.append(f"<h3>{heading}</h3>" + _table(wide, list(wide.columns)))
-        if "ldn_balance" in t:
-            parts.append(_balance_section(t["ldn_balance"], t.get("ldn_balance_summary")))
-        if "soc" in t:
-            parts.append("<h3>Soil organic carbon (t C)</h3>" + _table(with_totals(t["soc"]), [
-                "zone", "soc_area_km2", "nodata_km2", "stock_initial_t", "stock_final_t", "change_t", "change_pct"]))
-        charts = [_chart(f"{caption}, all zones", draw(t[table], title)) for table, draw, caption, title in (
-            ("lpd_land_cover", lpd_by_land_cover_png, "LPD within each land cover class (final year)",
-             "LPD within each land cover class"),
-            ("land_cover", land_cover_bars_png, "Land cover, initial and final year", "Land cover by class"),
-            ("land_cover_annual", land_cover_years_png, "Land cover year by year",
-             "Land cover by class and year"),
-            ("land_cover_transitions", transition_heatmap_png, "Land cover transitions (km2)",
-             "Land cover transitions (km2)"),
-            ("soc_land_cover", soc_by_land_cover_png, "SOC stock by land cover class", "SOC stock by land cover class"),
-        ) if table in t]
-        if charts:
-            parts.append("<h3>Land cover, productivity and carbon together</h3><div class='maps'>" + "".join(charts)
-                         + "</div>")
-        if "land_cover" in t:
-            parts.append("<h3>Land cover (km2)</h3>" + _table(with_totals(t["land_cover"], ["class_name"]), [
-                "zone", "class_name", "initial_km2", "final_km2", "change_km2", "change_pct"]))
-        if "land_cover_annual" in t:
-            yearly = yearly_land_cover(t["land_cover_annual"])
-            parts.append("<h3>Land cover by class and year, the run's whole area (km2)</h3>"
-                         + _table(yearly, list(yearly.columns)))
-        meta = about.get(period, {})
-        if meta:
-            parts.append("<h3>Method and parameters</h3>" + method_table(meta))
+        parts.append(_period_html(t, maps.get(period, []), about.get(period, {}), labels.get(period, period),
+                                  (items or {}).get(period, [])))
 
     parts += [_drought_html(drought)] if drought is not None else []
     parts += [_people_html(people)] if people is not None else []
@@ -529,21 +594,24 @@ def _balance_section(balance: pd.DataFrame, summary: pd.DataFrame | None) -> str
 
 
 def _targets_section(targets: pd.DataFrame) -> str:
-    """The report's LDN targets: a chart per tracked target and the whole table, proxies named as proxies."""
-    tracked = targets[targets["status"].isin(["on track", "off track", "reference", "partial coverage"])]
+    """The report's LDN targets: a chart per target with a verdict, and the whole table, proxies named as proxies;
+    a target whose country the run covers only in part has its numbers in the table and no chart."""
+    tracked = targets[targets["status"].isin(["on track", "off track", "reference"])]
     charts = [_chart(f"{group.iloc[0].country}: {group.iloc[0].title}"
-                     + (f" (proxy: {group.iloc[0].proxy})" if group.iloc[0].proxy else "")
-                     + ("; partial coverage, no verdict: " + str(group.iloc[0].note).split(";")[0]
-                        if (group["status"] == "partial coverage").any() else ""), target_png(group))
+                     + (f" (proxy: {group.iloc[0].proxy})" if group.iloc[0].proxy else ""), target_png(group))
               for _, group in tracked.groupby("target_id", sort=False)]
+    partial = sorted(set(targets.loc[targets["status"] == "partial coverage", "country"]))
     return ("<h2>National LDN targets</h2><p class='note'>Each target's straight path from its baseline to its target "
             "value, set against what these layers measure for the country in each period: a plainly labelled "
             "comparison, not a causal claim. A proxy is a different definition from the target's own; its level is "
-            "not compared, only its change against the path's. A target the layers cannot measure, or whose "
-            "country the run does not cover, says so and has no number.</p>"
+            "not compared, only its change against the path's (for a share, in percentage points). A target the "
+            "layers cannot measure, or whose country the run does not cover, says so and has no number."
+            + (f" The run covers only part of {', '.join(partial)}: those rows keep their numbers, with no verdict "
+               "and no chart." if partial else "") + "</p>"
             + (f"<div class='maps'>{''.join(charts)}</div>" if charts else "")
-            + _table(targets, ["country", "title", "period", "year", "measured", "path", "gap", "measured_change_pct",
-                               "path_change_pct", "status", "unit", "proxy", "note", "source"]))
+            + _table(targets, ["country", "title", "period", "year", "measured", "path", "gap", "gap_unit",
+                               "measured_change", "path_change", "change_unit", "status", "unit", "proxy", "note",
+                               "source"]))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ balance, per zone, km2) laid out as the Trends.Earth reporting workbook, with by
 """
 from __future__ import annotations
 
-import json
 import re
 import zipfile
 from datetime import datetime
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.io.outputs.report_html import DROUGHT_COLUMNS, TOTAL, with_totals, yearly_land_cover
+from tasks.io.outputs.report_html import DROUGHT_COLUMNS, TOTAL, setting_rows, with_totals, yearly_land_cover
 
 __all__ = ["write_tables", "write_workbook", "write_drought_workbook", "counterbalancing_summary"]
 
@@ -92,8 +91,11 @@ def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, 
                                                             values="area_km2", sort=False)
             wide["total"] = wide.sum(axis=1)
             wide.loc["total"] = wide.sum(axis=0)
-            sheets["SO1-2 productivity"].append((f"LPD within each land cover class (final year), {zone} (km2)",
-                                                 wide.rename_axis(index="land cover", columns=None).reset_index()))
+            shares = 100 * wide.drop(columns="total").div(wide["total"].where(wide["total"] > 0), axis=0)
+            wide = pd.concat([wide, shares.add_suffix(" (% of class)")], axis=1)
+            sheets["SO1-2 productivity"].append((
+                f"LPD within each land cover class (final year), {zone} (km2, and % of each class's area)",
+                wide.rename_axis(index="land cover", columns=None).reset_index()))
     if "lpd_transitions" in tables:
         tr = tables["lpd_transitions"]
         for zone in zones(tr):
@@ -107,8 +109,8 @@ def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, 
                             "change_pct"]]))
     if "soc_land_cover" in tables:
         sheets["SO1-3 SOC"].append(("SOC stock by land cover class (tonnes C; initial stock on the initial class, "
-                                    "final stock on the final class)", with_totals(tables["soc_land_cover"], ["class_name"])[
-            ["zone", "class_name", "initial_area_km2", "stock_initial_t", "final_area_km2", "stock_final_t", "change_t"]]))
+                                    "final stock on the final class) and its mean (t C/ha)",
+                                    _soc_means(with_totals(tables["soc_land_cover"], ["class_name"]))))
     per_zone("SO1-3 SOC", "soc_transitions", "change_t", "SOC stock change by land cover transition, {zone} (tonnes C)")
     if "sdg_15_3_1" in tables:
         so14 = _so1_4(with_totals(tables["sdg_15_3_1"], ["indicator"]))
@@ -122,6 +124,18 @@ def _workbook_blocks(tables: dict[str, pd.DataFrame], period: str) -> dict[str, 
             for zone, part in ((z, tables["ldn_balance"][tables["ldn_balance"]["zone"] == z])
                                for z in zones(tables["ldn_balance"]))]
     return sheets
+
+
+def _soc_means(frame: pd.DataFrame) -> pd.DataFrame:
+    """The SOC-by-class block with each class's mean stock (t C/ha: tonnes over km2 x 100), initial and final, as
+    Trends.Earth's SOC sheet shows it; the totals rows' means from their sums, never averaged."""
+    out = frame[["zone", "class_name", "initial_area_km2", "stock_initial_t", "final_area_km2", "stock_final_t",
+                 "change_t"]].copy()
+    for when in ("initial", "final"):
+        area = out[f"{when}_area_km2"]
+        out.insert(out.columns.get_loc(f"stock_{when}_t") + 1, f"mean_{when}_t_ha",
+                   out[f"stock_{when}_t"] / (100 * area.where(area > 0)))
+    return out
 
 
 def counterbalancing_summary(balance: pd.DataFrame, verdicts: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -222,9 +236,10 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path, *, about: 
 
 
 def _about(about: dict[str, Any]) -> pd.DataFrame:
-    """A workbook's "about" table: each field and its value (mappings and lists as JSON)."""
-    return pd.DataFrame({"field": list(about), "value": [json.dumps(v, default=str) if isinstance(v, (dict, list, tuple))
-                                                         else str(v) for v in about.values()]})
+    """A workbook's "about" table: each setting and its value as the report's method table reads them (nested
+    settings named by their path, pairs of years as spans, tables line by line), not JSON."""
+    rows = setting_rows(about)
+    return pd.DataFrame({"field": [name for name, _ in rows], "value": [value for _, value in rows]})
 
 
 def _save(book: Any, path: Path) -> Path:
