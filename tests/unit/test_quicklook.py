@@ -15,12 +15,12 @@ from tasks.io.outputs.quicklook import binned_png, people_bins, people_classes
 
 def test_people_bins_by_hand() -> None:
     signed = np.array([0.0, np.nan, 0.4, 9.99, 10.0, 99.9, 100.0, 999.0, 1000.0, 12_000.0, -0.4, -10.0, -1000.0])
-    assert people_bins(signed).tolist() == [-32768, -32768, 1, 1, 2, 2, 3, 3, 4, 4, -1, -2, -4]
+    assert people_bins(signed).tolist() == [0, -32768, 1, 1, 2, 2, 3, 3, 4, 4, -1, -2, -4]  # 0: no one, not nodata
 
 
 def test_people_classes_say_what_each_sign_means() -> None:
     classes = people_classes(*SIGNED_PEOPLE_INDICATORS["sdg-population"])
-    assert list(classes) == [-4, -3, -2, -1, 1, 2, 3, 4]
+    assert list(classes) == [-4, -3, -2, -1, 0, 1, 2, 3, 4] and classes[0][0] == "no one"
     assert classes[-1][0] == "under 10, on degraded land" and classes[4][0] == "1,000 or more, on other land"
     assert set(SIGNED_PEOPLE_INDICATORS) == {"drought-exposure", "drought-exposure-worst", "sdg-population"}
 

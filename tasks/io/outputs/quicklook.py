@@ -208,20 +208,22 @@ def classes_of(attrs: dict[str, Any]) -> dict[int, str] | None:
 def people_classes(negative: str, positive: str) -> dict[int, tuple[str, str]]:
     """Class code -> (name, colour) of a signed people layer's map in decades of people per pixel: reds where the
     layer is negative (``negative``, e.g. "under drought"), blues where positive. A town and the herders around it
-    are both visible, which a linear ramp of people hides. Codes are ``people_bins``'."""
+    are both visible, which a linear ramp of people hides; 0: no one. Codes are ``people_bins``'."""
     reds, blues = ("fcbba1", "fb6a4a", "cb181d", "67000d"), ("deebf7", "9ecae1", "4292c6", "08519c")
     sizes = ("under 10", "10-100", "100-1,000", "1,000 or more")
     out = {-(i + 1): (f"{size}, {negative}", red) for i, (size, red) in enumerate(zip(sizes, reds))}
     out.update({i + 1: (f"{size}, {positive}", blue) for i, (size, blue) in enumerate(zip(sizes, blues))})
+    out[0] = ("no one", "f7f7f7")  # land where the population puts nobody: counted, not without data
     return dict(sorted(out.items()))
 
 
 def people_bins(signed: np.ndarray) -> np.ndarray:
-    """``people_classes`` codes (int16, -32768 where no one is counted) of a signed people layer."""
+    """``people_classes`` codes of a signed people layer (int16): 0 where it counts no one, -32768 where it has no
+    value (no data, or outside the area)."""
     values = np.asarray(signed, dtype="float64")
     size = np.digitize(np.abs(np.nan_to_num(values)), [10, 100, 1000]) + 1
-    out = np.where(values < 0, -size, size).astype("int16")
-    return np.where(np.isfinite(values) & (values != 0), out, -32768).astype("int16")
+    out = np.where(values < 0, -size, np.where(values == 0, 0, size)).astype("int16")
+    return np.where(np.isfinite(values), out, -32768).astype("int16")
 
 
 def binned_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[int, tuple[str, str]],
