@@ -398,7 +398,7 @@ REST_STAGES = {"land cover and SOC": ("tasks.stages.land_degradation", "_land_co
                "drought hazard (SO3-1)": ("tasks.stages.drought", "_write_years", "_write_period"),
                "people (SO3-2, SO3-3, SO2-3)": ("tasks.stages.people", "_compute"),
                "zonal tables, workbooks and report": ("tasks.stages.report", "_report"),
-               "publishing the version": ("tasks.io.outputs.catalog", "publish_version")}
+               "publishing the version": ("tasks.stages.publish", "publish_version")}  # where the task looks it up
 """The stages the tile parts do not measure, timed in the full-extent rehearsal by wrapping the functions each
 stage's tasks run (each task computes on every core through Dask), each counted by its share of the wall time
 (``stage_shares``); land cover and SOC: the land cover warped onto the grid once per run, then each period's
