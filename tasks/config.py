@@ -22,12 +22,13 @@ from pydantic import (
     model_validator,
 )
 
-from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS, FSSPEC_DRIVERS
+from tasks.constants import CATALOGS_DIR, DEFAULT_CHUNK, DEFAULT_OUTPUTS, FSSPEC_DRIVERS, MODIS_TILE_PX
 from tasks.errors import ConfigError, validation_message
 from tasks.geo.boxes import lonlat_box_problem
-from tasks.geo.tiles import MODIS_TILE_PX, Tile
+from tasks.model import Tile
 
 __all__ = [
+    "check_run_file",
     "env_seconds",
     "read_yaml_mapping",
     "MAX_CONFIG_BYTES",
@@ -583,3 +584,17 @@ class RunConfig(_Frozen):
                 "--sources starts: run `ldn run`, or give the API with --stac-api"
             )
         return url
+
+
+def check_run_file(path: str | Path) -> dict[str, Any]:
+    """A run file's settings (``--config``) checked on their own, before a run resolves anything: every setting
+    against ``RunConfig`` (an unknown one, a typo, a wrong type or value, a nested block's setting), with the same
+    one-line message the full check gives later; the area the run takes from its options stands in where the file
+    names none. Returns the settings."""
+    values = read_yaml_mapping(path, "run config")
+    area = {} if {"bbox", "native_bounds"} & set(values) else {"bbox": (0.0, 0.0, 1.0, 1.0)}
+    try:
+        RunConfig(**{**area, **values})
+    except ValidationError as err:
+        raise ConfigError(validation_message(err, str(path))) from None
+    return values

@@ -212,3 +212,6 @@ their maps are drawn in decades of people (``tasks.io.outputs.quicklook.people_c
 OWN_TABLE_INDICATORS: tuple[str, ...] = (*OFF_GRID_INDICATORS, "sdg-population")
 """Collections whose items carry their own tables (the drought and people layers): a period's zonal tables neither
 read them nor are made again when they change."""
+
+MODIS_TILE_PX = 4800
+"""Edge of one MODIS tile in MOD13Q1 pixels: the default tile size."""

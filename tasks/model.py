@@ -12,12 +12,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AssetSummary", "LayerSummary", "Layers", "TileYear", "ProductivityTile", "Version", "Staging", "LayerRef", "ReportFiles", "ROOT_CATALOG_ID"]
+__all__ = ["Tile", "AssetSummary", "LayerSummary", "Layers", "TileYear", "ProductivityTile", "Version", "Staging", "LayerRef", "ReportFiles", "ROOT_CATALOG_ID"]
+
+
+class Tile(BaseModel):
+    """One processing tile: its name and its part of the run's area in the source CRS."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", description="e.g. h25v04 (lattice column, row).")
+    bounds: tuple[float, float, float, float] = Field(description="(left, bottom, right, top) in the source CRS.")
 
 
 ROOT_CATALOG_ID = "ldn-pipeline"

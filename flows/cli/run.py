@@ -1,9 +1,10 @@
 """``ldn sample-data``, ``ldn run`` and ``ldn serve``: make the sample, compute and publish, schedule.
 
 This module holds the commands' options and what can be checked from them alone (their formats, the years, the
-option model, that the files named exist), and imports nothing of the run's stack: ``ldn run --help`` and a typo in
-an option are answered in about a second. The work is in ``flows.cli.run_stack`` (Prefect, Dask, the readers and
-writers), loaded when a command gets that far (``flows.cli._app.STACKS``).
+option model, the run file's settings, that the files named exist), and imports nothing of the run's stack:
+``ldn run --help`` and a typo in an option or the run file are answered in about a second. The work is in
+``flows.cli.run_stack`` (Prefect, Dask, the readers and writers), loaded when a command gets that far
+(``flows.cli._app.STACKS``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from flows.cli._app import fail, load_stack
 from flows.cli._options import DEFAULT_SAMPLE_DIR, parse_bbox, parse_years
 from flows.run_options import RefreshRun
+from tasks.config import check_run_file
 from tasks.constants import DEFAULT_OUTPUTS, TASK_RUNNERS
 from tasks.errors import validation_message
 
@@ -130,9 +132,11 @@ def run(
             zone_field=zone_field, pgstac=pgstac, use_cache=cache, cache_dir=cache_dir, cache_url=cache_url)
     except ValidationError as err:
         raise fail(validation_message(err, "the run options")) from None
-    for flag, path in (("--sources", sources), ("--config", config), ("--zones", zones)):
+    for flag, path in (("--sources", sources), ("--zones", zones)):
         if path is not None and not path.is_file():
             raise fail(f"{flag} {path}: no such file: check the path")
+    if config is not None:
+        check_run_file(config)  # every setting of the run file, with the message the full check gives
     _stack().run(params, plan=plan, dask_address=dask_address, task_runner=task_runner.value, started=started)
 
 

@@ -21,14 +21,13 @@ import shapely
 from odc.geo.geobox import GeoBox
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.constants import MODIS_TILE_PX
 from tasks.errors import ConfigError
 from tasks.geo.grid import Bounds, parse_crs, snapped_geobox, transformer
+from tasks.model import Tile
 
 __all__ = ["Tile", "GridTile", "grid_tiles", "MODIS_TILE_PX", "tile_name", "lattice_tiles", "check_tiles", "tile_geobox", "tile_lonlat_bbox",
            "TILE_STEP_CHUNKS", "tile_windows"]
-
-MODIS_TILE_PX = 4800
-"""Edge of one MODIS tile in MOD13Q1 pixels: the default tile size."""
 
 TILE_STEP_CHUNKS: tuple[int, int] = (2, 5)
 """Rows and columns, in chunks (``--chunk``, 512 px), of the window a tile's work is done in at a time: its ingest
@@ -41,14 +40,6 @@ def tile_windows(height: int, width: int, rows: int, cols: int) -> list[tuple[in
     ``height`` x ``width`` tile, row by row; the last of a row or column may be smaller."""
     return [(r, min(r + rows, height), c, min(c + cols, width))
             for r in range(0, height, rows) for c in range(0, width, cols)]
-
-
-class Tile(BaseModel):
-    """One processing tile: its name and its part of the run's area in the source CRS."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", description="e.g. h25v04 (lattice column, row).")
-    bounds: tuple[float, float, float, float] = Field(description="(left, bottom, right, top) in the source CRS.")
 
 
 def tile_name(col: int, row: int) -> str:

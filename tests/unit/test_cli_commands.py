@@ -7,6 +7,7 @@ import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -85,6 +86,26 @@ RUN_STACK = ("flows.cli.run_stack", "prefect", "dask.array", "distributed", "num
 def test_run_help_and_option_typos_are_answered_before_the_run_stack_loads(args: tuple[str, ...], said: str) -> None:
     """`ldn run --help` waited for Prefect, Dask and the readers to import (32 s under load): the options and what
     they alone can tell are checked in flows.cli.run, and flows.cli.run_stack loads only past them."""
+    _answered_light(args, said)
+
+
+@pytest.mark.parametrize(("settings", "said"), [
+    ("productivity:\n  min_yeers: 10\n", "productivity.min_yeers: unknown field (a typo?)"),
+    ("yeras: [2001, 2010]\n", "yeras: unknown field (a typo?)"),
+    ("productivity:\n  trajectory_method: foo\n", "productivity.trajectory_method: Input should be 'trends_earth' or"),
+    ("drought:\n  calibration: [2020, 1991]\n", "drought.calibration"),
+])
+def test_a_run_file_typo_is_answered_before_the_run_stack_loads(tmp_path: Path, settings: str, said: str) -> None:
+    """The run file (`--config`) is checked against the run's settings model before the stack loads, with the
+    message the full check gives later."""
+    config = tmp_path / "run.yaml"
+    config.write_text(settings)
+    _answered_light(("run", "--config", str(config)), f"error: invalid configuration in {config}: {said}")
+
+
+def _answered_light(args: tuple[str, ...], said: str) -> None:
+    """``ldn <args>`` in a fresh interpreter says ``said`` and exits (0 for a help, else 2) without importing any of
+    ``RUN_STACK``."""
     script = ("import sys, json\nfrom flows.cli import app\ntry:\n    app(sys.argv[1:], prog_name='ldn')\n"
               "except SystemExit as e:\n    code = e.code\nprint(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True, timeout=120,
