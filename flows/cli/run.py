@@ -147,7 +147,7 @@ def _years(text: str | None, flag: str) -> tuple[int, int] | None:
         return None
     first, last = parse_years(text, flag)
     if first > last:
-        raise fail(f"{flag} {text}: the first year is after the last: write FIRST-LAST, e.g. {last}-{first}")
+        raise fail(f"{flag}: years {first}-{last} are reversed; write FIRST-LAST, e.g. {last}-{first}")
     return first, last
 
 

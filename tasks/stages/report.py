@@ -45,8 +45,9 @@ REPORT_FORMAT = 6
 """The report's own format in its cache key: bump it with any change to what the report writes (tables, columns,
 sections, maps), so a cached report of the former code is not linked into a new version. 2: the activity tables;
 3: activity footprints drawn densified and continued past 180 degrees as the grid is; 4: the LDN balance; 5: the drought
-(SO3-1) tables, workbook and section; 6: one label per period (its reporting years), the SOC means and LPD shares per
-land cover class in the workbooks."""
+(SO3-1) tables, workbook and section; 6: one label per period (its reporting years: the whole report's key holds the
+periods file; a period's cached tables and maps do not carry the label, so a new period recomputes only its own),
+the SOC means and LPD shares per land cover class in the workbooks."""
 
 
 @task(name="zonal-report", cache_policy=NO_CACHE)
@@ -61,8 +62,7 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
     if not cfg.use_cache:
         return _report(run, layers, refs, periods, staging)
     zones = {"region": cfg.region_id, "zone_field": cfg.zone_field,
-             "zones": file_fingerprint(cfg.zones) if cfg.zones else "default", "format": REPORT_FORMAT,
-             "periods": file_fingerprint(cfg.periods_file)}  # each period's label: its reporting years
+             "zones": file_fingerprint(cfg.zones) if cfg.zones else "default", "format": REPORT_FORMAT}
     by_period: dict[str, list[str | None]] = {}
     for layer in layers:  # what the period's zonal tables read: not the layers with tables of their own
         if layer.period is not None and layer.indicator not in OWN_TABLE_INDICATORS:
@@ -76,6 +76,7 @@ def report_task(run: RunContext, layers: list[LayerSummary], staging: str) -> Re
         return _report(run, layers, refs, periods, staging, per_period)
 
     key = cache_key("report", {"layers": sorted(keys), **zones,
+                               "periods": file_fingerprint(cfg.periods_file),  # each period's label: its years
                                "targets": file_fingerprint(cfg.ldn_targets or TARGETS_FILE),
                                "activities": [registry_fingerprint(run.activities), cfg.activity_ring_km,
                                               cfg.activity_point_km, run.sample_activities, run.activity_registry]

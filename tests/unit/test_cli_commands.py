@@ -75,7 +75,7 @@ RUN_STACK = ("flows.cli.run_stack", "prefect", "dask.array", "distributed", "num
     (("run", "--help"), "Usage: ldn run"),
     (("serve", "--help"), "Usage: ldn serve"),
     (("sample-data", "--help"), "Usage: ldn sample-data"),
-    (("run", "--years", "2020-2010"), "error: --years 2020-2010: the first year is after the last: write FIRST-LAST, e.g. 2010-2020"),
+    (("run", "--years", "2020-2010"), "error: --years: years 2020-2010 are reversed; write FIRST-LAST, e.g. 2010-2020"),
     (("run", "--years", "20x0"), "error: --years '20x0' is not YEAR or FIRST-LAST"),
     (("run", "--bbox", "1,2,3"), "error: --bbox '1,2,3' is not four numbers"),
     (("run", "--bbox", "10,50,20,40"), "error: --bbox south 50 > north 40"),

@@ -111,8 +111,7 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
             tables["land_cover_annual"] = land_cover_years[period]
         frames[period] = tables
         files[period] = write_tables(tables, out_dir, f"{stem}_{period}")
-        maps[period] = []
-        label = labels[period]
+        maps[period] = []  # captions without the period's label, which the whole report adds: cached per period
         with tempfile.TemporaryDirectory() as tmp:
             for key, caption in REPORT_MAPS:
                 if key not in refs or not refs[key].classes:
@@ -120,10 +119,10 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                 ref = refs[key]
                 style = layer_style(title=caption, classes=ref.classes, units=None, scale=None, nodata=None,
                                     minimum=None, maximum=None)
-                png = quicklook_png(ref.path, Path(tmp) / "map.png", title=f"{caption}, {label}", classes=ref.classes,
+                png = quicklook_png(ref.path, Path(tmp) / "map.png", title=f"{caption}, {period}", classes=ref.classes,
                                     colours={code: colour for code, (_, colour) in style.classes.items()},
                                     outlines=outlines)
-                maps[period].append((f"{caption}, {label}", png.read_bytes()))
+                maps[period].append((caption, png.read_bytes()))
         if period_cache is not None:
             period_cache.put(period, PeriodTables(frames=tables, files=dict(files[period]), maps=maps[period]))
     tracked = None
@@ -153,7 +152,8 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
             files[period].update(extra.files if extra is not None else {})
     by_zone = zonal_ndvi_series(annual, zones, area=area, cache=period_cache) if annual else None
     items = {period: item_links([r for r in layers if r.period == period], out_dir) for period in frames}
-    html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=maps, about=about,
+    labelled = {p: [(f"{caption}, {labels[p]}", png) for caption, png in shown] for p, shown in maps.items()}
+    html_path = write_html_report(out_dir / f"{stem}_report.html", title=title, tables=frames, maps=labelled, about=about,
                                   labels=labels, series=series, links=links, items=items,
                                   sources=sources, zone_series=by_zone, targets=tracked,
                                   activities=section[0] if section else None, drought=drought_section,
