@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -109,7 +110,7 @@ def _answered_light(args: tuple[str, ...], said: str) -> None:
     script = ("import sys, json\nfrom flows.cli import app\ntry:\n    app(sys.argv[1:], prog_name='ldn')\n"
               "except SystemExit as e:\n    code = e.code\nprint(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "COLUMNS": "200"})
+                         env={**os.environ, "COLUMNS": "200"})
     code, loaded = json.loads(out.stderr.strip().splitlines()[-1])
     shown = " ".join((out.stdout + out.stderr).replace("│", " ").split())
     assert said in shown, shown[-800:]
