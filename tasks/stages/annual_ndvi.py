@@ -44,7 +44,7 @@ from tasks.io.runtime.layer_cache import (
 from tasks.io.sources.clip import RunArea, clip, clip_array, windows_outside
 from tasks.io.sources.ingest import SceneGrid, SceneOffGrid, fold_tile_year
 from tasks.io.sources.inputs import SceneInputs, scene_inputs, tile_items
-from tasks.io.sources.integrity import scene_fingerprints
+from tasks.io.sources.integrity import scene_fingerprints, server_digests
 from tasks.io.sources.load import READ_SETTINGS, grid_coords, scene_read_error
 from tasks.io.sources.run import RunContext
 from tasks.model import LayerSummary, TileYear
@@ -127,7 +127,8 @@ def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[di
     if not mine:
         return None
     geobox = tile_geobox(tile, source.crs, source.resolution, source.grid_origin)
-    key = tile_year_key(tile=tile, year=year, scenes=scene_fingerprints(mine, source), source=source,
+    prints = scene_fingerprints(mine, source)
+    key = tile_year_key(tile=tile, year=year, scenes=prints, source=source,
                         min_valid=cfg.min_valid_composites, geobox=geobox, area_key=run.area_key)
     cache = cache_for(cfg, "ndvi-tile")
     if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
@@ -140,7 +141,8 @@ def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[di
     path = Path(scratch) / f"{tile.name}-{year}-{key[:8]}.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        inputs = scene_inputs(stac_items, source, geobox, chunk=cfg.chunk)  # a corrupt scene is never read
+        inputs = scene_inputs(stac_items, source, geobox, chunk=cfg.chunk,  # a corrupt scene is never read
+                              digests=server_digests(prints))
         mean, top = annual_tile_layers(inputs, year=year, min_valid=cfg.min_valid_composites, area=area)
         bands = np.stack(dask.compute(mean.data, top.data))  # one compute: the general loader reads the scenes once
     except Exception as err:

@@ -2,16 +2,20 @@
 
 It serves just enough of a STAC API for ``pystac-client`` (a root with item search, one collection,
 ``/search``), and ``mode`` chooses the fault. Each instance runs in a thread of the test process and
-counts the requests it saw.
+counts the requests it saw. ``blob_server`` serves files the way a blob store does (Range reads, the MD5 stated
+at upload), and can fail its first GETs.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Literal
 
 Mode = Literal["ok", "loop", "bad-json-search", "endless", "flaky", "500-search", "html-root", "next-404",
@@ -177,3 +181,74 @@ def drip_server(body: bytes = b'{"type": "Catalog"}' * 50, interval: float = 0.2
     finally:
         stop.set()
         listener.close()
+
+
+class _BlobHandler(BaseHTTPRequestHandler):
+    server: "_BlobServer"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(body=False)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(body=True)
+
+    def _answer(self, body: bool) -> None:
+        path = self.server.root / self.path.split("?")[0].lstrip("/")
+        with self.server.lock:
+            self.server.requests += 1
+            failing = body and self.server.fail_gets > 0
+            if failing:
+                self.server.fail_gets -= 1
+        if failing or not path.is_file():
+            self.send_response(503 if failing else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = path.read_bytes()
+        start, end, status = 0, len(data) - 1, 200
+        ranged = self.headers.get("Range", "")
+        if ranged.startswith("bytes="):
+            first, _, last = ranged[6:].partition("-")
+            start, end, status = int(first), min(int(last) if last else len(data) - 1, len(data) - 1), 206
+        self.send_response(status)
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", f'"{self.server.stated[path.name].hex()[:16]}"')
+        self.send_header("Last-Modified", "Wed, 15 Jan 2025 00:00:00 GMT")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            self.send_header("x-ms-blob-content-md5", base64.b64encode(self.server.stated[path.name]).decode())
+        else:
+            self.send_header("Content-MD5", base64.b64encode(self.server.stated[path.name]).decode())
+        self.end_headers()
+        if body:
+            self.wfile.write(data[start:end + 1])
+
+
+class _BlobServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root: Path, fail_gets: int) -> None:
+        super().__init__(("127.0.0.1", 0), _BlobHandler)
+        self.root, self.fail_gets, self.requests, self.lock = root, fail_gets, 0, threading.Lock()
+        self.stated = {p.name: hashlib.md5(p.read_bytes()).digest() for p in root.iterdir() if p.is_file()}
+
+
+@contextmanager
+def blob_server(root: Path, fail_gets: int = 0) -> Iterator[_BlobServer]:
+    """A file server on 127.0.0.1 shaped like a blob store: the files of ``root`` with Range reads, an ETag, and the
+    MD5 of each file as it was when the server started (``Content-MD5`` on whole answers, Azure's
+    ``x-ms-blob-content-md5`` on ranged ones), as a blob store keeps the MD5 given at upload; a file changed on disk
+    afterwards is served with its old MD5. The first ``fail_gets`` GETs answer 503 (HEADs never fail)."""
+    server = _BlobServer(root, fail_gets)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

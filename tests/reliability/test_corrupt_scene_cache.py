@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
 from tests.helpers import assert_same_pixels, latest_pixels
+from tests.reliability.damage import decodes_with_a_warning
 
 pytestmark = pytest.mark.reliability
 
@@ -159,14 +160,16 @@ def _codes_no_file_holds(path: Path) -> None:
         dst.write(data, 1)
 
 
-@pytest.mark.parametrize("asset, damage", [("NDVI", _random_bytes), ("pixel_reliability", _codes_no_file_holds)],
-                         ids=["random-bytes-in-ndvi", "impossible-qa-codes"])
+@pytest.mark.parametrize("asset, damage", [("NDVI", _random_bytes), ("pixel_reliability", _codes_no_file_holds),
+                                           ("NDVI", decodes_with_a_warning)],
+                         ids=["random-bytes-in-ndvi", "impossible-qa-codes", "gdal-only-warns"])
 def test_damaged_bytes_without_a_checksum_fail_in_one_line_and_cache_nothing(
     asset: str, damage: Callable[[Path], None], sample_dir: Path, tmp_path: Path, reference: dict[str, np.ndarray],
     prefect_harness: None,
 ) -> None:
     """The production case of MOD13Q1 on the Planetary Computer: items without ``file:checksum``. Values an intact
-    file cannot hold (out of the declared range, QA codes outside the declared set) stop the run."""
+    file cannot hold (out of the declared range, QA codes outside the declared set) stop the run, and so does a
+    file GDAL decodes only with a warning into values an intact one could hold."""
     sample = tmp_path / "sample-data"
     shutil.copytree(sample_dir, sample)
     _without_checksums(sample)

@@ -5,6 +5,7 @@ checks run over real HTTP with Range support, ``Last-Modified`` and ``Content-Le
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -17,7 +18,15 @@ import pytest
 from tasks.config import Source
 from tasks.errors import SceneReadError, TransientReadError
 from tasks.io.runtime.local_stac import free_port, start_file_server, stop_process
-from tasks.io.sources.integrity import asset_identity, parse_multihash, scene_fingerprints, verify_checksums
+from tasks.io.sources.integrity import (
+    asset_identity,
+    parse_multihash,
+    scene_fingerprints,
+    server_digests,
+    server_md5,
+    verify_checksums,
+)
+from tests.reliability.faulty_stac import blob_server, url
 
 pytestmark = pytest.mark.reliability
 
@@ -180,3 +189,63 @@ def test_a_scene_server_that_never_answers_times_out_retried_then_one_line(monke
         assert HTTP_ATTEMPTS * 0.5 + 3 <= took < 15, took
         with pytest.raises(TransientReadError, match=r"^scene 's' could not be read"):
             scene_fingerprints([_item("s", {"ndvi": f"{url}/y.tif"})], SOURCE)
+
+
+def test_a_blob_stores_content_md5_checks_items_without_checksums(tmp_path: Path) -> None:
+    """Issue 33, item 1: the production items carry no ``file:checksum``; a blob store states each object's MD5
+    (``Content-MD5``), and the bytes downloaded are compared with it, one HEAD per asset when the caller has not
+    asked."""
+    root = tmp_path / "blobs"
+    root.mkdir()
+    good = os.urandom(2 << 20)
+    _write(root, "s_ndvi.tif", good)
+    _write(root, "s_qa.tif", b"\x00" * 100)
+    with blob_server(root) as server:
+        item = pystac.Item.from_dict(_item("scene-1", {"ndvi": f"{url(server)}/s_ndvi.tif", "qa": f"{url(server)}/s_qa.tif"}))
+        assert verify_checksums([item], SOURCE) == len(good) + 100
+
+        damaged = bytearray(good)
+        damaged[len(good) // 2: len(good) // 2 + 256] = os.urandom(256)  # the issue's damage; the store's MD5 stays
+        (root / "s_ndvi.tif").write_bytes(bytes(damaged))
+        with pytest.raises(SceneReadError) as err:
+            verify_checksums([item], SOURCE)
+    text = str(err.value)
+    assert not isinstance(err.value, TransientReadError) and "\n" not in text
+    assert text.startswith(f"scene 'scene-1' is truncated or corrupt (its {len(good)} bytes do not match the "
+                           f"Content-MD5 its server states, md5 {hashlib.md5(good).hexdigest()[:12]}... expected")
+    assert "--exclude-scene scene-1" in text
+
+
+def test_the_tile_task_checks_the_md5_its_fingerprints_found_without_asking_again(tmp_path: Path) -> None:
+    """The run's chain: ``scene_fingerprints`` (one HEAD per asset, for the cache key) carries the server's MD5,
+    ``server_digests`` hands it to ``verify_checksums``, which then only downloads."""
+    root = tmp_path / "blobs"
+    root.mkdir()
+    _write(root, "a.tif", b"intact bytes" * 1000)
+    with blob_server(root) as server:
+        doc = _item("s", {"ndvi": f"{url(server)}/a.tif"})
+        prints = scene_fingerprints([doc], SOURCE)
+        assert prints[0]["assets"]["ndvi"].endswith(f";md5={hashlib.md5(b'intact bytes' * 1000).hexdigest()}")
+        digests = server_digests(prints)
+        assert digests == {("s", "ndvi"): hashlib.md5(b"intact bytes" * 1000).digest()}
+        before = server.requests
+        assert verify_checksums([pystac.Item.from_dict(doc)], SOURCE, digests) == 12000
+        assert server.requests == before + 1, "the download only: no second HEAD"
+
+        (root / "a.tif").write_bytes(b"intact byteZ" * 1000)
+        with pytest.raises(SceneReadError, match="do not match the Content-MD5 its server states"):
+            verify_checksums([pystac.Item.from_dict(doc)], SOURCE, digests)
+    assert verify_checksums([pystac.Item.from_dict(doc)], SOURCE, {}) == 0, "no checksum, no MD5 stated: nothing to check"
+
+
+def test_which_headers_state_a_whole_objects_md5() -> None:
+    md5 = hashlib.md5(b"x").digest()
+    b64 = base64.b64encode(md5).decode()
+    assert server_md5({"Content-MD5": b64}) == md5
+    assert server_md5({"Content-MD5": b64}, ranged=True) is None, "a ranged answer's Content-MD5 is its range's"
+    assert server_md5({"x-ms-blob-content-md5": b64}, ranged=True) == md5
+    assert server_md5({"x-goog-hash": f"crc32c=n03x6A==, md5={b64}"}) == md5
+    assert server_md5({"x-goog-hash": "crc32c=n03x6A=="}) is None
+    assert server_md5({"Content-MD5": "not base64!"}) is None
+    assert server_md5({"Content-MD5": base64.b64encode(b"short").decode()}) is None
+    assert server_md5({"ETag": '"' + md5.hex() + '"'}) is None, "an S3 ETag is an MD5 only for some uploads"

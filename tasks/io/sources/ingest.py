@@ -31,6 +31,7 @@ from rasterio.windows import Window
 from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NODATA
 from tasks.geo.grid import grid_crs
+from tasks.io.sources.decode import decoding
 from tasks.io.sources.integrity import check_plausible
 
 __all__ = ["SceneGrid", "SceneOffGrid", "item_native_bounds", "touches_on_grid", "aligned_scenes", "fold_window", "fold_tile_year"]
@@ -171,8 +172,9 @@ def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int,
     """Annual mean and maximum of one window of the tile, rows ``rows`` and columns ``cols`` (end excluded), as
     ``finish(raw values, valid count)`` makes them (the stored int16 encoding).
 
-    Each scene's assets are opened once; only the part of the window a scene covers is read. What was read is
-    checked against what an intact file of ``ndvi`` and ``qa`` can hold (``check_plausible``) before it is used.
+    Each scene's assets are opened once; only the part of the window a scene covers is read, and a warning GDAL
+    gives while decoding it is an error (``decoding``). What was read is checked against what an intact file of
+    ``ndvi`` and ``qa`` can hold (``check_plausible``) before it is used.
     """
     (r0, r1), (c0, c1) = rows, cols
     shape = (r1 - r0, c1 - c0)
@@ -193,10 +195,12 @@ def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int,
             window = Window(sc0, sr0, sc1 - sc0, sr1 - sr0)
             with rasterio.open(scene.hrefs["ndvi"]) as src:
                 _check_on_grid(src, scene)
-                values = src.read(1, window=window)
+                with decoding(scene.item_id, scene.hrefs["ndvi"], ndvi.key):  # GDAL's warnings are errors
+                    values = src.read(1, window=window)
             with rasterio.open(scene.hrefs[qa_name]) as src:
                 _check_on_grid(src, scene)
-                codes = src.read(1, window=window)
+                with decoding(scene.item_id, scene.hrefs[qa_name], qa_name):
+                    codes = src.read(1, window=window)
             if qa is not None and qa.codes is not None and not _within(codes, qa.codes):
                 check_plausible(codes, qa, scene=scene.item_id, href=scene.hrefs[qa_name])  # says what it found
             if lut is None or lut.dtype != codes.dtype:

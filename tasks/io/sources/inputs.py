@@ -72,13 +72,14 @@ class SceneInputs:
 
 
 def scene_inputs(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk: int, general: bool = False,
-                 verified: bool = False) -> SceneInputs:
-    """A tile-year's composites, ready to read: signed for their store, checked against their ``file:checksum``
-    (unless the caller did: ``verified``; a corrupt scene stops here, before any pixel is read), and sorted for the
-    ingest kernel when they sit on the grid (never with ``general``)."""
+                 verified: bool = False, digests: dict[tuple[str, str], bytes] | None = None) -> SceneInputs:
+    """A tile-year's composites, ready to read: signed for their store, checked against their ``file:checksum`` or
+    the MD5 their server states (``digests``, by item id and asset key; see ``verify_checksums``) unless the caller
+    did (``verified``; a corrupt scene stops here, before any pixel is read), and sorted for the ingest kernel when
+    they sit on the grid (never with ``general``)."""
     readable = sign_items(items, source)
     scenes = None if general else aligned_scenes(readable, source, geobox)
-    checked = 0 if verified else verify_checksums(readable, source)
+    checked = 0 if verified else verify_checksums(readable, source, digests)
     return SceneInputs(items=items, source=source, geobox=geobox, chunk=chunk, scenes=scenes, bytes_checked=checked)
 
 

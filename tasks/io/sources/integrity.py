@@ -3,13 +3,17 @@
 A STAC item's id and ``updated`` say which scene it is, not which bytes a server returns today: a
 file repaired, replaced or corrupted in place keeps both. So every scene input is keyed on what
 identifies its content: the asset's ``file:checksum`` where the source publishes one (STAC file
-extension, a multihash), else the size, ``ETag`` and ``Last-Modified`` its HTTP server answers, else
-the content hash of a local file. Where ``file:checksum`` is present, the bytes are checked against it
+extension, a multihash), else the size, ``ETag``, ``Last-Modified`` and any whole-object MD5 its HTTP
+server answers, else the content hash of a local file. Where ``file:checksum`` is present, or else the server
+states the object's MD5 (``Content-MD5`` of blob stores, ``server_md5``), the bytes are checked against it
 before any pixel of the scene is used, so a corrupted file stops the run in one line instead of being
-published and cached (GDAL decodes many corruptions without a word).
+published and cached (GDAL decodes many corruptions without a word; ``tasks.io.sources.decode`` and
+``check_plausible`` catch what they can of the rest).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import time
@@ -32,7 +36,7 @@ from tasks.io.sources.deadline import OPENER, RequestTooSlow, within
 
 __all__ = ["url_filesystem", "implausible", "check_plausible", "CHECK_THREADS", "HTTP_ATTEMPTS", "HTTP_TIMEOUT", "HTTP_DEADLINE", "http_timeout", "asset_identity", "checksum_of", "file_fingerprint", "file_sha256",
            "local_path", "open_href", "parse_multihash",
-           "scene_fingerprints", "sign_items", "verify_checksums"]
+           "scene_fingerprints", "server_digests", "server_md5", "sign_items", "verify_checksums"]
 
 HTTP_TIMEOUT = (10.0, 60.0)
 """(connect, read) seconds of an HTTP request for a scene: the requests made here (the read timeout overridden by
@@ -218,31 +222,45 @@ def _href(asset: pystac.Asset) -> str:
     return asset.get_absolute_href() or asset.href
 
 
-def verify_checksums(items: list[pystac.Item], source: Source) -> int:
-    """Check every asset of ``items`` that ``source`` reads and that carries ``file:checksum`` against its bytes;
-    return the bytes checked.
+def verify_checksums(items: list[pystac.Item], source: Source,
+                     digests: dict[tuple[str, str], bytes] | None = None) -> int:
+    """Check the bytes of every asset of ``items`` that ``source`` reads against what states them: the item's
+    ``file:checksum``, else the MD5 its server states (``server_md5``: blob stores' ``Content-MD5``); return the bytes
+    checked.
 
-    A mismatch is a ``SceneReadError`` naming the scene, the file and the fix; a file that cannot be
-    fetched is one too (``TransientReadError`` for timeouts and HTTP 5xx, so the task retries). Items
-    must carry readable hrefs (signed where the source needs it). ``verify_checksums: false`` on the
-    source turns the check off (the checksums still key the layer cache).
+    ``digests`` holds the servers' MD5s by (item id, asset key) when the caller has asked already (``server_digests``
+    of the run's fingerprints); without it every http(s) asset with no checksum costs one HEAD. A mismatch is a
+    ``SceneReadError`` naming the scene, the file and the fix; a file that cannot be fetched is one too
+    (``TransientReadError`` for timeouts and HTTP 5xx, so the task retries). Items must carry readable hrefs
+    (signed where the source needs it). ``verify_checksums: false`` on the source turns the check off (the
+    checksums still key the layer cache).
     """
     if not source.verify_checksums:
         return 0
-    todo = []
+    todo: list[tuple[str, str, str, str]] = []  # (item id, href, checksum or server MD5 hex, what states it)
+    ask: list[tuple[str, str, str]] = []  # (item id, asset key, href) whose server may state an MD5
     for item in items:
         for spec in source.assets.values():
             asset = item.assets.get(spec.key)
-            checksum = asset.extra_fields.get("file:checksum") if asset is not None else None
-            if asset is not None and checksum:
-                todo.append((item.id, _href(asset), checksum))
+            if asset is None:
+                continue
+            checksum = asset.extra_fields.get("file:checksum")
+            if checksum:
+                todo.append((item.id, _href(asset), checksum, "the item's file:checksum"))
+            elif digests is not None:
+                if (item.id, spec.key) in digests:
+                    todo.append((item.id, _href(asset), digests[(item.id, spec.key)].hex(), _SERVER_MD5))
+            elif _is_http(_href(asset)):
+                ask.append((item.id, spec.key, _href(asset)))
+    if ask:
+        todo += [(item_id, href, digest.hex(), _SERVER_MD5) for item_id, href, digest in _asked_md5s(ask)]
     if not todo:
         return 0
 
-    def check(job: tuple[str, str, str]) -> tuple[str, str, str | None, bool, int]:
-        item_id, href, checksum = job
+    def check(job: tuple[str, str, str, str]) -> tuple[str, str, str | None, bool, int]:
+        item_id, href, stated, what = job
         try:
-            algorithm, expected = parse_multihash(checksum)
+            algorithm, expected = ("md5", bytes.fromhex(stated)) if what == _SERVER_MD5 else parse_multihash(stated)
         except ValueError as err:
             return item_id, href, f"has an unusable {err}", False, 0
         try:
@@ -250,7 +268,7 @@ def verify_checksums(items: list[pystac.Item], source: Source) -> int:
         except _Unreadable as err:
             return item_id, href, err.problem, err.transient, 0
         if got != expected:
-            return item_id, href, (f"is truncated or corrupt (its {size} bytes do not match the item's file:checksum, "
+            return item_id, href, (f"is truncated or corrupt (its {size} bytes do not match {what}, "
                                    f"{algorithm} {expected.hex()[:12]}... expected, {got.hex()[:12]}... read)"), False, size
         return item_id, href, None, False, size
 
@@ -267,10 +285,22 @@ def verify_checksums(items: list[pystac.Item], source: Source) -> int:
     return sum(r[4] for r in results)
 
 
+_SERVER_MD5 = "the Content-MD5 its server states"
+
+
+def _asked_md5s(ask: list[tuple[str, str, str]]) -> list[tuple[str, str, bytes]]:
+    """(item id, href, MD5) of the assets in ``ask`` (item id, asset key, href) whose server states one (a HEAD each,
+    ``CHECK_THREADS`` at a time)."""
+    prints = _identities(ask)
+    digests = server_digests([{"id": item_id, "assets": {key: ident}} for (item_id, key, _), ident in zip(ask, prints)])
+    return [(item_id, href, digests[(item_id, key)]) for item_id, key, href in ask if (item_id, key) in digests]
+
+
 def asset_identity(href: str) -> str | None:
     """What identifies the bytes at ``href`` without reading them all: a local file's content hash, or the
-    size, ``ETag`` and ``Last-Modified`` an HTTP server answers (None when it sends none of them, or for
-    other URL schemes: the item's id and ``updated`` are all there is).
+    size, ``ETag``, ``Last-Modified`` and whole-object MD5 (``server_md5``, as ``md5=<hex>``, last) an HTTP server
+    answers (None when it sends none of them, or for other URL schemes: the item's id and ``updated`` are all
+    there is).
     """
     local = local_path(href)
     if local is not None:
@@ -291,12 +321,51 @@ def asset_identity(href: str) -> str | None:
         except RequestTooSlow as slow:
             raise _Unreadable(f"could not be read: {slow}", transient=True) from None
     size = headers.get("Content-Length")
-    if headers.get("Content-Range"):  # bytes 0-0/12345
+    ranged = bool(headers.get("Content-Range"))
+    if ranged:  # bytes 0-0/12345
         size = headers["Content-Range"].rsplit("/", 1)[-1]
-    parts = {"size": size, "etag": headers.get("ETag"), "modified": headers.get("Last-Modified")}
-    if parts["etag"] is None and parts["modified"] is None:
+    digest = server_md5(headers, ranged=ranged)
+    parts = {"size": size, "etag": headers.get("ETag"), "modified": headers.get("Last-Modified"),
+             "md5": digest.hex() if digest is not None else None}
+    if parts["etag"] is None and parts["modified"] is None and digest is None:
         return None
     return ";".join(f"{k}={v}" for k, v in parts.items() if v is not None)
+
+
+def server_md5(headers: Any, *, ranged: bool = False) -> bytes | None:
+    """The MD5 of a whole object that its server states in ``headers`` (a response to HEAD, or to a ranged GET when
+    ``ranged``), else None: ``Content-MD5`` (RFC 1864; Azure Blob Storage and other blob stores keep the one given at
+    upload), Azure's ``x-ms-blob-content-md5`` (also on ranged reads) or Google Cloud Storage's ``x-goog-hash``
+    ``md5=``. A ranged response's ``Content-MD5`` covers its range only and is not used; S3's ETag is an MD5 only for
+    some uploads and is not used either."""
+    values = [headers.get("x-ms-blob-content-md5")]
+    if not ranged:
+        values.append(headers.get("Content-MD5"))
+    for part in (headers.get("x-goog-hash") or "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "md5":
+            values.append(value)
+    for value in values:
+        if not value:
+            continue
+        try:
+            digest = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if len(digest) == 16:
+            return digest
+    return None
+
+
+def server_digests(fingerprints: list[dict[str, Any]]) -> dict[tuple[str, str], bytes]:
+    """The whole-object MD5s the scenes' servers stated (``server_md5``), by (item id, asset key), from
+    ``scene_fingerprints``: ``verify_checksums`` compares the bytes against them where an item has no checksum."""
+    out = {}
+    for print_ in fingerprints:
+        for key, ident in print_["assets"].items():
+            if ident and ";md5=" in f";{ident}":
+                out[(print_["id"], key)] = bytes.fromhex(f";{ident}".rsplit(";md5=", 1)[1])
+    return out
 
 
 def scene_fingerprints(items: list[dict[str, Any]], source: Source) -> list[dict[str, Any]]:
@@ -326,21 +395,27 @@ def scene_fingerprints(items: list[dict[str, Any]], source: Source) -> list[dict
                                                    source)}
         ask = [(i, k, _href(readable[i].assets[k])) for i, k, _ in ask]
 
-        def identity(job: tuple[str, str, str]) -> tuple[str, str, str | None]:
-            item_id, key, href = job
-            try:
-                return item_id, key, asset_identity(href)
-            except _Unreadable as err:
-                error = TransientReadError if err.transient else SceneReadError
-                raise error(f"scene {item_id!r} {err.problem}: {_public(href)}; "
-                            + ("this looks transient: rerun" if err.transient
-                               else "re-download or repair it at the source, or leave it out with --exclude-scene "
-                               f"{item_id}, then rerun")) from None
-
-        with ThreadPoolExecutor(min(CHECK_THREADS, len(ask))) as pool:
-            for item_id, key, ident in pool.map(identity, ask):
-                out[item_id]["assets"][key] = ident
+        for (item_id, key, _), ident in zip(ask, _identities(ask)):
+            out[item_id]["assets"][key] = ident
     return sorted(out.values(), key=lambda f: f["id"])
+
+
+def _identities(ask: list[tuple[str, str, str]]) -> list[str | None]:
+    """``asset_identity`` of each (item id, asset key, href) of ``ask``, ``CHECK_THREADS`` at a time; a failure is a
+    one-line ``SceneReadError`` (``TransientReadError`` when a rerun may help) naming the scene."""
+    def identity(job: tuple[str, str, str]) -> str | None:
+        item_id, _, href = job
+        try:
+            return asset_identity(href)
+        except _Unreadable as err:
+            error = TransientReadError if err.transient else SceneReadError
+            raise error(f"scene {item_id!r} {err.problem}: {_public(href)}; "
+                        + ("this looks transient: rerun" if err.transient
+                           else "re-download or repair it at the source, or leave it out with --exclude-scene "
+                           f"{item_id}, then rerun")) from None
+
+    with ThreadPoolExecutor(max(1, min(CHECK_THREADS, len(ask)))) as pool:
+        return list(pool.map(identity, ask))
 
 
 def file_fingerprint(path: str | Path) -> str:

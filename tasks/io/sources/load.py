@@ -34,6 +34,7 @@ from tasks.environment import set_environment_defaults
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.geo.grid import grid_crs, transformer
 from tasks.io.sources.clip import RunArea, clip
+from tasks.io.sources.decode import DecodeComplaint, WatchedRioDriver, decoding
 from tasks.io.sources.integrity import HTTP_TIMEOUT, check_plausible, sign_items, verify_checksums
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.search import STATIC_YEARS, run_items
@@ -88,7 +89,8 @@ def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk
     source config, so sources whose items lack ``raster:bands`` nodata (MOD13Q1) are read correctly.
     Assets that carry ``file:checksum`` are checked against their bytes first (``verify_checksums``), unless
     the caller did (``verify=False``); with nearest-neighbour reads every block is checked against what an intact
-    file of its asset can hold (``check_plausible``) as it is read, with or without checksums.
+    file of its asset can hold (``check_plausible``) as it is read, with or without checksums, and a warning GDAL
+    gives while decoding a scene is an error (``decoding``).
     """
     assert source.stac is not None
     readable = sign_items(items, source)
@@ -99,8 +101,11 @@ def load_cube(items: list[pystac.Item], source: Source, geobox: GeoBox, *, chunk
         spec.key: {"data_type": spec.dtype, "nodata": spec.nodata} for spec in assets.values()
     }}}
     configure_reads()  # odc-stac's cloud defaults with the project's retries (calling it bare reset them)
+    scenes = {asset.href: (item.id, name) for item in readable for name, spec in assets.items()
+              if (asset := item.assets.get(spec.key)) is not None}
     ds = odc.stac.load(
         readable,
+        driver=WatchedRioDriver(scenes),  # GDAL's warnings while decoding a scene are errors
         bands=[spec.key for spec in assets.values()],
         geobox=geobox,
         chunks={"x": chunk, "y": chunk},
@@ -162,7 +167,10 @@ def unreadable_scenes(items: list[pystac.Item], source: Source, geobox: GeoBox) 
                     bounds = transform_bounds(grid_crs(geobox), src.crs, left, bottom, right, top)
                     full = Window(0, 0, src.width, src.height)
                     window = from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
-                    src.read(1, window=window.intersection(full))
+                    with decoding(item.id, href, spec.key):
+                        src.read(1, window=window.intersection(full))
+            except DecodeComplaint as err:  # decoded, but only with GDAL's complaints
+                bad.append((item.id, href.split("?")[0], "is truncated or corrupt", f" (GDAL: {err.complaint})"))
             except (rasterio.errors.RasterioError, rasterio.errors.WindowError) as err:
                 cause = err.__cause__ or err.__context__ or err
                 text = f"{err} {cause}"
