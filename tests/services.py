@@ -8,12 +8,14 @@ as the ``postgres`` system user that Debian's package creates.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,6 +119,22 @@ def stac_fastapi(dsn_port: int, *, user: str = "postgres", database: str = "post
         yield url
     finally:
         stop_process(server, timeout=30)
+
+
+def api_call(url: str, body: dict | None = None, method: str | None = None) -> Any:
+    """One call to a Prefect API; a 503 (the server's database busy while a served run writes, seen under load in CI)
+    is asked again, up to 5 times 2 s apart, as a client of a busy server would."""
+    data = json.dumps(body).encode() if body is not None else None
+    for attempt in range(5):
+        req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as err:
+            if err.code != 503 or attempt == 4:
+                raise
+            time.sleep(2)
 
 
 @contextmanager

@@ -16,10 +16,12 @@ import httpx
 import pandas as pd
 import pystac
 import typer
+from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import TerminationSignal
 from prefect.runner import Runner
 from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL
+from prefect.types.entrypoint import EntrypointType
 
 from flows.cli._app import fail
 from flows.cli._options import DEFAULT_SAMPLE_DIR, print_zones
@@ -115,12 +117,17 @@ def serve(defaults: RefreshRun, *, name: str, cron: str | None, timezone: str | 
     signal.signal(signal.SIGTERM, _interrupt)  # until the runner takes SIGTERM over: a stop while starting is a stop
     try:
         runner = ServedRunner(url, name=name)
-        deployment = runner.add_flow(
-            refresh_indicators, name=name, schedules=[Cron(cron or YEARLY_CRON, timezone=timezone or YEARLY_TIMEZONE)],
+        # a deployment by module path, not the flow object (``add_flow``): each run is then its own
+        # `python -m prefect.engine` process, never a multiprocessing child, whose death before it has read its
+        # start-up data wedges the runner for good (CPython gh-118981, fixed after 3.11)
+        spec = refresh_indicators.to_deployment(
+            name=name, schedules=[Cron(cron or YEARLY_CRON, timezone=timezone or YEARLY_TIMEZONE)],
             parameters={"run": defaults.model_dump(mode="json")},
             description="Yearly SDG 15.3.1 refresh: annual NDVI, sub-indicators, SDG 15.3.1, status, tables, report.",
-            tags=["ldn-pipeline"],
+            tags=["ldn-pipeline"], entrypoint_type=EntrypointType.MODULE_PATH,
         )
+        assert isinstance(spec, RunnerDeployment)  # called outside an event loop: the deployment, not a coroutine
+        deployment = runner.add_deployment(spec)
         typer.echo(f"serving deployment {refresh_indicators.name}/{name} ({deployment}) to {url}: stop with Ctrl-C or "
                    "SIGTERM (the schedule is paused while nothing serves it; `ldn serve` again resumes it)")
         asyncio.run(runner.start())

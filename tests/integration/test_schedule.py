@@ -2,43 +2,24 @@
 deployment; a triggered run with overridden parameters completes and publishes."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from tasks.io.runtime.local_stac import stop_process
 from tests.helpers import REPO
+from tests.services import api_call as _call
 from tests.services import free_port, wait_until
 from tests.services import prefect_server as start_prefect_server
 
 pytestmark = pytest.mark.integration
-
-
-def _call(url: str, body: dict | None = None, method: str | None = None) -> Any:
-    """One API call; a 503 (the server's database busy while the served run writes, seen under load in CI) is
-    asked again, up to 5 times 2 s apart, as a client of a busy server would."""
-    data = json.dumps(body).encode() if body is not None else None
-    for attempt in range(5):
-        req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as err:
-            if err.code != 503 or attempt == 4:
-                raise
-            time.sleep(2)
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +114,36 @@ def test_prefect_yaml_deploys_the_same_flow_and_schedule() -> None:
 
     assert deployment["schedules"] == [{"cron": YEARLY_CRON, "timezone": YEARLY_TIMEZONE}]
     RefreshRun(**deployment["parameters"]["run"])  # the parameters validate
+
+
+def test_a_run_killed_as_it_starts_does_not_stop_the_next(
+    prefect_server: tuple[str, dict[str, str]], sample_dir: Path, tmp_path: Path,
+) -> None:
+    """A served run's process killed in its first moments (before it has read what it must run): with the flow handed
+    over as a multiprocessing child, the runner blocked for good writing to it (CPython gh-118981) and the schedule
+    silently stopped; each run is its own `python -m prefect.engine` process now, and the next run completes."""
+    import psutil
+
+    api, env = prefect_server
+    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--out", str(tmp_path / "default")],
+                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deployment = wait_until(lambda: _call(f"{api}/deployments/name/refresh-indicators/yearly-refresh"),
+                                served, "the deployment", 120)
+        params = {"parameters": {"run": {"years": [2001, 2002], "sample_dir": str(sample_dir),
+                                         "out_dir": str(tmp_path / "catalog")}}}
+
+        def run_process() -> psutil.Process | None:
+            return next((p for p in psutil.Process(served.pid).children() if "prefect.engine" in p.cmdline()), None)
+
+        first = _call(f"{api}/deployments/{deployment['id']}/create_flow_run", params)
+        wait_until(run_process, served, "the first run's process", 120).kill()
+        state = wait_until(lambda: (s := _call(f"{api}/flow_runs/{first['id']}")["state"]["type"]) in
+                           ("COMPLETED", "FAILED", "CRASHED") and s, served, "the killed run", 120)
+        assert state == "CRASHED"
+        second = _call(f"{api}/deployments/{deployment['id']}/create_flow_run", params)
+        state = wait_until(lambda: (s := _call(f"{api}/flow_runs/{second['id']}")["state"]["type"]) in
+                           ("COMPLETED", "FAILED", "CRASHED") and s, served, "the next run", 300)
+        assert state == "COMPLETED"
+    finally:
+        stop_process(served, timeout=30)
