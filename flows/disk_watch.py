@@ -10,10 +10,13 @@ so looking afterwards would find space again.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["DiskWatch", "LOW_SPACE"]
+from tasks.errors import DiskFull, LdnError, UnwritablePath, disk_full, file_error
+
+__all__ = ["DiskWatch", "LOW_SPACE", "run_failure"]
 
 LOW_SPACE = 1 << 20
 """Bytes of free space (for unprivileged writers) below which a folder's file system counts as full."""
@@ -64,3 +67,22 @@ class DiskWatch:
     def ran_out(self) -> Path | None:
         """The first folder whose file system had less than ``LOW_SPACE`` free at some sample, else None."""
         return next((f for f in self.folders if f in self.low), None)
+
+
+def run_failure(err: BaseException, disks: DiskWatch | None, out: str | Path) -> LdnError | None:
+    """The one-line error a run that failed with ``err`` should end with when the cause is a full disk (``ENOSPC`` in
+    ``err``'s chain, or a folder ``disks`` watched came near empty) or a file-system error naming a path; None when it
+    is neither (``err`` says what it is). ``out`` is the run's ``--out``, named in the advice."""
+    named = disk_full(err)
+    low = disks.ran_out() if disks is not None else None
+    if named is None and low is None:
+        if (bad := file_error(err)) is not None:
+            return UnwritablePath(
+                f"{bad.filename}: {bad.strerror or bad} ({type(bad).__name__}): check that the path exists and that "
+                "this user can write it, then rerun; published versions are untouched and finished work is cached")
+        return None
+    where = named or str(low or "")
+    return DiskFull(
+        f"no space left on the disk{f' of {where}' if where else ''}: free space where --out ({out}), the cache and "
+        f"the temporary folder ({tempfile.gettempdir()}) live, or point them at a larger disk, then rerun; published "
+        "versions are untouched and finished work is cached")

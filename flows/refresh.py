@@ -4,19 +4,22 @@
 ``flows.options``), prepares the inputs (the bundled sample region and its local STAC API, or the production sources),
 runs the ``ldn-yearly`` flow as a subflow and, if asked, loads the new version into pgstac.
 (No ``from __future__ import annotations`` here or in flows/ldn_yearly.py: Prefect builds a flow's parameter
-schema from its annotations, and a served run, which copies the flows into its subprocess by value, validates
+schema from its annotations, and a flow served by object, which reaches its subprocess copied by value, validates
 them from the real ones the copy carries; tests/unit/test_served_flows.py.)
 """
+import tempfile
 from typing import Literal
 
 from prefect import flow, get_run_logger
 
 from flows.cluster import check_task_runner, dask_client, written_folders
+from flows.disk_watch import DiskWatch, run_failure
 from flows.ldn_yearly import ldn_yearly
 from flows.options import RefreshRun, build_run, sample_area
 from tasks.constants import TASK_RUNNERS
-from tasks.errors import redact
+from tasks.errors import LdnError, redact
 from tasks.io.outputs.pgstac import load_into_pgstac
+from tasks.io.runtime.layer_cache import cache_root
 from tasks.io.runtime.local_stac import serve_collections
 from tasks.io.samples.sample_data import generate_sample
 from tasks.io.sources.run import RunContext
@@ -51,18 +54,26 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
     cfg = facts.cfg
     log = get_run_logger()
     spread = dask_address if task_runner == "dask" else None
-    with dask_client(dask_address) as client:
-        check_task_runner(task_runner, dask_address, client, shared=written_folders(cfg))
-        if run.sources_file is None:
-            print(f"sample region: {run.sample_dir}")
-            if not sample_area(run).as_is:
-                generate_sample(run.sample_dir, progress=lambda m: print(f"  {m}"))
-            with serve_collections(run.sample_dir) as stac:
-                print(f"local STAC API {stac.api_url} (files {stac.files_url})")
-                served = facts.model_copy(update={"cfg": cfg.model_copy(update={"stac_api": stac.api_url})})
-                catalog = ldn_yearly(served, spread_on=spread)
-        else:
-            catalog = ldn_yearly(facts, spread_on=spread)
+    disks = DiskWatch(cfg.out_dir, cache_root(cfg), tempfile.gettempdir())
+    try:  # a full disk or an unwritable path ends a run (a deployment's too) in one line naming it
+        with disks, dask_client(dask_address) as client:
+            check_task_runner(task_runner, dask_address, client, shared=written_folders(cfg))
+            if run.sources_file is None:
+                print(f"sample region: {run.sample_dir}")
+                if not sample_area(run).as_is:
+                    generate_sample(run.sample_dir, progress=lambda m: print(f"  {m}"))
+                with serve_collections(run.sample_dir) as stac:
+                    print(f"local STAC API {stac.api_url} (files {stac.files_url})")
+                    served = facts.model_copy(update={"cfg": cfg.model_copy(update={"stac_api": stac.api_url})})
+                    catalog = ldn_yearly(served, spread_on=spread)
+            else:
+                catalog = ldn_yearly(facts, spread_on=spread)
+    except LdnError:
+        raise
+    except Exception as err:
+        if (said := run_failure(err, disks, cfg.out_dir)) is not None:
+            raise said from None
+        raise
     if run.pgstac:
         loaded = load_into_pgstac(run.pgstac, run.out_dir, Version.of_catalog(catalog).name)
         log.info("loaded %d collections and %d items into pgstac at %s", loaded[0], loaded[1], redact(run.pgstac))

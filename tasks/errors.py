@@ -25,6 +25,8 @@ __all__ = [
     "PublishError",
     "CacheStorageError",
     "RegistryError",
+    "DiskFull",
+    "UnwritablePath",
     "LdnWarning",
     "TransientReadError",
     "NoZoneOverlap",
@@ -85,6 +87,14 @@ class CacheStorageError(LdnError):
 
 class RegistryError(LdnError):
     """The activity registry could not be opened, read or written (nothing in it was changed)."""
+
+
+class DiskFull(LdnError):
+    """A folder the run writes (the output, the cache, the temporary folder) ran out of space."""
+
+
+class UnwritablePath(LdnError):
+    """A file or folder of the run's could not be read or written (no permission, a read-only disk, a missing folder)."""
 
 
 class LdnWarning(UserWarning):

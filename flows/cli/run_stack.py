@@ -26,12 +26,12 @@ from prefect.types.entrypoint import EntrypointType
 from flows.cli._app import fail
 from flows.cli._options import DEFAULT_SAMPLE_DIR, print_zones
 from flows.cluster import check_task_runner, dask_client, uses_cluster, written_folders
-from flows.disk_watch import DiskWatch
+from flows.disk_watch import DiskWatch, run_failure
 from flows.options import RefreshRun, build_run
 from flows.prefect_server import private_server
 from flows.refresh import YEARLY_CRON, YEARLY_TIMEZONE, refresh_indicators
 from tasks.constants import DEFAULT_OUTPUTS
-from tasks.errors import LdnError, disk_full, file_error
+from tasks.errors import LdnError
 from tasks.io.runtime.layer_cache import cache_root
 from tasks.io.runtime.local_stac import serve_collections
 from tasks.io.runtime.plan import format_plan, plan_run
@@ -80,18 +80,9 @@ def run(params: RefreshRun, *, plan: bool, dask_address: str | None, task_runner
     except LdnError:
         raise  # said in one line by the command table
     except Exception as err:
-        named = disk_full(err)  # ENOSPC in the error's chain (None: not said so) ...
-        low = disks.ran_out() if disks is not None else None  # ... or a folder of the run's came near empty
-        if named is None and low is None:
-            if (bad := file_error(err)) is not None:
-                raise fail(f"{bad.filename}: {bad.strerror or bad} ({type(bad).__name__}): check that the path exists "
-                           "and that this user can write it, then rerun; published versions are untouched and "
-                           "finished work is cached") from None
-            raise
-        where = named or str(low or "")
-        raise fail(f"no space left on the disk{f' of {where}' if where else ''}: free space where --out "
-                    f"({out}), the cache and the temporary folder ({tempfile.gettempdir()}) live, or point them at a "
-                    "larger disk, then rerun; published versions are untouched and finished work is cached") from None
+        if (said := run_failure(err, disks, out)) is not None:  # a full disk or a path: one line naming it
+            raise fail(str(said)) from None
+        raise
     _report(Path(catalog), time.monotonic() - started)
 
 

@@ -1,4 +1,5 @@
-"""A served run (``ldn serve``) hands the flow to a subprocess with cloudpickle, and cloudpickle copies a Prefect
+"""A flow served by object (``flow.serve()``, ``Runner.add_flow``: how ``ldn serve`` ran until each run became its
+own ``python -m prefect.engine`` process) reaches its subprocess through cloudpickle, which copies a Prefect
 flow's function by value: the copy's globals hold only the names its body uses. Prefect then validates every
 (sub)flow's parameters from the function's annotations, so a flow whose annotations are postponed strings
 (``from __future__ import annotations``) cannot resolve them there ("`Ldn_YearlyModel` is not fully defined").
