@@ -189,11 +189,7 @@ def dask_client(address: str | None) -> Iterator[Any]:
                        "(`dask scheduler` and `dask worker`s) or fix --dask-address") from None
     with client:
         print(f"Dask cluster {address}: {len(client.scheduler_info().get('workers', {}))} workers")
-        try:
-            client.register_plugin(ReadSettings())  # the same GDAL settings for the workers' reads
-        except Exception as err:  # noqa: BLE001  (a worker that cannot import ldn-pipeline)
-            raise LdnError(f"the Dask workers at {address} cannot load ldn-pipeline's read settings "
-                           f"({type(err).__name__}): pip install ldn-pipeline on every worker") from None
+        _register_read_settings(client, address)
         with ClusterWatch(client, address, lost_timeout()) as watch:  # no worker, no scheduler: one line, no hang
             try:
                 yield client
@@ -202,6 +198,25 @@ def dask_client(address: str | None) -> Iterator[Any]:
                 if lost is None:
                     raise
                 raise lost from None
+
+
+def _register_read_settings(client: Any, address: str, attempts: int = 3) -> None:
+    """Give every worker of ``client``'s cluster the run's GDAL read settings (``ReadSettings``, also to workers
+    that join later). A worker lost on the way (a closed connection: it was killed or restarted) is asked again
+    once the scheduler has let it go, 2 s later, up to ``attempts`` times; a worker that cannot import
+    ldn-pipeline is one line."""
+    for attempt in range(attempts):
+        try:
+            client.register_plugin(ReadSettings())
+            return
+        except OSError as err:  # distributed's CommClosedError: a worker went away mid-call
+            if attempt == attempts - 1:
+                raise LdnError(f"the Dask cluster at {address} kept losing workers while it was given the run's read "
+                               f"settings ({type(err).__name__}): check its workers, then rerun") from None
+            time.sleep(2.0)
+        except Exception as err:  # noqa: BLE001  (a worker that cannot import ldn-pipeline)
+            raise LdnError(f"the Dask workers at {address} cannot load ldn-pipeline's read settings "
+                           f"({type(err).__name__}): pip install ldn-pipeline on every worker") from None
 
 
 def check_task_runner(task_runner: str, address: str | None, client: Any | None, shared: tuple[Path, ...] = ()) -> None:
