@@ -177,3 +177,20 @@ def spi_reference(series: np.ndarray, first: int, calibration: tuple[int, int]) 
     beta = rain.mean() / alpha
     h = q + (1 - q) * stats.gamma.cdf(annual, alpha, scale=beta)
     return np.clip(stats.norm.ppf(h), -SPI_LIMIT, SPI_LIMIT)
+
+
+SHORT_PERIODS = {"periods": {"short": {"productivity": [2001, 2006], "state_baseline": [2001, 2003],
+                                       "state_target": [2004, 2006], "land_cover": [2001, 2006]}}}
+"""A periods file with one period that the small sample's six NDVI years (2001-2006) fit."""
+
+
+def short_run_file(folder: Path) -> Path:
+    """A run file in ``folder`` for the small sample's whole pipeline in seconds: ``SHORT_PERIODS`` (written beside it),
+    32 px tiles, trends from 4 years."""
+    import yaml
+
+    (folder / "periods.yaml").write_text(yaml.safe_dump(SHORT_PERIODS))
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump({"periods_file": str(folder / "periods.yaml"), "tile_size": 32,
+                                    "productivity": {"min_years": 4}}))
+    return path

@@ -157,6 +157,22 @@ def prefect_server(home: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 @contextmanager
+def served_deployment(env: dict[str, str], out: Path, *, stderr: int | None = subprocess.PIPE
+                      ) -> Iterator[tuple[subprocess.Popen, dict[str, Any]]]:
+    """`ldn serve --out out` reporting to the Prefect API of ``env`` (``prefect_server``'s): yields the process and
+    its yearly deployment once the API has it; stopped (SIGTERM, then SIGKILL after 30 s) on exit."""
+    api = env["PREFECT_API_URL"]
+    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--out", str(out)], cwd=Path(__file__).resolve().parents[1], env=env,
+                              stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deployment = wait_until(lambda: api_call(f"{api}/deployments/name/refresh-indicators/yearly-refresh"),
+                                served, "the deployment", 120)
+        yield served, deployment
+    finally:
+        stop_process(served, timeout=30)
+
+
+@contextmanager
 def dask_cluster(cwd: Path, *, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
     """`dask scheduler` + single-threaded `dask worker`s (2 GB each) on loopback, started in ``cwd`` with ``env``;
     yields the scheduler address once every worker has joined."""

@@ -16,16 +16,15 @@ from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
 from tasks.constants import NODATA
+from tests.helpers import SHORT_PERIODS
 
 pytestmark = pytest.mark.integration
 
-SHORT = {"periods": {"short": {"productivity": [2001, 2006], "state_baseline": [2001, 2003],
-                               "state_target": [2004, 2006], "land_cover": [2001, 2006]}}}
 
 
 def _run(tmp_path: Path, sample_dir: Path, settings: dict, *extra: str) -> tuple[object, Path]:
     periods = tmp_path / "periods.yaml"
-    periods.write_text(yaml.safe_dump(SHORT))
+    periods.write_text(yaml.safe_dump(SHORT_PERIODS))
     run_file = tmp_path / "run.yaml"
     run_file.write_text(yaml.safe_dump({"periods_file": str(periods), **settings}))
     out = tmp_path / "catalog"
@@ -164,7 +163,7 @@ def test_land_units_not_covering_the_area_is_a_clear_error(tmp_path: Path, sampl
 
 def test_land_cover_window_ends_at_the_last_available_year(tmp_path: Path, sample_dir: Path,
                                                            prefect_harness: None) -> None:
-    periods = {"periods": {"short": {**SHORT["periods"]["short"], "land_cover": [2001, 2009]}}}
+    periods = {"periods": {"short": {**SHORT_PERIODS["periods"]["short"], "land_cover": [2001, 2009]}}}
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(periods))
     result, out = _run(tmp_path, sample_dir, {"productivity": {"min_years": 4}, "periods_file": str(path)})
@@ -198,7 +197,7 @@ def test_a_failed_tile_keeps_the_tiles_done_and_a_rerun_resumes_from_them(
     with rasterio.open(data_path) as src:
         copy_raster(src, vrt, driver="VRT")
     periods = tmp_path / "periods.yaml"
-    periods.write_text(yaml.safe_dump(SHORT))
+    periods.write_text(yaml.safe_dump(SHORT_PERIODS))
     out = tmp_path / "catalog"
     with serve_collections(sample_dir) as stac:
         cfg = sample_config(sample_dir, stac.api_url, out, years=(2001, 2006), tile_size=200, periods_file=periods,

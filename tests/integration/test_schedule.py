@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.io.runtime.local_stac import stop_process
 from tests.helpers import REPO
 from tests.services import api_call as _call
-from tests.services import free_port, wait_until
+from tests.services import free_port, served_deployment, wait_until
 from tests.services import prefect_server as start_prefect_server
 
 pytestmark = pytest.mark.integration
@@ -33,11 +32,7 @@ def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(
     prefect_server: tuple[str, dict[str, str]], sample_dir: Path, tmp_path: Path,
 ) -> None:
     api, env = prefect_server
-    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--out", str(tmp_path / "default")],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deployment = wait_until(lambda: _call(f"{api}/deployments/name/refresh-indicators/yearly-refresh"),
-                                served, "the deployment", 120)
+    with served_deployment(env, tmp_path / "default") as (served, deployment):
         schedule = deployment["schedules"][0]["schedule"]
         assert schedule["cron"] == "0 6 15 2 *" and schedule["timezone"] == "UTC"
         out = tmp_path / "catalog"
@@ -50,8 +45,6 @@ def test_serve_creates_the_yearly_deployment_and_a_triggered_run_completes(
         assert len(versions) == 1
         assert len(list(versions[0].glob("ndvi-annual*/*/*.tif"))) == 4  # 2 years: mean and maximum
         assert len(list(versions[0].glob("drought/*/*.json"))) == 2  # and each year's drought
-    finally:
-        stop_process(served, timeout=30)
 
 
 def _serve(env: dict[str, str], out: Path) -> subprocess.Popen:
@@ -125,11 +118,7 @@ def test_a_run_killed_as_it_starts_does_not_stop_the_next(
     import psutil
 
     api, env = prefect_server
-    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--out", str(tmp_path / "default")],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deployment = wait_until(lambda: _call(f"{api}/deployments/name/refresh-indicators/yearly-refresh"),
-                                served, "the deployment", 120)
+    with served_deployment(env, tmp_path / "default") as (served, deployment):
         params = {"parameters": {"run": {"years": [2001, 2002], "sample_dir": str(sample_dir),
                                          "out_dir": str(tmp_path / "catalog")}}}
 
@@ -145,5 +134,3 @@ def test_a_run_killed_as_it_starts_does_not_stop_the_next(
         state = wait_until(lambda: (s := _call(f"{api}/flow_runs/{second['id']}")["state"]["type"]) in
                            ("COMPLETED", "FAILED", "CRASHED") and s, served, "the next run", 300)
         assert state == "COMPLETED"
-    finally:
-        stop_process(served, timeout=30)

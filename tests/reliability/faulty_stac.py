@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 Mode = Literal["ok", "loop", "bad-json-search", "endless", "flaky", "500-search", "html-root", "next-404",
                "next-refused", "next-junk"]
@@ -114,10 +114,12 @@ class _Server(ThreadingHTTPServer):
             self.closed_port = closed.getsockname()[1]
 
 
+Served = TypeVar("Served", bound=ThreadingHTTPServer)
+
+
 @contextmanager
-def faulty_stac(mode: Mode) -> Iterator[_Server]:
-    """A STAC API with fault ``mode`` on a free 127.0.0.1 port (its URL: ``url(server)``)."""
-    server = _Server(mode)
+def _in_thread(server: Served) -> Iterator[Served]:
+    """``server`` serving from a thread of this process until the block ends."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -125,6 +127,13 @@ def faulty_stac(mode: Mode) -> Iterator[_Server]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def faulty_stac(mode: Mode) -> Iterator[_Server]:
+    """A STAC API with fault ``mode`` on a free 127.0.0.1 port (its URL: ``url(server)``)."""
+    with _in_thread(_Server(mode)) as server:
+        yield server
 
 
 def url(server: ThreadingHTTPServer) -> str:
@@ -244,11 +253,5 @@ def blob_server(root: Path, fail_gets: int = 0) -> Iterator[_BlobServer]:
     MD5 of each file as it was when the server started (``Content-MD5`` on whole answers, Azure's
     ``x-ms-blob-content-md5`` on ranged ones), as a blob store keeps the MD5 given at upload; a file changed on disk
     afterwards is served with its old MD5. The first ``fail_gets`` GETs answer 503 (HEADs never fail)."""
-    server = _BlobServer(root, fail_gets)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _in_thread(_BlobServer(root, fail_gets)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -19,7 +19,7 @@ import yaml
 
 from tasks.errors import PublishError
 from tasks.io.runtime.run_locks import other_runs_live, publishing, run_marker
-from tests.helpers import assert_same_pixels, version_pixels
+from tests.helpers import SHORT_PERIODS, assert_same_pixels, version_pixels
 
 pytestmark = pytest.mark.reliability
 
@@ -74,14 +74,12 @@ def test_a_second_publisher_waits_then_gives_up_in_one_line(tmp_path: Path) -> N
         pass
 
 
-SHORT = {"periods": {"short": {"productivity": [2001, 2006], "state_baseline": [2001, 2003],
-                               "state_target": [2004, 2006], "land_cover": [2001, 2006]}}}
 
 
 def test_two_cold_runs_on_one_output_both_publish(sample_dir: Path, tmp_path: Path) -> None:
     """A period on four productivity tiles, whose cache entries the first run to finish used to drop."""
     out = tmp_path / "catalog"
-    (tmp_path / "periods.yaml").write_text(yaml.safe_dump(SHORT))
+    (tmp_path / "periods.yaml").write_text(yaml.safe_dump(SHORT_PERIODS))
     (tmp_path / "run.yaml").write_text(yaml.safe_dump({"periods_file": str(tmp_path / "periods.yaml"), "tile_size": 32,
                                                          "productivity": {"min_years": 4}}))
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # each its own temporary Prefect server

@@ -14,25 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.helpers import assert_same_pixels, latest_pixels
+from tests.helpers import assert_same_pixels, latest_pixels, short_run_file
 
 pytestmark = pytest.mark.reliability
 
 REPO = Path(__file__).resolve().parents[2]
-SHORT = {"periods": {"short": {"productivity": [2001, 2006], "state_baseline": [2001, 2003],
-                               "state_target": [2004, 2006], "land_cover": [2001, 2006]}}}
-
-
-def _run_file(folder: Path) -> Path:
-    (folder / "periods.yaml").write_text(yaml.safe_dump(SHORT))
-    path = folder / "run.yaml"
-    path.write_text(yaml.safe_dump({"periods_file": str(folder / "periods.yaml"), "tile_size": 32,
-                                    "productivity": {"min_years": 4}}))
-    return path
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -44,7 +33,7 @@ def _tree(root: Path) -> dict[str, str]:
 def test_a_run_killed_mid_stage_reruns_to_the_undisturbed_layers(
     sample_dir: Path, tmp_path: Path, stage: str, prefect_harness: None,
 ) -> None:
-    run_file = _run_file(tmp_path)
+    run_file = short_run_file(tmp_path)
     args = ["run", "--sample-dir", str(sample_dir), "--years", "2001-2006", "--config", str(run_file)]
     reference = tmp_path / "reference"
     assert CliRunner().invoke(app, [*args, "--out", str(reference)]).exit_code == 0

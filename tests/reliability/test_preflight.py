@@ -13,17 +13,16 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks.config import SAMPLE_SOURCES
+from tests.helpers import SHORT_PERIODS
 
 pytestmark = pytest.mark.reliability
 
-SHORT = {"periods": {"short": {"productivity": [2001, 2006], "state_baseline": [2001, 2003],
-                               "state_target": [2004, 2006], "land_cover": [2001, 2006]}}}
 
 
 def _case(tmp_path: Path, name: str) -> tuple[dict, list[str]]:
     """Run-file settings and extra CLI options of one broken case."""
     periods = tmp_path / "periods.yaml"
-    periods.write_text(yaml.safe_dump(SHORT))
+    periods.write_text(yaml.safe_dump(SHORT_PERIODS))
     short = {"periods_file": str(periods)}
     if name == "min_years":
         return short, ["--years", "2001-2006"]
