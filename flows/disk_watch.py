@@ -14,12 +14,11 @@ import tempfile
 import threading
 from pathlib import Path
 
+from tasks.constants import LOW_SPACE
 from tasks.errors import DiskFull, LdnError, UnwritablePath, disk_full, file_error
 
 __all__ = ["DiskWatch", "LOW_SPACE", "run_failure"]
 
-LOW_SPACE = 1 << 20
-"""Bytes of free space (for unprivileged writers) below which a folder's file system counts as full."""
 
 _EVERY = 0.2
 

@@ -20,6 +20,7 @@ __all__ = [
     "SCRATCH_PROFILE",
     "CATALOGS_DIR",
     "DEFAULT_OUTPUTS",
+    "LOW_SPACE",
     "DEFAULT_CHUNK",
     "TASK_RUNNERS",
     "PixelReliability",
@@ -97,6 +98,10 @@ go to the Dask cluster), ``dask`` on the cluster's workers themselves (``--task-
 
 CATALOGS_DIR: Path = Path(__file__).resolve().parent.parent / "catalogs"
 """Where the source definitions and the sample-region definition live."""
+
+LOW_SPACE = 1 << 20
+"""Bytes of free space (for unprivileged writers) below which a folder's file system counts as full: the run's disk
+watch (``flows.disk_watch``) and the check after each raster write (``tasks.io.outputs.cog.check_room``)."""
 
 DEFAULT_OUTPUTS: Path = Path("outputs")
 """Default publish root, relative to the working directory."""

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from affine import Affine
 from typer.testing import CliRunner
 
 from flows.cli import EXIT_USER_ERROR, app
@@ -65,3 +66,29 @@ def test_a_full_disk_is_one_line_and_the_previous_version_stays(
     filler.unlink()
     again = CliRunner().invoke(app, [*args, "--years", "2001-2003"])
     assert again.exit_code == 0, again.stderr
+
+
+def test_a_geotiff_written_onto_a_full_disk_is_no_space_not_a_truncated_file(small_disk: Path) -> None:
+    """GDAL says a write ran out of space on stderr only and leaves a truncated file (8 KB of a tile-year here, which
+    the tile task then cached); now the write is ``ENOSPC`` naming the file, and the file is gone. Found checking
+    issue 33's item 5 (a tile-year's write on a full disk)."""
+    import errno
+
+    import numpy as np
+    from odc.geo.geobox import GeoBox
+
+    from tasks.io.outputs.cog import cog_from_tiled, write_geotiff
+
+    geobox = GeoBox((64, 64), Affine(231.65635826395825, 0, 8985255.0, 0, -231.65635826395825, 4868953.0), "EPSG:3857")
+    bands = np.random.default_rng(0).integers(-2000, 9000, (2, 64, 64)).astype("int16")
+    fits = write_geotiff(small_disk / "fits.tif", bands, geobox, nodata=-32768)
+    stat = os.statvfs(small_disk)
+    with open(small_disk / "filler", "wb") as f:  # leave 12 KB
+        f.write(b"\0" * max(stat.f_bavail * stat.f_frsize - 12_000, 0))
+    for write in (lambda p: write_geotiff(p, bands, geobox, nodata=-32768),
+                  lambda p: cog_from_tiled(fits, p, categorical=False)):
+        path = small_disk / "written.tif"
+        with pytest.raises(OSError) as err:
+            write(path)
+        assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+        assert not path.exists()

@@ -10,6 +10,8 @@ so a new stage or output format has one place to get a COG from.
 """
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 
-from tasks.constants import COG_PROFILE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, SCRATCH_PROFILE
+from tasks.constants import COG_PROFILE, LOW_SPACE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, SCRATCH_PROFILE
 
 __all__ = ["open_scratch_geotiff", "write_geotiff", "write_layer", "cog_from_tiled", "named_crs"]
 
@@ -62,7 +64,8 @@ def write_layer(layer: xr.DataArray, path: str | Path, *, nodata: float | None, 
     which loses the last digits of pixel sizes such as MODIS's. The CRS is the layer's, named (``named_crs``);
     ``compress`` writes ``SCRATCH_PROFILE`` (a copy too large to write raw), otherwise uncompressed; ``lock``
     serialises block writes to the file when threads or workers compute it; ``colormap`` (value -> RGBA) is the
-    band's colour table, for a paletted picture (written once the pixels are, so only when computing now)."""
+    band's colour table, for a paletted picture (written once the pixels are, so only when computing now). Written
+    now, a disk left full is ``OSError(ENOSPC)`` (``check_room``)."""
     if colormap is not None and not compute:
         raise ValueError("a colour table is written after the pixels: write_layer(..., compute=True)")
     grid = layer.rio.transform(recalc=True) if transform is None else transform
@@ -72,20 +75,37 @@ def write_layer(layer: xr.DataArray, path: str | Path, *, nodata: float | None, 
     if colormap is not None:
         with rasterio.open(path, "r+") as dst:
             dst.write_colormap(1, colormap)
+    if compute:
+        check_room(path)
     return written
 
 
+def check_room(path: str | Path) -> None:
+    """Raise ``OSError(ENOSPC)`` naming ``path``, and remove it, when the file system ``path`` was just written to has
+    less than ``LOW_SPACE`` left: GDAL reports a write that ran out of space on stderr only ("_tiffWriteProc: No space
+    left on device") and leaves a truncated file behind, which must never reach the layer cache or a version."""
+    path = Path(path)
+    st = os.statvfs(path.parent)
+    if st.f_bavail * st.f_frsize < LOW_SPACE:
+        path.unlink(missing_ok=True)
+        raise OSError(errno.ENOSPC, "No space left on device (GDAL's write of it may be truncated)", str(path))
+
+
 def write_geotiff(path: Path, bands: np.ndarray, geobox: Any, *, nodata: float, block: int = 256) -> Path:
-    """Write an in-memory (band, y, x) or (y, x) array as a scratch GeoTIFF on ``geobox`` (``open_scratch_geotiff``)."""
+    """Write an in-memory (band, y, x) or (y, x) array as a scratch GeoTIFF on ``geobox`` (``open_scratch_geotiff``);
+    a disk left full is ``OSError(ENOSPC)`` (``check_room``)."""
     data = bands[None] if bands.ndim == 2 else bands
     with open_scratch_geotiff(path, geobox, dtype=data.dtype, nodata=nodata, count=data.shape[0], block=block) as dst:
         dst.write(data)
+    check_room(path)
     return path
 
 
 def cog_from_tiled(tiled: str | Path, out: str | Path, *, categorical: bool) -> Path:
     """The published COG at ``out`` from a tiled GeoTIFF (``COG_PROFILE``; overviews by nearest neighbour for
-    ``categorical`` class codes, by average otherwise): the one COG writer of every stage."""
+    ``categorical`` class codes, by average otherwise): the one COG writer of every stage. A disk left full is
+    ``OSError(ENOSPC)`` (``check_room``)."""
     rasterio.shutil.copy(tiled, out, driver="COG", **COG_PROFILE,
                          OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE")
+    check_room(out)
     return Path(out)
