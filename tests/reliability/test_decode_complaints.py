@@ -17,7 +17,7 @@ from odc.geo.geobox import GeoBox
 
 from tasks.config import SAMPLE_SOURCES, load_sources
 from tasks.geo.grid import lonlat_bounds
-from tasks.io.sources.decode import DecodeComplaint, decoding
+from tasks.io.sources.integrity import DecodeComplaint, decoding
 from tasks.io.sources.load import load_cube, unreadable_scenes
 from tests.reliability.damage import decodes_with_a_warning
 from tests.reliability.faulty_stac import blob_server, url

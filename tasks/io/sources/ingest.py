@@ -31,8 +31,7 @@ from rasterio.windows import Window
 from tasks.config import AssetSpec, QaRule, Source
 from tasks.constants import NODATA
 from tasks.geo.grid import grid_crs
-from tasks.io.sources.decode import decoding
-from tasks.io.sources.integrity import check_plausible
+from tasks.io.sources.integrity import check_plausible, decoding
 
 __all__ = ["SceneGrid", "SceneOffGrid", "item_native_bounds", "touches_on_grid", "aligned_scenes", "fold_window", "fold_tile_year"]
 

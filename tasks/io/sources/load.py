@@ -34,8 +34,15 @@ from tasks.environment import set_environment_defaults
 from tasks.errors import ConfigError, SceneReadError, TransientReadError
 from tasks.geo.grid import grid_crs, transformer
 from tasks.io.sources.clip import RunArea, clip
-from tasks.io.sources.decode import DecodeComplaint, WatchedRioDriver, decoding
-from tasks.io.sources.integrity import HTTP_TIMEOUT, check_plausible, sign_items, verify_checksums
+from tasks.io.sources.integrity import (
+    HTTP_TIMEOUT,
+    DecodeComplaint,
+    WatchedRioDriver,
+    check_plausible,
+    decoding,
+    sign_items,
+    verify_checksums,
+)
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.search import STATIC_YEARS, run_items
 
