@@ -33,6 +33,7 @@ __all__ = [
     "read_yaml_mapping",
     "MAX_CONFIG_BYTES",
     "DroughtParams",
+    "PeopleParams",
     "POPULATION_BANDS",
     "is_density",
     "Period",
@@ -428,6 +429,17 @@ class DroughtParams(_Frozen):
         return v
 
 
+class PeopleParams(_Frozen):
+    """SO3-2, SO3-3 and SO2-3 (UNCCD method notes sections 3-5): how people and the vulnerability index are summed."""
+
+    rule: Literal["exact", "trends_earth"] = Field(
+        "exact", description="`exact` (the method notes): people summed in float64 from the sum-preserving "
+                             "population, whole persons at the end, vulnerability means weighted by area and by "
+                             "people; `trends_earth`: Trends.Earth's parity mode (method notes 7.4-7.5: people "
+                             "rounded per pixel before summing, int16 for SO2-3; the vulnerability mean unweighted "
+                             "and 10x), to compare with its tables side by side.")
+
+
 class RunConfig(_Frozen):
     """Parameters of one run, as the user wrote them, validated; everything the flow needs, nothing it has to guess.
 
@@ -505,6 +517,7 @@ class RunConfig(_Frozen):
         "sources file's precipitation source when it has exactly one, else no drought layers (the run says so); "
         "`none` turns them off.")
     drought: DroughtParams = Field(default_factory=DroughtParams)
+    people: PeopleParams = Field(default_factory=PeopleParams)
     population_source: str | None = Field(
         None, description="Source (role population: people per pixel, by sex or total) of the SO3-2 exposure and "
         "SO2-3 tables; default: the sources file's population source when it has exactly one; `none` turns them off.")

@@ -57,6 +57,23 @@ PEOPLE_NOTE = ("people: the population source's counts moved onto the analysis g
                "the source puts there are shown apart); sums in float64, whole persons at the end (half to even)")
 """The footnote of every people table (UNCCD method notes 1 and 3)."""
 
+PEOPLE_NOTE_TE = ("people: Trends.Earth's parity mode (UNCCD method notes 7.4-7.5), for side-by-side checks with its "
+                  "tables only: the population source's counts moved onto the analysis grid sum-preserving, then "
+                  "rounded to whole persons per pixel (half up) before summing, capped at 32767 per pixel for SO2-3 "
+                  "(its int16); the vulnerability mean unweighted over pixels and 10x (its Σ/1000 of an index stored "
+                  "x 10000), in the total's column only; water holds no one")
+"""The footnote of every people table made by Trends.Earth's rules (``people.rule: trends_earth``)."""
+
+
+def _note(run: RunContext) -> str:
+    return PEOPLE_NOTE_TE if run.cfg.people.rule == "trends_earth" else PEOPLE_NOTE
+
+
+def _rule_attrs(run: RunContext) -> dict[str, Any]:
+    """The people rule in an item's metadata and cache key: said only where it is not the default, so the default's
+    items and keys are those of runs before the rule existed."""
+    return {"people_rule": run.cfg.people.rule} if run.cfg.people.rule != "exact" else {}
+
 
 def _geobox_of(path: str) -> GeoBox:
     with rasterio.open(path) as src:
@@ -98,7 +115,7 @@ def people_task(run: RunContext, inputs: dict[str, Any], drought: list[LayerSumm
     zones_key = {"zones": file_fingerprint(cfg.zones) if cfg.zones else "default", "zone_field": cfg.zone_field,
                  "grid": run.grid_key}
     base = {"population": source.model_dump(mode="json"), **zones_key,
-            "vulnerability": inputs.get(vulnerable[0]) if vulnerable else None}
+            "vulnerability": inputs.get(vulnerable[0]) if vulnerable else None, **_rule_attrs(run)}
 
     def fingerprint(year: int) -> Any:
         return (inputs.get(name) or {}).get("years", {}).get(str(years.used(year)), inputs.get(name))
@@ -186,7 +203,7 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
     try:
         sums = people_pass(run.grid, load_zones(cfg.zones, cfg.zone_field), reader, region=region, cells=cells,
                            droughts=droughts, sdgs=sdgs, water=paths, vulnerability=vulnerability,
-                           vulnerability_years=v_years, on_block=signed)
+                           vulnerability_years=v_years, on_block=signed, rule=cfg.people.rule)
     finally:
         signed.close()
     try:
@@ -275,7 +292,7 @@ def _write_year(run: RunContext, years: PopulationYears, year: int, layer: Layer
     return write_item(
         _exposure_assets(sums, t, _spi(layer), cells, years.by_sex, str(year)), staging, indicator="drought-exposure",
         item_id=f"drought-exposure-{run.cfg.region_id}-{year}", year=year, window=(year, year),
-        attrs={"method": "SO3-2: the people of each drought class (UNCCD method notes 3); " + PEOPLE_NOTE,
+        attrs={"method": "SO3-2: the people of each drought class (UNCCD method notes 3); " + _note(run), **_rule_attrs(run),
                "population_source": run.population[0], "population_year": used, "by_sex": years.by_sex,
                "drought_item": layer.item_id, "vulnerability_items": vulnerable or [],
                "tables": f"water: {water[year].item_id or 'none known'}"},
@@ -294,7 +311,7 @@ def _write_worst(run: RunContext, years: PopulationYears, period: str, layer: La
         indicator="drought-exposure-worst", item_id=f"drought-exposure-worst-{run.cfg.region_id}-{period}",
         period=period, window=(first, last),
         attrs={"method": "SO3-2: the people of each cell's worst-year drought class, of that year's population "
-                         "(UNCCD method notes 3); " + PEOPLE_NOTE,
+                         "(UNCCD method notes 3); " + _note(run), **_rule_attrs(run),
                "population_source": run.population[0], "population_years": used, "by_sex": years.by_sex,
                "drought_item": layer.item_id},
         source_items=[layer.item_id, *(years.items[y] for y in used)], transform=cells.affine,
@@ -350,7 +367,7 @@ def _write_sdg(run: RunContext, reader: PeopleReader, period: str, layer: LayerS
         period=period, window=(first, last),
         attrs={"method": "SO2-3: the people on improved, stable and degraded land and on land without data (UNCCD "
                          "method notes 5); negative on degraded land, as Trends.Earth's code (its user docs state the "
-                         "opposite sign); " + PEOPLE_NOTE,
+                         "opposite sign); " + _note(run), **_rule_attrs(run),
                "population_source": run.population[0], "population_year": used, "by_sex": by_sex,
                "sdg_item": layer.item_id},
         source_items=[layer.item_id, reader.years.items[used]], transform=run.grid.affine, area=run.area,

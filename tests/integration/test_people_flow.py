@@ -138,3 +138,58 @@ def test_the_workbooks_carry_trends_earths_people_sheets(full_run: tuple[Path, P
                                               "Percent of total population"]
     assert [sheet.cell(row=r, column=1).value for r in range(3, 7)] == [
         "Improved land", "Stable land", "Degraded land", "No data land"]
+
+
+@pytest.fixture(scope="module")
+def trends_earth_run(tmp_path_factory: pytest.TempPathFactory, full_run: tuple[Path, Path]) -> Path:
+    """The full run again with Trends.Earth's people rules (``people: {rule: trends_earth}``), into a catalog of its
+    own and from the full run's cache: only the people items are recomputed (their keys name the rule)."""
+    from flows.ldn_yearly import ldn_yearly
+    from tasks.io.runtime.local_stac import serve_collections
+    from tests.integration.conftest import sample_config
+
+    sample, root = full_run
+    out = tmp_path_factory.mktemp("trends-earth-people") / "catalog"
+    with serve_collections(sample) as stac:
+        ldn_yearly(sample_config(sample, stac.api_url, out, years=(2001, 2024), cache_dir=root / ".cache",
+                                 people={"rule": "trends_earth"}))
+    return out
+
+
+@pytest.mark.parametrize("period", list(PERIODS))
+def test_trends_earths_so2_3_sums_whole_persons_per_pixel(full_run: tuple[Path, Path], trends_earth_run: Path,
+                                                           period: str) -> None:
+    """Method notes 7.4: each pixel's people rounded before any sum. The published layer holds whole persons, and the
+    table is the sum of that layer; the method notes' own total (rounded once, at the end) differs by the fractions
+    the pixels lost."""
+    items = catalog_items(trends_earth_run)
+    item = items[f"sdg-population-{REGION}-{period}"]
+    assert item.properties["ldn:parameters"]["people_rule"] == "trends_earth"
+    assert "parity mode" in item.properties["ldn:method"]
+    people = read_asset(item).astype("float64")
+    counted = people[np.isfinite(people)]
+    assert (counted == np.round(counted)).all(), "whole persons per pixel"
+    every = _table(item).set_index("zone_id").loc["all"]
+    assert np.abs(counted).sum() == every["total_population"] - every["water_total"]
+    assert -people[read_asset(items[f"sdg-15-3-1-{REGION}-{period}"]) == -1].sum() == every["degraded_total"]
+    exact = _table(catalog_items(full_run[1])[f"sdg-population-{REGION}-{period}"]).set_index("zone_id").loc["all"]
+    assert every["total_population"] != exact["total_population"]  # the herders' fractions of a person are lost
+    assert abs(every["total_population"] - exact["total_population"]) < 0.5 * people.size
+
+
+def test_trends_earths_drought_tables_and_vulnerability_follow_its_rules(full_run: tuple[Path, Path],
+                                                                         trends_earth_run: Path) -> None:
+    items, exact_items = catalog_items(trends_earth_run), catalog_items(full_run[1])
+    item = items[f"drought-exposure-{REGION}-2017"]
+    assert item.properties["ldn:parameters"]["people_rule"] == "trends_earth"
+    rows = _table(item).set_index("zone_id")
+    assert (rows["total_population"] == rows["female_population"] + rows["male_population"]).all()  # sums of integers
+    ours = _table(exact_items[f"drought-exposure-{REGION}-2017"], "vulnerability").set_index("zone_id")
+    theirs = _table(item, "vulnerability").set_index("zone_id")
+    assert theirs["area_weighted_mean"].tolist() == ours["area_weighted_mean"].tolist()
+    assert theirs["total_weighted_mean"].between(3, 7).all()  # the index (0.3-0.7 here) x 10, as Trends.Earth has it
+    assert theirs[["female_weighted_mean", "male_weighted_mean"]].isna().all().all()  # its sheet leaves them empty
+    assert "people_rule" not in exact_items[f"drought-exposure-{REGION}-2017"].properties["ldn:parameters"]
+    report = next(trends_earth_run.glob("versions/*/report"))
+    about = openpyxl.load_workbook(next(report.glob("*_drought.xlsx")))["about"]
+    assert ["people rule", "trends_earth"] in [[c.value for c in row][:2] for row in about.iter_rows()]

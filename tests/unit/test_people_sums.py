@@ -80,3 +80,65 @@ def test_every_drought_table_equals_a_per_pixel_sum(seed: int) -> None:
         np.testing.assert_allclose(sums.drought[t], want.drought[t], rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(sums.drought_water[t], want.drought_water[t], rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(sums.drought_cells[t], want.drought_cells[t], rtol=1e-12, atol=1e-9)
+
+
+# Trends.Earth's parity mode (UNCCD method notes 7.4-7.5), hand-worked.
+
+def test_trends_earth_rounds_each_pixels_people_half_up_and_adds_the_rounded_sexes() -> None:
+    from tasks.io.outputs.people_tables import te_whole_people
+
+    female = np.array([0.49, 0.5, 1.5, 2.5, 0.0, 1234.4999])
+    male = np.array([0.49, 0.49, 0.5, 2.5, 0.26, 0.5])
+    out = te_whole_people({"female": female, "male": male, "total": female + male})
+    assert out["female"].tolist() == [0, 1, 2, 3, 0, 1234]  # half up, as Earth Engine's round(); not half to even
+    assert out["male"].tolist() == [0, 0, 1, 3, 0, 1]
+    assert out["total"].tolist() == [0, 1, 3, 6, 0, 1235]  # the rounded women and men, not round(0.98) = 1 etc.
+    totals = te_whole_people({"total": np.array([0.98, 2.5, 3.49])})
+    assert totals["total"].tolist() == [1, 3, 3]
+
+
+def _sdg_block(people: np.ndarray, sdg: np.ndarray, wet: np.ndarray | None = None) -> _Block:
+    return _Block(people={2020: {"total": people}}, wet=[wet] if wet is not None else [], cell=None, sdg=[sdg],
+                  vulnerability=None)
+
+
+def test_trends_earth_caps_so2_3_people_at_int16_and_the_exact_rule_does_not() -> None:
+    from tasks.io.outputs.people_tables import SDG_PEOPLE_CLASSES, SdgPeople, _add_sdg
+
+    people = np.array([40000.0, 12.0, 3.0, 5.0])  # a city pixel above int16's 32767
+    sdg = np.array([-1, 0, 1, -32768])
+    flat, fraction, km2 = np.arange(4), np.array([1.0, 1.0, 0.5, 1.0]), np.ones(4)
+    got = {}
+    for rule in ("exact", "trends_earth"):
+        sums = PeopleSums(zones=(), rule=rule)
+        sums.sdg.append(np.zeros((1, len(GROUPS), len(SDG_PEOPLE_CLASSES))))
+        sums.sdg_km2.append(np.zeros((1, len(SDG_PEOPLE_CLASSES))))
+        _add_sdg(sums, 0, SdgPeople("unused.tif", None, 2020), _sdg_block(people, sdg), 0, flat, fraction, km2)
+        got[rule] = sums.sdg[0][0, 0].tolist()
+    # improved, stable, degraded, no data, water
+    assert got["exact"] == [1.5, 12.0, 40000.0, 5.0, 0.0]
+    assert got["trends_earth"] == [1.5, 12.0, 32767.0, 5.0, 0.0]
+
+
+def test_trends_earths_vulnerability_mean_is_its_unweighted_pixel_mean_times_ten() -> None:
+    from tasks.io.outputs.people_tables import _add_vulnerability, vulnerability_table
+    from tasks.io.sources.zones import Zone
+
+    index = np.array([0.2, 0.4, np.nan, 0.6])
+    wet = np.array([False, False, False, True])  # water: out of our means, in Trends.Earth's
+    people = np.array([10.0, 30.0, 5.0, 0.0])
+    block = _Block(people={2020: {"total": people}}, wet=[wet], cell=None, sdg=[], vulnerability=index)
+    flat, fraction, km2 = np.arange(4), np.ones(4), np.array([1.0, 3.0, 1.0, 1.0])
+    tables = {}
+    for rule in ("exact", "trends_earth"):
+        sums = PeopleSums(zones=(Zone("Z", "zone", None),), rule=rule)
+        sums.vulnerability_area, sums.vulnerability_pixels = np.zeros((1, 2)), np.zeros((1, 2))
+        sums.vulnerability_people = {2020: np.zeros((1, len(GROUPS), 2))}
+        _add_vulnerability(sums, [2020], block, 0, flat, fraction, km2)
+        tables[rule] = vulnerability_table(sums, 2020, by_sex=False, where={"year": 2020}).set_index("zone_id")
+    exact, te = tables["exact"].loc["Z"], tables["trends_earth"].loc["Z"]
+    assert exact["area_weighted_mean"] == pytest.approx((0.2 * 1 + 0.4 * 3) / 4)
+    assert exact["total_weighted_mean"] == pytest.approx((0.2 * 10 + 0.4 * 30) / 40)
+    assert te["area_weighted_mean"] == exact["area_weighted_mean"]  # ours, kept beside
+    assert te["total_weighted_mean"] == pytest.approx(10 * (0.2 + 0.4 + 0.6) / 3)  # every pixel with an index, x10
+    assert tables["trends_earth"].loc["all", "total_weighted_mean"] == pytest.approx(4.0)

@@ -6,7 +6,9 @@ SDG tables split km2, by each zone's exact coverage of each pixel. A drought tab
 worst year's, on the precipitation's coarse cells) adds each pixel's people to the class of the coarse cell whose
 centre is nearest, as ``drought_areas`` adds its km2; an SO2-3 table adds them to the pixel's SDG 15.3.1 class.
 Water (final land cover class 7) holds no one: people the source puts there are counted apart. Sums are float64;
-the published tables round people to whole persons at the end (half to even).
+the published tables round people to whole persons at the end (half to even). Trends.Earth's parity mode
+(``rule="trends_earth"``, method notes 7.4-7.5) rounds each pixel's people first, caps them at int16 for SO2-3 and
+takes the vulnerability mean as Trends.Earth does: unweighted over pixels and 10 times too large.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -35,7 +37,7 @@ from tasks.io.sources.population import PeopleReader
 from tasks.io.sources.zones import Zone, zones_on_grid
 
 __all__ = ["GROUPS", "DroughtPeople", "SdgPeople", "PeopleSums", "BlockPeople", "people_pass", "drought_people_table",
-           "sdg_people_table", "vulnerability_table", "SDG_PEOPLE_CLASSES"]
+           "sdg_people_table", "vulnerability_table", "SDG_PEOPLE_CLASSES", "PeopleRule", "te_whole_people"]
 
 GROUPS: tuple[str, ...] = ("total", "female", "male")
 """The people counted: everyone, women, men (a source without the sex split has totals only)."""
@@ -46,6 +48,34 @@ SDG_PEOPLE_CLASSES: tuple[str, ...] = ("improved", "stable", "degraded", "no_dat
 """What the SO2-3 pass sums apart: land by SDG 15.3.1 class, land without data, water (the tables count water as
 without data, as Trends.Earth does, and show it apart too)."""
 _SDG_INDEX = {1: 0, 0: 1, -1: 2}
+
+PeopleRule = Literal["exact", "trends_earth"]
+"""How people are summed: ``exact`` (the method notes) or ``trends_earth`` (its parity mode, method notes 7.4-7.5)."""
+
+_TE_INT16_MAX = 32767
+"""Trends.Earth's SO2-3 population is int16 per pixel; Earth Engine's cast saturates at the type's maximum."""
+
+_TE_DVI_FACTOR = 10.0
+"""Trends.Earth's vulnerability mean is Σ(value) / 1000 / pixels of an index stored x 10000: 10 times the mean."""
+
+
+def _per_pixel(rule: PeopleRule) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """What a rule does to each block's people per pixel before they are summed."""
+    if rule == "exact":
+        return lambda people: people
+    if rule == "trends_earth":
+        return te_whole_people
+    raise ValueError(f"unknown people rule {rule!r}: use 'exact' or 'trends_earth'")
+
+
+def te_whole_people(people: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One block's people per pixel as Trends.Earth sums them (method notes 7.4): each band rounded to whole persons
+    per pixel (half away from zero, as Earth Engine's ``round()``) before any sum, and the total of a source split by
+    sex the sum of the rounded women and men (Trends.Earth adds its two bands)."""
+    out = {g: np.floor(v + 0.5) for g, v in people.items()}
+    if "female" in out and "male" in out:
+        out["total"] = out["female"] + out["male"]
+    return out
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,10 @@ class PeopleSums:
     """[z, 2]: sum of km2 x index and km2, over land with an index."""
     vulnerability_people: dict[int, np.ndarray] = field(default_factory=dict)
     """Per population year: [z, g, 2]: sum of people x index and people, over land with an index."""
+    vulnerability_pixels: np.ndarray | None = None
+    """[z, 2]: sum of the index and count of pixels with one, water included (Trends.Earth's unweighted mean)."""
+    rule: PeopleRule = "exact"
+    """How the people were summed (``PeopleRule``)."""
 
 
 @dataclass(frozen=True)
@@ -106,17 +140,20 @@ class BlockPeople:
 def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, region: shapely.Geometry | None,
                 cells: GeoBox | None, droughts: list[DroughtPeople], sdgs: list[SdgPeople], water: list[str],
                 vulnerability: xr.DataArray | None = None, vulnerability_years: list[int] | None = None,
-                block: int = BLOCK, on_block: Callable[[BlockPeople], None] | None = None) -> PeopleSums:
+                block: int = BLOCK, on_block: Callable[[BlockPeople], None] | None = None,
+                rule: PeopleRule = "exact") -> PeopleSums:
     """Every SO3-2, SO2-3 and SO3-3 sum of one run in one pass over the analysis ``grid`` (``PeopleSums``):
     ``droughts`` on the coarse ``cells``, ``sdgs`` on the grid, ``water`` the land cover maps they take water from,
     ``vulnerability`` the index on the grid (lazy) weighted by the populations of ``vulnerability_years``.
-    ``on_block`` sees each block the zones touch (``BlockPeople``), so a layer is written from the same warp."""
+    ``on_block`` sees each block the zones touch (``BlockPeople``), so a layer is written from the same warp;
+    ``rule="trends_earth"`` sums people rounded per pixel (``te_whole_people``), as Trends.Earth does."""
+    per_pixel = _per_pixel(rule)
     crs, transform, shape = grid_crs(grid), grid.affine, (int(grid.shape[0]), int(grid.shape[1]))
     on_grid = zones_on_grid(zones, crs, transform, shape, within=region_on_grid(region, crs, transform, shape))
     nz, ng = len(on_grid), len(GROUPS)
     row_areas = pixel_areas_km2(crs, transform, shape)[:, 0]
     ncells = int(cells.shape[0]) * int(cells.shape[1]) if cells is not None else 0
-    sums = PeopleSums(zones=tuple(zone for zone, _ in on_grid))
+    sums = PeopleSums(zones=tuple(zone for zone, _ in on_grid), rule=rule)
     for _ in droughts:
         sums.drought.append(np.zeros((nz, ng, len(_DROUGHT_CODES))))
         sums.drought_water.append(np.zeros((nz, ng)))
@@ -129,6 +166,7 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
     sums.uncovered_km2 = {y: np.zeros(nz) for y in years}
     if vulnerability is not None:
         sums.vulnerability_area = np.zeros((nz, 2))
+        sums.vulnerability_pixels = np.zeros((nz, 2))
         sums.vulnerability_people = {y: np.zeros((nz, ng, 2)) for y in vulnerability_years or []}
     to_cells = transformer(crs, grid_crs(cells)) if cells is not None else None
     wrap = cells is not None and wraps_around(cells)
@@ -142,7 +180,7 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
         window, covered, areas = job
         bounds = (window.row_off, window.col_off, window.height, window.width)
         moved = reader.blocks(tuple(years), bounds) if years else {}  # every year's people in one warp
-        people = {y: {g: v.ravel() for g, v in moved[y].items() if g != "covered"} for y in years}
+        people = {y: per_pixel({g: v.ravel() for g, v in moved[y].items() if g != "covered"}) for y in years}
         reached = {y: moved[y]["covered"].ravel() for y in years}
         wet, sdg_codes = [], []
         for path in water:
@@ -262,8 +300,10 @@ def _add_sdg(sums: PeopleSums, t: int, spec: SdgPeople, block: _Block, z: int, f
     sums.sdg_km2[t][z] += np.bincount(klass, weights=km2, minlength=len(SDG_PEOPLE_CLASSES))
     for g, name in enumerate(GROUPS):
         if name in block.people[spec.population_year]:
-            weights = block.people[spec.population_year][name][flat] * fraction
-            sums.sdg[t][z, g] += np.bincount(klass, weights=weights, minlength=len(SDG_PEOPLE_CLASSES))
+            people = block.people[spec.population_year][name][flat]
+            if sums.rule == "trends_earth":  # its SO2-3 population is int16 per pixel
+                people = np.minimum(people, _TE_INT16_MAX)
+            sums.sdg[t][z, g] += np.bincount(klass, weights=people * fraction, minlength=len(SDG_PEOPLE_CLASSES))
 
 
 def _add_vulnerability(sums: PeopleSums, years: list[int], block: _Block, z: int, flat: np.ndarray,
@@ -271,6 +311,9 @@ def _add_vulnerability(sums: PeopleSums, years: list[int], block: _Block, z: int
     """A zone's land pixels with an index added to the SO3-3 sums (water: the latest water map's)."""
     assert block.vulnerability is not None and sums.vulnerability_area is not None
     v = block.vulnerability[flat]
+    if sums.vulnerability_pixels is not None:  # Trends.Earth's mean: every pixel with an index, water too
+        some = np.isfinite(v)
+        sums.vulnerability_pixels[z] += [float((fraction[some] * v[some]).sum()), float(fraction[some].sum())]
     dry = ~block.wet[-1][flat] if block.wet else np.ones(flat.size, bool)
     ok = np.isfinite(v) & dry
     sums.vulnerability_area[z] += [float((km2[ok] * v[ok]).sum()), float(km2[ok].sum())]
@@ -360,10 +403,26 @@ def sdg_people_table(sums: PeopleSums, t: int, *, by_sex: bool, where: dict[str,
 
 def vulnerability_table(sums: PeopleSums, year: int, *, by_sex: bool, where: dict[str, Any]) -> pd.DataFrame:
     """SO3-3: per zone and for all zones, the index's mean over land weighted by area, and weighted by the people
-    (total, female, male) of the population ``year``."""
+    (total, female, male) of the population ``year``. In Trends.Earth's parity mode (``sums.rule``) the people's
+    columns hold what Trends.Earth's sheet does: its unweighted pixel mean, 10 times too large, in the total's
+    column only (method notes 7.5)."""
     assert sums.vulnerability_area is not None
     groups = GROUPS if by_sex else GROUPS[:1]
     by_area = sums.vulnerability_area
+    if sums.rule == "trends_earth":
+        assert sums.vulnerability_pixels is not None
+        pixels = sums.vulnerability_pixels
+
+        def te_zone(z: int | None) -> dict[str, Any]:
+            area, each = _zone_sum(by_area, z), _zone_sum(pixels, z)
+            row: dict[str, Any] = {**where, "area_weighted_mean": area[0] / area[1] if area[1] > 0 else np.nan,
+                                   "km2_with_index": float(area[1])}
+            for name in groups:
+                row[f"{name}_weighted_mean"] = np.nan
+            row["total_weighted_mean"] = _TE_DVI_FACTOR * each[0] / each[1] if each[1] > 0 else np.nan
+            return row
+
+        return pd.DataFrame(_rows(sums, te_zone))
 
     def per_zone(z: int | None) -> dict[str, Any]:
         area = _zone_sum(by_area, z)

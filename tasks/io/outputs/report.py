@@ -132,7 +132,10 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                                 zone_km2={z.zone_id: geodesic_area_km2(z.geometry) for z in zones})
     for period, tables in frames.items():
         population = people.sdg[people.sdg.period == period] if people is not None and not people.sdg.empty else None
-        book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx", about={"period": period, **about.get(period, {})},
+        ruled = {"people rule": people.about["people rule"]} if population is not None and people is not None \
+            and "people rule" in people.about else {}  # the "Population" sheet made by Trends.Earth's rules
+        book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx",
+                              about={"period": period, **about.get(period, {}), **ruled},
                               targets=tracked, population=population)
         files[period]["unccd_xlsx"] = str(book)
     if tracked is not None:
@@ -179,7 +182,9 @@ def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: P
     files = write_tables({"drought_years": drought.years, "drought_periods": drought.periods}
                          if not drought.periods.empty else {"drought_years": drought.years}, out_dir, stem)
     files["drought_xlsx"] = str(write_drought_workbook(
-        drought.years, drought.periods, out_dir / f"{stem}_drought.xlsx", about=drought.about,
+        drought.years, drought.periods, out_dir / f"{stem}_drought.xlsx",
+        about={**drought.about, **({"people rule": people.about["people rule"]}
+                                   if people is not None and "people rule" in people.about else {})},
         people=people.years if people is not None else None,
         vulnerability=people.vulnerability if people is not None else None))
     maps = []
@@ -397,6 +402,8 @@ def people_report(layers: list[LayerSummary]) -> PeopleReport | None:
              "by sex": first.get("by_sex"),
              "population years": {str(x.year or x.period): x.attrs.get("population_year") or x.attrs.get(
                  "population_years") for x in [*years, *worst, *sdg]}}
+    if first.get("people_rule"):  # Trends.Earth's parity mode: said wherever its tables are shown
+        about["people rule"] = first["people_rule"]
     return PeopleReport(years=_concat(years, "people"), periods=_concat(worst, "people"),
                         vulnerability=_concat(years, "vulnerability"), sdg=_concat(sdg, "people"),
                         maps={str(x.period): x.asset_path() for x in worst}, about=about)
