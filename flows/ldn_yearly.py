@@ -26,10 +26,10 @@ from tasks.io.runtime.netstats import cluster_network_bytes
 from tasks.io.runtime.progress import ingest_summary, tile_period_summary, track_stage
 from tasks.io.runtime.run_locks import run_marker
 from tasks.io.sources.run import RunContext, period_tiles, run_context
-from tasks.io.sources.search import find_inputs_task, find_people_task, find_precipitation_task, find_scenes_task
+from tasks.io.sources.search import find_inputs_task, find_people_task, find_scenes_task
 from tasks.model import Layers, LayerSummary, Staging
 from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, plan_tiles_task
-from tasks.stages.drought import drought_task
+from tasks.stages.drought import drought_task, find_precipitation_task
 from tasks.stages.land_degradation import (
     land_cover_grid_task,
     land_soc_task,

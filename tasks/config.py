@@ -45,6 +45,7 @@ __all__ = [
     "PERIODS_FILE",
     "AssetSpec",
     "StacSpec",
+    "ZarrSpec",
     "QaRule",
     "Source",
     "SourceCatalog",
@@ -164,6 +165,25 @@ class StacSpec(_Frozen):
         return v.rstrip("/")
 
 
+class ZarrSpec(_Frozen):
+    """A collection-level Zarr store of monthly totals, read in place (TerraClimate's ``ppt``, ERA5's monthly sums, a
+    national grid written with xarray): one (time, y, x) array, the variable named by the asset's ``key``."""
+
+    href: str = Field(description="The store: a local folder or an fsspec URL (https://, s3://, gs://, ...).")
+    time: str = Field("time", description="Name of the monthly time coordinate (dates of each month).")
+    y: str = Field("lat", description="Name of the latitude (or y) coordinate.")
+    x: str = Field("lon", description="Name of the longitude (or x) coordinate; 0-360 longitudes are understood.")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options of the store (e.g. {anon: true} for a public bucket).")
+
+    @field_validator("href")
+    @classmethod
+    def _href_given(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("zarr.href is empty: give the store's folder or URL")
+        return v.strip().rstrip("/")
+
+
 class QaRule(_Frozen):
     """Which values of a QA asset mark a usable observation."""
 
@@ -179,6 +199,7 @@ class Source(_Frozen):
                   "vulnerability"]
     stac: StacSpec | None = None
     file: Path | None = Field(None, description="A local raster to use instead of a STAC collection.")
+    zarr: ZarrSpec | None = Field(None, description="A Zarr store of monthly totals (precipitation sources only).")
     crs: str | None = Field(None, description="Native CRS (WKT or 'EPSG:n') when items do not carry one.")
     resolution: float | None = Field(None, gt=0, description="Native pixel size in CRS units.")
     grid_origin: tuple[float, float] = Field(
@@ -193,8 +214,12 @@ class Source(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Source:
-        if (self.stac is None) == (self.file is None):
-            raise ValueError("give exactly one of `stac` (a collection on a STAC API) or `file` (a local raster)")
+        if sum(x is not None for x in (self.stac, self.file, self.zarr)) != 1:
+            raise ValueError("give exactly one of `stac` (a collection on a STAC API), `file` (a local raster) or, "
+                             "for monthly precipitation, `zarr` (a Zarr store)")
+        if self.zarr is not None and self.role != "precipitation":
+            raise ValueError(f"`zarr` is read for monthly precipitation only, not for a {self.role} source: publish "
+                             "it as COG items or give a `file`")
         if self.qa is not None and self.qa.asset not in self.assets:
             raise ValueError(f"qa.asset {self.qa.asset!r} is not one of the assets {sorted(self.assets)}")
         if self.role == "ndvi":
@@ -207,9 +232,9 @@ class Source(_Frozen):
         if self.role == "precipitation":
             if "precipitation" not in self.assets:
                 raise ValueError("a precipitation source needs an asset named 'precipitation' (monthly totals, mm)")
-            if self.stac is None:
-                raise ValueError("a precipitation source is a STAC collection of monthly items (one COG per month); "
-                                 "publish a file's months as items, e.g. with the sample's local STAC layout")
+            if self.stac is None and self.zarr is None:
+                raise ValueError("a precipitation source is a STAC collection of monthly items (one COG per month) "
+                                 "or a Zarr store of monthly totals (`zarr: {href: ...}`), not one file")
             if self.crs is None or self.resolution is None:
                 raise ValueError("a precipitation source needs `crs` and `resolution`: the SPI is fitted on its own grid")
         if self.role == "population":

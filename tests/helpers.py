@@ -194,3 +194,35 @@ def short_run_file(folder: Path) -> Path:
     path.write_text(yaml.safe_dump({"periods_file": str(folder / "periods.yaml"), "tile_size": 32,
                                     "productivity": {"min_years": 4}}))
     return path
+
+
+def precipitation_zarr(sample: Path, out: Path, *, lon360: bool = False, drop: tuple[str, ...] = (),
+                       chunks: tuple[int, int, int] = (12, 16, 16), years: tuple[int, int] | None = None,
+                       zarr_format: int = 2) -> Path:
+    """The sample's monthly precipitation COGs as one Zarr store of (time, lat, lon) totals, as TerraClimate's ``ppt``
+    is published: cell-centre coordinates, latitudes descending, ``lon360`` for 0-360 longitudes (ERA5's), months
+    ``drop``ped (``YYYY-MM``) left out of the store, written by xarray in ``chunks``: Zarr v2 with consolidated
+    metadata (as TerraClimate's and ERA5's stores are; an HTTP server lists no folders), or ``zarr_format=3``."""
+    import numpy as np
+    import pandas as pd
+    import rasterio
+    import xarray as xr
+
+    files = sorted((sample / "sample-monthly-precipitation" / "data").glob("*/sample-ppt-*.tif"))
+    months = [f.stem.removeprefix("sample-ppt-") for f in files]
+    keep = [(m, f) for m, f in zip(months, files) if m not in drop
+            and (years is None or years[0] <= int(m[:4]) <= years[1])]
+    planes = []
+    for _, f in keep:
+        with rasterio.open(f) as src:
+            planes.append(src.read(1))
+            transform, (h, w) = src.transform, src.shape
+    lon = transform.c + (np.arange(w) + 0.5) * transform.a
+    lat = transform.f + (np.arange(h) + 0.5) * transform.e
+    if lon360:
+        lon = np.mod(lon, 360.0)
+    da = xr.DataArray(np.stack(planes), dims=("time", "lat", "lon"),
+                      coords={"time": pd.to_datetime([m for m, _ in keep]), "lat": lat, "lon": lon}, name="ppt")
+    da.encoding = {"chunks": chunks}
+    da.to_dataset().to_zarr(out, mode="w", zarr_format=zarr_format, consolidated=zarr_format == 2)
+    return out

@@ -30,8 +30,9 @@ from tasks.io.runtime.cache_keys import cache_key, inputs_of
 from tasks.io.runtime.layer_cache import cache_for, remember, restore_layers, store_layers, why_recomputed
 from tasks.io.sources.integrity import file_fingerprint
 from tasks.io.sources.load import grid_coords
-from tasks.io.sources.precipitation import monthly_precipitation, precipitation_grid
+from tasks.io.sources.precipitation import monthly_precipitation, precipitation_grid, zarr_year_fingerprints
 from tasks.io.sources.run import RunContext
+from tasks.io.sources.search import precipitation_fingerprints, retry_unreachable, run_items
 from tasks.model import LayerSummary
 from tasks.science.drought import (
     check_calibration,
@@ -42,7 +43,7 @@ from tasks.science.drought import (
     worst_year,
 )
 
-__all__ = ["drought_task", "DROUGHT_CHUNK"]
+__all__ = ["drought_task", "find_precipitation_task", "DROUGHT_CHUNK"]
 
 DROUGHT_CHUNK = 512
 """Edge (cells) of the precipitation blocks read and fitted: 408 months of 512 x 512 cells are 428 MB (float32; the fit
@@ -66,6 +67,18 @@ def _drought_years(run: RunContext, source: Source) -> tuple[int, int]:
     if source.years is not None:
         first, last = max(first, source.years[0]), min(last, source.years[1])
     return first, last
+
+
+@task(name="find-precipitation", retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=lambda task, run, state: retry_unreachable(state))
+def find_precipitation_task(run: RunContext) -> dict[str, Any]:
+    """What the monthly precipitation is now, by year: its STAC items' fingerprints, or a Zarr store's chunk
+    identities over the run's precipitation grid (``zarr_year_fingerprints``); no pixel is read."""
+    assert run.precipitation is not None
+    name, source = run.precipitation
+    if source.zarr is not None:
+        return {name: {"years": zarr_year_fingerprints(source, precipitation_grid(run, source))}}
+    return precipitation_fingerprints(run)
 
 
 @task(name="drought-hazard", cache_policy=NO_CACHE)
@@ -192,7 +205,8 @@ def _write_years(run: RunContext, name: str, source: Source, todo: list[int], ce
     log = get_run_logger()
     params = run.cfg.drought
     span = (min(params.calibration[0], todo[0]), max(params.calibration[1], todo[-1]))
-    read = monthly_precipitation(run, name, source, span, cells, chunk=DROUGHT_CHUNK)
+    items = run_items(run, source, span) if source.zarr is None else None  # a Zarr store is read in place
+    read = monthly_precipitation(name, source, span, cells, chunk=DROUGHT_CHUNK, items=items)
     if read.missing:
         log.warning("drought: %d month(s) missing from %s inside %d-%d (%s): their years' SPI is nodata, never "
                     "filled", len(read.missing), name, *span, ", ".join(read.missing[:12]) +

@@ -37,10 +37,10 @@ __all__ = [
     "item_year",
     "modis_start_date",
     "source_fingerprints",
+    "precipitation_fingerprints",
     "find_inputs_task",
     "find_scenes_task",
     "FoundScenes",
-    "find_precipitation_task",
     "STATIC_YEARS",
     "find_people_task",
     "retry_unreachable",
@@ -377,6 +377,8 @@ def _fingerprints(run: RunContext, roles: list[tuple[str, str]]) -> dict[str, An
         if source.file is not None:
             out[name] = {"file": file_fingerprint(source.file)}
             continue
+        if source.zarr is not None:  # a Zarr store, never searched: the drought stage keys it by its chunks
+            continue
         groups = items_by_year(run_items(run, source, STATIC_YEARS))
         out[name] = {"years": {str(year): scene_fingerprints([it.to_dict() for it in items], source)
                                for year, items in groups.items()}}
@@ -390,10 +392,9 @@ def find_inputs_task(run: RunContext) -> dict[str, Any]:
     return source_fingerprints(run)
 
 
-@task(name="find-precipitation", retries=2, retry_delay_seconds=[2, 10],
-      retry_condition_fn=lambda task, run, state: retry_unreachable(state))
-def find_precipitation_task(run: RunContext) -> dict[str, Any]:
-    """Fingerprints of the monthly precipitation items by year (``source_fingerprints`` of that source alone)."""
+def precipitation_fingerprints(run: RunContext) -> dict[str, Any]:
+    """Fingerprints of the run's monthly precipitation items by year (``source_fingerprints`` of that source alone;
+    a Zarr store has none here: ``tasks.stages.drought.find_precipitation_task`` keys it by its chunks)."""
     assert run.precipitation is not None
     return _fingerprints(run, [(run.precipitation[0], "precipitation")])
 
