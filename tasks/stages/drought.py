@@ -30,7 +30,12 @@ from tasks.io.runtime.cache_keys import cache_key, inputs_of
 from tasks.io.runtime.layer_cache import cache_for, remember, restore_layers, store_layers, why_recomputed
 from tasks.io.sources.integrity import file_fingerprint
 from tasks.io.sources.load import grid_coords
-from tasks.io.sources.precipitation import monthly_precipitation, precipitation_grid, zarr_year_fingerprints
+from tasks.io.sources.precipitation import (
+    computed,
+    monthly_precipitation,
+    precipitation_grid,
+    zarr_year_fingerprints,
+)
 from tasks.io.sources.run import RunContext
 from tasks.io.sources.search import precipitation_fingerprints, retry_unreachable, run_items
 from tasks.model import LayerSummary
@@ -213,7 +218,7 @@ def _write_years(run: RunContext, name: str, source: Source, todo: list[int], ce
                     (" ..." if len(read.missing) > 12 else ""))
     months = read.months.where(_touching_region(run, cells, read.months.dims[-2:]))  # a cell no part of which is in
     spi = spi_december(months, calibration=params.calibration, source=f"precipitation source {name!r}")  # the region:
-    spi = spi.sel(year=todo).astype("float32").compute()  # nodata, never fitted; small: one coarse plane a year
+    spi = computed(source, spi.sel(year=todo).astype("float32"))  # nodata, never fitted; small: a plane a year
     scaled = spi_x1000(spi)
     classes = drought_class(scaled, params.class_rule)
     attrs = {"method": _METHOD, "calibration": list(params.calibration), "class_rule": params.class_rule,

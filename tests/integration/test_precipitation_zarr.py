@@ -164,3 +164,18 @@ def test_zarr_is_for_monthly_precipitation_only() -> None:
     with pytest.raises(ValueError, match="exactly one of"):
         Source(role="precipitation", zarr={"href": "x.zarr"}, stac={"api": "sample", "collection": "c"},
                crs="EPSG:4326", resolution=RES, assets={"precipitation": {"key": "ppt", "dtype": "float32"}})
+
+
+def test_a_store_that_stops_answering_mid_read_is_one_line(store: Path) -> None:
+    """The server goes away between opening the store and reading its chunks (the fit's read): one line, rerun."""
+    from tasks.io.sources.precipitation import computed
+
+    proc, url = start_file_server(store.parent)
+    try:
+        source = _source(f"{url}/{store.name}")
+        read = zarr_months(source, (2016, 2017), _grid(), chunk=8)
+    finally:
+        stop_process(proc)
+    with pytest.raises(TransientReadError, match="stopped answering while its months were read.*then rerun") as err:
+        computed(source, read.months)
+    assert "\n" not in str(err.value)

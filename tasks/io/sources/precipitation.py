@@ -33,7 +33,7 @@ from tasks.io.sources.load import grid_coords, load_cube
 from tasks.io.sources.run import RunContext
 
 __all__ = ["MonthlyPrecipitation", "precipitation_grid", "monthly_precipitation", "month_of", "zarr_months",
-           "zarr_year_fingerprints"]
+           "zarr_year_fingerprints", "computed"]
 
 
 @dataclass(frozen=True)
@@ -296,3 +296,20 @@ def zarr_year_fingerprints(source: Source, geobox: GeoBox) -> dict[str, Any]:
     return {year: {"zarr": spec.href, "encoding": encoding,
                    "chunks": [[list(c), known[c]] for c in sorted(itertools.product(sorted(set(ts)), ys, xs))]}
             for year, ts in sorted(per_year.items())}
+
+
+def _network_error(err: BaseException) -> bool:
+    """An error of the store's transport (a connection refused or dropped, a timeout, an HTTP error status)."""
+    return isinstance(err, (ConnectionError, TimeoutError)) or type(err).__module__.startswith("aiohttp")
+
+
+def computed(source: Source, values: xr.DataArray) -> xr.DataArray:
+    """``values`` computed now; for a Zarr source, a store that stops answering while its chunks are read is one line
+    (``TransientReadError``: rerun) instead of its transport's traceback."""
+    try:
+        return values.compute()
+    except Exception as err:
+        if source.zarr is None or not _network_error(err):
+            raise
+        raise TransientReadError(f"precipitation Zarr {source.zarr.href} stopped answering while its months were read "
+                                 f"({type(err).__name__}: {err}): check the store and the network, then rerun") from None
