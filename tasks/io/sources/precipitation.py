@@ -240,8 +240,8 @@ and GCS's fields, a local file's modification time)."""
 
 
 def zarr_year_fingerprints(source: Source, geobox: GeoBox) -> dict[str, Any]:
-    """What identifies each year of a Zarr store over ``geobox``, by year: the array's encoding (dtype, fill,
-    compressor, chunks) and, for every chunk object the year's months and the area's cells lie in, its identity as
+    """What identifies each year of a Zarr store over ``geobox``, by year: the store, the array's layout (dtype,
+    fill value, chunk shape, dims, Zarr format; a new compressor rewrites every chunk) and, for every chunk object the year's months and the area's cells lie in, its identity as
     its store states it (size with ETag, last-modified time or MD5; ``absent`` for a chunk never written). No pixel
     is read: one metadata request per chunk, in parallel."""
     import fsspec
