@@ -167,9 +167,13 @@ class StacSpec(_Frozen):
 
 class ZarrSpec(_Frozen):
     """A collection-level Zarr store of monthly totals, read in place (TerraClimate's ``ppt``, ERA5's monthly sums, a
-    national grid written with xarray): one (time, y, x) array, the variable named by the asset's ``key``."""
+    national grid written with xarray): one (time, y, x) array, the variable named by the asset's ``key``. The store
+    is given by its ``href``, or as the ``asset`` of the source's STAC collection (a collection-level asset)."""
 
-    href: str = Field(description="The store: a local folder or an fsspec URL (https://, s3://, gs://, ...).")
+    href: str | None = Field(None, description="The store: a local folder or an fsspec URL (https://, s3://, ...).")
+    asset: str | None = Field(
+        None, description="Key of the STAC collection's collection-level asset that is the store (with `stac:`); its "
+                          "`xarray:storage_options` are used.")
     time: str = Field("time", description="Name of the monthly time coordinate (dates of each month).")
     y: str = Field("lat", description="Name of the latitude (or y) coordinate.")
     x: str = Field("lon", description="Name of the longitude (or x) coordinate; 0-360 longitudes are understood.")
@@ -178,10 +182,17 @@ class ZarrSpec(_Frozen):
 
     @field_validator("href")
     @classmethod
-    def _href_given(cls, v: str) -> str:
-        if not v.strip():
+    def _href_given(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
             raise ValueError("zarr.href is empty: give the store's folder or URL")
-        return v.strip().rstrip("/")
+        return v.strip().rstrip("/") if v is not None else None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> ZarrSpec:
+        if (self.href is None) == (self.asset is None):
+            raise ValueError("give exactly one of zarr.href (the store's folder or URL) or zarr.asset (the key of the "
+                             "STAC collection's asset that is the store)")
+        return self
 
 
 class QaRule(_Frozen):
@@ -214,9 +225,14 @@ class Source(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Source:
-        if sum(x is not None for x in (self.stac, self.file, self.zarr)) != 1:
+        from_collection = self.zarr is not None and self.zarr.asset is not None
+        if from_collection and self.stac is None:
+            raise ValueError("zarr.asset names an asset of a STAC collection: give the collection as `stac: {api: ..., "
+                             "collection: ...}`, or the store's own `zarr.href`")
+        if sum(x is not None for x in (self.stac, self.file, self.zarr)) != (2 if from_collection else 1):
             raise ValueError("give exactly one of `stac` (a collection on a STAC API), `file` (a local raster) or, "
-                             "for monthly precipitation, `zarr` (a Zarr store)")
+                             "for monthly precipitation, `zarr` (a Zarr store: its `href`, or with `stac` the "
+                             "collection's `asset`)")
         if self.zarr is not None and self.role != "precipitation":
             raise ValueError(f"`zarr` is read for monthly precipitation only, not for a {self.role} source: publish "
                              "it as COG items or give a `file`")

@@ -34,6 +34,7 @@ from tasks.io.sources.precipitation import (
     computed,
     monthly_precipitation,
     precipitation_grid,
+    resolved_zarr,
     zarr_year_fingerprints,
 )
 from tasks.io.sources.run import RunContext
@@ -74,6 +75,11 @@ def _drought_years(run: RunContext, source: Source) -> tuple[int, int]:
     return first, last
 
 
+def _store(run: RunContext, source: Source) -> Source:
+    """A Zarr source with its store's href (``resolved_zarr``: looked up where it names its collection's asset)."""
+    return resolved_zarr(source, run.cfg.api_url(source)) if source.zarr is not None and source.zarr.asset else source
+
+
 @task(name="find-precipitation", retries=2, retry_delay_seconds=[2, 10],
       retry_condition_fn=lambda task, run, state: retry_unreachable(state))
 def find_precipitation_task(run: RunContext) -> dict[str, Any]:
@@ -82,7 +88,7 @@ def find_precipitation_task(run: RunContext) -> dict[str, Any]:
     assert run.precipitation is not None
     name, source = run.precipitation
     if source.zarr is not None:
-        return {name: {"years": zarr_year_fingerprints(source, precipitation_grid(run, source))}}
+        return {name: {"years": zarr_year_fingerprints(_store(run, source), precipitation_grid(run, source))}}
     return precipitation_fingerprints(run)
 
 
@@ -211,7 +217,7 @@ def _write_years(run: RunContext, name: str, source: Source, todo: list[int], ce
     params = run.cfg.drought
     span = (min(params.calibration[0], todo[0]), max(params.calibration[1], todo[-1]))
     items = run_items(run, source, span) if source.zarr is None else None  # a Zarr store is read in place
-    read = monthly_precipitation(name, source, span, cells, chunk=DROUGHT_CHUNK, items=items)
+    read = monthly_precipitation(name, _store(run, source), span, cells, chunk=DROUGHT_CHUNK, items=items)
     if read.missing:
         log.warning("drought: %d month(s) missing from %s inside %d-%d (%s): their years' SPI is nodata, never "
                     "filled", len(read.missing), name, *span, ", ".join(read.missing[:12]) +

@@ -179,3 +179,51 @@ def test_a_store_that_stops_answering_mid_read_is_one_line(store: Path) -> None:
     with pytest.raises(TransientReadError, match="stopped answering while its months were read.*then rerun") as err:
         computed(source, read.months)
     assert "\n" not in str(err.value)
+
+
+def test_a_stac_collections_zarr_asset_is_the_store(full_sample: Path, store: Path, tmp_path: Path) -> None:
+    """A collection-level asset (``zarr: {asset: ...}`` with ``stac:``), as TerraClimate's and ERA5's collections
+    publish their stores: looked up on the STAC API (served on 127.0.0.1), read over HTTP, the same months as the
+    folder; the items name the collection's asset; an asset the collection lacks is one line."""
+    import json
+    import shutil
+
+    from tasks.io.runtime.local_stac import serve_collections
+    from tasks.io.sources.precipitation import resolved_zarr
+
+    root = tmp_path / "stac" / "monthly-ppt"
+    root.mkdir(parents=True)
+    shutil.copytree(store, root / "ppt.zarr")
+    (root / "collection.json").write_text(json.dumps({
+        "type": "Collection", "stac_version": "1.0.0", "id": "monthly-ppt", "description": "monthly totals (mm)",
+        "license": "other", "links": [],
+        "extent": {"spatial": {"bbox": [[110.0, 43.0, 113.0, 45.0]]},
+                   "temporal": {"interval": [["1991-01-01T00:00:00Z", "2024-12-31T23:59:59Z"]]}},
+        "assets": {"zarr-https": {"href": "ppt.zarr", "type": "application/vnd+zarr", "roles": ["data"],
+                                  "xarray:storage_options": {}}}}))
+    spec = _source(str(store)).model_dump(exclude_none=True)
+    spec.pop("zarr")
+    with serve_collections(tmp_path / "stac") as stac:
+        source = Source(**{**spec, "stac": {"api": stac.api_url, "collection": "monthly-ppt"},
+                           "zarr": {"asset": "zarr-https"}})
+        found = resolved_zarr(source, stac.api_url)
+        assert found.zarr is not None and found.zarr.href == f"{stac.files_url}/monthly-ppt/ppt.zarr"
+        there = zarr_months(found, (2016, 2017), _grid(), chunk=8)
+        here = zarr_months(_source(str(store)), (2016, 2017), _grid(), chunk=8)
+        xr.testing.assert_equal(here.months.compute(), there.months.compute())
+        assert there.items[2017] == ["monthly-ppt/zarr-https#2017"]
+        wrong = Source(**{**spec, "stac": {"api": stac.api_url, "collection": "monthly-ppt"},
+                          "zarr": {"asset": "zarr-abfs"}})
+        with pytest.raises(ConfigError, match="has no asset 'zarr-abfs' \\(it has \\['zarr-https'\\]\\)"):
+            resolved_zarr(wrong, stac.api_url)
+
+
+def test_a_signed_collections_zarr_asset_is_refused_in_one_line() -> None:
+    from tasks.io.sources.precipitation import resolved_zarr
+
+    spec = load_sources(SAMPLE_SOURCES).get("monthly-precipitation").model_dump(exclude_none=True)
+    source = Source(**{**spec, "stac": {"api": "https://planetarycomputer.microsoft.com/api/stac/v1",
+                                        "collection": "terraclimate", "signing": "planetary-computer"},
+                       "zarr": {"asset": "zarr-abfs"}})
+    with pytest.raises(ConfigError, match="needs signed credentials.*give that store's `zarr.href`"):
+        resolved_zarr(source, "http://127.0.0.1:9")  # refused before any request

@@ -55,19 +55,23 @@ def _rustac_command() -> list[str]:
 
 
 def _served_copies(root: Path, files_url: str, workdir: Path) -> tuple[list[Path], tuple[str, ...]]:
-    """Write collection + item files whose relative asset hrefs are absolute http URLs."""
+    """Write collection + item files whose relative asset hrefs (the items' and the collections' own) are absolute
+    http URLs."""
     hrefs: list[Path] = []
     ids = []
     for cdir in sorted(p for p in root.iterdir() if (p / "collection.json").is_file()):
         collection = json.loads((cdir / "collection.json").read_text())
         ids.append(collection["id"])
+        base = f"{files_url}/{cdir.name}/"
+        for asset in collection.get("assets", {}).values():  # collection-level assets (a Zarr store) too
+            if "://" not in asset["href"]:
+                asset["href"] = base + asset["href"].removeprefix("./")
         out_col = workdir / f"{cdir.name}.collection.json"
         out_col.write_text(json.dumps(collection))
         hrefs.append(out_col)
         items_file = cdir / "items.ndjson"
         if not items_file.is_file():
             continue
-        base = f"{files_url}/{cdir.name}/"
         out_items = workdir / f"{cdir.name}.items.ndjson"
         with open(items_file) as src, open(out_items, "w") as dst:
             for line in src:

@@ -27,13 +27,14 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from tasks.config import Source
-from tasks.errors import ConfigError, TransientReadError
+from tasks.errors import ConfigError, StacUnreachable, TransientReadError
 from tasks.geo.grid import grid_crs, lonlat_bounds, native_bounds, parse_crs, snapped_geobox
 from tasks.io.sources.load import grid_coords, load_cube
 from tasks.io.sources.run import RunContext
+from tasks.io.sources.search import open_api
 
 __all__ = ["MonthlyPrecipitation", "precipitation_grid", "monthly_precipitation", "month_of", "zarr_months",
-           "zarr_year_fingerprints", "computed"]
+           "zarr_year_fingerprints", "computed", "resolved_zarr"]
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,50 @@ def _month_keys(times: np.ndarray) -> list[str]:
     return [f"{t.year:04d}-{t.month:02d}" for t in times]
 
 
+def resolved_zarr(source: Source, api_url: str) -> Source:
+    """``source`` with its Zarr store's ``href`` filled in where it names its STAC collection's ``asset``: the asset's
+    href and its ``xarray:storage_options`` (under the source's own). A source with an ``href`` comes back as it is.
+    One request to the API; an asset it lacks, or one behind a signing service, is one line naming the fix."""
+    spec = source.zarr
+    if spec is None or spec.asset is None:
+        return source
+    assert source.stac is not None  # validated with the sources file
+    cid = source.stac.collection
+    if source.stac.signing != "none":
+        raise ConfigError(f"collection {cid}'s Zarr asset {spec.asset!r} needs signed credentials ({source.stac.signing}"
+                          "), which this version does not fetch for a Zarr store: copy its months to a store you can "
+                          "read and give that store's `zarr.href`")
+    try:
+        collection = open_api(api_url).get_collection(cid)
+    except StacUnreachable:
+        raise
+    except Exception as err:
+        raise ConfigError(f"collection {cid} cannot be read from {api_url} ({err}): check the source's `stac` "
+                          "settings") from None
+    asset = collection.assets.get(spec.asset) if collection is not None else None
+    if collection is None or asset is None:
+        have = sorted(collection.assets) if collection is not None else []
+        raise ConfigError(f"collection {cid} has no asset {spec.asset!r} (it has {have or 'none'})"
+                          ": set `zarr.asset` to the key of its Zarr store, or give the store's `zarr.href`")
+    options = {**(asset.extra_fields.get("xarray:storage_options") or {}), **spec.storage_options}
+    href = (asset.get_absolute_href() or asset.href).rstrip("/")
+    return source.model_copy(update={"zarr": spec.model_copy(update={"href": href, "storage_options": options})})
+
+
+def _store_name(source: Source) -> str:
+    """How the published items name the store they read: its collection's asset, or its href."""
+    spec = source.zarr
+    assert spec is not None
+    if spec.asset is not None and source.stac is not None:
+        return f"{source.stac.collection}/{spec.asset}"
+    return str(spec.href)
+
+
 def _open_variable(source: Source) -> xr.DataArray:
     """The store's monthly variable (the asset ``precipitation``'s ``key``), lazily, with dims (time, y, x) as named
     in ``zarr``; a store that cannot be opened or lacks the variable is one line naming the fix."""
     spec, var = source.zarr, source.assets["precipitation"].key
-    assert spec is not None
+    assert spec is not None and spec.href is not None, "a store named by its collection's asset: resolved_zarr first"
     try:
         with warnings.catch_warnings():  # a store without consolidated metadata is read without: no need to say so
             warnings.filterwarnings("ignore", message=".*consolidated metadata.*", category=RuntimeWarning)
@@ -205,7 +245,7 @@ def _on_grid(da: xr.DataArray, source: Source, geobox: GeoBox) -> tuple[xr.DataA
 def zarr_months(source: Source, years: tuple[int, int], geobox: GeoBox, *, chunk: int) -> MonthlyPrecipitation:
     """``monthly_precipitation`` from a Zarr store: the months of ``years`` on ``geobox`` (the store's own cells),
     lazily in ``chunk``-cell blocks; a month the store lacks is NaN and listed, two steps in one month an error.
-    The "items" read are the store's years, named ``<href>#<year>``."""
+    The "items" read are the store's years, named ``<href>#<year>`` (``<collection>/<asset>#<year>``)."""
     spec = source.zarr
     assert spec is not None
     da = _open_variable(source)
@@ -229,7 +269,7 @@ def zarr_months(source: Source, years: tuple[int, int], geobox: GeoBox, *, chunk
     months.attrs = {"units": spec_asset.unit or "mm", "source": spec.href}
     by_year: dict[int, list[str]] = {}
     for m in found:
-        by_year.setdefault(int(m[:4]), [f"{spec.href}#{m[:4]}"])
+        by_year.setdefault(int(m[:4]), [f"{_store_name(source)}#{m[:4]}"])
     return MonthlyPrecipitation(months=months, items=by_year, missing=[m for m in span if m not in at])
 
 
@@ -240,7 +280,7 @@ and GCS's fields, a local file's modification time)."""
 
 
 def zarr_year_fingerprints(source: Source, geobox: GeoBox) -> dict[str, Any]:
-    """What identifies each year of a Zarr store over ``geobox``, by year: the store, the array's layout (dtype,
+    """What identifies each year of a Zarr store over ``geobox``, by year: the array's layout (dtype,
     fill value, chunk shape, dims, Zarr format; a new compressor rewrites every chunk) and, for every chunk object the year's months and the area's cells lie in, its identity as
     its store states it (size with ETag, last-modified time or MD5; ``absent`` for a chunk never written). No pixel
     is read: one metadata request per chunk, in parallel."""
@@ -293,7 +333,7 @@ def zarr_year_fingerprints(source: Source, geobox: GeoBox) -> dict[str, Any]:
 
     with ThreadPoolExecutor(8) as pool:
         known = dict(pool.map(identity, wanted))
-    return {year: {"zarr": spec.href, "encoding": encoding,
+    return {year: {"encoding": encoding,
                    "chunks": [[list(c), known[c]] for c in sorted(itertools.product(sorted(set(ts)), ys, xs))]}
             for year, ts in sorted(per_year.items())}
 
