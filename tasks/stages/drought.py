@@ -217,14 +217,15 @@ def _write_years(run: RunContext, name: str, source: Source, todo: list[int], ce
     params = run.cfg.drought
     span = (min(params.calibration[0], todo[0]), max(params.calibration[1], todo[-1]))
     items = run_items(run, source, span) if source.zarr is None else None  # a Zarr store is read in place
-    read = monthly_precipitation(name, _store(run, source), span, cells, chunk=DROUGHT_CHUNK, items=items)
+    store = _store(run, source)
+    read = monthly_precipitation(name, store, span, cells, chunk=DROUGHT_CHUNK, items=items)
     if read.missing:
         log.warning("drought: %d month(s) missing from %s inside %d-%d (%s): their years' SPI is nodata, never "
                     "filled", len(read.missing), name, *span, ", ".join(read.missing[:12]) +
                     (" ..." if len(read.missing) > 12 else ""))
     months = read.months.where(_touching_region(run, cells, read.months.dims[-2:]))  # a cell no part of which is in
     spi = spi_december(months, calibration=params.calibration, source=f"precipitation source {name!r}")  # the region:
-    spi = computed(source, spi.sel(year=todo).astype("float32"))  # nodata, never fitted; small: a plane a year
+    spi = computed(store, spi.sel(year=todo).astype("float32"))  # nodata, never fitted; small: a plane a year
     scaled = spi_x1000(spi)
     classes = drought_class(scaled, params.class_rule)
     attrs = {"method": _METHOD, "calibration": list(params.calibration), "class_rule": params.class_rule,
