@@ -166,7 +166,8 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
     sums.uncovered_km2 = {y: np.zeros(nz) for y in years}
     if vulnerability is not None:
         sums.vulnerability_area = np.zeros((nz, 2))
-        sums.vulnerability_pixels = np.zeros((nz, 2))
+        if rule == "trends_earth":  # its unweighted pixel mean: summed only where a table shows it
+            sums.vulnerability_pixels = np.zeros((nz, 2))
         sums.vulnerability_people = {y: np.zeros((nz, ng, 2)) for y in vulnerability_years or []}
     to_cells = transformer(crs, grid_crs(cells)) if cells is not None else None
     wrap = cells is not None and wraps_around(cells)
