@@ -132,10 +132,9 @@ def build_report(layers: list[LayerRef], zones: tuple[Zone, ...], out_dir: str |
                                 zone_km2={z.zone_id: geodesic_area_km2(z.geometry) for z in zones})
     for period, tables in frames.items():
         population = people.sdg[people.sdg.period == period] if people is not None and not people.sdg.empty else None
-        ruled = {"people rule": people.about["people rule"]} if population is not None and people is not None \
-            and "people rule" in people.about else {}  # the "Population" sheet made by Trends.Earth's rules
         book = write_workbook(tables, out_dir / f"{stem}_{period}_unccd.xlsx",
-                              about={"period": period, **about.get(period, {}), **ruled},
+                              about={"period": period, **about.get(period, {}),
+                                     **(_people_rule(people) if population is not None else {})},
                               targets=tracked, population=population)
         files[period]["unccd_xlsx"] = str(book)
     if tracked is not None:
@@ -175,6 +174,11 @@ def zones_of_the_run(drought: DroughtReport | None, people: PeopleReport | None,
     return named if not set(named) <= {z.name for z in zones} else None  # zones without data have no row
 
 
+def _people_rule(people: PeopleReport | None) -> dict[str, Any]:
+    """The people rule for a workbook's "about" sheet where its people tables follow Trends.Earth's (said only then)."""
+    return {"people rule": people.about["people rule"]} if people is not None and "people rule" in people.about else {}
+
+
 def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: PeopleReport | None,
                      theirs: list[str] | None = None, labels: dict[str, str] | None = None) -> DroughtSection:
     """The drought tables as files and a workbook (with the people under drought and their vulnerability when
@@ -183,8 +187,7 @@ def _drought_section(drought: DroughtReport, out_dir: Path, stem: str, people: P
                          if not drought.periods.empty else {"drought_years": drought.years}, out_dir, stem)
     files["drought_xlsx"] = str(write_drought_workbook(
         drought.years, drought.periods, out_dir / f"{stem}_drought.xlsx",
-        about={**drought.about, **({"people rule": people.about["people rule"]}
-                                   if people is not None and "people rule" in people.about else {})},
+        about={**drought.about, **_people_rule(people)},
         people=people.years if people is not None else None,
         vulnerability=people.vulnerability if people is not None else None))
     maps = []
