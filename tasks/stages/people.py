@@ -181,7 +181,8 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
             codes = _read(layer.asset_path("data")).ravel().astype(np.int64)
             when = _read(layer.asset_path("year")).ravel().astype(np.int64)
             first = (layer.window or (0, 0))[0]
-            pyear = np.array([years.used(int(y) if y > 0 else first) for y in when])
+            uniq, at = np.unique(np.where(when > 0, when, first), return_inverse=True)  # a few years, many cells
+            pyear = np.array([years.used(int(y)) for y in uniq], dtype=np.int64)[at.ravel()]
             droughts.append(DroughtPeople(codes, pyear, water_index(per_period.get(what))))
             plan.append(("drought", len(droughts) - 1))
         else:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import rasterio
 import shapely
+from affine import Affine
 from rasterio.enums import Resampling
 
 from tasks.geo.grid import lonlat_bounds, transformer
@@ -229,11 +230,20 @@ def people_bins(signed: np.ndarray) -> np.ndarray:
 def binned_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[int, tuple[str, str]],
                codes: Callable[[np.ndarray], np.ndarray], outlines: list[tuple[str, Any]] | None = None) -> Path:
     """Draw ``cog`` to ``png`` as the class map of ``codes`` of its values (int16, -32768 for none; e.g.
-    ``people_bins``) with ``classes`` (code -> name, colour) in the legend: a continuous layer read in classes."""
+    ``people_bins``) with ``classes`` (code -> name, colour) in the legend: a continuous layer read in classes.
+
+    Like every quick look it reads the layer decimated to at most ``MAX_PIXELS`` a side (its overviews, averaged over
+    the pixels with data), never the full-resolution layer: a map pixel of a continent-wide people layer is classed by
+    the mean people per pixel under it (the sign shows the net of negative and positive pixels)."""
     with tempfile.TemporaryDirectory() as tmp, rasterio.open(cog) as src:
+        factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))
+        shape = (max(1, src.height // factor), max(1, src.width // factor))
+        values = src.read(1, out_shape=shape, resampling=Resampling.average)
+        transform = src.transform * Affine.scale(src.width / shape[1], src.height / shape[0])
         coded = Path(tmp) / "classes.tif"
-        with rasterio.open(coded, "w", **{**src.profile, "dtype": "int16", "nodata": -32768, "driver": "GTiff"}) as dst:
-            dst.write(codes(src.read(1)), 1)
+        with rasterio.open(coded, "w", driver="GTiff", width=shape[1], height=shape[0], count=1, dtype="int16",
+                           nodata=-32768, crs=src.crs, transform=transform) as dst:
+            dst.write(codes(values), 1)
         drawn = quicklook_png(coded, Path(tmp) / "map.png", title=title, outlines=outlines,
                               classes={c: name for c, (name, _) in classes.items()},
                               colours={c: colour for c, (_, colour) in classes.items()})

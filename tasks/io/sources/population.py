@@ -212,21 +212,32 @@ class PeopleReader:
         jobs = [(y, band, href) for y in years for band, href in self.years.hrefs[y].items()]
         layout = self._layout([href for _, _, href in jobs])
         r0, c0, h, w = block
-        moved = np.zeros((2 * len(jobs), h, w))
+        moved = np.zeros((len(jobs) + len(years), h, w))  # each job's people, then each year's cells with data
         spec = self.source.assets
         for window, shift in self._windows(layout, block):
-            stack = []
-            for _, band, href in jobs:
-                counts, valid = self._read(href, window)
-                stack += [counts * spec[band].scale + spec[band].offset, valid]
+            stack, masks, mask_of = [], [], []
+            for y in years:  # a cell has data in a year where every band of it has: one mask per year, one per
+                valid = None  # window when the years' masks agree (they usually do: a warp costs by its bands)
+                for _, band, href in (job for job in jobs if job[0] == y):
+                    counts, ok = self._read(href, window)
+                    stack.append(counts * spec[band].scale + spec[band].offset)
+                    valid = ok if valid is None else valid * ok
+                same = next((i for i, m in enumerate(masks) if np.array_equal(m, valid)), None)
+                if same is None:
+                    masks.append(valid)
+                    same = len(masks) - 1
+                mask_of.append(same)
             placed = Affine.translation(shift, 0) * layout[0] * Affine.translation(window.col_off, window.row_off)
-            moved += move_counts(np.stack(stack), placed, layout[1], self.grid.affine * Affine.translation(c0, r0),
-                                 self._plane(), (h, w))
+            here = move_counts(np.stack(stack + masks), placed, layout[1], self.grid.affine * Affine.translation(c0, r0),
+                               self._plane(), (h, w))
+            moved[:len(jobs)] += here[:len(jobs)]
+            for k, m in enumerate(mask_of):
+                moved[len(jobs) + k] += here[len(jobs) + m]
         out: dict[int, dict[str, np.ndarray]] = {y: {} for y in years}
         for i, (y, band, _) in enumerate(jobs):
-            out[y][band] = moved[2 * i]
-            covered = moved[2 * i + 1] > 1e-9
-            out[y]["covered"] = covered if "covered" not in out[y] else out[y]["covered"] & covered
+            out[y][band] = moved[i]
+        for k, y in enumerate(years):
+            out[y]["covered"] = moved[len(jobs) + k] > 1e-9
         for y in years:
             if "total" not in out[y]:
                 out[y]["total"] = out[y]["female"] + out[y]["male"]
