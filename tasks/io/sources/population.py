@@ -215,13 +215,16 @@ class PeopleReader:
         moved = np.zeros((len(jobs) + len(years), h, w))  # each job's people, then each year's cells with data
         spec = self.source.assets
         for window, shift in self._windows(layout, block):
-            stack, masks, mask_of = [], [], []
+            stack: list[np.ndarray] = []
+            masks: list[np.ndarray] = []
+            mask_of: list[int] = []
             for y in years:  # a cell has data in a year where every band of it has: one mask per year, one per
-                valid = None  # window when the years' masks agree (they usually do: a warp costs by its bands)
+                oks = []  # window when the years' masks agree (they usually do: a warp costs by its bands)
                 for _, band, href in (job for job in jobs if job[0] == y):
                     counts, ok = self._read(href, window)
                     stack.append(counts * spec[band].scale + spec[band].offset)
-                    valid = ok if valid is None else valid * ok
+                    oks.append(ok)
+                valid = np.prod(oks, axis=0)
                 same = next((i for i, m in enumerate(masks) if np.array_equal(m, valid)), None)
                 if same is None:
                     masks.append(valid)
