@@ -199,7 +199,8 @@ def write_item(
         for tmp in tiled.values():
             tmp.unlink(missing_ok=True)
     main = next(a for a in written if a.key == "data")
-    title = f"{main.attrs.get('long_name', indicator)} ({period or year or ''})"
+    title, when = str(main.attrs.get("long_name", indicator)), str(period or year or "")
+    title = title if when in title else f"{title} ({when})"  # "drought intensity class 2016", not "... 2016 (2016)"
     if indicator in SIGNED_PEOPLE_INDICATORS:  # people per pixel: decades, so the herders show beside a town
         png = binned_png(main.path, folder / f"{item_id}.png", title=title,
                          classes=people_classes(*SIGNED_PEOPLE_INDICATORS[indicator]), codes=people_bins)
