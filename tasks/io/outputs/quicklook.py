@@ -32,6 +32,13 @@ _DRAWING = threading.Lock()
 """Matplotlib is not thread-safe; maps of layers published side by side are drawn one at a time."""
 
 
+def _map_shape(src: Any) -> tuple[int, int]:
+    """The (rows, columns) a quick look reads an open raster at: decimated by a whole factor to at most
+    ``MAX_PIXELS`` a side, so it comes from the overviews and never from the full-resolution layer."""
+    factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))
+    return max(1, src.height // factor), max(1, src.width // factor)
+
+
 def _scale_bar_km(width_m: float) -> float:
     """A round scale-bar length of roughly a fifth of the map width, in km."""
     target = width_m / 5 / 1000
@@ -61,8 +68,7 @@ def quicklook_png(cog: str | Path, png: str | Path, *, title: str, classes: dict
     from matplotlib.patches import Patch
 
     with rasterio.open(cog) as src:
-        factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))
-        shape = (max(1, src.height // factor), max(1, src.width // factor))
+        shape = _map_shape(src)
         data = src.read(1, out_shape=shape, resampling=Resampling.nearest if classes else Resampling.average,
                         masked=True)
         width_m = src.width * abs(src.transform.a) * (1 if src.crs and src.crs.is_projected else 111_320)
@@ -236,8 +242,7 @@ def binned_png(cog: str | Path, png: str | Path, *, title: str, classes: dict[in
     the pixels with data), never the full-resolution layer: a map pixel of a continent-wide people layer is classed by
     the mean people per pixel under it (the sign shows the net of negative and positive pixels)."""
     with tempfile.TemporaryDirectory() as tmp, rasterio.open(cog) as src:
-        factor = max(1, int(np.ceil(max(src.width, src.height) / MAX_PIXELS)))
-        shape = (max(1, src.height // factor), max(1, src.width // factor))
+        shape = _map_shape(src)
         values = src.read(1, out_shape=shape, resampling=Resampling.average)
         transform = src.transform * Affine.scale(src.width / shape[1], src.height / shape[0])
         coded = Path(tmp) / "classes.tif"
