@@ -199,7 +199,7 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
     started = time.perf_counter()
     scratch = Path(f"{staging}.people")
     scratch.mkdir(parents=True, exist_ok=True)
-    signed = _SignedLayers(run, sdgs, GROUPS[:1], scratch)  # by sex in the tables: a layer per group would triple
+    signed = SignedLayers(run.grid, sdgs, GROUPS[:1], scratch)  # by sex in the tables: a layer per group would triple
     # the largest writes of the stage (float32 on the analysis grid)
     try:
         sums = people_pass(run.grid, load_zones(cfg.zones, cfg.zone_field), reader, region=region, cells=cells,
@@ -217,7 +217,7 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
 
 def _write_all(run: RunContext, years: PopulationYears, todo: list[tuple[str, str, str]], plan: list[tuple[str, int]],
                sums: PeopleSums, cells: GeoBox | None, droughts: list[DroughtPeople], sdgs: list[SdgPeople],
-               reader: PeopleReader, signed: _SignedLayers, staging: str, *, by_year: dict[int, LayerSummary],
+               reader: PeopleReader, signed: SignedLayers, staging: str, *, by_year: dict[int, LayerSummary],
                worst: dict[str, LayerSummary], sdg: dict[str, LayerSummary], yearly_water: dict[int, WaterMap],
                vulnerable: list[str] | None, started: float) -> list[LayerSummary]:
     """Every item of ``todo`` written with its tables, once the pass has summed them."""
@@ -259,7 +259,7 @@ def _vulnerability(run: RunContext) -> tuple[xr.DataArray, list[str]]:
 def _signed_cells(sums: PeopleSums, t: int, spi: np.ndarray, cells: GeoBox, group: int) -> np.ndarray:
     """People per coarse cell (land of every zone), negative where the SPI is below 0, NaN where no one is counted
     or the SPI is nodata."""
-    people = sums.drought_cells[t][group][:-1].reshape(cells.shape)
+    people = sums.drought_cells(t, group)[:-1].reshape(cells.shape)
     signed = np.where(spi < 0, -people, people)
     return np.where((people > 0) & np.isfinite(spi), signed, np.nan)
 
@@ -319,12 +319,12 @@ def _write_worst(run: RunContext, years: PopulationYears, period: str, layer: La
         tables={"people": drought_people_table(sums, t, by_sex=years.by_sex, where=where, population_years=used)})
 
 
-class _SignedLayers:
+class SignedLayers:
     """The SO2-3 layers written block by block from the pass's own warps (``people_pass``'s ``on_block``): per
     table and group (the total), a scratch GeoTIFF of people per pixel, negative on degraded land and 0 on water."""
 
-    def __init__(self, run: RunContext, sdgs: list[SdgPeople], groups: tuple[str, ...], folder: Path) -> None:
-        self._files = {(t, g): open_scratch_geotiff(folder / f"so2-3-{t}-{g}.tif", run.grid, dtype="float32",
+    def __init__(self, grid: GeoBox, sdgs: list[SdgPeople], groups: tuple[str, ...], folder: Path) -> None:
+        self._files = {(t, g): open_scratch_geotiff(folder / f"so2-3-{t}-{g}.tif", grid, dtype="float32",
                                                     nodata=float("nan"))
                        for t in range(len(sdgs)) for g in groups}
         self._sdgs = sdgs
@@ -345,8 +345,8 @@ class _SignedLayers:
 
 
 def _write_sdg(run: RunContext, reader: PeopleReader, period: str, layer: LayerSummary, spec: SdgPeople,
-               sums: PeopleSums, t: int, staging: str, *, layers: _SignedLayers) -> LayerSummary:
-    """The period's SO2-3 item, from its signed layers (``_SignedLayers``), with its table."""
+               sums: PeopleSums, t: int, staging: str, *, layers: SignedLayers) -> LayerSummary:
+    """The period's SO2-3 item, from its signed layers (``SignedLayers``), with its table."""
     assert run.population is not None
     used, by_sex = spec.population_year, reader.years.by_sex
 

@@ -108,8 +108,12 @@ class PeopleSums:
     """Per drought table: people [z, g, class] on land (classes ``_DROUGHT_CODES``)."""
     drought_water: list[np.ndarray] = field(default_factory=list)
     """Per drought table: people [z, g] the source puts on water (not counted)."""
-    drought_cells: list[np.ndarray] = field(default_factory=list)
-    """Per drought table: people [g, cell] on land of every zone, per coarse cell (the last: off the coarse grid)."""
+    land_cells: dict[tuple[int, int | None], np.ndarray] = field(default_factory=dict)
+    """Per population year and water map: people [g, cell] on land of every zone, per coarse cell (the last: off
+    the coarse grid). Every drought table's cells read these (``drought_cells``): one array per year and water map,
+    not one per table."""
+    cell_years: list[tuple[np.ndarray, int | None]] = field(default_factory=list)
+    """Per drought table: the population year of each coarse cell and the water map (``DroughtPeople``)."""
     sdg: list[np.ndarray] = field(default_factory=list)
     """Per SO2-3 table: people [z, g, class] (``SDG_PEOPLE_CLASSES``)."""
     sdg_km2: list[np.ndarray] = field(default_factory=list)
@@ -124,6 +128,25 @@ class PeopleSums:
     """[z, 2]: sum of the index and count of pixels with one, water included (Trends.Earth's unweighted mean)."""
     rule: PeopleRule = "exact"
     """How the people were summed (``PeopleRule``)."""
+
+    def drought_cells(self, t: int, g: int) -> np.ndarray:
+        """Drought table ``t``'s people of group ``g`` on land of every zone per coarse cell (the last: off the
+        coarse grid, read in the table's first population year), each cell from its own population year."""
+        pyear, water = self.cell_years[t]
+        pyear = np.append(pyear, pyear[0])
+        years = np.unique(pyear)
+
+        def of(y: Any) -> np.ndarray:
+            kept = self.land_cells.get((int(y), water))
+            return kept[g] if kept is not None else np.zeros(pyear.size)
+
+        if years.size == 1:
+            return of(years[0])
+        out = np.empty(pyear.size)
+        for y in years:
+            chosen = pyear == y
+            out[chosen] = of(y)[chosen]
+        return out
 
 
 @dataclass(frozen=True)
@@ -157,7 +180,7 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
     for _ in droughts:
         sums.drought.append(np.zeros((nz, ng, len(_DROUGHT_CODES))))
         sums.drought_water.append(np.zeros((nz, ng)))
-        sums.drought_cells.append(np.zeros((ng, ncells + 1)))
+        sums.cell_years.append((np.asarray(_.population_year), _.water))
     for _ in sdgs:
         sums.sdg.append(np.zeros((nz, ng, len(SDG_PEOPLE_CLASSES))))
         sums.sdg_km2.append(np.zeros((nz, len(SDG_PEOPLE_CLASSES))))
@@ -264,12 +287,15 @@ def _add_droughts(sums: PeopleSums, droughts: list[DroughtPeople], block: _Block
                               for g, name in enumerate(GROUPS) if name in block.people[y]}
             wet = block.wet[w][flat] if w is not None else None
             land, water = np.zeros((len(GROUPS), here.size)), np.zeros((len(GROUPS), here.size))
+            if wet is not None:  # the cells of land and of water pixels, once for every group
+                dry = ~wet
+                on_land, on_water = inverse[dry], inverse[wet]
             for g, values in weights[y].items():
                 if wet is None:
                     land[g] = np.bincount(inverse, weights=values, minlength=here.size)
                 else:
-                    land[g] = np.bincount(inverse[~wet], weights=values[~wet], minlength=here.size)
-                    water[g] = np.bincount(inverse[wet], weights=values[wet], minlength=here.size)
+                    land[g] = np.bincount(on_land, weights=values[dry], minlength=here.size)
+                    water[g] = np.bincount(on_water, weights=values[wet], minlength=here.size)
             per_cell[(y, w)] = (land, water)
         return per_cell[(y, w)]
 
@@ -286,7 +312,10 @@ def _add_droughts(sums: PeopleSums, droughts: list[DroughtPeople], block: _Block
                 sums.drought[t][z, g] += np.bincount(klass[chosen], weights=land[g, chosen],
                                                      minlength=len(_DROUGHT_CODES))
                 sums.drought_water[t][z, g] += float(water[g, chosen].sum())
-                sums.drought_cells[t][g, here[chosen]] += land[g, chosen]
+    for (y, w), (land, _water) in per_cell.items():  # each cell's people of the year on the map's land, once
+        if (y, w) not in sums.land_cells:
+            sums.land_cells[(y, w)] = np.zeros((len(GROUPS), ncells + 1))
+        sums.land_cells[(y, w)][:, here] += land  # a group the source lacks: zeros
 
 
 def _add_sdg(sums: PeopleSums, t: int, spec: SdgPeople, block: _Block, z: int, flat: np.ndarray,

@@ -212,7 +212,8 @@ class PeopleReader:
         jobs = [(y, band, href) for y in years for band, href in self.years.hrefs[y].items()]
         layout = self._layout([href for _, _, href in jobs])
         r0, c0, h, w = block
-        moved = np.zeros((len(jobs) + len(years), h, w))  # each job's people, then each year's cells with data
+        people: np.ndarray | None = None  # each job's people
+        reached: dict[int, np.ndarray] = {}  # each year's cells with data
         spec = self.source.assets
         for window, shift in self._windows(layout, block):
             stack: list[np.ndarray] = []
@@ -233,14 +234,22 @@ class PeopleReader:
             placed = Affine.translation(shift, 0) * layout[0] * Affine.translation(window.col_off, window.row_off)
             here = move_counts(np.stack(stack + masks), placed, layout[1], self.grid.affine * Affine.translation(c0, r0),
                                self._plane(), (h, w))
-            moved[:len(jobs)] += here[:len(jobs)]
-            for k, m in enumerate(mask_of):
-                moved[len(jobs) + k] += here[len(jobs) + m]
+            if people is None:  # the usual single window: its warp is the block (counts are >= 0: never -0.0)
+                people = here[:len(jobs)]
+                shared = {m: here[len(jobs) + m] for m in set(mask_of)}  # years with the same mask share it
+                reached = {y: shared[m] for y, m in zip(years, mask_of)}
+            else:  # a block across 180 degrees: the windows' shares added
+                people += here[:len(jobs)]
+                reached = {y: reached[y] + here[len(jobs) + m] for y, m in zip(years, mask_of)}
+        if people is None:  # no file under the block
+            people = np.zeros((len(jobs), h, w))
+            reached = dict.fromkeys(years, np.zeros((h, w)))
         out: dict[int, dict[str, np.ndarray]] = {y: {} for y in years}
         for i, (y, band, _) in enumerate(jobs):
-            out[y][band] = moved[i]
-        for k, y in enumerate(years):
-            out[y]["covered"] = moved[len(jobs) + k] > 1e-9
+            out[y][band] = people[i]
+        covered: dict[int, np.ndarray] = {}  # by the mask's identity: once per distinct mask
+        for y in years:
+            out[y]["covered"] = covered.setdefault(id(reached[y]), reached[y] > 1e-9)
         for y in years:
             if "total" not in out[y]:
                 out[y]["total"] = out[y]["female"] + out[y]["male"]
