@@ -409,6 +409,19 @@ UNCCD_STAGES = ("drought hazard (SO3-1)", "people (SO3-2, SO3-3, SO2-3)")
 """The stages of the UNCCD report beyond SDG 15.3.1, whose cost issue 35 bounds (<= 10 % added to the run)."""
 
 
+PEOPLE = "people (SO3-2, SO3-3, SO2-3)"
+MEASURED_APART = {PEOPLE: ("tasks.stages.people", "people_pass")}
+"""Work inside a stage that the rehearsal cannot size: its seconds are cut out of the stage's in the rehearsal and
+measured on a realistic grid instead (``part_people_pass``). The people pass warps the population onto the analysis
+grid: the rehearsal's grid is 8 to 16 times coarser than the real one and its population 6 times coarser than a 30
+arc-second one, and GDAL's cost per pixel differs between the two (about 3 to 5 us per pixel per thread against 1.2
+to 1.9 measured on real resolutions), so its per-pixel fit would size the pass 3 times too large."""
+
+PEOPLE_KM = (300.0, 600.0)
+"""The squares the people pass is measured on (``bench_people.py``): two sizes separate its fixed cost (the drought
+tables' cells over the whole region's precipitation grid) from its cost per pixel."""
+
+
 OVERLAPPING = {"productivity tiles and join": ("tasks.stages.productivity", "write_trend_tile", "write_lpd_tile",
                                                "join_period_tiles")}
 """Work that runs beside the stages above in a real run (the flow submits each period's land cover and SOC task
@@ -428,6 +441,27 @@ def stage_shares(spans: dict[str, list[tuple[float, float]]]) -> dict[str, float
         for k in running:
             shares[k] += (end - start) / len(running)
     return shares
+
+
+def without(spans: list[tuple[float, float]], cut: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The moments of ``spans`` outside every span of ``cut``."""
+    out = []
+    for start, end in spans:
+        pieces = [(start, end)]
+        for a, b in cut:
+            pieces = [p for lo, hi in pieces for p in ((lo, min(hi, a)), (max(lo, b), hi)) if p[1] > p[0]]
+        out += pieces
+    return out
+
+
+def part_people_pass(root: Path, km: float) -> dict[str, float]:
+    """The people stage's pass as a run makes it on a ``km`` square of the real analysis grid, with a 30 arc-second
+    population and the drought tables of a whole run over the region's precipitation grid (``bench_people.py``)."""
+    import bench_people
+
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        return bench_people.measure(Path(tmp), km=km)
 
 
 def part_rehearsal(root: Path, step: int) -> dict[str, float]:
@@ -455,29 +489,37 @@ def part_rehearsal(root: Path, step: int) -> dict[str, float]:
             logging.getLogger("prefect").addHandler(log)
             watches = {stage: [_Stopwatch(importlib.import_module(module), name) for name in names]
                        for stage, (module, *names) in {**REST_STAGES, **OVERLAPPING}.items()}
+            apart = {stage: [_Stopwatch(importlib.import_module(module), name) for name in names]
+                     for stage, (module, *names) in MEASURED_APART.items()}
             started = time.monotonic()
             refresh_indicators(params.model_copy(update={"out_dir": Path(out) / "catalog", "years": years}))
             result[f"{prefix}total_s"] = time.monotonic() - started
             logging.getLogger("prefect").removeHandler(log)
-            for ws in watches.values():
+            for ws in [*watches.values(), *apart.values()]:
                 for w in ws:
                     w.restore()
             result.update({f"{prefix}stage:{m.group(1)}": float(m.group(2)) for line in log.lines
                            if (m := re.match(r"(.+): \d+ of \d+ tasks done in ([\d.]+) s", line))})
-            shares = stage_shares({k: [span for w in ws for span in w.spans] for k, ws in watches.items()})
+            spans = {k: [span for w in ws for span in w.spans] for k, ws in watches.items()}
+            for k, ws in apart.items():  # measured on a realistic grid instead (part_people_pass)
+                cut = [span for w in ws for span in w.spans]
+                spans[k] = without(spans[k], cut)
+                result[f"{prefix}apart:{k}"] = sum(b - a for a, b in cut)
+            shares = stage_shares(spans)
             result.update({f"{prefix}rest:{k}": shares[k] for k in REST_STAGES})
             result.update({f"{prefix}calls:{k}": sum(w.seconds for w in ws) for k, ws in watches.items()})
     return result
 
 
 PARTS = {"floor-local": part_floor_local, "floor-http": part_floor_http, "tile-year": part_tile_year,
-         "kernels": part_kernels, "tile-period": part_tile_period, "rehearsal": part_rehearsal}
+         "kernels": part_kernels, "tile-period": part_tile_period, "rehearsal": part_rehearsal,
+         "people-pass": part_people_pass}
 
 
-def _run_part(name: str, root: Path, size: int, scheduler: str, step: int = 16) -> dict[str, float]:
+def _run_part(name: str, root: Path, size: int, scheduler: str, step: int = 16, km: float = 300.0) -> dict[str, float]:
     """One part in a fresh Python process (its own peak memory, no warm caches of another part)."""
     cmd = [sys.executable, __file__, "--part", name, "--root", str(root), "--size", str(size), "--scheduler", scheduler,
-           "--step", str(step)]
+           "--step", str(step), "--km", str(km)]
     # output to files, not pipes, and the part in a session of its own that is killed afterwards: a part that dies
     # (a crash in a native library) leaves Prefect's server behind, and a server holding a pipe would hang the bench
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -514,6 +556,7 @@ def main() -> None:
                     help="write the measured rates to catalogs/benchmark_rates.yaml (what `ldn run --plan` sizes with)")
     ap.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
     ap.add_argument("--step", type=int, default=16, help=argparse.SUPPRESS)
+    ap.add_argument("--km", type=float, default=300.0, help=argparse.SUPPRESS)
     ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -523,7 +566,7 @@ def main() -> None:
 
     if args.part:
         fn = PARTS[args.part]
-        kwargs = {"size": args.size, "scheduler": args.scheduler, "step": args.step}
+        kwargs = {"size": args.size, "scheduler": args.scheduler, "step": args.step, "km": args.km}
         wanted = {k: v for k, v in kwargs.items() if k in fn.__code__.co_varnames[:fn.__code__.co_argcount]}
         print(json.dumps(fn(args.root, **wanted)))
         return
@@ -537,6 +580,7 @@ def main() -> None:
           f"{prep['raw_bytes'] / 1e6:,.0f} MB (ready in {prep['generate_s']:.0f} s)")
     results: dict[str, list[float]] = {}
     rehearsals: dict[int, dict[str, float]] = {}
+    passes: dict[float, list[dict[str, float]]] = {}
     try:
         for run in range(args.runs):
             for name in ("floor-local", "floor-http", "tile-year", "kernels", "tile-period"):
@@ -546,6 +590,12 @@ def main() -> None:
         for step in args.rehearsal_steps:  # once each: a whole run of the region, minutes
             rehearsals[step] = _run_part("rehearsal", root.parent, args.size, args.scheduler, step=step)
             print(f"  rehearsal at every {step}th pixel done ({rehearsals[step]['total_s']:.0f} s)", flush=True)
+        if args.rehearsal_steps:  # what the rehearsal cuts out of the people stage, on a realistic grid
+            for _ in range(args.runs):
+                for km in PEOPLE_KM:
+                    passes.setdefault(km, []).append(_run_part("people-pass", root.parent, args.size, args.scheduler,
+                                                               km=km))
+            print("  people pass on a realistic grid done", flush=True)
     finally:
         if not args.keep:
             import shutil
@@ -553,7 +603,7 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
             for step in args.rehearsal_steps:
                 shutil.rmtree(root.parent / f"rehearsal-{step}", ignore_errors=True)
-    summarise(args, prep, results, rehearsals, load)
+    summarise(args, prep, results, rehearsals, load, passes)
 
 
 def ne_asia_windows() -> tuple[float, float, int]:
@@ -573,20 +623,64 @@ def ne_asia_windows() -> tuple[float, float, int]:
     return float(sum(t.px_read for t in plans)), float(sum(t.region_px for t in plans)), len(plans)
 
 
+def ne_asia_pass_px() -> float:
+    """Pixels the people pass warps in a North-East Asia run on the production grid: every block of the pass
+    (``zonal.BLOCK``) that a default zone within the region touches is warped whole."""
+    import shapely
+
+    from tasks.config import PRODUCTION_SOURCES, RunConfig, load_sources
+    from tasks.geo.grid import grid_crs
+    from tasks.io.outputs.report import load_zones
+    from tasks.io.outputs.zonal import BLOCK, region_on_grid
+    from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
+    from tasks.io.sources.run import run_context
+    from tasks.io.sources.zones import zones_on_grid
+
+    source = load_sources(PRODUCTION_SOURCES).get("modis-13q1")
+    assert source.crs is not None and source.resolution is not None
+    grid = region_grid(resolve_region(ALL_NE_ASIA), crs=source.crs, resolution=source.resolution, origin=source.grid_origin)
+    cfg = RunConfig(sources_file=PRODUCTION_SOURCES, region=ALL_NE_ASIA, region_id="ne-asia", tiles=grid.tiles,
+                    native_bounds=grid.native_bounds, bbox=grid.bbox, activities="none")
+    run = run_context(cfg)
+    crs, transform, shape = grid_crs(run.grid), run.grid.affine, (int(run.grid.shape[0]), int(run.grid.shape[1]))
+    region = run.area_polygons.geometry if run.area_polygons is not None else None
+    parts = shapely.union_all([g for _, g in zones_on_grid(load_zones(cfg.zones, cfg.zone_field), crs, transform, shape,
+                                                          within=region_on_grid(region, crs, transform, shape))])
+    grid_rows, grid_cols = np.meshgrid(np.arange(0, shape[0], BLOCK), np.arange(0, shape[1], BLOCK), indexing="ij")
+    rows, cols = grid_rows.ravel(), grid_cols.ravel()
+    h, w = np.minimum(BLOCK, shape[0] - rows), np.minimum(BLOCK, shape[1] - cols)
+    x0, y0 = transform * (cols, rows)  # type: ignore[operator]  # affine maps arrays element-wise
+    x1, y1 = transform * (cols + w, rows + h)  # type: ignore[operator]
+    boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
+    shapely.prepare(parts)
+    touched = shapely.intersects(parts, boxes)
+    return float((h * w)[touched].sum())
+
+
+def _line(points: list[tuple[float, float]], px: float) -> float:
+    """Seconds at ``px`` on the line through two (pixels, seconds) points (the slope kept >= 0), or in proportion to
+    one point's pixels (an upper bound)."""
+    if len(points) == 1:
+        return points[0][1] * px / points[0][0]
+    (x0, y0), (x1, y1) = sorted(points)[0], sorted(points)[-1]
+    slope = max((y1 - y0) / (x1 - x0), 0.0)
+    return max(y1 + slope * (px - x1), 0.0)
+
+
+def _pass_at(passes: dict[float, list[dict[str, float]]], px: float) -> float:
+    """The people pass's seconds at ``px`` pixels warped, from the medians measured on the realistic grid."""
+    return _line([(runs[0]["pixels"], statistics.median(r["pass_s"] for r in runs)) for runs in passes.values()], px)
+
+
 def _rest_at(rehearsals: dict[int, dict[str, float]], key: str, region_px: float) -> float:
     """A stage's seconds at ``region_px`` pixels of region: the line through the rehearsals' (pixels, seconds) when
     two were run (fixed cost + per pixel; the slope kept >= 0), else proportional to the pixels (an upper bound)."""
-    points = sorted((r["region_px"], r.get(key, 0.0)) for r in rehearsals.values())
-    if len(points) == 1:
-        px, sec = points[0]
-        return sec * region_px / px
-    (x0, y0), (x1, y1) = points[0], points[-1]
-    slope = max((y1 - y0) / (x1 - x0), 0.0)
-    return max(y1 + slope * (region_px - x1), 0.0)
+    return _line([(r["region_px"], r.get(key, 0.0)) for r in rehearsals.values()], region_px)
 
 
 def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, list[float]],
-              rehearsals: dict[int, dict[str, float]], load: tuple[float, float, float]) -> None:
+              rehearsals: dict[int, dict[str, float]], load: tuple[float, float, float],
+              passes: dict[float, list[dict[str, float]]]) -> None:
     """Print the table, the ratios against the honest floors and the sizing of North-East Asia with every stage."""
     med = statistics.median
     load_after = os.getloadavg()
@@ -640,6 +734,9 @@ def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, lis
     for stage in REST_STAGES:
         if rehearsals:
             stages[stage] = _rest_at(rehearsals, f"rest:{stage}", region_px)
+    pass_px = ne_asia_pass_px() if passes else 0.0
+    if passes:
+        stages[PEOPLE] += _pass_at(passes, pass_px)
     print(f"\nNorth-East Asia on the production grid: {n_tiles} tiles, {region_px / 1e6:,.1f} M px of region; the "
           f"ingest reads {px_read / 1e6:,.1f} M px per composite ({px_read / region_px:.2f}x the region: windows that "
           f"touch it are read whole), {YEARS} years, {PERIODS} periods of {PERIOD_YEARS} years")
@@ -652,6 +749,16 @@ def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, lis
             if key.startswith("stage:"):
                 print(f"    rehearsal stage {key[6:]}: " + ", ".join(f"{rehearsals[k][key]:.1f} s" for k in sorted(rehearsals, reverse=True)
                                                                    if key in rehearsals[k]))
+        print("    the people pass, cut out of the rehearsal's people stage: " + ", ".join(
+            f"{rehearsals[k].get('apart:' + PEOPLE, 0.0):.1f} s" for k in sorted(rehearsals, reverse=True)))
+    if passes:
+        print(f"  the people pass on a realistic grid (bench_people.py; {passes[PEOPLE_KM[0]][0]['drought_tables']:.0f} "
+              f"drought and {passes[PEOPLE_KM[0]][0]['sdg_tables']:.0f} SO2-3 tables, 30 arc-second population): "
+              + ", ".join(f"{km:.0f} km square {runs[0]['pixels'] / 1e6:.2f} M px in "
+                          f"{statistics.median(r['pass_s'] for r in runs):.1f} s" for km, runs in passes.items())
+              + f"; North-East Asia warps {pass_px / 1e6:,.1f} M px (the blocks the zones touch, "
+              f"{pass_px / region_px:.2f}x the region): {_pass_at(passes, pass_px) / 3600:.2f} h")
+    if rehearsals:
         print("  next year's refresh of the rehearsal, same catalog and cache: " + ", ".join(
             f"every {k}th pixel {v['refresh:total_s']:.0f} s (report {v['refresh:rest:zonal tables, workbooks and report']:.1f} s, "
             f"publishing {v['refresh:rest:publishing the version']:.1f} s)" for k, v in sorted(rehearsals.items(), reverse=True)))
@@ -677,10 +784,11 @@ def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, lis
     for n in args.workers:
         print(f"  on {n} machines like this: {total / n / 3600:.2f} h")
     if args.write_rates:
-        write_rates(args, r, rehearsals)
+        write_rates(args, r, rehearsals, passes, pass_px / region_px if passes else 1.0)
 
 
-def write_rates(args: argparse.Namespace, r: dict[str, list[float]], rehearsals: dict[int, dict[str, float]]) -> None:
+def write_rates(args: argparse.Namespace, r: dict[str, list[float]], rehearsals: dict[int, dict[str, float]],
+                passes: dict[float, list[dict[str, float]]], pass_over_region: float) -> None:
     """Write what `ldn run --plan` sizes with (``tasks.io.runtime.plan.BenchmarkRates``) to catalogs/benchmark_rates.yaml."""
     import datetime
 
@@ -709,10 +817,15 @@ def write_rates(args: argparse.Namespace, r: dict[str, list[float]], rehearsals:
         for stage in REST_STAGES:
             at_zero = _rest_at(rehearsals, f"rest:{stage}", 0.0)
             per_px = (_rest_at(rehearsals, f"rest:{stage}", 1e9) - at_zero) / 1e9
+            if stage == PEOPLE and passes:  # its pass from the realistic grid, per pixel of region
+                pass_zero = _pass_at(passes, 0.0)
+                at_zero += pass_zero
+                per_px += (_pass_at(passes, 1e9) - pass_zero) / 1e9 * pass_over_region
             rest[stage] = [round(at_zero, 2), float(f"{per_px:.4g}")]
         rates["rest_s"] = rest
         rates["rest_from"] = ("the full-extent rehearsal at every " + " and ".join(f"{k}th" for k in sorted(rehearsals, reverse=True))
-                              + f" pixel, {datetime.date.today()}")
+                              + f" pixel, {datetime.date.today()}"
+                              + (" (the people pass on a realistic grid: bench_people.py)" if passes else ""))
     head = ("# Rates `ldn run --plan` sizes a run with (tasks.io.runtime.plan.BenchmarkRates). Measured, never guessed:\n"
             "# `python benchmarks/bench_ingest.py --size 4800 --write-rates` rewrites this file from its own run.\n")
     Path("catalogs/benchmark_rates.yaml").write_text(head + yaml.safe_dump(rates, sort_keys=False))
