@@ -172,13 +172,13 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
     for kind, what, _ in todo:
         if kind == "year":
             layer = by_year[int(what)]
-            codes = _read(layer.asset_path("data")).ravel().astype(np.int64)
-            droughts.append(DroughtPeople(codes, np.full(codes.size, years.used(int(what))),
-                                          water_index(yearly_water.get(int(what)))))
+            codes = _read(layer.asset_path("data")).ravel()  # as stored: a coarse grid per table adds up
+            droughts.append(DroughtPeople(codes, np.broadcast_to(np.int64(years.used(int(what))), codes.shape),
+                                          water_index(yearly_water.get(int(what)))))  # one year: no array
             plan.append(("drought", len(droughts) - 1))
         elif kind == "worst":
             layer = worst[what]
-            codes = _read(layer.asset_path("data")).ravel().astype(np.int64)
+            codes = _read(layer.asset_path("data")).ravel()
             when = _read(layer.asset_path("year")).ravel().astype(np.int64)
             first = (layer.window or (0, 0))[0]
             uniq, at = np.unique(np.where(when > 0, when, first), return_inverse=True)  # a few years, many cells

@@ -83,9 +83,10 @@ class DroughtPeople:
     """One SO3-2 table to fill: drought classes on the coarse cells and the population year of each cell."""
 
     classes: np.ndarray
-    """Flat int codes per coarse cell (``NODATA`` where none)."""
+    """Flat int codes per coarse cell (``NODATA`` where none), in any integer type that holds them."""
     population_year: np.ndarray
-    """Flat population year per coarse cell (a year's table: one year; a period's worst year: each cell's)."""
+    """Flat population year per coarse cell (a year's table: one year, e.g. ``np.broadcast_to``; a period's worst
+    year: each cell's)."""
     water: int | None
     """Index of the water map (in ``people_pass``'s ``water``) whose class 7 holds no one; None: no water known."""
 
