@@ -134,18 +134,17 @@ class PeopleSums:
         """Drought table ``t``'s people of group ``g`` on land of every zone per coarse cell (the last: off the
         coarse grid, read in the table's first population year), each cell from its own population year."""
         pyear, water = self.cell_years[t]
-        pyear = np.append(pyear, pyear[0])
-        years = np.unique(pyear)
 
         def of(y: Any) -> np.ndarray:
             kept = self.land_cells.get((int(y), water))
-            return kept[g] if kept is not None else np.zeros(pyear.size)
+            return kept[g] if kept is not None else np.zeros(pyear.size + 1)
 
-        if years.size == 1:
-            return of(years[0])
-        out = np.empty(pyear.size)
-        for y in years:
-            chosen = pyear == y
+        if pyear.min() == pyear.max():  # a year's table: one population year
+            return of(pyear[0])
+        every = np.append(pyear, pyear[0])
+        out = np.empty(every.size)
+        for y in np.unique(pyear):
+            chosen = every == y
             out[chosen] = of(y)[chosen]
         return out
 
