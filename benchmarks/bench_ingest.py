@@ -606,20 +606,25 @@ def main() -> None:
     summarise(args, prep, results, rehearsals, load, passes)
 
 
-def ne_asia_windows() -> tuple[float, float, int]:
-    """(pixels the ingest reads per composite, pixels of region, tiles) of North-East Asia on the production grid:
-    every window of every tile that touches the region is read whole (``tasks.io.runtime.plan``)."""
+def _ne_asia_run() -> Any:
+    """The run context of North-East Asia on the production grid (what ``ldn run --plan`` sizes)."""
     from tasks.config import PRODUCTION_SOURCES, RunConfig, load_sources
-    from tasks.io.runtime.plan import tile_plans
     from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
     from tasks.io.sources.run import run_context
 
     source = load_sources(PRODUCTION_SOURCES).get("modis-13q1")
     assert source.crs is not None and source.resolution is not None
     grid = region_grid(resolve_region(ALL_NE_ASIA), crs=source.crs, resolution=source.resolution, origin=source.grid_origin)
-    cfg = RunConfig(sources_file=PRODUCTION_SOURCES, region=ALL_NE_ASIA, region_id="ne-asia", tiles=grid.tiles,
-                    native_bounds=grid.native_bounds, bbox=grid.bbox, activities="none")
-    plans = tile_plans(run_context(cfg))
+    return run_context(RunConfig(sources_file=PRODUCTION_SOURCES, region=ALL_NE_ASIA, region_id="ne-asia",
+                                 tiles=grid.tiles, native_bounds=grid.native_bounds, bbox=grid.bbox, activities="none"))
+
+
+def ne_asia_windows() -> tuple[float, float, int]:
+    """(pixels the ingest reads per composite, pixels of region, tiles) of North-East Asia on the production grid:
+    every window of every tile that touches the region is read whole (``tasks.io.runtime.plan``)."""
+    from tasks.io.runtime.plan import tile_plans
+
+    plans = tile_plans(_ne_asia_run())
     return float(sum(t.px_read for t in plans)), float(sum(t.region_px for t in plans)), len(plans)
 
 
@@ -628,20 +633,13 @@ def ne_asia_pass_px() -> float:
     (``zonal.BLOCK``) that a default zone within the region touches is warped whole."""
     import shapely
 
-    from tasks.config import PRODUCTION_SOURCES, RunConfig, load_sources
     from tasks.geo.grid import grid_crs
     from tasks.io.outputs.report import load_zones
     from tasks.io.outputs.zonal import BLOCK, region_on_grid
-    from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
-    from tasks.io.sources.run import run_context
     from tasks.io.sources.zones import zones_on_grid
 
-    source = load_sources(PRODUCTION_SOURCES).get("modis-13q1")
-    assert source.crs is not None and source.resolution is not None
-    grid = region_grid(resolve_region(ALL_NE_ASIA), crs=source.crs, resolution=source.resolution, origin=source.grid_origin)
-    cfg = RunConfig(sources_file=PRODUCTION_SOURCES, region=ALL_NE_ASIA, region_id="ne-asia", tiles=grid.tiles,
-                    native_bounds=grid.native_bounds, bbox=grid.bbox, activities="none")
-    run = run_context(cfg)
+    run = _ne_asia_run()
+    cfg = run.cfg
     crs, transform, shape = grid_crs(run.grid), run.grid.affine, (int(run.grid.shape[0]), int(run.grid.shape[1]))
     region = run.area_polygons.geometry if run.area_polygons is not None else None
     parts = shapely.union_all([g for _, g in zones_on_grid(load_zones(cfg.zones, cfg.zone_field), crs, transform, shape,
@@ -653,7 +651,7 @@ def ne_asia_pass_px() -> float:
     x1, y1 = transform * (cols + w, rows + h)  # type: ignore[operator]
     boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
     shapely.prepare(parts)
-    touched = shapely.intersects(parts, boxes)
+    touched = shapely.intersects(parts, boxes)  # block_coverage's test, without its exact coverage per block
     return float((h * w)[touched].sum())
 
 

@@ -247,9 +247,8 @@ class PeopleReader:
         out: dict[int, dict[str, np.ndarray]] = {y: {} for y in years}
         for i, (y, band, _) in enumerate(jobs):
             out[y][band] = people[i]
-        covered: dict[int, np.ndarray] = {}  # by the mask's identity: once per distinct mask
         for y in years:
-            out[y]["covered"] = covered.setdefault(id(reached[y]), reached[y] > 1e-9)
+            out[y]["covered"] = reached[y] > 1e-9
         for y in years:
             if "total" not in out[y]:
                 out[y]["total"] = out[y]["female"] + out[y]["male"]
