@@ -24,6 +24,7 @@ from tasks.geo.tiles import MODIS_TILE_PX
 from tasks.io.outputs.pgstac import check_pgstac
 from tasks.io.outputs.report import load_zones
 from tasks.io.runtime.layer_cache import check_cache_url, check_writable_folders
+from tasks.io.runtime.object_store import check_store
 from tasks.io.samples.sample_data import load_sample_region, sample_grid
 from tasks.io.sources.preflight import check_run
 from tasks.io.sources.region import ALL_NE_ASIA, region_grid, resolve_region
@@ -173,7 +174,12 @@ def build_run(run: RefreshRun, *, announce: bool = False) -> RunContext:
     _check_comparison_box(facts)
     _check_zones(cfg)
     if run.pgstac:
+        if cfg.publish_url is not None:
+            raise ConfigError(f"--pgstac loads a catalog in a folder, and --out {cfg.publish_url} publishes to object "
+                              "storage: publish to a folder for pgstac, or leave out --pgstac")
         check_pgstac(run.pgstac)
+    if cfg.publish_url is not None:
+        check_store(cfg.publish_url)  # a missing bucket or a read-only credential fails now, not after the work
     if cfg.cache_url and cfg.use_cache:
         check_cache_url(cfg.cache_url)
     check_writable_folders(cfg)

@@ -4,16 +4,26 @@ run from them. (No ``from __future__ import annotations`` here, as in flows/refr
 parameter schema from ``RefreshRun``'s annotations.)
 """
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, model_validator
 
 from tasks.constants import DEFAULT_OUTPUTS
 
-__all__ = ["RefreshRun", "DEFAULT_SAMPLE_DIR", "RUN_CONFIG_FIELDS"]
+__all__ = ["RefreshRun", "DEFAULT_SAMPLE_DIR", "RUN_CONFIG_FIELDS", "store_mirror"]
 
 
 DEFAULT_SAMPLE_DIR: Path = DEFAULT_OUTPUTS / "sample-data"
 """Where `ldn run` generates the bundled sample region."""
+
+
+def store_mirror(url: str) -> Path:
+    """The local folder of a run that publishes to object storage (``--out s3://bucket/prefix``): its staging, its
+    layer cache (unless ``--cache-dir``) and the local copy of each version it published, one folder per store
+    (``outputs/stores/s3/bucket/prefix``), so the next run to the same store finds its cache."""
+    scheme, _, rest = url.partition("://")
+    parts = [p for p in rest.split("/") if p not in ("", ".", "..")]
+    return DEFAULT_OUTPUTS / "stores" / scheme / Path(*parts) if parts else DEFAULT_OUTPUTS / "stores" / scheme
 
 
 class RefreshRun(BaseModel):
@@ -26,6 +36,20 @@ class RefreshRun(BaseModel):
     """
 
     model_config = {"extra": "forbid"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _out_url(cls, values: Any) -> Any:
+        """``out`` given as a URL (``--out s3://bucket/prefix``) is where to publish; the run works in its local
+        folder (``store_mirror``)."""
+        if not isinstance(values, dict):
+            return values
+        for key in ("out_dir", "out"):
+            value = values.get(key)
+            if isinstance(value, str) and "://" in value and not value.startswith("file://"):
+                values = {**values, key: store_mirror(value), "publish_url": value.rstrip("/")}
+        return values
+
     sources_file: Path | None = Field(None, validation_alias=AliasChoices("sources_file", "sources"),
                                       description="Sources YAML; None: the bundled sample region (offline).")
     ndvi_source: str | None = Field(None, validation_alias=AliasChoices("ndvi_source", "source"),
@@ -41,7 +65,11 @@ class RefreshRun(BaseModel):
     years: tuple[int, int] | None = Field(
         None, description="First and last year; default 2001 to last year (the sample: 2001-2024).")
     out_dir: Path = Field(DEFAULT_OUTPUTS / "catalog", validation_alias=AliasChoices("out_dir", "out"),
-                          description="Root of the published catalog.")
+                          description="Root of the published catalog (a folder; a URL such as s3://bucket/prefix "
+                                      "publishes there: `publish_url`).")
+    publish_url: str | None = Field(
+        None, description="Object storage the versions are published to (an fsspec URL: s3://bucket/prefix); "
+                          "`out_dir` is then the run's local folder (``store_mirror``).")
     sample_dir: Path = Field(DEFAULT_SAMPLE_DIR, description="Sample region folder (used as is when complete).")
     min_valid_composites: int | None = Field(None, validation_alias=AliasChoices("min_valid_composites", "min_valid"),
                                              description="Fewest valid composites for a pixel-year (default 6).")
@@ -75,6 +103,6 @@ class RefreshRun(BaseModel):
 
 RUN_CONFIG_FIELDS = ("ndvi_source", "stac_api", "region_id", "tile_size", "years", "out_dir", "min_valid_composites",
                      "periods", "zones", "zone_field", "cache_dir", "cache_url", "precipitation_source",
-                     "population_source", "vulnerability_source", "exclude_scenes")
+                     "population_source", "vulnerability_source", "exclude_scenes", "publish_url")
 """The options that are ``RunConfig`` fields of the same name and meaning, copied into it when given (after the run
 file's settings). ``sources_file`` and ``use_cache`` are too, read with the sample's defaults and a negation."""

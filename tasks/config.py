@@ -513,6 +513,9 @@ class RunConfig(_Frozen):
         6, ge=1, le=23, description="A pixel-year with fewer valid 16-day composites is nodata."
     )
     out_dir: Path = Field(DEFAULT_OUTPUTS / "catalog", description="Root of the published static catalog.")
+    publish_url: str | None = Field(
+        None, description="Object storage each version is also published to, switched atomically (an fsspec URL: "
+        "s3://bucket/prefix; `--out s3://...`); `out_dir` then holds the run's staging, cache and local copies.")
     chunk: int = Field(DEFAULT_CHUNK, ge=64, le=8192, description="Spatial Dask chunk edge in pixels.")
     land_cover_source: str = Field("esa-cci-lc", description="Name of the land cover source (performance units).")
     periods_file: Path = Field(PERIODS_FILE, description="YAML file of reporting periods.")
@@ -584,22 +587,24 @@ class RunConfig(_Frozen):
                 raise ValueError(f"native_bounds {list(self.native_bounds)} are empty: need left < right, bottom < top")
         return self
 
-    @field_validator("cache_url")
+    @field_validator("cache_url", "publish_url")
     @classmethod
-    def _cache_url_scheme(cls, v: str | None) -> str | None:
+    def _store_url_scheme(cls, v: str | None, info: Any) -> str | None:
         if v is None:
             return v
         import fsspec
 
-        scheme, sep, _ = v.partition("://")
-        if not sep or not scheme:
-            raise ValueError(f"cache_url {v!r} is not a URL: write e.g. s3://bucket/ldn-cache (a folder goes in cache_dir)")
+        name = info.field_name
+        scheme, sep, rest = v.partition("://")
+        if not sep or not scheme or not rest.strip("/"):
+            raise ValueError(f"{name} {v!r} is not a URL: write e.g. s3://bucket/ldn-"
+                             f"{'cache (a folder goes in cache_dir)' if name == 'cache_url' else 'layers'}")
         try:
             fsspec.get_filesystem_class(scheme)
         except ValueError:
-            raise ValueError(f"cache_url scheme {scheme}:// is unknown to fsspec: use s3://, gs://, az://, ...") from None
+            raise ValueError(f"{name} scheme {scheme}:// is unknown to fsspec: use s3://, gs://, az://, ...") from None
         except ImportError:
-            raise ValueError(f"cache_url {scheme}:// needs its fsspec driver: pip install "
+            raise ValueError(f"{name} {scheme}:// needs its fsspec driver: pip install "
                              f"{FSSPEC_DRIVERS.get(scheme, 'the driver')}") from None
         return v.rstrip("/")
 

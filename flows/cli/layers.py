@@ -9,7 +9,8 @@ import typer
 from flows.cli._app import fail
 from flows.cli._options import CATALOG_HELP, DEFAULT_CATALOG_ROOT, parse_bbox
 from tasks.geo.grid import bboxes_intersect
-from tasks.io.outputs.layers import fetch_layer, find_layer, layer_items, published_versions
+from tasks.io.outputs.layers import fetch_layer, find_layer, is_url, layer_items, published_versions
+from tasks.io.runtime.object_store import incomplete_versions, remove_version
 
 cli = typer.Typer()
 layers_app = typer.Typer(help="List and fetch published layers (no recomputation).", no_args_is_help=True)
@@ -44,11 +45,37 @@ def layers_list(
 @layers_app.command("versions")
 def layers_versions(
     catalog: Annotated[str, typer.Option(help=CATALOG_HELP)] = DEFAULT_CATALOG_ROOT,
+    incomplete: Annotated[bool, typer.Option("--incomplete",
+        help="List instead the versions in object storage that its root catalog does not name: an upload or a switch "
+             "that failed (or a run uploading now: `claimed`).")] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="With --incomplete: delete those versions' objects (not "
+                                                          "the ones a run claimed in the last 6 hours).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --remove: the claimed ones too (a run that failed "
+                                                        "without removing its claim, e.g. its credential expired).")] = False,
 ) -> None:
     """List every published version, newest first; `latest` marks the one readers get by default."""
-    versions, latest = published_versions(catalog)
-    for name in versions:
-        typer.echo(f"{name}{'  (latest)' if name == latest else ''}")
+    if remove and not incomplete:
+        raise fail("--remove deletes incomplete versions only: add --incomplete")
+    if force and not remove:
+        raise fail("--force removes claimed incomplete versions too: add --incomplete --remove")
+    if not incomplete:
+        versions, latest = published_versions(catalog)
+        for name in versions:
+            typer.echo(f"{name}{'  (latest)' if name == latest else ''}")
+        return
+    store = catalog.removesuffix("/catalog.json").rstrip("/")
+    if not is_url(store) or store.startswith(("http://", "https://")):
+        raise fail(f"--incomplete lists a catalog in object storage (s3://bucket/prefix), not {catalog}: a folder's "
+                   "versions are renamed into place whole, and an HTTP server cannot be listed")
+    left = incomplete_versions(store)
+    removed = 0
+    for name, live in left:
+        gone = remove and (force or not live)
+        if gone:
+            remove_version(store, name)
+            removed += 1
+        typer.echo(f"{name}{'  (removed)' if gone else '  (claimed: a run may be uploading it)' if live else ''}")
+    typer.echo(f"{len(left)} incomplete version(s) in {store}" + (f", {removed} removed" if remove else ""))
 
 
 @layers_app.command("get")

@@ -61,7 +61,10 @@ def run(
     region_id: Annotated[Optional[str], typer.Option(rich_help_panel="Area", help="Short id of the area, used in layer ids (default from --region).")] = None,
     tile_size: Annotated[Optional[int], typer.Option(rich_help_panel="Compute", help="Tile edge in pixels (default 4800: the MODIS h/v tiles).")] = None,
     years: Annotated[Optional[str], typer.Option(rich_help_panel="Data", help="FIRST-LAST calendar years (default: 2001-2024 for the sample, else 2001 to last year).")] = None,
-    out: Annotated[Path, typer.Option(rich_help_panel="Outputs", help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
+    out: Annotated[str, typer.Option(rich_help_panel="Outputs",
+        help="Root of the published catalog: a folder, or object storage (s3://bucket/prefix; credentials and endpoint "
+             "from the environment, e.g. AWS_*), where each version is uploaded, checked, then switched in; the run "
+             "then works in outputs/stores/<scheme>/<bucket>/<prefix>.")] = str(DEFAULT_OUTPUTS / "catalog"),
     sample_dir: Annotated[Path, typer.Option(rich_help_panel="Data",
         help="Sample region folder; a complete sample there is used as is, else the default one is generated.")] = DEFAULT_SAMPLE_DIR,
     min_valid: Annotated[Optional[int], typer.Option(rich_help_panel="Method", help="Fewest valid 16-day composites for a pixel-year (default 6).")] = None,
@@ -158,7 +161,7 @@ def serve(
     timezone: Annotated[Optional[str], typer.Option(help="Timezone of the schedule (default UTC).")] = None,
     sources: Annotated[Optional[Path], typer.Option(help="Sources YAML for scheduled runs; default: the sample.")] = None,
     bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north for scheduled runs.")] = None,
-    out: Annotated[Path, typer.Option(help="Root of the published catalog.")] = DEFAULT_OUTPUTS / "catalog",
+    out: Annotated[str, typer.Option(help="Root of the published catalog: a folder, or s3://bucket/prefix.")] = str(DEFAULT_OUTPUTS / "catalog"),
 ) -> None:
     """Serve the `refresh-indicators` flow with a yearly schedule to the Prefect API ($PREFECT_API_URL).
 
@@ -166,7 +169,7 @@ def serve(
     `prefect deployment run refresh-indicators/yearly-refresh --param run='{"years": [2001, 2024]}'`.
     """
     try:
-        defaults = RefreshRun(sources_file=sources, bbox=parse_bbox(bbox) if bbox else None, out_dir=out.resolve())
+        defaults = RefreshRun(sources_file=sources, bbox=parse_bbox(bbox) if bbox else None, out_dir=out if "://" in out else Path(out).resolve())
     except ValidationError as err:
         raise fail(validation_message(err, "the serve options")) from None
     _stack().serve(defaults, name=name, cron=cron, timezone=timezone)

@@ -83,7 +83,7 @@ def run(params: RefreshRun, *, plan: bool, dask_address: str | None, task_runner
         if (said := run_failure(err, disks, out)) is not None:  # a full disk or a path: one line naming it
             raise fail(str(said)) from None
         raise
-    _report(Path(catalog), time.monotonic() - started)
+    _report(Path(catalog), time.monotonic() - started, store=params.publish_url)
 
 
 def _plan(facts: RunContext, params: RefreshRun) -> None:
@@ -176,8 +176,8 @@ def _check_prefect_api() -> str:
     return str(url)
 
 
-def _report(catalog: Path, seconds: float) -> None:
-    """Tell the user where the layers are and how to open them."""
+def _report(catalog: Path, seconds: float, store: str | None = None) -> None:
+    """Tell the user where the layers are and how to open them (``store``: the object storage they went to)."""
     cat = pystac.Catalog.from_file(str(catalog))
     items = sorted(cat.get_items(recursive=True), key=lambda i: i.id)
     root = catalog.parent.parent.parent / "catalog.json"
@@ -191,8 +191,13 @@ def _report(catalog: Path, seconds: float) -> None:
     left_out = sorted({s for i in items for s in (i.properties.get("ldn:parameters") or {}).get("excluded_scenes", [])})
     if left_out:
         typer.echo(f"  left out as asked (--exclude-scene): {', '.join(left_out)}")
-    typer.echo(f"  root catalog:    {root}")
-    typer.echo(f"  version catalog: {catalog}")
+    if store is not None:
+        typer.echo(f"  published to:    {store}/catalog.json (version {store}/versions/{Version.of_catalog(catalog)}/; "
+                   f"`ldn layers list --catalog {store}` reads it)")
+        typer.echo(f"  local copy:      {catalog}")
+    else:
+        typer.echo(f"  root catalog:    {root}")
+        typer.echo(f"  version catalog: {catalog}")
     if html:
         typer.echo(f"  report:          {html}")
     tables = {k: i.assets[k].get_absolute_href() for i in summaries for k in ("targets_csv", "activities_csv")
@@ -204,7 +209,17 @@ def _report(catalog: Path, seconds: float) -> None:
         placed = stats.loc[stats["zone"].notna(), "activity_id"].nunique() if "zone" in stats else 0
         typer.echo(f"  activities:      {stats['activity_id'].nunique()} in the registry, {placed} with statistics: "
                    f"{tables['activities_csv']}")
-    if items:
+    if items and store is not None:
+        first_item = (summaries or items)[0]
+        key, value = next((k, first_item.properties[f"ldn:{k}"]) for k in ("period", "year")
+                          if first_item.properties.get(f"ldn:{k}") is not None)
+        indicator = first_item.properties.get("ldn:indicator")
+        typer.echo("open them with:")
+        typer.echo(f"  ldn layers get {indicator} --{key} {value} --catalog {store} --out {indicator}.tif")
+        typer.echo(f"  python -c \"from tasks.io.outputs.layers import open_layer; print(open_layer('{indicator}', "
+                   f"{key}={value!r}, root='{store}'))\"")
+        typer.echo("  any STAC client (pystac-client, QGIS's STAC data source) at the store's catalog.json over HTTP(S)")
+    elif items:
         first = (summaries or items)[0].assets["data"].get_absolute_href()  # an SDG 15.3.1 layer where there is one
         typer.echo(f"  e.g. {first}")
         typer.echo("open them with:")

@@ -5,12 +5,12 @@ catalog, switched atomically).
 """
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.io.outputs.catalog import begin_version, publish_version
 from tasks.io.sources.run import RunContext
-from tasks.model import LayerSummary, ReportFiles, Staging
+from tasks.model import LayerSummary, ReportFiles, Staging, Version
 
 __all__ = ["begin_version_task", "publish_version_task"]
 
@@ -24,5 +24,10 @@ def begin_version_task(run: RunContext) -> Staging:
 @task(name="publish-version", cache_policy=NO_CACHE)
 def publish_version_task(run: RunContext, staging: Staging, layers: list[LayerSummary],
                          report: ReportFiles | None = None) -> str:
-    """Publish the staged layers (and the run's report) as a new catalog version; return its catalog's path."""
-    return str(publish_version(run, staging, layers, report))
+    """Publish the staged layers (and the run's report) as a new catalog version; return its catalog's path (the
+    local copy of a version published to object storage)."""
+    catalog = publish_version(run, staging, layers, report)
+    if run.cfg.publish_url is not None:
+        get_run_logger().info("published version %s to %s: every object checked, then the root catalog switched",
+                              Version.of_catalog(catalog), run.cfg.publish_url)
+    return str(catalog)

@@ -51,11 +51,19 @@ from tasks.io.outputs.styles import (
 )
 from tasks.io.runtime.cache_keys import cache_key
 from tasks.io.runtime.layer_cache import cache_for, link_file, open_entry, store_entry
+from tasks.io.runtime.object_store import (
+    claim_version,
+    release_claim,
+    remove_version,
+    root_document,
+    switch_root,
+    upload_version,
+)
 from tasks.io.runtime.processes import pid_alive
 from tasks.io.runtime.run_locks import publishing
 from tasks.io.sources.integrity import file_sha256
 from tasks.io.sources.run import RunContext
-from tasks.model import ROOT_CATALOG_ID, AssetSummary, LayerSummary, ReportFiles, Staging, Version
+from tasks.model import AssetSummary, LayerSummary, ReportFiles, Staging, Version
 
 __all__ = ["begin_version", "publish_version", "discard_staging", "RENDER_EXTENSION",
            "VISUAL_FORMAT"]
@@ -470,12 +478,24 @@ def publish_version(run: RunContext, staging: Staging, layers: list[LayerSummary
     catalog.normalize_hrefs(str(stage))
     catalog.make_all_asset_hrefs_relative()
     (out_dir / "versions").mkdir(parents=True, exist_ok=True)
+    store = cfg.publish_url
     with publishing(out_dir):  # one switch at a time: the root catalog lists every version renamed before it
         version = staging.version.unused_in(out_dir)  # two runs in the same second: the second is <name>-1
+        if store is not None:  # the name free in the store too, claimed there before anything is uploaded
+            version = claim_version(store, version, taken=lambda v: v.folder(out_dir).exists())
         catalog.id = version.catalog_id
         catalog.description = f"Indicator layers for {cfg.region_id}, published {version} by ldn-pipeline {__version__}."
         catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-        os.rename(stage, version.folder(out_dir))
+        if store is not None:
+            try:
+                upload_version(store, stage, version)
+                switch_root(store, version)
+            except PublishError:
+                remove_version(store, version.name, quiet=True)
+                raise
+            finally:
+                release_claim(store, version)
+        os.rename(stage, version.folder(out_dir))  # the local copy of what was published (a store's, too)
         _write_root(out_dir)
     return version.folder(out_dir) / "catalog.json"
 
@@ -569,27 +589,7 @@ def _item_assets(items: list[pystac.Item]) -> dict[str, dict[str, Any]]:
 
 def _write_root(out_dir: Path) -> None:
     """Atomically replace the root catalog with one that lists every complete version."""
-    versions = sorted(
-        (p for p in (out_dir / "versions").iterdir() if (p / "catalog.json").is_file()),
-        key=lambda p: p.name, reverse=True,
-    )
-    links: list[dict[str, Any]] = [
-        {"rel": "root", "href": "./catalog.json", "type": "application/json"},
-    ]
-    if versions:
-        links.append({"rel": "latest-version", "href": f"./versions/{versions[0].name}/catalog.json",
-                      "type": "application/json", "title": f"latest: {versions[0].name}"})
-    links += [{"rel": "child", "href": f"./versions/{p.name}/catalog.json", "type": "application/json",
-               "title": f"version {p.name}"} for p in versions]
-    root = {
-        "type": "Catalog",
-        "stac_version": pystac.get_stac_version(),
-        "id": ROOT_CATALOG_ID,
-        "title": "ldn-pipeline published indicator layers",
-        "description": "Every published version of the SDG 15.3.1 indicator layers; `latest-version` is the newest.",
-        "ldn:latest": versions[0].name if versions else None,
-        "links": links,
-    }
+    versions = [p.name for p in (out_dir / "versions").iterdir() if (p / "catalog.json").is_file()]
     tmp = out_dir / f".catalog.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(root, indent=2) + "\n")
+    tmp.write_text(json.dumps(root_document(versions), indent=2) + "\n")
     os.replace(tmp, out_dir / "catalog.json")
