@@ -103,7 +103,8 @@ def test_collections_describe_their_assets(full_run: tuple[Path, Path]) -> None:
     assert ndvi["summaries"]["ldn:year"] == {"minimum": 2001, "maximum": 2024}
 
 
-def _titiler_client() -> Any:
+def titiler_client() -> Any:
+    """titiler's COG and STAC routers (with its render and WMTS extensions) in-process, as titiler.application has them."""
     pytest.importorskip("titiler.core", reason="titiler.core is not installed (pip install -e '.[test]')")
     pytest.importorskip("titiler.extensions", reason="titiler.extensions is not installed (pip install -e '.[test]')")
     from fastapi import FastAPI
@@ -144,7 +145,7 @@ def _query(params: dict[str, Any]) -> dict[str, Any]:
 def test_titiler_draws_the_published_renders(full_run: tuple[Path, Path], item_id: str, expected: set | None) -> None:
     from PIL import Image
 
-    client = _titiler_client()
+    client = titiler_client()
     item = str(_item(_latest(full_run[1]), item_id))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -296,7 +297,7 @@ def test_every_file_ldn_layers_get_writes_opens_styled_like_the_published_layer(
 def test_titiler_cog_preview_of_a_picture_uses_its_colour_table(full_run: tuple[Path, Path]) -> None:
     from PIL import Image
 
-    client = _titiler_client()
+    client = titiler_client()
     tif = _item(_latest(full_run[1]), "sdg-15-3-1-sample-zamyn-uud-report_1").with_name(
         "sdg-15-3-1-sample-zamyn-uud-report_1_visual.tif")
     with warnings.catch_warnings():

@@ -5,9 +5,11 @@ bucket, another run switching the root first) are in ``tests/reliability/test_pu
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from typer.testing import CliRunner
@@ -16,6 +18,7 @@ from flows.cli import app
 from tasks.io.outputs.layers import open_layer
 from tasks.io.runtime.object_store import root_document
 from tests.integration.conftest import S3_BUCKET as BUCKET
+from tests.integration.test_layer_styles import titiler_client
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +51,7 @@ def listed(fs: Any) -> list[str]:
 
 
 def test_a_run_publishes_its_version_to_object_storage_byte_for_byte(
-    store: Any, sample_copy: Path, tmp_path: Path, prefect_harness: None,
+    store: Any, sample_copy: Path, tmp_path: Path, prefect_harness: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fs = store
     result = run_to(sample_copy)
@@ -78,6 +81,18 @@ def test_a_run_publishes_its_version_to_object_storage_byte_for_byte(
     assert (remote.values == open_layer("ndvi-annual", year=2002, root=local.parent.parent, raw=True).values).all()
     versions = CliRunner().invoke(app, ["layers", "versions", "--incomplete", "--catalog", URL])
     assert versions.exit_code == 0 and "0 incomplete version(s)" in versions.stdout
+
+    # titiler reads the COGs straight from the bucket (GDAL's /vsis3/, pointed at the same endpoint), no copy
+    for key, value in {"AWS_S3_ENDPOINT": urlsplit(os.environ["AWS_ENDPOINT_URL"]).netloc, "AWS_HTTPS": "NO",
+                       "AWS_VIRTUAL_HOSTING": "FALSE"}.items():
+        monkeypatch.setenv(key, value)
+    client = titiler_client()
+    cog = f"{URL}/versions/{version}/{name}"
+    info = client.get("/cog/info", params={"url": cog})
+    assert info.status_code == 200, info.text
+    assert (info.json()["height"], info.json()["width"]) == remote.shape[-2:]
+    preview = client.get("/cog/preview.png", params={"url": cog, "max_size": 128, "rescale": "0,3000"})
+    assert preview.status_code == 200 and preview.content.startswith(b"\x89PNG"), preview.text
 
 
 def test_a_multipart_upload_is_checked_by_its_etag(s3: Any, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from tasks.constants import DEFAULT_OUTPUTS
 from tasks.errors import ConfigError
 from tasks.geo.boxes import lonlat_box_problem
 from tasks.io.outputs.cog import cog_from_tiled, write_layer
-from tasks.io.sources.integrity import local_path, open_href, url_filesystem
+from tasks.io.sources.integrity import gdal_reads_s3, local_path, open_href, url_filesystem
 from tasks.model import AssetSummary, LayerSummary, Version
 
 __all__ = ["DEFAULT_CATALOG", "is_url", "clip_to_bbox", "version_catalog", "layer_items", "find_layer", "open_layer", "fetch_layer", "published_layers", "published_versions", "read_block"]
@@ -331,7 +331,11 @@ def published_layers(root: str | Path = DEFAULT_CATALOG, version: str = "latest"
     """A published version and its items as the records the run that wrote them handed on (``LayerSummary``), so
     ``ldn report`` builds its inputs with the run's own report code. Each raster asset carries its class names
     (STAC classification), scale and statistics (raster bands); each CSV asset is one of the item's tables;
-    the paletted pictures beside class maps are for looking, not for tables, and are left out."""
+    the paletted pictures beside class maps are for looking, not for tables, and are left out. The report reads
+    the layers with GDAL, so a catalog in S3-compatible storage is read at the AWS_* environment's endpoint
+    (``gdal_reads_s3``)."""
+    if str(root).startswith("s3://"):
+        gdal_reads_s3()
     cat = version_catalog(root, version)
     layers = []
     for item in cat.get_items(recursive=True):

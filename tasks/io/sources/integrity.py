@@ -25,6 +25,7 @@ import binascii
 import functools
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
@@ -174,6 +175,20 @@ def url_filesystem(href: str) -> tuple[Any, str]:
     except ValueError:
         raise ConfigError(f"{href}: the scheme {scheme}:// is unknown to fsspec: use a local path, http(s)://, s3://, "
                           "gs:// or az://") from None
+
+
+def gdal_reads_s3() -> None:
+    """Point GDAL's own S3 reader (``/vsis3/``, which rasterio hands ``s3://`` paths to) at the endpoint the AWS_*
+    environment names for boto and fsspec (``AWS_ENDPOINT_URL``: MinIO, Ceph, a local test server), unless GDAL's
+    settings are given: so every reader of a catalog in S3-compatible storage, GDAL's or fsspec's, reads the same
+    store. AWS's own endpoint needs nothing (GDAL's default)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint or "AWS_S3_ENDPOINT" in os.environ:
+        return
+    parts = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    os.environ["AWS_S3_ENDPOINT"] = parts.netloc
+    os.environ.setdefault("AWS_HTTPS", "NO" if parts.scheme == "http" else "YES")
+    os.environ.setdefault("AWS_VIRTUAL_HOSTING", "FALSE")  # path-style: bucket in the path, as most stores take it
 
 
 @contextmanager
