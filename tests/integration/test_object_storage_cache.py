@@ -59,6 +59,7 @@ def _closed_port() -> int:
 ])
 def test_a_bad_cache_url_fails_in_one_line_before_any_work(
     case: str, expected: str, s3: Any, monkeypatch: pytest.MonkeyPatch, sample_copy: Path, tmp_path: Path,
+    prefect_harness: None,  # Prefect's logging set up first: not inside this CLI call's captured (then closed) stderr
 ) -> None:
     url = {"no-bucket": "s3://no-such-bucket/ldn", "unreachable": f"s3://{BUCKET}/ldn", "scheme": "nope://x"}[case]
     if case == "unreachable":

@@ -117,7 +117,7 @@ def test_another_run_switching_the_root_first_keeps_both_versions(
 
 
 def test_a_missing_bucket_fails_in_one_line_before_any_work(
-    store: tuple[Any, S3FaultProxy], sample_copy: Path, tmp_path: Path,
+    store: tuple[Any, S3FaultProxy], sample_copy: Path, tmp_path: Path, prefect_harness: None,
 ) -> None:
     result = run_to(sample_copy, out="s3://no-such-bucket/layers")
     assert result.exit_code == 2, result.output

@@ -31,6 +31,7 @@ from typing import Any
 from tasks.config import RunConfig
 from tasks.errors import CacheStorageError, ConfigError
 from tasks.io.runtime.cache_keys import cache_key, describe_change, key_document
+from tasks.io.runtime.object_store import write_probe
 from tasks.io.runtime.run_locks import other_runs_live
 from tasks.model import AssetSummary, LayerSummary
 
@@ -141,13 +142,7 @@ def _upload(remote: str, key: str, entry: Path) -> None:
 def check_cache_url(url: str) -> None:
     """Fail in one line, before any work, when the object-storage cache cannot be written (a probe object)."""
     fs, root = _remote_fs(url)
-    probe = f"{root}/.ldn-probe-{uuid.uuid4().hex[:8]}"
-
-    def write() -> None:
-        fs.pipe_file(probe, b"ldn-pipeline cache probe")
-        fs.rm_file(probe)
-
-    _remote_call(url, "write", write)
+    _remote_call(url, "write", lambda: write_probe(fs, f"{root}/.ldn-probe-{uuid.uuid4().hex[:8]}"))
 
 
 def check_writable_folders(cfg: RunConfig) -> None:

@@ -31,7 +31,7 @@ from tasks.model import ROOT_CATALOG_ID, Version
 
 __all__ = ["store_fs", "check_store", "claim_version", "upload_version", "switch_root", "release_claim",
            "remove_version", "root_versions", "stored_versions", "incomplete_versions", "root_document",
-           "CLAIMS", "SWITCH_ATTEMPTS"]
+           "write_probe", "CLAIMS", "SWITCH_ATTEMPTS"]
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,14 @@ def check_store(url: str) -> None:
     object written and removed under the prefix), so a missing bucket or a read-only credential fails in seconds,
     not after hours of computing."""
     fs, root = store_fs(url)
-    probe = f"{root}/{CLAIMS}/.write-check-{int(time.time() * 1000)}"
+    _store_call(url, "write to it", lambda: write_probe(fs, f"{root}/{CLAIMS}/.write-check-{int(time.time() * 1000)}"))
 
-    def write_and_remove() -> None:
-        fs.pipe_file(probe, b"ldn-pipeline write check\n")
-        fs.rm_file(probe)
 
-    _store_call(url, "write to it", write_and_remove)
+def write_probe(fs: Any, path: str) -> None:
+    """Write a small object at ``path`` and remove it: a store that would refuse the run's writes (a missing bucket,
+    a wrong endpoint, a read-only credential) raises here, before any work (the cache's check too)."""
+    fs.pipe_file(path, b"ldn-pipeline write probe\n")
+    fs.rm_file(path)
 
 
 def _head(fs: Any, path: str) -> dict[str, Any] | None:
