@@ -8,11 +8,9 @@ layer they publish; ``tasks.io.outputs.catalog`` then describes what it wrote as
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -186,19 +184,17 @@ def write_item(
         tiled[key] = tmp
         pending.append(write_layer(out, tmp, nodata=nodata, transform=transform, lock=write_lock(tmp), compute=False,
                                    compress=out.nbytes > UNCOMPRESSED_COPY_BYTES))
-    def publish(key: str, categorical: bool) -> AssetSummary:
-        path = folder / (f"{item_id}.tif" if key == "data" else f"{item_id}_{key}.tif")
-        valid, total, mean, lo, hi = _stats(tiled[key])  # the COG's pixels and blocks, without decoding DEFLATE
-        cog_from_tiled(tiled[key], path, categorical=categorical)
-        return AssetSummary(key=key, path=str(path), categorical=categorical, attrs=plain_attrs(published[key]),
-                            valid_pixels=valid, total_pixels=total, mean=mean, minimum=lo, maximum=hi)
-
     try:
         dask.compute(*[p for p in pending if p is not None])
-        # each asset's COG on its own thread: GDAL compresses a file's blocks on every core but reads, resamples
-        # the overviews and writes one file at a time, so one conversion alone leaves cores idle
-        with ThreadPoolExecutor(max_workers=min(len(assets), os.cpu_count() or 1)) as pool:
-            written = list(pool.map(lambda kv: publish(kv[0], kv[1][1]), assets.items()))
+        written = []
+        for key, (_, categorical) in assets.items():
+            path = folder / (f"{item_id}.tif" if key == "data" else f"{item_id}_{key}.tif")
+            valid, total, mean, lo, hi = _stats(tiled[key])  # the COG's pixels and blocks, without decoding DEFLATE
+            cog_from_tiled(tiled[key], path, categorical=categorical)
+            written.append(AssetSummary(
+                key=key, path=str(path), categorical=categorical, attrs=plain_attrs(published[key]),
+                valid_pixels=valid, total_pixels=total, mean=mean, minimum=lo, maximum=hi,
+            ))
     finally:
         for tmp in tiled.values():
             tmp.unlink(missing_ok=True)
