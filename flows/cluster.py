@@ -3,7 +3,8 @@
 ``dask_client`` gives a run its scheduler: Dask's threaded scheduler by default, an in-process ``local`` cluster
 (``local_cluster_options``), or an existing cluster at an address, whose workers get the run's read settings.
 ``check_task_runner`` fails in one line unless tasks can run on the workers (``--task-runner dask``: a shared
-Prefect server, ldn-pipeline installed, the output and cache folders at the same paths). The only module of
+Prefect server, ldn-pipeline installed, the output and cache folders at the same paths, or the cache's object
+storage writable from every worker when the run shares nothing else, ``tasks.io.runtime.shared_nothing``). The only module of
 ``flows`` that imports ``distributed`` (inside the functions that need it: a run without a cluster does not load it).
 
 A run on a Dask cluster fails in one line when the cluster goes away, instead of hanging or dumping a traceback.
@@ -31,9 +32,11 @@ from prefect.settings import PREFECT_API_URL
 
 from tasks.config import RunConfig, env_seconds
 from tasks.errors import LdnError
+from tasks.io.runtime.layer_cache import check_cache_url
+from tasks.io.runtime.shared_nothing import forget_transfers, shares_nothing
 from tasks.io.sources.load import ReadSettings, configure_reads
 
-__all__ = ["dask_client", "local_cluster_options", "uses_cluster", "check_task_runner", "written_folders", "THREADS",
+__all__ = ["forget_handoffs", "dask_client", "local_cluster_options", "uses_cluster", "check_task_runner", "written_folders", "THREADS",
            "LOCAL", "DASHBOARD_ENV", "LOCAL_MEMORY_FRACTION", "ClusterLost", "ClusterWatch", "LOST_TIMEOUT", "lost_timeout",
            "lost_cluster_error"]
 
@@ -219,11 +222,12 @@ def _register_read_settings(client: Any, address: str, attempts: int = 3) -> Non
                            f"({type(err).__name__}): pip install ldn-pipeline on every worker") from None
 
 
-def check_task_runner(task_runner: str, address: str | None, client: Any | None, shared: tuple[Path, ...] = ()) -> None:
+def check_task_runner(task_runner: str, address: str | None, client: Any | None, cfg: RunConfig | None = None) -> None:
     """Fail in one line unless tasks can run on the Dask workers: ``--task-runner dask`` needs an existing
     cluster, a Prefect server (not the temporary one each process would start) that every worker reports
-    to, ldn-pipeline importable on every worker, and the ``shared`` folders (the catalog and the cache,
-    where tasks write) at the same paths on every worker."""
+    to, ldn-pipeline importable on every worker, and where the run's tasks write (``cfg``): its folders (the
+    catalog and the cache) at the same paths on every worker or, when it shares nothing but object storage
+    (``shares_nothing``), the cache's object storage writable from every worker."""
     if task_runner == "threads":
         return
     if not uses_cluster(address) or client is None:
@@ -253,7 +257,31 @@ def check_task_runner(task_runner: str, address: str | None, client: Any | None,
     if missing:
         raise LdnError(f"{missing} of {len(found)} Dask workers cannot import ldn-pipeline: pip install it on every "
                        "worker (the same version as here)")
-    _check_shared(client, shared)
+    if cfg is None:
+        return
+    if shares_nothing(cfg):
+        assert cfg.cache_url is not None
+        _check_store_from_workers(client, cfg.cache_url)
+    else:
+        _check_shared(client, written_folders(cfg))
+
+
+def _check_store_from_workers(client: Any, url: str) -> None:
+    """Fail in one line unless every worker can write (and remove) a probe object in the object storage at ``url``,
+    through which the workers and this machine hand each other their files."""
+
+    def probe(store: str) -> str | None:  # runs on each worker (check_cache_url travels by name: ldn-pipeline is there)
+        try:
+            check_cache_url(store)
+        except Exception as err:  # noqa: BLE001  (one line back to the flow, whatever the worker lacks)
+            return " ".join(str(err).split())[:300]
+        return None
+
+    found = client.run(probe, url)
+    failed = [said for said in found.values() if said is not None]
+    if failed:
+        raise LdnError(f"{len(failed)} of {len(found)} Dask workers cannot write to {url}, through which they hand "
+                       f"their files on (they share no folder with this machine): {failed[0]}")
 
 
 def _check_shared(client: Any, folders: tuple[Path, ...]) -> None:
@@ -280,9 +308,25 @@ def _check_shared(client: Any, folders: tuple[Path, ...]) -> None:
         workers = sum(bool(missing) for missing in found.values())
         raise LdnError(f"{workers} of {len(found)} Dask workers cannot see or write {', '.join(unseen)}: tasks write "
                        "tiles and layers there, so mount it at the same path on every worker (or pass --out and "
-                       "--cache-dir on a shared file system)")
+                       "--cache-dir on a shared file system, or put --out and --cache-url both in object storage)")
 
 
 def written_folders(cfg: RunConfig) -> tuple[Path, ...]:
-    """Where tasks write: the catalog (its staging version and tile scratch) and the layer cache."""
+    """The folders tasks on the workers write to, which they must share with this machine: the catalog (its staging
+    version and tile scratch) and the layer cache; none when the run shares nothing but object storage (its tasks
+    then write to their own worker's disk, ``tasks.io.runtime.shared_nothing``)."""
+    if shares_nothing(cfg):
+        return ()
     return (Path(cfg.out_dir),) + ((Path(cfg.cache_dir),) if cfg.cache_dir is not None else ())
+
+
+def forget_handoffs(cfg: RunConfig, staging: str) -> None:
+    """Remove what a run's workers handed on through object storage (``tasks.io.runtime.shared_nothing``) and their
+    copies of its staging version ``staging``; nothing for a run that shares a folder."""
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):  # no client here: the workers' copies go with their folders
+        client = None
+    forget_transfers(cfg, staging, client)

@@ -19,12 +19,15 @@ from typing import Any, ParamSpec, TypeVar
 from prefect import Flow, flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.cluster import forget_handoffs
 from tasks.config import Period, RunConfig
 from tasks.io.outputs.catalog import discard_staging
+from tasks.io.runtime.cluster import computing_here
 from tasks.io.runtime.layer_cache import cache_root, tidy_cache
 from tasks.io.runtime.netstats import cluster_network_bytes
 from tasks.io.runtime.progress import ingest_summary, tile_period_summary, track_stage
 from tasks.io.runtime.run_locks import run_marker
+from tasks.io.runtime.shared_nothing import anchored, fetch_layers, shares_nothing
 from tasks.io.sources.run import RunContext, period_tiles, run_context
 from tasks.io.sources.search import find_inputs_task, find_people_task, find_scenes_task
 from tasks.model import Layers, LayerSummary, Staging
@@ -236,22 +239,31 @@ def ldn_yearly(cfg: RunConfig | RunContext, spread_on: str | None = None) -> str
 
     ``cfg`` is the run's config, or its facts already resolved and checked (``flows.options.build_run``), which
     every task then takes as they are. With ``spread_on`` (a Dask scheduler address) the tile x year and period
-    tasks run on that cluster's workers, which must share this machine's file system and report to its Prefect
-    server.
+    tasks run on that cluster's workers, which report to this machine's Prefect server and share its file system,
+    or, when the catalog and the cache are both in object storage, only that (``tasks.io.runtime.shared_nothing``).
     """
     run = cfg if isinstance(cfg, RunContext) else run_context(cfg)  # the run's facts, resolved once for every task
+    if spread_on and shares_nothing(run.cfg):
+        run = anchored(run)  # its folders as this machine's absolute paths: the workers translate them to their own
     cfg = run.cfg
     with run_marker(cache_root(cfg)) if cfg.use_cache else contextlib.nullcontext():  # live: no one drops what it reads
         staging = begin_version_task(run)
         try:
             annual = _on(ingest_annual_ndvi, spread_on)(run, staging)
             periods = _on(period_indicators, spread_on)(run, Layers(items=tuple(annual)), staging)
-            drought = drought_hazard(run, Layers(items=tuple(periods)), staging)
-            exposed = people(run, Layers(items=tuple(drought)), Layers(items=tuple(periods)), staging)
-            catalog = publish_outputs(run, staging, Layers(items=tuple(annual + periods + drought + exposed)))
+            if spread_on:  # workers that share nothing with this machine wrote these on their own disks
+                fetch_layers(run, annual + periods)
+            # what runs here reads this machine's files: with workers that cannot see them, its graphs stay here too
+            with computing_here() if spread_on and shares_nothing(cfg) else contextlib.nullcontext():
+                drought = drought_hazard(run, Layers(items=tuple(periods)), staging)
+                exposed = people(run, Layers(items=tuple(drought)), Layers(items=tuple(periods)), staging)
+                catalog = publish_outputs(run, staging, Layers(items=tuple(annual + periods + drought + exposed)))
         except BaseException:
             discard_staging(staging)
             raise
+        finally:
+            if spread_on:
+                forget_handoffs(cfg, staging.path)
         if cfg.use_cache:
             tidy_cache(cfg)  # what a run live beside an earlier one left for later
         return catalog

@@ -12,7 +12,7 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 
-from flows.cluster import check_task_runner, dask_client, written_folders
+from flows.cluster import check_task_runner, dask_client
 from flows.disk_watch import DiskWatch, run_failure
 from flows.ldn_yearly import ldn_yearly
 from flows.options import RefreshRun, build_run, sample_area
@@ -57,7 +57,7 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
     disks = DiskWatch(cfg.out_dir, cache_root(cfg), tempfile.gettempdir())
     try:  # a full disk or an unwritable path ends a run (a deployment's too) in one line naming it
         with disks, dask_client(dask_address) as client:
-            check_task_runner(task_runner, dask_address, client, shared=written_folders(cfg))
+            check_task_runner(task_runner, dask_address, client, cfg)
             if run.sources_file is None:
                 print(f"sample region: {run.sample_dir}")
                 if not sample_area(run).as_is:

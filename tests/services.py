@@ -173,9 +173,11 @@ def served_deployment(env: dict[str, str], out: Path, *, stderr: int | None = su
 
 
 @contextmanager
-def dask_cluster(cwd: Path, *, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+def dask_cluster(cwd: Path, *, workers: int = 2, env: dict[str, str] | None = None,
+                 wrap: Callable[[int, list[str]], list[str]] | None = None) -> Iterator[str]:
     """`dask scheduler` + single-threaded `dask worker`s (2 GB each) on loopback, started in ``cwd`` with ``env``;
-    yields the scheduler address once every worker has joined."""
+    yields the scheduler address once every worker has joined. ``wrap(i, command)`` is worker ``i``'s command line
+    (e.g. its own ``--local-directory``, or a private mount namespace)."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     scheduler = subprocess.Popen(
@@ -184,11 +186,11 @@ def dask_cluster(cwd: Path, *, workers: int = 2, env: dict[str, str] | None = No
     procs = [scheduler]
     try:
         wait_until(lambda: _listening(port), scheduler, "dask scheduler", 60)
-        for _ in range(workers):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1", "--nthreads",
-                 "1", "--memory-limit", "2GB", "--no-dashboard"], cwd=cwd, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for i in range(workers):
+            command = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
+                       "--nthreads", "1", "--memory-limit", "2GB", "--no-dashboard"]
+            procs.append(subprocess.Popen(wrap(i, command) if wrap else command, cwd=cwd, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         from distributed import Client
 
         with Client(address, timeout=60) as client:

@@ -25,7 +25,7 @@ from prefect.types.entrypoint import EntrypointType
 
 from flows.cli._app import fail
 from flows.cli._options import DEFAULT_SAMPLE_DIR, print_zones
-from flows.cluster import check_task_runner, dask_client, uses_cluster, written_folders
+from flows.cluster import check_task_runner, dask_client, uses_cluster
 from flows.disk_watch import DiskWatch, run_failure
 from flows.options import RefreshRun, build_run
 from flows.prefect_server import private_server
@@ -70,7 +70,7 @@ def run(params: RefreshRun, *, plan: bool, dask_address: str | None, task_runner
             return
         if uses_cluster(dask_address):
             with dask_client(dask_address) as client:  # a dead scheduler or unfit workers fail here, before any work
-                check_task_runner(task_runner, dask_address, client, shared=written_folders(cfg))
+                check_task_runner(task_runner, dask_address, client, cfg)
         else:
             check_task_runner(task_runner, dask_address, None)
         disks = DiskWatch(cfg.out_dir, cache_root(cfg), tempfile.gettempdir())

@@ -41,6 +41,7 @@ from tasks.io.runtime.layer_cache import (
     store_layers,
     why_recomputed,
 )
+from tasks.io.runtime.shared_nothing import on_its_own_disk
 from tasks.io.sources.clip import RunArea, clip, clip_array, windows_outside
 from tasks.io.sources.ingest import SceneGrid, SceneOffGrid, fold_tile_year
 from tasks.io.sources.inputs import SceneInputs, scene_inputs, tile_items
@@ -110,6 +111,7 @@ def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, m
 
 @task(name="annual-ndvi-tile", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
       retry_condition_fn=lambda task, run, state: _read_failed(state))
+@on_its_own_disk
 @computes_on_cluster
 def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[dict[str, Any]], scratch: str,
                           ) -> TileYear | None:
@@ -187,6 +189,7 @@ def plan_tiles_task(run: RunContext, scenes: dict[int, list[dict[str, Any]]]) ->
 
 
 @task(name="annual-ndvi-mosaic", cache_policy=NO_CACHE)
+@on_its_own_disk
 @computes_on_cluster
 def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | None], staging: str,
                           left_out: list[str] | None = None) -> list[LayerSummary]:

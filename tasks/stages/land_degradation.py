@@ -37,6 +37,7 @@ from tasks.io.runtime.cache_keys import (
 )
 from tasks.io.runtime.cluster import computes_on_cluster
 from tasks.io.runtime.layer_cache import cache_for, cached_layers, restore_layers
+from tasks.io.runtime.shared_nothing import on_its_own_disk
 from tasks.io.sources.inputs import land_cover_series
 from tasks.io.sources.load import open_tile_layer, static_layer
 from tasks.io.sources.recode import apply_recodes, read_recodes
@@ -89,6 +90,7 @@ def _land_soc_parts(run: RunContext, name: str, period: Period, inputs: dict[str
 
 
 @task(name="land-cover-soc-restore", cache_policy=NO_CACHE)
+@on_its_own_disk
 def restore_land_soc_task(run: RunContext, name: str, period: Period, inputs: dict[str, Any],
                           staging: str) -> list[LayerSummary] | None:
     """The period's land cover and SOC items from the cache when nothing they depend on changed, else None: a
@@ -127,6 +129,7 @@ class LandCoverOnGrid:
 
 
 @task(name="land-cover-on-grid", cache_policy=NO_CACHE)
+@on_its_own_disk
 @computes_on_cluster
 def land_cover_grid_task(run: RunContext, periods: dict[str, Period], scratch: str) -> LandCoverOnGrid | None:
     """The land cover of every year from the SOC stock's year to the last period's end, warped onto the run's grid
@@ -167,6 +170,7 @@ def _land_cover_on_grid(run: RunContext, periods: dict[str, Period], scratch: st
 
 
 @task(name="land-cover-soc-period", cache_policy=NO_CACHE)
+@on_its_own_disk
 @computes_on_cluster
 def land_soc_task(run: RunContext, name: str, period: Period, inputs: dict[str, Any], staging: str,
                   land_cover: LandCoverOnGrid) -> list[LayerSummary]:
@@ -241,6 +245,7 @@ def _open(path: str, chunk: int) -> xr.DataArray:
 
 
 @task(name="sdg-period", cache_policy=NO_CACHE)
+@on_its_own_disk
 @computes_on_cluster
 def sdg_task(run: RunContext, name: str, period: Period, productivity: list[LayerSummary],
              land_soc: list[LayerSummary], staging: str) -> LayerSummary:
@@ -278,6 +283,7 @@ def _sdg(run: RunContext, name: str, period: Period, productivity: list[LayerSum
 
 
 @task(name="status", cache_policy=NO_CACHE)
+@on_its_own_disk
 @computes_on_cluster
 def status_task(run: RunContext, name: str, baseline: list[LayerSummary], period: list[LayerSummary],
                 staging: str) -> LayerSummary:
@@ -314,6 +320,7 @@ def _status(run: RunContext, name: str, baseline: list[LayerSummary], period: li
 
 
 @task(name="ldn-balance", cache_policy=NO_CACHE)
+@on_its_own_disk
 @computes_on_cluster
 def ldn_balance_task(run: RunContext, name: str, baseline: list[LayerSummary], status_layer: LayerSummary,
                      inputs: dict[str, Any], staging: str) -> LayerSummary:

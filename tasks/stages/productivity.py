@@ -54,6 +54,7 @@ from tasks.io.runtime.layer_cache import (
     store_layers,
     why_recomputed,
 )
+from tasks.io.runtime.shared_nothing import on_its_own_disk
 from tasks.io.sources.inputs import PeriodTileInputs, annual_in_window, period_tile_inputs, uses_maximum
 from tasks.io.sources.load import (
     open_tile_layer,
@@ -141,6 +142,7 @@ def _tile_key(kind: str, parts: dict[str, Any] | None, tile: GridTile) -> str | 
 
 
 @task(name="productivity-restore", cache_policy=NO_CACHE)
+@on_its_own_disk
 def restore_productivity_task(run: RunContext, name: str, period: Period, annual: list[LayerSummary],
                               inputs: dict[str, Any], staging: str) -> list[LayerSummary] | None:
     """The period's four productivity items from the cache when nothing they depend on changed, else None.
@@ -238,6 +240,7 @@ def write_lpd_tile(trend: TrendTile, land_cover: xr.DataArray, period: Period, c
 
 
 @task(name="trend-tile", cache_policy=NO_CACHE)
+@on_its_own_disk
 @computes_on_cluster
 def trend_tile_task(run: RunContext, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
                     scratch: str) -> TrendTile:
@@ -266,6 +269,7 @@ def trend_tile_task(run: RunContext, job: PeriodTile, annual: list[LayerSummary]
 
 
 @task(name="unit-percentiles", cache_policy=NO_CACHE)
+@on_its_own_disk
 def unit_percentiles_task(run: RunContext, name: str, trends: list[TrendTile]) -> UnitPercentiles:
     """Each land unit's percentile over the whole comparison region, from every tile's histograms of one period."""
     cfg = run.cfg
@@ -369,6 +373,7 @@ def _write_tile(run: RunContext, job: PeriodTile, annual: list[LayerSummary], tr
 
 
 @task(name="productivity-tile", cache_policy=NO_CACHE)
+@on_its_own_disk
 @computes_on_cluster
 def productivity_tile_task(run: RunContext, job: PeriodTile, annual: list[LayerSummary], inputs: dict[str, Any],
                            trend: TrendTile, percentiles: UnitPercentiles, scratch: str) -> ProductivityTile:
@@ -390,6 +395,7 @@ def productivity_tile_task(run: RunContext, job: PeriodTile, annual: list[LayerS
 
 
 @task(name="productivity-period", cache_policy=NO_CACHE)
+@on_its_own_disk
 @computes_on_cluster
 def productivity_task(run: RunContext, name: str, period: Period, annual: list[LayerSummary], inputs: dict[str, Any],
                       tiles: list[ProductivityTile], staging: str) -> list[LayerSummary]:

@@ -29,7 +29,7 @@ from tasks.geo.mosaic import mosaic
 from tasks.io.outputs.cog import cog_from_tiled, write_layer
 from tasks.io.outputs.quicklook import binned_png, classes_of, people_bins, people_classes, quicklook_png
 from tasks.io.outputs.styles import LayerStyle, layer_style
-from tasks.io.runtime.cluster import on_a_worker
+from tasks.io.runtime.cluster import computes_here, on_a_worker
 from tasks.io.sources.clip import RunArea, clip
 from tasks.model import AssetSummary, LayerSummary, ProductivityTile
 
@@ -72,6 +72,8 @@ different files (a tile's twenty layers) are compressed and written by Dask's th
 
 def write_lock(path: Path) -> Any:
     """The lock serialising block writes to one GeoTIFF: a distributed lock when a Dask cluster computes."""
+    if computes_here() or dask.config.get("scheduler", None) == "threads":  # graphs on this process's threads
+        return _local_lock(path)
     try:
         from distributed import Lock, default_client
 
@@ -79,15 +81,20 @@ def write_lock(path: Path) -> Any:
             return Lock(f"ldn-write-{path.name}")
         client = default_client()
     except (ImportError, ValueError):  # no distributed client: threads in this process
-        with _REGISTRY:
-            lock = _FILE_LOCKS.get(str(path))
-            if lock is None:
-                lock = _FILE_LOCKS[str(path)] = _FileLock()
-            return lock
+        return _local_lock(path)
     if str(getattr(client.scheduler, "address", "")).startswith("inproc://"):  # an in-process cluster: threads too
 
         return SerializableLock(f"ldn-write-{path.name}")  # graphs are pickled even in-process; same lock per token
     return Lock(f"ldn-write-{path.name}")
+
+
+def _local_lock(path: Path) -> _FileLock:
+    """The lock of ``path``'s block writes among this process's threads."""
+    with _REGISTRY:
+        lock = _FILE_LOCKS.get(str(path))
+        if lock is None:
+            lock = _FILE_LOCKS[str(path)] = _FileLock()
+        return lock
 
 
 def _stats(path: Path) -> tuple[int, int, float | None, float | None, float | None]:

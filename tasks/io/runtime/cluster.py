@@ -7,13 +7,36 @@ graph's blocks are written by other processes. Elsewhere (the flow's own process
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["on_a_worker", "computes_on_cluster"]
+import dask
+
+__all__ = ["on_a_worker", "computes_on_cluster", "computes_here", "computing_here"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_HERE: contextvars.ContextVar[bool] = contextvars.ContextVar("ldn_computes_here", default=False)
+
+
+def computes_here() -> bool:
+    """True inside a task that works on its worker's own disk (``tasks.io.runtime.shared_nothing``): its raster graphs
+    run on that worker's threads, and the blocks of a GeoTIFF are written by this process only."""
+    return _HERE.get()
+
+
+@contextlib.contextmanager
+def computing_here() -> Iterator[None]:
+    """While open, this thread's task computes its raster graphs on this process's threads (``computes_here``)."""
+    token = _HERE.set(True)
+    try:
+        with dask.config.set(scheduler="threads"):
+            yield
+    finally:
+        _HERE.reset(token)
 
 
 def on_a_worker() -> bool:
@@ -31,10 +54,11 @@ def on_a_worker() -> bool:
 
 def computes_on_cluster(fn: F) -> F:
     """Run ``fn`` seceded from its worker's thread pool when it runs on a Dask worker, so the graphs it
-    computes run on the cluster beside it instead of waiting for the thread it holds."""
+    computes run on the cluster beside it instead of waiting for the thread it holds (unless it works on its
+    worker's own disk, ``computes_here``: its graphs then stay on that worker's threads)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not on_a_worker():
+        if not on_a_worker() or computes_here():
             return fn(*args, **kwargs)
         from distributed import worker_client
 

@@ -35,7 +35,7 @@ from tasks.io.runtime.object_store import write_probe
 from tasks.io.runtime.run_locks import other_runs_live
 from tasks.model import AssetSummary, LayerSummary
 
-__all__ = ["CacheDir", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url",
+__all__ = ["CacheDir", "remote_fs", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url",
            "check_writable_folders", "open_entry", "store_entry", "drop_entry",
            "restore_layers", "store_layers", "cached_layers", "link_file"]
 
@@ -68,7 +68,8 @@ def cache_for(cfg: RunConfig, kind: str) -> CacheDir:
     return CacheDir(local, remote)
 
 
-def _remote_fs(url: str) -> tuple[Any, str]:
+def remote_fs(url: str) -> tuple[Any, str]:
+    """The fsspec file system and root path of the cache's object storage at ``url``; a missing driver is one line."""
     import fsspec
 
     try:
@@ -96,7 +97,7 @@ def _remote_call(url: str, action: str, fn: Callable[[], Any]) -> Any:
 
 def _fetch(remote: str, key: str, local: Path) -> bool:
     """Download the entry ``key`` from object storage into ``local`` (atomically); False if it is not there."""
-    fs, root = _remote_fs(remote)
+    fs, root = remote_fs(remote)
     base = f"{root}/{key}"
 
     def get() -> bool:
@@ -124,7 +125,7 @@ def _fetch(remote: str, key: str, local: Path) -> bool:
 
 def _upload(remote: str, key: str, entry: Path) -> None:
     """Upload a local entry to object storage, ``entry.json`` last, unless object storage has it already."""
-    fs, root = _remote_fs(remote)
+    fs, root = remote_fs(remote)
     base = f"{root}/{key}"
 
     def put() -> None:
@@ -141,7 +142,7 @@ def _upload(remote: str, key: str, entry: Path) -> None:
 
 def check_cache_url(url: str) -> None:
     """Fail in one line, before any work, when the object-storage cache cannot be written (a probe object)."""
-    fs, root = _remote_fs(url)
+    fs, root = remote_fs(url)
     _remote_call(url, "write", lambda: write_probe(fs, f"{root}/.ldn-probe-{uuid.uuid4().hex[:8]}"))
 
 
@@ -225,7 +226,7 @@ def drop_entry(cache: CacheDir, key: str) -> bool:
             return False
         shutil.rmtree(trash, ignore_errors=True)
     if cache.remote:
-        fs, root = _remote_fs(cache.remote)
+        fs, root = remote_fs(cache.remote)
 
         def rm() -> None:
             if fs.exists(f"{root}/{key}/entry.json"):
