@@ -16,15 +16,16 @@ _ERRORS = {500: ("InternalError", "We encountered an internal error. Please try 
 
 @dataclass
 class Faults:
-    """What the proxy does to the writes (``methods``) whose path ``match`` accepts: after ``after`` of them pass,
-    answer the rest with ``status`` (500 or 403); ``before_put`` runs once before the first matching one is
-    forwarded."""
+    """What the proxy does to the writes (``methods``) whose path ``match`` accepts (the query too with ``query``, e.g.
+    one part of a multipart upload: ``partNumber=2``): after ``after`` of them pass, answer the rest with ``status``
+    (500 or 403); ``before_put`` runs once before the first matching one is forwarded."""
 
     match: Callable[[str], bool] | None = None
     methods: tuple[str, ...] = ("PUT",)
     after: int | None = None
     status: int = 500
     before_put: Callable[[], None] | None = None
+    query: bool = False
     seen: int = 0
     refused: list[str] = field(default_factory=list)
 
@@ -86,7 +87,7 @@ class S3FaultProxy:
         """The error status to answer this request with, or None to forward it (after any ``before_put``)."""
         with self._lock:
             f = self.faults
-            if f.match is None or method not in f.methods or not f.match(path.split("?")[0]):
+            if f.match is None or method not in f.methods or not f.match(path if f.query else path.split("?")[0]):
                 return None
             if f.before_put is not None:
                 hook, f.before_put = f.before_put, None

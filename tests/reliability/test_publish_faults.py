@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,34 @@ def test_a_missing_bucket_fails_in_one_line_before_any_work(
     assert not (tmp_path / "outputs").exists(), "nothing is written before the store is known to take the version"
 
 
+
+
+def test_a_multipart_upload_refused_midway_is_aborted_and_one_line(store: tuple[Any, S3FaultProxy],
+                                                                   tmp_path: Path) -> None:
+    """A COG of at least two of s3fs's parts (2 x 50 MiB) goes up in parts; the store refuses the second part: one line, no object at
+    the key and no multipart upload left open in the bucket (s3fs aborts it), so nothing half-written is billed or
+    read."""
+    import numpy as np
+
+    from tasks.errors import PublishError
+    from tasks.io.runtime.object_store import upload_version
+    from tasks.model import Version
+
+    fs, proxy = store
+    folder = tmp_path / "version"
+    (folder / "lpd").mkdir(parents=True)
+    big = folder / "lpd" / "lpd-big.tif"
+    big.write_bytes(np.random.default_rng(1).integers(0, 256, 100 * 2**20 + 4096, dtype=np.uint8).tobytes())
+    (folder / "catalog.json").write_text("{}")
+    proxy.faults = Faults(match=lambda path: re.search(r"[?&]partNumber=2(&|$)", path) is not None, after=0,
+                          status=500, query=True)
+    with pytest.raises(PublishError) as said:
+        upload_version(URL, folder, Version("20260101T000000Z"))
+    assert "\n" not in str(said.value) and "could not upload lpd/lpd-big.tif of version 20260101T000000Z" in str(
+        said.value) and "internal error" in str(said.value), str(said.value)
+    assert proxy.faults.refused, "the part was refused by the store, not skipped"
+    proxy.faults = Faults()
+    fs.invalidate_cache()
+    assert not fs.exists(f"{BUCKET}/layers/versions/20260101T000000Z/lpd/lpd-big.tif")
+    assert not fs.exists(f"{BUCKET}/layers/versions/20260101T000000Z/catalog.json")
+    assert fs.call_s3("list_multipart_uploads", Bucket=BUCKET).get("Uploads", []) == []
