@@ -174,9 +174,6 @@ def build_run(run: RefreshRun, *, announce: bool = False) -> RunContext:
     _check_comparison_box(facts)
     _check_zones(cfg)
     if run.pgstac:
-        if cfg.publish_url is not None:
-            raise ConfigError(f"--pgstac loads a catalog in a folder, and --out {cfg.publish_url} publishes to object "
-                              "storage: publish to a folder for pgstac, or leave out --pgstac")
         check_pgstac(run.pgstac)
     if cfg.publish_url is not None:
         check_store(cfg.publish_url)  # a missing bucket or a read-only credential fails now, not after the work

@@ -75,6 +75,7 @@ def refresh_indicators(run: RefreshRun = RefreshRun(), dask_address: str | None 
             raise said from None
         raise
     if run.pgstac:
-        loaded = load_into_pgstac(run.pgstac, run.out_dir, Version.of_catalog(catalog).name)
+        # from where readers find it: the store's own URLs for a catalog in object storage
+        loaded = load_into_pgstac(run.pgstac, run.publish_url or run.out_dir, Version.of_catalog(catalog).name)
         log.info("loaded %d collections and %d items into pgstac at %s", loaded[0], loaded[1], redact(run.pgstac))
     return catalog

@@ -33,6 +33,17 @@ def _latest(root: Path) -> Path:
     return root / "versions" / json.loads((root / "catalog.json").read_text())["ldn:latest"]
 
 
+def assert_tasks_ran_on(address: str) -> None:
+    """The tile x year and period tasks ran on the cluster's workers (the scheduler knows their names)."""
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    for name in ("annual_ndvi_tile_task", "annual_ndvi_year_task", "trend_tile_task", "productivity_tile_task",
+                 "productivity_task", "land_soc_task", "sdg_task"):
+        assert name in ran, (name, ran)
+
+
 @pytest.fixture(scope="module")
 def dask_cluster() -> Iterator[str]:
     """`dask scheduler` + 2 single-threaded `dask worker`s (2 GB each) on loopback; yields the address."""
@@ -98,13 +109,7 @@ def test_tasks_themselves_run_on_the_workers_with_the_same_bytes(
                            "--dask-address", address, "--task-runner", "dask"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
-    from distributed import Client
-
-    with Client(address, timeout=30) as client:
-        ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
-    for name in ("annual_ndvi_tile_task", "annual_ndvi_year_task", "trend_tile_task", "productivity_tile_task",
-                 "productivity_task", "land_soc_task", "sdg_task"):
-        assert name in ran, (name, ran)
+    assert_tasks_ran_on(address)
     remote, here = _tree(_latest(out)), _tree(_latest(local))
     assert len(here) > 200 and remote.keys() == here.keys()
     assert [k for k in here if remote[k] != here[k]] == []

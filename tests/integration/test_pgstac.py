@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -96,3 +97,26 @@ def test_the_readme_pgstac_snippet_runs(pgstac_api: tuple[str, str]) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "lpd-sample-zamyn-uud-report_1" in out.stdout and "ndvi-annual-sample-zamyn-uud-2010" in out.stdout
+
+
+def test_a_run_to_object_storage_loads_the_store_urls(s3: Any, sample_copy: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch, prefect_harness: None) -> None:
+    """`ldn run --out s3://... --pgstac`: the items in pgstac name the store's objects (s3:// URLs, which GDAL,
+    rioxarray and titiler read with the same AWS_* settings), not the run's local copy; `ldn publish --catalog
+    s3://...` loads the same again."""
+    import psycopg
+
+    from tests.integration.test_publish_object_store import URL, listed, run_to
+
+    monkeypatch.chdir(tmp_path)  # the run's local copy goes here
+    with postgres_cluster() as dsn:
+        result = run_to(sample_copy, extra=["--pgstac", dsn])
+        assert result.exit_code == 0, result.stderr
+        (version,) = listed(s3)
+        with psycopg.connect(dsn) as conn:
+            hrefs = [row[0] for row in conn.execute("select content->'assets'->'data'->>'href' from pgstac.items")]
+            versions = {row[0] for row in conn.execute("select content->'properties'->>'ldn:version' from pgstac.items")}
+        assert len(hrefs) == 6 and versions == {version}
+        assert all(h.startswith(f"{URL}/versions/{version}/") and s3.exists(h) for h in hrefs), hrefs
+        again = CliRunner().invoke(app, ["publish", "--pgstac", dsn, "--catalog", URL])
+        assert again.exit_code == 0 and "loaded 2 collections and 6 items" in again.stdout, again.stderr

@@ -33,10 +33,10 @@ def store(s3: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
     yield s3
 
 
-def run_to(sample: Path, out: str = URL) -> Any:
-    """``ldn run`` of the small sample (2001-2003, no drought layers) publishing to ``out``."""
+def run_to(sample: Path, out: str = URL, extra: list[str] | None = None) -> Any:
+    """``ldn run`` of the small sample (2001-2003, no drought layers) publishing to ``out`` (with ``extra`` options)."""
     return CliRunner().invoke(app, ["run", "--sample-dir", str(sample), "--years", "2001-2003", "--precipitation",
-                                    "none", "--out", out])
+                                    "none", "--out", out, *(extra or [])])
 
 
 def root_of(fs: Any) -> dict[str, Any]:

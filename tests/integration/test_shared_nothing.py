@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers import REPO
 from tests.integration.conftest import S3_BUCKET as BUCKET
+from tests.integration.test_dask_cluster import assert_tasks_ran_on
 from tests.services import dask_cluster as start_dask_cluster
 from tests.services import prefect_server as start_prefect_server
 
@@ -70,13 +71,7 @@ def test_workers_sharing_only_object_storage_publish_the_same_bytes(
                            "--task-runner", "dask"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=2400)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    from distributed import Client
-
-    with Client(address, timeout=30) as client:
-        ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
-    for name in ("annual_ndvi_tile_task", "annual_ndvi_year_task", "trend_tile_task", "productivity_tile_task",
-                 "productivity_task", "land_soc_task", "sdg_task"):
-        assert name in ran, (name, ran)
+    assert_tasks_ran_on(address)
     for folder in scratch:  # each worker computed in its own folder; the run's copies there are gone
         assert any((folder.rglob("ldn/cache/ndvi-tile/*/tile.tif"))), f"no tile computed in {folder}"
         assert not [p for p in folder.rglob("ldn/out/.staging/*") if p.is_file()]

@@ -2,8 +2,8 @@
 
 The static catalog stays the source of truth; pgstac is a search index of its latest loaded
 version. Collections and items are upserted (same ids replace the previous version's), asset hrefs
-are made absolute so a client on the same file system (or behind the same URL prefix) can read the
-COGs, and each item records the catalog version it came from (``ldn:version``). The pgstac schema
+are made absolute so a client on the same file system (or behind the same URL prefix; the store's own
+``s3://`` URLs for a catalog in object storage) can read the COGs, and each item records the catalog version it came from (``ldn:version``). The pgstac schema
 is created with pypgstac's migrations when the database has none yet.
 
 Serve it with stac-fastapi-pgstac (see the README): searches by collection (indicator), the

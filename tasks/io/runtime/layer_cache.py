@@ -35,7 +35,7 @@ from tasks.io.runtime.object_store import write_probe
 from tasks.io.runtime.run_locks import other_runs_live
 from tasks.model import AssetSummary, LayerSummary
 
-__all__ = ["CacheDir", "remote_fs", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url",
+__all__ = ["CacheDir", "remote_fs", "remote_call", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url",
            "check_writable_folders", "open_entry", "store_entry", "drop_entry",
            "restore_layers", "store_layers", "cached_layers", "link_file"]
 
@@ -82,17 +82,21 @@ def remote_fs(url: str) -> tuple[Any, str]:
     return fs, root
 
 
-def _remote_call(url: str, action: str, fn: Callable[[], Any]) -> Any:
-    """Run one object-storage operation; any failure becomes a one-line ``CacheStorageError``."""
+_CACHE_FIX = ("check --cache-url, its endpoint and credentials (e.g. AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID), or run "
+              "with --no-cache")
+
+
+def remote_call(url: str, action: str, fn: Callable[[], Any], *, what: str = "layer cache ",
+                fix: str = _CACHE_FIX) -> Any:
+    """Run one operation on the cache's object storage; any failure becomes a one-line ``CacheStorageError``
+    naming ``what`` and ``url``, the store's own words and ``fix``."""
     try:
         return fn()
     except CacheStorageError:
         raise
     except Exception as err:  # botocore, aiohttp, gcsfs ... errors have no common base
         detail = " ".join(str(err).split())[:200] or type(err).__name__
-        raise CacheStorageError(
-            f"layer cache {url}: could not {action} ({type(err).__name__}: {detail}): check --cache-url, its "
-            "endpoint and credentials (e.g. AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID), or run with --no-cache") from None
+        raise CacheStorageError(f"{what}{url}: could not {action} ({type(err).__name__}: {detail}): {fix}") from None
 
 
 def _fetch(remote: str, key: str, local: Path) -> bool:
@@ -120,7 +124,7 @@ def _fetch(remote: str, key: str, local: Path) -> bool:
             shutil.rmtree(tmp, ignore_errors=True)
         return True
 
-    return _remote_call(remote, f"read entry {key}", get)
+    return remote_call(remote, f"read entry {key}", get)
 
 
 def _upload(remote: str, key: str, entry: Path) -> None:
@@ -137,13 +141,13 @@ def _upload(remote: str, key: str, entry: Path) -> None:
                 fs.put_file(str(f), f"{base}/{name}")
         fs.put_file(str(entry / "entry.json"), f"{base}/entry.json")
 
-    _remote_call(remote, f"store entry {key}", put)
+    remote_call(remote, f"store entry {key}", put)
 
 
 def check_cache_url(url: str) -> None:
     """Fail in one line, before any work, when the object-storage cache cannot be written (a probe object)."""
     fs, root = remote_fs(url)
-    _remote_call(url, "write", lambda: write_probe(fs, f"{root}/.ldn-probe-{uuid.uuid4().hex[:8]}"))
+    remote_call(url, "write", lambda: write_probe(fs, f"{root}/.ldn-probe-{uuid.uuid4().hex[:8]}"))
 
 
 def check_writable_folders(cfg: RunConfig) -> None:
@@ -233,7 +237,7 @@ def drop_entry(cache: CacheDir, key: str) -> bool:
                 fs.rm_file(f"{root}/{key}/entry.json")  # first: a listed entry is whole, a half-deleted one is not listed
                 fs.rm(f"{root}/{key}", recursive=True)
 
-        _remote_call(cache.remote, f"remove entry {key}", rm)
+        remote_call(cache.remote, f"remove entry {key}", rm)
     return True
 
 

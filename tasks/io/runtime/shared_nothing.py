@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from tasks.config import RunConfig
 from tasks.errors import CacheStorageError
 from tasks.io.runtime.cluster import computing_here, on_a_worker
-from tasks.io.runtime.layer_cache import CacheDir, cache_root, open_entry, remote_fs
+from tasks.io.runtime.layer_cache import CacheDir, cache_root, open_entry, remote_call, remote_fs
 from tasks.io.sources.run import RunContext
 
 __all__ = ["shares_nothing", "anchored", "on_its_own_disk", "fetch_layers", "forget_transfers", "Places", "TRANSFER",
@@ -150,18 +150,8 @@ def _paths_in(value: Any, places: Places) -> list[str]:
     return sorted(set(found))
 
 
-def _storage_call(url: str, action: str, fn: Callable[[], Any]) -> Any:
-    """One transfer through object storage; any failure is one ``CacheStorageError`` line."""
-    try:
-        return fn()
-    except CacheStorageError:
-        raise
-    except Exception as err:  # botocore, aiohttp, gcsfs ... errors have no common base
-        detail = " ".join(str(err).split())[:200] or type(err).__name__
-        raise CacheStorageError(
-            f"{url}: could not {action} ({type(err).__name__}: {detail}): the Dask workers and this machine share "
-            "their files through --cache-url; check its endpoint and credentials on every worker, then rerun "
-            "(finished layers come from the cache)") from None
+_FIX = ("the Dask workers and this machine share their files through --cache-url; check its endpoint and credentials "
+        "on every worker, then rerun (finished layers come from the cache)")
 
 
 def _fetch(places: Places, path: str) -> None:
@@ -201,7 +191,7 @@ def _fetch(places: Places, path: str) -> None:
             finally:
                 tmp.unlink(missing_ok=True)
 
-    _storage_call(places.cache_url, f"fetch {Path(rel).as_posix()}", get)
+    remote_call(places.cache_url, f"fetch {Path(rel).as_posix()}", get, what="", fix=_FIX)
 
 
 def _put(places: Places, path: str) -> None:
@@ -221,7 +211,7 @@ def _put(places: Places, path: str) -> None:
         for f in files:
             fs.put_file(str(f), remote if f == local else f"{remote}/{f.relative_to(local).as_posix()}")
 
-    _storage_call(places.cache_url, f"store {Path(where[1]).as_posix()}", put)
+    remote_call(places.cache_url, f"store {Path(where[1]).as_posix()}", put, what="", fix=_FIX)
 
 
 def _each(fn: Callable[[str], None], paths: list[str]) -> None:
