@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -35,9 +36,23 @@ from tasks.io.runtime.object_store import write_probe
 from tasks.io.runtime.run_locks import other_runs_live
 from tasks.model import AssetSummary, LayerSummary
 
-__all__ = ["CacheDir", "remote_fs", "remote_call", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url",
+__all__ = ["CacheDir", "remote_fs", "remote_call", "STORE_BYTES", "count_store_bytes", "remember", "why_recomputed", "cache_for", "cache_root", "tidy_cache", "check_cache_url",
            "check_writable_folders", "open_entry", "store_entry", "drop_entry",
            "restore_layers", "store_layers", "cached_layers", "link_file"]
+
+STORE_BYTES: dict[str, int] = {"read": 0, "written": 0}
+"""Bytes this process has read from and written to object storage for the cache and the workers' hand-offs (the
+scaling benchmark's per-task count, ``tasks.io.runtime.shared_nothing.TASK_LEDGER``)."""
+
+_COUNT = threading.Lock()
+
+
+def count_store_bytes(read: int = 0, written: int = 0) -> None:
+    """Add to ``STORE_BYTES``."""
+    with _COUNT:
+        STORE_BYTES["read"] += read
+        STORE_BYTES["written"] += written
+
 
 def link_file(src: Path, dst: Path) -> None:
     """Hard-link ``src`` to ``dst`` (a copy across file systems), creating ``dst``'s folder."""
@@ -116,6 +131,7 @@ def _fetch(remote: str, key: str, local: Path) -> bool:
                     (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                     fs.get_file(path, str(tmp / name))
             fs.get_file(f"{base}/entry.json", str(tmp / "entry.json"))
+            count_store_bytes(read=sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()))
             try:
                 os.rename(tmp, local / key)
             except OSError:  # another run fetched it first
@@ -135,11 +151,13 @@ def _upload(remote: str, key: str, entry: Path) -> None:
     def put() -> None:
         if fs.exists(f"{base}/entry.json"):
             return
-        for f in sorted(p for p in entry.rglob("*") if p.is_file()):
+        files = sorted(p for p in entry.rglob("*") if p.is_file())
+        for f in files:
             name = f.relative_to(entry).as_posix()
             if name != "entry.json":
                 fs.put_file(str(f), f"{base}/{name}")
         fs.put_file(str(entry / "entry.json"), f"{base}/entry.json")
+        count_store_bytes(written=sum(f.stat().st_size for f in files))
 
     remote_call(remote, f"store entry {key}", put)
 

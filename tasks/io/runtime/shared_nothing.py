@@ -19,10 +19,12 @@ stages that run there (drought, people, publishing) read them.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +34,19 @@ from typing import Any, TypeVar
 from tasks.config import RunConfig
 from tasks.errors import CacheStorageError
 from tasks.io.runtime.cluster import computing_here, on_a_worker
-from tasks.io.runtime.layer_cache import CacheDir, cache_root, open_entry, remote_call, remote_fs
+from tasks.io.runtime.layer_cache import (
+    STORE_BYTES,
+    CacheDir,
+    cache_root,
+    count_store_bytes,
+    open_entry,
+    remote_call,
+    remote_fs,
+)
+from tasks.io.runtime.netstats import network_bytes
 from tasks.io.sources.run import RunContext
 
-__all__ = ["shares_nothing", "anchored", "on_its_own_disk", "fetch_layers", "forget_transfers", "Places", "TRANSFER",
+__all__ = ["TASK_LEDGER", "shares_nothing", "anchored", "on_its_own_disk", "fetch_layers", "forget_transfers", "Places", "TRANSFER",
            "WORKER_FOLDER"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -187,6 +198,7 @@ def _fetch(places: Places, path: str) -> None:
             tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.part")
             try:
                 fs.get_file(key, str(tmp))
+                count_store_bytes(read=tmp.stat().st_size)
                 os.replace(tmp, dst)  # whole or absent, even with another thread fetching the same file
             finally:
                 tmp.unlink(missing_ok=True)
@@ -210,6 +222,7 @@ def _put(places: Places, path: str) -> None:
     def put() -> None:
         for f in files:
             fs.put_file(str(f), remote if f == local else f"{remote}/{f.relative_to(local).as_posix()}")
+        count_store_bytes(written=sum(f.stat().st_size for f in files))
 
     remote_call(places.cache_url, f"store {Path(where[1]).as_posix()}", put, what="", fix=_FIX)
 
@@ -254,15 +267,35 @@ def on_its_own_disk(fn: F) -> F:
             _each(functools.partial(_fetch, places), _paths_in(value, places))
             return _map_paths(value, places.here)
 
+        before = _costs()
         here_args = [move(a) for a in args]
         here_kwargs = {k: move(v) for k, v in kwargs.items()}
         with computing_here():
             result = fn(*here_args, **here_kwargs)
         back = _map_paths(result, places.there)
         _each(functools.partial(_put, places), _paths_in(back, places))
+        _record(fn.__name__, before, _costs())
         return back
 
     return wrapper  # type: ignore[return-value]
+
+
+TASK_LEDGER: collections.deque[dict[str, Any]] = collections.deque(maxlen=100_000)
+"""What each task that worked on its worker's own disk cost that worker process: its name, ``seconds`` (wall),
+``cpu`` (the process's CPU seconds: the task's own with one task at a time per worker), ``scene_bytes`` (HTTP bytes
+GDAL downloaded, ``network_bytes``), ``store_read`` and ``store_written`` (object storage, ``STORE_BYTES``). Read by
+``benchmarks/bench_scaling.py`` through the Dask client; the last 100,000 tasks are kept."""
+
+
+def _costs() -> dict[str, float]:
+    return {"seconds": time.monotonic(), "cpu": time.process_time(), "scene_bytes": network_bytes() or 0,
+            "store_read": STORE_BYTES["read"], "store_written": STORE_BYTES["written"]}
+
+
+def _record(task: str, before: dict[str, float], after: dict[str, float]) -> None:
+    """One line of ``TASK_LEDGER`` (a module function: the task's wrapper travels to workers by value, with copies of
+    the globals it names, while this is looked up in the worker's own module)."""
+    TASK_LEDGER.append({"task": task, **{k: after[k] - before[k] for k in before}})
 
 
 def fetch_layers(run: RunContext, value: Any) -> Any:
