@@ -46,6 +46,10 @@ NE_ASIA_STAGES = {"annual NDVI tiles and mosaics": "tile-years", "annual NDVI ma
                   "zonal tables, workbooks and report": "driver", "publishing the version": "driver"}
 """``ldn run --plan``'s stages and what each spreads over (``driver``: the flow's machine only)."""
 
+MOSAIC_SHARE = 0.26
+"""Of the tile-year stage's seconds, the year mosaics' (24 units, not 864): 0.77 s of the 2.92 s of a tile-year without
+its maps in the README's sizing table (bench_ingest.py)."""
+
 LINK_BYTES_S = 125e6
 """Assumed network of one machine: 1 Gbit/s."""
 
@@ -205,8 +209,9 @@ def _production_sources(folder: Path) -> Path:
     return path
 
 
-def _ne_asia(one: dict[str, Any]) -> None:
-    """North-East Asia on N machines: ``ldn run --plan``'s stage seconds spread by rounds, bytes scaled."""
+def _ne_asia(one: dict[str, Any], two: dict[str, Any] | None) -> None:
+    """North-East Asia on N machines: ``ldn run --plan``'s stage seconds spread by rounds, bytes scaled from the
+    sample's per published byte (what a second worker adds to the reads: ``two``, the 2-worker run)."""
     from flows.options import RefreshRun, build_run
     from tasks.io.runtime.plan import plan_run
 
@@ -219,20 +224,27 @@ def _ne_asia(one: dict[str, Any]) -> None:
     totals = _by_type(one["tasks"])
     per_published = {k: sum(row[k] for row in totals.values()) / one["published"]
                      for k in ("store_read", "store_written", "scene_bytes")}
-    annual = sum(row["store_read"] for name, row in totals.items() if name == "productivity_tile_task")
-    annual_share = annual / one["published"]  # each worker's own copy of the annual layers it reads
+    added = 0.0 if two is None else (sum(t["store_read"] for t in two["tasks"])
+                                     - sum(t["store_read"] for t in one["tasks"])) / (two["workers"] - 1)
+    annual_share = max(added, 0.0) / one["published"]  # what each further worker fetches: its own copies
     print(f"\nNorth-East Asia ({tiles} tiles, {years} years, {periods} periods, {plan.region_px / 1e6:.1f} M px of "
           f"region, {published / 1e9:.0f} GB published), machines of {plan.rates.cores} cores like the benchmark's:")
     print(f"  {'machines':>8}{'hours':>8}{'workers h':>11}{'flow h':>8}{'moved GB':>10}{'store h':>9}"
           f"{'tasks/s':>9}  first limit")
     tasks = sum(_units(kind, tiles, years, periods) for kind in NE_ASIA_STAGES.values() if kind != "driver")
     flow_link = 2 * published / LINK_BYTES_S  # the flow's machine fetches the workers' layers, then uploads the version
+    stages = dict(plan.stages_s)
+    ingest = stages.pop("annual NDVI tiles and mosaics")
+    stages["annual NDVI tiles and mosaics"], stages["annual NDVI mosaics"] = ingest * (1 - MOSAIC_SHARE), \
+        ingest * MOSAIC_SHARE
+    kinds = {**NE_ASIA_STAGES, "annual NDVI mosaics": "years"}
     for n in (1, 8, 32, 128):
-        worker_s = sum(_rounds(s, _units(NE_ASIA_STAGES.get(stage, "driver"), tiles, years, periods), n)
-                       for stage, s in plan.stages_s.items() if NE_ASIA_STAGES.get(stage, "driver") != "driver")
-        flow_s = sum(s for stage, s in plan.stages_s.items() if NE_ASIA_STAGES.get(stage, "driver") == "driver")
+        worker_s = sum(_rounds(s, _units(kinds.get(stage, "driver"), tiles, years, periods), n)
+                       for stage, s in stages.items() if kinds.get(stage, "driver") != "driver")
+        flow_s = sum(s for stage, s in stages.items() if kinds.get(stage, "driver") == "driver")
         flow_s += flow_link if n > 1 else 0.0  # one machine is the flow's: nothing to fetch
-        moved = published * (per_published["store_read"] + per_published["store_written"] + annual_share * (n - 1))
+        moved = published * (per_published["store_read"] + per_published["store_written"] + annual_share * (n - 1)) \
+            if n > 1 else 0.0  # one machine: the run of `ldn run`, nothing handed on
         store_s = max(moved / STORE_BYTES_S, moved / n / LINK_BYTES_S)  # the store's bandwidth, or each machine's
         rate = tasks / max(worker_s, 1.0)
         limits = {"the flow's machine (drought, people, report, fetching and publishing)": flow_s,
@@ -245,8 +257,8 @@ def _ne_asia(one: dict[str, Any]) -> None:
         print(f"  {n:>8}{hours:>8.2f}{worker_s / 3600:>11.2f}{flow_s / 3600:>8.2f}{moved / 1e9:>10.0f}"
               f"{store_s / 3600:>9.2f}{rate:>9.2f}  {first}")
     print(f"  (bytes per published byte, from the 1-worker sample run: store read {per_published['store_read']:.2f}, "
-          f"written {per_published['store_written']:.2f}, each worker's own copy of the annual layers "
-          f"{annual_share:.2f}; scenes {per_published['scene_bytes']:.2f}, not through the store; links "
+          f"written {per_published['store_written']:.2f}, added by each further worker {annual_share:.2f} "
+          f"(its own copies of the layers its tasks read); scenes {per_published['scene_bytes']:.2f}, not through the store; links "
           f"{LINK_BYTES_S * 8 / 1e9:.0f} Gbit/s, store {STORE_BYTES_S * 8 / 1e9:.0f} Gbit/s, Prefect "
           f"{SCHEDULER_TASKS_S:.0f} task runs/s: assumed)")
 
@@ -255,6 +267,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--years", default="2001-2024", help="the sample's years, FIRST-LAST")
+    ap.add_argument("--save", type=Path, help="also write the runs' measurements here (JSON)")
+    ap.add_argument("--load", type=Path, help="print the model from measurements --save wrote, without running")
     args = ap.parse_args()
     first, last = (int(y) for y in args.years.split("-"))
     for tool in ("taskset",):
@@ -268,9 +282,14 @@ def main() -> None:
     from tasks.io.samples.sample_data import generate_sample
 
     set_environment_defaults()
-    sample = generate_sample(REPO / "outputs" / "sample-data")
-    with tempfile.TemporaryDirectory(prefix="ldn-bench-scaling-") as tmp:
-        runs = [_run(sample, w, (first, last), Path(tmp)) for w in args.workers]
+    if args.load:
+        runs = json.loads(args.load.read_text())
+    else:
+        sample = generate_sample(REPO / "outputs" / "sample-data")
+        with tempfile.TemporaryDirectory(prefix="ldn-bench-scaling-") as tmp:
+            runs = [_run(sample, w, (first, last), Path(tmp)) for w in args.workers]
+    if args.save:
+        args.save.write_text(json.dumps(runs, indent=1))
     print(f"the sample, {first}-{last}, {os.cpu_count()} cores: each worker one core, one thread, its own scratch folder")
     for r in runs:
         _print_run(r)
@@ -280,7 +299,7 @@ def main() -> None:
     print("\nthe model checked: each stage's tasks in rounds over the workers, the rest as the 1-worker run measured")
     for r in runs:
         print(f"  {r['workers']} worker(s): predicted {_predict(one, r['workers']):.1f} s, measured {r['wall']:.1f} s")
-    _ne_asia(one)
+    _ne_asia(one, next((r for r in runs if r["workers"] > 1), None))
 
 
 if __name__ == "__main__":
