@@ -189,34 +189,15 @@ def _predict(one: dict[str, Any], machines: int) -> float:
     return one["wall"] - on_workers + spread
 
 
-def _production_sources(folder: Path) -> Path:
-    """The production sources with their two user files (SOC stock, climate zones) as placeholders: the model reads
-    only the grid, the tiles and the periods."""
-    import numpy as np
-    import rasterio
-    import yaml
-    from rasterio.transform import from_origin
-
-    doc = yaml.safe_load((REPO / "catalogs" / "sources.yaml").read_text())
-    for name, file, dtype, nodata in (("soilgrids-soc", "soc.tif", "int16", -32768),
-                                      ("ipcc-climate-zones", "climate.tif", "uint8", 0)):
-        with rasterio.open(folder / file, "w", driver="GTiff", width=360, height=180, count=1, dtype=dtype,
-                           crs="EPSG:4326", transform=from_origin(-180, 90, 1, 1), nodata=nodata) as dst:
-            dst.write(np.ones((180, 360), dtype), 1)
-        doc["sources"][name]["file"] = str(folder / file)
-    path = folder / "sources.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
 def _ne_asia(one: dict[str, Any], two: dict[str, Any] | None) -> None:
     """North-East Asia on N machines: ``ldn run --plan``'s stage seconds spread by rounds, bytes scaled from the
     sample's per published byte (what a second worker adds to the reads: ``two``, the 2-worker run)."""
     from flows.options import RefreshRun, build_run
     from tasks.io.runtime.plan import plan_run
+    from tests.helpers import production_sources
 
     with tempfile.TemporaryDirectory(prefix="ldn-bench-plan-") as tmp:
-        facts = build_run(RefreshRun(sources_file=_production_sources(Path(tmp)), years=(2001, 2024),
+        facts = build_run(RefreshRun(sources_file=production_sources(Path(tmp)), years=(2001, 2024),
                                      out_dir=Path(tmp) / "catalog"))
         plan = plan_run(facts, unsearchable="the model needs no search")
     tiles, years, periods = len(plan.tiles), facts.cfg.years[1] - facts.cfg.years[0] + 1, len(facts.periods)

@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+import rasterio
+import yaml
+from rasterio.transform import from_origin
 from scipy import stats
 
+from tasks.config import PRODUCTION_SOURCES
 from tasks.io.samples.sample_data import SampleRegion, load_sample_region
 from tasks.io.sources.clip import area_fingerprint, region_area
 from tasks.science.drought import SPI_LIMIT
@@ -226,3 +230,18 @@ def precipitation_zarr(sample: Path, out: Path, *, lon360: bool = False, drop: t
     da.encoding = {"chunks": chunks}
     da.to_dataset().to_zarr(out, mode="w", zarr_format=zarr_format, consolidated=zarr_format == 2)
     return out
+
+
+def production_sources(folder: Path) -> Path:
+    """The production sources with their two user files (SOC stock, climate zones) present in ``folder`` as a user
+    has them (uniform placeholders: a plan reads only their grid, a run would read their pixels)."""
+    doc = yaml.safe_load(PRODUCTION_SOURCES.read_text())
+    for name, file, dtype, nodata in (("soilgrids-soc", "soc.tif", "int16", -32768),
+                                      ("ipcc-climate-zones", "climate.tif", "uint8", 0)):
+        with rasterio.open(folder / file, "w", driver="GTiff", width=360, height=180, count=1, dtype=dtype,
+                           crs="EPSG:4326", transform=from_origin(-180, 90, 1, 1), nodata=nodata) as dst:
+            dst.write(np.ones((180, 360), dtype), 1)
+        doc["sources"][name]["file"] = str(folder / file)
+    path = folder / "sources.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path

@@ -4,16 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
-import yaml
-from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks.config import PRODUCTION_SOURCES
 from tasks.io.runtime.local_stac import free_port
+from tests.helpers import production_sources
 
 pytestmark = pytest.mark.integration
 
@@ -35,22 +32,8 @@ def test_plan_of_the_sample_counts_scenes_and_the_cache_and_computes_nothing(sam
     assert "temporary server" not in out + result.stderr, "no Prefect server started"
 
 
-def _production_sources(tmp_path: Path) -> Path:
-    """The production sources with the two user files (SOC stock, climate zones) present, as a user has them."""
-    doc = yaml.safe_load(PRODUCTION_SOURCES.read_text())
-    for name, file, dtype, nodata in (("soilgrids-soc", "soc.tif", "int16", -32768),
-                                      ("ipcc-climate-zones", "climate.tif", "uint8", 0)):
-        with rasterio.open(tmp_path / file, "w", driver="GTiff", width=360, height=180, count=1, dtype=dtype,
-                           crs="EPSG:4326", transform=from_origin(-180, 90, 1, 1), nodata=nodata) as dst:
-            dst.write(np.ones((180, 360), dtype), 1)
-        doc["sources"][name]["file"] = str(tmp_path / file)
-    path = tmp_path / "sources.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
 def test_plan_of_north_east_asia_offline(tmp_path: Path) -> None:
-    sources = _production_sources(tmp_path)
+    sources = production_sources(tmp_path)
     offline = f"http://127.0.0.1:{free_port()}/"  # nothing listens: a network that is not there
     result = CliRunner().invoke(app, ["run", "--plan", "--sources", str(sources), "--stac-api", offline,
                                       "--years", "2001-2024", "--out", str(tmp_path / "catalog")])

@@ -87,3 +87,18 @@ def test_workers_sharing_only_object_storage_publish_the_same_bytes(
     differ = [name for name, path in here.items() if name != "catalog.json" and fs.cat_file(stored[name]) != path.read_bytes()]
     assert differ == []
     assert not fs.find(f"{BUCKET}/cache/.transfer"), "what the workers handed on is removed after the run"
+
+
+def test_a_local_catalog_the_workers_cannot_see_is_one_line(
+    blind_cluster: tuple[dict[str, str], str, list[Path]], tmp_path: Path,
+) -> None:
+    """The same workers with the catalog in a folder (and the cache beside it): they cannot share it, so the run
+    stops before any work, in one line that names the folder and the ways out."""
+    env, address, _ = blind_cluster
+    out = tmp_path / "catalog"
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--out", str(out), "--dask-address", address,
+                           "--task-runner", "dask"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.startswith(f"error: 2 of 2 Dask workers cannot see or write {out.resolve()}"), done.stderr
+    assert "put --out and --cache-url both in object storage" in done.stderr and done.stderr.count("\n") == 1
+    assert not (out / "versions").exists()
