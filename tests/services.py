@@ -157,13 +157,13 @@ def prefect_server(home: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 @contextmanager
-def served_deployment(env: dict[str, str], out: Path, *, stderr: int | None = subprocess.PIPE
-                      ) -> Iterator[tuple[subprocess.Popen, dict[str, Any]]]:
-    """`ldn serve --out out` reporting to the Prefect API of ``env`` (``prefect_server``'s): yields the process and
-    its yearly deployment once the API has it; stopped (SIGTERM, then SIGKILL after 30 s) on exit."""
+def served_deployment(env: dict[str, str], out: Path | str, *, stderr: int | None = subprocess.PIPE,
+                      args: tuple[str, ...] = ()) -> Iterator[tuple[subprocess.Popen, dict[str, Any]]]:
+    """`ldn serve --out out [args]` reporting to the Prefect API of ``env`` (``prefect_server``'s): yields the process
+    and its yearly deployment once the API has it; stopped (SIGTERM, then SIGKILL after 30 s) on exit."""
     api = env["PREFECT_API_URL"]
-    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--out", str(out)], cwd=Path(__file__).resolve().parents[1], env=env,
-                              stdout=subprocess.DEVNULL, stderr=stderr)
+    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--out", str(out), *args],
+                              cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deployment = wait_until(lambda: api_call(f"{api}/deployments/name/refresh-indicators/yearly-refresh"),
                                 served, "the deployment", 120)

@@ -162,6 +162,12 @@ def serve(
     sources: Annotated[Optional[Path], typer.Option(help="Sources YAML for scheduled runs; default: the sample.")] = None,
     bbox: Annotated[Optional[str], typer.Option(help="west,south,east,north for scheduled runs.")] = None,
     out: Annotated[str, typer.Option(help="Root of the published catalog: a folder, or s3://bucket/prefix.")] = str(DEFAULT_OUTPUTS / "catalog"),
+    cache_url: Annotated[Optional[str], typer.Option(envvar="LDN_CACHE_URL",
+        help="Object storage behind the scheduled runs' layer cache (see `ldn run --cache-url`).")] = None,
+    dask_address: Annotated[Optional[str], typer.Option(envvar="LDN_DASK_ADDRESS",
+        help="The Dask cluster scheduled runs compute on (see `ldn run --dask-address`).")] = None,
+    task_runner: Annotated[TaskRunner, typer.Option(envvar="LDN_TASK_RUNNER",
+        help="Where scheduled runs' tile and period tasks run (see `ldn run --task-runner`).")] = TaskRunner("threads"),
 ) -> None:
     """Serve the `refresh-indicators` flow with a yearly schedule to the Prefect API ($PREFECT_API_URL).
 
@@ -169,7 +175,9 @@ def serve(
     `prefect deployment run refresh-indicators/yearly-refresh --param run='{"years": [2001, 2024]}'`.
     """
     try:
-        defaults = RefreshRun(sources_file=sources, bbox=parse_bbox(bbox) if bbox else None, out_dir=out if "://" in out else Path(out).resolve())
+        defaults = RefreshRun(sources_file=sources, bbox=parse_bbox(bbox) if bbox else None,
+                              out_dir=out if "://" in out else Path(out).resolve(), cache_url=cache_url)
     except ValidationError as err:
         raise fail(validation_message(err, "the serve options")) from None
-    _stack().serve(defaults, name=name, cron=cron, timezone=timezone)
+    _stack().serve(defaults, name=name, cron=cron, timezone=timezone, dask_address=dask_address,
+                   task_runner=task_runner.value)

@@ -102,8 +102,10 @@ def _plan(facts: RunContext, params: RefreshRun) -> None:
             update={"stac_api": stac.api_url})}))))
 
 
-def serve(defaults: RefreshRun, *, name: str, cron: str | None, timezone: str | None) -> None:
-    """Serve the yearly refresh with ``defaults`` as its parameters until stopped (``ldn serve``)."""
+def serve(defaults: RefreshRun, *, name: str, cron: str | None, timezone: str | None, dask_address: str | None = None,
+          task_runner: str = "threads") -> None:
+    """Serve the yearly refresh with ``defaults`` (and the cluster to compute on) as its parameters until stopped
+    (``ldn serve``)."""
     url = _check_prefect_api()
     signal.signal(signal.SIGTERM, _interrupt)  # until the runner takes SIGTERM over: a stop while starting is a stop
     try:
@@ -113,7 +115,7 @@ def serve(defaults: RefreshRun, *, name: str, cron: str | None, timezone: str | 
         # start-up data wedges the runner for good (CPython gh-118981, fixed after 3.11)
         spec = refresh_indicators.to_deployment(
             name=name, schedules=[Cron(cron or YEARLY_CRON, timezone=timezone or YEARLY_TIMEZONE)],
-            parameters={"run": defaults.model_dump(mode="json")},
+            parameters={"run": defaults.model_dump(mode="json"), "dask_address": dask_address, "task_runner": task_runner},
             description="Yearly SDG 15.3.1 refresh: annual NDVI, sub-indicators, SDG 15.3.1, status, tables, report.",
             tags=["ldn-pipeline"], entrypoint_type=EntrypointType.MODULE_PATH,
         )

@@ -97,6 +97,26 @@ def test_serve_without_a_reachable_prefect_api_is_one_line(tmp_path: Path) -> No
     assert out.stderr.count("\n") == 1
 
 
+def test_serve_takes_the_cloud_recipe_as_the_deployment_s_defaults(
+    prefect_server: tuple[str, dict[str, str]],
+) -> None:
+    """`ldn serve` with the catalog and cache in object storage and a Dask cluster to compute on: every scheduled run
+    gets them as its parameters (the README's cloud recipe), checked by the flow when it runs, not here."""
+    api, env = prefect_server
+    args = ("--cache-url", "s3://ldn-layers/cache", "--dask-address", "tcp://scheduler.example:8786",
+            "--task-runner", "dask")
+    with served_deployment(env, "s3://ldn-layers/ne-asia", args=args) as (served, _):
+        # the module's server may hold the deployment an earlier test served: wait for this serve's parameters
+        params = wait_until(lambda: (d := _call(f"{api}/deployments/name/refresh-indicators/yearly-refresh"))
+                            and d["parameters"].get("dask_address") and d["parameters"], served, "the parameters", 60)
+        assert params["dask_address"] == "tcp://scheduler.example:8786" and params["task_runner"] == "dask"
+        assert params["run"]["publish_url"] == "s3://ldn-layers/ne-asia"
+        assert params["run"]["cache_url"] == "s3://ldn-layers/cache"
+        from flows.options import RefreshRun
+
+        RefreshRun(**params["run"])  # the parameters validate
+
+
 def test_prefect_yaml_deploys_the_same_flow_and_schedule() -> None:
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     (deployment,) = spec["deployments"]
