@@ -243,7 +243,8 @@ def ldn_yearly(cfg: RunConfig | RunContext, spread_on: str | None = None) -> str
     or, when the catalog and the cache are both in object storage, only that (``tasks.io.runtime.shared_nothing``).
     """
     run = cfg if isinstance(cfg, RunContext) else run_context(cfg)  # the run's facts, resolved once for every task
-    if spread_on and shares_nothing(run.cfg):
+    detached = bool(spread_on) and shares_nothing(run.cfg)  # workers that share nothing with this machine but the store
+    if detached:
         run = anchored(run)  # its folders as this machine's absolute paths: the workers translate them to their own
     cfg = run.cfg
     with run_marker(cache_root(cfg)) if cfg.use_cache else contextlib.nullcontext():  # live: no one drops what it reads
@@ -251,10 +252,10 @@ def ldn_yearly(cfg: RunConfig | RunContext, spread_on: str | None = None) -> str
         try:
             annual = _on(ingest_annual_ndvi, spread_on)(run, staging)
             periods = _on(period_indicators, spread_on)(run, Layers(items=tuple(annual)), staging)
-            if spread_on:  # workers that share nothing with this machine wrote these on their own disks
+            if detached:  # the workers wrote these on their own disks
                 fetch_layers(run, annual + periods)
             # what runs here reads this machine's files: with workers that cannot see them, its graphs stay here too
-            with computing_here() if spread_on and shares_nothing(cfg) else contextlib.nullcontext():
+            with computing_here() if detached else contextlib.nullcontext():
                 drought = drought_hazard(run, Layers(items=tuple(periods)), staging)
                 exposed = people(run, Layers(items=tuple(drought)), Layers(items=tuple(periods)), staging)
                 catalog = publish_outputs(run, staging, Layers(items=tuple(annual + periods + drought + exposed)))
@@ -262,7 +263,7 @@ def ldn_yearly(cfg: RunConfig | RunContext, spread_on: str | None = None) -> str
             discard_staging(staging)
             raise
         finally:
-            if spread_on:
+            if detached:
                 forget_handoffs(cfg, staging.path)
         if cfg.use_cache:
             tidy_cache(cfg)  # what a run live beside an earlier one left for later

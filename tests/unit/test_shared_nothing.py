@@ -55,3 +55,34 @@ def test_layers_and_tiles_are_translated_field_by_field_and_the_rest_kept(tmp_pa
     assert _paths_in([layer, tile], places) == sorted([asset.path, layer.tables["areas"], tile.path])
     unchanged = LayerSummary(indicator="x", item_id="y", year=1, attrs={}, source_items=[], assets=[])
     assert _map_paths(unchanged, places.here) is unchanged
+
+
+def test_tasks_overlapping_on_one_worker_keep_their_graphs_on_its_threads() -> None:
+    """Dask's scheduler setting is one per process: a task leaving while another on the same worker still computes must
+    not hand the other's graphs back to the cluster (whose workers cannot see this worker's files)."""
+    import threading
+    import time
+
+    import dask
+
+    from tasks.io.runtime.cluster import computes_here, computing_here
+
+    before = dask.config.get("scheduler", None)
+    seen: dict[str, tuple[object, bool]] = {}
+    entered = threading.Event()
+
+    def task(name: str, hold: float) -> None:
+        with computing_here():
+            entered.set()
+            time.sleep(hold)
+            seen[name] = (dask.config.get("scheduler", None), computes_here())
+
+    short, long = threading.Thread(target=task, args=("short", 0.05)), threading.Thread(target=task, args=("long", 0.3))
+    long.start()
+    entered.wait()
+    short.start()
+    short.join()
+    assert dask.config.get("scheduler", None) == "threads", "the long task is still inside"
+    long.join()
+    assert seen == {"short": ("threads", True), "long": ("threads", True)}
+    assert dask.config.get("scheduler", None) == before and not computes_here()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -28,14 +29,31 @@ def computes_here() -> bool:
     return _HERE.get()
 
 
+_HOLDERS = 0
+_HOLDERS_LOCK = threading.Lock()
+_BEFORE: list[Any] = []
+
+
 @contextlib.contextmanager
 def computing_here() -> Iterator[None]:
-    """While open, this thread's task computes its raster graphs on this process's threads (``computes_here``)."""
+    """While open, this thread's task computes its raster graphs on this process's threads (``computes_here``).
+
+    Dask's scheduler setting is one per process, so it is held while any task of the process is inside (a worker with
+    several threads runs several at once): the first to enter sets it, the last to leave restores what was there."""
+    global _HOLDERS
     token = _HERE.set(True)
+    with _HOLDERS_LOCK:
+        if _HOLDERS == 0:
+            _BEFORE[:] = [dask.config.get("scheduler", None)]
+            dask.config.set(scheduler="threads")
+        _HOLDERS += 1
     try:
-        with dask.config.set(scheduler="threads"):
-            yield
+        yield
     finally:
+        with _HOLDERS_LOCK:
+            _HOLDERS -= 1
+            if _HOLDERS == 0:
+                dask.config.set(scheduler=_BEFORE[0])
         _HERE.reset(token)
 
 
