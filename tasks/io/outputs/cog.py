@@ -24,7 +24,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 
-from tasks.constants import COG_PROFILE, LOW_SPACE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, SCRATCH_PROFILE
+from tasks.constants import COG_PROFILE, COG_SCRATCH_OVERVIEWS, LOW_SPACE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, SCRATCH_PROFILE
 
 __all__ = ["open_scratch_geotiff", "write_geotiff", "write_layer", "cog_from_tiled", "named_crs"]
 
@@ -105,7 +105,8 @@ def cog_from_tiled(tiled: str | Path, out: str | Path, *, categorical: bool) -> 
     """The published COG at ``out`` from a tiled GeoTIFF (``COG_PROFILE``; overviews by nearest neighbour for
     ``categorical`` class codes, by average otherwise): the one COG writer of every stage. A disk left full is
     ``OSError(ENOSPC)`` (``check_room``)."""
-    rasterio.shutil.copy(tiled, out, driver="COG", **COG_PROFILE,
-                         OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE")
+    with rasterio.Env(**COG_SCRATCH_OVERVIEWS):  # the driver's scratch overviews at ZSTD level 1: same bytes
+        rasterio.shutil.copy(tiled, out, driver="COG", **COG_PROFILE,
+                             OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE")
     check_room(out)
     return Path(out)
