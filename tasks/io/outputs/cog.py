@@ -24,7 +24,14 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 
-from tasks.constants import COG_PROFILE, COG_SCRATCH_OVERVIEWS, LOW_SPACE, MODIS_SINUSOIDAL_NAME, MODIS_SINUSOIDAL_WKT, SCRATCH_PROFILE
+from tasks.constants import (
+    COG_PROFILE,
+    COG_SCRATCH_OVERVIEWS,
+    LOW_SPACE,
+    MODIS_SINUSOIDAL_NAME,
+    MODIS_SINUSOIDAL_WKT,
+    SCRATCH_PROFILE,
+)
 
 __all__ = ["open_scratch_geotiff", "write_geotiff", "write_layer", "cog_from_tiled", "named_crs"]
 
