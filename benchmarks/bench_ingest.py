@@ -22,8 +22,8 @@ Run on demand (never part of the test suite), from the repository root:
 
 Each measurement runs ``--runs`` times, interleaved, each in a fresh process (so peak memory is its
 own); the table gives the minimum and the median. It prints the ratios the targets are stated in
-(tile-year / (HTTP decode + numpy mean), tile-period / kernels, and / (kernels + encoding)), peak RSS, bytes read over HTTP, Dask
-task counts, the machine's load, and scales the medians to North-East Asia.
+(tile-year / (HTTP decode + numpy mean), tile-period / kernels) and the tile-period / (kernels + encoding), peak
+RSS, bytes read over HTTP, Dask task counts, the machine's load, and scales the medians to North-East Asia.
 """
 from __future__ import annotations
 

@@ -86,8 +86,8 @@ COG_PROFILE: dict[str, str] = {
 
 COG_SCRATCH_OVERVIEWS: dict[str, str] = {"ZSTD_LEVEL_OVERVIEW": "1"}
 """GDAL settings while a COG is made: the COG driver computes the overviews into a temporary ZSTD file, at ZSTD's
-default level 9 unless told, then recompresses them with ``COG_PROFILE``'s DEFLATE into the COG. Level 1 makes that
-scratch file about a quarter of the COG's CPU cheaper; the published bytes are the same (ZSTD is lossless and the
+default level 9 unless told, then recompresses them with ``COG_PROFILE``'s DEFLATE into the COG. Level 1 saves
+about a quarter of the CPU a COG takes; the published bytes are the same (ZSTD is lossless and the
 COG's own overviews are DEFLATE: this would change them only if ``COG_PROFILE`` compressed with ZSTD)."""
 
 SCRATCH_PROFILE: dict[str, Any] = {"compress": "ZSTD", "zstd_level": 1}
