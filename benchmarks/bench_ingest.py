@@ -577,7 +577,8 @@ def main() -> None:
                     help="the pipeline's Dask scheduler: the run's default, the threaded one, or a local cluster")
     ap.add_argument("--keep", action="store_true", help="keep the generated input under outputs/bench-ingest")
     ap.add_argument("--workers", type=int, nargs="+", default=[8, 32],
-                    help="also scale North-East Asia to this many machines like this one (tiles are independent tasks)")
+                    help="also divide North-East Asia's hours by this many machines like this one (a bound; bench_scaling.py "
+                         "models what limits it)")
     ap.add_argument("--rehearsal-steps", type=int, nargs="*", default=[16, 8],
                     help="run the full-extent rehearsal of North-East Asia at these steps (every Nth MODIS pixel) to "
                          "count the stages the tile parts leave out; two steps separate fixed from per-pixel costs")
@@ -813,8 +814,10 @@ def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, lis
     if unccd:
         print(f"  the drought and people stages: {unccd / 3600:.2f} h, {100 * unccd / (total - unccd):.1f} % added to "
               "the rest of the run (target <= 10 %, issue 35)")
-    for n in args.workers:
-        print(f"  on {n} machines like this: {total / n / 3600:.2f} h")
+    for n in args.workers:  # a bound, not a forecast: bench_scaling.py models what limits more machines
+        print(f"  on {n} machines like this, every stage divided by {n} (a bound that no run reaches: the flow's "
+              f"machine, the store and stages of few units limit it; bench_scaling.py models them): "
+              f"{total / n / 3600:.2f} h")
     if args.write_rates:
         write_rates(args, r, rehearsals, passes, pass_px / region_px if passes else 1.0)
 
