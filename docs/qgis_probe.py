@@ -29,8 +29,7 @@ def describe(layer) -> dict:  # noqa: ANN001 (a QgsRasterLayer; PyQGIS is not im
 
 
 def main(argv: list[str]) -> int:
-    from qgis.core import (QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsRasterLayer,
-                           QgsRectangle)
+    from qgis.core import QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsRasterLayer, QgsRectangle
     from qgis.PyQt.QtCore import QSize
     from qgis.PyQt.QtGui import QColor
 

@@ -1,4 +1,4 @@
-"""flows/ and tasks/ (ruff: the tests and benchmarks too) pass ruff's checks and mypy as configured in pyproject.toml: no undefined or unused names,
+"""flows/ and tasks/ (ruff: the tests, benchmarks and docs' scripts too) pass ruff's checks and mypy as configured in pyproject.toml: no undefined or unused names,
 sorted imports, imports at the top of a module (heavy optional packages only inside functions), no function more complex than the ratchet in ``[tool.ruff.lint.mccabe]``, and types that agree."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_ruff_is_clean() -> None:
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "flows", "tasks", "tests",
-                           "benchmarks"], cwd=ROOT,
+                           "benchmarks", "docs"], cwd=ROOT,
                           capture_output=True, text=True)
     assert "No module named ruff" not in done.stderr, "ruff is a test dependency: pip install -e '.[test]'"
-    assert done.returncode == 0, f"ruff check flows tasks tests benchmarks:\n{done.stdout}{done.stderr}"
+    assert done.returncode == 0, f"ruff check flows tasks tests benchmarks docs:\n{done.stdout}{done.stderr}"
 
 
 def test_mypy_is_clean() -> None:
