@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rasterio.transform import from_origin
 
 from tasks.config import AssetSpec, QaRule
-from tasks.io.sources.ingest import SceneGrid, fold_window
+from tasks.io.sources.ingest import SceneGrid, _valid_qa, fold_window
 
 RES = 10.0
 HEIGHT, WIDTH = 37, 53
@@ -58,13 +60,15 @@ def test_fold_window_equals_a_masked_reference(tmp_path: Path, case: str, seed: 
     dtype, nodata, valid_range = CASES[case]
     rng = np.random.default_rng(seed)
     spec = AssetSpec(key="v", dtype=dtype, nodata=nodata, valid_range=valid_range)
-    rule = QaRule(asset="qa", valid_values=[0, 1])
+    # QA rules: a run of values (one comparison), scattered values (a table), a 2-byte QA (np.isin)
+    qa_type, valid_values = [("int8", [0, 1]), ("int8", [0, 2]), ("int16", [-1, 2])][seed]
+    rule = QaRule(asset="qa", valid_values=valid_values)
     scenes, stack, good = [], [], []
     for i in range(7):
         # scenes of their own size and place, some reaching past the window's edges
         r0, c0 = int(rng.integers(-5, 20)), int(rng.integers(-5, 30))
         h, w = int(rng.integers(10, 30)), int(rng.integers(10, 40))
-        values, codes = _random(rng, dtype, (h, w)), rng.integers(-1, 4, (h, w), dtype=np.int64).astype("int8")
+        values, codes = _random(rng, dtype, (h, w)), rng.integers(-1, 4, (h, w), dtype=np.int64).astype(qa_type)
         if nodata is not None:
             values[rng.random((h, w)) < 0.2] = nodata
         scenes.append(_scene(tmp_path, f"s{i}", values, codes, r0, c0))
@@ -94,3 +98,16 @@ def test_fold_window_equals_a_masked_reference(tmp_path: Path, case: str, seed: 
     assert some.any() and not some.all()  # both kinds of pixel are tried
     np.testing.assert_array_equal(mean, want_mean)
     np.testing.assert_array_equal(top, want_top)
+
+
+@given(dtype=st.sampled_from(["int8", "uint8", "int16", "uint16"]), first=st.integers(-40000, 70000),
+       length=st.integers(1, 300), extra=st.lists(st.integers(-40000, 70000), max_size=3))
+@settings(max_examples=200, deadline=None)
+def test_valid_qa_equals_isin_on_every_value_of_the_type(dtype: str, first: int, length: int, extra: list[int]) -> None:
+    """The QA test (one comparison for a run of values, a table or ``np.isin`` otherwise) on every value a 1- or
+    2-byte QA can hold, against ``np.isin``; runs that reach past the type's range and scattered values included."""
+    info = np.iinfo(dtype)
+    every = np.arange(info.min, info.max + 1).astype(dtype)
+    for valid in (list(range(first, first + length)), list(range(first, first + length)) + extra):
+        want = np.isin(every.astype(np.int64), np.asarray(valid, dtype=np.int64))
+        np.testing.assert_array_equal(_valid_qa(every, valid), want)

@@ -183,7 +183,6 @@ def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int,
     total = np.zeros(shape, dtype=acc)
     count = np.zeros(shape, dtype=np.int16)
     top = np.full(shape, np.iinfo(np.int32).min if small else -np.inf, dtype=acc)
-    lut: np.ndarray | None = None
     with rasterio.Env(**gdal_env):
         for scene in scenes:
             # the window's rows and columns, in the scene's pixels, clipped to the scene
@@ -202,9 +201,7 @@ def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int,
                     codes = src.read(1, window=window)
             if qa is not None and qa.codes is not None and not _within(codes, qa.codes):
                 check_plausible(codes, qa, scene=scene.item_id, href=scene.hrefs[qa_name])  # says what it found
-            if lut is None or lut.dtype != codes.dtype:
-                lut = _valid_lookup(codes.dtype, qa_rule.valid_values)
-            ok = _valid_qa(codes, qa_rule.valid_values, lut)
+            ok = _valid_qa(codes, qa_rule.valid_values)
             fill = values == ndvi.nodata if ndvi.nodata is not None else None
             if fill is not None and not _outside(ndvi.nodata, ndvi.valid_range):  # else the range test drops it
                 ok &= ~fill
@@ -260,19 +257,32 @@ def _within(codes: np.ndarray, declared: list[int]) -> bool:
     return bool(np.isin(codes, np.asarray(declared, dtype=codes.dtype)).all())
 
 
-def _valid_lookup(dtype: np.dtype, valid: Any) -> np.ndarray | None:
+@functools.lru_cache(maxsize=16)
+def _valid_lookup(dtype: str, valid: tuple[int, ...]) -> np.ndarray | None:
     """A table of the valid QA values over every value of a one-byte ``dtype`` (indexed by its bytes), else None."""
     if np.dtype(dtype).itemsize != 1:
         return None
     codes = np.arange(256, dtype=np.uint8).view(dtype)
-    return np.isin(codes, np.asarray(list(valid)))
+    return np.isin(codes, np.asarray(valid))
 
 
-def _valid_qa(qa: np.ndarray, valid: Any, lut: np.ndarray | None) -> np.ndarray:
-    """True where the QA value is one of ``valid``: a table lookup for one-byte QA, ``np.isin`` otherwise."""
+def _valid_qa(qa: np.ndarray, valid: Any) -> np.ndarray:
+    """True where the QA value is one of ``valid``: one comparison when ``valid`` is a run of integers (MOD13Q1's 0
+    and 1), a table lookup for other one-byte QA, ``np.isin`` otherwise."""
+    codes = sorted({int(v) for v in valid})
+    if qa.dtype.kind in "iu" and codes[-1] - codes[0] + 1 == len(codes):
+        info = np.iinfo(qa.dtype)
+        lo, hi = max(codes[0], info.min), min(codes[-1], info.max)
+        if lo > hi:
+            return np.zeros(qa.shape, dtype=bool)
+        unsigned = np.dtype(f"u{qa.dtype.itemsize}")
+        # modulo 2**bits, lo..hi become 0..hi-lo and every other value lies above
+        shifted = qa.view(unsigned) - np.array(lo, dtype=qa.dtype).view(unsigned)
+        return shifted <= hi - lo
+    lut = _valid_lookup(qa.dtype.str, tuple(codes))
     if lut is not None:
         return np.take(lut, qa.view(np.uint8))  # twice as fast as lut[...] for the same values
-    return np.isin(qa, np.asarray(list(valid)))
+    return np.isin(qa, np.asarray(codes))
 
 
 def fold_tile_year(scenes: list[SceneGrid], geobox: GeoBox, *, ndvi: AssetSpec, qa_name: str, qa_rule: QaRule,
