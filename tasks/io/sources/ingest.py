@@ -213,7 +213,7 @@ def fold_window(scenes: list[SceneGrid], rows: tuple[int, int], cols: tuple[int,
                 ok &= inside
             out = (slice(sr0 + scene.row_off - r0, sr1 + scene.row_off - r0),
                    slice(sc0 + scene.col_off - c0, sc1 + scene.col_off - c0))
-            _fold(total[out], count[out], top[out], values, ok, small=small)
+            _fold(total[out], count[out], top[out], values, ok)
     with np.errstate(invalid="ignore", divide="ignore"):
         some = count > 0
         mean = finish(np.where(some, total, 0) / np.where(some, count, np.nan), count)
@@ -226,15 +226,14 @@ def _outside(value: float | None, valid_range: tuple[float, float] | list[float]
     return value is not None and valid_range is not None and not valid_range[0] <= value <= valid_range[1]
 
 
-def _fold(total: np.ndarray, count: np.ndarray, top: np.ndarray, values: np.ndarray, ok: np.ndarray, *,
-          small: bool) -> None:
+def _fold(total: np.ndarray, count: np.ndarray, top: np.ndarray, values: np.ndarray, ok: np.ndarray) -> None:
     """Add one scene's valid ``values`` (where ``ok``) to the running sum, count and maximum, in place.
 
     For 8- and 16-bit integers the invalid pixels are first set to 0 (sum) and to the type's least value (maximum),
     which leaves both results unchanged, so the folds run on whole arrays, faster than ufuncs with ``where=``
     (which the general case, floats and wider integers, keeps).
     """
-    if small and values.dtype.kind in "iu" and values.dtype.itemsize <= 2:
+    if values.dtype.kind in "iu" and values.dtype.itemsize <= 2:  # int32 or float64 sums of them are exact
         kept = values * ok  # the value where valid, else 0: exact (a product by 0 or 1)
         np.add(total, kept, out=total, casting="unsafe")
         np.add(count, ok, out=count, casting="unsafe")
