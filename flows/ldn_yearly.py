@@ -31,7 +31,12 @@ from tasks.io.runtime.shared_nothing import anchored, fetch_layers, shares_nothi
 from tasks.io.sources.run import RunContext, period_tiles, run_context
 from tasks.io.sources.search import find_inputs_task, find_people_task, find_scenes_task
 from tasks.model import Layers, LayerSummary, Staging
-from tasks.stages.annual_ndvi import annual_ndvi_tile_task, annual_ndvi_year_task, plan_tiles_task
+from tasks.stages.annual_ndvi import (
+    annual_ndvi_tile_task,
+    annual_ndvi_year_task,
+    plan_tiles_task,
+    restore_annual_year_task,
+)
 from tasks.stages.drought import drought_task, find_precipitation_task
 from tasks.stages.land_degradation import (
     land_cover_grid_task,
@@ -82,19 +87,35 @@ def ingest_annual_ndvi(run: RunContext, staging: Staging) -> list[LayerSummary]:
     log.info("found %d composites in %d years%s; %d tile-years to check", sum(map(len, scenes.values())), len(scenes),
              f" ({left_out} left out as asked)" if left_out else "", len(jobs))
     scratch = f"{staging.path}.tiles"
+    years = sorted(scenes)
+    restored: dict[int, list[LayerSummary]] = {}
+    if run.cfg.use_cache:  # years published before with the same tile-years: linked whole, no task per tile
+        looked = restore_annual_year_task.map(unmapped(run), years, [[j for j in jobs if j.year == y] for y in years],
+                                              unmapped(staging.path), [found.left_out.get(y, []) for y in years])
+        track_stage("annual NDVI restore", looked, log)
+        for year, answer in zip(years, looked.result()):
+            if answer.layers is not None:
+                restored[year] = answer.layers
+            else:
+                jobs = [j for j in jobs if j.year != year] + answer.jobs  # now with their fingerprints
+    linked = [j for j in jobs if j.year in restored]
+    jobs = [j for j in jobs if j.year not in restored]
     try:
         pulled = cluster_network_bytes()
         tiles = annual_ndvi_tile_task.map(unmapped(run), [j.tile for j in jobs], [j.year for j in jobs],
-                                          [j.items for j in jobs], unmapped(scratch))
+                                          [j.items for j in jobs], unmapped(scratch), [j.prints for j in jobs])
         seconds = track_stage("annual NDVI tiles", tiles, log)  # every tile finishes; a failed one fails the stage
         done = tiles.result()
-        log.info("annual NDVI: %s", ingest_summary(done, seconds, _grown(pulled, cluster_network_bytes())))
-        years = sorted(scenes)
-        per_year = [[t for t in done if t is not None and t.year == y] for y in years]
-        annual = annual_ndvi_year_task.map(unmapped(run), years, per_year, unmapped(staging.path),
-                                           [found.left_out.get(y, []) for y in years])
+        log.info("annual NDVI: %s", ingest_summary(done, seconds, _grown(pulled, cluster_network_bytes()),
+                                                   linked=[(j.tile.name, j.year) for j in linked]))
+        todo = [y for y in years if y not in restored]
+        per_year = [[t for t in done if t is not None and t.year == y] for y in todo]
+        annual = annual_ndvi_year_task.map(unmapped(run), todo, per_year, unmapped(staging.path),
+                                           [found.left_out.get(y, []) for y in todo])
         track_stage("annual NDVI mosaics", annual, log)
-        return [layer for pair in annual.result() for layer in pair]  # per year: the mean, then the maximum
+        made = dict(zip(todo, annual.result()))
+        # per year: the mean, then the maximum
+        return [layer for y in years for layer in (restored[y] if y in restored else made[y])]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -61,8 +61,8 @@ from tasks.science.annual_ndvi import (
     stored_values,
 )
 
-__all__ = ["annual_tile_layers", "annual_ndvi_tile_task", "annual_ndvi_year_task", "TileJob",
-           "plan_tiles_task"]
+__all__ = ["annual_tile_layers", "annual_ndvi_tile_task", "annual_ndvi_year_task", "restore_annual_year_task",
+           "TileJob", "YearRestore", "plan_tiles_task"]
 
 
 def annual_tile_layers(inputs: SceneInputs, *, year: int, min_valid: int,
@@ -114,13 +114,14 @@ def _kernel_layers(scenes: list[SceneGrid], source: Source, geobox: GeoBox, *, m
 @on_its_own_disk
 @computes_on_cluster
 def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[dict[str, Any]], scratch: str,
-                          ) -> TileYear | None:
+                          prints: list[dict[str, Any]] | None = None) -> TileYear | None:
     """One tile's annual NDVI for one year, from the composites that touch it; None if none does.
 
     With the layer cache on, a (tile, year) whose composites (ids, ``updated``, and what identifies their
     bytes: ``file:checksum``, else HTTP size/ETag/Last-Modified, else a file hash), source
     settings, tile grid and parameters are unchanged comes from the cache and no scene is read; a new
-    result is stored at once, so a run that fails later keeps it and a rerun resumes from it.
+    result is stored at once, so a run that fails later keeps it and a rerun resumes from it. ``prints`` are the
+    composites' fingerprints when ``restore_annual_year_task`` made them already (no second HTTP request each).
     """
     started = time.monotonic()
     cfg, source = run.cfg, run.ndvi
@@ -129,9 +130,8 @@ def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[di
     if not mine:
         return None
     geobox = tile_geobox(tile, source.crs, source.resolution, source.grid_origin)
-    prints = scene_fingerprints(mine, source)
-    key = tile_year_key(tile=tile, year=year, scenes=prints, source=source,
-                        min_valid=cfg.min_valid_composites, geobox=geobox, area_key=run.area_key)
+    prints = scene_fingerprints(mine, source) if prints is None else prints
+    key = _tile_year_key(run, tile, year, prints, geobox)
     cache = cache_for(cfg, "ndvi-tile")
     if cfg.use_cache and (hit := open_entry(cache, key)) is not None:
         entry, meta = hit
@@ -167,13 +167,67 @@ def annual_ndvi_tile_task(run: RunContext, tile: Tile, year: int, items: list[di
                     from_cache=False, bytes_decoded=decoded, bytes_checked=inputs.bytes_checked, seconds=time.monotonic() - started)
 
 
+def _tile_year_key(run: RunContext, tile: Tile, year: int, prints: list[dict[str, Any]], geobox: GeoBox) -> str:
+    """The cache key of one tile-year from its composites' fingerprints: the one the tile task stores its result
+    under and the year's restore looks up."""
+    return tile_year_key(tile=tile, year=year, scenes=prints, source=run.ndvi, min_valid=run.cfg.min_valid_composites,
+                         geobox=geobox, area_key=run.area_key)
+
+
+def _year_parts(run: RunContext, year: int, tile_keys: dict[str, str], left_out: list[str] | None) -> dict[str, Any]:
+    """What a year's published annual layers depend on (their cache key's parts): the year, its tile-years' keys, the
+    run's grid and the composites left out."""
+    noted = {"excluded_scenes": sorted(left_out)} if left_out else {}  # nothing left out: keys and items as before
+    return {"year": year, "tiles": tile_keys, "grid": run.grid_key, **noted}
+
+
 @dataclass(frozen=True)
 class TileJob:
-    """One mapped task of the ingest stage: a tile, a year and the composites that touch the tile."""
+    """One mapped task of the ingest stage: a tile, a year and the composites that touch the tile (``prints``: their
+    fingerprints, once the year's restore has made them)."""
 
     tile: Tile
     year: int
     items: list[dict[str, Any]]
+    prints: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class YearRestore:
+    """What ``restore_annual_year_task`` found for one year: its two published layers (None on a miss) and its jobs,
+    with their composites' fingerprints."""
+
+    layers: list[LayerSummary] | None
+    jobs: list[TileJob]
+
+
+@task(name="annual-ndvi-restore", cache_policy=NO_CACHE)
+@on_its_own_disk
+def restore_annual_year_task(run: RunContext, year: int, jobs: list[TileJob], staging: str,
+                             left_out: list[str] | None = None) -> YearRestore:
+    """One year's published annual NDVI mean and maximum from the cache when none of its tile-years changed (the two
+    layers, linked into ``staging``), with the year's jobs and their composites' fingerprints, for the tile tasks
+    on a miss.
+
+    A refresh then runs one task for each year it published before instead of one per tile and year: every tile-year
+    key is made here, as the tile task makes it, and the year's key from them, as the mosaic task makes it, so a
+    hit is exactly what the mosaic would have linked. A year with a tile-year not cached, or cached alone (a run
+    stopped before its mosaic), goes through the tile tasks as before.
+    """
+    source = run.ndvi
+    assert source.crs is not None and source.resolution is not None
+    fingerprinted, keys = [], {}
+    for job in jobs:
+        mine = tile_items(job.tile, job.items, source.crs)
+        if not mine:  # the tile task returns nothing for it, and the mosaic leaves it out
+            fingerprinted.append(job)
+            continue
+        prints = scene_fingerprints(mine, source)
+        keys[job.tile.name] = _tile_year_key(run, job.tile, year, prints,
+                                             tile_geobox(job.tile, source.crs, source.resolution, source.grid_origin))
+        fingerprinted.append(replace(job, prints=prints))
+    key = cache_key("ndvi-annual", _year_parts(run, year, keys, left_out))
+    return YearRestore(restore_layers(cache_for(run.cfg, "ndvi-annual"), key, staging), fingerprinted)
 
 
 @task(name="plan-tiles", cache_policy=NO_CACHE)
@@ -201,7 +255,7 @@ def annual_ndvi_year_task(run: RunContext, year: int, tiles: list[TileYear | Non
         raise NoScenesFound(f"no composite of {year} touches any tile of the run: check the area and the source")
     cfg, grid = run.cfg, run.grid
     noted = {"excluded_scenes": sorted(left_out)} if left_out else {}  # nothing left out: keys and items as before
-    parts = {"year": year, "tiles": {t.tile: t.key for t in done}, "grid": run.grid_key, **noted}
+    parts = _year_parts(run, year, {t.tile: t.key for t in done}, left_out)
     key = cache_key("ndvi-annual", parts)
     cache = cache_for(cfg, "ndvi-annual")
     if cfg.use_cache and (hit := restore_layers(cache, key, staging)) is not None:

@@ -61,6 +61,23 @@ def test_a_second_run_links_unchanged_years_and_recomputes_a_changed_one(
     assert unchanged.exit_code == 0, unchanged.stderr
     assert any("3 linked from the cache, 0 computed from 0 scenes (nothing new: no scene read)" in r.getMessage()
                for r in caplog.records)
+    assert any("annual NDVI tiles: 0 of 0 tasks done" in r.getMessage() for r in caplog.records), \
+        "every year linked whole: no tile task"
+
+    # a run stopped after 2003's tile-year was cached, before its mosaic: the year's tile task links the tile-year
+    # from the cache and the mosaic is made again, the same bytes
+    year_entry = next(e.parent for e in (out / ".cache" / "ndvi-annual").glob("*/entry.json")
+                      if json.loads(e.read_text())["layers"][0]["year"] == 2003)
+    shutil.rmtree(year_entry)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        resumed = CliRunner().invoke(app, args)
+    assert resumed.exit_code == 0, resumed.stderr
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("annual NDVI tiles: 1 of 1 tasks done" in m for m in messages), messages
+    assert any("3 linked from the cache, 0 computed from 0 scenes" in m for m in messages)
+    assert any("annual NDVI mosaics: 1 of 1 tasks done" in m for m in messages)
+    assert _latest_tifs(out) == before
 
     # --no-cache reads every scene again: break 2001's scenes and the run fails on them
     broken = list((sample_copy / "modis-13Q1-061" / "data").glob("MOD13Q1.A2001*/*NDVI*.tif"))

@@ -43,7 +43,9 @@ def test_a_run_elsewhere_takes_every_layer_from_object_storage(
     assert any("3 linked from the cache, 0 computed from 0 scenes (nothing new: no scene read)" in r.getMessage()
                for r in caplog.records)
     assert _latest_tifs(tmp_path / "b") == _latest_tifs(tmp_path / "a")
-    assert len(list((tmp_path / "b" / ".cache" / "ndvi-tile").glob("*/entry.json"))) == 3, "fetched into the local tier"
+    local = tmp_path / "b" / ".cache"
+    assert len(list((local / "ndvi-annual").glob("*/entry.json"))) == 3, "each year's layers fetched into the local tier"
+    assert not list((local / "ndvi-tile").glob("*/entry.json")), "a year restored whole fetches none of its tile-years"
 
 
 def _closed_port() -> int:

@@ -93,6 +93,9 @@ def test_next_years_refresh_computes_the_new_year_and_links_every_period(refresh
     log = refreshed["log"]
     assert "drought: SPI-12 of 1 year(s)" in log and "6 year(s) from the cache" in log
     assert "6 tile-years: 5 linked from the cache, 1 computed" in log
+    # the five years published before are linked whole: one lookup per year, a tile task for the new year's alone
+    assert "annual NDVI restore: 6 of 6 tasks done" in log and "annual NDVI tiles: 1 of 1 tasks done" in log
+    assert "annual NDVI mosaics: 1 of 1 tasks done" in log
     assert "recomputed" not in log, "nothing was computed that the cache held"
     before, after = refreshed["visuals"]
     assert before > 10 and after == before + 1, "the refresh drew only the new year's drought class map"

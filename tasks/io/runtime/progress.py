@@ -43,9 +43,11 @@ def track_stage(name: str, futures: Sequence[Any], log: Any, *, since: float | N
     return seconds
 
 
-def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int | None = None) -> str:
-    """One line for the log: tile-years linked from the cache or computed, scenes, bytes decoded, bytes
-    downloaded (``http_bytes``, from GDAL's network statistics, when known) and throughput."""
+def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int | None = None,
+                   linked: Sequence[tuple[str, int]] = ()) -> str:
+    """One line for the log: tile-years linked from the cache (``linked``: the (tile, year) of the years restored
+    whole, which ran no tile task) or computed, scenes, bytes decoded, bytes downloaded (``http_bytes``, from GDAL's
+    network statistics, when known) and throughput."""
     done = [t for t in tiles if t is not None]
     new = [t for t in done if not t.from_cache]
     scenes = sum(len(t.source_items) for t in new)
@@ -55,8 +57,9 @@ def ingest_summary(tiles: list[TileYear | None], seconds: float, http_bytes: int
     checked = sum(t.bytes_checked for t in new) / 1e6
     verified = f", {checked:.1f} MB of files checked against their file:checksum" if checked else ""
     tail = f" ({mb:.1f} MB decoded{pulled}{verified}{rate})" if new else " (nothing new: no scene read)"
-    return (f"{len({t.tile for t in done})} tiles x {len({t.year for t in done})} years = {len(done)} tile-years: "
-            f"{len(done) - len(new)} linked from the cache, {len(new)} computed from {scenes} scenes{tail}")
+    every = [(t.tile, t.year) for t in done] + list(linked)
+    return (f"{len({t for t, _ in every})} tiles x {len({y for _, y in every})} years = {len(every)} tile-years: "
+            f"{len(every) - len(new)} linked from the cache, {len(new)} computed from {scenes} scenes{tail}")
 
 
 def tile_period_summary(tiles: list[ProductivityTile], seconds: float) -> str:
