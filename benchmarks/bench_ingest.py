@@ -438,6 +438,8 @@ UNCCD_STAGES = ("drought hazard (SO3-1)", "people (SO3-2, SO3-3, SO2-3)")
 
 
 PEOPLE = "people (SO3-2, SO3-3, SO2-3)"
+ANNUAL_STAGES = ("annual NDVI tiles", "annual NDVI mosaics")
+"""The flow's annual NDVI stages (their count lines' names), which the tile-year part sizes."""
 MEASURED_APART = {PEOPLE: ("tasks.stages.people", "people_pass")}
 """Work inside a stage that the rehearsal cannot size: its seconds are cut out of the stage's in the rehearsal and
 measured on a realistic grid instead (``part_people_pass``). The people pass warps the population onto the analysis
@@ -706,6 +708,31 @@ def _rest_at(rehearsals: dict[int, dict[str, float]], key: str, region_px: float
     return _line([(r["region_px"], r.get(key, 0.0)) for r in rehearsals.values()], region_px)
 
 
+def refresh_sizing(new_tiles_s: float, rehearsals: dict[int, dict[str, float]],
+                   passes: dict[float, list[dict[str, float]]], pass_px: float, region_px: float) -> dict[str, float]:
+    """Next year's refresh of North-East Asia, part by part (seconds): the new year's tile-years with their mosaics and
+    maps (``new_tiles_s``, from the tile-year part), every other stage as the rehearsals' refresh ran it (the new
+    year's drought and people, the tables, report and publishing; every period linked from the cache until a
+    reporting period begins), the people pass, and the rest of the refresh's wall time (the restores, Prefect, the
+    flows' own work), each fitted through the rehearsals like the whole run's stages."""
+    parts = {"new tile-years, their mosaics and maps": new_tiles_s}
+    if not rehearsals:
+        return parts
+    parts.update({stage: _rest_at(rehearsals, f"refresh:rest:{stage}", region_px) for stage in REST_STAGES})
+    if passes:  # the pass warps every population pixel onto the grid whatever the tables it sums, so a refresh's one
+        # new year costs most of a whole run's pass (every 16th pixel: 9.8 s for 1 table, 13.3 s for 30): the run's
+        # pass on the realistic grid, scaled by the two passes' ratio in the finest rehearsal
+        finest = rehearsals[min(rehearsals)]
+        ratio = finest.get(f"refresh:apart:{PEOPLE}", 0.0) / max(finest.get(f"apart:{PEOPLE}", 0.0), 1e-9)
+        parts["the people pass"] = _pass_at(passes, pass_px) * min(1.0, ratio)
+    counted = (*(f"refresh:rest:{st}" for st in REST_STAGES), f"refresh:apart:{PEOPLE}",
+               *(f"refresh:stage:{st}" for st in ANNUAL_STAGES))
+    other = {k: {"region_px": v["region_px"], "other": max(0.0, v["refresh:total_s"] - sum(v.get(c, 0.0) for c in counted))}
+             for k, v in rehearsals.items()}
+    parts["the rest (restores, Prefect, the flows' own work)"] = _rest_at(other, "other", region_px)
+    return parts
+
+
 def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, list[float]],
               rehearsals: dict[int, dict[str, float]], load: tuple[float, float, float],
               passes: dict[float, list[dict[str, float]]]) -> None:
@@ -801,15 +828,13 @@ def summarise(args: argparse.Namespace, prep: dict[str, float], r: dict[str, lis
         print(f"  {stage:<44}{seconds / 3600:>32.2f}")
     print(f"  {'all stages':<44}{total / 3600:>32.2f}   (floor {floor_s / 3600:.2f} h: decode + mean/max per year, "
           "kernels per period)")
-    # next year's refresh: one tile-year per tile and its mosaic and maps, then the tables, report and publishing;
-    # every period is linked from the cache (no window holds the new year) until a reporting period begins
-    refresh = px_read / tile_px * med(per_tile) + 2 * maps + sum(  # the report and publishing as the refresh runs them
-        _rest_at(rehearsals, f"refresh:rest:{stage}", region_px) if rehearsals else stages.get(stage, 0.0)
-        for stage in ("zonal tables, workbooks and report", "publishing the version"))
+    refresh_parts = refresh_sizing(px_read / tile_px * med(per_tile) + 2 * maps, rehearsals, passes, pass_px, region_px)
+    refresh = sum(refresh_parts.values())
     new_period = refresh + (stages["productivity tiles and joins"] + stages["productivity maps (4 a period)"] + sum(
         stages.get(s, 0.0) for s in ("land cover and SOC", "SDG 15.3.1", "status", "LDN balance"))) / PERIODS
-    print(f"  a yearly refresh (one new year, every period linked): {refresh / 60:.0f} min (target <= 12); one that "
-          f"also begins a reporting period: {new_period / 60:.0f} min")
+    print(f"  a yearly refresh (one new year, every period linked): {refresh / 60:.0f} min (target <= 12): "
+          + ", ".join(f"{k} {v / 60:.1f}" for k, v in refresh_parts.items() if v >= 0.05 * 60)
+          + f" min; one that also begins a reporting period: {new_period / 60:.0f} min")
     unccd = sum(stages.get(s, 0.0) for s in UNCCD_STAGES)
     if unccd:
         print(f"  the drought and people stages: {unccd / 3600:.2f} h, {100 * unccd / (total - unccd):.1f} % added to "

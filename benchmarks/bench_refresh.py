@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-STAGES = ("annual NDVI tiles", "annual NDVI mosaics", "trend tiles", "productivity tiles", "productivity",
+STAGES = ("annual NDVI restore", "annual NDVI tiles", "annual NDVI mosaics", "trend tiles", "productivity tiles", "productivity",
           "land cover and SOC", "SDG 15.3.1", "status", "LDN balance")
 """The flow's stage names, as its count lines (`tasks.io.runtime.progress.track_stage`) log them."""
 
