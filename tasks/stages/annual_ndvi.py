@@ -201,7 +201,8 @@ class YearRestore:
     jobs: list[TileJob]
 
 
-@task(name="annual-ndvi-restore", cache_policy=NO_CACHE)
+@task(name="annual-ndvi-restore", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=lambda task, run, state: _read_failed(state))  # a HEAD for a fingerprint, as the tile task
 @on_its_own_disk
 def restore_annual_year_task(run: RunContext, year: int, jobs: list[TileJob], staging: str,
                              left_out: list[str] | None = None) -> YearRestore:
