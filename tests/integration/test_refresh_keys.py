@@ -96,6 +96,8 @@ def test_next_years_refresh_computes_the_new_year_and_links_every_period(refresh
     # the five years published before are linked whole: one lookup per year, a tile task for the new year's alone
     assert "annual NDVI restore: 6 of 6 tasks done" in log and "annual NDVI tiles: 1 of 1 tasks done" in log
     assert "annual NDVI mosaics: 1 of 1 tasks done" in log
+    # the sample's population has a year 2006: the new year's people are a pass over the grid (next test: none)
+    assert "people: 1 drought and 0 SO2-3 table(s) summed over the analysis grid" in log
     assert "recomputed" not in log, "nothing was computed that the cache held"
     before, after = refreshed["visuals"]
     assert before > 10 and after == before + 1, "the refresh drew only the new year's drought class map"
@@ -124,6 +126,32 @@ def test_the_refresh_publishes_what_a_run_from_scratch_publishes(refreshed: dict
     # the refresh's version (the second run) against a run that computed everything
     versions = sorted((refreshed["out"] / "versions").iterdir())
     refresh = version_checksums(versions[1])
+    fresh = version_checksums(latest_version(scratch))
+    assert refresh.keys() == fresh.keys() and len(refresh) > 50
+    assert [k for k in refresh if refresh[k] != fresh[k]] == []
+
+
+def test_a_new_year_past_the_population_sums_its_people_from_the_cells_a_pass_kept(refreshed: dict) -> None:
+    """The population ends before the new year (WorldPop ends in 2020): next year's people read the latest
+    population year on the latest water map, as the year before did, so the table is summed from the coarse cells'
+    people the run's pass kept (``tasks/io/outputs/people_cells.py``), without a pass; the same bytes as a run from
+    scratch."""
+    tmp = refreshed["tmp"] / "population-ends"
+    sample = tmp / "sample"
+    shutil.copytree(refreshed["sample"], sample)
+    items = sample / "sample-population" / "items.ndjson"
+    kept = [line for line in items.read_text().splitlines() if int(json.loads(line)["id"].rsplit("-", 1)[1]) <= 2005]
+    items.write_text("\n".join(kept) + "\n")
+    out = tmp / "catalog"
+    first = _ldn(sample, out, "2001-2005", refreshed["settings"])
+    assert "summed over the analysis grid" in first
+    assert sum(1 for _ in (out / ".cache" / "people-cells").glob("*/entry.json")) == 1, "the latest year's cells"
+    log = _ldn(sample, out, "2001-2006", refreshed["settings"])
+    assert "people: 1 drought table(s) summed from the coarse cells' people a pass over the analysis grid kept" in log
+    assert "summed over the analysis grid (" not in log, "no pass over the grid"
+    scratch = tmp / "scratch"
+    _ldn(sample, scratch, "2001-2006", refreshed["settings"], "--no-cache")
+    refresh = version_checksums(sorted((out / "versions").iterdir())[1])
     fresh = version_checksums(latest_version(scratch))
     assert refresh.keys() == fresh.keys() and len(refresh) > 50
     assert [k for k in refresh if refresh[k] != fresh[k]] == []

@@ -147,3 +147,59 @@ def test_trends_earths_vulnerability_mean_is_its_unweighted_pixel_mean_times_ten
     assert te["area_weighted_mean"] == exact["area_weighted_mean"]  # ours, kept beside
     assert te["total_weighted_mean"] == pytest.approx(10 * (0.2 + 0.4 + 0.6) / 3)  # every pixel with an index, x10
     assert tables["trends_earth"].loc["all", "total_weighted_mean"] == pytest.approx(4.0)
+
+
+# Next year's table from the coarse cells' people a pass kept (``people_cells``): the pass's sums to the last bit.
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_year_table_replayed_from_the_kept_cells_equals_the_pass_bit_for_bit(seed: int, tmp_path) -> None:
+    from rasterio.windows import Window
+
+    from tasks.io.outputs.people_cells import CellPeople, CellRecorder, replay_year_droughts
+    from tasks.io.sources.zones import Zone
+
+    rng = np.random.default_rng(100 + seed)
+    ncells, nz, by_sex = int(rng.integers(3, 60)), int(rng.integers(1, 4)), bool(seed % 2)
+    zones = tuple(Zone(f"Z{z}", f"zone {z}", None) for z in range(nz))
+    pairs = [(2005, None), (2005, 0), (2010, 1)]  # (population year, water map): a table of each, and one sharing
+    droughts = [DroughtPeople(rng.choice([*DROUGHT_CLASSES, NODATA, 9], ncells), np.broadcast_to(np.int64(y), ncells), w)
+                for y, w in [*pairs, pairs[1]]]
+
+    def empty() -> PeopleSums:
+        sums = PeopleSums(zones=zones)
+        for spec in droughts:
+            sums.drought.append(np.zeros((nz, len(GROUPS), len(_DROUGHT_CODES))))
+            sums.drought_water.append(np.zeros((nz, len(GROUPS))))
+            sums.cell_years.append((np.asarray(spec.population_year), spec.water))
+        return sums
+
+    passed, recorder = empty(), CellRecorder(tmp_path / "cells", pairs)
+    for b in range(int(rng.integers(1, 6))):  # blocks, each with some zones' pixels, in the pass's order
+        npix = int(rng.integers(1, 300))
+        people = {y: ({"total": rng.gamma(0.4, 5.0, npix), "female": rng.gamma(0.4, 2.5, npix),
+                       "male": rng.gamma(0.4, 2.5, npix)} if by_sex else {"total": rng.gamma(0.4, 5.0, npix)})
+                  for y in (2005, 2010)}
+        block = _Block(people, [rng.random(npix) < 0.2, rng.random(npix) < 0.4], rng.integers(0, ncells + 1, npix),
+                       [], None)
+        for z in sorted(rng.choice(nz, int(rng.integers(1, nz + 1)), replace=False)):
+            flat = np.sort(rng.choice(npix, int(rng.integers(1, npix + 1)), replace=False))
+            fraction = np.where(rng.random(flat.size) < 0.7, 1.0, rng.random(flat.size))
+            here, per_cell = _add_droughts(passed, droughts, block, int(z), flat, fraction, _lookup(), ncells)
+            recorder(Window(0, b * 1024, 10, 10), int(z), block, here, per_cell)
+    recorder.close()
+    passed.uncovered_km2 = {2005: rng.random(nz), 2010: rng.random(nz)}
+    kept = {}
+    for i, pair in enumerate(pairs):
+        files, meta = recorder.entry(pair, passed)
+        entry = tmp_path / f"entry-{i}"
+        entry.mkdir()
+        for name, path in files.items():
+            (entry / name).write_bytes(path.read_bytes())
+        kept[pair] = CellPeople.load(entry, meta)
+    replayed = replay_year_droughts(zones, droughts, kept, ncells, "exact")
+    for t in range(len(droughts)):
+        assert np.array_equal(replayed.drought[t], passed.drought[t])
+        assert np.array_equal(replayed.drought_water[t], passed.drought_water[t])
+        for g in range(len(GROUPS)):
+            assert np.array_equal(replayed.drought_cells(t, g), passed.drought_cells(t, g))
+    assert replayed.uncovered_km2.keys() == {2005, 2010}

@@ -49,6 +49,10 @@ SDG_PEOPLE_CLASSES: tuple[str, ...] = ("improved", "stable", "degraded", "no_dat
 without data, as Trends.Earth does, and show it apart too)."""
 _SDG_INDEX = {1: 0, 0: 1, -1: 2}
 
+Pair = tuple[int, int | None]
+"""A population year and a water map (its index in ``people_pass``'s ``water``, None: no water known): what the people
+of a coarse cell depend on, whatever drought classes a table gives the cell."""
+
 PeopleRule = Literal["exact", "trends_earth"]
 """How people are summed: ``exact`` (the method notes) or ``trends_earth`` (its parity mode, method notes 7.4-7.5)."""
 
@@ -109,7 +113,7 @@ class PeopleSums:
     """Per drought table: people [z, g, class] on land (classes ``_DROUGHT_CODES``)."""
     drought_water: list[np.ndarray] = field(default_factory=list)
     """Per drought table: people [z, g] the source puts on water (not counted)."""
-    land_cells: dict[tuple[int, int | None], np.ndarray] = field(default_factory=dict)
+    land_cells: dict[Pair, np.ndarray] = field(default_factory=dict)
     """Per population year and water map: people [g, cell] on land of every zone, per coarse cell (the last: off
     the coarse grid). Every drought table's cells read these (``drought_cells``): one array per year and water map,
     not one per table."""
@@ -164,12 +168,14 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
                 cells: GeoBox | None, droughts: list[DroughtPeople], sdgs: list[SdgPeople], water: list[str],
                 vulnerability: xr.DataArray | None = None, vulnerability_years: list[int] | None = None,
                 block: int = BLOCK, on_block: Callable[[BlockPeople], None] | None = None,
-                rule: PeopleRule = "exact") -> PeopleSums:
+                rule: PeopleRule = "exact", on_cells: Callable[..., None] | None = None) -> PeopleSums:
     """Every SO3-2, SO2-3 and SO3-3 sum of one run in one pass over the analysis ``grid`` (``PeopleSums``):
     ``droughts`` on the coarse ``cells``, ``sdgs`` on the grid, ``water`` the land cover maps they take water from,
     ``vulnerability`` the index on the grid (lazy) weighted by the populations of ``vulnerability_years``.
     ``on_block`` sees each block the zones touch (``BlockPeople``), so a layer is written from the same warp;
-    ``rule="trends_earth"`` sums people rounded per pixel (``te_whole_people``), as Trends.Earth does."""
+    ``rule="trends_earth"`` sums people rounded per pixel (``te_whole_people``), as Trends.Earth does; ``on_cells``
+    sees, for each zone of each block in the order they are added, the coarse cells and their people per ``Pair``
+    (``people_cells.CellRecorder``, which keeps them for next year's table)."""
     per_pixel = _per_pixel(rule)
     crs, transform, shape = grid_crs(grid), grid.affine, (int(grid.shape[0]), int(grid.shape[1]))
     on_grid = zones_on_grid(zones, crs, transform, shape, within=region_on_grid(region, crs, transform, shape))
@@ -194,10 +200,7 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
         sums.vulnerability_people = {y: np.zeros((nz, ng, 2)) for y in vulnerability_years or []}
     to_cells = transformer(crs, grid_crs(cells)) if cells is not None else None
     wrap = cells is not None and wraps_around(cells)
-    codes_at = {c: i for i, c in enumerate(_DROUGHT_CODES)}  # a class code -> its column
-    lookup = np.full(len(DROUGHT_CLASSES) + 1, codes_at[NODATA])
-    for c in DROUGHT_CLASSES:
-        lookup[c] = codes_at[c]
+    lookup = drought_lookup()
 
     def load(job: tuple[Window, list, np.ndarray]) -> tuple[Window, list, np.ndarray, _Block, dict[int, np.ndarray]]:
         """A block's inputs (on a worker thread: the warps and reads release the GIL)."""
@@ -236,7 +239,9 @@ def people_pass(grid: GeoBox, zones: tuple[Zone, ...], reader: PeopleReader, *, 
             for y in years:
                 sums.uncovered_km2[y][z] += float(km2[~reached[y][flat]].sum())
             if droughts:
-                _add_droughts(sums, droughts, here, z, flat, fraction, lookup, ncells)
+                touched, per_cell = _add_droughts(sums, droughts, here, z, flat, fraction, lookup, ncells)
+                if on_cells is not None:
+                    on_cells(window, z, here, touched, per_cell)
             for t, land in enumerate(sdgs):
                 _add_sdg(sums, t, land, here, z, flat, fraction, km2)
             if here.vulnerability is not None:
@@ -268,16 +273,35 @@ class _Block:
     vulnerability: np.ndarray | None
 
 
+def drought_lookup() -> np.ndarray:
+    """A drought class code (0 to the last class; any other: the last index) -> its column in a drought table."""
+    codes_at = {c: i for i, c in enumerate(_DROUGHT_CODES)}
+    lookup = np.full(len(DROUGHT_CLASSES) + 1, codes_at[NODATA])
+    for c in DROUGHT_CLASSES:
+        lookup[c] = codes_at[c]
+    return lookup
+
+
+def _cell_classes(spec: DroughtPeople, here: np.ndarray, ncells: int, lookup: np.ndarray) -> np.ndarray:
+    """The table column (``drought_lookup``) of each coarse cell ``here`` (the index ``ncells``: off the grid)."""
+    codes = np.full(here.size, NODATA, dtype=np.int64)
+    inside = here < ncells
+    codes[inside] = spec.classes[here[inside]]
+    return lookup[np.where((codes >= 0) & (codes < len(DROUGHT_CLASSES)), codes, len(DROUGHT_CLASSES))]
+
+
 def _add_droughts(sums: PeopleSums, droughts: list[DroughtPeople], block: _Block, z: int, flat: np.ndarray,
-                  fraction: np.ndarray, lookup: np.ndarray, ncells: int) -> None:
+                  fraction: np.ndarray, lookup: np.ndarray,
+                  ncells: int) -> tuple[np.ndarray, dict[Pair, tuple[np.ndarray, np.ndarray]]]:
     """A zone's pixels of one block added to every drought table: first each coarse cell's people on land and on
     water (per population year and water map, once for all the tables that share them), then each table's cells by
-    their class, so the work per table is the block's few coarse cells, not its pixels nor the whole coarse grid."""
+    their class, so the work per table is the block's few coarse cells, not its pixels nor the whole coarse grid.
+    Returns the cells touched and their people [g, cell] on land and on water per ``Pair`` a table read."""
     assert block.cell is not None
     here, inverse = np.unique(block.cell[flat], return_inverse=True)  # the coarse cells this zone's block touches
     inside = here < ncells  # the last index: off the coarse grid
     weights: dict[int, dict[int, np.ndarray]] = {}
-    per_cell: dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]] = {}
+    per_cell: dict[Pair, tuple[np.ndarray, np.ndarray]] = {}
 
     def cell_sums(y: int, w: int | None) -> tuple[np.ndarray, np.ndarray]:
         """People [g, cell] on land and on water of the population year ``y`` with the water map ``w``."""
@@ -300,9 +324,7 @@ def _add_droughts(sums: PeopleSums, droughts: list[DroughtPeople], block: _Block
         return per_cell[(y, w)]
 
     for t, spec in enumerate(droughts):
-        codes = np.full(here.size, NODATA, dtype=np.int64)
-        codes[inside] = spec.classes[here[inside]]
-        klass = lookup[np.where((codes >= 0) & (codes < len(DROUGHT_CLASSES)), codes, len(DROUGHT_CLASSES))]
+        klass = _cell_classes(spec, here, ncells, lookup)
         pyear = np.full(here.size, spec.population_year[0])
         pyear[inside] = spec.population_year[here[inside]]
         for y in np.unique(pyear):
@@ -316,6 +338,7 @@ def _add_droughts(sums: PeopleSums, droughts: list[DroughtPeople], block: _Block
         if (y, w) not in sums.land_cells:
             sums.land_cells[(y, w)] = np.zeros((len(GROUPS), ncells + 1))
         sums.land_cells[(y, w)][:, here] += land  # a group the source lacks: zeros
+    return here, per_cell
 
 
 def _add_sdg(sums: PeopleSums, t: int, spec: SdgPeople, block: _Block, z: int, flat: np.ndarray,
