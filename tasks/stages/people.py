@@ -33,7 +33,7 @@ from tasks.geo.grid import grid_crs
 from tasks.io.outputs.cog import open_scratch_geotiff
 from tasks.io.outputs.drought_areas import WaterMap, water_maps
 from tasks.io.outputs.items import write_item
-from tasks.io.outputs.people_cells import CELL_FILES, CellPeople, CellRecorder, replay_year_droughts
+from tasks.io.outputs.people_cells import CellPeople, CellRecorder, replay_year_droughts
 from tasks.io.outputs.people_tables import (
     GROUPS,
     BlockPeople,
@@ -49,7 +49,15 @@ from tasks.io.outputs.people_tables import (
 from tasks.io.outputs.report import load_zones
 from tasks.io.outputs.zonal import BLOCK
 from tasks.io.runtime.cache_keys import cache_key
-from tasks.io.runtime.layer_cache import cache_for, open_entry, restore_layers, store_entry, store_layers
+from tasks.io.runtime.layer_cache import (
+    CacheDir,
+    cache_for,
+    drop_entry,
+    open_entry,
+    restore_layers,
+    store_entry,
+    store_layers,
+)
 from tasks.io.sources.integrity import file_fingerprint
 from tasks.io.sources.load import grid_blocks, grid_coords, static_layer
 from tasks.io.sources.population import PeopleReader, PopulationYears, population_years
@@ -258,7 +266,7 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _cells_kept(cache: Any, keys: dict[Pair, str],
+def _cells_kept(cache: CacheDir, keys: dict[Pair, str],
                 zones: tuple[Zone, ...]) -> tuple[tuple[Zone, ...], dict[Pair, CellPeople]] | None:
     """The zones and every pair's coarse cells' people a pass kept (``people_cells``), or None where one is missing
     or its zones are not the run's (the pass then sums everything again)."""
@@ -267,9 +275,15 @@ def _cells_kept(cache: Any, keys: dict[Pair, str],
     kept, names = {}, None
     for pair, key in keys.items():
         hit = open_entry(cache, key)
-        if hit is None or any(not (hit[0] / name).is_file() for name in CELL_FILES):
+        if hit is None:
             return None
-        kept[pair] = CellPeople.load(*hit)
+        try:
+            kept[pair] = CellPeople.load(*hit)
+        except (OSError, ValueError, KeyError) as err:  # damaged: made again by the pass
+            get_run_logger().warning("people: the coarse cells' people kept in %s do not read (%s): dropped, the "
+                                     "pass sums them again", hit[0], err)
+            drop_entry(cache, key)
+            return None
         if names is not None and kept[pair].zones != names:
             return None
         names = kept[pair].zones

@@ -203,3 +203,8 @@ def test_a_year_table_replayed_from_the_kept_cells_equals_the_pass_bit_for_bit(s
         for g in range(len(GROUPS)):
             assert np.array_equal(replayed.drought_cells(t, g), passed.drought_cells(t, g))
     assert replayed.uncovered_km2.keys() == {2005, 2010}
+    # a damaged entry is refused, never read as fewer people (the stage drops it and makes the pass)
+    entry = tmp_path / "entry-0"
+    (entry / "land.f8").write_bytes((entry / "land.f8").read_bytes()[:-8])
+    with pytest.raises(ValueError, match="incomplete"):
+        CellPeople.load(entry, recorder.entry(pairs[0], passed)[1])

@@ -30,10 +30,7 @@ from tasks.io.outputs.people_tables import (
 )
 from tasks.io.sources.zones import Zone
 
-__all__ = ["CellRecorder", "CellPeople", "replay_year_droughts", "CELL_FILES"]
-
-CELL_FILES = ("here.i8", "land.f8", "sums.npz")
-"""What a pair's cache entry holds: the cells of every record, their people on land, and the small sums."""
+__all__ = ["CellRecorder", "CellPeople", "replay_year_droughts"]
 
 
 class CellRecorder:
@@ -111,6 +108,10 @@ class CellPeople:
         here = np.split(np.fromfile(folder / "here.i8", dtype=np.int64), ends[:-1])
         groups = tuple(meta["groups"])
         flat = np.fromfile(folder / "land.f8", dtype=np.float64)
+        total = int(sizes.sum())
+        if sum(h.size for h in here) != total or flat.size != total * len(groups) or len(index) != meta["records"]:
+            raise ValueError(f"cache entry {folder} is incomplete: {flat.size} people values and "
+                             f"{sum(h.size for h in here)} cells for {total} cells of {len(index)} records")
         land = [part.reshape(len(groups), n) for part, n in zip(np.split(flat, len(groups) * ends[:-1]), sizes)]
         return cls(tuple(meta["zones"]), groups, index[:, 2], here, land, small.pop("water"),
                    small.pop("uncovered_km2"), small)
