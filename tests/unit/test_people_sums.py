@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from tasks.constants import DROUGHT_CLASSES, NODATA
-from tasks.io.outputs.people_tables import _DROUGHT_CODES, GROUPS, DroughtPeople, PeopleSums, _add_droughts, _Block
-
-
-def _lookup() -> np.ndarray:
-    at = {c: i for i, c in enumerate(_DROUGHT_CODES)}
-    lookup = np.full(len(DROUGHT_CLASSES) + 1, at[NODATA])
-    for c in DROUGHT_CLASSES:
-        lookup[c] = at[c]
-    return lookup
+from tasks.io.outputs.people_tables import (
+    _DROUGHT_CODES,
+    GROUPS,
+    DroughtPeople,
+    PeopleSums,
+    _add_droughts,
+    _Block,
+    drought_lookup,
+)
 
 
 def _reference(droughts: list[DroughtPeople], block: _Block, flat: np.ndarray, fraction: np.ndarray,
@@ -78,7 +78,7 @@ def test_every_drought_table_equals_a_per_pixel_sum(seed: int) -> None:
     half = flat.size // 2  # the zone's pixels in two calls, as two blocks add up
     for part in (slice(0, half), slice(half, None)):
         if flat[part].size:
-            _add_droughts(sums, droughts, block, 0, flat[part], fraction[part], _lookup(), ncells)
+            _add_droughts(sums, droughts, block, 0, flat[part], fraction[part], drought_lookup(), ncells)
     want, want_cells = _reference(droughts, block, flat, fraction, ncells, 1)
     for t in range(len(droughts)):
         np.testing.assert_allclose(sums.drought[t], want.drought[t], rtol=1e-12, atol=1e-9)
@@ -184,7 +184,7 @@ def test_a_year_table_replayed_from_the_kept_cells_equals_the_pass_bit_for_bit(s
         for z in sorted(rng.choice(nz, int(rng.integers(1, nz + 1)), replace=False)):
             flat = np.sort(rng.choice(npix, int(rng.integers(1, npix + 1)), replace=False))
             fraction = np.where(rng.random(flat.size) < 0.7, 1.0, rng.random(flat.size))
-            here, per_cell = _add_droughts(passed, droughts, block, int(z), flat, fraction, _lookup(), ncells)
+            here, per_cell = _add_droughts(passed, droughts, block, int(z), flat, fraction, drought_lookup(), ncells)
             recorder(Window(0, b * 1024, 10, 10), int(z), block, here, per_cell)
     recorder.close()
     passed.uncovered_km2 = {2005: rng.random(nz), 2010: rng.random(nz)}
