@@ -155,6 +155,16 @@ def test_a_new_year_past_the_population_sums_its_people_from_the_cells_a_pass_ke
     fresh = version_checksums(latest_version(scratch))
     assert refresh.keys() == fresh.keys() and len(refresh) > 50
     assert [k for k in refresh if refresh[k] != fresh[k]] == []
+    # the kept cells damaged (a disk that filled up): dropped with a warning, the pass sums the new year again
+    (cells,) = (out / ".cache" / "people-cells").glob("*/land.f8")
+    cells.write_bytes(cells.read_bytes()[:-8])
+    (year,) = [e.parent for e in (out / ".cache" / "people").glob("*/entry.json") if '"year": 2006' in e.read_text()
+               and '"indicator": "drought-exposure"' in e.read_text()]
+    shutil.rmtree(year)  # its item made again
+    log = _ldn(sample, out, "2001-2006", refreshed["settings"])
+    assert "do not read" in log and "people: 1 drought and 0 SO2-3 table(s) summed over the analysis grid" in log
+    again = version_checksums(latest_version(out))
+    assert [k for k in fresh if again.get(k) != fresh[k]] == []
 
 
 def _copy(refreshed: dict, name: str) -> tuple[Path, Path]:
