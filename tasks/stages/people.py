@@ -216,10 +216,10 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
     cell_cache = cache_for(cfg, "people-cells")
     cell_keys = {}
     if cells is not None:
-        on_cells = [grid_crs(cells), list(cells.affine)[:6], list(cells.shape)]
+        cell_grid = [grid_crs(cells), list(cells.affine)[:6], list(cells.shape)]
         last_water = keys_of[paths[-1]] if run.vulnerability is not None and paths else None
         cell_keys = {pair: cache_key("people-cells", {
-            **cell_parts(year, yearly_water[year].key if year in yearly_water else None), "cells": on_cells,
+            **cell_parts(year, yearly_water[year].key if year in yearly_water else None), "cells": cell_grid,
             "bbox": list(run.search_bbox), "block": BLOCK, "vulnerability_water": last_water})
             for pair, year in pairs.items()}
     zones = load_zones(cfg.zones, cfg.zone_field)
@@ -230,7 +230,8 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
         assert cells is not None
         if run.vulnerability is not None:
             v_origin = static_layer(run, run.vulnerability[1], run.grid, require_data=False)[1]
-        sums = replay_year_droughts(kept[0], droughts, kept[1], int(cells.shape[0]) * int(cells.shape[1]),
+        kept_zones, kept_cells = kept
+        sums = replay_year_droughts(kept_zones, droughts, kept_cells, int(cells.shape[0]) * int(cells.shape[1]),
                                     cfg.people.rule)
         return _write_all(run, years, todo, plan, sums, cells, droughts, sdgs, None, None, staging,
                           by_year=by_year, worst=worst, sdg=sdg, yearly_water=yearly_water,
