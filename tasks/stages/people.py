@@ -8,7 +8,7 @@ Each year's exposure item (people per precipitation cell, negative where the SPI
 publishes it), each period's worst-year exposure item and each period's SO2-3 item (people per pixel, negative on
 degraded land) is cached on what it reads, so next year's refresh sums the new year only; and the people of each
 coarse precipitation cell of each population year and water map a year's table read are kept from the pass
-(``people_cells``), so that new year, on a population year and a water map seen before, is summed from them without
+(``people_tables.CellRecorder``), so that new year, on a population year and a water map seen before, is summed from them without
 a pass over the grid: the same numbers, in seconds instead of the pass's minutes at the real extent.
 """
 from __future__ import annotations
@@ -33,16 +33,18 @@ from tasks.geo.grid import grid_crs
 from tasks.io.outputs.cog import open_scratch_geotiff
 from tasks.io.outputs.drought_areas import WaterMap, water_maps
 from tasks.io.outputs.items import write_item
-from tasks.io.outputs.people_cells import CellPeople, CellRecorder, replay_year_droughts
 from tasks.io.outputs.people_tables import (
     GROUPS,
     BlockPeople,
+    CellPeople,
+    CellRecorder,
     DroughtPeople,
     Pair,
     PeopleSums,
     SdgPeople,
     drought_people_table,
     people_pass,
+    replay_year_droughts,
     sdg_people_table,
     vulnerability_table,
 )
@@ -269,7 +271,7 @@ def _compute(run: RunContext, years: PopulationYears, todo: list[tuple[str, str,
 
 def _cells_kept(cache: CacheDir, keys: dict[Pair, str],
                 zones: tuple[Zone, ...]) -> tuple[tuple[Zone, ...], dict[Pair, CellPeople]] | None:
-    """The zones and every pair's coarse cells' people a pass kept (``people_cells``), or None where one is missing
+    """The zones and every pair's coarse cells' people a pass kept (``people_tables.CellRecorder``), or None where one is missing
     or its zones are not the run's (the pass then sums everything again)."""
     if not keys:
         return None
@@ -300,7 +302,7 @@ def _write_all(run: RunContext, years: PopulationYears, todo: list[tuple[str, st
                worst: dict[str, LayerSummary], sdg: dict[str, LayerSummary], yearly_water: dict[int, WaterMap],
                vulnerable: list[str] | None, started: float) -> list[LayerSummary]:
     """Every item of ``todo`` written with its tables, once the pass has summed them (no ``reader``: summed from the
-    coarse cells' people a pass kept, ``people_cells``)."""
+    coarse cells' people a pass kept, ``people_tables.CellRecorder``)."""
     log = get_run_logger()
     if reader is None:
         log.info("people: %d drought table(s) summed from the coarse cells' people a pass over the analysis grid kept "

@@ -134,7 +134,7 @@ def test_the_refresh_publishes_what_a_run_from_scratch_publishes(refreshed: dict
 def test_a_new_year_past_the_population_sums_its_people_from_the_cells_a_pass_kept(refreshed: dict) -> None:
     """The population ends before the new year (WorldPop ends in 2020): next year's people read the latest
     population year on the latest water map, as the year before did, so the table is summed from the coarse cells'
-    people the run's pass kept (``tasks/io/outputs/people_cells.py``), without a pass; the same bytes as a run from
+    people the run's pass kept (``CellRecorder`` in ``tasks/io/outputs/people_tables.py``), without a pass; the same bytes as a run from
     scratch."""
     tmp = refreshed["tmp"] / "population-ends"
     sample = tmp / "sample"

@@ -149,13 +149,13 @@ def test_trends_earths_vulnerability_mean_is_its_unweighted_pixel_mean_times_ten
     assert tables["trends_earth"].loc["all", "total_weighted_mean"] == pytest.approx(4.0)
 
 
-# Next year's table from the coarse cells' people a pass kept (``people_cells``): the pass's sums to the last bit.
+# Next year's table from the coarse cells' people a pass kept (``CellRecorder``): the pass's sums to the last bit.
 
 @pytest.mark.parametrize("seed", range(4))
 def test_a_year_table_replayed_from_the_kept_cells_equals_the_pass_bit_for_bit(seed: int, tmp_path) -> None:
     from rasterio.windows import Window
 
-    from tasks.io.outputs.people_cells import CellPeople, CellRecorder, replay_year_droughts
+    from tasks.io.outputs.people_tables import CellPeople, CellRecorder, replay_year_droughts
     from tasks.io.sources.zones import Zone
 
     rng = np.random.default_rng(100 + seed)
